@@ -1,14 +1,16 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! The SCIM 2.0 protocol (RFC 7643, RFC 7644, RFC 9865), pure and synchronous:
+//! schemas, attribute paths, filters, PATCH, projection, validation and the
+//! message types. Nothing here does I/O or knows about HTTP or SQL.
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::todo)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub mod error;
+pub mod filter;
+pub mod members;
+pub mod path;
+pub mod schema;
+pub mod values;
+
+pub use error::{Result, ScimError, ScimType};
+pub use path::AttrPath;

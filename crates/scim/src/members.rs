@@ -1,0 +1,143 @@
+//! Group members as the protocol carries them. Members are stored as rows, not
+//! inside the group document, so they travel separately from the rest of a group.
+
+use serde_json::{Value, json};
+
+use crate::error::{Result, ScimError};
+
+/// The kind of a member: RFC 7643 §4.2 allows users and groups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MemberType {
+    User,
+    Group,
+}
+
+impl MemberType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MemberType::User => "User",
+            MemberType::Group => "Group",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        if s.eq_ignore_ascii_case("user") {
+            Some(MemberType::User)
+        } else if s.eq_ignore_ascii_case("group") {
+            Some(MemberType::Group)
+        } else {
+            None
+        }
+    }
+}
+
+/// One member reference sent by a client: the member's id and, optionally, its type.
+/// When the type is missing the server finds it by looking the id up.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct MemberRef {
+    pub value: String,
+    pub ty: Option<MemberType>,
+}
+
+impl MemberRef {
+    /// Reads one element of a `members` array. Tolerates `"$ref": null` (Entra ID)
+    /// and a bare id string instead of an object.
+    pub fn from_json(v: &Value) -> Result<Self> {
+        match v {
+            Value::String(s) if !s.is_empty() => Ok(MemberRef {
+                value: s.clone(),
+                ty: None,
+            }),
+            Value::Object(obj) => {
+                let mut value = None;
+                let mut ty = None;
+                for (k, v) in obj {
+                    if k.eq_ignore_ascii_case("value") {
+                        value = match v {
+                            Value::String(s) if !s.is_empty() => Some(s.clone()),
+                            _ => {
+                                return Err(ScimError::invalid_value(
+                                    "members.value must be a non-empty string",
+                                ));
+                            }
+                        };
+                    } else if k.eq_ignore_ascii_case("type") {
+                        ty = match v {
+                            Value::Null => None,
+                            Value::String(s) => Some(MemberType::parse(s).ok_or_else(|| {
+                                ScimError::invalid_value(format!(
+                                    "members.type must be \"User\" or \"Group\", not {s:?}"
+                                ))
+                            })?),
+                            _ => {
+                                return Err(ScimError::invalid_value(
+                                    "members.type must be a string",
+                                ));
+                            }
+                        };
+                    } else if k.eq_ignore_ascii_case("$ref") || k.eq_ignore_ascii_case("display") {
+                        // $ref is derived from value; display is readOnly. Both are ignored on input.
+                    } else {
+                        return Err(ScimError::invalid_syntax(format!(
+                            "members has no sub-attribute {k:?}"
+                        )));
+                    }
+                }
+                let value = value.ok_or_else(|| {
+                    ScimError::invalid_value("each member needs a \"value\" (the member's id)")
+                })?;
+                Ok(MemberRef { value, ty })
+            }
+            _ => Err(ScimError::invalid_value(
+                "a member must be an object with a \"value\"",
+            )),
+        }
+    }
+
+    /// Reads a `members` value: an array of members, or a single member.
+    pub fn list_from_json(v: &Value) -> Result<Vec<Self>> {
+        match v {
+            Value::Null => Ok(Vec::new()),
+            Value::Array(items) => items.iter().map(MemberRef::from_json).collect(),
+            other => Ok(vec![MemberRef::from_json(other)?]),
+        }
+    }
+}
+
+/// A member as returned to clients: RFC 7643 §4.2 `value`, `$ref`, `type`, `display`.
+pub fn member_json(base_url: &str, id: &str, ty: MemberType, display: Option<&str>) -> Value {
+    let endpoint = match ty {
+        MemberType::User => "Users",
+        MemberType::Group => "Groups",
+    };
+    let mut v = json!({
+        "value": id,
+        "$ref": format!("{base_url}/{endpoint}/{id}"),
+        "type": ty.as_str(),
+    });
+    if let Some(d) = display {
+        v["display"] = Value::String(d.to_owned());
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_entra_member_with_null_ref() {
+        let m = MemberRef::from_json(&json!({"value": "abc", "$ref": null})).unwrap();
+        assert_eq!(
+            m,
+            MemberRef {
+                value: "abc".into(),
+                ty: None
+            }
+        );
+        let list = MemberRef::list_from_json(&json!([{"value": "a", "type": "user"}])).unwrap();
+        assert_eq!(list[0].ty, Some(MemberType::User));
+        assert!(MemberRef::from_json(&json!({"display": "x"})).is_err());
+        assert!(MemberRef::from_json(&json!({"value": 3})).is_err());
+    }
+}

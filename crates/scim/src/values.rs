@@ -1,0 +1,98 @@
+//! Value rules shared by the evaluator, validation and the SQL compiler, so
+//! that every place that compares SCIM values compares them the same way.
+
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// Case folding for attributes with `caseExact: false`. The SQL stores call the
+/// same function (registered as `scim_fold` in SQLite), so the two paths agree.
+pub fn fold(s: &str) -> String {
+    s.to_lowercase()
+}
+
+/// Parses an xsd:dateTime as SCIM uses it (RFC 3339 with an offset).
+/// A value without an offset is taken as UTC, as several IdPs send it that way.
+pub fn parse_datetime(s: &str) -> Option<OffsetDateTime> {
+    let s = s.trim();
+    if let Ok(t) = OffsetDateTime::parse(s, &Rfc3339) {
+        return Some(t);
+    }
+    // Tolerance: "2026-01-01T00:00:00" (no offset) is read as UTC.
+    let with_z = format!("{s}Z");
+    OffsetDateTime::parse(&with_z, &Rfc3339).ok()
+}
+
+/// The canonical text of a dateTime: UTC, `Z`, fractional seconds only as far as needed.
+pub fn format_datetime(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    let base = format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    );
+    let nanos = t.nanosecond();
+    if nanos == 0 {
+        format!("{base}Z")
+    } else {
+        let frac = format!("{nanos:09}");
+        format!("{base}.{}Z", frac.trim_end_matches('0'))
+    }
+}
+
+/// Server-assigned timestamps (`meta.created`, `meta.lastModified`): always milliseconds.
+pub fn format_timestamp_millis(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.millisecond()
+    )
+}
+
+/// A dateTime as an integer for ordering: nanoseconds since the Unix epoch.
+pub fn datetime_key(t: OffsetDateTime) -> i128 {
+    t.unix_timestamp_nanos()
+}
+
+/// Booleans as Entra ID sends them: `"True"`, `"False"`, in any case.
+pub fn parse_bool_text(s: &str) -> Option<bool> {
+    if s.eq_ignore_ascii_case("true") {
+        Some(true)
+    } else if s.eq_ignore_ascii_case("false") {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn datetime_round_trip_and_canonical_form() {
+        let t = parse_datetime("2026-03-01T10:00:00.120+02:00").unwrap();
+        assert_eq!(format_datetime(t), "2026-03-01T08:00:00.12Z");
+        assert_eq!(format_timestamp_millis(t), "2026-03-01T08:00:00.120Z");
+        let t = parse_datetime("2026-03-01T10:00:00").unwrap();
+        assert_eq!(format_datetime(t), "2026-03-01T10:00:00Z");
+        assert!(parse_datetime("yesterday").is_none());
+    }
+
+    #[test]
+    fn folds_unicode_and_reads_text_booleans() {
+        assert_eq!(fold("ÄBC"), "äbc");
+        assert_eq!(parse_bool_text("False"), Some(false));
+        assert_eq!(parse_bool_text("TRUE"), Some(true));
+        assert_eq!(parse_bool_text("yes"), None);
+    }
+}
