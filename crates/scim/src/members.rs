@@ -141,3 +141,16 @@ mod tests {
         assert!(MemberRef::from_json(&json!({"value": 3})).is_err());
     }
 }
+
+/// A change to a group's membership, as a PATCH or PUT asks for it. Applied by
+/// the store to membership rows, so one member change costs the same whatever
+/// the size of the group.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MemberOp {
+    Add(Vec<MemberRef>),
+    Remove(Vec<String>),
+    RemoveAll,
+    /// Remove the members matching a value filter (paths relative to `members`).
+    RemoveWhere(crate::filter::Filter),
+    ReplaceAll(Vec<MemberRef>),
+}
