@@ -1,0 +1,137 @@
+//! What the store hands out and takes in.
+
+use roster_scim::ScimError;
+use roster_scim::filter::Filter;
+use roster_scim::members::{MemberOp, MemberRef, MemberType};
+use serde_json::Value;
+
+/// The two resource types; stored as small integers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    User = 1,
+    Group = 2,
+}
+
+impl Kind {
+    pub fn code(self) -> i64 {
+        self as i64
+    }
+
+    pub fn from_code(code: i64) -> Option<Self> {
+        match code {
+            1 => Some(Kind::User),
+            2 => Some(Kind::Group),
+            _ => None,
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        if name.eq_ignore_ascii_case("User") {
+            Some(Kind::User)
+        } else if name.eq_ignore_ascii_case("Group") {
+            Some(Kind::Group)
+        } else {
+            None
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::User => "User",
+            Kind::Group => "Group",
+        }
+    }
+
+    pub fn member_type(self) -> MemberType {
+        match self {
+            Kind::User => MemberType::User,
+            Kind::Group => MemberType::Group,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Directory {
+    pub id: String,
+    pub name: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenInfo {
+    pub id: String,
+    pub directory_id: String,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+/// A stored resource: the canonical document plus what the server derives `meta` from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stored {
+    pub id: String,
+    pub kind: Kind,
+    pub doc: Value,
+    pub version: i64,
+    pub created: i64,
+    pub last_modified: i64,
+}
+
+/// One membership row with what `members[]` / `groups[]` show of the other side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberRow {
+    pub id: String,
+    pub kind: Kind,
+    pub display: String,
+}
+
+/// A new resource: its canonical document and, for groups, its initial members.
+#[derive(Debug, Clone)]
+pub struct NewResource {
+    pub kind: Kind,
+    pub doc: Value,
+    pub members: Vec<MemberRef>,
+}
+
+/// What an update turns a resource into.
+#[derive(Debug, Clone)]
+pub struct Update {
+    pub doc: Value,
+    pub members: Vec<MemberOp>,
+}
+
+/// Computes an update from the current state, inside the store's transaction,
+/// so that read-modify-write (PUT, PATCH) never loses a concurrent update.
+pub type UpdateFn = Box<dyn FnOnce(&Stored) -> Result<Update, ScimError> + Send>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortOrder {
+    Ascending,
+    Descending,
+}
+
+/// A list request, already parsed and checked against the schemas.
+#[derive(Debug, Clone)]
+pub struct ListQuery {
+    pub kind: Kind,
+    pub filter: Option<Filter>,
+    /// A singular attribute path (validated by the caller), or `None` for the default order.
+    pub sort_by: Option<String>,
+    pub sort_order: SortOrder,
+    pub page: Page,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Page {
+    /// 1-based index paging.
+    Index { start: u64, count: u64 },
+    /// RFC 9865 cursor paging; `None` asks for the first page.
+    Cursor { cursor: Option<String>, count: u64 },
+}
+
+#[derive(Debug, Clone)]
+pub struct ListResult {
+    pub total: u64,
+    pub resources: Vec<Stored>,
+    pub next_cursor: Option<String>,
+    pub previous_cursor: Option<String>,
+}

@@ -1,0 +1,856 @@
+//! Compiles a SCIM filter into a SQL boolean expression over `resources r`.
+//!
+//! The semantics are exactly those of the in-memory evaluator in
+//! `roster_scim::filter` (a property test runs both on random filters):
+//! - every compiled leaf yields 0 or 1, never NULL, so `not` and `ne` (which is
+//!   `not eq`) are plain negations and absent attributes compare false;
+//! - case-insensitive text compares `scim_fold(x)` with a value folded in Rust;
+//!   the indexed columns (`name_key`, `resource_values.value`) hold folded text;
+//! - dateTime values compare as instants through `scim_ts` (nanoseconds);
+//! - multi-valued attributes match when any value matches (`EXISTS` over
+//!   `json_each`, membership rows or indexed values).
+//!
+//! Values never reach SQL text: every literal is a bound parameter.
+
+use roster_scim::filter::{CompValue, CompareOp, Filter};
+use roster_scim::schema::{AttrType, AttributeDef, Resolved, ResourceType, SchemaRegistry};
+use roster_scim::values::{datetime_key, fold, parse_bool_text, parse_datetime};
+use roster_scim::{AttrPath, Result, ScimError};
+
+use crate::model::Kind;
+
+/// A bound parameter.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SqlParam {
+    Text(String),
+    Int(i64),
+    Real(f64),
+}
+
+/// Multi-valued sub-attributes kept folded in `resource_values` for index lookups.
+pub const INDEXED_VALUES: &[(&str, &str)] = &[("emails", "value"), ("phoneNumbers", "value")];
+
+/// Where a value comes from once a path is resolved.
+#[derive(Debug, Clone)]
+enum Source {
+    /// A column or SQL expression; `folded` when it already holds folded text.
+    Column {
+        sql: String,
+        folded: bool,
+        nullable: bool,
+    },
+    /// Milliseconds columns for meta.created / meta.lastModified.
+    Millis(&'static str),
+    /// A constant known at compile time (meta.resourceType).
+    Constant(String),
+    /// A JSON value at `path` inside the JSON text `doc`.
+    Json { doc: String, path: String },
+    /// The simple (non-object) elements of a json_each row.
+    JsonElement,
+}
+
+/// The scope the paths of a (sub)filter are resolved in.
+#[derive(Clone, Copy)]
+enum Scope<'a> {
+    Resource,
+    /// Inside `attr[...]`: paths are sub-attributes of `parent`, elements given by `elem`.
+    Element {
+        parent: &'a Resolved<'a>,
+        elem: Elem,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Elem {
+    /// A json_each row `e` whose value is an object.
+    Json,
+    /// A single-valued complex attribute of the resource document.
+    SingleComplex,
+    /// A membership row `gm` joined with the member resource `m` (group.members).
+    Member,
+    /// A membership row `gm` joined with the group resource `m` (user.groups).
+    GroupOf,
+}
+
+pub struct Compiler<'a> {
+    reg: &'a SchemaRegistry,
+    rt: &'a ResourceType,
+    kind: Kind,
+    params: Vec<SqlParam>,
+    /// The directory id, for lookups in side tables that are keyed by directory.
+    directory: String,
+}
+
+/// An ORDER BY for a sort attribute, plus the SQL for the key tuple used by cursors.
+#[derive(Debug, Clone)]
+pub struct CompiledSort {
+    /// The sort expression (NULL when the resource has no value).
+    pub expr: String,
+    pub attr_type: AttrType,
+}
+
+impl<'a> Compiler<'a> {
+    pub fn new(reg: &'a SchemaRegistry, rt: &'a ResourceType, kind: Kind, directory: &str) -> Self {
+        Compiler {
+            reg,
+            rt,
+            kind,
+            params: Vec::new(),
+            directory: directory.to_owned(),
+        }
+    }
+
+    pub fn into_params(self) -> Vec<SqlParam> {
+        self.params
+    }
+
+    pub fn params(&self) -> &[SqlParam] {
+        &self.params
+    }
+
+    fn bind(&mut self, p: SqlParam) -> &'static str {
+        self.params.push(p);
+        "?"
+    }
+
+    /// Compiles a filter on resources (alias `r`).
+    pub fn filter(&mut self, f: &Filter) -> Result<String> {
+        self.expr(f, Scope::Resource)
+    }
+
+    /// Compiles a filter on membership rows (`gm` joined with member `m`) of a group,
+    /// for PATCH removals like `members[display sw "x"]`.
+    pub fn member_filter(&mut self, f: &Filter) -> Result<String> {
+        let path = AttrPath::new("members");
+        let parent = self
+            .reg
+            .resolve(self.rt, &path)
+            .ok_or_else(|| ScimError::invalid_path("this resource type has no members"))?;
+        self.expr(
+            f,
+            Scope::Element {
+                parent: &parent,
+                elem: Elem::Member,
+            },
+        )
+    }
+
+    fn expr(&mut self, f: &Filter, scope: Scope<'_>) -> Result<String> {
+        Ok(match f {
+            Filter::And(a, b) => format!("({} AND {})", self.expr(a, scope)?, self.expr(b, scope)?),
+            Filter::Or(a, b) => format!("({} OR {})", self.expr(a, scope)?, self.expr(b, scope)?),
+            Filter::Not(a) => format!("(NOT {})", self.expr(a, scope)?),
+            Filter::Present(path) => self.leaf(path, scope, None)?,
+            Filter::Compare { path, op, value } => self.leaf(path, scope, Some((*op, value)))?,
+            Filter::ValuePath { path, filter } => match scope {
+                Scope::Resource => self.value_path(path, filter)?,
+                Scope::Element { .. } => {
+                    return Err(ScimError::invalid_filter(format!(
+                        "a value filter cannot be nested inside another ({path})"
+                    )));
+                }
+            },
+        })
+    }
+
+    /// `attr[inner]`: one element must satisfy `inner` as a whole.
+    fn value_path(&mut self, path: &AttrPath, inner: &Filter) -> Result<String> {
+        let parent = self.resolve(path, Scope::Resource)?;
+        if !parent.attr.is_complex() || parent.sub.is_some() {
+            return Err(ScimError::invalid_filter(format!(
+                "{path}[...] needs a complex attribute"
+            )));
+        }
+        let name = parent.attr.name.as_str();
+        if self.kind == Kind::Group && parent.extension.is_none() && name == "members" {
+            let cond = self.expr(
+                inner,
+                Scope::Element {
+                    parent: &parent,
+                    elem: Elem::Member,
+                },
+            )?;
+            return Ok(format!(
+                "EXISTS (SELECT 1 FROM group_members gm JOIN resources m ON m.id = gm.member_id \
+                 WHERE gm.group_id = r.id AND {cond})"
+            ));
+        }
+        if self.kind == Kind::User && parent.extension.is_none() && name == "groups" {
+            let cond = self.expr(
+                inner,
+                Scope::Element {
+                    parent: &parent,
+                    elem: Elem::GroupOf,
+                },
+            )?;
+            return Ok(format!(
+                "EXISTS (SELECT 1 FROM group_members gm JOIN resources m ON m.id = gm.group_id \
+                 WHERE gm.member_id = r.id AND {cond})"
+            ));
+        }
+        let json_path = json_path(parent.container(), &[name]);
+        if parent.attr.multi_valued {
+            let cond = self.expr(
+                inner,
+                Scope::Element {
+                    parent: &parent,
+                    elem: Elem::Json,
+                },
+            )?;
+            let exists =
+                format!("EXISTS (SELECT 1 FROM json_each(r.doc, '{json_path}') e WHERE {cond})");
+            // An indexed `value eq` inside the brackets narrows the scan to an index lookup
+            // (Entra ID looks users up by `emails[type eq "work"].value eq "…"`).
+            if let Some(lookup) = self.indexed_prefilter(&parent, inner) {
+                return Ok(format!("({lookup} AND {exists})"));
+            }
+            Ok(exists)
+        } else {
+            self.expr(
+                inner,
+                Scope::Element {
+                    parent: &parent,
+                    elem: Elem::SingleComplex,
+                },
+            )
+        }
+    }
+
+    fn indexed_prefilter(&mut self, parent: &Resolved<'_>, inner: &Filter) -> Option<String> {
+        if parent.extension.is_some() || self.kind != Kind::User {
+            return None;
+        }
+        let (attr, sub) = INDEXED_VALUES
+            .iter()
+            .find(|(a, _)| *a == parent.attr.name)?;
+        let value = find_eq(inner, sub)?;
+        let folded = if parent.attr.sub_attribute(sub)?.case_exact {
+            value.to_owned()
+        } else {
+            fold(value)
+        };
+        let dir = self.bind(SqlParam::Text(self.directory.clone()));
+        let key = self.bind(SqlParam::Text(format!("{attr}.{sub}")));
+        let v = self.bind(SqlParam::Text(folded));
+        Some(format!(
+            "r.id IN (SELECT resource_id FROM resource_values WHERE directory_id = {dir} \
+             AND attr = {key} AND value = {v})"
+        ))
+    }
+
+    fn resolve<'r>(&self, path: &AttrPath, scope: Scope<'r>) -> Result<Resolved<'r>>
+    where
+        'a: 'r,
+    {
+        let resolved = match scope {
+            Scope::Resource => self.reg.resolve(self.rt, path),
+            Scope::Element { parent, .. } => {
+                if path.uri.is_some() || path.sub_attr.is_some() {
+                    None
+                } else {
+                    parent.attr.sub_attribute(&path.attr).map(|sub| Resolved {
+                        extension: parent.extension,
+                        attr: parent.attr,
+                        sub: Some(sub),
+                    })
+                }
+            }
+        };
+        resolved.ok_or_else(|| {
+            ScimError::invalid_filter(format!("{path} is not an attribute of {}", self.rt.name))
+        })
+    }
+
+    /// One comparison (`cmp` is `None` for `pr`).
+    fn leaf(
+        &mut self,
+        path: &AttrPath,
+        scope: Scope<'_>,
+        cmp: Option<(CompareOp, &CompValue)>,
+    ) -> Result<String> {
+        let mut r = self.resolve(path, scope)?;
+        // A complex attribute compared without a sub-attribute compares its `value`.
+        if cmp.is_some() && r.sub.is_none() && r.attr.is_complex() {
+            let value = r.attr.sub_attribute("value").ok_or_else(|| {
+                ScimError::invalid_filter(format!("{path} is complex: name a sub-attribute"))
+            })?;
+            r.sub = Some(value);
+        }
+        match cmp {
+            None => self.present(&r, scope),
+            Some((op, CompValue::Null)) => match op {
+                CompareOp::Eq => Ok(format!("(NOT {})", self.present(&r, scope)?)),
+                CompareOp::Ne => self.present(&r, scope),
+                _ => Err(ScimError::invalid_filter(format!(
+                    "{path} {} null: null compares only with eq and ne",
+                    op.as_str()
+                ))),
+            },
+            Some((CompareOp::Ne, value)) => {
+                let eq = self.compare_at(&r, scope, CompareOp::Eq, value, path)?;
+                Ok(format!("(NOT {eq})"))
+            }
+            Some((op, value)) => self.compare_at(&r, scope, op, value, path),
+        }
+    }
+
+    fn compare_at(
+        &mut self,
+        r: &Resolved<'_>,
+        scope: Scope<'_>,
+        op: CompareOp,
+        value: &CompValue,
+        path: &AttrPath,
+    ) -> Result<String> {
+        let leaf = r.leaf();
+        let typed = TypedValue::new(leaf, op, value, path)?;
+        self.over_values(r, scope, &mut |c, source| {
+            c.compare(source, leaf, op, &typed)
+        })
+    }
+
+    fn present(&mut self, r: &Resolved<'_>, scope: Scope<'_>) -> Result<String> {
+        let leaf = r.leaf();
+        self.over_values(r, scope, &mut |_, source| Ok(present_sql(source, leaf)))
+    }
+
+    /// Builds `cond(source)` for every place the attribute's values live, with
+    /// "any value matches" for multi-valued attributes.
+    fn over_values(
+        &mut self,
+        r: &Resolved<'_>,
+        scope: Scope<'_>,
+        cond: &mut dyn FnMut(&mut Self, &Source) -> Result<String>,
+    ) -> Result<String> {
+        let sub_name = r.sub.map(|s| s.name.as_str());
+        if let Scope::Element { elem, .. } = scope {
+            let sub = sub_name.unwrap_or("value");
+            let source = element_source(elem, r.attr, sub)?;
+            return cond(self, &source);
+        }
+        let name = r.attr.name.as_str();
+        let core = r.extension.is_none();
+        if core {
+            if let Some(source) = self.column_source(name, sub_name) {
+                return cond(self, &source);
+            }
+            if self.kind == Kind::Group && name == "members" {
+                let source = element_source(Elem::Member, r.attr, sub_name.unwrap_or("value"))?;
+                let c = cond(self, &source)?;
+                return Ok(format!(
+                    "EXISTS (SELECT 1 FROM group_members gm JOIN resources m ON m.id = gm.member_id \
+                     WHERE gm.group_id = r.id AND {c})"
+                ));
+            }
+            if self.kind == Kind::User && name == "groups" {
+                let source = element_source(Elem::GroupOf, r.attr, sub_name.unwrap_or("value"))?;
+                let c = cond(self, &source)?;
+                return Ok(format!(
+                    "EXISTS (SELECT 1 FROM group_members gm JOIN resources m ON m.id = gm.group_id \
+                     WHERE gm.member_id = r.id AND {c})"
+                ));
+            }
+            if let Some(sub) = sub_name
+                && self.kind == Kind::User
+                && INDEXED_VALUES.contains(&(name, sub))
+            {
+                let source = Source::Column {
+                    sql: "v.value".into(),
+                    folded: true,
+                    nullable: false,
+                };
+                let c = cond(self, &source)?;
+                let dir = self.bind(SqlParam::Text(self.directory.clone()));
+                let key = self.bind(SqlParam::Text(format!("{name}.{sub}")));
+                return Ok(format!(
+                    "r.id IN (SELECT v.resource_id FROM resource_values v \
+                     WHERE v.directory_id = {dir} AND v.attr = {key} AND {c})"
+                ));
+            }
+        }
+        let container = r.container();
+        if r.attr.multi_valued {
+            let list = json_path(container, &[name]);
+            let source = match sub_name {
+                Some(sub) => Source::Json {
+                    doc: "e.value".into(),
+                    path: json_path(None, &[sub]),
+                },
+                None => Source::JsonElement,
+            };
+            let c = cond(self, &source)?;
+            return Ok(format!(
+                "EXISTS (SELECT 1 FROM json_each(r.doc, '{list}') e WHERE {c})"
+            ));
+        }
+        let segments: Vec<&str> = std::iter::once(name).chain(sub_name).collect();
+        let source = Source::Json {
+            doc: "r.doc".into(),
+            path: json_path(container, &segments),
+        };
+        cond(self, &source)
+    }
+
+    /// Attributes that live in columns rather than in the document.
+    fn column_source(&self, name: &str, sub: Option<&str>) -> Option<Source> {
+        let col = |sql: &str, folded: bool, nullable: bool| Source::Column {
+            sql: sql.to_owned(),
+            folded,
+            nullable,
+        };
+        match (name, sub) {
+            ("id", None) => Some(col("r.id", false, false)),
+            ("externalId", None) => Some(col("r.external_id", false, true)),
+            ("userName", None) if self.kind == Kind::User => Some(col("r.name_key", true, false)),
+            ("displayName", None) if self.kind == Kind::Group => {
+                Some(col("r.name_key", true, false))
+            }
+            ("meta", Some("created")) => Some(Source::Millis("r.created")),
+            ("meta", Some("lastModified")) => Some(Source::Millis("r.last_modified")),
+            ("meta", Some("resourceType")) => Some(Source::Constant(self.rt.name.clone())),
+            ("meta", Some("version")) => Some(col("('W/\"' || r.version || '\"')", false, false)),
+            ("meta", Some("location")) => Some(col(
+                &format!("('{}/' || r.id)", self.rt.endpoint.trim_start_matches('/')),
+                false,
+                false,
+            )),
+            ("meta", None) => Some(Source::Constant(self.rt.name.clone())),
+            _ => None,
+        }
+    }
+
+    fn compare(
+        &mut self,
+        source: &Source,
+        def: &AttributeDef,
+        op: CompareOp,
+        value: &TypedValue,
+    ) -> Result<String> {
+        match (source, value) {
+            (Source::Constant(c), TypedValue::Text(v)) => {
+                let lhs = if def.case_exact { c.clone() } else { fold(c) };
+                Ok(bool_sql(text_matches(&lhs, op, v)))
+            }
+            (Source::Constant(_), _) => Ok("0".into()),
+            (Source::Millis(col), TypedValue::Instant(ns)) => Ok(millis_compare(col, op, *ns)),
+            (Source::Millis(_), _) => Ok("0".into()),
+            (_, TypedValue::Text(v)) => {
+                let (expr, nullable) = self.text_expr(source, def);
+                let cond = self.text_compare(&expr, op, v);
+                Ok(guard(&expr, nullable, &cond))
+            }
+            (_, TypedValue::Bool(b)) => {
+                let ty = type_expr(source);
+                let want = if *b { "true" } else { "false" };
+                Ok(format!("COALESCE({ty} = '{want}', 0)"))
+            }
+            (_, TypedValue::Number(n)) => {
+                let expr = value_expr(source);
+                let p = self.bind(SqlParam::Real(*n));
+                let ty = type_expr(source);
+                Ok(format!(
+                    "COALESCE({ty} IN ('integer', 'real') AND {expr} {} {p}, 0)",
+                    sql_op(op)
+                ))
+            }
+            (_, TypedValue::Instant(ns)) => {
+                let expr = format!("scim_ts({})", value_expr(source));
+                let p = self.bind(SqlParam::Int(*ns));
+                Ok(format!("COALESCE({expr} {} {p}, 0)", sql_op(op)))
+            }
+        }
+    }
+
+    /// The text expression to compare, folded when the attribute is case-insensitive.
+    fn text_expr(&self, source: &Source, def: &AttributeDef) -> (String, bool) {
+        match source {
+            Source::Column {
+                sql,
+                folded,
+                nullable,
+            } => {
+                if *folded || def.case_exact {
+                    (sql.clone(), *nullable)
+                } else {
+                    (format!("scim_fold({sql})"), *nullable)
+                }
+            }
+            _ => {
+                let raw = value_expr(source);
+                let text = format!("(CASE WHEN {} = 'text' THEN {raw} END)", type_expr(source));
+                if def.case_exact {
+                    (text, true)
+                } else {
+                    (format!("scim_fold({text})"), true)
+                }
+            }
+        }
+    }
+
+    fn text_compare(&mut self, expr: &str, op: CompareOp, v: &str) -> String {
+        match op {
+            CompareOp::Co => {
+                let p = self.bind(SqlParam::Text(v.to_owned()));
+                format!("instr({expr}, {p}) > 0")
+            }
+            CompareOp::Sw => {
+                let p = self.bind(SqlParam::Text(format!("{}*", glob_escape(v))));
+                format!("{expr} GLOB {p}")
+            }
+            CompareOp::Ew => {
+                let p = self.bind(SqlParam::Text(format!("*{}", glob_escape(v))));
+                format!("{expr} GLOB {p}")
+            }
+            _ => {
+                let p = self.bind(SqlParam::Text(v.to_owned()));
+                format!("{expr} {} {p}", sql_op(op))
+            }
+        }
+    }
+
+    /// ORDER BY expression for `sortBy`; singular attributes only.
+    pub fn sort(&mut self, path: &str) -> Result<CompiledSort> {
+        let parsed = AttrPath::parse(path)
+            .map_err(|e| ScimError::invalid_value(format!("sortBy: {}", e.detail)))?;
+        let mut r = self.reg.resolve(self.rt, &parsed).ok_or_else(|| {
+            ScimError::invalid_value(format!(
+                "sortBy: {path} is not an attribute of {}",
+                self.rt.name
+            ))
+        })?;
+        if r.sub.is_none() && r.attr.is_complex() {
+            r.sub = r.attr.sub_attribute("value");
+        }
+        let leaf = r.leaf();
+        if r.attr.multi_valued || leaf.is_complex() {
+            return Err(ScimError::invalid_value(format!(
+                "sortBy: {path} is multi-valued or complex; sort by a singular attribute"
+            )));
+        }
+        let sub = r.sub.map(|s| s.name.as_str());
+        let source = match r
+            .extension
+            .is_none()
+            .then(|| self.column_source(&r.attr.name, sub))
+        {
+            Some(Some(s)) => s,
+            _ => {
+                let segments: Vec<&str> =
+                    std::iter::once(r.attr.name.as_str()).chain(sub).collect();
+                Source::Json {
+                    doc: "r.doc".into(),
+                    path: json_path(r.container(), &segments),
+                }
+            }
+        };
+        let expr = match (&source, leaf.ty) {
+            (Source::Millis(col), _) => (*col).to_owned(),
+            (Source::Constant(_), _) => "NULL".to_owned(),
+            (_, t) if t.is_textual() => self.text_expr(&source, leaf).0,
+            (_, AttrType::DateTime) => format!("scim_ts({})", value_expr(&source)),
+            _ => value_expr(&source),
+        };
+        Ok(CompiledSort {
+            expr,
+            attr_type: leaf.ty,
+        })
+    }
+}
+
+/// The filter value, checked and converted for the attribute's type.
+enum TypedValue {
+    /// Folded already when the attribute is case-insensitive.
+    Text(String),
+    Bool(bool),
+    Number(f64),
+    /// Nanoseconds since the epoch.
+    Instant(i64),
+}
+
+impl TypedValue {
+    fn new(def: &AttributeDef, op: CompareOp, value: &CompValue, path: &AttrPath) -> Result<Self> {
+        let bad =
+            |why: &str| ScimError::invalid_filter(format!("{path} {} {value}: {why}", op.as_str()));
+        let textual_op = matches!(op, CompareOp::Co | CompareOp::Sw | CompareOp::Ew);
+        let ordering_op = matches!(
+            op,
+            CompareOp::Gt | CompareOp::Ge | CompareOp::Lt | CompareOp::Le
+        );
+        match def.ty {
+            t if t.is_textual() => match value {
+                CompValue::String(s) => Ok(TypedValue::Text(if def.case_exact {
+                    s.clone()
+                } else {
+                    fold(s)
+                })),
+                _ => Err(bad("the attribute is text; compare it with a string")),
+            },
+            AttrType::Boolean => {
+                if textual_op || ordering_op {
+                    return Err(bad("booleans compare only with eq and ne"));
+                }
+                match value {
+                    CompValue::Bool(b) => Ok(TypedValue::Bool(*b)),
+                    CompValue::String(s) => {
+                        parse_bool_text(s).map(TypedValue::Bool).ok_or_else(|| {
+                            bad("the attribute is boolean; compare it with true or false")
+                        })
+                    }
+                    _ => Err(bad(
+                        "the attribute is boolean; compare it with true or false",
+                    )),
+                }
+            }
+            AttrType::Integer | AttrType::Decimal => {
+                if textual_op {
+                    return Err(bad("co, sw and ew apply to text only"));
+                }
+                match value {
+                    CompValue::Number(n) => n
+                        .as_f64()
+                        .map(TypedValue::Number)
+                        .ok_or_else(|| bad("the number is out of range")),
+                    _ => Err(bad("the attribute is numeric; compare it with a number")),
+                }
+            }
+            AttrType::DateTime => {
+                if textual_op {
+                    return Err(bad("co, sw and ew apply to text only"));
+                }
+                match value {
+                    CompValue::String(s) => {
+                        let t = parse_datetime(s).ok_or_else(|| bad("not an RFC 3339 dateTime"))?;
+                        i64::try_from(datetime_key(t))
+                            .map(TypedValue::Instant)
+                            .map_err(|_| bad("the dateTime is out of range"))
+                    }
+                    _ => Err(bad("the attribute is a dateTime; compare it with a string")),
+                }
+            }
+            _ => Err(bad(
+                "a complex attribute cannot be compared; name a sub-attribute",
+            )),
+        }
+    }
+}
+
+/// The first `sub eq "string"` found through `and`s of a value filter.
+fn find_eq<'f>(f: &'f Filter, sub: &str) -> Option<&'f str> {
+    match f {
+        Filter::And(a, b) => find_eq(a, sub).or_else(|| find_eq(b, sub)),
+        Filter::Compare {
+            path,
+            op: CompareOp::Eq,
+            value: CompValue::String(s),
+        } if path.is(sub) => Some(s),
+        _ => None,
+    }
+}
+
+fn element_source(elem: Elem, parent: &AttributeDef, sub: &str) -> Result<Source> {
+    let col = |sql: &str, nullable: bool| Source::Column {
+        sql: sql.to_owned(),
+        folded: false,
+        nullable,
+    };
+    match elem {
+        Elem::Json => Ok(Source::Json {
+            doc: "e.value".into(),
+            path: json_path(None, &[sub]),
+        }),
+        Elem::SingleComplex => Ok(Source::Json {
+            doc: "r.doc".into(),
+            path: json_path(None, &[parent.name.as_str(), sub]),
+        }),
+        Elem::Member | Elem::GroupOf => {
+            let id_col = if elem == Elem::Member {
+                "gm.member_id"
+            } else {
+                "gm.group_id"
+            };
+            match sub {
+                "value" => Ok(col(id_col, false)),
+                "display" => Ok(col("m.display", false)),
+                "type" => Ok(if elem == Elem::Member {
+                    col(
+                        "(CASE gm.member_type WHEN 1 THEN 'User' ELSE 'Group' END)",
+                        false,
+                    )
+                } else {
+                    col("'direct'", false)
+                }),
+                "$ref" => Ok(col(
+                    if elem == Elem::Member {
+                        "((CASE gm.member_type WHEN 1 THEN 'Users/' ELSE 'Groups/' END) || gm.member_id)"
+                    } else {
+                        "('Groups/' || gm.group_id)"
+                    },
+                    false,
+                )),
+                other => Err(ScimError::invalid_filter(format!(
+                    "{}.{other} cannot be filtered",
+                    parent.name
+                ))),
+            }
+        }
+    }
+}
+
+/// `$.a.b` with every segment quoted, so URNs with dots and colons are single keys.
+fn json_path(container: Option<&str>, segments: &[&str]) -> String {
+    let mut p = String::from("$");
+    for s in container.into_iter().chain(segments.iter().copied()) {
+        p.push_str(".\"");
+        // Names are validated ATTRNAMEs or schema URNs: no quotes or backslashes inside.
+        p.push_str(&s.replace(['"', '\'', '\\'], ""));
+        p.push('"');
+    }
+    p
+}
+
+fn value_expr(source: &Source) -> String {
+    match source {
+        Source::Column { sql, .. } => sql.clone(),
+        Source::Millis(col) => (*col).to_owned(),
+        Source::Constant(_) => "NULL".into(),
+        Source::Json { doc, path } => format!("json_extract({doc}, '{path}')"),
+        Source::JsonElement => "e.value".into(),
+    }
+}
+
+fn type_expr(source: &Source) -> String {
+    match source {
+        Source::Json { doc, path } => format!("json_type({doc}, '{path}')"),
+        Source::JsonElement => "e.type".into(),
+        Source::Column { sql, .. } => {
+            format!("(CASE WHEN {sql} IS NULL THEN NULL ELSE 'text' END)")
+        }
+        Source::Millis(_) => "'integer'".into(),
+        Source::Constant(_) => "'text'".into(),
+    }
+}
+
+fn present_sql(source: &Source, def: &AttributeDef) -> String {
+    match source {
+        Source::Column { sql, nullable, .. } => {
+            if *nullable {
+                format!("({sql} IS NOT NULL AND {sql} != '')")
+            } else {
+                "1".into()
+            }
+        }
+        Source::Millis(_) | Source::Constant(_) => "1".into(),
+        _ => {
+            let ty = type_expr(source);
+            let val = value_expr(source);
+            if def.ty.is_textual() {
+                format!("COALESCE({ty} = 'text' AND {val} != '', 0)")
+            } else if def.is_complex() {
+                format!("COALESCE({ty} = 'object', 0)")
+            } else {
+                format!("COALESCE({ty} NOT IN ('null', 'array', 'object'), 0)")
+            }
+        }
+    }
+}
+
+/// Keeps a comparison on a nullable expression at 0 or 1, in a form that can still use an index.
+fn guard(expr: &str, nullable: bool, cond: &str) -> String {
+    if nullable {
+        format!("({expr} IS NOT NULL AND {cond})")
+    } else {
+        cond.to_owned()
+    }
+}
+
+fn sql_op(op: CompareOp) -> &'static str {
+    match op {
+        CompareOp::Eq => "=",
+        CompareOp::Ne => "!=",
+        CompareOp::Gt => ">",
+        CompareOp::Ge => ">=",
+        CompareOp::Lt => "<",
+        CompareOp::Le => "<=",
+        // Text operators are compiled separately.
+        CompareOp::Co | CompareOp::Sw | CompareOp::Ew => "=",
+    }
+}
+
+fn bool_sql(b: bool) -> String {
+    if b { "1".into() } else { "0".into() }
+}
+
+fn text_matches(lhs: &str, op: CompareOp, rhs: &str) -> bool {
+    match op {
+        CompareOp::Eq => lhs == rhs,
+        CompareOp::Ne => lhs != rhs,
+        CompareOp::Co => lhs.contains(rhs),
+        CompareOp::Sw => lhs.starts_with(rhs),
+        CompareOp::Ew => lhs.ends_with(rhs),
+        CompareOp::Gt => lhs > rhs,
+        CompareOp::Ge => lhs >= rhs,
+        CompareOp::Lt => lhs < rhs,
+        CompareOp::Le => lhs <= rhs,
+    }
+}
+
+/// Compares a milliseconds column with an instant in nanoseconds, exactly and
+/// in a form that can use the column's index.
+fn millis_compare(col: &str, op: CompareOp, ns: i64) -> String {
+    let floor = ns.div_euclid(1_000_000);
+    let exact = ns.rem_euclid(1_000_000) == 0;
+    let ceil = if exact { floor } else { floor + 1 };
+    match op {
+        CompareOp::Eq if exact => format!("{col} = {floor}"),
+        CompareOp::Eq => "0".into(),
+        CompareOp::Ne if exact => format!("{col} != {floor}"),
+        CompareOp::Ne => "1".into(),
+        CompareOp::Gt => format!("{col} > {floor}"),
+        CompareOp::Ge => format!("{col} >= {ceil}"),
+        CompareOp::Lt => format!("{col} < {ceil}"),
+        CompareOp::Le => format!("{col} <= {floor}"),
+        CompareOp::Co | CompareOp::Sw | CompareOp::Ew => "0".into(),
+    }
+}
+
+/// Escapes GLOB's wildcards so a prefix or suffix matches literally.
+fn glob_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '*' => out.push_str("[*]"),
+            '?' => out.push_str("[?]"),
+            '[' => out.push_str("[[]"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn millis_compare_is_exact_at_sub_millisecond_bounds() {
+        assert_eq!(millis_compare("c", CompareOp::Gt, 1_500_000), "c > 1");
+        assert_eq!(millis_compare("c", CompareOp::Ge, 1_500_000), "c >= 2");
+        assert_eq!(millis_compare("c", CompareOp::Lt, 1_500_000), "c < 2");
+        assert_eq!(millis_compare("c", CompareOp::Le, 1_500_000), "c <= 1");
+        assert_eq!(millis_compare("c", CompareOp::Eq, 1_500_000), "0");
+        assert_eq!(millis_compare("c", CompareOp::Eq, 2_000_000), "c = 2");
+    }
+
+    #[test]
+    fn glob_escape_quotes_wildcards() {
+        assert_eq!(glob_escape("a*b?c[d"), "a[*]b[?]c[[]d");
+    }
+
+    #[test]
+    fn json_path_quotes_urns() {
+        assert_eq!(
+            json_path(Some("urn:x:2.0:User"), &["manager", "value"]),
+            "$.\"urn:x:2.0:User\".\"manager\".\"value\""
+        );
+    }
+}

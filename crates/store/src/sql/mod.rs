@@ -1,0 +1,5 @@
+//! SQL shared by the stores: the filter compiler and sort keys.
+
+pub mod compile;
+
+pub use compile::{CompiledSort, Compiler, SqlParam};

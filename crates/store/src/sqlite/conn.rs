@@ -1,0 +1,90 @@
+//! Opening connections: pragmas, SQL functions and the schema migration.
+
+use std::path::Path;
+
+use roster_scim::values::{datetime_key, fold, parse_datetime};
+use rusqlite::functions::FunctionFlags;
+use rusqlite::{Connection, OpenFlags};
+
+use crate::{StoreError, StoreResult};
+
+const SCHEMA_VERSION: i64 = 1;
+const SCHEMA: &str = include_str!("schema.sql");
+
+pub fn open_writer(path: &Path) -> StoreResult<Connection> {
+    let conn = Connection::open(path).map_err(|e| open_error(path, e))?;
+    // FULL: an acknowledged write survives power loss, not just a crash of Roster;
+    // group commit pays for the extra fsync.
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = FULL;
+         PRAGMA foreign_keys = ON;
+         PRAGMA busy_timeout = 5000;
+         PRAGMA cache_size = -65536;
+         PRAGMA temp_store = MEMORY;",
+    )?;
+    register_functions(&conn)?;
+    conn.set_prepared_statement_cache_capacity(128);
+    Ok(conn)
+}
+
+pub fn open_reader(path: &Path) -> StoreResult<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI,
+    )
+    .map_err(|e| open_error(path, e))?;
+    conn.execute_batch(
+        "PRAGMA busy_timeout = 5000;
+         PRAGMA cache_size = -32768;
+         PRAGMA query_only = ON;",
+    )?;
+    register_functions(&conn)?;
+    conn.set_prepared_statement_cache_capacity(128);
+    Ok(conn)
+}
+
+fn open_error(path: &Path, e: rusqlite::Error) -> StoreError {
+    StoreError::Database(format!(
+        "cannot open the SQLite database {}: {e} (check that the directory exists and is writable)",
+        path.display()
+    ))
+}
+
+/// `scim_fold(text)` and `scim_ts(text)`: the Rust definitions of case folding and
+/// dateTime ordering, so SQL filters agree with the in-memory evaluator.
+fn register_functions(conn: &Connection) -> StoreResult<()> {
+    let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
+    conn.create_scalar_function("scim_fold", 1, flags, |ctx| {
+        Ok(match ctx.get_raw(0).as_str_or_null() {
+            Ok(Some(s)) => Some(fold(s)),
+            _ => None,
+        })
+    })?;
+    conn.create_scalar_function("scim_ts", 1, flags, |ctx| {
+        Ok(match ctx.get_raw(0).as_str_or_null() {
+            Ok(Some(s)) => parse_datetime(s).and_then(|t| i64::try_from(datetime_key(t)).ok()),
+            _ => None,
+        })
+    })?;
+    Ok(())
+}
+
+/// Creates the schema in an empty database; refuses a newer one.
+pub fn migrate(conn: &mut Connection) -> StoreResult<()> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::Database(format!(
+            "the database has schema version {version}, newer than this Roster ({SCHEMA_VERSION}); upgrade Roster"
+        )));
+    }
+    if version < 1 {
+        tx.execute_batch(SCHEMA)?;
+        tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;
+    }
+    tx.commit()?;
+    Ok(())
+}

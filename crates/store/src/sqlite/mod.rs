@@ -1,0 +1,299 @@
+//! The embedded store: one SQLite file in WAL mode.
+//!
+//! All writes go through one writer thread that commits whatever requests are
+//! waiting together (group commit): each request runs inside its own savepoint,
+//! so a failing one rolls back alone, and every reply is sent only after the
+//! shared COMMIT is durable. Reads run on a small pool of read-only connections.
+
+mod admin;
+mod conn;
+mod list;
+mod resources;
+
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, mpsc};
+
+use async_trait::async_trait;
+use roster_scim::schema::SchemaRegistry;
+use rusqlite::Connection;
+use tokio::sync::{Semaphore, oneshot};
+
+use crate::model::*;
+use crate::{ListOptions, Store, StoreError, StoreResult};
+
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    pub path: PathBuf,
+    /// Read connections (concurrent readers).
+    pub readers: usize,
+    /// Most requests committed in one transaction.
+    pub max_batch: usize,
+    pub list: ListOptions,
+}
+
+impl SqliteOptions {
+    pub fn new(path: impl AsRef<Path>) -> Self {
+        SqliteOptions {
+            path: path.as_ref().to_path_buf(),
+            readers: 4,
+            max_batch: 256,
+            list: ListOptions::default(),
+        }
+    }
+}
+
+/// Work for the writer thread: runs inside the open transaction (or is told that
+/// none could be opened), and returns what to do once the commit's outcome is known.
+type Job = Box<dyn FnOnce(Option<&Connection>) -> Completion + Send>;
+type Completion = Box<dyn FnOnce(Result<(), String>) + Send>;
+
+pub struct SqliteStore {
+    writer: Mutex<mpsc::Sender<Job>>,
+    readers: Arc<ReadPool>,
+    reg: Arc<SchemaRegistry>,
+    options: SqliteOptions,
+}
+
+struct ReadPool {
+    conns: Mutex<Vec<Connection>>,
+    permits: Semaphore,
+}
+
+impl SqliteStore {
+    /// Opens (creating and migrating if needed) the database file.
+    pub fn open(options: SqliteOptions, reg: Arc<SchemaRegistry>) -> StoreResult<Self> {
+        let mut writer = conn::open_writer(&options.path)?;
+        conn::migrate(&mut writer)?;
+        let readers = (0..options.readers.max(1))
+            .map(|_| conn::open_reader(&options.path))
+            .collect::<StoreResult<Vec<_>>>()?;
+        let (tx, rx) = mpsc::channel::<Job>();
+        let max_batch = options.max_batch.max(1);
+        std::thread::Builder::new()
+            .name("roster-sqlite-writer".into())
+            .spawn(move || writer_loop(writer, rx, max_batch))
+            .map_err(|e| StoreError::Database(format!("cannot start the writer thread: {e}")))?;
+        Ok(SqliteStore {
+            writer: Mutex::new(tx),
+            readers: Arc::new(ReadPool {
+                permits: Semaphore::new(readers.len()),
+                conns: Mutex::new(readers),
+            }),
+            reg,
+            options,
+        })
+    }
+
+    pub fn registry(&self) -> &Arc<SchemaRegistry> {
+        &self.reg
+    }
+
+    /// Runs `f` in the writer's transaction, inside its own savepoint.
+    async fn write<R, F>(&self, f: F) -> StoreResult<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel::<StoreResult<R>>();
+        let job: Job = Box::new(move |conn: Option<&Connection>| {
+            let result = match conn {
+                Some(conn) => run_in_savepoint(conn, f),
+                None => Err(StoreError::Database(
+                    "no transaction could be opened".into(),
+                )),
+            };
+            Box::new(move |commit: Result<(), String>| {
+                let outcome = match commit {
+                    Ok(()) => result,
+                    Err(e) => Err(StoreError::Database(e)),
+                };
+                let _ = tx.send(outcome);
+            })
+        });
+        self.writer
+            .lock()
+            .map_err(|_| StoreError::Closed)?
+            .send(job)
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Runs `f` on a read connection, off the async runtime.
+    async fn read<R, F>(&self, f: F) -> StoreResult<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
+    {
+        let _permit = self
+            .readers
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        let pool = self.readers.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = pool
+                .conns
+                .lock()
+                .map_err(|_| StoreError::Closed)?
+                .pop()
+                .ok_or(StoreError::Closed)?;
+            let result = std::panic::catch_unwind(AssertUnwindSafe(|| f(&conn)))
+                .unwrap_or_else(|_| Err(StoreError::Database("a read panicked".into())));
+            if let Ok(mut conns) = pool.conns.lock() {
+                conns.push(conn);
+            }
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Database(format!("read task failed: {e}")))?
+    }
+}
+
+fn run_in_savepoint<R>(
+    conn: &Connection,
+    f: impl FnOnce(&Connection) -> StoreResult<R>,
+) -> StoreResult<R> {
+    conn.execute_batch("SAVEPOINT job")?;
+    let result = std::panic::catch_unwind(AssertUnwindSafe(|| f(conn)))
+        .unwrap_or_else(|_| Err(StoreError::Database("a write panicked".into())));
+    match &result {
+        Ok(_) => conn.execute_batch("RELEASE job")?,
+        Err(_) => conn.execute_batch("ROLLBACK TO job; RELEASE job")?,
+    }
+    result
+}
+
+fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, max_batch: usize) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < max_batch {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            let why = Err(e.to_string());
+            for job in batch {
+                job(None)(why.clone());
+            }
+            continue;
+        }
+        let completions: Vec<Completion> = batch.into_iter().map(|job| job(Some(&conn))).collect();
+        let outcome = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
+        if outcome.is_err() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        for c in completions {
+            c(outcome.clone());
+        }
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_directory(&self, name: &str) -> StoreResult<Directory> {
+        let name = name.to_owned();
+        self.write(move |c| admin::create_directory(c, &name)).await
+    }
+
+    async fn list_directories(&self) -> StoreResult<Vec<Directory>> {
+        self.read(admin::list_directories).await
+    }
+
+    async fn get_directory(&self, id: &str) -> StoreResult<Option<Directory>> {
+        let id = id.to_owned();
+        self.read(move |c| admin::get_directory(c, &id)).await
+    }
+
+    async fn issue_token(&self, directory_id: &str) -> StoreResult<(TokenInfo, String)> {
+        let dir = directory_id.to_owned();
+        self.write(move |c| admin::issue_token(c, &dir)).await
+    }
+
+    async fn list_tokens(&self, directory_id: &str) -> StoreResult<Vec<TokenInfo>> {
+        let dir = directory_id.to_owned();
+        self.read(move |c| admin::list_tokens(c, &dir)).await
+    }
+
+    async fn revoke_token(&self, token_id: &str) -> StoreResult<bool> {
+        let id = token_id.to_owned();
+        self.write(move |c| admin::revoke_token(c, &id)).await
+    }
+
+    async fn authenticate(&self, token: &str) -> StoreResult<Option<String>> {
+        let token = token.to_owned();
+        self.read(move |c| admin::authenticate(c, &token)).await
+    }
+
+    async fn create(&self, directory: &str, new: NewResource) -> StoreResult<Stored> {
+        let dir = directory.to_owned();
+        let reg = self.reg.clone();
+        self.write(move |c| resources::create(c, &reg, &dir, new))
+            .await
+    }
+
+    async fn get(&self, directory: &str, kind: Kind, id: &str) -> StoreResult<Option<Stored>> {
+        let (dir, id) = (directory.to_owned(), id.to_owned());
+        self.read(move |c| resources::get(c, &dir, kind, &id)).await
+    }
+
+    async fn update(
+        &self,
+        directory: &str,
+        kind: Kind,
+        id: &str,
+        if_match: Option<i64>,
+        f: UpdateFn,
+    ) -> StoreResult<Stored> {
+        let (dir, id) = (directory.to_owned(), id.to_owned());
+        let reg = self.reg.clone();
+        self.write(move |c| resources::update(c, &reg, &dir, kind, &id, if_match, f))
+            .await
+    }
+
+    async fn delete(
+        &self,
+        directory: &str,
+        kind: Kind,
+        id: &str,
+        if_match: Option<i64>,
+    ) -> StoreResult<()> {
+        let (dir, id) = (directory.to_owned(), id.to_owned());
+        self.write(move |c| resources::delete(c, &dir, kind, &id, if_match))
+            .await
+    }
+
+    async fn list(&self, directory: &str, query: ListQuery) -> StoreResult<ListResult> {
+        let dir = directory.to_owned();
+        let reg = self.reg.clone();
+        let opts = self.options.list.clone();
+        self.read(move |c| list::list(c, &reg, &opts, &dir, &query))
+            .await
+    }
+
+    async fn members(
+        &self,
+        directory: &str,
+        group_ids: &[String],
+    ) -> StoreResult<HashMap<String, Vec<MemberRow>>> {
+        let dir = directory.to_owned();
+        let ids = group_ids.to_vec();
+        self.read(move |c| resources::members_of(c, &dir, &ids, true))
+            .await
+    }
+
+    async fn groups_of(
+        &self,
+        directory: &str,
+        member_ids: &[String],
+    ) -> StoreResult<HashMap<String, Vec<MemberRow>>> {
+        let dir = directory.to_owned();
+        let ids = member_ids.to_vec();
+        self.read(move |c| resources::members_of(c, &dir, &ids, false))
+            .await
+    }
+}

@@ -1,0 +1,426 @@
+//! Resource rows, their index rows and membership rows.
+
+use std::collections::{HashMap, HashSet};
+
+use roster_scim::ScimError;
+use roster_scim::members::{MemberOp, MemberRef};
+use roster_scim::schema::SchemaRegistry;
+use roster_scim::values::fold;
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
+use serde_json::Value;
+
+use super::admin::now_ms;
+use crate::model::*;
+use crate::sql::compile::{Compiler, INDEXED_VALUES, SqlParam};
+use crate::{StoreError, StoreResult};
+
+/// Columns derived from a document.
+struct Derived {
+    name_key: String,
+    display: String,
+    external_id: Option<String>,
+}
+
+fn derive(kind: Kind, doc: &Value) -> StoreResult<Derived> {
+    let text = |k: &str| doc.get(k).and_then(Value::as_str);
+    let name = match kind {
+        Kind::User => text("userName"),
+        Kind::Group => text("displayName"),
+    }
+    .ok_or_else(|| {
+        ScimError::invalid_value(match kind {
+            Kind::User => "userName is required",
+            Kind::Group => "displayName is required",
+        })
+    })?;
+    let display = match kind {
+        Kind::User => text("displayName").unwrap_or(name),
+        Kind::Group => name,
+    };
+    Ok(Derived {
+        name_key: fold(name),
+        display: display.to_owned(),
+        external_id: text("externalId").map(str::to_owned),
+    })
+}
+
+fn uniqueness_error(kind: Kind, doc: &Value) -> StoreError {
+    let (attr, value) = match kind {
+        Kind::User => ("userName", doc.get("userName")),
+        Kind::Group => ("displayName", doc.get("displayName")),
+    };
+    let value = value.and_then(Value::as_str).unwrap_or_default();
+    ScimError::uniqueness(format!(
+        "a {} with {attr} {value:?} already exists in this directory",
+        kind.name()
+    ))
+    .into()
+}
+
+fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(
+        e,
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+    )
+}
+
+pub fn create(
+    c: &Connection,
+    reg: &SchemaRegistry,
+    dir: &str,
+    new: NewResource,
+) -> StoreResult<Stored> {
+    let _ = reg;
+    let d = derive(new.kind, &new.doc)?;
+    let id = uuid::Uuid::now_v7().to_string();
+    let now = now_ms();
+    let doc_text = serde_json::to_string(&new.doc)?;
+    let inserted = c
+        .prepare_cached(
+            "INSERT INTO resources (id, directory_id, rtype, name_key, display, external_id, doc, version, created, last_modified)
+             VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?)",
+        )?
+        .execute(params![id, dir, new.kind.code(), d.name_key, d.display, d.external_id, doc_text, now, now]);
+    match inserted {
+        Err(e) if is_unique_violation(&e) => return Err(uniqueness_error(new.kind, &new.doc)),
+        other => other?,
+    };
+    write_index_values(c, dir, new.kind, &id, &new.doc)?;
+    if new.kind == Kind::Group && !new.members.is_empty() {
+        add_members(c, dir, &id, &new.members)?;
+    }
+    Ok(Stored {
+        id,
+        kind: new.kind,
+        doc: new.doc,
+        version: 1,
+        created: now,
+        last_modified: now,
+    })
+}
+
+fn write_index_values(
+    c: &Connection,
+    dir: &str,
+    kind: Kind,
+    id: &str,
+    doc: &Value,
+) -> StoreResult<()> {
+    if kind != Kind::User {
+        return Ok(());
+    }
+    let mut stmt = c.prepare_cached(
+        "INSERT INTO resource_values (directory_id, attr, value, resource_id) VALUES (?, ?, ?, ?)",
+    )?;
+    for (attr, sub) in INDEXED_VALUES {
+        let Some(items) = doc.get(*attr).and_then(Value::as_array) else {
+            continue;
+        };
+        let key = format!("{attr}.{sub}");
+        for v in items
+            .iter()
+            .filter_map(|i| i.get(*sub))
+            .filter_map(Value::as_str)
+        {
+            stmt.execute(params![dir, key, fold(v), id])?;
+        }
+    }
+    Ok(())
+}
+
+fn stored_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, i64, String, i64, i64, i64)> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+    ))
+}
+
+pub(super) fn to_stored(row: (String, i64, String, i64, i64, i64)) -> StoreResult<Stored> {
+    let (id, kind, doc, version, created, last_modified) = row;
+    Ok(Stored {
+        id,
+        kind: Kind::from_code(kind)
+            .ok_or_else(|| StoreError::Database(format!("unknown resource type {kind}")))?,
+        doc: serde_json::from_str(&doc)?,
+        version,
+        created,
+        last_modified,
+    })
+}
+
+pub const STORED_COLUMNS: &str = "r.id, r.rtype, r.doc, r.version, r.created, r.last_modified";
+
+pub fn get(c: &Connection, dir: &str, kind: Kind, id: &str) -> StoreResult<Option<Stored>> {
+    let row = c
+        .prepare_cached(&format!(
+            "SELECT {STORED_COLUMNS} FROM resources r WHERE r.id = ? AND r.directory_id = ? AND r.rtype = ?"
+        ))?
+        .query_row(params![id, dir, kind.code()], stored_row)
+        .optional()?;
+    row.map(to_stored).transpose()
+}
+
+fn not_found(kind: Kind, id: &str) -> StoreError {
+    ScimError::not_found(format!("{} {id} not found", kind.name())).into()
+}
+
+fn check_version(current: &Stored, if_match: Option<i64>) -> StoreResult<()> {
+    match if_match {
+        Some(v) if v != current.version => Err(ScimError::precondition_failed(format!(
+            "the resource is at version W/\"{}\", not W/\"{v}\"; read it again before changing it",
+            current.version
+        ))
+        .into()),
+        _ => Ok(()),
+    }
+}
+
+pub fn update(
+    c: &Connection,
+    reg: &SchemaRegistry,
+    dir: &str,
+    kind: Kind,
+    id: &str,
+    if_match: Option<i64>,
+    f: UpdateFn,
+) -> StoreResult<Stored> {
+    let current = get(c, dir, kind, id)?.ok_or_else(|| not_found(kind, id))?;
+    check_version(&current, if_match)?;
+    let update = f(&current)?;
+    let mut members_changed = false;
+    for op in &update.members {
+        members_changed |= apply_member_op(c, reg, dir, id, op)?;
+    }
+    let doc_changed = update.doc != current.doc;
+    if !doc_changed && !members_changed {
+        // Identity providers resend unchanged data constantly: no new version for that.
+        return Ok(current);
+    }
+    let now = now_ms().max(current.last_modified + 1);
+    let version = current.version + 1;
+    if doc_changed {
+        let d = derive(kind, &update.doc)?;
+        let doc_text = serde_json::to_string(&update.doc)?;
+        let updated = c
+            .prepare_cached(
+                "UPDATE resources SET name_key = ?, display = ?, external_id = ?, doc = ?, version = ?, last_modified = ?
+                 WHERE id = ?",
+            )?
+            .execute(params![d.name_key, d.display, d.external_id, doc_text, version, now, id]);
+        match updated {
+            Err(e) if is_unique_violation(&e) => return Err(uniqueness_error(kind, &update.doc)),
+            other => other?,
+        };
+        c.prepare_cached("DELETE FROM resource_values WHERE resource_id = ?")?
+            .execute([id])?;
+        write_index_values(c, dir, kind, id, &update.doc)?;
+    } else {
+        c.prepare_cached("UPDATE resources SET version = ?, last_modified = ? WHERE id = ?")?
+            .execute(params![version, now, id])?;
+    }
+    Ok(Stored {
+        id: id.to_owned(),
+        kind,
+        doc: update.doc,
+        version,
+        created: current.created,
+        last_modified: now,
+    })
+}
+
+pub fn delete(
+    c: &Connection,
+    dir: &str,
+    kind: Kind,
+    id: &str,
+    if_match: Option<i64>,
+) -> StoreResult<()> {
+    let current = get(c, dir, kind, id)?.ok_or_else(|| not_found(kind, id))?;
+    check_version(&current, if_match)?;
+    // Membership and index rows go with the resource (ON DELETE CASCADE).
+    c.prepare_cached("DELETE FROM resources WHERE id = ?")?
+        .execute([id])?;
+    Ok(())
+}
+
+/// Applies one membership change; true when any row changed.
+fn apply_member_op(
+    c: &Connection,
+    reg: &SchemaRegistry,
+    dir: &str,
+    group: &str,
+    op: &MemberOp,
+) -> StoreResult<bool> {
+    Ok(match op {
+        MemberOp::Add(refs) => add_members(c, dir, group, refs)? > 0,
+        MemberOp::Remove(ids) => {
+            let mut stmt =
+                c.prepare_cached("DELETE FROM group_members WHERE group_id = ? AND member_id = ?")?;
+            let mut n = 0;
+            for m in ids {
+                n += stmt.execute(params![group, m])?;
+            }
+            n > 0
+        }
+        MemberOp::RemoveAll => {
+            c.prepare_cached("DELETE FROM group_members WHERE group_id = ?")?
+                .execute([group])?
+                > 0
+        }
+        MemberOp::RemoveWhere(filter) => {
+            let rt = reg
+                .resource_type("Group")
+                .ok_or_else(|| StoreError::Database("no Group resource type".into()))?;
+            let mut compiler = Compiler::new(reg, rt, Kind::Group, dir);
+            let cond = compiler.member_filter(filter)?;
+            let sql = format!(
+                "DELETE FROM group_members WHERE group_id = ? AND member_id IN (
+                   SELECT gm.member_id FROM group_members gm JOIN resources m ON m.id = gm.member_id
+                   WHERE gm.group_id = ? AND {cond})"
+            );
+            let mut values = vec![
+                SqlParam::Text(group.to_owned()),
+                SqlParam::Text(group.to_owned()),
+            ];
+            values.extend(compiler.into_params());
+            c.prepare(&sql)?
+                .execute(params_from_iter(values.iter().map(to_sql)))?
+                > 0
+        }
+        MemberOp::ReplaceAll(refs) => {
+            let wanted = resolve_members(c, dir, group, refs)?;
+            let keep: HashSet<&str> = wanted.iter().map(|(id, _)| id.as_str()).collect();
+            let existing: Vec<String> = c
+                .prepare_cached("SELECT member_id FROM group_members WHERE group_id = ?")?
+                .query_map([group], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            let mut changed = false;
+            let mut del =
+                c.prepare_cached("DELETE FROM group_members WHERE group_id = ? AND member_id = ?")?;
+            for m in existing.iter().filter(|m| !keep.contains(m.as_str())) {
+                changed |= del.execute(params![group, m])? > 0;
+            }
+            changed |= insert_members(c, dir, group, &wanted)? > 0;
+            changed
+        }
+    })
+}
+
+pub fn to_sql(p: &SqlParam) -> rusqlite::types::Value {
+    match p {
+        SqlParam::Text(s) => rusqlite::types::Value::Text(s.clone()),
+        SqlParam::Int(i) => rusqlite::types::Value::Integer(*i),
+        SqlParam::Real(f) => rusqlite::types::Value::Real(*f),
+    }
+}
+
+/// Looks members up in the directory; every one must exist there.
+fn resolve_members(
+    c: &Connection,
+    dir: &str,
+    group: &str,
+    refs: &[MemberRef],
+) -> StoreResult<Vec<(String, Kind)>> {
+    let mut stmt =
+        c.prepare_cached("SELECT rtype FROM resources WHERE id = ? AND directory_id = ?")?;
+    let mut out = Vec::with_capacity(refs.len());
+    let mut seen = HashSet::new();
+    for m in refs {
+        if !seen.insert(m.value.as_str()) {
+            continue;
+        }
+        if m.value == group {
+            return Err(ScimError::invalid_value("a group cannot be a member of itself").into());
+        }
+        let kind: Option<i64> = stmt
+            .query_row(params![m.value, dir], |r| r.get(0))
+            .optional()?;
+        let kind = kind.and_then(Kind::from_code).ok_or_else(|| {
+            ScimError::invalid_value(format!(
+                "member {} does not exist in this directory",
+                m.value
+            ))
+        })?;
+        if let Some(t) = m.ty
+            && t != kind.member_type()
+        {
+            return Err(ScimError::invalid_value(format!(
+                "member {} is a {}, not a {}",
+                m.value,
+                kind.name(),
+                t.as_str()
+            ))
+            .into());
+        }
+        out.push((m.value.clone(), kind));
+    }
+    Ok(out)
+}
+
+fn add_members(c: &Connection, dir: &str, group: &str, refs: &[MemberRef]) -> StoreResult<usize> {
+    let resolved = resolve_members(c, dir, group, refs)?;
+    insert_members(c, dir, group, &resolved)
+}
+
+fn insert_members(
+    c: &Connection,
+    dir: &str,
+    group: &str,
+    members: &[(String, Kind)],
+) -> StoreResult<usize> {
+    let mut stmt = c.prepare_cached(
+        "INSERT OR IGNORE INTO group_members (directory_id, group_id, member_id, member_type) VALUES (?, ?, ?, ?)",
+    )?;
+    let mut n = 0;
+    for (id, kind) in members {
+        n += stmt.execute(params![dir, group, id, kind.code()])?;
+    }
+    Ok(n)
+}
+
+/// Members of groups (`of_group`) or groups of members, keyed by the given ids.
+pub fn members_of(
+    c: &Connection,
+    dir: &str,
+    ids: &[String],
+    of_group: bool,
+) -> StoreResult<HashMap<String, Vec<MemberRow>>> {
+    let sql = if of_group {
+        "SELECT gm.member_id, gm.member_type, m.display FROM group_members gm
+         JOIN resources m ON m.id = gm.member_id
+         WHERE gm.group_id = ? AND gm.directory_id = ? ORDER BY gm.member_id"
+    } else {
+        "SELECT gm.group_id, 2, m.display FROM group_members gm
+         JOIN resources m ON m.id = gm.group_id
+         WHERE gm.member_id = ? AND gm.directory_id = ? ORDER BY gm.group_id"
+    };
+    let mut stmt = c.prepare_cached(sql)?;
+    let mut out = HashMap::with_capacity(ids.len());
+    for id in ids {
+        let rows = stmt
+            .query_map(params![id, dir], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })?
+            .map(|row| {
+                let (id, kind, display) = row?;
+                Ok(MemberRow {
+                    id,
+                    kind: Kind::from_code(kind).unwrap_or(Kind::User),
+                    display,
+                })
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        out.insert(id.clone(), rows);
+    }
+    Ok(out)
+}
