@@ -1,0 +1,55 @@
+//! Per-directory bearer tokens. A token of one directory never reaches another:
+//! a valid token on another directory's path is 404, so existence never leaks.
+
+use axum::extract::{FromRequestParts, Path};
+use axum::http::header;
+use axum::http::request::Parts;
+use roster_scim::ScimError;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The directory a request is authorised for, taken from the path and proven by the token.
+#[derive(Debug, Clone)]
+pub struct DirectoryAuth {
+    pub directory_id: String,
+}
+
+impl FromRequestParts<AppState> for DirectoryAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = bearer(parts).ok_or_else(|| {
+            ScimError::new(
+                401,
+                None,
+                "send the directory's token as \"Authorization: Bearer <token>\"",
+            )
+        })?;
+        let owner = state
+            .store
+            .authenticate(token)
+            .await?
+            .ok_or_else(|| ScimError::new(401, None, "the bearer token is unknown or revoked"))?;
+        let Path(params): Path<Vec<(String, String)>> = Path::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ScimError::not_found("no such directory"))?;
+        let wanted = params
+            .iter()
+            .find(|(k, _)| k == "dir")
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_default();
+        if wanted != owner {
+            return Err(ScimError::not_found(format!("no directory {wanted}")).into());
+        }
+        Ok(DirectoryAuth {
+            directory_id: owner,
+        })
+    }
+}
+
+fn bearer(parts: &Parts) -> Option<&str> {
+    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+}

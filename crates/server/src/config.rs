@@ -1,0 +1,52 @@
+//! Server settings. The CLI fills them from flags, `ROSTER_*` variables and a TOML file.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// The URL clients reach this server at (behind a proxy); defaults to `http://{Host}`.
+    pub public_url: Option<String>,
+    /// Page size when a client sends no `count`.
+    pub default_page_size: u64,
+    /// Larger `count` values are clamped to this (never an error).
+    pub max_page_size: u64,
+    /// How long an RFC 9865 cursor stays valid.
+    pub cursor_timeout_secs: i64,
+    /// Largest request body for resource endpoints.
+    pub max_body_bytes: usize,
+    /// Answer group PATCH with 204 and no body (large groups: no echo of every member).
+    pub group_patch_no_content: bool,
+    /// Custom extension schema files (RFC 7643 §7 JSON), each bound to a resource type.
+    pub extensions: Vec<ExtensionConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtensionConfig {
+    /// Path of a JSON file holding one schema in the `/Schemas` representation.
+    pub file: PathBuf,
+    /// "User" or "Group".
+    pub resource_type: String,
+    #[serde(default)]
+    pub required: bool,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
+            default_page_size: 100,
+            max_page_size: 1000,
+            cursor_timeout_secs: 3600,
+            max_body_bytes: 1024 * 1024,
+            group_patch_no_content: false,
+            extensions: Vec::new(),
+        }
+    }
+}

@@ -1,0 +1,63 @@
+//! The HTTP layer alone turns errors into SCIM error responses.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use roster_scim::ScimError;
+use roster_store::StoreError;
+
+pub const SCIM_JSON: &str = "application/scim+json";
+
+#[derive(Debug)]
+pub struct ApiError(pub ScimError);
+
+impl From<ScimError> for ApiError {
+    fn from(e: ScimError) -> Self {
+        ApiError(e)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Scim(e) => ApiError(e),
+            StoreError::Database(detail) => {
+                // Database details can carry SQL or paths: log them, never send them.
+                let id = uuid::Uuid::now_v7();
+                tracing::error!(error_id = %id, %detail, "storage error");
+                ApiError(ScimError::internal(format!(
+                    "internal storage error; quote {id} when reporting it"
+                )))
+            }
+            StoreError::Closed => ApiError(ScimError::new(
+                503,
+                None,
+                "the server is shutting down; retry shortly",
+            )),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        scim_error_response(&self.0)
+    }
+}
+
+pub fn scim_error_response(e: &ScimError) -> Response {
+    let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut resp = (status, e.to_json().to_string()).into_response();
+    let headers = resp.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
+    if status == StatusCode::UNAUTHORIZED {
+        headers.insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"roster\""),
+        );
+    }
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    resp
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

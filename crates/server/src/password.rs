@@ -1,0 +1,113 @@
+//! `password` is write-only: kept as an Argon2id hash, checked so that a client
+//! resending the same password (Okta does, on every PUT) changes nothing.
+
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use roster_scim::ScimError;
+use serde_json::Value;
+
+/// Hashes `plain`, or keeps `current` when it already is the hash of `plain`.
+pub async fn hash_or_keep(plain: String, current: Option<String>) -> Result<String, ScimError> {
+    tokio::task::spawn_blocking(move || {
+        if let Some(cur) = &current
+            && let Ok(parsed) = PasswordHash::new(cur)
+            && Argon2::default().verify_password(plain.as_bytes(), &parsed).is_ok()
+        {
+            return Ok(cur.clone());
+        }
+        let salt = SaltString::generate(&mut OsRng);
+        Argon2::default()
+            .hash_password(plain.as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .map_err(|e| ScimError::internal(format!("cannot hash the password: {e}")))
+    })
+    .await
+    .map_err(|e| ScimError::internal(format!("password hashing failed: {e}")))?
+}
+
+pub fn is_hash(s: &str) -> bool {
+    s.starts_with("$argon2")
+}
+
+/// Replaces every plaintext `password` a request body carries (resource bodies
+/// and PATCH operations) with its hash, before the body is processed.
+pub async fn hash_in_body(body: &mut Value, current: Option<&str>) -> Result<(), ScimError> {
+    for slot in password_slots(body) {
+        if let Value::String(plain) = slot {
+            if is_hash(plain) {
+                // A hash is never accepted from outside: it would let a client pick the stored value.
+                return Err(ScimError::invalid_value("password must be plaintext"));
+            }
+            *plain = hash_or_keep(std::mem::take(plain), current.map(str::to_owned)).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Mutable references to each value that sets `password`.
+fn password_slots(body: &mut Value) -> Vec<&mut Value> {
+    let mut out = Vec::new();
+    let Value::Object(obj) = body else {
+        return out;
+    };
+    let ops_key = obj
+        .keys()
+        .find(|k| k.eq_ignore_ascii_case("Operations"))
+        .cloned();
+    if let Some(key) = ops_key {
+        if let Some(Value::Array(ops)) = obj.get_mut(&key) {
+            for op in ops.iter_mut().filter_map(Value::as_object_mut) {
+                let path_is_password = op.iter().any(|(k, v)| {
+                    k.eq_ignore_ascii_case("path")
+                        && v.as_str().is_some_and(|p| {
+                            p.eq_ignore_ascii_case("password")
+                                || p.to_ascii_lowercase().ends_with(":user:password")
+                        })
+                });
+                for (k, v) in op.iter_mut() {
+                    if k.eq_ignore_ascii_case("value") {
+                        if path_is_password {
+                            out.push(v);
+                        } else if let Value::Object(vals) = v {
+                            out.extend(
+                                vals.iter_mut()
+                                    .filter(|(k, _)| k.eq_ignore_ascii_case("password"))
+                                    .map(|(_, v)| v),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        return out;
+    }
+    out.extend(
+        obj.iter_mut()
+            .filter(|(k, _)| k.eq_ignore_ascii_case("password"))
+            .map(|(_, v)| v),
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[tokio::test]
+    async fn hashes_plaintext_and_keeps_a_matching_hash() {
+        let mut body = json!({"userName": "a", "password": "s3cret!"});
+        hash_in_body(&mut body, None).await.unwrap();
+        let h = body["password"].as_str().unwrap().to_owned();
+        assert!(is_hash(&h));
+        let mut again = json!({"Password": "s3cret!"});
+        hash_in_body(&mut again, Some(&h)).await.unwrap();
+        assert_eq!(again["Password"], h.as_str());
+        let mut patch = json!({"Operations": [{"op": "replace", "path": "password", "value": "x"}]});
+        hash_in_body(&mut patch, None).await.unwrap();
+        assert!(is_hash(patch["Operations"][0]["value"].as_str().unwrap()));
+        let mut forged = json!({"password": h});
+        assert!(hash_in_body(&mut forged, None).await.is_err());
+    }
+}

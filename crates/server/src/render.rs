@@ -1,0 +1,125 @@
+//! Stored resources to SCIM JSON: `id`, `meta`, members and groups, projected.
+
+use std::collections::HashMap;
+
+use axum::http::HeaderMap;
+use roster_scim::members::member_json;
+use roster_scim::project::Projection;
+use roster_scim::schema::{ResourceType, SchemaRegistry};
+use roster_scim::values::format_timestamp_millis;
+use roster_store::{Kind, MemberRow, Stored};
+use serde_json::{Map, Value, json};
+use time::OffsetDateTime;
+
+use crate::request::etag;
+use crate::state::AppState;
+
+/// The SCIM base URL of a directory as clients reach it.
+pub fn base_url(state: &AppState, headers: &HeaderMap, directory: &str) -> String {
+    let root = match &state.config.public_url {
+        Some(u) => u.trim_end_matches('/').to_owned(),
+        None => {
+            let host = headers
+                .get(axum::http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .filter(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_graphic()))
+                .map(str::to_owned)
+                .unwrap_or_else(|| state.config.listen.to_string());
+            format!("http://{host}")
+        }
+    };
+    format!("{root}/scim/v2/{directory}")
+}
+
+fn millis(ms: i64) -> String {
+    let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    format_timestamp_millis(t)
+}
+
+/// The full resource, before projection.
+pub fn full_resource(
+    rt: &ResourceType,
+    base: &str,
+    s: &Stored,
+    related: Option<&[MemberRow]>,
+) -> Value {
+    let mut out = Map::new();
+    let schemas = s
+        .doc
+        .get("schemas")
+        .cloned()
+        .unwrap_or_else(|| json!([rt.schema]));
+    out.insert("schemas".into(), schemas);
+    out.insert("id".into(), Value::String(s.id.clone()));
+    if let Value::Object(doc) = &s.doc {
+        for (k, v) in doc {
+            if k != "schemas" && k != "password" {
+                out.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    if let Some(rows) = related {
+        let (key, list) = match s.kind {
+            Kind::Group => (
+                "members",
+                rows.iter()
+                    .map(|m| member_json(base, &m.id, m.kind.member_type(), Some(&m.display)))
+                    .collect::<Vec<_>>(),
+            ),
+            Kind::User => (
+                "groups",
+                rows.iter()
+                    .map(|g| {
+                        json!({
+                            "value": g.id,
+                            "$ref": format!("{base}/Groups/{}", g.id),
+                            "display": g.display,
+                            "type": "direct",
+                        })
+                    })
+                    .collect(),
+            ),
+        };
+        if !list.is_empty() {
+            out.insert(key.into(), Value::Array(list));
+        }
+    }
+    out.insert(
+        "meta".into(),
+        json!({
+            "resourceType": rt.name,
+            "created": millis(s.created),
+            "lastModified": millis(s.last_modified),
+            "location": format!("{base}{}/{}", rt.endpoint, s.id),
+            "version": etag(s.version),
+        }),
+    );
+    Value::Object(out)
+}
+
+/// Loads what the projection needs of members (groups) or group memberships (users).
+pub async fn related(
+    state: &AppState,
+    reg: &SchemaRegistry,
+    rt: &ResourceType,
+    directory: &str,
+    projection: &Projection,
+    resources: &[Stored],
+) -> crate::error::ApiResult<HashMap<String, Vec<MemberRow>>> {
+    let Some(kind) = resources.first().map(|s| s.kind) else {
+        return Ok(HashMap::new());
+    };
+    let attr = match kind {
+        Kind::Group => "members",
+        Kind::User => "groups",
+    };
+    if !projection.includes(reg, rt, attr) {
+        return Ok(HashMap::new());
+    }
+    let ids: Vec<String> = resources.iter().map(|s| s.id.clone()).collect();
+    Ok(match kind {
+        Kind::Group => state.store.members(directory, &ids).await?,
+        Kind::User => state.store.groups_of(directory, &ids).await?,
+    })
+}

@@ -1,0 +1,193 @@
+//! SCIM operations on resources: the rules between the HTTP handlers and the store.
+
+use roster_scim::filter::{check_filter, parse_filter};
+use roster_scim::members::MemberOp;
+use roster_scim::patch::{PatchRequest, apply_patch};
+use roster_scim::schema::ResourceType;
+use roster_scim::validate::{normalize, take_members};
+use roster_scim::ScimError;
+use roster_store::{Kind, ListQuery, ListResult, NewResource, Page, SortOrder, Stored, Update};
+use serde_json::Value;
+
+use crate::error::ApiResult;
+use crate::password;
+use crate::state::AppState;
+
+pub fn resource_type(state: &AppState, kind: Kind) -> ApiResult<&ResourceType> {
+    state
+        .reg
+        .resource_type(kind.name())
+        .ok_or_else(|| ScimError::internal(format!("no {} resource type", kind.name())).into())
+}
+
+pub async fn create(state: &AppState, dir: &str, kind: Kind, mut body: Value) -> ApiResult<Stored> {
+    let rt = resource_type(state, kind)?;
+    if kind == Kind::User {
+        password::hash_in_body(&mut body, None).await?;
+    }
+    let mut doc = normalize(&state.reg, rt, &body, None)?;
+    let members = if kind == Kind::Group {
+        take_members(&mut doc)?
+    } else {
+        Vec::new()
+    };
+    Ok(state
+        .store
+        .create(dir, NewResource { kind, doc, members })
+        .await?)
+}
+
+pub async fn get(state: &AppState, dir: &str, kind: Kind, id: &str) -> ApiResult<Stored> {
+    state
+        .store
+        .get(dir, kind, id)
+        .await?
+        .ok_or_else(|| ScimError::not_found(format!("{} {id} not found", kind.name())).into())
+}
+
+/// The stored password hash of a user, to recognise a resent password.
+async fn current_password(state: &AppState, dir: &str, kind: Kind, id: &str) -> ApiResult<Option<String>> {
+    if kind != Kind::User {
+        return Ok(None);
+    }
+    Ok(state
+        .store
+        .get(dir, kind, id)
+        .await?
+        .and_then(|s| s.doc.get("password").and_then(Value::as_str).map(str::to_owned)))
+}
+
+/// PUT: replace every attribute the client may write. A group body without a
+/// `members` key keeps its members; `"members": []` empties the group.
+pub async fn replace(
+    state: &AppState,
+    dir: &str,
+    kind: Kind,
+    id: &str,
+    if_match: Option<i64>,
+    mut body: Value,
+) -> ApiResult<Stored> {
+    if kind == Kind::User {
+        let current = current_password(state, dir, kind, id).await?;
+        password::hash_in_body(&mut body, current.as_deref()).await?;
+    }
+    let has_members = body
+        .as_object()
+        .is_some_and(|o| o.keys().any(|k| k.eq_ignore_ascii_case("members")));
+    let reg = state.reg.clone();
+    let update = Box::new(move |current: &Stored| {
+        let rt = reg
+            .resource_type(kind.name())
+            .ok_or_else(|| ScimError::internal("no resource type"))?;
+        let mut doc = normalize(&reg, rt, &body, Some(&current.doc))?;
+        // writeOnly: a client cannot read the password back, so a PUT without one keeps it.
+        if doc.get("password").is_none()
+            && let Some(p) = current.doc.get("password")
+            && let Value::Object(o) = &mut doc
+        {
+            o.insert("password".into(), p.clone());
+        }
+        let mut members = Vec::new();
+        if kind == Kind::Group {
+            let list = take_members(&mut doc)?;
+            if has_members {
+                members.push(MemberOp::ReplaceAll(list));
+            }
+        }
+        Ok(Update { doc, members })
+    });
+    Ok(state.store.update(dir, kind, id, if_match, update).await?)
+}
+
+pub async fn patch(
+    state: &AppState,
+    dir: &str,
+    kind: Kind,
+    id: &str,
+    if_match: Option<i64>,
+    mut body: Value,
+) -> ApiResult<Stored> {
+    if kind == Kind::User {
+        let current = current_password(state, dir, kind, id).await?;
+        password::hash_in_body(&mut body, current.as_deref()).await?;
+    }
+    let request = PatchRequest::from_json(&body)?;
+    let reg = state.reg.clone();
+    let update = Box::new(move |current: &Stored| {
+        let rt = reg
+            .resource_type(kind.name())
+            .ok_or_else(|| ScimError::internal("no resource type"))?;
+        let mut doc = current.doc.clone();
+        let outcome = apply_patch(&reg, rt, &mut doc, &request)?;
+        let doc = normalize(&reg, rt, &doc, Some(&current.doc))?;
+        Ok(Update {
+            doc,
+            members: outcome.members,
+        })
+    });
+    Ok(state.store.update(dir, kind, id, if_match, update).await?)
+}
+
+pub async fn delete(state: &AppState, dir: &str, kind: Kind, id: &str, if_match: Option<i64>) -> ApiResult<()> {
+    Ok(state.store.delete(dir, kind, id, if_match).await?)
+}
+
+/// A list request in protocol terms, from query parameters or a SearchRequest.
+#[derive(Debug, Default, Clone)]
+pub struct Search {
+    pub filter: Option<String>,
+    pub sort_by: Option<String>,
+    pub sort_order: Option<String>,
+    pub start_index: Option<i64>,
+    pub count: Option<i64>,
+    /// `Some("")` asks for the first page of cursor paging.
+    pub cursor: Option<String>,
+}
+
+pub async fn list(state: &AppState, dir: &str, kind: Kind, search: &Search) -> ApiResult<(ListResult, Page)> {
+    let rt = resource_type(state, kind)?;
+    let filter = match search.filter.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(text) => {
+            let f = parse_filter(text)?;
+            check_filter(&state.reg, rt, &f)?;
+            Some(f)
+        }
+    };
+    let sort_order = match search.sort_order.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("") | Some("ascending") => SortOrder::Ascending,
+        Some("descending") => SortOrder::Descending,
+        Some(other) => {
+            return Err(ScimError::invalid_value(format!(
+                "sortOrder must be \"ascending\" or \"descending\", not {other:?}"
+            ))
+            .into());
+        }
+    };
+    let cfg = &state.config;
+    // RFC 7644 §3.4.2.4: a negative count is 0; a large one is clamped, never an error.
+    let count = search
+        .count
+        .map(|c| c.max(0) as u64)
+        .unwrap_or(cfg.default_page_size)
+        .min(cfg.max_page_size);
+    let page = match &search.cursor {
+        Some(c) => Page::Cursor {
+            cursor: Some(c.clone()).filter(|c| !c.trim().is_empty()),
+            count,
+        },
+        None => Page::Index {
+            // startIndex below 1 is read as 1.
+            start: search.start_index.unwrap_or(1).max(1) as u64,
+            count,
+        },
+    };
+    let query = ListQuery {
+        kind,
+        filter,
+        sort_by: search.sort_by.clone().filter(|s| !s.trim().is_empty()),
+        sort_order,
+        page: page.clone(),
+    };
+    Ok((state.store.list(dir, query).await?, page))
+}
