@@ -58,6 +58,16 @@ impl Projection {
         })
     }
 
+    /// The `attributes` list; empty when not given.
+    pub fn attributes(&self) -> &[AttrPath] {
+        &self.attributes
+    }
+
+    /// The `excludedAttributes` list; empty when not given or overridden by `attributes`.
+    pub fn excluded(&self) -> &[AttrPath] {
+        &self.excluded
+    }
+
     /// True when neither list was given: the default representation.
     pub fn is_default(&self) -> bool {
         self.attributes.is_empty() && self.excluded.is_empty()

@@ -5,6 +5,20 @@
 //! The rules lean towards accepting what identity providers really send —
 //! `"False"` for booleans, `""` or `null` to clear, a single value where an
 //! array belongs — and reject only what cannot be read unambiguously.
+//!
+//! Decisions beyond the RFCs:
+//! - An extension attribute may be written at top level fully qualified, or by
+//!   bare name when only one extension defines it (as `resolve` allows in
+//!   filters); either way it is moved into its extension object. Dotted keys
+//!   (`"name.givenName": …`) are not attribute names and are rejected.
+//! - Two spellings of one attribute in one body must carry the same value.
+//! - A complex attribute with a `value` sub-attribute may be given as a bare
+//!   string (Entra ID's `manager`), read as `{"value": …}`.
+//! - `canonicalValues` are not enforced: IdPs send their own `type` labels.
+//! - Group members are deduplicated by id; a type given once is kept.
+//! - Type errors name the kind of JSON given, never the value.
+//! - Output order is fixed: `schemas`, common, core, then extension attributes,
+//!   each in definition order, so equal resources serialise equally.
 
 use std::collections::{HashMap, HashSet};
 use std::slice;
@@ -14,6 +28,7 @@ use serde_json::{Map, Number, Value, json};
 use crate::error::{Result, ScimError};
 use crate::keys::{Key, classify, stored};
 use crate::members::MemberRef;
+use crate::path::has_urn_prefix;
 use crate::schema::{
     AttrType, AttributeDef, GROUP_SCHEMA, Mutability, ResourceType, Schema, SchemaRegistry,
 };
@@ -225,7 +240,7 @@ fn extension_object<'v>(ext: &Schema, value: &'v Value) -> Result<Vec<(&'v str, 
 }
 
 fn unknown_key(key: &str, value: &Value) -> ScimError {
-    if key.len() > 4 && key[..4].eq_ignore_ascii_case("urn:") && value.is_object() {
+    if has_urn_prefix(key) && value.is_object() {
         ScimError::invalid_syntax(format!(
             "{key} is not a schema extension of this resource type"
         ))
@@ -376,8 +391,18 @@ fn element_value(def: &AttributeDef, label: &str, value: &Value) -> Result<Optio
     Ok(Some(v))
 }
 
+/// Names the kind of JSON given rather than echoing it: the value may be a
+/// password, or megabytes long.
 fn type_error(label: &str, expected: &str, value: &Value) -> ScimError {
-    ScimError::invalid_value(format!("{label} must be {expected}, not {value}"))
+    let given = match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    };
+    ScimError::invalid_value(format!("{label} must be {expected}, not {given}"))
 }
 
 fn text<'v>(label: &str, value: &'v Value) -> Result<&'v str> {
@@ -425,7 +450,8 @@ fn is_base64(s: &str) -> bool {
 fn bool_value(label: &str, value: &Value) -> Result<bool> {
     match value {
         Value::Bool(b) => Ok(*b),
-        Value::String(s) => parse_bool_text(s).ok_or_else(|| type_error(label, "a boolean", value)),
+        Value::String(s) => parse_bool_text(s)
+            .ok_or_else(|| type_error(label, "a boolean (or \"true\"/\"false\")", value)),
         _ => Err(type_error(label, "a boolean", value)),
     }
 }

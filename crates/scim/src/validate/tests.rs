@@ -284,6 +284,22 @@ fn unknown_attributes_are_rejected_by_name() {
 }
 
 #[test]
+fn non_ascii_keys_are_unknown_not_a_panic() {
+    for key in ["ab€x", "urn€", "ürn:x:y"] {
+        let mut body = json!({"userName": "a"});
+        body[key] = json!({"x": 1});
+        assert_err(user(body), ScimType::InvalidSyntax, key);
+    }
+}
+
+#[test]
+fn type_errors_do_not_echo_the_value() {
+    let e = err(user(json!({"userName": "a", "password": 123456})));
+    assert_eq!(e.scim_type, Some(ScimType::InvalidValue));
+    assert!(e.detail.contains("password") && !e.detail.contains("123456"));
+}
+
+#[test]
 fn strings_must_be_strings() {
     assert_err(
         user(json!({"userName": 5})),
