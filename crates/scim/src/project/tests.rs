@@ -302,3 +302,49 @@ fn includes_for_users_and_extensions() {
     let p = Projection::parse(Some(&format!("{EXT}:department")), None).unwrap();
     assert!(p.includes(&reg, rt, EXT));
 }
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn names() -> impl Strategy<Value = String> {
+        let one = prop::sample::select(vec![
+            "userName",
+            "NAME.givenName",
+            "emails",
+            "emails.value",
+            "password",
+            "id",
+            "meta",
+            "meta.created",
+            "groups.display",
+            "employeeNumber",
+            ENTERPRISE_USER_SCHEMA,
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value",
+            "nope",
+        ]);
+        prop::collection::vec(one, 0..4).prop_map(|v| v.join(","))
+    }
+
+    proptest! {
+        #[test]
+        fn id_and_schemas_always_password_never_and_idempotent(
+            attributes in names(),
+            excluded in names(),
+        ) {
+            let reg = SchemaRegistry::core();
+            let rt = reg.resource_type("User").unwrap();
+            let p = Projection::parse(Some(&attributes), Some(&excluded)).unwrap();
+            let once = p.apply(&reg, rt, &full_user());
+            prop_assert!(once.get("password").is_none());
+            prop_assert!(once.get("id").is_some() && once.get("schemas").is_some());
+            prop_assert_eq!(p.apply(&reg, rt, &once), once.clone());
+            for key in ["emails", "meta", "groups", ENTERPRISE_USER_SCHEMA] {
+                if once.get(key).is_some() {
+                    prop_assert!(p.includes(&reg, rt, key), "{} shown but not included", key);
+                }
+            }
+        }
+    }
+}

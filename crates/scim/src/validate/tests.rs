@@ -586,3 +586,97 @@ fn group_members_are_canonical_and_can_be_taken_out() {
         "value",
     );
 }
+
+mod properties {
+    use proptest::prelude::*;
+    use serde_json::{Map, Value};
+
+    use super::*;
+
+    /// Keys a client might send: real names in odd cases, extension URNs,
+    /// qualified names and junk.
+    fn key() -> impl Strategy<Value = String> {
+        let names = prop::sample::select(vec![
+            "userName",
+            "name",
+            "givenName",
+            "familyName",
+            "displayName",
+            "active",
+            "emails",
+            "value",
+            "type",
+            "primary",
+            "password",
+            "groups",
+            "id",
+            "meta",
+            "externalId",
+            "members",
+            "x509Certificates",
+            "manager",
+            "employeeNumber",
+            "schemas",
+            ENTERPRISE_USER_SCHEMA,
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department",
+            "ünï",
+            "urn:x:y",
+        ]);
+        (names, any::<bool>()).prop_map(|(n, upper)| {
+            if upper {
+                n.to_uppercase()
+            } else {
+                n.to_owned()
+            }
+        })
+    }
+
+    fn json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i32>().prop_map(Value::from),
+            (-1.0e6f64..1.0e6).prop_map(Value::from),
+            prop::sample::select(vec![
+                "",
+                "a",
+                "True",
+                "false",
+                "QUJD",
+                "2026-01-01T00:00:00Z",
+                "work"
+            ])
+            .prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::vec((key(), inner), 0..4)
+                    .prop_map(|kv| Value::Object(kv.into_iter().collect::<Map<_, _>>())),
+            ]
+        })
+    }
+
+    fn body() -> impl Strategy<Value = Value> {
+        prop::collection::vec((key(), json()), 0..6).prop_map(|kv| {
+            let mut m: Map<String, Value> = kv.into_iter().collect();
+            m.insert("userName".into(), Value::from("u"));
+            m.insert("displayName".into(), Value::from("d"));
+            Value::Object(m)
+        })
+    }
+
+    proptest! {
+        // Most random bodies are rightly rejected; enough cases leave a few hundred accepted ones.
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        #[test]
+        fn normalize_never_panics_and_is_idempotent(input in body(), as_group in any::<bool>()) {
+            let reg = SchemaRegistry::core();
+            let rt = reg.resource_type(if as_group { "Group" } else { "User" }).unwrap();
+            if let Ok(once) = normalize(&reg, rt, &input, None) {
+                let twice = normalize(&reg, rt, &once, Some(&once));
+                prop_assert_eq!(twice.as_ref(), Ok(&once));
+            }
+        }
+    }
+}
