@@ -63,17 +63,7 @@ pub fn normalize(
             Key::Schemas => check_schemas(value)?,
             Key::Top(def) => doc.put(None, def, value)?,
             Key::InExtension(ext, def) => doc.put(Some(ext), def, value)?,
-            Key::Extension(ext) => {
-                for (name, v) in extension_object(ext, value)? {
-                    let def = ext.attribute(name).ok_or_else(|| {
-                        ScimError::invalid_syntax(format!(
-                            "schema {} has no attribute {name:?}",
-                            ext.id
-                        ))
-                    })?;
-                    doc.put(Some(ext), def, v)?;
-                }
-            }
+            Key::Extension(ext) => doc.put_extension(ext, value)?,
             Key::Unknown => return Err(unknown_key(key, value)),
         }
     }
@@ -138,6 +128,16 @@ impl<'a> Doc<'a> {
             Some(v) => insert_once(self.container(ext), &def.name, v),
             None => Ok(()),
         }
+    }
+
+    fn put_extension(&mut self, ext: &Schema, value: &Value) -> Result<()> {
+        for (name, v) in extension_object(ext, value)? {
+            let def = ext.attribute(name).ok_or_else(|| {
+                ScimError::invalid_syntax(format!("schema {} has no attribute {name:?}", ext.id))
+            })?;
+            self.put(Some(ext), def, v)?;
+        }
+        Ok(())
     }
 
     fn is_group_members(&self, def: &AttributeDef) -> bool {
