@@ -40,8 +40,24 @@ pub(crate) fn classify<'a>(reg: &'a SchemaRegistry, rt: &'a ResourceType, key: &
             Some(ext) => Key::InExtension(ext, r.attr),
             None => Key::Top(r.attr),
         },
-        None => Key::Unknown,
+        None => qualified_common(reg, rt, &path).map_or(Key::Unknown, Key::Top),
     }
+}
+
+/// `urn:…:core:2.0:User:externalId`: common attributes belong to no schema, but
+/// clients qualify them with the core schema like any other top-level name.
+fn qualified_common<'a>(
+    reg: &'a SchemaRegistry,
+    rt: &ResourceType,
+    path: &AttrPath,
+) -> Option<&'a AttributeDef> {
+    let uri = path.uri.as_deref()?;
+    if !uri.eq_ignore_ascii_case(&rt.schema) {
+        return None;
+    }
+    reg.common_attributes()
+        .iter()
+        .find(|a| a.name.eq_ignore_ascii_case(&path.attr))
 }
 
 /// Looks a key up by its canonical spelling first, then case-insensitively,
@@ -98,6 +114,10 @@ mod tests {
                 "urn:ietf:params:scim:schemas:core:2.0:User:userName"
             ),
             Key::Top(_)
+        ));
+        assert!(matches!(
+            classify(&reg, user, "urn:ietf:params:scim:schemas:core:2.0:User:externalId"),
+            Key::Top(d) if d.name == "externalId"
         ));
         for unknown in ["nope", "name.givenName", "urn:x:y", "urn:x:y:z"] {
             assert!(
