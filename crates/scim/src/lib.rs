@@ -7,9 +7,12 @@
 
 pub mod error;
 pub mod filter;
+mod keys;
 pub mod members;
 pub mod path;
+pub mod project;
 pub mod schema;
+pub mod validate;
 pub mod values;
 
 pub use error::{Result, ScimError, ScimType};

@@ -77,7 +77,7 @@ impl fmt::Display for AttrPath {
 
 /// Splits `urn:…:X:attr.sub` into (`urn:…:X`, `attr.sub`); text without a URN is returned whole.
 pub fn split_urn(text: &str) -> (Option<&str>, &str) {
-    if text.len() > 4 && text[..4].eq_ignore_ascii_case("urn:") {
+    if text.len() > 4 && has_urn_prefix(text) {
         // The attribute part never contains a colon, so the last colon ends the URN.
         match text.rfind(':') {
             Some(i) => (Some(&text[..i]), &text[i + 1..]),
@@ -86,6 +86,13 @@ pub fn split_urn(text: &str) -> (Option<&str>, &str) {
     } else {
         (None, text)
     }
+}
+
+/// True when `text` starts with `urn:` in any case. Slicing with `get` keeps
+/// client text whose fourth byte falls inside a multi-byte character from panicking.
+pub fn has_urn_prefix(text: &str) -> bool {
+    text.get(..4)
+        .is_some_and(|p| p.eq_ignore_ascii_case("urn:"))
 }
 
 /// ATTRNAME = ALPHA *(nameChar), nameChar = "-" / "_" / DIGIT / ALPHA; `$ref` is also allowed.
@@ -151,7 +158,9 @@ mod tests {
 
     #[test]
     fn rejects_bad_names() {
-        for bad in ["", "1abc", "a b", "a.b.c", "urn:x:", "na[me"] {
+        for bad in [
+            "", "1abc", "a b", "a.b.c", "urn:x:", "na[me", "ab€x", "urn€",
+        ] {
             assert!(AttrPath::parse(bad).is_err(), "{bad:?} should not parse");
         }
     }
