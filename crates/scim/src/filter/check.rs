@@ -216,7 +216,7 @@ fn test(
         bad(
             path,
             &format!(
-                "{value} cannot be compared with a {} attribute",
+                "{value} cannot be compared with an attribute of type {}",
                 leaf.ty.as_str()
             ),
         )
@@ -225,7 +225,7 @@ fn test(
         bad(
             path,
             &format!(
-                "{} does not apply to a {} attribute",
+                "{} does not apply to attributes of type {}",
                 op.as_str(),
                 leaf.ty.as_str()
             ),

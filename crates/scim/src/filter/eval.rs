@@ -54,7 +54,8 @@ pub fn matches(
 }
 
 /// True when one element of the complex attribute `parent` satisfies the
-/// value filter `f`, whose paths name sub-attributes of `parent.attr`.
+/// value filter `f`, whose paths name sub-attributes of `parent.attr`
+/// (`parent.sub`, if any, plays no part).
 /// `reg` and `rt` are not needed for that, but keep the call like [`matches`].
 pub fn matches_element(
     _reg: &SchemaRegistry,
@@ -86,7 +87,9 @@ impl<'a> Matcher<'a> {
 
     /// A matcher for the elements of `parent`, as PATCH value filters need.
     pub fn for_element(parent: &Resolved<'a>, f: &Filter) -> Result<Self, ScimError> {
-        let def = parent.leaf();
+        // PATCH may resolve `emails[...].value` in full; the filter is still
+        // about the elements of `emails`.
+        let def = parent.attr;
         if !def.is_complex() {
             return Err(ScimError::invalid_filter(format!(
                 "a value filter needs a complex attribute, and \"{}\" is not one",

@@ -491,6 +491,11 @@ fn element_matching_for_patch() {
     assert!(matches_element(&reg, rt, &emails, &bad, &work).is_err());
     let nested = parse_filter(r#"emails[type eq "x"]"#).unwrap();
     assert!(matches_element(&reg, rt, &emails, &nested, &work).is_err());
+    // A fully resolved PATCH path still filters the elements of `emails`.
+    let emails_value = reg
+        .resolve(rt, &AttrPath::with_sub("emails", "value"))
+        .unwrap();
+    assert!(matches_element(&reg, rt, &emails_value, &f, &work).unwrap());
     let user_name = reg.resolve(rt, &AttrPath::new("userName")).unwrap();
     assert!(matches_element(&reg, rt, &user_name, &f, &work).is_err());
     // One matcher, many elements.
@@ -508,23 +513,38 @@ fn check_rejects_filters_that_do_not_fit_the_schema() {
             "\"urn:example:nothing:nope\"",
         ),
         (r#"schemas eq "x""#, "\"schemas\""),
-        (r#"active co "t""#, "co does not apply to a boolean"),
-        (r#"level sw "1""#, "sw does not apply to a integer"),
-        (r#"score ew "1""#, "ew does not apply to a decimal"),
+        (
+            r#"active co "t""#,
+            "co does not apply to attributes of type boolean",
+        ),
+        (
+            r#"level sw "1""#,
+            "sw does not apply to attributes of type integer",
+        ),
+        (
+            r#"score ew "1""#,
+            "ew does not apply to attributes of type decimal",
+        ),
         (
             r#"meta.created co "2020""#,
-            "co does not apply to a dateTime",
+            "co does not apply to attributes of type dateTime",
         ),
-        ("active gt true", "gt does not apply to a boolean"),
+        (
+            "active gt true",
+            "gt does not apply to attributes of type boolean",
+        ),
         ("active le false", "\"active\""),
         (
             "userName eq 1",
-            "1 cannot be compared with a string attribute",
+            "1 cannot be compared with an attribute of type string",
         ),
         ("userName eq true", "\"userName\""),
         ("profileUrl eq 1", "\"profileUrl\""),
         ("x509Certificates.value eq false", "binary"),
-        (r#"level eq "3""#, "\"3\" cannot be compared with a integer"),
+        (
+            r#"level eq "3""#,
+            "\"3\" cannot be compared with an attribute of type integer",
+        ),
         (r#"score gt "2.5""#, "\"score\""),
         ("level eq true", "\"level\""),
         (r#"meta.created gt "yesterday""#, "is not a dateTime"),
