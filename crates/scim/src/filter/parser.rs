@@ -8,7 +8,7 @@
 //! - `emails[type eq "work"].value eq "x"` (Entra ID) reads as
 //!   `emails[type eq "work" and value eq "x"]`;
 //! - `not` without parentheses negates the next primary expression. A word
-//!   `not` followed by an operator or `pr` is an attribute named `not`.
+//!   `not` followed by an operator, `pr` or `[` is an attribute named `not`.
 //!
 //! Parenthesis, `not` and bracket nesting is limited to [`MAX_NESTING`] and the
 //! depth of the resulting tree (long `and`/`or` chains included) to
