@@ -1,14 +1,105 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
+//! The Roster HTTP service: SCIM endpoints per directory, on any [`Store`].
+
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::todo)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod password;
+pub mod render;
+pub mod request;
+mod scim;
+pub mod service;
+pub mod state;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{Request, StatusCode};
+use axum::response::{IntoResponse, Response};
+use roster_scim::ScimError;
+use roster_scim::schema::{Schema, SchemaRegistry};
+use roster_store::Store;
+use tokio::net::TcpListener;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+pub use config::{ExtensionConfig, ServerConfig};
+use error::scim_error_response;
+pub use state::AppState;
+
+/// The core schemas plus the custom extensions named in the configuration.
+pub fn build_registry(config: &ServerConfig) -> Result<SchemaRegistry, String> {
+    let mut reg = SchemaRegistry::core();
+    for ext in &config.extensions {
+        let text = std::fs::read_to_string(&ext.file)
+            .map_err(|e| format!("cannot read extension schema {}: {e}", ext.file.display()))?;
+        let json: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| format!("extension schema {} is not JSON: {e}", ext.file.display()))?;
+        let schema = Schema::from_json(&json)
+            .map_err(|e| format!("extension schema {}: {}", ext.file.display(), e.detail))?;
+        reg.add_extension(schema, &ext.resource_type, ext.required)
+            .map_err(|e| format!("extension schema {}: {e}", ext.file.display()))?;
+    }
+    Ok(reg)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+pub fn router(state: AppState) -> Router {
+    let body_limit = state.config.max_body_bytes;
+    let x_request_id = axum::http::HeaderName::from_static("x-request-id");
+    scim::routes()
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Duration::from_secs(60),
+        ))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                let id = req
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-");
+                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+            }),
+        )
+        .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
+        .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
+}
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
+async fn not_found() -> Response {
+    scim_error_response(&ScimError::not_found(
+        "no such endpoint; SCIM lives under /scim/v2/{directory_id}/",
+    ))
+}
+
+async fn method_not_allowed() -> Response {
+    scim_error_response(&ScimError::new(405, None, "this endpoint does not take that method"))
+        .into_response()
+}
+
+/// Serves until `shutdown` resolves, then finishes in-flight requests.
+pub async fn serve(
+    listener: TcpListener,
+    store: Arc<dyn Store>,
+    reg: Arc<SchemaRegistry>,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let state = AppState {
+        store,
+        reg,
+        config: Arc::new(config),
+    };
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
 }

@@ -1,8 +1,8 @@
 //! `password` is write-only: kept as an Argon2id hash, checked so that a client
 //! resending the same password (Okta does, on every PUT) changes nothing.
 
-use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::Argon2;
 use roster_scim::ScimError;
 use serde_json::Value;
@@ -11,15 +11,13 @@ use serde_json::Value;
 pub async fn hash_or_keep(plain: String, current: Option<String>) -> Result<String, ScimError> {
     tokio::task::spawn_blocking(move || {
         if let Some(cur) = &current
-            && let Ok(parsed) = PasswordHash::new(cur)
-            && Argon2::default().verify_password(plain.as_bytes(), &parsed).is_ok()
+            && Argon2::default().verify_password(plain.as_bytes(), cur.as_str()).is_ok()
         {
             return Ok(cur.clone());
         }
-        let salt = SaltString::generate(&mut OsRng);
-        Argon2::default()
-            .hash_password(plain.as_bytes(), &salt)
-            .map(|h| h.to_string())
+        // The salt comes from the OS random source.
+        let hash: Result<PasswordHash, _> = Argon2::default().hash_password(plain.as_bytes());
+        hash.map(|h| h.to_string())
             .map_err(|e| ScimError::internal(format!("cannot hash the password: {e}")))
     })
     .await

@@ -269,8 +269,9 @@ impl<'a> Compiler<'a> {
         cmp: Option<(CompareOp, &CompValue)>,
     ) -> Result<String> {
         let mut r = self.resolve(path, scope)?;
-        // A complex attribute compared without a sub-attribute compares its `value`.
-        if cmp.is_some() && r.sub.is_none() && r.attr.is_complex() {
+        // A complex attribute compared without a sub-attribute compares its `value`
+        // (`eq null` / `ne null` test the attribute as written).
+        if matches!(cmp, Some((_, v)) if *v != CompValue::Null) && r.sub.is_none() && r.attr.is_complex() {
             let value = r.attr.sub_attribute("value").ok_or_else(|| {
                 ScimError::invalid_filter(format!("{path} is complex: name a sub-attribute"))
             })?;

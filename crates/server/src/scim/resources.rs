@@ -1,0 +1,156 @@
+//! CRUD and list handlers for /Users and /Groups: parse, call the service, answer.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use roster_scim::project::Projection;
+use roster_store::{Kind, Stored};
+use serde_json::Value;
+
+use super::search::list_response;
+use crate::auth::DirectoryAuth;
+use crate::error::{ApiResult, SCIM_JSON};
+use crate::render::{base_url, full_resource, related};
+use crate::request::{JsonBody, Preconditions, QueryParams, etag};
+use crate::service::{self, Search};
+use crate::state::AppState;
+
+/// A single resource response with `ETag` (and `Location` on create).
+pub fn resource_response(status: StatusCode, body: &Value, version: i64, location: Option<&str>) -> Response {
+    let mut resp = (status, body.to_string()).into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
+    if let Ok(v) = HeaderValue::from_str(&etag(version)) {
+        h.insert(header::ETAG, v);
+    }
+    if let Some(loc) = location.and_then(|l| HeaderValue::from_str(l).ok()) {
+        h.insert(header::LOCATION, loc);
+    }
+    resp
+}
+
+fn projection(q: &QueryParams) -> ApiResult<Projection> {
+    Ok(Projection::parse(q.get("attributes"), q.get("excludedAttributes"))?)
+}
+
+/// Renders one stored resource with the related rows the projection needs.
+async fn render_one(
+    state: &AppState,
+    headers: &HeaderMap,
+    dir: &str,
+    stored: &Stored,
+    projection: &Projection,
+) -> ApiResult<Value> {
+    let rt = service::resource_type(state, stored.kind)?;
+    let base = base_url(state, headers, dir);
+    let rel = related(state, &state.reg, rt, dir, projection, std::slice::from_ref(stored)).await?;
+    let full = full_resource(rt, &base, stored, rel.get(&stored.id).map(Vec::as_slice));
+    Ok(projection.apply(&state.reg, rt, &full))
+}
+
+async fn create(state: AppState, auth: DirectoryAuth, headers: HeaderMap, q: QueryParams, kind: Kind, body: Value) -> ApiResult<Response> {
+    let projection = projection(&q)?;
+    let stored = service::create(&state, &auth.directory_id, kind, body).await?;
+    let out = render_one(&state, &headers, &auth.directory_id, &stored, &projection).await?;
+    let location = out
+        .pointer("/meta/location")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .unwrap_or_else(|| {
+            let rt_endpoint = if kind == Kind::User { "/Users" } else { "/Groups" };
+            format!("{}{rt_endpoint}/{}", base_url(&state, &headers, &auth.directory_id), stored.id)
+        });
+    Ok(resource_response(StatusCode::CREATED, &out, stored.version, Some(&location)))
+}
+
+async fn read(state: AppState, auth: DirectoryAuth, headers: HeaderMap, q: QueryParams, pre: Preconditions, kind: Kind, id: String) -> ApiResult<Response> {
+    let projection = projection(&q)?;
+    let stored = service::get(&state, &auth.directory_id, kind, &id).await?;
+    if pre.if_none_match.as_ref().is_some_and(|t| t.matches(stored.version)) {
+        let mut resp = StatusCode::NOT_MODIFIED.into_response();
+        if let Ok(v) = HeaderValue::from_str(&etag(stored.version)) {
+            resp.headers_mut().insert(header::ETAG, v);
+        }
+        return Ok(resp);
+    }
+    let out = render_one(&state, &headers, &auth.directory_id, &stored, &projection).await?;
+    Ok(resource_response(StatusCode::OK, &out, stored.version, None))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn write(
+    state: AppState,
+    auth: DirectoryAuth,
+    headers: HeaderMap,
+    q: QueryParams,
+    pre: Preconditions,
+    kind: Kind,
+    id: String,
+    body: Value,
+    is_patch: bool,
+) -> ApiResult<Response> {
+    let projection = projection(&q)?;
+    let version = pre.required_version()?;
+    let dir = &auth.directory_id;
+    let stored = if is_patch {
+        service::patch(&state, dir, kind, &id, version, body).await?
+    } else {
+        service::replace(&state, dir, kind, &id, version, body).await?
+    };
+    if is_patch && kind == Kind::Group && state.config.group_patch_no_content {
+        let mut resp = StatusCode::NO_CONTENT.into_response();
+        if let Ok(v) = HeaderValue::from_str(&etag(stored.version)) {
+            resp.headers_mut().insert(header::ETAG, v);
+        }
+        return Ok(resp);
+    }
+    let out = render_one(&state, &headers, dir, &stored, &projection).await?;
+    Ok(resource_response(StatusCode::OK, &out, stored.version, None))
+}
+
+async fn remove(state: AppState, auth: DirectoryAuth, pre: Preconditions, kind: Kind, id: String) -> ApiResult<Response> {
+    let version = pre.required_version()?;
+    service::delete(&state, &auth.directory_id, kind, &id, version).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn list(state: AppState, auth: DirectoryAuth, headers: HeaderMap, q: QueryParams, kind: Kind) -> ApiResult<Response> {
+    let search = Search {
+        filter: q.get("filter").map(str::to_owned),
+        sort_by: q.get("sortBy").map(str::to_owned),
+        sort_order: q.get("sortOrder").map(str::to_owned),
+        start_index: q.int("startIndex")?,
+        count: q.int("count")?,
+        cursor: q.has("cursor").then(|| q.get("cursor").unwrap_or_default().to_owned()),
+    };
+    let projection = projection(&q)?;
+    list_response(&state, &headers, &auth.directory_id, kind, &search, &projection).await
+}
+
+type P2 = Path<(String, String)>;
+
+macro_rules! handlers {
+    ($kind:expr, $list:ident, $create:ident, $get:ident, $replace:ident, $patch:ident, $delete:ident) => {
+        pub async fn $list(State(s): State<AppState>, a: DirectoryAuth, h: HeaderMap, q: QueryParams) -> ApiResult<Response> {
+            list(s, a, h, q, $kind).await
+        }
+        pub async fn $create(State(s): State<AppState>, a: DirectoryAuth, h: HeaderMap, q: QueryParams, JsonBody(b): JsonBody) -> ApiResult<Response> {
+            create(s, a, h, q, $kind, b).await
+        }
+        pub async fn $get(State(s): State<AppState>, a: DirectoryAuth, Path((_, id)): P2, h: HeaderMap, q: QueryParams, p: Preconditions) -> ApiResult<Response> {
+            read(s, a, h, q, p, $kind, id).await
+        }
+        pub async fn $replace(State(s): State<AppState>, a: DirectoryAuth, Path((_, id)): P2, h: HeaderMap, q: QueryParams, p: Preconditions, JsonBody(b): JsonBody) -> ApiResult<Response> {
+            write(s, a, h, q, p, $kind, id, b, false).await
+        }
+        pub async fn $patch(State(s): State<AppState>, a: DirectoryAuth, Path((_, id)): P2, h: HeaderMap, q: QueryParams, p: Preconditions, JsonBody(b): JsonBody) -> ApiResult<Response> {
+            write(s, a, h, q, p, $kind, id, b, true).await
+        }
+        pub async fn $delete(State(s): State<AppState>, a: DirectoryAuth, Path((_, id)): P2, p: Preconditions) -> ApiResult<Response> {
+            remove(s, a, p, $kind, id).await
+        }
+    };
+}
+
+handlers!(Kind::User, list_users, create_user, get_user, replace_user, patch_user, delete_user);
+handlers!(Kind::Group, list_groups, create_group, get_group, replace_group, patch_group, delete_group);
