@@ -8,6 +8,7 @@
 pub mod error;
 pub mod filter;
 pub mod members;
+pub mod patch;
 pub mod path;
 pub mod schema;
 pub mod values;
