@@ -121,15 +121,7 @@ pub fn apply_patch(
 // The two functions below are the seams to the filter module.
 
 fn parse_path(text: &str) -> Result<PatchPath> {
-    if text.contains('[') {
-        return Err(ScimError::invalid_path(format!(
-            "value filters in paths are not supported yet: {text:?}"
-        )));
-    }
-    Ok(PatchPath {
-        path: crate::path::AttrPath::parse(text.trim())?,
-        filter: None,
-    })
+    crate::filter::parse_patch_path(text)
 }
 
 fn element_matches(
