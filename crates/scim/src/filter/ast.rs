@@ -93,12 +93,36 @@ pub enum Filter {
     },
 }
 
+impl Filter {
+    /// The operands of a left-leaning chain of one operator, without the
+    /// parentheses the left operands would otherwise get: `and`/`or` associate
+    /// to the left, so `(a and b and c)` is the same tree as
+    /// `((a and b) and c)` but stays within the parser's nesting limit.
+    fn fmt_chain(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (a, b, word) = match self {
+            Filter::And(a, b) => (a, b, "and"),
+            Filter::Or(a, b) => (a, b, "or"),
+            _ => return write!(f, "{self}"),
+        };
+        if std::mem::discriminant(&**a) == std::mem::discriminant(self) {
+            a.fmt_chain(f)?;
+        } else {
+            write!(f, "{a}")?;
+        }
+        write!(f, " {word} {b}")
+    }
+}
+
 impl fmt::Display for Filter {
-    /// Prints a filter that parses back to the same tree (fully parenthesised).
+    /// Prints a filter that parses back to the same tree: every `and`/`or`
+    /// chain and every `not` operand is parenthesised.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Filter::And(a, b) => write!(f, "({a} and {b})"),
-            Filter::Or(a, b) => write!(f, "({a} or {b})"),
+            Filter::And(..) | Filter::Or(..) => {
+                f.write_str("(")?;
+                self.fmt_chain(f)?;
+                f.write_str(")")
+            }
             Filter::Not(a) => write!(f, "not ({a})"),
             Filter::Present(p) => write!(f, "{p} pr"),
             Filter::Compare { path, op, value } => write!(f, "{path} {} {value}", op.as_str()),

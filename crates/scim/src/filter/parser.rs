@@ -8,7 +8,7 @@
 //! - `emails[type eq "work"].value eq "x"` (Entra ID) reads as
 //!   `emails[type eq "work" and value eq "x"]`;
 //! - `not` without parentheses negates the next primary expression. A word
-//!   `not` followed by an operator or `pr` is an attribute named `not`.
+//!   `not` followed by an operator, `pr` or `[` is an attribute named `not`.
 //!
 //! Parenthesis, `not` and bracket nesting is limited to [`MAX_NESTING`] and the
 //! depth of the resulting tree (long `and`/`or` chains included) to
@@ -25,7 +25,10 @@ use crate::path::{AttrPath, is_attr_name};
 /// How deep parentheses, `not` and value filters may nest.
 pub const MAX_NESTING: usize = 64;
 /// How deep the syntax tree may be, counting every `and`/`or` of a chain.
-pub const MAX_TREE_DEPTH: usize = 1000;
+/// Long `or` lists of ids are real, but so are recursive walkers with small
+/// stacks (test threads get 2 MiB), so this stays well below where a debug
+/// build of a recursive walk overflows.
+pub const MAX_TREE_DEPTH: usize = 500;
 
 /// Parses a `filter` query parameter. Errors are `invalidFilter` and name the
 /// 1-based character position.

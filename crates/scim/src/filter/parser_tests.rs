@@ -281,7 +281,7 @@ fn nesting_is_limited_not_overflowing() {
     assert!(parse_filter(&ok).is_ok());
     let long = vec!["a pr"; MAX_TREE_DEPTH + 5].join(" or ");
     assert!(err(&long).contains("levels deep"));
-    let fine = vec!["a pr"; 500].join(" or ");
+    let fine = vec!["a pr"; MAX_TREE_DEPTH - 1].join(" or ");
     assert!(parse_filter(&fine).is_ok());
 }
 
@@ -469,4 +469,19 @@ fn cases_the_round_trip_property_found() {
             filter: Box::new(Filter::Present(AttrPath::new("A"))),
         }
     );
+}
+
+#[test]
+fn display_parenthesises_chains_once() {
+    let f = parse_filter(r#"a eq "1" and b pr and not c pr or d[e pr]"#).unwrap();
+    assert_eq!(
+        f.to_string(),
+        r#"((a eq "1" and b pr and not (c pr)) or d[e pr])"#
+    );
+    let right = and(eq("a", "1"), and(eq("b", "2"), eq("c", "3")));
+    assert_eq!(
+        right.to_string(),
+        r#"(a eq "1" and (b eq "2" and c eq "3"))"#
+    );
+    assert_eq!(parse_filter(&right.to_string()).unwrap(), right);
 }
