@@ -3,7 +3,7 @@
 use serde_json::{Map, Value};
 
 use super::canon::{canon_one, is_clear};
-use super::{MemberOp, PatchOp, PatchOperation, member_ops, multi, parse_path};
+use super::{MemberOp, PatchOp, PatchOperation, element_matcher, member_ops, multi, parse_path};
 use crate::error::{Result, ScimError};
 use crate::filter::{Filter, PatchPath};
 use crate::schema::{AttributeDef, Mutability, Resolved, ResourceType, Schema, SchemaRegistry};
@@ -159,6 +159,9 @@ impl<'a> Patcher<'a> {
         origin: Origin,
     ) -> Result<()> {
         if self.is_members(&t.res) {
+            if let Some(f) = t.filter {
+                element_matcher(&t.res, f)?;
+            }
             let op = member_ops::member_op(kind, t.filter, t.res.sub, value)?;
             self.members.extend(op);
             return Ok(());
@@ -199,7 +202,7 @@ impl<'a> Patcher<'a> {
                 write_sub(c, attr, sub, v);
                 Ok(())
             }
-            (f, sub, true) => multi::write_elements(self, c, kind, t, f, sub, v),
+            (f, sub, true) => multi::write_elements(c, kind, t, f, sub, v),
         }
     }
 
@@ -220,7 +223,7 @@ impl<'a> Patcher<'a> {
                 }
                 Ok(())
             }
-            (f, sub, true, _) => multi::remove_elements(self, c, t, f, sub),
+            (f, sub, true, _) => multi::remove_elements(c, t, f, sub),
         }
     }
 }

@@ -34,8 +34,8 @@ mod tests;
 
 use serde_json::Value;
 
-use crate::error::{Result, ScimError};
-use crate::filter::{Filter, PatchPath};
+use crate::error::{Result, ScimError, ScimType};
+use crate::filter::{Filter, Matcher, PatchPath};
 use crate::schema::{Resolved, ResourceType, SchemaRegistry};
 
 pub use crate::members::MemberOp;
@@ -118,20 +118,19 @@ pub fn apply_patch(
     })
 }
 
-// The two functions below are the seams to the filter module.
-
 fn parse_path(text: &str) -> Result<PatchPath> {
     crate::filter::parse_patch_path(text)
 }
 
-fn element_matches(
-    _reg: &SchemaRegistry,
-    _rt: &ResourceType,
-    _parent: &Resolved,
-    _f: &Filter,
-    _element: &Value,
-) -> Result<bool> {
-    Err(ScimError::internal(
-        "value filter evaluation is not available yet",
-    ))
+/// A matcher for the elements of `parent`. A filter that does not fit the
+/// attribute makes the path invalid, so its error is `invalidPath`.
+fn element_matcher<'a>(parent: &Resolved<'a>, f: &Filter) -> Result<Matcher<'a>> {
+    let parent = Resolved {
+        sub: None,
+        ..*parent
+    };
+    Matcher::for_element(&parent, f).map_err(|e| match e.scim_type {
+        Some(ScimType::InvalidFilter) => ScimError::invalid_path(e.detail),
+        _ => e,
+    })
 }

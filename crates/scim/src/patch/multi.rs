@@ -4,12 +4,12 @@
 use serde_json::{Map, Value};
 
 use super::PatchOp;
-use super::apply::{Patcher, Target};
+use super::apply::Target;
 use super::canon::{canon_element, canon_list, designates, element_from_filter, is_true};
-use super::element_matches;
+use super::element_matcher;
 use crate::error::{Result, ScimError};
-use crate::filter::Filter;
-use crate::schema::{AttributeDef, Resolved};
+use crate::filter::{Filter, Matcher};
+use crate::schema::AttributeDef;
 
 type Doc = Map<String, Value>;
 
@@ -44,7 +44,6 @@ fn append_unique(mut list: Vec<Value>, new: Vec<Value>) -> (Vec<Value>, Vec<bool
 /// When nothing matches, the element the filter describes is created: Entra ID
 /// adds a work email with `emails[type eq "work"].value` and nothing else.
 pub(super) fn write_elements(
-    p: &Patcher,
     c: &mut Doc,
     kind: PatchOp,
     t: &Target,
@@ -60,7 +59,7 @@ pub(super) fn write_elements(
         )));
     }
     let mut list = take_list(c, &attr.name);
-    let matched = matches(p, t, f, &list)?;
+    let matched = matches(t, f, &list)?;
     let touched = if matched.contains(&true) {
         update_matched(&mut list, &matched, kind, attr, sub, v)?;
         matched
@@ -152,16 +151,17 @@ pub(super) fn remove_listed(c: &mut Doc, attr: &AttributeDef, v: &Value) -> Resu
 
 /// remove on `attr[filter]` (the elements) or `attr[filter].sub` (their sub-attribute).
 pub(super) fn remove_elements(
-    p: &Patcher,
     c: &mut Doc,
     t: &Target,
     f: Option<&Filter>,
     sub: Option<&AttributeDef>,
 ) -> Result<()> {
+    // Checked before looking at the document, so a bad filter is an error whatever it holds.
+    let matcher = f.map(|f| element_matcher(&t.res, f)).transpose()?;
     let Some(Value::Array(list)) = c.get_mut(&t.res.attr.name) else {
         return Ok(());
     };
-    let matched = matches(p, t, f, list)?;
+    let matched = match_all(matcher.as_ref(), list);
     match sub {
         Some(s) => {
             for (el, _) in list.iter_mut().zip(&matched).filter(|(_, m)| **m) {
@@ -178,18 +178,17 @@ pub(super) fn remove_elements(
     Ok(())
 }
 
-fn matches(p: &Patcher, t: &Target, f: Option<&Filter>, list: &[Value]) -> Result<Vec<bool>> {
-    let Some(f) = f else {
-        return Ok(vec![true; list.len()]);
-    };
-    let parent = Resolved {
-        extension: t.res.extension,
-        attr: t.res.attr,
-        sub: None,
-    };
-    list.iter()
-        .map(|el| element_matches(p.reg, p.rt, &parent, f, el))
-        .collect()
+fn matches(t: &Target, f: Option<&Filter>, list: &[Value]) -> Result<Vec<bool>> {
+    let matcher = f.map(|f| element_matcher(&t.res, f)).transpose()?;
+    Ok(match_all(matcher.as_ref(), list))
+}
+
+/// Without a filter (`emails.value`) every element is concerned.
+fn match_all(matcher: Option<&Matcher>, list: &[Value]) -> Vec<bool> {
+    match matcher {
+        Some(m) => list.iter().map(|el| m.matches(el)).collect(),
+        None => vec![true; list.len()],
+    }
 }
 
 fn take_list(c: &mut Doc, name: &str) -> Vec<Value> {

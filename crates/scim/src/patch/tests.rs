@@ -839,3 +839,193 @@ fn immutable_may_be_set_once_but_not_changed() {
     .unwrap_err();
     assert_eq!(e.scim_type, Some(ScimType::Mutability));
 }
+
+// ---- value filters on existing elements ----
+
+fn addresses() -> Value {
+    json!({"userName": "b", "addresses": [
+        {"type": "work", "streetAddress": "100 Main", "locality": "Hollywood", "primary": true},
+        {"type": "home", "streetAddress": "1 Elm", "locality": "Springfield"}
+    ]})
+}
+
+#[test]
+fn rfc_replace_filtered_element() {
+    let d = user(
+        addresses(),
+        json!([{"op": "replace", "path": "addresses[type eq \"work\"]", "value": {
+            "type": "work", "streetAddress": "911 Universal City Plaza",
+            "locality": "Hollywood", "region": "CA", "postalCode": "91608",
+            "country": "US", "formatted": "911 Universal City Plaza\nHollywood, CA 91608 US",
+            "primary": true
+        }}]),
+    );
+    assert_eq!(
+        d["addresses"][0]["streetAddress"],
+        "911 Universal City Plaza"
+    );
+    assert_eq!(d["addresses"][0]["postalCode"], "91608");
+    assert_eq!(d["addresses"][1]["streetAddress"], "1 Elm");
+}
+
+#[test]
+fn rfc_replace_filtered_sub_attribute() {
+    let d = user(
+        addresses(),
+        json!([{"op": "replace", "path": "addresses[type eq \"work\"].streetAddress",
+                "value": "1010 Broadway Ave"}]),
+    );
+    assert_eq!(d["addresses"][0]["streetAddress"], "1010 Broadway Ave");
+    assert_eq!(d["addresses"][0]["locality"], "Hollywood");
+    assert_eq!(d["addresses"][1]["streetAddress"], "1 Elm");
+}
+
+#[test]
+fn rfc_remove_filtered_elements() {
+    let doc = json!({"emails": [
+        {"value": "b@example.com", "type": "work"},
+        {"value": "b@other.org", "type": "work"},
+        {"value": "b@home.org", "type": "home"}
+    ]});
+    let d = user(
+        doc,
+        json!([{"op": "remove", "path": "emails[type eq \"work\" and value ew \"example.com\"]"}]),
+    );
+    assert_eq!(
+        d["emails"],
+        json!([{"value": "b@other.org", "type": "work"}, {"value": "b@home.org", "type": "home"}])
+    );
+}
+
+#[test]
+fn remove_filtered_sub_attribute_and_last_element() {
+    let doc = json!({"emails": [{"value": "a@x", "type": "work", "display": "A"}]});
+    let d = user(
+        doc,
+        json!([{"op": "remove", "path": "emails[type eq \"work\"].display"}]),
+    );
+    assert_eq!(d, json!({"emails": [{"value": "a@x", "type": "work"}]}));
+    let d = user(
+        d,
+        json!([{"op": "remove", "path": "emails[TYPE eq \"WORK\"]"}]),
+    );
+    assert_eq!(
+        d,
+        json!({}),
+        "removing the last element removes the attribute"
+    );
+}
+
+#[test]
+fn entra_filtered_value_updates_existing_and_creates_missing() {
+    let doc =
+        json!({"emails": [{"value": "h@x", "type": "home"}, {"value": "old@x", "type": "work"}]});
+    let d = user(
+        doc,
+        json!([
+            {"op": "Replace", "path": "emails[type eq \"work\"].value", "value": "new@x"},
+            {"op": "Add", "path": "phoneNumbers[type eq \"mobile\"].value", "value": "555"},
+            {"op": "Add", "path": "phoneNumbers[type eq \"work\"].value", "value": "666"},
+            {"op": "Replace", "path": "addresses[type eq \"work\"].locality", "value": "Paris"}
+        ]),
+    );
+    assert_eq!(
+        d,
+        json!({
+            "emails": [{"value": "h@x", "type": "home"}, {"value": "new@x", "type": "work"}],
+            "phoneNumbers": [{"type": "mobile", "value": "555"}, {"type": "work", "value": "666"}],
+            "addresses": [{"type": "work", "locality": "Paris"}]
+        })
+    );
+}
+
+#[test]
+fn entra_filtered_value_cleared_with_empty_string() {
+    let doc =
+        json!({"phoneNumbers": [{"value": "1", "type": "fax"}, {"value": "2", "type": "work"}]});
+    let d = user(
+        doc,
+        json!([
+            {"op": "Replace", "path": "phoneNumbers[type eq \"fax\"].value", "value": ""},
+            {"op": "Replace", "path": "phoneNumbers[type eq \"pager\"].value", "value": ""}
+        ]),
+    );
+    assert_eq!(
+        d,
+        json!({"phoneNumbers": [{"type": "fax"}, {"value": "2", "type": "work"}]})
+    );
+}
+
+#[test]
+fn add_with_filter_merges_into_matching_elements() {
+    let d = user(
+        addresses(),
+        json!([{"op": "add", "path": "addresses[type eq \"home\"]", "value": {"region": "IL"}}]),
+    );
+    assert_eq!(
+        d["addresses"][1],
+        json!({"type": "home", "streetAddress": "1 Elm", "locality": "Springfield", "region": "IL"})
+    );
+}
+
+#[test]
+fn primary_through_a_filter_clears_the_others() {
+    let d = user(
+        addresses(),
+        json!([{"op": "replace", "path": "addresses[type eq \"home\"].primary", "value": true}]),
+    );
+    assert_eq!(d["addresses"][0]["primary"], false);
+    assert_eq!(d["addresses"][1]["primary"], true);
+}
+
+#[test]
+fn filtered_replace_matching_nothing_is_no_target_even_with_elements() {
+    let e = err(
+        "User",
+        addresses(),
+        json!([{"op": "replace", "path": "addresses[type eq \"other\"]", "value": {"locality": "X"}}]),
+    );
+    assert_eq!(scim_type(&e), ScimType::NoTarget);
+}
+
+#[test]
+fn filter_that_does_not_fit_the_attribute_is_invalid_path() {
+    for ops in [
+        json!([{"op": "remove", "path": "emails[nope eq \"x\"]"}]),
+        json!([{"op": "replace", "path": "emails[nope eq \"x\"].value", "value": "v"}]),
+        json!([{"op": "add", "path": "emails[nope eq \"x\"].value", "value": "v"}]),
+    ] {
+        let e = err("User", json!({"emails": [{"value": "a"}]}), ops.clone());
+        assert_eq!(scim_type(&e), ScimType::InvalidPath, "{ops}");
+    }
+    let e = err(
+        "Group",
+        json!({"displayName": "G"}),
+        json!([{"op": "remove", "path": "members[nope eq \"x\"]"}]),
+    );
+    assert_eq!(scim_type(&e), ScimType::InvalidPath);
+}
+
+#[test]
+fn sub_attribute_of_multi_valued_without_filter_concerns_every_element() {
+    let doc = json!({"emails": [{"value": "a", "display": "A"}, {"value": "b", "display": "B"}]});
+    let d = user(doc, json!([{"op": "remove", "path": "emails.display"}]));
+    assert_eq!(d, json!({"emails": [{"value": "a"}, {"value": "b"}]}));
+    let d = user(
+        d,
+        json!([{"op": "replace", "path": "emails.type", "value": "work"}]),
+    );
+    assert_eq!(
+        d,
+        json!({"emails": [{"value": "a", "type": "work"}, {"value": "b", "type": "work"}]})
+    );
+}
+
+#[test]
+fn pathless_key_may_carry_a_value_filter() {
+    let d = user(
+        json!({"emails": [{"value": "old@x", "type": "work"}]}),
+        json!([{"op": "Replace", "value": {"emails[type eq \"work\"].value": "new@x"}}]),
+    );
+    assert_eq!(d, json!({"emails": [{"value": "new@x", "type": "work"}]}));
+}
