@@ -51,7 +51,7 @@ impl<'a> Patcher<'a> {
             }
             (None, _, Some(v)) => self.apply_object(doc, op.op, None, v),
             (None, _, None) => Err(ScimError::invalid_syntax(format!(
-                "an {} operation needs a \"value\"",
+                "the {} operation needs a \"value\"",
                 op.op.as_str()
             ))),
         }
@@ -179,7 +179,7 @@ impl<'a> Patcher<'a> {
             (_, Some(v)) if is_clear(v) => self.remove(container, t, None),
             (_, Some(v)) => self.write(container, kind, t, v),
             (_, None) => Err(ScimError::invalid_syntax(format!(
-                "an {} operation needs a \"value\"",
+                "the {} operation needs a \"value\"",
                 kind.as_str()
             ))),
         }

@@ -21,6 +21,15 @@
 //!   request, for top-level attributes and sub-attributes of single-valued
 //!   complex attributes; elements of multi-valued attributes have no identity
 //!   to compare by, so their immutable sub-attributes are not checked here.
+//! - `emails.display` (a sub-attribute of a multi-valued attribute, no
+//!   filter) concerns every element, as if filtered by a filter matching all.
+//! - add/replace through a filter that matches nothing create the element the
+//!   filter describes when it is a conjunction of `eq` tests and the path has a
+//!   sub-attribute (or the op is add); otherwise 400 noTarget.
+//! - A value filter that does not fit the attribute is 400 invalidPath.
+//! - `members`: a filter only serves remove (add/replace through one is
+//!   invalidPath); `members.<sub>` paths are mutability errors; adding or
+//!   removing an empty list yields no [`MemberOp`].
 
 mod apply;
 mod canon;

@@ -82,11 +82,11 @@ fn check_shape(op: PatchOp, has_path: bool, value: Option<&Value>) -> Result<()>
         }
         (PatchOp::Remove, true, _) => Ok(()),
         (_, _, None) => Err(ScimError::invalid_syntax(format!(
-            "an {} operation needs a \"value\"",
+            "the {} operation needs a \"value\"",
             op.as_str()
         ))),
         (_, false, Some(v)) if !v.is_object() => Err(ScimError::invalid_syntax(format!(
-            "an {} operation without a \"path\" needs an object \"value\"",
+            "the {} operation without a \"path\" needs an object \"value\"",
             op.as_str()
         ))),
         _ => Ok(()),
