@@ -9,6 +9,7 @@ pub mod error;
 pub mod filter;
 mod keys;
 pub mod members;
+pub mod patch;
 pub mod path;
 pub mod project;
 pub mod schema;
