@@ -1,3 +1,291 @@
-fn main() {
-    println!("Hello, world!");
+//! `roster`: the directory-sync server and its administration commands.
+
+mod config;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use roster_server::{ServerConfig, build_registry};
+use roster_store::{SqliteOptions, SqliteStore, Store};
+use serde_json::json;
+
+use crate::config::{Database, FileConfig};
+
+#[derive(Parser)]
+#[command(
+    name = "roster",
+    version,
+    about = "Roster: a SCIM 2.0 directory-sync server"
+)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args)]
+struct Global {
+    /// A TOML file with settings (flags and ROSTER_* variables override it).
+    #[arg(long, global = true, env = "ROSTER_CONFIG")]
+    config: Option<PathBuf>,
+    /// Where the data lives: sqlite://PATH [default: sqlite://roster.db].
+    #[arg(long, global = true, env = "ROSTER_DATABASE_URL")]
+    database: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the SCIM server.
+    Serve(ServeArgs),
+    /// Manage directories (one per customer identity provider).
+    #[command(subcommand)]
+    Directory(DirectoryCommand),
+    /// Manage a directory's SCIM bearer tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "ROSTER_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// The URL clients reach Roster at, when it differs from http://HOST (behind a proxy).
+    #[arg(long, env = "ROSTER_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// Answer group PATCH with 204 No Content instead of the group (saves echoing large groups).
+    #[arg(long, env = "ROSTER_GROUP_PATCH_NO_CONTENT")]
+    group_patch_no_content: bool,
+}
+
+#[derive(Subcommand)]
+enum DirectoryCommand {
+    /// Create a directory and print its SCIM base path and a new bearer token.
+    Create {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List directories.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Issue another bearer token for a directory (the token is shown once).
+    Issue {
+        directory: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List a directory's tokens (ids and dates, never the tokens themselves).
+    List {
+        directory: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a token by its id.
+    Revoke { token_id: String },
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("ROSTER_LOG")
+                .unwrap_or_else(|_| "info,tower_http=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let file = FileConfig::load(cli.global.config.as_deref())?;
+    let url = cli
+        .global
+        .database
+        .clone()
+        .or_else(|| file.database.clone())
+        .unwrap_or_else(|| "sqlite://roster.db".into());
+    let mut server_cfg = file.server_config();
+    if let Command::Serve(args) = &cli.command {
+        apply_serve_args(&mut server_cfg, args);
+    }
+    let reg = Arc::new(build_registry(&server_cfg).map_err(anyhow::Error::msg)?);
+    let store: Arc<dyn Store> = match Database::parse(&url)? {
+        Database::Sqlite(path) => {
+            let mut opts = SqliteOptions::new(&path);
+            opts.list.cursor_timeout_secs = server_cfg.cursor_timeout_secs;
+            Arc::new(
+                SqliteStore::open(opts, reg.clone()).with_context(|| format!("opening {url}"))?,
+            )
+        }
+    };
+    match cli.command {
+        Command::Serve(_) => serve(store, reg, server_cfg).await,
+        Command::Directory(cmd) => directory(store.as_ref(), cmd).await,
+        Command::Token(cmd) => token(store.as_ref(), cmd).await,
+    }
+}
+
+fn apply_serve_args(cfg: &mut ServerConfig, args: &ServeArgs) {
+    if let Some(l) = args.listen {
+        cfg.listen = l;
+    }
+    if let Some(u) = &args.public_url {
+        cfg.public_url = Some(u.clone());
+    }
+    if args.group_patch_no_content {
+        cfg.group_patch_no_content = true;
+    }
+}
+
+async fn serve(
+    store: Arc<dyn Store>,
+    reg: Arc<roster_scim::schema::SchemaRegistry>,
+    cfg: ServerConfig,
+) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {} (is another server using it? try --listen)",
+                cfg.listen
+            )
+        })?;
+    let addr = listener.local_addr()?;
+    let public = cfg
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
+    if store.list_directories().await?.is_empty() {
+        let dir = store.create_directory("default").await?;
+        let (_, token) = store.issue_token(&dir.id).await?;
+        println!(
+            "Roster created the directory \"default\". Paste these into your identity provider:"
+        );
+        println!(
+            "  SCIM base URL: {}/scim/v2/{}",
+            public.trim_end_matches('/'),
+            dir.id
+        );
+        println!("  Bearer token:  {token}");
+        println!(
+            "The token is shown only this once; `roster token issue {}` makes another.",
+            dir.id
+        );
+    }
+    tracing::info!(%addr, "Roster is serving SCIM at {public}/scim/v2/{{directory_id}}");
+    roster_server::serve(listener, store, reg, cfg, shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+async fn directory(store: &dyn Store, cmd: DirectoryCommand) -> Result<()> {
+    match cmd {
+        DirectoryCommand::Create { name, json } => {
+            let dir = store.create_directory(&name).await?;
+            let (_, token) = store.issue_token(&dir.id).await?;
+            let path = format!("/scim/v2/{}", dir.id);
+            if json {
+                println!(
+                    "{}",
+                    json!({"id": dir.id, "name": dir.name, "scim_base_path": path, "token": token})
+                );
+            } else {
+                println!("Created directory {:?}", dir.name);
+                println!("  id:             {}", dir.id);
+                println!("  SCIM base path: {path}");
+                println!("  bearer token:   {token}  (shown once)");
+            }
+        }
+        DirectoryCommand::List { json } => {
+            let dirs = store.list_directories().await?;
+            if json {
+                let items: Vec<_> = dirs
+                    .iter()
+                    .map(|d| json!({"id": d.id, "name": d.name, "scim_base_path": format!("/scim/v2/{}", d.id), "created_at": d.created_at}))
+                    .collect();
+                println!("{}", serde_json::Value::Array(items));
+            } else {
+                for d in dirs {
+                    println!("{}  {}  /scim/v2/{}", d.id, d.name, d.id);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn token(store: &dyn Store, cmd: TokenCommand) -> Result<()> {
+    match cmd {
+        TokenCommand::Issue { directory, json } => {
+            let (info, token) = store.issue_token(&directory).await.map_err(|e| match e {
+                roster_store::StoreError::Scim(s) => {
+                    anyhow::anyhow!("{} (see `roster directory list`)", s.detail)
+                }
+                other => other.into(),
+            })?;
+            if json {
+                println!(
+                    "{}",
+                    json!({"id": info.id, "directory_id": info.directory_id, "token": token})
+                );
+            } else {
+                println!("token id: {}\nbearer token: {token}  (shown once)", info.id);
+            }
+        }
+        TokenCommand::List { directory, json } => {
+            let tokens = store.list_tokens(&directory).await?;
+            if json {
+                let items: Vec<_> = tokens
+                    .iter()
+                    .map(|t| json!({"id": t.id, "directory_id": t.directory_id, "created_at": t.created_at, "revoked_at": t.revoked_at}))
+                    .collect();
+                println!("{}", serde_json::Value::Array(items));
+            } else {
+                for t in tokens {
+                    let state = if t.revoked_at.is_some() {
+                        "revoked"
+                    } else {
+                        "live"
+                    };
+                    println!("{}  {state}", t.id);
+                }
+            }
+        }
+        TokenCommand::Revoke { token_id } => {
+            if store.revoke_token(&token_id).await? {
+                println!("revoked {token_id}");
+            } else {
+                anyhow::bail!("no live token {token_id} (see `roster token list DIRECTORY`)");
+            }
+        }
+    }
+    Ok(())
 }

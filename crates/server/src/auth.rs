@@ -26,11 +26,10 @@ impl FromRequestParts<AppState> for DirectoryAuth {
                 "send the directory's token as \"Authorization: Bearer <token>\"",
             )
         })?;
-        let owner = state
-            .store
-            .authenticate(token)
-            .await?
-            .ok_or_else(|| ScimError::new(401, None, "the bearer token is unknown or revoked"))?;
+        let owner =
+            state.store.authenticate(token).await?.ok_or_else(|| {
+                ScimError::new(401, None, "the bearer token is unknown or revoked")
+            })?;
         let Path(params): Path<Vec<(String, String)>> = Path::from_request_parts(parts, state)
             .await
             .map_err(|_| ScimError::not_found("no such directory"))?;
@@ -51,5 +50,8 @@ impl FromRequestParts<AppState> for DirectoryAuth {
 fn bearer(parts: &Parts) -> Option<&str> {
     let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.trim().split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
 }

@@ -82,8 +82,12 @@ async fn not_found() -> Response {
 }
 
 async fn method_not_allowed() -> Response {
-    scim_error_response(&ScimError::new(405, None, "this endpoint does not take that method"))
-        .into_response()
+    scim_error_response(&ScimError::new(
+        405,
+        None,
+        "this endpoint does not take that method",
+    ))
+    .into_response()
 }
 
 /// Serves until `shutdown` resolves, then finishes in-flight requests.

@@ -1,9 +1,9 @@
 //! `password` is write-only: kept as an Argon2id hash, checked so that a client
 //! resending the same password (Okta does, on every PUT) changes nothing.
 
+use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
-use argon2::Argon2;
 use roster_scim::ScimError;
 use serde_json::Value;
 
@@ -11,7 +11,9 @@ use serde_json::Value;
 pub async fn hash_or_keep(plain: String, current: Option<String>) -> Result<String, ScimError> {
     tokio::task::spawn_blocking(move || {
         if let Some(cur) = &current
-            && Argon2::default().verify_password(plain.as_bytes(), cur.as_str()).is_ok()
+            && Argon2::default()
+                .verify_password(plain.as_bytes(), cur.as_str())
+                .is_ok()
         {
             return Ok(cur.clone());
         }
@@ -102,7 +104,8 @@ mod tests {
         let mut again = json!({"Password": "s3cret!"});
         hash_in_body(&mut again, Some(&h)).await.unwrap();
         assert_eq!(again["Password"], h.as_str());
-        let mut patch = json!({"Operations": [{"op": "replace", "path": "password", "value": "x"}]});
+        let mut patch =
+            json!({"Operations": [{"op": "replace", "path": "password", "value": "x"}]});
         hash_in_body(&mut patch, None).await.unwrap();
         assert!(is_hash(patch["Operations"][0]["value"].as_str().unwrap()));
         let mut forged = json!({"password": h});

@@ -41,7 +41,11 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
             let status = e.status().as_u16();
             if status == 413 {
-                ScimError::new(413, None, "the request body is larger than this server accepts")
+                ScimError::new(
+                    413,
+                    None,
+                    "the request body is larger than this server accepts",
+                )
             } else {
                 ScimError::invalid_syntax(format!("the request body could not be read: {e}"))
             }
@@ -140,7 +144,10 @@ impl Tag {
 /// `W/"3"`, `"3"` or `3` → 3; anything else never matches.
 pub fn parse_version(tag: &str) -> Option<i64> {
     let t = tag.trim();
-    let t = t.strip_prefix("W/").or_else(|| t.strip_prefix("w/")).unwrap_or(t);
+    let t = t
+        .strip_prefix("W/")
+        .or_else(|| t.strip_prefix("w/"))
+        .unwrap_or(t);
     t.trim_matches('"').parse().ok()
 }
 

@@ -1,11 +1,11 @@
 //! SCIM operations on resources: the rules between the HTTP handlers and the store.
 
+use roster_scim::ScimError;
 use roster_scim::filter::{check_filter, parse_filter};
 use roster_scim::members::MemberOp;
 use roster_scim::patch::{PatchRequest, apply_patch};
 use roster_scim::schema::ResourceType;
 use roster_scim::validate::{normalize, take_members};
-use roster_scim::ScimError;
 use roster_store::{Kind, ListQuery, ListResult, NewResource, Page, SortOrder, Stored, Update};
 use serde_json::Value;
 
@@ -46,15 +46,21 @@ pub async fn get(state: &AppState, dir: &str, kind: Kind, id: &str) -> ApiResult
 }
 
 /// The stored password hash of a user, to recognise a resent password.
-async fn current_password(state: &AppState, dir: &str, kind: Kind, id: &str) -> ApiResult<Option<String>> {
+async fn current_password(
+    state: &AppState,
+    dir: &str,
+    kind: Kind,
+    id: &str,
+) -> ApiResult<Option<String>> {
     if kind != Kind::User {
         return Ok(None);
     }
-    Ok(state
-        .store
-        .get(dir, kind, id)
-        .await?
-        .and_then(|s| s.doc.get("password").and_then(Value::as_str).map(str::to_owned)))
+    Ok(state.store.get(dir, kind, id).await?.and_then(|s| {
+        s.doc
+            .get("password")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    }))
 }
 
 /// PUT: replace every attribute the client may write. A group body without a
@@ -128,7 +134,13 @@ pub async fn patch(
     Ok(state.store.update(dir, kind, id, if_match, update).await?)
 }
 
-pub async fn delete(state: &AppState, dir: &str, kind: Kind, id: &str, if_match: Option<i64>) -> ApiResult<()> {
+pub async fn delete(
+    state: &AppState,
+    dir: &str,
+    kind: Kind,
+    id: &str,
+    if_match: Option<i64>,
+) -> ApiResult<()> {
     Ok(state.store.delete(dir, kind, id, if_match).await?)
 }
 
@@ -144,7 +156,12 @@ pub struct Search {
     pub cursor: Option<String>,
 }
 
-pub async fn list(state: &AppState, dir: &str, kind: Kind, search: &Search) -> ApiResult<(ListResult, Page)> {
+pub async fn list(
+    state: &AppState,
+    dir: &str,
+    kind: Kind,
+    search: &Search,
+) -> ApiResult<(ListResult, Page)> {
     let rt = resource_type(state, kind)?;
     let filter = match search.filter.as_deref().map(str::trim) {
         None | Some("") => None,
@@ -154,7 +171,12 @@ pub async fn list(state: &AppState, dir: &str, kind: Kind, search: &Search) -> A
             Some(f)
         }
     };
-    let sort_order = match search.sort_order.as_deref().map(str::to_ascii_lowercase).as_deref() {
+    let sort_order = match search
+        .sort_order
+        .as_deref()
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
         None | Some("") | Some("ascending") => SortOrder::Ascending,
         Some("descending") => SortOrder::Descending,
         Some(other) => {

@@ -67,18 +67,38 @@ pub fn service_provider_config_json(state: &AppState, base: &str) -> Value {
     })
 }
 
-pub async fn service_provider_config(State(s): State<AppState>, a: DirectoryAuth, h: HeaderMap) -> ApiResult<Response> {
+pub async fn service_provider_config(
+    State(s): State<AppState>,
+    a: DirectoryAuth,
+    h: HeaderMap,
+) -> ApiResult<Response> {
     let base = base_url(&s, &h, &a.directory_id);
     Ok(json(service_provider_config_json(&s, &base)))
 }
 
 /// Discovery lists ignore filters: RFC 7644 §4 says they MAY, and clients never need them.
-pub async fn resource_types(State(s): State<AppState>, a: DirectoryAuth, h: HeaderMap, _q: QueryParams) -> ApiResult<Response> {
+pub async fn resource_types(
+    State(s): State<AppState>,
+    a: DirectoryAuth,
+    h: HeaderMap,
+    _q: QueryParams,
+) -> ApiResult<Response> {
     let base = base_url(&s, &h, &a.directory_id);
-    Ok(json(list(s.reg.resource_types().iter().map(|rt| rt.to_json(&base)).collect())))
+    Ok(json(list(
+        s.reg
+            .resource_types()
+            .iter()
+            .map(|rt| rt.to_json(&base))
+            .collect(),
+    )))
 }
 
-pub async fn resource_type(State(s): State<AppState>, a: DirectoryAuth, h: HeaderMap, Path((_, name)): Path<(String, String)>) -> ApiResult<Response> {
+pub async fn resource_type(
+    State(s): State<AppState>,
+    a: DirectoryAuth,
+    h: HeaderMap,
+    Path((_, name)): Path<(String, String)>,
+) -> ApiResult<Response> {
     let base = base_url(&s, &h, &a.directory_id);
     let rt = s
         .reg
@@ -87,7 +107,12 @@ pub async fn resource_type(State(s): State<AppState>, a: DirectoryAuth, h: Heade
     Ok(json(rt.to_json(&base)))
 }
 
-pub async fn schemas(State(s): State<AppState>, a: DirectoryAuth, h: HeaderMap, _q: QueryParams) -> ApiResult<Response> {
+pub async fn schemas(
+    State(s): State<AppState>,
+    a: DirectoryAuth,
+    h: HeaderMap,
+    _q: QueryParams,
+) -> ApiResult<Response> {
     let base = base_url(&s, &h, &a.directory_id);
     Ok(json(list(
         s.reg
@@ -98,7 +123,12 @@ pub async fn schemas(State(s): State<AppState>, a: DirectoryAuth, h: HeaderMap, 
     )))
 }
 
-pub async fn schema(State(s): State<AppState>, a: DirectoryAuth, h: HeaderMap, Path((_, id)): Path<(String, String)>) -> ApiResult<Response> {
+pub async fn schema(
+    State(s): State<AppState>,
+    a: DirectoryAuth,
+    h: HeaderMap,
+    Path((_, id)): Path<(String, String)>,
+) -> ApiResult<Response> {
     let base = base_url(&s, &h, &a.directory_id);
     let sc = s
         .reg

@@ -40,7 +40,10 @@ pub fn routes() -> Router<AppState> {
             "/scim/v2/{dir}/ServiceProviderConfig",
             get(discovery::service_provider_config),
         )
-        .route("/scim/v2/{dir}/ResourceTypes", get(discovery::resource_types))
+        .route(
+            "/scim/v2/{dir}/ResourceTypes",
+            get(discovery::resource_types),
+        )
         .route(
             "/scim/v2/{dir}/ResourceTypes/{name}",
             get(discovery::resource_type),

@@ -16,7 +16,12 @@ use crate::service::{self, Search};
 use crate::state::AppState;
 
 /// A single resource response with `ETag` (and `Location` on create).
-pub fn resource_response(status: StatusCode, body: &Value, version: i64, location: Option<&str>) -> Response {
+pub fn resource_response(
+    status: StatusCode,
+    body: &Value,
+    version: i64,
+    location: Option<&str>,
+) -> Response {
     let mut resp = (status, body.to_string()).into_response();
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
@@ -30,7 +35,10 @@ pub fn resource_response(status: StatusCode, body: &Value, version: i64, locatio
 }
 
 fn projection(q: &QueryParams) -> ApiResult<Projection> {
-    Ok(Projection::parse(q.get("attributes"), q.get("excludedAttributes"))?)
+    Ok(Projection::parse(
+        q.get("attributes"),
+        q.get("excludedAttributes"),
+    )?)
 }
 
 /// Renders one stored resource with the related rows the projection needs.
@@ -43,12 +51,27 @@ async fn render_one(
 ) -> ApiResult<Value> {
     let rt = service::resource_type(state, stored.kind)?;
     let base = base_url(state, headers, dir);
-    let rel = related(state, &state.reg, rt, dir, projection, std::slice::from_ref(stored)).await?;
+    let rel = related(
+        state,
+        &state.reg,
+        rt,
+        dir,
+        projection,
+        std::slice::from_ref(stored),
+    )
+    .await?;
     let full = full_resource(rt, &base, stored, rel.get(&stored.id).map(Vec::as_slice));
     Ok(projection.apply(&state.reg, rt, &full))
 }
 
-async fn create(state: AppState, auth: DirectoryAuth, headers: HeaderMap, q: QueryParams, kind: Kind, body: Value) -> ApiResult<Response> {
+async fn create(
+    state: AppState,
+    auth: DirectoryAuth,
+    headers: HeaderMap,
+    q: QueryParams,
+    kind: Kind,
+    body: Value,
+) -> ApiResult<Response> {
     let projection = projection(&q)?;
     let stored = service::create(&state, &auth.directory_id, kind, body).await?;
     let out = render_one(&state, &headers, &auth.directory_id, &stored, &projection).await?;
@@ -57,16 +80,41 @@ async fn create(state: AppState, auth: DirectoryAuth, headers: HeaderMap, q: Que
         .and_then(Value::as_str)
         .map(str::to_owned)
         .unwrap_or_else(|| {
-            let rt_endpoint = if kind == Kind::User { "/Users" } else { "/Groups" };
-            format!("{}{rt_endpoint}/{}", base_url(&state, &headers, &auth.directory_id), stored.id)
+            let rt_endpoint = if kind == Kind::User {
+                "/Users"
+            } else {
+                "/Groups"
+            };
+            format!(
+                "{}{rt_endpoint}/{}",
+                base_url(&state, &headers, &auth.directory_id),
+                stored.id
+            )
         });
-    Ok(resource_response(StatusCode::CREATED, &out, stored.version, Some(&location)))
+    Ok(resource_response(
+        StatusCode::CREATED,
+        &out,
+        stored.version,
+        Some(&location),
+    ))
 }
 
-async fn read(state: AppState, auth: DirectoryAuth, headers: HeaderMap, q: QueryParams, pre: Preconditions, kind: Kind, id: String) -> ApiResult<Response> {
+async fn read(
+    state: AppState,
+    auth: DirectoryAuth,
+    headers: HeaderMap,
+    q: QueryParams,
+    pre: Preconditions,
+    kind: Kind,
+    id: String,
+) -> ApiResult<Response> {
     let projection = projection(&q)?;
     let stored = service::get(&state, &auth.directory_id, kind, &id).await?;
-    if pre.if_none_match.as_ref().is_some_and(|t| t.matches(stored.version)) {
+    if pre
+        .if_none_match
+        .as_ref()
+        .is_some_and(|t| t.matches(stored.version))
+    {
         let mut resp = StatusCode::NOT_MODIFIED.into_response();
         if let Ok(v) = HeaderValue::from_str(&etag(stored.version)) {
             resp.headers_mut().insert(header::ETAG, v);
@@ -74,7 +122,12 @@ async fn read(state: AppState, auth: DirectoryAuth, headers: HeaderMap, q: Query
         return Ok(resp);
     }
     let out = render_one(&state, &headers, &auth.directory_id, &stored, &projection).await?;
-    Ok(resource_response(StatusCode::OK, &out, stored.version, None))
+    Ok(resource_response(
+        StatusCode::OK,
+        &out,
+        stored.version,
+        None,
+    ))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -105,52 +158,134 @@ async fn write(
         return Ok(resp);
     }
     let out = render_one(&state, &headers, dir, &stored, &projection).await?;
-    Ok(resource_response(StatusCode::OK, &out, stored.version, None))
+    Ok(resource_response(
+        StatusCode::OK,
+        &out,
+        stored.version,
+        None,
+    ))
 }
 
-async fn remove(state: AppState, auth: DirectoryAuth, pre: Preconditions, kind: Kind, id: String) -> ApiResult<Response> {
+async fn remove(
+    state: AppState,
+    auth: DirectoryAuth,
+    pre: Preconditions,
+    kind: Kind,
+    id: String,
+) -> ApiResult<Response> {
     let version = pre.required_version()?;
     service::delete(&state, &auth.directory_id, kind, &id, version).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn list(state: AppState, auth: DirectoryAuth, headers: HeaderMap, q: QueryParams, kind: Kind) -> ApiResult<Response> {
+async fn list(
+    state: AppState,
+    auth: DirectoryAuth,
+    headers: HeaderMap,
+    q: QueryParams,
+    kind: Kind,
+) -> ApiResult<Response> {
     let search = Search {
         filter: q.get("filter").map(str::to_owned),
         sort_by: q.get("sortBy").map(str::to_owned),
         sort_order: q.get("sortOrder").map(str::to_owned),
         start_index: q.int("startIndex")?,
         count: q.int("count")?,
-        cursor: q.has("cursor").then(|| q.get("cursor").unwrap_or_default().to_owned()),
+        cursor: q
+            .has("cursor")
+            .then(|| q.get("cursor").unwrap_or_default().to_owned()),
     };
     let projection = projection(&q)?;
-    list_response(&state, &headers, &auth.directory_id, kind, &search, &projection).await
+    list_response(
+        &state,
+        &headers,
+        &auth.directory_id,
+        kind,
+        &search,
+        &projection,
+    )
+    .await
 }
 
 type P2 = Path<(String, String)>;
 
 macro_rules! handlers {
     ($kind:expr, $list:ident, $create:ident, $get:ident, $replace:ident, $patch:ident, $delete:ident) => {
-        pub async fn $list(State(s): State<AppState>, a: DirectoryAuth, h: HeaderMap, q: QueryParams) -> ApiResult<Response> {
+        pub async fn $list(
+            State(s): State<AppState>,
+            a: DirectoryAuth,
+            h: HeaderMap,
+            q: QueryParams,
+        ) -> ApiResult<Response> {
             list(s, a, h, q, $kind).await
         }
-        pub async fn $create(State(s): State<AppState>, a: DirectoryAuth, h: HeaderMap, q: QueryParams, JsonBody(b): JsonBody) -> ApiResult<Response> {
+        pub async fn $create(
+            State(s): State<AppState>,
+            a: DirectoryAuth,
+            h: HeaderMap,
+            q: QueryParams,
+            JsonBody(b): JsonBody,
+        ) -> ApiResult<Response> {
             create(s, a, h, q, $kind, b).await
         }
-        pub async fn $get(State(s): State<AppState>, a: DirectoryAuth, Path((_, id)): P2, h: HeaderMap, q: QueryParams, p: Preconditions) -> ApiResult<Response> {
+        pub async fn $get(
+            State(s): State<AppState>,
+            a: DirectoryAuth,
+            Path((_, id)): P2,
+            h: HeaderMap,
+            q: QueryParams,
+            p: Preconditions,
+        ) -> ApiResult<Response> {
             read(s, a, h, q, p, $kind, id).await
         }
-        pub async fn $replace(State(s): State<AppState>, a: DirectoryAuth, Path((_, id)): P2, h: HeaderMap, q: QueryParams, p: Preconditions, JsonBody(b): JsonBody) -> ApiResult<Response> {
+        pub async fn $replace(
+            State(s): State<AppState>,
+            a: DirectoryAuth,
+            Path((_, id)): P2,
+            h: HeaderMap,
+            q: QueryParams,
+            p: Preconditions,
+            JsonBody(b): JsonBody,
+        ) -> ApiResult<Response> {
             write(s, a, h, q, p, $kind, id, b, false).await
         }
-        pub async fn $patch(State(s): State<AppState>, a: DirectoryAuth, Path((_, id)): P2, h: HeaderMap, q: QueryParams, p: Preconditions, JsonBody(b): JsonBody) -> ApiResult<Response> {
+        pub async fn $patch(
+            State(s): State<AppState>,
+            a: DirectoryAuth,
+            Path((_, id)): P2,
+            h: HeaderMap,
+            q: QueryParams,
+            p: Preconditions,
+            JsonBody(b): JsonBody,
+        ) -> ApiResult<Response> {
             write(s, a, h, q, p, $kind, id, b, true).await
         }
-        pub async fn $delete(State(s): State<AppState>, a: DirectoryAuth, Path((_, id)): P2, p: Preconditions) -> ApiResult<Response> {
+        pub async fn $delete(
+            State(s): State<AppState>,
+            a: DirectoryAuth,
+            Path((_, id)): P2,
+            p: Preconditions,
+        ) -> ApiResult<Response> {
             remove(s, a, p, $kind, id).await
         }
     };
 }
 
-handlers!(Kind::User, list_users, create_user, get_user, replace_user, patch_user, delete_user);
-handlers!(Kind::Group, list_groups, create_group, get_group, replace_group, patch_group, delete_group);
+handlers!(
+    Kind::User,
+    list_users,
+    create_user,
+    get_user,
+    replace_user,
+    patch_user,
+    delete_user
+);
+handlers!(
+    Kind::Group,
+    list_groups,
+    create_group,
+    get_group,
+    replace_group,
+    patch_group,
+    delete_group
+);

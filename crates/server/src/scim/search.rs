@@ -75,11 +75,17 @@ fn parse_search(body: &Value) -> ApiResult<(Search, Projection)> {
             .filter(|v| !v.is_null())
     };
     if let Some(schemas) = field("schemas") {
-        let ok = schemas
-            .as_array()
-            .is_some_and(|a| a.iter().any(|s| s.as_str().is_some_and(|s| s.eq_ignore_ascii_case(SEARCH_REQUEST))));
+        let ok = schemas.as_array().is_some_and(|a| {
+            a.iter().any(|s| {
+                s.as_str()
+                    .is_some_and(|s| s.eq_ignore_ascii_case(SEARCH_REQUEST))
+            })
+        });
         if !ok {
-            return Err(ScimError::invalid_syntax(format!("schemas must contain {SEARCH_REQUEST}")).into());
+            return Err(ScimError::invalid_syntax(format!(
+                "schemas must contain {SEARCH_REQUEST}"
+            ))
+            .into());
         }
     }
     let text = |name: &str| -> ApiResult<Option<String>> {
@@ -96,7 +102,9 @@ fn parse_search(body: &Value) -> ApiResult<(Search, Projection)> {
                 .as_i64()
                 .or_else(|| v.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64))
                 .map(Some)
-                .ok_or_else(|| ScimError::invalid_syntax(format!("{name} must be an integer")).into()),
+                .ok_or_else(|| {
+                    ScimError::invalid_syntax(format!("{name} must be an integer")).into()
+                }),
         }
     };
     let list = |name: &str| -> ApiResult<Vec<String>> {
@@ -106,12 +114,14 @@ fn parse_search(body: &Value) -> ApiResult<(Search, Projection)> {
             Some(Value::Array(items)) => items
                 .iter()
                 .map(|i| {
-                    i.as_str()
-                        .map(str::to_owned)
-                        .ok_or_else(|| ScimError::invalid_syntax(format!("{name} must hold strings")).into())
+                    i.as_str().map(str::to_owned).ok_or_else(|| {
+                        ScimError::invalid_syntax(format!("{name} must hold strings")).into()
+                    })
                 })
                 .collect(),
-            Some(_) => Err(ScimError::invalid_syntax(format!("{name} must be an array of strings")).into()),
+            Some(_) => {
+                Err(ScimError::invalid_syntax(format!("{name} must be an array of strings")).into())
+            }
         }
     };
     let search = Search {
@@ -126,19 +136,34 @@ fn parse_search(body: &Value) -> ApiResult<(Search, Projection)> {
     Ok((search, projection))
 }
 
-pub async fn search_users(State(s): State<AppState>, a: DirectoryAuth, h: HeaderMap, JsonBody(b): JsonBody) -> ApiResult<Response> {
+pub async fn search_users(
+    State(s): State<AppState>,
+    a: DirectoryAuth,
+    h: HeaderMap,
+    JsonBody(b): JsonBody,
+) -> ApiResult<Response> {
     let (search, projection) = parse_search(&b)?;
     list_response(&s, &h, &a.directory_id, Kind::User, &search, &projection).await
 }
 
-pub async fn search_groups(State(s): State<AppState>, a: DirectoryAuth, h: HeaderMap, JsonBody(b): JsonBody) -> ApiResult<Response> {
+pub async fn search_groups(
+    State(s): State<AppState>,
+    a: DirectoryAuth,
+    h: HeaderMap,
+    JsonBody(b): JsonBody,
+) -> ApiResult<Response> {
     let (search, projection) = parse_search(&b)?;
     list_response(&s, &h, &a.directory_id, Kind::Group, &search, &projection).await
 }
 
 /// `POST /.search` at the root: Users then Groups, as one index-paged result.
 /// A filter naming an attribute one type lacks simply matches none of that type.
-pub async fn search_all(State(s): State<AppState>, a: DirectoryAuth, h: HeaderMap, JsonBody(b): JsonBody) -> ApiResult<Response> {
+pub async fn search_all(
+    State(s): State<AppState>,
+    a: DirectoryAuth,
+    h: HeaderMap,
+    JsonBody(b): JsonBody,
+) -> ApiResult<Response> {
     let (search, projection) = parse_search(&b)?;
     if search.cursor.is_some() {
         return Err(ScimError::invalid_value(
@@ -155,7 +180,11 @@ pub async fn search_all(State(s): State<AppState>, a: DirectoryAuth, h: HeaderMa
     let dir = &a.directory_id;
     let cfg = &s.config;
     let start = search.start_index.unwrap_or(1).max(1) as u64;
-    let count = search.count.map(|c| c.max(0) as u64).unwrap_or(cfg.default_page_size).min(cfg.max_page_size);
+    let count = search
+        .count
+        .map(|c| c.max(0) as u64)
+        .unwrap_or(cfg.default_page_size)
+        .min(cfg.max_page_size);
     let base = base_url(&s, &h, dir);
     let mut total = 0u64;
     let mut resources = Vec::new();

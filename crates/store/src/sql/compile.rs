@@ -79,6 +79,9 @@ pub struct Compiler<'a> {
     params: Vec<SqlParam>,
     /// The directory id, for lookups in side tables that are keyed by directory.
     directory: String,
+    /// Number of the first placeholder this compiler binds (`?N`): numbered
+    /// placeholders keep binding order independent of where text lands in the SQL.
+    first_param: usize,
 }
 
 /// An ORDER BY for a sort attribute, plus the SQL for the key tuple used by cursors.
@@ -90,13 +93,21 @@ pub struct CompiledSort {
 }
 
 impl<'a> Compiler<'a> {
-    pub fn new(reg: &'a SchemaRegistry, rt: &'a ResourceType, kind: Kind, directory: &str) -> Self {
+    /// `first_param` is the number of the first `?N` placeholder the compiler may use.
+    pub fn new(
+        reg: &'a SchemaRegistry,
+        rt: &'a ResourceType,
+        kind: Kind,
+        directory: &str,
+        first_param: usize,
+    ) -> Self {
         Compiler {
             reg,
             rt,
             kind,
             params: Vec::new(),
             directory: directory.to_owned(),
+            first_param,
         }
     }
 
@@ -108,9 +119,9 @@ impl<'a> Compiler<'a> {
         &self.params
     }
 
-    fn bind(&mut self, p: SqlParam) -> &'static str {
+    fn bind(&mut self, p: SqlParam) -> String {
         self.params.push(p);
-        "?"
+        format!("?{}", self.first_param + self.params.len() - 1)
     }
 
     /// Compiles a filter on resources (alias `r`).
@@ -271,7 +282,10 @@ impl<'a> Compiler<'a> {
         let mut r = self.resolve(path, scope)?;
         // A complex attribute compared without a sub-attribute compares its `value`
         // (`eq null` / `ne null` test the attribute as written).
-        if matches!(cmp, Some((_, v)) if *v != CompValue::Null) && r.sub.is_none() && r.attr.is_complex() {
+        if matches!(cmp, Some((_, v)) if *v != CompValue::Null)
+            && r.sub.is_none()
+            && r.attr.is_complex()
+        {
             let value = r.attr.sub_attribute("value").ok_or_else(|| {
                 ScimError::invalid_filter(format!("{path} is complex: name a sub-attribute"))
             })?;

@@ -65,7 +65,7 @@ pub fn list(
     let rt = reg
         .resource_type(q.kind.name())
         .ok_or_else(|| StoreError::Database(format!("no resource type {}", q.kind.name())))?;
-    let mut compiler = Compiler::new(reg, rt, q.kind, dir);
+    let mut compiler = Compiler::new(reg, rt, q.kind, dir, 3);
     let filter_sql = q.filter.as_ref().map(|f| compiler.filter(f)).transpose()?;
     let sort = q.sort_by.as_deref().map(|s| compiler.sort(s)).transpose()?;
     let mut params = vec![
@@ -73,7 +73,7 @@ pub fn list(
         SqlValue::Integer(q.kind.code()),
     ];
     params.extend(compiler.params().iter().map(to_sql));
-    let mut where_sql = "r.directory_id = ? AND r.rtype = ?".to_owned();
+    let mut where_sql = "r.directory_id = ?1 AND r.rtype = ?2".to_owned();
     if let Some(f) = filter_sql {
         where_sql.push_str(" AND ");
         where_sql.push_str(&f);
@@ -182,12 +182,18 @@ fn cursor_page(
         // Rows strictly after (or before) the boundary in the chosen direction.
         let after = p.forward != plan.descending;
         let cmp = if after { ">" } else { "<" };
+        let n = params.len() + 1;
         match &plan.sort {
             None => {
-                where_sql.push_str(&format!(" AND r.id {cmp} ?"));
+                where_sql.push_str(&format!(" AND r.id {cmp} ?{n}"));
             }
             Some(s) => {
-                where_sql.push_str(&format!(" AND ({}) {cmp} (?, ?, ?)", plan.key_sql()));
+                where_sql.push_str(&format!(
+                    " AND ({}) {cmp} (?{n}, ?{}, ?{})",
+                    plan.key_sql(),
+                    n + 1,
+                    n + 2
+                ));
                 params.push(SqlValue::Integer(i64::from(p.key_null)));
                 params.push(key_param(&p.key, s.attr_type)?);
             }

@@ -277,12 +277,12 @@ fn apply_member_op(
             let rt = reg
                 .resource_type("Group")
                 .ok_or_else(|| StoreError::Database("no Group resource type".into()))?;
-            let mut compiler = Compiler::new(reg, rt, Kind::Group, dir);
+            let mut compiler = Compiler::new(reg, rt, Kind::Group, dir, 3);
             let cond = compiler.member_filter(filter)?;
             let sql = format!(
-                "DELETE FROM group_members WHERE group_id = ? AND member_id IN (
+                "DELETE FROM group_members WHERE group_id = ?1 AND member_id IN (
                    SELECT gm.member_id FROM group_members gm JOIN resources m ON m.id = gm.member_id
-                   WHERE gm.group_id = ? AND {cond})"
+                   WHERE gm.group_id = ?2 AND {cond})"
             );
             let mut values = vec![
                 SqlParam::Text(group.to_owned()),
