@@ -1,0 +1,172 @@
+//! A running Roster for one test: its own database file, its own port, a client.
+
+use std::sync::Arc;
+
+use reqwest::{Method, StatusCode};
+use roster_server::{ServerConfig, build_registry};
+use roster_store::{SqliteOptions, SqliteStore, Store};
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+pub struct TestServer {
+    pub addr: std::net::SocketAddr,
+    pub store: Arc<dyn Store>,
+    pub directory: String,
+    pub token: String,
+    pub client: reqwest::Client,
+    _dir: tempfile::TempDir,
+    _stop: oneshot::Sender<()>,
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::start_with(ServerConfig::default()).await
+    }
+
+    pub async fn start_with(mut config: ServerConfig) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let reg = Arc::new(build_registry(&config).unwrap());
+        let store: Arc<dyn Store> = Arc::new(
+            SqliteStore::open(
+                SqliteOptions::new(dir.path().join("roster.db")),
+                reg.clone(),
+            )
+            .unwrap(),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        config.listen = addr;
+        let directory = store.create_directory("test").await.unwrap().id;
+        let (_, token) = store.issue_token(&directory).await.unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(roster_server::serve(
+            listener,
+            store.clone(),
+            reg,
+            config,
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        TestServer {
+            addr,
+            store,
+            directory,
+            token,
+            client: reqwest::Client::new(),
+            _dir: dir,
+            _stop: stop,
+        }
+    }
+
+    /// The directory's SCIM base URL.
+    pub fn base(&self) -> String {
+        format!("http://{}/scim/v2/{}", self.addr, self.directory)
+    }
+
+    /// Another directory with its own token.
+    pub async fn other_directory(&self) -> (String, String) {
+        let d = self.store.create_directory("other").await.unwrap().id;
+        let (_, t) = self.store.issue_token(&d).await.unwrap();
+        (d, t)
+    }
+
+    /// Sends a request to `path` (relative to the base URL, or absolute when it starts with http).
+    pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
+        self.call_with(method, path, body, &self.token, &[]).await
+    }
+
+    pub async fn call_with(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        token: &str,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let url = if path.starts_with("http") {
+            path.to_owned()
+        } else {
+            format!("{}{path}", self.base())
+        };
+        let mut req = self.client.request(method, url).bearer_auth(token);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some(b) = body {
+            req = req
+                .header("content-type", "application/scim+json")
+                .body(b.to_string());
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.unwrap();
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.call(Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        self.call(Method::POST, path, Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> Reply {
+        self.call(Method::PUT, path, Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> Reply {
+        self.call(Method::PATCH, path, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.call(Method::DELETE, path, None).await
+    }
+
+    /// Creates a user and returns its id.
+    pub async fn user(&self, user_name: &str) -> String {
+        let r = self
+            .post(
+                "/Users",
+                serde_json::json!({
+                    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                    "userName": user_name,
+                }),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        r.body["id"].as_str().unwrap().to_owned()
+    }
+}
+
+/// Asserts a SCIM error response with the given status and scimType.
+pub fn assert_scim_error(r: &Reply, status: u16, scim_type: Option<&str>) {
+    assert_eq!(r.status.as_u16(), status, "{:?}", r.body);
+    assert_eq!(
+        r.body["schemas"][0], "urn:ietf:params:scim:api:messages:2.0:Error",
+        "{:?}",
+        r.body
+    );
+    assert_eq!(r.body["status"], status.to_string());
+    match scim_type {
+        Some(t) => assert_eq!(r.body["scimType"], t, "{:?}", r.body),
+        None => assert!(r.body.get("scimType").is_none(), "{:?}", r.body),
+    }
+}
