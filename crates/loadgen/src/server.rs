@@ -1,0 +1,154 @@
+//! Self-contained mode: a Roster server on a fresh database in a temp folder,
+//! listening on 127.0.0.1 only.
+
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+use tokio::process::{Child, Command};
+
+pub struct Server {
+    bin: PathBuf,
+    db_url: String,
+    pub dir: PathBuf,
+    pub addr: SocketAddr,
+    child: Option<Child>,
+}
+
+pub struct Directory {
+    pub base_path: String,
+    pub token: String,
+}
+
+impl Server {
+    /// Makes a fresh folder for the database under `parent`.
+    pub fn prepare(bin: &Path, parent: &Path) -> Result<Server> {
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0);
+        let dir = parent.join(format!("roster-loadgen-{}-{stamp}", std::process::id()));
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        let db = dir.join("roster.db");
+        Ok(Server {
+            bin: bin.to_path_buf(),
+            db_url: format!("sqlite://{}", db.display()),
+            dir,
+            addr: free_loopback_port()?,
+            child: None,
+        })
+    }
+
+    /// `roster directory create NAME --json`, before the server opens the database.
+    pub async fn create_directory(&self, name: &str) -> Result<Directory> {
+        let out = Command::new(&self.bin)
+            .args([
+                "--database",
+                &self.db_url,
+                "directory",
+                "create",
+                name,
+                "--json",
+            ])
+            .env("ROSTER_LOG", "warn")
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .with_context(|| format!("cannot run {}", self.bin.display()))?;
+        if !out.status.success() {
+            bail!(
+                "roster directory create failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let v: Value = serde_json::from_slice(&out.stdout)
+            .context("roster directory create --json printed no JSON")?;
+        let field = |k: &str| {
+            v.get(k)
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .with_context(|| format!("no {k} in {v}"))
+        };
+        Ok(Directory {
+            base_path: field("scim_base_path")?,
+            token: field("token")?,
+        })
+    }
+
+    /// Starts `roster serve` (its log goes to server.log beside the database).
+    pub async fn start(&mut self, probe: &reqwest::Client, probe_path: &str) -> Result<()> {
+        let log = std::fs::File::create(self.dir.join("server.log"))?;
+        let child = Command::new(&self.bin)
+            .args([
+                "--database",
+                &self.db_url,
+                "serve",
+                "--listen",
+                &self.addr.to_string(),
+            ])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("cannot start {}", self.bin.display()))?;
+        self.child = Some(child);
+        let url = format!("http://{}{probe_path}", self.addr);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                bail!(
+                    "roster serve exited with {status}; see {}",
+                    self.dir.join("server.log").display()
+                );
+            }
+            if probe.get(&url).send().await.is_ok() {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        bail!("roster serve did not answer on {} within 30 s", self.addr)
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(Child::id)
+    }
+
+    /// SIGKILL: no chance to flush anything, so what survives was durable.
+    pub async fn kill(&mut self) -> Result<()> {
+        if let Some(mut c) = self.child.take() {
+            c.kill().await?;
+        }
+        Ok(())
+    }
+
+    pub fn remove_files(&self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn free_loopback_port() -> Result<SocketAddr> {
+    let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+    Ok(l.local_addr()?)
+}
+
+/// Peak and current resident memory of a process, in KiB.
+pub fn memory_kib(pid: u32) -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|n| n.parse::<u64>().ok())
+    };
+    Some((field("VmHWM:")?, field("VmRSS:")?))
+}
