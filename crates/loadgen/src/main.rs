@@ -22,7 +22,7 @@ use rand::{RngExt, SeedableRng};
 use reqwest::{Client, StatusCode, Url};
 use serde_json::{Map, Value, json};
 
-use crate::server::{Server, memory_kib};
+use crate::server::{Server, cpu_secs, load_average, memory_kib};
 use crate::stats::{Latencies, ms, round3};
 
 #[derive(Parser, Debug)]
@@ -216,6 +216,7 @@ async fn run(
         }
     };
     sample_memory("start");
+    report.insert("load_average_start".into(), json!(load_average()));
 
     let serial = args.serial_users.min(args.users);
     let c1 = load(
@@ -226,6 +227,7 @@ async fn run(
         &[],
         serial.min(50),
         args.users,
+        pid,
     )
     .await?;
     c1.print("create C=1");
@@ -240,6 +242,7 @@ async fn run(
         &managers,
         0,
         recent_from,
+        pid,
     )
     .await?;
     cn.print(&format!("create C={}", args.concurrency));
@@ -297,6 +300,11 @@ async fn run(
     report.insert("paging".into(), Value::Object(paging));
     sample_memory("paging");
     report.insert("memory".into(), Value::Object(memory));
+    report.insert("load_average_end".into(), json!(load_average()));
+    println!(
+        "load average (1 min) at start {:?}, at end {:?}: above ~1.5, other work on the 2 cores skewed these numbers",
+        report["load_average_start"], report["load_average_end"]
+    );
 
     if let Some(s) = server
         && !args.skip_durability
@@ -338,6 +346,9 @@ struct LoadResult {
     tenths: Vec<f64>,
     /// (index, id, meta.lastModified) of the users whose replies were kept.
     ids: Vec<(u64, String, String)>,
+    /// CPU used meanwhile: on a shared 2-core machine, CPU per request is steadier than wall time.
+    server_cpu_s: Option<f64>,
+    loadgen_cpu_s: Option<f64>,
 }
 
 impl LoadResult {
@@ -359,14 +370,24 @@ impl LoadResult {
             .collect()
     }
 
+    fn cpu_us_per_create(&self, cpu: Option<f64>) -> Option<f64> {
+        cpu.map(|c| (c * 1e6 / self.ok.max(1) as f64).round())
+    }
+
     fn print(&self, label: &str) {
+        let cpu = |c: Option<f64>| {
+            self.cpu_us_per_create(c)
+                .map_or("-".to_owned(), |us| format!("{us:.0}"))
+        };
         println!(
-            "{label:<14} {} ok, {} errors in {:.2} s: {:.0} creates/s  {}{}",
+            "{label:<14} {} ok, {} errors in {:.2} s: {:.0} creates/s  {}  CPU µs/create: server {}, loadgen {}{}",
             self.ok,
             self.errors,
             self.elapsed.as_secs_f64(),
             self.rate(),
             self.lat.line(),
+            cpu(self.server_cpu_s),
+            cpu(self.loadgen_cpu_s),
             if self.timed_out { "  (TIMED OUT)" } else { "" }
         );
         for e in &self.first_errors {
@@ -386,6 +407,8 @@ impl LoadResult {
             "creates_per_s": self.rate().round(),
             "creates_per_s_by_tenth": self.tenth_rates(n),
             "latency": self.lat.summary(),
+            "server_cpu_us_per_create": self.cpu_us_per_create(self.server_cpu_s),
+            "loadgen_cpu_us_per_create": self.cpu_us_per_create(self.loadgen_cpu_s),
         })
     }
 }
@@ -399,8 +422,10 @@ async fn load(
     managers: &[String],
     keep_below: u64,
     keep_from: u64,
+    pid: Option<u32>,
 ) -> Result<LoadResult> {
     let n = range.end.saturating_sub(range.start);
+    let cpu_before = (pid.and_then(|p| cpu_secs(Some(p))), cpu_secs(None));
     let next = Arc::new(AtomicU64::new(range.start));
     let done = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
@@ -506,6 +531,9 @@ async fn load(
     ids.sort_by_key(|(i, _, _)| *i);
     let elapsed = started.elapsed();
     let ok = done.load(Ordering::Relaxed);
+    let used = |before: Option<f64>, after: Option<f64>| Some(after? - before?);
+    let server_cpu_s = used(cpu_before.0, pid.and_then(|p| cpu_secs(Some(p))));
+    let loadgen_cpu_s = used(cpu_before.1, cpu_secs(None));
     let tenths = tenths.lock().map(|v| v.clone()).unwrap_or_default();
     Ok(LoadResult {
         clients,
@@ -517,6 +545,8 @@ async fn load(
         lat,
         tenths,
         ids,
+        server_cpu_s,
+        loadgen_cpu_s,
     })
 }
 
