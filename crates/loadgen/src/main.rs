@@ -74,6 +74,12 @@ struct Args {
     /// External mode: the server's pid, to read its peak memory.
     #[arg(long)]
     server_pid: Option<u32>,
+    /// Index of the first user to create: lets repeated runs against one server make new users.
+    #[arg(long, default_value_t = 0)]
+    start_index: u64,
+    /// Stop after the create phases (for profiling the write path).
+    #[arg(long)]
+    only_create: bool,
     /// Seed for the random choice of users to look up.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -218,25 +224,27 @@ async fn run(
     sample_memory("start");
     report.insert("load_average_start".into(), json!(load_average()));
 
-    let serial = args.serial_users.min(args.users);
+    let first = args.start_index;
+    let end = first + args.users;
+    let serial = first + args.serial_users.min(args.users);
     let c1 = load(
         target,
-        0..serial,
+        first..serial,
         1,
         timeout,
         &[],
-        serial.min(50),
-        args.users,
+        serial.min(first + 50),
+        end,
         pid,
     )
     .await?;
     c1.print("create C=1");
     let managers: Vec<String> = c1.ids.iter().map(|(_, id, _)| id.clone()).collect();
     // The last creations carry the lastModified values the `gt` lookups start from.
-    let recent_from = args.users.saturating_sub(40);
+    let recent_from = end.saturating_sub(40);
     let cn = load(
         target,
-        serial..args.users,
+        serial..end,
         args.concurrency,
         timeout,
         &managers,
@@ -254,6 +262,10 @@ async fn run(
     );
     if created == 0 {
         bail!("no user was created; see the errors above");
+    }
+    if args.only_create {
+        report.insert("memory".into(), Value::Object(memory));
+        return Ok(());
     }
 
     let mut recent: Vec<String> = c1
@@ -608,7 +620,7 @@ async fn lookup(
         if Instant::now() >= deadline {
             break;
         }
-        let i = rng.random_range(0..args.users);
+        let i = rng.random_range(args.start_index..args.start_index + args.users);
         let filter = match kind {
             Lookup::UserName => format!("userName eq \"{}\"", users::user_name(i)),
             Lookup::Email => format!("emails.value eq \"{}\"", users::work_email(i)),
