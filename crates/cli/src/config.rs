@@ -18,6 +18,9 @@ pub struct FileConfig {
     pub cursor_timeout_secs: Option<i64>,
     pub max_body_bytes: Option<usize>,
     pub group_patch_no_content: Option<bool>,
+    pub bulk_max_operations: Option<usize>,
+    pub bulk_max_payload_bytes: Option<usize>,
+    pub idempotency_window_secs: Option<i64>,
     #[serde(default)]
     pub extensions: Vec<ExtensionConfig>,
 }
@@ -53,6 +56,13 @@ impl FileConfig {
             group_patch_no_content: self
                 .group_patch_no_content
                 .unwrap_or(d.group_patch_no_content),
+            bulk_max_operations: self.bulk_max_operations.unwrap_or(d.bulk_max_operations),
+            bulk_max_payload_bytes: self
+                .bulk_max_payload_bytes
+                .unwrap_or(d.bulk_max_payload_bytes),
+            idempotency_window_secs: self
+                .idempotency_window_secs
+                .unwrap_or(d.idempotency_window_secs),
             extensions: self.extensions.clone(),
         }
     }

@@ -79,8 +79,10 @@ impl BulkRequest {
             .ok_or_else(|| ScimError::invalid_syntax("a BulkRequest must be a JSON object"))?;
         if let Some(schemas) = field(obj, "schemas") {
             let ok = schemas.as_array().is_some_and(|a| {
-                a.iter()
-                    .any(|s| s.as_str().is_some_and(|s| s.eq_ignore_ascii_case(BULK_REQUEST)))
+                a.iter().any(|s| {
+                    s.as_str()
+                        .is_some_and(|s| s.eq_ignore_ascii_case(BULK_REQUEST))
+                })
             });
             if !ok {
                 return Err(ScimError::invalid_syntax(format!(
@@ -96,7 +98,9 @@ impl BulkRequest {
         };
         let ops = field(obj, "Operations")
             .and_then(Value::as_array)
-            .ok_or_else(|| ScimError::invalid_syntax("a BulkRequest needs an \"Operations\" array"))?;
+            .ok_or_else(|| {
+                ScimError::invalid_syntax("a BulkRequest needs an \"Operations\" array")
+            })?;
         if ops.len() > max_operations {
             return Err(ScimError::new(
                 413,
@@ -150,7 +154,9 @@ fn parse_operation(v: &Value) -> BulkOperation {
     let parsed = if v.is_object() {
         parse_target(&method_text, bulk_id.as_deref(), &path, data.as_ref())
     } else {
-        Err(ScimError::invalid_syntax("each operation must be a JSON object"))
+        Err(ScimError::invalid_syntax(
+            "each operation must be a JSON object",
+        ))
     };
     BulkOperation {
         method_text,
@@ -162,14 +168,21 @@ fn parse_operation(v: &Value) -> BulkOperation {
     }
 }
 
-fn parse_target(method: &str, bulk_id: Option<&str>, path: &str, data: Option<&Value>) -> Result<(Method, Target)> {
+fn parse_target(
+    method: &str,
+    bulk_id: Option<&str>,
+    path: &str,
+    data: Option<&Value>,
+) -> Result<(Method, Target)> {
     let method = Method::parse(method).ok_or_else(|| {
         ScimError::invalid_syntax(format!(
             "method must be POST, PUT, PATCH or DELETE, not {method:?}"
         ))
     })?;
     if bulk_id.is_some_and(|b| b.is_empty() || b.contains('"')) {
-        return Err(ScimError::invalid_value("bulkId must be a non-empty string without quotes"));
+        return Err(ScimError::invalid_value(
+            "bulkId must be a non-empty string without quotes",
+        ));
     }
     let trimmed = path.trim().trim_start_matches('/');
     let (endpoint, id) = match trimmed.split_once('/') {
@@ -183,7 +196,9 @@ fn parse_target(method: &str, bulk_id: Option<&str>, path: &str, data: Option<&V
     }
     match (method, id) {
         (Method::Post, Some(_)) => {
-            return Err(ScimError::invalid_path("POST takes a resource endpoint, e.g. \"/Users\""));
+            return Err(ScimError::invalid_path(
+                "POST takes a resource endpoint, e.g. \"/Users\"",
+            ));
         }
         (Method::Put | Method::Patch | Method::Delete, None) => {
             return Err(ScimError::invalid_path(format!(
@@ -194,7 +209,10 @@ fn parse_target(method: &str, bulk_id: Option<&str>, path: &str, data: Option<&V
         _ => {}
     }
     if matches!(method, Method::Post | Method::Put | Method::Patch) && data.is_none() {
-        return Err(ScimError::invalid_syntax(format!("{} needs \"data\"", method.as_str())));
+        return Err(ScimError::invalid_syntax(format!(
+            "{} needs \"data\"",
+            method.as_str()
+        )));
     }
     Ok((
         method,
@@ -314,7 +332,11 @@ pub fn plan(refs: &[BTreeSet<String>], defines: &[Option<String>]) -> Vec<Step> 
         .collect();
     let deps: Vec<Vec<usize>> = refs
         .iter()
-        .map(|r| r.iter().filter_map(|b| owner.get(b.as_str()).copied()).collect())
+        .map(|r| {
+            r.iter()
+                .filter_map(|b| owner.get(b.as_str()).copied())
+                .collect()
+        })
         .collect();
     let sccs = tarjan(n, &deps);
     let mut comp_of = vec![0; n];
@@ -485,7 +507,10 @@ mod tests {
         let mut refs = BTreeSet::new();
         references_in(&v, &mut refs);
         assert_eq!(refs, set(&["u1", "u2"]));
-        let ids = HashMap::from([("u1".to_owned(), "ID1".to_owned()), ("u2".to_owned(), "ID2".to_owned())]);
+        let ids = HashMap::from([
+            ("u1".to_owned(), "ID1".to_owned()),
+            ("u2".to_owned(), "ID2".to_owned()),
+        ]);
         substitute(&mut v, &ids).unwrap();
         assert_eq!(v["members"][0]["value"], "ID1");
         assert_eq!(v["path"], "members[value eq \"ID2\"]");
@@ -505,7 +530,10 @@ mod tests {
     fn keeps_request_order_without_dependencies() {
         let refs = vec![set(&[]), set(&[]), set(&[])];
         let defines = vec![None, Some("a".into()), None];
-        assert_eq!(plan(&refs, &defines), vec![Step::Run(0), Step::Run(1), Step::Run(2)]);
+        assert_eq!(
+            plan(&refs, &defines),
+            vec![Step::Run(0), Step::Run(1), Step::Run(2)]
+        );
     }
 
     #[test]
@@ -528,7 +556,10 @@ mod tests {
         let steps = plan(&refs, &defines);
         assert_eq!(steps, vec![Step::Run(0), Step::Run(1)]);
         let self_ref = plan(&[set(&["a"])], &[Some("a".into())]);
-        assert_eq!(self_ref, vec![Step::CreateWithout(0, set(&["a"])), Step::Complete(0)]);
+        assert_eq!(
+            self_ref,
+            vec![Step::CreateWithout(0, set(&["a"])), Step::Complete(0)]
+        );
     }
 
     #[test]
@@ -540,6 +571,9 @@ mod tests {
         });
         strip_references(&mut v, &set(&["b"]));
         assert_eq!(v["members"], json!([{"value": "x"}]));
-        assert_eq!(v["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"], json!({}));
+        assert_eq!(
+            v["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"],
+            json!({})
+        );
     }
 }

@@ -21,6 +21,12 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Answer group PATCH with 204 and no body (large groups: no echo of every member).
     pub group_patch_no_content: bool,
+    /// Most operations in one /Bulk request (advertised as bulk.maxOperations).
+    pub bulk_max_operations: usize,
+    /// Largest /Bulk request body in bytes (advertised as bulk.maxPayloadSize).
+    pub bulk_max_payload_bytes: usize,
+    /// How long a reply is remembered under an `Idempotency-Key`.
+    pub idempotency_window_secs: i64,
     /// Custom extension schema files (RFC 7643 §7 JSON), each bound to a resource type.
     pub extensions: Vec<ExtensionConfig>,
 }
@@ -46,6 +52,9 @@ impl Default for ServerConfig {
             cursor_timeout_secs: 3600,
             max_body_bytes: 1024 * 1024,
             group_patch_no_content: false,
+            bulk_max_operations: 1000,
+            bulk_max_payload_bytes: 4 * 1024 * 1024,
+            idempotency_window_secs: 24 * 3600,
             extensions: Vec::new(),
         }
     }

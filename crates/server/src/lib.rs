@@ -4,8 +4,10 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod auth;
+pub mod bulk;
 pub mod config;
 pub mod error;
+pub mod idempotency;
 pub mod password;
 pub mod render;
 pub mod request;

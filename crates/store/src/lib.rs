@@ -15,6 +15,7 @@ pub mod sqlite;
 mod tokens;
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
@@ -38,8 +39,67 @@ impl Default for ListOptions {
     }
 }
 
+/// A reply remembered under an `Idempotency-Key`, with a digest of the request it answered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdempotentReply {
+    pub request_hash: Vec<u8>,
+    pub response: serde_json::Value,
+}
+
+/// Synchronous access to one open transaction, for work that spans several
+/// operations (a bulk request). Every call runs in its own savepoint, so a
+/// failing operation rolls back alone and the rest commit together.
+pub trait Tx {
+    fn create(&mut self, new: NewResource) -> StoreResult<Stored>;
+    fn get(&mut self, kind: Kind, id: &str) -> StoreResult<Option<Stored>>;
+    fn update(
+        &mut self,
+        kind: Kind,
+        id: &str,
+        if_match: Option<i64>,
+        f: UpdateFn,
+    ) -> StoreResult<Stored>;
+    fn delete(&mut self, kind: Kind, id: &str, if_match: Option<i64>) -> StoreResult<()>;
+    /// The reply stored under `key` within the last `window_ms`, if any.
+    fn idempotent_reply(
+        &mut self,
+        key: &str,
+        window_ms: i64,
+    ) -> StoreResult<Option<IdempotentReply>>;
+    fn remember_reply(&mut self, key: &str, reply: &IdempotentReply) -> StoreResult<()>;
+}
+
+/// Work run inside one transaction of a directory.
+pub type TxWork = Box<dyn FnOnce(&mut dyn Tx) + Send>;
+
+/// Runs `f` in one transaction and returns what it returns.
+pub async fn in_transaction<R, F>(store: &dyn Store, directory: &str, f: F) -> StoreResult<R>
+where
+    R: Send + 'static,
+    F: FnOnce(&mut dyn Tx) -> R + Send + 'static,
+{
+    let slot = Arc::new(Mutex::new(None));
+    let out = slot.clone();
+    store
+        .transaction(
+            directory,
+            Box::new(move |tx| {
+                let r = f(tx);
+                if let Ok(mut s) = out.lock() {
+                    *s = Some(r);
+                }
+            }),
+        )
+        .await?;
+    let result = slot.lock().ok().and_then(|mut s| s.take());
+    result.ok_or_else(|| StoreError::Database("the transaction produced no result".into()))
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
+    /// Runs `work` in one transaction: it commits when `work` returns.
+    async fn transaction(&self, directory: &str, work: TxWork) -> StoreResult<()>;
+
     async fn create_directory(&self, name: &str) -> StoreResult<Directory>;
     async fn list_directories(&self) -> StoreResult<Vec<Directory>>;
     async fn get_directory(&self, id: &str) -> StoreResult<Option<Directory>>;

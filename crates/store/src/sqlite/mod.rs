@@ -9,6 +9,7 @@ mod admin;
 mod conn;
 mod list;
 mod resources;
+mod tx;
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
@@ -21,7 +22,7 @@ use rusqlite::Connection;
 use tokio::sync::{Semaphore, oneshot};
 
 use crate::model::*;
-use crate::{ListOptions, Store, StoreError, StoreResult};
+use crate::{ListOptions, Store, StoreError, StoreResult, TxWork};
 
 #[derive(Debug, Clone)]
 pub struct SqliteOptions {
@@ -195,6 +196,21 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, max_batch: usize) {
 
 #[async_trait]
 impl Store for SqliteStore {
+    async fn transaction(&self, directory: &str, work: TxWork) -> StoreResult<()> {
+        let dir = directory.to_owned();
+        let reg = self.reg.clone();
+        self.write(move |c| {
+            let mut tx = tx::SqliteTx {
+                conn: c,
+                reg: &reg,
+                directory: &dir,
+            };
+            work(&mut tx);
+            Ok(())
+        })
+        .await
+    }
+
     async fn create_directory(&self, name: &str) -> StoreResult<Directory> {
         let name = name.to_owned();
         self.write(move |c| admin::create_directory(c, &name)).await

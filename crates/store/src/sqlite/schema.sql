@@ -57,3 +57,14 @@ CREATE TABLE group_members (
     PRIMARY KEY (group_id, member_id)
 ) WITHOUT ROWID;
 CREATE INDEX group_members_member ON group_members(member_id, group_id);
+
+-- Replies remembered under an Idempotency-Key: a retried request gets the
+-- stored reply instead of being applied twice.
+CREATE TABLE idempotency_keys (
+    directory_id  TEXT NOT NULL REFERENCES directories(id) ON DELETE CASCADE,
+    key           TEXT NOT NULL,
+    request_hash  BLOB NOT NULL,
+    response      TEXT NOT NULL,
+    created_at    INTEGER NOT NULL,
+    PRIMARY KEY (directory_id, key)
+) WITHOUT ROWID;
