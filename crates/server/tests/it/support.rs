@@ -1,4 +1,5 @@
 //! A running Roster for one test: its own database file, its own port, a client.
+#![allow(dead_code)] // Shared by every test module; each uses a subset.
 
 use std::sync::Arc;
 
