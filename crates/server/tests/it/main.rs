@@ -3,4 +3,5 @@
 
 mod support;
 
+mod conformance_fixes;
 mod smoke;
