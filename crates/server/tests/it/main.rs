@@ -3,4 +3,14 @@
 
 mod support;
 
+mod discovery;
+mod errors;
+mod etags;
+mod extensions;
+mod filters;
+mod isolation;
+mod paging;
+mod patch;
+mod projection;
 mod smoke;
+mod users;
