@@ -378,3 +378,51 @@ async fn enterprise_extension_nested_and_urn_keyed() {
         .await;
     assert_scim_error(&r, 400, Some("invalidSyntax"));
 }
+
+#[tokio::test]
+async fn password_is_stored_hashed_whatever_its_spelling() {
+    let s = TestServer::start().await;
+    let r = s
+        .post(
+            "/Users",
+            json!({"userName": "a", format!("{USER}:password"): "plain-1"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let id = r.body["id"].as_str().unwrap().to_owned();
+    let hash = stored_password(&s, &id).await.unwrap();
+    assert!(hash.starts_with("$argon2"), "stored in plaintext: {hash}");
+    let r = s
+        .put(
+            &format!("/Users/{id}"),
+            json!({"userName": "a", "PassWord": "plain-2"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let hash = stored_password(&s, &id).await.unwrap();
+    assert!(hash.starts_with("$argon2"), "stored in plaintext: {hash}");
+
+    let patch = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+    for (i, op) in [
+        json!({"op": "replace", "path": " password ", "value": "p3"}),
+        json!({"op": "replace", "path": format!("{USER}:Password"), "value": "p4"}),
+        json!({"op": "replace", "value": {format!("{USER}:password"): "p5"}}),
+        json!({"op": "replace", "value": {USER: {"password": "p6"}}}),
+        json!({"op": "add", "value": {"PASSWORD": "p7"}}),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let r = s
+            .patch(
+                &format!("/Users/{id}"),
+                json!({"schemas": [patch], "Operations": [op.clone()]}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{op}: {:?}", r.body);
+        let now = stored_password(&s, &id).await.unwrap();
+        assert!(now.starts_with("$argon2"), "{op} stored plaintext: {now}");
+        assert_ne!(now, hash, "{op} did not change the password");
+        assert_eq!(r.body["meta"]["version"], format!("W/\"{}\"", i + 3));
+    }
+}
