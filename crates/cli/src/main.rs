@@ -47,6 +47,38 @@ enum Command {
     /// Manage a directory's SCIM bearer tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Manage admin API keys (for /api/v1).
+    #[command(subcommand, name = "admin-key")]
+    AdminKey(AdminKeyCommand),
+    /// Read the directory-sync event stream.
+    #[command(subcommand)]
+    Events(EventsCommand),
+}
+
+#[derive(Subcommand)]
+enum AdminKeyCommand {
+    /// Create an admin API key (shown once).
+    Create {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum EventsCommand {
+    /// Print events, one JSON object per line, oldest first.
+    Tail {
+        /// Start after this event id (default: from the beginning).
+        #[arg(long)]
+        after: Option<String>,
+        /// Keep waiting for new events.
+        #[arg(long)]
+        follow: bool,
+        /// Only events of this directory.
+        #[arg(long)]
+        directory: Option<String>,
+    },
 }
 
 #[derive(Args)]
@@ -130,6 +162,8 @@ async fn main() -> Result<()> {
         Command::Serve(_) => serve(store, reg, server_cfg).await,
         Command::Directory(cmd) => directory(store.as_ref(), cmd).await,
         Command::Token(cmd) => token(store.as_ref(), cmd).await,
+        Command::AdminKey(cmd) => admin_key(store.as_ref(), cmd).await,
+        Command::Events(cmd) => events(store.as_ref(), cmd).await,
     }
 }
 
@@ -288,4 +322,52 @@ async fn token(store: &dyn Store, cmd: TokenCommand) -> Result<()> {
         }
     }
     Ok(())
+}
+
+async fn admin_key(store: &dyn Store, cmd: AdminKeyCommand) -> Result<()> {
+    match cmd {
+        AdminKeyCommand::Create { name, json } => {
+            let (info, key) = store.create_admin_key(&name).await?;
+            if json {
+                println!("{}", json!({"id": info.id, "key": key}));
+            } else {
+                println!(
+                    "admin key id: {}\nkey: {key}  (shown once; send it as Authorization: Bearer)",
+                    info.id
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn events(store: &dyn Store, cmd: EventsCommand) -> Result<()> {
+    let EventsCommand::Tail {
+        after,
+        follow,
+        directory,
+    } = cmd;
+    let mut cursor = match after {
+        Some(id) => roster_store::events::parse_event_id(&id)
+            .with_context(|| format!("{id:?} is not an event id (evt_…)"))?,
+        None => 0,
+    };
+    loop {
+        let batch = store
+            .list_events(cursor, 1000, &[], directory.as_deref())
+            .await?;
+        for e in &batch {
+            println!("{}", e.to_json());
+        }
+        if let Some(last) = batch.last() {
+            cursor = last.seq;
+        }
+        if batch.len() == 1000 {
+            continue;
+        }
+        if !follow {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
 }

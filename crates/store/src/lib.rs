@@ -9,6 +9,7 @@
 
 pub mod cursor;
 pub mod error;
+pub mod events;
 pub mod model;
 pub mod sql;
 pub mod sqlite;
@@ -22,7 +23,7 @@ use async_trait::async_trait;
 pub use error::{StoreError, StoreResult};
 pub use model::*;
 pub use sqlite::{SqliteOptions, SqliteStore};
-pub use tokens::{hash_token, new_token};
+pub use tokens::{hash_token, new_admin_key, new_token};
 
 /// Settings that shape list results.
 #[derive(Debug, Clone)]
@@ -111,6 +112,21 @@ pub trait Store: Send + Sync + 'static {
     async fn revoke_token(&self, token_id: &str) -> StoreResult<bool>;
     /// The directory a bearer token belongs to, if the token is live.
     async fn authenticate(&self, token: &str) -> StoreResult<Option<String>>;
+
+    /// Mints an admin API key; the plaintext is returned once and never stored.
+    async fn create_admin_key(&self, name: &str) -> StoreResult<(AdminKeyInfo, String)>;
+    /// The id of the live admin key, if `key` is one.
+    async fn authenticate_admin(&self, key: &str) -> StoreResult<Option<String>>;
+
+    /// Events after the sequence number `after`, oldest first, optionally
+    /// restricted to some types and one directory.
+    async fn list_events(
+        &self,
+        after: i64,
+        limit: u64,
+        types: &[String],
+        directory: Option<&str>,
+    ) -> StoreResult<Vec<events::Event>>;
 
     async fn create(&self, directory: &str, new: NewResource) -> StoreResult<Stored>;
     async fn get(&self, directory: &str, kind: Kind, id: &str) -> StoreResult<Option<Stored>>;

@@ -8,6 +8,7 @@
 mod admin;
 mod conn;
 mod list;
+mod outbox;
 mod resources;
 mod tx;
 
@@ -243,6 +244,29 @@ impl Store for SqliteStore {
     async fn authenticate(&self, token: &str) -> StoreResult<Option<String>> {
         let token = token.to_owned();
         self.read(move |c| admin::authenticate(c, &token)).await
+    }
+
+    async fn create_admin_key(&self, name: &str) -> StoreResult<(AdminKeyInfo, String)> {
+        let name = name.to_owned();
+        self.write(move |c| admin::create_admin_key(c, &name)).await
+    }
+
+    async fn authenticate_admin(&self, key: &str) -> StoreResult<Option<String>> {
+        let key = key.to_owned();
+        self.read(move |c| admin::authenticate_admin(c, &key)).await
+    }
+
+    async fn list_events(
+        &self,
+        after: i64,
+        limit: u64,
+        types: &[String],
+        directory: Option<&str>,
+    ) -> StoreResult<Vec<crate::events::Event>> {
+        let types = types.to_vec();
+        let directory = directory.map(str::to_owned);
+        self.read(move |c| outbox::list(c, after, limit, &types, directory.as_deref()))
+            .await
     }
 
     async fn create(&self, directory: &str, new: NewResource) -> StoreResult<Stored> {

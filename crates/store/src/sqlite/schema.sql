@@ -68,3 +68,24 @@ CREATE TABLE idempotency_keys (
     created_at    INTEGER NOT NULL,
     PRIMARY KEY (directory_id, key)
 ) WITHOUT ROWID;
+
+-- The event outbox: every change's event, written in the change's transaction.
+-- One writer assigns `seq` in commit order, so a reader following `seq` never
+-- skips an event that commits later.
+CREATE TABLE events (
+    seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+    directory_id  TEXT NOT NULL,
+    type          TEXT NOT NULL,
+    data          TEXT NOT NULL,
+    created_at    INTEGER NOT NULL
+);
+CREATE INDEX events_directory ON events(directory_id, seq);
+
+-- Admin API keys: stored as SHA-256 digests, shown once.
+CREATE TABLE admin_keys (
+    id          TEXT PRIMARY KEY,
+    name        TEXT NOT NULL,
+    key_hash    BLOB NOT NULL UNIQUE,
+    created_at  INTEGER NOT NULL,
+    revoked_at  INTEGER
+);
