@@ -53,6 +53,32 @@ enum Command {
     /// Read the directory-sync event stream.
     #[command(subcommand)]
     Events(EventsCommand),
+    /// Manage webhook endpoints.
+    #[command(subcommand)]
+    Webhook(WebhookCommand),
+}
+
+#[derive(Subcommand)]
+enum WebhookCommand {
+    /// Add an endpoint; prints its id and signing secret (shown once).
+    Add {
+        url: String,
+        /// Event types to deliver, comma-separated (default: all).
+        #[arg(long, value_delimiter = ',')]
+        events: Vec<String>,
+        /// Only events of this directory (default: all directories).
+        #[arg(long)]
+        directory: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List endpoints.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove an endpoint.
+    Remove { id: String },
 }
 
 #[derive(Subcommand)]
@@ -164,6 +190,7 @@ async fn main() -> Result<()> {
         Command::Token(cmd) => token(store.as_ref(), cmd).await,
         Command::AdminKey(cmd) => admin_key(store.as_ref(), cmd).await,
         Command::Events(cmd) => events(store.as_ref(), cmd).await,
+        Command::Webhook(cmd) => webhook(store.as_ref(), cmd).await,
     }
 }
 
@@ -370,4 +397,53 @@ async fn events(store: &dyn Store, cmd: EventsCommand) -> Result<()> {
         }
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
+}
+
+async fn webhook(store: &dyn Store, cmd: WebhookCommand) -> Result<()> {
+    match cmd {
+        WebhookCommand::Add {
+            url,
+            events,
+            directory,
+            json,
+        } => {
+            roster_server::api::webhooks::validate(&url, &events)
+                .map_err(|e| anyhow::anyhow!(e.message))?;
+            if let Some(d) = &directory
+                && store.get_directory(d).await?.is_none()
+            {
+                anyhow::bail!("no directory {d} (see `roster directory list`)");
+            }
+            let (endpoint, secret) = store
+                .create_webhook(&url, &events, directory.as_deref())
+                .await?;
+            if json {
+                println!("{}", json!({"id": endpoint.id, "secret": secret}));
+            } else {
+                println!(
+                    "webhook id: {}\nsigning secret: {secret}  (shown once)",
+                    endpoint.id
+                );
+            }
+        }
+        WebhookCommand::List { json } => {
+            let all = store.list_webhooks().await?;
+            if json {
+                let items: Vec<_> = all.iter().map(|e| e.to_json()).collect();
+                println!("{}", serde_json::Value::Array(items));
+            } else {
+                for e in all {
+                    let on = if e.enabled { "enabled" } else { "disabled" };
+                    println!("{}  {}  {on}  {}", e.id, e.url, e.state);
+                }
+            }
+        }
+        WebhookCommand::Remove { id } => {
+            if !store.delete_webhook(&id).await? {
+                anyhow::bail!("no webhook endpoint {id} (see `roster webhook list`)");
+            }
+            println!("removed {id}");
+        }
+    }
+    Ok(())
 }

@@ -15,6 +15,7 @@ pub mod request;
 mod scim;
 pub mod service;
 pub mod state;
+pub mod webhooks;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -102,12 +103,19 @@ pub async fn serve(
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let state = AppState {
-        store,
-        reg,
-        config: Arc::new(config),
-    };
-    axum::serve(listener, router(state))
+    let config = Arc::new(config);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let dispatcher = config
+        .webhooks_enabled
+        .then(|| webhooks::spawn(store.clone(), config.clone(), stopped));
+    let state = AppState { store, reg, config };
+    let served = axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    // Stop the dispatcher after the last request; it saves its progress first.
+    let _ = stop.send(true);
+    if let Some(d) = dispatcher {
+        let _ = d.await;
+    }
+    served
 }

@@ -19,6 +19,11 @@ pub fn new_admin_key() -> String {
     random_secret(ADMIN_PREFIX)
 }
 
+/// Webhook signing secrets are kept (they sign every delivery), so they are shown on creation and rotation only.
+pub fn new_webhook_secret() -> String {
+    random_secret("whsec_")
+}
+
 fn random_secret(prefix: &str) -> String {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);

@@ -2,19 +2,40 @@
 //! Not SCIM: errors are `{"error": code, "message": text}`.
 
 mod events;
+pub mod webhooks;
 
 use axum::Router;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde_json::json;
 
 use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/api/v1/events", get(events::list_events))
+    Router::new()
+        .route("/api/v1/events", get(events::list_events))
+        .route(
+            "/api/v1/webhooks",
+            get(webhooks::list).post(webhooks::create),
+        )
+        .route(
+            "/api/v1/webhooks/{id}",
+            get(webhooks::get).delete(webhooks::delete),
+        )
+        .route("/api/v1/webhooks/{id}/enable", post(webhooks::enable))
+        .route("/api/v1/webhooks/{id}/disable", post(webhooks::disable))
+        .route(
+            "/api/v1/webhooks/{id}/rotate_secret",
+            post(webhooks::rotate_secret),
+        )
+        .route(
+            "/api/v1/webhooks/{id}/deliveries",
+            get(webhooks::deliveries),
+        )
+        .route("/api/v1/webhooks/{id}/redeliver", post(webhooks::redeliver))
 }
 
 #[derive(Debug)]
