@@ -162,6 +162,7 @@ async fn main() -> Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
+    roster_server::install_crypto_provider();
     let cli = Cli::parse();
     let file = FileConfig::load(cli.global.config.as_deref())?;
     let url = cli

@@ -37,6 +37,12 @@ pub use config::{ExtensionConfig, ServerConfig};
 use error::scim_error_response;
 pub use state::AppState;
 
+/// Installs the process-wide TLS crypto provider (ring) for outbound HTTPS
+/// (webhooks). Idempotent; call it before building any HTTP client.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// The core schemas plus the custom extensions named in the configuration.
 pub fn build_registry(config: &ServerConfig) -> Result<SchemaRegistry, String> {
     let mut reg = SchemaRegistry::core();

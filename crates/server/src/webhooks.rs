@@ -39,8 +39,7 @@ pub fn spawn(
     cfg: Arc<ServerConfig>,
     mut shutdown: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
-    // One TLS crypto provider for the whole process; a second install is harmless.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    crate::install_crypto_provider();
     tokio::spawn(async move {
         let client = match reqwest::Client::builder()
             .timeout(Duration::from_secs(cfg.webhook_timeout_secs))

@@ -3,4 +3,6 @@
 
 mod support;
 
+mod events;
 mod smoke;
+mod webhooks;
