@@ -95,7 +95,7 @@ async fn retries_until_the_receiver_accepts_and_signs_every_attempt() {
     s.user("alice").await;
     s.user("bob").await;
     wait_for(|| got.lock().unwrap().bodies.len() >= 4).await;
-    let g = got.lock().unwrap();
+    let g: Vec<(HeaderMap, Bytes)> = got.lock().unwrap().bodies.clone();
     let events: Vec<String> = g
         .bodies
         .iter()
@@ -104,12 +104,11 @@ async fn retries_until_the_receiver_accepts_and_signs_every_attempt() {
     // Two failed attempts at alice, then alice, then bob: order holds through retries.
     assert_eq!(events, ["alice", "alice", "alice", "bob"]);
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    for (headers, body) in &g.bodies {
+    for (headers, body) in &g {
         let sig = headers["roster-signature"].to_str().unwrap();
         verify(&secret, sig, body, now, 300).unwrap();
     }
-    assert_eq!(g.bodies[2].0["roster-delivery-attempt"], "3");
-    drop(g);
+    assert_eq!(g[2].0["roster-delivery-attempt"], "3");
     let log = s.store.webhook_deliveries(&endpoint.id, 10).await.unwrap();
     assert!(
         log.iter()
