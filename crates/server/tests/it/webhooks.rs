@@ -97,7 +97,6 @@ async fn retries_until_the_receiver_accepts_and_signs_every_attempt() {
     wait_for(|| got.lock().unwrap().bodies.len() >= 4).await;
     let g: Vec<(HeaderMap, Bytes)> = got.lock().unwrap().bodies.clone();
     let events: Vec<String> = g
-        .bodies
         .iter()
         .map(|(_, b)| event_of(b)["data"]["username"].as_str().unwrap().to_owned())
         .collect();
