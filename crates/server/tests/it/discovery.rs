@@ -14,6 +14,8 @@ async fn service_provider_config_matches_the_server() {
         default_page_size: 50,
         max_page_size: 200,
         cursor_timeout_secs: 600,
+        bulk_max_operations: 7,
+        bulk_max_payload_bytes: 9999,
         ..ServerConfig::default()
     })
     .await;
@@ -33,7 +35,9 @@ async fn service_provider_config_matches_the_server() {
     for feature in ["patch", "filter", "sort", "etag"] {
         assert_eq!(b[feature]["supported"], true, "{feature}");
     }
-    assert_eq!(b["bulk"]["supported"], false);
+    assert_eq!(b["bulk"]["supported"], true);
+    assert_eq!(b["bulk"]["maxOperations"], 7);
+    assert_eq!(b["bulk"]["maxPayloadSize"], 9999);
     assert_eq!(b["filter"]["maxResults"], 200);
     let p = &b["pagination"];
     assert_eq!(p["cursor"], true);
