@@ -54,8 +54,22 @@ async fn start_index_and_count() {
     let r = s.get("/Users?count=1000").await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(ids(&r.body), all[..6]);
+    // Even a count too large for 64 bits.
+    let r = s.get("/Users?count=99999999999999999999").await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(ids(&r.body), all[..6]);
+    let r = s
+        .raw(
+            reqwest::Method::POST,
+            "/Users/.search",
+            br#"{"count": 99999999999999999999}"#.to_vec(),
+            "application/scim+json",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(ids(&r.body), all[..6]);
     // startIndex below 1 is 1.
-    for si in ["0", "-3"] {
+    for si in ["0", "-3", "-99999999999999999999"] {
         let r = s.get(&format!("/Users?startIndex={si}&count=2")).await;
         assert_eq!(r.status, StatusCode::OK);
         assert_eq!(ids(&r.body), all[..2]);
@@ -389,4 +403,46 @@ async fn cursor_with_count_zero_and_in_a_search_request() {
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(ids(&r.body), all[..2]);
     assert!(r.body["nextCursor"].is_string());
+}
+
+#[tokio::test]
+async fn previous_cursor_returns_the_same_pages_in_a_sorted_descending_walk() {
+    let s = TestServer::start().await;
+    for i in 0..7 {
+        let mut body = json!({"userName": format!("p{i}")});
+        // Some users without the sort attribute, so a page boundary falls among missing values.
+        if i % 3 != 0 {
+            body["name"] = json!({"familyName": format!("F{}", i % 4)});
+        }
+        s.create("/Users", body).await;
+    }
+    let q = "sortBy=name.familyName&sortOrder=descending";
+    let pages = walk(&s, q, 2).await;
+    assert_eq!(pages.len(), 4);
+    let full = s.get(&format!("/Users?{q}")).await;
+    let seen: Vec<String> = pages.iter().flat_map(ids).collect();
+    assert_eq!(seen, ids(&full.body));
+    for (i, page) in pages.iter().enumerate().skip(1) {
+        let prev = page["previousCursor"].as_str().unwrap();
+        let r = s
+            .get(&format!("/Users?{q}&count=2&cursor={}", enc(prev)))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        assert_eq!(ids(&r.body), ids(&pages[i - 1]), "back from page {}", i + 1);
+    }
+}
+
+#[tokio::test]
+async fn a_cursor_survives_the_deletion_of_its_boundary_row() {
+    let s = TestServer::start().await;
+    let all = users(&s, 6).await;
+    let r = s.get("/Users?count=3&cursor=").await;
+    let next = r.body["nextCursor"].as_str().unwrap().to_owned();
+    assert_eq!(s.delete(&format!("/Users/{}", all[2])).await.status, 204);
+    let r = s
+        .get(&format!("/Users?count=3&cursor={}", enc(&next)))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(ids(&r.body), all[3..]);
+    assert_eq!(r.body["totalResults"], 5);
 }
