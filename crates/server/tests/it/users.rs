@@ -426,3 +426,20 @@ async fn password_is_stored_hashed_whatever_its_spelling() {
         assert_eq!(r.body["meta"]["version"], format!("W/\"{}\"", i + 3));
     }
 }
+
+#[tokio::test]
+async fn create_with_attributes_still_sends_location_and_etag() {
+    let s = TestServer::start().await;
+    let r = s
+        .post("/Users?attributes=userName", json!({"userName": "loc"}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let id = r.body["id"].as_str().unwrap();
+    assert_eq!(
+        r.headers["location"],
+        format!("{}/Users/{id}", s.base()).as_str()
+    );
+    assert_eq!(r.headers["etag"], "W/\"1\"");
+    let keys: Vec<&String> = r.body.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["schemas", "id", "userName"]);
+}
