@@ -3,4 +3,6 @@
 
 mod support;
 
+mod bulk;
+mod bulk_limits;
 mod smoke;
