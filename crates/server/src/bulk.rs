@@ -67,12 +67,20 @@ pub async fn execute(
         .iter()
         .map(|o| o.as_ref().map(|o| o.refs.clone()).unwrap_or_default())
         .collect();
-    let defines: Vec<Option<String>> = ops
+    // A POST that is invalid before it runs still defines its bulkId: its users
+    // are ordered after it and fail naming it, not as if it did not exist.
+    let defines: Vec<Option<String>> = raws
         .iter()
-        .map(|o| match o {
-            Ok(op) if op.method == Method::Post => op.bulk_id.clone(),
+        .map(|raw| match Method::parse(&raw.method_text) {
+            Some(Method::Post) => raw.bulk_id.clone(),
             _ => None,
         })
+        .collect();
+    let failed_early: HashSet<String> = raws
+        .iter()
+        .zip(&ops)
+        .filter(|(_, op)| op.is_err())
+        .filter_map(|(raw, _)| raw.bulk_id.clone())
         .collect();
     let steps = plan(&refs, &defines);
     let reg = state.reg.clone();
@@ -91,7 +99,7 @@ pub async fn execute(
             tx,
             reg: &reg,
             ids: HashMap::new(),
-            failed: HashSet::new(),
+            failed: failed_early,
             created: HashMap::new(),
         };
         let mut results: Vec<Value> = Vec::new();
