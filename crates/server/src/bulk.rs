@@ -116,6 +116,13 @@ pub async fn execute(
             }
             results.push(render_result(&base, &raws[i], &ops[i], result));
         }
+        // failOnErrors can stop between the two halves of a reference cycle: a
+        // first half never reported as performed must not stay behind.
+        for (i, (id, _)) in std::mem::take(&mut run.created) {
+            if let Ok(op) = &ops[i] {
+                let _ = run.tx.delete(op.kind, &id, None);
+            }
+        }
         let response = json!({"schemas": [BULK_RESPONSE], "Operations": results});
         if let Some((key, hash)) = &idempotency {
             let reply = IdempotentReply {
