@@ -43,6 +43,8 @@ struct Op {
     kind: Kind,
     /// The target id, possibly `bulkId:x`.
     target: Option<String>,
+    /// The target id once its reference resolves, for the result's location.
+    resolved: Option<String>,
     version: Option<i64>,
     prepared: Prepared,
     refs: BTreeSet<String>,
@@ -198,6 +200,7 @@ async fn prepare(state: &AppState, dir: &str, raw: &BulkOperation) -> Result<Op,
         method,
         kind,
         target: target.id,
+        resolved: None,
         prepared,
         refs,
     })
@@ -227,6 +230,9 @@ impl Run<'_> {
             Ok(op) => op,
             Err(e) => return (i, Some(Err(e.clone()))),
         };
+        if op.method != Method::Post {
+            op.resolved = self.target(op).ok();
+        }
         let result = match step {
             Step::Run(_) => self.run(op),
             Step::CreateWithout(_, unresolved) => {
@@ -376,22 +382,23 @@ fn render_result(
     if let Some(b) = &raw.bulk_id {
         out.insert("bulkId".into(), Value::String(b.clone()));
     }
+    let location = |op: &Op, id: &str| {
+        let endpoint = if op.kind == Kind::User {
+            "Users"
+        } else {
+            "Groups"
+        };
+        Value::String(format!("{base}/{endpoint}/{id}"))
+    };
     let outcome = match op {
-        Ok(op) => result.map(|done| (op, done)),
-        Err(e) => Err(e.clone()),
+        Ok(op) => result.map(|done| (op, done)).map_err(|e| (Some(op), e)),
+        Err(e) => Err((None, e.clone())),
     };
     match outcome {
         Ok((op, (id, version))) => {
-            let endpoint = if op.kind == Kind::User {
-                "Users"
-            } else {
-                "Groups"
-            };
+            // RFC 7644 §3.7.3: location is required in every result but a failed POST.
+            out.insert("location".into(), location(op, &id));
             if op.method != Method::Delete {
-                out.insert(
-                    "location".into(),
-                    Value::String(format!("{base}/{endpoint}/{id}")),
-                );
                 out.insert("version".into(), Value::String(etag(version)));
             }
             let status = match op.method {
@@ -401,7 +408,12 @@ fn render_result(
             };
             out.insert("status".into(), Value::String(status.into()));
         }
-        Err(e) => {
+        Err((op, e)) => {
+            if let Some(op) = op
+                && let Some(id) = &op.resolved
+            {
+                out.insert("location".into(), location(op, id));
+            }
             out.insert("status".into(), Value::String(e.status.to_string()));
             out.insert("response".into(), e.to_json());
         }
