@@ -5,4 +5,6 @@ mod support;
 
 mod bulk;
 mod bulk_limits;
+mod events;
 mod smoke;
+mod webhooks;

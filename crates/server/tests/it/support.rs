@@ -31,6 +31,7 @@ impl TestServer {
     }
 
     pub async fn start_with(mut config: ServerConfig) -> Self {
+        roster_server::install_crypto_provider();
         let dir = tempfile::tempdir().unwrap();
         let reg = Arc::new(build_registry(&config).unwrap());
         let store: Arc<dyn Store> = Arc::new(
