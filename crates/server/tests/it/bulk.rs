@@ -364,8 +364,37 @@ async fn a_cycle_that_cannot_be_completed_fails_with_409_and_leaves_nothing() {
         "{detail}"
     );
     ok_id(by_bulk_id(&results, "u"), "201");
-    // g1 was made without its member first; it must not survive its failure.
+    // g1 was made without its member first; it must not survive its failure,
+    // not even as a created-then-deleted pair of events.
     assert_eq!(count(&s, "/Groups").await, 1);
+    assert_eq!(
+        event_types(&s).await,
+        ["dsync.group.created", "dsync.user.created"]
+    );
+}
+
+#[tokio::test]
+async fn a_cycle_member_failing_after_another_completed_fails_the_whole_cycle() {
+    let s = TestServer::start().await;
+    // g2 is created (without g1), then its completion fails: g1 is not a user.
+    // g1, completed first with g2 as a member, must not be kept with a group
+    // that does not exist.
+    let results = bulk_ops(
+        &s,
+        json!([
+            {"method": "POST", "path": "/Groups", "bulkId": "g1",
+             "data": {"displayName": "g1", "members": [{"value": "bulkId:g2"}]}},
+            {"method": "POST", "path": "/Groups", "bulkId": "g2",
+             "data": {"displayName": "g2", "members": [{"type": "User", "value": "bulkId:g1"}]}}
+        ]),
+    )
+    .await;
+    assert_eq!(results.len(), 2, "{results:?}");
+    op_error(by_bulk_id(&results, "g2"), 400, Some("invalidValue"));
+    let detail = op_error(by_bulk_id(&results, "g1"), 409, None);
+    assert!(detail.contains("bulkId:g2"), "{detail}");
+    assert_eq!(count(&s, "/Groups").await, 0);
+    assert!(event_types(&s).await.is_empty());
 }
 
 #[tokio::test]
@@ -766,4 +795,100 @@ fn shape_matches(single: &Reply, bulky: &Reply) {
         bulky.headers["etag"],
         b["meta"]["version"].as_str().unwrap()
     );
+}
+
+async fn event_types(s: &TestServer) -> Vec<String> {
+    let key = s.store.create_admin_key("test").await.unwrap().1;
+    let r = s
+        .client
+        .get(format!("http://{}/api/v1/events", s.addr))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: Value = r.json().await.unwrap();
+    v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn bulk_changes_emit_the_events_of_the_same_single_requests_and_failures_none() {
+    let single = TestServer::start().await;
+    let a = single.user("a").await;
+    let b = single.user("b").await;
+    let r = single
+        .post(
+            "/Groups",
+            json!({"displayName": "g", "members": [{"value": a}]}),
+        )
+        .await;
+    let g = r.body["id"].as_str().unwrap().to_owned();
+    let r = single
+        .patch(
+            &format!("/Groups/{g}"),
+            json!({"Operations": [{"op": "add", "path": "members", "value": [{"value": b}]}]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        single.delete(&format!("/Users/{a}")).await.status,
+        StatusCode::NO_CONTENT
+    );
+
+    let s = TestServer::start().await;
+    let results = bulk_ops(
+        &s,
+        json!([
+            {"method": "POST", "path": "/Users", "bulkId": "a", "data": {"userName": "a"}},
+            {"method": "POST", "path": "/Users", "bulkId": "b", "data": {"userName": "b"}},
+            {"method": "POST", "path": "/Users", "bulkId": "x", "data": {"userName": "a"}},
+            {"method": "POST", "path": "/Groups", "bulkId": "g",
+             "data": {"displayName": "g", "members": [{"value": "bulkId:a"}]}},
+            {"method": "PATCH", "path": "/Groups/bulkId:g",
+             "data": {"Operations": [{"op": "add", "path": "members", "value": [{"value": "bulkId:b"}]}]}},
+            {"method": "PATCH", "path": "/Groups/bulkId:g",
+             "data": {"Operations": [{"op": "add", "path": "members", "value": [{"value": "nobody"}]}]}},
+            {"method": "DELETE", "path": "/Users/bulkId:a"}
+        ]),
+    )
+    .await;
+    op_error(by_bulk_id(&results, "x"), 409, Some("uniqueness"));
+    op_error(&results[5], 400, Some("invalidValue"));
+    assert_eq!(event_types(&s).await, event_types(&single).await);
+}
+
+#[tokio::test]
+async fn concurrent_retries_with_one_key_apply_once() {
+    let s = TestServer::start().await;
+    let body = request(json!([
+        {"method": "POST", "path": "/Users", "bulkId": "u", "data": {"userName": "once"}},
+        {"method": "POST", "path": "/Groups", "bulkId": "g",
+         "data": {"displayName": "once", "members": [{"value": "bulkId:u"}]}}
+    ]));
+    let sends = (0..6).map(|_| {
+        s.call_with(
+            Method::POST,
+            "/Bulk",
+            Some(body.clone()),
+            &s.token,
+            &[("Idempotency-Key", "same")],
+        )
+    });
+    // All in flight at once, so they race for the writer.
+    let replies = futures_util::future::join_all(sends).await;
+    for r in &replies {
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        assert_eq!(r.body, replies[0].body);
+    }
+    ok_id(
+        by_bulk_id(replies[0].body["Operations"].as_array().unwrap(), "u"),
+        "201",
+    );
+    assert_eq!(count(&s, "/Users").await, 1);
+    assert_eq!(count(&s, "/Groups").await, 1);
 }
