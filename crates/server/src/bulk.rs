@@ -107,22 +107,39 @@ pub async fn execute(
         let mut results: Vec<Value> = Vec::new();
         let mut errors = 0u64;
         let mut ops = ops;
+        let mut cycle: Option<Cycle> = None;
         for step in steps {
-            if fail_on_errors.is_some_and(|limit| errors >= limit) {
+            // A reference cycle is one unit, so failOnErrors never stops inside one.
+            if cycle.is_none() && fail_on_errors.is_some_and(|limit| errors >= limit) {
                 break;
             }
-            let (i, result) = run.step(&mut ops, step);
-            let Some(result) = result else { continue };
-            if result.is_err() {
-                errors += 1;
+            let first_half = matches!(step, Step::CreateWithout(..));
+            let second_half = matches!(step, Step::Complete(..));
+            if first_half && cycle.is_none() {
+                run.tx.begin_group().map_err(scim_error)?;
+                cycle = Some(Cycle::default());
             }
-            results.push(render_result(&base, &raws[i], &ops[i], result));
-        }
-        // failOnErrors can stop between the two halves of a reference cycle: a
-        // first half never reported as performed must not stay behind.
-        for (i, (id, _)) in std::mem::take(&mut run.created) {
-            if let Ok(op) = &ops[i] {
-                let _ = run.tx.delete(op.kind, &id, None);
+            let (i, result) = run.step(&mut ops, step);
+            let done = if let Some(c) = cycle.as_mut() {
+                c.members += usize::from(first_half);
+                c.completed += usize::from(second_half);
+                c.results.extend(result.map(|r| (i, r)));
+                if c.completed < c.members {
+                    continue;
+                }
+                let c = cycle.take().unwrap_or_default();
+                run.close_cycle(c, &ops)?
+            } else {
+                match result {
+                    Some(r) => vec![(i, r)],
+                    None => continue,
+                }
+            };
+            for (i, result) in done {
+                if result.is_err() {
+                    errors += 1;
+                }
+                results.push(render_result(&base, &raws[i], &ops[i], result));
             }
         }
         let response = json!({"schemas": [BULK_RESPONSE], "Operations": results});
@@ -208,6 +225,14 @@ async fn prepare(state: &AppState, dir: &str, raw: &BulkOperation) -> Result<Op,
 
 /// One executed operation: its id and version on success.
 type OpResult = Result<(String, i64), ScimError>;
+
+/// The creates of one reference cycle, run as a unit.
+#[derive(Default)]
+struct Cycle {
+    members: usize,
+    completed: usize,
+    results: Vec<(usize, OpResult)>,
+}
 
 struct Run<'a> {
     tx: &'a mut dyn Tx,
@@ -340,30 +365,59 @@ impl Run<'_> {
         Ok((stored.id, stored.version))
     }
 
-    /// Second half: replace with the full data. On failure the half-made resource goes too.
+    /// Second half: replace with the full data.
     fn complete(&mut self, i: usize, op: &Op) -> OpResult {
         let Some((id, _)) = self.created.remove(&i) else {
             return Err(ScimError::internal("completing a create that was not made"));
         };
-        let result = (|| {
-            let mut data = match &op.prepared {
-                Prepared::CreateLater(d) => d.clone(),
-                _ => return Err(ScimError::internal("a cycle member is not a create")),
-            };
-            self.resolve(&mut data)?;
-            let f = replace_fn(self.reg.clone(), op.kind, data);
-            self.tx
-                .update(op.kind, &id, None, f)
-                .map(|s| (s.id, s.version))
-                .map_err(scim_error)
-        })();
-        if result.is_err() {
-            let _ = self.tx.delete(op.kind, &id, None);
-            if let Some(b) = &op.bulk_id {
-                self.ids.remove(b);
+        let mut data = match &op.prepared {
+            Prepared::CreateLater(d) => d.clone(),
+            _ => return Err(ScimError::internal("a cycle member is not a create")),
+        };
+        self.resolve(&mut data)?;
+        let f = replace_fn(self.reg.clone(), op.kind, data);
+        self.tx
+            .update(op.kind, &id, None, f)
+            .map(|s| (s.id, s.version))
+            .map_err(scim_error)
+    }
+
+    /// Keeps a cycle whose members all succeeded. Otherwise undoes all of it:
+    /// every member reaches the failed one through references, so none can be
+    /// complete, and a half-made member must leave no resource and no event.
+    fn close_cycle(
+        &mut self,
+        mut cycle: Cycle,
+        ops: &[Result<Op, ScimError>],
+    ) -> Result<Vec<(usize, OpResult)>, ScimError> {
+        let culprit = cycle
+            .results
+            .iter()
+            .find(|(_, r)| r.is_err())
+            .map(|(i, _)| *i);
+        self.tx.end_group(culprit.is_none()).map_err(scim_error)?;
+        if let Some(culprit) = culprit {
+            self.created.clear();
+            let bulk_id = |i: usize| ops[i].as_ref().ok().and_then(|o| o.bulk_id.clone());
+            let name = bulk_id(culprit).unwrap_or_default();
+            for (i, result) in &mut cycle.results {
+                if let Some(b) = bulk_id(*i) {
+                    self.ids.remove(&b);
+                    self.failed.insert(b);
+                }
+                if result.is_ok() {
+                    *result = Err(ScimError::new(
+                        409,
+                        None,
+                        format!(
+                            "the operation is in a reference cycle with bulkId:{name}, whose operation failed; nothing of the cycle was kept"
+                        ),
+                    ));
+                }
             }
         }
-        result
+        cycle.results.sort_by_key(|(i, _)| *i);
+        Ok(cycle.results)
     }
 }
 
