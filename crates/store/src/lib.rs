@@ -26,6 +26,11 @@ pub use model::*;
 pub use sqlite::{SqliteOptions, SqliteStore};
 pub use tokens::{hash_token, new_admin_key, new_token};
 
+/// The wall clock in Unix milliseconds, as every stored timestamp is kept.
+pub fn now_ms() -> i64 {
+    i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
+}
+
 /// Settings that shape list results.
 #[derive(Debug, Clone)]
 pub struct ListOptions {
@@ -132,6 +137,9 @@ pub trait Store: Send + Sync + 'static {
         types: &[String],
         directory: Option<&str>,
     ) -> StoreResult<Vec<events::Event>>;
+
+    /// Deletes events older than `cutoff_ms` that every enabled webhook endpoint has delivered.
+    async fn prune_events(&self, cutoff_ms: i64) -> StoreResult<u64>;
 
     /// One event by sequence number.
     async fn event(&self, seq: i64) -> StoreResult<Option<events::Event>>;

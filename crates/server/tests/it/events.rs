@@ -180,3 +180,47 @@ async fn a_rejected_change_writes_no_event() {
     assert_eq!(types(&list), ["dsync.user.created", "dsync.user.created"]);
     assert_eq!(list["data"][1]["data"]["username"], "ok");
 }
+
+#[tokio::test]
+async fn pruned_history_makes_an_old_cursor_fail_clearly() {
+    let s = TestServer::start().await;
+    let key = admin_key(&s).await;
+    s.user("old1").await;
+    s.user("old2").await;
+    let (_, first) = events(&s, &key, "limit=1").await;
+    let old_cursor = first["list_metadata"]["after"].as_str().unwrap().to_owned();
+    // Everything so far is older than a cutoff in the future.
+    let pruned = s
+        .store
+        .prune_events(roster_store::now_ms() + 1000)
+        .await
+        .unwrap();
+    assert_eq!(pruned, 2);
+    s.user("new").await;
+    let (status, body) = events(&s, &key, &format!("after={old_cursor}")).await;
+    assert_eq!(status, StatusCode::GONE, "{body}");
+    assert_eq!(body["error"], "cursor_expired");
+    let (status, fresh) = events(&s, &key, "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(types(&fresh), ["dsync.user.created"]);
+}
+
+#[tokio::test]
+async fn pruning_keeps_what_an_enabled_webhook_has_not_delivered() {
+    let s = TestServer::start_with(roster_server::ServerConfig {
+        webhooks_enabled: false,
+        ..Default::default()
+    })
+    .await;
+    s.store
+        .create_webhook("http://127.0.0.1:9/never", &[], None)
+        .await
+        .unwrap();
+    s.user("kept").await;
+    let pruned = s
+        .store
+        .prune_events(roster_store::now_ms() + 1000)
+        .await
+        .unwrap();
+    assert_eq!(pruned, 0);
+}

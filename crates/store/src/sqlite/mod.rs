@@ -271,6 +271,10 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn prune_events(&self, cutoff_ms: i64) -> StoreResult<u64> {
+        self.write(move |c| outbox::prune(c, cutoff_ms)).await
+    }
+
     async fn event(&self, seq: i64) -> StoreResult<Option<crate::events::Event>> {
         self.read(move |c| webhooks::event(c, seq)).await
     }
