@@ -74,6 +74,10 @@ pub trait Tx {
         window_ms: i64,
     ) -> StoreResult<Option<IdempotentReply>>;
     fn remember_reply(&mut self, key: &str, reply: &IdempotentReply) -> StoreResult<()>;
+    /// Opens a group of operations that is kept or undone as one (not nestable).
+    fn begin_group(&mut self) -> StoreResult<()>;
+    /// Closes the open group: `keep` false undoes all of it, events included.
+    fn end_group(&mut self, keep: bool) -> StoreResult<()>;
 }
 
 /// Work run inside one transaction of a directory.

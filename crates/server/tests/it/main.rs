@@ -3,6 +3,8 @@
 
 mod support;
 
+mod bulk;
+mod bulk_limits;
 mod discovery;
 mod errors;
 mod etags;
