@@ -47,6 +47,64 @@ enum Command {
     /// Manage a directory's SCIM bearer tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Manage admin API keys (for /api/v1).
+    #[command(subcommand, name = "admin-key")]
+    AdminKey(AdminKeyCommand),
+    /// Read the directory-sync event stream.
+    #[command(subcommand)]
+    Events(EventsCommand),
+    /// Manage webhook endpoints.
+    #[command(subcommand)]
+    Webhook(WebhookCommand),
+}
+
+#[derive(Subcommand)]
+enum WebhookCommand {
+    /// Add an endpoint; prints its id and signing secret (shown once).
+    Add {
+        url: String,
+        /// Event types to deliver, comma-separated (default: all).
+        #[arg(long, value_delimiter = ',')]
+        events: Vec<String>,
+        /// Only events of this directory (default: all directories).
+        #[arg(long)]
+        directory: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List endpoints.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove an endpoint.
+    Remove { id: String },
+}
+
+#[derive(Subcommand)]
+enum AdminKeyCommand {
+    /// Create an admin API key (shown once).
+    Create {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum EventsCommand {
+    /// Print events, one JSON object per line, oldest first.
+    Tail {
+        /// Start after this event id (default: from the beginning).
+        #[arg(long)]
+        after: Option<String>,
+        /// Keep waiting for new events.
+        #[arg(long)]
+        follow: bool,
+        /// Only events of this directory.
+        #[arg(long)]
+        directory: Option<String>,
+    },
 }
 
 #[derive(Args)]
@@ -104,6 +162,7 @@ async fn main() -> Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
+    roster_server::install_crypto_provider();
     let cli = Cli::parse();
     let file = FileConfig::load(cli.global.config.as_deref())?;
     let url = cli
@@ -130,6 +189,9 @@ async fn main() -> Result<()> {
         Command::Serve(_) => serve(store, reg, server_cfg).await,
         Command::Directory(cmd) => directory(store.as_ref(), cmd).await,
         Command::Token(cmd) => token(store.as_ref(), cmd).await,
+        Command::AdminKey(cmd) => admin_key(store.as_ref(), cmd).await,
+        Command::Events(cmd) => events(store.as_ref(), cmd).await,
+        Command::Webhook(cmd) => webhook(store.as_ref(), cmd).await,
     }
 }
 
@@ -285,6 +347,103 @@ async fn token(store: &dyn Store, cmd: TokenCommand) -> Result<()> {
             } else {
                 anyhow::bail!("no live token {token_id} (see `roster token list DIRECTORY`)");
             }
+        }
+    }
+    Ok(())
+}
+
+async fn admin_key(store: &dyn Store, cmd: AdminKeyCommand) -> Result<()> {
+    match cmd {
+        AdminKeyCommand::Create { name, json } => {
+            let (info, key) = store.create_admin_key(&name).await?;
+            if json {
+                println!("{}", json!({"id": info.id, "key": key}));
+            } else {
+                println!(
+                    "admin key id: {}\nkey: {key}  (shown once; send it as Authorization: Bearer)",
+                    info.id
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn events(store: &dyn Store, cmd: EventsCommand) -> Result<()> {
+    let EventsCommand::Tail {
+        after,
+        follow,
+        directory,
+    } = cmd;
+    let mut cursor = match after {
+        Some(id) => roster_store::events::parse_event_id(&id)
+            .with_context(|| format!("{id:?} is not an event id (evt_…)"))?,
+        None => 0,
+    };
+    loop {
+        let batch = store
+            .list_events(cursor, 1000, &[], directory.as_deref())
+            .await?;
+        for e in &batch {
+            println!("{}", e.to_json());
+        }
+        if let Some(last) = batch.last() {
+            cursor = last.seq;
+        }
+        if batch.len() == 1000 {
+            continue;
+        }
+        if !follow {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}
+
+async fn webhook(store: &dyn Store, cmd: WebhookCommand) -> Result<()> {
+    match cmd {
+        WebhookCommand::Add {
+            url,
+            events,
+            directory,
+            json,
+        } => {
+            roster_server::api::webhooks::validate(&url, &events)
+                .map_err(|e| anyhow::anyhow!(e.message))?;
+            if let Some(d) = &directory
+                && store.get_directory(d).await?.is_none()
+            {
+                anyhow::bail!("no directory {d} (see `roster directory list`)");
+            }
+            let (endpoint, secret) = store
+                .create_webhook(&url, &events, directory.as_deref())
+                .await?;
+            if json {
+                println!("{}", json!({"id": endpoint.id, "secret": secret}));
+            } else {
+                println!(
+                    "webhook id: {}\nsigning secret: {secret}  (shown once)",
+                    endpoint.id
+                );
+            }
+        }
+        WebhookCommand::List { json } => {
+            let all = store.list_webhooks().await?;
+            if json {
+                let items: Vec<_> = all.iter().map(|e| e.to_json()).collect();
+                println!("{}", serde_json::Value::Array(items));
+            } else {
+                for e in all {
+                    let on = if e.enabled { "enabled" } else { "disabled" };
+                    println!("{}  {}  {on}  {}", e.id, e.url, e.state);
+                }
+            }
+        }
+        WebhookCommand::Remove { id } => {
+            if !store.delete_webhook(&id).await? {
+                anyhow::bail!("no webhook endpoint {id} (see `roster webhook list`)");
+            }
+            println!("removed {id}");
         }
     }
     Ok(())

@@ -9,10 +9,12 @@
 
 pub mod cursor;
 pub mod error;
+pub mod events;
 pub mod model;
 pub mod sql;
 pub mod sqlite;
 mod tokens;
+pub mod webhooks;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -22,7 +24,12 @@ use async_trait::async_trait;
 pub use error::{StoreError, StoreResult};
 pub use model::*;
 pub use sqlite::{SqliteOptions, SqliteStore};
-pub use tokens::{hash_token, new_token};
+pub use tokens::{hash_token, new_admin_key, new_token};
+
+/// The wall clock in Unix milliseconds, as every stored timestamp is kept.
+pub fn now_ms() -> i64 {
+    i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
+}
 
 /// Settings that shape list results.
 #[derive(Debug, Clone)]
@@ -67,6 +74,10 @@ pub trait Tx {
         window_ms: i64,
     ) -> StoreResult<Option<IdempotentReply>>;
     fn remember_reply(&mut self, key: &str, reply: &IdempotentReply) -> StoreResult<()>;
+    /// Opens a group of operations that is kept or undone as one (not nestable).
+    fn begin_group(&mut self) -> StoreResult<()>;
+    /// Closes the open group: `keep` false undoes all of it, events included.
+    fn end_group(&mut self, keep: bool) -> StoreResult<()>;
 }
 
 /// Work run inside one transaction of a directory.
@@ -111,6 +122,63 @@ pub trait Store: Send + Sync + 'static {
     async fn revoke_token(&self, token_id: &str) -> StoreResult<bool>;
     /// The directory a bearer token belongs to, if the token is live.
     async fn authenticate(&self, token: &str) -> StoreResult<Option<String>>;
+
+    /// Mints an admin API key; the plaintext is returned once and never stored.
+    async fn create_admin_key(&self, name: &str) -> StoreResult<(AdminKeyInfo, String)>;
+    /// The id of the live admin key, if `key` is one.
+    async fn authenticate_admin(&self, key: &str) -> StoreResult<Option<String>>;
+
+    /// Events after the sequence number `after`, oldest first, optionally
+    /// restricted to some types and one directory.
+    async fn list_events(
+        &self,
+        after: i64,
+        limit: u64,
+        types: &[String],
+        directory: Option<&str>,
+    ) -> StoreResult<Vec<events::Event>>;
+
+    /// Deletes events older than `cutoff_ms` that every enabled webhook endpoint has delivered.
+    async fn prune_events(&self, cutoff_ms: i64) -> StoreResult<u64>;
+
+    /// One event by sequence number.
+    async fn event(&self, seq: i64) -> StoreResult<Option<events::Event>>;
+
+    // Webhook endpoints and their delivery state.
+    async fn create_webhook(
+        &self,
+        url: &str,
+        types: &[String],
+        directory: Option<&str>,
+    ) -> StoreResult<(webhooks::WebhookEndpoint, String)>;
+    async fn list_webhooks(&self) -> StoreResult<Vec<webhooks::WebhookEndpoint>>;
+    async fn get_webhook(&self, id: &str) -> StoreResult<Option<webhooks::WebhookEndpoint>>;
+    async fn set_webhook_enabled(&self, id: &str, enabled: bool) -> StoreResult<bool>;
+    async fn rotate_webhook_secret(&self, id: &str) -> StoreResult<Option<String>>;
+    async fn delete_webhook(&self, id: &str) -> StoreResult<bool>;
+    async fn webhook_deliveries(
+        &self,
+        id: &str,
+        limit: u64,
+    ) -> StoreResult<Vec<webhooks::DeliveryRecord>>;
+    /// Queues one event to be sent to an endpoint again; false if either is unknown.
+    async fn redeliver(&self, id: &str, event_seq: i64) -> StoreResult<bool>;
+    /// Leases up to `limit` endpoints that have events to deliver and are due.
+    async fn claim_webhooks(
+        &self,
+        owner: &str,
+        lease_ms: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<webhooks::Leased>>;
+    /// Records attempts and moves the endpoint on; false when the lease was lost.
+    async fn webhook_progress(
+        &self,
+        id: &str,
+        owner: &str,
+        lease_ms: i64,
+        progress: webhooks::Progress,
+    ) -> StoreResult<bool>;
+    async fn release_webhook(&self, id: &str, owner: &str) -> StoreResult<()>;
 
     async fn create(&self, directory: &str, new: NewResource) -> StoreResult<Stored>;
     async fn get(&self, directory: &str, kind: Kind, id: &str) -> StoreResult<Option<Stored>>;

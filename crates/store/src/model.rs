@@ -135,3 +135,10 @@ pub struct ListResult {
     pub next_cursor: Option<String>,
     pub previous_cursor: Option<String>,
 }
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminKeyInfo {
+    pub id: String,
+    pub name: String,
+    pub created_at: i64,
+}

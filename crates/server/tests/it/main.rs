@@ -3,5 +3,19 @@
 
 mod support;
 
+mod bulk;
+mod bulk_limits;
 mod conformance_fixes;
+mod discovery;
+mod errors;
+mod etags;
+mod events;
+mod extensions;
+mod filters;
+mod isolation;
+mod paging;
+mod patch;
+mod projection;
 mod smoke;
+mod users;
+mod webhooks;

@@ -4,12 +4,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 use subtle::ConstantTimeEq;
 
 use crate::StoreResult;
-use crate::model::{Directory, TokenInfo};
-use crate::tokens::{hash_token, new_token};
+use crate::model::{AdminKeyInfo, Directory, TokenInfo};
+use crate::tokens::{hash_token, new_admin_key, new_token};
 
-pub fn now_ms() -> i64 {
-    i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
-}
+pub use crate::now_ms;
 
 pub fn create_directory(c: &Connection, name: &str) -> StoreResult<Directory> {
     let d = Directory {
@@ -102,4 +100,34 @@ pub fn authenticate(c: &Connection, token: &str) -> StoreResult<Option<String>> 
     // The index lookup already matched; the constant-time check keeps the
     // final comparison free of timing differences whatever the index does.
     Ok(row.and_then(|(dir, stored)| bool::from(stored.ct_eq(&digest)).then_some(dir)))
+}
+
+pub fn create_admin_key(c: &Connection, name: &str) -> StoreResult<(AdminKeyInfo, String)> {
+    let key = new_admin_key();
+    let info = AdminKeyInfo {
+        id: uuid::Uuid::now_v7().to_string(),
+        name: name.to_owned(),
+        created_at: now_ms(),
+    };
+    c.prepare_cached(
+        "INSERT INTO admin_keys (id, name, key_hash, created_at) VALUES (?, ?, ?, ?)",
+    )?
+    .execute(params![
+        info.id,
+        info.name,
+        hash_token(&key),
+        info.created_at
+    ])?;
+    Ok((info, key))
+}
+
+pub fn authenticate_admin(c: &Connection, key: &str) -> StoreResult<Option<String>> {
+    let digest = hash_token(key);
+    let row: Option<(String, Vec<u8>)> = c
+        .prepare_cached(
+            "SELECT id, key_hash FROM admin_keys WHERE key_hash = ? AND revoked_at IS NULL",
+        )?
+        .query_row([&digest], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    Ok(row.and_then(|(id, stored)| bool::from(stored.ct_eq(&digest)).then_some(id)))
 }

@@ -8,8 +8,10 @@
 mod admin;
 mod conn;
 mod list;
+mod outbox;
 mod resources;
 mod tx;
+mod webhooks;
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
@@ -22,6 +24,7 @@ use rusqlite::Connection;
 use tokio::sync::{Semaphore, oneshot};
 
 use crate::model::*;
+use crate::webhooks::{DeliveryRecord, Leased, Progress, WebhookEndpoint};
 use crate::{ListOptions, Store, StoreError, StoreResult, TxWork};
 
 #[derive(Debug, Clone)]
@@ -243,6 +246,113 @@ impl Store for SqliteStore {
     async fn authenticate(&self, token: &str) -> StoreResult<Option<String>> {
         let token = token.to_owned();
         self.read(move |c| admin::authenticate(c, &token)).await
+    }
+
+    async fn create_admin_key(&self, name: &str) -> StoreResult<(AdminKeyInfo, String)> {
+        let name = name.to_owned();
+        self.write(move |c| admin::create_admin_key(c, &name)).await
+    }
+
+    async fn authenticate_admin(&self, key: &str) -> StoreResult<Option<String>> {
+        let key = key.to_owned();
+        self.read(move |c| admin::authenticate_admin(c, &key)).await
+    }
+
+    async fn list_events(
+        &self,
+        after: i64,
+        limit: u64,
+        types: &[String],
+        directory: Option<&str>,
+    ) -> StoreResult<Vec<crate::events::Event>> {
+        let types = types.to_vec();
+        let directory = directory.map(str::to_owned);
+        self.read(move |c| outbox::list(c, after, limit, &types, directory.as_deref()))
+            .await
+    }
+
+    async fn prune_events(&self, cutoff_ms: i64) -> StoreResult<u64> {
+        self.write(move |c| outbox::prune(c, cutoff_ms)).await
+    }
+
+    async fn event(&self, seq: i64) -> StoreResult<Option<crate::events::Event>> {
+        self.read(move |c| webhooks::event(c, seq)).await
+    }
+
+    async fn create_webhook(
+        &self,
+        url: &str,
+        types: &[String],
+        directory: Option<&str>,
+    ) -> StoreResult<(WebhookEndpoint, String)> {
+        let (url, types, dir) = (url.to_owned(), types.to_vec(), directory.map(str::to_owned));
+        self.write(move |c| webhooks::create(c, &url, &types, dir.as_deref()))
+            .await
+    }
+
+    async fn list_webhooks(&self) -> StoreResult<Vec<WebhookEndpoint>> {
+        self.read(webhooks::list).await
+    }
+
+    async fn get_webhook(&self, id: &str) -> StoreResult<Option<WebhookEndpoint>> {
+        let id = id.to_owned();
+        self.read(move |c| webhooks::get(c, &id)).await
+    }
+
+    async fn set_webhook_enabled(&self, id: &str, enabled: bool) -> StoreResult<bool> {
+        let id = id.to_owned();
+        self.write(move |c| webhooks::set_enabled(c, &id, enabled))
+            .await
+    }
+
+    async fn rotate_webhook_secret(&self, id: &str) -> StoreResult<Option<String>> {
+        let id = id.to_owned();
+        self.write(move |c| webhooks::rotate_secret(c, &id)).await
+    }
+
+    async fn delete_webhook(&self, id: &str) -> StoreResult<bool> {
+        let id = id.to_owned();
+        self.write(move |c| webhooks::delete(c, &id)).await
+    }
+
+    async fn webhook_deliveries(&self, id: &str, limit: u64) -> StoreResult<Vec<DeliveryRecord>> {
+        let id = id.to_owned();
+        self.read(move |c| webhooks::deliveries(c, &id, limit))
+            .await
+    }
+
+    async fn redeliver(&self, id: &str, event_seq: i64) -> StoreResult<bool> {
+        let id = id.to_owned();
+        self.write(move |c| webhooks::redeliver(c, &id, event_seq))
+            .await
+    }
+
+    async fn claim_webhooks(
+        &self,
+        owner: &str,
+        lease_ms: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<Leased>> {
+        let owner = owner.to_owned();
+        self.write(move |c| webhooks::claim(c, &owner, lease_ms, limit))
+            .await
+    }
+
+    async fn webhook_progress(
+        &self,
+        id: &str,
+        owner: &str,
+        lease_ms: i64,
+        progress: Progress,
+    ) -> StoreResult<bool> {
+        let (id, owner) = (id.to_owned(), owner.to_owned());
+        self.write(move |c| webhooks::progress(c, &id, &owner, lease_ms, &progress))
+            .await
+    }
+
+    async fn release_webhook(&self, id: &str, owner: &str) -> StoreResult<()> {
+        let (id, owner) = (id.to_owned(), owner.to_owned());
+        self.write(move |c| webhooks::release(c, &id, &owner)).await
     }
 
     async fn create(&self, directory: &str, new: NewResource) -> StoreResult<Stored> {
