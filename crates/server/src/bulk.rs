@@ -88,74 +88,79 @@ pub async fn execute(
     let reg = state.reg.clone();
     let base = base.to_owned();
     let window_ms = state.config.idempotency_window_secs.saturating_mul(1000);
+    // Any error out of this closure rolls the whole request back: a reply that
+    // cannot be remembered must not leave its changes applied.
     let outcome = in_transaction(state.store.as_ref(), dir, move |tx| {
-        if let Some((key, hash)) = &idempotency {
-            match tx.idempotent_reply(key, window_ms) {
-                Ok(Some(prev)) if &prev.request_hash == hash => return Ok(prev.response),
-                Ok(Some(_)) => return Err(idempotency_conflict()),
-                Ok(None) => {}
-                Err(e) => return Err(ApiError::from(e).0),
+        let run_request = || -> Result<Value, ScimError> {
+            if let Some((key, hash)) = &idempotency {
+                match tx.idempotent_reply(key, window_ms) {
+                    Ok(Some(prev)) if &prev.request_hash == hash => return Ok(prev.response),
+                    Ok(Some(_)) => return Err(idempotency_conflict()),
+                    Ok(None) => {}
+                    Err(e) => return Err(ApiError::from(e).0),
+                }
             }
-        }
-        let mut run = Run {
-            tx,
-            reg: &reg,
-            ids: HashMap::new(),
-            failed: failed_early,
-            created: HashMap::new(),
+            let mut run = Run {
+                tx,
+                reg: &reg,
+                ids: HashMap::new(),
+                failed: failed_early,
+                created: HashMap::new(),
+            };
+            let mut results: Vec<Value> = Vec::new();
+            let mut errors = 0u64;
+            let mut ops = ops;
+            let mut cycle: Option<Cycle> = None;
+            for step in steps {
+                // A reference cycle is one unit, so failOnErrors never stops inside one.
+                if cycle.is_none() && fail_on_errors.is_some_and(|limit| errors >= limit) {
+                    break;
+                }
+                let first_half = matches!(step, Step::CreateWithout(..));
+                let second_half = matches!(step, Step::Complete(..));
+                if first_half && cycle.is_none() {
+                    run.tx.begin_group().map_err(scim_error)?;
+                    cycle = Some(Cycle::default());
+                }
+                let (i, result) = run.step(&mut ops, step);
+                let done = if let Some(c) = cycle.as_mut() {
+                    c.members += usize::from(first_half);
+                    c.completed += usize::from(second_half);
+                    c.results.extend(result.map(|r| (i, r)));
+                    if c.completed < c.members {
+                        continue;
+                    }
+                    let c = cycle.take().unwrap_or_default();
+                    run.close_cycle(c, &ops)?
+                } else {
+                    match result {
+                        Some(r) => vec![(i, r)],
+                        None => continue,
+                    }
+                };
+                for (i, result) in done {
+                    if result.is_err() {
+                        errors += 1;
+                    }
+                    results.push(render_result(&base, &raws[i], &ops[i], result));
+                }
+            }
+            let response = json!({"schemas": [BULK_RESPONSE], "Operations": results});
+            if let Some((key, hash)) = &idempotency {
+                let reply = IdempotentReply {
+                    request_hash: hash.clone(),
+                    response: response.clone(),
+                };
+                if let Err(e) = run.tx.remember_reply(key, &reply) {
+                    return Err(ApiError::from(e).0);
+                }
+            }
+            Ok(response)
         };
-        let mut results: Vec<Value> = Vec::new();
-        let mut errors = 0u64;
-        let mut ops = ops;
-        let mut cycle: Option<Cycle> = None;
-        for step in steps {
-            // A reference cycle is one unit, so failOnErrors never stops inside one.
-            if cycle.is_none() && fail_on_errors.is_some_and(|limit| errors >= limit) {
-                break;
-            }
-            let first_half = matches!(step, Step::CreateWithout(..));
-            let second_half = matches!(step, Step::Complete(..));
-            if first_half && cycle.is_none() {
-                run.tx.begin_group().map_err(scim_error)?;
-                cycle = Some(Cycle::default());
-            }
-            let (i, result) = run.step(&mut ops, step);
-            let done = if let Some(c) = cycle.as_mut() {
-                c.members += usize::from(first_half);
-                c.completed += usize::from(second_half);
-                c.results.extend(result.map(|r| (i, r)));
-                if c.completed < c.members {
-                    continue;
-                }
-                let c = cycle.take().unwrap_or_default();
-                run.close_cycle(c, &ops)?
-            } else {
-                match result {
-                    Some(r) => vec![(i, r)],
-                    None => continue,
-                }
-            };
-            for (i, result) in done {
-                if result.is_err() {
-                    errors += 1;
-                }
-                results.push(render_result(&base, &raws[i], &ops[i], result));
-            }
-        }
-        let response = json!({"schemas": [BULK_RESPONSE], "Operations": results});
-        if let Some((key, hash)) = &idempotency {
-            let reply = IdempotentReply {
-                request_hash: hash.clone(),
-                response: response.clone(),
-            };
-            if let Err(e) = run.tx.remember_reply(key, &reply) {
-                return Err(ApiError::from(e).0);
-            }
-        }
-        Ok(response)
+        run_request().map_err(StoreError::from)
     })
     .await?;
-    Ok(outcome?)
+    Ok(outcome)
 }
 
 pub fn idempotency_conflict() -> ScimError {

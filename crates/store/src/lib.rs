@@ -80,14 +80,15 @@ pub trait Tx {
     fn end_group(&mut self, keep: bool) -> StoreResult<()>;
 }
 
-/// Work run inside one transaction of a directory.
-pub type TxWork = Box<dyn FnOnce(&mut dyn Tx) + Send>;
+/// Work run inside one transaction of a directory; an error rolls all of it back.
+pub type TxWork = Box<dyn FnOnce(&mut dyn Tx) -> StoreResult<()> + Send>;
 
-/// Runs `f` in one transaction and returns what it returns.
+/// Runs `f` in one transaction and returns what it returns. When `f` returns
+/// an error, nothing it did is committed.
 pub async fn in_transaction<R, F>(store: &dyn Store, directory: &str, f: F) -> StoreResult<R>
 where
     R: Send + 'static,
-    F: FnOnce(&mut dyn Tx) -> R + Send + 'static,
+    F: FnOnce(&mut dyn Tx) -> StoreResult<R> + Send + 'static,
 {
     let slot = Arc::new(Mutex::new(None));
     let out = slot.clone();
@@ -95,10 +96,11 @@ where
         .transaction(
             directory,
             Box::new(move |tx| {
-                let r = f(tx);
+                let r = f(tx)?;
                 if let Ok(mut s) = out.lock() {
                     *s = Some(r);
                 }
+                Ok(())
             }),
         )
         .await?;
@@ -108,7 +110,8 @@ where
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Runs `work` in one transaction: it commits when `work` returns.
+    /// Runs `work` in one transaction: it commits when `work` returns Ok, and
+    /// nothing of it survives when `work` returns an error.
     async fn transaction(&self, directory: &str, work: TxWork) -> StoreResult<()>;
 
     async fn create_directory(&self, name: &str) -> StoreResult<Directory>;

@@ -208,8 +208,7 @@ impl Store for SqliteStore {
                 reg: &reg,
                 directory: &dir,
             };
-            work(&mut tx);
-            Ok(())
+            work(&mut tx)
         })
         .await
     }
