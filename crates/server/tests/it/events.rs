@@ -9,7 +9,14 @@ async fn admin_key(s: &TestServer) -> String {
     s.store.create_admin_key("test").await.unwrap().1
 }
 
+/// Events after the harness directory's `dsync.activated` (always the first,
+/// evt_…01), unless the query names its own starting point.
 async fn events(s: &TestServer, key: &str, query: &str) -> (StatusCode, Value) {
+    let query = if query.contains("after=") {
+        query.to_owned()
+    } else {
+        format!("after=evt_0000000000000001&{query}")
+    };
     let r = s
         .client
         .get(format!("http://{}/api/v1/events?{query}", s.addr))
