@@ -27,6 +27,8 @@ pub struct ServerConfig {
     pub bulk_max_payload_bytes: usize,
     /// How long a reply is remembered under an `Idempotency-Key`.
     pub idempotency_window_secs: i64,
+    /// Events older than this are deleted (once every enabled webhook has them).
+    pub event_retention_days: i64,
     /// Deliver webhooks from this process (several instances may all do so safely).
     pub webhooks_enabled: bool,
     /// Endpoints delivered to at once.
@@ -68,6 +70,7 @@ impl Default for ServerConfig {
             bulk_max_operations: 1000,
             bulk_max_payload_bytes: 4 * 1024 * 1024,
             idempotency_window_secs: 24 * 3600,
+            event_retention_days: 30,
             webhooks_enabled: true,
             webhook_concurrency: 8,
             webhook_timeout_secs: 10,

@@ -12,6 +12,7 @@ pub mod idempotency;
 pub mod password;
 pub mod render;
 pub mod request;
+mod retention;
 mod scim;
 pub mod service;
 pub mod state;
@@ -113,7 +114,8 @@ pub async fn serve(
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let dispatcher = config
         .webhooks_enabled
-        .then(|| webhooks::spawn(store.clone(), config.clone(), stopped));
+        .then(|| webhooks::spawn(store.clone(), config.clone(), stopped.clone()));
+    let pruner = retention::spawn(store.clone(), config.event_retention_days, stopped);
     let state = AppState { store, reg, config };
     let served = axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
@@ -123,5 +125,6 @@ pub async fn serve(
     if let Some(d) = dispatcher {
         let _ = d.await;
     }
+    let _ = pruner.await;
     served
 }

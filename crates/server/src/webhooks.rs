@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 
 use rand::RngExt;
 use roster_client::webhook::{SIGNATURE_HEADER, sign};
-use roster_store::Store;
 use roster_store::events::Event;
 use roster_store::webhooks::{Delivery, DeliveryStatus, Leased, Progress};
+use roster_store::{Store, now_ms};
 use tokio::sync::watch;
 
 use crate::config::ServerConfig;
@@ -122,16 +122,23 @@ impl Dispatcher {
             )
             .await
         {
-            Ok(e) => e,
+            Ok(events) if events.is_empty() => {
+                // Nothing up to the head matches this endpoint's subscription.
+                p.cursor = p.cursor.max(leased.head);
+                events
+            }
+            Ok(events) => events,
+            Err(roster_store::StoreError::CursorExpired { floor }) => {
+                // Re-enabled after retention removed what it missed: resume after the gap.
+                tracing::warn!(endpoint = %ep.id, "webhook endpoint missed events removed by retention");
+                p.cursor = p.cursor.max(floor);
+                Vec::new()
+            }
             Err(e) => {
                 tracing::warn!(endpoint = %ep.id, error = %e, "cannot read events for a webhook");
                 Vec::new()
             }
         };
-        if events.is_empty() {
-            // Nothing up to the head matches this endpoint's subscription.
-            p.cursor = p.cursor.max(leased.head);
-        }
         for event in &events {
             let d = self.attempt(&leased, event, p.attempts + 1).await;
             let status = d.status;
@@ -247,8 +254,4 @@ impl Dispatcher {
             redelivery: false,
         }
     }
-}
-
-fn now_ms() -> i64 {
-    i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
 }

@@ -27,6 +27,11 @@ pub use model::*;
 pub use sqlite::{SqliteOptions, SqliteStore};
 pub use tokens::{hash_token, new_admin_key, new_token};
 
+/// The wall clock in Unix milliseconds, as every stored timestamp is kept.
+pub fn now_ms() -> i64 {
+    i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
+}
+
 /// Settings that shape list results.
 #[derive(Debug, Clone)]
 pub struct ListOptions {
@@ -70,16 +75,21 @@ pub trait Tx {
         window_ms: i64,
     ) -> StoreResult<Option<IdempotentReply>>;
     fn remember_reply(&mut self, key: &str, reply: &IdempotentReply) -> StoreResult<()>;
+    /// Opens a group of operations that is kept or undone as one (not nestable).
+    fn begin_group(&mut self) -> StoreResult<()>;
+    /// Closes the open group: `keep` false undoes all of it, events included.
+    fn end_group(&mut self, keep: bool) -> StoreResult<()>;
 }
 
-/// Work run inside one transaction of a directory.
-pub type TxWork = Box<dyn FnOnce(&mut dyn Tx) + Send>;
+/// Work run inside one transaction of a directory; an error rolls all of it back.
+pub type TxWork = Box<dyn FnOnce(&mut dyn Tx) -> StoreResult<()> + Send>;
 
-/// Runs `f` in one transaction and returns what it returns.
+/// Runs `f` in one transaction and returns what it returns. When `f` returns
+/// an error, nothing it did is committed.
 pub async fn in_transaction<R, F>(store: &dyn Store, directory: &str, f: F) -> StoreResult<R>
 where
     R: Send + 'static,
-    F: FnOnce(&mut dyn Tx) -> R + Send + 'static,
+    F: FnOnce(&mut dyn Tx) -> StoreResult<R> + Send + 'static,
 {
     let slot = Arc::new(Mutex::new(None));
     let out = slot.clone();
@@ -87,10 +97,11 @@ where
         .transaction(
             directory,
             Box::new(move |tx| {
-                let r = f(tx);
+                let r = f(tx)?;
                 if let Ok(mut s) = out.lock() {
                     *s = Some(r);
                 }
+                Ok(())
             }),
         )
         .await?;
@@ -100,7 +111,8 @@ where
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Runs `work` in one transaction: it commits when `work` returns.
+    /// Runs `work` in one transaction: it commits when `work` returns Ok, and
+    /// nothing of it survives when `work` returns an error.
     async fn transaction(&self, directory: &str, work: TxWork) -> StoreResult<()>;
 
     async fn create_directory(&self, name: &str) -> StoreResult<Directory>;
@@ -129,6 +141,9 @@ pub trait Store: Send + Sync + 'static {
         types: &[String],
         directory: Option<&str>,
     ) -> StoreResult<Vec<events::Event>>;
+
+    /// Deletes events older than `cutoff_ms` that every enabled webhook endpoint has delivered.
+    async fn prune_events(&self, cutoff_ms: i64) -> StoreResult<u64>;
 
     /// One event by sequence number.
     async fn event(&self, seq: i64) -> StoreResult<Option<events::Event>>;

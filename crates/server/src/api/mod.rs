@@ -110,6 +110,9 @@ impl ApiError {
 
 impl From<roster_store::StoreError> for ApiError {
     fn from(e: roster_store::StoreError) -> Self {
+        if let roster_store::StoreError::CursorExpired { .. } = e {
+            return ApiError::gone(e.to_string());
+        }
         let scim = crate::error::ApiError::from(e).0;
         ApiError {
             status: StatusCode::from_u16(scim.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),

@@ -9,14 +9,9 @@ async fn admin_key(s: &TestServer) -> String {
     s.store.create_admin_key("test").await.unwrap().1
 }
 
-/// Events after the harness directory's `dsync.activated` (always the first,
-/// evt_…01), unless the query names its own starting point.
+/// A page of events without `dsync.activated`: every test server starts with
+/// one for its directory, and these tests look at what resources do.
 async fn events(s: &TestServer, key: &str, query: &str) -> (StatusCode, Value) {
-    let query = if query.contains("after=") {
-        query.to_owned()
-    } else {
-        format!("after=evt_0000000000000001&{query}")
-    };
     let r = s
         .client
         .get(format!("http://{}/api/v1/events?{query}", s.addr))
@@ -24,7 +19,12 @@ async fn events(s: &TestServer, key: &str, query: &str) -> (StatusCode, Value) {
         .send()
         .await
         .unwrap();
-    (r.status(), r.json().await.unwrap_or(Value::Null))
+    let status = r.status();
+    let mut body: Value = r.json().await.unwrap_or(Value::Null);
+    if let Some(data) = body.get_mut("data").and_then(Value::as_array_mut) {
+        data.retain(|e| e["event"] != "dsync.activated");
+    }
+    (status, body)
 }
 
 fn types(list: &Value) -> Vec<String> {
@@ -186,4 +186,52 @@ async fn a_rejected_change_writes_no_event() {
     let (_, list) = events(&s, &key, "").await;
     assert_eq!(types(&list), ["dsync.user.created", "dsync.user.created"]);
     assert_eq!(list["data"][1]["data"]["username"], "ok");
+}
+
+#[tokio::test]
+async fn pruned_history_makes_an_old_cursor_fail_clearly() {
+    let s = TestServer::start().await;
+    let key = admin_key(&s).await;
+    s.user("old1").await;
+    s.user("old2").await;
+    let (_, first) = events(&s, &key, "limit=2").await;
+    let old_cursor = first["list_metadata"]["after"].as_str().unwrap().to_owned();
+    // Everything so far is older than a cutoff in the future.
+    let pruned = s
+        .store
+        .prune_events(roster_store::now_ms() + 1000)
+        .await
+        .unwrap();
+    assert_eq!(pruned, 3, "the directory's dsync.activated and two users");
+    s.user("new").await;
+    let (status, body) = events(&s, &key, &format!("after={old_cursor}")).await;
+    assert_eq!(status, StatusCode::GONE, "{body}");
+    assert_eq!(body["error"], "cursor_expired");
+    let (status, fresh) = events(&s, &key, "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(types(&fresh), ["dsync.user.created"]);
+}
+
+#[tokio::test]
+async fn pruning_keeps_what_an_enabled_webhook_has_not_delivered() {
+    let s = TestServer::start_with(roster_server::ServerConfig {
+        webhooks_enabled: false,
+        ..Default::default()
+    })
+    .await;
+    s.store
+        .create_webhook("http://127.0.0.1:9/never", &[], None)
+        .await
+        .unwrap();
+    s.user("kept").await;
+    let pruned = s
+        .store
+        .prune_events(roster_store::now_ms() + 1000)
+        .await
+        .unwrap();
+    // Only the directory's dsync.activated, which predates the endpoint.
+    assert_eq!(pruned, 1);
+    let left = s.store.list_events(0, 10, &[], None).await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].event, "dsync.user.created");
 }

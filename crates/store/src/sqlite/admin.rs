@@ -7,9 +7,7 @@ use crate::StoreResult;
 use crate::model::{AdminKeyInfo, Directory, TokenInfo};
 use crate::tokens::{hash_token, new_admin_key, new_token};
 
-pub fn now_ms() -> i64 {
-    i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
-}
+pub use crate::now_ms;
 
 pub fn create_directory(c: &Connection, name: &str) -> StoreResult<Directory> {
     let d = Directory {

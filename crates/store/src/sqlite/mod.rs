@@ -209,8 +209,7 @@ impl Store for SqliteStore {
                 reg: &reg,
                 directory: &dir,
             };
-            work(&mut tx);
-            Ok(())
+            work(&mut tx)
         })
         .await
     }
@@ -270,6 +269,10 @@ impl Store for SqliteStore {
         let directory = directory.map(str::to_owned);
         self.read(move |c| outbox::list(c, after, limit, &types, directory.as_deref()))
             .await
+    }
+
+    async fn prune_events(&self, cutoff_ms: i64) -> StoreResult<u64> {
+        self.write(move |c| outbox::prune(c, cutoff_ms)).await
     }
 
     async fn event(&self, seq: i64) -> StoreResult<Option<crate::events::Event>> {

@@ -1,6 +1,6 @@
 //! Writing and reading events inside SQLite transactions.
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 
 use super::admin::now_ms;
@@ -83,6 +83,10 @@ pub fn list(
     types: &[String],
     directory: Option<&str>,
 ) -> StoreResult<Vec<Event>> {
+    let floor = pruned_through(c)?;
+    if after > 0 && after < floor {
+        return Err(StoreError::CursorExpired { floor });
+    }
     let mut sql =
         String::from("SELECT seq, directory_id, type, data, created_at FROM events WHERE seq > ?1");
     let mut values: Vec<rusqlite::types::Value> = vec![after.into()];
@@ -125,4 +129,41 @@ pub fn list(
         })
     })
     .collect()
+}
+
+const PRUNED_THROUGH: &str = "events_pruned_through";
+
+/// The highest sequence number pruning has removed (0 when nothing was pruned).
+pub fn pruned_through(c: &Connection) -> StoreResult<i64> {
+    Ok(
+        c.prepare_cached("SELECT value FROM store_meta WHERE key = ?")?
+            .query_row([PRUNED_THROUGH], |r| r.get(0))
+            .optional()?
+            .unwrap_or(0),
+    )
+}
+
+/// Deletes events created before `cutoff_ms`, except those an enabled webhook
+/// endpoint has not delivered yet. Returns how many were deleted.
+pub fn prune(c: &Connection, cutoff_ms: i64) -> StoreResult<u64> {
+    let keep_from: i64 = c.query_row(
+        "SELECT COALESCE(MIN(cursor), 9223372036854775807) FROM webhook_endpoints WHERE enabled = 1",
+        [],
+        |r| r.get(0),
+    )?;
+    let through: Option<i64> = c.query_row(
+        "SELECT MAX(seq) FROM events WHERE created_at < ?1 AND seq <= ?2",
+        params![cutoff_ms, keep_from],
+        |r| r.get(0),
+    )?;
+    let Some(through) = through else {
+        return Ok(0);
+    };
+    let n = c.execute("DELETE FROM events WHERE seq <= ?", [through])?;
+    c.execute(
+        "INSERT INTO store_meta (key, value) VALUES (?1, ?2)
+         ON CONFLICT (key) DO UPDATE SET value = MAX(value, excluded.value)",
+        params![PRUNED_THROUGH, through],
+    )?;
+    Ok(n as u64)
 }

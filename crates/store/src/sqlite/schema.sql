@@ -132,3 +132,9 @@ CREATE TABLE webhook_redeliveries (
     event_seq    INTEGER NOT NULL,
     PRIMARY KEY (endpoint_id, event_seq)
 ) WITHOUT ROWID;
+
+-- Small named values the store keeps about itself (e.g. how far events were pruned).
+CREATE TABLE store_meta (
+    key    TEXT PRIMARY KEY,
+    value  INTEGER NOT NULL
+);
