@@ -815,6 +815,8 @@ async fn event_types(s: &TestServer) -> Vec<String> {
         .unwrap()
         .iter()
         .map(|e| e["event"].as_str().unwrap().to_owned())
+        // Every test server's directory starts with one; bulk tests look at resources.
+        .filter(|t| t != "dsync.activated")
         .collect()
 }
 

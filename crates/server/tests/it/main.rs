@@ -3,6 +3,8 @@
 
 mod support;
 
+mod api_directories;
+mod api_users;
 mod bulk;
 mod bulk_limits;
 mod conformance_fixes;
