@@ -10,6 +10,7 @@ use serde_json::Value;
 use super::search::list_response;
 use crate::auth::DirectoryAuth;
 use crate::error::{ApiResult, SCIM_JSON};
+use crate::idempotency;
 use crate::render::{base_url, full_resource, related};
 use crate::request::{JsonBody, Preconditions, QueryParams, etag};
 use crate::service::{self, Search};
@@ -73,8 +74,24 @@ async fn create(
     body: Value,
 ) -> ApiResult<Response> {
     let projection = projection(&q)?;
-    let stored = service::create(&state, &auth.directory_id, kind, body).await?;
-    let out = if kind == Kind::User {
+    let path = if kind == Kind::User {
+        "/Users"
+    } else {
+        "/Groups"
+    };
+    let key = idempotency::key(&headers, "POST", path, body.to_string().as_bytes())?;
+    // A replayed idempotent create may return a user that has joined groups since.
+    let (stored, fresh) = match key {
+        Some(key) => (
+            service::create_idempotent(&state, &auth.directory_id, kind, body, key).await?,
+            false,
+        ),
+        None => (
+            service::create(&state, &auth.directory_id, kind, body).await?,
+            true,
+        ),
+    };
+    let out = if fresh && kind == Kind::User {
         // A user that did not exist until this request belongs to no group yet:
         // skipping the lookup saves a read transaction and a thread hop per create.
         let rt = service::resource_type(&state, kind)?;

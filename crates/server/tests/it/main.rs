@@ -3,4 +3,21 @@
 
 mod support;
 
+mod api_directories;
+mod api_users;
+mod bulk;
+mod bulk_limits;
+mod conformance_fixes;
+mod discovery;
+mod errors;
+mod etags;
+mod events;
+mod extensions;
+mod filters;
+mod isolation;
+mod paging;
+mod patch;
+mod projection;
 mod smoke;
+mod users;
+mod webhooks;
