@@ -142,6 +142,9 @@ async fn main() -> Result<()> {
     if args.users == 0 {
         bail!("--users must be at least 1");
     }
+    // When Cargo builds this crate together with the server, reqwest's features
+    // unify to `rustls-no-provider`, and building a Client without a provider panics.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = Client::builder()
         .no_proxy()
         .pool_max_idle_per_host(args.concurrency.max(1) * 2)
