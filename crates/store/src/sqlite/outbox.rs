@@ -18,17 +18,22 @@ pub fn emit(c: &Connection, dir: &str, event: &str, data: &Value) -> StoreResult
 }
 
 pub fn groups_of(c: &Connection, dir: &str, user: &str) -> StoreResult<Vec<GroupRef>> {
+    // No JOIN and no ORDER BY, as in `resources::members_of`: with the bundled
+    // SQLite 3.54 either one re-prepared this cached statement on every run, on
+    // the writer thread, once per created or changed user.
     let mut stmt = c.prepare_cached(
-        "SELECT g.id, g.display FROM group_members gm JOIN resources g ON g.id = gm.group_id
-         WHERE gm.member_id = ? AND gm.directory_id = ? ORDER BY g.id",
+        "SELECT gm.group_id, (SELECT g.display FROM resources g WHERE g.id = gm.group_id)
+         FROM group_members gm WHERE gm.member_id = ? AND gm.directory_id = ?",
     )?;
     let rows = stmt.query_map(params![user, dir], |r| {
         Ok(GroupRef {
             id: r.get(0)?,
-            name: r.get(1)?,
+            name: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
         })
     })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let mut groups: Vec<GroupRef> = rows.collect::<Result<_, _>>()?;
+    groups.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(groups)
 }
 
 /// The normalized payload of a resource as it is now in this transaction.
