@@ -236,8 +236,10 @@ async fn run(
         1,
         timeout,
         &[],
-        serial.min(first + 50),
-        end,
+        KeepReplies {
+            below: serial.min(first + 50),
+            from: end,
+        },
         pid,
     )
     .await?;
@@ -251,8 +253,10 @@ async fn run(
         args.concurrency,
         timeout,
         &managers,
-        0,
-        recent_from,
+        KeepReplies {
+            below: 0,
+            from: recent_from,
+        },
         pid,
     )
     .await?;
@@ -428,6 +432,15 @@ impl LoadResult {
     }
 }
 
+/// Which replies to parse and keep: users below `below` (their ids become managers)
+/// and from `from` on (their lastModified feeds the `gt` lookups). Parsing every
+/// reply would spend load-generator CPU that the server needs.
+#[derive(Clone, Copy)]
+struct KeepReplies {
+    below: u64,
+    from: u64,
+}
+
 /// Creates users `range` with `clients` concurrent clients.
 async fn load(
     target: &Target,
@@ -435,10 +448,13 @@ async fn load(
     clients: usize,
     timeout: Duration,
     managers: &[String],
-    keep_below: u64,
-    keep_from: u64,
+    keep: KeepReplies,
     pid: Option<u32>,
 ) -> Result<LoadResult> {
+    let KeepReplies {
+        below: keep_below,
+        from: keep_from,
+    } = keep;
     let n = range.end.saturating_sub(range.start);
     let cpu_before = (pid.and_then(|p| cpu_secs(Some(p))), cpu_secs(None));
     let next = Arc::new(AtomicU64::new(range.start));
