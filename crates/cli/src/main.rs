@@ -133,6 +133,15 @@ enum DirectoryCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Rename a directory.
+    Rename { id: String, name: String },
+    /// Delete a directory with all its users, groups and tokens (its events stay).
+    Delete {
+        id: String,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -151,6 +160,15 @@ enum TokenCommand {
     },
     /// Revoke a token by its id.
     Revoke { token_id: String },
+    /// Issue a successor to a token; the old one keeps working for the overlap window.
+    Rotate {
+        token_id: String,
+        /// Seconds the old token keeps working.
+        #[arg(long, default_value_t = 3600)]
+        overlap: i64,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[tokio::main]
@@ -226,8 +244,7 @@ async fn serve(
         .clone()
         .unwrap_or_else(|| format!("http://{addr}"));
     if store.list_directories().await?.is_empty() {
-        let dir = store.create_directory("default").await?;
-        let (_, token) = store.issue_token(&dir.id).await?;
+        let (dir, _, token) = store.create_directory_with_token("default").await?;
         println!(
             "Roster created the directory \"default\". Paste these into your identity provider:"
         );
@@ -271,8 +288,7 @@ async fn shutdown_signal() {
 async fn directory(store: &dyn Store, cmd: DirectoryCommand) -> Result<()> {
     match cmd {
         DirectoryCommand::Create { name, json } => {
-            let dir = store.create_directory(&name).await?;
-            let (_, token) = store.issue_token(&dir.id).await?;
+            let (dir, _, token) = store.create_directory_with_token(&name).await?;
             let path = format!("/scim/v2/{}", dir.id);
             if json {
                 println!(
@@ -300,8 +316,47 @@ async fn directory(store: &dyn Store, cmd: DirectoryCommand) -> Result<()> {
                 }
             }
         }
+        DirectoryCommand::Rename { id, name } => {
+            let name = name.trim();
+            anyhow::ensure!(!name.is_empty(), "the new name is empty");
+            match store.rename_directory(&id, name).await? {
+                Some(d) => println!("renamed {} to {:?}", d.id, d.name),
+                None => anyhow::bail!("no directory {id} (see `roster directory list`)"),
+            }
+        }
+        DirectoryCommand::Delete { id, yes } => {
+            let Some(d) = store.get_directory(&id).await? else {
+                anyhow::bail!("no directory {id} (see `roster directory list`)");
+            };
+            if !yes
+                && !confirm(&format!(
+                    "Delete directory {:?} ({}) with all its users, groups and tokens? [y/N] ",
+                    d.name, d.id
+                ))?
+            {
+                anyhow::bail!("not deleted");
+            }
+            if store.delete_directory(&id).await? {
+                println!("deleted directory {id}");
+            } else {
+                anyhow::bail!("no directory {id} (deleted meanwhile?)");
+            }
+        }
     }
     Ok(())
+}
+
+/// Asks on the terminal; without one there is nobody to ask, so --yes is required.
+fn confirm(question: &str) -> Result<bool> {
+    use std::io::{BufRead, IsTerminal, Write};
+    if !std::io::stdin().is_terminal() {
+        anyhow::bail!("refusing to delete without confirmation; pass --yes");
+    }
+    print!("{question}");
+    std::io::stdout().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
 }
 
 async fn token(store: &dyn Store, cmd: TokenCommand) -> Result<()> {
@@ -327,18 +382,44 @@ async fn token(store: &dyn Store, cmd: TokenCommand) -> Result<()> {
             if json {
                 let items: Vec<_> = tokens
                     .iter()
-                    .map(|t| json!({"id": t.id, "directory_id": t.directory_id, "created_at": t.created_at, "revoked_at": t.revoked_at}))
+                    .map(|t| json!({"id": t.id, "directory_id": t.directory_id, "created_at": t.created_at, "revoked_at": t.revoked_at, "expires_at": t.expires_at}))
                     .collect();
                 println!("{}", serde_json::Value::Array(items));
             } else {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
                 for t in tokens {
-                    let state = if t.revoked_at.is_some() {
-                        "revoked"
-                    } else {
-                        "live"
+                    let state = match (t.revoked_at, t.expires_at) {
+                        (Some(_), _) => "revoked".to_owned(),
+                        (None, Some(e)) if e <= now => "expired".to_owned(),
+                        (None, Some(e)) => format!("expires in {}s", (e - now) / 1000),
+                        (None, None) => "live".to_owned(),
                     };
                     println!("{}  {state}", t.id);
                 }
+            }
+        }
+        TokenCommand::Rotate {
+            token_id,
+            overlap,
+            json,
+        } => {
+            anyhow::ensure!(overlap >= 0, "--overlap must be 0 or more seconds");
+            let Some(r) = store.rotate_token(None, &token_id, overlap).await? else {
+                anyhow::bail!("no live token {token_id} (see `roster token list DIRECTORY`)");
+            };
+            if json {
+                println!(
+                    "{}",
+                    json!({"id": r.new.id, "directory_id": r.new.directory_id, "token": r.token,
+                           "previous": {"id": r.old.id, "expires_at": r.old.expires_at}})
+                );
+            } else {
+                println!(
+                    "token id: {}\nbearer token: {}  (shown once)\nthe old token {} stops working in {overlap}s",
+                    r.new.id, r.token, r.old.id
+                );
             }
         }
         TokenCommand::Revoke { token_id } => {

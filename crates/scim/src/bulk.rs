@@ -323,6 +323,11 @@ pub enum Step {
 /// (RFC 7644 §3.7.1), keeping request order wherever dependencies allow.
 /// `refs[i]` are the bulkIds operation `i` references; `defines[i]` the bulkId
 /// its POST defines.
+///
+/// Operations run in request order; one that needs a later create has that
+/// create (and what it needs) pulled forward. Moving the creates rather than
+/// deferring their users keeps every other operation in the client's order:
+/// two writes to one resource must not swap because one of them waits.
 pub fn plan(refs: &[BTreeSet<String>], defines: &[Option<String>]) -> Vec<Step> {
     let n = refs.len();
     let owner: HashMap<&str, usize> = defines
@@ -345,26 +350,43 @@ pub fn plan(refs: &[BTreeSet<String>], defines: &[Option<String>]) -> Vec<Step> 
             comp_of[m] = c;
         }
     }
-    // Tarjan yields components dependencies-first; within that, emit each
-    // component as soon as all it depends on is done, lowest request index first.
+    let first = |c: usize| sccs[c].iter().min().copied().unwrap_or(usize::MAX);
+    let comp_deps: Vec<Vec<usize>> = sccs
+        .iter()
+        .enumerate()
+        .map(|(c, members)| {
+            let mut d: Vec<usize> = members
+                .iter()
+                .flat_map(|&m| deps[m].iter().map(|&x| comp_of[x]))
+                .filter(|&x| x != c)
+                .collect();
+            d.sort_unstable_by_key(|&x| first(x));
+            d.dedup();
+            d
+        })
+        .collect();
+    // Depth-first over the (acyclic) components, roots in request order;
+    // iterative, so a long chain of references cannot overflow the stack.
     let mut done = vec![false; sccs.len()];
     let mut steps = Vec::with_capacity(n);
-    let mut remaining: Vec<usize> = (0..sccs.len()).collect();
-    while !remaining.is_empty() {
-        let ready = remaining
-            .iter()
-            .copied()
-            .filter(|&c| {
-                sccs[c]
-                    .iter()
-                    .flat_map(|&m| deps[m].iter())
-                    .all(|&d| comp_of[d] == c || done[comp_of[d]])
-            })
-            .min_by_key(|&c| sccs[c].iter().min().copied().unwrap_or(usize::MAX));
-        let Some(c) = ready else { break };
-        emit_component(&sccs[c], refs, defines, &deps, &mut steps);
-        done[c] = true;
-        remaining.retain(|&x| x != c);
+    for root in (0..n).map(|i| comp_of[i]) {
+        if done[root] {
+            continue;
+        }
+        done[root] = true;
+        let mut work: Vec<(usize, usize)> = vec![(root, 0)];
+        while let Some(&mut (c, ref mut next)) = work.last_mut() {
+            if let Some(&d) = comp_deps[c].get(*next) {
+                *next += 1;
+                if !done[d] {
+                    done[d] = true;
+                    work.push((d, 0));
+                }
+            } else {
+                work.pop();
+                emit_component(&sccs[c], refs, defines, &deps, &mut steps);
+            }
+        }
     }
     steps
 }
@@ -524,6 +546,17 @@ mod tests {
         let refs = vec![set(&["u"]), set(&[])];
         let defines = vec![Some("g".into()), Some("u".into())];
         assert_eq!(plan(&refs, &defines), vec![Step::Run(1), Step::Run(0)]);
+    }
+
+    #[test]
+    fn pulls_creates_forward_instead_of_reordering_the_rest() {
+        // 0 and 1 both write group g; 0 also waits for e. They must not swap.
+        let refs = vec![set(&["g", "e"]), set(&["g"]), set(&[]), set(&[])];
+        let defines = vec![None, None, Some("g".into()), Some("e".into())];
+        assert_eq!(
+            plan(&refs, &defines),
+            vec![Step::Run(2), Step::Run(3), Step::Run(0), Step::Run(1)]
+        );
     }
 
     #[test]

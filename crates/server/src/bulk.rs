@@ -43,6 +43,8 @@ struct Op {
     kind: Kind,
     /// The target id, possibly `bulkId:x`.
     target: Option<String>,
+    /// The target id once its reference resolves, for the result's location.
+    resolved: Option<String>,
     version: Option<i64>,
     prepared: Prepared,
     refs: BTreeSet<String>,
@@ -67,61 +69,98 @@ pub async fn execute(
         .iter()
         .map(|o| o.as_ref().map(|o| o.refs.clone()).unwrap_or_default())
         .collect();
-    let defines: Vec<Option<String>> = ops
+    // A POST that is invalid before it runs still defines its bulkId: its users
+    // are ordered after it and fail naming it, not as if it did not exist.
+    let defines: Vec<Option<String>> = raws
         .iter()
-        .map(|o| match o {
-            Ok(op) if op.method == Method::Post => op.bulk_id.clone(),
+        .map(|raw| match Method::parse(&raw.method_text) {
+            Some(Method::Post) => raw.bulk_id.clone(),
             _ => None,
         })
+        .collect();
+    let failed_early: HashSet<String> = raws
+        .iter()
+        .zip(&ops)
+        .filter(|(_, op)| op.is_err())
+        .filter_map(|(raw, _)| raw.bulk_id.clone())
         .collect();
     let steps = plan(&refs, &defines);
     let reg = state.reg.clone();
     let base = base.to_owned();
     let window_ms = state.config.idempotency_window_secs.saturating_mul(1000);
+    // Any error out of this closure rolls the whole request back: a reply that
+    // cannot be remembered must not leave its changes applied.
     let outcome = in_transaction(state.store.as_ref(), dir, move |tx| {
-        if let Some((key, hash)) = &idempotency {
-            match tx.idempotent_reply(key, window_ms) {
-                Ok(Some(prev)) if &prev.request_hash == hash => return Ok(prev.response),
-                Ok(Some(_)) => return Err(idempotency_conflict()),
-                Ok(None) => {}
-                Err(e) => return Err(ApiError::from(e).0),
+        let run_request = || -> Result<Value, ScimError> {
+            if let Some((key, hash)) = &idempotency {
+                match tx.idempotent_reply(key, window_ms) {
+                    Ok(Some(prev)) if &prev.request_hash == hash => return Ok(prev.response),
+                    Ok(Some(_)) => return Err(idempotency_conflict()),
+                    Ok(None) => {}
+                    Err(e) => return Err(ApiError::from(e).0),
+                }
             }
-        }
-        let mut run = Run {
-            tx,
-            reg: &reg,
-            ids: HashMap::new(),
-            failed: HashSet::new(),
-            created: HashMap::new(),
-        };
-        let mut results: Vec<Value> = Vec::new();
-        let mut errors = 0u64;
-        let mut ops = ops;
-        for step in steps {
-            if fail_on_errors.is_some_and(|limit| errors >= limit) {
-                break;
-            }
-            let (i, result) = run.step(&mut ops, step);
-            let Some(result) = result else { continue };
-            if result.is_err() {
-                errors += 1;
-            }
-            results.push(render_result(&base, &raws[i], &ops[i], result));
-        }
-        let response = json!({"schemas": [BULK_RESPONSE], "Operations": results});
-        if let Some((key, hash)) = &idempotency {
-            let reply = IdempotentReply {
-                request_hash: hash.clone(),
-                response: response.clone(),
+            let mut run = Run {
+                tx,
+                reg: &reg,
+                ids: HashMap::new(),
+                failed: failed_early,
+                created: HashMap::new(),
             };
-            if let Err(e) = run.tx.remember_reply(key, &reply) {
-                return Err(ApiError::from(e).0);
+            let mut results: Vec<Value> = Vec::new();
+            let mut errors = 0u64;
+            let mut ops = ops;
+            let mut cycle: Option<Cycle> = None;
+            for step in steps {
+                // A reference cycle is one unit, so failOnErrors never stops inside one.
+                if cycle.is_none() && fail_on_errors.is_some_and(|limit| errors >= limit) {
+                    break;
+                }
+                let first_half = matches!(step, Step::CreateWithout(..));
+                let second_half = matches!(step, Step::Complete(..));
+                if first_half && cycle.is_none() {
+                    run.tx.begin_group().map_err(scim_error)?;
+                    cycle = Some(Cycle::default());
+                }
+                let (i, result) = run.step(&mut ops, step);
+                let done = if let Some(c) = cycle.as_mut() {
+                    c.members += usize::from(first_half);
+                    c.completed += usize::from(second_half);
+                    c.results.extend(result.map(|r| (i, r)));
+                    if c.completed < c.members {
+                        continue;
+                    }
+                    let c = cycle.take().unwrap_or_default();
+                    run.close_cycle(c, &ops)?
+                } else {
+                    match result {
+                        Some(r) => vec![(i, r)],
+                        None => continue,
+                    }
+                };
+                for (i, result) in done {
+                    if result.is_err() {
+                        errors += 1;
+                    }
+                    results.push(render_result(&base, &raws[i], &ops[i], result));
+                }
             }
-        }
-        Ok(response)
+            let response = json!({"schemas": [BULK_RESPONSE], "Operations": results});
+            if let Some((key, hash)) = &idempotency {
+                let reply = IdempotentReply {
+                    request_hash: hash.clone(),
+                    response: response.clone(),
+                };
+                if let Err(e) = run.tx.remember_reply(key, &reply) {
+                    return Err(ApiError::from(e).0);
+                }
+            }
+            Ok(response)
+        };
+        run_request().map_err(StoreError::from)
     })
     .await?;
-    Ok(outcome?)
+    Ok(outcome)
 }
 
 pub fn idempotency_conflict() -> ScimError {
@@ -183,6 +222,7 @@ async fn prepare(state: &AppState, dir: &str, raw: &BulkOperation) -> Result<Op,
         method,
         kind,
         target: target.id,
+        resolved: None,
         prepared,
         refs,
     })
@@ -190,6 +230,14 @@ async fn prepare(state: &AppState, dir: &str, raw: &BulkOperation) -> Result<Op,
 
 /// One executed operation: its id and version on success.
 type OpResult = Result<(String, i64), ScimError>;
+
+/// The creates of one reference cycle, run as a unit.
+#[derive(Default)]
+struct Cycle {
+    members: usize,
+    completed: usize,
+    results: Vec<(usize, OpResult)>,
+}
 
 struct Run<'a> {
     tx: &'a mut dyn Tx,
@@ -212,6 +260,9 @@ impl Run<'_> {
             Ok(op) => op,
             Err(e) => return (i, Some(Err(e.clone()))),
         };
+        if op.method != Method::Post {
+            op.resolved = self.target(op).ok();
+        }
         let result = match step {
             Step::Run(_) => self.run(op),
             Step::CreateWithout(_, unresolved) => {
@@ -319,30 +370,59 @@ impl Run<'_> {
         Ok((stored.id, stored.version))
     }
 
-    /// Second half: replace with the full data. On failure the half-made resource goes too.
+    /// Second half: replace with the full data.
     fn complete(&mut self, i: usize, op: &Op) -> OpResult {
         let Some((id, _)) = self.created.remove(&i) else {
             return Err(ScimError::internal("completing a create that was not made"));
         };
-        let result = (|| {
-            let mut data = match &op.prepared {
-                Prepared::CreateLater(d) => d.clone(),
-                _ => return Err(ScimError::internal("a cycle member is not a create")),
-            };
-            self.resolve(&mut data)?;
-            let f = replace_fn(self.reg.clone(), op.kind, data);
-            self.tx
-                .update(op.kind, &id, None, f)
-                .map(|s| (s.id, s.version))
-                .map_err(scim_error)
-        })();
-        if result.is_err() {
-            let _ = self.tx.delete(op.kind, &id, None);
-            if let Some(b) = &op.bulk_id {
-                self.ids.remove(b);
+        let mut data = match &op.prepared {
+            Prepared::CreateLater(d) => d.clone(),
+            _ => return Err(ScimError::internal("a cycle member is not a create")),
+        };
+        self.resolve(&mut data)?;
+        let f = replace_fn(self.reg.clone(), op.kind, data);
+        self.tx
+            .update(op.kind, &id, None, f)
+            .map(|s| (s.id, s.version))
+            .map_err(scim_error)
+    }
+
+    /// Keeps a cycle whose members all succeeded. Otherwise undoes all of it:
+    /// every member reaches the failed one through references, so none can be
+    /// complete, and a half-made member must leave no resource and no event.
+    fn close_cycle(
+        &mut self,
+        mut cycle: Cycle,
+        ops: &[Result<Op, ScimError>],
+    ) -> Result<Vec<(usize, OpResult)>, ScimError> {
+        let culprit = cycle
+            .results
+            .iter()
+            .find(|(_, r)| r.is_err())
+            .map(|(i, _)| *i);
+        self.tx.end_group(culprit.is_none()).map_err(scim_error)?;
+        if let Some(culprit) = culprit {
+            self.created.clear();
+            let bulk_id = |i: usize| ops[i].as_ref().ok().and_then(|o| o.bulk_id.clone());
+            let name = bulk_id(culprit).unwrap_or_default();
+            for (i, result) in &mut cycle.results {
+                if let Some(b) = bulk_id(*i) {
+                    self.ids.remove(&b);
+                    self.failed.insert(b);
+                }
+                if result.is_ok() {
+                    *result = Err(ScimError::new(
+                        409,
+                        None,
+                        format!(
+                            "the operation is in a reference cycle with bulkId:{name}, whose operation failed; nothing of the cycle was kept"
+                        ),
+                    ));
+                }
             }
         }
-        result
+        cycle.results.sort_by_key(|(i, _)| *i);
+        Ok(cycle.results)
     }
 }
 
@@ -361,22 +441,23 @@ fn render_result(
     if let Some(b) = &raw.bulk_id {
         out.insert("bulkId".into(), Value::String(b.clone()));
     }
+    let location = |op: &Op, id: &str| {
+        let endpoint = if op.kind == Kind::User {
+            "Users"
+        } else {
+            "Groups"
+        };
+        Value::String(format!("{base}/{endpoint}/{id}"))
+    };
     let outcome = match op {
-        Ok(op) => result.map(|done| (op, done)),
-        Err(e) => Err(e.clone()),
+        Ok(op) => result.map(|done| (op, done)).map_err(|e| (Some(op), e)),
+        Err(e) => Err((None, e.clone())),
     };
     match outcome {
         Ok((op, (id, version))) => {
-            let endpoint = if op.kind == Kind::User {
-                "Users"
-            } else {
-                "Groups"
-            };
+            // RFC 7644 §3.7.3: location is required in every result but a failed POST.
+            out.insert("location".into(), location(op, &id));
             if op.method != Method::Delete {
-                out.insert(
-                    "location".into(),
-                    Value::String(format!("{base}/{endpoint}/{id}")),
-                );
                 out.insert("version".into(), Value::String(etag(version)));
             }
             let status = match op.method {
@@ -386,7 +467,12 @@ fn render_result(
             };
             out.insert("status".into(), Value::String(status.into()));
         }
-        Err(e) => {
+        Err((op, e)) => {
+            if let Some(op) = op
+                && let Some(id) = &op.resolved
+            {
+                out.insert("location".into(), location(op, id));
+            }
             out.insert("status".into(), Value::String(e.status.to_string()));
             out.insert("response".into(), e.to_json());
         }

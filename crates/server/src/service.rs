@@ -14,7 +14,7 @@ use roster_store::{
 };
 use serde_json::Value;
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::password;
 use crate::state::AppState;
 
@@ -270,7 +270,7 @@ pub async fn create_idempotent(
         Ok::<_, StoreError>(Ok(stored))
     })
     .await?;
-    match outcome.map_err(ApiError::from)? {
+    match outcome {
         Ok(stored) => Ok(stored),
         Err(replayed_id) => get(state, dir, kind, &replayed_id).await,
     }

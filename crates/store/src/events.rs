@@ -7,7 +7,7 @@
 use roster_scim::schema::ENTERPRISE_USER_SCHEMA;
 use serde_json::{Map, Value, json};
 
-use crate::model::{Kind, Stored};
+use crate::model::{Directory, Kind, Stored};
 
 pub const USER_CREATED: &str = "dsync.user.created";
 pub const USER_UPDATED: &str = "dsync.user.updated";
@@ -221,6 +221,11 @@ pub fn updated(before: &Value, after: &Value) -> Option<Value> {
         d.insert("previous_attributes".into(), Value::Object(previous));
     }
     Some(data)
+}
+
+/// `data` of `dsync.activated` and `dsync.deleted`.
+pub fn directory_data(d: &Directory) -> Value {
+    json!({"object": "directory", "id": d.id, "name": d.name})
 }
 
 /// `data` of a membership event.

@@ -8,6 +8,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod cursor;
+pub mod directory_api;
 pub mod error;
 pub mod events;
 pub mod model;
@@ -74,16 +75,21 @@ pub trait Tx {
         window_ms: i64,
     ) -> StoreResult<Option<IdempotentReply>>;
     fn remember_reply(&mut self, key: &str, reply: &IdempotentReply) -> StoreResult<()>;
+    /// Opens a group of operations that is kept or undone as one (not nestable).
+    fn begin_group(&mut self) -> StoreResult<()>;
+    /// Closes the open group: `keep` false undoes all of it, events included.
+    fn end_group(&mut self, keep: bool) -> StoreResult<()>;
 }
 
-/// Work run inside one transaction of a directory.
-pub type TxWork = Box<dyn FnOnce(&mut dyn Tx) + Send>;
+/// Work run inside one transaction of a directory; an error rolls all of it back.
+pub type TxWork = Box<dyn FnOnce(&mut dyn Tx) -> StoreResult<()> + Send>;
 
-/// Runs `f` in one transaction and returns what it returns.
+/// Runs `f` in one transaction and returns what it returns. When `f` returns
+/// an error, nothing it did is committed.
 pub async fn in_transaction<R, F>(store: &dyn Store, directory: &str, f: F) -> StoreResult<R>
 where
     R: Send + 'static,
-    F: FnOnce(&mut dyn Tx) -> R + Send + 'static,
+    F: FnOnce(&mut dyn Tx) -> StoreResult<R> + Send + 'static,
 {
     let slot = Arc::new(Mutex::new(None));
     let out = slot.clone();
@@ -91,10 +97,11 @@ where
         .transaction(
             directory,
             Box::new(move |tx| {
-                let r = f(tx);
+                let r = f(tx)?;
                 if let Ok(mut s) = out.lock() {
                     *s = Some(r);
                 }
+                Ok(())
             }),
         )
         .await?;
@@ -104,7 +111,8 @@ where
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Runs `work` in one transaction: it commits when `work` returns.
+    /// Runs `work` in one transaction: it commits when `work` returns Ok, and
+    /// nothing of it survives when `work` returns an error.
     async fn transaction(&self, directory: &str, work: TxWork) -> StoreResult<()>;
 
     async fn create_directory(&self, name: &str) -> StoreResult<Directory>;
@@ -175,6 +183,60 @@ pub trait Store: Send + Sync + 'static {
         progress: webhooks::Progress,
     ) -> StoreResult<bool>;
     async fn release_webhook(&self, id: &str, owner: &str) -> StoreResult<()>;
+
+    // ---- Directory administration and the app-facing directory API ----
+
+    /// Creates a directory and its first token together; the plaintext token is returned once.
+    async fn create_directory_with_token(
+        &self,
+        name: &str,
+    ) -> StoreResult<(Directory, TokenInfo, String)>;
+    /// Up to `limit` directories with ids after `after`, and the cursor of the next page.
+    async fn list_directories_page(
+        &self,
+        after: Option<&str>,
+        limit: u64,
+    ) -> StoreResult<(Vec<Directory>, Option<String>)>;
+    /// None when there is no such directory.
+    async fn rename_directory(&self, id: &str, name: &str) -> StoreResult<Option<Directory>>;
+    /// Deletes a directory and all its data, writing `dsync.deleted`; false when unknown.
+    async fn delete_directory(&self, id: &str) -> StoreResult<bool>;
+    /// Revokes a live token of one directory; false when it has no such token.
+    async fn revoke_directory_token(&self, directory: &str, token_id: &str) -> StoreResult<bool>;
+    /// Issues a successor to a live token (of `directory`, when given) and lets
+    /// the old one work for `overlap_secs` more; None when there is no such live token.
+    async fn rotate_token(
+        &self,
+        directory: Option<&str>,
+        token_id: &str,
+        overlap_secs: i64,
+    ) -> StoreResult<Option<directory_api::Rotation>>;
+    /// A page of a directory's users, normalized; not found for an unknown directory or group.
+    async fn directory_users(
+        &self,
+        directory: &str,
+        query: directory_api::UserQuery,
+    ) -> StoreResult<directory_api::ObjectPage>;
+    async fn directory_groups(
+        &self,
+        directory: &str,
+        query: directory_api::GroupQuery,
+    ) -> StoreResult<directory_api::ObjectPage>;
+    /// A page of a group's direct user members; not found for an unknown group.
+    async fn group_users(
+        &self,
+        group_id: &str,
+        after: Option<&str>,
+        limit: u64,
+    ) -> StoreResult<directory_api::ObjectPage>;
+    /// One user or group, normalized, in whichever directory it is.
+    async fn directory_object(
+        &self,
+        kind: Kind,
+        id: &str,
+    ) -> StoreResult<Option<serde_json::Value>>;
+
+    // ---- end of the directory API block ----
 
     async fn create(&self, directory: &str, new: NewResource) -> StoreResult<Stored>;
     async fn get(&self, directory: &str, kind: Kind, id: &str) -> StoreResult<Option<Stored>>;

@@ -63,6 +63,8 @@ pub struct TokenInfo {
     pub directory_id: String,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
+    /// When a rotated token stops working (Unix milliseconds).
+    pub expires_at: Option<i64>,
 }
 
 /// A stored resource: the canonical document plus what the server derives `meta` from.

@@ -363,6 +363,28 @@ fn names_are_case_insensitive_and_canonicalised() {
 }
 
 #[test]
+fn an_extension_value_may_carry_its_own_schemas() {
+    // scim2-models sends the extension object with its `schemas`, by path and pathless.
+    let d = user(
+        json!({"userName": "b"}),
+        json!([
+            {"op": "add", "path": ENT, "value": {"schemas": [ENT], "employeeNumber": "1"}},
+            {"op": "replace", "value": {ENT: {"schemas": [ENT], "department": "X"}}}
+        ]),
+    );
+    assert_eq!(
+        d,
+        json!({"userName": "b", ENT: {"employeeNumber": "1", "department": "X"}})
+    );
+    let e = err(
+        "User",
+        json!({"userName": "b"}),
+        json!([{"op": "add", "path": ENT, "value": {"schemas": ["urn:x"], "department": "X"}}]),
+    );
+    assert_eq!(scim_type(&e), ScimType::InvalidSyntax);
+}
+
+#[test]
 fn bare_extension_urn_path_takes_an_object_of_its_attributes() {
     let d = user(
         json!({"userName": "b"}),

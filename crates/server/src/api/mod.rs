@@ -1,7 +1,11 @@
 //! The app-facing API under `/api/v1`, authenticated by admin API keys.
 //! Not SCIM: errors are `{"error": code, "message": text}`.
 
+mod directories;
 mod events;
+mod params;
+mod tokens;
+mod users;
 pub mod webhooks;
 
 use axum::Router;
@@ -9,7 +13,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use serde_json::json;
 
 use crate::state::AppState;
@@ -36,6 +40,39 @@ pub fn routes() -> Router<AppState> {
             get(webhooks::deliveries),
         )
         .route("/api/v1/webhooks/{id}/redeliver", post(webhooks::redeliver))
+        .merge(directory_routes())
+}
+
+/// Directory administration, tokens and the app-facing directory reads.
+fn directory_routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/api/v1/directories",
+            get(directories::list).post(directories::create),
+        )
+        .route(
+            "/api/v1/directories/{id}",
+            get(directories::get)
+                .patch(directories::rename)
+                .delete(directories::delete),
+        )
+        .route(
+            "/api/v1/directories/{id}/tokens",
+            get(tokens::list).post(tokens::issue),
+        )
+        .route(
+            "/api/v1/directories/{id}/tokens/{token_id}",
+            delete(tokens::revoke),
+        )
+        .route(
+            "/api/v1/directories/{id}/tokens/{token_id}/rotate",
+            post(tokens::rotate),
+        )
+        .route("/api/v1/directories/{id}/users", get(users::list_users))
+        .route("/api/v1/directories/{id}/groups", get(users::list_groups))
+        .route("/api/v1/users/{id}", get(users::get_user))
+        .route("/api/v1/groups/{id}", get(users::get_group))
+        .route("/api/v1/groups/{id}/users", get(users::group_users))
 }
 
 #[derive(Debug)]
@@ -50,6 +87,14 @@ impl ApiError {
         ApiError {
             status: StatusCode::BAD_REQUEST,
             code: "invalid_request",
+            message: message.into(),
+        }
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        ApiError {
+            status: StatusCode::NOT_FOUND,
+            code: "not_found",
             message: message.into(),
         }
     }
@@ -71,10 +116,12 @@ impl From<roster_store::StoreError> for ApiError {
         let scim = crate::error::ApiError::from(e).0;
         ApiError {
             status: StatusCode::from_u16(scim.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-            code: if scim.status >= 500 {
-                "internal"
-            } else {
-                "invalid_request"
+            code: match scim.status {
+                404 => "not_found",
+                409 => "conflict",
+                503 => "unavailable",
+                s if s >= 500 => "internal",
+                _ => "invalid_request",
             },
             message: scim.detail,
         }

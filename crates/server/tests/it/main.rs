@@ -3,6 +3,11 @@
 
 mod support;
 
+mod api_directories;
+mod api_users;
+mod bulk;
+mod bulk_limits;
+mod conformance_fixes;
 mod discovery;
 mod errors;
 mod etags;

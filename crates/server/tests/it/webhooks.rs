@@ -105,7 +105,10 @@ async fn retries_until_the_receiver_accepts_and_signs_every_attempt() {
     // before bob: order holds through retries.
     let first_bob = events.iter().position(|e| e == "bob").unwrap();
     assert!(first_bob >= 3, "{events:?}");
-    assert!(events[..first_bob].iter().all(|e| e == "alice"), "{events:?}");
+    assert!(
+        events[..first_bob].iter().all(|e| e == "alice"),
+        "{events:?}"
+    );
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     for (headers, body) in &g {
         let sig = headers["roster-signature"].to_str().unwrap();

@@ -17,6 +17,12 @@ pub fn create_directory(c: &Connection, name: &str) -> StoreResult<Directory> {
     };
     c.prepare_cached("INSERT INTO directories (id, name, created_at) VALUES (?, ?, ?)")?
         .execute(params![d.id, d.name, d.created_at])?;
+    super::outbox::emit(
+        c,
+        &d.id,
+        crate::events::DIRECTORY_ACTIVATED,
+        &crate::events::directory_data(&d),
+    )?;
     Ok(d)
 }
 
@@ -54,6 +60,7 @@ pub fn issue_token(c: &Connection, directory_id: &str) -> StoreResult<(TokenInfo
         directory_id: directory_id.to_owned(),
         created_at: now_ms(),
         revoked_at: None,
+        expires_at: None,
     };
     c.prepare_cached(
         "INSERT INTO tokens (id, directory_id, token_hash, created_at) VALUES (?, ?, ?, ?)",
@@ -69,17 +76,20 @@ pub fn issue_token(c: &Connection, directory_id: &str) -> StoreResult<(TokenInfo
 
 pub fn list_tokens(c: &Connection, directory_id: &str) -> StoreResult<Vec<TokenInfo>> {
     let mut stmt = c.prepare_cached(
-        "SELECT id, directory_id, created_at, revoked_at FROM tokens WHERE directory_id = ? ORDER BY id",
+        "SELECT id, directory_id, created_at, revoked_at, expires_at FROM tokens WHERE directory_id = ? ORDER BY id",
     )?;
-    let rows = stmt.query_map([directory_id], |r| {
-        Ok(TokenInfo {
-            id: r.get(0)?,
-            directory_id: r.get(1)?,
-            created_at: r.get(2)?,
-            revoked_at: r.get(3)?,
-        })
-    })?;
+    let rows = stmt.query_map([directory_id], token_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub(super) fn token_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenInfo> {
+    Ok(TokenInfo {
+        id: r.get(0)?,
+        directory_id: r.get(1)?,
+        created_at: r.get(2)?,
+        revoked_at: r.get(3)?,
+        expires_at: r.get(4)?,
+    })
 }
 
 pub fn revoke_token(c: &Connection, token_id: &str) -> StoreResult<bool> {
@@ -93,9 +103,10 @@ pub fn authenticate(c: &Connection, token: &str) -> StoreResult<Option<String>> 
     let digest = hash_token(token);
     let row: Option<(String, Vec<u8>)> = c
         .prepare_cached(
-            "SELECT directory_id, token_hash FROM tokens WHERE token_hash = ? AND revoked_at IS NULL",
+            "SELECT directory_id, token_hash FROM tokens
+             WHERE token_hash = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)",
         )?
-        .query_row([&digest], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row(params![&digest, now_ms()], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     // The index lookup already matched; the constant-time check keeps the
     // final comparison free of timing differences whatever the index does.

@@ -7,6 +7,7 @@
 
 mod admin;
 mod conn;
+mod directory_api;
 mod list;
 mod outbox;
 mod resources;
@@ -208,8 +209,7 @@ impl Store for SqliteStore {
                 reg: &reg,
                 directory: &dir,
             };
-            work(&mut tx);
-            Ok(())
+            work(&mut tx)
         })
         .await
     }
@@ -354,6 +354,99 @@ impl Store for SqliteStore {
         let (id, owner) = (id.to_owned(), owner.to_owned());
         self.write(move |c| webhooks::release(c, &id, &owner)).await
     }
+
+    // ---- Directory administration and the app-facing directory API ----
+
+    async fn create_directory_with_token(
+        &self,
+        name: &str,
+    ) -> StoreResult<(Directory, TokenInfo, String)> {
+        let name = name.to_owned();
+        self.write(move |c| directory_api::create_with_token(c, &name))
+            .await
+    }
+
+    async fn list_directories_page(
+        &self,
+        after: Option<&str>,
+        limit: u64,
+    ) -> StoreResult<(Vec<Directory>, Option<String>)> {
+        let after = after.map(str::to_owned);
+        self.read(move |c| directory_api::list_page(c, after.as_deref(), limit))
+            .await
+    }
+
+    async fn rename_directory(&self, id: &str, name: &str) -> StoreResult<Option<Directory>> {
+        let (id, name) = (id.to_owned(), name.to_owned());
+        self.write(move |c| directory_api::rename(c, &id, &name))
+            .await
+    }
+
+    async fn delete_directory(&self, id: &str) -> StoreResult<bool> {
+        let id = id.to_owned();
+        self.write(move |c| directory_api::delete(c, &id)).await
+    }
+
+    async fn revoke_directory_token(&self, directory: &str, token_id: &str) -> StoreResult<bool> {
+        let (dir, id) = (directory.to_owned(), token_id.to_owned());
+        self.write(move |c| directory_api::revoke_in(c, &dir, &id))
+            .await
+    }
+
+    async fn rotate_token(
+        &self,
+        directory: Option<&str>,
+        token_id: &str,
+        overlap_secs: i64,
+    ) -> StoreResult<Option<crate::directory_api::Rotation>> {
+        let (dir, id) = (directory.map(str::to_owned), token_id.to_owned());
+        let overlap_ms = overlap_secs.saturating_mul(1000);
+        self.write(move |c| directory_api::rotate(c, dir.as_deref(), &id, overlap_ms))
+            .await
+    }
+
+    async fn directory_users(
+        &self,
+        directory: &str,
+        query: crate::directory_api::UserQuery,
+    ) -> StoreResult<crate::directory_api::ObjectPage> {
+        let dir = directory.to_owned();
+        self.read(move |c| directory_api::list_users(c, &dir, &query))
+            .await
+    }
+
+    async fn directory_groups(
+        &self,
+        directory: &str,
+        query: crate::directory_api::GroupQuery,
+    ) -> StoreResult<crate::directory_api::ObjectPage> {
+        let dir = directory.to_owned();
+        self.read(move |c| directory_api::list_groups(c, &dir, &query))
+            .await
+    }
+
+    async fn group_users(
+        &self,
+        group_id: &str,
+        after: Option<&str>,
+        limit: u64,
+    ) -> StoreResult<crate::directory_api::ObjectPage> {
+        let (group, after) = (group_id.to_owned(), after.map(str::to_owned));
+        self.read(move |c| directory_api::group_users(c, &group, after.as_deref(), limit))
+            .await
+    }
+
+    async fn directory_object(
+        &self,
+        kind: Kind,
+        id: &str,
+    ) -> StoreResult<Option<serde_json::Value>> {
+        let id = id.to_owned();
+        self.read(move |c| directory_api::object(c, kind, &id))
+            .await
+    }
+
+    // ---- end of the directory API block ----
 
     async fn create(&self, directory: &str, new: NewResource) -> StoreResult<Stored> {
         let dir = directory.to_owned();

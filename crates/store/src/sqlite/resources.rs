@@ -141,7 +141,9 @@ fn write_index_values(
     Ok(())
 }
 
-fn stored_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, i64, String, i64, i64, i64)> {
+pub(super) fn stored_row(
+    r: &rusqlite::Row<'_>,
+) -> rusqlite::Result<(String, i64, String, i64, i64, i64)> {
     Ok((
         r.get(0)?,
         r.get(1)?,

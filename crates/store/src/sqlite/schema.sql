@@ -12,7 +12,10 @@ CREATE TABLE tokens (
     directory_id  TEXT NOT NULL REFERENCES directories(id) ON DELETE CASCADE,
     token_hash    BLOB NOT NULL UNIQUE,
     created_at    INTEGER NOT NULL,
-    revoked_at    INTEGER
+    revoked_at    INTEGER,
+    -- Set when the token is rotated: it keeps working until then, so the
+    -- identity provider can switch to the new token without a failed sync.
+    expires_at    INTEGER
 );
 CREATE INDEX tokens_directory ON tokens(directory_id);
 

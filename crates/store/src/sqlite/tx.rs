@@ -90,4 +90,18 @@ impl Tx for SqliteTx<'_> {
             ])?;
         Ok(())
     }
+
+    fn begin_group(&mut self) -> StoreResult<()> {
+        self.conn.execute_batch("SAVEPOINT op_group")?;
+        Ok(())
+    }
+
+    fn end_group(&mut self, keep: bool) -> StoreResult<()> {
+        self.conn.execute_batch(if keep {
+            "RELEASE op_group"
+        } else {
+            "ROLLBACK TO op_group; RELEASE op_group"
+        })?;
+        Ok(())
+    }
 }
