@@ -339,6 +339,13 @@ impl<'a> Compiler<'a> {
     ) -> Result<String> {
         let sub_name = r.sub.map(|s| s.name.as_str());
         if let Scope::Element { elem, .. } = scope {
+            // A single-valued complex attribute has one element, the resource's own:
+            // `meta[created gt …]` must read the `created` column and
+            // `…:User:manager[value eq …]` the extension object, exactly as
+            // `meta.created` and `…:User:manager.value` do.
+            if elem == Elem::SingleComplex {
+                return self.over_values(r, Scope::Resource, cond);
+            }
             let sub = sub_name.unwrap_or("value");
             let source = element_source(elem, r.attr, sub)?;
             return cond(self, &source);
@@ -673,10 +680,11 @@ fn element_source(elem: Elem, parent: &AttributeDef, sub: &str) -> Result<Source
             doc: "e.value".into(),
             path: json_path(None, &[sub]),
         }),
-        Elem::SingleComplex => Ok(Source::Json {
-            doc: "r.doc".into(),
-            path: json_path(None, &[parent.name.as_str(), sub]),
-        }),
+        // Resolved as resource paths by `over_values`; never reaches here.
+        Elem::SingleComplex => Err(ScimError::invalid_filter(format!(
+            "{}.{sub} cannot be filtered here",
+            parent.name
+        ))),
         Elem::Member | Elem::GroupOf => {
             let id_col = if elem == Elem::Member {
                 "gm.member_id"
