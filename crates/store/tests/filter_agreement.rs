@@ -773,3 +773,18 @@ fn extension_value_filter_reads_the_extension_object() {
     );
     assert_eq!(agree(&users, r#"manager[value sw "m"]"#), Some(2));
 }
+
+/// The stored document keeps the password (hashed), the resource a client
+/// sees never has it: SQL matched `password pr` where the evaluator did not.
+#[test]
+fn password_is_absent_to_filters() {
+    let users = vec![
+        json!({"userName": "a", "password": "s3cret"}),
+        json!({"userName": "b"}),
+    ];
+    assert_eq!(agree(&users, "password pr"), Some(0));
+    assert_eq!(agree(&users, r#"password sw "s3""#), Some(0));
+    assert_eq!(agree(&users, "password eq null"), Some(2));
+    assert_eq!(agree(&users, r#"password ne "s3cret""#), Some(2));
+    assert_eq!(agree(&users, "password gt 1"), None);
+}

@@ -13,7 +13,9 @@
 //! Values never reach SQL text: every literal is a bound parameter.
 
 use roster_scim::filter::{CompValue, CompareOp, Filter};
-use roster_scim::schema::{AttrType, AttributeDef, Resolved, ResourceType, SchemaRegistry};
+use roster_scim::schema::{
+    AttrType, AttributeDef, Resolved, ResourceType, Returned, SchemaRegistry,
+};
 use roster_scim::values::{datetime_key, fold, parse_bool_text, parse_datetime};
 use roster_scim::{AttrPath, Result, ScimError};
 
@@ -337,6 +339,14 @@ impl<'a> Compiler<'a> {
         scope: Scope<'_>,
         cond: &mut dyn FnMut(&mut Self, &Source) -> Result<String>,
     ) -> Result<String> {
+        // `returned: never` attributes (password) are in the stored document but in
+        // no resource a client sees, and filters judge what the client sees: they
+        // are absent. Anything else would let `password sw "$argon2"` probe hashes.
+        if r.attr.returned == Returned::Never
+            || r.sub.is_some_and(|s| s.returned == Returned::Never)
+        {
+            return Ok("0".into());
+        }
         let sub_name = r.sub.map(|s| s.name.as_str());
         if let Scope::Element { elem, .. } = scope {
             // A single-valued complex attribute has one element, the resource's own:
