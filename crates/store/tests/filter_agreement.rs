@@ -788,3 +788,17 @@ fn password_is_absent_to_filters() {
     assert_eq!(agree(&users, r#"password ne "s3cret""#), Some(2));
     assert_eq!(agree(&users, "password gt 1"), None);
 }
+
+/// A single-valued complex attribute that is absent has no element for a
+/// value filter to hold on, even a negated one (as with an empty `emails`).
+#[test]
+fn value_filter_on_an_absent_complex_attribute_is_false() {
+    let users = vec![
+        json!({"userName": "a", "name": {"givenName": "A"}}),
+        json!({"userName": "b", "name": {"familyName": "B"}}),
+        json!({"userName": "c"}),
+    ];
+    assert_eq!(agree(&users, "name[not (givenName pr)]"), Some(1));
+    assert_eq!(agree(&users, "not (name[not (givenName pr)])"), Some(2));
+    assert_eq!(agree(&users, r#"manager[not (value eq "x")]"#), Some(0));
+}

@@ -219,13 +219,17 @@ impl<'a> Compiler<'a> {
             }
             Ok(exists)
         } else {
-            self.expr(
+            // Like a multi-valued attribute with no elements, an absent one has no
+            // element to satisfy `inner`: `name[not (givenName pr)]` is false without `name`.
+            let exists = self.present(&parent, Scope::Resource)?;
+            let cond = self.expr(
                 inner,
                 Scope::Element {
                     parent: &parent,
                     elem: Elem::SingleComplex,
                 },
-            )
+            )?;
+            Ok(format!("({exists} AND {cond})"))
         }
     }
 
