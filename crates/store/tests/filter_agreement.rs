@@ -802,3 +802,22 @@ fn value_filter_on_an_absent_complex_attribute_is_false() {
     assert_eq!(agree(&users, "not (name[not (givenName pr)])"), Some(2));
     assert_eq!(agree(&users, r#"manager[not (value eq "x")]"#), Some(0));
 }
+
+/// dateTimes outside 1677–2262 overflow i64 nanoseconds; the SQL side
+/// rejected them as "out of range" while the evaluator, rightly, compared them.
+#[test]
+fn datetimes_far_from_now_compare() {
+    let users = vec![json!({"userName": "a"}), json!({"userName": "b"})];
+    assert_eq!(
+        agree(&users, r#"meta.created gt "1000-01-01T00:00:00Z""#),
+        Some(2)
+    );
+    assert_eq!(
+        agree(&users, r#"meta.lastModified le "1000-01-01T00:00:00Z""#),
+        Some(0)
+    );
+    assert_eq!(
+        agree(&users, r#"meta[lastModified lt "9999-12-31T23:59:59Z"]"#),
+        Some(2)
+    );
+}

@@ -6,7 +6,8 @@
 //!   `not eq`) are plain negations and absent attributes compare false;
 //! - case-insensitive text compares `scim_fold(x)` with a value folded in Rust;
 //!   the indexed columns (`name_key`, `resource_values.value`) hold folded text;
-//! - dateTime values compare as instants through `scim_ts` (nanoseconds);
+//! - dateTime values compare as instants through `scim_ts` (a text key of the
+//!   nanoseconds, see [`instant_key`]) or, for meta, the milliseconds columns;
 //! - multi-valued attributes match when any value matches (`EXISTS` over
 //!   `json_each`, membership rows or indexed values).
 //!
@@ -491,7 +492,7 @@ impl<'a> Compiler<'a> {
             }
             (_, TypedValue::Instant(ns)) => {
                 let expr = format!("scim_ts({})", value_expr(source));
-                let p = self.bind(SqlParam::Int(*ns));
+                let p = self.bind(SqlParam::Text(instant_key(*ns)));
                 Ok(format!("COALESCE({expr} {} {p}, 0)", sql_op(op)))
             }
         }
@@ -600,7 +601,7 @@ enum TypedValue {
     Bool(bool),
     Number(f64),
     /// Nanoseconds since the epoch.
-    Instant(i64),
+    Instant(i128),
 }
 
 impl TypedValue {
@@ -656,9 +657,7 @@ impl TypedValue {
                 match value {
                     CompValue::String(s) => {
                         let t = parse_datetime(s).ok_or_else(|| bad("not an RFC 3339 dateTime"))?;
-                        i64::try_from(datetime_key(t))
-                            .map(TypedValue::Instant)
-                            .map_err(|_| bad("the dateTime is out of range"))
+                        Ok(TypedValue::Instant(datetime_key(t)))
                     }
                     _ => Err(bad("the attribute is a dateTime; compare it with a string")),
                 }
@@ -833,8 +832,9 @@ fn text_matches(lhs: &str, op: CompareOp, rhs: &str) -> bool {
 
 /// Compares a milliseconds column with an instant in nanoseconds, exactly and
 /// in a form that can use the column's index.
-fn millis_compare(col: &str, op: CompareOp, ns: i64) -> String {
-    let floor = ns.div_euclid(1_000_000);
+fn millis_compare(col: &str, op: CompareOp, ns: i128) -> String {
+    // Every dateTime that parses (years 1 to 9999) is well inside i64 milliseconds.
+    let floor = i64::try_from(ns.div_euclid(1_000_000)).unwrap_or(i64::MAX);
     let exact = ns.rem_euclid(1_000_000) == 0;
     let ceil = if exact { floor } else { floor + 1 };
     match op {
@@ -848,6 +848,16 @@ fn millis_compare(col: &str, op: CompareOp, ns: i64) -> String {
         CompareOp::Le => format!("{col} <= {floor}"),
         CompareOp::Co | CompareOp::Sw | CompareOp::Ew => "0".into(),
     }
+}
+
+/// The sortable text form of an instant (nanoseconds since the epoch) that
+/// `scim_ts` returns and dateTime filters bind. Nanoseconds over years 1 to
+/// 9999 overflow SQLite's 64-bit integers, which covers only 1677 to 2262;
+/// shifted to be non-negative and zero-padded to one width, text order is
+/// numeric order, for every dateTime the evaluator accepts.
+pub fn instant_key(ns: i128) -> String {
+    const SHIFT: i128 = 10_i128.pow(30);
+    format!("{:031}", ns.saturating_add(SHIFT).max(0))
 }
 
 /// Escapes GLOB's wildcards so a prefix or suffix matches literally.
@@ -876,6 +886,22 @@ mod tests {
         assert_eq!(millis_compare("c", CompareOp::Le, 1_500_000), "c <= 1");
         assert_eq!(millis_compare("c", CompareOp::Eq, 1_500_000), "0");
         assert_eq!(millis_compare("c", CompareOp::Eq, 2_000_000), "c = 2");
+    }
+
+    #[test]
+    fn instant_keys_sort_as_instants_over_the_whole_datetime_range() {
+        let first = datetime_key(parse_datetime("0001-01-01T00:00:00Z").unwrap());
+        let last = datetime_key(parse_datetime("9999-12-31T23:59:59.999999999Z").unwrap());
+        let ns = [first, -1, 0, 1, i128::from(i64::MAX) + 1, last];
+        let keys: Vec<String> = ns.iter().map(|n| instant_key(*n)).collect();
+        let mut sorted = keys.clone();
+        sorted.sort();
+        assert_eq!(keys, sorted);
+        assert!(keys.iter().all(|k| k.len() == 31));
+        assert_eq!(
+            millis_compare("c", CompareOp::Gt, last),
+            "c > 253402300799999"
+        );
     }
 
     #[test]

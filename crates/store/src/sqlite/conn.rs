@@ -6,6 +6,7 @@ use roster_scim::values::{datetime_key, fold, parse_datetime};
 use rusqlite::functions::FunctionFlags;
 use rusqlite::{Connection, OpenFlags};
 
+use crate::sql::compile::instant_key;
 use crate::{StoreError, StoreResult};
 
 const SCHEMA_VERSION: i64 = 1;
@@ -65,7 +66,7 @@ fn register_functions(conn: &Connection) -> StoreResult<()> {
     })?;
     conn.create_scalar_function("scim_ts", 1, flags, |ctx| {
         Ok(match ctx.get_raw(0).as_str_or_null() {
-            Ok(Some(s)) => parse_datetime(s).and_then(|t| i64::try_from(datetime_key(t)).ok()),
+            Ok(Some(s)) => parse_datetime(s).map(|t| instant_key(datetime_key(t))),
             _ => None,
         })
     })?;
