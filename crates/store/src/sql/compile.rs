@@ -916,4 +916,107 @@ mod tests {
             "$.\"urn:x:2.0:User\".\"manager\".\"value\""
         );
     }
+
+    fn user_sql(filter: &str) -> (String, Vec<SqlParam>) {
+        let reg = SchemaRegistry::core();
+        let rt = reg.resource_type("User").unwrap();
+        let f = roster_scim::filter::parse_filter(filter).unwrap();
+        let mut c = Compiler::new(&reg, rt, Kind::User, "dir", 3);
+        let sql = c.filter(&f).unwrap();
+        (sql, c.into_params())
+    }
+
+    #[test]
+    fn user_name_eq_uses_the_folded_name_key_column() {
+        let (sql, params) = user_sql(r#"userName eq "Alice@Example.com""#);
+        assert_eq!(sql, "r.name_key = ?3");
+        assert_eq!(params, [SqlParam::Text("alice@example.com".into())]);
+    }
+
+    #[test]
+    fn email_value_eq_looks_up_resource_values() {
+        let (sql, params) = user_sql(r#"emails.value eq "A@x.io""#);
+        assert_eq!(
+            sql,
+            "r.id IN (SELECT v.resource_id FROM resource_values v \
+             WHERE v.directory_id = ?4 AND v.attr = ?5 AND v.value = ?3)"
+        );
+        assert_eq!(
+            params,
+            [
+                SqlParam::Text("a@x.io".into()),
+                SqlParam::Text("dir".into()),
+                SqlParam::Text("emails.value".into()),
+            ]
+        );
+        // Entra ID's lookup: the indexed prefilter narrows the json_each scan.
+        let (sql, _) = user_sql(r#"emails[type eq "work" and value eq "A@x.io"]"#);
+        assert!(
+            sql.starts_with("(r.id IN (SELECT resource_id FROM resource_values"),
+            "{sql}"
+        );
+    }
+
+    #[test]
+    fn last_modified_gt_compares_the_millis_column() {
+        let (sql, params) = user_sql(r#"meta.lastModified gt "2026-01-01T00:00:00.5Z""#);
+        assert_eq!(sql, "r.last_modified > 1767225600500");
+        assert!(params.is_empty());
+        let (sql, _) = user_sql(r#"externalId eq "X-1""#);
+        assert_eq!(sql, "(r.external_id IS NOT NULL AND r.external_id = ?3)");
+    }
+
+    /// The query `list` runs (ordered by id, paged) must find its rows through
+    /// the index made for the filter, never by scanning the resources table.
+    #[test]
+    fn indexed_filters_do_not_scan_the_resources_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("plan.db");
+        let mut conn = crate::sqlite::conn::open_writer(&path).unwrap();
+        crate::sqlite::conn::migrate(&mut conn).unwrap();
+        // A search on (directory_id, rtype) alone is a scan of the directory
+        // too, so each filter must name the index that does the narrowing.
+        for (filter, index) in [
+            (r#"userName eq "alice""#, "resources_name"),
+            (r#"emails.value eq "a@x.io""#, "resource_values_lookup"),
+            (
+                r#"emails[type eq "work" and value eq "a@x.io"]"#,
+                "resource_values_lookup",
+            ),
+            (
+                r#"meta.lastModified gt "2026-01-01T00:00:00Z""#,
+                "resources_modified",
+            ),
+        ] {
+            let (sql, params) = user_sql(filter);
+            let query = format!(
+                "EXPLAIN QUERY PLAN SELECT r.id FROM resources r \
+                 WHERE r.directory_id = ?1 AND r.rtype = ?2 AND {sql} ORDER BY r.id LIMIT 100"
+            );
+            let mut values = vec![
+                rusqlite::types::Value::Text("dir".into()),
+                rusqlite::types::Value::Integer(1),
+            ];
+            values.extend(params.iter().map(|p| match p {
+                SqlParam::Text(s) => rusqlite::types::Value::Text(s.clone()),
+                SqlParam::Int(i) => rusqlite::types::Value::Integer(*i),
+                SqlParam::Real(f) => rusqlite::types::Value::Real(*f),
+            }));
+            let mut stmt = conn.prepare(&query).unwrap();
+            let plan: Vec<String> = stmt
+                .query_map(rusqlite::params_from_iter(values), |r| r.get(3))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap();
+            assert!(
+                !plan.iter().any(|d| d.starts_with("SCAN r")),
+                "{filter} scans the resources table: {plan:#?}"
+            );
+            assert!(
+                plan.iter()
+                    .any(|d| d.starts_with("SEARCH") && d.contains(&format!("INDEX {index} ("))),
+                "{filter} does not search {index}: {plan:#?}"
+            );
+        }
+    }
 }
