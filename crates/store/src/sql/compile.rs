@@ -983,6 +983,7 @@ mod tests {
                 r#"emails[type eq "work" and value eq "a@x.io"]"#,
                 "resource_values_lookup",
             ),
+            (r#"externalId eq "X-1""#, "resources_external"),
             (
                 r#"meta.lastModified gt "2026-01-01T00:00:00Z""#,
                 "resources_modified",

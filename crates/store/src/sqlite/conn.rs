@@ -9,7 +9,7 @@ use rusqlite::{Connection, OpenFlags};
 use crate::sql::compile::instant_key;
 use crate::{StoreError, StoreResult};
 
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 const SCHEMA: &str = include_str!("schema.sql");
 
 pub fn open_writer(path: &Path) -> StoreResult<Connection> {
@@ -84,6 +84,18 @@ pub fn migrate(conn: &mut Connection) -> StoreResult<()> {
     }
     if version < 1 {
         tx.execute_batch(SCHEMA)?;
+    }
+    if version < 2 {
+        // With id in the key, `externalId eq` rows come out in id order, so
+        // list's ORDER BY r.id is served by this index; without it SQLite
+        // prefers walking resources_by_type to skip the sort, scanning the directory.
+        tx.execute_batch(
+            "DROP INDEX resources_external;
+             CREATE INDEX resources_external ON resources(directory_id, rtype, external_id, id)
+                 WHERE external_id IS NOT NULL;",
+        )?;
+    }
+    if version < SCHEMA_VERSION {
         tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;
     }
     tx.commit()?;
