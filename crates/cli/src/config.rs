@@ -3,23 +3,13 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use roster_server::{ExtensionConfig, ServerConfig};
-use serde::Deserialize;
+use roster_server::ServerConfig;
 
-/// The TOML file given by `--config`. Every key is optional.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The TOML file given by `--config`: `database` plus any [`ServerConfig`] key.
+#[derive(Debug, Default)]
 pub struct FileConfig {
     pub database: Option<String>,
-    pub listen: Option<std::net::SocketAddr>,
-    pub public_url: Option<String>,
-    pub default_page_size: Option<u64>,
-    pub max_page_size: Option<u64>,
-    pub cursor_timeout_secs: Option<i64>,
-    pub max_body_bytes: Option<usize>,
-    pub group_patch_no_content: Option<bool>,
-    #[serde(default)]
-    pub extensions: Vec<ExtensionConfig>,
+    pub server: ServerConfig,
 }
 
 impl FileConfig {
@@ -29,11 +19,11 @@ impl FileConfig {
         };
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read the config file {}", path.display()))?;
-        let mut cfg: FileConfig = toml::from_str(&text)
+        let mut cfg = Self::parse(&text)
             .with_context(|| format!("the config file {} is not valid", path.display()))?;
         // Extension files are relative to the config file, like include paths.
         let base = path.parent().unwrap_or(Path::new("."));
-        for ext in &mut cfg.extensions {
+        for ext in &mut cfg.server.extensions {
             if ext.file.is_relative() {
                 ext.file = base.join(&ext.file);
             }
@@ -41,20 +31,20 @@ impl FileConfig {
         Ok(cfg)
     }
 
+    fn parse(text: &str) -> Result<Self> {
+        let mut table: toml::Table = toml::from_str(text)?;
+        let database = match table.remove("database") {
+            None => None,
+            Some(toml::Value::String(s)) => Some(s),
+            Some(_) => bail!("database must be a string such as \"sqlite://roster.db\""),
+        };
+        // ServerConfig refuses unknown keys, so a typo is an error, not a silent default.
+        let server: ServerConfig = toml::Value::Table(table).try_into()?;
+        Ok(FileConfig { database, server })
+    }
+
     pub fn server_config(&self) -> ServerConfig {
-        let d = ServerConfig::default();
-        ServerConfig {
-            listen: self.listen.unwrap_or(d.listen),
-            public_url: self.public_url.clone().or(d.public_url),
-            default_page_size: self.default_page_size.unwrap_or(d.default_page_size),
-            max_page_size: self.max_page_size.unwrap_or(d.max_page_size),
-            cursor_timeout_secs: self.cursor_timeout_secs.unwrap_or(d.cursor_timeout_secs),
-            max_body_bytes: self.max_body_bytes.unwrap_or(d.max_body_bytes),
-            group_patch_no_content: self
-                .group_patch_no_content
-                .unwrap_or(d.group_patch_no_content),
-            extensions: self.extensions.clone(),
-        }
+        self.server.clone()
     }
 }
 
@@ -111,14 +101,15 @@ mod tests {
 
     #[test]
     fn reads_a_toml_file() {
-        let cfg: FileConfig = toml::from_str(
-            "listen = \"127.0.0.1:9000\"\nmax_page_size = 50\n[[extensions]]\nfile = \"x.json\"\nresource_type = \"User\"\n",
+        let cfg = FileConfig::parse(
+            "database = \"sqlite://x.db\"\nlisten = \"127.0.0.1:9000\"\nmax_page_size = 50\n[[extensions]]\nfile = \"x.json\"\nresource_type = \"User\"\n",
         )
         .unwrap();
+        assert_eq!(cfg.database.as_deref(), Some("sqlite://x.db"));
         let s = cfg.server_config();
         assert_eq!(s.listen.port(), 9000);
         assert_eq!(s.max_page_size, 50);
         assert_eq!(s.extensions.len(), 1);
-        assert!(toml::from_str::<FileConfig>("nope = 1").is_err());
+        assert!(FileConfig::parse("nope = 1").is_err());
     }
 }

@@ -47,6 +47,64 @@ enum Command {
     /// Manage a directory's SCIM bearer tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Manage admin API keys (for /api/v1).
+    #[command(subcommand, name = "admin-key")]
+    AdminKey(AdminKeyCommand),
+    /// Read the directory-sync event stream.
+    #[command(subcommand)]
+    Events(EventsCommand),
+    /// Manage webhook endpoints.
+    #[command(subcommand)]
+    Webhook(WebhookCommand),
+}
+
+#[derive(Subcommand)]
+enum WebhookCommand {
+    /// Add an endpoint; prints its id and signing secret (shown once).
+    Add {
+        url: String,
+        /// Event types to deliver, comma-separated (default: all).
+        #[arg(long, value_delimiter = ',')]
+        events: Vec<String>,
+        /// Only events of this directory (default: all directories).
+        #[arg(long)]
+        directory: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List endpoints.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove an endpoint.
+    Remove { id: String },
+}
+
+#[derive(Subcommand)]
+enum AdminKeyCommand {
+    /// Create an admin API key (shown once).
+    Create {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum EventsCommand {
+    /// Print events, one JSON object per line, oldest first.
+    Tail {
+        /// Start after this event id (default: from the beginning).
+        #[arg(long)]
+        after: Option<String>,
+        /// Keep waiting for new events.
+        #[arg(long)]
+        follow: bool,
+        /// Only events of this directory.
+        #[arg(long)]
+        directory: Option<String>,
+    },
 }
 
 #[derive(Args)]
@@ -75,6 +133,15 @@ enum DirectoryCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Rename a directory.
+    Rename { id: String, name: String },
+    /// Delete a directory with all its users, groups and tokens (its events stay).
+    Delete {
+        id: String,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -93,6 +160,15 @@ enum TokenCommand {
     },
     /// Revoke a token by its id.
     Revoke { token_id: String },
+    /// Issue a successor to a token; the old one keeps working for the overlap window.
+    Rotate {
+        token_id: String,
+        /// Seconds the old token keeps working.
+        #[arg(long, default_value_t = 3600)]
+        overlap: i64,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[tokio::main]
@@ -104,6 +180,7 @@ async fn main() -> Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
+    roster_server::install_crypto_provider();
     let cli = Cli::parse();
     let file = FileConfig::load(cli.global.config.as_deref())?;
     let url = cli
@@ -130,6 +207,9 @@ async fn main() -> Result<()> {
         Command::Serve(_) => serve(store, reg, server_cfg).await,
         Command::Directory(cmd) => directory(store.as_ref(), cmd).await,
         Command::Token(cmd) => token(store.as_ref(), cmd).await,
+        Command::AdminKey(cmd) => admin_key(store.as_ref(), cmd).await,
+        Command::Events(cmd) => events(store.as_ref(), cmd).await,
+        Command::Webhook(cmd) => webhook(store.as_ref(), cmd).await,
     }
 }
 
@@ -164,8 +244,7 @@ async fn serve(
         .clone()
         .unwrap_or_else(|| format!("http://{addr}"));
     if store.list_directories().await?.is_empty() {
-        let dir = store.create_directory("default").await?;
-        let (_, token) = store.issue_token(&dir.id).await?;
+        let (dir, _, token) = store.create_directory_with_token("default").await?;
         println!(
             "Roster created the directory \"default\". Paste these into your identity provider:"
         );
@@ -209,8 +288,7 @@ async fn shutdown_signal() {
 async fn directory(store: &dyn Store, cmd: DirectoryCommand) -> Result<()> {
     match cmd {
         DirectoryCommand::Create { name, json } => {
-            let dir = store.create_directory(&name).await?;
-            let (_, token) = store.issue_token(&dir.id).await?;
+            let (dir, _, token) = store.create_directory_with_token(&name).await?;
             let path = format!("/scim/v2/{}", dir.id);
             if json {
                 println!(
@@ -238,8 +316,47 @@ async fn directory(store: &dyn Store, cmd: DirectoryCommand) -> Result<()> {
                 }
             }
         }
+        DirectoryCommand::Rename { id, name } => {
+            let name = name.trim();
+            anyhow::ensure!(!name.is_empty(), "the new name is empty");
+            match store.rename_directory(&id, name).await? {
+                Some(d) => println!("renamed {} to {:?}", d.id, d.name),
+                None => anyhow::bail!("no directory {id} (see `roster directory list`)"),
+            }
+        }
+        DirectoryCommand::Delete { id, yes } => {
+            let Some(d) = store.get_directory(&id).await? else {
+                anyhow::bail!("no directory {id} (see `roster directory list`)");
+            };
+            if !yes
+                && !confirm(&format!(
+                    "Delete directory {:?} ({}) with all its users, groups and tokens? [y/N] ",
+                    d.name, d.id
+                ))?
+            {
+                anyhow::bail!("not deleted");
+            }
+            if store.delete_directory(&id).await? {
+                println!("deleted directory {id}");
+            } else {
+                anyhow::bail!("no directory {id} (deleted meanwhile?)");
+            }
+        }
     }
     Ok(())
+}
+
+/// Asks on the terminal; without one there is nobody to ask, so --yes is required.
+fn confirm(question: &str) -> Result<bool> {
+    use std::io::{BufRead, IsTerminal, Write};
+    if !std::io::stdin().is_terminal() {
+        anyhow::bail!("refusing to delete without confirmation; pass --yes");
+    }
+    print!("{question}");
+    std::io::stdout().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
 }
 
 async fn token(store: &dyn Store, cmd: TokenCommand) -> Result<()> {
@@ -265,18 +382,44 @@ async fn token(store: &dyn Store, cmd: TokenCommand) -> Result<()> {
             if json {
                 let items: Vec<_> = tokens
                     .iter()
-                    .map(|t| json!({"id": t.id, "directory_id": t.directory_id, "created_at": t.created_at, "revoked_at": t.revoked_at}))
+                    .map(|t| json!({"id": t.id, "directory_id": t.directory_id, "created_at": t.created_at, "revoked_at": t.revoked_at, "expires_at": t.expires_at}))
                     .collect();
                 println!("{}", serde_json::Value::Array(items));
             } else {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
                 for t in tokens {
-                    let state = if t.revoked_at.is_some() {
-                        "revoked"
-                    } else {
-                        "live"
+                    let state = match (t.revoked_at, t.expires_at) {
+                        (Some(_), _) => "revoked".to_owned(),
+                        (None, Some(e)) if e <= now => "expired".to_owned(),
+                        (None, Some(e)) => format!("expires in {}s", (e - now) / 1000),
+                        (None, None) => "live".to_owned(),
                     };
                     println!("{}  {state}", t.id);
                 }
+            }
+        }
+        TokenCommand::Rotate {
+            token_id,
+            overlap,
+            json,
+        } => {
+            anyhow::ensure!(overlap >= 0, "--overlap must be 0 or more seconds");
+            let Some(r) = store.rotate_token(None, &token_id, overlap).await? else {
+                anyhow::bail!("no live token {token_id} (see `roster token list DIRECTORY`)");
+            };
+            if json {
+                println!(
+                    "{}",
+                    json!({"id": r.new.id, "directory_id": r.new.directory_id, "token": r.token,
+                           "previous": {"id": r.old.id, "expires_at": r.old.expires_at}})
+                );
+            } else {
+                println!(
+                    "token id: {}\nbearer token: {}  (shown once)\nthe old token {} stops working in {overlap}s",
+                    r.new.id, r.token, r.old.id
+                );
             }
         }
         TokenCommand::Revoke { token_id } => {
@@ -285,6 +428,103 @@ async fn token(store: &dyn Store, cmd: TokenCommand) -> Result<()> {
             } else {
                 anyhow::bail!("no live token {token_id} (see `roster token list DIRECTORY`)");
             }
+        }
+    }
+    Ok(())
+}
+
+async fn admin_key(store: &dyn Store, cmd: AdminKeyCommand) -> Result<()> {
+    match cmd {
+        AdminKeyCommand::Create { name, json } => {
+            let (info, key) = store.create_admin_key(&name).await?;
+            if json {
+                println!("{}", json!({"id": info.id, "key": key}));
+            } else {
+                println!(
+                    "admin key id: {}\nkey: {key}  (shown once; send it as Authorization: Bearer)",
+                    info.id
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn events(store: &dyn Store, cmd: EventsCommand) -> Result<()> {
+    let EventsCommand::Tail {
+        after,
+        follow,
+        directory,
+    } = cmd;
+    let mut cursor = match after {
+        Some(id) => roster_store::events::parse_event_id(&id)
+            .with_context(|| format!("{id:?} is not an event id (evt_…)"))?,
+        None => 0,
+    };
+    loop {
+        let batch = store
+            .list_events(cursor, 1000, &[], directory.as_deref())
+            .await?;
+        for e in &batch {
+            println!("{}", e.to_json());
+        }
+        if let Some(last) = batch.last() {
+            cursor = last.seq;
+        }
+        if batch.len() == 1000 {
+            continue;
+        }
+        if !follow {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}
+
+async fn webhook(store: &dyn Store, cmd: WebhookCommand) -> Result<()> {
+    match cmd {
+        WebhookCommand::Add {
+            url,
+            events,
+            directory,
+            json,
+        } => {
+            roster_server::api::webhooks::validate(&url, &events)
+                .map_err(|e| anyhow::anyhow!(e.message))?;
+            if let Some(d) = &directory
+                && store.get_directory(d).await?.is_none()
+            {
+                anyhow::bail!("no directory {d} (see `roster directory list`)");
+            }
+            let (endpoint, secret) = store
+                .create_webhook(&url, &events, directory.as_deref())
+                .await?;
+            if json {
+                println!("{}", json!({"id": endpoint.id, "secret": secret}));
+            } else {
+                println!(
+                    "webhook id: {}\nsigning secret: {secret}  (shown once)",
+                    endpoint.id
+                );
+            }
+        }
+        WebhookCommand::List { json } => {
+            let all = store.list_webhooks().await?;
+            if json {
+                let items: Vec<_> = all.iter().map(|e| e.to_json()).collect();
+                println!("{}", serde_json::Value::Array(items));
+            } else {
+                for e in all {
+                    let on = if e.enabled { "enabled" } else { "disabled" };
+                    println!("{}  {}  {on}  {}", e.id, e.url, e.state);
+                }
+            }
+        }
+        WebhookCommand::Remove { id } => {
+            if !store.delete_webhook(&id).await? {
+                anyhow::bail!("no webhook endpoint {id} (see `roster webhook list`)");
+            }
+            println!("removed {id}");
         }
     }
     Ok(())

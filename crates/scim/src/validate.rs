@@ -132,6 +132,9 @@ impl<'a> Doc<'a> {
 
     fn put_extension(&mut self, ext: &Schema, value: &Value) -> Result<()> {
         for (name, v) in extension_object(ext, value)? {
+            if is_own_schemas(ext, name, v)? {
+                continue;
+            }
             let def = ext.attribute(name).ok_or_else(|| {
                 ScimError::invalid_syntax(format!("schema {} has no attribute {name:?}", ext.id))
             })?;
@@ -225,6 +228,31 @@ fn check_schemas(value: &Value) -> Result<()> {
         _ => Err(ScimError::invalid_syntax(
             "\"schemas\" must be an array of schema URNs",
         )),
+    }
+}
+
+/// Whether `key` is the `schemas` member of an extension object, which is then
+/// skipped: RFC 7643 §3 lets any SCIM JSON structure say which schemas define
+/// its attributes, and clients built on typed models (scim2-models) send it
+/// inside an extension value. It must name that extension, so that a
+/// misplaced object is not taken for this one.
+pub(crate) fn is_own_schemas(ext: &Schema, key: &str, value: &Value) -> Result<bool> {
+    if !key.eq_ignore_ascii_case("schemas") {
+        return Ok(false);
+    }
+    let names_ext = value.as_array().is_some_and(|items| {
+        items.iter().all(Value::is_string)
+            && items
+                .iter()
+                .any(|s| s.as_str().is_some_and(|s| s.eq_ignore_ascii_case(&ext.id)))
+    });
+    if names_ext {
+        Ok(true)
+    } else {
+        Err(ScimError::invalid_syntax(format!(
+            "\"schemas\" inside {} must be an array naming that extension",
+            ext.id
+        )))
     }
 }
 

@@ -21,6 +21,27 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Answer group PATCH with 204 and no body (large groups: no echo of every member).
     pub group_patch_no_content: bool,
+    /// Most operations in one /Bulk request (advertised as bulk.maxOperations).
+    pub bulk_max_operations: usize,
+    /// Largest /Bulk request body in bytes (advertised as bulk.maxPayloadSize).
+    pub bulk_max_payload_bytes: usize,
+    /// How long a reply is remembered under an `Idempotency-Key`.
+    pub idempotency_window_secs: i64,
+    /// Events older than this are deleted (once every enabled webhook has them).
+    pub event_retention_days: i64,
+    /// Deliver webhooks from this process (several instances may all do so safely).
+    pub webhooks_enabled: bool,
+    /// Endpoints delivered to at once.
+    pub webhook_concurrency: usize,
+    /// Time allowed for one delivery attempt.
+    pub webhook_timeout_secs: u64,
+    /// How long an event is retried before the endpoint is marked failing and moves on.
+    pub webhook_retry_window_secs: i64,
+    /// First retry delay; each further retry doubles it (with jitter), up to the maximum.
+    pub webhook_backoff_base_ms: u64,
+    pub webhook_backoff_max_secs: u64,
+    /// How often the dispatcher looks for new events.
+    pub webhook_poll_ms: u64,
     /// Custom extension schema files (RFC 7643 §7 JSON), each bound to a resource type.
     pub extensions: Vec<ExtensionConfig>,
 }
@@ -46,6 +67,17 @@ impl Default for ServerConfig {
             cursor_timeout_secs: 3600,
             max_body_bytes: 1024 * 1024,
             group_patch_no_content: false,
+            bulk_max_operations: 1000,
+            bulk_max_payload_bytes: 4 * 1024 * 1024,
+            idempotency_window_secs: 24 * 3600,
+            event_retention_days: 30,
+            webhooks_enabled: true,
+            webhook_concurrency: 8,
+            webhook_timeout_secs: 10,
+            webhook_retry_window_secs: 3 * 24 * 3600,
+            webhook_backoff_base_ms: 1000,
+            webhook_backoff_max_secs: 3600,
+            webhook_poll_ms: 250,
             extensions: Vec::new(),
         }
     }

@@ -28,6 +28,9 @@ impl From<StoreError> for ApiError {
                     "internal storage error; quote {id} when reporting it"
                 )))
             }
+            e @ StoreError::CursorExpired { .. } => {
+                ApiError(ScimError::new(410, None, e.to_string()))
+            }
             StoreError::Closed => ApiError(ScimError::new(
                 503,
                 None,

@@ -3,15 +3,20 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::todo)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod api;
 pub mod auth;
+pub mod bulk;
 pub mod config;
 pub mod error;
+pub mod idempotency;
 pub mod password;
 pub mod render;
 pub mod request;
+mod retention;
 mod scim;
 pub mod service;
 pub mod state;
+pub mod webhooks;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -33,6 +38,12 @@ pub use config::{ExtensionConfig, ServerConfig};
 use error::scim_error_response;
 pub use state::AppState;
 
+/// Installs the process-wide TLS crypto provider (ring) for outbound HTTPS
+/// (webhooks). Idempotent; call it before building any HTTP client.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// The core schemas plus the custom extensions named in the configuration.
 pub fn build_registry(config: &ServerConfig) -> Result<SchemaRegistry, String> {
     let mut reg = SchemaRegistry::core();
@@ -53,6 +64,7 @@ pub fn router(state: AppState) -> Router {
     let body_limit = state.config.max_body_bytes;
     let x_request_id = axum::http::HeaderName::from_static("x-request-id");
     scim::routes()
+        .merge(api::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
@@ -98,12 +110,21 @@ pub async fn serve(
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let state = AppState {
-        store,
-        reg,
-        config: Arc::new(config),
-    };
-    axum::serve(listener, router(state))
+    let config = Arc::new(config);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let dispatcher = config
+        .webhooks_enabled
+        .then(|| webhooks::spawn(store.clone(), config.clone(), stopped.clone()));
+    let pruner = retention::spawn(store.clone(), config.event_retention_days, stopped);
+    let state = AppState { store, reg, config };
+    let served = axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    // Stop the dispatcher after the last request; it saves its progress first.
+    let _ = stop.send(true);
+    if let Some(d) = dispatcher {
+        let _ = d.await;
+    }
+    let _ = pruner.await;
+    served
 }

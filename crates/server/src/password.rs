@@ -5,7 +5,9 @@ use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use roster_scim::ScimError;
-use serde_json::Value;
+use roster_scim::filter::parse_patch_path;
+use roster_scim::schema::USER_SCHEMA;
+use serde_json::{Map, Value};
 
 /// Hashes `plain`, or keeps `current` when it already is the hash of `plain`.
 pub async fn hash_or_keep(plain: String, current: Option<String>) -> Result<String, ScimError> {
@@ -45,6 +47,36 @@ pub async fn hash_in_body(body: &mut Value, current: Option<&str>) -> Result<(),
     Ok(())
 }
 
+/// Whether a body key or PATCH path names the core `password` attribute, in
+/// any spelling the PATCH engine and the validator accept: any case, padded
+/// with spaces, or qualified with the core User schema URN.
+fn names_password(text: &str) -> bool {
+    parse_patch_path(text.trim()).is_ok_and(|p| {
+        p.filter.is_none()
+            && p.path.sub_attr.is_none()
+            && p.path.attr.eq_ignore_ascii_case("password")
+            && p.path
+                .uri
+                .as_deref()
+                .is_none_or(|u| u.eq_ignore_ascii_case(USER_SCHEMA))
+    })
+}
+
+/// The password values of a resource object (a POST/PUT body or a pathless
+/// PATCH value), including those nested under the core schema URN key, which
+/// pathless PATCH reads as the resource itself.
+fn object_slots<'a>(obj: &'a mut Map<String, Value>, out: &mut Vec<&'a mut Value>) {
+    for (k, v) in obj.iter_mut() {
+        if names_password(k) {
+            out.push(v);
+        } else if k.eq_ignore_ascii_case(USER_SCHEMA)
+            && let Value::Object(inner) = v
+        {
+            object_slots(inner, out);
+        }
+    }
+}
+
 /// Mutable references to each value that sets `password`.
 fn password_slots(body: &mut Value) -> Vec<&mut Value> {
     let mut out = Vec::new();
@@ -59,22 +91,14 @@ fn password_slots(body: &mut Value) -> Vec<&mut Value> {
         if let Some(Value::Array(ops)) = obj.get_mut(&key) {
             for op in ops.iter_mut().filter_map(Value::as_object_mut) {
                 let path_is_password = op.iter().any(|(k, v)| {
-                    k.eq_ignore_ascii_case("path")
-                        && v.as_str().is_some_and(|p| {
-                            p.eq_ignore_ascii_case("password")
-                                || p.to_ascii_lowercase().ends_with(":user:password")
-                        })
+                    k.eq_ignore_ascii_case("path") && v.as_str().is_some_and(names_password)
                 });
                 for (k, v) in op.iter_mut() {
                     if k.eq_ignore_ascii_case("value") {
                         if path_is_password {
                             out.push(v);
                         } else if let Value::Object(vals) = v {
-                            out.extend(
-                                vals.iter_mut()
-                                    .filter(|(k, _)| k.eq_ignore_ascii_case("password"))
-                                    .map(|(_, v)| v),
-                            );
+                            object_slots(vals, &mut out);
                         }
                     }
                 }
@@ -82,11 +106,7 @@ fn password_slots(body: &mut Value) -> Vec<&mut Value> {
         }
         return out;
     }
-    out.extend(
-        obj.iter_mut()
-            .filter(|(k, _)| k.eq_ignore_ascii_case("password"))
-            .map(|(_, v)| v),
-    );
+    object_slots(obj, &mut out);
     out
 }
 
@@ -108,6 +128,26 @@ mod tests {
             json!({"Operations": [{"op": "replace", "path": "password", "value": "x"}]});
         hash_in_body(&mut patch, None).await.unwrap();
         assert!(is_hash(patch["Operations"][0]["value"].as_str().unwrap()));
+        for key in [
+            " Password",
+            "urn:ietf:params:scim:schemas:core:2.0:User:password",
+        ] {
+            assert!(names_password(key), "{key}");
+        }
+        for key in [
+            "passwords",
+            "name.password",
+            "urn:x:y:password",
+            "password[value eq \"x\"]",
+        ] {
+            assert!(!names_password(key), "{key}");
+        }
+        let mut nested = json!({"Operations": [{"op": "add", "value": {
+            "urn:ietf:params:scim:schemas:core:2.0:User": {"password": "y"}
+        }}]});
+        hash_in_body(&mut nested, None).await.unwrap();
+        let v = &nested["Operations"][0]["value"]["urn:ietf:params:scim:schemas:core:2.0:User"];
+        assert!(is_hash(v["password"].as_str().unwrap()));
         let mut forged = json!({"password": h});
         assert!(hash_in_body(&mut forged, None).await.is_err());
     }

@@ -84,12 +84,25 @@ impl QueryParams {
         self.0.contains_key(&name.to_ascii_lowercase())
     }
 
-    /// An integer parameter; junk is a 400 naming the parameter.
+    /// An integer parameter; junk is a 400 naming the parameter. An integer
+    /// too large for i64 saturates: a huge `count` is clamped like any other
+    /// count above the maximum, never an error (RFC 7644 §3.4.2.4).
     pub fn int(&self, name: &str) -> Result<Option<i64>, ScimError> {
         match self.get(name).map(str::trim) {
             None | Some("") => Ok(None),
-            Some(v) => v.parse::<i64>().map(Some).map_err(|_| {
-                ScimError::invalid_value(format!("{name} must be an integer, not {v:?}"))
+            Some(v) => v.parse::<i64>().map(Some).or_else(|_| {
+                let digits = v.strip_prefix(['+', '-']).unwrap_or(v);
+                if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+                    Ok(Some(if v.starts_with('-') {
+                        i64::MIN
+                    } else {
+                        i64::MAX
+                    }))
+                } else {
+                    Err(ScimError::invalid_value(format!(
+                        "{name} must be an integer, not {v:?}"
+                    )))
+                }
             }),
         }
     }
@@ -209,5 +222,11 @@ mod tests {
         let q = QueryParams::parse(Some("Filter=userName+eq+%22a%22&COUNT=5"));
         assert_eq!(q.get("filter"), Some("userName eq \"a\""));
         assert_eq!(q.int("count").unwrap(), Some(5));
+        let q = QueryParams::parse(Some(
+            "count=99999999999999999999&startIndex=-99999999999999999999&x=1e3",
+        ));
+        assert_eq!(q.int("count").unwrap(), Some(i64::MAX));
+        assert_eq!(q.int("startIndex").unwrap(), Some(i64::MIN));
+        assert!(q.int("x").is_err());
     }
 }

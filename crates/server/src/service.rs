@@ -4,9 +4,14 @@ use roster_scim::ScimError;
 use roster_scim::filter::{check_filter, parse_filter};
 use roster_scim::members::MemberOp;
 use roster_scim::patch::{PatchRequest, apply_patch};
-use roster_scim::schema::ResourceType;
+use std::sync::Arc;
+
+use roster_scim::schema::{ResourceType, SchemaRegistry};
 use roster_scim::validate::{normalize, take_members};
-use roster_store::{Kind, ListQuery, ListResult, NewResource, Page, SortOrder, Stored, Update};
+use roster_store::{
+    IdempotentReply, Kind, ListQuery, ListResult, NewResource, Page, SortOrder, StoreError, Stored,
+    Update, UpdateFn, in_transaction,
+};
 use serde_json::Value;
 
 use crate::error::ApiResult;
@@ -20,21 +25,30 @@ pub fn resource_type(state: &AppState, kind: Kind) -> ApiResult<&ResourceType> {
         .ok_or_else(|| ScimError::internal(format!("no {} resource type", kind.name())).into())
 }
 
-pub async fn create(state: &AppState, dir: &str, kind: Kind, mut body: Value) -> ApiResult<Stored> {
-    let rt = resource_type(state, kind)?;
-    if kind == Kind::User {
-        password::hash_in_body(&mut body, None).await?;
-    }
-    let mut doc = normalize(&state.reg, rt, &body, None)?;
+/// A validated new resource from a client body (passwords already hashed).
+pub fn prepare_create(
+    reg: &SchemaRegistry,
+    kind: Kind,
+    body: &Value,
+) -> Result<NewResource, ScimError> {
+    let rt = reg
+        .resource_type(kind.name())
+        .ok_or_else(|| ScimError::internal("no resource type"))?;
+    let mut doc = normalize(reg, rt, body, None)?;
     let members = if kind == Kind::Group {
         take_members(&mut doc)?
     } else {
         Vec::new()
     };
-    Ok(state
-        .store
-        .create(dir, NewResource { kind, doc, members })
-        .await?)
+    Ok(NewResource { kind, doc, members })
+}
+
+pub async fn create(state: &AppState, dir: &str, kind: Kind, mut body: Value) -> ApiResult<Stored> {
+    if kind == Kind::User {
+        password::hash_in_body(&mut body, None).await?;
+    }
+    let new = prepare_create(&state.reg, kind, &body)?;
+    Ok(state.store.create(dir, new).await?)
 }
 
 pub async fn get(state: &AppState, dir: &str, kind: Kind, id: &str) -> ApiResult<Stored> {
@@ -46,7 +60,7 @@ pub async fn get(state: &AppState, dir: &str, kind: Kind, id: &str) -> ApiResult
 }
 
 /// The stored password hash of a user, to recognise a resent password.
-async fn current_password(
+pub async fn current_password(
     state: &AppState,
     dir: &str,
     kind: Kind,
@@ -77,11 +91,16 @@ pub async fn replace(
         let current = current_password(state, dir, kind, id).await?;
         password::hash_in_body(&mut body, current.as_deref()).await?;
     }
+    let update = replace_fn(state.reg.clone(), kind, body);
+    Ok(state.store.update(dir, kind, id, if_match, update).await?)
+}
+
+/// The update a PUT makes, run against the current resource inside the store's transaction.
+pub fn replace_fn(reg: Arc<SchemaRegistry>, kind: Kind, body: Value) -> UpdateFn {
     let has_members = body
         .as_object()
         .is_some_and(|o| o.keys().any(|k| k.eq_ignore_ascii_case("members")));
-    let reg = state.reg.clone();
-    let update = Box::new(move |current: &Stored| {
+    Box::new(move |current: &Stored| {
         let rt = reg
             .resource_type(kind.name())
             .ok_or_else(|| ScimError::internal("no resource type"))?;
@@ -101,8 +120,7 @@ pub async fn replace(
             }
         }
         Ok(Update { doc, members })
-    });
-    Ok(state.store.update(dir, kind, id, if_match, update).await?)
+    })
 }
 
 pub async fn patch(
@@ -118,8 +136,13 @@ pub async fn patch(
         password::hash_in_body(&mut body, current.as_deref()).await?;
     }
     let request = PatchRequest::from_json(&body)?;
-    let reg = state.reg.clone();
-    let update = Box::new(move |current: &Stored| {
+    let update = patch_fn(state.reg.clone(), kind, request);
+    Ok(state.store.update(dir, kind, id, if_match, update).await?)
+}
+
+/// The update a PATCH makes: apply the operations, then validate the result as a whole.
+pub fn patch_fn(reg: Arc<SchemaRegistry>, kind: Kind, request: PatchRequest) -> UpdateFn {
+    Box::new(move |current: &Stored| {
         let rt = reg
             .resource_type(kind.name())
             .ok_or_else(|| ScimError::internal("no resource type"))?;
@@ -130,8 +153,7 @@ pub async fn patch(
             doc,
             members: outcome.members,
         })
-    });
-    Ok(state.store.update(dir, kind, id, if_match, update).await?)
+    })
 }
 
 pub async fn delete(
@@ -212,4 +234,44 @@ pub async fn list(
         page: page.clone(),
     };
     Ok((state.store.list(dir, query).await?, page))
+}
+
+/// POST with an `Idempotency-Key`: the first request creates, a retry with the
+/// same key and body answers with the resource it created (as it is now),
+/// another body under the same key is refused.
+pub async fn create_idempotent(
+    state: &AppState,
+    dir: &str,
+    kind: Kind,
+    mut body: Value,
+    key: (String, Vec<u8>),
+) -> ApiResult<Stored> {
+    if kind == Kind::User {
+        password::hash_in_body(&mut body, None).await?;
+    }
+    let new = prepare_create(&state.reg, kind, &body)?;
+    let window_ms = state.config.idempotency_window_secs.saturating_mul(1000);
+    let (key, hash) = key;
+    let outcome = in_transaction(state.store.as_ref(), dir, move |tx| {
+        match tx.idempotent_reply(&key, window_ms)? {
+            Some(prev) if prev.request_hash == hash => {
+                let id = prev.response["id"].as_str().unwrap_or_default().to_owned();
+                return Ok(Err(id));
+            }
+            Some(_) => return Err(StoreError::from(crate::bulk::idempotency_conflict())),
+            None => {}
+        }
+        let stored = tx.create(new)?;
+        let reply = IdempotentReply {
+            request_hash: hash,
+            response: serde_json::json!({"status": 201, "id": stored.id}),
+        };
+        tx.remember_reply(&key, &reply)?;
+        Ok::<_, StoreError>(Ok(stored))
+    })
+    .await?;
+    match outcome {
+        Ok(stored) => Ok(stored),
+        Err(replayed_id) => get(state, dir, kind, &replayed_id).await,
+    }
 }

@@ -10,6 +10,12 @@ pub enum StoreError {
     Database(String),
     #[error("the store is shutting down")]
     Closed,
+    /// A cursor points before what retention kept: events up to `floor` are gone.
+    #[error(
+        "events up to {} were removed by retention and this cursor is older; start again without `after` and reconcile from the directory API",
+        crate::events::event_id(*floor)
+    )]
+    CursorExpired { floor: i64 },
 }
 
 impl From<rusqlite::Error> for StoreError {

@@ -63,6 +63,8 @@ pub struct TokenInfo {
     pub directory_id: String,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
+    /// When a rotated token stops working (Unix milliseconds).
+    pub expires_at: Option<i64>,
 }
 
 /// A stored resource: the canonical document plus what the server derives `meta` from.
@@ -134,4 +136,11 @@ pub struct ListResult {
     pub resources: Vec<Stored>,
     pub next_cursor: Option<String>,
     pub previous_cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminKeyInfo {
+    pub id: String,
+    pub name: String,
+    pub created_at: i64,
 }

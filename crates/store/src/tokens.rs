@@ -8,10 +8,26 @@ use sha2::{Digest, Sha256};
 /// Prefix that makes a leaked token recognisable to secret scanners.
 const PREFIX: &str = "rst_";
 
+/// Prefix of admin API keys, distinct so a key is never mistaken for a SCIM token.
+const ADMIN_PREFIX: &str = "rak_";
+
 pub fn new_token() -> String {
+    random_secret(PREFIX)
+}
+
+pub fn new_admin_key() -> String {
+    random_secret(ADMIN_PREFIX)
+}
+
+/// Webhook signing secrets are kept (they sign every delivery), so they are shown on creation and rotation only.
+pub fn new_webhook_secret() -> String {
+    random_secret("whsec_")
+}
+
+fn random_secret(prefix: &str) -> String {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
-    format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes))
+    format!("{prefix}{}", URL_SAFE_NO_PAD.encode(bytes))
 }
 
 /// Tokens have full entropy, so a fast digest is safe: there is nothing to brute-force.

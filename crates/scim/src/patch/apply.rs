@@ -118,6 +118,11 @@ impl<'a> Patcher<'a> {
                 return self.apply_object(doc, kind, None, v);
             }
         }
+        if let Some(e) = ext
+            && crate::validate::is_own_schemas(e, key, v)?
+        {
+            return Ok(());
+        }
         let text = match ext {
             Some(e) => format!("{}:{key}", e.id),
             None => key.to_owned(),

@@ -203,6 +203,38 @@ fn two_spellings_of_one_attribute_must_agree() {
 }
 
 #[test]
+fn an_extension_object_may_carry_its_own_schemas() {
+    // Typed clients (scim2-models) serialise an extension with its `schemas`.
+    let v = user(json!({
+        "userName": "a",
+        ENTERPRISE_USER_SCHEMA: {"schemas": [ENTERPRISE_USER_SCHEMA], "department": "D"}
+    }))
+    .unwrap();
+    assert_eq!(
+        v,
+        json!({
+            "schemas": [USER_SCHEMA, ENTERPRISE_USER_SCHEMA],
+            "userName": "a",
+            ENTERPRISE_USER_SCHEMA: {"department": "D"}
+        })
+    );
+    // Naming another schema means the object is not this extension's.
+    assert_err(
+        user(json!({
+            "userName": "a",
+            ENTERPRISE_USER_SCHEMA: {"schemas": [USER_SCHEMA], "department": "D"}
+        })),
+        ScimType::InvalidSyntax,
+        "schemas",
+    );
+    assert_err(
+        user(json!({"userName": "a", ENTERPRISE_USER_SCHEMA: {"schemas": "x"}})),
+        ScimType::InvalidSyntax,
+        "schemas",
+    );
+}
+
+#[test]
 fn enterprise_attributes_nested_and_flattened() {
     let nested = user(json!({
         "schemas": [USER_SCHEMA, ENTERPRISE_USER_SCHEMA],

@@ -40,7 +40,11 @@ pub fn service_provider_config_json(state: &AppState, base: &str) -> Value {
         "schemas": [SPC_SCHEMA],
         "documentationUri": "https://github.com/roster-dsync/roster",
         "patch": {"supported": true},
-        "bulk": {"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
+        "bulk": {
+            "supported": true,
+            "maxOperations": cfg.bulk_max_operations,
+            "maxPayloadSize": cfg.bulk_max_payload_bytes,
+        },
         "filter": {"supported": true, "maxResults": cfg.max_page_size},
         "changePassword": {"supported": true},
         "sort": {"supported": true},

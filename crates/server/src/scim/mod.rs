@@ -1,5 +1,6 @@
 //! SCIM endpoints under `/scim/v2/{directory}`.
 
+mod bulk;
 mod discovery;
 mod resources;
 mod search;
@@ -36,6 +37,7 @@ pub fn routes() -> Router<AppState> {
         .route("/scim/v2/{dir}/Users/.search", post(search::search_users))
         .route("/scim/v2/{dir}/Groups/.search", post(search::search_groups))
         .route("/scim/v2/{dir}/.search", post(search::search_all))
+        .route("/scim/v2/{dir}/Bulk", post(bulk::post_bulk))
         .route(
             "/scim/v2/{dir}/ServiceProviderConfig",
             get(discovery::service_provider_config),

@@ -10,6 +10,7 @@ use serde_json::Value;
 use super::search::list_response;
 use crate::auth::DirectoryAuth;
 use crate::error::{ApiResult, SCIM_JSON};
+use crate::idempotency;
 use crate::render::{base_url, full_resource, related};
 use crate::request::{JsonBody, Preconditions, QueryParams, etag};
 use crate::service::{self, Search};
@@ -73,7 +74,18 @@ async fn create(
     body: Value,
 ) -> ApiResult<Response> {
     let projection = projection(&q)?;
-    let stored = service::create(&state, &auth.directory_id, kind, body).await?;
+    let path = if kind == Kind::User {
+        "/Users"
+    } else {
+        "/Groups"
+    };
+    let key = idempotency::key(&headers, "POST", path, body.to_string().as_bytes())?;
+    let stored = match key {
+        Some(key) => {
+            service::create_idempotent(&state, &auth.directory_id, kind, body, key).await?
+        }
+        None => service::create(&state, &auth.directory_id, kind, body).await?,
+    };
     let out = render_one(&state, &headers, &auth.directory_id, &stored, &projection).await?;
     let location = out
         .pointer("/meta/location")

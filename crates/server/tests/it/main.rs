@@ -3,4 +3,22 @@
 
 mod support;
 
+mod api_directories;
+mod api_users;
+mod bulk;
+mod bulk_limits;
+mod conformance_fixes;
+mod discovery;
+mod errors;
+mod etags;
+mod events;
+mod extensions;
+mod filters;
+mod idp_replay;
+mod isolation;
+mod paging;
+mod patch;
+mod projection;
 mod smoke;
+mod users;
+mod webhooks;

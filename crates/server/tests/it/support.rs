@@ -1,4 +1,5 @@
 //! A running Roster for one test: its own database file, its own port, a client.
+#![allow(dead_code)] // Shared by every test module; each uses a subset.
 
 use std::sync::Arc;
 
@@ -30,6 +31,7 @@ impl TestServer {
     }
 
     pub async fn start_with(mut config: ServerConfig) -> Self {
+        roster_server::install_crypto_provider();
         let dir = tempfile::tempdir().unwrap();
         let reg = Arc::new(build_registry(&config).unwrap());
         let store: Arc<dyn Store> = Arc::new(
@@ -113,6 +115,8 @@ impl TestServer {
         } else {
             serde_json::from_str(&text).unwrap_or(Value::String(text))
         };
+        // returned: never holds for every response the server sends.
+        assert_no_password(&body);
         Reply {
             status,
             headers,
@@ -140,6 +144,71 @@ impl TestServer {
         self.call(Method::DELETE, path, None).await
     }
 
+    /// Sends raw bytes with the given content type, for malformed-body tests.
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        body: Vec<u8>,
+        content_type: &str,
+    ) -> Reply {
+        let url = format!("{}{path}", self.base());
+        let resp = self
+            .client
+            .request(method, url)
+            .bearer_auth(&self.token)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.unwrap();
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        // returned: never holds for every response the server sends.
+        assert_no_password(&body);
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// Creates a resource from `body`, asserting 201, and returns the response body.
+    pub async fn create(&self, path: &str, body: Value) -> Value {
+        let r = self.post(path, body).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        assert_no_password(&r.body);
+        r.body
+    }
+
+    /// Creates a group with the given member ids and returns its id.
+    pub async fn group(&self, display_name: &str, members: &[&str]) -> String {
+        let members: Vec<Value> = members
+            .iter()
+            .map(|m| serde_json::json!({ "value": m }))
+            .collect();
+        let b = self
+            .create(
+                "/Groups",
+                serde_json::json!({"displayName": display_name, "members": members}),
+            )
+            .await;
+        b["id"].as_str().unwrap().to_owned()
+    }
+
+    /// GETs a list and returns the ids of its Resources in order (asserting 200).
+    pub async fn ids(&self, path: &str) -> Vec<String> {
+        let r = self.get(path).await;
+        assert_eq!(r.status, StatusCode::OK, "{path}: {:?}", r.body);
+        ids(&r.body)
+    }
+
     /// Creates a user and returns its id.
     pub async fn user(&self, user_name: &str) -> String {
         let r = self
@@ -154,6 +223,51 @@ impl TestServer {
         assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
         r.body["id"].as_str().unwrap().to_owned()
     }
+}
+
+/// The ids of a ListResponse's Resources, in order.
+pub fn ids(body: &Value) -> Vec<String> {
+    body["Resources"]
+        .as_array()
+        .unwrap_or_else(|| panic!("not a ListResponse: {body:?}"))
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Fails when any object in `v`, at any depth, has a `password` key.
+pub fn assert_no_password(v: &Value) {
+    match v {
+        Value::Object(o) => {
+            for (k, x) in o {
+                assert!(
+                    !k.eq_ignore_ascii_case("password"),
+                    "password returned: {v:?}"
+                );
+                assert_no_password(x);
+            }
+        }
+        Value::Array(a) => a.iter().for_each(assert_no_password),
+        _ => {}
+    }
+}
+
+/// URL-encodes a query parameter value.
+pub fn enc(s: &str) -> String {
+    form_urlencoded_encode(s)
+}
+
+fn form_urlencoded_encode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
 }
 
 /// Asserts a SCIM error response with the given status and scimType.

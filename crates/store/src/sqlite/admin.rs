@@ -4,12 +4,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 use subtle::ConstantTimeEq;
 
 use crate::StoreResult;
-use crate::model::{Directory, TokenInfo};
-use crate::tokens::{hash_token, new_token};
+use crate::model::{AdminKeyInfo, Directory, TokenInfo};
+use crate::tokens::{hash_token, new_admin_key, new_token};
 
-pub fn now_ms() -> i64 {
-    i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
-}
+pub use crate::now_ms;
 
 pub fn create_directory(c: &Connection, name: &str) -> StoreResult<Directory> {
     let d = Directory {
@@ -19,6 +17,12 @@ pub fn create_directory(c: &Connection, name: &str) -> StoreResult<Directory> {
     };
     c.prepare_cached("INSERT INTO directories (id, name, created_at) VALUES (?, ?, ?)")?
         .execute(params![d.id, d.name, d.created_at])?;
+    super::outbox::emit(
+        c,
+        &d.id,
+        crate::events::DIRECTORY_ACTIVATED,
+        &crate::events::directory_data(&d),
+    )?;
     Ok(d)
 }
 
@@ -56,6 +60,7 @@ pub fn issue_token(c: &Connection, directory_id: &str) -> StoreResult<(TokenInfo
         directory_id: directory_id.to_owned(),
         created_at: now_ms(),
         revoked_at: None,
+        expires_at: None,
     };
     c.prepare_cached(
         "INSERT INTO tokens (id, directory_id, token_hash, created_at) VALUES (?, ?, ?, ?)",
@@ -71,17 +76,20 @@ pub fn issue_token(c: &Connection, directory_id: &str) -> StoreResult<(TokenInfo
 
 pub fn list_tokens(c: &Connection, directory_id: &str) -> StoreResult<Vec<TokenInfo>> {
     let mut stmt = c.prepare_cached(
-        "SELECT id, directory_id, created_at, revoked_at FROM tokens WHERE directory_id = ? ORDER BY id",
+        "SELECT id, directory_id, created_at, revoked_at, expires_at FROM tokens WHERE directory_id = ? ORDER BY id",
     )?;
-    let rows = stmt.query_map([directory_id], |r| {
-        Ok(TokenInfo {
-            id: r.get(0)?,
-            directory_id: r.get(1)?,
-            created_at: r.get(2)?,
-            revoked_at: r.get(3)?,
-        })
-    })?;
+    let rows = stmt.query_map([directory_id], token_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub(super) fn token_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenInfo> {
+    Ok(TokenInfo {
+        id: r.get(0)?,
+        directory_id: r.get(1)?,
+        created_at: r.get(2)?,
+        revoked_at: r.get(3)?,
+        expires_at: r.get(4)?,
+    })
 }
 
 pub fn revoke_token(c: &Connection, token_id: &str) -> StoreResult<bool> {
@@ -95,11 +103,42 @@ pub fn authenticate(c: &Connection, token: &str) -> StoreResult<Option<String>> 
     let digest = hash_token(token);
     let row: Option<(String, Vec<u8>)> = c
         .prepare_cached(
-            "SELECT directory_id, token_hash FROM tokens WHERE token_hash = ? AND revoked_at IS NULL",
+            "SELECT directory_id, token_hash FROM tokens
+             WHERE token_hash = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)",
         )?
-        .query_row([&digest], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row(params![&digest, now_ms()], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     // The index lookup already matched; the constant-time check keeps the
     // final comparison free of timing differences whatever the index does.
     Ok(row.and_then(|(dir, stored)| bool::from(stored.ct_eq(&digest)).then_some(dir)))
+}
+
+pub fn create_admin_key(c: &Connection, name: &str) -> StoreResult<(AdminKeyInfo, String)> {
+    let key = new_admin_key();
+    let info = AdminKeyInfo {
+        id: uuid::Uuid::now_v7().to_string(),
+        name: name.to_owned(),
+        created_at: now_ms(),
+    };
+    c.prepare_cached(
+        "INSERT INTO admin_keys (id, name, key_hash, created_at) VALUES (?, ?, ?, ?)",
+    )?
+    .execute(params![
+        info.id,
+        info.name,
+        hash_token(&key),
+        info.created_at
+    ])?;
+    Ok((info, key))
+}
+
+pub fn authenticate_admin(c: &Connection, key: &str) -> StoreResult<Option<String>> {
+    let digest = hash_token(key);
+    let row: Option<(String, Vec<u8>)> = c
+        .prepare_cached(
+            "SELECT id, key_hash FROM admin_keys WHERE key_hash = ? AND revoked_at IS NULL",
+        )?
+        .query_row([&digest], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    Ok(row.and_then(|(id, stored)| bool::from(stored.ct_eq(&digest)).then_some(id)))
 }

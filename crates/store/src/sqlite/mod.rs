@@ -7,8 +7,12 @@
 
 mod admin;
 pub(crate) mod conn;
+mod directory_api;
 mod list;
+mod outbox;
 mod resources;
+mod tx;
+mod webhooks;
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
@@ -21,7 +25,8 @@ use rusqlite::Connection;
 use tokio::sync::{Semaphore, oneshot};
 
 use crate::model::*;
-use crate::{ListOptions, Store, StoreError, StoreResult};
+use crate::webhooks::{DeliveryRecord, Leased, Progress, WebhookEndpoint};
+use crate::{ListOptions, Store, StoreError, StoreResult, TxWork};
 
 #[derive(Debug, Clone)]
 pub struct SqliteOptions {
@@ -195,6 +200,20 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, max_batch: usize) {
 
 #[async_trait]
 impl Store for SqliteStore {
+    async fn transaction(&self, directory: &str, work: TxWork) -> StoreResult<()> {
+        let dir = directory.to_owned();
+        let reg = self.reg.clone();
+        self.write(move |c| {
+            let mut tx = tx::SqliteTx {
+                conn: c,
+                reg: &reg,
+                directory: &dir,
+            };
+            work(&mut tx)
+        })
+        .await
+    }
+
     async fn create_directory(&self, name: &str) -> StoreResult<Directory> {
         let name = name.to_owned();
         self.write(move |c| admin::create_directory(c, &name)).await
@@ -228,6 +247,206 @@ impl Store for SqliteStore {
         let token = token.to_owned();
         self.read(move |c| admin::authenticate(c, &token)).await
     }
+
+    async fn create_admin_key(&self, name: &str) -> StoreResult<(AdminKeyInfo, String)> {
+        let name = name.to_owned();
+        self.write(move |c| admin::create_admin_key(c, &name)).await
+    }
+
+    async fn authenticate_admin(&self, key: &str) -> StoreResult<Option<String>> {
+        let key = key.to_owned();
+        self.read(move |c| admin::authenticate_admin(c, &key)).await
+    }
+
+    async fn list_events(
+        &self,
+        after: i64,
+        limit: u64,
+        types: &[String],
+        directory: Option<&str>,
+    ) -> StoreResult<Vec<crate::events::Event>> {
+        let types = types.to_vec();
+        let directory = directory.map(str::to_owned);
+        self.read(move |c| outbox::list(c, after, limit, &types, directory.as_deref()))
+            .await
+    }
+
+    async fn prune_events(&self, cutoff_ms: i64) -> StoreResult<u64> {
+        self.write(move |c| outbox::prune(c, cutoff_ms)).await
+    }
+
+    async fn event(&self, seq: i64) -> StoreResult<Option<crate::events::Event>> {
+        self.read(move |c| webhooks::event(c, seq)).await
+    }
+
+    async fn create_webhook(
+        &self,
+        url: &str,
+        types: &[String],
+        directory: Option<&str>,
+    ) -> StoreResult<(WebhookEndpoint, String)> {
+        let (url, types, dir) = (url.to_owned(), types.to_vec(), directory.map(str::to_owned));
+        self.write(move |c| webhooks::create(c, &url, &types, dir.as_deref()))
+            .await
+    }
+
+    async fn list_webhooks(&self) -> StoreResult<Vec<WebhookEndpoint>> {
+        self.read(webhooks::list).await
+    }
+
+    async fn get_webhook(&self, id: &str) -> StoreResult<Option<WebhookEndpoint>> {
+        let id = id.to_owned();
+        self.read(move |c| webhooks::get(c, &id)).await
+    }
+
+    async fn set_webhook_enabled(&self, id: &str, enabled: bool) -> StoreResult<bool> {
+        let id = id.to_owned();
+        self.write(move |c| webhooks::set_enabled(c, &id, enabled))
+            .await
+    }
+
+    async fn rotate_webhook_secret(&self, id: &str) -> StoreResult<Option<String>> {
+        let id = id.to_owned();
+        self.write(move |c| webhooks::rotate_secret(c, &id)).await
+    }
+
+    async fn delete_webhook(&self, id: &str) -> StoreResult<bool> {
+        let id = id.to_owned();
+        self.write(move |c| webhooks::delete(c, &id)).await
+    }
+
+    async fn webhook_deliveries(&self, id: &str, limit: u64) -> StoreResult<Vec<DeliveryRecord>> {
+        let id = id.to_owned();
+        self.read(move |c| webhooks::deliveries(c, &id, limit))
+            .await
+    }
+
+    async fn redeliver(&self, id: &str, event_seq: i64) -> StoreResult<bool> {
+        let id = id.to_owned();
+        self.write(move |c| webhooks::redeliver(c, &id, event_seq))
+            .await
+    }
+
+    async fn claim_webhooks(
+        &self,
+        owner: &str,
+        lease_ms: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<Leased>> {
+        let owner = owner.to_owned();
+        self.write(move |c| webhooks::claim(c, &owner, lease_ms, limit))
+            .await
+    }
+
+    async fn webhook_progress(
+        &self,
+        id: &str,
+        owner: &str,
+        lease_ms: i64,
+        progress: Progress,
+    ) -> StoreResult<bool> {
+        let (id, owner) = (id.to_owned(), owner.to_owned());
+        self.write(move |c| webhooks::progress(c, &id, &owner, lease_ms, &progress))
+            .await
+    }
+
+    async fn release_webhook(&self, id: &str, owner: &str) -> StoreResult<()> {
+        let (id, owner) = (id.to_owned(), owner.to_owned());
+        self.write(move |c| webhooks::release(c, &id, &owner)).await
+    }
+
+    // ---- Directory administration and the app-facing directory API ----
+
+    async fn create_directory_with_token(
+        &self,
+        name: &str,
+    ) -> StoreResult<(Directory, TokenInfo, String)> {
+        let name = name.to_owned();
+        self.write(move |c| directory_api::create_with_token(c, &name))
+            .await
+    }
+
+    async fn list_directories_page(
+        &self,
+        after: Option<&str>,
+        limit: u64,
+    ) -> StoreResult<(Vec<Directory>, Option<String>)> {
+        let after = after.map(str::to_owned);
+        self.read(move |c| directory_api::list_page(c, after.as_deref(), limit))
+            .await
+    }
+
+    async fn rename_directory(&self, id: &str, name: &str) -> StoreResult<Option<Directory>> {
+        let (id, name) = (id.to_owned(), name.to_owned());
+        self.write(move |c| directory_api::rename(c, &id, &name))
+            .await
+    }
+
+    async fn delete_directory(&self, id: &str) -> StoreResult<bool> {
+        let id = id.to_owned();
+        self.write(move |c| directory_api::delete(c, &id)).await
+    }
+
+    async fn revoke_directory_token(&self, directory: &str, token_id: &str) -> StoreResult<bool> {
+        let (dir, id) = (directory.to_owned(), token_id.to_owned());
+        self.write(move |c| directory_api::revoke_in(c, &dir, &id))
+            .await
+    }
+
+    async fn rotate_token(
+        &self,
+        directory: Option<&str>,
+        token_id: &str,
+        overlap_secs: i64,
+    ) -> StoreResult<Option<crate::directory_api::Rotation>> {
+        let (dir, id) = (directory.map(str::to_owned), token_id.to_owned());
+        let overlap_ms = overlap_secs.saturating_mul(1000);
+        self.write(move |c| directory_api::rotate(c, dir.as_deref(), &id, overlap_ms))
+            .await
+    }
+
+    async fn directory_users(
+        &self,
+        directory: &str,
+        query: crate::directory_api::UserQuery,
+    ) -> StoreResult<crate::directory_api::ObjectPage> {
+        let dir = directory.to_owned();
+        self.read(move |c| directory_api::list_users(c, &dir, &query))
+            .await
+    }
+
+    async fn directory_groups(
+        &self,
+        directory: &str,
+        query: crate::directory_api::GroupQuery,
+    ) -> StoreResult<crate::directory_api::ObjectPage> {
+        let dir = directory.to_owned();
+        self.read(move |c| directory_api::list_groups(c, &dir, &query))
+            .await
+    }
+
+    async fn group_users(
+        &self,
+        group_id: &str,
+        after: Option<&str>,
+        limit: u64,
+    ) -> StoreResult<crate::directory_api::ObjectPage> {
+        let (group, after) = (group_id.to_owned(), after.map(str::to_owned));
+        self.read(move |c| directory_api::group_users(c, &group, after.as_deref(), limit))
+            .await
+    }
+
+    async fn directory_object(
+        &self,
+        kind: Kind,
+        id: &str,
+    ) -> StoreResult<Option<serde_json::Value>> {
+        let id = id.to_owned();
+        self.read(move |c| directory_api::object(c, kind, &id))
+            .await
+    }
+
+    // ---- end of the directory API block ----
 
     async fn create(&self, directory: &str, new: NewResource) -> StoreResult<Stored> {
         let dir = directory.to_owned();

@@ -10,6 +10,8 @@ use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use serde_json::Value;
 
 use super::admin::now_ms;
+use super::outbox;
+use crate::events;
 use crate::model::*;
 use crate::sql::compile::{Compiler, INDEXED_VALUES, SqlParam};
 use crate::{StoreError, StoreResult};
@@ -88,17 +90,26 @@ pub fn create(
         other => other?,
     };
     write_index_values(c, dir, new.kind, &id, &new.doc)?;
+    let mut diff = MemberDiff::default();
     if new.kind == Kind::Group && !new.members.is_empty() {
-        add_members(c, dir, &id, &new.members)?;
+        let resolved = resolve_members(c, dir, &id, &new.members)?;
+        diff.added = insert_members(c, dir, &id, &resolved)?;
     }
-    Ok(Stored {
+    let stored = Stored {
         id,
         kind: new.kind,
         doc: new.doc,
         version: 1,
         created: now,
         last_modified: now,
-    })
+    };
+    let created = match stored.kind {
+        Kind::User => events::USER_CREATED,
+        Kind::Group => events::GROUP_CREATED,
+    };
+    outbox::emit(c, dir, created, &outbox::data_of(c, dir, &stored)?)?;
+    outbox::membership_events(c, dir, &stored, &diff)?;
+    Ok(stored)
 }
 
 fn write_index_values(
@@ -130,7 +141,9 @@ fn write_index_values(
     Ok(())
 }
 
-fn stored_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, i64, String, i64, i64, i64)> {
+pub(super) fn stored_row(
+    r: &rusqlite::Row<'_>,
+) -> rusqlite::Result<(String, i64, String, i64, i64, i64)> {
     Ok((
         r.get(0)?,
         r.get(1)?,
@@ -193,12 +206,13 @@ pub fn update(
     let current = get(c, dir, kind, id)?.ok_or_else(|| not_found(kind, id))?;
     check_version(&current, if_match)?;
     let update = f(&current)?;
-    let mut members_changed = false;
+    let before = outbox::data_of(c, dir, &current)?;
+    let mut diff = MemberDiff::default();
     for op in &update.members {
-        members_changed |= apply_member_op(c, reg, dir, id, op)?;
+        apply_member_op(c, reg, dir, id, op, &mut diff)?;
     }
     let doc_changed = update.doc != current.doc;
-    if !doc_changed && !members_changed {
+    if !doc_changed && diff.is_empty() {
         // Identity providers resend unchanged data constantly: no new version for that.
         return Ok(current);
     }
@@ -224,14 +238,23 @@ pub fn update(
         c.prepare_cached("UPDATE resources SET version = ?, last_modified = ? WHERE id = ?")?
             .execute(params![version, now, id])?;
     }
-    Ok(Stored {
+    let stored = Stored {
         id: id.to_owned(),
         kind,
         doc: update.doc,
         version,
         created: current.created,
         last_modified: now,
-    })
+    };
+    if let Some(data) = events::updated(&before, &outbox::data_of(c, dir, &stored)?) {
+        let updated = match kind {
+            Kind::User => events::USER_UPDATED,
+            Kind::Group => events::GROUP_UPDATED,
+        };
+        outbox::emit(c, dir, updated, &data)?;
+    }
+    outbox::membership_events(c, dir, &stored, &diff)?;
+    Ok(stored)
 }
 
 pub fn delete(
@@ -243,35 +266,83 @@ pub fn delete(
 ) -> StoreResult<()> {
     let current = get(c, dir, kind, id)?.ok_or_else(|| not_found(kind, id))?;
     check_version(&current, if_match)?;
+    let data = outbox::data_of(c, dir, &current)?;
+    if kind == Kind::User {
+        // The user leaves every group: apps tracking membership see it go.
+        for g in outbox::groups_of(c, dir, id)? {
+            if let Some(group) = get(c, dir, Kind::Group, &g.id)? {
+                let m = events::membership(dir, data.clone(), events::group_data(dir, &group));
+                outbox::emit(c, dir, events::GROUP_USER_REMOVED, &m)?;
+            }
+        }
+    }
+    let deleted = match kind {
+        Kind::User => events::USER_DELETED,
+        Kind::Group => events::GROUP_DELETED,
+    };
+    outbox::emit(c, dir, deleted, &data)?;
     // Membership and index rows go with the resource (ON DELETE CASCADE).
     c.prepare_cached("DELETE FROM resources WHERE id = ?")?
         .execute([id])?;
     Ok(())
 }
 
-/// Applies one membership change; true when any row changed.
+/// Members that joined or left a group in one change.
+#[derive(Debug, Default)]
+pub struct MemberDiff {
+    pub added: Vec<(String, Kind)>,
+    pub removed: Vec<(String, Kind)>,
+}
+
+impl MemberDiff {
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty()
+    }
+}
+
+fn removed_rows(
+    rows: rusqlite::MappedRows<
+        '_,
+        impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<(String, i64)>,
+    >,
+) -> StoreResult<Vec<(String, Kind)>> {
+    rows.map(|r| {
+        let (id, kind) = r?;
+        Ok((id, Kind::from_code(kind).unwrap_or(Kind::User)))
+    })
+    .collect()
+}
+
+/// Applies one membership change and reports which members joined or left.
 fn apply_member_op(
     c: &Connection,
     reg: &SchemaRegistry,
     dir: &str,
     group: &str,
     op: &MemberOp,
-) -> StoreResult<bool> {
-    Ok(match op {
-        MemberOp::Add(refs) => add_members(c, dir, group, refs)? > 0,
+    diff: &mut MemberDiff,
+) -> StoreResult<()> {
+    let row = |r: &rusqlite::Row<'_>| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?));
+    match op {
+        MemberOp::Add(refs) => {
+            let resolved = resolve_members(c, dir, group, refs)?;
+            diff.added.extend(insert_members(c, dir, group, &resolved)?);
+        }
         MemberOp::Remove(ids) => {
-            let mut stmt =
-                c.prepare_cached("DELETE FROM group_members WHERE group_id = ? AND member_id = ?")?;
-            let mut n = 0;
+            let mut stmt = c.prepare_cached(
+                "DELETE FROM group_members WHERE group_id = ? AND member_id = ? RETURNING member_id, member_type",
+            )?;
             for m in ids {
-                n += stmt.execute(params![group, m])?;
+                diff.removed
+                    .extend(removed_rows(stmt.query_map(params![group, m], row)?)?);
             }
-            n > 0
         }
         MemberOp::RemoveAll => {
-            c.prepare_cached("DELETE FROM group_members WHERE group_id = ?")?
-                .execute([group])?
-                > 0
+            let mut stmt = c.prepare_cached(
+                "DELETE FROM group_members WHERE group_id = ? RETURNING member_id, member_type",
+            )?;
+            diff.removed
+                .extend(removed_rows(stmt.query_map([group], row)?)?);
         }
         MemberOp::RemoveWhere(filter) => {
             let rt = reg
@@ -282,34 +353,41 @@ fn apply_member_op(
             let sql = format!(
                 "DELETE FROM group_members WHERE group_id = ?1 AND member_id IN (
                    SELECT gm.member_id FROM group_members gm JOIN resources m ON m.id = gm.member_id
-                   WHERE gm.group_id = ?2 AND {cond})"
+                   WHERE gm.group_id = ?2 AND {cond}) RETURNING member_id, member_type"
             );
             let mut values = vec![
                 SqlParam::Text(group.to_owned()),
                 SqlParam::Text(group.to_owned()),
             ];
             values.extend(compiler.into_params());
-            c.prepare(&sql)?
-                .execute(params_from_iter(values.iter().map(to_sql)))?
-                > 0
+            let mut stmt = c.prepare(&sql)?;
+            diff.removed.extend(removed_rows(
+                stmt.query_map(params_from_iter(values.iter().map(to_sql)), row)?,
+            )?);
         }
         MemberOp::ReplaceAll(refs) => {
             let wanted = resolve_members(c, dir, group, refs)?;
             let keep: HashSet<&str> = wanted.iter().map(|(id, _)| id.as_str()).collect();
-            let existing: Vec<String> = c
-                .prepare_cached("SELECT member_id FROM group_members WHERE group_id = ?")?
-                .query_map([group], |r| r.get(0))?
+            let existing: Vec<(String, i64)> = c
+                .prepare_cached(
+                    "SELECT member_id, member_type FROM group_members WHERE group_id = ?",
+                )?
+                .query_map([group], row)?
                 .collect::<Result<_, _>>()?;
-            let mut changed = false;
             let mut del =
                 c.prepare_cached("DELETE FROM group_members WHERE group_id = ? AND member_id = ?")?;
-            for m in existing.iter().filter(|m| !keep.contains(m.as_str())) {
-                changed |= del.execute(params![group, m])? > 0;
+            for (m, kind) in existing
+                .into_iter()
+                .filter(|(m, _)| !keep.contains(m.as_str()))
+            {
+                del.execute(params![group, m])?;
+                diff.removed
+                    .push((m, Kind::from_code(kind).unwrap_or(Kind::User)));
             }
-            changed |= insert_members(c, dir, group, &wanted)? > 0;
-            changed
+            diff.added.extend(insert_members(c, dir, group, &wanted)?);
         }
-    })
+    }
+    Ok(())
 }
 
 pub fn to_sql(p: &SqlParam) -> rusqlite::types::Value {
@@ -363,25 +441,23 @@ fn resolve_members(
     Ok(out)
 }
 
-fn add_members(c: &Connection, dir: &str, group: &str, refs: &[MemberRef]) -> StoreResult<usize> {
-    let resolved = resolve_members(c, dir, group, refs)?;
-    insert_members(c, dir, group, &resolved)
-}
-
+/// Inserts membership rows; returns the members that were not there before.
 fn insert_members(
     c: &Connection,
     dir: &str,
     group: &str,
     members: &[(String, Kind)],
-) -> StoreResult<usize> {
+) -> StoreResult<Vec<(String, Kind)>> {
     let mut stmt = c.prepare_cached(
         "INSERT OR IGNORE INTO group_members (directory_id, group_id, member_id, member_type) VALUES (?, ?, ?, ?)",
     )?;
-    let mut n = 0;
+    let mut added = Vec::new();
     for (id, kind) in members {
-        n += stmt.execute(params![dir, group, id, kind.code()])?;
+        if stmt.execute(params![dir, group, id, kind.code()])? > 0 {
+            added.push((id.clone(), *kind));
+        }
     }
-    Ok(n)
+    Ok(added)
 }
 
 /// Members of groups (`of_group`) or groups of members, keyed by the given ids.

@@ -12,7 +12,10 @@ CREATE TABLE tokens (
     directory_id  TEXT NOT NULL REFERENCES directories(id) ON DELETE CASCADE,
     token_hash    BLOB NOT NULL UNIQUE,
     created_at    INTEGER NOT NULL,
-    revoked_at    INTEGER
+    revoked_at    INTEGER,
+    -- Set when the token is rotated: it keeps working until then, so the
+    -- identity provider can switch to the new token without a failed sync.
+    expires_at    INTEGER
 );
 CREATE INDEX tokens_directory ON tokens(directory_id);
 
@@ -58,3 +61,81 @@ CREATE TABLE group_members (
     PRIMARY KEY (group_id, member_id)
 ) WITHOUT ROWID;
 CREATE INDEX group_members_member ON group_members(member_id, group_id);
+
+-- Replies remembered under an Idempotency-Key: a retried request gets the
+-- stored reply instead of being applied twice.
+CREATE TABLE idempotency_keys (
+    directory_id  TEXT NOT NULL REFERENCES directories(id) ON DELETE CASCADE,
+    key           TEXT NOT NULL,
+    request_hash  BLOB NOT NULL,
+    response      TEXT NOT NULL,
+    created_at    INTEGER NOT NULL,
+    PRIMARY KEY (directory_id, key)
+) WITHOUT ROWID;
+
+-- The event outbox: every change's event, written in the change's transaction.
+-- One writer assigns `seq` in commit order, so a reader following `seq` never
+-- skips an event that commits later.
+CREATE TABLE events (
+    seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+    directory_id  TEXT NOT NULL,
+    type          TEXT NOT NULL,
+    data          TEXT NOT NULL,
+    created_at    INTEGER NOT NULL
+);
+CREATE INDEX events_directory ON events(directory_id, seq);
+
+-- Admin API keys: stored as SHA-256 digests, shown once.
+CREATE TABLE admin_keys (
+    id          TEXT PRIMARY KEY,
+    name        TEXT NOT NULL,
+    key_hash    BLOB NOT NULL UNIQUE,
+    created_at  INTEGER NOT NULL,
+    revoked_at  INTEGER
+);
+
+-- Webhook endpoints. Each keeps its own cursor into `events`; a lease
+-- (owner, until) makes one dispatcher at a time deliver to an endpoint, so
+-- several Roster processes never send one event to one endpoint concurrently.
+CREATE TABLE webhook_endpoints (
+    id             TEXT PRIMARY KEY,
+    url            TEXT NOT NULL,
+    secret         TEXT NOT NULL,
+    event_types    TEXT NOT NULL,             -- JSON array; empty = every type
+    directory_id   TEXT,                      -- NULL = every directory
+    enabled        INTEGER NOT NULL DEFAULT 1,
+    state          TEXT NOT NULL DEFAULT 'healthy',
+    cursor         INTEGER NOT NULL,          -- last event seq handled
+    attempts       INTEGER NOT NULL DEFAULT 0, -- failed attempts at the event after cursor
+    first_failure  INTEGER,                   -- when that event first failed (ms)
+    retry_at       INTEGER NOT NULL DEFAULT 0,
+    lease_owner    TEXT,
+    lease_until    INTEGER NOT NULL DEFAULT 0,
+    created_at     INTEGER NOT NULL
+);
+
+CREATE TABLE webhook_deliveries (
+    id             INTEGER PRIMARY KEY AUTOINCREMENT,
+    endpoint_id    TEXT NOT NULL REFERENCES webhook_endpoints(id) ON DELETE CASCADE,
+    event_seq      INTEGER NOT NULL,
+    attempt        INTEGER NOT NULL,
+    status         TEXT NOT NULL,             -- succeeded | retrying | failed
+    response_code  INTEGER,
+    latency_ms     INTEGER NOT NULL,
+    error          TEXT,
+    created_at     INTEGER NOT NULL
+);
+CREATE INDEX webhook_deliveries_endpoint ON webhook_deliveries(endpoint_id, id);
+
+-- Events an operator asked to send again, ahead of the endpoint's cursor.
+CREATE TABLE webhook_redeliveries (
+    endpoint_id  TEXT NOT NULL REFERENCES webhook_endpoints(id) ON DELETE CASCADE,
+    event_seq    INTEGER NOT NULL,
+    PRIMARY KEY (endpoint_id, event_seq)
+) WITHOUT ROWID;
+
+-- Small named values the store keeps about itself (e.g. how far events were pruned).
+CREATE TABLE store_meta (
+    key    TEXT PRIMARY KEY,
+    value  INTEGER NOT NULL
+);

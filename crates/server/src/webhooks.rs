@@ -1,0 +1,257 @@
+//! The webhook dispatcher inside `roster serve`.
+//!
+//! Delivery is at-least-once from the event log: each endpoint has a cursor
+//! in the store, and a lease makes exactly one dispatcher (of however many
+//! Roster processes) deliver to an endpoint at a time. Events go out in order,
+//! one at a time per endpoint; a failure is retried with exponential backoff
+//! and jitter, blocking that endpoint's later events so order holds, until the
+//! retry window passes and the endpoint is marked failing and moves on. A
+//! receiver answering 410 Gone disables its endpoint. The cursor only moves
+//! after a delivery succeeded, so a crash re-sends, never loses.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rand::RngExt;
+use roster_client::webhook::{SIGNATURE_HEADER, sign};
+use roster_store::events::Event;
+use roster_store::webhooks::{Delivery, DeliveryStatus, Leased, Progress};
+use roster_store::{Store, now_ms};
+use tokio::sync::watch;
+
+use crate::config::ServerConfig;
+
+/// Lease length: longer than one batch of attempts takes, renewed on progress.
+const LEASE_MS: i64 = 60_000;
+/// Events delivered per lease before the state is saved.
+const BATCH: u64 = 100;
+
+pub struct Dispatcher {
+    store: Arc<dyn Store>,
+    client: reqwest::Client,
+    owner: String,
+    cfg: Arc<ServerConfig>,
+}
+
+/// Starts the dispatcher; it stops when `shutdown` turns true, after saving its state.
+pub fn spawn(
+    store: Arc<dyn Store>,
+    cfg: Arc<ServerConfig>,
+    mut shutdown: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    crate::install_crypto_provider();
+    tokio::spawn(async move {
+        let client = match reqwest::Client::builder()
+            .timeout(Duration::from_secs(cfg.webhook_timeout_secs))
+            .user_agent(concat!("Roster-Webhooks/", env!("CARGO_PKG_VERSION")))
+            .build()
+        {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "webhooks disabled: cannot build the HTTP client");
+                return;
+            }
+        };
+        let d = Dispatcher {
+            store,
+            client,
+            owner: uuid::Uuid::now_v7().to_string(),
+            cfg,
+        };
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => break,
+                _ = tokio::time::sleep(Duration::from_millis(d.cfg.webhook_poll_ms)) => {}
+            }
+            if *shutdown.borrow() {
+                break;
+            }
+            d.tick().await;
+        }
+    })
+}
+
+impl Dispatcher {
+    async fn tick(&self) {
+        let leased = match self
+            .store
+            .claim_webhooks(&self.owner, LEASE_MS, self.cfg.webhook_concurrency.max(1))
+            .await
+        {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(error = %e, "webhook dispatcher cannot claim endpoints");
+                return;
+            }
+        };
+        if !leased.is_empty() {
+            tracing::debug!(
+                endpoints = leased.len(),
+                "webhook dispatcher leased endpoints"
+            );
+        }
+        // Endpoints are independent: deliver to the leased ones concurrently.
+        futures_util::future::join_all(leased.into_iter().map(|l| self.deliver(l))).await;
+    }
+
+    async fn deliver(&self, leased: Leased) {
+        let ep = &leased.endpoint;
+        let mut p = Progress {
+            cursor: ep.cursor,
+            attempts: ep.attempts,
+            first_failure: ep.first_failure,
+            retry_at: 0,
+            state: ep.state.clone(),
+            enabled: true,
+            deliveries: Vec::new(),
+        };
+        for seq in &leased.redeliveries {
+            if let Ok(Some(event)) = self.store.event(*seq).await {
+                let mut d = self.attempt(&leased, &event, 1).await;
+                d.redelivery = true;
+                p.deliveries.push(d);
+            }
+        }
+        let events = match self
+            .store
+            .list_events(
+                ep.cursor,
+                BATCH,
+                &ep.event_types,
+                ep.directory_id.as_deref(),
+            )
+            .await
+        {
+            Ok(events) if events.is_empty() => {
+                // Nothing up to the head matches this endpoint's subscription.
+                p.cursor = p.cursor.max(leased.head);
+                events
+            }
+            Ok(events) => events,
+            Err(roster_store::StoreError::CursorExpired { floor }) => {
+                // Re-enabled after retention removed what it missed: resume after the gap.
+                tracing::warn!(endpoint = %ep.id, "webhook endpoint missed events removed by retention");
+                p.cursor = p.cursor.max(floor);
+                Vec::new()
+            }
+            Err(e) => {
+                tracing::warn!(endpoint = %ep.id, error = %e, "cannot read events for a webhook");
+                Vec::new()
+            }
+        };
+        for event in &events {
+            let d = self.attempt(&leased, event, p.attempts + 1).await;
+            let status = d.status;
+            let code = d.response_code;
+            p.deliveries.push(d);
+            if status == DeliveryStatus::Succeeded {
+                p.cursor = event.seq;
+                p.attempts = 0;
+                p.first_failure = None;
+                p.state = "healthy".into();
+                continue;
+            }
+            if code == Some(410) {
+                // The receiver says the endpoint is gone for good.
+                p.enabled = false;
+                p.state = "disabled".into();
+                tracing::warn!(endpoint = %ep.id, url = %ep.url, "webhook receiver answered 410 Gone: endpoint disabled");
+                break;
+            }
+            let now = now_ms();
+            p.attempts += 1;
+            let first = *p.first_failure.get_or_insert(now);
+            if now - first >= self.cfg.webhook_retry_window_secs.saturating_mul(1000) {
+                if let Some(last) = p.deliveries.last_mut() {
+                    last.status = DeliveryStatus::Failed;
+                }
+                tracing::warn!(endpoint = %ep.id, event = %event.id(), "webhook retries exhausted: endpoint marked failing");
+                p.cursor = event.seq;
+                p.attempts = 0;
+                p.first_failure = None;
+                p.state = "failing".into();
+                continue;
+            }
+            p.retry_at = now + self.backoff_ms(p.attempts);
+            break;
+        }
+        match self
+            .store
+            .webhook_progress(&ep.id, &self.owner, LEASE_MS, p)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(endpoint = %ep.id, "lost the webhook lease; another dispatcher took over")
+            }
+            Err(e) => {
+                tracing::warn!(endpoint = %ep.id, error = %e, "cannot save webhook progress; events will be re-sent")
+            }
+        }
+        let _ = self.store.release_webhook(&ep.id, &self.owner).await;
+    }
+
+    /// Exponential backoff with full jitter in the upper half, capped.
+    fn backoff_ms(&self, attempts: i64) -> i64 {
+        let base = self.cfg.webhook_backoff_base_ms.max(1);
+        let exp = base.saturating_mul(1u64 << attempts.clamp(1, 30).saturating_sub(1));
+        let capped = exp
+            .min(self.cfg.webhook_backoff_max_secs.saturating_mul(1000))
+            .max(1);
+        let jittered = capped / 2 + rand::rng().random_range(0..=capped / 2);
+        i64::try_from(jittered).unwrap_or(i64::MAX)
+    }
+
+    async fn attempt(&self, leased: &Leased, event: &Event, attempt: i64) -> Delivery {
+        let body = event.to_json().to_string();
+        let now_secs = now_ms() / 1000;
+        let started = Instant::now();
+        let result = self
+            .client
+            .post(&leased.endpoint.url)
+            .header("content-type", "application/json")
+            .header(
+                SIGNATURE_HEADER,
+                sign(&leased.secret, now_secs, body.as_bytes()),
+            )
+            .header("roster-event-id", event.id())
+            .header("roster-delivery-attempt", attempt.to_string())
+            .body(body)
+            .send()
+            .await;
+        let latency_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+        let (status, response_code, error) = match result {
+            Ok(resp) => {
+                let code = resp.status().as_u16();
+                if resp.status().is_success() {
+                    (DeliveryStatus::Succeeded, Some(code), None)
+                } else {
+                    (
+                        DeliveryStatus::Retrying,
+                        Some(code),
+                        Some(format!("HTTP {code}")),
+                    )
+                }
+            }
+            Err(e) => {
+                let why = if e.is_timeout() {
+                    "timed out".to_owned()
+                } else if e.is_connect() {
+                    "connection failed".to_owned()
+                } else {
+                    "request failed".to_owned()
+                };
+                (DeliveryStatus::Retrying, None, Some(why))
+            }
+        };
+        Delivery {
+            event_seq: event.seq,
+            attempt,
+            status,
+            response_code,
+            latency_ms,
+            error,
+            redelivery: false,
+        }
+    }
+}

@@ -1,0 +1,237 @@
+//! Directory-sync events: written with each change, served by the Events API.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::support::TestServer;
+
+async fn admin_key(s: &TestServer) -> String {
+    s.store.create_admin_key("test").await.unwrap().1
+}
+
+/// A page of events without `dsync.activated`: every test server starts with
+/// one for its directory, and these tests look at what resources do.
+async fn events(s: &TestServer, key: &str, query: &str) -> (StatusCode, Value) {
+    let r = s
+        .client
+        .get(format!("http://{}/api/v1/events?{query}", s.addr))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let mut body: Value = r.json().await.unwrap_or(Value::Null);
+    if let Some(data) = body.get_mut("data").and_then(Value::as_array_mut) {
+        data.retain(|e| e["event"] != "dsync.activated");
+    }
+    (status, body)
+}
+
+fn types(list: &Value) -> Vec<String> {
+    list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn every_change_has_one_event_and_noop_updates_have_none() {
+    let s = TestServer::start().await;
+    let key = admin_key(&s).await;
+    let id = s.user("bjensen").await;
+    let path = format!("/Users/{id}");
+    let deactivate = json!({"Operations": [{"op": "replace", "path": "active", "value": "False"}]});
+    assert_eq!(
+        s.patch(&path, deactivate.clone()).await.status,
+        StatusCode::OK
+    );
+    // The same change again: no new version, no event.
+    assert_eq!(s.patch(&path, deactivate).await.status, StatusCode::OK);
+    assert_eq!(s.delete(&path).await.status, StatusCode::NO_CONTENT);
+
+    let (status, list) = events(&s, &key, "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        types(&list),
+        [
+            "dsync.user.created",
+            "dsync.user.updated",
+            "dsync.user.deleted"
+        ]
+    );
+    let updated = &list["data"][1];
+    assert_eq!(updated["object"], "event");
+    assert_eq!(updated["directory_id"], s.directory.as_str());
+    assert_eq!(updated["data"]["state"], "inactive");
+    assert_eq!(updated["data"]["previous_attributes"]["state"], "active");
+    assert_eq!(updated["data"]["username"], "bjensen");
+    assert!(updated["data"]["raw_attributes"].get("password").is_none());
+}
+
+#[tokio::test]
+async fn membership_events_follow_the_membership_diff() {
+    let s = TestServer::start().await;
+    let key = admin_key(&s).await;
+    let a = s.user("a").await;
+    let b = s.user("b").await;
+    let g = s
+        .post(
+            "/Groups",
+            json!({"displayName": "Eng", "members": [{"value": a}]}),
+        )
+        .await;
+    let gid = g.body["id"].as_str().unwrap().to_owned();
+    let gpath = format!("/Groups/{gid}");
+    // Add b, remove a (Entra's value-list form), then a rename with unchanged members.
+    s.patch(
+        &gpath,
+        json!({"Operations": [{"op": "Add", "path": "members", "value": [{"value": b}]}]}),
+    )
+    .await;
+    s.patch(
+        &gpath,
+        json!({"Operations": [{"op": "Remove", "path": "members", "value": [{"value": a}]}]}),
+    )
+    .await;
+    s.put(
+        &gpath,
+        json!({"displayName": "Engineering", "members": [{"value": b}]}),
+    )
+    .await;
+
+    let (_, list) = events(&s, &key, "limit=1000").await;
+    let t = types(&list);
+    assert_eq!(
+        t[2..],
+        [
+            "dsync.group.created",
+            "dsync.group.user_added",
+            "dsync.group.user_added",
+            "dsync.group.user_removed",
+            "dsync.group.updated"
+        ]
+    );
+    let added = &list["data"][3]["data"];
+    assert_eq!(added["user"]["id"], a.as_str());
+    assert_eq!(added["group"]["id"], gid.as_str());
+    let renamed = &list["data"][6]["data"];
+    assert_eq!(renamed["name"], "Engineering");
+    assert_eq!(renamed["previous_attributes"]["name"], "Eng");
+}
+
+#[tokio::test]
+async fn the_cursor_walks_every_event_once_with_filters() {
+    let s = TestServer::start().await;
+    let key = admin_key(&s).await;
+    for i in 0..25 {
+        s.user(&format!("user{i}")).await;
+    }
+    let mut seen = Vec::new();
+    let mut after = String::new();
+    loop {
+        let (_, page) = events(
+            &s,
+            &key,
+            &format!("limit=7&after={after}&events=dsync.user.created"),
+        )
+        .await;
+        let data = page["data"].as_array().unwrap().clone();
+        after = page["list_metadata"]["after"].as_str().unwrap().to_owned();
+        if data.is_empty() {
+            break;
+        }
+        seen.extend(data.iter().map(|e| e["id"].as_str().unwrap().to_owned()));
+    }
+    assert_eq!(seen.len(), 25);
+    let mut sorted = seen.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted, seen, "ids are unique and in order");
+
+    let (_, other) = events(&s, &key, "directory_id=nope").await;
+    assert_eq!(other["data"].as_array().unwrap().len(), 0);
+    assert_eq!(
+        events(&s, &key, "events=dsync.bogus").await.0,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        events(&s, &key, "after=garbage").await.0,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(events(&s, &key, "limit=0").await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        events(&s, "rak_wrong", "").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    // A SCIM token is not an admin key.
+    assert_eq!(events(&s, &s.token, "").await.0, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_rejected_change_writes_no_event() {
+    let s = TestServer::start().await;
+    let key = admin_key(&s).await;
+    s.user("dup").await;
+    assert_eq!(
+        s.post("/Users", json!({"userName": "DUP"})).await.status,
+        StatusCode::CONFLICT
+    );
+    let bulk = json!({"Operations": [
+        {"method": "POST", "path": "/Users", "bulkId": "a", "data": {"userName": "ok"}},
+        {"method": "POST", "path": "/Users", "bulkId": "b", "data": {"userName": "dup"}}
+    ]});
+    assert_eq!(s.post("/Bulk", bulk).await.status, StatusCode::OK);
+    let (_, list) = events(&s, &key, "").await;
+    assert_eq!(types(&list), ["dsync.user.created", "dsync.user.created"]);
+    assert_eq!(list["data"][1]["data"]["username"], "ok");
+}
+
+#[tokio::test]
+async fn pruned_history_makes_an_old_cursor_fail_clearly() {
+    let s = TestServer::start().await;
+    let key = admin_key(&s).await;
+    s.user("old1").await;
+    s.user("old2").await;
+    let (_, first) = events(&s, &key, "limit=2").await;
+    let old_cursor = first["list_metadata"]["after"].as_str().unwrap().to_owned();
+    // Everything so far is older than a cutoff in the future.
+    let pruned = s
+        .store
+        .prune_events(roster_store::now_ms() + 1000)
+        .await
+        .unwrap();
+    assert_eq!(pruned, 3, "the directory's dsync.activated and two users");
+    s.user("new").await;
+    let (status, body) = events(&s, &key, &format!("after={old_cursor}")).await;
+    assert_eq!(status, StatusCode::GONE, "{body}");
+    assert_eq!(body["error"], "cursor_expired");
+    let (status, fresh) = events(&s, &key, "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(types(&fresh), ["dsync.user.created"]);
+}
+
+#[tokio::test]
+async fn pruning_keeps_what_an_enabled_webhook_has_not_delivered() {
+    let s = TestServer::start_with(roster_server::ServerConfig {
+        webhooks_enabled: false,
+        ..Default::default()
+    })
+    .await;
+    s.store
+        .create_webhook("http://127.0.0.1:9/never", &[], None)
+        .await
+        .unwrap();
+    s.user("kept").await;
+    let pruned = s
+        .store
+        .prune_events(roster_store::now_ms() + 1000)
+        .await
+        .unwrap();
+    // Only the directory's dsync.activated, which predates the endpoint.
+    assert_eq!(pruned, 1);
+    let left = s.store.list_events(0, 10, &[], None).await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].event, "dsync.user.created");
+}

@@ -1,0 +1,299 @@
+//! Directory-sync events: the normalized, app-facing view of every change.
+//!
+//! Events are written by the store in the same transaction as the change they
+//! describe, so a committed change always has its event and a rolled-back one
+//! never does. This module builds their payloads; it does no I/O.
+
+use roster_scim::schema::ENTERPRISE_USER_SCHEMA;
+use serde_json::{Map, Value, json};
+
+use crate::model::{Directory, Kind, Stored};
+
+pub const USER_CREATED: &str = "dsync.user.created";
+pub const USER_UPDATED: &str = "dsync.user.updated";
+pub const USER_DELETED: &str = "dsync.user.deleted";
+pub const GROUP_CREATED: &str = "dsync.group.created";
+pub const GROUP_UPDATED: &str = "dsync.group.updated";
+pub const GROUP_DELETED: &str = "dsync.group.deleted";
+pub const GROUP_USER_ADDED: &str = "dsync.group.user_added";
+pub const GROUP_USER_REMOVED: &str = "dsync.group.user_removed";
+pub const DIRECTORY_ACTIVATED: &str = "dsync.activated";
+pub const DIRECTORY_DELETED: &str = "dsync.deleted";
+
+pub const ALL_TYPES: &[&str] = &[
+    DIRECTORY_ACTIVATED,
+    DIRECTORY_DELETED,
+    USER_CREATED,
+    USER_UPDATED,
+    USER_DELETED,
+    GROUP_CREATED,
+    GROUP_UPDATED,
+    GROUP_DELETED,
+    GROUP_USER_ADDED,
+    GROUP_USER_REMOVED,
+];
+
+/// One stored event, as the Events API and webhooks send it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub seq: i64,
+    pub directory_id: String,
+    pub event: String,
+    pub created_at: i64,
+    pub data: Value,
+}
+
+impl Event {
+    /// Event ids are opaque to clients but sort like the sequence they come from.
+    pub fn id(&self) -> String {
+        event_id(self.seq)
+    }
+
+    pub fn to_json(&self) -> Value {
+        json!({
+            "object": "event",
+            "id": self.id(),
+            "event": self.event,
+            "directory_id": self.directory_id,
+            "created_at": roster_scim::values::format_timestamp_millis(
+                time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.created_at) * 1_000_000)
+                    .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
+            ),
+            "data": self.data,
+        })
+    }
+}
+
+pub fn event_id(seq: i64) -> String {
+    format!("evt_{seq:016x}")
+}
+
+/// The sequence number inside an event id, if it is one of ours.
+pub fn parse_event_id(id: &str) -> Option<i64> {
+    let hex = id.strip_prefix("evt_")?;
+    (hex.len() == 16)
+        .then(|| i64::from_str_radix(hex, 16).ok())
+        .flatten()
+}
+
+/// A group a user belongs to, as user payloads list it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupRef {
+    pub id: String,
+    pub name: String,
+}
+
+fn text<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+    v.get(key).and_then(Value::as_str)
+}
+
+/// The normalized user: the attributes apps need, plus the raw SCIM resource.
+pub fn user_data(directory: &str, s: &Stored, groups: &[GroupRef]) -> Value {
+    let doc = &s.doc;
+    let emails: Vec<Value> = doc
+        .get("emails")
+        .and_then(Value::as_array)
+        .map(|items| {
+            items
+                .iter()
+                .map(|e| {
+                    json!({
+                        "value": e.get("value").cloned().unwrap_or(Value::Null),
+                        "type": e.get("type").cloned().unwrap_or(Value::Null),
+                        "primary": e.get("primary").and_then(Value::as_bool).unwrap_or(false),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let name = doc.get("name").cloned().unwrap_or(Value::Null);
+    // RFC 7643 leaves `active` optional; an absent flag means the IdP never deactivated the user.
+    let active = doc.get("active").and_then(Value::as_bool).unwrap_or(true);
+    json!({
+        "object": "directory_user",
+        "id": s.id,
+        "directory_id": directory,
+        "idp_id": text(doc, "externalId"),
+        "username": text(doc, "userName"),
+        "emails": emails,
+        "first_name": text(&name, "givenName"),
+        "last_name": text(&name, "familyName"),
+        "job_title": text(doc, "title"),
+        "state": if active { "active" } else { "inactive" },
+        "groups": groups.iter().map(|g| json!({"id": g.id, "name": g.name})).collect::<Vec<_>>(),
+        "custom_attributes": custom_attributes(doc),
+        "raw_attributes": raw_attributes(s),
+    })
+}
+
+/// The normalized group.
+pub fn group_data(directory: &str, s: &Stored) -> Value {
+    json!({
+        "object": "directory_group",
+        "id": s.id,
+        "directory_id": directory,
+        "idp_id": text(&s.doc, "externalId"),
+        "name": text(&s.doc, "displayName"),
+        "raw_attributes": raw_attributes(s),
+    })
+}
+
+pub fn data(directory: &str, s: &Stored, groups: &[GroupRef]) -> Value {
+    match s.kind {
+        Kind::User => user_data(directory, s, groups),
+        Kind::Group => group_data(directory, s),
+    }
+}
+
+/// The SCIM document as stored, with its id; never the password hash.
+fn raw_attributes(s: &Stored) -> Value {
+    let mut raw = Map::new();
+    raw.insert("id".into(), Value::String(s.id.clone()));
+    if let Value::Object(doc) = &s.doc {
+        for (k, v) in doc {
+            if k != "password" {
+                raw.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    Value::Object(raw)
+}
+
+/// Enterprise User attributes, under the snake_case names apps expect.
+fn custom_attributes(doc: &Value) -> Value {
+    let mut out = Map::new();
+    if let Some(Value::Object(ext)) = doc.get(ENTERPRISE_USER_SCHEMA) {
+        for (k, v) in ext {
+            let key = match k.as_str() {
+                "employeeNumber" => "employee_number",
+                "costCenter" => "cost_center",
+                "organization" => "organization",
+                "division" => "division",
+                "department" => "department",
+                "manager" => {
+                    if let Some(id) = v.get("value") {
+                        out.insert("manager_id".into(), id.clone());
+                    }
+                    continue;
+                }
+                other => other,
+            };
+            out.insert(key.into(), v.clone());
+        }
+    }
+    Value::Object(out)
+}
+
+/// `data` of an `*.updated` event: the new state plus `previous_attributes`,
+/// the prior values of exactly the top-level attributes that changed. `None`
+/// when nothing an app sees changed.
+pub fn updated(before: &Value, after: &Value) -> Option<Value> {
+    let (Value::Object(b), Value::Object(a)) = (before, after) else {
+        return None;
+    };
+    let mut previous = Map::new();
+    for (k, new) in a {
+        if k == "raw_attributes" {
+            continue;
+        }
+        let old = b.get(k).cloned().unwrap_or(Value::Null);
+        if &old != new {
+            previous.insert(k.clone(), old);
+        }
+    }
+    for (k, old) in b {
+        if k != "raw_attributes" && !a.contains_key(k) {
+            previous.insert(k.clone(), old.clone());
+        }
+    }
+    let raw_changed = b.get("raw_attributes") != a.get("raw_attributes");
+    if previous.is_empty() && !raw_changed {
+        return None;
+    }
+    if raw_changed {
+        previous.insert(
+            "raw_attributes".into(),
+            b.get("raw_attributes").cloned().unwrap_or(Value::Null),
+        );
+    }
+    let mut data = after.clone();
+    if let Value::Object(d) = &mut data {
+        d.insert("previous_attributes".into(), Value::Object(previous));
+    }
+    Some(data)
+}
+
+/// `data` of `dsync.activated` and `dsync.deleted`.
+pub fn directory_data(d: &Directory) -> Value {
+    json!({"object": "directory", "id": d.id, "name": d.name})
+}
+
+/// `data` of a membership event.
+pub fn membership(directory: &str, user: Value, group: Value) -> Value {
+    json!({"directory_id": directory, "user": user, "group": group})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(doc: Value) -> Stored {
+        Stored {
+            id: "u1".into(),
+            kind: Kind::User,
+            doc,
+            version: 1,
+            created: 0,
+            last_modified: 0,
+        }
+    }
+
+    #[test]
+    fn normalizes_a_user() {
+        let s = user(json!({
+            "userName": "bjensen", "externalId": "x1", "active": false, "password": "$argon2...",
+            "name": {"givenName": "Barbara", "familyName": "Jensen"},
+            "emails": [{"value": "b@x", "type": "work", "primary": true}],
+            ENTERPRISE_USER_SCHEMA: {"department": "Tour", "manager": {"value": "m1"}}
+        }));
+        let d = user_data(
+            "d1",
+            &s,
+            &[GroupRef {
+                id: "g".into(),
+                name: "G".into(),
+            }],
+        );
+        assert_eq!(d["username"], "bjensen");
+        assert_eq!(d["idp_id"], "x1");
+        assert_eq!(d["state"], "inactive");
+        assert_eq!(d["first_name"], "Barbara");
+        assert_eq!(d["emails"][0]["primary"], true);
+        assert_eq!(d["custom_attributes"]["manager_id"], "m1");
+        assert_eq!(d["groups"][0]["name"], "G");
+        assert!(d["raw_attributes"].get("password").is_none());
+    }
+
+    #[test]
+    fn updated_lists_exactly_the_changed_attributes() {
+        let a = user_data("d", &user(json!({"userName": "a", "title": "x"})), &[]);
+        let b = user_data(
+            "d",
+            &user(json!({"userName": "a", "title": "y", "active": false})),
+            &[],
+        );
+        let d = updated(&a, &b).unwrap();
+        let prev = d["previous_attributes"].as_object().unwrap();
+        assert_eq!(prev["job_title"], "x");
+        assert_eq!(prev["state"], "active");
+        assert!(!prev.contains_key("username"));
+        assert!(updated(&a, &a).is_none());
+    }
+
+    #[test]
+    fn event_ids_sort_and_parse() {
+        assert!(event_id(9) < event_id(10));
+        assert_eq!(parse_event_id(&event_id(12345)), Some(12345));
+        assert_eq!(parse_event_id("evt_zz"), None);
+    }
+}

@@ -1,0 +1,532 @@
+//! Directory administration (create with a first token, rename, delete, token
+//! rotation) and the app-facing reads of normalized users and groups.
+
+use roster_scim::ScimError;
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
+use serde_json::Value;
+
+use super::admin::{self, now_ms};
+use super::outbox;
+use super::resources::{STORED_COLUMNS, stored_row, to_stored};
+use crate::StoreResult;
+use crate::directory_api::{GroupQuery, ObjectPage, Rotation, UserQuery, UserState};
+use crate::events;
+use crate::model::{Directory, Kind, TokenInfo};
+
+/// A directory and its first token in one transaction, so a directory never
+/// exists without a way to reach it.
+pub fn create_with_token(
+    c: &Connection,
+    name: &str,
+) -> StoreResult<(Directory, TokenInfo, String)> {
+    let d = admin::create_directory(c, name)?;
+    let (info, token) = admin::issue_token(c, &d.id)?;
+    Ok((d, info, token))
+}
+
+/// Directories after `after` in id order, plus the cursor of the next page.
+pub fn list_page(
+    c: &Connection,
+    after: Option<&str>,
+    limit: u64,
+) -> StoreResult<(Vec<Directory>, Option<String>)> {
+    let mut stmt = c.prepare_cached(
+        "SELECT id, name, created_at FROM directories WHERE id > ? ORDER BY id LIMIT ?",
+    )?;
+    let rows = stmt.query_map(params![after.unwrap_or(""), fetch_limit(limit)], |r| {
+        Ok(Directory {
+            id: r.get(0)?,
+            name: r.get(1)?,
+            created_at: r.get(2)?,
+        })
+    })?;
+    let dirs = rows.collect::<Result<Vec<_>, _>>()?;
+    Ok(split_page(dirs, limit, |d| d.id.clone()))
+}
+
+pub fn rename(c: &Connection, id: &str, name: &str) -> StoreResult<Option<Directory>> {
+    Ok(c.prepare_cached(
+        "UPDATE directories SET name = ? WHERE id = ? RETURNING id, name, created_at",
+    )?
+    .query_row(params![name, id], |r| {
+        Ok(Directory {
+            id: r.get(0)?,
+            name: r.get(1)?,
+            created_at: r.get(2)?,
+        })
+    })
+    .optional()?)
+}
+
+/// Deletes a directory with everything in it. Its events stay (the outbox has
+/// no foreign key to directories) so readers behind the head still see them,
+/// followed by `dsync.deleted`.
+pub fn delete(c: &Connection, id: &str) -> StoreResult<bool> {
+    let Some(d) = admin::get_directory(c, id)? else {
+        return Ok(false);
+    };
+    outbox::emit(
+        c,
+        id,
+        events::DIRECTORY_DELETED,
+        &events::directory_data(&d),
+    )?;
+    // Tokens, resources (with their index and membership rows) and idempotency
+    // keys go by ON DELETE CASCADE, all indexed from the parent side.
+    c.prepare_cached("DELETE FROM directories WHERE id = ?")?
+        .execute([id])?;
+    Ok(true)
+}
+
+const TOKEN_COLUMNS: &str = "id, directory_id, created_at, revoked_at, expires_at";
+
+fn live_token(
+    c: &Connection,
+    directory: Option<&str>,
+    token_id: &str,
+) -> StoreResult<Option<TokenInfo>> {
+    Ok(c.prepare_cached(&format!(
+        "SELECT {TOKEN_COLUMNS} FROM tokens
+             WHERE id = ?1 AND (?2 IS NULL OR directory_id = ?2)
+               AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?3)"
+    ))?
+    .query_row(params![token_id, directory, now_ms()], admin::token_row)
+    .optional()?)
+}
+
+/// Revokes a live token of `directory` now; false when there is none.
+pub fn revoke_in(c: &Connection, directory: &str, token_id: &str) -> StoreResult<bool> {
+    let n = c
+        .prepare_cached(
+            "UPDATE tokens SET revoked_at = ?1 WHERE id = ?2 AND directory_id = ?3
+               AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?1)",
+        )?
+        .execute(params![now_ms(), token_id, directory])?;
+    Ok(n > 0)
+}
+
+/// Issues a successor to a live token and lets the old one work `overlap_ms`
+/// longer. A token already winding down from an earlier rotation never gets
+/// more time than it had.
+pub fn rotate(
+    c: &Connection,
+    directory: Option<&str>,
+    token_id: &str,
+    overlap_ms: i64,
+) -> StoreResult<Option<Rotation>> {
+    let Some(mut old) = live_token(c, directory, token_id)? else {
+        return Ok(None);
+    };
+    let (new, token) = admin::issue_token(c, &old.directory_id)?;
+    let until = now_ms().saturating_add(overlap_ms.max(0));
+    let expires = old.expires_at.map_or(until, |e| e.min(until));
+    c.prepare_cached("UPDATE tokens SET expires_at = ? WHERE id = ?")?
+        .execute(params![expires, old.id])?;
+    old.expires_at = Some(expires);
+    Ok(Some(Rotation { new, token, old }))
+}
+
+/// Rows one past the page size, to learn whether another page follows.
+fn fetch_limit(limit: u64) -> i64 {
+    i64::try_from(limit)
+        .unwrap_or(i64::MAX - 1)
+        .saturating_add(1)
+}
+
+fn split_page<T>(
+    mut rows: Vec<T>,
+    limit: u64,
+    key: impl Fn(&T) -> String,
+) -> (Vec<T>, Option<String>) {
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    if rows.len() > limit {
+        rows.truncate(limit);
+        let after = rows.last().map(key);
+        (rows, after)
+    } else {
+        (rows, None)
+    }
+}
+
+fn not_found(what: &str) -> crate::StoreError {
+    ScimError::not_found(what.to_owned()).into()
+}
+
+fn require_directory(c: &Connection, dir: &str) -> StoreResult<()> {
+    match admin::get_directory(c, dir)? {
+        Some(_) => Ok(()),
+        None => Err(not_found(&format!("no directory {dir}"))),
+    }
+}
+
+/// The directory a resource of `kind` lives in.
+fn directory_of(c: &Connection, kind: Kind, id: &str) -> StoreResult<Option<String>> {
+    Ok(
+        c.prepare_cached("SELECT directory_id FROM resources WHERE id = ? AND rtype = ?")?
+            .query_row(params![id, kind.code()], |r| r.get(0))
+            .optional()?,
+    )
+}
+
+/// Runs a keyset query whose rows are `STORED_COLUMNS` plus the directory id,
+/// and normalizes each row.
+fn normalized_page(
+    c: &Connection,
+    sql: &str,
+    values: &[SqlValue],
+    limit: u64,
+) -> StoreResult<ObjectPage> {
+    let mut stmt = c.prepare_cached(sql)?;
+    let rows = stmt
+        .query_map(params_from_iter(values.iter()), |r| {
+            Ok((stored_row(r)?, r.get::<_, String>(6)?))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let (rows, after) = split_page(rows, limit, |(row, _)| row.0.clone());
+    let data = rows
+        .into_iter()
+        .map(|(row, dir)| outbox::data_of(c, &dir, &to_stored(row)?))
+        .collect::<StoreResult<Vec<_>>>()?;
+    Ok(ObjectPage { data, after })
+}
+
+/// Appends `cond` with one bound value, numbering the placeholder.
+fn push_cond(sql: &mut String, values: &mut Vec<SqlValue>, cond: &str, v: SqlValue) {
+    values.push(v);
+    sql.push_str(&cond.replace("?", &format!("?{}", values.len())));
+}
+
+pub fn list_users(c: &Connection, dir: &str, q: &UserQuery) -> StoreResult<ObjectPage> {
+    require_directory(c, dir)?;
+    if let Some(group) = &q.group
+        && directory_of(c, Kind::Group, group)?.as_deref() != Some(dir)
+    {
+        return Err(not_found(&format!("no group {group} in directory {dir}")));
+    }
+    let (sql, values) = users_statement(dir, q);
+    normalized_page(c, &sql, &values, q.limit)
+}
+
+/// The keyset query behind [`list_users`], with its bound values.
+fn users_statement(dir: &str, q: &UserQuery) -> (String, Vec<SqlValue>) {
+    let mut values: Vec<SqlValue> = Vec::new();
+    let mut sql = format!("SELECT {STORED_COLUMNS}, r.directory_id FROM ");
+    // With a group, walk its membership rows in member id order (the primary
+    // key of group_members): a page of a huge group reads only that page.
+    let id_col = if let Some(group) = &q.group {
+        sql.push_str("group_members gm JOIN resources r ON r.id = gm.member_id WHERE ");
+        push_cond(
+            &mut sql,
+            &mut values,
+            "gm.group_id = ?",
+            group.clone().into(),
+        );
+        push_cond(
+            &mut sql,
+            &mut values,
+            " AND gm.member_type = ?",
+            Kind::User.code().into(),
+        );
+        "gm.member_id"
+    } else {
+        sql.push_str("resources r WHERE ");
+        push_cond(
+            &mut sql,
+            &mut values,
+            "r.directory_id = ?",
+            dir.to_owned().into(),
+        );
+        push_cond(
+            &mut sql,
+            &mut values,
+            " AND r.rtype = ?",
+            Kind::User.code().into(),
+        );
+        "r.id"
+    };
+    if let Some(after) = &q.after {
+        push_cond(
+            &mut sql,
+            &mut values,
+            &format!(" AND {id_col} > ?"),
+            after.clone().into(),
+        );
+    }
+    if let Some(t) = q.updated_after {
+        push_cond(&mut sql, &mut values, " AND r.last_modified > ?", t.into());
+    }
+    // Exactly what events::user_data reports: inactive only when `active` is false.
+    match q.state {
+        Some(UserState::Active) => sql.push_str(" AND json_type(r.doc, '$.active') IS NOT 'false'"),
+        Some(UserState::Inactive) => sql.push_str(" AND json_type(r.doc, '$.active') = 'false'"),
+        None => {}
+    }
+    sql.push_str(&format!(" ORDER BY {id_col}"));
+    push_cond(
+        &mut sql,
+        &mut values,
+        " LIMIT ?",
+        fetch_limit(q.limit).into(),
+    );
+    (sql, values)
+}
+
+pub fn list_groups(c: &Connection, dir: &str, q: &GroupQuery) -> StoreResult<ObjectPage> {
+    require_directory(c, dir)?;
+    let mut values: Vec<SqlValue> = Vec::new();
+    let mut sql = format!("SELECT {STORED_COLUMNS}, r.directory_id FROM resources r WHERE ");
+    push_cond(
+        &mut sql,
+        &mut values,
+        "r.directory_id = ?",
+        dir.to_owned().into(),
+    );
+    push_cond(
+        &mut sql,
+        &mut values,
+        " AND r.rtype = ?",
+        Kind::Group.code().into(),
+    );
+    if let Some(after) = &q.after {
+        push_cond(&mut sql, &mut values, " AND r.id > ?", after.clone().into());
+    }
+    if let Some(t) = q.updated_after {
+        push_cond(&mut sql, &mut values, " AND r.last_modified > ?", t.into());
+    }
+    sql.push_str(" ORDER BY r.id");
+    push_cond(
+        &mut sql,
+        &mut values,
+        " LIMIT ?",
+        fetch_limit(q.limit).into(),
+    );
+    normalized_page(c, &sql, &values, q.limit)
+}
+
+/// Direct user members of a group, in user id order.
+pub fn group_users(
+    c: &Connection,
+    group: &str,
+    after: Option<&str>,
+    limit: u64,
+) -> StoreResult<ObjectPage> {
+    if directory_of(c, Kind::Group, group)?.is_none() {
+        return Err(not_found(&format!("no group {group}")));
+    }
+    let sql = format!(
+        "SELECT {STORED_COLUMNS}, r.directory_id FROM group_members gm JOIN resources r ON r.id = gm.member_id
+         WHERE gm.group_id = ?1 AND gm.member_type = ?2 AND gm.member_id > ?3
+         ORDER BY gm.member_id LIMIT ?4"
+    );
+    let values: Vec<SqlValue> = vec![
+        group.to_owned().into(),
+        Kind::User.code().into(),
+        after.unwrap_or("").to_owned().into(),
+        fetch_limit(limit).into(),
+    ];
+    normalized_page(c, &sql, &values, limit)
+}
+
+/// One user or group, normalized, wherever it lives.
+pub fn object(c: &Connection, kind: Kind, id: &str) -> StoreResult<Option<Value>> {
+    let row = c
+        .prepare_cached(&format!(
+            "SELECT {STORED_COLUMNS}, r.directory_id FROM resources r WHERE r.id = ? AND r.rtype = ?"
+        ))?
+        .query_row(params![id, kind.code()], |r| {
+            Ok((stored_row(r)?, r.get::<_, String>(6)?))
+        })
+        .optional()?;
+    row.map(|(row, dir)| outbox::data_of(c, &dir, &to_stored(row)?))
+        .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use roster_scim::members::MemberRef;
+    use roster_scim::schema::SchemaRegistry;
+    use serde_json::json;
+
+    use super::*;
+    use crate::model::NewResource;
+    use crate::sqlite::{conn, resources};
+
+    fn db() -> Connection {
+        let mut c = Connection::open_in_memory().unwrap();
+        c.execute_batch("PRAGMA foreign_keys = ON").unwrap();
+        conn::migrate(&mut c).unwrap();
+        c
+    }
+
+    fn user(c: &Connection, dir: &str, name: &str, active: Option<bool>) -> String {
+        let mut doc = json!({"userName": name});
+        if let Some(a) = active {
+            doc["active"] = json!(a);
+        }
+        let new = NewResource {
+            kind: Kind::User,
+            doc,
+            members: vec![],
+        };
+        resources::create(c, &SchemaRegistry::core(), dir, new)
+            .unwrap()
+            .id
+    }
+
+    fn group(c: &Connection, dir: &str, name: &str, members: &[&str]) -> String {
+        let new = NewResource {
+            kind: Kind::Group,
+            doc: json!({"displayName": name}),
+            members: members
+                .iter()
+                .map(|m| MemberRef {
+                    value: (*m).to_owned(),
+                    ty: None,
+                })
+                .collect(),
+        };
+        resources::create(c, &SchemaRegistry::core(), dir, new)
+            .unwrap()
+            .id
+    }
+
+    fn count(c: &Connection, sql: &str, dir: &str) -> i64 {
+        c.query_row(sql, [dir], |r| r.get(0)).unwrap()
+    }
+
+    #[test]
+    fn deleting_a_directory_leaves_no_row_behind_but_its_events() {
+        let c = db();
+        let (gone, _, gone_token) = create_with_token(&c, "gone").unwrap();
+        let (kept, _, kept_token) = create_with_token(&c, "kept").unwrap();
+        for d in [&gone.id, &kept.id] {
+            let u = user(&c, d, "a", None);
+            c.execute(
+                "INSERT INTO resource_values (directory_id, attr, value, resource_id) VALUES (?, 'emails.value', 'a@x', ?)",
+                params![d, u],
+            )
+            .unwrap();
+            group(&c, d, "g", &[&u]);
+            c.execute(
+                "INSERT INTO idempotency_keys (directory_id, key, request_hash, response, created_at) VALUES (?, 'k', x'00', '{}', 0)",
+                [d],
+            )
+            .unwrap();
+        }
+        let events_before = count(
+            &c,
+            "SELECT COUNT(*) FROM events WHERE directory_id = ?",
+            &gone.id,
+        );
+
+        assert!(delete(&c, &gone.id).unwrap());
+        assert!(!delete(&c, &gone.id).unwrap());
+
+        for table in [
+            "tokens",
+            "resources",
+            "resource_values",
+            "group_members",
+            "idempotency_keys",
+        ] {
+            let sql = format!("SELECT COUNT(*) FROM {table} WHERE directory_id = ?");
+            assert_eq!(
+                count(&c, &sql, &gone.id),
+                0,
+                "{table} of the deleted directory"
+            );
+            assert!(
+                count(&c, &sql, &kept.id) > 0,
+                "{table} of the other directory"
+            );
+        }
+        assert_eq!(
+            count(
+                &c,
+                "SELECT COUNT(*) FROM directories WHERE id = ?",
+                &gone.id
+            ),
+            0
+        );
+        let types: Vec<String> = c
+            .prepare("SELECT type FROM events WHERE directory_id = ? ORDER BY seq")
+            .unwrap()
+            .query_map([&gone.id], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(types.len() as i64, events_before + 1);
+        assert_eq!(
+            types.first().map(String::as_str),
+            Some(events::DIRECTORY_ACTIVATED)
+        );
+        assert_eq!(
+            types.last().map(String::as_str),
+            Some(events::DIRECTORY_DELETED)
+        );
+        assert_eq!(admin::authenticate(&c, &gone_token).unwrap(), None);
+        assert_eq!(admin::authenticate(&c, &kept_token).unwrap(), Some(kept.id));
+    }
+
+    #[test]
+    fn rotation_never_extends_a_winding_down_token() {
+        let c = db();
+        let (d, first, token) = create_with_token(&c, "d").unwrap();
+        let r = rotate(&c, None, &first.id, 60_000).unwrap().unwrap();
+        let until = r.old.expires_at.unwrap();
+        assert_eq!(admin::authenticate(&c, &token).unwrap(), Some(d.id.clone()));
+        // Rotating the old token again (another successor) keeps the earlier deadline.
+        let again = rotate(&c, Some(&d.id), &first.id, 3_600_000)
+            .unwrap()
+            .unwrap();
+        assert_eq!(again.old.expires_at, Some(until));
+        // Scoped to another directory, the token does not exist.
+        assert!(rotate(&c, Some("other"), &first.id, 0).unwrap().is_none());
+        assert!(!revoke_in(&c, "other", &first.id).unwrap());
+        // Zero overlap: refused at once, and no longer live.
+        rotate(&c, None, &first.id, 0).unwrap().unwrap();
+        assert_eq!(admin::authenticate(&c, &token).unwrap(), None);
+        assert!(rotate(&c, None, &first.id, 0).unwrap().is_none());
+        assert!(admin::authenticate(&c, &r.token).unwrap().is_some());
+    }
+
+    #[test]
+    fn pages_never_sort_the_whole_directory() {
+        let c = db();
+        let (d, _, _) = create_with_token(&c, "d").unwrap();
+        let a = user(&c, &d.id, "a", Some(false));
+        let b = user(&c, &d.id, "b", None);
+        let g = group(&c, &d.id, "g", &[&a, &b]);
+        let all = UserQuery {
+            limit: 10,
+            ..Default::default()
+        };
+        let inactive_in_g = UserQuery {
+            group: Some(g.clone()),
+            state: Some(UserState::Inactive),
+            after: Some(String::new()),
+            limit: 10,
+            ..Default::default()
+        };
+        assert_eq!(list_users(&c, &d.id, &all).unwrap().data.len(), 2);
+        let page = list_users(&c, &d.id, &inactive_in_g).unwrap();
+        assert_eq!(page.data.len(), 1);
+        assert_eq!(page.data[0]["id"], a.as_str());
+        // Keyset pages walk an index in id order: no sort of the directory or group.
+        for q in [&all, &inactive_in_g] {
+            let (sql, values) = users_statement(&d.id, q);
+            let plan: Vec<String> = c
+                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .unwrap()
+                .query_map(params_from_iter(values.iter()), |r| r.get::<_, String>(3))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            assert!(
+                !plan.iter().any(|l| l.contains("TEMP B-TREE")),
+                "{sql}: {plan:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! [`Tx`] over the writer's open transaction.
+
+use roster_scim::schema::SchemaRegistry;
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::admin::now_ms;
+use super::resources;
+use crate::model::*;
+use crate::{IdempotentReply, StoreResult, Tx};
+
+pub struct SqliteTx<'c> {
+    pub conn: &'c Connection,
+    pub reg: &'c SchemaRegistry,
+    pub directory: &'c str,
+}
+
+impl SqliteTx<'_> {
+    /// Runs one operation in a nested savepoint: on error it leaves no trace.
+    fn op<R>(&self, f: impl FnOnce(&Connection) -> StoreResult<R>) -> StoreResult<R> {
+        self.conn.execute_batch("SAVEPOINT op")?;
+        let result = f(self.conn);
+        match &result {
+            Ok(_) => self.conn.execute_batch("RELEASE op")?,
+            Err(_) => self.conn.execute_batch("ROLLBACK TO op; RELEASE op")?,
+        }
+        result
+    }
+}
+
+impl Tx for SqliteTx<'_> {
+    fn create(&mut self, new: NewResource) -> StoreResult<Stored> {
+        self.op(|c| resources::create(c, self.reg, self.directory, new))
+    }
+
+    fn get(&mut self, kind: Kind, id: &str) -> StoreResult<Option<Stored>> {
+        resources::get(self.conn, self.directory, kind, id)
+    }
+
+    fn update(
+        &mut self,
+        kind: Kind,
+        id: &str,
+        if_match: Option<i64>,
+        f: UpdateFn,
+    ) -> StoreResult<Stored> {
+        self.op(|c| resources::update(c, self.reg, self.directory, kind, id, if_match, f))
+    }
+
+    fn delete(&mut self, kind: Kind, id: &str, if_match: Option<i64>) -> StoreResult<()> {
+        self.op(|c| resources::delete(c, self.directory, kind, id, if_match))
+    }
+
+    fn idempotent_reply(
+        &mut self,
+        key: &str,
+        window_ms: i64,
+    ) -> StoreResult<Option<IdempotentReply>> {
+        let row: Option<(Vec<u8>, String)> = self
+            .conn
+            .prepare_cached(
+                "SELECT request_hash, response FROM idempotency_keys
+                 WHERE directory_id = ? AND key = ? AND created_at > ?",
+            )?
+            .query_row(params![self.directory, key, now_ms() - window_ms], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?;
+        row.map(|(request_hash, response)| {
+            Ok(IdempotentReply {
+                request_hash,
+                response: serde_json::from_str(&response)?,
+            })
+        })
+        .transpose()
+    }
+
+    fn remember_reply(&mut self, key: &str, reply: &IdempotentReply) -> StoreResult<()> {
+        // An expired entry under the same key is replaced.
+        self.conn
+            .prepare_cached(
+                "INSERT OR REPLACE INTO idempotency_keys (directory_id, key, request_hash, response, created_at)
+                 VALUES (?, ?, ?, ?, ?)",
+            )?
+            .execute(params![
+                self.directory,
+                key,
+                reply.request_hash,
+                reply.response.to_string(),
+                now_ms()
+            ])?;
+        Ok(())
+    }
+
+    fn begin_group(&mut self) -> StoreResult<()> {
+        self.conn.execute_batch("SAVEPOINT op_group")?;
+        Ok(())
+    }
+
+    fn end_group(&mut self, keep: bool) -> StoreResult<()> {
+        self.conn.execute_batch(if keep {
+            "RELEASE op_group"
+        } else {
+            "ROLLBACK TO op_group; RELEASE op_group"
+        })?;
+        Ok(())
+    }
+}
