@@ -6,7 +6,7 @@
 //! shared COMMIT is durable. Reads run on a small pool of read-only connections.
 
 mod admin;
-mod conn;
+pub(crate) mod conn;
 mod directory_api;
 mod list;
 mod outbox;
