@@ -21,9 +21,8 @@ use roster_store::{IdempotentReply, Kind, NewResource, StoreError, Tx, in_transa
 use serde_json::{Map, Value, json};
 
 use crate::error::{ApiError, ApiResult};
-use crate::password;
 use crate::request::{etag, parse_version};
-use crate::service::{current_password, patch_fn, prepare_create, replace_fn};
+use crate::service::{hash_passwords, patch_fn, prepare_create, replace_fn};
 use crate::state::AppState;
 
 /// What can be done for an operation before the transaction opens.
@@ -189,14 +188,15 @@ async fn prepare(state: &AppState, dir: &str, raw: &BulkOperation) -> Result<Op,
     if let Some(id) = &target.id {
         references_in(&Value::String(id.clone()), &mut refs);
     }
-    if kind == Kind::User && method != Method::Delete {
-        let current = match &target.id {
-            Some(id) if !id.starts_with(BULK_ID_PREFIX) => current_password(state, dir, kind, id)
-                .await
-                .map_err(|e| e.0)?,
-            _ => None,
-        };
-        password::hash_in_body(&mut data, current.as_deref()).await?;
+    if method != Method::Delete {
+        // A target named by bulkId does not exist yet, so it has no password to keep.
+        let existing = target
+            .id
+            .as_deref()
+            .filter(|id| !id.starts_with(BULK_ID_PREFIX));
+        hash_passwords(state, dir, kind, existing, &mut data)
+            .await
+            .map_err(|e| e.0)?;
     }
     let prepared = match method {
         Method::Post if refs.is_empty() => {

@@ -44,9 +44,7 @@ pub fn prepare_create(
 }
 
 pub async fn create(state: &AppState, dir: &str, kind: Kind, mut body: Value) -> ApiResult<Stored> {
-    if kind == Kind::User {
-        password::hash_in_body(&mut body, None).await?;
-    }
+    hash_passwords(state, dir, kind, None, &mut body).await?;
     let new = prepare_create(&state.reg, kind, &body)?;
     Ok(state.store.create(dir, new).await?)
 }
@@ -59,22 +57,28 @@ pub async fn get(state: &AppState, dir: &str, kind: Kind, id: &str) -> ApiResult
         .ok_or_else(|| ScimError::not_found(format!("{} {id} not found", kind.name())).into())
 }
 
-/// The stored password hash of a user, to recognise a resent password.
-pub async fn current_password(
+/// Hashes every plaintext password a user body carries. For an existing user
+/// (`id`), a resent password that matches the stored hash keeps that hash.
+pub async fn hash_passwords(
     state: &AppState,
     dir: &str,
     kind: Kind,
-    id: &str,
-) -> ApiResult<Option<String>> {
+    id: Option<&str>,
+    body: &mut Value,
+) -> ApiResult<()> {
     if kind != Kind::User {
-        return Ok(None);
+        return Ok(());
     }
-    Ok(state.store.get(dir, kind, id).await?.and_then(|s| {
-        s.doc
-            .get("password")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-    }))
+    let current = match id {
+        Some(id) => state.store.get(dir, kind, id).await?.and_then(|s| {
+            s.doc
+                .get("password")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        }),
+        None => None,
+    };
+    Ok(password::hash_in_body(body, current.as_deref()).await?)
 }
 
 /// PUT: replace every attribute the client may write. A group body without a
@@ -87,10 +91,7 @@ pub async fn replace(
     if_match: Option<i64>,
     mut body: Value,
 ) -> ApiResult<Stored> {
-    if kind == Kind::User {
-        let current = current_password(state, dir, kind, id).await?;
-        password::hash_in_body(&mut body, current.as_deref()).await?;
-    }
+    hash_passwords(state, dir, kind, Some(id), &mut body).await?;
     let update = replace_fn(state.reg.clone(), kind, body);
     Ok(state.store.update(dir, kind, id, if_match, update).await?)
 }
@@ -131,10 +132,7 @@ pub async fn patch(
     if_match: Option<i64>,
     mut body: Value,
 ) -> ApiResult<Stored> {
-    if kind == Kind::User {
-        let current = current_password(state, dir, kind, id).await?;
-        password::hash_in_body(&mut body, current.as_deref()).await?;
-    }
+    hash_passwords(state, dir, kind, Some(id), &mut body).await?;
     let request = PatchRequest::from_json(&body)?;
     let update = patch_fn(state.reg.clone(), kind, request);
     Ok(state.store.update(dir, kind, id, if_match, update).await?)
@@ -246,9 +244,7 @@ pub async fn create_idempotent(
     mut body: Value,
     key: (String, Vec<u8>),
 ) -> ApiResult<Stored> {
-    if kind == Kind::User {
-        password::hash_in_body(&mut body, None).await?;
-    }
+    hash_passwords(state, dir, kind, None, &mut body).await?;
     let new = prepare_create(&state.reg, kind, &body)?;
     let window_ms = state.config.idempotency_window_secs.saturating_mul(1000);
     let (key, hash) = key;

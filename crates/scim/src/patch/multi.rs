@@ -149,7 +149,8 @@ pub(super) fn remove_listed(c: &mut Doc, attr: &AttributeDef, v: &Value) -> Resu
     Ok(())
 }
 
-/// remove on `attr[filter]` (the elements) or `attr[filter].sub` (their sub-attribute).
+/// remove on `attr[filter]` (the elements) or `attr[filter].sub` (their
+/// sub-attribute; removing `value` removes the elements).
 pub(super) fn remove_elements(
     c: &mut Doc,
     t: &Target,
@@ -163,14 +164,18 @@ pub(super) fn remove_elements(
     };
     let matched = match_all(matcher.as_ref(), list);
     match sub {
-        Some(s) => {
+        // `value` is what an element is (RFC 7643 §2.4); without it only labels
+        // like `type` and `primary` would be left. Entra ID clears a user's mail
+        // with `emails[type eq "work"].value` set to "", which must leave no
+        // address-less work email behind.
+        Some(s) if s.name != "value" => {
             for (el, _) in list.iter_mut().zip(&matched).filter(|(_, m)| **m) {
                 if let Value::Object(o) = el {
                     o.remove(&s.name);
                 }
             }
         }
-        None => {
+        _ => {
             let mut keep = matched.iter().map(|m| !m);
             list.retain(|_| keep.next().unwrap_or(true));
         }

@@ -972,10 +972,8 @@ fn entra_filtered_value_cleared_with_empty_string() {
             {"op": "Replace", "path": "phoneNumbers[type eq \"pager\"].value", "value": ""}
         ]),
     );
-    assert_eq!(
-        d,
-        json!({"phoneNumbers": [{"type": "fax"}, {"value": "2", "type": "work"}]})
-    );
+    // The fax number is gone, not left as a number-less `{"type": "fax"}`.
+    assert_eq!(d, json!({"phoneNumbers": [{"value": "2", "type": "work"}]}));
 }
 
 #[test]
@@ -1050,4 +1048,26 @@ fn pathless_key_may_carry_a_value_filter() {
         json!([{"op": "Replace", "value": {"emails[type eq \"work\"].value": "new@x"}}]),
     );
     assert_eq!(d, json!({"emails": [{"value": "new@x", "type": "work"}]}));
+}
+
+#[test]
+fn entra_clearing_a_filtered_value_removes_the_element() {
+    let doc = json!({"emails": [
+        {"value": "w@x", "type": "work", "primary": true},
+        {"value": "h@x", "type": "home"}
+    ]});
+    let home = json!({"emails": [{"value": "h@x", "type": "home"}]});
+    for op in [
+        json!({"op": "Replace", "path": "emails[type eq \"work\"].value", "value": ""}),
+        json!({"op": "Replace", "path": "emails[type eq \"work\"].value", "value": null}),
+        json!({"op": "Remove", "path": "emails[type eq \"work\"].value"}),
+    ] {
+        assert_eq!(user(doc.clone(), json!([op])), home, "{op}");
+    }
+    // Other sub-attributes still go alone.
+    let d = user(
+        doc,
+        json!([{"op": "Remove", "path": "emails[type eq \"work\"].primary"}]),
+    );
+    assert_eq!(d["emails"][0], json!({"value": "w@x", "type": "work"}));
 }

@@ -14,6 +14,7 @@ mod etags;
 mod events;
 mod extensions;
 mod filters;
+mod idp_replay;
 mod isolation;
 mod paging;
 mod patch;

@@ -116,7 +116,15 @@ async fn retries_until_the_receiver_accepts_and_signs_every_attempt() {
     }
     assert_eq!(g[2].0["roster-delivery-attempt"], "3");
     assert_eq!(g[0].0["roster-delivery-attempt"], "1");
-    let log = s.store.webhook_deliveries(&endpoint.id, 10).await.unwrap();
+    // The receiver sees a delivery before the dispatcher records it: wait for the log.
+    let mut log = Vec::new();
+    for _ in 0..400 {
+        log = s.store.webhook_deliveries(&endpoint.id, 10).await.unwrap();
+        if log.iter().filter(|d| d.status == "succeeded").count() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
     assert!(
         log.iter()
             .any(|d| d.status == "retrying" && d.response_code == Some(500))

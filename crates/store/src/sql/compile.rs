@@ -6,14 +6,17 @@
 //!   `not eq`) are plain negations and absent attributes compare false;
 //! - case-insensitive text compares `scim_fold(x)` with a value folded in Rust;
 //!   the indexed columns (`name_key`, `resource_values.value`) hold folded text;
-//! - dateTime values compare as instants through `scim_ts` (nanoseconds);
+//! - dateTime values compare as instants through `scim_ts` (a text key of the
+//!   nanoseconds, see [`instant_key`]) or, for meta, the milliseconds columns;
 //! - multi-valued attributes match when any value matches (`EXISTS` over
 //!   `json_each`, membership rows or indexed values).
 //!
 //! Values never reach SQL text: every literal is a bound parameter.
 
 use roster_scim::filter::{CompValue, CompareOp, Filter};
-use roster_scim::schema::{AttrType, AttributeDef, Resolved, ResourceType, SchemaRegistry};
+use roster_scim::schema::{
+    AttrType, AttributeDef, Resolved, ResourceType, Returned, SchemaRegistry,
+};
 use roster_scim::values::{datetime_key, fold, parse_bool_text, parse_datetime};
 use roster_scim::{AttrPath, Result, ScimError};
 
@@ -217,13 +220,17 @@ impl<'a> Compiler<'a> {
             }
             Ok(exists)
         } else {
-            self.expr(
+            // Like a multi-valued attribute with no elements, an absent one has no
+            // element to satisfy `inner`: `name[not (givenName pr)]` is false without `name`.
+            let exists = self.present(&parent, Scope::Resource)?;
+            let cond = self.expr(
                 inner,
                 Scope::Element {
                     parent: &parent,
                     elem: Elem::SingleComplex,
                 },
-            )
+            )?;
+            Ok(format!("({exists} AND {cond})"))
         }
     }
 
@@ -337,8 +344,23 @@ impl<'a> Compiler<'a> {
         scope: Scope<'_>,
         cond: &mut dyn FnMut(&mut Self, &Source) -> Result<String>,
     ) -> Result<String> {
+        // `returned: never` attributes (password) are in the stored document but in
+        // no resource a client sees, and filters judge what the client sees: they
+        // are absent. Anything else would let `password sw "$argon2"` probe hashes.
+        if r.attr.returned == Returned::Never
+            || r.sub.is_some_and(|s| s.returned == Returned::Never)
+        {
+            return Ok("0".into());
+        }
         let sub_name = r.sub.map(|s| s.name.as_str());
         if let Scope::Element { elem, .. } = scope {
+            // A single-valued complex attribute has one element, the resource's own:
+            // `meta[created gt …]` must read the `created` column and
+            // `…:User:manager[value eq …]` the extension object, exactly as
+            // `meta.created` and `…:User:manager.value` do.
+            if elem == Elem::SingleComplex {
+                return self.over_values(r, Scope::Resource, cond);
+            }
             let sub = sub_name.unwrap_or("value");
             let source = element_source(elem, r.attr, sub)?;
             return cond(self, &source);
@@ -470,7 +492,7 @@ impl<'a> Compiler<'a> {
             }
             (_, TypedValue::Instant(ns)) => {
                 let expr = format!("scim_ts({})", value_expr(source));
-                let p = self.bind(SqlParam::Int(*ns));
+                let p = self.bind(SqlParam::Text(instant_key(*ns)));
                 Ok(format!("COALESCE({expr} {} {p}, 0)", sql_op(op)))
             }
         }
@@ -579,7 +601,7 @@ enum TypedValue {
     Bool(bool),
     Number(f64),
     /// Nanoseconds since the epoch.
-    Instant(i64),
+    Instant(i128),
 }
 
 impl TypedValue {
@@ -635,9 +657,7 @@ impl TypedValue {
                 match value {
                     CompValue::String(s) => {
                         let t = parse_datetime(s).ok_or_else(|| bad("not an RFC 3339 dateTime"))?;
-                        i64::try_from(datetime_key(t))
-                            .map(TypedValue::Instant)
-                            .map_err(|_| bad("the dateTime is out of range"))
+                        Ok(TypedValue::Instant(datetime_key(t)))
                     }
                     _ => Err(bad("the attribute is a dateTime; compare it with a string")),
                 }
@@ -673,10 +693,11 @@ fn element_source(elem: Elem, parent: &AttributeDef, sub: &str) -> Result<Source
             doc: "e.value".into(),
             path: json_path(None, &[sub]),
         }),
-        Elem::SingleComplex => Ok(Source::Json {
-            doc: "r.doc".into(),
-            path: json_path(None, &[parent.name.as_str(), sub]),
-        }),
+        // Resolved as resource paths by `over_values`; never reaches here.
+        Elem::SingleComplex => Err(ScimError::invalid_filter(format!(
+            "{}.{sub} cannot be filtered here",
+            parent.name
+        ))),
         Elem::Member | Elem::GroupOf => {
             let id_col = if elem == Elem::Member {
                 "gm.member_id"
@@ -811,8 +832,9 @@ fn text_matches(lhs: &str, op: CompareOp, rhs: &str) -> bool {
 
 /// Compares a milliseconds column with an instant in nanoseconds, exactly and
 /// in a form that can use the column's index.
-fn millis_compare(col: &str, op: CompareOp, ns: i64) -> String {
-    let floor = ns.div_euclid(1_000_000);
+fn millis_compare(col: &str, op: CompareOp, ns: i128) -> String {
+    // Every dateTime that parses (years 1 to 9999) is well inside i64 milliseconds.
+    let floor = i64::try_from(ns.div_euclid(1_000_000)).unwrap_or(i64::MAX);
     let exact = ns.rem_euclid(1_000_000) == 0;
     let ceil = if exact { floor } else { floor + 1 };
     match op {
@@ -826,6 +848,16 @@ fn millis_compare(col: &str, op: CompareOp, ns: i64) -> String {
         CompareOp::Le => format!("{col} <= {floor}"),
         CompareOp::Co | CompareOp::Sw | CompareOp::Ew => "0".into(),
     }
+}
+
+/// The sortable text form of an instant (nanoseconds since the epoch) that
+/// `scim_ts` returns and dateTime filters bind. Nanoseconds over years 1 to
+/// 9999 overflow SQLite's 64-bit integers, which covers only 1677 to 2262;
+/// shifted to be non-negative and zero-padded to one width, text order is
+/// numeric order, for every dateTime the evaluator accepts.
+pub fn instant_key(ns: i128) -> String {
+    const SHIFT: i128 = 10_i128.pow(30);
+    format!("{:031}", ns.saturating_add(SHIFT).max(0))
 }
 
 /// Escapes GLOB's wildcards so a prefix or suffix matches literally.
@@ -857,6 +889,22 @@ mod tests {
     }
 
     #[test]
+    fn instant_keys_sort_as_instants_over_the_whole_datetime_range() {
+        let first = datetime_key(parse_datetime("0001-01-01T00:00:00Z").unwrap());
+        let last = datetime_key(parse_datetime("9999-12-31T23:59:59.999999999Z").unwrap());
+        let ns = [first, -1, 0, 1, i128::from(i64::MAX) + 1, last];
+        let keys: Vec<String> = ns.iter().map(|n| instant_key(*n)).collect();
+        let mut sorted = keys.clone();
+        sorted.sort();
+        assert_eq!(keys, sorted);
+        assert!(keys.iter().all(|k| k.len() == 31));
+        assert_eq!(
+            millis_compare("c", CompareOp::Gt, last),
+            "c > 253402300799999"
+        );
+    }
+
+    #[test]
     fn glob_escape_quotes_wildcards() {
         assert_eq!(glob_escape("a*b?c[d"), "a[*]b[?]c[[]d");
     }
@@ -867,5 +915,109 @@ mod tests {
             json_path(Some("urn:x:2.0:User"), &["manager", "value"]),
             "$.\"urn:x:2.0:User\".\"manager\".\"value\""
         );
+    }
+
+    fn user_sql(filter: &str) -> (String, Vec<SqlParam>) {
+        let reg = SchemaRegistry::core();
+        let rt = reg.resource_type("User").unwrap();
+        let f = roster_scim::filter::parse_filter(filter).unwrap();
+        let mut c = Compiler::new(&reg, rt, Kind::User, "dir", 3);
+        let sql = c.filter(&f).unwrap();
+        (sql, c.into_params())
+    }
+
+    #[test]
+    fn user_name_eq_uses_the_folded_name_key_column() {
+        let (sql, params) = user_sql(r#"userName eq "Alice@Example.com""#);
+        assert_eq!(sql, "r.name_key = ?3");
+        assert_eq!(params, [SqlParam::Text("alice@example.com".into())]);
+    }
+
+    #[test]
+    fn email_value_eq_looks_up_resource_values() {
+        let (sql, params) = user_sql(r#"emails.value eq "A@x.io""#);
+        assert_eq!(
+            sql,
+            "r.id IN (SELECT v.resource_id FROM resource_values v \
+             WHERE v.directory_id = ?4 AND v.attr = ?5 AND v.value = ?3)"
+        );
+        assert_eq!(
+            params,
+            [
+                SqlParam::Text("a@x.io".into()),
+                SqlParam::Text("dir".into()),
+                SqlParam::Text("emails.value".into()),
+            ]
+        );
+        // Entra ID's lookup: the indexed prefilter narrows the json_each scan.
+        let (sql, _) = user_sql(r#"emails[type eq "work" and value eq "A@x.io"]"#);
+        assert!(
+            sql.starts_with("(r.id IN (SELECT resource_id FROM resource_values"),
+            "{sql}"
+        );
+    }
+
+    #[test]
+    fn last_modified_gt_compares_the_millis_column() {
+        let (sql, params) = user_sql(r#"meta.lastModified gt "2026-01-01T00:00:00.5Z""#);
+        assert_eq!(sql, "r.last_modified > 1767225600500");
+        assert!(params.is_empty());
+        let (sql, _) = user_sql(r#"externalId eq "X-1""#);
+        assert_eq!(sql, "(r.external_id IS NOT NULL AND r.external_id = ?3)");
+    }
+
+    /// The query `list` runs (ordered by id, paged) must find its rows through
+    /// the index made for the filter, never by scanning the resources table.
+    #[test]
+    fn indexed_filters_do_not_scan_the_resources_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("plan.db");
+        let mut conn = crate::sqlite::conn::open_writer(&path).unwrap();
+        crate::sqlite::conn::migrate(&mut conn).unwrap();
+        // A search on (directory_id, rtype) alone is a scan of the directory
+        // too, so each filter must name the index that does the narrowing.
+        for (filter, index) in [
+            (r#"userName eq "alice""#, "resources_name"),
+            (r#"emails.value eq "a@x.io""#, "resource_values_lookup"),
+            (
+                r#"emails[type eq "work" and value eq "a@x.io"]"#,
+                "resource_values_lookup",
+            ),
+            (r#"externalId eq "X-1""#, "resources_external"),
+            (
+                r#"meta.lastModified gt "2026-01-01T00:00:00Z""#,
+                "resources_modified",
+            ),
+        ] {
+            let (sql, params) = user_sql(filter);
+            let query = format!(
+                "EXPLAIN QUERY PLAN SELECT r.id FROM resources r \
+                 WHERE r.directory_id = ?1 AND r.rtype = ?2 AND {sql} ORDER BY r.id LIMIT 100"
+            );
+            let mut values = vec![
+                rusqlite::types::Value::Text("dir".into()),
+                rusqlite::types::Value::Integer(1),
+            ];
+            values.extend(params.iter().map(|p| match p {
+                SqlParam::Text(s) => rusqlite::types::Value::Text(s.clone()),
+                SqlParam::Int(i) => rusqlite::types::Value::Integer(*i),
+                SqlParam::Real(f) => rusqlite::types::Value::Real(*f),
+            }));
+            let mut stmt = conn.prepare(&query).unwrap();
+            let plan: Vec<String> = stmt
+                .query_map(rusqlite::params_from_iter(values), |r| r.get(3))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap();
+            assert!(
+                !plan.iter().any(|d| d.starts_with("SCAN r")),
+                "{filter} scans the resources table: {plan:#?}"
+            );
+            assert!(
+                plan.iter()
+                    .any(|d| d.starts_with("SEARCH") && d.contains(&format!("INDEX {index} ("))),
+                "{filter} does not search {index}: {plan:#?}"
+            );
+        }
     }
 }

@@ -6,9 +6,10 @@ use roster_scim::values::{datetime_key, fold, parse_datetime};
 use rusqlite::functions::FunctionFlags;
 use rusqlite::{Connection, OpenFlags};
 
+use crate::sql::compile::instant_key;
 use crate::{StoreError, StoreResult};
 
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 const SCHEMA: &str = include_str!("schema.sql");
 
 pub fn open_writer(path: &Path) -> StoreResult<Connection> {
@@ -65,7 +66,7 @@ fn register_functions(conn: &Connection) -> StoreResult<()> {
     })?;
     conn.create_scalar_function("scim_ts", 1, flags, |ctx| {
         Ok(match ctx.get_raw(0).as_str_or_null() {
-            Ok(Some(s)) => parse_datetime(s).and_then(|t| i64::try_from(datetime_key(t)).ok()),
+            Ok(Some(s)) => parse_datetime(s).map(|t| instant_key(datetime_key(t))),
             _ => None,
         })
     })?;
@@ -83,6 +84,18 @@ pub fn migrate(conn: &mut Connection) -> StoreResult<()> {
     }
     if version < 1 {
         tx.execute_batch(SCHEMA)?;
+    }
+    if version < 2 {
+        // With id in the key, `externalId eq` rows come out in id order, so
+        // list's ORDER BY r.id is served by this index; without it SQLite
+        // prefers walking resources_by_type to skip the sort, scanning the directory.
+        tx.execute_batch(
+            "DROP INDEX resources_external;
+             CREATE INDEX resources_external ON resources(directory_id, rtype, external_id, id)
+                 WHERE external_id IS NOT NULL;",
+        )?;
+    }
+    if version < SCHEMA_VERSION {
         tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;
     }
     tx.commit()?;

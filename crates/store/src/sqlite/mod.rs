@@ -6,7 +6,7 @@
 //! shared COMMIT is durable. Reads run on a small pool of read-only connections.
 
 mod admin;
-mod conn;
+pub(crate) mod conn;
 mod directory_api;
 mod list;
 mod outbox;
@@ -50,8 +50,11 @@ impl SqliteOptions {
 }
 
 /// Work for the writer thread: runs inside the open transaction (or is told that
-/// none could be opened), and returns what to do once the commit's outcome is known.
-type Job = Box<dyn FnOnce(Option<&Connection>) -> Completion + Send>;
+/// none could be opened), and returns whether it succeeded and what to do once
+/// the commit's outcome is known. `solo` says it is the only job of its
+/// transaction, which then needs no savepoint of its own: a failure rolls the
+/// whole transaction back instead.
+type Job = Box<dyn FnOnce(Option<&Connection>, bool) -> (Completion, bool) + Send>;
 type Completion = Box<dyn FnOnce(Result<(), String>) + Send>;
 
 pub struct SqliteStore {
@@ -95,27 +98,34 @@ impl SqliteStore {
         &self.reg
     }
 
-    /// Runs `f` in the writer's transaction, inside its own savepoint.
+    /// Runs `f` in the writer's transaction, inside its own savepoint when it
+    /// shares the transaction with other jobs.
     async fn write<R, F>(&self, f: F) -> StoreResult<R>
     where
         R: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel::<StoreResult<R>>();
-        let job: Job = Box::new(move |conn: Option<&Connection>| {
+        let job: Job = Box::new(move |conn: Option<&Connection>, solo: bool| {
             let result = match conn {
+                // Alone in its transaction a job needs no savepoint, which spares
+                // SQLite copying every page it touches into a sub-journal.
+                Some(conn) if solo => std::panic::catch_unwind(AssertUnwindSafe(|| f(conn)))
+                    .unwrap_or_else(|_| Err(StoreError::Database("a write panicked".into()))),
                 Some(conn) => run_in_savepoint(conn, f),
                 None => Err(StoreError::Database(
                     "no transaction could be opened".into(),
                 )),
             };
-            Box::new(move |commit: Result<(), String>| {
+            let ok = result.is_ok();
+            let done: Completion = Box::new(move |commit: Result<(), String>| {
                 let outcome = match commit {
                     Ok(()) => result,
                     Err(e) => Err(StoreError::Database(e)),
                 };
                 let _ = tx.send(outcome);
-            })
+            });
+            (done, ok)
         });
         self.writer
             .lock()
@@ -183,15 +193,28 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, max_batch: usize) {
         if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
             let why = Err(e.to_string());
             for job in batch {
-                job(None)(why.clone());
+                job(None, false).0(why.clone());
             }
             continue;
         }
-        let completions: Vec<Completion> = batch.into_iter().map(|job| job(Some(&conn))).collect();
-        let outcome = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
-        if outcome.is_err() {
-            let _ = conn.execute_batch("ROLLBACK");
+        let solo = batch.len() == 1;
+        let mut completions: Vec<Completion> = Vec::with_capacity(batch.len());
+        let mut failed_solo = false;
+        for job in batch {
+            let (done, ok) = job(Some(&conn), solo);
+            failed_solo |= solo && !ok;
+            completions.push(done);
         }
+        let outcome = if failed_solo {
+            // The job already reported its error; undo whatever it wrote.
+            conn.execute_batch("ROLLBACK").map_err(|e| e.to_string())
+        } else {
+            let committed = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
+            if committed.is_err() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            committed
+        };
         for c in completions {
             c(outcome.clone());
         }
@@ -208,8 +231,13 @@ impl Store for SqliteStore {
                 conn: c,
                 reg: &reg,
                 directory: &dir,
+                poisoned: None,
             };
-            work(&mut tx)
+            let result = work(&mut tx);
+            match tx.poisoned {
+                Some(e) => Err(e),
+                None => result,
+            }
         })
         .await
     }

@@ -78,6 +78,14 @@ pub fn create(
     let d = derive(new.kind, &new.doc)?;
     let id = uuid::Uuid::now_v7().to_string();
     let now = now_ms();
+    // Everything that can refuse the request happens before the first write or
+    // in it (uniqueness), so a refused create leaves nothing behind even
+    // without a savepoint: bulk loads depend on that for their speed.
+    let members = if new.kind == Kind::Group && !new.members.is_empty() {
+        resolve_members(c, dir, &id, &new.members)?
+    } else {
+        Vec::new()
+    };
     let doc_text = serde_json::to_string(&new.doc)?;
     let inserted = c
         .prepare_cached(
@@ -90,11 +98,10 @@ pub fn create(
         other => other?,
     };
     write_index_values(c, dir, new.kind, &id, &new.doc)?;
-    let mut diff = MemberDiff::default();
-    if new.kind == Kind::Group && !new.members.is_empty() {
-        let resolved = resolve_members(c, dir, &id, &new.members)?;
-        diff.added = insert_members(c, dir, &id, &resolved)?;
-    }
+    let diff = MemberDiff {
+        added: insert_members(c, dir, &id, &members)?,
+        removed: Vec::new(),
+    };
     let stored = Stored {
         id,
         kind: new.kind,

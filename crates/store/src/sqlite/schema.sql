@@ -36,6 +36,7 @@ CREATE TABLE resources (
 );
 CREATE UNIQUE INDEX resources_by_type ON resources(directory_id, rtype, id);
 CREATE UNIQUE INDEX resources_name ON resources(directory_id, rtype, name_key);
+-- Version 2 (conn.rs) adds id to resources_external.
 CREATE INDEX resources_external ON resources(directory_id, rtype, external_id) WHERE external_id IS NOT NULL;
 CREATE INDEX resources_modified ON resources(directory_id, rtype, last_modified, id);
 

@@ -6,15 +6,28 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::admin::now_ms;
 use super::resources;
 use crate::model::*;
-use crate::{IdempotentReply, StoreResult, Tx};
+use crate::{IdempotentReply, StoreError, StoreResult, Tx};
 
 pub struct SqliteTx<'c> {
     pub conn: &'c Connection,
     pub reg: &'c SchemaRegistry,
     pub directory: &'c str,
+    /// A database failure inside an operation: the whole transaction must roll
+    /// back, because the failed operation may have left part of its writes.
+    pub poisoned: Option<StoreError>,
 }
 
 impl SqliteTx<'_> {
+    /// Notes a database failure; protocol errors (validation, uniqueness) stay per-operation.
+    fn guard<R>(&mut self, r: StoreResult<R>) -> StoreResult<R> {
+        if let Err(StoreError::Database(e)) = &r
+            && self.poisoned.is_none()
+        {
+            self.poisoned = Some(StoreError::Database(e.clone()));
+        }
+        r
+    }
+
     /// Runs one operation in a nested savepoint: on error it leaves no trace.
     fn op<R>(&self, f: impl FnOnce(&Connection) -> StoreResult<R>) -> StoreResult<R> {
         self.conn.execute_batch("SAVEPOINT op")?;
@@ -29,7 +42,11 @@ impl SqliteTx<'_> {
 
 impl Tx for SqliteTx<'_> {
     fn create(&mut self, new: NewResource) -> StoreResult<Stored> {
-        self.op(|c| resources::create(c, self.reg, self.directory, new))
+        // No savepoint: `resources::create` refuses before writing anything, and a
+        // database failure after that poisons the whole transaction. Savepoints
+        // per create cost more than the inserts themselves on bulk loads.
+        let r = resources::create(self.conn, self.reg, self.directory, new);
+        self.guard(r)
     }
 
     fn get(&mut self, kind: Kind, id: &str) -> StoreResult<Option<Stored>> {
@@ -43,11 +60,13 @@ impl Tx for SqliteTx<'_> {
         if_match: Option<i64>,
         f: UpdateFn,
     ) -> StoreResult<Stored> {
-        self.op(|c| resources::update(c, self.reg, self.directory, kind, id, if_match, f))
+        let r = self.op(|c| resources::update(c, self.reg, self.directory, kind, id, if_match, f));
+        self.guard(r)
     }
 
     fn delete(&mut self, kind: Kind, id: &str, if_match: Option<i64>) -> StoreResult<()> {
-        self.op(|c| resources::delete(c, self.directory, kind, id, if_match))
+        let r = self.op(|c| resources::delete(c, self.directory, kind, id, if_match));
+        self.guard(r)
     }
 
     fn idempotent_reply(

@@ -1,0 +1,823 @@
+//! The SQL filter compiler and the in-memory evaluator must agree: random
+//! filters over random Users, run through `Store::list` on a real SQLite file
+//! and through `roster_scim::filter::matches` on the full rendered resources,
+//! must select the same ids, and must fail (with the same error) together.
+//!
+//! `PROPTEST_CASES` sets the number of cases (300 by default).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use proptest::prelude::*;
+use proptest::test_runner::{Config, FileFailurePersistence};
+use roster_scim::filter::{CompValue, CompareOp, Filter, Matcher};
+use roster_scim::schema::SchemaRegistry;
+use roster_scim::values::{format_datetime, format_timestamp_millis};
+use roster_scim::{AttrPath, ScimError};
+use roster_store::{
+    Kind, ListQuery, NewResource, Page, SortOrder, SqliteOptions, SqliteStore, Store, StoreError,
+    Stored, Update,
+};
+use serde_json::{Map, Value, json};
+use time::OffsetDateTime;
+
+const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+const CORE: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+const BASE: &str = "https://roster.test/scim/v2/d";
+/// Marks a filter value that is filled in once the resources exist (ids, times).
+const LATE: char = '\u{1}';
+
+// ---------------------------------------------------------------------------
+// Resources
+
+const WORDS: &[&str] = &[
+    "alice", "Alice", "ALICE", "bob", "Bob", "émile", "Émile", "zoë", "a%b", "a_b", "x*y", "q?r",
+    "[z]", "ice", "al", "", "Eng", "eng", "R&D", "100%",
+];
+
+const EMAILS: &[&str] = &[
+    "alice@example.com",
+    "Alice@Example.COM",
+    "bob@ex_ample.org",
+    "x*y@z.io",
+    "émile@x.fr",
+    "ÉMILE@X.FR",
+    "100%@x",
+    "[a]@b.c",
+    "q?@r",
+];
+
+const PHONES: &[&str] = &["+1 555 0100", "555-0100", "(555) [0]", "0*1"];
+const TYPES: &[&str] = &["work", "home", "Work", "other"];
+
+fn word() -> impl Strategy<Value = String> {
+    prop::sample::select(WORDS).prop_map(str::to_owned)
+}
+
+fn opt<T: std::fmt::Debug + Clone>(
+    s: impl Strategy<Value = T>,
+) -> impl Strategy<Value = Option<T>> {
+    prop::option::weighted(0.6, s)
+}
+
+fn multi_item(values: &'static [&'static str]) -> impl Strategy<Value = Value> {
+    (
+        prop::sample::select(values),
+        opt(prop::sample::select(TYPES)),
+        opt(any::<bool>()),
+        opt(word()),
+    )
+        .prop_map(|(v, t, p, d)| {
+            let mut m = Map::new();
+            m.insert("value".into(), json!(v));
+            if let Some(t) = t {
+                m.insert("type".into(), json!(t));
+            }
+            if let Some(p) = p {
+                m.insert("primary".into(), json!(p));
+            }
+            if let Some(d) = d {
+                m.insert("display".into(), json!(d));
+            }
+            Value::Object(m)
+        })
+}
+
+#[derive(Debug, Clone)]
+struct UserSpec {
+    body: Value,
+    /// Updated once after creation, so lastModified moves past created.
+    touch: bool,
+}
+
+fn user() -> impl Strategy<Value = UserSpec> {
+    let names = (
+        word(),
+        prop::sample::select(&["", "1", "_x", "%", "Ü"][..]),
+        opt(word()),
+        opt(word()),
+        opt(word()),
+        opt(word()),
+        opt(word()),
+    );
+    let rest = (
+        opt(any::<bool>()),
+        prop::collection::vec(multi_item(EMAILS), 0..=3),
+        prop::collection::vec(multi_item(PHONES), 0..=2),
+        opt((opt(word()), opt(word()), opt(word()))),
+        opt(word()),
+        any::<bool>(),
+    );
+    (names, rest).prop_map(
+        |(
+            (un, suffix, ext, given, family, display, title),
+            (active, emails, phones, ent, password, touch),
+        )| {
+            let mut m = Map::new();
+            m.insert("schemas".into(), json!([CORE, ENTERPRISE]));
+            // userName is required and unique; an empty word would make the user invalid.
+            let un = if un.is_empty() { "anon".to_owned() } else { un };
+            m.insert("userName".into(), json!(format!("{un}{suffix}")));
+            if let Some(e) = ext {
+                m.insert("externalId".into(), json!(e));
+            }
+            let mut name = Map::new();
+            if let Some(g) = given {
+                name.insert("givenName".into(), json!(g));
+            }
+            if let Some(f) = family {
+                name.insert("familyName".into(), json!(f));
+            }
+            if !name.is_empty() {
+                m.insert("name".into(), Value::Object(name));
+            }
+            if let Some(d) = display {
+                m.insert("displayName".into(), json!(d));
+            }
+            if let Some(t) = title {
+                m.insert("title".into(), json!(t));
+            }
+            if let Some(a) = active {
+                m.insert("active".into(), json!(a));
+            }
+            if !emails.is_empty() {
+                m.insert("emails".into(), Value::Array(emails));
+            }
+            if !phones.is_empty() {
+                m.insert("phoneNumbers".into(), Value::Array(phones));
+            }
+            if let Some((num, dept, mgr)) = ent {
+                let mut e = Map::new();
+                if let Some(n) = num {
+                    e.insert("employeeNumber".into(), json!(n));
+                }
+                if let Some(d) = dept {
+                    e.insert("department".into(), json!(d));
+                }
+                if let Some(mg) = mgr {
+                    e.insert("manager".into(), json!({"value": mg}));
+                }
+                m.insert(ENTERPRISE.into(), Value::Object(e));
+            }
+            if let Some(p) = password {
+                m.insert("password".into(), json!(format!("pw-{p}")));
+            }
+            UserSpec {
+                body: Value::Object(m),
+                touch,
+            }
+        },
+    )
+}
+
+// ---------------------------------------------------------------------------
+// Filters
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Ty {
+    Text,
+    Bool,
+    Time,
+    Complex,
+    /// Paths that resolve to nothing: both sides must reject them.
+    Unknown,
+}
+
+/// Paths at resource level, as a client might spell them.
+const PATHS: &[(&str, Ty)] = &[
+    ("userName", Ty::Text),
+    ("USERNAME", Ty::Text),
+    (
+        "urn:ietf:params:scim:schemas:core:2.0:User:userName",
+        Ty::Text,
+    ),
+    ("externalId", Ty::Text),
+    ("id", Ty::Text),
+    ("displayName", Ty::Text),
+    ("title", Ty::Text),
+    ("name.givenName", Ty::Text),
+    ("name.FAMILYNAME", Ty::Text),
+    ("name", Ty::Complex),
+    ("emails", Ty::Complex),
+    ("emails.value", Ty::Text),
+    ("Emails.Value", Ty::Text),
+    ("emails.type", Ty::Text),
+    ("emails.display", Ty::Text),
+    ("emails.primary", Ty::Bool),
+    ("phoneNumbers", Ty::Complex),
+    ("phoneNumbers.value", Ty::Text),
+    ("phoneNumbers.primary", Ty::Bool),
+    ("active", Ty::Bool),
+    ("employeeNumber", Ty::Text),
+    (
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber",
+        Ty::Text,
+    ),
+    (
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department",
+        Ty::Text,
+    ),
+    (
+        "URN:IETF:PARAMS:SCIM:SCHEMAS:EXTENSION:ENTERPRISE:2.0:USER:department",
+        Ty::Text,
+    ),
+    (
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager",
+        Ty::Complex,
+    ),
+    (
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value",
+        Ty::Text,
+    ),
+    ("manager.value", Ty::Text),
+    ("meta", Ty::Complex),
+    ("meta.created", Ty::Time),
+    ("meta.lastModified", Ty::Time),
+    ("meta.resourceType", Ty::Text),
+    ("meta.version", Ty::Text),
+    ("groups", Ty::Complex),
+    ("groups.value", Ty::Text),
+    ("password", Ty::Text),
+    ("addresses.locality", Ty::Text),
+    ("nosuch", Ty::Unknown),
+    ("name.nosuch", Ty::Unknown),
+    (
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:userName",
+        Ty::Unknown,
+    ),
+];
+
+/// Attributes that take a value filter, with the sub-attributes inside it.
+const VALUE_PATHS: &[(&str, &[(&str, Ty)])] = &[
+    (
+        "emails",
+        &[
+            ("value", Ty::Text),
+            ("type", Ty::Text),
+            ("TYPE", Ty::Text),
+            ("primary", Ty::Bool),
+            ("display", Ty::Text),
+            ("nosuch", Ty::Unknown),
+        ],
+    ),
+    (
+        "phoneNumbers",
+        &[
+            ("value", Ty::Text),
+            ("type", Ty::Text),
+            ("primary", Ty::Bool),
+        ],
+    ),
+    ("name", &[("givenName", Ty::Text), ("familyName", Ty::Text)]),
+    (
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager",
+        &[("value", Ty::Text), ("displayName", Ty::Text)],
+    ),
+    (
+        "meta",
+        &[
+            ("created", Ty::Time),
+            ("lastModified", Ty::Time),
+            ("resourceType", Ty::Text),
+        ],
+    ),
+    ("addresses", &[("locality", Ty::Text)]),
+    ("groups", &[("value", Ty::Text), ("display", Ty::Text)]),
+    ("userName", &[("value", Ty::Text)]),
+];
+
+const OPS: &[CompareOp] = &[
+    CompareOp::Eq,
+    CompareOp::Ne,
+    CompareOp::Co,
+    CompareOp::Sw,
+    CompareOp::Ew,
+    CompareOp::Gt,
+    CompareOp::Ge,
+    CompareOp::Lt,
+    CompareOp::Le,
+];
+
+fn path(text: &str) -> AttrPath {
+    AttrPath::parse(text).unwrap()
+}
+
+/// Substrings and spellings of the resource vocabulary, so that comparisons hit.
+fn text_value() -> impl Strategy<Value = String> {
+    prop_oneof![
+        4 => word(),
+        2 => prop::sample::select(EMAILS).prop_map(str::to_owned),
+        1 => prop::sample::select(PHONES).prop_map(str::to_owned),
+        2 => prop::sample::select(&[
+            "@", "example", "EXAMPLE.com", "@x", "%", "_", "*", "?", "[", "]", "É", "é", "work",
+            "Work", "User", "user", "Users", "W/\"1\"", "W/\"2\"", "pw-", "m", "0",
+        ][..]).prop_map(str::to_owned),
+        // Ids of stored resources, filled in later: exact, upper-cased, prefix, suffix.
+        2 => (0usize..32, 0u8..4).prop_map(|(i, v)| format!("{LATE}id:{i}:{v}")),
+    ]
+}
+
+fn time_value() -> impl Strategy<Value = String> {
+    prop_oneof![
+        6 => (0usize..32, any::<bool>(), -3i64..=3, 0u8..4)
+            .prop_map(|(i, lm, d, f)| format!("{LATE}ts:{i}:{}:{d}:{f}", u8::from(lm))),
+        1 => prop::sample::select(&[
+            "9999-12-31T23:59:59Z",
+            "1000-01-01T00:00:00Z",
+            "2000-01-01T00:00:00+14:00",
+            "yesterday",
+        ][..]).prop_map(str::to_owned),
+    ]
+}
+
+fn comp_value(ty: Ty) -> impl Strategy<Value = CompValue> {
+    let typed = match ty {
+        Ty::Text | Ty::Complex | Ty::Unknown => text_value().prop_map(CompValue::String).boxed(),
+        Ty::Bool => prop_oneof![
+            4 => any::<bool>().prop_map(CompValue::Bool),
+            1 => prop::sample::select(&["True", "false", "yes"][..])
+                .prop_map(|s| CompValue::String(s.to_owned())),
+        ]
+        .boxed(),
+        Ty::Time => time_value().prop_map(CompValue::String).boxed(),
+    };
+    prop_oneof![
+        12 => typed,
+        2 => Just(CompValue::Null),
+        1 => any::<bool>().prop_map(CompValue::Bool),
+        1 => (-2i64..3).prop_map(|n| CompValue::Number(n.into())),
+        1 => text_value().prop_map(CompValue::String),
+    ]
+}
+
+fn leaf(paths: &'static [(&'static str, Ty)]) -> BoxedStrategy<Filter> {
+    let entry = prop::sample::select(paths);
+    prop_oneof![
+        1 => entry.clone().prop_map(|(p, _)| Filter::Present(path(p))),
+        6 => (entry, prop::sample::select(OPS)).prop_flat_map(|((p, ty), op)| {
+            comp_value(ty).prop_map(move |value| Filter::Compare { path: path(p), op, value })
+        }),
+    ]
+    .boxed()
+}
+
+fn logic(inner: BoxedStrategy<Filter>) -> BoxedStrategy<Filter> {
+    prop_oneof![
+        (inner.clone(), inner.clone()).prop_map(|(a, b)| Filter::And(Box::new(a), Box::new(b))),
+        (inner.clone(), inner.clone()).prop_map(|(a, b)| Filter::Or(Box::new(a), Box::new(b))),
+        inner.prop_map(|a| Filter::Not(Box::new(a))),
+    ]
+    .boxed()
+}
+
+fn value_path() -> BoxedStrategy<Filter> {
+    prop::sample::select(VALUE_PATHS)
+        .prop_flat_map(|(attr, subs)| {
+            leaf(subs)
+                .prop_recursive(2, 6, 2, logic)
+                .prop_map(move |f| Filter::ValuePath {
+                    path: path(attr),
+                    filter: Box::new(f),
+                })
+        })
+        .boxed()
+}
+
+fn filter() -> impl Strategy<Value = Filter> {
+    let base = prop_oneof![3 => leaf(PATHS), 1 => value_path()];
+    base.prop_recursive(3, 12, 2, logic)
+}
+
+// ---------------------------------------------------------------------------
+// Running both sides
+
+struct Ctx {
+    stored: Vec<Stored>,
+}
+
+fn millis_time(ms: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap()
+}
+
+impl Ctx {
+    fn late(&self, s: &str) -> String {
+        let parts: Vec<&str> = s[LATE.len_utf8()..].split(':').collect();
+        let n = self.stored.len();
+        let pick = |i: &str| &self.stored[i.parse::<usize>().unwrap() % n];
+        match parts[0] {
+            "id" => {
+                let id = &pick(parts[1]).id;
+                match parts[2] {
+                    "0" => id.clone(),
+                    "1" => id.to_uppercase(),
+                    "2" => id[..8].to_owned(),
+                    _ => id[id.len() - 4..].to_owned(),
+                }
+            }
+            "ts" => {
+                let s = pick(parts[1]);
+                let ms = if parts[2] == "1" {
+                    s.last_modified
+                } else {
+                    s.created
+                };
+                // Steps of half a millisecond: exact hits, and bounds between two millis.
+                let delta: i64 = parts[3].parse().unwrap();
+                let t = millis_time(ms) + time::Duration::microseconds(delta * 500);
+                match parts[4] {
+                    "0" => format_timestamp_millis(t),
+                    "1" => format_datetime(t),
+                    "2" => format_datetime(t).trim_end_matches('Z').to_owned(),
+                    _ => {
+                        let o = t.to_offset(time::UtcOffset::from_hms(-5, -30, 0).unwrap());
+                        format!(
+                            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:09}-05:30",
+                            o.year(),
+                            u8::from(o.month()),
+                            o.day(),
+                            o.hour(),
+                            o.minute(),
+                            o.second(),
+                            o.nanosecond()
+                        )
+                    }
+                }
+            }
+            other => panic!("unknown late value {other}"),
+        }
+    }
+
+    fn resolve(&self, f: &Filter) -> Filter {
+        match f {
+            Filter::And(a, b) => Filter::And(Box::new(self.resolve(a)), Box::new(self.resolve(b))),
+            Filter::Or(a, b) => Filter::Or(Box::new(self.resolve(a)), Box::new(self.resolve(b))),
+            Filter::Not(a) => Filter::Not(Box::new(self.resolve(a))),
+            Filter::ValuePath { path, filter } => Filter::ValuePath {
+                path: path.clone(),
+                filter: Box::new(self.resolve(filter)),
+            },
+            Filter::Compare {
+                path,
+                op,
+                value: CompValue::String(s),
+            } if s.starts_with(LATE) => Filter::Compare {
+                path: path.clone(),
+                op: *op,
+                value: CompValue::String(self.late(s)),
+            },
+            other => other.clone(),
+        }
+    }
+}
+
+/// The full resource as `render::full_resource` builds it (no groups: the
+/// test makes none).
+fn full_resource(s: &Stored) -> Value {
+    let mut out = Map::new();
+    out.insert(
+        "schemas".into(),
+        s.doc.get("schemas").cloned().unwrap_or(json!([CORE])),
+    );
+    out.insert("id".into(), json!(s.id));
+    for (k, v) in s.doc.as_object().unwrap() {
+        if k != "schemas" && k != "password" {
+            out.insert(k.clone(), v.clone());
+        }
+    }
+    out.insert(
+        "meta".into(),
+        json!({
+            "resourceType": "User",
+            "created": format_timestamp_millis(millis_time(s.created)),
+            "lastModified": format_timestamp_millis(millis_time(s.last_modified)),
+            "location": format!("{BASE}/Users/{}", s.id),
+            "version": format!("W/\"{}\"", s.version),
+        }),
+    );
+    Value::Object(out)
+}
+
+fn error_kind(e: &ScimError) -> (u16, Option<&'static str>) {
+    (e.status, e.scim_type.map(|t| t.as_str()))
+}
+
+async fn run_case(
+    reg: &Arc<SchemaRegistry>,
+    users: &[UserSpec],
+    filters: &[Filter],
+) -> Result<Vec<Option<usize>>, TestCaseError> {
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = SqliteOptions::new(dir.path().join("roster.db"));
+    opts.readers = 1;
+    let store = Arc::new(SqliteStore::open(opts, reg.clone()).unwrap());
+    let d = store.create_directory("d").await.unwrap().id;
+    let rt = reg.resource_type("User").unwrap();
+
+    // Submitted together, so the writer commits them in one transaction.
+    let mut pending = Vec::new();
+    let mut seen = BTreeSet::new();
+    for u in users {
+        // Bodies the server would reject (two primary emails) are never stored.
+        let Ok(doc) = roster_scim::validate::normalize(reg, rt, &u.body, None) else {
+            continue;
+        };
+        let key = roster_scim::values::fold(doc["userName"].as_str().unwrap());
+        if !seen.insert(key) {
+            continue;
+        }
+        let (store, d) = (store.clone(), d.clone());
+        let touch = u.touch;
+        pending.push(tokio::spawn(async move {
+            let s = store
+                .create(
+                    &d,
+                    NewResource {
+                        kind: Kind::User,
+                        doc,
+                        members: Vec::new(),
+                    },
+                )
+                .await
+                .unwrap();
+            (s, touch)
+        }));
+    }
+    let mut stored = Vec::new();
+    for p in pending {
+        stored.push(p.await.unwrap());
+    }
+    let mut touched = Vec::new();
+    for (s, touch) in &stored {
+        if *touch {
+            let (store, d, id) = (store.clone(), d.clone(), s.id.clone());
+            touched.push(tokio::spawn(async move {
+                store
+                    .update(
+                        &d,
+                        Kind::User,
+                        &id,
+                        None,
+                        Box::new(|cur: &Stored| {
+                            let mut doc = cur.doc.clone();
+                            doc["title"] = json!("touched");
+                            Ok(Update {
+                                doc,
+                                members: Vec::new(),
+                            })
+                        }),
+                    )
+                    .await
+                    .unwrap()
+            }));
+        }
+    }
+    let mut all: Vec<Stored> = stored
+        .into_iter()
+        .filter(|(_, t)| !t)
+        .map(|(s, _)| s)
+        .collect();
+    for t in touched {
+        all.push(t.await.unwrap());
+    }
+    all.sort_by(|a, b| a.id.cmp(&b.id));
+    let ctx = Ctx { stored: all };
+    let full: Vec<Value> = ctx.stored.iter().map(full_resource).collect();
+    let mut counts = Vec::new();
+
+    for f in filters {
+        let f = ctx.resolve(f);
+        let expected: Result<BTreeSet<String>, ScimError> = Matcher::new(reg, rt, &f).map(|m| {
+            ctx.stored
+                .iter()
+                .zip(&full)
+                .filter(|(_, r)| m.matches(r))
+                .map(|(s, _)| s.id.clone())
+                .collect()
+        });
+        let listed = store
+            .list(
+                &d,
+                ListQuery {
+                    kind: Kind::User,
+                    filter: Some(f.clone()),
+                    sort_by: None,
+                    sort_order: SortOrder::Ascending,
+                    page: Page::Index {
+                        start: 1,
+                        count: 1000,
+                    },
+                },
+            )
+            .await;
+        counts.push(listed.as_ref().ok().map(|l| l.resources.len()));
+        match (expected, listed) {
+            (Ok(want), Ok(got)) => {
+                let ids: BTreeSet<String> = got.resources.into_iter().map(|s| s.id).collect();
+                prop_assert_eq!(got.total as usize, ids.len(), "totalResults for {}", f);
+                if want != ids {
+                    let show = |set: &BTreeSet<String>| -> Vec<Value> {
+                        ctx.stored
+                            .iter()
+                            .zip(&full)
+                            .filter(|(s, _)| set.contains(&s.id))
+                            .map(|(_, r)| r.clone())
+                            .collect()
+                    };
+                    let only_eval: BTreeSet<String> = want.difference(&ids).cloned().collect();
+                    let only_sql: BTreeSet<String> = ids.difference(&want).cloned().collect();
+                    prop_assert!(
+                        false,
+                        "filter {} disagrees\nonly the evaluator matched: {:#?}\nonly SQL matched: {:#?}",
+                        f,
+                        show(&only_eval),
+                        show(&only_sql)
+                    );
+                }
+            }
+            (Err(e), Err(StoreError::Scim(g))) => {
+                prop_assert_eq!(
+                    error_kind(&e),
+                    error_kind(&g),
+                    "errors for {}: {} / {}",
+                    f,
+                    e.detail,
+                    g.detail
+                );
+            }
+            (Err(e), Ok(_)) => {
+                prop_assert!(
+                    false,
+                    "filter {} is rejected by the evaluator ({}) but not by SQL",
+                    f,
+                    e.detail
+                );
+            }
+            (Ok(_), Err(g)) => {
+                prop_assert!(
+                    false,
+                    "filter {} is rejected by SQL ({}) but not by the evaluator",
+                    f,
+                    g
+                );
+            }
+            (Err(e), Err(g)) => {
+                prop_assert!(
+                    false,
+                    "filter {}: evaluator says {}, the store fails with {}",
+                    f,
+                    e.detail,
+                    g
+                );
+            }
+        }
+    }
+    Ok(counts)
+}
+
+fn config() -> Config {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(300);
+    Config {
+        cases,
+        // Each shrinking step builds a database; a few hundred steps already give a small case.
+        max_shrink_iters: 300,
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
+            "proptest-regressions/filter_agreement.txt",
+        ))),
+        ..Config::default()
+    }
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn sql_and_evaluator_select_the_same_resources(
+        users in prop::collection::vec(user(), 5..=25),
+        filters in prop::collection::vec(filter(), 10..=20),
+    ) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let reg = Arc::new(SchemaRegistry::core());
+        rt.block_on(run_case(&reg, &users, &filters))?;
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Disagreements the property test found, kept as plain cases.
+
+/// Runs one filter (in text form) over the given bodies through both sides,
+/// failing on any disagreement; the number of matches, `None` when rejected.
+fn agree(bodies: &[Value], filter: &str) -> Option<usize> {
+    let f = roster_scim::filter::parse_filter(filter).unwrap();
+    let users: Vec<UserSpec> = bodies
+        .iter()
+        .map(|b| UserSpec {
+            body: b.clone(),
+            touch: false,
+        })
+        .collect();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let reg = Arc::new(SchemaRegistry::core());
+    match rt.block_on(run_case(&reg, &users, &[f])) {
+        Ok(counts) => counts[0],
+        Err(e) => panic!("{e}"),
+    }
+}
+
+fn enterprise_users() -> Vec<Value> {
+    vec![
+        json!({"userName": "a", ENTERPRISE: {"manager": {"value": "m1"}}}),
+        json!({"userName": "b", "manager": {"value": "m2"}}),
+        json!({"userName": "c"}),
+    ]
+}
+
+/// `meta[...]` read `meta` from the stored document, which has none: the SQL
+/// side matched nothing where the evaluator (and `meta.created`) matched all.
+#[test]
+fn meta_value_filter_reads_the_meta_columns() {
+    let users = enterprise_users();
+    assert_eq!(
+        agree(&users, r#"meta[created gt "2000-01-01T00:00:00Z"]"#),
+        Some(3)
+    );
+    assert_eq!(agree(&users, r#"meta[resourceType eq "User"]"#), Some(3));
+    assert_eq!(
+        agree(
+            &users,
+            r#"not (meta[lastModified lt "2000-01-01T00:00:00Z"])"#
+        ),
+        Some(3)
+    );
+}
+
+/// `…:User:manager[...]` looked for `manager` at the top of the document,
+/// outside the extension object it lives in.
+#[test]
+fn extension_value_filter_reads_the_extension_object() {
+    let users = enterprise_users();
+    let urn = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+    assert_eq!(
+        agree(&users, &format!(r#"{urn}:manager[value eq "m1"]"#)),
+        Some(1)
+    );
+    assert_eq!(agree(&users, r#"manager[value sw "m"]"#), Some(2));
+}
+
+/// The stored document keeps the password (hashed), the resource a client
+/// sees never has it: SQL matched `password pr` where the evaluator did not.
+#[test]
+fn password_is_absent_to_filters() {
+    let users = vec![
+        json!({"userName": "a", "password": "s3cret"}),
+        json!({"userName": "b"}),
+    ];
+    assert_eq!(agree(&users, "password pr"), Some(0));
+    assert_eq!(agree(&users, r#"password sw "s3""#), Some(0));
+    assert_eq!(agree(&users, "password eq null"), Some(2));
+    assert_eq!(agree(&users, r#"password ne "s3cret""#), Some(2));
+    assert_eq!(agree(&users, "password gt 1"), None);
+}
+
+/// A single-valued complex attribute that is absent has no element for a
+/// value filter to hold on, even a negated one (as with an empty `emails`).
+#[test]
+fn value_filter_on_an_absent_complex_attribute_is_false() {
+    let users = vec![
+        json!({"userName": "a", "name": {"givenName": "A"}}),
+        json!({"userName": "b", "name": {"familyName": "B"}}),
+        json!({"userName": "c"}),
+    ];
+    assert_eq!(agree(&users, "name[not (givenName pr)]"), Some(1));
+    assert_eq!(agree(&users, "not (name[not (givenName pr)])"), Some(2));
+    assert_eq!(agree(&users, r#"manager[not (value eq "x")]"#), Some(0));
+}
+
+/// dateTimes outside 1677–2262 overflow i64 nanoseconds; the SQL side
+/// rejected them as "out of range" while the evaluator, rightly, compared them.
+#[test]
+fn datetimes_far_from_now_compare() {
+    let users = vec![json!({"userName": "a"}), json!({"userName": "b"})];
+    assert_eq!(
+        agree(&users, r#"meta.created gt "1000-01-01T00:00:00Z""#),
+        Some(2)
+    );
+    assert_eq!(
+        agree(&users, r#"meta.lastModified le "1000-01-01T00:00:00Z""#),
+        Some(0)
+    );
+    assert_eq!(
+        agree(&users, r#"meta[lastModified lt "9999-12-31T23:59:59Z"]"#),
+        Some(2)
+    );
+}
