@@ -214,7 +214,10 @@ async fn sort_by_attributes_with_missing_values_last() {
 async fn sort_by_last_modified() {
     let s = TestServer::start().await;
     let fx = sorted_fixture(&s).await;
-    // Touch the first-created user so it becomes the most recent.
+    // Touch the first-created user so it becomes the most recent. Timestamps
+    // have millisecond resolution and ties are ordered by id, so step past the
+    // millisecond the fixture was created in.
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     let (name, id) = &fx[0];
     let r = s
         .put(
