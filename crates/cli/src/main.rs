@@ -135,6 +135,13 @@ enum DirectoryCommand {
     },
     /// Rename a directory.
     Rename { id: String, name: String },
+    /// Choose how deactivated users reach the app: "update" (dsync.user.updated,
+    /// state inactive) or "delete" (dsync.user.deleted; reactivation is dsync.user.created).
+    SetDeactivation {
+        id: String,
+        #[arg(value_parser = ["update", "delete"])]
+        mode: String,
+    },
     /// Delete a directory with all its users, groups and tokens (its events stay).
     Delete {
         id: String,
@@ -323,6 +330,17 @@ async fn directory(store: &dyn Store, cmd: DirectoryCommand) -> Result<()> {
                 Some(d) => println!("renamed {} to {:?}", d.id, d.name),
                 None => anyhow::bail!("no directory {id} (see `roster directory list`)"),
             }
+        }
+        DirectoryCommand::SetDeactivation { id, mode } => {
+            let mode = roster_store::Deactivation::parse(&mode)
+                .with_context(|| format!("unknown mode {mode:?}; use update or delete"))?;
+            if !store.set_deactivation(&id, mode).await? {
+                anyhow::bail!("no directory {id} (see `roster directory list`)");
+            }
+            println!(
+                "directory {id}: deactivation is reported as {}",
+                mode.as_str()
+            );
         }
         DirectoryCommand::Delete { id, yes } => {
             let Some(d) = store.get_directory(&id).await? else {

@@ -238,6 +238,11 @@ pub trait Store: Send + Sync + 'static {
 
     // ---- end of the directory API block ----
 
+    /// How the directory reports deactivations; `None` for an unknown directory.
+    async fn deactivation(&self, directory: &str) -> StoreResult<Option<Deactivation>>;
+    /// Sets it; false for an unknown directory.
+    async fn set_deactivation(&self, directory: &str, mode: Deactivation) -> StoreResult<bool>;
+
     async fn create(&self, directory: &str, new: NewResource) -> StoreResult<Stored>;
     async fn get(&self, directory: &str, kind: Kind, id: &str) -> StoreResult<Option<Stored>>;
     /// Read-modify-write inside one transaction; `if_match` is the expected version.

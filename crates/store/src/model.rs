@@ -144,3 +144,29 @@ pub struct AdminKeyInfo {
     pub name: String,
     pub created_at: i64,
 }
+
+/// How a directory reports a user's deactivation (`active` turning false) to
+/// the app: as `dsync.user.updated` with state `inactive`, or, for apps that
+/// prefer it, as `dsync.user.deleted` (and reactivation as `dsync.user.created`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deactivation {
+    Update,
+    Delete,
+}
+
+impl Deactivation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Deactivation::Update => "update",
+            Deactivation::Delete => "delete",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "update" => Some(Deactivation::Update),
+            "delete" => Some(Deactivation::Delete),
+            _ => None,
+        }
+    }
+}

@@ -4,7 +4,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use roster_store::Directory;
+use roster_store::{Deactivation, Directory};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -114,4 +114,45 @@ pub async fn delete(
     } else {
         Err(not_found(&id))
     }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsBody {
+    deactivation: String,
+}
+
+fn settings_json(id: &str, mode: Deactivation) -> Value {
+    serde_json::json!({"directory_id": id, "deactivation": mode.as_str()})
+}
+
+/// `GET /api/v1/directories/{id}/settings`.
+pub async fn settings(
+    State(s): State<AppState>,
+    _a: AdminAuth,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let mode = s
+        .store
+        .deactivation(&id)
+        .await?
+        .ok_or_else(|| not_found(&id))?;
+    Ok(Json(settings_json(&id, mode)))
+}
+
+/// `PUT /api/v1/directories/{id}/settings {"deactivation": "update" | "delete"}`.
+pub async fn set_settings(
+    State(s): State<AppState>,
+    _a: AdminAuth,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let body = params::body::<SettingsBody>(&body)?;
+    let mode = Deactivation::parse(&body.deactivation).ok_or_else(|| {
+        ApiError::bad_request("deactivation must be \"update\" (dsync.user.updated, state inactive) or \"delete\" (dsync.user.deleted)")
+    })?;
+    if !s.store.set_deactivation(&id, mode).await? {
+        return Err(not_found(&id));
+    }
+    Ok(Json(settings_json(&id, mode)))
 }

@@ -51,6 +51,10 @@ fn directory_routes() -> Router<AppState> {
             get(directories::list).post(directories::create),
         )
         .route(
+            "/api/v1/directories/{id}/settings",
+            get(directories::settings).put(directories::set_settings),
+        )
+        .route(
             "/api/v1/directories/{id}",
             get(directories::get)
                 .patch(directories::rename)

@@ -235,3 +235,69 @@ async fn pruning_keeps_what_an_enabled_webhook_has_not_delivered() {
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].event, "dsync.user.created");
 }
+
+#[tokio::test]
+async fn a_directory_can_report_deactivation_as_deletion() {
+    let s = TestServer::start().await;
+    let key = admin_key(&s).await;
+    let settings = format!(
+        "http://{}/api/v1/directories/{}/settings",
+        s.addr, s.directory
+    );
+    let r = s
+        .client
+        .put(&settings)
+        .bearer_auth(&key)
+        .json(&json!({"deactivation": "delete"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = s
+        .client
+        .put(&settings)
+        .bearer_auth(&key)
+        .json(&json!({"deactivation": "archive"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r: Value = s
+        .client
+        .get(&settings)
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["deactivation"], "delete");
+
+    let id = s.user("leaver").await;
+    let path = format!("/Users/{id}");
+    let set_active =
+        |v: bool| json!({"Operations": [{"op": "replace", "path": "active", "value": v}]});
+    s.patch(&path, set_active(false)).await;
+    // Changes while deactivated are not news to an app that deleted the user.
+    s.patch(
+        &path,
+        json!({"Operations": [{"op": "replace", "path": "title", "value": "x"}]}),
+    )
+    .await;
+    s.patch(&path, set_active(true)).await;
+    s.patch(&path, set_active(false)).await;
+    s.delete(&path).await;
+    let (_, list) = events(&s, &key, "").await;
+    assert_eq!(
+        types(&list),
+        [
+            "dsync.user.created",
+            "dsync.user.deleted",
+            "dsync.user.created",
+            "dsync.user.deleted"
+        ]
+    );
+    assert_eq!(list["data"][1]["data"]["state"], "inactive");
+    assert_eq!(list["data"][2]["data"]["job_title"], "x");
+}

@@ -142,3 +142,25 @@ pub fn authenticate_admin(c: &Connection, key: &str) -> StoreResult<Option<Strin
         .optional()?;
     Ok(row.and_then(|(id, stored)| bool::from(stored.ct_eq(&digest)).then_some(id)))
 }
+
+pub fn deactivation(c: &Connection, id: &str) -> StoreResult<Option<crate::model::Deactivation>> {
+    let mode: Option<String> = c
+        .prepare_cached("SELECT deactivation FROM directories WHERE id = ?")?
+        .query_row([id], |r| r.get(0))
+        .optional()?;
+    Ok(mode.map(|m| {
+        crate::model::Deactivation::parse(&m).unwrap_or(crate::model::Deactivation::Update)
+    }))
+}
+
+pub fn set_deactivation(
+    c: &Connection,
+    id: &str,
+    mode: crate::model::Deactivation,
+) -> StoreResult<bool> {
+    Ok(
+        c.prepare_cached("UPDATE directories SET deactivation = ? WHERE id = ?")?
+            .execute(params![mode.as_str(), id])?
+            > 0,
+    )
+}

@@ -9,7 +9,7 @@ use rusqlite::{Connection, OpenFlags};
 use crate::sql::compile::instant_key;
 use crate::{StoreError, StoreResult};
 
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 const SCHEMA: &str = include_str!("schema.sql");
 
 pub fn open_writer(path: &Path) -> StoreResult<Connection> {
@@ -93,6 +93,12 @@ pub fn migrate(conn: &mut Connection) -> StoreResult<()> {
             "DROP INDEX resources_external;
              CREATE INDEX resources_external ON resources(directory_id, rtype, external_id, id)
                  WHERE external_id IS NOT NULL;",
+        )?;
+    }
+    if version < 3 {
+        // How a directory reports deactivated users: 'update' or 'delete'.
+        tx.execute_batch(
+            "ALTER TABLE directories ADD COLUMN deactivation TEXT NOT NULL DEFAULT 'update';",
         )?;
     }
     if version < SCHEMA_VERSION {

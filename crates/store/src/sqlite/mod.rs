@@ -476,6 +476,17 @@ impl Store for SqliteStore {
 
     // ---- end of the directory API block ----
 
+    async fn deactivation(&self, directory: &str) -> StoreResult<Option<Deactivation>> {
+        let dir = directory.to_owned();
+        self.read(move |c| admin::deactivation(c, &dir)).await
+    }
+
+    async fn set_deactivation(&self, directory: &str, mode: Deactivation) -> StoreResult<bool> {
+        let dir = directory.to_owned();
+        self.write(move |c| admin::set_deactivation(c, &dir, mode))
+            .await
+    }
+
     async fn create(&self, directory: &str, new: NewResource) -> StoreResult<Stored> {
         let dir = directory.to_owned();
         let reg = self.reg.clone();

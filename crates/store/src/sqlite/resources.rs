@@ -253,15 +253,48 @@ pub fn update(
         created: current.created,
         last_modified: now,
     };
-    if let Some(data) = events::updated(&before, &outbox::data_of(c, dir, &stored)?) {
-        let updated = match kind {
-            Kind::User => events::USER_UPDATED,
-            Kind::Group => events::GROUP_UPDATED,
-        };
-        outbox::emit(c, dir, updated, &data)?;
+    let after = outbox::data_of(c, dir, &stored)?;
+    if let Some(data) = events::updated(&before, &after) {
+        match update_event(c, dir, kind, &before, &after)? {
+            Some(event) if event == events::USER_UPDATED || event == events::GROUP_UPDATED => {
+                outbox::emit(c, dir, event, &data)?
+            }
+            // A deactivation reported as a deletion (or a reactivation as a
+            // creation) carries the user as it now is, like those events do.
+            Some(event) => outbox::emit(c, dir, event, &after)?,
+            None => {}
+        }
     }
     outbox::membership_events(c, dir, &stored, &diff)?;
     Ok(stored)
+}
+
+/// Which event an update of a resource writes. Directories that report
+/// deactivation as deletion turn `active` false into `dsync.user.deleted`,
+/// true again into `dsync.user.created`, and hide changes while inactive.
+fn update_event(
+    c: &Connection,
+    dir: &str,
+    kind: Kind,
+    before: &Value,
+    after: &Value,
+) -> StoreResult<Option<&'static str>> {
+    if kind == Kind::Group {
+        return Ok(Some(events::GROUP_UPDATED));
+    }
+    let inactive = |d: &Value| d.get("state").and_then(Value::as_str) == Some("inactive");
+    let (was, is) = (inactive(before), inactive(after));
+    if !was && !is {
+        return Ok(Some(events::USER_UPDATED));
+    }
+    if super::admin::deactivation(c, dir)? != Some(Deactivation::Delete) {
+        return Ok(Some(events::USER_UPDATED));
+    }
+    Ok(match (was, is) {
+        (false, true) => Some(events::USER_DELETED),
+        (true, false) => Some(events::USER_CREATED),
+        _ => None,
+    })
 }
 
 pub fn delete(
@@ -287,7 +320,13 @@ pub fn delete(
         Kind::User => events::USER_DELETED,
         Kind::Group => events::GROUP_DELETED,
     };
-    outbox::emit(c, dir, deleted, &data)?;
+    // A directory that reports deactivation as deletion already announced this one.
+    let announced = kind == Kind::User
+        && data.get("state").and_then(Value::as_str) == Some("inactive")
+        && super::admin::deactivation(c, dir)? == Some(Deactivation::Delete);
+    if !announced {
+        outbox::emit(c, dir, deleted, &data)?;
+    }
     // Membership and index rows go with the resource (ON DELETE CASCADE).
     c.prepare_cached("DELETE FROM resources WHERE id = ?")?
         .execute([id])?;
