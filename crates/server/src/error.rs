@@ -46,11 +46,18 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// A SCIM message: the body as `application/scim+json` with `status`.
+pub fn scim_json(status: StatusCode, body: &serde_json::Value) -> Response {
+    let mut resp = (status, body.to_string()).into_response();
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
+    resp
+}
+
 pub fn scim_error_response(e: &ScimError) -> Response {
     let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut resp = (status, e.to_json().to_string()).into_response();
+    let mut resp = scim_json(status, &e.to_json());
     let headers = resp.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
     if status == StatusCode::UNAUTHORIZED {
         headers.insert(
             header::WWW_AUTHENTICATE,

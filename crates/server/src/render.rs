@@ -123,3 +123,24 @@ pub async fn related(
         Kind::User => state.store.groups_of(directory, &ids).await?,
     })
 }
+
+/// Renders stored resources of one kind as the client asked: full resources
+/// with the related rows the projection needs, then projected.
+pub async fn render_all(
+    state: &AppState,
+    kind: Kind,
+    directory: &str,
+    base: &str,
+    projection: &Projection,
+    resources: &[Stored],
+) -> crate::error::ApiResult<Vec<Value>> {
+    let rt = crate::service::resource_type(state, kind)?;
+    let rel = related(state, &state.reg, rt, directory, projection, resources).await?;
+    Ok(resources
+        .iter()
+        .map(|s| {
+            let full = full_resource(rt, base, s, rel.get(&s.id).map(Vec::as_slice));
+            projection.apply(&state.reg, rt, &full)
+        })
+        .collect())
+}

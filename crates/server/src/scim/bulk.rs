@@ -2,13 +2,13 @@
 
 use axum::body::{Body, to_bytes};
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
 use roster_scim::ScimError;
 
 use crate::auth::DirectoryAuth;
 use crate::bulk;
-use crate::error::{ApiResult, SCIM_JSON};
+use crate::error::{ApiResult, scim_json};
 use crate::idempotency;
 use crate::render::base_url;
 use crate::state::AppState;
@@ -43,8 +43,5 @@ pub async fn post_bulk(
     let key = idempotency::key(&headers, "POST", "/Bulk", &bytes)?;
     let base = base_url(&s, &headers, &a.directory_id);
     let response = bulk::execute(&s, &a.directory_id, &base, value, key).await?;
-    let mut resp = (StatusCode::OK, response.to_string()).into_response();
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
-    Ok(resp)
+    Ok(scim_json(StatusCode::OK, &response))
 }

@@ -2,14 +2,14 @@
 //! generated from the same definitions the server validates with.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use roster_scim::ScimError;
 use serde_json::{Value, json};
 
 use super::search::LIST_RESPONSE;
 use crate::auth::DirectoryAuth;
-use crate::error::{ApiResult, SCIM_JSON};
+use crate::error::{ApiResult, scim_json};
 use crate::render::base_url;
 use crate::request::QueryParams;
 use crate::state::AppState;
@@ -17,10 +17,7 @@ use crate::state::AppState;
 pub const SPC_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig";
 
 fn json(body: Value) -> Response {
-    let mut resp = (StatusCode::OK, body.to_string()).into_response();
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
-    resp
+    scim_json(StatusCode::OK, &body)
 }
 
 fn list(items: Vec<Value>) -> Value {

@@ -9,9 +9,9 @@ use serde_json::Value;
 
 use super::search::list_response;
 use crate::auth::DirectoryAuth;
-use crate::error::{ApiResult, SCIM_JSON};
+use crate::error::{ApiResult, scim_json};
 use crate::idempotency;
-use crate::render::{base_url, full_resource, related};
+use crate::render::{base_url, full_resource, render_all};
 use crate::request::{JsonBody, Preconditions, QueryParams, etag};
 use crate::service::{self, Search};
 use crate::state::AppState;
@@ -23,14 +23,16 @@ pub fn resource_response(
     version: i64,
     location: Option<&str>,
 ) -> Response {
-    let mut resp = (status, body.to_string()).into_response();
-    let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
-    if let Ok(v) = HeaderValue::from_str(&etag(version)) {
-        h.insert(header::ETAG, v);
-    }
+    let mut resp = with_etag(scim_json(status, body), version);
     if let Some(loc) = location.and_then(|l| HeaderValue::from_str(l).ok()) {
-        h.insert(header::LOCATION, loc);
+        resp.headers_mut().insert(header::LOCATION, loc);
+    }
+    resp
+}
+
+fn with_etag(mut resp: Response, version: i64) -> Response {
+    if let Ok(v) = HeaderValue::from_str(&etag(version)) {
+        resp.headers_mut().insert(header::ETAG, v);
     }
     resp
 }
@@ -50,19 +52,17 @@ async fn render_one(
     stored: &Stored,
     projection: &Projection,
 ) -> ApiResult<Value> {
-    let rt = service::resource_type(state, stored.kind)?;
     let base = base_url(state, headers, dir);
-    let rel = related(
+    let mut out = render_all(
         state,
-        &state.reg,
-        rt,
+        stored.kind,
         dir,
+        &base,
         projection,
         std::slice::from_ref(stored),
     )
     .await?;
-    let full = full_resource(rt, &base, stored, rel.get(&stored.id).map(Vec::as_slice));
-    Ok(projection.apply(&state.reg, rt, &full))
+    Ok(out.pop().unwrap_or(Value::Null))
 }
 
 async fn create(
@@ -140,11 +140,10 @@ async fn read(
         .as_ref()
         .is_some_and(|t| t.matches(stored.version))
     {
-        let mut resp = StatusCode::NOT_MODIFIED.into_response();
-        if let Ok(v) = HeaderValue::from_str(&etag(stored.version)) {
-            resp.headers_mut().insert(header::ETAG, v);
-        }
-        return Ok(resp);
+        return Ok(with_etag(
+            StatusCode::NOT_MODIFIED.into_response(),
+            stored.version,
+        ));
     }
     let out = render_one(&state, &headers, &auth.directory_id, &stored, &projection).await?;
     Ok(resource_response(
@@ -176,11 +175,10 @@ async fn write(
         service::replace(&state, dir, kind, &id, version, body).await?
     };
     if is_patch && kind == Kind::Group && state.config.group_patch_no_content {
-        let mut resp = StatusCode::NO_CONTENT.into_response();
-        if let Ok(v) = HeaderValue::from_str(&etag(stored.version)) {
-            resp.headers_mut().insert(header::ETAG, v);
-        }
-        return Ok(resp);
+        return Ok(with_etag(
+            StatusCode::NO_CONTENT.into_response(),
+            stored.version,
+        ));
     }
     let out = render_one(&state, &headers, dir, &stored, &projection).await?;
     Ok(resource_response(

@@ -1,29 +1,22 @@
 //! Listing and `POST /.search` (RFC 7644 §3.4.2 and §3.4.3).
 
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use roster_scim::project::Projection;
 use roster_scim::{ScimError, ScimType};
 use roster_store::{Kind, Page};
 use serde_json::{Map, Value, json};
 
 use crate::auth::DirectoryAuth;
-use crate::error::{ApiResult, SCIM_JSON};
-use crate::render::{base_url, full_resource, related};
+use crate::error::{ApiResult, scim_json};
+use crate::render::{base_url, render_all};
 use crate::request::JsonBody;
 use crate::service::{self, Search};
 use crate::state::AppState;
 
 pub const LIST_RESPONSE: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
 pub const SEARCH_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:SearchRequest";
-
-fn json_response(body: Value) -> Response {
-    let mut resp = (StatusCode::OK, body.to_string()).into_response();
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
-    resp
-}
 
 /// Runs a list request and renders the ListResponse.
 pub async fn list_response(
@@ -35,17 +28,8 @@ pub async fn list_response(
     projection: &Projection,
 ) -> ApiResult<Response> {
     let (result, page) = service::list(state, dir, kind, search).await?;
-    let rt = service::resource_type(state, kind)?;
     let base = base_url(state, headers, dir);
-    let rel = related(state, &state.reg, rt, dir, projection, &result.resources).await?;
-    let resources: Vec<Value> = result
-        .resources
-        .iter()
-        .map(|s| {
-            let full = full_resource(rt, &base, s, rel.get(&s.id).map(Vec::as_slice));
-            projection.apply(&state.reg, rt, &full)
-        })
-        .collect();
+    let resources = render_all(state, kind, dir, &base, projection, &result.resources).await?;
     let mut body = Map::new();
     body.insert("schemas".into(), json!([LIST_RESPONSE]));
     body.insert("totalResults".into(), json!(result.total));
@@ -60,7 +44,7 @@ pub async fn list_response(
         body.insert("previousCursor".into(), json!(c));
     }
     body.insert("Resources".into(), Value::Array(resources));
-    Ok(json_response(Value::Object(body)))
+    Ok(scim_json(StatusCode::OK, &Value::Object(body)))
 }
 
 /// A SearchRequest body (RFC 7644 §3.4.3); attribute names case-insensitive.
@@ -208,21 +192,19 @@ pub async fn search_all(
         };
         total += result.total;
         skip = skip.saturating_sub(result.total);
-        let rt = service::resource_type(&s, kind)?;
-        let rel = related(&s, &s.reg, rt, dir, &projection, &result.resources).await?;
-        resources.extend(result.resources.iter().map(|r| {
-            let full = full_resource(rt, &base, r, rel.get(&r.id).map(Vec::as_slice));
-            projection.apply(&s.reg, rt, &full)
-        }));
+        resources.extend(render_all(&s, kind, dir, &base, &projection, &result.resources).await?);
     }
     if errors.len() == 2 {
         return Err(errors.remove(0));
     }
-    Ok(json_response(json!({
-        "schemas": [LIST_RESPONSE],
-        "totalResults": total,
-        "itemsPerPage": resources.len(),
-        "startIndex": start,
-        "Resources": resources,
-    })))
+    Ok(scim_json(
+        StatusCode::OK,
+        &json!({
+            "schemas": [LIST_RESPONSE],
+            "totalResults": total,
+            "itemsPerPage": resources.len(),
+            "startIndex": start,
+            "Resources": resources,
+        }),
+    ))
 }
