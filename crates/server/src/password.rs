@@ -78,7 +78,7 @@ fn object_slots<'a>(obj: &'a mut Map<String, Value>, out: &mut Vec<&'a mut Value
 }
 
 /// Mutable references to each value that sets `password`.
-fn password_slots(body: &mut Value) -> Vec<&mut Value> {
+pub(crate) fn password_slots(body: &mut Value) -> Vec<&mut Value> {
     let mut out = Vec::new();
     let Value::Object(obj) = body else {
         return out;
