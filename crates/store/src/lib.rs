@@ -8,6 +8,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod cursor;
+pub mod db;
 pub mod directory_api;
 pub mod error;
 pub mod events;

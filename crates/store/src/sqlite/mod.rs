@@ -7,6 +7,7 @@
 
 mod admin;
 pub(crate) mod conn;
+mod db;
 mod directory_api;
 mod list;
 mod outbox;
