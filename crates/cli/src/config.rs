@@ -9,6 +9,8 @@ use roster_server::ServerConfig;
 #[derive(Debug, Default)]
 pub struct FileConfig {
     pub database: Option<String>,
+    /// PostgreSQL connections per process (`database_pool_size`).
+    pub database_pool_size: Option<u32>,
     pub server: ServerConfig,
 }
 
@@ -38,9 +40,18 @@ impl FileConfig {
             Some(toml::Value::String(s)) => Some(s),
             Some(_) => bail!("database must be a string such as \"sqlite://roster.db\""),
         };
+        let database_pool_size = match table.remove("database_pool_size") {
+            None => None,
+            Some(toml::Value::Integer(n)) if n > 0 => Some(u32::try_from(n)?),
+            Some(_) => bail!("database_pool_size must be a positive integer such as 16"),
+        };
         // ServerConfig refuses unknown keys, so a typo is an error, not a silent default.
         let server: ServerConfig = toml::Value::Table(table).try_into()?;
-        Ok(FileConfig { database, server })
+        Ok(FileConfig {
+            database,
+            database_pool_size,
+            server,
+        })
     }
 
     pub fn server_config(&self) -> ServerConfig {
@@ -52,10 +63,12 @@ impl FileConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Database {
     Sqlite(PathBuf),
+    /// A `postgres://` or `postgresql://` URL, as given.
+    Postgres(String),
 }
 
 impl Database {
-    /// `sqlite://PATH`, `sqlite:PATH` or a plain file path.
+    /// `sqlite://PATH`, `sqlite:PATH`, a plain file path, or `postgres://…`.
     pub fn parse(url: &str) -> Result<Self> {
         let lower = url.to_ascii_lowercase();
         if let Some(rest) = lower
@@ -69,10 +82,10 @@ impl Database {
             return Ok(Database::Sqlite(PathBuf::from(path)));
         }
         if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
-            bail!("this build of Roster stores data in SQLite only; use --database sqlite://PATH");
+            return Ok(Database::Postgres(url.to_owned()));
         }
         if url.contains("://") {
-            bail!("unknown database URL {url:?}; use sqlite://PATH");
+            bail!("unknown database URL {url:?}; use sqlite://PATH or postgres://user@host/database");
         }
         Ok(Database::Sqlite(PathBuf::from(url)))
     }
@@ -97,6 +110,10 @@ mod tests {
             Database::Sqlite("data.db".into())
         );
         assert!(Database::parse("mysql://x").is_err());
+        assert_eq!(
+            Database::parse("postgres://u@h/db").unwrap(),
+            Database::Postgres("postgres://u@h/db".into())
+        );
     }
 
     #[test]

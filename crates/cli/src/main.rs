@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use roster_server::{ServerConfig, build_registry};
-use roster_store::{SqliteOptions, SqliteStore, Store};
+use roster_store::{PgOptions, PgStore, SqliteOptions, SqliteStore, Store};
 use serde_json::json;
 
 use crate::config::{Database, FileConfig};
@@ -32,9 +32,13 @@ struct Global {
     /// A TOML file with settings (flags and ROSTER_* variables override it).
     #[arg(long, global = true, env = "ROSTER_CONFIG")]
     config: Option<PathBuf>,
-    /// Where the data lives: sqlite://PATH [default: sqlite://roster.db].
+    /// Where the data lives: sqlite://PATH [default: sqlite://roster.db], or
+    /// postgres://user[:password]@host[:port]/database for several instances.
     #[arg(long, global = true, env = "ROSTER_DATABASE_URL")]
     database: Option<String>,
+    /// PostgreSQL connections this process keeps open [default: 16].
+    #[arg(long, global = true, env = "ROSTER_DATABASE_POOL_SIZE")]
+    database_pool_size: Option<u32>,
 }
 
 #[derive(Subcommand)]
@@ -207,6 +211,18 @@ async fn main() -> Result<()> {
             opts.list.cursor_timeout_secs = server_cfg.cursor_timeout_secs;
             Arc::new(
                 SqliteStore::open(opts, reg.clone()).with_context(|| format!("opening {url}"))?,
+            )
+        }
+        Database::Postgres(pg) => {
+            let mut opts = PgOptions::new(pg);
+            opts.list.cursor_timeout_secs = server_cfg.cursor_timeout_secs;
+            if let Some(n) = cli.global.database_pool_size.or(file.database_pool_size) {
+                opts.pool_size = n;
+            }
+            Arc::new(
+                PgStore::connect(opts, reg.clone())
+                    .await
+                    .context("opening the PostgreSQL database")?,
             )
         }
     };

@@ -206,6 +206,12 @@ pub trait Db {
     /// Statements without parameters, separated by `;` (savepoints and the like).
     fn batch(&self, sql: &str) -> StoreResult<()>;
 
+    /// The position of the next event written in this transaction (PostgreSQL
+    /// numbers events per transaction; SQLite's rowid does it instead).
+    fn next_event_index(&self) -> StoreResult<i64> {
+        Ok(0)
+    }
+
     /// The first row, if any.
     fn query_opt(&self, sql: &str, params: &[Val]) -> StoreResult<Option<Row>> {
         Ok(self.query(sql, params)?.into_iter().next())

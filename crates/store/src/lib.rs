@@ -1,4 +1,5 @@
-//! Storage for Roster: the [`Store`] trait and its SQLite implementation.
+//! Storage for Roster: the [`Store`] trait, its SQLite implementation (the
+//! embedded default) and its PostgreSQL implementation (for several instances).
 //!
 //! Every operation that changes a resource runs in one transaction with
 //! everything derived from it (index rows, membership rows), so nothing is
@@ -13,6 +14,8 @@ pub mod directory_api;
 pub mod error;
 pub mod events;
 pub mod model;
+pub mod postgres;
+mod rows;
 pub mod sql;
 pub mod sqlite;
 mod tokens;
@@ -25,6 +28,7 @@ use async_trait::async_trait;
 
 pub use error::{StoreError, StoreResult};
 pub use model::*;
+pub use postgres::{PgOptions, PgStore};
 pub use sqlite::{SqliteOptions, SqliteStore};
 pub use tokens::{hash_token, new_admin_key, new_token};
 

@@ -1,7 +1,11 @@
 //! Integration tests: the real server on a real port against a real SQLite file.
 //! All modules form one test binary, because each file in tests/ links separately.
+//! `tests/pg` runs these same modules against PostgreSQL.
 
 mod support;
+
+/// The store this binary runs the suite against.
+pub const STORE: support::StoreKind = support::StoreKind::Sqlite;
 
 mod api_directories;
 mod api_users;

@@ -1,13 +1,85 @@
-//! A running Roster for one test: its own database file, its own port, a client.
+//! A running Roster for one test: its own database (a SQLite file, or a
+//! PostgreSQL schema of its own), its own port, a client.
 #![allow(dead_code)] // Shared by every test module; each uses a subset.
 
 use std::sync::Arc;
 
 use reqwest::{Method, StatusCode};
+use roster_scim::schema::SchemaRegistry;
 use roster_server::{ServerConfig, build_registry};
-use roster_store::{SqliteOptions, SqliteStore, Store};
+use roster_store::{PgOptions, PgStore, SqliteOptions, SqliteStore, Store};
 use serde_json::Value;
 use tokio::sync::oneshot;
+
+/// Which store the suite runs against: each test binary sets `crate::STORE`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    Sqlite,
+    Postgres,
+}
+
+/// The PostgreSQL the suite uses (`ROSTER_TEST_POSTGRES` overrides it).
+pub fn postgres_url() -> String {
+    std::env::var("ROSTER_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// Where one test's data lives; dropping it removes the data.
+pub enum Place {
+    Sqlite(tempfile::TempDir),
+    Postgres { schema: String },
+}
+
+impl Place {
+    /// A fresh, empty place for the store this binary tests.
+    pub async fn new() -> Place {
+        match crate::STORE {
+            StoreKind::Sqlite => Place::Sqlite(tempfile::tempdir().unwrap()),
+            StoreKind::Postgres => {
+                let schema = format!("t_{}", uuid::Uuid::now_v7().simple());
+                let sql = format!("CREATE SCHEMA \"{schema}\"");
+                tokio::task::spawn_blocking(move || {
+                    let mut c = postgres::Client::connect(&postgres_url(), postgres::NoTls)
+                        .expect("PostgreSQL answers at ROSTER_TEST_POSTGRES (default 127.0.0.1:5432/test)");
+                    c.batch_execute(&sql).unwrap();
+                })
+                .await
+                .unwrap();
+                Place::Postgres { schema }
+            }
+        }
+    }
+
+    /// Opens (again, after a restart) the store kept here.
+    pub async fn open(&self, reg: Arc<SchemaRegistry>) -> Arc<dyn Store> {
+        match self {
+            Place::Sqlite(dir) => Arc::new(
+                SqliteStore::open(SqliteOptions::new(dir.path().join("roster.db")), reg).unwrap(),
+            ),
+            Place::Postgres { schema } => {
+                let mut options = PgOptions::new(postgres_url());
+                options.schema = Some(schema.clone());
+                options.pool_size = 4;
+                Arc::new(PgStore::connect(options, reg).await.unwrap())
+            }
+        }
+    }
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        if let Place::Postgres { schema } = self {
+            let sql = format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE");
+            // A thread of its own: the blocking client must not run on the async runtime.
+            let _ = std::thread::spawn(move || {
+                if let Ok(mut c) = postgres::Client::connect(&postgres_url(), postgres::NoTls) {
+                    let _ = c.batch_execute(&sql);
+                }
+            })
+            .join();
+        }
+    }
+}
 
 pub struct TestServer {
     pub addr: std::net::SocketAddr,
@@ -15,8 +87,9 @@ pub struct TestServer {
     pub directory: String,
     pub token: String,
     pub client: reqwest::Client,
-    _dir: tempfile::TempDir,
     _stop: oneshot::Sender<()>,
+    // Last: the server and its store go before their data does.
+    _place: Place,
 }
 
 pub struct Reply {
@@ -32,15 +105,9 @@ impl TestServer {
 
     pub async fn start_with(mut config: ServerConfig) -> Self {
         roster_server::install_crypto_provider();
-        let dir = tempfile::tempdir().unwrap();
+        let place = Place::new().await;
         let reg = Arc::new(build_registry(&config).unwrap());
-        let store: Arc<dyn Store> = Arc::new(
-            SqliteStore::open(
-                SqliteOptions::new(dir.path().join("roster.db")),
-                reg.clone(),
-            )
-            .unwrap(),
-        );
+        let store = place.open(reg.clone()).await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         config.listen = addr;
@@ -62,8 +129,8 @@ impl TestServer {
             directory,
             token,
             client: reqwest::Client::new(),
-            _dir: dir,
             _stop: stop,
+            _place: place,
         }
     }
 

@@ -199,10 +199,10 @@ async fn filters_by_event_type_and_directory() {
     assert_eq!(e["data"]["name"], "G");
 }
 
-/// Starts Roster on an existing database file; returns its store, a stop
+/// Starts Roster on an existing database; returns its store, a stop
 /// switch and the task that ends once the server and dispatcher have stopped.
 async fn roster_on(
-    path: &std::path::Path,
+    place: &crate::support::Place,
     config: ServerConfig,
 ) -> (
     Arc<dyn roster_store::Store>,
@@ -210,10 +210,7 @@ async fn roster_on(
     tokio::task::JoinHandle<std::io::Result<()>>,
 ) {
     let reg = Arc::new(roster_server::build_registry(&config).unwrap());
-    let store: Arc<dyn roster_store::Store> = Arc::new(
-        roster_store::SqliteStore::open(roster_store::SqliteOptions::new(path), reg.clone())
-            .unwrap(),
-    );
+    let store = place.open(reg.clone()).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(roster_server::serve(
@@ -232,8 +229,7 @@ async fn roster_on(
 async fn a_restart_in_the_middle_of_a_backlog_loses_no_delivery() {
     const EVENTS: usize = 10_000;
     roster_server::install_crypto_provider();
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("roster.db");
+    let place = crate::support::Place::new().await;
     let (url, got) = receiver(Arc::new(|_| Reply::Status(200))).await;
 
     // Build the backlog with deliveries off, in one transaction.
@@ -241,7 +237,7 @@ async fn a_restart_in_the_middle_of_a_backlog_loses_no_delivery() {
         webhooks_enabled: false,
         ..fast_config()
     };
-    let (store, stop, task) = roster_on(&path, quiet.clone()).await;
+    let (store, stop, task) = roster_on(&place, quiet.clone()).await;
     let directory = store.create_directory("backlog").await.unwrap().id;
     store
         .create_webhook(&url, &["dsync.user.created".into()], None)
@@ -267,7 +263,7 @@ async fn a_restart_in_the_middle_of_a_backlog_loses_no_delivery() {
     drop(store);
 
     // Deliver part of it, stop Roster, start it again on the same database.
-    let (_, stop, task) = roster_on(&path, fast_config()).await;
+    let (_, stop, task) = roster_on(&place, fast_config()).await;
     wait_for(|| got.lock().unwrap().bodies.len() >= 1_500).await;
     stop.send(()).unwrap();
     task.await.unwrap().unwrap();
@@ -276,7 +272,7 @@ async fn a_restart_in_the_middle_of_a_backlog_loses_no_delivery() {
         before_restart < EVENTS,
         "the restart must come in the middle of the backlog"
     );
-    let (_, stop, task) = roster_on(&path, fast_config()).await;
+    let (_, stop, task) = roster_on(&place, fast_config()).await;
     for _ in 0..2400 {
         let ids: std::collections::HashSet<String> = got
             .lock()

@@ -20,6 +20,7 @@ use roster_scim::schema::{
 use roster_scim::values::{datetime_key, fold, parse_bool_text, parse_datetime};
 use roster_scim::{AttrPath, Result, ScimError};
 
+use crate::db::Dialect;
 use crate::model::Kind;
 
 /// A bound parameter.
@@ -46,8 +47,8 @@ enum Source {
     Millis(&'static str),
     /// A constant known at compile time (meta.resourceType).
     Constant(String),
-    /// A JSON value at `path` inside the JSON text `doc`.
-    Json { doc: String, path: String },
+    /// A JSON value at `path` inside the JSON document `doc`.
+    Json { doc: String, path: JsonPath },
     /// The simple (non-object) elements of a json_each row.
     JsonElement,
 }
@@ -85,6 +86,7 @@ pub struct Compiler<'a> {
     /// Number of the first placeholder this compiler binds (`?N`): numbered
     /// placeholders keep binding order independent of where text lands in the SQL.
     first_param: usize,
+    dialect: Dialect,
 }
 
 /// An ORDER BY for a sort attribute, plus the SQL for the key tuple used by cursors.
@@ -111,6 +113,87 @@ impl<'a> Compiler<'a> {
             params: Vec::new(),
             directory: directory.to_owned(),
             first_param,
+            dialect: Dialect::Sqlite,
+        }
+    }
+
+    /// Compiles for another SQL dialect than SQLite's.
+    pub fn with_dialect(mut self, dialect: Dialect) -> Self {
+        self.dialect = dialect;
+        self
+    }
+
+    fn pg(&self) -> bool {
+        self.dialect == Dialect::Postgres
+    }
+
+    /// A boolean literal: SQLite's are integers.
+    fn lit(&self, b: bool) -> String {
+        match (self.pg(), b) {
+            (false, b) => bool_sql(b),
+            (true, true) => "true".into(),
+            (true, false) => "false".into(),
+        }
+    }
+
+    /// `NULL` read as false.
+    fn falsy(&self, cond: &str) -> String {
+        format!("COALESCE({cond}, {})", self.lit(false))
+    }
+
+    /// The rows of a JSON array inside `doc` as `e` (`e.value` each element).
+    fn elements(&self, doc: &str, path: &JsonPath) -> String {
+        if self.pg() {
+            let j = path.pg(doc);
+            format!(
+                "json_array_elements(CASE WHEN json_typeof({j}) = 'array' THEN {j} ELSE '[]'::json END) e(value)"
+            )
+        } else {
+            format!("json_each({doc}, '{}') e", path.sqlite())
+        }
+    }
+
+    /// The JSON value a source points at (PostgreSQL: a `json` expression; the
+    /// documents are `json`, not `jsonb`, so attribute order survives storage).
+    fn json_of(&self, source: &Source) -> Option<String> {
+        match source {
+            Source::Json { doc, path } => Some(path.pg(doc)),
+            Source::JsonElement => Some("e.value".into()),
+            _ => None,
+        }
+    }
+
+    /// Text of a JSON string value (NULL for anything else), or a column.
+    fn text_value(&self, source: &Source) -> String {
+        match (self.pg(), self.json_of(source)) {
+            (true, Some(j)) => {
+                format!("(CASE WHEN json_typeof({j}) = 'string' THEN {j} #>> '{{}}' END)")
+            }
+            _ => match source {
+                Source::Column { sql, .. } => sql.clone(),
+                _ => format!(
+                    "(CASE WHEN {} = 'text' THEN {} END)",
+                    type_expr(source),
+                    value_expr(source)
+                ),
+            },
+        }
+    }
+
+    fn fold_sql(&self, expr: &str) -> String {
+        if self.pg() {
+            format!("roster_fold({expr})")
+        } else {
+            format!("scim_fold({expr})")
+        }
+    }
+
+    /// The sortable instant key of a dateTime value (see [`instant_key`]).
+    fn instant_sql(&self, source: &Source) -> String {
+        if self.pg() {
+            format!("roster_ts({})", self.text_value(source))
+        } else {
+            format!("scim_ts({})", value_expr(source))
         }
     }
 
@@ -202,7 +285,7 @@ impl<'a> Compiler<'a> {
                  WHERE gm.member_id = r.id AND {cond})"
             ));
         }
-        let json_path = json_path(parent.container(), &[name]);
+        let list = json_path(parent.container(), &[name]);
         if parent.attr.multi_valued {
             let cond = self.expr(
                 inner,
@@ -211,8 +294,10 @@ impl<'a> Compiler<'a> {
                     elem: Elem::Json,
                 },
             )?;
-            let exists =
-                format!("EXISTS (SELECT 1 FROM json_each(r.doc, '{json_path}') e WHERE {cond})");
+            let exists = format!(
+                "EXISTS (SELECT 1 FROM {} WHERE {cond})",
+                self.elements("r.doc", &list)
+            );
             // An indexed `value eq` inside the brackets narrows the scan to an index lookup
             // (Entra ID looks users up by `emails[type eq "work"].value eq "…"`).
             if let Some(lookup) = self.indexed_prefilter(&parent, inner) {
@@ -333,7 +418,7 @@ impl<'a> Compiler<'a> {
 
     fn present(&mut self, r: &Resolved<'_>, scope: Scope<'_>) -> Result<String> {
         let leaf = r.leaf();
-        self.over_values(r, scope, &mut |_, source| Ok(present_sql(source, leaf)))
+        self.over_values(r, scope, &mut |c, source| Ok(c.present_sql(source, leaf)))
     }
 
     /// Builds `cond(source)` for every place the attribute's values live, with
@@ -350,7 +435,7 @@ impl<'a> Compiler<'a> {
         if r.attr.returned == Returned::Never
             || r.sub.is_some_and(|s| s.returned == Returned::Never)
         {
-            return Ok("0".into());
+            return Ok(self.lit(false));
         }
         let sub_name = r.sub.map(|s| s.name.as_str());
         if let Scope::Element { elem, .. } = scope {
@@ -417,7 +502,8 @@ impl<'a> Compiler<'a> {
             };
             let c = cond(self, &source)?;
             return Ok(format!(
-                "EXISTS (SELECT 1 FROM json_each(r.doc, '{list}') e WHERE {c})"
+                "EXISTS (SELECT 1 FROM {} WHERE {c})",
+                self.elements("r.doc", &list)
             ));
         }
         let segments: Vec<&str> = std::iter::once(name).chain(sub_name).collect();
@@ -466,34 +552,53 @@ impl<'a> Compiler<'a> {
         match (source, value) {
             (Source::Constant(c), TypedValue::Text(v)) => {
                 let lhs = if def.case_exact { c.clone() } else { fold(c) };
-                Ok(bool_sql(text_matches(&lhs, op, v)))
+                Ok(self.lit(text_matches(&lhs, op, v)))
             }
-            (Source::Constant(_), _) => Ok("0".into()),
-            (Source::Millis(col), TypedValue::Instant(ns)) => Ok(millis_compare(col, op, *ns)),
-            (Source::Millis(_), _) => Ok("0".into()),
+            (Source::Constant(_), _) => Ok(self.lit(false)),
+            (Source::Millis(col), TypedValue::Instant(ns)) => {
+                let sql = millis_compare(col, op, *ns);
+                Ok(match sql.as_str() {
+                    "0" => self.lit(false),
+                    "1" => self.lit(true),
+                    _ => sql,
+                })
+            }
+            (Source::Millis(_), _) => Ok(self.lit(false)),
+            // Columns hold text; only text compares with them.
+            (Source::Column { .. }, _) if self.pg() && !matches!(value, TypedValue::Text(_)) => {
+                Ok(self.lit(false))
+            }
             (_, TypedValue::Text(v)) => {
                 let (expr, nullable) = self.text_expr(source, def);
                 let cond = self.text_compare(&expr, op, v);
                 Ok(guard(&expr, nullable, &cond))
             }
             (_, TypedValue::Bool(b)) => {
-                let ty = type_expr(source);
                 let want = if *b { "true" } else { "false" };
-                Ok(format!("COALESCE({ty} = '{want}', 0)"))
+                Ok(match self.json_of(source).filter(|_| self.pg()) {
+                    Some(j) => self.falsy(&format!("json_typeof({j}) = 'boolean' AND ({j})::text = '{want}'")),
+                    None => self.falsy(&format!("{} = '{want}'", type_expr(source))),
+                })
             }
             (_, TypedValue::Number(n)) => {
-                let expr = value_expr(source);
                 let p = self.bind(SqlParam::Real(*n));
-                let ty = type_expr(source);
-                Ok(format!(
-                    "COALESCE({ty} IN ('integer', 'real') AND {expr} {} {p}, 0)",
-                    sql_op(op)
-                ))
+                let op = sql_op(op);
+                Ok(match self.json_of(source).filter(|_| self.pg()) {
+                    Some(j) => self.falsy(&format!(
+                        "(CASE WHEN json_typeof({j}) = 'number' THEN ({j} #>> '{{}}')::float8 END) {op} {p}"
+                    )),
+                    None => self.falsy(&format!(
+                        "{} IN ('integer', 'real') AND {} {op} {p}",
+                        type_expr(source),
+                        value_expr(source)
+                    )),
+                })
             }
             (_, TypedValue::Instant(ns)) => {
-                let expr = format!("scim_ts({})", value_expr(source));
+                let expr = self.instant_sql(source);
                 let p = self.bind(SqlParam::Text(instant_key(*ns)));
-                Ok(format!("COALESCE({expr} {} {p}, 0)", sql_op(op)))
+                let c = if self.pg() { " COLLATE \"C\"" } else { "" };
+                Ok(self.falsy(&format!("{expr}{c} {} {p}", sql_op(op))))
             }
         }
     }
@@ -509,22 +614,24 @@ impl<'a> Compiler<'a> {
                 if *folded || def.case_exact {
                     (sql.clone(), *nullable)
                 } else {
-                    (format!("scim_fold({sql})"), *nullable)
+                    (self.fold_sql(sql), *nullable)
                 }
             }
             _ => {
-                let raw = value_expr(source);
-                let text = format!("(CASE WHEN {} = 'text' THEN {raw} END)", type_expr(source));
+                let text = self.text_value(source);
                 if def.case_exact {
                     (text, true)
                 } else {
-                    (format!("scim_fold({text})"), true)
+                    (self.fold_sql(&text), true)
                 }
             }
         }
     }
 
     fn text_compare(&mut self, expr: &str, op: CompareOp, v: &str) -> String {
+        if self.pg() {
+            return self.pg_text_compare(expr, op, v);
+        }
         match op {
             CompareOp::Co => {
                 let p = self.bind(SqlParam::Text(v.to_owned()));
@@ -542,6 +649,60 @@ impl<'a> Compiler<'a> {
                 let p = self.bind(SqlParam::Text(v.to_owned()));
                 format!("{expr} {} {p}", sql_op(op))
             }
+        }
+    }
+
+    /// PostgreSQL: code-point order (as Rust compares strings) whatever the
+    /// database's collation; `sw` as a range, so a B-tree index serves it;
+    /// `co` and `ew` as LIKE with escaped wildcards, which pg_trgm indexes serve.
+    fn pg_text_compare(&mut self, expr: &str, op: CompareOp, v: &str) -> String {
+        let e = format!("({expr}) COLLATE \"C\"");
+        match op {
+            CompareOp::Sw => {
+                let lo = self.bind(SqlParam::Text(v.to_owned()));
+                match prefix_successor(v) {
+                    Some(hi) => {
+                        let hi = self.bind(SqlParam::Text(hi));
+                        format!("({e} >= {lo} AND {e} < {hi})")
+                    }
+                    None => format!("{e} >= {lo}"),
+                }
+            }
+            CompareOp::Co | CompareOp::Ew => {
+                let esc = like_escape(v);
+                let pattern = if op == CompareOp::Co {
+                    format!("%{esc}%")
+                } else {
+                    format!("%{esc}")
+                };
+                let p = self.bind(SqlParam::Text(pattern));
+                format!("{e} LIKE {p}")
+            }
+            _ => {
+                let p = self.bind(SqlParam::Text(v.to_owned()));
+                format!("{e} {} {p}", sql_op(op))
+            }
+        }
+    }
+
+    fn present_sql(&self, source: &Source, def: &AttributeDef) -> String {
+        let Some(j) = self.json_of(source).filter(|_| self.pg()) else {
+            let sql = present_sql(source, def);
+            return match sql.as_str() {
+                "1" => self.lit(true),
+                _ => sql,
+            };
+        };
+        if def.ty.is_textual() {
+            self.falsy(&format!(
+                "json_typeof({j}) = 'string' AND {j} #>> '{{}}' != ''"
+            ))
+        } else if def.is_complex() {
+            self.falsy(&format!("json_typeof({j}) = 'object'"))
+        } else {
+            self.falsy(&format!(
+                "json_typeof({j}) NOT IN ('null', 'array', 'object')"
+            ))
         }
     }
 
@@ -580,11 +741,31 @@ impl<'a> Compiler<'a> {
                 }
             }
         };
+        let pg = self.pg();
         let expr = match (&source, leaf.ty) {
             (Source::Millis(col), _) => (*col).to_owned(),
             (Source::Constant(_), _) => "NULL".to_owned(),
+            (_, t) if t.is_textual() && pg => {
+                format!("({}) COLLATE \"C\"", self.text_expr(&source, leaf).0)
+            }
             (_, t) if t.is_textual() => self.text_expr(&source, leaf).0,
-            (_, AttrType::DateTime) => format!("scim_ts({})", value_expr(&source)),
+            (_, AttrType::DateTime) if pg => {
+                format!("({}) COLLATE \"C\"", self.instant_sql(&source))
+            }
+            (_, AttrType::DateTime) => self.instant_sql(&source),
+            (_, AttrType::Boolean) if pg => match self.json_of(&source) {
+                // false before true, as SQLite's json_extract gives 0 and 1.
+                Some(j) => format!(
+                    "(CASE WHEN json_typeof({j}) = 'boolean' THEN (CASE WHEN ({j})::text = 'true' THEN 1 ELSE 0 END) END)"
+                ),
+                None => "NULL".to_owned(),
+            },
+            _ if pg => match self.json_of(&source) {
+                Some(j) => format!(
+                    "(CASE WHEN json_typeof({j}) = 'number' THEN ({j} #>> '{{}}')::float8 END)"
+                ),
+                None => "NULL".to_owned(),
+            },
             _ => value_expr(&source),
         };
         Ok(CompiledSort {
@@ -733,15 +914,38 @@ fn element_source(elem: Elem, parent: &AttributeDef, sub: &str) -> Result<Source
 }
 
 /// `$.a.b` with every segment quoted, so URNs with dots and colons are single keys.
-fn json_path(container: Option<&str>, segments: &[&str]) -> String {
-    let mut p = String::from("$");
-    for s in container.into_iter().chain(segments.iter().copied()) {
-        p.push_str(".\"");
-        // Names are validated ATTRNAMEs or schema URNs: no quotes or backslashes inside.
-        p.push_str(&s.replace(['"', '\'', '\\'], ""));
-        p.push('"');
+/// A path of keys into a JSON document. Keys are schema names (validated
+/// ATTRNAMEs or URNs, never client text) and are stripped of quotes anyway.
+#[derive(Debug, Clone)]
+struct JsonPath(Vec<String>);
+
+impl JsonPath {
+    /// SQLite's JSON path: `$."key"."key"`.
+    fn sqlite(&self) -> String {
+        let mut p = String::from("$");
+        for s in &self.0 {
+            p.push_str(".\"");
+            p.push_str(s);
+            p.push('"');
+        }
+        p
     }
-    p
+
+    /// PostgreSQL: `(doc #> '{"key","key"}')`, a json value.
+    fn pg(&self, doc: &str) -> String {
+        let keys: Vec<String> = self.0.iter().map(|k| format!("\"{k}\"")).collect();
+        format!("({doc} #> '{{{}}}')", keys.join(","))
+    }
+}
+
+fn json_path(container: Option<&str>, segments: &[&str]) -> JsonPath {
+    JsonPath(
+        container
+            .into_iter()
+            .chain(segments.iter().copied())
+            .map(|s| s.replace(['"', '\'', '\\', '{', '}', ','], ""))
+            .collect(),
+    )
 }
 
 fn value_expr(source: &Source) -> String {
@@ -749,14 +953,14 @@ fn value_expr(source: &Source) -> String {
         Source::Column { sql, .. } => sql.clone(),
         Source::Millis(col) => (*col).to_owned(),
         Source::Constant(_) => "NULL".into(),
-        Source::Json { doc, path } => format!("json_extract({doc}, '{path}')"),
+        Source::Json { doc, path } => format!("json_extract({doc}, '{}')", path.sqlite()),
         Source::JsonElement => "e.value".into(),
     }
 }
 
 fn type_expr(source: &Source) -> String {
     match source {
-        Source::Json { doc, path } => format!("json_type({doc}, '{path}')"),
+        Source::Json { doc, path } => format!("json_type({doc}, '{}')", path.sqlite()),
         Source::JsonElement => "e.type".into(),
         Source::Column { sql, .. } => {
             format!("(CASE WHEN {sql} IS NULL THEN NULL ELSE 'text' END)")
@@ -860,6 +1064,33 @@ pub fn instant_key(ns: i128) -> String {
     format!("{:031}", ns.saturating_add(SHIFT).max(0))
 }
 
+/// The smallest string greater than every string that starts with `prefix`
+/// (in code-point order), if there is one: `sw prefix` is the range
+/// `[prefix, successor)`.
+fn prefix_successor(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let next = (u32::from(last) + 1..=u32::from(char::MAX)).find_map(char::from_u32);
+        if let Some(n) = next {
+            chars.push(n);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
+/// Escapes LIKE's wildcards and its escape character (backslash).
+fn like_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// Escapes GLOB's wildcards so a prefix or suffix matches literally.
 fn glob_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -905,6 +1136,16 @@ mod tests {
     }
 
     #[test]
+    fn prefix_ranges_cover_exactly_the_prefixed_strings() {
+        assert_eq!(prefix_successor("ab").as_deref(), Some("ac"));
+        assert_eq!(prefix_successor(""), None);
+        let max = char::MAX.to_string();
+        assert_eq!(prefix_successor(&format!("a{max}")).as_deref(), Some("b"));
+        assert_eq!(prefix_successor("\u{D7FF}").as_deref(), Some("\u{E000}"));
+        assert_eq!(like_escape(r"5%_a\b"), r"5\%\_a\\b");
+    }
+
+    #[test]
     fn glob_escape_quotes_wildcards() {
         assert_eq!(glob_escape("a*b?c[d"), "a[*]b[?]c[[]d");
     }
@@ -912,7 +1153,7 @@ mod tests {
     #[test]
     fn json_path_quotes_urns() {
         assert_eq!(
-            json_path(Some("urn:x:2.0:User"), &["manager", "value"]),
+            json_path(Some("urn:x:2.0:User"), &["manager", "value"]).sqlite(),
             "$.\"urn:x:2.0:User\".\"manager\".\"value\""
         );
     }

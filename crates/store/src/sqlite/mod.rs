@@ -5,14 +5,9 @@
 //! so a failing one rolls back alone, and every reply is sent only after the
 //! shared COMMIT is durable. Reads run on a small pool of read-only connections.
 
-mod admin;
 pub(crate) mod conn;
 mod db;
 mod directory_api;
-mod list;
-mod outbox;
-mod resources;
-mod tx;
 mod webhooks;
 
 use std::collections::HashMap;
@@ -26,6 +21,7 @@ use rusqlite::Connection;
 use tokio::sync::{Semaphore, oneshot};
 
 use crate::model::*;
+use crate::rows::{admin, list, outbox, resources, tx};
 use crate::webhooks::{DeliveryRecord, Leased, Progress, WebhookEndpoint};
 use crate::{ListOptions, Store, StoreError, StoreResult, TxWork};
 
@@ -228,7 +224,7 @@ impl Store for SqliteStore {
         let dir = directory.to_owned();
         let reg = self.reg.clone();
         self.write(move |c| {
-            let mut tx = tx::SqliteTx {
+            let mut tx = tx::DbTx {
                 conn: c,
                 reg: &reg,
                 directory: &dir,

@@ -1,15 +1,15 @@
-//! [`Tx`] over the writer's open transaction.
+//! [`Tx`] over a store's open transaction.
 
 use roster_scim::schema::SchemaRegistry;
-use rusqlite::{Connection, OptionalExtension, params};
 
 use super::admin::now_ms;
 use super::resources;
+use crate::db::Db;
 use crate::model::*;
-use crate::{IdempotentReply, StoreError, StoreResult, Tx};
+use crate::{IdempotentReply, StoreError, StoreResult, Tx, vals};
 
-pub struct SqliteTx<'c> {
-    pub conn: &'c Connection,
+pub struct DbTx<'c> {
+    pub conn: &'c dyn Db,
     pub reg: &'c SchemaRegistry,
     pub directory: &'c str,
     /// A database failure inside an operation: the whole transaction must roll
@@ -17,7 +17,7 @@ pub struct SqliteTx<'c> {
     pub poisoned: Option<StoreError>,
 }
 
-impl SqliteTx<'_> {
+impl DbTx<'_> {
     /// Notes a database failure; protocol errors (validation, uniqueness) stay per-operation.
     fn guard<R>(&mut self, r: StoreResult<R>) -> StoreResult<R> {
         if let Err(StoreError::Database(e)) = &r
@@ -29,18 +29,18 @@ impl SqliteTx<'_> {
     }
 
     /// Runs one operation in a nested savepoint: on error it leaves no trace.
-    fn op<R>(&self, f: impl FnOnce(&Connection) -> StoreResult<R>) -> StoreResult<R> {
-        self.conn.execute_batch("SAVEPOINT op")?;
+    fn op<R>(&self, f: impl FnOnce(&dyn Db) -> StoreResult<R>) -> StoreResult<R> {
+        self.conn.batch("SAVEPOINT op")?;
         let result = f(self.conn);
         match &result {
-            Ok(_) => self.conn.execute_batch("RELEASE op")?,
-            Err(_) => self.conn.execute_batch("ROLLBACK TO op; RELEASE op")?,
+            Ok(_) => self.conn.batch("RELEASE op")?,
+            Err(_) => self.conn.batch("ROLLBACK TO op; RELEASE op")?,
         }
         result
     }
 }
 
-impl Tx for SqliteTx<'_> {
+impl Tx for DbTx<'_> {
     fn create(&mut self, new: NewResource) -> StoreResult<Stored> {
         // No savepoint: `resources::create` refuses before writing anything, and a
         // database failure after that poisons the whole transaction. Savepoints
@@ -74,19 +74,15 @@ impl Tx for SqliteTx<'_> {
         key: &str,
         window_ms: i64,
     ) -> StoreResult<Option<IdempotentReply>> {
-        let row: Option<(Vec<u8>, String)> = self
-            .conn
-            .prepare_cached(
-                "SELECT request_hash, response FROM idempotency_keys
-                 WHERE directory_id = ? AND key = ? AND created_at > ?",
-            )?
-            .query_row(params![self.directory, key, now_ms() - window_ms], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .optional()?;
-        row.map(|(request_hash, response)| {
+        let row = self.conn.query_opt(
+            "SELECT request_hash, response FROM idempotency_keys
+             WHERE directory_id = ? AND key = ? AND created_at > ?",
+            vals![self.directory, key, now_ms() - window_ms],
+        )?;
+        row.map(|mut r| {
+            let response = r.take_text(1)?;
             Ok(IdempotentReply {
-                request_hash,
+                request_hash: r.get(0)?,
                 response: serde_json::from_str(&response)?,
             })
         })
@@ -95,28 +91,29 @@ impl Tx for SqliteTx<'_> {
 
     fn remember_reply(&mut self, key: &str, reply: &IdempotentReply) -> StoreResult<()> {
         // An expired entry under the same key is replaced.
-        self.conn
-            .prepare_cached(
-                "INSERT OR REPLACE INTO idempotency_keys (directory_id, key, request_hash, response, created_at)
-                 VALUES (?, ?, ?, ?, ?)",
-            )?
-            .execute(params![
+        self.conn.exec(
+            "INSERT INTO idempotency_keys (directory_id, key, request_hash, response, created_at)
+             VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (directory_id, key) DO UPDATE SET request_hash = excluded.request_hash,
+                 response = excluded.response, created_at = excluded.created_at",
+            vals![
                 self.directory,
                 key,
-                reply.request_hash,
+                &reply.request_hash,
                 reply.response.to_string(),
                 now_ms()
-            ])?;
+            ],
+        )?;
         Ok(())
     }
 
     fn begin_group(&mut self) -> StoreResult<()> {
-        self.conn.execute_batch("SAVEPOINT op_group")?;
+        self.conn.batch("SAVEPOINT op_group")?;
         Ok(())
     }
 
     fn end_group(&mut self, keep: bool) -> StoreResult<()> {
-        self.conn.execute_batch(if keep {
+        self.conn.batch(if keep {
             "RELEASE op_group"
         } else {
             "ROLLBACK TO op_group; RELEASE op_group"

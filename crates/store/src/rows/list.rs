@@ -8,11 +8,10 @@
 
 use roster_scim::ScimError;
 use roster_scim::schema::{AttrType, SchemaRegistry};
-use rusqlite::types::Value as SqlValue;
-use rusqlite::{Connection, params_from_iter};
 use serde_json::Value;
 
-use super::resources::{STORED_COLUMNS, to_sql, to_stored};
+use super::resources::{STORED_COLUMNS, to_stored};
+use crate::db::{Db, Val};
 use crate::cursor::{Cursor, query_digest};
 use crate::model::*;
 use crate::sql::compile::{CompiledSort, Compiler};
@@ -20,7 +19,7 @@ use crate::{ListOptions, StoreError, StoreResult};
 
 struct Plan {
     where_sql: String,
-    params: Vec<SqlValue>,
+    params: Vec<Val>,
     sort: Option<CompiledSort>,
     descending: bool,
 }
@@ -55,8 +54,13 @@ fn sentinel_sql(t: AttrType) -> &'static str {
     if t.is_textual() { "''" } else { "0" }
 }
 
+fn scalar_count(c: &dyn Db, sql: &str, params: &[Val]) -> StoreResult<u64> {
+    let n: i64 = crate::db::scalar(c, sql, params)?.unwrap_or(0);
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
 pub fn list(
-    c: &Connection,
+    c: &dyn Db,
     reg: &SchemaRegistry,
     opts: &ListOptions,
     dir: &str,
@@ -65,14 +69,11 @@ pub fn list(
     let rt = reg
         .resource_type(q.kind.name())
         .ok_or_else(|| StoreError::Database(format!("no resource type {}", q.kind.name())))?;
-    let mut compiler = Compiler::new(reg, rt, q.kind, dir, 3);
+    let mut compiler = Compiler::new(reg, rt, q.kind, dir, 3).with_dialect(c.dialect());
     let filter_sql = q.filter.as_ref().map(|f| compiler.filter(f)).transpose()?;
     let sort = q.sort_by.as_deref().map(|s| compiler.sort(s)).transpose()?;
-    let mut params = vec![
-        SqlValue::Text(dir.to_owned()),
-        SqlValue::Integer(q.kind.code()),
-    ];
-    params.extend(compiler.params().iter().map(to_sql));
+    let mut params = vec![Val::from(dir), Val::Int(q.kind.code())];
+    params.extend(compiler.params().iter().map(Val::from));
     let mut where_sql = "r.directory_id = ?1 AND r.rtype = ?2".to_owned();
     if let Some(f) = filter_sql {
         where_sql.push_str(" AND ");
@@ -84,13 +85,11 @@ pub fn list(
         descending: sort.is_some() && q.sort_order == SortOrder::Descending,
         sort,
     };
-    let total: i64 = c
-        .prepare_cached(&format!(
-            "SELECT count(*) FROM resources r WHERE {}",
-            plan.where_sql
-        ))?
-        .query_row(params_from_iter(plan.params.iter()), |r| r.get(0))?;
-    let total = u64::try_from(total).unwrap_or(0);
+    let total = scalar_count(
+        c,
+        &format!("SELECT count(*) FROM resources r WHERE {}", plan.where_sql),
+        &plan.params,
+    )?;
     match &q.page {
         Page::Index { start, count } => {
             let resources = if *count == 0 {
@@ -122,7 +121,7 @@ pub fn list(
                 q.sort_by.as_deref().unwrap_or(""),
                 if plan.descending { "d" } else { "a" },
             ]);
-            let now = super::admin::now_ms() / 1000;
+            let now = crate::now_ms() / 1000;
             let position = cursor
                 .as_deref()
                 .map(|t| Cursor::decode(t, &digest, now, opts.cursor_timeout_secs))
@@ -134,40 +133,24 @@ pub fn list(
 
 type Row = (Stored, (bool, Value));
 
-fn fetch(c: &Connection, sql: &str, params: &[SqlValue]) -> StoreResult<Vec<Row>> {
-    let mut stmt = c.prepare(sql)?;
-    let has_key = stmt.column_count() > 6;
-    let rows = stmt.query_map(params_from_iter(params.iter()), |r| {
-        let stored = (
-            r.get(0)?,
-            r.get(1)?,
-            r.get(2)?,
-            r.get(3)?,
-            r.get(4)?,
-            r.get(5)?,
-        );
-        let key: (bool, Value) = if has_key {
-            match r.get::<_, SqlValue>(6)? {
-                SqlValue::Null => (true, Value::Null),
-                SqlValue::Integer(i) => (false, Value::from(i)),
-                SqlValue::Real(f) => (false, Value::from(f)),
-                SqlValue::Text(s) => (false, Value::String(s)),
-                SqlValue::Blob(_) => (true, Value::Null),
-            }
-        } else {
-            (false, Value::Null)
-        };
-        Ok((stored, key))
-    })?;
-    rows.map(|row| {
-        let (stored, key) = row?;
-        Ok((to_stored(stored)?, key))
-    })
-    .collect()
+fn fetch(c: &dyn Db, sql: &str, params: &[Val]) -> StoreResult<Vec<Row>> {
+    c.query(sql, params)?
+        .into_iter()
+        .map(|mut r| {
+            let key: (bool, Value) = match r.0.get_mut(6).map(|v| std::mem::replace(v, Val::Null)) {
+                None | Some(Val::Null) | Some(Val::Bytes(_)) => (r.len() > 6, Value::Null),
+                Some(Val::Int(i)) => (false, Value::from(i)),
+                Some(Val::Real(f)) => (false, Value::from(f)),
+                Some(Val::Text(s)) => (false, Value::String(s)),
+            };
+            r.0.truncate(6);
+            Ok((to_stored(r)?, key))
+        })
+        .collect()
 }
 
 fn cursor_page(
-    c: &Connection,
+    c: &dyn Db,
     plan: &Plan,
     position: Option<Cursor>,
     count: u64,
@@ -194,11 +177,12 @@ fn cursor_page(
                     n + 1,
                     n + 2
                 ));
-                params.push(SqlValue::Integer(i64::from(p.key_null)));
+                // A boolean in PostgreSQL: its connection binds integers to boolean parameters.
+                params.push(Val::Int(i64::from(p.key_null)));
                 params.push(key_param(&p.key, s.attr_type)?);
             }
         }
-        params.push(SqlValue::Text(p.id.clone()));
+        params.push(Val::Text(p.id.clone()));
     }
     let key_col = plan
         .sort
@@ -249,19 +233,19 @@ fn cursor_page(
     })
 }
 
-fn key_param(key: &Value, t: AttrType) -> StoreResult<SqlValue> {
+fn key_param(key: &Value, t: AttrType) -> StoreResult<Val> {
     Ok(match key {
         Value::Null => {
             if t.is_textual() {
-                SqlValue::Text(String::new())
+                Val::Text(String::new())
             } else {
-                SqlValue::Integer(0)
+                Val::Int(0)
             }
         }
-        Value::String(s) => SqlValue::Text(s.clone()),
+        Value::String(s) => Val::Text(s.clone()),
         Value::Number(n) => match n.as_i64() {
-            Some(i) => SqlValue::Integer(i),
-            None => SqlValue::Real(n.as_f64().unwrap_or(0.0)),
+            Some(i) => Val::Int(i),
+            None => Val::Real(n.as_f64().unwrap_or(0.0)),
         },
         _ => {
             return Err(ScimError::bad_request(

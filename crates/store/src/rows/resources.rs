@@ -6,15 +6,15 @@ use roster_scim::ScimError;
 use roster_scim::members::{MemberOp, MemberRef};
 use roster_scim::schema::SchemaRegistry;
 use roster_scim::values::fold;
-use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use serde_json::Value;
 
 use super::admin::now_ms;
 use super::outbox;
+use crate::db::{Db, Row, Val, scalar};
 use crate::events;
 use crate::model::*;
-use crate::sql::compile::{Compiler, INDEXED_VALUES, SqlParam};
-use crate::{StoreError, StoreResult};
+use crate::sql::compile::{Compiler, INDEXED_VALUES};
+use crate::{StoreError, StoreResult, vals};
 
 /// Columns derived from a document.
 struct Derived {
@@ -59,17 +59,8 @@ fn uniqueness_error(kind: Kind, doc: &Value) -> StoreError {
     .into()
 }
 
-fn is_unique_violation(e: &rusqlite::Error) -> bool {
-    matches!(
-        e,
-        rusqlite::Error::SqliteFailure(f, _)
-            if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
-                || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
-    )
-}
-
 pub fn create(
-    c: &Connection,
+    c: &dyn Db,
     reg: &SchemaRegistry,
     dir: &str,
     new: NewResource,
@@ -87,16 +78,16 @@ pub fn create(
         Vec::new()
     };
     let doc_text = serde_json::to_string(&new.doc)?;
-    let inserted = c
-        .prepare_cached(
-            "INSERT INTO resources (id, directory_id, rtype, name_key, display, external_id, doc, version, created, last_modified)
-             VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?)",
-        )?
-        .execute(params![id, dir, new.kind.code(), d.name_key, d.display, d.external_id, doc_text, now, now]);
-    match inserted {
-        Err(e) if is_unique_violation(&e) => return Err(uniqueness_error(new.kind, &new.doc)),
-        other => other?,
-    };
+    // A name already taken inserts nothing (rather than failing, which would
+    // abort a PostgreSQL transaction and every bulk operation in it).
+    let inserted = c.exec(
+        "INSERT INTO resources (id, directory_id, rtype, name_key, display, external_id, doc, version, created, last_modified)
+         VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?) ON CONFLICT DO NOTHING",
+        vals![&id, dir, new.kind.code(), d.name_key, d.display, d.external_id, doc_text, now, now],
+    )?;
+    if inserted == 0 {
+        return Err(uniqueness_error(new.kind, &new.doc));
+    }
     write_index_values(c, dir, new.kind, &id, &new.doc)?;
     let diff = MemberDiff {
         added: insert_members(c, dir, &id, &members)?,
@@ -114,13 +105,14 @@ pub fn create(
         Kind::User => events::USER_CREATED,
         Kind::Group => events::GROUP_CREATED,
     };
-    outbox::emit(c, dir, created, &outbox::data_of(c, dir, &stored)?)?;
+    // A resource that did not exist a moment ago belongs to no group yet.
+    outbox::emit(c, dir, created, &events::data(dir, &stored, &[]))?;
     outbox::membership_events(c, dir, &stored, &diff)?;
     Ok(stored)
 }
 
 fn write_index_values(
-    c: &Connection,
+    c: &dyn Db,
     dir: &str,
     kind: Kind,
     id: &str,
@@ -129,9 +121,6 @@ fn write_index_values(
     if kind != Kind::User {
         return Ok(());
     }
-    let mut stmt = c.prepare_cached(
-        "INSERT INTO resource_values (directory_id, attr, value, resource_id) VALUES (?, ?, ?, ?)",
-    )?;
     for (attr, sub) in INDEXED_VALUES {
         let Some(items) = doc.get(*attr).and_then(Value::as_array) else {
             continue;
@@ -142,48 +131,40 @@ fn write_index_values(
             .filter_map(|i| i.get(*sub))
             .filter_map(Value::as_str)
         {
-            stmt.execute(params![dir, key, fold(v), id])?;
+            c.exec(
+                "INSERT INTO resource_values (directory_id, attr, value, resource_id) VALUES (?, ?, ?, ?)",
+                vals![dir, &key, fold(v), id],
+            )?;
         }
     }
     Ok(())
 }
 
-pub(super) fn stored_row(
-    r: &rusqlite::Row<'_>,
-) -> rusqlite::Result<(String, i64, String, i64, i64, i64)> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-    ))
-}
-
-pub(super) fn to_stored(row: (String, i64, String, i64, i64, i64)) -> StoreResult<Stored> {
-    let (id, kind, doc, version, created, last_modified) = row;
+pub(crate) fn to_stored(mut row: Row) -> StoreResult<Stored> {
+    let kind: i64 = row.get(1)?;
+    let doc = row.take_text(2)?;
     Ok(Stored {
-        id,
+        id: row.get(0)?,
         kind: Kind::from_code(kind)
             .ok_or_else(|| StoreError::Database(format!("unknown resource type {kind}")))?,
         doc: serde_json::from_str(&doc)?,
-        version,
-        created,
-        last_modified,
+        version: row.get(3)?,
+        created: row.get(4)?,
+        last_modified: row.get(5)?,
     })
 }
 
 pub const STORED_COLUMNS: &str = "r.id, r.rtype, r.doc, r.version, r.created, r.last_modified";
 
-pub fn get(c: &Connection, dir: &str, kind: Kind, id: &str) -> StoreResult<Option<Stored>> {
-    let row = c
-        .prepare_cached(&format!(
+pub fn get(c: &dyn Db, dir: &str, kind: Kind, id: &str) -> StoreResult<Option<Stored>> {
+    c.query_opt(
+        &format!(
             "SELECT {STORED_COLUMNS} FROM resources r WHERE r.id = ? AND r.directory_id = ? AND r.rtype = ?"
-        ))?
-        .query_row(params![id, dir, kind.code()], stored_row)
-        .optional()?;
-    row.map(to_stored).transpose()
+        ),
+        vals![id, dir, kind.code()],
+    )?
+    .map(to_stored)
+    .transpose()
 }
 
 fn not_found(kind: Kind, id: &str) -> StoreError {
@@ -202,7 +183,7 @@ fn check_version(current: &Stored, if_match: Option<i64>) -> StoreResult<()> {
 }
 
 pub fn update(
-    c: &Connection,
+    c: &dyn Db,
     reg: &SchemaRegistry,
     dir: &str,
     kind: Kind,
@@ -227,23 +208,34 @@ pub fn update(
     let version = current.version + 1;
     if doc_changed {
         let d = derive(kind, &update.doc)?;
+        // Checked before writing: a failed statement would abort a PostgreSQL
+        // transaction, and every other operation of a bulk request with it.
+        if d.name_key != derive(kind, &current.doc)?.name_key {
+            let taken: Option<String> = scalar(
+                c,
+                "SELECT id FROM resources WHERE directory_id = ? AND rtype = ? AND name_key = ?",
+                vals![dir, kind.code(), &d.name_key],
+            )?;
+            if taken.is_some_and(|other| other != id) {
+                return Err(uniqueness_error(kind, &update.doc));
+            }
+        }
         let doc_text = serde_json::to_string(&update.doc)?;
-        let updated = c
-            .prepare_cached(
-                "UPDATE resources SET name_key = ?, display = ?, external_id = ?, doc = ?, version = ?, last_modified = ?
-                 WHERE id = ?",
-            )?
-            .execute(params![d.name_key, d.display, d.external_id, doc_text, version, now, id]);
-        match updated {
-            Err(e) if is_unique_violation(&e) => return Err(uniqueness_error(kind, &update.doc)),
-            other => other?,
-        };
-        c.prepare_cached("DELETE FROM resource_values WHERE resource_id = ?")?
-            .execute([id])?;
+        c.exec(
+            "UPDATE resources SET name_key = ?, display = ?, external_id = ?, doc = ?, version = ?, last_modified = ?
+             WHERE id = ?",
+            vals![d.name_key, d.display, d.external_id, doc_text, version, now, id],
+        )?;
+        c.exec(
+            "DELETE FROM resource_values WHERE resource_id = ?",
+            vals![id],
+        )?;
         write_index_values(c, dir, kind, id, &update.doc)?;
     } else {
-        c.prepare_cached("UPDATE resources SET version = ?, last_modified = ? WHERE id = ?")?
-            .execute(params![version, now, id])?;
+        c.exec(
+            "UPDATE resources SET version = ?, last_modified = ? WHERE id = ?",
+            vals![version, now, id],
+        )?;
     }
     let stored = Stored {
         id: id.to_owned(),
@@ -273,7 +265,7 @@ pub fn update(
 /// deactivation as deletion turn `active` false into `dsync.user.deleted`,
 /// true again into `dsync.user.created`, and hide changes while inactive.
 fn update_event(
-    c: &Connection,
+    c: &dyn Db,
     dir: &str,
     kind: Kind,
     before: &Value,
@@ -298,7 +290,7 @@ fn update_event(
 }
 
 pub fn delete(
-    c: &Connection,
+    c: &dyn Db,
     dir: &str,
     kind: Kind,
     id: &str,
@@ -328,8 +320,7 @@ pub fn delete(
         outbox::emit(c, dir, deleted, &data)?;
     }
     // Membership and index rows go with the resource (ON DELETE CASCADE).
-    c.prepare_cached("DELETE FROM resources WHERE id = ?")?
-        .execute([id])?;
+    c.exec("DELETE FROM resources WHERE id = ?", vals![id])?;
     Ok(())
 }
 
@@ -346,89 +337,75 @@ impl MemberDiff {
     }
 }
 
-fn removed_rows(
-    rows: rusqlite::MappedRows<
-        '_,
-        impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<(String, i64)>,
-    >,
-) -> StoreResult<Vec<(String, Kind)>> {
-    rows.map(|r| {
-        let (id, kind) = r?;
-        Ok((id, Kind::from_code(kind).unwrap_or(Kind::User)))
-    })
-    .collect()
+fn removed_rows(rows: Vec<Row>) -> StoreResult<Vec<(String, Kind)>> {
+    rows.iter()
+        .map(|r| {
+            let kind: i64 = r.get(1)?;
+            Ok((r.get(0)?, Kind::from_code(kind).unwrap_or(Kind::User)))
+        })
+        .collect()
 }
 
 /// Applies one membership change and reports which members joined or left.
 fn apply_member_op(
-    c: &Connection,
+    c: &dyn Db,
     reg: &SchemaRegistry,
     dir: &str,
     group: &str,
     op: &MemberOp,
     diff: &mut MemberDiff,
 ) -> StoreResult<()> {
-    let row = |r: &rusqlite::Row<'_>| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?));
     match op {
         MemberOp::Add(refs) => {
             let resolved = resolve_members(c, dir, group, refs)?;
             diff.added.extend(insert_members(c, dir, group, &resolved)?);
         }
         MemberOp::Remove(ids) => {
-            let mut stmt = c.prepare_cached(
-                "DELETE FROM group_members WHERE group_id = ? AND member_id = ? RETURNING member_id, member_type",
-            )?;
             for m in ids {
-                diff.removed
-                    .extend(removed_rows(stmt.query_map(params![group, m], row)?)?);
+                diff.removed.extend(removed_rows(c.query(
+                    "DELETE FROM group_members WHERE group_id = ? AND member_id = ? RETURNING member_id, member_type",
+                    vals![group, m],
+                )?)?);
             }
         }
         MemberOp::RemoveAll => {
-            let mut stmt = c.prepare_cached(
+            diff.removed.extend(removed_rows(c.query(
                 "DELETE FROM group_members WHERE group_id = ? RETURNING member_id, member_type",
-            )?;
-            diff.removed
-                .extend(removed_rows(stmt.query_map([group], row)?)?);
+                vals![group],
+            )?)?);
         }
         MemberOp::RemoveWhere(filter) => {
             let rt = reg
                 .resource_type("Group")
                 .ok_or_else(|| StoreError::Database("no Group resource type".into()))?;
-            let mut compiler = Compiler::new(reg, rt, Kind::Group, dir, 3);
+            let mut compiler =
+                Compiler::new(reg, rt, Kind::Group, dir, 3).with_dialect(c.dialect());
             let cond = compiler.member_filter(filter)?;
             let sql = format!(
                 "DELETE FROM group_members WHERE group_id = ?1 AND member_id IN (
                    SELECT gm.member_id FROM group_members gm JOIN resources m ON m.id = gm.member_id
                    WHERE gm.group_id = ?2 AND {cond}) RETURNING member_id, member_type"
             );
-            let mut values = vec![
-                SqlParam::Text(group.to_owned()),
-                SqlParam::Text(group.to_owned()),
-            ];
-            values.extend(compiler.into_params());
-            let mut stmt = c.prepare(&sql)?;
-            diff.removed.extend(removed_rows(
-                stmt.query_map(params_from_iter(values.iter().map(to_sql)), row)?,
-            )?);
+            let mut values = vec![Val::from(group), Val::from(group)];
+            values.extend(compiler.params().iter().map(Val::from));
+            diff.removed.extend(removed_rows(c.query(&sql, &values)?)?);
         }
         MemberOp::ReplaceAll(refs) => {
             let wanted = resolve_members(c, dir, group, refs)?;
             let keep: HashSet<&str> = wanted.iter().map(|(id, _)| id.as_str()).collect();
-            let existing: Vec<(String, i64)> = c
-                .prepare_cached(
-                    "SELECT member_id, member_type FROM group_members WHERE group_id = ?",
-                )?
-                .query_map([group], row)?
-                .collect::<Result<_, _>>()?;
-            let mut del =
-                c.prepare_cached("DELETE FROM group_members WHERE group_id = ? AND member_id = ?")?;
+            let existing = removed_rows(c.query(
+                "SELECT member_id, member_type FROM group_members WHERE group_id = ?",
+                vals![group],
+            )?)?;
             for (m, kind) in existing
                 .into_iter()
                 .filter(|(m, _)| !keep.contains(m.as_str()))
             {
-                del.execute(params![group, m])?;
-                diff.removed
-                    .push((m, Kind::from_code(kind).unwrap_or(Kind::User)));
+                c.exec(
+                    "DELETE FROM group_members WHERE group_id = ? AND member_id = ?",
+                    vals![group, &m],
+                )?;
+                diff.removed.push((m, kind));
             }
             diff.added.extend(insert_members(c, dir, group, &wanted)?);
         }
@@ -436,23 +413,13 @@ fn apply_member_op(
     Ok(())
 }
 
-pub fn to_sql(p: &SqlParam) -> rusqlite::types::Value {
-    match p {
-        SqlParam::Text(s) => rusqlite::types::Value::Text(s.clone()),
-        SqlParam::Int(i) => rusqlite::types::Value::Integer(*i),
-        SqlParam::Real(f) => rusqlite::types::Value::Real(*f),
-    }
-}
-
 /// Looks members up in the directory; every one must exist there.
 fn resolve_members(
-    c: &Connection,
+    c: &dyn Db,
     dir: &str,
     group: &str,
     refs: &[MemberRef],
 ) -> StoreResult<Vec<(String, Kind)>> {
-    let mut stmt =
-        c.prepare_cached("SELECT rtype FROM resources WHERE id = ? AND directory_id = ?")?;
     let mut out = Vec::with_capacity(refs.len());
     let mut seen = HashSet::new();
     for m in refs {
@@ -462,9 +429,11 @@ fn resolve_members(
         if m.value == group {
             return Err(ScimError::invalid_value("a group cannot be a member of itself").into());
         }
-        let kind: Option<i64> = stmt
-            .query_row(params![m.value, dir], |r| r.get(0))
-            .optional()?;
+        let kind: Option<i64> = scalar(
+            c,
+            "SELECT rtype FROM resources WHERE id = ? AND directory_id = ?",
+            vals![&m.value, dir],
+        )?;
         let kind = kind.and_then(Kind::from_code).ok_or_else(|| {
             ScimError::invalid_value(format!(
                 "member {} does not exist in this directory",
@@ -489,17 +458,19 @@ fn resolve_members(
 
 /// Inserts membership rows; returns the members that were not there before.
 fn insert_members(
-    c: &Connection,
+    c: &dyn Db,
     dir: &str,
     group: &str,
     members: &[(String, Kind)],
 ) -> StoreResult<Vec<(String, Kind)>> {
-    let mut stmt = c.prepare_cached(
-        "INSERT OR IGNORE INTO group_members (directory_id, group_id, member_id, member_type) VALUES (?, ?, ?, ?)",
-    )?;
     let mut added = Vec::new();
     for (id, kind) in members {
-        if stmt.execute(params![dir, group, id, kind.code()])? > 0 {
+        let n = c.exec(
+            "INSERT INTO group_members (directory_id, group_id, member_id, member_type) VALUES (?, ?, ?, ?)
+             ON CONFLICT DO NOTHING",
+            vals![dir, group, id, kind.code()],
+        )?;
+        if n > 0 {
             added.push((id.clone(), *kind));
         }
     }
@@ -508,7 +479,7 @@ fn insert_members(
 
 /// Members of groups (`of_group`) or groups of members, keyed by the given ids.
 pub fn members_of(
-    c: &Connection,
+    c: &dyn Db,
     dir: &str,
     ids: &[String],
     of_group: bool,
@@ -528,23 +499,17 @@ pub fn members_of(
                 (SELECT m.display FROM resources m WHERE m.id = gm.group_id)
          FROM group_members gm WHERE gm.member_id = ? AND gm.directory_id = ?"
     };
-    let mut stmt = c.prepare_cached(sql)?;
     let mut out = HashMap::with_capacity(ids.len());
     for id in ids {
-        let mut rows = stmt
-            .query_map(params![id, dir], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, Option<String>>(2)?.unwrap_or_default(),
-                ))
-            })?
-            .map(|row| {
-                let (id, kind, display) = row?;
+        let mut rows = c
+            .query(sql, vals![id, dir])?
+            .iter()
+            .map(|r| {
+                let kind: i64 = r.get(1)?;
                 Ok(MemberRow {
-                    id,
+                    id: r.get(0)?,
                     kind: Kind::from_code(kind).unwrap_or(Kind::User),
-                    display,
+                    display: r.get::<Option<String>>(2)?.unwrap_or_default(),
                 })
             })
             .collect::<StoreResult<Vec<_>>>()?;

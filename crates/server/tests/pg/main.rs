@@ -1,0 +1,48 @@
+//! The integration suite of `tests/it`, run against PostgreSQL: one suite,
+//! two stores. Each test gets a schema of its own in the database named by
+//! `ROSTER_TEST_POSTGRES` (default `postgres://postgres@127.0.0.1:5432/test`).
+
+#[path = "../it/support.rs"]
+mod support;
+
+/// The store this binary runs the suite against.
+pub const STORE: support::StoreKind = support::StoreKind::Postgres;
+
+#[path = "../it/api_directories.rs"]
+mod api_directories;
+#[path = "../it/api_users.rs"]
+mod api_users;
+#[path = "../it/bulk.rs"]
+mod bulk;
+#[path = "../it/bulk_limits.rs"]
+mod bulk_limits;
+#[path = "../it/conformance_fixes.rs"]
+mod conformance_fixes;
+#[path = "../it/discovery.rs"]
+mod discovery;
+#[path = "../it/errors.rs"]
+mod errors;
+#[path = "../it/etags.rs"]
+mod etags;
+#[path = "../it/events.rs"]
+mod events;
+#[path = "../it/extensions.rs"]
+mod extensions;
+#[path = "../it/filters.rs"]
+mod filters;
+#[path = "../it/idp_replay.rs"]
+mod idp_replay;
+#[path = "../it/isolation.rs"]
+mod isolation;
+#[path = "../it/paging.rs"]
+mod paging;
+#[path = "../it/patch.rs"]
+mod patch;
+#[path = "../it/projection.rs"]
+mod projection;
+#[path = "../it/smoke.rs"]
+mod smoke;
+#[path = "../it/users.rs"]
+mod users;
+#[path = "../it/webhooks.rs"]
+mod webhooks;

@@ -1,0 +1,320 @@
+//! Connections: [`Db`] over a `postgres` client, the pool's connection
+//! manager, and the schema migration.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::error::Error;
+
+use postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
+use postgres::{Client, NoTls, Statement};
+
+use crate::db::{Db, Dialect, Row, Val, postgres_placeholders};
+use crate::{StoreError, StoreResult};
+
+const SCHEMA_VERSION: i64 = 1;
+const SCHEMA: &str = include_str!("schema.sql");
+/// The advisory lock key that serializes migrations of concurrent starts.
+const MIGRATION_LOCK: i64 = 0x526f_7374_6572; // "Roster"
+
+type BoxError = Box<dyn Error + Sync + Send>;
+
+impl ToSql for Val {
+    fn to_sql(&self, ty: &Type, out: &mut bytes::BytesMut) -> Result<IsNull, BoxError> {
+        match (self, ty) {
+            (Val::Null, _) => Ok(IsNull::Yes),
+            (Val::Int(i), &Type::INT4) => i32::try_from(*i)?.to_sql(ty, out),
+            (Val::Int(i), &Type::INT2) => i16::try_from(*i)?.to_sql(ty, out),
+            (Val::Int(i), &Type::BOOL) => (*i != 0).to_sql(ty, out),
+            (Val::Int(i), &Type::FLOAT8) => (*i as f64).to_sql(ty, out),
+            (Val::Int(i), t) if is_text(t) => i.to_string().to_sql(ty, out),
+            (Val::Int(i), _) => i.to_sql(ty, out),
+            (Val::Real(f), &Type::INT8) => (*f as i64).to_sql(ty, out),
+            (Val::Real(f), t) if is_text(t) => f.to_string().to_sql(ty, out),
+            (Val::Real(f), _) => f.to_sql(ty, out),
+            (Val::Text(s), &Type::JSON) => {
+                out.extend_from_slice(s.as_bytes());
+                Ok(IsNull::No)
+            }
+            (Val::Text(s), &Type::JSONB) => {
+                out.extend_from_slice(&[1]);
+                out.extend_from_slice(s.as_bytes());
+                Ok(IsNull::No)
+            }
+            (Val::Text(s), &Type::INT8) => s.parse::<i64>()?.to_sql(ty, out),
+            (Val::Text(s), &Type::BOOL) => (s == "true").to_sql(ty, out),
+            (Val::Text(s), &Type::BYTEA) => s.as_bytes().to_sql(ty, out),
+            (Val::Text(s), _) => s.as_str().to_sql(&Type::TEXT, out),
+            (Val::Bytes(b), _) => b.as_slice().to_sql(&Type::BYTEA, out),
+        }
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+
+    to_sql_checked!();
+}
+
+fn is_text(t: &Type) -> bool {
+    matches!(*t, Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN)
+}
+
+/// A `json`, `jsonb` or text column as text.
+struct RawText(String);
+
+impl<'a> FromSql<'a> for RawText {
+    fn from_sql(ty: &Type, raw: &'a [u8]) -> Result<Self, BoxError> {
+        let bytes = if *ty == Type::JSONB {
+            raw.get(1..).unwrap_or_default()
+        } else {
+            raw
+        };
+        Ok(RawText(std::str::from_utf8(bytes)?.to_owned()))
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        matches!(*ty, Type::JSON | Type::JSONB) || is_text(ty)
+    }
+}
+
+fn column(row: &postgres::Row, i: usize) -> Result<Val, postgres::Error> {
+    let ty = row.columns()[i].type_().clone();
+    Ok(match ty {
+        Type::INT8 => row.try_get::<_, Option<i64>>(i)?.map_or(Val::Null, Val::Int),
+        Type::INT4 => row
+            .try_get::<_, Option<i32>>(i)?
+            .map_or(Val::Null, |v| Val::Int(v.into())),
+        Type::INT2 => row
+            .try_get::<_, Option<i16>>(i)?
+            .map_or(Val::Null, |v| Val::Int(v.into())),
+        Type::BOOL => row
+            .try_get::<_, Option<bool>>(i)?
+            .map_or(Val::Null, |v| Val::Int(v.into())),
+        Type::FLOAT8 => row.try_get::<_, Option<f64>>(i)?.map_or(Val::Null, Val::Real),
+        Type::FLOAT4 => row
+            .try_get::<_, Option<f32>>(i)?
+            .map_or(Val::Null, |v| Val::Real(v.into())),
+        Type::BYTEA => row
+            .try_get::<_, Option<Vec<u8>>>(i)?
+            .map_or(Val::Null, Val::Bytes),
+        _ => row
+            .try_get::<_, Option<RawText>>(i)?
+            .map_or(Val::Null, |t| Val::Text(t.0)),
+    })
+}
+
+/// One pooled connection with its prepared statements.
+pub struct PgConn {
+    client: RefCell<Client>,
+    statements: RefCell<HashMap<String, Statement>>,
+    events: Cell<i64>,
+}
+
+/// Most statements a connection keeps prepared (filters make new SQL text).
+const STATEMENT_CACHE: usize = 256;
+
+impl PgConn {
+    fn statement(&self, sql: &str) -> StoreResult<Statement> {
+        if let Some(s) = self.statements.borrow().get(sql) {
+            return Ok(s.clone());
+        }
+        let stmt = self
+            .client
+            .borrow_mut()
+            .prepare(&postgres_placeholders(sql))?;
+        let mut cache = self.statements.borrow_mut();
+        if cache.len() >= STATEMENT_CACHE {
+            cache.clear();
+        }
+        cache.insert(sql.to_owned(), stmt.clone());
+        Ok(stmt)
+    }
+
+    /// Starts a transaction: events it writes are numbered from zero.
+    pub fn begin(&self) -> StoreResult<()> {
+        self.events.set(0);
+        self.batch("BEGIN")
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.client.borrow().is_closed()
+    }
+}
+
+fn params(p: &[Val]) -> Vec<&(dyn ToSql + Sync)> {
+    p.iter().map(|v| v as &(dyn ToSql + Sync)).collect()
+}
+
+impl Db for PgConn {
+    fn dialect(&self) -> Dialect {
+        Dialect::Postgres
+    }
+
+    fn exec(&self, sql: &str, p: &[Val]) -> StoreResult<u64> {
+        let stmt = self.statement(sql)?;
+        Ok(self.client.borrow_mut().execute(&stmt, &params(p))?)
+    }
+
+    fn query(&self, sql: &str, p: &[Val]) -> StoreResult<Vec<Row>> {
+        let stmt = self.statement(sql)?;
+        let rows = self.client.borrow_mut().query(&stmt, &params(p))?;
+        rows.iter()
+            .map(|r| {
+                (0..r.len())
+                    .map(|i| column(r, i))
+                    .collect::<Result<Vec<Val>, _>>()
+                    .map(Row)
+                    .map_err(StoreError::from)
+            })
+            .collect()
+    }
+
+    fn batch(&self, sql: &str) -> StoreResult<()> {
+        self.client.borrow_mut().batch_execute(sql)?;
+        Ok(())
+    }
+
+    fn next_event_index(&self) -> StoreResult<i64> {
+        let n = self.events.get();
+        if n >= 1 << 20 {
+            return Err(StoreError::Database(
+                "one transaction wrote more than 1,048,576 events; split the request".into(),
+            ));
+        }
+        self.events.set(n + 1);
+        Ok(n)
+    }
+}
+
+impl From<postgres::Error> for StoreError {
+    fn from(e: postgres::Error) -> Self {
+        // The server's message, not the Debug form with the statement text.
+        match e.as_db_error() {
+            Some(db) => StoreError::Database(format!("{} ({})", db.message(), db.code().code())),
+            None => StoreError::Database(e.to_string()),
+        }
+    }
+}
+
+/// Opens connections for the pool; `schema`, when set, is where this
+/// store's tables live (tests give each run its own).
+#[derive(Debug, Clone)]
+pub struct Manager {
+    pub config: postgres::Config,
+    pub schema: Option<String>,
+}
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = PgConn;
+    type Error = postgres::Error;
+
+    fn connect(&self) -> Result<PgConn, postgres::Error> {
+        let mut client = self.config.connect(NoTls)?;
+        if let Some(schema) = &self.schema {
+            let quoted = schema.replace('"', "");
+            client.batch_execute(&format!("SET search_path TO \"{quoted}\", public"))?;
+        }
+        Ok(PgConn {
+            client: RefCell::new(client),
+            statements: RefCell::new(HashMap::new()),
+            events: Cell::new(0),
+        })
+    }
+
+    fn is_valid(&self, conn: &mut PgConn) -> Result<(), postgres::Error> {
+        conn.client.get_mut().simple_query("").map(|_| ())
+    }
+
+    fn has_broken(&self, conn: &mut PgConn) -> bool {
+        conn.is_closed()
+    }
+}
+
+/// Creates or upgrades the schema. An advisory lock makes instances that
+/// start together take turns: the first migrates, the others find it done.
+pub fn migrate(conn: &PgConn) -> StoreResult<()> {
+    conn.begin()?;
+    let result = migrate_in_transaction(conn);
+    match &result {
+        Ok(()) => conn.batch("COMMIT")?,
+        Err(_) => {
+            let _ = conn.batch("ROLLBACK");
+        }
+    }
+    result
+}
+
+fn migrate_in_transaction(conn: &PgConn) -> StoreResult<()> {
+    conn.exec("SELECT pg_advisory_xact_lock(?)", crate::vals![MIGRATION_LOCK])?;
+    conn.batch(
+        "CREATE TABLE IF NOT EXISTS roster_schema (version BIGINT NOT NULL);
+         INSERT INTO roster_schema (version) SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM roster_schema);",
+    )?;
+    let version: i64 = crate::db::scalar(conn, "SELECT version FROM roster_schema", &[])?.unwrap_or(0);
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::Database(format!(
+            "the database has schema version {version}, newer than this Roster ({SCHEMA_VERSION}); upgrade Roster"
+        )));
+    }
+    if version < 1 {
+        conn.batch(SCHEMA)?;
+        create_fold(conn)?;
+        create_trigram_indexes(conn)?;
+    }
+    conn.exec(
+        "UPDATE roster_schema SET version = ?",
+        crate::vals![SCHEMA_VERSION],
+    )?;
+    Ok(())
+}
+
+/// `roster_fold(text)`: the case folding of `roster_scim::values::fold`
+/// (Rust's `to_lowercase`), which ICU's root locale matches; without ICU,
+/// the database's own `lower` (exact for everything but a few scripts).
+fn create_fold(conn: &PgConn) -> StoreResult<()> {
+    let icu: Option<i64> = crate::db::scalar(
+        conn,
+        "SELECT 1::bigint FROM pg_collation WHERE collname = 'und-x-icu' LIMIT 1",
+        &[],
+    )?;
+    let body = if icu.is_some() {
+        "lower(t COLLATE \"und-x-icu\")"
+    } else {
+        tracing::warn!("PostgreSQL has no ICU collation: case-insensitive filters fold with lower()");
+        "lower(t)"
+    };
+    conn.batch(&format!(
+        "CREATE FUNCTION roster_fold(t text) RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE
+         AS $f$ SELECT {body} $f$"
+    ))
+}
+
+/// Trigram indexes make `co` and `ew` on userName/displayName and
+/// `emails.value` index searches. They need the pg_trgm extension; where it
+/// cannot be installed those filters still work, by scanning.
+fn create_trigram_indexes(conn: &PgConn) -> StoreResult<()> {
+    conn.batch("SAVEPOINT trgm")?;
+    if let Err(e) = conn.batch("CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA public") {
+        // Another instance may be creating it at this moment; it is there or it is not.
+        tracing::debug!("CREATE EXTENSION pg_trgm: {e}");
+        conn.batch("ROLLBACK TO trgm")?;
+    }
+    conn.batch("RELEASE trgm")?;
+    let schema: Option<String> = crate::db::scalar(
+        conn,
+        "SELECT n.nspname::text FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+         WHERE e.extname = 'pg_trgm'",
+        &[],
+    )?;
+    let Some(schema) = schema else {
+        tracing::warn!(
+            "the pg_trgm extension is not available: co and ew filters will scan a directory"
+        );
+        return Ok(());
+    };
+    let ops = format!("\"{}\".gin_trgm_ops", schema.replace('"', ""));
+    conn.batch(&format!(
+        "CREATE INDEX resources_name_trgm ON resources USING gin (name_key {ops});
+         CREATE INDEX resource_values_trgm ON resource_values USING gin (value {ops});"
+    ))
+}
