@@ -13,6 +13,7 @@ pub mod directory_api;
 pub mod error;
 pub mod events;
 pub mod model;
+pub(crate) mod rows;
 pub mod sql;
 pub mod sqlite;
 mod tokens;

@@ -5,15 +5,13 @@
 //! so a failing one rolls back alone, and every reply is sent only after the
 //! shared COMMIT is durable. Reads run on a small pool of read-only connections.
 
-mod admin;
+pub(crate) mod admin;
 pub(crate) mod conn;
 mod db;
-mod directory_api;
 mod list;
-mod outbox;
-mod resources;
+pub(crate) mod outbox;
+pub(crate) mod resources;
 mod tx;
-mod webhooks;
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
@@ -305,7 +303,8 @@ impl Store for SqliteStore {
     }
 
     async fn event(&self, seq: i64) -> StoreResult<Option<crate::events::Event>> {
-        self.read(move |c| webhooks::event(c, seq)).await
+        self.read(move |c| crate::rows::webhooks::event(c, seq))
+            .await
     }
 
     async fn create_webhook(
@@ -315,44 +314,46 @@ impl Store for SqliteStore {
         directory: Option<&str>,
     ) -> StoreResult<(WebhookEndpoint, String)> {
         let (url, types, dir) = (url.to_owned(), types.to_vec(), directory.map(str::to_owned));
-        self.write(move |c| webhooks::create(c, &url, &types, dir.as_deref()))
+        self.write(move |c| crate::rows::webhooks::create(c, &url, &types, dir.as_deref()))
             .await
     }
 
     async fn list_webhooks(&self) -> StoreResult<Vec<WebhookEndpoint>> {
-        self.read(webhooks::list).await
+        self.read(|c| crate::rows::webhooks::list(c)).await
     }
 
     async fn get_webhook(&self, id: &str) -> StoreResult<Option<WebhookEndpoint>> {
         let id = id.to_owned();
-        self.read(move |c| webhooks::get(c, &id)).await
+        self.read(move |c| crate::rows::webhooks::get(c, &id)).await
     }
 
     async fn set_webhook_enabled(&self, id: &str, enabled: bool) -> StoreResult<bool> {
         let id = id.to_owned();
-        self.write(move |c| webhooks::set_enabled(c, &id, enabled))
+        self.write(move |c| crate::rows::webhooks::set_enabled(c, &id, enabled))
             .await
     }
 
     async fn rotate_webhook_secret(&self, id: &str) -> StoreResult<Option<String>> {
         let id = id.to_owned();
-        self.write(move |c| webhooks::rotate_secret(c, &id)).await
+        self.write(move |c| crate::rows::webhooks::rotate_secret(c, &id))
+            .await
     }
 
     async fn delete_webhook(&self, id: &str) -> StoreResult<bool> {
         let id = id.to_owned();
-        self.write(move |c| webhooks::delete(c, &id)).await
+        self.write(move |c| crate::rows::webhooks::delete(c, &id))
+            .await
     }
 
     async fn webhook_deliveries(&self, id: &str, limit: u64) -> StoreResult<Vec<DeliveryRecord>> {
         let id = id.to_owned();
-        self.read(move |c| webhooks::deliveries(c, &id, limit))
+        self.read(move |c| crate::rows::webhooks::deliveries(c, &id, limit))
             .await
     }
 
     async fn redeliver(&self, id: &str, event_seq: i64) -> StoreResult<bool> {
         let id = id.to_owned();
-        self.write(move |c| webhooks::redeliver(c, &id, event_seq))
+        self.write(move |c| crate::rows::webhooks::redeliver(c, &id, event_seq))
             .await
     }
 
@@ -363,7 +364,7 @@ impl Store for SqliteStore {
         limit: usize,
     ) -> StoreResult<Vec<Leased>> {
         let owner = owner.to_owned();
-        self.write(move |c| webhooks::claim(c, &owner, lease_ms, limit))
+        self.write(move |c| crate::rows::webhooks::claim(c, &owner, lease_ms, limit))
             .await
     }
 
@@ -375,13 +376,14 @@ impl Store for SqliteStore {
         progress: Progress,
     ) -> StoreResult<bool> {
         let (id, owner) = (id.to_owned(), owner.to_owned());
-        self.write(move |c| webhooks::progress(c, &id, &owner, lease_ms, &progress))
+        self.write(move |c| crate::rows::webhooks::progress(c, &id, &owner, lease_ms, &progress))
             .await
     }
 
     async fn release_webhook(&self, id: &str, owner: &str) -> StoreResult<()> {
         let (id, owner) = (id.to_owned(), owner.to_owned());
-        self.write(move |c| webhooks::release(c, &id, &owner)).await
+        self.write(move |c| crate::rows::webhooks::release(c, &id, &owner))
+            .await
     }
 
     // ---- Directory administration and the app-facing directory API ----
@@ -391,7 +393,7 @@ impl Store for SqliteStore {
         name: &str,
     ) -> StoreResult<(Directory, TokenInfo, String)> {
         let name = name.to_owned();
-        self.write(move |c| directory_api::create_with_token(c, &name))
+        self.write(move |c| crate::rows::directory_api::create_with_token(c, &name))
             .await
     }
 
@@ -401,24 +403,25 @@ impl Store for SqliteStore {
         limit: u64,
     ) -> StoreResult<(Vec<Directory>, Option<String>)> {
         let after = after.map(str::to_owned);
-        self.read(move |c| directory_api::list_page(c, after.as_deref(), limit))
+        self.read(move |c| crate::rows::directory_api::list_page(c, after.as_deref(), limit))
             .await
     }
 
     async fn rename_directory(&self, id: &str, name: &str) -> StoreResult<Option<Directory>> {
         let (id, name) = (id.to_owned(), name.to_owned());
-        self.write(move |c| directory_api::rename(c, &id, &name))
+        self.write(move |c| crate::rows::directory_api::rename(c, &id, &name))
             .await
     }
 
     async fn delete_directory(&self, id: &str) -> StoreResult<bool> {
         let id = id.to_owned();
-        self.write(move |c| directory_api::delete(c, &id)).await
+        self.write(move |c| crate::rows::directory_api::delete(c, &id))
+            .await
     }
 
     async fn revoke_directory_token(&self, directory: &str, token_id: &str) -> StoreResult<bool> {
         let (dir, id) = (directory.to_owned(), token_id.to_owned());
-        self.write(move |c| directory_api::revoke_in(c, &dir, &id))
+        self.write(move |c| crate::rows::directory_api::revoke_in(c, &dir, &id))
             .await
     }
 
@@ -430,7 +433,7 @@ impl Store for SqliteStore {
     ) -> StoreResult<Option<crate::directory_api::Rotation>> {
         let (dir, id) = (directory.map(str::to_owned), token_id.to_owned());
         let overlap_ms = overlap_secs.saturating_mul(1000);
-        self.write(move |c| directory_api::rotate(c, dir.as_deref(), &id, overlap_ms))
+        self.write(move |c| crate::rows::directory_api::rotate(c, dir.as_deref(), &id, overlap_ms))
             .await
     }
 
@@ -440,7 +443,7 @@ impl Store for SqliteStore {
         query: crate::directory_api::UserQuery,
     ) -> StoreResult<crate::directory_api::ObjectPage> {
         let dir = directory.to_owned();
-        self.read(move |c| directory_api::list_users(c, &dir, &query))
+        self.read(move |c| crate::rows::directory_api::list_users(c, &dir, &query))
             .await
     }
 
@@ -450,7 +453,7 @@ impl Store for SqliteStore {
         query: crate::directory_api::GroupQuery,
     ) -> StoreResult<crate::directory_api::ObjectPage> {
         let dir = directory.to_owned();
-        self.read(move |c| directory_api::list_groups(c, &dir, &query))
+        self.read(move |c| crate::rows::directory_api::list_groups(c, &dir, &query))
             .await
     }
 
@@ -461,8 +464,10 @@ impl Store for SqliteStore {
         limit: u64,
     ) -> StoreResult<crate::directory_api::ObjectPage> {
         let (group, after) = (group_id.to_owned(), after.map(str::to_owned));
-        self.read(move |c| directory_api::group_users(c, &group, after.as_deref(), limit))
-            .await
+        self.read(move |c| {
+            crate::rows::directory_api::group_users(c, &group, after.as_deref(), limit)
+        })
+        .await
     }
 
     async fn directory_object(
@@ -471,7 +476,7 @@ impl Store for SqliteStore {
         id: &str,
     ) -> StoreResult<Option<serde_json::Value>> {
         let id = id.to_owned();
-        self.read(move |c| directory_api::object(c, kind, &id))
+        self.read(move |c| crate::rows::directory_api::object(c, kind, &id))
             .await
     }
 

@@ -5,15 +5,16 @@ use serde_json::Value;
 
 use super::admin::now_ms;
 use super::resources::{MemberDiff, get};
+use crate::db::Db;
 use crate::events::{self, Event, GroupRef};
 use crate::model::{Kind, Stored};
-use crate::{StoreError, StoreResult};
+use crate::{StoreError, StoreResult, vals};
 
-pub fn emit(c: &Connection, dir: &str, event: &str, data: &Value) -> StoreResult<()> {
-    c.prepare_cached(
+pub fn emit(c: &dyn Db, dir: &str, event: &str, data: &Value) -> StoreResult<()> {
+    c.exec(
         "INSERT INTO events (directory_id, type, data, created_at) VALUES (?, ?, ?, ?)",
-    )?
-    .execute(params![dir, event, data.to_string(), now_ms()])?;
+        vals![dir, event, data.to_string(), now_ms()],
+    )?;
     Ok(())
 }
 

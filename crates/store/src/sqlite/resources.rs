@@ -161,7 +161,7 @@ pub(super) fn stored_row(
     ))
 }
 
-pub(super) fn to_stored(row: (String, i64, String, i64, i64, i64)) -> StoreResult<Stored> {
+pub(crate) fn to_stored(row: (String, i64, String, i64, i64, i64)) -> StoreResult<Stored> {
     let (id, kind, doc, version, created, last_modified) = row;
     Ok(Stored {
         id,
