@@ -85,7 +85,9 @@ impl Database {
             return Ok(Database::Postgres(url.to_owned()));
         }
         if url.contains("://") {
-            bail!("unknown database URL {url:?}; use sqlite://PATH or postgres://user@host/database");
+            bail!(
+                "unknown database URL {url:?}; use sqlite://PATH or postgres://user@host/database"
+            );
         }
         Ok(Database::Sqlite(PathBuf::from(url)))
     }

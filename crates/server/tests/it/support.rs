@@ -39,8 +39,9 @@ impl Place {
                 let schema = format!("t_{}", uuid::Uuid::now_v7().simple());
                 let sql = format!("CREATE SCHEMA \"{schema}\"");
                 tokio::task::spawn_blocking(move || {
-                    let mut c = postgres::Client::connect(&postgres_url(), postgres::NoTls)
-                        .expect("PostgreSQL answers at ROSTER_TEST_POSTGRES (default 127.0.0.1:5432/test)");
+                    let mut c = postgres::Client::connect(&postgres_url(), postgres::NoTls).expect(
+                        "PostgreSQL answers at ROSTER_TEST_POSTGRES (default 127.0.0.1:5432/test)",
+                    );
                     c.batch_execute(&sql).unwrap();
                 })
                 .await

@@ -1,7 +1,7 @@
 //! Connections: [`Db`] over a `postgres` client, the pool's connection
 //! manager, and the schema migration.
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, RefCell, RefMut};
 use std::collections::HashMap;
 use std::error::Error;
 
@@ -56,7 +56,10 @@ impl ToSql for Val {
 }
 
 fn is_text(t: &Type) -> bool {
-    matches!(*t, Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN)
+    matches!(
+        *t,
+        Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN
+    )
 }
 
 /// A `json`, `jsonb` or text column as text.
@@ -80,7 +83,9 @@ impl<'a> FromSql<'a> for RawText {
 fn column(row: &postgres::Row, i: usize) -> Result<Val, postgres::Error> {
     let ty = row.columns()[i].type_().clone();
     Ok(match ty {
-        Type::INT8 => row.try_get::<_, Option<i64>>(i)?.map_or(Val::Null, Val::Int),
+        Type::INT8 => row
+            .try_get::<_, Option<i64>>(i)?
+            .map_or(Val::Null, Val::Int),
         Type::INT4 => row
             .try_get::<_, Option<i32>>(i)?
             .map_or(Val::Null, |v| Val::Int(v.into())),
@@ -90,7 +95,9 @@ fn column(row: &postgres::Row, i: usize) -> Result<Val, postgres::Error> {
         Type::BOOL => row
             .try_get::<_, Option<bool>>(i)?
             .map_or(Val::Null, |v| Val::Int(v.into())),
-        Type::FLOAT8 => row.try_get::<_, Option<f64>>(i)?.map_or(Val::Null, Val::Real),
+        Type::FLOAT8 => row
+            .try_get::<_, Option<f64>>(i)?
+            .map_or(Val::Null, Val::Real),
         Type::FLOAT4 => row
             .try_get::<_, Option<f32>>(i)?
             .map_or(Val::Null, |v| Val::Real(v.into())),
@@ -105,7 +112,8 @@ fn column(row: &postgres::Row, i: usize) -> Result<Val, postgres::Error> {
 
 /// One pooled connection with its prepared statements.
 pub struct PgConn {
-    client: RefCell<Client>,
+    /// Always `Some` until the connection is dropped.
+    client: RefCell<Option<Client>>,
     statements: RefCell<HashMap<String, Statement>>,
     events: Cell<i64>,
 }
@@ -114,14 +122,15 @@ pub struct PgConn {
 const STATEMENT_CACHE: usize = 256;
 
 impl PgConn {
+    fn client(&self) -> StoreResult<RefMut<'_, Client>> {
+        RefMut::filter_map(self.client.borrow_mut(), Option::as_mut).map_err(|_| StoreError::Closed)
+    }
+
     fn statement(&self, sql: &str) -> StoreResult<Statement> {
         if let Some(s) = self.statements.borrow().get(sql) {
             return Ok(s.clone());
         }
-        let stmt = self
-            .client
-            .borrow_mut()
-            .prepare(&postgres_placeholders(sql))?;
+        let stmt = self.client()?.prepare(&postgres_placeholders(sql))?;
         let mut cache = self.statements.borrow_mut();
         if cache.len() >= STATEMENT_CACHE {
             cache.clear();
@@ -137,7 +146,19 @@ impl PgConn {
     }
 
     pub fn is_closed(&self) -> bool {
-        self.client.borrow().is_closed()
+        self.client.borrow().as_ref().is_none_or(|c| c.is_closed())
+    }
+}
+
+impl Drop for PgConn {
+    fn drop(&mut self) {
+        // Closing a client blocks on its own runtime, which panics inside
+        // another one: where a runtime runs this drop, close on a thread.
+        if let Some(client) = self.client.get_mut().take()
+            && tokio::runtime::Handle::try_current().is_ok()
+        {
+            std::thread::spawn(move || drop(client));
+        }
     }
 }
 
@@ -152,12 +173,12 @@ impl Db for PgConn {
 
     fn exec(&self, sql: &str, p: &[Val]) -> StoreResult<u64> {
         let stmt = self.statement(sql)?;
-        Ok(self.client.borrow_mut().execute(&stmt, &params(p))?)
+        Ok(self.client()?.execute(&stmt, &params(p))?)
     }
 
     fn query(&self, sql: &str, p: &[Val]) -> StoreResult<Vec<Row>> {
         let stmt = self.statement(sql)?;
-        let rows = self.client.borrow_mut().query(&stmt, &params(p))?;
+        let rows = self.client()?.query(&stmt, &params(p))?;
         rows.iter()
             .map(|r| {
                 (0..r.len())
@@ -170,7 +191,7 @@ impl Db for PgConn {
     }
 
     fn batch(&self, sql: &str) -> StoreResult<()> {
-        self.client.borrow_mut().batch_execute(sql)?;
+        self.client()?.batch_execute(sql)?;
         Ok(())
     }
 
@@ -215,14 +236,17 @@ impl r2d2::ManageConnection for Manager {
             client.batch_execute(&format!("SET search_path TO \"{quoted}\", public"))?;
         }
         Ok(PgConn {
-            client: RefCell::new(client),
+            client: RefCell::new(Some(client)),
             statements: RefCell::new(HashMap::new()),
             events: Cell::new(0),
         })
     }
 
     fn is_valid(&self, conn: &mut PgConn) -> Result<(), postgres::Error> {
-        conn.client.get_mut().simple_query("").map(|_| ())
+        match conn.client.get_mut() {
+            Some(c) => c.simple_query("").map(|_| ()),
+            None => Ok(()),
+        }
     }
 
     fn has_broken(&self, conn: &mut PgConn) -> bool {
@@ -245,12 +269,16 @@ pub fn migrate(conn: &PgConn) -> StoreResult<()> {
 }
 
 fn migrate_in_transaction(conn: &PgConn) -> StoreResult<()> {
-    conn.exec("SELECT pg_advisory_xact_lock(?)", crate::vals![MIGRATION_LOCK])?;
+    conn.exec(
+        "SELECT pg_advisory_xact_lock(?)",
+        crate::vals![MIGRATION_LOCK],
+    )?;
     conn.batch(
         "CREATE TABLE IF NOT EXISTS roster_schema (version BIGINT NOT NULL);
          INSERT INTO roster_schema (version) SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM roster_schema);",
     )?;
-    let version: i64 = crate::db::scalar(conn, "SELECT version FROM roster_schema", &[])?.unwrap_or(0);
+    let version: i64 =
+        crate::db::scalar(conn, "SELECT version FROM roster_schema", &[])?.unwrap_or(0);
     if version > SCHEMA_VERSION {
         return Err(StoreError::Database(format!(
             "the database has schema version {version}, newer than this Roster ({SCHEMA_VERSION}); upgrade Roster"
@@ -280,7 +308,9 @@ fn create_fold(conn: &PgConn) -> StoreResult<()> {
     let body = if icu.is_some() {
         "lower(t COLLATE \"und-x-icu\")"
     } else {
-        tracing::warn!("PostgreSQL has no ICU collation: case-insensitive filters fold with lower()");
+        tracing::warn!(
+            "PostgreSQL has no ICU collation: case-insensitive filters fold with lower()"
+        );
         "lower(t)"
     };
     conn.batch(&format!(

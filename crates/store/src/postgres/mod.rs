@@ -18,12 +18,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use roster_scim::schema::SchemaRegistry;
 
-pub use conn::PgConn;
 use crate::db::Db;
 use crate::model::*;
 use crate::rows::{admin, directory_api, list, outbox, resources, tx, webhooks};
 use crate::webhooks::{DeliveryRecord, Leased, Progress, WebhookEndpoint};
 use crate::{ListOptions, Store, StoreError, StoreResult, TxWork, vals};
+pub use conn::PgConn;
 
 /// How to reach PostgreSQL and how many connections to keep.
 #[derive(Debug, Clone)]
@@ -99,9 +99,9 @@ impl PgStore {
     }
 
     fn conn(&self) -> StoreResult<r2d2::PooledConnection<conn::Manager>> {
-        self.pool.get().map_err(|e| {
-            StoreError::Database(format!("no PostgreSQL connection available: {e}"))
-        })
+        self.pool
+            .get()
+            .map_err(|e| StoreError::Database(format!("no PostgreSQL connection available: {e}")))
     }
 
     /// Runs `f` on a connection, on a blocking thread.
@@ -138,10 +138,7 @@ impl PgStore {
     {
         self.run(move |c| {
             c.begin()?;
-            let result = directory
-                .as_deref()
-                .map_or(Ok(()), |d| lock_directory(c, d))
-                .and_then(|()| f(c));
+            let result = lock_writer(c, directory.as_deref()).and_then(|()| f(c));
             match result {
                 Ok(r) => {
                     c.batch("COMMIT")?;
@@ -166,14 +163,24 @@ impl PgStore {
     }
 }
 
-/// Takes a directory's write lock until the transaction ends.
-fn lock_directory(c: &dyn Db, directory: &str) -> StoreResult<()> {
-    c.exec(
-        "SELECT pg_advisory_xact_lock(hashtextextended(?, 0))",
-        vals![format!("roster/directory/{directory}")],
-    )?;
+/// Marks the transaction as a Roster writer (before it has a transaction id:
+/// see `rows::visible_events`) and takes the directory's write lock, both
+/// until the transaction ends.
+fn lock_writer(c: &dyn Db, directory: Option<&str>) -> StoreResult<()> {
+    let (class, obj) = crate::rows::WRITER_LOCK;
+    match directory {
+        Some(d) => c.exec(
+            "SELECT pg_advisory_xact_lock_shared(?::int4, ?::int4), pg_advisory_xact_lock(hashtextextended(?, 0))",
+            vals![i64::from(class), i64::from(obj), format!("roster/directory/{d}")],
+        )?,
+        None => c.exec(
+            "SELECT pg_advisory_xact_lock_shared(?::int4, ?::int4)",
+            vals![i64::from(class), i64::from(obj)],
+        )?,
+    };
     Ok(())
 }
+
 #[async_trait]
 impl Store for PgStore {
     async fn transaction(&self, directory: &str, work: TxWork) -> StoreResult<()> {
@@ -201,7 +208,7 @@ impl Store for PgStore {
     }
 
     async fn list_directories(&self) -> StoreResult<Vec<Directory>> {
-        self.read(admin::list_directories).await
+        self.read(|c| admin::list_directories(c)).await
     }
 
     async fn get_directory(&self, id: &str) -> StoreResult<Option<Directory>> {
@@ -272,7 +279,7 @@ impl Store for PgStore {
     }
 
     async fn list_webhooks(&self) -> StoreResult<Vec<WebhookEndpoint>> {
-        self.read(webhooks::list).await
+        self.read(|c| webhooks::list(c)).await
     }
 
     async fn get_webhook(&self, id: &str) -> StoreResult<Option<WebhookEndpoint>> {
@@ -365,7 +372,8 @@ impl Store for PgStore {
 
     async fn delete_directory(&self, id: &str) -> StoreResult<bool> {
         let id = id.to_owned();
-        self.write_in(Some(id.clone()), move |c| directory_api::delete(c, &id)).await
+        self.write_in(Some(id.clone()), move |c| directory_api::delete(c, &id))
+            .await
     }
 
     async fn revoke_directory_token(&self, directory: &str, token_id: &str) -> StoreResult<bool> {
@@ -436,15 +444,19 @@ impl Store for PgStore {
 
     async fn set_deactivation(&self, directory: &str, mode: Deactivation) -> StoreResult<bool> {
         let dir = directory.to_owned();
-        self.write_in(Some(dir.clone()), move |c| admin::set_deactivation(c, &dir, mode))
-            .await
+        self.write_in(Some(dir.clone()), move |c| {
+            admin::set_deactivation(c, &dir, mode)
+        })
+        .await
     }
 
     async fn create(&self, directory: &str, new: NewResource) -> StoreResult<Stored> {
         let dir = directory.to_owned();
         let reg = self.reg.clone();
-        self.write_in(Some(dir.clone()), move |c| resources::create(c, &reg, &dir, new))
-            .await
+        self.write_in(Some(dir.clone()), move |c| {
+            resources::create(c, &reg, &dir, new)
+        })
+        .await
     }
 
     async fn get(&self, directory: &str, kind: Kind, id: &str) -> StoreResult<Option<Stored>> {
@@ -462,8 +474,10 @@ impl Store for PgStore {
     ) -> StoreResult<Stored> {
         let (dir, id) = (directory.to_owned(), id.to_owned());
         let reg = self.reg.clone();
-        self.write_in(Some(dir.clone()), move |c| resources::update(c, &reg, &dir, kind, &id, if_match, f))
-            .await
+        self.write_in(Some(dir.clone()), move |c| {
+            resources::update(c, &reg, &dir, kind, &id, if_match, f)
+        })
+        .await
     }
 
     async fn delete(
@@ -474,8 +488,10 @@ impl Store for PgStore {
         if_match: Option<i64>,
     ) -> StoreResult<()> {
         let (dir, id) = (directory.to_owned(), id.to_owned());
-        self.write_in(Some(dir.clone()), move |c| resources::delete(c, &dir, kind, &id, if_match))
-            .await
+        self.write_in(Some(dir.clone()), move |c| {
+            resources::delete(c, &dir, kind, &id, if_match)
+        })
+        .await
     }
 
     async fn list(&self, directory: &str, query: ListQuery) -> StoreResult<ListResult> {

@@ -72,7 +72,12 @@ pub fn issue_token(c: &dyn Db, directory_id: &str) -> StoreResult<(TokenInfo, St
     };
     c.exec(
         "INSERT INTO tokens (id, directory_id, token_hash, created_at) VALUES (?, ?, ?, ?)",
-        vals![&info.id, &info.directory_id, hash_token(&token), info.created_at],
+        vals![
+            &info.id,
+            &info.directory_id,
+            hash_token(&token),
+            info.created_at
+        ],
     )?;
     Ok((info, token))
 }

@@ -11,8 +11,8 @@ use roster_scim::schema::{AttrType, SchemaRegistry};
 use serde_json::Value;
 
 use super::resources::{STORED_COLUMNS, to_stored};
-use crate::db::{Db, Val};
 use crate::cursor::{Cursor, query_digest};
+use crate::db::{Db, Val};
 use crate::model::*;
 use crate::sql::compile::{CompiledSort, Compiler};
 use crate::{ListOptions, StoreError, StoreResult};

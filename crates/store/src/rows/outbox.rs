@@ -19,7 +19,13 @@ pub fn emit(c: &dyn Db, dir: &str, event: &str, data: &Value) -> StoreResult<()>
         Dialect::Postgres => c.exec(
             "INSERT INTO events (seq, directory_id, type, data, created_at)
              VALUES ((pg_current_xact_id()::text::bigint << 20) + ?, ?, ?, ?, ?)",
-            vals![c.next_event_index()?, dir, event, data.to_string(), now_ms()],
+            vals![
+                c.next_event_index()?,
+                dir,
+                event,
+                data.to_string(),
+                now_ms()
+            ],
         )?,
     };
     Ok(())
@@ -131,9 +137,8 @@ pub fn list(
                 directory_id: r.get(1)?,
                 event: r.get(2)?,
                 created_at: r.get(4)?,
-                data: serde_json::from_str(&data).map_err(|e| {
-                    StoreError::Database(format!("event {seq} is unreadable: {e}"))
-                })?,
+                data: serde_json::from_str(&data)
+                    .map_err(|e| StoreError::Database(format!("event {seq} is unreadable: {e}")))?,
             })
         })
         .collect()

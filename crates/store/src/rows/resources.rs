@@ -111,13 +111,7 @@ pub fn create(
     Ok(stored)
 }
 
-fn write_index_values(
-    c: &dyn Db,
-    dir: &str,
-    kind: Kind,
-    id: &str,
-    doc: &Value,
-) -> StoreResult<()> {
+fn write_index_values(c: &dyn Db, dir: &str, kind: Kind, id: &str, doc: &Value) -> StoreResult<()> {
     if kind != Kind::User {
         return Ok(());
     }

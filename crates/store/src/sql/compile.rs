@@ -576,7 +576,9 @@ impl<'a> Compiler<'a> {
             (_, TypedValue::Bool(b)) => {
                 let want = if *b { "true" } else { "false" };
                 Ok(match self.json_of(source).filter(|_| self.pg()) {
-                    Some(j) => self.falsy(&format!("json_typeof({j}) = 'boolean' AND ({j})::text = '{want}'")),
+                    Some(j) => self.falsy(&format!(
+                        "json_typeof({j}) = 'boolean' AND ({j})::text = '{want}'"
+                    )),
                     None => self.falsy(&format!("{} = '{want}'", type_expr(source))),
                 })
             }

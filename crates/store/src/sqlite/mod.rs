@@ -7,8 +7,6 @@
 
 pub(crate) mod conn;
 mod db;
-mod directory_api;
-mod webhooks;
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
@@ -21,7 +19,7 @@ use rusqlite::Connection;
 use tokio::sync::{Semaphore, oneshot};
 
 use crate::model::*;
-use crate::rows::{admin, list, outbox, resources, tx};
+use crate::rows::{admin, directory_api, list, outbox, resources, tx, webhooks};
 use crate::webhooks::{DeliveryRecord, Leased, Progress, WebhookEndpoint};
 use crate::{ListOptions, Store, StoreError, StoreResult, TxWork};
 
@@ -245,7 +243,7 @@ impl Store for SqliteStore {
     }
 
     async fn list_directories(&self) -> StoreResult<Vec<Directory>> {
-        self.read(admin::list_directories).await
+        self.read(|c| admin::list_directories(c)).await
     }
 
     async fn get_directory(&self, id: &str) -> StoreResult<Option<Directory>> {
@@ -316,7 +314,7 @@ impl Store for SqliteStore {
     }
 
     async fn list_webhooks(&self) -> StoreResult<Vec<WebhookEndpoint>> {
-        self.read(webhooks::list).await
+        self.read(|c| webhooks::list(c)).await
     }
 
     async fn get_webhook(&self, id: &str) -> StoreResult<Option<WebhookEndpoint>> {

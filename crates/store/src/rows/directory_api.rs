@@ -1,72 +1,68 @@
 //! Directory administration (create with a first token, rename, delete, token
-//! rotation) and the app-facing reads of normalized users and groups.
+//! rotation) and the app-facing reads of normalized users and groups, in SQL
+//! both stores accept.
 
 use roster_scim::ScimError;
-use rusqlite::types::Value as SqlValue;
-use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use serde_json::Value;
 
-use super::admin::{self, now_ms};
-use super::outbox;
-use super::resources::{STORED_COLUMNS, stored_row, to_stored};
-use crate::StoreResult;
+use super::admin::{create_directory, directory_row, get_directory, issue_token, token_row};
+use super::outbox::data_of;
+use super::resources::{STORED_COLUMNS, to_stored};
+use crate::db::{self, Db, Dialect, Row, Val};
 use crate::directory_api::{GroupQuery, ObjectPage, Rotation, UserQuery, UserState};
 use crate::events;
-use crate::model::{Directory, Kind, TokenInfo};
+use crate::model::{Directory, Kind, Stored, TokenInfo};
+use crate::{StoreResult, now_ms, vals};
+
+/// A row of `STORED_COLUMNS` followed by the directory id.
+fn stored_in_dir(mut r: Row) -> StoreResult<(Stored, String)> {
+    let dir = r.take_text(6)?;
+    r.0.truncate(6);
+    Ok((to_stored(r)?, dir))
+}
 
 /// A directory and its first token in one transaction, so a directory never
 /// exists without a way to reach it.
-pub fn create_with_token(
-    c: &Connection,
-    name: &str,
-) -> StoreResult<(Directory, TokenInfo, String)> {
-    let d = admin::create_directory(c, name)?;
-    let (info, token) = admin::issue_token(c, &d.id)?;
+pub fn create_with_token(c: &dyn Db, name: &str) -> StoreResult<(Directory, TokenInfo, String)> {
+    let d = create_directory(c, name)?;
+    let (info, token) = issue_token(c, &d.id)?;
     Ok((d, info, token))
 }
 
 /// Directories after `after` in id order, plus the cursor of the next page.
 pub fn list_page(
-    c: &Connection,
+    c: &dyn Db,
     after: Option<&str>,
     limit: u64,
 ) -> StoreResult<(Vec<Directory>, Option<String>)> {
-    let mut stmt = c.prepare_cached(
-        "SELECT id, name, created_at FROM directories WHERE id > ? ORDER BY id LIMIT ?",
-    )?;
-    let rows = stmt.query_map(params![after.unwrap_or(""), fetch_limit(limit)], |r| {
-        Ok(Directory {
-            id: r.get(0)?,
-            name: r.get(1)?,
-            created_at: r.get(2)?,
-        })
-    })?;
-    let dirs = rows.collect::<Result<Vec<_>, _>>()?;
+    let dirs = c
+        .query(
+            "SELECT id, name, created_at FROM directories WHERE id > ? ORDER BY id LIMIT ?",
+            vals![after.unwrap_or(""), fetch_limit(limit)],
+        )?
+        .iter()
+        .map(directory_row)
+        .collect::<StoreResult<Vec<_>>>()?;
     Ok(split_page(dirs, limit, |d| d.id.clone()))
 }
 
-pub fn rename(c: &Connection, id: &str, name: &str) -> StoreResult<Option<Directory>> {
-    Ok(c.prepare_cached(
+pub fn rename(c: &dyn Db, id: &str, name: &str) -> StoreResult<Option<Directory>> {
+    c.query_opt(
         "UPDATE directories SET name = ? WHERE id = ? RETURNING id, name, created_at",
+        vals![name, id],
     )?
-    .query_row(params![name, id], |r| {
-        Ok(Directory {
-            id: r.get(0)?,
-            name: r.get(1)?,
-            created_at: r.get(2)?,
-        })
-    })
-    .optional()?)
+    .map(|r| directory_row(&r))
+    .transpose()
 }
 
 /// Deletes a directory with everything in it. Its events stay (the outbox has
 /// no foreign key to directories) so readers behind the head still see them,
 /// followed by `dsync.deleted`.
-pub fn delete(c: &Connection, id: &str) -> StoreResult<bool> {
-    let Some(d) = admin::get_directory(c, id)? else {
+pub fn delete(c: &dyn Db, id: &str) -> StoreResult<bool> {
+    let Some(d) = get_directory(c, id)? else {
         return Ok(false);
     };
-    outbox::emit(
+    super::outbox::emit(
         c,
         id,
         events::DIRECTORY_DELETED,
@@ -74,35 +70,47 @@ pub fn delete(c: &Connection, id: &str) -> StoreResult<bool> {
     )?;
     // Tokens, resources (with their index and membership rows) and idempotency
     // keys go by ON DELETE CASCADE, all indexed from the parent side.
-    c.prepare_cached("DELETE FROM directories WHERE id = ?")?
-        .execute([id])?;
+    c.exec("DELETE FROM directories WHERE id = ?", vals![id])?;
     Ok(true)
 }
 
 const TOKEN_COLUMNS: &str = "id, directory_id, created_at, revoked_at, expires_at";
 
 fn live_token(
-    c: &Connection,
+    c: &dyn Db,
     directory: Option<&str>,
     token_id: &str,
 ) -> StoreResult<Option<TokenInfo>> {
-    Ok(c.prepare_cached(&format!(
-        "SELECT {TOKEN_COLUMNS} FROM tokens
-             WHERE id = ?1 AND (?2 IS NULL OR directory_id = ?2)
-               AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?3)"
-    ))?
-    .query_row(params![token_id, directory, now_ms()], admin::token_row)
-    .optional()?)
+    // The directory condition is left out rather than bound as NULL, which
+    // PostgreSQL could not type.
+    let row = match directory {
+        Some(dir) => c.query_opt(
+            &format!(
+                "SELECT {TOKEN_COLUMNS} FROM tokens
+                 WHERE id = ?1 AND directory_id = ?2
+                   AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?3)"
+            ),
+            vals![token_id, dir, now_ms()],
+        )?,
+        None => c.query_opt(
+            &format!(
+                "SELECT {TOKEN_COLUMNS} FROM tokens
+                 WHERE id = ?1
+                   AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?2)"
+            ),
+            vals![token_id, now_ms()],
+        )?,
+    };
+    row.map(|r| token_row(&r)).transpose()
 }
 
 /// Revokes a live token of `directory` now; false when there is none.
-pub fn revoke_in(c: &Connection, directory: &str, token_id: &str) -> StoreResult<bool> {
-    let n = c
-        .prepare_cached(
-            "UPDATE tokens SET revoked_at = ?1 WHERE id = ?2 AND directory_id = ?3
-               AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?1)",
-        )?
-        .execute(params![now_ms(), token_id, directory])?;
+pub fn revoke_in(c: &dyn Db, directory: &str, token_id: &str) -> StoreResult<bool> {
+    let n = c.exec(
+        "UPDATE tokens SET revoked_at = ?1 WHERE id = ?2 AND directory_id = ?3
+           AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?1)",
+        vals![now_ms(), token_id, directory],
+    )?;
     Ok(n > 0)
 }
 
@@ -110,7 +118,7 @@ pub fn revoke_in(c: &Connection, directory: &str, token_id: &str) -> StoreResult
 /// longer. A token already winding down from an earlier rotation never gets
 /// more time than it had.
 pub fn rotate(
-    c: &Connection,
+    c: &dyn Db,
     directory: Option<&str>,
     token_id: &str,
     overlap_ms: i64,
@@ -118,11 +126,13 @@ pub fn rotate(
     let Some(mut old) = live_token(c, directory, token_id)? else {
         return Ok(None);
     };
-    let (new, token) = admin::issue_token(c, &old.directory_id)?;
+    let (new, token) = issue_token(c, &old.directory_id)?;
     let until = now_ms().saturating_add(overlap_ms.max(0));
     let expires = old.expires_at.map_or(until, |e| e.min(until));
-    c.prepare_cached("UPDATE tokens SET expires_at = ? WHERE id = ?")?
-        .execute(params![expires, old.id])?;
+    c.exec(
+        "UPDATE tokens SET expires_at = ? WHERE id = ?",
+        vals![expires, &old.id],
+    )?;
     old.expires_at = Some(expires);
     Ok(Some(Rotation { new, token, old }))
 }
@@ -153,75 +163,64 @@ fn not_found(what: &str) -> crate::StoreError {
     ScimError::not_found(what.to_owned()).into()
 }
 
-fn require_directory(c: &Connection, dir: &str) -> StoreResult<()> {
-    match admin::get_directory(c, dir)? {
+fn require_directory(c: &dyn Db, dir: &str) -> StoreResult<()> {
+    match get_directory(c, dir)? {
         Some(_) => Ok(()),
         None => Err(not_found(&format!("no directory {dir}"))),
     }
 }
 
 /// The directory a resource of `kind` lives in.
-fn directory_of(c: &Connection, kind: Kind, id: &str) -> StoreResult<Option<String>> {
-    Ok(
-        c.prepare_cached("SELECT directory_id FROM resources WHERE id = ? AND rtype = ?")?
-            .query_row(params![id, kind.code()], |r| r.get(0))
-            .optional()?,
+fn directory_of(c: &dyn Db, kind: Kind, id: &str) -> StoreResult<Option<String>> {
+    db::scalar(
+        c,
+        "SELECT directory_id FROM resources WHERE id = ? AND rtype = ?",
+        vals![id, kind.code()],
     )
 }
 
 /// Runs a keyset query whose rows are `STORED_COLUMNS` plus the directory id,
 /// and normalizes each row.
-fn normalized_page(
-    c: &Connection,
-    sql: &str,
-    values: &[SqlValue],
-    limit: u64,
-) -> StoreResult<ObjectPage> {
-    let mut stmt = c.prepare_cached(sql)?;
-    let rows = stmt
-        .query_map(params_from_iter(values.iter()), |r| {
-            Ok((stored_row(r)?, r.get::<_, String>(6)?))
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
-    let (rows, after) = split_page(rows, limit, |(row, _)| row.0.clone());
-    let data = rows
+fn normalized_page(c: &dyn Db, sql: &str, values: &[Val], limit: u64) -> StoreResult<ObjectPage> {
+    let rows = c
+        .query(sql, values)?
         .into_iter()
-        .map(|(row, dir)| outbox::data_of(c, &dir, &to_stored(row)?))
+        .map(stored_in_dir)
+        .collect::<StoreResult<Vec<_>>>()?;
+    let (rows, after) = split_page(rows, limit, |(s, _)| s.id.clone());
+    let data = rows
+        .iter()
+        .map(|(s, dir)| data_of(c, dir, s))
         .collect::<StoreResult<Vec<_>>>()?;
     Ok(ObjectPage { data, after })
 }
 
 /// Appends `cond` with one bound value, numbering the placeholder.
-fn push_cond(sql: &mut String, values: &mut Vec<SqlValue>, cond: &str, v: SqlValue) {
+fn push_cond(sql: &mut String, values: &mut Vec<Val>, cond: &str, v: Val) {
     values.push(v);
     sql.push_str(&cond.replace("?", &format!("?{}", values.len())));
 }
 
-pub fn list_users(c: &Connection, dir: &str, q: &UserQuery) -> StoreResult<ObjectPage> {
+pub fn list_users(c: &dyn Db, dir: &str, q: &UserQuery) -> StoreResult<ObjectPage> {
     require_directory(c, dir)?;
     if let Some(group) = &q.group
         && directory_of(c, Kind::Group, group)?.as_deref() != Some(dir)
     {
         return Err(not_found(&format!("no group {group} in directory {dir}")));
     }
-    let (sql, values) = users_statement(dir, q);
+    let (sql, values) = users_statement(c.dialect(), dir, q);
     normalized_page(c, &sql, &values, q.limit)
 }
 
 /// The keyset query behind [`list_users`], with its bound values.
-fn users_statement(dir: &str, q: &UserQuery) -> (String, Vec<SqlValue>) {
-    let mut values: Vec<SqlValue> = Vec::new();
+fn users_statement(d: Dialect, dir: &str, q: &UserQuery) -> (String, Vec<Val>) {
+    let mut values: Vec<Val> = Vec::new();
     let mut sql = format!("SELECT {STORED_COLUMNS}, r.directory_id FROM ");
     // With a group, walk its membership rows in member id order (the primary
     // key of group_members): a page of a huge group reads only that page.
     let id_col = if let Some(group) = &q.group {
         sql.push_str("group_members gm JOIN resources r ON r.id = gm.member_id WHERE ");
-        push_cond(
-            &mut sql,
-            &mut values,
-            "gm.group_id = ?",
-            group.clone().into(),
-        );
+        push_cond(&mut sql, &mut values, "gm.group_id = ?", group.into());
         push_cond(
             &mut sql,
             &mut values,
@@ -231,12 +230,7 @@ fn users_statement(dir: &str, q: &UserQuery) -> (String, Vec<SqlValue>) {
         "gm.member_id"
     } else {
         sql.push_str("resources r WHERE ");
-        push_cond(
-            &mut sql,
-            &mut values,
-            "r.directory_id = ?",
-            dir.to_owned().into(),
-        );
+        push_cond(&mut sql, &mut values, "r.directory_id = ?", dir.into());
         push_cond(
             &mut sql,
             &mut values,
@@ -250,16 +244,27 @@ fn users_statement(dir: &str, q: &UserQuery) -> (String, Vec<SqlValue>) {
             &mut sql,
             &mut values,
             &format!(" AND {id_col} > ?"),
-            after.clone().into(),
+            after.into(),
         );
     }
     if let Some(t) = q.updated_after {
         push_cond(&mut sql, &mut values, " AND r.last_modified > ?", t.into());
     }
-    // Exactly what events::user_data reports: inactive only when `active` is false.
+    // Exactly what events::user_data reports: inactive only when `active` is
+    // the JSON value false (not a string, not missing).
+    let (active, inactive) = match d {
+        Dialect::Sqlite => (
+            " AND json_type(r.doc, '$.active') IS NOT 'false'",
+            " AND json_type(r.doc, '$.active') = 'false'",
+        ),
+        Dialect::Postgres => (
+            " AND (r.doc -> 'active')::text IS DISTINCT FROM 'false'",
+            " AND (r.doc -> 'active')::text = 'false'",
+        ),
+    };
     match q.state {
-        Some(UserState::Active) => sql.push_str(" AND json_type(r.doc, '$.active') IS NOT 'false'"),
-        Some(UserState::Inactive) => sql.push_str(" AND json_type(r.doc, '$.active') = 'false'"),
+        Some(UserState::Active) => sql.push_str(active),
+        Some(UserState::Inactive) => sql.push_str(inactive),
         None => {}
     }
     sql.push_str(&format!(" ORDER BY {id_col}"));
@@ -272,16 +277,11 @@ fn users_statement(dir: &str, q: &UserQuery) -> (String, Vec<SqlValue>) {
     (sql, values)
 }
 
-pub fn list_groups(c: &Connection, dir: &str, q: &GroupQuery) -> StoreResult<ObjectPage> {
+pub fn list_groups(c: &dyn Db, dir: &str, q: &GroupQuery) -> StoreResult<ObjectPage> {
     require_directory(c, dir)?;
-    let mut values: Vec<SqlValue> = Vec::new();
+    let mut values: Vec<Val> = Vec::new();
     let mut sql = format!("SELECT {STORED_COLUMNS}, r.directory_id FROM resources r WHERE ");
-    push_cond(
-        &mut sql,
-        &mut values,
-        "r.directory_id = ?",
-        dir.to_owned().into(),
-    );
+    push_cond(&mut sql, &mut values, "r.directory_id = ?", dir.into());
     push_cond(
         &mut sql,
         &mut values,
@@ -289,7 +289,7 @@ pub fn list_groups(c: &Connection, dir: &str, q: &GroupQuery) -> StoreResult<Obj
         Kind::Group.code().into(),
     );
     if let Some(after) = &q.after {
-        push_cond(&mut sql, &mut values, " AND r.id > ?", after.clone().into());
+        push_cond(&mut sql, &mut values, " AND r.id > ?", after.into());
     }
     if let Some(t) = q.updated_after {
         push_cond(&mut sql, &mut values, " AND r.last_modified > ?", t.into());
@@ -306,7 +306,7 @@ pub fn list_groups(c: &Connection, dir: &str, q: &GroupQuery) -> StoreResult<Obj
 
 /// Direct user members of a group, in user id order.
 pub fn group_users(
-    c: &Connection,
+    c: &dyn Db,
     group: &str,
     after: Option<&str>,
     limit: u64,
@@ -319,27 +319,28 @@ pub fn group_users(
          WHERE gm.group_id = ?1 AND gm.member_type = ?2 AND gm.member_id > ?3
          ORDER BY gm.member_id LIMIT ?4"
     );
-    let values: Vec<SqlValue> = vec![
-        group.to_owned().into(),
-        Kind::User.code().into(),
-        after.unwrap_or("").to_owned().into(),
-        fetch_limit(limit).into(),
+    let values = vals![
+        group,
+        Kind::User.code(),
+        after.unwrap_or(""),
+        fetch_limit(limit)
     ];
-    normalized_page(c, &sql, &values, limit)
+    normalized_page(c, &sql, values, limit)
 }
 
 /// One user or group, normalized, wherever it lives.
-pub fn object(c: &Connection, kind: Kind, id: &str) -> StoreResult<Option<Value>> {
-    let row = c
-        .prepare_cached(&format!(
+pub fn object(c: &dyn Db, kind: Kind, id: &str) -> StoreResult<Option<Value>> {
+    let row = c.query_opt(
+        &format!(
             "SELECT {STORED_COLUMNS}, r.directory_id FROM resources r WHERE r.id = ? AND r.rtype = ?"
-        ))?
-        .query_row(params![id, kind.code()], |r| {
-            Ok((stored_row(r)?, r.get::<_, String>(6)?))
-        })
-        .optional()?;
-    row.map(|(row, dir)| outbox::data_of(c, &dir, &to_stored(row)?))
-        .transpose()
+        ),
+        vals![id, kind.code()],
+    )?;
+    row.map(|r| {
+        let (s, dir) = stored_in_dir(r)?;
+        data_of(c, &dir, &s)
+    })
+    .transpose()
 }
 
 #[cfg(test)]
@@ -348,9 +349,12 @@ mod tests {
     use roster_scim::schema::SchemaRegistry;
     use serde_json::json;
 
+    use rusqlite::{Connection, params};
+
     use super::*;
     use crate::model::NewResource;
-    use crate::sqlite::{conn, resources};
+    use crate::rows::{admin, resources};
+    use crate::sqlite::conn;
 
     fn db() -> Connection {
         let mut c = Connection::open_in_memory().unwrap();
@@ -515,14 +519,13 @@ mod tests {
         assert_eq!(page.data[0]["id"], a.as_str());
         // Keyset pages walk an index in id order: no sort of the directory or group.
         for q in [&all, &inactive_in_g] {
-            let (sql, values) = users_statement(&d.id, q);
+            let (sql, values) = users_statement(Dialect::Sqlite, &d.id, q);
             let plan: Vec<String> = c
-                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .query(&format!("EXPLAIN QUERY PLAN {sql}"), &values)
                 .unwrap()
-                .query_map(params_from_iter(values.iter()), |r| r.get::<_, String>(3))
-                .unwrap()
-                .collect::<Result<_, _>>()
-                .unwrap();
+                .iter()
+                .map(|r| r.get::<String>(3).unwrap())
+                .collect();
             assert!(
                 !plan.iter().any(|l| l.contains("TEMP B-TREE")),
                 "{sql}: {plan:?}"

@@ -1,0 +1,314 @@
+//! Webhook endpoints, leases and the delivery log, in SQL both stores accept.
+
+use super::visible_events;
+use crate::db::{self, Db, Dialect, Row};
+use crate::events::Event;
+use crate::now_ms;
+use crate::tokens::new_webhook_secret;
+use crate::webhooks::{DeliveryRecord, Leased, Progress, WebhookEndpoint};
+use crate::{StoreError, StoreResult, vals};
+
+const COLUMNS: &str = "id, url, event_types, directory_id, enabled, state, cursor, attempts, first_failure, retry_at, created_at";
+
+fn endpoint_row(r: &Row) -> StoreResult<WebhookEndpoint> {
+    let types: String = r.get(2)?;
+    Ok(WebhookEndpoint {
+        id: r.get(0)?,
+        url: r.get(1)?,
+        event_types: serde_json::from_str(&types)?,
+        directory_id: r.get(3)?,
+        enabled: r.get::<i64>(4)? != 0,
+        state: r.get(5)?,
+        cursor: r.get(6)?,
+        attempts: r.get(7)?,
+        first_failure: r.get(8)?,
+        retry_at: r.get(9)?,
+        created_at: r.get(10)?,
+    })
+}
+
+/// The newest visible event (0 when there is none).
+fn head(c: &dyn Db) -> StoreResult<i64> {
+    let sql = format!(
+        "SELECT COALESCE(MAX(seq), 0) FROM events WHERE 1 = 1{}",
+        visible_events(c.dialect())
+    );
+    Ok(db::scalar(c, &sql, &[])?.unwrap_or(0))
+}
+
+pub fn create(
+    c: &dyn Db,
+    url: &str,
+    types: &[String],
+    directory: Option<&str>,
+) -> StoreResult<(WebhookEndpoint, String)> {
+    let id = uuid::Uuid::now_v7().to_string();
+    let secret = new_webhook_secret();
+    // A new endpoint receives events from now on, not the whole history.
+    let cursor = head(c)?;
+    c.exec(
+        "INSERT INTO webhook_endpoints (id, url, secret, event_types, directory_id, cursor, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
+        vals![
+            &id,
+            url,
+            &secret,
+            serde_json::to_string(types)?,
+            directory,
+            cursor,
+            now_ms()
+        ],
+    )?;
+    let endpoint = get(c, &id)?.ok_or_else(|| StoreError::Database("webhook vanished".into()))?;
+    Ok((endpoint, secret))
+}
+
+pub fn get(c: &dyn Db, id: &str) -> StoreResult<Option<WebhookEndpoint>> {
+    c.query_opt(
+        &format!("SELECT {COLUMNS} FROM webhook_endpoints WHERE id = ?"),
+        vals![id],
+    )?
+    .map(|r| endpoint_row(&r))
+    .transpose()
+}
+
+pub fn list(c: &dyn Db) -> StoreResult<Vec<WebhookEndpoint>> {
+    c.query(
+        &format!("SELECT {COLUMNS} FROM webhook_endpoints ORDER BY id"),
+        &[],
+    )?
+    .iter()
+    .map(endpoint_row)
+    .collect()
+}
+
+/// Enables or disables an endpoint; enabling also clears a failing state and any backoff.
+pub fn set_enabled(c: &dyn Db, id: &str, enabled: bool) -> StoreResult<bool> {
+    let n = if enabled {
+        c.exec(
+            "UPDATE webhook_endpoints SET enabled = 1, state = 'healthy', attempts = 0, first_failure = NULL, retry_at = 0 WHERE id = ?",
+            vals![id],
+        )?
+    } else {
+        c.exec(
+            "UPDATE webhook_endpoints SET enabled = 0 WHERE id = ?",
+            vals![id],
+        )?
+    };
+    Ok(n > 0)
+}
+
+pub fn rotate_secret(c: &dyn Db, id: &str) -> StoreResult<Option<String>> {
+    let secret = new_webhook_secret();
+    let n = c.exec(
+        "UPDATE webhook_endpoints SET secret = ? WHERE id = ?",
+        vals![&secret, id],
+    )?;
+    Ok((n > 0).then_some(secret))
+}
+
+pub fn delete(c: &dyn Db, id: &str) -> StoreResult<bool> {
+    Ok(c.exec("DELETE FROM webhook_endpoints WHERE id = ?", vals![id])? > 0)
+}
+
+/// Leases the endpoints that have work and are due, for `lease_ms`.
+pub fn claim(c: &dyn Db, owner: &str, lease_ms: i64, limit: usize) -> StoreResult<Vec<Leased>> {
+    let now = now_ms();
+    let head = head(c)?;
+    let ids = c
+        .query(
+            "SELECT id FROM webhook_endpoints w
+             WHERE enabled = 1 AND retry_at <= ?1 AND (lease_until < ?1 OR lease_owner = ?2)
+               AND (cursor < ?3 OR EXISTS (SELECT 1 FROM webhook_redeliveries r WHERE r.endpoint_id = w.id))
+             ORDER BY retry_at, id LIMIT ?4",
+            vals![now, owner, head, i64::try_from(limit).unwrap_or(i64::MAX)],
+        )?
+        .iter()
+        .map(|r| r.get::<String>(0))
+        .collect::<StoreResult<Vec<_>>>()?;
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        let taken = c.exec(
+            "UPDATE webhook_endpoints SET lease_owner = ?1, lease_until = ?2
+             WHERE id = ?3 AND (lease_until < ?4 OR lease_owner = ?1)",
+            vals![owner, now + lease_ms, &id, now],
+        )?;
+        if taken == 0 {
+            continue;
+        }
+        let row = c
+            .query_opt(
+                &format!("SELECT {COLUMNS}, secret FROM webhook_endpoints WHERE id = ?"),
+                vals![&id],
+            )?
+            .ok_or_else(|| StoreError::Database(format!("webhook {id} vanished")))?;
+        let redeliveries = c
+            .query(
+                "SELECT event_seq FROM webhook_redeliveries WHERE endpoint_id = ? ORDER BY event_seq",
+                vals![&id],
+            )?
+            .iter()
+            .map(|r| r.get::<i64>(0))
+            .collect::<StoreResult<_>>()?;
+        out.push(Leased {
+            endpoint: endpoint_row(&row)?,
+            secret: row.get(11)?,
+            redeliveries,
+            head,
+        });
+    }
+    Ok(out)
+}
+
+/// Records attempts and moves the endpoint on, if `owner` still holds the lease.
+pub fn progress(
+    c: &dyn Db,
+    id: &str,
+    owner: &str,
+    lease_ms: i64,
+    p: &Progress,
+) -> StoreResult<bool> {
+    let now = now_ms();
+    let sql = match c.dialect() {
+        Dialect::Sqlite => {
+            "UPDATE webhook_endpoints SET cursor = MAX(cursor, ?1), attempts = ?2, first_failure = ?3, retry_at = ?4,
+               state = ?5, enabled = ?6, lease_until = ?7
+             WHERE id = ?8 AND lease_owner = ?9"
+        }
+        Dialect::Postgres => {
+            "UPDATE webhook_endpoints SET cursor = GREATEST(cursor, ?1), attempts = ?2, first_failure = ?3, retry_at = ?4,
+               state = ?5, enabled = ?6, lease_until = ?7
+             WHERE id = ?8 AND lease_owner = ?9"
+        }
+    };
+    let n = c.exec(
+        sql,
+        vals![
+            p.cursor,
+            p.attempts,
+            p.first_failure,
+            p.retry_at,
+            &p.state,
+            p.enabled,
+            now + lease_ms,
+            id,
+            owner
+        ],
+    )?;
+    if n == 0 {
+        return Ok(false);
+    }
+    for d in &p.deliveries {
+        c.exec(
+            "INSERT INTO webhook_deliveries (endpoint_id, event_seq, attempt, status, response_code, latency_ms, error, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            vals![
+                id,
+                d.event_seq,
+                d.attempt,
+                d.status.as_str(),
+                d.response_code.map(i64::from),
+                d.latency_ms,
+                d.error.as_deref(),
+                now
+            ],
+        )?;
+        if d.redelivery {
+            c.exec(
+                "DELETE FROM webhook_redeliveries WHERE endpoint_id = ? AND event_seq = ?",
+                vals![id, d.event_seq],
+            )?;
+        }
+    }
+    // The log is for operators: the last thousand attempts per endpoint are enough.
+    c.exec(
+        "DELETE FROM webhook_deliveries WHERE endpoint_id = ?1 AND id <= (
+           SELECT id FROM webhook_deliveries WHERE endpoint_id = ?1 ORDER BY id DESC LIMIT 1 OFFSET 1000)",
+        vals![id],
+    )?;
+    Ok(true)
+}
+
+pub fn release(c: &dyn Db, id: &str, owner: &str) -> StoreResult<()> {
+    c.exec(
+        "UPDATE webhook_endpoints SET lease_until = 0 WHERE id = ? AND lease_owner = ?",
+        vals![id, owner],
+    )?;
+    Ok(())
+}
+
+pub fn deliveries(c: &dyn Db, id: &str, limit: u64) -> StoreResult<Vec<DeliveryRecord>> {
+    c.query(
+        "SELECT id, event_seq, attempt, status, response_code, latency_ms, error, created_at
+         FROM webhook_deliveries WHERE endpoint_id = ? ORDER BY id DESC LIMIT ?",
+        vals![id, limit as i64],
+    )?
+    .iter()
+    .map(|r| {
+        Ok(DeliveryRecord {
+            id: r.get(0)?,
+            event_seq: r.get(1)?,
+            attempt: r.get(2)?,
+            status: r.get(3)?,
+            response_code: r.get(4)?,
+            latency_ms: r.get(5)?,
+            error: r.get(6)?,
+            created_at: r.get(7)?,
+        })
+    })
+    .collect()
+}
+
+pub fn redeliver(c: &dyn Db, id: &str, event_seq: i64) -> StoreResult<bool> {
+    let exists = c
+        .query_opt(
+            &format!(
+                "SELECT seq FROM events WHERE seq = ?1{}",
+                visible_events(c.dialect())
+            ),
+            vals![event_seq],
+        )?
+        .is_some();
+    if !exists || get(c, id)?.is_none() {
+        return Ok(false);
+    }
+    c.exec(
+        "INSERT INTO webhook_redeliveries (endpoint_id, event_seq) VALUES (?, ?)
+         ON CONFLICT (endpoint_id, event_seq) DO NOTHING",
+        vals![id, event_seq],
+    )?;
+    Ok(true)
+}
+
+const PRUNED_THROUGH: &str = "events_pruned_through";
+
+/// One event by sequence number (for redeliveries). As reading the events
+/// after `seq - 1` would, refuses a sequence number that pruning has passed.
+pub fn event(c: &dyn Db, seq: i64) -> StoreResult<Option<Event>> {
+    let after = seq - 1;
+    let floor: i64 = db::scalar(
+        c,
+        "SELECT value FROM store_meta WHERE key = ?1",
+        vals![PRUNED_THROUGH],
+    )?
+    .unwrap_or(0);
+    if after > 0 && after < floor {
+        return Err(StoreError::CursorExpired { floor });
+    }
+    let sql = format!(
+        "SELECT seq, directory_id, type, data, created_at FROM events WHERE seq = ?1{}",
+        visible_events(c.dialect())
+    );
+    let Some(mut r) = c.query_opt(&sql, vals![seq])? else {
+        return Ok(None);
+    };
+    let data = r.take_text(3)?;
+    Ok(Some(Event {
+        seq,
+        directory_id: r.get(1)?,
+        event: r.get(2)?,
+        created_at: r.get(4)?,
+        data: serde_json::from_str(&data)
+            .map_err(|e| StoreError::Database(format!("event {seq} is unreadable: {e}")))?,
+    }))
+}
