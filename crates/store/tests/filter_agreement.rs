@@ -1,9 +1,12 @@
 //! The SQL filter compiler and the in-memory evaluator must agree: random
 //! filters over random Users, run through `Store::list` on a real SQLite file
-//! and through `roster_scim::filter::matches` on the full rendered resources,
-//! must select the same ids, and must fail (with the same error) together.
+//! and on a real PostgreSQL schema, and through `roster_scim::filter::matches`
+//! on the full rendered resources, must select the same ids, and must fail
+//! (with the same error) together.
 //!
-//! `PROPTEST_CASES` sets the number of cases (300 by default).
+//! `PROPTEST_CASES` sets the number of SQLite cases (300 by default),
+//! `PROPTEST_CASES_PG` the PostgreSQL ones (100), against the database named
+//! by `ROSTER_TEST_POSTGRES` (default `postgres://postgres@127.0.0.1:5432/test`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -17,8 +20,8 @@ use roster_scim::schema::SchemaRegistry;
 use roster_scim::values::{format_datetime, format_timestamp_millis};
 use roster_scim::{AttrPath, ScimError};
 use roster_store::{
-    Kind, ListQuery, NewResource, Page, SortOrder, SqliteOptions, SqliteStore, Store, StoreError,
-    Stored, Update,
+    Kind, ListQuery, NewResource, Page, PgOptions, PgStore, SortOrder, SqliteOptions, SqliteStore,
+    Store, StoreError, Stored, Update,
 };
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
@@ -503,15 +506,74 @@ fn error_kind(e: &ScimError) -> (u16, Option<&'static str>) {
     (e.status, e.scim_type.map(|t| t.as_str()))
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+fn postgres_url() -> String {
+    std::env::var("ROSTER_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// Where one case's store keeps its data; dropping it removes the data.
+enum Place {
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Postgres(String),
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        if let Place::Postgres(schema) = self {
+            let sql = format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE");
+            // The blocking client must not run on the async runtime.
+            let _ = std::thread::spawn(move || {
+                if let Ok(mut c) = postgres::Client::connect(&postgres_url(), postgres::NoTls) {
+                    let _ = c.batch_execute(&sql);
+                }
+            })
+            .join();
+        }
+    }
+}
+
+async fn open_store(backend: Backend, reg: &Arc<SchemaRegistry>) -> (Arc<dyn Store>, Place) {
+    match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().unwrap();
+            let mut opts = SqliteOptions::new(dir.path().join("roster.db"));
+            opts.readers = 1;
+            let store = Arc::new(SqliteStore::open(opts, reg.clone()).unwrap());
+            (store, Place::Sqlite(dir))
+        }
+        Backend::Postgres => {
+            let schema = format!("t_{}", uuid::Uuid::now_v7().simple());
+            let sql = format!("CREATE SCHEMA \"{schema}\"");
+            tokio::task::spawn_blocking(move || {
+                let mut c = postgres::Client::connect(&postgres_url(), postgres::NoTls)
+                    .expect("PostgreSQL answers at ROSTER_TEST_POSTGRES");
+                c.batch_execute(&sql).unwrap();
+            })
+            .await
+            .unwrap();
+            let place = Place::Postgres(schema.clone());
+            let mut opts = PgOptions::new(postgres_url());
+            opts.schema = Some(schema);
+            opts.pool_size = 4;
+            let store = Arc::new(PgStore::connect(opts, reg.clone()).await.unwrap());
+            (store, place)
+        }
+    }
+}
+
 async fn run_case(
+    backend: Backend,
     reg: &Arc<SchemaRegistry>,
     users: &[UserSpec],
     filters: &[Filter],
 ) -> Result<Vec<Option<usize>>, TestCaseError> {
-    let dir = tempfile::tempdir().unwrap();
-    let mut opts = SqliteOptions::new(dir.path().join("roster.db"));
-    opts.readers = 1;
-    let store = Arc::new(SqliteStore::open(opts, reg.clone()).unwrap());
+    let (store, _place) = open_store(backend, reg).await;
     let d = store.create_directory("d").await.unwrap().id;
     let rt = reg.resource_type("User").unwrap();
 
@@ -677,10 +739,18 @@ async fn run_case(
 }
 
 fn config() -> Config {
-    let cases = std::env::var("PROPTEST_CASES")
+    config_with("PROPTEST_CASES", 300)
+}
+
+fn config_pg() -> Config {
+    config_with("PROPTEST_CASES_PG", 100)
+}
+
+fn config_with(variable: &str, default: u32) -> Config {
+    let cases = std::env::var(variable)
         .ok()
         .and_then(|c| c.parse().ok())
-        .unwrap_or(300);
+        .unwrap_or(default);
     Config {
         cases,
         // Each shrinking step builds a database; a few hundred steps already give a small case.
@@ -705,7 +775,24 @@ proptest! {
             .build()
             .unwrap();
         let reg = Arc::new(SchemaRegistry::core());
-        rt.block_on(run_case(&reg, &users, &filters))?;
+        rt.block_on(run_case(Backend::Sqlite, &reg, &users, &filters))?;
+    }
+}
+
+proptest! {
+    #![proptest_config(config_pg())]
+
+    #[test]
+    fn postgres_sql_and_evaluator_select_the_same_resources(
+        users in prop::collection::vec(user(), 5..=25),
+        filters in prop::collection::vec(filter(), 10..=20),
+    ) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let reg = Arc::new(SchemaRegistry::core());
+        rt.block_on(run_case(Backend::Postgres, &reg, &users, &filters))?;
     }
 }
 
@@ -728,10 +815,17 @@ fn agree(bodies: &[Value], filter: &str) -> Option<usize> {
         .build()
         .unwrap();
     let reg = Arc::new(SchemaRegistry::core());
-    match rt.block_on(run_case(&reg, &users, &[f])) {
-        Ok(counts) => counts[0],
-        Err(e) => panic!("{e}"),
-    }
+    let mut counts = [Backend::Sqlite, Backend::Postgres].map(|backend| {
+        match rt.block_on(run_case(backend, &reg, &users, std::slice::from_ref(&f))) {
+            Ok(counts) => counts[0],
+            Err(e) => panic!("{backend:?}: {e}"),
+        }
+    });
+    assert_eq!(
+        counts[0], counts[1],
+        "SQLite and PostgreSQL differ on {filter}"
+    );
+    counts[0].take()
 }
 
 fn enterprise_users() -> Vec<Value> {
