@@ -206,6 +206,32 @@ pub trait Db {
     /// Statements without parameters, separated by `;` (savepoints and the like).
     fn batch(&self, sql: &str) -> StoreResult<()>;
 
+    /// Runs an INSERT whose row count nobody reads. PostgreSQL holds it and
+    /// sends the held rows of one statement together, as one multi-row
+    /// INSERT, before the next other statement or the commit; a bulk load
+    /// then costs a few statements instead of several per resource. `sql`
+    /// must be a plain `INSERT … VALUES (…)` with bare `?` placeholders.
+    fn insert_later(&self, sql: &str, params: &[Val]) -> StoreResult<()> {
+        self.exec(sql, params).map(|_| ())
+    }
+
+    /// Whether this connection holds inserts back (see [`Db::insert_later`]).
+    fn holds_inserts(&self) -> bool {
+        false
+    }
+
+    /// Notes a unique key taken by a held insert, or tells whether one is:
+    /// uniqueness checks must see rows the database has not been sent yet.
+    fn hold_key(&self, _key: &str, _take: bool) -> bool {
+        false
+    }
+
+    /// A query that sends no held inserts first: for uniqueness checks,
+    /// which consult [`Db::hold_key`] for what is held.
+    fn query_held(&self, sql: &str, params: &[Val]) -> StoreResult<Vec<Row>> {
+        self.query(sql, params)
+    }
+
     /// The position of the next event written in this transaction (PostgreSQL
     /// numbers events per transaction; SQLite's rowid does it instead).
     fn next_event_index(&self) -> StoreResult<i64> {

@@ -2,7 +2,7 @@
 //! manager, and the schema migration.
 
 use std::cell::{Cell, RefCell, RefMut};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::error::Error;
 
 use postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
@@ -116,7 +116,13 @@ pub struct PgConn {
     client: RefCell<Option<Client>>,
     statements: RefCell<HashMap<String, Statement>>,
     events: Cell<i64>,
+    /// Inserts held back by `insert_later`, in order, and the unique keys they take.
+    held: RefCell<Vec<(String, Vec<Val>)>>,
+    held_keys: RefCell<HashSet<String>>,
 }
+
+/// Most parameters in one multi-row INSERT (PostgreSQL allows 65,535).
+const MAX_PARAMS: usize = 30_000;
 
 /// Most statements a connection keeps prepared (filters make new SQL text).
 const STATEMENT_CACHE: usize = 256;
@@ -142,7 +148,55 @@ impl PgConn {
     /// Starts a transaction: events it writes are numbered from zero.
     pub fn begin(&self) -> StoreResult<()> {
         self.events.set(0);
+        self.drop_held();
         self.batch("BEGIN")
+    }
+
+    fn drop_held(&self) {
+        self.held.borrow_mut().clear();
+        self.held_keys.borrow_mut().clear();
+    }
+
+    /// Sends the held inserts, each statement's rows as multi-row INSERTs,
+    /// statements in the order they first appear: a row's parent (a resource
+    /// for its index values) is held before it, so its statement goes first.
+    fn flush(&self) -> StoreResult<()> {
+        if self.held.borrow().is_empty() {
+            return Ok(());
+        }
+        let held = std::mem::take(&mut *self.held.borrow_mut());
+        self.held_keys.borrow_mut().clear();
+        let mut groups: Vec<(String, Vec<Vec<Val>>)> = Vec::new();
+        for (sql, row) in held {
+            match groups.iter_mut().find(|(s, _)| *s == sql) {
+                Some((_, rows)) => rows.push(row),
+                None => groups.push((sql, vec![row])),
+            }
+        }
+        for (sql, rows) in &groups {
+            let per = (MAX_PARAMS / rows[0].len().max(1)).max(1);
+            for chunk in rows.chunks(per) {
+                self.insert_rows(sql, chunk)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn insert_rows(&self, sql: &str, rows: &[Vec<Val>]) -> StoreResult<()> {
+        let at = sql
+            .find("VALUES")
+            .ok_or_else(|| StoreError::Database("a held insert has no VALUES".into()))?
+            + "VALUES".len();
+        let (head, tuple) = sql.split_at(at);
+        let tuples = vec![tuple.trim(); rows.len()].join(", ");
+        let text = postgres_placeholders(&format!("{head} {tuples}"));
+        let values: Vec<&(dyn ToSql + Sync)> = rows
+            .iter()
+            .flat_map(|p| p.iter().map(|v| v as &(dyn ToSql + Sync)))
+            .collect();
+        // Unprepared: the text differs with the row count, and one parse per batch is cheap.
+        self.client()?.execute(text.as_str(), &values)?;
+        Ok(())
     }
 
     pub fn is_closed(&self) -> bool {
@@ -172,11 +226,17 @@ impl Db for PgConn {
     }
 
     fn exec(&self, sql: &str, p: &[Val]) -> StoreResult<u64> {
+        self.flush()?;
         let stmt = self.statement(sql)?;
         Ok(self.client()?.execute(&stmt, &params(p))?)
     }
 
     fn query(&self, sql: &str, p: &[Val]) -> StoreResult<Vec<Row>> {
+        self.flush()?;
+        self.query_held(sql, p)
+    }
+
+    fn query_held(&self, sql: &str, p: &[Val]) -> StoreResult<Vec<Row>> {
         let stmt = self.statement(sql)?;
         let rows = self.client()?.query(&stmt, &params(p))?;
         rows.iter()
@@ -191,8 +251,39 @@ impl Db for PgConn {
     }
 
     fn batch(&self, sql: &str) -> StoreResult<()> {
+        // Savepoints are taken with nothing held, so whatever is held when
+        // one is rolled back came after it: it goes too.
+        if sql
+            .trim_start()
+            .to_ascii_uppercase()
+            .starts_with("ROLLBACK")
+        {
+            self.drop_held();
+        } else {
+            self.flush()?;
+        }
         self.client()?.batch_execute(sql)?;
         Ok(())
+    }
+
+    fn insert_later(&self, sql: &str, params: &[Val]) -> StoreResult<()> {
+        self.held
+            .borrow_mut()
+            .push((sql.to_owned(), params.to_vec()));
+        Ok(())
+    }
+
+    fn holds_inserts(&self) -> bool {
+        true
+    }
+
+    fn hold_key(&self, key: &str, take: bool) -> bool {
+        if take {
+            self.held_keys.borrow_mut().insert(key.to_owned());
+            true
+        } else {
+            self.held_keys.borrow().contains(key)
+        }
     }
 
     fn next_event_index(&self) -> StoreResult<i64> {
@@ -239,6 +330,8 @@ impl r2d2::ManageConnection for Manager {
             client: RefCell::new(Some(client)),
             statements: RefCell::new(HashMap::new()),
             events: Cell::new(0),
+            held: RefCell::new(Vec::new()),
+            held_keys: RefCell::new(HashSet::new()),
         })
     }
 

@@ -11,12 +11,12 @@ use crate::{StoreError, StoreResult, vals};
 
 pub fn emit(c: &dyn Db, dir: &str, event: &str, data: &Value) -> StoreResult<()> {
     match c.dialect() {
-        Dialect::Sqlite => c.exec(
+        Dialect::Sqlite => c.insert_later(
             "INSERT INTO events (directory_id, type, data, created_at) VALUES (?, ?, ?, ?)",
             vals![dir, event, data.to_string(), now_ms()],
         )?,
         // Numbered by transaction id, in the order written: see `visible_events`.
-        Dialect::Postgres => c.exec(
+        Dialect::Postgres => c.insert_later(
             "INSERT INTO events (seq, directory_id, type, data, created_at)
              VALUES ((pg_current_xact_id()::text::bigint << 20) + ?, ?, ?, ?, ?)",
             vals![

@@ -78,15 +78,49 @@ pub fn create(
         Vec::new()
     };
     let doc_text = serde_json::to_string(&new.doc)?;
-    // A name already taken inserts nothing (rather than failing, which would
-    // abort a PostgreSQL transaction and every bulk operation in it).
-    let inserted = c.exec(
-        "INSERT INTO resources (id, directory_id, rtype, name_key, display, external_id, doc, version, created, last_modified)
-         VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?) ON CONFLICT DO NOTHING",
-        vals![&id, dir, new.kind.code(), d.name_key, d.display, d.external_id, doc_text, now, now],
-    )?;
-    if inserted == 0 {
-        return Err(uniqueness_error(new.kind, &new.doc));
+    let row = vals![
+        &id,
+        dir,
+        new.kind.code(),
+        &d.name_key,
+        d.display,
+        d.external_id,
+        doc_text,
+        now,
+        now
+    ];
+    if c.holds_inserts() {
+        // The directory's write lock keeps other transactions out, so the
+        // name is free if neither the table nor this transaction's held
+        // inserts have it; the insert itself can then wait for the next flush.
+        let key = format!("{dir}\u{0}{}\u{0}{}", new.kind.code(), d.name_key);
+        let taken = c.hold_key(&key, false)
+            || !c
+                .query_held(
+                    "SELECT 1 FROM resources WHERE directory_id = ? AND rtype = ? AND name_key = ?",
+                    vals![dir, new.kind.code(), &d.name_key],
+                )?
+                .is_empty();
+        if taken {
+            return Err(uniqueness_error(new.kind, &new.doc));
+        }
+        c.hold_key(&key, true);
+        c.insert_later(
+            "INSERT INTO resources (id, directory_id, rtype, name_key, display, external_id, doc, version, created, last_modified)
+             VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?)",
+            row,
+        )?;
+    } else {
+        // A name already taken inserts nothing (rather than failing, which
+        // would abort the transaction and every bulk operation in it).
+        let inserted = c.exec(
+            "INSERT INTO resources (id, directory_id, rtype, name_key, display, external_id, doc, version, created, last_modified)
+             VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?) ON CONFLICT DO NOTHING",
+            row,
+        )?;
+        if inserted == 0 {
+            return Err(uniqueness_error(new.kind, &new.doc));
+        }
     }
     write_index_values(c, dir, new.kind, &id, &new.doc)?;
     let diff = MemberDiff {
@@ -125,7 +159,7 @@ fn write_index_values(c: &dyn Db, dir: &str, kind: Kind, id: &str, doc: &Value) 
             .filter_map(|i| i.get(*sub))
             .filter_map(Value::as_str)
         {
-            c.exec(
+            c.insert_later(
                 "INSERT INTO resource_values (directory_id, attr, value, resource_id) VALUES (?, ?, ?, ?)",
                 vals![dir, &key, fold(v), id],
             )?;
