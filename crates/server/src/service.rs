@@ -1,6 +1,8 @@
 //! SCIM operations on resources: the rules between the HTTP handlers and the store.
 
-use crate::limits::{WriteLimits, check_filter_text, check_identifiers, patch_request};
+use crate::limits::{
+    WriteLimits, check_filter_text, check_identifiers, check_patch_operations, patch_request,
+};
 use roster_scim::ScimError;
 use roster_scim::filter::{check_filter, parse_filter_nested};
 use roster_scim::members::MemberOp;
@@ -146,6 +148,8 @@ pub async fn patch(
     if_match: Option<i64>,
     mut body: Value,
 ) -> ApiResult<Stored> {
+    // Count first: hashing is slow, and a huge PATCH is refused anyway.
+    check_patch_operations(&body, state.config.max_patch_operations)?;
     hash_passwords(state, dir, kind, Some(id), &mut body).await?;
     let request = patch_request(&body, limits(state))?;
     let update = patch_fn(state.reg.clone(), kind, request, limits(state));
