@@ -166,7 +166,8 @@ impl Dispatcher {
                 // The receiver says the endpoint is gone for good.
                 p.enabled = false;
                 p.state = "disabled".into();
-                tracing::warn!(endpoint = %ep.id, url = %ep.url, "webhook receiver answered 410 Gone: endpoint disabled");
+                // The id, not the URL: receivers often put a secret in their URL.
+                tracing::warn!(endpoint = %ep.id, "webhook receiver answered 410 Gone: endpoint disabled");
                 break;
             }
             let now = now_ms();
