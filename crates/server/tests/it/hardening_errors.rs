@@ -194,3 +194,39 @@ async fn client_errors_never_echo_internals() {
         assert_no_internals(&r.body);
     }
 }
+
+/// A cursor is client text: one forged with an extreme issue time must be
+/// refused as a cursor, not crash the handler. Found by the `cursor` fuzz
+/// target (fuzz/known/): `Cursor::decode` in crates/store computes
+/// `now - cursor.issued`, which overflows (a panic with overflow checks, a
+/// wrap-around to "not expired" without). Ignored until the store uses
+/// checked arithmetic there.
+#[tokio::test]
+#[ignore = "store fix pending: roster_store::cursor::Cursor::decode overflows on a forged issue time"]
+async fn a_forged_cursor_with_an_extreme_issue_time_is_refused() {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let s = TestServer::start().await;
+    s.user("c1").await;
+    s.user("c2").await;
+    let r = s.get("/Users?count=1&cursor=").await;
+    let cursor = r.body["nextCursor"].as_str().unwrap().to_owned();
+    let mut decoded: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&cursor).unwrap()).unwrap();
+    for issued in [i64::MIN, i64::MAX] {
+        decoded["t"] = json!(issued);
+        let forged = URL_SAFE_NO_PAD.encode(decoded.to_string());
+        let r = s.get(&format!("/Users?count=1&cursor={forged}")).await;
+        assert!(
+            r.status == StatusCode::BAD_REQUEST,
+            "issued {issued}: {:?} {:?}",
+            r.status,
+            r.body
+        );
+        assert!(
+            r.body["scimType"] == "invalidCursor" || r.body["scimType"] == "expiredCursor",
+            "{:?}",
+            r.body
+        );
+    }
+}
