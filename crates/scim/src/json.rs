@@ -321,4 +321,49 @@ mod tests {
         let e = parse_limited(deep.as_bytes(), &JsonLimits::default()).unwrap_err();
         assert!(e.detail.contains("max_json_depth"), "{}", e.detail);
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// JSON values as clients send them (no NUL: that is refused by design).
+        fn value() -> impl Strategy<Value = Value> {
+            let text = "[^\\x00]{0,12}";
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::Bool),
+                any::<i64>().prop_map(|n| Value::Number(n.into())),
+                (-1e9f64..1e9).prop_map(|f| Number::from_f64(f).map_or(Value::Null, Value::Number)),
+                text.prop_map(Value::String),
+            ];
+            leaf.prop_recursive(6, 64, 8, move |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..8).prop_map(Value::Array),
+                    prop::collection::btree_map(text, inner, 0..8)
+                        .prop_map(|m| Value::Object(m.into_iter().collect())),
+                ]
+            })
+        }
+
+        proptest! {
+            /// Whatever serde_json writes, the limited reader reads back as
+            /// serde_json does (which, without its float_roundtrip feature,
+            /// may be one ulp off for floats: compared with its own reading).
+            #[test]
+            fn printed_json_reads_back_the_same(v in value()) {
+                let text = v.to_string();
+                let theirs: Value = serde_json::from_str(&text).unwrap();
+                prop_assert_eq!(parse_limited(text.as_bytes(), &JsonLimits::default()).ok(), Some(theirs));
+            }
+
+            /// Arbitrary bytes never panic, and what is accepted is what serde_json reads.
+            #[test]
+            fn arbitrary_bytes_agree_with_serde_json(bytes in prop::collection::vec(any::<u8>(), 0..64)) {
+                if let Ok(mine) = parse_limited(&bytes, &JsonLimits::default()) {
+                    let theirs: Value = serde_json::from_slice(&bytes).unwrap();
+                    prop_assert_eq!(mine, theirs);
+                }
+            }
+        }
+    }
 }
