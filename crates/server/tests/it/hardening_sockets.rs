@@ -162,6 +162,10 @@ async fn a_slow_body_is_answered_408_with_a_scim_error() {
         .await
         .expect("no answer to a stalled body");
     assert_eq!(r.status, 408, "{r:?}");
+    assert_eq!(
+        r.header("content-type").as_deref(),
+        Some("application/scim+json")
+    );
     let v = r.json();
     assert_eq!(
         v["schemas"][0],
