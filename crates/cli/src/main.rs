@@ -190,6 +190,8 @@ async fn main() -> Result<()> {
                 .unwrap_or_else(|_| "info,tower_http=warn".into()),
         )
         .with_writer(std::io::stderr)
+        // Escape codes belong on a terminal, not in journald or a log file.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     roster_server::install_crypto_provider();
     let cli = Cli::parse();

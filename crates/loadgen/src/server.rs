@@ -82,6 +82,12 @@ impl Server {
     /// Starts `roster serve` (its log goes to server.log beside the database).
     pub async fn start(&mut self, probe: &reqwest::Client, probe_path: &str) -> Result<()> {
         let log = std::fs::File::create(self.dir.join("server.log"))?;
+        // The load generator measures throughput with one token per
+        // directory: the per-token rate limit (a guard against runaway
+        // clients, docs/limits.md) would measure itself instead.
+        let config = self.dir.join("roster.toml");
+        std::fs::write(&config, "rate_limit_per_sec = 0.0\n")
+            .with_context(|| format!("cannot write {}", config.display()))?;
         let child = Command::new(&self.bin)
             .args([
                 "--database",
@@ -89,6 +95,8 @@ impl Server {
                 "serve",
                 "--listen",
                 &self.addr.to_string(),
+                "--config",
+                &config.display().to_string(),
             ])
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)

@@ -8,6 +8,7 @@
 pub mod bulk;
 pub mod error;
 pub mod filter;
+pub mod json;
 mod keys;
 pub mod members;
 pub mod patch;

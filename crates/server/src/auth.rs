@@ -4,9 +4,11 @@
 use axum::extract::{FromRequestParts, Path};
 use axum::http::header;
 use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
 use roster_scim::ScimError;
 
 use crate::error::ApiError;
+use crate::rate_limit::too_many_requests;
 use crate::state::AppState;
 
 /// The directory a request is authorised for, taken from the path and proven by the token.
@@ -16,35 +18,51 @@ pub struct DirectoryAuth {
 }
 
 impl FromRequestParts<AppState> for DirectoryAuth {
-    type Rejection = ApiError;
+    // A Response, not an ApiError: a 429 carries a Retry-After header.
+    type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = bearer(parts).ok_or_else(|| {
-            ScimError::new(
-                401,
-                None,
-                "send the directory's token as \"Authorization: Bearer <token>\"",
-            )
-        })?;
-        let owner =
-            state.store.authenticate(token).await?.ok_or_else(|| {
-                ScimError::new(401, None, "the bearer token is unknown or revoked")
-            })?;
-        let Path(params): Path<Vec<(String, String)>> = Path::from_request_parts(parts, state)
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let auth = authenticate(parts, state)
             .await
-            .map_err(|_| ScimError::not_found("no such directory"))?;
-        let wanted = params
-            .iter()
-            .find(|(k, _)| k == "dir")
-            .map(|(_, v)| v.as_str())
-            .unwrap_or_default();
-        if wanted != owner {
-            return Err(ScimError::not_found(format!("no directory {wanted}")).into());
+            .map_err(IntoResponse::into_response)?;
+        // The limit applies to proven tokens only: a guessed token never
+        // reaches a bucket, so bogus requests cannot fill the limiter's memory.
+        if let Some(token) = bearer(parts)
+            && let Err(retry_after) = state.limiter.check(token, &auth.directory_id)
+        {
+            return Err(too_many_requests(retry_after));
         }
-        Ok(DirectoryAuth {
-            directory_id: owner,
-        })
+        Ok(auth)
     }
+}
+
+async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<DirectoryAuth, ApiError> {
+    let token = bearer(parts).ok_or_else(|| {
+        ScimError::new(
+            401,
+            None,
+            "send the directory's token as \"Authorization: Bearer <token>\"",
+        )
+    })?;
+    let owner = state
+        .store
+        .authenticate(token)
+        .await?
+        .ok_or_else(|| ScimError::new(401, None, "the bearer token is unknown or revoked"))?;
+    let Path(params): Path<Vec<(String, String)>> = Path::from_request_parts(parts, state)
+        .await
+        .map_err(|_| ScimError::not_found("no such directory"))?;
+    let wanted = params
+        .iter()
+        .find(|(k, _)| k == "dir")
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_default();
+    if wanted != owner {
+        return Err(ScimError::not_found(format!("no directory {wanted}")).into());
+    }
+    Ok(DirectoryAuth {
+        directory_id: owner,
+    })
 }
 
 fn bearer(parts: &Parts) -> Option<&str> {

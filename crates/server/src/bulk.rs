@@ -15,12 +15,12 @@ use roster_scim::bulk::{
     BULK_ID_PREFIX, BULK_RESPONSE, BulkOperation, BulkRequest, Method, Step, plan, references_in,
     strip_references, substitute,
 };
-use roster_scim::patch::PatchRequest;
 use roster_scim::schema::SchemaRegistry;
 use roster_store::{IdempotentReply, Kind, NewResource, StoreError, Tx, in_transaction};
 use serde_json::{Map, Value, json};
 
 use crate::error::{ApiError, ApiResult};
+use crate::limits::{WriteLimits, patch_request};
 use crate::request::{etag, parse_version};
 use crate::service::{hash_passwords, patch_fn, prepare_create, replace_fn};
 use crate::state::AppState;
@@ -85,6 +85,7 @@ pub async fn execute(
         .collect();
     let steps = plan(&refs, &defines);
     let reg = state.reg.clone();
+    let write_limits = WriteLimits::from(state.config.as_ref());
     let base = base.to_owned();
     let window_ms = state.config.idempotency_window_secs.saturating_mul(1000);
     // Any error out of this closure rolls the whole request back: a reply that
@@ -102,6 +103,7 @@ pub async fn execute(
             let mut run = Run {
                 tx,
                 reg: &reg,
+                limits: write_limits,
                 ids: HashMap::new(),
                 failed: failed_early,
                 created: HashMap::new(),
@@ -171,6 +173,7 @@ pub fn idempotency_conflict() -> ScimError {
 }
 
 async fn prepare(state: &AppState, dir: &str, raw: &BulkOperation) -> Result<Op, ScimError> {
+    let limits = WriteLimits::from(state.config.as_ref());
     let (method, target) = raw.parsed.clone()?;
     let kind = match target.endpoint.to_ascii_lowercase().as_str() {
         "users" => Kind::User,
@@ -200,14 +203,14 @@ async fn prepare(state: &AppState, dir: &str, raw: &BulkOperation) -> Result<Op,
     }
     let prepared = match method {
         Method::Post if refs.is_empty() => {
-            Prepared::Create(prepare_create(&state.reg, kind, &data)?)
+            Prepared::Create(prepare_create(&state.reg, kind, &data, limits)?)
         }
         Method::Post => Prepared::CreateLater(data),
         Method::Put => Prepared::Replace(data),
         Method::Patch => {
             if refs.is_empty() {
                 // Fail malformed PATCH bodies early; references are parsed after they resolve.
-                PatchRequest::from_json(&data)?;
+                patch_request(&data, limits)?;
             }
             Prepared::Patch(data)
         }
@@ -242,6 +245,7 @@ struct Cycle {
 struct Run<'a> {
     tx: &'a mut dyn Tx,
     reg: &'a Arc<SchemaRegistry>,
+    limits: WriteLimits,
     /// bulkId → created id.
     ids: HashMap<String, String>,
     /// bulkIds whose operation failed.
@@ -326,20 +330,20 @@ impl Run<'_> {
             Prepared::Create(new) => self.tx.create(new),
             Prepared::CreateLater(mut data) => {
                 self.resolve(&mut data)?;
-                let new = prepare_create(self.reg, op.kind, &data)?;
+                let new = prepare_create(self.reg, op.kind, &data, self.limits)?;
                 self.tx.create(new)
             }
             Prepared::Replace(mut data) => {
                 self.resolve(&mut data)?;
                 let id = self.target(op)?;
-                let f = replace_fn(self.reg.clone(), op.kind, data);
+                let f = replace_fn(self.reg.clone(), op.kind, data, self.limits);
                 self.tx.update(op.kind, &id, op.version, f)
             }
             Prepared::Patch(mut data) => {
                 self.resolve(&mut data)?;
                 let id = self.target(op)?;
-                let request = PatchRequest::from_json(&data)?;
-                let f = patch_fn(self.reg.clone(), op.kind, request);
+                let request = patch_request(&data, self.limits)?;
+                let f = patch_fn(self.reg.clone(), op.kind, request, self.limits);
                 self.tx.update(op.kind, &id, op.version, f)
             }
             Prepared::Delete => {
@@ -362,7 +366,7 @@ impl Run<'_> {
         };
         strip_references(&mut data, unresolved);
         self.resolve(&mut data)?;
-        let new = prepare_create(self.reg, op.kind, &data)?;
+        let new = prepare_create(self.reg, op.kind, &data, self.limits)?;
         let stored = self.tx.create(new).map_err(scim_error)?;
         if let Some(b) = &op.bulk_id {
             self.ids.insert(b.clone(), stored.id.clone());
@@ -380,7 +384,7 @@ impl Run<'_> {
             _ => return Err(ScimError::internal("a cycle member is not a create")),
         };
         self.resolve(&mut data)?;
-        let f = replace_fn(self.reg.clone(), op.kind, data);
+        let f = replace_fn(self.reg.clone(), op.kind, data, self.limits);
         self.tx
             .update(op.kind, &id, None, f)
             .map(|s| (s.id, s.version))

@@ -44,6 +44,66 @@ pub struct ServerConfig {
     pub webhook_poll_ms: u64,
     /// Custom extension schema files (RFC 7643 §7 JSON), each bound to a resource type.
     pub extensions: Vec<ExtensionConfig>,
+
+    // Framing and size limits (docs/limits.md). Each is answered with a SCIM
+    // error naming its key, never a 500 or a dropped connection.
+    /// Longest request target (path and query) in bytes; longer is 414.
+    pub max_url_bytes: usize,
+    /// Most bytes of request header names and values together; more is 431.
+    pub max_header_bytes: usize,
+    /// Deepest nesting of JSON objects and arrays in a request body.
+    pub max_json_depth: usize,
+    /// Most members of one JSON object (attributes of a resource or complex value).
+    pub max_json_object_members: usize,
+    /// Most elements of one JSON array (values of a multi-valued attribute).
+    pub max_json_array_len: usize,
+    /// Longest JSON string, key or value, in bytes.
+    pub max_string_bytes: usize,
+    /// Longest identifier (`id`, `externalId`, `userName`, group `displayName`) in bytes.
+    pub max_identifier_bytes: usize,
+    /// Most operations in one PATCH request.
+    pub max_patch_operations: usize,
+    /// Longest filter in bytes.
+    pub max_filter_bytes: usize,
+    /// Deepest nesting of parentheses, `not` and value filters in a filter
+    /// (at most the parser's own cap of 64).
+    pub max_filter_depth: usize,
+
+    // Timeouts.
+    /// A client must send a complete request head within this time, counted
+    /// from connecting or from the end of the previous response; so this is
+    /// also how long an idle keep-alive connection stays open.
+    pub header_read_timeout_secs: u64,
+    /// Time allowed to receive a whole request body; slower uploads get 408.
+    pub body_read_timeout_secs: u64,
+    /// Time allowed for a whole request; slower ones get 503.
+    pub request_timeout_secs: u64,
+    /// On SIGTERM or Ctrl-C: how long requests in flight may take to finish
+    /// before their connections are closed.
+    pub shutdown_grace_secs: u64,
+
+    // Abuse and load.
+    /// Most open client connections; further connections wait in the listen backlog.
+    pub max_connections: usize,
+    /// Most requests handled at once; more are shed with 503 and `Retry-After`.
+    pub max_concurrent_requests: usize,
+    /// Per-token request rate (token bucket refill per second); 0 turns rate limiting off.
+    pub rate_limit_per_sec: f64,
+    /// Per-token burst (token bucket size).
+    pub rate_limit_burst: f64,
+    /// Per-directory overrides of the two settings above.
+    pub rate_limit_overrides: Vec<RateLimitOverride>,
+}
+
+/// A directory whose tokens get their own rate (`[[rate_limit_overrides]]`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitOverride {
+    pub directory: String,
+    /// Requests per second per token; 0 means unlimited.
+    pub per_sec: f64,
+    /// Bucket size; defaults to twice `per_sec` (at least 1).
+    pub burst: Option<f64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -79,6 +139,25 @@ impl Default for ServerConfig {
             webhook_backoff_max_secs: 3600,
             webhook_poll_ms: 250,
             extensions: Vec::new(),
+            max_url_bytes: 8 * 1024,
+            max_header_bytes: 16 * 1024,
+            max_json_depth: 32,
+            max_json_object_members: 1000,
+            max_json_array_len: 20_000,
+            max_string_bytes: 64 * 1024,
+            max_identifier_bytes: 1024,
+            max_patch_operations: 1000,
+            max_filter_bytes: 16 * 1024,
+            max_filter_depth: 32,
+            header_read_timeout_secs: 10,
+            body_read_timeout_secs: 30,
+            request_timeout_secs: 60,
+            shutdown_grace_secs: 20,
+            max_connections: 4096,
+            max_concurrent_requests: 512,
+            rate_limit_per_sec: 500.0,
+            rate_limit_burst: 1000.0,
+            rate_limit_overrides: Vec::new(),
         }
     }
 }

@@ -21,12 +21,11 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::Scim(e) => ApiError(e),
             StoreError::Database(detail) => {
-                // Database details can carry SQL or paths: log them, never send them.
-                let id = uuid::Uuid::now_v7();
-                tracing::error!(error_id = %id, %detail, "storage error");
-                ApiError(ScimError::internal(format!(
-                    "internal storage error; quote {id} when reporting it"
-                )))
+                // Database details can carry SQL or paths: log them (inside the
+                // request's span, so with its request id), never send them;
+                // fallback::stack_errors answers every 500 with the request id.
+                tracing::error!(%detail, "storage error");
+                ApiError(ScimError::internal("internal storage error"))
             }
             e @ StoreError::CursorExpired { .. } => {
                 ApiError(ScimError::new(410, None, e.to_string()))

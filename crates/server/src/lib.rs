@@ -8,8 +8,12 @@ pub mod auth;
 pub mod bulk;
 pub mod config;
 pub mod error;
+pub mod fallback;
 pub mod idempotency;
+pub mod limits;
+pub mod listener;
 pub mod password;
+pub mod rate_limit;
 pub mod render;
 pub mod request;
 mod retention;
@@ -25,11 +29,15 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Request, StatusCode};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
+use rate_limit::Concurrency;
 use roster_scim::ScimError;
 use roster_scim::schema::{Schema, SchemaRegistry};
 use roster_store::Store;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
@@ -61,18 +69,32 @@ pub fn build_registry(config: &ServerConfig) -> Result<SchemaRegistry, String> {
 }
 
 pub fn router(state: AppState) -> Router {
-    let body_limit = state.config.max_body_bytes;
+    let cfg = state.config.clone();
     let x_request_id = axum::http::HeaderName::from_static("x-request-id");
+    let concurrency = Concurrency(Arc::new(Semaphore::new(cfg.max_concurrent_requests.max(1))));
+    // Layers run outside-in from the last one added: request id, trace,
+    // stack errors to SCIM, panics to 500, load shedding, frame limits,
+    // request timeout, then the routes.
     scim::routes()
         .merge(api::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(state)
-        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(DefaultBodyLimit::max(cfg.max_body_bytes))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
-            Duration::from_secs(60),
+            Duration::from_secs(cfg.request_timeout_secs.max(1)),
         ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            limits::frame_limits,
+        ))
+        .with_state(state)
+        .layer(middleware::from_fn_with_state(
+            concurrency,
+            rate_limit::shed_load,
+        ))
+        .layer(CatchPanicLayer::custom(fallback::panic_response))
+        .layer(middleware::from_fn(fallback::stack_errors))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
                 let id = req
@@ -102,7 +124,9 @@ async fn method_not_allowed() -> Response {
     .into_response()
 }
 
-/// Serves until `shutdown` resolves, then finishes in-flight requests.
+/// Serves until `shutdown` resolves, then stops accepting, gives requests in
+/// flight `shutdown_grace_secs` to finish, and stops the webhook dispatcher
+/// (which saves its progress and releases its leases first).
 pub async fn serve(
     listener: TcpListener,
     store: Arc<dyn Store>,
@@ -116,15 +140,13 @@ pub async fn serve(
         .webhooks_enabled
         .then(|| webhooks::spawn(store.clone(), config.clone(), stopped.clone()));
     let pruner = retention::spawn(store.clone(), config.event_retention_days, stopped);
-    let state = AppState { store, reg, config };
-    let served = axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await;
-    // Stop the dispatcher after the last request; it saves its progress first.
+    let state = AppState::new(store, reg, config.clone());
+    let served = listener::run(listener, router(state), &config, shutdown).await;
     let _ = stop.send(true);
     if let Some(d) = dispatcher {
         let _ = d.await;
     }
     let _ = pruner.await;
+    tracing::info!("webhook dispatcher and event pruner stopped");
     served
 }

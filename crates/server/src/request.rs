@@ -3,62 +3,60 @@
 
 use std::collections::HashMap;
 
-use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::header;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
 use roster_scim::{ScimError, ScimType};
 use serde_json::Value;
 
 use crate::error::ApiError;
+use crate::limits::{parse_json, read_body};
+use crate::state::AppState;
 
-/// A JSON request body (`application/scim+json` or `application/json`).
+/// A JSON request body (`application/scim+json` or `application/json`),
+/// read within `max_body_bytes`, the body timeout and the JSON limits.
 pub struct JsonBody(pub Value);
 
-impl<S: Send + Sync> FromRequest<S> for JsonBody {
+impl FromRequest<AppState> for JsonBody {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
-            let ct = ct.to_str().unwrap_or_default().to_ascii_lowercase();
-            let essence = ct.split(';').next().unwrap_or_default().trim();
-            // Some clients send no type or a generic one; only a clearly non-JSON type is refused.
-            let acceptable = essence.is_empty()
-                || essence == "application/json"
-                || essence == "application/scim+json"
-                || essence.ends_with("+json")
-                || essence == "text/plain"
-                || essence == "application/octet-stream";
-            if !acceptable {
-                return Err(ScimError::new(
-                    415,
-                    None,
-                    format!("send the body as application/scim+json, not {essence}"),
-                )
-                .into());
-            }
-        }
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
-            let status = e.status().as_u16();
-            if status == 413 {
-                ScimError::new(
-                    413,
-                    None,
-                    "the request body is larger than this server accepts",
-                )
-            } else {
-                ScimError::invalid_syntax(format!("the request body could not be read: {e}"))
-            }
-        })?;
-        let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
-            ScimError::invalid_syntax(format!(
-                "the body is not valid JSON: {e} (line {}, column {})",
-                e.line(),
-                e.column()
-            ))
-        })?;
-        Ok(JsonBody(value))
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        check_content_type(req.headers())?;
+        let (parts, body) = req.into_parts();
+        let cfg = &state.config;
+        let bytes = read_body(
+            cfg,
+            &parts.headers,
+            body,
+            cfg.max_body_bytes,
+            "max_body_bytes",
+        )
+        .await?;
+        Ok(JsonBody(parse_json(cfg, &bytes)?))
     }
+}
+
+/// Refuses a clearly non-JSON body type with 415.
+pub fn check_content_type(headers: &HeaderMap) -> Result<(), ScimError> {
+    if let Some(ct) = headers.get(header::CONTENT_TYPE) {
+        let ct = ct.to_str().unwrap_or_default().to_ascii_lowercase();
+        let essence = ct.split(';').next().unwrap_or_default().trim();
+        // Some clients send no type or a generic one; only a clearly non-JSON type is refused.
+        let acceptable = essence.is_empty()
+            || essence == "application/json"
+            || essence == "application/scim+json"
+            || essence.ends_with("+json")
+            || essence == "text/plain"
+            || essence == "application/octet-stream";
+        if !acceptable {
+            return Err(ScimError::new(
+                415,
+                None,
+                format!("send the body as application/scim+json, not {essence}"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Query parameters, names matched case-insensitively; `+` decodes to a space.

@@ -1,7 +1,10 @@
 //! SCIM operations on resources: the rules between the HTTP handlers and the store.
 
+use crate::limits::{
+    WriteLimits, check_filter_text, check_identifiers, check_patch_operations, patch_request,
+};
 use roster_scim::ScimError;
-use roster_scim::filter::{check_filter, parse_filter};
+use roster_scim::filter::{check_filter, parse_filter_nested};
 use roster_scim::members::MemberOp;
 use roster_scim::patch::{PatchRequest, apply_patch};
 use std::sync::Arc;
@@ -18,6 +21,10 @@ use crate::error::ApiResult;
 use crate::password;
 use crate::state::AppState;
 
+fn limits(state: &AppState) -> WriteLimits {
+    WriteLimits::from(state.config.as_ref())
+}
+
 pub fn resource_type(state: &AppState, kind: Kind) -> ApiResult<&ResourceType> {
     state
         .reg
@@ -30,11 +37,13 @@ pub fn prepare_create(
     reg: &SchemaRegistry,
     kind: Kind,
     body: &Value,
+    limits: WriteLimits,
 ) -> Result<NewResource, ScimError> {
     let rt = reg
         .resource_type(kind.name())
         .ok_or_else(|| ScimError::internal("no resource type"))?;
     let mut doc = normalize(reg, rt, body, None)?;
+    check_identifiers(&doc, limits.max_identifier_bytes)?;
     let members = if kind == Kind::Group {
         take_members(&mut doc)?
     } else {
@@ -45,7 +54,7 @@ pub fn prepare_create(
 
 pub async fn create(state: &AppState, dir: &str, kind: Kind, mut body: Value) -> ApiResult<Stored> {
     hash_passwords(state, dir, kind, None, &mut body).await?;
-    let new = prepare_create(&state.reg, kind, &body)?;
+    let new = prepare_create(&state.reg, kind, &body, limits(state))?;
     Ok(state.store.create(dir, new).await?)
 }
 
@@ -93,12 +102,17 @@ pub async fn replace(
     mut body: Value,
 ) -> ApiResult<Stored> {
     hash_passwords(state, dir, kind, Some(id), &mut body).await?;
-    let update = replace_fn(state.reg.clone(), kind, body);
+    let update = replace_fn(state.reg.clone(), kind, body, limits(state));
     Ok(state.store.update(dir, kind, id, if_match, update).await?)
 }
 
 /// The update a PUT makes, run against the current resource inside the store's transaction.
-pub fn replace_fn(reg: Arc<SchemaRegistry>, kind: Kind, body: Value) -> UpdateFn {
+pub fn replace_fn(
+    reg: Arc<SchemaRegistry>,
+    kind: Kind,
+    body: Value,
+    limits: WriteLimits,
+) -> UpdateFn {
     let has_members = body
         .as_object()
         .is_some_and(|o| o.keys().any(|k| k.eq_ignore_ascii_case("members")));
@@ -107,6 +121,7 @@ pub fn replace_fn(reg: Arc<SchemaRegistry>, kind: Kind, body: Value) -> UpdateFn
             .resource_type(kind.name())
             .ok_or_else(|| ScimError::internal("no resource type"))?;
         let mut doc = normalize(&reg, rt, &body, Some(&current.doc))?;
+        check_identifiers(&doc, limits.max_identifier_bytes)?;
         // writeOnly: a client cannot read the password back, so a PUT without one keeps it.
         if doc.get("password").is_none()
             && let Some(p) = current.doc.get("password")
@@ -133,14 +148,21 @@ pub async fn patch(
     if_match: Option<i64>,
     mut body: Value,
 ) -> ApiResult<Stored> {
+    // Count first: hashing is slow, and a huge PATCH is refused anyway.
+    check_patch_operations(&body, state.config.max_patch_operations)?;
     hash_passwords(state, dir, kind, Some(id), &mut body).await?;
-    let request = PatchRequest::from_json(&body)?;
-    let update = patch_fn(state.reg.clone(), kind, request);
+    let request = patch_request(&body, limits(state))?;
+    let update = patch_fn(state.reg.clone(), kind, request, limits(state));
     Ok(state.store.update(dir, kind, id, if_match, update).await?)
 }
 
 /// The update a PATCH makes: apply the operations, then validate the result as a whole.
-pub fn patch_fn(reg: Arc<SchemaRegistry>, kind: Kind, request: PatchRequest) -> UpdateFn {
+pub fn patch_fn(
+    reg: Arc<SchemaRegistry>,
+    kind: Kind,
+    request: PatchRequest,
+    limits: WriteLimits,
+) -> UpdateFn {
     Box::new(move |current: &Stored| {
         let rt = reg
             .resource_type(kind.name())
@@ -148,6 +170,7 @@ pub fn patch_fn(reg: Arc<SchemaRegistry>, kind: Kind, request: PatchRequest) -> 
         let mut doc = current.doc.clone();
         let outcome = apply_patch(&reg, rt, &mut doc, &request)?;
         let doc = normalize(&reg, rt, &doc, Some(&current.doc))?;
+        check_identifiers(&doc, limits.max_identifier_bytes)?;
         Ok(Update {
             doc,
             members: outcome.members,
@@ -187,7 +210,8 @@ pub async fn list(
     let filter = match search.filter.as_deref().map(str::trim) {
         None | Some("") => None,
         Some(text) => {
-            let f = parse_filter(text)?;
+            check_filter_text(text, state.config.max_filter_bytes)?;
+            let f = parse_filter_nested(text, state.config.max_filter_depth)?;
             check_filter(&state.reg, rt, &f)?;
             Some(f)
         }
@@ -246,7 +270,7 @@ pub async fn create_idempotent(
     key: (String, Vec<u8>),
 ) -> ApiResult<Stored> {
     hash_passwords(state, dir, kind, None, &mut body).await?;
-    let new = prepare_create(&state.reg, kind, &body)?;
+    let new = prepare_create(&state.reg, kind, &body, limits(state))?;
     let window_ms = state.config.idempotency_window_secs.saturating_mul(1000);
     let (key, hash) = key;
     let outcome = in_transaction(state.store.as_ref(), dir, move |tx| {

@@ -4,6 +4,7 @@ use roster_scim::schema::SchemaRegistry;
 use roster_store::Store;
 
 use crate::config::ServerConfig;
+use crate::rate_limit::RateLimiter;
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -11,4 +12,17 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub reg: Arc<SchemaRegistry>,
     pub config: Arc<ServerConfig>,
+    pub limiter: Arc<RateLimiter>,
+}
+
+impl AppState {
+    pub fn new(store: Arc<dyn Store>, reg: Arc<SchemaRegistry>, config: Arc<ServerConfig>) -> Self {
+        let limiter = Arc::new(RateLimiter::new(&config));
+        AppState {
+            store,
+            reg,
+            config,
+            limiter,
+        }
+    }
 }

@@ -31,6 +31,10 @@ pub struct Dispatcher {
     client: reqwest::Client,
     owner: String,
     cfg: Arc<ServerConfig>,
+    /// Turns true on shutdown: a batch in progress stops after the attempt
+    /// under way, saves its progress and releases its lease, so another
+    /// Roster takes the endpoint over at once instead of after the lease.
+    stopping: watch::Receiver<bool>,
 }
 
 /// Starts the dispatcher; it stops when `shutdown` turns true, after saving its state.
@@ -57,6 +61,7 @@ pub fn spawn(
             client,
             owner: uuid::Uuid::now_v7().to_string(),
             cfg,
+            stopping: shutdown.clone(),
         };
         loop {
             tokio::select! {
@@ -106,6 +111,9 @@ impl Dispatcher {
             deliveries: Vec::new(),
         };
         for seq in &leased.redeliveries {
+            if self.is_stopping() {
+                break;
+            }
             if let Ok(Some(event)) = self.store.event(*seq).await {
                 let mut d = self.attempt(&leased, &event, 1).await;
                 d.redelivery = true;
@@ -140,6 +148,9 @@ impl Dispatcher {
             }
         };
         for event in &events {
+            if self.is_stopping() {
+                break;
+            }
             let d = self.attempt(&leased, event, p.attempts + 1).await;
             let status = d.status;
             let code = d.response_code;
@@ -155,7 +166,8 @@ impl Dispatcher {
                 // The receiver says the endpoint is gone for good.
                 p.enabled = false;
                 p.state = "disabled".into();
-                tracing::warn!(endpoint = %ep.id, url = %ep.url, "webhook receiver answered 410 Gone: endpoint disabled");
+                // The id, not the URL: receivers often put a secret in their URL.
+                tracing::warn!(endpoint = %ep.id, "webhook receiver answered 410 Gone: endpoint disabled");
                 break;
             }
             let now = now_ms();
@@ -189,6 +201,10 @@ impl Dispatcher {
             }
         }
         let _ = self.store.release_webhook(&ep.id, &self.owner).await;
+    }
+
+    fn is_stopping(&self) -> bool {
+        *self.stopping.borrow()
     }
 
     /// Exponential backoff with full jitter in the upper half, capped.

@@ -14,4 +14,6 @@ mod parser_tests;
 pub use ast::{CompValue, CompareOp, Filter, PatchPath};
 pub use check::check_filter;
 pub use eval::{Matcher, matches, matches_element};
-pub use parser::{MAX_NESTING, MAX_TREE_DEPTH, parse_filter, parse_patch_path};
+pub use parser::{
+    MAX_NESTING, MAX_TREE_DEPTH, parse_filter, parse_filter_nested, parse_patch_path,
+};

@@ -33,7 +33,14 @@ pub const MAX_TREE_DEPTH: usize = 500;
 /// Parses a `filter` query parameter. Errors are `invalidFilter` and name the
 /// 1-based character position.
 pub fn parse_filter(text: &str) -> Result<Filter, ScimError> {
+    parse_filter_nested(text, MAX_NESTING)
+}
+
+/// [`parse_filter`] with a lower nesting limit (a server setting); limits
+/// above [`MAX_NESTING`] are read as [`MAX_NESTING`], which protects the stack.
+pub fn parse_filter_nested(text: &str, max_nesting: usize) -> Result<Filter, ScimError> {
     let mut p = Parser::new(text, ScimError::invalid_filter)?;
+    p.max_nesting = max_nesting.min(MAX_NESTING);
     if p.toks.is_empty() {
         return Err(ScimError::invalid_filter("the filter is empty"));
     }
@@ -70,6 +77,7 @@ struct Parser<'a> {
     toks: Vec<Token<'a>>,
     pos: usize,
     err: fn(String) -> ScimError,
+    max_nesting: usize,
 }
 
 impl<'a> Parser<'a> {
@@ -79,6 +87,7 @@ impl<'a> Parser<'a> {
             toks: tokenize(text, err)?,
             pos: 0,
             err,
+            max_nesting: MAX_NESTING,
         })
     }
 
@@ -134,8 +143,11 @@ impl<'a> Parser<'a> {
     }
 
     fn check_depth(&self, nesting: usize, depth: usize) -> Result<(), ScimError> {
-        if nesting > MAX_NESTING {
-            Err(self.err_here(&format!("at most {MAX_NESTING} levels of nesting")))
+        if nesting > self.max_nesting {
+            Err(self.err_here(&format!(
+                "at most {} levels of nesting (max_filter_depth)",
+                self.max_nesting
+            )))
         } else if depth > MAX_TREE_DEPTH {
             Err(self.err_here(&format!("a filter at most {MAX_TREE_DEPTH} levels deep")))
         } else {

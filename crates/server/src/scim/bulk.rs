@@ -1,16 +1,17 @@
 //! `POST /Bulk`.
 
-use axum::body::{Body, to_bytes};
+use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use roster_scim::ScimError;
 
 use crate::auth::DirectoryAuth;
 use crate::bulk;
 use crate::error::{ApiResult, scim_json};
 use crate::idempotency;
+use crate::limits::{parse_json, read_body};
 use crate::render::base_url;
+use crate::request::check_content_type;
 use crate::state::AppState;
 
 pub async fn post_bulk(
@@ -19,27 +20,18 @@ pub async fn post_bulk(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let limit = s.config.bulk_max_payload_bytes;
-    let too_large = || {
-        ScimError::new(
-            413,
-            None,
-            format!(
-                "the request is larger than maxPayloadSize ({limit} bytes, see /ServiceProviderConfig); split it"
-            ),
-        )
-    };
-    // Refuse before reading when the client declares the size; never buffer past the limit.
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return Err(too_large().into());
-    }
-    let bytes = to_bytes(body, limit).await.map_err(|_| too_large())?;
-    let value: serde_json::Value = serde_json::from_slice(&bytes)
-        .map_err(|e| ScimError::invalid_syntax(format!("the body is not valid JSON: {e}")))?;
+    check_content_type(&headers)?;
+    let cfg = &s.config;
+    // maxPayloadSize is what /ServiceProviderConfig advertises; name both.
+    let bytes = read_body(
+        cfg,
+        &headers,
+        body,
+        cfg.bulk_max_payload_bytes,
+        "maxPayloadSize (bulk_max_payload_bytes)",
+    )
+    .await?;
+    let value = parse_json(cfg, &bytes)?;
     let key = idempotency::key(&headers, "POST", "/Bulk", &bytes)?;
     let base = base_url(&s, &headers, &a.directory_id);
     let response = bulk::execute(&s, &a.directory_id, &base, value, key).await?;

@@ -11,6 +11,7 @@ use super::search::list_response;
 use crate::auth::DirectoryAuth;
 use crate::error::{ApiResult, scim_json};
 use crate::idempotency;
+use crate::limits::check_path_id;
 use crate::render::{base_url, full_resource, render_all};
 use crate::request::{JsonBody, Preconditions, QueryParams, etag};
 use crate::service::{self, Search};
@@ -133,6 +134,7 @@ async fn read(
     kind: Kind,
     id: String,
 ) -> ApiResult<Response> {
+    check_path_id(&id, state.config.max_identifier_bytes)?;
     let projection = projection(&q)?;
     let stored = service::get(&state, &auth.directory_id, kind, &id).await?;
     if pre
@@ -166,6 +168,7 @@ async fn write(
     body: Value,
     is_patch: bool,
 ) -> ApiResult<Response> {
+    check_path_id(&id, state.config.max_identifier_bytes)?;
     let projection = projection(&q)?;
     let version = pre.required_version()?;
     let dir = &auth.directory_id;
@@ -196,6 +199,7 @@ async fn remove(
     kind: Kind,
     id: String,
 ) -> ApiResult<Response> {
+    check_path_id(&id, state.config.max_identifier_bytes)?;
     let version = pre.required_version()?;
     service::delete(&state, &auth.directory_id, kind, &id, version).await?;
     Ok(StatusCode::NO_CONTENT.into_response())

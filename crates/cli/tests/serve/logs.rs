@@ -1,0 +1,159 @@
+//! Secrets never reach the log: a real `roster serve` at trace level handles
+//! tokens, admin keys, webhook secrets and passwords, and none of them, nor a
+//! password hash, appears in what it wrote.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::support::{Receiver, Roster, request};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_never_reach_the_log_or_error_bodies() {
+    let receiver = Receiver::start(Duration::from_millis(0)).await;
+    let r = Roster::new();
+    let d = r.json(&["directory", "create", "acme"]);
+    let (dir, token) = (d["id"].as_str().unwrap(), d["token"].as_str().unwrap());
+    let admin = r.json(&["admin-key", "create", "ops"]);
+    let admin_key = admin["key"].as_str().unwrap();
+    let config = r.config("webhook_poll_ms = 50\n");
+    let mut server = r.serve(Some(&config), "trace");
+    let addr = server.addr;
+    let scim = |p: &str| format!("/scim/v2/{dir}{p}");
+
+    // Webhook secrets: created and rotated through the API, then used to sign.
+    let (status, body) = request(
+        addr,
+        "POST",
+        "/api/v1/webhooks",
+        admin_key,
+        Some(&json!({"url": receiver.url})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let hook: Value = serde_json::from_str(&body).unwrap();
+    let first_secret = hook["secret"].as_str().unwrap().to_owned();
+    let (status, body) = request(
+        addr,
+        "POST",
+        &format!(
+            "/api/v1/webhooks/{}/rotate_secret",
+            hook["id"].as_str().unwrap()
+        ),
+        admin_key,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let second_secret = serde_json::from_str::<Value>(&body).unwrap()["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Passwords on every write path.
+    let passwords = [
+        "Create-Pa55word-7f3a",
+        "Replace-Pa55word-91c2",
+        "Patch-Pa55word-4d0e",
+        "Bulk-Pa55word-b6a8",
+    ];
+    let (status, body) = request(
+        addr,
+        "POST",
+        &scim("/Users"),
+        token,
+        Some(&json!({"userName": "ada", "password": passwords[0]})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let id = serde_json::from_str::<Value>(&body).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, body) = request(
+        addr,
+        "PUT",
+        &scim(&format!("/Users/{id}")),
+        token,
+        Some(&json!({"userName": "ada", "password": passwords[1]})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = request(
+        addr,
+        "PATCH",
+        &scim(&format!("/Users/{id}")),
+        token,
+        Some(
+            &json!({"Operations": [{"op": "replace", "path": "password", "value": passwords[2]}]}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = request(
+        addr,
+        "POST",
+        &scim("/Bulk"),
+        token,
+        Some(&json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+            "Operations": [{"method": "POST", "path": "/Users", "bulkId": "b",
+                            "data": {"userName": "bob", "password": passwords[3]}}]
+        })),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+
+    // Wrong credentials: neither the log nor the answer repeats them.
+    let wrong_token = "rst_wrong0123456789abcdefghijklmnopqrstuvwxyzABCDEF";
+    let wrong_key = "rak_wrong0123456789abcdefghijklmnopqrstuvwxyzABCDEF";
+    let (status, body) = request(addr, "GET", &scim("/Users"), wrong_token, None).await;
+    assert_eq!(status, 401);
+    assert!(!body.contains(wrong_token), "{body}");
+    let (status, body) = request(addr, "GET", "/api/v1/directories", wrong_key, None).await;
+    assert_eq!(status, 401);
+    assert!(!body.contains(wrong_key), "{body}");
+    // A token on another directory's path, and an admin key on SCIM.
+    let (status, body) = request(addr, "GET", "/scim/v2/elsewhere/Users", token, None).await;
+    assert_eq!(status, 404);
+    assert!(!body.contains(token), "{body}");
+    let (status, body) = request(addr, "GET", &scim("/Users"), admin_key, None).await;
+    assert_eq!(status, 401);
+    assert!(!body.contains(admin_key), "{body}");
+
+    // Let signed deliveries happen (the two creates; password changes alone
+    // are not reported to apps).
+    let waited = std::time::Instant::now();
+    while receiver.ids().len() < 2 {
+        assert!(
+            waited.elapsed() < Duration::from_secs(20),
+            "no webhook deliveries:\n{}",
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server.terminate();
+    server
+        .wait_exit(Duration::from_secs(20))
+        .expect("did not exit");
+    let log = server.log();
+    assert!(
+        log.contains("Roster is serving") && log.contains("request"),
+        "the log was not captured:\n{log}"
+    );
+    let mut secrets: Vec<(&str, &str)> = vec![
+        ("SCIM token", token),
+        ("admin key", admin_key),
+        ("webhook secret", &first_secret),
+        ("rotated webhook secret", &second_secret),
+        ("wrong token", wrong_token),
+        ("wrong admin key", wrong_key),
+        ("password hash", "$argon2"),
+    ];
+    for p in &passwords {
+        secrets.push(("password", p));
+    }
+    for (what, secret) in secrets {
+        assert!(!log.contains(secret), "the {what} appears in the log");
+    }
+}
