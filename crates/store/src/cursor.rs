@@ -54,7 +54,14 @@ impl Cursor {
         if cursor.query != query {
             return Err(invalid());
         }
-        if now - cursor.issued > timeout_secs {
+        // Cursors travel between instances whose clocks differ a little; one
+        // from further in the future (or an overflowing forged time) is not ours.
+        const CLOCK_SKEW_SECS: i64 = 300;
+        let age = now.checked_sub(cursor.issued).ok_or_else(invalid)?;
+        if age < -CLOCK_SKEW_SECS {
+            return Err(invalid());
+        }
+        if age > timeout_secs {
             return Err(ScimError::bad_request(
                 ScimType::ExpiredCursor,
                 format!(
@@ -115,5 +122,28 @@ mod tests {
                 .scim_type,
             Some(ScimType::InvalidCursor)
         );
+    }
+
+    /// Found by the `cursor` fuzz target: a forged issue time made the age
+    /// computation overflow (a panic in debug builds, a never-expiring cursor
+    /// in release builds).
+    #[test]
+    fn forged_issue_times_are_invalid_not_an_overflow() {
+        for issued in [i64::MIN, i64::MAX, 1_000_000] {
+            let c = Cursor { issued, ..sample() };
+            assert_eq!(
+                Cursor::decode(&c.encode(), &c.query, 1010, 60)
+                    .unwrap_err()
+                    .scim_type,
+                Some(ScimType::InvalidCursor),
+                "{issued}"
+            );
+        }
+        // A little clock skew between instances is fine.
+        let c = Cursor {
+            issued: 1100,
+            ..sample()
+        };
+        assert!(Cursor::decode(&c.encode(), &c.query, 1010, 60).is_ok());
     }
 }

@@ -198,11 +198,9 @@ async fn client_errors_never_echo_internals() {
 /// A cursor is client text: one forged with an extreme issue time must be
 /// refused as a cursor, not crash the handler. Found by the `cursor` fuzz
 /// target (fuzz/known/): `Cursor::decode` in crates/store computes
-/// `now - cursor.issued`, which overflows (a panic with overflow checks, a
-/// wrap-around to "not expired" without). Ignored until the store uses
-/// checked arithmetic there.
+/// `now - cursor.issued`, which overflowed (a panic with overflow checks, a
+/// wrap-around to "not expired" without); it now uses checked arithmetic.
 #[tokio::test]
-#[ignore = "store fix pending: roster_store::cursor::Cursor::decode overflows on a forged issue time"]
 async fn a_forged_cursor_with_an_extreme_issue_time_is_refused() {
     use base64::Engine;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -30,6 +30,16 @@ mod events;
 mod extensions;
 #[path = "../it/filters.rs"]
 mod filters;
+#[path = "../it/hardening_errors.rs"]
+mod hardening_errors;
+#[path = "../it/hardening_filters.rs"]
+mod hardening_filters;
+#[path = "../it/hardening_limits.rs"]
+mod hardening_limits;
+#[path = "../it/hardening_load.rs"]
+mod hardening_load;
+#[path = "../it/hardening_sockets.rs"]
+mod hardening_sockets;
 #[path = "../it/idp_replay.rs"]
 mod idp_replay;
 #[path = "../it/isolation.rs"]
