@@ -64,7 +64,9 @@ impl Schema {
         let sep = if base.contains('?') { '&' } else { '?' };
         // The postgres crate reads `options` from the URL and percent-decodes
         // it: the server receives `-csearch_path=t_…,public`.
-        let url = format!("{base}{sep}options=-csearch_path%3D{name},public");
+        // application_name marks this test's connections (see `terminate_connections`).
+        let url =
+            format!("{base}{sep}options=-csearch_path%3D{name},public&application_name={name}");
         Schema { name, url }
     }
 
@@ -74,6 +76,24 @@ impl Schema {
             .replace("{s}", &format!("\"{}\"", self.name))
             .replace("{n}", &self.name);
         with_client(move |c| c.query_one(&sql, &[]).unwrap().get::<_, i64>(0)).await
+    }
+}
+
+impl Schema {
+    /// Ends every server connection of this test's processes, as a database
+    /// restart does; returns how many there were.
+    async fn terminate_connections(&self) -> i64 {
+        let name = self.name.clone();
+        with_client(move |c| {
+            c.query_one(
+                "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity
+                 WHERE application_name = $1",
+                &[&name],
+            )
+            .unwrap()
+            .get::<_, i64>(0)
+        })
+        .await
     }
 }
 
@@ -1082,4 +1102,33 @@ async fn migration_race_four_instances_start_together() {
         "the functions were created once, in the test's schema"
     );
     c.assert_clean_logs();
+}
+
+/// Every database connection of both processes is ended (what a PostgreSQL
+/// restart does to a pool): the pools notice on checkout, connect again, and
+/// no request fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_ended_by_the_database_are_replaced() {
+    let c = Cluster::start(2).await;
+    let before = join_all((0..8).map(|i| {
+        let c = &c;
+        async move { c.create_user(&c.dir, i, &format!("before-{i}")).await }
+    }))
+    .await;
+    let ended = c.schema.terminate_connections().await;
+    assert!(ended >= 2, "each process had connections open ({ended})");
+    let after = join_all((0..8).map(|i| {
+        let c = &c;
+        async move { c.create_user(&c.dir, i, &format!("after-{i}")).await }
+    }))
+    .await;
+    assert_eq!(before.len() + after.len(), 16);
+    for i in 0..2 {
+        assert_eq!(c.users(i).await.len(), 16, "instance {i}");
+    }
+    // r2d2 logs the broken connections it drops; no request failed.
+    for i in &c.instances {
+        let log = i.log_text();
+        assert!(!log.contains("storage error"), "{}:\n{log}", i.label);
+    }
 }
