@@ -19,6 +19,14 @@ pub async fn post_bulk(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
+    if !s.config.bulk_enabled {
+        return Err(ScimError::new(
+            501,
+            None,
+            "/Bulk is turned off on this server (bulk.supported is false in /ServiceProviderConfig)",
+        )
+        .into());
+    }
     let limit = s.config.bulk_max_payload_bytes;
     let too_large = || {
         ScimError::new(
