@@ -56,8 +56,9 @@ pub struct Opts {
     pub match_by: Vec<MatchAttr>,
     pub delete_mode: DeleteMode,
     pub state_path: PathBuf,
-    /// Above this many unmatched resources of a kind, list the target once
-    /// instead of one lookup per resource.
+    /// For a target that does not report totalResults: above this many
+    /// unmatched resources of a kind, list the target once instead of one
+    /// lookup per resource.
     pub lookup_threshold: usize,
 }
 
@@ -204,7 +205,9 @@ pub struct Engine<'a> {
     pub tally: Mutex<Tally>,
     /// Keys planned in this run, by kind: a reference to one of them that has
     /// no target id yet is "missing" (retry later), any other is dangling.
-    planned: HashMap<(Kind, String), ()>,
+    /// Holds the target id when the plan already knows it (updates), so
+    /// that a reference to a resource updated in the same request resolves.
+    planned: Mutex<HashMap<(Kind, String), Option<String>>>,
     last_save: Mutex<Instant>,
     /// The payload limit in force; halves when the target answers 413
     /// although the chunk respected the advertised limit.
@@ -212,6 +215,9 @@ pub struct Engine<'a> {
     /// Target listing by match attribute, built when many resources need
     /// matching or when the target cannot filter.
     index: tokio::sync::Mutex<HashMap<Kind, TargetIndex>>,
+    /// No request before this instant: a 429/503 with Retry-After pauses
+    /// every request to the target, not only the one that was refused.
+    not_before: Mutex<Option<Instant>>,
 }
 
 #[derive(Default)]
@@ -282,10 +288,11 @@ impl<'a> Engine<'a> {
             state: Mutex::new(state),
             stop,
             tally: Mutex::new(Tally::default()),
-            planned: HashMap::new(),
+            planned: Mutex::new(HashMap::new()),
             last_save: Mutex::new(Instant::now()),
             bulk_max_payload: AtomicUsize::new(payload),
             index: tokio::sync::Mutex::new(HashMap::new()),
+            not_before: Mutex::new(None),
         }
     }
 
@@ -307,6 +314,30 @@ impl<'a> Engine<'a> {
         Ok(())
     }
 
+    /// Remembers a throttling answer's Retry-After for every later request.
+    fn throttled(&self, err: &ScimErrorBody) {
+        if matches!(err.status, 429 | 503)
+            && let Some(after) = err.retry_after
+        {
+            let until = Instant::now() + after.min(self.opts.backoff.max_retry_after);
+            let mut nb = lock(&self.not_before);
+            *nb = Some(nb.map_or(until, |t| t.max(until)));
+        }
+    }
+
+    /// Waits out a Retry-After in force (in slices, so Ctrl-C is noticed).
+    async fn wait_throttle(&self) {
+        loop {
+            let until = *lock(&self.not_before);
+            match until {
+                Some(t) if t > Instant::now() && !self.stopped() => {
+                    tokio::time::sleep((t - Instant::now()).min(Duration::from_millis(100))).await;
+                }
+                _ => return,
+            }
+        }
+    }
+
     // ---------------------------------------------------------------- plan
 
     /// Turns source records into items: unchanged ones (same digest as last
@@ -325,7 +356,6 @@ impl<'a> Engine<'a> {
         {
             let state = lock(&self.state);
             for r in records {
-                self.planned.insert((r.kind, r.key.clone()), ());
                 let hash = digest(&r.doc);
                 let action = match state.entries(r.kind).get(&r.key) {
                     Some(e) if e.hash == hash && !e.deactivated => {
@@ -352,7 +382,7 @@ impl<'a> Engine<'a> {
             }
         }
         for (kind, idxs) in unmatched {
-            if idxs.len() > self.opts.lookup_threshold || !self.cfg.filter {
+            if !self.cfg.filter || self.index_is_cheaper(kind, idxs.len()).await? {
                 self.build_index(kind).await?;
             }
             for i in idxs {
@@ -363,6 +393,16 @@ impl<'a> Engine<'a> {
                     };
                 }
                 progress.inc(1);
+            }
+        }
+        {
+            let planned = self.planned.get_mut().unwrap_or_else(|e| e.into_inner());
+            for i in &items {
+                let id = match &i.action {
+                    Action::Update { id, .. } => Some(id.clone()),
+                    _ => None,
+                };
+                planned.insert((i.kind, i.key.clone()), id);
             }
         }
         if let Some((users, groups)) = vanished {
@@ -394,9 +434,39 @@ impl<'a> Engine<'a> {
         Ok((items, unchanged))
     }
 
+    /// Whether listing the target once costs fewer requests than one lookup
+    /// per unmatched resource. `count=0` asks only for totalResults; an empty
+    /// target needs no listing at all (a first run into a new directory).
+    async fn index_is_cheaper(&self, kind: Kind, unmatched: usize) -> Result<bool, ClientError> {
+        let q = ListQuery {
+            filter: None,
+            attributes: Some("id".into()),
+            count: 0,
+        };
+        let page = self
+            .target
+            .list_page(
+                kind.path(),
+                &q,
+                &roster_client::Paging::Index { start_index: 1 },
+            )
+            .await?;
+        let Some(total) = page.total_results else {
+            return Ok(unmatched > self.opts.lookup_threshold);
+        };
+        if total == 0 {
+            self.index.lock().await.insert(kind, TargetIndex::default());
+            return Ok(false);
+        }
+        let pages = total.div_ceil(self.cfg.page_size(1000));
+        Ok(pages <= unmatched as u64)
+    }
+
     /// Lists the target's resources of `kind` by the match attributes.
     async fn build_index(&self, kind: Kind) -> Result<(), ClientError> {
-        let attrs: Vec<&str> = self.opts.match_by.iter().map(|m| m.attr(kind)).collect();
+        // Both attributes, whatever --match-by says: a 409 is resolved by name.
+        let both = [MatchAttr::ExternalId, MatchAttr::UserName];
+        let attrs: Vec<&str> = both.iter().map(|m| m.attr(kind)).collect();
         let q = ListQuery {
             filter: None,
             attributes: Some(attrs.join(",")),
@@ -411,7 +481,7 @@ impl<'a> Engine<'a> {
             let Some(id) = r.get("id").and_then(Value::as_str) else {
                 continue;
             };
-            for m in &self.opts.match_by {
+            for m in &both {
                 let attr = m.attr(kind);
                 if let Some(v) = r.get(attr).and_then(Value::as_str) {
                     idx.by
@@ -429,11 +499,20 @@ impl<'a> Engine<'a> {
     /// attributes in order; `None` when none matches. Two target resources
     /// matching one attribute is an error: guessing would update the wrong one.
     async fn lookup(&self, kind: Kind, doc: &Value) -> Result<Option<String>, ClientError> {
+        self.lookup_by(kind, doc, &self.opts.match_by).await
+    }
+
+    async fn lookup_by(
+        &self,
+        kind: Kind,
+        doc: &Value,
+        match_by: &[MatchAttr],
+    ) -> Result<Option<String>, ClientError> {
         if !self.cfg.filter && !self.index.lock().await.contains_key(&kind) {
             self.build_index(kind).await?;
         }
         let index = self.index.lock().await;
-        for m in &self.opts.match_by {
+        for m in match_by {
             let attr = m.attr(kind);
             let Some(value) = doc.get(attr).and_then(Value::as_str) else {
                 continue;
@@ -496,19 +575,27 @@ impl<'a> Engine<'a> {
     fn build(&self, item: &Item, in_chunk: &HashMap<(Kind, String), String>) -> Op {
         let path = |id: &str| format!("{}/{id}", item.kind.path());
         let state = lock(&self.state);
+        let planned = lock(&self.planned);
         let mut missing = Vec::new();
         let mut dangling = Vec::new();
         let mut resolve = |key: &str, hint: Option<&str>| -> Option<(String, &'static str)> {
             if let Some((k, id)) = self.target_id(&state, key, hint) {
                 return Some((id, k.type_name()));
             }
-            for k in [Kind::User, Kind::Group] {
+            let kinds = [Kind::User, Kind::Group];
+            for k in kinds {
+                if let Some(Some(id)) = planned.get(&(k, key.to_owned())) {
+                    return Some((id.clone(), k.type_name()));
+                }
+            }
+            for k in kinds {
                 if let Some(b) = in_chunk.get(&(k, key.to_owned())) {
                     return Some((format!("bulkId:{b}"), k.type_name()));
                 }
             }
-            if self.planned.contains_key(&(Kind::User, key.to_owned()))
-                || self.planned.contains_key(&(Kind::Group, key.to_owned()))
+            if kinds
+                .iter()
+                .any(|k| planned.contains_key(&(*k, key.to_owned())))
             {
                 missing.push(key.to_owned());
             } else {
@@ -550,6 +637,7 @@ impl<'a> Engine<'a> {
             }
         }
         drop(state);
+        drop(planned);
         if !dangling.is_empty() {
             lock(&self.tally).dangling_refs.extend(dangling);
         }
@@ -726,6 +814,7 @@ impl<'a> Engine<'a> {
                     Action::Update { .. } if gone => {
                         // Deleted in the target behind our back: create it again.
                         lock(&self.state).entries_mut(item.kind).remove(&item.key);
+                        lock(&self.planned).insert((item.kind, item.key.clone()), None);
                         item.action = Action::Create;
                         Next::Again
                     }
@@ -755,7 +844,13 @@ impl<'a> Engine<'a> {
         let Some(reason) = item.verify.take() else {
             return Ok(());
         };
-        match self.lookup(item.kind, &item.doc).await {
+        // A 409 names a unique attribute; for users and groups that is the
+        // name, so look by it even when --match-by leaves it out.
+        let mut by = self.opts.match_by.clone();
+        if matches!(reason, Verify::Uniqueness(_)) && !by.contains(&MatchAttr::UserName) {
+            by.push(MatchAttr::UserName);
+        }
+        match self.lookup_by(item.kind, &item.doc, &by).await {
             Ok(Some(id)) => {
                 let mut t = lock(&self.tally);
                 match reason {
@@ -892,6 +987,7 @@ impl<'a> Engine<'a> {
         let stop = self.stop;
         let mut stream = futures_util::stream::iter(ops)
             .map(|(i, op)| async move {
+                self.wait_throttle().await;
                 if stop.load(Ordering::Relaxed) {
                     return (
                         i,
@@ -933,6 +1029,9 @@ impl<'a> Engine<'a> {
                         target.delete(t, id, None).await.map(|_| None)
                     }
                 };
+                if let Err(ClientError::Scim { body, .. }) = &r {
+                    self.throttled(body);
+                }
                 let sent = match r {
                     Ok(id) => Sent::Ok { id },
                     Err(e) => Sent::Err {
@@ -1012,6 +1111,7 @@ impl<'a> Engine<'a> {
             }
             let bytes = chunk.bytes();
             let body = chunk.take();
+            self.wait_throttle().await;
             match self.target.bulk(body).await {
                 Ok(resp) => {
                     let mut by_id: HashMap<String, BulkOpResult> = HashMap::new();
@@ -1051,6 +1151,7 @@ impl<'a> Engine<'a> {
                 }
                 Err(e) => {
                     let body = e.to_body();
+                    self.throttled(&body);
                     if body.status == 413 {
                         // The target's real limit is below what it advertised: halve and resend.
                         let smaller = (bytes / 2).max(1024);

@@ -311,10 +311,24 @@ pub async fn run(args: SyncArgs) -> Result<i32> {
                 // One stream of chunks: a group can name users created in the same request.
                 engine.execute(&mut items, upserts.clone(), &pb).await?;
             } else {
+                // Users, then groups that name no group created in this run,
+                // then the rest; what still misses a reference gets a second pass.
                 let (users, groups): (Vec<usize>, Vec<usize>) =
                     upserts.iter().partition(|&&i| items[i].kind == Kind::User);
+                let new_groups: BTreeSet<&str> = groups
+                    .iter()
+                    .filter(|&&i| items[i].action == Action::Create)
+                    .map(|&i| items[i].key.as_str())
+                    .collect();
+                let (later, first): (Vec<usize>, Vec<usize>) = groups.iter().partition(|&&i| {
+                    items[i].doc["members"].as_array().is_some_and(|ms| {
+                        ms.iter()
+                            .any(|m| m["value"].as_str().is_some_and(|k| new_groups.contains(k)))
+                    })
+                });
                 engine.execute(&mut items, users, &pb).await?;
-                engine.execute(&mut items, groups, &pb).await?;
+                engine.execute(&mut items, first, &pb).await?;
+                engine.execute(&mut items, later, &pb).await?;
             }
             pb.finish_and_clear();
             // Second pass: items sent before a resource they name existed.
@@ -421,7 +435,7 @@ pub async fn run(args: SyncArgs) -> Result<i32> {
                 detail: "failed".into(),
                 retry_after: None,
             });
-            json!({"type": i.kind.type_name(), "key": i.key, "operation": i.action.name(),
+            json!({"type": i.kind.type_name(), "key": i.key, "name": display_name(i), "operation": i.action.name(),
                    "status": e.status, "scimType": e.scim_type, "detail": e.detail, "attempts": i.attempts + 1})
         })
         .collect();
@@ -517,9 +531,10 @@ pub async fn run(args: SyncArgs) -> Result<i32> {
     for f in failed.iter().take(20) {
         if let Some(e) = &f.error {
             eprintln!(
-                "  failed: {} {} {:?}: {e}",
+                "  failed: {} {} {} (source {}): {e}",
                 f.action.name(),
                 f.kind.name(),
+                display_name(f),
                 f.key
             );
         }
@@ -535,11 +550,20 @@ pub async fn run(args: SyncArgs) -> Result<i32> {
     }
     Ok(if interrupted {
         130
-    } else if failed.is_empty() && incomplete.is_empty() && not_done.is_empty() {
+    } else if args.dry_run || failed.is_empty() && incomplete.is_empty() && not_done.is_empty() {
         0
     } else {
         2
     })
+}
+
+/// userName / displayName, or the key when the item has no document (deletes).
+fn display_name(i: &Item) -> String {
+    i.doc
+        .get(i.kind.name_attr())
+        .and_then(Value::as_str)
+        .unwrap_or(&i.key)
+        .to_owned()
 }
 
 fn lock_id(engine: &Engine<'_>, item: &Item) -> Option<String> {
@@ -580,13 +604,7 @@ fn features(c: &ServiceProviderConfig) -> Value {
 
 /// The plan, one line per change, on stdout.
 fn print_plan(items: &[Item], unchanged: u64) {
-    let name = |i: &Item| {
-        i.doc
-            .get(i.kind.name_attr())
-            .and_then(Value::as_str)
-            .unwrap_or(&i.key)
-            .to_owned()
-    };
+    let name = display_name;
     let (mut add, mut remove) = (0usize, 0usize);
     for i in items {
         match &i.action {
