@@ -52,8 +52,8 @@ c = r["counts"]
 print(f'{sys.argv[2]:<22} {r["mode"]:<6} {r["listing"]["mode"]:<11} listed {r["listing"]["resources"]:>6}  '
       f'created {c["created"]:>6} updated {c["updated"]:>5} failed {c["failed"]}  '
       f'{r["duration_ms"]/1000:7.2f} s  target requests {r["requests"]["target"]:>6}  '
-      f'source requests {r["requests"]["source"]:>4}  sent {r["bytes"]["target_sent"]/1e6:7.1f} MB  '
-      f'received {r["bytes"]["target_received"]/1e6:6.1f} MB  source read {r["bytes"]["source_received"]/1e6:6.1f} MB')
+      f'source requests {r["requests"]["source"]:>4}  sent {r["bytes"]["target_sent"]/1e6:8.2f} MB  '
+      f'received {r["bytes"]["target_received"]/1e6:7.2f} MB  source read {r["bytes"]["source_received"]/1e6:7.2f} MB')
 PY
 }
 
