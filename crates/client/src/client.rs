@@ -111,8 +111,14 @@ pub struct ScimClient {
 
 impl ScimClient {
     /// A client for the SCIM service at `base` (e.g. `https://host/scim/v2/{dir}`).
-    /// For `https` the process needs a rustls crypto provider installed.
+    /// When the process has no rustls crypto provider yet, this installs ring
+    /// as the default (reqwest refuses to build a client without one, even
+    /// for plain http); a provider installed earlier is kept.
     pub fn new(base: &str, token: Option<String>, opts: &ClientOptions) -> Result<Self, Error> {
+        if rustls::crypto::CryptoProvider::get_default().is_none() {
+            // Losing a race with another thread installing one is fine.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
         let base = base.trim_end_matches('/').to_owned();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(Error::Config(format!(
