@@ -353,9 +353,11 @@ impl<'a> Engine<'a> {
         let mut items = Vec::new();
         let mut unchanged = 0;
         let mut unmatched: HashMap<Kind, Vec<usize>> = HashMap::new();
+        progress.set_length(records.len() as u64);
         {
             let state = lock(&self.state);
             for r in records {
+                progress.inc(1);
                 let hash = digest(&r.doc);
                 let action = match state.entries(r.kind).get(&r.key) {
                     Some(e) if e.hash == hash && !e.deactivated => {
@@ -392,7 +394,6 @@ impl<'a> Engine<'a> {
                         members_before: None,
                     };
                 }
-                progress.inc(1);
             }
         }
         {
@@ -920,9 +921,9 @@ impl<'a> Engine<'a> {
                 .filter(|i| items[*i].outcome == Outcome::Pending && !lookup_failed_idx.contains(i))
                 .collect();
             let results = if self.opts.use_bulk {
-                self.run_bulk(items, &send).await
+                self.run_bulk(items, &send, progress).await
             } else {
-                self.run_single(items, &send).await
+                self.run_single(items, &send, progress).await
             };
             let mut retry = Vec::new();
             let mut again = Vec::new();
@@ -934,11 +935,9 @@ impl<'a> Engine<'a> {
             }
             for (i, next) in results {
                 match next {
-                    Next::Done => progress.inc(1),
-                    Next::Failed => {
-                        items[i].outcome = Outcome::Failed;
-                        progress.inc(1);
-                    }
+                    // Counted on the progress bar as they were settled.
+                    Next::Done => {}
+                    Next::Failed => items[i].outcome = Outcome::Failed,
                     Next::Again => again.push(i),
                     Next::Retry(after) => {
                         wait = wait.max(after);
@@ -975,7 +974,12 @@ impl<'a> Engine<'a> {
         Ok(())
     }
 
-    async fn run_single(&self, items: &mut [Item], send: &[usize]) -> Vec<(usize, Next)> {
+    async fn run_single(
+        &self,
+        items: &mut [Item],
+        send: &[usize],
+        progress: &ProgressBar,
+    ) -> Vec<(usize, Next)> {
         let empty = HashMap::new();
         let mut ops = Vec::with_capacity(send.len());
         for &i in send {
@@ -1049,6 +1053,7 @@ impl<'a> Engine<'a> {
         let mut out = Vec::with_capacity(send.len());
         while let Some((i, applied, sent)) = stream.next().await {
             let next = self.settle(&mut items[i], applied, sent);
+            tick(progress, &next);
             out.push((i, next));
             if let Err(e) = self.save_state(false) {
                 tracing::warn!("{e:#}");
@@ -1057,7 +1062,12 @@ impl<'a> Engine<'a> {
         out
     }
 
-    async fn run_bulk(&self, items: &mut [Item], send: &[usize]) -> Vec<(usize, Next)> {
+    async fn run_bulk(
+        &self,
+        items: &mut [Item],
+        send: &[usize],
+        progress: &ProgressBar,
+    ) -> Vec<(usize, Next)> {
         let max_ops = self.opts.bulk_max_operations;
         let mut out = Vec::with_capacity(send.len());
         let mut pos = 0;
@@ -1091,6 +1101,7 @@ impl<'a> Engine<'a> {
                         ),
                         retry_after: None,
                     });
+                    progress.inc(1);
                     out.push((i, Next::Failed));
                     pos += 1;
                     continue;
@@ -1146,6 +1157,7 @@ impl<'a> Engine<'a> {
                             },
                         };
                         let next = self.settle(&mut items[i], applied, sent);
+                        tick(progress, &next);
                         out.push((i, next));
                     }
                 }
@@ -1178,6 +1190,7 @@ impl<'a> Engine<'a> {
                                 maybe_applied,
                             },
                         );
+                        tick(progress, &next);
                         out.push((i, next));
                     }
                 }
@@ -1187,6 +1200,13 @@ impl<'a> Engine<'a> {
             }
         }
         out
+    }
+}
+
+/// Advances the progress bar for an item that reached its end.
+fn tick(progress: &ProgressBar, next: &Next) {
+    if matches!(next, Next::Done | Next::Failed) {
+        progress.inc(1);
     }
 }
 

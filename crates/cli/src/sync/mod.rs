@@ -153,6 +153,21 @@ pub struct SyncArgs {
     timeout: u64,
 }
 
+fn style(with_total: bool) -> Option<ProgressStyle> {
+    let template = if with_total {
+        "{prefix:>10} [{bar:30}] {pos}/{len} {rate} ETA {eta}"
+    } else {
+        "{prefix:>10} {spinner} {pos} {rate}"
+    };
+    let s = ProgressStyle::with_template(template).ok()?;
+    Some(s.progress_chars("=> ").with_key(
+        "rate",
+        |st: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+            let _ = write!(w, "{:.0}/s", st.per_sec());
+        },
+    ))
+}
+
 fn bar(prefix: &str, len: Option<u64>) -> ProgressBar {
     // Progress goes to stderr and only to a terminal: logs and pipes stay clean.
     let target = if std::io::stderr().is_terminal() {
@@ -161,15 +176,21 @@ fn bar(prefix: &str, len: Option<u64>) -> ProgressBar {
         ProgressDrawTarget::hidden()
     };
     let pb = ProgressBar::with_draw_target(len, target);
-    let style = match len {
-        Some(_) => "{prefix:>10} [{bar:30}] {pos}/{len} {per_sec} ETA {eta}",
-        None => "{prefix:>10} {spinner} {pos} {per_sec}",
-    };
-    if let Ok(s) = ProgressStyle::with_template(style) {
-        pb.set_style(s.progress_chars("=> "));
+    if let Some(s) = style(len.is_some()) {
+        pb.set_style(s);
     }
     pb.set_prefix(prefix.to_owned());
     pb
+}
+
+/// Gives a spinner its total once the server has told it (totalResults).
+fn set_total(pb: &ProgressBar, total: u64) {
+    if pb.length() != Some(total) {
+        pb.set_length(total);
+        if let Some(s) = style(true) {
+            pb.set_style(s);
+        }
+    }
 }
 
 /// Runs a sync; returns the process exit code (0: every item applied).
@@ -222,9 +243,13 @@ pub async fn run(args: SyncArgs) -> Result<i32> {
                     .and_then(source::parse_time)
                     .map(|cp| format_time(cp - i128::from(args.overlap_secs) * 1000))
             };
-            source::read_scim(c, cfg, since, |n, total| {
+            // Users and groups are listed one after the other; the bar's
+            // total is the sum of what each listing announced.
+            let mut totals = std::collections::BTreeMap::new();
+            source::read_scim(c, cfg, since, |kind, n, total| {
                 if let Some(t) = total {
-                    pb.set_length(t);
+                    totals.insert(kind, t);
+                    set_total(&pb, totals.values().sum());
                 }
                 pb.inc(n as u64);
             })
@@ -290,7 +315,7 @@ pub async fn run(args: SyncArgs) -> Result<i32> {
     let stop = AtomicBool::new(false);
     let mut engine = Engine::new(&target, &target_cfg, &opts, state, &stop);
 
-    let pb = bar("match", None);
+    let pb = bar("plan", Some(listed_count as u64));
     let (mut items, unchanged) = engine.plan(listing.records, vanished, &pb).await?;
     pb.finish_and_clear();
 

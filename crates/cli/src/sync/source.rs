@@ -214,7 +214,7 @@ pub async fn read_scim(
     client: &ScimClient,
     cfg: &ServiceProviderConfig,
     since: Option<String>,
-    mut on_page: impl FnMut(usize, Option<u64>),
+    mut on_page: impl FnMut(Kind, usize, Option<u64>),
 ) -> Result<Listing> {
     let count = cfg.page_size(1000);
     let mut fallback_reason = None;
@@ -230,7 +230,7 @@ pub async fn read_scim(
             for kind in [Kind::User, Kind::Group] {
                 match client
                     .list_all(kind.path(), &q, cfg.pagination.cursor, |p, t| {
-                        on_page(p.len(), t)
+                        on_page(kind, p.len(), t)
                     })
                     .await
                 {
@@ -269,7 +269,7 @@ pub async fn read_scim(
     for kind in [Kind::User, Kind::Group] {
         let all = client
             .list_all(kind.path(), &q, cfg.pagination.cursor, |p, t| {
-                on_page(p.len(), t)
+                on_page(kind, p.len(), t)
             })
             .await
             .context("listing the source")?;
