@@ -352,6 +352,23 @@ impl ScimClient {
         mut on_page: impl FnMut(&[Value], Option<u64>),
     ) -> Result<Vec<Value>, Error> {
         let mut all = Vec::new();
+        self.for_each_page(resource_type, q, cursor, |page, total| {
+            on_page(&page, total);
+            all.extend(page);
+        })
+        .await?;
+        Ok(all)
+    }
+
+    /// Like [`ScimClient::list_all`], but hands each page over instead of
+    /// collecting them, so a caller can shrink resources as they arrive.
+    pub async fn for_each_page(
+        &self,
+        resource_type: &str,
+        q: &ListQuery,
+        cursor: bool,
+        mut on_page: impl FnMut(Vec<Value>, Option<u64>),
+    ) -> Result<(), Error> {
         let mut paging = if cursor {
             Paging::Cursor(None)
         } else {
@@ -361,13 +378,12 @@ impl ScimClient {
         // directory needs more pages than this.
         for _ in 0..1_000_000 {
             let page = self.list_page(resource_type, q, &paging).await?;
-            on_page(&page.resources, page.total_results);
             let got = page.resources.len() as u64;
-            all.extend(page.resources);
+            on_page(page.resources, page.total_results);
             paging = match paging {
                 Paging::Cursor(_) => match page.next_cursor {
                     Some(c) => Paging::Cursor(Some(c)),
-                    None => return Ok(all),
+                    None => return Ok(()),
                 },
                 Paging::Index { start_index } => {
                     let start = page.start_index.unwrap_or(start_index);
@@ -377,13 +393,13 @@ impl ScimClient {
                         // a server that returns everything at once
                         || (start_index == 1 && page.total_results == Some(got));
                     if done {
-                        return Ok(all);
+                        return Ok(());
                     }
                     Paging::Index { start_index: next }
                 }
             };
         }
-        Ok(all)
+        Ok(())
     }
 
     pub async fn get(&self, path: &str) -> Result<Resource, Error> {

@@ -19,7 +19,7 @@ use roster_client::{
 use serde_json::{Value, json};
 
 use super::Kind;
-use super::source::{Record, manager};
+use super::source::{Doc, Record, manager};
 use super::state::{Entry, State};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,7 +111,7 @@ enum Verify {
 pub struct Item {
     pub kind: Kind,
     pub key: String,
-    pub doc: Value,
+    pub doc: Doc,
     pub hash: String,
     pub last_modified: Option<i128>,
     pub action: Action,
@@ -128,7 +128,7 @@ impl Item {
     pub fn new(
         kind: Kind,
         key: String,
-        doc: Value,
+        doc: Doc,
         hash: String,
         lm: Option<i128>,
         action: Action,
@@ -229,40 +229,6 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Digest of a document with keys sorted at every level, so that the order
-/// in which a source serialises attributes does not matter.
-pub fn digest(doc: &Value) -> String {
-    use sha2::Digest;
-    fn canon(v: &Value, out: &mut String) {
-        match v {
-            Value::Object(o) => {
-                let mut keys: Vec<&String> = o.keys().collect();
-                keys.sort();
-                out.push('{');
-                for k in keys {
-                    out.push_str(&Value::String(k.clone()).to_string());
-                    out.push(':');
-                    canon(&o[k], out);
-                    out.push(',');
-                }
-                out.push('}');
-            }
-            Value::Array(a) => {
-                out.push('[');
-                for x in a {
-                    canon(x, out);
-                    out.push(',');
-                }
-                out.push(']');
-            }
-            other => out.push_str(&other.to_string()),
-        }
-    }
-    let mut s = String::new();
-    canon(doc, &mut s);
-    hex::encode(&sha2::Sha256::digest(s.as_bytes())[..12])
-}
-
 /// A SCIM filter string literal.
 fn quote(s: &str) -> String {
     Value::String(s.to_owned()).to_string()
@@ -358,9 +324,8 @@ impl<'a> Engine<'a> {
             let state = lock(&self.state);
             for r in records {
                 progress.inc(1);
-                let hash = digest(&r.doc);
                 let action = match state.entries(r.kind).get(&r.key) {
-                    Some(e) if e.hash == hash && !e.deactivated => {
+                    Some(e) if e.hash == r.hash && !e.deactivated => {
                         unchanged += 1;
                         continue;
                     }
@@ -377,7 +342,7 @@ impl<'a> Engine<'a> {
                     r.kind,
                     r.key,
                     r.doc,
-                    hash,
+                    r.hash,
                     r.last_modified,
                     action,
                 ));
@@ -388,7 +353,7 @@ impl<'a> Engine<'a> {
                 self.build_index(kind).await?;
             }
             for i in idxs {
-                if let Some(id) = self.lookup(kind, &items[i].doc).await? {
+                if let Some(id) = self.lookup(kind, &items[i].doc.value()).await? {
                     items[i].action = Action::Update {
                         id,
                         members_before: None,
@@ -424,7 +389,7 @@ impl<'a> Engine<'a> {
                     items.push(Item::new(
                         kind,
                         key.clone(),
-                        Value::Null,
+                        Doc::new(&Value::Null),
                         String::new(),
                         None,
                         action,
@@ -604,7 +569,8 @@ impl<'a> Engine<'a> {
             }
             None
         };
-        let mut doc = item.doc.clone();
+        let mut doc = item.doc.value();
+        let manager_key = manager(&doc).map(str::to_owned);
         let mut applied = None;
         if let Some(ms) = doc.get_mut("members").and_then(Value::as_array_mut) {
             let mut out = Vec::new();
@@ -621,7 +587,7 @@ impl<'a> Engine<'a> {
             *ms = out;
             applied = Some(keys);
         }
-        if let Some(m) = manager(&item.doc).map(str::to_owned) {
+        if let Some(m) = manager_key {
             let resolved = resolve(&m, Some("User"));
             if let Some(ext) = doc
                 .get_mut(schemas::ENTERPRISE_USER)
@@ -851,7 +817,7 @@ impl<'a> Engine<'a> {
         if matches!(reason, Verify::Uniqueness(_)) && !by.contains(&MatchAttr::UserName) {
             by.push(MatchAttr::UserName);
         }
-        match self.lookup_by(item.kind, &item.doc, &by).await {
+        match self.lookup_by(item.kind, &item.doc.value(), &by).await {
             Ok(Some(id)) => {
                 let mut t = lock(&self.tally);
                 match reason {
@@ -975,6 +941,21 @@ impl<'a> Engine<'a> {
     }
 
     async fn run_single(
+        &self,
+        items: &mut [Item],
+        send: &[usize],
+        progress: &ProgressBar,
+    ) -> Vec<(usize, Next)> {
+        let mut out = Vec::with_capacity(send.len());
+        // Built a thousand at a time: the documents of a whole run never sit
+        // in memory as requests at once.
+        for batch in send.chunks(1000) {
+            out.extend(self.run_single_batch(items, batch, progress).await);
+        }
+        out
+    }
+
+    async fn run_single_batch(
         &self,
         items: &mut [Item],
         send: &[usize],
@@ -1238,6 +1219,8 @@ fn fold(m: MatchAttr, v: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::sync::source::digest;
 
     #[test]
     fn digest_ignores_key_order_but_not_values() {

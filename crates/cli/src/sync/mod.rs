@@ -346,10 +346,13 @@ pub async fn run(args: SyncArgs) -> Result<i32> {
                     .map(|&i| items[i].key.as_str())
                     .collect();
                 let (later, first): (Vec<usize>, Vec<usize>) = groups.iter().partition(|&&i| {
-                    items[i].doc["members"].as_array().is_some_and(|ms| {
-                        ms.iter()
-                            .any(|m| m["value"].as_str().is_some_and(|k| new_groups.contains(k)))
-                    })
+                    items[i].doc.value()["members"]
+                        .as_array()
+                        .is_some_and(|ms| {
+                            ms.iter().any(|m| {
+                                m["value"].as_str().is_some_and(|k| new_groups.contains(k))
+                            })
+                        })
                 });
                 engine.execute(&mut items, users, &pb).await?;
                 engine.execute(&mut items, first, &pb).await?;
@@ -585,6 +588,7 @@ pub async fn run(args: SyncArgs) -> Result<i32> {
 /// userName / displayName, or the key when the item has no document (deletes).
 fn display_name(i: &Item) -> String {
     i.doc
+        .value()
         .get(i.kind.name_attr())
         .and_then(Value::as_str)
         .unwrap_or(&i.key)
@@ -639,6 +643,7 @@ fn print_plan(items: &[Item], unchanged: u64) {
                 if i.kind == Kind::Group {
                     let now: BTreeSet<String> = i
                         .doc
+                        .value()
                         .get("members")
                         .and_then(Value::as_array)
                         .map(|ms| {
@@ -673,6 +678,7 @@ fn print_plan(items: &[Item], unchanged: u64) {
         if matches!(i.action, Action::Create) && i.kind == Kind::Group {
             let n = i
                 .doc
+                .value()
                 .get("members")
                 .and_then(Value::as_array)
                 .map_or(0, Vec::len);

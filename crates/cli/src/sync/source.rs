@@ -13,6 +13,23 @@ use time::format_description::well_known::Rfc3339;
 
 use super::Kind;
 
+/// A prepared document kept as compact JSON text: a parsed `serde_json::Value`
+/// costs several times its text in memory, and a run holds every changed
+/// resource of the source at once (100,000 users and more).
+#[derive(Debug, Clone)]
+pub struct Doc(Box<str>);
+
+impl Doc {
+    pub fn new(v: &Value) -> Self {
+        Doc(v.to_string().into_boxed_str())
+    }
+
+    /// The document; parsing text this program wrote cannot fail.
+    pub fn value(&self) -> Value {
+        serde_json::from_str(&self.0).unwrap_or(Value::Null)
+    }
+}
+
 /// One source resource, ready to be compared and pushed.
 #[derive(Debug, Clone)]
 pub struct Record {
@@ -21,28 +38,77 @@ pub struct Record {
     pub key: String,
     /// The document to send, with references (`members[].value`, the
     /// enterprise `manager.value`) still holding source keys.
-    pub doc: Value,
+    pub doc: Doc,
+    /// Digest of `doc`: unchanged since the last applied version when equal.
+    pub hash: String,
     /// The source's `meta.lastModified`, in milliseconds since the epoch.
     pub last_modified: Option<i128>,
 }
 
 impl Record {
+    /// Prepares `doc` (see [`prepare`]) and digests it.
+    pub fn new(kind: Kind, key: String, doc: Value, last_modified: Option<i128>) -> Self {
+        let doc = prepare(kind, doc);
+        Record {
+            kind,
+            key,
+            hash: digest(&doc),
+            doc: Doc::new(&doc),
+            last_modified,
+        }
+    }
+
     /// Source keys this record refers to: group members and the manager.
     #[cfg(test)]
     pub fn refs(&self) -> Vec<String> {
+        let doc = self.doc.value();
         let mut out = Vec::new();
-        if let Some(ms) = self.doc.get("members").and_then(Value::as_array) {
+        if let Some(ms) = doc.get("members").and_then(Value::as_array) {
             out.extend(
                 ms.iter()
                     .filter_map(|m| m.get("value").and_then(Value::as_str))
                     .map(str::to_owned),
             );
         }
-        if let Some(m) = manager(&self.doc) {
+        if let Some(m) = manager(&doc) {
             out.push(m.to_owned());
         }
         out
     }
+}
+
+/// Digest of a document with keys sorted at every level, so that the order
+/// in which a source serialises attributes does not matter.
+pub fn digest(doc: &Value) -> String {
+    use sha2::Digest;
+    fn canon(v: &Value, out: &mut String) {
+        match v {
+            Value::Object(o) => {
+                let mut keys: Vec<&String> = o.keys().collect();
+                keys.sort();
+                out.push('{');
+                for k in keys {
+                    out.push_str(&Value::String(k.clone()).to_string());
+                    out.push(':');
+                    canon(&o[k], out);
+                    out.push(',');
+                }
+                out.push('}');
+            }
+            Value::Array(a) => {
+                out.push('[');
+                for x in a {
+                    canon(x, out);
+                    out.push(',');
+                }
+                out.push(']');
+            }
+            other => out.push_str(&other.to_string()),
+        }
+    }
+    let mut s = String::new();
+    canon(doc, &mut s);
+    hex::encode(&sha2::Sha256::digest(s.as_bytes())[..12])
 }
 
 pub fn manager(doc: &Value) -> Option<&str> {
@@ -200,12 +266,7 @@ fn scim_record(kind: Kind, v: Value) -> Option<Record> {
         .pointer("/meta/lastModified")
         .and_then(Value::as_str)
         .and_then(parse_time);
-    Some(Record {
-        kind,
-        key,
-        doc: prepare(kind, v),
-        last_modified,
-    })
+    Some(Record::new(kind, key, v, last_modified))
 }
 
 /// Lists a SCIM source: only what changed after `since` when the source
@@ -229,12 +290,13 @@ pub async fn read_scim(
             let mut refused = None;
             for kind in [Kind::User, Kind::Group] {
                 match client
-                    .list_all(kind.path(), &q, cfg.pagination.cursor, |p, t| {
-                        on_page(kind, p.len(), t)
+                    .for_each_page(kind.path(), &q, cfg.pagination.cursor, |page, t| {
+                        on_page(kind, page.len(), t);
+                        records.extend(page.into_iter().filter_map(|v| scim_record(kind, v)));
                     })
                     .await
                 {
-                    Ok(all) => records.extend(all.into_iter().filter_map(|v| scim_record(kind, v))),
+                    Ok(()) => {}
                     // A source that advertises filtering but cannot filter on
                     // meta.lastModified answers 400 (invalidFilter) or 501.
                     Err(e) if matches!(e.status(), Some(400 | 403 | 501)) => {
@@ -267,13 +329,14 @@ pub async fn read_scim(
     };
     let mut records = Vec::new();
     for kind in [Kind::User, Kind::Group] {
-        let all = client
-            .list_all(kind.path(), &q, cfg.pagination.cursor, |p, t| {
-                on_page(kind, p.len(), t)
+        client
+            .for_each_page(kind.path(), &q, cfg.pagination.cursor, |page, t| {
+                on_page(kind, page.len(), t);
+                // Shrink each page to records as it arrives: never the whole source as JSON values.
+                records.extend(page.into_iter().filter_map(|v| scim_record(kind, v)));
             })
             .await
             .context("listing the source")?;
-        records.extend(all.into_iter().filter_map(|v| scim_record(kind, v)));
     }
     Ok(Listing {
         records: dedupe(records),
@@ -394,12 +457,7 @@ fn read_jsonl(path: &Path) -> Result<Vec<Record>> {
             .pointer("/meta/lastModified")
             .and_then(Value::as_str)
             .and_then(parse_time);
-        out.push(Record {
-            kind,
-            key,
-            doc: prepare(kind, v),
-            last_modified,
-        });
+        out.push(Record::new(kind, key, v, last_modified));
     }
     Ok(out)
 }
@@ -543,12 +601,7 @@ fn read_csv(path: &Path) -> Result<Vec<Record>> {
                 None => groups.push((g, vec![key.clone()])),
             }
         }
-        users.push(Record {
-            kind: Kind::User,
-            key,
-            doc: prepare(Kind::User, Value::Object(doc)),
-            last_modified: None,
-        });
+        users.push(Record::new(Kind::User, key, Value::Object(doc), None));
     }
     // Groups named in the `groups` column: keyed by display name, members by
     // the users' keys.
@@ -557,15 +610,12 @@ fn read_csv(path: &Path) -> Result<Vec<Record>> {
             .iter()
             .map(|k| json!({"value": k, "type": "User"}))
             .collect();
-        users.push(Record {
-            kind: Kind::Group,
-            key: name.clone(),
-            doc: prepare(
-                Kind::Group,
-                json!({"schemas": [schemas::GROUP], "displayName": name, "members": members}),
-            ),
-            last_modified: None,
-        });
+        users.push(Record::new(
+            Kind::Group,
+            name.clone(),
+            json!({"schemas": [schemas::GROUP], "displayName": name, "members": members}),
+            None,
+        ));
     }
     Ok(users)
 }
@@ -619,15 +669,15 @@ mod tests {
         .unwrap();
         let l = read_file(&p).unwrap();
         assert_eq!(l.records.len(), 4);
-        let ann = &l.records[0];
-        assert_eq!(ann.key, "e1");
-        assert_eq!(ann.doc["name"]["givenName"], "Ann");
-        assert_eq!(ann.doc["emails"][0]["value"], "ann@x.com");
-        assert_eq!(ann.doc[schemas::ENTERPRISE_USER]["department"], "R&D");
-        let bob = &l.records[1];
-        assert_eq!(bob.key, "bob@x.com");
-        assert_eq!(bob.doc["active"], false);
-        assert_eq!(manager(&bob.doc), Some("e1"));
+        let ann = l.records[0].doc.value();
+        assert_eq!(l.records[0].key, "e1");
+        assert_eq!(ann["name"]["givenName"], "Ann");
+        assert_eq!(ann["emails"][0]["value"], "ann@x.com");
+        assert_eq!(ann[schemas::ENTERPRISE_USER]["department"], "R&D");
+        let bob = l.records[1].doc.value();
+        assert_eq!(l.records[1].key, "bob@x.com");
+        assert_eq!(bob["active"], false);
+        assert_eq!(manager(&bob), Some("e1"));
         let all = &l.records[3];
         assert_eq!((all.kind, all.key.as_str()), (Kind::Group, "All"));
         assert_eq!(all.refs(), vec!["bob@x.com", "e1"]);
