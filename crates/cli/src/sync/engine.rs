@@ -121,6 +121,8 @@ pub struct Item {
     /// References (source keys) that could not be resolved when the item was
     /// last sent; a follow-up pass sends it again once they are.
     pub missing: Vec<String>,
+    /// `If-Match` for an update: the version our last write left.
+    pub if_match: Option<String>,
     verify: Option<Verify>,
 }
 
@@ -144,6 +146,7 @@ impl Item {
             error: None,
             attempts: 0,
             missing: Vec::new(),
+            if_match: None,
             verify: None,
         }
     }
@@ -153,6 +156,7 @@ impl Item {
 enum Sent {
     Ok {
         id: Option<String>,
+        version: Option<String>,
     },
     Err {
         err: ScimErrorBody,
@@ -160,9 +164,7 @@ enum Sent {
     },
     /// The request was not sent (interrupted) or the server did not report on
     /// the operation; `maybe_applied` as for errors.
-    Unknown {
-        maybe_applied: bool,
-    },
+    Unknown { maybe_applied: bool },
 }
 
 enum Next {
@@ -182,6 +184,8 @@ pub struct Tally {
     pub deactivated: u64,
     pub retried_items: u64,
     pub conflicts_resolved: u64,
+    /// Updates refused with 412: the target was edited since our last write.
+    pub target_drift: u64,
     pub verified_after_ambiguity: u64,
     pub dangling_refs: BTreeSet<String>,
 }
@@ -194,6 +198,7 @@ struct Op {
     /// Source keys of references applied in `data` (groups: members).
     applied_members: Option<Vec<String>>,
     missing: Vec<String>,
+    if_match: Option<String>,
 }
 
 pub struct Engine<'a> {
@@ -324,28 +329,27 @@ impl<'a> Engine<'a> {
             let state = lock(&self.state);
             for r in records {
                 progress.inc(1);
+                let mut if_match = None;
                 let action = match state.entries(r.kind).get(&r.key) {
                     Some(e) if e.hash == r.hash && !e.deactivated => {
                         unchanged += 1;
                         continue;
                     }
-                    Some(e) => Action::Update {
-                        id: e.id.clone(),
-                        members_before: e.members.clone(),
-                    },
+                    Some(e) => {
+                        if_match = e.version.clone().filter(|_| self.cfg.etag);
+                        Action::Update {
+                            id: e.id.clone(),
+                            members_before: e.members.clone(),
+                        }
+                    }
                     None => {
                         unmatched.entry(r.kind).or_default().push(items.len());
                         Action::Create
                     }
                 };
-                items.push(Item::new(
-                    r.kind,
-                    r.key,
-                    r.doc,
-                    r.hash,
-                    r.last_modified,
-                    action,
-                ));
+                let mut item = Item::new(r.kind, r.key, r.doc, r.hash, r.last_modified, action);
+                item.if_match = if_match;
+                items.push(item);
             }
         }
         for (kind, idxs) in unmatched {
@@ -615,6 +619,7 @@ impl<'a> Engine<'a> {
                 data: Some(doc),
                 applied_members: applied,
                 missing,
+                if_match: None,
             },
             Action::Update {
                 id,
@@ -657,6 +662,7 @@ impl<'a> Engine<'a> {
                     data: Some(json!({"schemas": [schemas::PATCH_OP], "Operations": ops})),
                     applied_members: applied,
                     missing,
+                    if_match: item.if_match.clone(),
                 }
             }
             Action::Update { id, .. } => Op {
@@ -665,6 +671,7 @@ impl<'a> Engine<'a> {
                 data: Some(doc),
                 applied_members: applied,
                 missing,
+                if_match: item.if_match.clone(),
             },
             Action::Delete { id } => Op {
                 method: "DELETE",
@@ -672,6 +679,7 @@ impl<'a> Engine<'a> {
                 data: None,
                 applied_members: None,
                 missing,
+                if_match: None,
             },
             Action::Deactivate { id } => Op {
                 method: "PATCH",
@@ -682,6 +690,7 @@ impl<'a> Engine<'a> {
                 })),
                 applied_members: None,
                 missing,
+                if_match: None,
             },
         }
     }
@@ -695,7 +704,7 @@ impl<'a> Engine<'a> {
             Sent::Err { maybe_applied, .. } | Sent::Unknown { maybe_applied } => *maybe_applied,
         };
         match sent {
-            Sent::Ok { id } => {
+            Sent::Ok { id, version } => {
                 let mut state = lock(&self.state);
                 let entries = state.entries_mut(item.kind);
                 let mut tally = lock(&self.tally);
@@ -734,6 +743,7 @@ impl<'a> Engine<'a> {
                                     String::new()
                                 },
                                 members: applied,
+                                version,
                                 deactivated: false,
                             },
                         );
@@ -778,11 +788,20 @@ impl<'a> Engine<'a> {
                         }
                         Next::Retry(err.retry_after)
                     }
+                    Action::Update { .. } if err.status == 412 && item.if_match.is_some() => {
+                        // Edited in the target since our last write: the source
+                        // wins, but the operator hears of it (target_drift).
+                        lock(&self.tally).target_drift += 1;
+                        item.if_match = None;
+                        item.action = demote_patch(&item.action);
+                        Next::Again
+                    }
                     Action::Update { .. } if gone => {
                         // Deleted in the target behind our back: create it again.
                         lock(&self.state).entries_mut(item.kind).remove(&item.key);
                         lock(&self.planned).insert((item.kind, item.key.clone()), None);
                         item.action = Action::Create;
+                        item.if_match = None;
                         Next::Again
                     }
                     Action::Delete { .. } | Action::Deactivate { .. } if gone => {
@@ -990,13 +1009,18 @@ impl<'a> Engine<'a> {
                             op.data.as_ref().unwrap_or(&Value::Null),
                         )
                         .await
-                        .map(|r| r.id().map(str::to_owned)),
+                        .map(|r| (r.id().map(str::to_owned), r.version())),
                     "PUT" => {
                         let (t, id) = split_path(&kind_path);
                         target
-                            .replace(t, id, op.data.as_ref().unwrap_or(&Value::Null), None)
+                            .replace(
+                                t,
+                                id,
+                                op.data.as_ref().unwrap_or(&Value::Null),
+                                op.if_match.as_deref(),
+                            )
                             .await
-                            .map(|_| None)
+                            .map(|r| (None, r.version()))
                     }
                     "PATCH" => {
                         let (t, id) = split_path(&kind_path);
@@ -1007,18 +1031,21 @@ impl<'a> Engine<'a> {
                             .and_then(Value::as_array)
                             .cloned()
                             .unwrap_or_default();
-                        target.patch(t, id, &ops, None).await.map(|_| None)
+                        target
+                            .patch(t, id, &ops, op.if_match.as_deref())
+                            .await
+                            .map(|r| (None, r.version()))
                     }
                     _ => {
                         let (t, id) = split_path(&kind_path);
-                        target.delete(t, id, None).await.map(|_| None)
+                        target.delete(t, id, None).await.map(|_| (None, None))
                     }
                 };
                 if let Err(ClientError::Scim { body, .. }) = &r {
                     self.throttled(body);
                 }
                 let sent = match r {
-                    Ok(id) => Sent::Ok { id },
+                    Ok((id, version)) => Sent::Ok { id, version },
                     Err(e) => Sent::Err {
                         maybe_applied: match &e {
                             ClientError::Transport { maybe_applied, .. } => *maybe_applied,
@@ -1068,6 +1095,9 @@ impl<'a> Engine<'a> {
                 o.insert("method".into(), json!(op.method));
                 o.insert("path".into(), json!(op.path));
                 o.insert("bulkId".into(), json!(format!("b{i}")));
+                if let Some(v) = &op.if_match {
+                    o.insert("version".into(), json!(v));
+                }
                 if let Some(d) = op.data {
                     o.insert("data".into(), d);
                 }
@@ -1127,7 +1157,16 @@ impl<'a> Engine<'a> {
                             }
                         });
                         let sent = match r {
-                            Some(r) if r.is_success() => Sent::Ok { id: r.id() },
+                            Some(r) if r.is_success() => Sent::Ok {
+                                id: r.id(),
+                                version: r.version.clone().or_else(|| {
+                                    r.response
+                                        .as_ref()
+                                        .and_then(|b| b.pointer("/meta/version"))
+                                        .and_then(Value::as_str)
+                                        .map(str::to_owned)
+                                }),
+                            },
                             Some(r) => Sent::Err {
                                 maybe_applied: r.status >= 500,
                                 err: r.error(),

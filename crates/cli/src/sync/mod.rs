@@ -377,6 +377,8 @@ pub async fn run(args: SyncArgs) -> Result<i32> {
                         };
                         item.outcome = Outcome::Pending;
                         item.attempts = 0;
+                        // Written moments ago by this run: nothing to guard.
+                        item.if_match = None;
                     }
                 }
                 engine.execute(&mut items, followups, &pb).await?;
@@ -492,6 +494,7 @@ pub async fn run(args: SyncArgs) -> Result<i32> {
             "incomplete": incomplete.len(),
             "retried": tally.retried_items,
             "conflicts_resolved": tally.conflicts_resolved,
+            "target_drift": tally.target_drift,
             "verified_after_ambiguity": tally.verified_after_ambiguity,
         },
         "dangling_references": tally.dangling_refs.iter().collect::<Vec<_>>(),

@@ -29,6 +29,11 @@ pub struct Entry {
     /// membership changes next time. Absent when unknown.
     #[serde(rename = "m", default, skip_serializing_if = "Option::is_none")]
     pub members: Option<Vec<String>>,
+    /// The target's version (ETag) after our last write, when it has ETags:
+    /// sent as `If-Match` so that an edit made in the target meanwhile is
+    /// noticed (and reported) before it is overwritten.
+    #[serde(rename = "v", default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
     /// Deactivated by a reconcile run (`--delete-mode deactivate`).
     #[serde(rename = "d", default, skip_serializing_if = "std::ops::Not::not")]
     pub deactivated: bool,

@@ -52,6 +52,16 @@ async fn bulk_with_small_limits_full_incremental_and_reconcile() {
         .unwrap()
         .to_owned();
 
+    // Someone edits user50 in the target (the state holds the version we wrote).
+    let t50 = dst.users_by_name().await["user50"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    dst.patch(
+        &format!("/Users/{t50}"),
+        json!([{"op": "replace", "path": "title", "value": "Edited in the target"}]),
+    )
+    .await;
     // Change three users and a membership; delete two users in the source.
     for i in [3, 50, 99] {
         src.patch(
@@ -86,6 +96,8 @@ async fn bulk_with_small_limits_full_incremental_and_reconcile() {
     assert_eq!(run.count("created"), 0);
     assert_eq!(run.count("updated"), 4, "{}", run.report);
     assert_eq!(run.count("deleted"), 0, "deletions wait for --reconcile");
+    // If-Match with the version of our last write caught the edit; the source won.
+    assert_eq!(run.count("target_drift"), 1, "{}", run.report);
     let users = dst.users_by_name().await;
     assert_eq!(users["user50"]["title"], "Boss");
     assert_eq!(users.len(), 120);
@@ -144,6 +156,36 @@ async fn single_requests_when_the_target_turns_bulk_off() {
     // then one request per resource.
     assert_eq!(run.report["requests"]["target"], 1 + 2 + 42);
     assert_eq!(dst.memberships().await["all"], vec!["group:eng", "user7"]);
+
+    // An edit in the target is noticed through If-Match, then overwritten.
+    let t5 = dst.users_by_name().await["user5"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    dst.patch(
+        &format!("/Users/{t5}"),
+        json!([{"op": "replace", "path": "nickName", "value": "x"}]),
+    )
+    .await;
+    src.patch(
+        &format!("/Users/{}", ids[5]),
+        json!([{"op": "replace", "path": "title", "value": "Lead"}]),
+    )
+    .await;
+    let run = sync(&src, &dst, &state, &[]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        (run.count("updated"), run.count("target_drift")),
+        (1, 1),
+        "{}",
+        run.report
+    );
+    let u5 = &dst.users_by_name().await["user5"];
+    assert_eq!(u5["title"], "Lead");
+    assert!(
+        u5.get("nickName").is_none(),
+        "the source's version replaces the target's"
+    );
 
     // Deactivate instead of delete.
     src.delete(&format!("/Users/{}", ids[20])).await;
