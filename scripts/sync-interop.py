@@ -214,6 +214,18 @@ def run(it: Interop):
              got.get("user42@example.com", {}).get("title") == "Boss" and "user149@example.com" not in got
              and len(got) == USERS - 1, f"{len(got)} users")
 
+    # scim2-server has ETags: an edit made there is caught by If-Match.
+    s2_user = names(*s2)["user43@example.com"]["id"]
+    call("PATCH", f"{s2[0]}/Users/{s2_user}", S2_TOKEN,
+         {"schemas": [PATCH], "Operations": [{"op": "replace", "path": "nickName", "value": "edited"}]})
+    call("PATCH", f"{src[0]}/Users/{ids[43]}", src[1],
+         {"schemas": [PATCH], "Operations": [{"op": "replace", "path": "title", "value": "Lead"}]})
+    code, rep, err = it.sync(src, s2, "to-s2.json")
+    got = names(*s2)["user43@example.com"]
+    it.check("an edit made in scim2-server is caught by If-Match (target_drift) and the source wins",
+             code == 0 and rep["counts"]["target_drift"] == 1 and got.get("title") == "Lead"
+             and "nickName" not in got, rep.get("counts"))
+
     print("scim2-server as the target, bulk and filters turned off:")
     plain_spc = {
         "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
