@@ -423,7 +423,7 @@ async fn interrupted_runs_resume_without_loss_or_duplication() {
         "--target",
         target.base.as_str(),
         "--timeout",
-        "2",
+        "3",
     ];
     let env = [
         ("ROSTER_SOURCE_TOKEN", src.token.as_str()),
