@@ -102,6 +102,9 @@ pub struct SyncArgs {
     /// Reconcile automatically when the last reconcile is older than this many seconds.
     #[arg(long, value_name = "SECS")]
     reconcile_every: Option<u64>,
+    /// Let a reconcile delete more than half of what the state knows (more than 10 resources).
+    #[arg(long)]
+    allow_mass_delete: bool,
     /// What a reconcile does to users that vanished (groups are always deleted).
     #[arg(long, value_enum, default_value = "delete")]
     delete_mode: DeleteModeArg,
@@ -221,7 +224,7 @@ pub async fn run(args: SyncArgs) -> Result<i32> {
     };
     // A file source is one lineage of exports whatever the file is called today.
     let source_id = args.source.clone().unwrap_or_else(|| "file".to_owned());
-    let mut state = State::load(&args.state, &source_id, target.base())?;
+    let state = State::load(&args.state, &source_id, target.base())?;
     let now_secs = i64::try_from(now_millis() / 1000).unwrap_or(0);
     let reconcile = args.reconcile
         || args.reconcile_every.is_some_and(|every| {
@@ -284,7 +287,7 @@ pub async fn run(args: SyncArgs) -> Result<i32> {
     }
     .max(1);
     let checkpoint_before = state.checkpoint.clone();
-    state.source = source_id.clone();
+    let known = state.users.len() + state.groups.len();
     let opts = Opts {
         dry_run: args.dry_run,
         use_bulk,
@@ -318,6 +321,17 @@ pub async fn run(args: SyncArgs) -> Result<i32> {
     let pb = bar("plan", Some(listed_count as u64));
     let (mut items, unchanged) = engine.plan(listing.records, vanished, &pb).await?;
     pb.finish_and_clear();
+    let deletes = items
+        .iter()
+        .filter(|i| matches!(i.action, Action::Delete { .. } | Action::Deactivate { .. }))
+        .count();
+    if !args.dry_run && !args.allow_mass_delete && mass_delete(deletes, known) {
+        anyhow::bail!(
+            "refusing to delete or deactivate {deletes} of the {known} resources this state knows \
+             (an empty or wrong export looks exactly like this); check with --dry-run, then \
+             pass --allow-mass-delete"
+        );
+    }
 
     if args.dry_run {
         print_plan(&items, unchanged);
@@ -606,6 +620,12 @@ fn lock_id(engine: &Engine<'_>, item: &Item) -> Option<String> {
         .map(|e| e.id.clone())
 }
 
+/// A reconcile that would remove more than half of the resources synced so
+/// far (and more than 10) is more likely a broken source than a real change.
+fn mass_delete(deletes: usize, known: usize) -> bool {
+    deletes > 10 && deletes * 2 > known
+}
+
 fn count(items: &[Item], action: &str) -> u64 {
     items.iter().filter(|i| i.action.name() == action).count() as u64
 }
@@ -704,4 +724,17 @@ fn now_millis() -> i128 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i128)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mass_delete;
+
+    #[test]
+    fn mass_delete_guard_needs_both_many_and_most() {
+        assert!(!mass_delete(10, 10));
+        assert!(mass_delete(11, 20));
+        assert!(!mass_delete(11, 22));
+        assert!(!mass_delete(5000, 100_000));
+    }
 }

@@ -118,6 +118,24 @@ async fn bulk_with_small_limits_full_incremental_and_reconcile() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(run.count("planned"), 0, "{}", run.report);
     assert_eq!(run.report["bytes"]["target_sent"], 0);
+
+    // Most of the source vanishes at once: a reconcile refuses until told.
+    for chunk in ids[20..100].chunks(20) {
+        let ops: Vec<Value> = chunk
+            .iter()
+            .map(|id| json!({"method": "DELETE", "path": format!("/Users/{id}")}))
+            .collect();
+        src.post("/Bulk", json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": ops}))
+            .await;
+    }
+    let run = sync(&src, &dst, &state, &["--reconcile"]).await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("--allow-mass-delete"), "{}", run.stderr);
+    assert_eq!(dst.users_by_name().await.len(), 118);
+    let run = sync(&src, &dst, &state, &["--reconcile", "--allow-mass-delete"]).await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.count("deleted"), 80);
+    assert_eq!(dst.users_by_name().await.len(), 38);
 }
 
 #[tokio::test]
