@@ -938,7 +938,18 @@ impl<'a> Engine<'a> {
                     progress.inc(1);
                 }
             }
+            // A change of form (create → update → create …) counts as an
+            // attempt too, with two to spare, so that a target answering in
+            // circles cannot keep a run going forever.
+            for &i in &again {
+                items[i].attempts += 1;
+                if items[i].attempts > self.opts.max_retries + 2 {
+                    items[i].outcome = Outcome::Failed;
+                    progress.inc(1);
+                }
+            }
             retry.retain(|&i| items[i].outcome == Outcome::Pending);
+            again.retain(|&i| items[i].outcome == Outcome::Pending);
             if !retry.is_empty() {
                 lock(&self.tally).retried_items += retry.len() as u64;
                 let delay = self.opts.backoff.delay(round, wait);
@@ -1191,7 +1202,10 @@ impl<'a> Engine<'a> {
                         tracing::warn!(
                             "the target refused {bytes} bytes of /Bulk; sending at most {smaller}"
                         );
-                        out.extend(members.into_iter().map(|(i, _)| (i, Next::Again)));
+                        for (i, _) in members {
+                            items[i].error = Some(body.clone());
+                            out.push((i, Next::Again));
+                        }
                         continue;
                     }
                     let maybe_applied = match &e {
