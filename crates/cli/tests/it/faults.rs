@@ -32,6 +32,8 @@ struct Faults {
     single_429: BTreeSet<String>,
     single_503: BTreeSet<String>,
     single_cut: BTreeSet<String>,
+    /// Advertise this bulk.maxPayloadSize instead of the server's own.
+    spc_payload: Option<usize>,
     /// /Bulk request number from which requests are applied upstream and then
     /// never answered (the client is killed meanwhile).
     hang_from: Option<usize>,
@@ -219,6 +221,19 @@ async fn handle(
             StatusCode::from_u16(status).unwrap(),
             [("content-type", "application/scim+json")],
             resp.to_string(),
+        )
+            .into_response();
+    }
+    if let Some(claim) = faults.spc_payload
+        && uri.path().ends_with("/ServiceProviderConfig")
+    {
+        let (status, _, bytes) = p.forward(&method, &uri, &headers, body).await;
+        let mut spc: Value = serde_json::from_slice(&bytes).unwrap();
+        spc["bulk"]["maxPayloadSize"] = json!(claim);
+        return (
+            StatusCode::from_u16(status).unwrap(),
+            [("content-type", "application/scim+json")],
+            spc.to_string(),
         )
             .into_response();
     }
@@ -500,4 +515,34 @@ async fn interrupted_runs_resume_without_loss_or_duplication() {
     let again = run_sync(&args, &state, &env).await;
     assert_eq!(again.code, 0);
     assert_eq!(again.count("planned"), 0, "{}", again.report);
+}
+
+#[tokio::test]
+async fn a_target_that_refuses_less_than_it_advertises_gets_smaller_chunks() {
+    let r = Roster::start(ServerConfig {
+        bulk_max_payload_bytes: 8 * 1024,
+        ..ServerConfig::default()
+    })
+    .await;
+    let (src, dst) = (r.directory("src").await, r.directory("dst").await);
+    src.seed_users("user", 60).await;
+    let (proxy, addr) = Proxy::start(
+        r.addr,
+        Faults {
+            spc_payload: Some(1 << 20),
+            ..Faults::default()
+        },
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let run = sync(&src, &dst.via(addr), &state, &[]).await;
+    assert_eq!(run.code, 0, "{}\n{}", run.stderr, run.report);
+    assert_eq!(dst.users_by_name().await.len(), 60);
+    let log = proxy.writes();
+    let refused = log.iter().filter(|l| l.status == 413).count();
+    // About 18 KB of operations: refused whole, then at 9 KB, then sent at 4.5 KB.
+    assert_eq!(refused, 2, "{log:?}");
+    assert!(log.iter().filter(|l| l.status == 200).count() >= 3);
+    assert_eq!(run.count("created"), 60);
 }
