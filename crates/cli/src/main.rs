@@ -1,6 +1,7 @@
 //! `roster`: the directory-sync server and its administration commands.
 
 mod config;
+mod sync;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -60,6 +61,8 @@ enum Command {
     /// Manage webhook endpoints.
     #[command(subcommand)]
     Webhook(WebhookCommand),
+    /// Push users and groups from a SCIM service or an HR export into a SCIM service.
+    Sync(Box<sync::SyncArgs>),
 }
 
 #[derive(Subcommand)]
@@ -194,7 +197,15 @@ async fn main() -> Result<()> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     roster_server::install_crypto_provider();
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    // A sync client has no database of its own: dispatch before opening one.
+    cli.command = match cli.command {
+        Command::Sync(args) => {
+            let code = sync::run(*args).await?;
+            std::process::exit(code);
+        }
+        other => other,
+    };
     let file = FileConfig::load(cli.global.config.as_deref())?;
     let url = cli
         .global
@@ -235,6 +246,7 @@ async fn main() -> Result<()> {
         Command::AdminKey(cmd) => admin_key(store.as_ref(), cmd).await,
         Command::Events(cmd) => events(store.as_ref(), cmd).await,
         Command::Webhook(cmd) => webhook(store.as_ref(), cmd).await,
+        Command::Sync(_) => Ok(()),
     }
 }
 

@@ -21,6 +21,9 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Answer group PATCH with 204 and no body (large groups: no echo of every member).
     pub group_patch_no_content: bool,
+    /// Serve /Bulk; when false, /ServiceProviderConfig says bulk.supported=false
+    /// and /Bulk answers 501 (for clients that must work without bulk).
+    pub bulk_enabled: bool,
     /// Most operations in one /Bulk request (advertised as bulk.maxOperations).
     pub bulk_max_operations: usize,
     /// Largest /Bulk request body in bytes (advertised as bulk.maxPayloadSize).
@@ -127,6 +130,7 @@ impl Default for ServerConfig {
             cursor_timeout_secs: 3600,
             max_body_bytes: 1024 * 1024,
             group_patch_no_content: false,
+            bulk_enabled: true,
             bulk_max_operations: 1000,
             bulk_max_payload_bytes: 4 * 1024 * 1024,
             idempotency_window_secs: 24 * 3600,

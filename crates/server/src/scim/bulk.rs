@@ -5,6 +5,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
+use roster_scim::ScimError;
+
 use crate::auth::DirectoryAuth;
 use crate::bulk;
 use crate::error::{ApiResult, scim_json};
@@ -20,6 +22,14 @@ pub async fn post_bulk(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
+    if !s.config.bulk_enabled {
+        return Err(ScimError::new(
+            501,
+            None,
+            "/Bulk is turned off on this server (bulk.supported is false in /ServiceProviderConfig)",
+        )
+        .into());
+    }
     check_content_type(&headers)?;
     let cfg = &s.config;
     // maxPayloadSize is what /ServiceProviderConfig advertises; name both.

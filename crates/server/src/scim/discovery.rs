@@ -38,7 +38,7 @@ pub fn service_provider_config_json(state: &AppState, base: &str) -> Value {
         "documentationUri": "https://github.com/roster-dsync/roster",
         "patch": {"supported": true},
         "bulk": {
-            "supported": true,
+            "supported": cfg.bulk_enabled,
             "maxOperations": cfg.bulk_max_operations,
             "maxPayloadSize": cfg.bulk_max_payload_bytes,
         },
