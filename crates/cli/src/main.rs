@@ -280,8 +280,7 @@ async fn serve(
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{addr}"));
-    if store.list_directories().await?.is_empty() {
-        let (dir, _, token) = store.create_directory_with_token("default").await?;
+    if let Some((dir, _, token)) = store.create_first_directory("default").await? {
         println!(
             "Roster created the directory \"default\". Paste these into your identity provider:"
         );

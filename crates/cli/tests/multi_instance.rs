@@ -1085,6 +1085,13 @@ async fn migration_race_four_instances_start_together() {
             .await,
         1
     );
+    // Each instance creates "default" on an empty database; together, at most one.
+    assert!(
+        c.schema
+            .count("SELECT count(*) FROM {s}.directories WHERE name = 'default'")
+            .await
+            <= 1
+    );
     assert_eq!(
         c.schema
             .count("SELECT max(version) FROM {s}.roster_schema")

@@ -196,6 +196,13 @@ pub trait Store: Send + Sync + 'static {
         &self,
         name: &str,
     ) -> StoreResult<(Directory, TokenInfo, String)>;
+    /// On an empty database, creates a directory and its first token; `None`
+    /// when any directory exists. Atomic across processes: instances that
+    /// start together on an empty database create one directory between them.
+    async fn create_first_directory(
+        &self,
+        name: &str,
+    ) -> StoreResult<Option<(Directory, TokenInfo, String)>>;
     /// Up to `limit` directories with ids after `after`, and the cursor of the next page.
     async fn list_directories_page(
         &self,

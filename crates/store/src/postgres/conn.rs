@@ -322,6 +322,8 @@ impl r2d2::ManageConnection for Manager {
 
     fn connect(&self) -> Result<PgConn, postgres::Error> {
         let mut client = self.config.connect(NoTls)?;
+        // Notices ("already exists, skipping") are not worth a log line each.
+        client.batch_execute("SET client_min_messages TO warning")?;
         if let Some(schema) = &self.schema {
             let quoted = schema.replace('"', "");
             client.batch_execute(&format!("SET search_path TO \"{quoted}\", public"))?;

@@ -139,17 +139,15 @@ impl PgStore {
         self.run(move |c| {
             c.begin()?;
             let result = lock_writer(c, directory.as_deref()).and_then(|()| f(c));
-            match result {
-                Ok(r) => {
-                    c.batch("COMMIT")?;
-                    Ok(r)
-                }
-                Err(e) => {
-                    // A broken connection cannot roll back; the pool drops it.
-                    let _ = c.batch("ROLLBACK");
-                    Err(e)
-                }
+            // A connection goes back to the pool outside any transaction,
+            // whatever failed: one left open would hold its locks (and every
+            // reader's view of the event log) until the pool dropped it.
+            let outcome = result.and_then(|r| c.batch("COMMIT").map(|()| r));
+            if outcome.is_err() {
+                // A broken connection cannot roll back; the pool drops it.
+                let _ = c.batch("ROLLBACK");
             }
+            outcome
         })
         .await
     }
@@ -167,15 +165,16 @@ impl PgStore {
 /// see `rows::visible_events`) and takes the directory's write lock, both
 /// until the transaction ends.
 fn lock_writer(c: &dyn Db, directory: Option<&str>) -> StoreResult<()> {
-    let (class, obj) = crate::rows::WRITER_LOCK;
+    let class = i64::from(crate::rows::WRITER_LOCK);
     match directory {
         Some(d) => c.exec(
-            "SELECT pg_advisory_xact_lock_shared(?::int4, ?::int4), pg_advisory_xact_lock(hashtextextended(?, 0))",
-            vals![i64::from(class), i64::from(obj), format!("roster/directory/{d}")],
+            "SELECT pg_advisory_xact_lock_shared(?::int4, hashtext(current_schema())),
+                    pg_advisory_xact_lock(hashtextextended(?, 0))",
+            vals![class, format!("roster/directory/{d}")],
         )?,
         None => c.exec(
-            "SELECT pg_advisory_xact_lock_shared(?::int4, ?::int4)",
-            vals![i64::from(class), i64::from(obj)],
+            "SELECT pg_advisory_xact_lock_shared(?::int4, hashtext(current_schema()))",
+            vals![class],
         )?,
     };
     Ok(())
@@ -352,6 +351,19 @@ impl Store for PgStore {
         let name = name.to_owned();
         self.write(move |c| directory_api::create_with_token(c, &name))
             .await
+    }
+
+    async fn create_first_directory(
+        &self,
+        name: &str,
+    ) -> StoreResult<Option<(Directory, TokenInfo, String)>> {
+        let name = name.to_owned();
+        // One lock for "the first directory" (no directory id looks like it):
+        // starts that race take turns.
+        self.write_in(Some("(first)".to_owned()), move |c| {
+            directory_api::create_first(c, &name)
+        })
+        .await
     }
 
     async fn list_directories_page(

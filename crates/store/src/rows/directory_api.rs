@@ -29,6 +29,17 @@ pub fn create_with_token(c: &dyn Db, name: &str) -> StoreResult<(Directory, Toke
     Ok((d, info, token))
 }
 
+/// A directory and its first token, unless the database has a directory already.
+pub fn create_first(c: &dyn Db, name: &str) -> StoreResult<Option<(Directory, TokenInfo, String)>> {
+    if !c
+        .query("SELECT 1 FROM directories LIMIT 1", &[])?
+        .is_empty()
+    {
+        return Ok(None);
+    }
+    create_with_token(c, name).map(Some)
+}
+
 /// Directories after `after` in id order, plus the cursor of the next page.
 pub fn list_page(
     c: &dyn Db,

@@ -10,10 +10,12 @@ pub mod webhooks;
 
 use crate::db::Dialect;
 
-/// The advisory lock (two-key form) every PostgreSQL write transaction holds,
-/// shared, from before it has a transaction id until it ends: it tells
-/// readers which running transactions are Roster's.
-pub const WRITER_LOCK: (i32, i32) = (0x526f_7374, 0x6576); // "Rost", "ev"
+/// The first key of the advisory lock (two-key form) every PostgreSQL write
+/// transaction holds, shared, from before it has a transaction id until it
+/// ends: it tells readers which running transactions are Roster's. The
+/// second key is `hashtext(current_schema())`, so Roster stores in different
+/// schemas of one database (test runs, say) never hold each other's events back.
+pub const WRITER_LOCK: i32 = 0x526f_7374; // "Rost"
 
 /// A condition on `events.seq` that hides events of transactions that may
 /// still commit, so a reader following `seq` never passes an event that
@@ -44,11 +46,12 @@ pub fn visible_events(d: Dialect) -> String {
                       SELECT t.transactionid::text::bigint FROM pg_locks t
                       JOIN pg_locks w ON w.pid = t.pid
                       WHERE t.locktype = 'transactionid' AND w.locktype = 'advisory'
-                        AND w.classid = {} AND w.objid = {} AND w.objsubid = 2)
+                        AND w.classid = {} AND w.objid = hashtext(current_schema())::oid
+                        AND w.objsubid = 2)
                     THEN true
                     ELSE pg_xact_status(x) = 'committed' END
               ), pg_snapshot_xmax(pg_current_snapshot())::text::bigint) << 20)",
-            WRITER_LOCK.0, WRITER_LOCK.1
+            WRITER_LOCK
         ),
     }
 }

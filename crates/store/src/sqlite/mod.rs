@@ -389,6 +389,15 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn create_first_directory(
+        &self,
+        name: &str,
+    ) -> StoreResult<Option<(Directory, TokenInfo, String)>> {
+        let name = name.to_owned();
+        self.write(move |c| directory_api::create_first(c, &name))
+            .await
+    }
+
     async fn list_directories_page(
         &self,
         after: Option<&str>,
