@@ -692,6 +692,9 @@ enum Query {
     LastModifiedGt,
     /// A cursor page of the whole directory (no filter), as the export reads.
     CursorPage,
+    /// The same in the smallest directory: a plan that walks the table in id
+    /// order and filters by directory reads every other directory's rows.
+    CursorPageSmallest,
 }
 
 impl Query {
@@ -705,6 +708,7 @@ impl Query {
             Query::MembersEq => "members.value eq (Groups)",
             Query::LastModifiedGt => "meta.lastModified gt",
             Query::CursorPage => "cursor page (no filter)",
+            Query::CursorPageSmallest => "cursor page (no filter), smallest directory",
         }
     }
 
@@ -763,7 +767,7 @@ impl Query {
                 let t = &picks.recent[rng.random_range(0..picks.recent.len())];
                 format!("meta.lastModified gt \"{t}\"")
             }
-            Query::CursorPage => return None,
+            Query::CursorPage | Query::CursorPageSmallest => return None,
         })
     }
 }
@@ -805,7 +809,8 @@ async fn lookups(
             lat.record(took);
             let n = body["totalResults"].as_u64().unwrap_or(0);
             matches += n;
-            misses += u64::from(n == 0);
+            // A `gt` the newest user's time matches nobody, rightly.
+            misses += u64::from(n == 0 && q != Query::LastModifiedGt);
         }
         if done == 0 {
             continue;
@@ -959,6 +964,11 @@ async fn trace_with(
         base: format!("{url}{}", largest.base_path),
         auth: largest.auth.clone(),
     };
+    let small = Target {
+        client: client.clone(),
+        base: format!("{url}{}", smallest.base_path),
+        auth: smallest.auth.clone(),
+    };
     let mut captured = Vec::new();
     let mut requests = Vec::new();
     for q in [
@@ -970,8 +980,14 @@ async fn trace_with(
         Query::MembersEq,
         Query::LastModifiedGt,
         Query::CursorPage,
+        Query::CursorPageSmallest,
     ] {
-        let (body, params) = if q == Query::CursorPage {
+        let (body, params) = if matches!(q, Query::CursorPage | Query::CursorPageSmallest) {
+            let target = if q == Query::CursorPage {
+                &target
+            } else {
+                &small
+            };
             let (first, _) = target.list(&[("cursor", ""), ("count", "1000")]).await?;
             let next = first["nextCursor"].as_str().unwrap_or_default().to_owned();
             let _ = tail.read()?;
