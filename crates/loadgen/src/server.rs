@@ -69,17 +69,12 @@ impl Server {
         })
     }
 
-    /// `roster directory create NAME --json`, before the server opens the database.
-    pub async fn create_directory(&self, name: &str) -> Result<Directory> {
+    /// `roster --database URL ARGS… --json`: what it printed.
+    async fn cli_json(&self, args: &[&str]) -> Result<Value> {
         let out = Command::new(&self.bin)
-            .args([
-                "--database",
-                &self.db_url,
-                "directory",
-                "create",
-                name,
-                "--json",
-            ])
+            .args(["--database", &self.db_url])
+            .args(args)
+            .arg("--json")
             .env("ROSTER_LOG", "warn")
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
@@ -88,12 +83,27 @@ impl Server {
             .with_context(|| format!("cannot run {}", self.bin.display()))?;
         if !out.status.success() {
             bail!(
-                "roster directory create failed: {}",
+                "roster {} failed: {}",
+                args.join(" "),
                 String::from_utf8_lossy(&out.stderr)
             );
         }
-        let v: Value = serde_json::from_slice(&out.stdout)
-            .context("roster directory create --json printed no JSON")?;
+        serde_json::from_slice(&out.stdout)
+            .with_context(|| format!("roster {} --json printed no JSON", args.join(" ")))
+    }
+
+    /// `roster token issue DIRECTORY --json`: a new bearer token.
+    pub async fn issue_token(&self, directory: &str) -> Result<String> {
+        let v = self.cli_json(&["token", "issue", directory]).await?;
+        v.get("token")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .with_context(|| format!("no token in {v}"))
+    }
+
+    /// `roster directory create NAME --json`, before the server opens the database.
+    pub async fn create_directory(&self, name: &str) -> Result<Directory> {
+        let v = self.cli_json(&["directory", "create", name]).await?;
         let field = |k: &str| {
             v.get(k)
                 .and_then(Value::as_str)

@@ -84,12 +84,17 @@ pub struct ScaleArgs {
     /// Attach mode: the pids of those servers, to read their memory and CPU.
     #[arg(long = "server-pid")]
     pub server_pids: Vec<u32>,
-    /// Attach mode: the postgres:// URL those servers use.
+    /// Attach mode (or --reuse): the postgres:// URL of the database.
     #[arg(long)]
     pub database: Option<String>,
     /// Keep the run's database (and the servers' logs) afterwards.
     #[arg(long)]
     pub keep: bool,
+    /// Measure again a database an earlier run kept (--keep), given by
+    /// --database: no load; new tokens for its bench-* directories, then the
+    /// trace, EXPLAIN, lookups and export. The database is left in place.
+    #[arg(long, requires = "database")]
+    pub reuse: bool,
     /// PostgreSQL's log file, read to capture the statements a traced Roster runs.
     #[arg(long, default_value = "/var/log/postgresql/postgresql-15-main.log")]
     pub pg_log: PathBuf,
@@ -280,9 +285,14 @@ async fn run_in(
     let cli = Server::on_database(bin, db_url, log_dir, "cli.log", env.clone())?;
     let started = Instant::now();
     let mut dirs = Vec::new();
-    let sizes = load::directory_sizes(args.users, args.directories, args.skew);
+    let sizes = if args.reuse {
+        dirs = reuse_directories(&db, &cli).await?;
+        dirs.iter().map(|d| d.size).collect()
+    } else {
+        load::directory_sizes(args.users, args.directories, args.skew)
+    };
     let mut first = 0u64;
-    for (k, size) in sizes.iter().enumerate() {
+    for (k, size) in sizes.iter().enumerate().filter(|_| !args.reuse) {
         let d = cli
             .create_directory(&format!("bench-{k:03}"))
             .await
@@ -374,21 +384,7 @@ async fn measure(
     report: &mut Map<String, Value>,
 ) -> Result<()> {
     let mut memory = Map::new();
-    let sample = |phase: &str, memory: &mut Map<String, Value>| {
-        let m = fleet.memory();
-        let peaks: Vec<String> = m
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|x| x["peak_kib"].as_u64())
-            .map(|k| format!("{:.1}", k as f64 / 1024.0))
-            .collect();
-        println!(
-            "memory after {phase}: peak MiB per instance {}",
-            peaks.join(", ")
-        );
-        memory.insert(phase.into(), m);
-    };
+    let sample = |phase: &str, memory: &mut Map<String, Value>| sample_memory(fleet, phase, memory);
     sample("start", &mut memory);
 
     // Discovery: how many operations one /Bulk request may carry.
@@ -408,6 +404,12 @@ async fn measure(
         "bulk: maxOperations {max_ops}, maxPayloadSize {max_payload}: {chunk} users per request"
     );
 
+    if args.reuse {
+        return remeasure(
+            args, client, db, db_name, db_url, bin, log_dir, env, dirs, fleet, report, memory,
+        )
+        .await;
+    }
     // The load, with CPU accounting around it.
     let before = Accounting::take(db, fleet).await?;
     let load = load::load_users(
@@ -465,6 +467,45 @@ async fn measure(
     };
     sample("groups", &mut memory);
 
+    let picks_of = |recent| Picks {
+        users: load.largest_ids.clone(),
+        members: groups.clone(),
+        recent,
+    };
+    let largest_target = Target {
+        client: client.clone(),
+        base: format!("{}{}", fleet.urls[0], largest.base_path),
+        auth: largest.auth.clone(),
+    };
+    let picks = picks_of(recent_last_modified(&largest_target).await?);
+    after_load(
+        args, client, db, db_name, db_url, bin, log_dir, env, dirs, fleet, report, memory, picks,
+        rng,
+    )
+    .await
+}
+
+/// Everything after the load: sizes, trace and EXPLAIN, lookups, VACUUM
+/// (ANALYZE), EXPLAIN and lookups again, the export.
+#[allow(clippy::too_many_arguments)]
+async fn after_load(
+    args: &ScaleArgs,
+    client: &Client,
+    db: &Pg,
+    db_name: &str,
+    db_url: &str,
+    bin: &std::path::Path,
+    log_dir: &std::path::Path,
+    env: &[(String, String)],
+    dirs: &[Dir],
+    fleet: &Fleet,
+    report: &mut Map<String, Value>,
+    mut memory: Map<String, Value>,
+    picks: Picks,
+    mut rng: StdRng,
+) -> Result<()> {
+    let sample = |phase: &str, memory: &mut Map<String, Value>| sample_memory(fleet, phase, memory);
+    let largest = &dirs[0];
     let sizes = pg::sizes(db).await?;
     print_sizes(&sizes);
     report.insert("database".into(), sizes);
@@ -474,12 +515,6 @@ async fn measure(
         client: client.clone(),
         base: format!("{}{}", fleet.urls[0], largest.base_path),
         auth: largest.auth.clone(),
-    };
-    let recent = recent_last_modified(&largest_target).await?;
-    let picks = Picks {
-        users: load.largest_ids.clone(),
-        members: groups,
-        recent,
     };
 
     // Trace: statement counts per create and the exact SQL of each filter.
@@ -547,6 +582,128 @@ async fn measure(
     sample("export", &mut memory);
     report.insert("memory".into(), Value::Object(memory));
     Ok(())
+}
+
+fn sample_memory(fleet: &Fleet, phase: &str, memory: &mut Map<String, Value>) {
+    let m = fleet.memory();
+    let peaks: Vec<String> = m
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|x| x["peak_kib"].as_u64())
+        .map(|k| format!("{:.1}", k as f64 / 1024.0))
+        .collect();
+    println!(
+        "memory after {phase}: peak MiB per instance {}",
+        peaks.join(", ")
+    );
+    memory.insert(phase.into(), m);
+}
+
+/// The bench-* directories of a kept database, largest first, each with a new token.
+async fn reuse_directories(db: &Pg, cli: &Server) -> Result<Vec<Dir>> {
+    let rows = db
+        .rows(
+            "SELECT d.id, count(r.id) FROM directories d
+             LEFT JOIN resources r ON r.directory_id = d.id AND r.rtype = 1
+             WHERE d.name LIKE 'bench-%' GROUP BY d.id, d.name ORDER BY d.name",
+        )
+        .await?;
+    if rows.is_empty() {
+        bail!(
+            "no bench-* directories in this database: was it made by `roster-loadgen scale --keep`?"
+        );
+    }
+    let last = rows.len() - 1;
+    let mut dirs = Vec::new();
+    for (k, r) in rows.into_iter().enumerate() {
+        let id = r.first().cloned().flatten().unwrap_or_default();
+        let size: u64 = r
+            .get(1)
+            .cloned()
+            .flatten()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        // Only the largest and the smallest are measured.
+        let auth = if k == 0 || k == last {
+            format!("Bearer {}", cli.issue_token(&id).await?)
+        } else {
+            String::new()
+        };
+        dirs.push(Dir {
+            base_path: format!("/scim/v2/{id}"),
+            auth,
+            first: 0,
+            size,
+        });
+    }
+    Ok(dirs)
+}
+
+/// --reuse: the kept database's largest directory, as the run left it.
+#[allow(clippy::too_many_arguments)]
+async fn remeasure(
+    args: &ScaleArgs,
+    client: &Client,
+    db: &Pg,
+    db_name: &str,
+    db_url: &str,
+    bin: &std::path::Path,
+    log_dir: &std::path::Path,
+    env: &[(String, String)],
+    dirs: &[Dir],
+    fleet: &Fleet,
+    report: &mut Map<String, Value>,
+    memory: Map<String, Value>,
+) -> Result<()> {
+    let largest = &dirs[0];
+    let dir_id = largest.base_path.rsplit('/').next().unwrap_or_default();
+    // Users' indexes are in their userNames (`given.family.INDEX@example.com`).
+    let users: Vec<(u64, String)> = db
+        .rows(&format!(
+            "SELECT id, doc->>'userName' FROM resources WHERE directory_id = {} AND rtype = 1",
+            pg::literal(dir_id)
+        ))
+        .await?
+        .into_iter()
+        .filter_map(|r| {
+            let id = r.first().cloned().flatten()?;
+            let name = r.get(1).cloned().flatten()?;
+            let i = name.split('@').next()?.rsplit('.').next()?.parse().ok()?;
+            Some((i, id))
+        })
+        .collect();
+    let members: Vec<String> = db
+        .rows(&format!(
+            "SELECT DISTINCT member_id FROM group_members WHERE directory_id = {}",
+            pg::literal(dir_id)
+        ))
+        .await?
+        .into_iter()
+        .filter_map(|r| r.into_iter().next().flatten())
+        .collect();
+    println!(
+        "reusing {db_name}: largest directory {} users ({} found by index), {} group members",
+        largest.size,
+        users.len(),
+        members.len()
+    );
+    let largest_target = Target {
+        client: client.clone(),
+        base: format!("{}{}", fleet.urls[0], largest.base_path),
+        auth: largest.auth.clone(),
+    };
+    let picks = Picks {
+        users,
+        members,
+        recent: recent_last_modified(&largest_target).await?,
+    };
+    let rng = StdRng::seed_from_u64(args.seed);
+    after_load(
+        args, client, db, db_name, db_url, bin, log_dir, env, dirs, fleet, report, memory, picks,
+        rng,
+    )
+    .await
 }
 
 /// CPU and system calls of every party, for "where does the time go".
@@ -782,6 +939,11 @@ async fn lookups(
     timeout: Duration,
 ) -> Result<Value> {
     let mut out = Map::new();
+    // Each lookup is paired with a request that reads no resource (GET
+    // /ServiceProviderConfig: the token check only), sent just before it
+    // through the same client and server: the floor under every lookup,
+    // and what the shared machine adds to the tail at that moment.
+    let mut spc = Latencies::new();
     for q in [
         Query::UserNameEq,
         Query::EmailEq,
@@ -791,6 +953,7 @@ async fn lookups(
     ] {
         let deadline = Instant::now() + timeout;
         let mut lat = Latencies::new();
+        let mut base = Latencies::new();
         let (mut matches, mut misses, mut done) = (0u64, 0u64, 0u64);
         for run in 0..runs + 10 {
             if Instant::now() >= deadline {
@@ -799,6 +962,7 @@ async fn lookups(
             let Some(filter) = q.filter(picks, rng) else {
                 break;
             };
+            let (_, floor) = t.list_at("ServiceProviderConfig", &[]).await?;
             let (body, took) = t
                 .list_at(q.endpoint(), &[("filter", filter.as_str())])
                 .await?;
@@ -807,6 +971,8 @@ async fn lookups(
             }
             done += 1;
             lat.record(took);
+            base.record(floor);
+            spc.record(floor);
             let n = body["totalResults"].as_u64().unwrap_or(0);
             matches += n;
             // A `gt` the newest user's time matches nobody, rightly.
@@ -816,13 +982,16 @@ async fn lookups(
             continue;
         }
         println!(
-            "lookup {:<28} n={done:<5} {}  (mean matches {:.1}, misses {misses})",
+            "lookup {:<28} n={done:<5} {}  (mean matches {:.1}, misses {misses}); paired baseline p50 {:.2} ms p99 {:.2} ms",
             q.label(),
             lat.line(),
-            matches as f64 / done as f64
+            matches as f64 / done as f64,
+            base.ms(0.5),
+            base.ms(0.99)
         );
         let mut v = lat.summary();
         if let Value::Object(o) = &mut v {
+            o.insert("paired_baseline".into(), base.summary());
             o.insert(
                 "mean_matches".into(),
                 json!(round3(matches as f64 / done as f64)),
@@ -832,6 +1001,16 @@ async fn lookups(
         }
         out.insert(q.label().into(), v);
     }
+    println!(
+        "lookup {:<28} n={:<5} {}  (all paired baselines)",
+        "GET /ServiceProviderConfig",
+        spc.count(),
+        spc.line()
+    );
+    out.insert(
+        "GET /ServiceProviderConfig (baseline)".into(),
+        spc.summary(),
+    );
     Ok(Value::Object(out))
 }
 
@@ -868,7 +1047,17 @@ async fn trace(
         (largest, smallest),
         picks,
         rng,
-        args.users,
+        // Users never made before: past the load's, and past earlier traces when reused.
+        if args.reuse {
+            1_000_000_000
+                + std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_secs() % 1_000_000)
+                    .unwrap_or(0)
+                    * 1000
+        } else {
+            args.users
+        },
         &mut tail,
     )
     .await;
