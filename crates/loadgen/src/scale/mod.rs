@@ -849,8 +849,9 @@ enum Query {
     LastModifiedGt,
     /// A cursor page of the whole directory (no filter), as the export reads.
     CursorPage,
-    /// The same in the smallest directory: a plan that walks the table in id
-    /// order and filters by directory reads every other directory's rows.
+    /// The same in the smallest directory. PostgreSQL may page a directory by
+    /// walking `resources_pkey` (id order) and skipping other directories'
+    /// rows; its statistics decide per directory, so both ends are checked.
     CursorPageSmallest,
 }
 
