@@ -4,7 +4,11 @@
 //! providers make, pages the whole directory by index and by cursor, and reads
 //! the server's peak memory. Every phase is bounded in requests and in time,
 //! and traffic goes to 127.0.0.1 only.
+//!
+//! `roster-loadgen scale …` is the PostgreSQL scale benchmark instead: many
+//! directories loaded through /Bulk (see [`scale`]).
 
+mod scale;
 mod server;
 mod stats;
 mod users;
@@ -16,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use reqwest::{Client, StatusCode, Url};
@@ -29,8 +33,25 @@ use crate::stats::{Latencies, ms, round3};
 #[command(
     name = "roster-loadgen",
     version,
-    about = "SCIM load generator and benchmark for Roster (loopback only)"
+    about = "SCIM load generator and benchmark for Roster (loopback only)",
+    args_conflicts_with_subcommands = true
 )]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Without a subcommand: the SCIM core benchmark (single-request creates on SQLite).
+    #[command(flatten)]
+    args: Args,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// The PostgreSQL scale benchmark: D directories, U users through /Bulk,
+    /// database size, indexed lookups, a cursor export, EXPLAIN of the filters.
+    Scale(Box<scale::ScaleArgs>),
+}
+
+#[derive(clap::Args, Debug)]
 struct Args {
     /// Users to create.
     #[arg(long, default_value_t = 10_000)]
@@ -99,7 +120,12 @@ impl Target {
     }
 
     async fn list(&self, params: &[(&str, &str)]) -> Result<(Value, Duration)> {
-        let mut url = Url::parse(&self.users_url())?;
+        self.list_at("Users", params).await
+    }
+
+    /// GET `endpoint` (`Users`, `Groups`) with query `params`: the reply and its latency.
+    async fn list_at(&self, endpoint: &str, params: &[(&str, &str)]) -> Result<(Value, Duration)> {
+        let mut url = Url::parse(&format!("{}/{endpoint}", self.base))?;
         url.query_pairs_mut().extend_pairs(params);
         let started = Instant::now();
         let resp = self
@@ -113,7 +139,7 @@ impl Target {
         let took = started.elapsed();
         if status != StatusCode::OK {
             bail!(
-                "GET /Users {params:?}: {status}: {}",
+                "GET /{endpoint} {params:?}: {status}: {}",
                 String::from_utf8_lossy(&body)
             );
         }
@@ -138,7 +164,11 @@ fn check_loopback(url: &str) -> Result<()> {
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let args = Args::parse();
+    let cli = Cli::parse();
+    if let Some(Command::Scale(a)) = cli.command {
+        return scale::run(*a).await;
+    }
+    let args = cli.args;
     if args.users == 0 {
         bail!("--users must be at least 1");
     }

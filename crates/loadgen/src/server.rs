@@ -1,5 +1,6 @@
-//! Self-contained mode: a Roster server on a fresh database in a temp folder,
-//! listening on 127.0.0.1 only.
+//! Self-contained mode: a Roster server on a fresh database in a temp folder
+//! (or on a PostgreSQL database the scale benchmark made), listening on
+//! 127.0.0.1 only.
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -16,6 +17,10 @@ pub struct Server {
     pub dir: PathBuf,
     pub addr: SocketAddr,
     child: Option<Child>,
+    /// The server's log file, in `dir`.
+    log_name: String,
+    /// Extra environment for `roster` (e.g. ROSTER_DATABASE_POOL_SIZE).
+    env: Vec<(String, String)>,
 }
 
 pub struct Directory {
@@ -40,33 +45,65 @@ impl Server {
             dir,
             addr: free_loopback_port()?,
             child: None,
+            log_name: "server.log".into(),
+            env: Vec::new(),
         })
     }
 
-    /// `roster directory create NAME --json`, before the server opens the database.
-    pub async fn create_directory(&self, name: &str) -> Result<Directory> {
+    /// A server on an existing database (`postgres://…`), logging to `dir/log_name`.
+    pub fn on_database(
+        bin: &Path,
+        db_url: &str,
+        dir: &Path,
+        log_name: &str,
+        env: Vec<(String, String)>,
+    ) -> Result<Server> {
+        Ok(Server {
+            bin: bin.to_path_buf(),
+            db_url: db_url.to_owned(),
+            dir: dir.to_path_buf(),
+            addr: free_loopback_port()?,
+            child: None,
+            log_name: log_name.to_owned(),
+            env,
+        })
+    }
+
+    /// `roster --database URL ARGS… --json`: what it printed.
+    async fn cli_json(&self, args: &[&str]) -> Result<Value> {
         let out = Command::new(&self.bin)
-            .args([
-                "--database",
-                &self.db_url,
-                "directory",
-                "create",
-                name,
-                "--json",
-            ])
+            .args(["--database", &self.db_url])
+            .args(args)
+            .arg("--json")
             .env("ROSTER_LOG", "warn")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .output()
             .await
             .with_context(|| format!("cannot run {}", self.bin.display()))?;
         if !out.status.success() {
             bail!(
-                "roster directory create failed: {}",
+                "roster {} failed: {}",
+                args.join(" "),
                 String::from_utf8_lossy(&out.stderr)
             );
         }
-        let v: Value = serde_json::from_slice(&out.stdout)
-            .context("roster directory create --json printed no JSON")?;
+        serde_json::from_slice(&out.stdout)
+            .with_context(|| format!("roster {} --json printed no JSON", args.join(" ")))
+    }
+
+    /// `roster token issue DIRECTORY --json`: a new bearer token.
+    pub async fn issue_token(&self, directory: &str) -> Result<String> {
+        let v = self.cli_json(&["token", "issue", directory]).await?;
+        v.get("token")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .with_context(|| format!("no token in {v}"))
+    }
+
+    /// `roster directory create NAME --json`, before the server opens the database.
+    pub async fn create_directory(&self, name: &str) -> Result<Directory> {
+        let v = self.cli_json(&["directory", "create", name]).await?;
         let field = |k: &str| {
             v.get(k)
                 .and_then(Value::as_str)
@@ -81,7 +118,8 @@ impl Server {
 
     /// Starts `roster serve` (its log goes to server.log beside the database).
     pub async fn start(&mut self, probe: &reqwest::Client, probe_path: &str) -> Result<()> {
-        let log = std::fs::File::create(self.dir.join("server.log"))?;
+        let log_path = self.dir.join(&self.log_name);
+        let log = std::fs::File::create(&log_path)?;
         // The load generator measures throughput with one token per
         // directory: the per-token rate limit (a guard against runaway
         // clients, docs/limits.md) would measure itself instead.
@@ -98,6 +136,7 @@ impl Server {
                 "--config",
                 &config.display().to_string(),
             ])
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
@@ -115,7 +154,7 @@ impl Server {
             {
                 bail!(
                     "roster serve exited with {status}; see {}",
-                    self.dir.join("server.log").display()
+                    log_path.display()
                 );
             }
             if probe.get(&url).send().await.is_ok() {
@@ -185,4 +224,44 @@ pub fn load_average() -> Option<f64> {
         .next()?
         .parse()
         .ok()
+}
+
+/// The machine's CPU time so far, in seconds: (busy, total) over all cores,
+/// from the first line of /proc/stat (busy is everything but idle and iowait).
+pub fn machine_cpu() -> Option<(f64, f64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().next()?.strip_prefix("cpu ")?;
+    let v: Vec<f64> = line
+        .split_whitespace()
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal (guest counted in user)
+    let total: f64 = v.iter().take(8).sum();
+    let idle = v.get(3)? + v.get(4)?;
+    Some(((total - idle) / 100.0, total / 100.0))
+}
+
+/// Processes whose command name is `comm`, with their command lines.
+pub fn processes_named(comm: &str) -> Vec<(u32, String)> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == comm)
+        })
+        .map(|pid| {
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|b| {
+                    String::from_utf8_lossy(&b)
+                        .replace('\0', " ")
+                        .trim()
+                        .to_owned()
+                })
+                .unwrap_or_default();
+            (pid, cmd)
+        })
+        .collect()
 }

@@ -92,6 +92,11 @@ fn ascii_lower(s: &str) -> String {
         .collect()
 }
 
+/// The identity provider's id for user `i` (an Okta-style id).
+pub fn external_id(i: u64) -> String {
+    format!("00u{:016x}", mix(i, 7))
+}
+
 /// The POST /Users body of user `i`; `manager` is the id of an existing user.
 pub fn user_body(i: u64, manager: Option<&str>) -> Value {
     let given = given_name(i);
@@ -109,7 +114,7 @@ pub fn user_body(i: u64, manager: Option<&str>) -> Value {
             ENTERPRISE,
         ],
         "userName": user_name(i),
-        "externalId": format!("00u{:016x}", mix(i, 7)),
+        "externalId": external_id(i),
         "name": { "givenName": given, "familyName": family, "formatted": format!("{given} {family}") },
         "displayName": format!("{given} {family}"),
         "title": pick(TITLES, i, 2),
