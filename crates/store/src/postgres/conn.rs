@@ -323,7 +323,12 @@ impl r2d2::ManageConnection for Manager {
     fn connect(&self) -> Result<PgConn, postgres::Error> {
         let mut client = self.config.connect(NoTls)?;
         // Notices ("already exists, skipping") are not worth a log line each.
-        client.batch_execute("SET client_min_messages TO warning")?;
+        // Custom plans always: a generic plan cannot see a filter's values,
+        // and for `co` it reads a whole directory's values where the custom
+        // plan reads a trigram index (docs/benchmarks.md, PostgreSQL at scale).
+        client.batch_execute(
+            "SET client_min_messages TO warning; SET plan_cache_mode TO force_custom_plan",
+        )?;
         if let Some(schema) = &self.schema {
             let quoted = schema.replace('"', "");
             client.batch_execute(&format!("SET search_path TO \"{quoted}\", public"))?;

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::admin::now_ms;
 use super::outbox;
-use crate::db::{Db, Row, Val, scalar};
+use crate::db::{Db, Dialect, Row, Val, scalar};
 use crate::events;
 use crate::model::*;
 use crate::sql::compile::{Compiler, INDEXED_VALUES};
@@ -527,24 +527,56 @@ pub fn members_of(
                 (SELECT m.display FROM resources m WHERE m.id = gm.group_id)
          FROM group_members gm WHERE gm.member_id = ? AND gm.directory_id = ?"
     };
-    let mut out = HashMap::with_capacity(ids.len());
+    let row = |r: &Row| -> StoreResult<MemberRow> {
+        let kind: i64 = r.get(1)?;
+        Ok(MemberRow {
+            id: r.get(0)?,
+            kind: Kind::from_code(kind).unwrap_or(Kind::User),
+            display: r.get::<Option<String>>(2)?.unwrap_or_default(),
+        })
+    };
+    let mut out: HashMap<String, Vec<MemberRow>> = HashMap::with_capacity(ids.len());
+    if c.dialect() == Dialect::Postgres {
+        // A statement costs PostgreSQL a round trip: one per chunk of ids, not
+        // one per id (a page of 1,000 users would otherwise be 1,000 queries).
+        let (other, owner) = if of_group {
+            ("gm.member_id, gm.member_type", "gm.group_id")
+        } else {
+            ("gm.group_id, 2", "gm.member_id")
+        };
+        let shown = if of_group {
+            "gm.member_id"
+        } else {
+            "gm.group_id"
+        };
+        for chunk in ids.chunks(500) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let sql = format!(
+                "SELECT {other}, (SELECT m.display FROM resources m WHERE m.id = {shown}), {owner}
+                 FROM group_members gm WHERE gm.directory_id = ? AND {owner} IN ({marks})"
+            );
+            let mut params = vec![Val::from(dir)];
+            params.extend(chunk.iter().map(Val::from));
+            for r in c.query(&sql, &params)? {
+                let owner: String = r.get(3)?;
+                out.entry(owner).or_default().push(row(&r)?);
+            }
+        }
+    } else {
+        for id in ids {
+            let rows = c
+                .query(sql, vals![id, dir])?
+                .iter()
+                .map(row)
+                .collect::<StoreResult<Vec<_>>>()?;
+            out.insert(id.clone(), rows);
+        }
+    }
     for id in ids {
-        let mut rows = c
-            .query(sql, vals![id, dir])?
-            .iter()
-            .map(|r| {
-                let kind: i64 = r.get(1)?;
-                Ok(MemberRow {
-                    id: r.get(0)?,
-                    kind: Kind::from_code(kind).unwrap_or(Kind::User),
-                    display: r.get::<Option<String>>(2)?.unwrap_or_default(),
-                })
-            })
-            .collect::<StoreResult<Vec<_>>>()?;
+        let rows = out.entry(id.clone()).or_default();
         // Usually already in key order (the primary key and the member index are
         // ordered by it), which the adaptive sort checks in one pass.
         rows.sort_by(|a, b| a.id.cmp(&b.id));
-        out.insert(id.clone(), rows);
     }
     Ok(out)
 }

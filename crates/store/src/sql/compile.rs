@@ -555,14 +555,15 @@ impl<'a> Compiler<'a> {
                 Ok(self.lit(text_matches(&lhs, op, v)))
             }
             (Source::Constant(_), _) => Ok(self.lit(false)),
-            (Source::Millis(col), TypedValue::Instant(ns)) => {
-                let sql = millis_compare(col, op, *ns);
-                Ok(match sql.as_str() {
-                    "0" => self.lit(false),
-                    "1" => self.lit(true),
-                    _ => sql,
-                })
-            }
+            (Source::Millis(col), TypedValue::Instant(ns)) => Ok(match millis_compare(op, *ns) {
+                MillisCmp::Always(b) => self.lit(b),
+                // Bound, not written into the SQL: every value would otherwise
+                // be a new statement to prepare (and to cache).
+                MillisCmp::Compare(sql_op, ms) => {
+                    let p = self.bind(SqlParam::Int(ms));
+                    format!("{col} {sql_op} {p}")
+                }
+            }),
             (Source::Millis(_), _) => Ok(self.lit(false)),
             // Columns hold text; only text compares with them.
             (Source::Column { .. }, _) if self.pg() && !matches!(value, TypedValue::Text(_)) => {
@@ -1036,23 +1037,32 @@ fn text_matches(lhs: &str, op: CompareOp, rhs: &str) -> bool {
     }
 }
 
+/// A milliseconds column compared with an instant in nanoseconds.
+#[derive(Debug, PartialEq, Eq)]
+enum MillisCmp {
+    /// The comparison has the same outcome for every row.
+    Always(bool),
+    /// `column <op> milliseconds`.
+    Compare(&'static str, i64),
+}
+
 /// Compares a milliseconds column with an instant in nanoseconds, exactly and
 /// in a form that can use the column's index.
-fn millis_compare(col: &str, op: CompareOp, ns: i128) -> String {
+fn millis_compare(op: CompareOp, ns: i128) -> MillisCmp {
     // Every dateTime that parses (years 1 to 9999) is well inside i64 milliseconds.
     let floor = i64::try_from(ns.div_euclid(1_000_000)).unwrap_or(i64::MAX);
     let exact = ns.rem_euclid(1_000_000) == 0;
     let ceil = if exact { floor } else { floor + 1 };
     match op {
-        CompareOp::Eq if exact => format!("{col} = {floor}"),
-        CompareOp::Eq => "0".into(),
-        CompareOp::Ne if exact => format!("{col} != {floor}"),
-        CompareOp::Ne => "1".into(),
-        CompareOp::Gt => format!("{col} > {floor}"),
-        CompareOp::Ge => format!("{col} >= {ceil}"),
-        CompareOp::Lt => format!("{col} < {ceil}"),
-        CompareOp::Le => format!("{col} <= {floor}"),
-        CompareOp::Co | CompareOp::Sw | CompareOp::Ew => "0".into(),
+        CompareOp::Eq if exact => MillisCmp::Compare("=", floor),
+        CompareOp::Eq => MillisCmp::Always(false),
+        CompareOp::Ne if exact => MillisCmp::Compare("!=", floor),
+        CompareOp::Ne => MillisCmp::Always(true),
+        CompareOp::Gt => MillisCmp::Compare(">", floor),
+        CompareOp::Ge => MillisCmp::Compare(">=", ceil),
+        CompareOp::Lt => MillisCmp::Compare("<", ceil),
+        CompareOp::Le => MillisCmp::Compare("<=", floor),
+        CompareOp::Co | CompareOp::Sw | CompareOp::Ew => MillisCmp::Always(false),
     }
 }
 
@@ -1113,12 +1123,13 @@ mod tests {
 
     #[test]
     fn millis_compare_is_exact_at_sub_millisecond_bounds() {
-        assert_eq!(millis_compare("c", CompareOp::Gt, 1_500_000), "c > 1");
-        assert_eq!(millis_compare("c", CompareOp::Ge, 1_500_000), "c >= 2");
-        assert_eq!(millis_compare("c", CompareOp::Lt, 1_500_000), "c < 2");
-        assert_eq!(millis_compare("c", CompareOp::Le, 1_500_000), "c <= 1");
-        assert_eq!(millis_compare("c", CompareOp::Eq, 1_500_000), "0");
-        assert_eq!(millis_compare("c", CompareOp::Eq, 2_000_000), "c = 2");
+        use MillisCmp::{Always, Compare};
+        assert_eq!(millis_compare(CompareOp::Gt, 1_500_000), Compare(">", 1));
+        assert_eq!(millis_compare(CompareOp::Ge, 1_500_000), Compare(">=", 2));
+        assert_eq!(millis_compare(CompareOp::Lt, 1_500_000), Compare("<", 2));
+        assert_eq!(millis_compare(CompareOp::Le, 1_500_000), Compare("<=", 1));
+        assert_eq!(millis_compare(CompareOp::Eq, 1_500_000), Always(false));
+        assert_eq!(millis_compare(CompareOp::Eq, 2_000_000), Compare("=", 2));
     }
 
     #[test]
@@ -1132,8 +1143,8 @@ mod tests {
         assert_eq!(keys, sorted);
         assert!(keys.iter().all(|k| k.len() == 31));
         assert_eq!(
-            millis_compare("c", CompareOp::Gt, last),
-            "c > 253402300799999"
+            millis_compare(CompareOp::Gt, last),
+            MillisCmp::Compare(">", 253402300799999)
         );
     }
 
@@ -1203,8 +1214,8 @@ mod tests {
     #[test]
     fn last_modified_gt_compares_the_millis_column() {
         let (sql, params) = user_sql(r#"meta.lastModified gt "2026-01-01T00:00:00.5Z""#);
-        assert_eq!(sql, "r.last_modified > 1767225600500");
-        assert!(params.is_empty());
+        assert_eq!(sql, "r.last_modified > ?3");
+        assert_eq!(params, [SqlParam::Int(1767225600500)]);
         let (sql, _) = user_sql(r#"externalId eq "X-1""#);
         assert_eq!(sql, "(r.external_id IS NOT NULL AND r.external_id = ?3)");
     }
