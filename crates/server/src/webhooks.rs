@@ -86,7 +86,11 @@ impl Dispatcher {
     async fn tick(&self) {
         let leased = match self
             .store
-            .claim_webhooks(&self.owner, self.lease_ms(), self.cfg.webhook_concurrency.max(1))
+            .claim_webhooks(
+                &self.owner,
+                self.lease_ms(),
+                self.cfg.webhook_concurrency.max(1),
+            )
             .await
         {
             Ok(l) => l,

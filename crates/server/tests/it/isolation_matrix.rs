@@ -69,8 +69,10 @@ impl World {
             .call_with(
                 Method::POST,
                 &Self::url(s, &dir, "/Users"),
-                Some(json!({"schemas": [USER], "userName": user_name, "externalId": external_id,
-                            "emails": [{"value": email, "primary": true}]})),
+                Some(
+                    json!({"schemas": [USER], "userName": user_name, "externalId": external_id,
+                            "emails": [{"value": email, "primary": true}]}),
+                ),
                 &token,
                 &[],
             )
@@ -141,13 +143,25 @@ impl World {
     async fn assert_b_untouched(&self) {
         let b = &self.b;
         let r = self
-            .scim(&b.token, &b.dir, Method::GET, &format!("/Users/{}", b.user), None)
+            .scim(
+                &b.token,
+                &b.dir,
+                Method::GET,
+                &format!("/Users/{}", b.user),
+                None,
+            )
             .await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
         assert_eq!(r.body["meta"]["version"], "W/\"1\"", "{}", r.body);
         assert_eq!(r.body["userName"], b.user_name.as_str());
         let r = self
-            .scim(&b.token, &b.dir, Method::GET, &format!("/Groups/{}", b.group), None)
+            .scim(
+                &b.token,
+                &b.dir,
+                Method::GET,
+                &format!("/Groups/{}", b.group),
+                None,
+            )
             .await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
         assert_eq!(r.body["meta"]["version"], "W/\"1\"", "{}", r.body);
@@ -187,11 +201,23 @@ async fn by_id_a_token_never_reaches_b() {
     let group_put = json!({"schemas": [GROUP], "displayName": "pwned"});
     let cases: Vec<(Method, String, Option<Value>)> = vec![
         (Method::GET, format!("/Users/{}", b.user), None),
-        (Method::PUT, format!("/Users/{}", b.user), Some(user_put.clone())),
-        (Method::PATCH, format!("/Users/{}", b.user), Some(patch_title())),
+        (
+            Method::PUT,
+            format!("/Users/{}", b.user),
+            Some(user_put.clone()),
+        ),
+        (
+            Method::PATCH,
+            format!("/Users/{}", b.user),
+            Some(patch_title()),
+        ),
         (Method::DELETE, format!("/Users/{}", b.user), None),
         (Method::GET, format!("/Groups/{}", b.group), None),
-        (Method::PUT, format!("/Groups/{}", b.group), Some(group_put.clone())),
+        (
+            Method::PUT,
+            format!("/Groups/{}", b.group),
+            Some(group_put.clone()),
+        ),
         (
             Method::PATCH,
             format!("/Groups/{}", b.group),
@@ -251,7 +277,10 @@ async fn by_filter_and_search_a_finds_nothing_of_b() {
         format!("emails[value eq \"{}\"]", b.email),
         format!("groups.value eq \"{}\"", b.group),
         format!("id eq \"{}\" or userName eq \"{}\"", b.user, b.user_name),
-        format!("not (userName eq \"{}\") and userName sw \"b\"", a.user_name),
+        format!(
+            "not (userName eq \"{}\") and userName sw \"b\"",
+            a.user_name
+        ),
     ];
     let group_filters = [
         format!("id eq \"{}\"", b.group),
@@ -292,7 +321,10 @@ async fn by_filter_and_search_a_finds_nothing_of_b() {
         let r = w.scim(&a.token, &a.dir, Method::GET, p, None).await;
         let text = r.body.to_string();
         for secret in [&b.user, &b.group, &b.user_name, &b.email] {
-            assert!(!text.contains(secret.as_str()), "{p} shows {secret}: {text}");
+            assert!(
+                !text.contains(secret.as_str()),
+                "{p} shows {secret}: {text}"
+            );
         }
     }
     let r = w
@@ -310,25 +342,52 @@ async fn by_bulk_reference_a_cannot_touch_b() {
     let w = World::new().await;
     let (a, b) = (&w.a, &w.b);
     let cases: Vec<(Value, u16)> = vec![
-        (json!({"method": "PATCH", "path": format!("/Users/{}", b.user), "data": patch_title()}), 404),
-        (json!({"method": "PUT", "path": format!("/Users/{}", b.user),
-                "data": {"schemas": [USER], "userName": "pwned"}}), 404),
-        (json!({"method": "DELETE", "path": format!("/Users/{}", b.user)}), 404),
-        (json!({"method": "PATCH", "path": format!("/Groups/{}", b.group),
-                "data": {"schemas": [PATCH], "Operations": [{"op": "remove", "path": "members"}]}}), 404),
-        (json!({"method": "DELETE", "path": format!("/Groups/{}", b.group)}), 404),
+        (
+            json!({"method": "PATCH", "path": format!("/Users/{}", b.user), "data": patch_title()}),
+            404,
+        ),
+        (
+            json!({"method": "PUT", "path": format!("/Users/{}", b.user),
+                "data": {"schemas": [USER], "userName": "pwned"}}),
+            404,
+        ),
+        (
+            json!({"method": "DELETE", "path": format!("/Users/{}", b.user)}),
+            404,
+        ),
+        (
+            json!({"method": "PATCH", "path": format!("/Groups/{}", b.group),
+                "data": {"schemas": [PATCH], "Operations": [{"op": "remove", "path": "members"}]}}),
+            404,
+        ),
+        (
+            json!({"method": "DELETE", "path": format!("/Groups/{}", b.group)}),
+            404,
+        ),
         // B's user as a member value (no bulkId): refused as a value that does not exist.
-        (json!({"method": "POST", "path": "/Groups", "bulkId": "g1",
-                "data": {"schemas": [GROUP], "displayName": "with-b", "members": [{"value": b.user}]}}), 400),
-        (json!({"method": "PATCH", "path": format!("/Groups/{}", a.group),
+        (
+            json!({"method": "POST", "path": "/Groups", "bulkId": "g1",
+                "data": {"schemas": [GROUP], "displayName": "with-b", "members": [{"value": b.user}]}}),
+            400,
+        ),
+        (
+            json!({"method": "PATCH", "path": format!("/Groups/{}", a.group),
                 "data": {"schemas": [PATCH], "Operations": [
-                    {"op": "add", "path": "members", "value": [{"value": b.user}]}]}}), 400),
-        (json!({"method": "PUT", "path": format!("/Groups/{}", a.group),
-                "data": {"schemas": [GROUP], "displayName": a.group_name, "members": [{"value": b.user}]}}), 400),
+                    {"op": "add", "path": "members", "value": [{"value": b.user}]}]}}),
+            400,
+        ),
+        (
+            json!({"method": "PUT", "path": format!("/Groups/{}", a.group),
+                "data": {"schemas": [GROUP], "displayName": a.group_name, "members": [{"value": b.user}]}}),
+            400,
+        ),
         // B's group nested into A's group.
-        (json!({"method": "PATCH", "path": format!("/Groups/{}", a.group),
+        (
+            json!({"method": "PATCH", "path": format!("/Groups/{}", a.group),
                 "data": {"schemas": [PATCH], "Operations": [
-                    {"op": "add", "path": "members", "value": [{"value": b.group}]}]}}), 400),
+                    {"op": "add", "path": "members", "value": [{"value": b.group}]}]}}),
+            400,
+        ),
     ];
     // Each operation alone, then all of them in one request.
     for (op, want) in &cases {
@@ -342,7 +401,9 @@ async fn by_bulk_reference_a_cannot_touch_b() {
             )
             .await;
         assert_status(&r, 200, &format!("{op}"));
-        let status = r.body["Operations"][0]["status"].as_str().unwrap_or_default();
+        let status = r.body["Operations"][0]["status"]
+            .as_str()
+            .unwrap_or_default();
         assert_eq!(status, want.to_string(), "{op}: {}", r.body);
         assert!(
             !r.body.to_string().contains(&b.user_name),
@@ -372,7 +433,13 @@ async fn by_bulk_reference_a_cannot_touch_b() {
     w.assert_b_untouched().await;
     // A's group kept its one member.
     let r = w
-        .scim(&a.token, &a.dir, Method::GET, &format!("/Groups/{}", a.group), None)
+        .scim(
+            &a.token,
+            &a.dir,
+            Method::GET,
+            &format!("/Groups/{}", a.group),
+            None,
+        )
         .await;
     assert_eq!(r.body["members"].as_array().unwrap().len(), 1, "{}", r.body);
 }
@@ -387,17 +454,32 @@ async fn by_cursor_b_s_cursor_is_invalid_on_a() {
         ("/Users", "count=1&cursor="),
         ("/Groups", "count=1&cursor="),
         ("/Users", "count=1&sortBy=userName&cursor="),
-        ("/Users", &*format!("count=1&filter={}&cursor=", enc("userName pr"))),
+        (
+            "/Users",
+            &*format!("count=1&filter={}&cursor=", enc("userName pr")),
+        ),
     ] {
         // A second page exists in each directory where there is more than one row.
         let first = w
-            .scim(&b.token, &b.dir, Method::GET, &format!("{path}?{query}"), None)
+            .scim(
+                &b.token,
+                &b.dir,
+                Method::GET,
+                &format!("{path}?{query}"),
+                None,
+            )
             .await;
         assert_status(&first, 200, path);
         let Some(cursor) = first.body["nextCursor"].as_str() else {
             // B has one group: take a cursor from A instead and replay it on B.
             let mine = w
-                .scim(&a.token, &a.dir, Method::GET, &format!("{path}?{query}"), None)
+                .scim(
+                    &a.token,
+                    &a.dir,
+                    Method::GET,
+                    &format!("{path}?{query}"),
+                    None,
+                )
                 .await;
             assert!(mine.body.get("nextCursor").is_none(), "{}", mine.body);
             continue;
@@ -423,7 +505,13 @@ async fn by_cursor_b_s_cursor_is_invalid_on_a() {
         .await;
     assert_status(&r, 201, "a second user in A");
     let first = w
-        .scim(&a.token, &a.dir, Method::GET, "/Users?count=1&cursor=", None)
+        .scim(
+            &a.token,
+            &a.dir,
+            Method::GET,
+            "/Users?count=1&cursor=",
+            None,
+        )
         .await;
     let cursor = first.body["nextCursor"].as_str().unwrap();
     let r = w
@@ -448,31 +536,85 @@ async fn by_credential_tokens_and_admin_keys_do_not_cross() {
     let (a, b) = (&w.a, &w.b);
     let api: Vec<(Method, String, Option<Value>)> = vec![
         (Method::GET, "/api/v1/events".into(), None),
-        (Method::GET, format!("/api/v1/events?directory_id={}", b.dir), None),
+        (
+            Method::GET,
+            format!("/api/v1/events?directory_id={}", b.dir),
+            None,
+        ),
         (Method::GET, "/api/v1/directories".into(), None),
-        (Method::POST, "/api/v1/directories".into(), Some(json!({"name": "x"}))),
+        (
+            Method::POST,
+            "/api/v1/directories".into(),
+            Some(json!({"name": "x"})),
+        ),
         (Method::GET, format!("/api/v1/directories/{}", b.dir), None),
-        (Method::PATCH, format!("/api/v1/directories/{}", b.dir), Some(json!({"name": "x"}))),
-        (Method::DELETE, format!("/api/v1/directories/{}", b.dir), None),
-        (Method::GET, format!("/api/v1/directories/{}/settings", b.dir), None),
-        (Method::GET, format!("/api/v1/directories/{}/tokens", b.dir), None),
-        (Method::POST, format!("/api/v1/directories/{}/tokens", b.dir), None),
-        (Method::GET, format!("/api/v1/directories/{}/users", b.dir), None),
-        (Method::GET, format!("/api/v1/directories/{}/users", a.dir), None),
-        (Method::GET, format!("/api/v1/directories/{}/groups", b.dir), None),
+        (
+            Method::PATCH,
+            format!("/api/v1/directories/{}", b.dir),
+            Some(json!({"name": "x"})),
+        ),
+        (
+            Method::DELETE,
+            format!("/api/v1/directories/{}", b.dir),
+            None,
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/directories/{}/settings", b.dir),
+            None,
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/directories/{}/tokens", b.dir),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/directories/{}/tokens", b.dir),
+            None,
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/directories/{}/users", b.dir),
+            None,
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/directories/{}/users", a.dir),
+            None,
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/directories/{}/groups", b.dir),
+            None,
+        ),
         (Method::GET, format!("/api/v1/users/{}", b.user), None),
         (Method::GET, format!("/api/v1/users/{}", a.user), None),
         (Method::GET, format!("/api/v1/groups/{}", b.group), None),
-        (Method::GET, format!("/api/v1/groups/{}/users", b.group), None),
+        (
+            Method::GET,
+            format!("/api/v1/groups/{}/users", b.group),
+            None,
+        ),
         (Method::GET, "/api/v1/webhooks".into(), None),
-        (Method::POST, "/api/v1/webhooks".into(), Some(json!({"url": "http://127.0.0.1:9/x"}))),
+        (
+            Method::POST,
+            "/api/v1/webhooks".into(),
+            Some(json!({"url": "http://127.0.0.1:9/x"})),
+        ),
     ];
     for token in [&a.token, &b.token] {
         for (m, p, body) in &api {
             let r = w.api(token, m.clone(), p, body.clone()).await;
             assert_status(&r, 401, &format!("SCIM token on {m} {p}"));
-            let www = r.headers.get("www-authenticate").map(|v| v.to_str().unwrap());
-            assert!(www.is_some_and(|v| v.starts_with("Bearer")), "{m} {p}: {www:?}");
+            let www = r
+                .headers
+                .get("www-authenticate")
+                .map(|v| v.to_str().unwrap());
+            assert!(
+                www.is_some_and(|v| v.starts_with("Bearer")),
+                "{m} {p}: {www:?}"
+            );
         }
     }
     // The admin key does work there (the table is not 401 for another reason).
@@ -490,8 +632,16 @@ async fn by_credential_tokens_and_admin_keys_do_not_cross() {
             (Method::GET, "/Users".to_owned(), None),
             (Method::GET, format!("/Users/{}", b.user), None),
             (Method::DELETE, format!("/Users/{}", b.user), None),
-            (Method::POST, "/Users".to_owned(), Some(json!({"schemas": [USER], "userName": "k"}))),
-            (Method::POST, "/Bulk".to_owned(), Some(json!({"schemas": [BULK], "Operations": []}))),
+            (
+                Method::POST,
+                "/Users".to_owned(),
+                Some(json!({"schemas": [USER], "userName": "k"})),
+            ),
+            (
+                Method::POST,
+                "/Bulk".to_owned(),
+                Some(json!({"schemas": [BULK], "Operations": []})),
+            ),
             (Method::GET, "/ServiceProviderConfig".to_owned(), None),
         ] {
             let r = w.scim(&w.admin, dir, m.clone(), &p, body).await;
@@ -505,7 +655,10 @@ async fn by_credential_tokens_and_admin_keys_do_not_cross() {
         .api(
             &w.admin,
             Method::POST,
-            &format!("/api/v1/directories/{}/tokens/{}/rotate", b.dir, tokens[0].id),
+            &format!(
+                "/api/v1/directories/{}/tokens/{}/rotate",
+                b.dir, tokens[0].id
+            ),
             Some(json!({"overlap_seconds": 1})),
         )
         .await;
@@ -522,10 +675,14 @@ async fn by_credential_tokens_and_admin_keys_do_not_cross() {
         let r = w.scim(&b.token, &b.dir, m.clone(), &p, None).await;
         assert_status(&r, 401, &format!("the rotated-out token: {m} {p}"));
     }
-    let r = w.scim(&new_token, &b.dir, Method::GET, "/Users", None).await;
+    let r = w
+        .scim(&new_token, &b.dir, Method::GET, "/Users", None)
+        .await;
     assert_status(&r, 200, "the new token");
     // ...and the new token is B's alone.
-    let r = w.scim(&new_token, &a.dir, Method::GET, "/Users", None).await;
+    let r = w
+        .scim(&new_token, &a.dir, Method::GET, "/Users", None)
+        .await;
     assert_status(&r, 404, "B's new token on A");
 
     // Revocation: A's token is 401 at once, on every path.
@@ -549,7 +706,13 @@ async fn by_credential_tokens_and_admin_keys_do_not_cross() {
     }
     // B (with its new token) still has everything.
     let r = w
-        .scim(&new_token, &b.dir, Method::GET, &format!("/Users/{}", b.user), None)
+        .scim(
+            &new_token,
+            &b.dir,
+            Method::GET,
+            &format!("/Users/{}", b.user),
+            None,
+        )
         .await;
     assert_status(&r, 200, "B's user");
     assert_eq!(r.body["meta"]["version"], "W/\"1\"");
