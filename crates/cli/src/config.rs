@@ -11,6 +11,8 @@ pub struct FileConfig {
     pub database: Option<String>,
     /// PostgreSQL connections per process (`database_pool_size`).
     pub database_pool_size: Option<u32>,
+    /// Key that encrypts webhook secrets at rest (`secret_key`, base64 of 32 bytes).
+    pub secret_key: Option<String>,
     pub server: ServerConfig,
 }
 
@@ -45,11 +47,17 @@ impl FileConfig {
             Some(toml::Value::Integer(n)) if n > 0 => Some(u32::try_from(n)?),
             Some(_) => bail!("database_pool_size must be a positive integer such as 16"),
         };
+        let secret_key = match table.remove("secret_key") {
+            None => None,
+            Some(toml::Value::String(s)) => Some(s),
+            Some(_) => bail!("secret_key must be a string: 32 bytes in base64"),
+        };
         // ServerConfig refuses unknown keys, so a typo is an error, not a silent default.
         let server: ServerConfig = toml::Value::Table(table).try_into()?;
         Ok(FileConfig {
             database,
             database_pool_size,
+            secret_key,
             server,
         })
     }

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use roster_server::{ServerConfig, build_registry};
+use roster_store::secrets::SecretKey;
 use roster_store::{PgOptions, PgStore, SqliteOptions, SqliteStore, Store};
 use serde_json::json;
 
@@ -218,10 +219,19 @@ async fn main() -> Result<()> {
         apply_serve_args(&mut server_cfg, args);
     }
     let reg = Arc::new(build_registry(&server_cfg).map_err(anyhow::Error::msg)?);
+    // The variable wins over the file, as for every other setting.
+    let secret_key = std::env::var("ROSTER_SECRET_KEY")
+        .ok()
+        .filter(|k| !k.trim().is_empty())
+        .or_else(|| file.secret_key.clone())
+        .map(|k| SecretKey::from_base64(&k))
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
     let store: Arc<dyn Store> = match Database::parse(&url)? {
         Database::Sqlite(path) => {
             let mut opts = SqliteOptions::new(&path);
             opts.list.cursor_timeout_secs = server_cfg.cursor_timeout_secs;
+            opts.secret_key = secret_key.clone();
             Arc::new(
                 SqliteStore::open(opts, reg.clone()).with_context(|| format!("opening {url}"))?,
             )
@@ -229,6 +239,7 @@ async fn main() -> Result<()> {
         Database::Postgres(pg) => {
             let mut opts = PgOptions::new(pg);
             opts.list.cursor_timeout_secs = server_cfg.cursor_timeout_secs;
+            opts.secret_key = secret_key.clone();
             if let Some(n) = cli.global.database_pool_size.or(file.database_pool_size) {
                 opts.pool_size = n;
             }
@@ -276,6 +287,17 @@ async fn serve(
             )
         })?;
     let addr = listener.local_addr()?;
+    // A wrong or missing secret_key stops the start, rather than every delivery.
+    let sealed = store
+        .check_webhook_secrets()
+        .await
+        .context("cannot read the webhook secrets")?;
+    if sealed > 0 {
+        tracing::info!(
+            endpoints = sealed,
+            "encrypted webhook secrets stored before secret_key was set"
+        );
+    }
     let public = cfg
         .public_url
         .clone()

@@ -45,6 +45,10 @@ pub struct ServerConfig {
     pub webhook_backoff_max_secs: u64,
     /// How often the dispatcher looks for new events.
     pub webhook_poll_ms: u64,
+    /// How long a dispatcher holds an endpoint without saving progress; a
+    /// process killed mid-delivery delays that endpoint by up to this long.
+    /// Keep it well above `webhook_timeout_secs`.
+    pub webhook_lease_secs: u64,
     /// Custom extension schema files (RFC 7643 §7 JSON), each bound to a resource type.
     pub extensions: Vec<ExtensionConfig>,
 
@@ -142,6 +146,7 @@ impl Default for ServerConfig {
             webhook_backoff_base_ms: 1000,
             webhook_backoff_max_secs: 3600,
             webhook_poll_ms: 250,
+            webhook_lease_secs: 60,
             extensions: Vec::new(),
             max_url_bytes: 8 * 1024,
             max_header_bytes: 16 * 1024,

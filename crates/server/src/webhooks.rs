@@ -21,8 +21,6 @@ use tokio::sync::watch;
 
 use crate::config::ServerConfig;
 
-/// Lease length: longer than one batch of attempts takes, renewed on progress.
-const LEASE_MS: i64 = 60_000;
 /// Events delivered per lease before the state is saved.
 const BATCH: u64 = 100;
 
@@ -77,10 +75,22 @@ pub fn spawn(
 }
 
 impl Dispatcher {
+    /// Lease length (`webhook_lease_secs`): renewed on progress; after a crash
+    /// the endpoint waits this long before another dispatcher takes it.
+    fn lease_ms(&self) -> i64 {
+        i64::try_from(self.cfg.webhook_lease_secs.max(1))
+            .unwrap_or(i64::MAX / 2_000)
+            .saturating_mul(1000)
+    }
+
     async fn tick(&self) {
         let leased = match self
             .store
-            .claim_webhooks(&self.owner, LEASE_MS, self.cfg.webhook_concurrency.max(1))
+            .claim_webhooks(
+                &self.owner,
+                self.lease_ms(),
+                self.cfg.webhook_concurrency.max(1),
+            )
             .await
         {
             Ok(l) => l,
@@ -189,7 +199,7 @@ impl Dispatcher {
         }
         match self
             .store
-            .webhook_progress(&ep.id, &self.owner, LEASE_MS, p)
+            .webhook_progress(&ep.id, &self.owner, self.lease_ms(), p)
             .await
         {
             Ok(true) => {}

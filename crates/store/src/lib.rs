@@ -16,6 +16,7 @@ pub mod events;
 pub mod model;
 pub mod postgres;
 mod rows;
+pub mod secrets;
 pub mod sql;
 pub mod sqlite;
 mod tokens;
@@ -165,6 +166,10 @@ pub trait Store: Send + Sync + 'static {
     async fn set_webhook_enabled(&self, id: &str, enabled: bool) -> StoreResult<bool>;
     async fn rotate_webhook_secret(&self, id: &str) -> StoreResult<Option<String>>;
     async fn delete_webhook(&self, id: &str) -> StoreResult<bool>;
+    /// Fails, naming the endpoint, when a stored webhook secret cannot be read
+    /// with the configured `secret_key` (wrong or missing key); with a key,
+    /// encrypts the secrets stored in plaintext. Returns how many it encrypted.
+    async fn check_webhook_secrets(&self) -> StoreResult<usize>;
     async fn webhook_deliveries(
         &self,
         id: &str,

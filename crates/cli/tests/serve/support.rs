@@ -45,13 +45,60 @@ impl Roster {
 
     /// Runs an administration command with `--json` and returns its output.
     pub fn json(&self, args: &[&str]) -> Value {
-        let out = self.command().args(args).arg("--json").output().unwrap();
+        self.json_with(args, &[])
+    }
+
+    /// [`Roster::json`] with extra environment variables.
+    pub fn json_with(&self, args: &[&str], env: &[(&str, &str)]) -> Value {
+        let out = self
+            .command()
+            .args(args)
+            .arg("--json")
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
         assert!(
             out.status.success(),
             "roster {args:?}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
         serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// Runs `roster serve` expecting it to refuse to start; returns its exit
+    /// status and log.
+    pub fn serve_fails(&self, config: Option<&Path>) -> (bool, String) {
+        let mut cmd = self.command();
+        cmd.arg("serve")
+            .args(["--listen", "127.0.0.1:0"])
+            .env("ROSTER_LOG", "info")
+            .stdin(Stdio::null());
+        if let Some(c) = config {
+            cmd.arg("--config").arg(c);
+        }
+        let log = self.dir.path().join("serve-fails.log");
+        let file = std::fs::File::create(&log).unwrap();
+        cmd.stdout(file.try_clone().unwrap()).stderr(file);
+        let mut child = cmd.spawn().unwrap();
+        let started = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if started.elapsed() > Duration::from_secs(20) {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "roster serve started although it should not have:\n{}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        (
+            status.success(),
+            std::fs::read_to_string(&log).unwrap_or_default(),
+        )
     }
 
     /// Starts `roster serve` on a free loopback port.

@@ -25,6 +25,7 @@ mod hardening_load;
 mod hardening_sockets;
 mod idp_replay;
 mod isolation;
+mod isolation_matrix;
 mod paging;
 mod patch;
 mod projection;

@@ -44,6 +44,8 @@ mod hardening_sockets;
 mod idp_replay;
 #[path = "../it/isolation.rs"]
 mod isolation;
+#[path = "../it/isolation_matrix.rs"]
+mod isolation_matrix;
 #[path = "../it/paging.rs"]
 mod paging;
 #[path = "../it/patch.rs"]

@@ -37,6 +37,8 @@ pub struct PgOptions {
     /// Where the tables live; `None` uses the connection's search_path.
     pub schema: Option<String>,
     pub list: ListOptions,
+    /// Encrypts webhook secrets at rest when set (`secret_key`).
+    pub secret_key: Option<crate::secrets::SecretKey>,
 }
 
 impl PgOptions {
@@ -47,6 +49,7 @@ impl PgOptions {
             acquire_timeout: Duration::from_secs(10),
             schema: None,
             list: ListOptions::default(),
+            secret_key: None,
         }
     }
 }
@@ -273,7 +276,8 @@ impl Store for PgStore {
         directory: Option<&str>,
     ) -> StoreResult<(WebhookEndpoint, String)> {
         let (url, types, dir) = (url.to_owned(), types.to_vec(), directory.map(str::to_owned));
-        self.write(move |c| webhooks::create(c, &url, &types, dir.as_deref()))
+        let key = self.options.secret_key.clone();
+        self.write(move |c| webhooks::create(c, key.as_ref(), &url, &types, dir.as_deref()))
             .await
     }
 
@@ -294,7 +298,15 @@ impl Store for PgStore {
 
     async fn rotate_webhook_secret(&self, id: &str) -> StoreResult<Option<String>> {
         let id = id.to_owned();
-        self.write(move |c| webhooks::rotate_secret(c, &id)).await
+        let key = self.options.secret_key.clone();
+        self.write(move |c| webhooks::rotate_secret(c, key.as_ref(), &id))
+            .await
+    }
+
+    async fn check_webhook_secrets(&self) -> StoreResult<usize> {
+        let key = self.options.secret_key.clone();
+        self.write(move |c| webhooks::check_secrets(c, key.as_ref()))
+            .await
     }
 
     async fn delete_webhook(&self, id: &str) -> StoreResult<bool> {
@@ -321,7 +333,8 @@ impl Store for PgStore {
         limit: usize,
     ) -> StoreResult<Vec<Leased>> {
         let owner = owner.to_owned();
-        self.write(move |c| webhooks::claim(c, &owner, lease_ms, limit))
+        let key = self.options.secret_key.clone();
+        self.write(move |c| webhooks::claim(c, key.as_ref(), &owner, lease_ms, limit))
             .await
     }
 

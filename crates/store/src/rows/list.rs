@@ -115,7 +115,10 @@ pub fn list(
             })
         }
         Page::Cursor { cursor, count } => {
+            // The directory is part of the query: a cursor from one
+            // directory is invalidCursor in another.
             let digest = query_digest(&[
+                dir,
                 q.kind.name(),
                 &q.filter.as_ref().map(|f| f.to_string()).unwrap_or_default(),
                 q.sort_by.as_deref().unwrap_or(""),

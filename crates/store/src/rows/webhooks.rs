@@ -4,6 +4,7 @@ use super::visible_events;
 use crate::db::{self, Db, Dialect, Row};
 use crate::events::Event;
 use crate::now_ms;
+use crate::secrets::{self, SecretKey};
 use crate::tokens::new_webhook_secret;
 use crate::webhooks::{DeliveryRecord, Leased, Progress, WebhookEndpoint};
 use crate::{StoreError, StoreResult, vals};
@@ -38,6 +39,7 @@ fn head(c: &dyn Db) -> StoreResult<i64> {
 
 pub fn create(
     c: &dyn Db,
+    key: Option<&SecretKey>,
     url: &str,
     types: &[String],
     directory: Option<&str>,
@@ -52,7 +54,7 @@ pub fn create(
         vals![
             &id,
             url,
-            &secret,
+            secrets::seal(key, &id, &secret)?,
             serde_json::to_string(types)?,
             directory,
             cursor,
@@ -98,13 +100,35 @@ pub fn set_enabled(c: &dyn Db, id: &str, enabled: bool) -> StoreResult<bool> {
     Ok(n > 0)
 }
 
-pub fn rotate_secret(c: &dyn Db, id: &str) -> StoreResult<Option<String>> {
+pub fn rotate_secret(c: &dyn Db, key: Option<&SecretKey>, id: &str) -> StoreResult<Option<String>> {
     let secret = new_webhook_secret();
     let n = c.exec(
         "UPDATE webhook_endpoints SET secret = ? WHERE id = ?",
-        vals![&secret, id],
+        vals![secrets::seal(key, id, &secret)?, id],
     )?;
     Ok((n > 0).then_some(secret))
+}
+
+/// Checks at startup that every stored secret can be read with `key` (a
+/// wrong or missing key fails here, naming the endpoint, rather than at the
+/// first delivery), and encrypts the plaintext ones when there is a key.
+/// Returns how many were encrypted.
+pub fn check_secrets(c: &dyn Db, key: Option<&SecretKey>) -> StoreResult<usize> {
+    let rows = c.query("SELECT id, secret FROM webhook_endpoints ORDER BY id", &[])?;
+    let mut sealed = 0;
+    for r in rows {
+        let id: String = r.get(0)?;
+        let stored: String = r.get(1)?;
+        let secret = secrets::open(key, &id, &stored)?;
+        if key.is_some() && !secrets::is_sealed(&stored) {
+            c.exec(
+                "UPDATE webhook_endpoints SET secret = ? WHERE id = ? AND secret = ?",
+                vals![secrets::seal(key, &id, &secret)?, &id, &stored],
+            )?;
+            sealed += 1;
+        }
+    }
+    Ok(sealed)
 }
 
 pub fn delete(c: &dyn Db, id: &str) -> StoreResult<bool> {
@@ -112,7 +136,13 @@ pub fn delete(c: &dyn Db, id: &str) -> StoreResult<bool> {
 }
 
 /// Leases the endpoints that have work and are due, for `lease_ms`.
-pub fn claim(c: &dyn Db, owner: &str, lease_ms: i64, limit: usize) -> StoreResult<Vec<Leased>> {
+pub fn claim(
+    c: &dyn Db,
+    key: Option<&SecretKey>,
+    owner: &str,
+    lease_ms: i64,
+    limit: usize,
+) -> StoreResult<Vec<Leased>> {
     let now = now_ms();
     let head = head(c)?;
     let ids = c
@@ -150,9 +180,10 @@ pub fn claim(c: &dyn Db, owner: &str, lease_ms: i64, limit: usize) -> StoreResul
             .iter()
             .map(|r| r.get::<i64>(0))
             .collect::<StoreResult<_>>()?;
+        let stored: String = row.get(11)?;
         out.push(Leased {
             endpoint: endpoint_row(&row)?,
-            secret: row.get(11)?,
+            secret: secrets::open(key, &id, &stored)?,
             redeliveries,
             head,
         });

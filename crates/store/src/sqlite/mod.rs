@@ -31,6 +31,8 @@ pub struct SqliteOptions {
     /// Most requests committed in one transaction.
     pub max_batch: usize,
     pub list: ListOptions,
+    /// Encrypts webhook secrets at rest when set (`secret_key`).
+    pub secret_key: Option<crate::secrets::SecretKey>,
 }
 
 impl SqliteOptions {
@@ -40,6 +42,7 @@ impl SqliteOptions {
             readers: 4,
             max_batch: 256,
             list: ListOptions::default(),
+            secret_key: None,
         }
     }
 }
@@ -309,7 +312,8 @@ impl Store for SqliteStore {
         directory: Option<&str>,
     ) -> StoreResult<(WebhookEndpoint, String)> {
         let (url, types, dir) = (url.to_owned(), types.to_vec(), directory.map(str::to_owned));
-        self.write(move |c| webhooks::create(c, &url, &types, dir.as_deref()))
+        let key = self.options.secret_key.clone();
+        self.write(move |c| webhooks::create(c, key.as_ref(), &url, &types, dir.as_deref()))
             .await
     }
 
@@ -330,7 +334,15 @@ impl Store for SqliteStore {
 
     async fn rotate_webhook_secret(&self, id: &str) -> StoreResult<Option<String>> {
         let id = id.to_owned();
-        self.write(move |c| webhooks::rotate_secret(c, &id)).await
+        let key = self.options.secret_key.clone();
+        self.write(move |c| webhooks::rotate_secret(c, key.as_ref(), &id))
+            .await
+    }
+
+    async fn check_webhook_secrets(&self) -> StoreResult<usize> {
+        let key = self.options.secret_key.clone();
+        self.write(move |c| webhooks::check_secrets(c, key.as_ref()))
+            .await
     }
 
     async fn delete_webhook(&self, id: &str) -> StoreResult<bool> {
@@ -357,7 +369,8 @@ impl Store for SqliteStore {
         limit: usize,
     ) -> StoreResult<Vec<Leased>> {
         let owner = owner.to_owned();
-        self.write(move |c| webhooks::claim(c, &owner, lease_ms, limit))
+        let key = self.options.secret_key.clone();
+        self.write(move |c| webhooks::claim(c, key.as_ref(), &owner, lease_ms, limit))
             .await
     }
 
