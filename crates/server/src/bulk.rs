@@ -84,6 +84,23 @@ pub async fn execute(
         .filter_map(|(raw, _)| raw.bulk_id.clone())
         .collect();
     let steps = plan(&refs, &defines);
+    // The names the creates will take, checked by the store in one go.
+    let expected: Vec<(Kind, String)> = ops
+        .iter()
+        .filter_map(|op| op.as_ref().ok())
+        .filter_map(|op| match &op.prepared {
+            Prepared::Create(new) => {
+                let attr = if new.kind == Kind::User {
+                    "userName"
+                } else {
+                    "displayName"
+                };
+                let name = new.doc.get(attr)?.as_str()?;
+                Some((new.kind, roster_scim::values::fold(name)))
+            }
+            _ => None,
+        })
+        .collect();
     let reg = state.reg.clone();
     let write_limits = WriteLimits::from(state.config.as_ref());
     let base = base.to_owned();
@@ -100,6 +117,8 @@ pub async fn execute(
                     Err(e) => return Err(ApiError::from(e).0),
                 }
             }
+            tx.expect_creates(&expected)
+                .map_err(|e| ApiError::from(e).0)?;
             let mut run = Run {
                 tx,
                 reg: &reg,

@@ -226,6 +226,12 @@ pub trait Db {
         false
     }
 
+    /// Notes that a unique key was found free by a check that covered many
+    /// (valid until anything but a held insert is sent), or asks whether one was.
+    fn free_key(&self, _key: &str, _note: bool) -> bool {
+        false
+    }
+
     /// A query that sends no held inserts first: for uniqueness checks,
     /// which consult [`Db::hold_key`] for what is held.
     fn query_held(&self, sql: &str, params: &[Val]) -> StoreResult<Vec<Row>> {

@@ -81,6 +81,12 @@ pub trait Tx {
         window_ms: i64,
     ) -> StoreResult<Option<IdempotentReply>>;
     fn remember_reply(&mut self, key: &str, reply: &IdempotentReply) -> StoreResult<()>;
+    /// Names (folded userName / displayName) the coming creates will take. A
+    /// store may check them all at once now rather than one by one later.
+    fn expect_creates(&mut self, names: &[(Kind, String)]) -> StoreResult<()> {
+        let _ = names;
+        Ok(())
+    }
     /// Opens a group of operations that is kept or undone as one (not nestable).
     fn begin_group(&mut self) -> StoreResult<()>;
     /// Closes the open group: `keep` false undoes all of it, events included.

@@ -119,6 +119,9 @@ pub struct PgConn {
     /// Inserts held back by `insert_later`, in order, and the unique keys they take.
     held: RefCell<Vec<(String, Vec<Val>)>>,
     held_keys: RefCell<HashSet<String>>,
+    /// Unique keys a batch check found free; only true until the next flush,
+    /// since anything else this transaction sends may change them.
+    free_keys: RefCell<HashSet<String>>,
 }
 
 /// Most parameters in one multi-row INSERT (PostgreSQL allows 65,535).
@@ -155,12 +158,14 @@ impl PgConn {
     fn drop_held(&self) {
         self.held.borrow_mut().clear();
         self.held_keys.borrow_mut().clear();
+        self.free_keys.borrow_mut().clear();
     }
 
     /// Sends the held inserts, each statement's rows as multi-row INSERTs,
     /// statements in the order they first appear: a row's parent (a resource
     /// for its index values) is held before it, so its statement goes first.
     fn flush(&self) -> StoreResult<()> {
+        self.free_keys.borrow_mut().clear();
         if self.held.borrow().is_empty() {
             return Ok(());
         }
@@ -277,6 +282,15 @@ impl Db for PgConn {
         true
     }
 
+    fn free_key(&self, key: &str, note: bool) -> bool {
+        if note {
+            self.free_keys.borrow_mut().insert(key.to_owned());
+            true
+        } else {
+            self.free_keys.borrow().contains(key)
+        }
+    }
+
     fn hold_key(&self, key: &str, take: bool) -> bool {
         if take {
             self.held_keys.borrow_mut().insert(key.to_owned());
@@ -339,6 +353,7 @@ impl r2d2::ManageConnection for Manager {
             events: Cell::new(0),
             held: RefCell::new(Vec::new()),
             held_keys: RefCell::new(HashSet::new()),
+            free_keys: RefCell::new(HashSet::new()),
         })
     }
 

@@ -107,6 +107,11 @@ impl Tx for DbTx<'_> {
         Ok(())
     }
 
+    fn expect_creates(&mut self, names: &[(Kind, String)]) -> StoreResult<()> {
+        let r = resources::expect_creates(self.conn, self.directory, names);
+        self.guard(r)
+    }
+
     fn begin_group(&mut self) -> StoreResult<()> {
         self.conn.batch("SAVEPOINT op_group")?;
         Ok(())
