@@ -4,6 +4,7 @@
 
 mod support;
 
+mod custom_attributes;
 mod limits;
 mod logs;
 mod shutdown;

@@ -252,6 +252,7 @@ async fn a_restart_in_the_middle_of_a_backlog_loses_no_delivery() {
                     "userName": format!("u{i}")
                 }),
                 members: Vec::new(),
+                groups: Vec::new(),
             })?;
         }
         Ok(())
