@@ -63,21 +63,30 @@ pub fn spawn(
             cfg,
             stopping: shutdown.clone(),
         };
+        // Behind the head (a batch went out whole), deliver again at once:
+        // the poll interval is for waiting on new events, not a pause
+        // between batches of a backlog (it capped one endpoint at
+        // BATCH / poll interval, 400 events/s).
+        let mut backlog = false;
         loop {
-            tokio::select! {
-                _ = shutdown.changed() => break,
-                _ = tokio::time::sleep(Duration::from_millis(d.cfg.webhook_poll_ms)) => {}
+            if !backlog {
+                tokio::select! {
+                    _ = shutdown.changed() => break,
+                    _ = tokio::time::sleep(Duration::from_millis(d.cfg.webhook_poll_ms)) => {}
+                }
             }
             if *shutdown.borrow() {
                 break;
             }
-            d.tick().await;
+            backlog = d.tick().await;
         }
     })
 }
 
 impl Dispatcher {
-    async fn tick(&self) {
+    /// One round over the endpoints that have work; true when one of them
+    /// delivered a whole batch and so may have more waiting.
+    async fn tick(&self) -> bool {
         let leased = match self
             .store
             .claim_webhooks(&self.owner, LEASE_MS, self.cfg.webhook_concurrency.max(1))
@@ -86,7 +95,7 @@ impl Dispatcher {
             Ok(l) => l,
             Err(e) => {
                 tracing::warn!(error = %e, "webhook dispatcher cannot claim endpoints");
-                return;
+                return false;
             }
         };
         if !leased.is_empty() {
@@ -96,10 +105,15 @@ impl Dispatcher {
             );
         }
         // Endpoints are independent: deliver to the leased ones concurrently.
-        futures_util::future::join_all(leased.into_iter().map(|l| self.deliver(l))).await;
+        futures_util::future::join_all(leased.into_iter().map(|l| self.deliver(l)))
+            .await
+            .into_iter()
+            .any(|more| more)
     }
 
-    async fn deliver(&self, leased: Leased) {
+    /// Delivers a batch to one leased endpoint; true when the whole batch
+    /// went out and was saved, so more events may be waiting.
+    async fn deliver(&self, leased: Leased) -> bool {
         let ep = &leased.endpoint;
         let mut p = Progress {
             cursor: ep.cursor,
@@ -147,6 +161,7 @@ impl Dispatcher {
                 Vec::new()
             }
         };
+        let mut delivered = 0u64;
         for event in &events {
             if self.is_stopping() {
                 break;
@@ -160,6 +175,7 @@ impl Dispatcher {
                 p.attempts = 0;
                 p.first_failure = None;
                 p.state = "healthy".into();
+                delivered += 1;
                 continue;
             }
             if code == Some(410) {
@@ -187,20 +203,23 @@ impl Dispatcher {
             p.retry_at = now + self.backoff_ms(p.attempts);
             break;
         }
-        match self
+        let saved = match self
             .store
             .webhook_progress(&ep.id, &self.owner, LEASE_MS, p)
             .await
         {
-            Ok(true) => {}
+            Ok(true) => true,
             Ok(false) => {
-                tracing::warn!(endpoint = %ep.id, "lost the webhook lease; another dispatcher took over")
+                tracing::warn!(endpoint = %ep.id, "lost the webhook lease; another dispatcher took over");
+                false
             }
             Err(e) => {
-                tracing::warn!(endpoint = %ep.id, error = %e, "cannot save webhook progress; events will be re-sent")
+                tracing::warn!(endpoint = %ep.id, error = %e, "cannot save webhook progress; events will be re-sent");
+                false
             }
-        }
+        };
         let _ = self.store.release_webhook(&ep.id, &self.owner).await;
+        saved && delivered == BATCH
     }
 
     fn is_stopping(&self) -> bool {
