@@ -150,6 +150,23 @@ enum DirectoryCommand {
         #[arg(value_parser = ["update", "delete"])]
         mode: String,
     },
+    /// Fill `custom_attributes` of user events and of the users API from
+    /// SCIM attributes: `--map cost_center=urn:…:enterprise:2.0:User:costCenter`
+    /// (repeat it), or `--file mapping.json` (`{"key": "path", …}`), or
+    /// `--reset` for the default (the Enterprise User attributes). Events
+    /// already written keep their data.
+    SetCustomAttributes {
+        id: String,
+        /// One mapping, KEY=PATH (an attribute path of the User schema or an extension).
+        #[arg(long = "map", value_name = "KEY=PATH")]
+        map: Vec<String>,
+        /// A JSON object of KEY to PATH.
+        #[arg(long, conflicts_with_all = ["map", "reset"])]
+        file: Option<PathBuf>,
+        /// Remove the mapping: custom_attributes holds the Enterprise User attributes again.
+        #[arg(long, conflicts_with = "map")]
+        reset: bool,
+    },
     /// Delete a directory with all its users, groups and tokens (its events stay).
     Delete {
         id: String,
@@ -252,7 +269,7 @@ async fn main() -> Result<()> {
     };
     match cli.command {
         Command::Serve(_) => serve(store, reg, server_cfg).await,
-        Command::Directory(cmd) => directory(store.as_ref(), cmd).await,
+        Command::Directory(cmd) => directory(store.as_ref(), &reg, cmd).await,
         Command::Token(cmd) => token(store.as_ref(), cmd).await,
         Command::AdminKey(cmd) => admin_key(store.as_ref(), cmd).await,
         Command::Events(cmd) => events(store.as_ref(), cmd).await,
@@ -343,7 +360,46 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: finishing requests in flight");
 }
 
-async fn directory(store: &dyn Store, cmd: DirectoryCommand) -> Result<()> {
+/// The mapping `roster directory set-custom-attributes` was given; `None` for `--reset`.
+fn custom_mapping(
+    reg: &roster_scim::schema::SchemaRegistry,
+    map: &[String],
+    file: Option<&std::path::Path>,
+    reset: bool,
+) -> Result<Option<roster_store::events::CustomAttributes>> {
+    let mapping = if reset {
+        return Ok(None);
+    } else if let Some(path) = file {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        serde_json::from_str::<serde_json::Value>(&text)
+            .with_context(|| format!("{} is not JSON", path.display()))?
+    } else if !map.is_empty() {
+        let mut obj = serde_json::Map::new();
+        for m in map {
+            let (key, path) = m
+                .split_once('=')
+                .with_context(|| format!("--map {m:?}: write KEY=PATH, e.g. department=urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department"))?;
+            anyhow::ensure!(
+                obj.insert(key.trim().to_owned(), json!(path.trim()))
+                    .is_none(),
+                "--map: the key {key:?} is given twice"
+            );
+        }
+        serde_json::Value::Object(obj)
+    } else {
+        anyhow::bail!("give --map KEY=PATH (repeatable), --file mapping.json, or --reset");
+    };
+    let parsed = roster_store::events::CustomAttributes::parse(reg, &mapping)
+        .map_err(|e| anyhow::anyhow!(e.detail))?;
+    Ok(Some(parsed))
+}
+
+async fn directory(
+    store: &dyn Store,
+    reg: &roster_scim::schema::SchemaRegistry,
+    cmd: DirectoryCommand,
+) -> Result<()> {
     match cmd {
         DirectoryCommand::Create { name, json } => {
             let (dir, _, token) = store.create_directory_with_token(&name).await?;
@@ -392,6 +448,27 @@ async fn directory(store: &dyn Store, cmd: DirectoryCommand) -> Result<()> {
                 "directory {id}: deactivation is reported as {}",
                 mode.as_str()
             );
+        }
+        DirectoryCommand::SetCustomAttributes {
+            id,
+            map,
+            file,
+            reset,
+        } => {
+            let mapping = custom_mapping(reg, &map, file.as_deref(), reset)?;
+            let change = roster_store::SettingsChange {
+                custom_attributes: Some(mapping),
+                ..Default::default()
+            };
+            let Some(settings) = store.update_settings(&id, change).await? else {
+                anyhow::bail!("no directory {id} (see `roster directory list`)");
+            };
+            match settings.custom_attributes {
+                Some(m) => println!("directory {id}: custom_attributes = {}", m.to_json()),
+                None => println!(
+                    "directory {id}: custom_attributes holds the Enterprise User attributes (no mapping)"
+                ),
+            }
         }
         DirectoryCommand::Delete { id, yes } => {
             let Some(d) = store.get_directory(&id).await? else {

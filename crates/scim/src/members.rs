@@ -104,6 +104,80 @@ impl MemberRef {
     }
 }
 
+/// The group ids a User body lists in `groups`, read as a tolerance: RFC 7643
+/// §4.1.2 makes `User.groups` readOnly (so `normalize` drops it), but some
+/// clients send the user's groups with the user. `None` when the body has no
+/// `groups` key (plain or qualified with the core User URN); `Some(vec![])`
+/// for `null` or `[]`. Items are `{"value": id}` objects (`display`, `$ref`
+/// and `type` are ignored; `"type": "indirect"` items are skipped, since only
+/// direct memberships can be set) or bare id strings; ids come back
+/// deduplicated, in the order given.
+pub fn user_groups(body: &Value) -> Result<Option<Vec<String>>> {
+    let Some(obj) = body.as_object() else {
+        return Ok(None);
+    };
+    let qualified = format!("{}:groups", crate::schema::USER_SCHEMA);
+    let mut found = false;
+    let mut ids: Vec<String> = Vec::new();
+    for (k, v) in obj {
+        if !(k.eq_ignore_ascii_case("groups") || k.eq_ignore_ascii_case(&qualified)) {
+            continue;
+        }
+        found = true;
+        let items = match v {
+            Value::Null => continue,
+            Value::Array(items) => items.as_slice(),
+            other => std::slice::from_ref(other),
+        };
+        for item in items {
+            if let Some(id) = group_ref(item)?
+                && !ids.contains(&id)
+            {
+                ids.push(id);
+            }
+        }
+    }
+    Ok(found.then_some(ids))
+}
+
+/// One element of a user's `groups`: its id, or `None` for an indirect membership.
+fn group_ref(v: &Value) -> Result<Option<String>> {
+    let bad_value =
+        || ScimError::invalid_value("groups.value must be a non-empty string (a group id)");
+    match v {
+        Value::String(s) if !s.is_empty() => Ok(Some(s.clone())),
+        Value::Object(obj) => {
+            let mut value = None;
+            for (k, v) in obj {
+                if k.eq_ignore_ascii_case("value") {
+                    match v {
+                        Value::String(s) if !s.is_empty() => value = Some(s.clone()),
+                        _ => return Err(bad_value()),
+                    }
+                } else if k.eq_ignore_ascii_case("type") {
+                    if v.as_str()
+                        .is_some_and(|t| t.eq_ignore_ascii_case("indirect"))
+                    {
+                        return Ok(None);
+                    }
+                } else if !(k.eq_ignore_ascii_case("display") || k.eq_ignore_ascii_case("$ref")) {
+                    return Err(ScimError::invalid_syntax(format!(
+                        "groups has no sub-attribute {k:?}"
+                    )));
+                }
+            }
+            value.map(Some).ok_or_else(|| {
+                ScimError::invalid_value(
+                    "each of a user's groups needs a \"value\" (the group's id)",
+                )
+            })
+        }
+        _ => Err(ScimError::invalid_value(
+            "a user's groups must be objects with a \"value\" (the group's id)",
+        )),
+    }
+}
+
 /// A member as returned to clients: RFC 7643 §4.2 `value`, `$ref`, `type`, `display`.
 pub fn member_json(base_url: &str, id: &str, ty: MemberType, display: Option<&str>) -> Value {
     let endpoint = match ty {
@@ -139,6 +213,30 @@ mod tests {
         assert_eq!(list[0].ty, Some(MemberType::User));
         assert!(MemberRef::from_json(&json!({"display": "x"})).is_err());
         assert!(MemberRef::from_json(&json!({"value": 3})).is_err());
+    }
+
+    #[test]
+    fn reads_a_users_groups_as_a_tolerance() {
+        assert_eq!(user_groups(&json!({"userName": "a"})).unwrap(), None);
+        assert_eq!(user_groups(&json!({"groups": []})).unwrap(), Some(vec![]));
+        assert_eq!(user_groups(&json!({"Groups": null})).unwrap(), Some(vec![]));
+        let body = json!({"groups": [
+            {"value": "g1", "display": "One", "$ref": "https://x/Groups/g1", "type": "direct"},
+            "g2",
+            {"value": "g1"},
+            {"value": "g3", "type": "indirect"}
+        ]});
+        assert_eq!(
+            user_groups(&body).unwrap(),
+            Some(vec!["g1".to_owned(), "g2".to_owned()])
+        );
+        let qualified =
+            json!({"urn:ietf:params:scim:schemas:core:2.0:User:groups": {"value": "g"}});
+        assert_eq!(user_groups(&qualified).unwrap(), Some(vec!["g".to_owned()]));
+        assert!(user_groups(&json!({"groups": [{"display": "x"}]})).is_err());
+        assert!(user_groups(&json!({"groups": [{"value": 3}]})).is_err());
+        assert!(user_groups(&json!({"groups": [{"value": "g", "x": 1}]})).is_err());
+        assert!(user_groups(&json!({"groups": [7]})).is_err());
     }
 }
 

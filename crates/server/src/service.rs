@@ -5,7 +5,7 @@ use crate::limits::{
 };
 use roster_scim::ScimError;
 use roster_scim::filter::{check_filter, parse_filter_nested};
-use roster_scim::members::MemberOp;
+use roster_scim::members::{MemberOp, user_groups};
 use roster_scim::patch::{PatchRequest, apply_patch};
 use std::sync::Arc;
 
@@ -49,7 +49,31 @@ pub fn prepare_create(
     } else {
         Vec::new()
     };
-    Ok(NewResource { kind, doc, members })
+    // A tolerance: `groups` is readOnly (RFC 7643 §4.1.2) and `normalize`
+    // drops it, but a user created with groups joins them.
+    let groups = if kind == Kind::User {
+        user_groups(body)?.unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    Ok(NewResource {
+        kind,
+        doc,
+        members,
+        groups,
+    })
+}
+
+/// The groups a user PUT sets, as a tolerance (`groups` is readOnly): a
+/// non-empty list becomes exactly the user's direct groups. An absent,
+/// `null` or empty `groups` leaves memberships alone: Okta sends
+/// `"groups": []` with every user PUT while it manages memberships through
+/// the groups (Group Push), so an empty list cannot mean "no groups".
+fn groups_to_set(kind: Kind, body: &Value) -> Result<Option<Vec<String>>, ScimError> {
+    if kind != Kind::User {
+        return Ok(None);
+    }
+    Ok(user_groups(body)?.filter(|g| !g.is_empty()))
 }
 
 pub async fn create(state: &AppState, dir: &str, kind: Kind, mut body: Value) -> ApiResult<Stored> {
@@ -136,7 +160,11 @@ pub fn replace_fn(
                 members.push(MemberOp::ReplaceAll(list));
             }
         }
-        Ok(Update { doc, members })
+        Ok(Update {
+            doc,
+            members,
+            groups: groups_to_set(kind, &body)?,
+        })
     })
 }
 
@@ -174,6 +202,7 @@ pub fn patch_fn(
         Ok(Update {
             doc,
             members: outcome.members,
+            groups: None,
         })
     })
 }

@@ -61,15 +61,22 @@ pub fn spawn(
             cfg,
             stopping: shutdown.clone(),
         };
+        // Behind the head (a batch went out whole), deliver again at once:
+        // the poll interval is for waiting on new events, not a pause
+        // between batches of a backlog (it capped one endpoint at
+        // BATCH / poll interval, 400 events/s).
+        let mut backlog = false;
         loop {
-            tokio::select! {
-                _ = shutdown.changed() => break,
-                _ = tokio::time::sleep(Duration::from_millis(d.cfg.webhook_poll_ms)) => {}
+            if !backlog {
+                tokio::select! {
+                    _ = shutdown.changed() => break,
+                    _ = tokio::time::sleep(Duration::from_millis(d.cfg.webhook_poll_ms)) => {}
+                }
             }
             if *shutdown.borrow() {
                 break;
             }
-            d.tick().await;
+            backlog = d.tick().await;
         }
     })
 }
@@ -83,7 +90,9 @@ impl Dispatcher {
             .saturating_mul(1000)
     }
 
-    async fn tick(&self) {
+    /// One round over the endpoints that have work; true when one of them
+    /// delivered a whole batch and so may have more waiting.
+    async fn tick(&self) -> bool {
         let leased = match self
             .store
             .claim_webhooks(
@@ -96,7 +105,7 @@ impl Dispatcher {
             Ok(l) => l,
             Err(e) => {
                 tracing::warn!(error = %e, "webhook dispatcher cannot claim endpoints");
-                return;
+                return false;
             }
         };
         if !leased.is_empty() {
@@ -106,10 +115,15 @@ impl Dispatcher {
             );
         }
         // Endpoints are independent: deliver to the leased ones concurrently.
-        futures_util::future::join_all(leased.into_iter().map(|l| self.deliver(l))).await;
+        futures_util::future::join_all(leased.into_iter().map(|l| self.deliver(l)))
+            .await
+            .into_iter()
+            .any(|more| more)
     }
 
-    async fn deliver(&self, leased: Leased) {
+    /// Delivers a batch to one leased endpoint; true when the whole batch
+    /// went out and was saved, so more events may be waiting.
+    async fn deliver(&self, leased: Leased) -> bool {
         let ep = &leased.endpoint;
         let mut p = Progress {
             cursor: ep.cursor,
@@ -157,6 +171,7 @@ impl Dispatcher {
                 Vec::new()
             }
         };
+        let mut delivered = 0u64;
         for event in &events {
             if self.is_stopping() {
                 break;
@@ -170,6 +185,7 @@ impl Dispatcher {
                 p.attempts = 0;
                 p.first_failure = None;
                 p.state = "healthy".into();
+                delivered += 1;
                 continue;
             }
             if code == Some(410) {
@@ -197,20 +213,23 @@ impl Dispatcher {
             p.retry_at = now + self.backoff_ms(p.attempts);
             break;
         }
-        match self
+        let saved = match self
             .store
             .webhook_progress(&ep.id, &self.owner, self.lease_ms(), p)
             .await
         {
-            Ok(true) => {}
+            Ok(true) => true,
             Ok(false) => {
-                tracing::warn!(endpoint = %ep.id, "lost the webhook lease; another dispatcher took over")
+                tracing::warn!(endpoint = %ep.id, "lost the webhook lease; another dispatcher took over");
+                false
             }
             Err(e) => {
-                tracing::warn!(endpoint = %ep.id, error = %e, "cannot save webhook progress; events will be re-sent")
+                tracing::warn!(endpoint = %ep.id, error = %e, "cannot save webhook progress; events will be re-sent");
+                false
             }
-        }
+        };
         let _ = self.store.release_webhook(&ep.id, &self.owner).await;
+        saved && delivered == BATCH
     }
 
     fn is_stopping(&self) -> bool {

@@ -4,7 +4,9 @@
 //! describe, so a committed change always has its event and a rolled-back one
 //! never does. This module builds their payloads; it does no I/O.
 
-use roster_scim::schema::ENTERPRISE_USER_SCHEMA;
+use roster_scim::ScimError;
+use roster_scim::path::AttrPath;
+use roster_scim::schema::{ENTERPRISE_USER_SCHEMA, Mutability, Returned, SchemaRegistry};
 use serde_json::{Map, Value, json};
 
 use crate::model::{Directory, Kind, Stored};
@@ -88,7 +90,14 @@ fn text<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
 }
 
 /// The normalized user: the attributes apps need, plus the raw SCIM resource.
-pub fn user_data(directory: &str, s: &Stored, groups: &[GroupRef]) -> Value {
+/// `custom` is the directory's custom-attribute mapping; without one,
+/// `custom_attributes` holds the Enterprise User attributes.
+pub fn user_data(
+    directory: &str,
+    s: &Stored,
+    groups: &[GroupRef],
+    custom: Option<&CustomAttributes>,
+) -> Value {
     let doc = &s.doc;
     let emails: Vec<Value> = doc
         .get("emails")
@@ -121,7 +130,10 @@ pub fn user_data(directory: &str, s: &Stored, groups: &[GroupRef]) -> Value {
         "job_title": text(doc, "title"),
         "state": if active { "active" } else { "inactive" },
         "groups": groups.iter().map(|g| json!({"id": g.id, "name": g.name})).collect::<Vec<_>>(),
-        "custom_attributes": custom_attributes(doc),
+        "custom_attributes": match custom {
+            Some(mapping) => mapping.extract(doc),
+            None => custom_attributes(doc),
+        },
         "raw_attributes": raw_attributes(s),
     })
 }
@@ -138,9 +150,14 @@ pub fn group_data(directory: &str, s: &Stored) -> Value {
     })
 }
 
-pub fn data(directory: &str, s: &Stored, groups: &[GroupRef]) -> Value {
+pub fn data(
+    directory: &str,
+    s: &Stored,
+    groups: &[GroupRef],
+    custom: Option<&CustomAttributes>,
+) -> Value {
     match s.kind {
-        Kind::User => user_data(directory, s, groups),
+        Kind::User => user_data(directory, s, groups, custom),
         Kind::Group => group_data(directory, s),
     }
 }
@@ -159,7 +176,7 @@ fn raw_attributes(s: &Stored) -> Value {
     Value::Object(raw)
 }
 
-/// Enterprise User attributes, under the snake_case names apps expect.
+/// Without a mapping: the Enterprise User attributes, under the snake_case names apps expect.
 fn custom_attributes(doc: &Value) -> Value {
     let mut out = Map::new();
     if let Some(Value::Object(ext)) = doc.get(ENTERPRISE_USER_SCHEMA) {
@@ -182,6 +199,176 @@ fn custom_attributes(doc: &Value) -> Value {
         }
     }
     Value::Object(out)
+}
+
+/// Most keys a custom-attribute mapping may have.
+pub const MAX_CUSTOM_ATTRIBUTES: usize = 100;
+/// Longest key of a custom-attribute mapping, in bytes.
+pub const MAX_CUSTOM_KEY_BYTES: usize = 128;
+
+/// A directory's custom-attribute mapping: each output key of a user's
+/// `custom_attributes` and the SCIM attribute path it is read from, e.g.
+/// `"cost_center"` ← `urn:…:enterprise:2.0:User:costCenter`. Paths are
+/// checked against the schema registry when the mapping is set and kept in
+/// canonical spelling, so reading a value is a lookup in the canonical
+/// document, with no schema at hand.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomAttributes {
+    entries: Vec<Mapped>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Mapped {
+    key: String,
+    /// The canonical path: `attr[.sub]` for core attributes, `URN:attr[.sub]` for extensions.
+    path: String,
+    /// The extension URN the attribute lives under in the document.
+    container: Option<String>,
+    attr: String,
+    sub: Option<String>,
+}
+
+impl CustomAttributes {
+    /// Checks a mapping (a JSON object of output key → User attribute path)
+    /// against the User resource type of `reg`. Errors are SCIM errors that
+    /// name the offending key or path.
+    pub fn parse(reg: &SchemaRegistry, mapping: &Value) -> Result<Self, ScimError> {
+        let obj = mapping.as_object().ok_or_else(|| {
+            ScimError::invalid_value(
+                "custom_attributes must be an object of output key to SCIM attribute path, e.g. {\"department\": \"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department\"}",
+            )
+        })?;
+        if obj.len() > MAX_CUSTOM_ATTRIBUTES {
+            return Err(ScimError::invalid_value(format!(
+                "custom_attributes has {} keys; at most {MAX_CUSTOM_ATTRIBUTES} are allowed",
+                obj.len()
+            )));
+        }
+        let rt = reg
+            .resource_type("User")
+            .ok_or_else(|| ScimError::internal("no User resource type"))?;
+        let mut entries = Vec::with_capacity(obj.len());
+        for (key, path) in obj {
+            if key.trim().is_empty() || key.len() > MAX_CUSTOM_KEY_BYTES {
+                return Err(ScimError::invalid_value(format!(
+                    "custom attribute key {key:?} must be 1 to {MAX_CUSTOM_KEY_BYTES} bytes"
+                )));
+            }
+            let text = path.as_str().ok_or_else(|| {
+                ScimError::invalid_value(format!(
+                    "custom attribute {key:?} must map to an attribute path (a string)"
+                ))
+            })?;
+            let parsed = AttrPath::parse(text).map_err(|e| {
+                ScimError::invalid_path(format!("custom attribute {key:?}: {}", e.detail))
+            })?;
+            let unknown = || {
+                ScimError::invalid_path(format!(
+                    "custom attribute {key:?}: {text:?} is not an attribute of the User schema or its extensions"
+                ))
+            };
+            let r = reg.resolve(rt, &parsed).ok_or_else(unknown)?;
+            let leaf = r.leaf();
+            if r.attr.mutability == Mutability::ReadOnly || leaf.mutability == Mutability::ReadOnly
+            {
+                return Err(ScimError::invalid_path(format!(
+                    "custom attribute {key:?}: {text:?} is readOnly, and Roster does not store readOnly attributes; map an attribute the identity provider sends"
+                )));
+            }
+            if r.attr.returned == Returned::Never || leaf.returned == Returned::Never {
+                return Err(ScimError::invalid_path(format!(
+                    "custom attribute {key:?}: {text:?} is never returned, so it cannot be mapped"
+                )));
+            }
+            let attr = r.attr.name.clone();
+            let sub = r.sub.map(|d| d.name.clone());
+            let container = r.container().map(str::to_owned);
+            let mut canonical = String::new();
+            if let Some(urn) = &container {
+                canonical.push_str(urn);
+                canonical.push(':');
+            }
+            canonical.push_str(&attr);
+            if let Some(sub) = &sub {
+                canonical.push('.');
+                canonical.push_str(sub);
+            }
+            entries.push(Mapped {
+                key: key.clone(),
+                path: canonical,
+                container,
+                attr,
+                sub,
+            });
+        }
+        Ok(CustomAttributes { entries })
+    }
+
+    /// Reads a mapping stored by [`CustomAttributes::to_stored`]: its paths
+    /// are canonical already, so no schema is needed.
+    pub fn from_stored(text: &str) -> Result<Self, String> {
+        let obj: Map<String, Value> = serde_json::from_str(text)
+            .map_err(|e| format!("the stored custom-attribute mapping is unreadable: {e}"))?;
+        let mut entries = Vec::with_capacity(obj.len());
+        for (key, path) in obj {
+            let text = path
+                .as_str()
+                .ok_or_else(|| format!("the stored custom attribute {key:?} is not a path"))?;
+            let parsed = AttrPath::parse(text).map_err(|e| e.detail)?;
+            entries.push(Mapped {
+                key,
+                path: text.to_owned(),
+                container: parsed.uri,
+                attr: parsed.attr,
+                sub: parsed.sub_attr,
+            });
+        }
+        Ok(CustomAttributes { entries })
+    }
+
+    /// The mapping as JSON: `{key: canonical path}`, in the order given.
+    pub fn to_json(&self) -> Value {
+        Value::Object(
+            self.entries
+                .iter()
+                .map(|m| (m.key.clone(), Value::String(m.path.clone())))
+                .collect(),
+        )
+    }
+
+    pub fn to_stored(&self) -> String {
+        self.to_json().to_string()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// `custom_attributes` of a user document: every mapped key, `null` when
+    /// the user has no value there. A sub-attribute of a multi-valued
+    /// attribute (`emails.value`) gives the list of the values present.
+    pub fn extract(&self, doc: &Value) -> Value {
+        let mut out = Map::with_capacity(self.entries.len());
+        for m in &self.entries {
+            let holder = match &m.container {
+                Some(urn) => doc.get(urn),
+                None => Some(doc),
+            };
+            let value = holder.and_then(|h| h.get(&m.attr));
+            let value = match (&m.sub, value) {
+                (None, v) => v.cloned(),
+                (Some(sub), Some(Value::Array(items))) => {
+                    let found: Vec<Value> =
+                        items.iter().filter_map(|i| i.get(sub)).cloned().collect();
+                    (!found.is_empty()).then_some(Value::Array(found))
+                }
+                (Some(sub), Some(v)) => v.get(sub).cloned(),
+                (Some(_), None) => None,
+            };
+            out.insert(m.key.clone(), value.unwrap_or(Value::Null));
+        }
+        Value::Object(out)
+    }
 }
 
 /// `data` of an `*.updated` event: the new state plus `previous_attributes`,
@@ -263,6 +450,7 @@ mod tests {
                 id: "g".into(),
                 name: "G".into(),
             }],
+            None,
         );
         assert_eq!(d["username"], "bjensen");
         assert_eq!(d["idp_id"], "x1");
@@ -276,11 +464,17 @@ mod tests {
 
     #[test]
     fn updated_lists_exactly_the_changed_attributes() {
-        let a = user_data("d", &user(json!({"userName": "a", "title": "x"})), &[]);
+        let a = user_data(
+            "d",
+            &user(json!({"userName": "a", "title": "x"})),
+            &[],
+            None,
+        );
         let b = user_data(
             "d",
             &user(json!({"userName": "a", "title": "y", "active": false})),
             &[],
+            None,
         );
         let d = updated(&a, &b).unwrap();
         let prev = d["previous_attributes"].as_object().unwrap();
@@ -288,6 +482,65 @@ mod tests {
         assert_eq!(prev["state"], "active");
         assert!(!prev.contains_key("username"));
         assert!(updated(&a, &a).is_none());
+    }
+
+    #[test]
+    fn a_mapping_is_checked_against_the_schemas_and_read_from_the_document() {
+        let reg = SchemaRegistry::core();
+        let m = CustomAttributes::parse(
+            &reg,
+            &json!({
+                "department": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:DEPARTMENT",
+                "manager_id": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value",
+                "given": "urn:ietf:params:scim:schemas:core:2.0:User:name.givenName",
+                "mails": "emails.value",
+                "nick": "nickName"
+            }),
+        )
+        .unwrap();
+        assert_eq!(
+            m.to_json(),
+            json!({
+                "department": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department",
+                "manager_id": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager.value",
+                "given": "name.givenName",
+                "mails": "emails.value",
+                "nick": "nickName"
+            })
+        );
+        assert_eq!(CustomAttributes::from_stored(&m.to_stored()).unwrap(), m);
+        let doc = json!({
+            "userName": "b", "name": {"givenName": "Barbara"},
+            "emails": [{"value": "a@x"}, {"type": "home"}, {"value": "b@x"}],
+            ENTERPRISE_USER_SCHEMA: {"department": "Tours", "manager": {"value": "m1"}}
+        });
+        assert_eq!(
+            m.extract(&doc),
+            json!({"department": "Tours", "manager_id": "m1", "given": "Barbara",
+                   "mails": ["a@x", "b@x"], "nick": null})
+        );
+        let d = user_data("d", &user(doc), &[], Some(&m));
+        assert_eq!(d["custom_attributes"]["manager_id"], "m1");
+        // Every refusal names what it refuses.
+        for (bad, named) in [
+            (
+                json!({"x": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:nope"}),
+                "nope",
+            ),
+            (json!({"x": "costCentre"}), "costCentre"),
+            (json!({"x": "name.nope"}), "name.nope"),
+            (json!({"x": "password"}), "password"),
+            (json!({"x": "groups.value"}), "groups.value"),
+            (json!({"x": "meta.created"}), "meta.created"),
+            (json!({"x": "a..b"}), "a..b"),
+            (json!({"x": 3}), "\"x\""),
+            (json!({"": "userName"}), "\"\""),
+        ] {
+            let e = CustomAttributes::parse(&reg, &bad).unwrap_err();
+            assert_eq!(e.status, 400);
+            assert!(e.detail.contains(named), "{named}: {}", e.detail);
+        }
+        assert!(CustomAttributes::parse(&reg, &json!(["x"])).is_err());
     }
 
     #[test]

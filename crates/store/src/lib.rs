@@ -265,6 +265,16 @@ pub trait Store: Send + Sync + 'static {
     async fn deactivation(&self, directory: &str) -> StoreResult<Option<Deactivation>>;
     /// Sets it; false for an unknown directory.
     async fn set_deactivation(&self, directory: &str, mode: Deactivation) -> StoreResult<bool>;
+    /// A directory's settings; `None` for an unknown directory.
+    async fn settings(&self, directory: &str) -> StoreResult<Option<DirectorySettings>>;
+    /// Changes some settings in one transaction and returns them all; `None`
+    /// for an unknown directory. A new custom-attribute mapping applies to
+    /// events written from then on: events already written keep their data.
+    async fn update_settings(
+        &self,
+        directory: &str,
+        change: SettingsChange,
+    ) -> StoreResult<Option<DirectorySettings>>;
 
     async fn create(&self, directory: &str, new: NewResource) -> StoreResult<Stored>;
     async fn get(&self, directory: &str, kind: Kind, id: &str) -> StoreResult<Option<Stored>>;

@@ -86,12 +86,15 @@ pub struct MemberRow {
     pub display: String,
 }
 
-/// A new resource: its canonical document and, for groups, its initial members.
+/// A new resource: its canonical document and, for groups, its initial
+/// members; for users, the ids of the groups it joins (a user's `groups` sent
+/// with the user, a tolerance: RFC 7643 makes them readOnly).
 #[derive(Debug, Clone)]
 pub struct NewResource {
     pub kind: Kind,
     pub doc: Value,
     pub members: Vec<MemberRef>,
+    pub groups: Vec<String>,
 }
 
 /// What an update turns a resource into.
@@ -99,6 +102,9 @@ pub struct NewResource {
 pub struct Update {
     pub doc: Value,
     pub members: Vec<MemberOp>,
+    /// For users: the exact set of groups the user is a direct member of
+    /// afterwards; `None` leaves memberships alone.
+    pub groups: Option<Vec<String>>,
 }
 
 /// Computes an update from the current state, inside the store's transaction,
@@ -148,8 +154,9 @@ pub struct AdminKeyInfo {
 /// How a directory reports a user's deactivation (`active` turning false) to
 /// the app: as `dsync.user.updated` with state `inactive`, or, for apps that
 /// prefer it, as `dsync.user.deleted` (and reactivation as `dsync.user.created`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Deactivation {
+    #[default]
     Update,
     Delete,
 }
@@ -169,4 +176,21 @@ impl Deactivation {
             _ => None,
         }
     }
+}
+
+/// A directory's settings.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DirectorySettings {
+    pub deactivation: Deactivation,
+    /// How `custom_attributes` of users is filled; `None`: from the
+    /// Enterprise User extension, under snake_case names.
+    pub custom_attributes: Option<crate::events::CustomAttributes>,
+}
+
+/// A change of a directory's settings; `None` fields stay as they are.
+#[derive(Debug, Clone, Default)]
+pub struct SettingsChange {
+    pub deactivation: Option<Deactivation>,
+    /// `Some(None)` removes the mapping.
+    pub custom_attributes: Option<Option<crate::events::CustomAttributes>>,
 }

@@ -599,6 +599,7 @@ async fn run_case(
                         kind: Kind::User,
                         doc,
                         members: Vec::new(),
+                        groups: Vec::new(),
                     },
                 )
                 .await
@@ -627,6 +628,7 @@ async fn run_case(
                             Ok(Update {
                                 doc,
                                 members: Vec::new(),
+                                groups: None,
                             })
                         }),
                     )

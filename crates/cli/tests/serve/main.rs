@@ -5,6 +5,7 @@
 
 mod support;
 
+mod custom_attributes;
 mod limits;
 mod logs;
 mod secrets;

@@ -43,6 +43,11 @@ impl Roster {
         c
     }
 
+    /// Runs an administration command as given.
+    pub fn run(&self, args: &[&str]) -> std::process::Output {
+        self.command().args(args).output().unwrap()
+    }
+
     /// Runs an administration command with `--json` and returns its output.
     pub fn json(&self, args: &[&str]) -> Value {
         self.json_with(args, &[])

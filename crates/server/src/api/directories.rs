@@ -4,9 +4,11 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use roster_store::{Deactivation, Directory};
+use roster_scim::schema::SchemaRegistry;
+use roster_store::events::CustomAttributes;
+use roster_store::{Deactivation, Directory, DirectorySettings, SettingsChange};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use super::params::{self, ts};
 use super::{AdminAuth, ApiError};
@@ -116,14 +118,15 @@ pub async fn delete(
     }
 }
 
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SettingsBody {
-    deactivation: String,
-}
-
-fn settings_json(id: &str, mode: Deactivation) -> Value {
-    serde_json::json!({"directory_id": id, "deactivation": mode.as_str()})
+fn settings_json(id: &str, settings: &DirectorySettings) -> Value {
+    json!({
+        "directory_id": id,
+        "deactivation": settings.deactivation.as_str(),
+        "custom_attributes": settings
+            .custom_attributes
+            .as_ref()
+            .map_or(Value::Null, CustomAttributes::to_json),
+    })
 }
 
 /// `GET /api/v1/directories/{id}/settings`.
@@ -132,27 +135,63 @@ pub async fn settings(
     _a: AdminAuth,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let mode = s
-        .store
-        .deactivation(&id)
-        .await?
-        .ok_or_else(|| not_found(&id))?;
-    Ok(Json(settings_json(&id, mode)))
+    let settings = s.store.settings(&id).await?.ok_or_else(|| not_found(&id))?;
+    Ok(Json(settings_json(&id, &settings)))
 }
 
-/// `PUT /api/v1/directories/{id}/settings {"deactivation": "update" | "delete"}`.
+/// Reads a settings body: `deactivation` and/or `custom_attributes`; what
+/// it leaves out stays as it is.
+fn settings_change(
+    reg: &SchemaRegistry,
+    body: &Map<String, Value>,
+) -> Result<SettingsChange, ApiError> {
+    let mut change = SettingsChange::default();
+    for (key, value) in body {
+        match key.as_str() {
+            "deactivation" => {
+                let mode = value.as_str().and_then(Deactivation::parse).ok_or_else(|| {
+                    ApiError::bad_request("deactivation must be \"update\" (dsync.user.updated, state inactive) or \"delete\" (dsync.user.deleted)")
+                })?;
+                change.deactivation = Some(mode);
+            }
+            "custom_attributes" => {
+                let mapping = match value {
+                    Value::Null => None,
+                    m => Some(
+                        CustomAttributes::parse(reg, m)
+                            .map_err(|e| ApiError::from(roster_store::StoreError::from(e)))?,
+                    ),
+                };
+                change.custom_attributes = Some(mapping);
+            }
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "unknown setting {other:?}; the settings are \"deactivation\" and \"custom_attributes\""
+                )));
+            }
+        }
+    }
+    if change.deactivation.is_none() && change.custom_attributes.is_none() {
+        return Err(ApiError::bad_request(
+            "send \"deactivation\" and/or \"custom_attributes\", e.g. {\"custom_attributes\": {\"department\": \"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department\"}}",
+        ));
+    }
+    Ok(change)
+}
+
+/// `PUT /api/v1/directories/{id}/settings {"deactivation"?, "custom_attributes"?}`.
 pub async fn set_settings(
     State(s): State<AppState>,
     _a: AdminAuth,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let body = params::body::<SettingsBody>(&body)?;
-    let mode = Deactivation::parse(&body.deactivation).ok_or_else(|| {
-        ApiError::bad_request("deactivation must be \"update\" (dsync.user.updated, state inactive) or \"delete\" (dsync.user.deleted)")
-    })?;
-    if !s.store.set_deactivation(&id, mode).await? {
-        return Err(not_found(&id));
-    }
-    Ok(Json(settings_json(&id, mode)))
+    let body = params::body::<Map<String, Value>>(&body)?;
+    let change = settings_change(&s.reg, &body)?;
+    let settings = s
+        .store
+        .update_settings(&id, change)
+        .await?
+        .ok_or_else(|| not_found(&id))?;
+    Ok(Json(settings_json(&id, &settings)))
 }

@@ -81,6 +81,12 @@ async fn create(
         "/Groups"
     };
     let key = idempotency::key(&headers, "POST", path, body.to_string().as_bytes())?;
+    // A user created with `groups` (a tolerance) has joined them already.
+    let joins_groups = kind == Kind::User
+        && roster_scim::members::user_groups(&body)
+            .ok()
+            .flatten()
+            .is_some_and(|g| !g.is_empty());
     // A replayed idempotent create may return a user that has joined groups since.
     let (stored, fresh) = match key {
         Some(key) => (
@@ -92,7 +98,7 @@ async fn create(
             true,
         ),
     };
-    let out = if fresh && kind == Kind::User {
+    let out = if fresh && kind == Kind::User && !joins_groups {
         // A user that did not exist until this request belongs to no group yet:
         // skipping the lookup saves a read transaction and a thread hop per create.
         let rt = service::resource_type(&state, kind)?;

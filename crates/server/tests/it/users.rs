@@ -107,7 +107,7 @@ async fn put_replaces_ignores_read_only_and_keeps_password() {
                 "schemas": [USER],
                 "id": "not-the-id",
                 "meta": {"resourceType": "Group", "created": "2000-01-01T00:00:00Z"},
-                "groups": [{"value": "whatever"}],
+                "groups": [],
                 "userName": "bjensen",
                 "displayName": "Barbara J",
             }),

@@ -252,6 +252,7 @@ async fn a_restart_in_the_middle_of_a_backlog_loses_no_delivery() {
                     "userName": format!("u{i}")
                 }),
                 members: Vec::new(),
+                groups: Vec::new(),
             })?;
         }
         Ok(())
@@ -310,4 +311,46 @@ async fn a_restart_in_the_middle_of_a_backlog_loses_no_delivery() {
     let mut sorted = first_seen.clone();
     sorted.sort();
     assert_eq!(first_seen, sorted);
+}
+
+#[tokio::test]
+async fn a_backlog_is_delivered_without_a_poll_interval_between_batches() {
+    const EVENTS: usize = 1_000;
+    // A slow poll: waiting it out between batches of 100 would take 20 s.
+    let s = TestServer::start_with(ServerConfig {
+        webhook_poll_ms: 2_000,
+        ..fast_config()
+    })
+    .await;
+    let (url, got) = receiver(Arc::new(|_| Reply::Status(200))).await;
+    s.store
+        .create_webhook(&url, &["dsync.user.created".into()], None)
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    roster_store::in_transaction(s.store.as_ref(), &s.directory, |tx| {
+        for i in 0..EVENTS {
+            tx.create(roster_store::NewResource {
+                kind: roster_store::Kind::User,
+                doc: serde_json::json!({"userName": format!("u{i}")}),
+                members: Vec::new(),
+                groups: Vec::new(),
+            })?;
+        }
+        Ok(())
+    })
+    .await
+    .unwrap();
+    for _ in 0..1200 {
+        if got.lock().unwrap().bodies.len() >= EVENTS {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let took = started.elapsed();
+    assert_eq!(got.lock().unwrap().bodies.len(), EVENTS);
+    assert!(
+        took < Duration::from_secs(12),
+        "{EVENTS} events took {took:?}: the dispatcher paused between batches"
+    );
 }

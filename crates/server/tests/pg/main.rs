@@ -18,6 +18,8 @@ mod bulk;
 mod bulk_limits;
 #[path = "../it/conformance_fixes.rs"]
 mod conformance_fixes;
+#[path = "../it/custom_attributes.rs"]
+mod custom_attributes;
 #[path = "../it/discovery.rs"]
 mod discovery;
 #[path = "../it/errors.rs"]
@@ -54,6 +56,8 @@ mod patch;
 mod projection;
 #[path = "../it/smoke.rs"]
 mod smoke;
+#[path = "../it/user_groups.rs"]
+mod user_groups;
 #[path = "../it/users.rs"]
 mod users;
 #[path = "../it/webhooks.rs"]

@@ -11,7 +11,7 @@ use postgres::{Client, NoTls, Statement};
 use crate::db::{Db, Dialect, Row, Val, postgres_placeholders};
 use crate::{StoreError, StoreResult};
 
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 const SCHEMA: &str = include_str!("schema.sql");
 /// The advisory lock key that serializes migrations of concurrent starts.
 const MIGRATION_LOCK: i64 = 0x526f_7374_6572; // "Roster"
@@ -403,6 +403,11 @@ fn migrate_in_transaction(conn: &PgConn) -> StoreResult<()> {
         conn.batch(SCHEMA)?;
         create_fold(conn)?;
         create_trigram_indexes(conn)?;
+    }
+    if version < 2 {
+        // A directory's custom-attribute mapping (JSON: output key -> SCIM
+        // attribute path); NULL: the Enterprise User attributes.
+        conn.batch("ALTER TABLE directories ADD COLUMN custom_attributes TEXT")?;
     }
     conn.exec(
         "UPDATE roster_schema SET version = ?",

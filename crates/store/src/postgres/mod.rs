@@ -20,7 +20,7 @@ use roster_scim::schema::SchemaRegistry;
 
 use crate::db::Db;
 use crate::model::*;
-use crate::rows::{admin, directory_api, list, outbox, resources, tx, webhooks};
+use crate::rows::{admin, directory_api, list, outbox, resources, settings, tx, webhooks};
 use crate::webhooks::{DeliveryRecord, Leased, Progress, WebhookEndpoint};
 use crate::{ListOptions, Store, StoreError, StoreResult, TxWork, vals};
 pub use conn::PgConn;
@@ -189,12 +189,7 @@ impl Store for PgStore {
         let dir = directory.to_owned();
         let reg = self.reg.clone();
         self.write_in(Some(dir.clone()), move |c| {
-            let mut tx = tx::DbTx {
-                conn: c,
-                reg: &reg,
-                directory: &dir,
-                poisoned: None,
-            };
+            let mut tx = tx::DbTx::new(c, &reg, &dir);
             let result = work(&mut tx);
             match tx.poisoned {
                 Some(e) => Err(e),
@@ -475,11 +470,28 @@ impl Store for PgStore {
         .await
     }
 
+    async fn settings(&self, directory: &str) -> StoreResult<Option<DirectorySettings>> {
+        let dir = directory.to_owned();
+        self.read(move |c| settings::load(c, &dir, false)).await
+    }
+
+    async fn update_settings(
+        &self,
+        directory: &str,
+        change: SettingsChange,
+    ) -> StoreResult<Option<DirectorySettings>> {
+        let dir = directory.to_owned();
+        self.write_in(Some(dir.clone()), move |c| {
+            settings::update(c, &dir, &change)
+        })
+        .await
+    }
+
     async fn create(&self, directory: &str, new: NewResource) -> StoreResult<Stored> {
         let dir = directory.to_owned();
         let reg = self.reg.clone();
         self.write_in(Some(dir.clone()), move |c| {
-            resources::create(c, &reg, &dir, new)
+            resources::create(c, &reg, &settings::DirSettings::new(&dir), new)
         })
         .await
     }
@@ -500,7 +512,15 @@ impl Store for PgStore {
         let (dir, id) = (directory.to_owned(), id.to_owned());
         let reg = self.reg.clone();
         self.write_in(Some(dir.clone()), move |c| {
-            resources::update(c, &reg, &dir, kind, &id, if_match, f)
+            resources::update(
+                c,
+                &reg,
+                &settings::DirSettings::new(&dir),
+                kind,
+                &id,
+                if_match,
+                f,
+            )
         })
         .await
     }
@@ -514,7 +534,7 @@ impl Store for PgStore {
     ) -> StoreResult<()> {
         let (dir, id) = (directory.to_owned(), id.to_owned());
         self.write_in(Some(dir.clone()), move |c| {
-            resources::delete(c, &dir, kind, &id, if_match)
+            resources::delete(c, &settings::DirSettings::new(&dir), kind, &id, if_match)
         })
         .await
     }

@@ -3,6 +3,7 @@
 -- order and prefix ranges are code-point order (as in SQLite and in Rust)
 -- whatever the database's default collation, and B-tree indexes serve them.
 
+-- Version 2 (conn.rs) adds `custom_attributes`.
 CREATE TABLE directories (
     id            TEXT COLLATE "C" PRIMARY KEY,
     name          TEXT NOT NULL,

@@ -8,6 +8,7 @@ use serde_json::Value;
 use super::admin::{create_directory, directory_row, get_directory, issue_token, token_row};
 use super::outbox::data_of;
 use super::resources::{STORED_COLUMNS, to_stored};
+use super::settings::DirSettings;
 use crate::db::{self, Db, Dialect, Row, Val};
 use crate::directory_api::{GroupQuery, ObjectPage, Rotation, UserQuery, UserState};
 use crate::events;
@@ -199,10 +200,17 @@ fn normalized_page(c: &dyn Db, sql: &str, values: &[Val], limit: u64) -> StoreRe
         .map(stored_in_dir)
         .collect::<StoreResult<Vec<_>>>()?;
     let (rows, after) = split_page(rows, limit, |(s, _)| s.id.clone());
-    let data = rows
-        .iter()
-        .map(|(s, dir)| data_of(c, dir, s))
-        .collect::<StoreResult<Vec<_>>>()?;
+    // A page comes from one directory: its settings are read once.
+    let mut settings: Option<DirSettings> = None;
+    let mut data = Vec::with_capacity(rows.len());
+    for (s, dir) in &rows {
+        let ds = match settings.take() {
+            Some(ds) if ds.dir() == dir => ds,
+            _ => DirSettings::new(dir),
+        };
+        data.push(data_of(c, &ds, s)?);
+        settings = Some(ds);
+    }
     Ok(ObjectPage { data, after })
 }
 
@@ -349,7 +357,7 @@ pub fn object(c: &dyn Db, kind: Kind, id: &str) -> StoreResult<Option<Value>> {
     )?;
     row.map(|r| {
         let (s, dir) = stored_in_dir(r)?;
-        data_of(c, &dir, &s)
+        data_of(c, &DirSettings::new(&dir), &s)
     })
     .transpose()
 }
@@ -383,8 +391,9 @@ mod tests {
             kind: Kind::User,
             doc,
             members: vec![],
+            groups: vec![],
         };
-        resources::create(c, &SchemaRegistry::core(), dir, new)
+        resources::create(c, &SchemaRegistry::core(), &DirSettings::new(dir), new)
             .unwrap()
             .id
     }
@@ -400,8 +409,9 @@ mod tests {
                     ty: None,
                 })
                 .collect(),
+            groups: vec![],
         };
-        resources::create(c, &SchemaRegistry::core(), dir, new)
+        resources::create(c, &SchemaRegistry::core(), &DirSettings::new(dir), new)
             .unwrap()
             .id
     }

@@ -5,6 +5,7 @@ pub mod directory_api;
 pub mod list;
 pub mod outbox;
 pub mod resources;
+pub mod settings;
 pub mod tx;
 pub mod webhooks;
 

@@ -4,6 +4,7 @@ use serde_json::Value;
 
 use super::admin::now_ms;
 use super::resources::{MemberDiff, get};
+use super::settings::DirSettings;
 use crate::db::{Db, Dialect, Val, scalar};
 use crate::events::{self, Event, GroupRef};
 use crate::model::{Kind, Stored};
@@ -54,25 +55,27 @@ pub fn groups_of(c: &dyn Db, dir: &str, user: &str) -> StoreResult<Vec<GroupRef>
 }
 
 /// The normalized payload of a resource as it is now in this transaction.
-pub fn data_of(c: &dyn Db, dir: &str, s: &Stored) -> StoreResult<Value> {
-    let groups = match s.kind {
-        Kind::User => groups_of(c, dir, &s.id)?,
-        Kind::Group => Vec::new(),
+pub fn data_of(c: &dyn Db, ds: &DirSettings, s: &Stored) -> StoreResult<Value> {
+    let dir = ds.dir();
+    let (groups, custom) = match s.kind {
+        Kind::User => (groups_of(c, dir, &s.id)?, ds.custom(c)?),
+        Kind::Group => (Vec::new(), None),
     };
-    Ok(events::data(dir, s, &groups))
+    Ok(events::data(dir, s, &groups, custom))
 }
 
 /// `dsync.group.user_added` / `user_removed` for each user that joined or left `group`.
 /// Nested groups get no membership events: apps see users, not group trees.
 pub fn membership_events(
     c: &dyn Db,
-    dir: &str,
+    ds: &DirSettings,
     group: &Stored,
     diff: &MemberDiff,
 ) -> StoreResult<()> {
     if diff.is_empty() {
         return Ok(());
     }
+    let dir = ds.dir();
     let group_data = events::group_data(dir, group);
     let changes = diff
         .added
@@ -86,13 +89,34 @@ pub fn membership_events(
         let Some(user) = get(c, dir, Kind::User, id)? else {
             continue;
         };
-        let user_data = data_of(c, dir, &user)?;
+        let user_data = data_of(c, ds, &user)?;
         emit(
             c,
             dir,
             event,
             &events::membership(dir, user_data, group_data.clone()),
         )?;
+    }
+    Ok(())
+}
+
+/// `dsync.group.user_added` / `user_removed` for the groups a user joined or
+/// left through its own request (its `groups`); `user` is its payload as it
+/// now is.
+pub fn user_membership_events(
+    c: &dyn Db,
+    dir: &str,
+    user: &Value,
+    joined: &[Stored],
+    left: &[Stored],
+) -> StoreResult<()> {
+    let changes = joined
+        .iter()
+        .map(|g| (g, events::GROUP_USER_ADDED))
+        .chain(left.iter().map(|g| (g, events::GROUP_USER_REMOVED)));
+    for (group, event) in changes {
+        let data = events::membership(dir, user.clone(), events::group_data(dir, group));
+        emit(c, dir, event, &data)?;
     }
     Ok(())
 }

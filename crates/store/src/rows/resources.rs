@@ -10,8 +10,9 @@ use serde_json::Value;
 
 use super::admin::now_ms;
 use super::outbox;
+use super::settings::DirSettings;
 use crate::db::{Db, Dialect, Row, Val, scalar};
-use crate::events;
+use crate::events::{self, GroupRef};
 use crate::model::*;
 use crate::sql::compile::{Compiler, INDEXED_VALUES};
 use crate::{StoreError, StoreResult, vals};
@@ -101,10 +102,11 @@ pub fn expect_creates(c: &dyn Db, dir: &str, names: &[(Kind, String)]) -> StoreR
 pub fn create(
     c: &dyn Db,
     reg: &SchemaRegistry,
-    dir: &str,
+    ds: &DirSettings,
     new: NewResource,
 ) -> StoreResult<Stored> {
     let _ = reg;
+    let dir = ds.dir();
     let d = derive(new.kind, &new.doc)?;
     let id = uuid::Uuid::now_v7().to_string();
     let now = now_ms();
@@ -113,6 +115,11 @@ pub fn create(
     // without a savepoint: bulk loads depend on that for their speed.
     let members = if new.kind == Kind::Group && !new.members.is_empty() {
         resolve_members(c, dir, &id, &new.members)?
+    } else {
+        Vec::new()
+    };
+    let mut groups = if new.kind == Kind::User && !new.groups.is_empty() {
+        resolve_groups(c, dir, &new.groups)?
     } else {
         Vec::new()
     };
@@ -167,6 +174,9 @@ pub fn create(
         added: insert_members(c, dir, &id, &members)?,
         removed: Vec::new(),
     };
+    for g in &groups {
+        join_group(c, dir, &g.id, &id, now)?;
+    }
     let stored = Stored {
         id,
         kind: new.kind,
@@ -179,10 +189,126 @@ pub fn create(
         Kind::User => events::USER_CREATED,
         Kind::Group => events::GROUP_CREATED,
     };
-    // A resource that did not exist a moment ago belongs to no group yet.
-    outbox::emit(c, dir, created, &events::data(dir, &stored, &[]))?;
-    outbox::membership_events(c, dir, &stored, &diff)?;
+    // A resource that did not exist a moment ago belongs to no group but
+    // those its own request named: no lookup needed.
+    groups.sort_by(|a, b| a.id.cmp(&b.id));
+    let refs = group_refs(&groups);
+    let data = events::data(dir, &stored, &refs, ds.custom(c)?);
+    outbox::emit(c, dir, created, &data)?;
+    outbox::membership_events(c, ds, &stored, &diff)?;
+    outbox::user_membership_events(c, dir, &data, &groups, &[])?;
     Ok(stored)
+}
+
+fn group_refs(groups: &[Stored]) -> Vec<GroupRef> {
+    groups
+        .iter()
+        .map(|g| GroupRef {
+            id: g.id.clone(),
+            name: g
+                .doc
+                .get("displayName")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+        })
+        .collect()
+}
+
+/// Looks up the groups a user's own request names; each must be a group of
+/// this directory (an id of another directory never resolves).
+fn resolve_groups(c: &dyn Db, dir: &str, ids: &[String]) -> StoreResult<Vec<Stored>> {
+    let mut out: Vec<Stored> = Vec::with_capacity(ids.len());
+    for id in ids {
+        if out.iter().any(|g| &g.id == id) {
+            continue;
+        }
+        let group = get(c, dir, Kind::Group, id)?.ok_or_else(|| {
+            ScimError::invalid_value(format!("groups: {id} is not a group of this directory"))
+        })?;
+        out.push(group);
+    }
+    Ok(out)
+}
+
+/// The group's version moves, as when its members change by PATCH: its
+/// `members`, and so its ETag and `meta.lastModified`, are different now.
+fn touch_group(c: &dyn Db, group: &str, now: i64) -> StoreResult<()> {
+    let greatest = match c.dialect() {
+        Dialect::Sqlite => "MAX",
+        Dialect::Postgres => "GREATEST",
+    };
+    c.exec(
+        &format!(
+            "UPDATE resources SET version = version + 1, last_modified = {greatest}(last_modified + 1, ?) WHERE id = ?"
+        ),
+        vals![now, group],
+    )?;
+    Ok(())
+}
+
+/// Makes `user` a direct member of `group`; false when it already was.
+fn join_group(c: &dyn Db, dir: &str, group: &str, user: &str, now: i64) -> StoreResult<bool> {
+    let added = insert_members(c, dir, group, &[(user.to_owned(), Kind::User)])?;
+    if added.is_empty() {
+        return Ok(false);
+    }
+    touch_group(c, group, now)?;
+    Ok(true)
+}
+
+/// The groups a user joined and left when its request set its groups.
+#[derive(Debug, Default)]
+struct UserGroupsDiff {
+    joined: Vec<Stored>,
+    left: Vec<Stored>,
+}
+
+impl UserGroupsDiff {
+    fn is_empty(&self) -> bool {
+        self.joined.is_empty() && self.left.is_empty()
+    }
+}
+
+/// Makes `wanted` exactly the groups `user` is a direct member of.
+fn set_user_groups(
+    c: &dyn Db,
+    dir: &str,
+    user: &str,
+    wanted: &[String],
+    now: i64,
+) -> StoreResult<UserGroupsDiff> {
+    let wanted = resolve_groups(c, dir, wanted)?;
+    let current: Vec<String> = c
+        .query(
+            "SELECT group_id FROM group_members WHERE member_id = ? AND directory_id = ?",
+            vals![user, dir],
+        )?
+        .iter()
+        .map(|r| r.get::<String>(0))
+        .collect::<StoreResult<_>>()?;
+    let mut diff = UserGroupsDiff::default();
+    for g in current
+        .iter()
+        .filter(|g| !wanted.iter().any(|w| &w.id == *g))
+    {
+        let n = c.exec(
+            "DELETE FROM group_members WHERE group_id = ? AND member_id = ?",
+            vals![g, user],
+        )?;
+        if n > 0 {
+            touch_group(c, g, now)?;
+            if let Some(group) = get(c, dir, Kind::Group, g)? {
+                diff.left.push(group);
+            }
+        }
+    }
+    for g in wanted {
+        if join_group(c, dir, &g.id, user, now)? {
+            diff.joined.push(g);
+        }
+    }
+    Ok(diff)
 }
 
 fn write_index_values(c: &dyn Db, dir: &str, kind: Kind, id: &str, doc: &Value) -> StoreResult<()> {
@@ -253,26 +379,31 @@ fn check_version(current: &Stored, if_match: Option<i64>) -> StoreResult<()> {
 pub fn update(
     c: &dyn Db,
     reg: &SchemaRegistry,
-    dir: &str,
+    ds: &DirSettings,
     kind: Kind,
     id: &str,
     if_match: Option<i64>,
     f: UpdateFn,
 ) -> StoreResult<Stored> {
+    let dir = ds.dir();
     let current = get(c, dir, kind, id)?.ok_or_else(|| not_found(kind, id))?;
     check_version(&current, if_match)?;
     let update = f(&current)?;
-    let before = outbox::data_of(c, dir, &current)?;
+    let mut before = outbox::data_of(c, ds, &current)?;
     let mut diff = MemberDiff::default();
     for op in &update.members {
         apply_member_op(c, reg, dir, id, op, &mut diff)?;
     }
+    let now = now_ms().max(current.last_modified + 1);
+    let groups = match (&update.groups, kind) {
+        (Some(wanted), Kind::User) => set_user_groups(c, dir, id, wanted, now)?,
+        _ => UserGroupsDiff::default(),
+    };
     let doc_changed = update.doc != current.doc;
-    if !doc_changed && diff.is_empty() {
+    if !doc_changed && diff.is_empty() && groups.is_empty() {
         // Identity providers resend unchanged data constantly: no new version for that.
         return Ok(current);
     }
-    let now = now_ms().max(current.last_modified + 1);
     let version = current.version + 1;
     if doc_changed {
         let d = derive(kind, &update.doc)?;
@@ -313,9 +444,17 @@ pub fn update(
         created: current.created,
         last_modified: now,
     };
-    let after = outbox::data_of(c, dir, &stored)?;
+    let after = outbox::data_of(c, ds, &stored)?;
+    if !groups.is_empty()
+        && let (Value::Object(b), Some(now_in)) = (&mut before, after.get("groups"))
+    {
+        // Membership changes are told by membership events, as when they come
+        // through the group: `dsync.user.updated` is about the user's own
+        // attributes, and shows the groups as they are now.
+        b.insert("groups".into(), now_in.clone());
+    }
     if let Some(data) = events::updated(&before, &after) {
-        match update_event(c, dir, kind, &before, &after)? {
+        match update_event(c, ds, kind, &before, &after)? {
             Some(event) if event == events::USER_UPDATED || event == events::GROUP_UPDATED => {
                 outbox::emit(c, dir, event, &data)?
             }
@@ -325,7 +464,8 @@ pub fn update(
             None => {}
         }
     }
-    outbox::membership_events(c, dir, &stored, &diff)?;
+    outbox::membership_events(c, ds, &stored, &diff)?;
+    outbox::user_membership_events(c, dir, &after, &groups.joined, &groups.left)?;
     Ok(stored)
 }
 
@@ -334,7 +474,7 @@ pub fn update(
 /// true again into `dsync.user.created`, and hide changes while inactive.
 fn update_event(
     c: &dyn Db,
-    dir: &str,
+    ds: &DirSettings,
     kind: Kind,
     before: &Value,
     after: &Value,
@@ -347,7 +487,7 @@ fn update_event(
     if !was && !is {
         return Ok(Some(events::USER_UPDATED));
     }
-    if super::admin::deactivation(c, dir)? != Some(Deactivation::Delete) {
+    if ds.deactivation(c)? != Deactivation::Delete {
         return Ok(Some(events::USER_UPDATED));
     }
     Ok(match (was, is) {
@@ -359,14 +499,15 @@ fn update_event(
 
 pub fn delete(
     c: &dyn Db,
-    dir: &str,
+    ds: &DirSettings,
     kind: Kind,
     id: &str,
     if_match: Option<i64>,
 ) -> StoreResult<()> {
+    let dir = ds.dir();
     let current = get(c, dir, kind, id)?.ok_or_else(|| not_found(kind, id))?;
     check_version(&current, if_match)?;
-    let data = outbox::data_of(c, dir, &current)?;
+    let data = outbox::data_of(c, ds, &current)?;
     if kind == Kind::User {
         // The user leaves every group: apps tracking membership see it go.
         for g in outbox::groups_of(c, dir, id)? {
@@ -383,7 +524,7 @@ pub fn delete(
     // A directory that reports deactivation as deletion already announced this one.
     let announced = kind == Kind::User
         && data.get("state").and_then(Value::as_str) == Some("inactive")
-        && super::admin::deactivation(c, dir)? == Some(Deactivation::Delete);
+        && ds.deactivation(c)? == Deactivation::Delete;
     if !announced {
         outbox::emit(c, dir, deleted, &data)?;
     }

@@ -9,7 +9,7 @@ use rusqlite::{Connection, OpenFlags};
 use crate::sql::compile::instant_key;
 use crate::{StoreError, StoreResult};
 
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 const SCHEMA: &str = include_str!("schema.sql");
 
 pub fn open_writer(path: &Path) -> StoreResult<Connection> {
@@ -101,9 +101,42 @@ pub fn migrate(conn: &mut Connection) -> StoreResult<()> {
             "ALTER TABLE directories ADD COLUMN deactivation TEXT NOT NULL DEFAULT 'update';",
         )?;
     }
+    if version < 4 {
+        // A directory's custom-attribute mapping (JSON: output key -> SCIM
+        // attribute path); NULL: the Enterprise User attributes.
+        tx.execute_batch("ALTER TABLE directories ADD COLUMN custom_attributes TEXT;")?;
+    }
     if version < SCHEMA_VERSION {
         tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;
     }
     tx.commit()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Deactivation;
+    use crate::rows::settings;
+
+    #[test]
+    fn a_version_3_database_gains_custom_attributes_and_keeps_its_data() {
+        let mut c = Connection::open_in_memory().unwrap();
+        c.execute_batch(SCHEMA).unwrap();
+        c.execute_batch(
+            "ALTER TABLE directories ADD COLUMN deactivation TEXT NOT NULL DEFAULT 'update';
+             INSERT INTO directories (id, name, created_at, deactivation) VALUES ('d', 'd', 0, 'delete');
+             PRAGMA user_version = 3;",
+        )
+        .unwrap();
+        migrate(&mut c).unwrap();
+        migrate(&mut c).unwrap();
+        let version: i64 = c
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        let s = settings::load(&c, "d", false).unwrap().unwrap();
+        assert_eq!(s.deactivation, Deactivation::Delete);
+        assert_eq!(s.custom_attributes, None);
+    }
 }

@@ -19,7 +19,7 @@ use rusqlite::Connection;
 use tokio::sync::{Semaphore, oneshot};
 
 use crate::model::*;
-use crate::rows::{admin, directory_api, list, outbox, resources, tx, webhooks};
+use crate::rows::{admin, directory_api, list, outbox, resources, settings, tx, webhooks};
 use crate::webhooks::{DeliveryRecord, Leased, Progress, WebhookEndpoint};
 use crate::{ListOptions, Store, StoreError, StoreResult, TxWork};
 
@@ -225,12 +225,7 @@ impl Store for SqliteStore {
         let dir = directory.to_owned();
         let reg = self.reg.clone();
         self.write(move |c| {
-            let mut tx = tx::DbTx {
-                conn: c,
-                reg: &reg,
-                directory: &dir,
-                poisoned: None,
-            };
+            let mut tx = tx::DbTx::new(c, &reg, &dir);
             let result = work(&mut tx);
             match tx.poisoned {
                 Some(e) => Err(e),
@@ -504,10 +499,25 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn settings(&self, directory: &str) -> StoreResult<Option<DirectorySettings>> {
+        let dir = directory.to_owned();
+        self.read(move |c| settings::load(c, &dir, false)).await
+    }
+
+    async fn update_settings(
+        &self,
+        directory: &str,
+        change: SettingsChange,
+    ) -> StoreResult<Option<DirectorySettings>> {
+        let dir = directory.to_owned();
+        self.write(move |c| settings::update(c, &dir, &change))
+            .await
+    }
+
     async fn create(&self, directory: &str, new: NewResource) -> StoreResult<Stored> {
         let dir = directory.to_owned();
         let reg = self.reg.clone();
-        self.write(move |c| resources::create(c, &reg, &dir, new))
+        self.write(move |c| resources::create(c, &reg, &settings::DirSettings::new(&dir), new))
             .await
     }
 
@@ -526,8 +536,18 @@ impl Store for SqliteStore {
     ) -> StoreResult<Stored> {
         let (dir, id) = (directory.to_owned(), id.to_owned());
         let reg = self.reg.clone();
-        self.write(move |c| resources::update(c, &reg, &dir, kind, &id, if_match, f))
-            .await
+        self.write(move |c| {
+            resources::update(
+                c,
+                &reg,
+                &settings::DirSettings::new(&dir),
+                kind,
+                &id,
+                if_match,
+                f,
+            )
+        })
+        .await
     }
 
     async fn delete(
@@ -538,8 +558,10 @@ impl Store for SqliteStore {
         if_match: Option<i64>,
     ) -> StoreResult<()> {
         let (dir, id) = (directory.to_owned(), id.to_owned());
-        self.write(move |c| resources::delete(c, &dir, kind, &id, if_match))
-            .await
+        self.write(move |c| {
+            resources::delete(c, &settings::DirSettings::new(&dir), kind, &id, if_match)
+        })
+        .await
     }
 
     async fn list(&self, directory: &str, query: ListQuery) -> StoreResult<ListResult> {

@@ -1,6 +1,7 @@
 -- Roster's SQLite schema, version 1. Applied once to an empty database
 -- (PRAGMA user_version tracks the applied version).
 
+-- Versions 3 and 4 (conn.rs) add `deactivation` and `custom_attributes`.
 CREATE TABLE directories (
     id          TEXT PRIMARY KEY,
     name        TEXT NOT NULL,

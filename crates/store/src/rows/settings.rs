@@ -1,0 +1,99 @@
+//! A directory's settings: read once per transaction by the writes that need
+//! them, and changed by the admin API.
+
+use std::cell::OnceCell;
+
+use crate::db::Db;
+use crate::events::CustomAttributes;
+use crate::model::{Deactivation, DirectorySettings, SettingsChange};
+use crate::{StoreError, StoreResult, vals};
+
+/// What the writes of one transaction to one directory read about it, read
+/// at most once: building an event's payload needs the custom-attribute
+/// mapping for every created or changed user, and a bulk request creates a
+/// thousand of them in one transaction.
+pub struct DirSettings {
+    dir: String,
+    loaded: OnceCell<DirectorySettings>,
+}
+
+impl DirSettings {
+    pub fn new(dir: &str) -> Self {
+        DirSettings {
+            dir: dir.to_owned(),
+            loaded: OnceCell::new(),
+        }
+    }
+
+    pub fn dir(&self) -> &str {
+        &self.dir
+    }
+
+    fn get(&self, c: &dyn Db) -> StoreResult<&DirectorySettings> {
+        if let Some(s) = self.loaded.get() {
+            return Ok(s);
+        }
+        // `query_held`: the directory row is never a held insert, so
+        // PostgreSQL need not send the held ones first, and a bulk load
+        // keeps batching them.
+        let s = load(c, &self.dir, true)?.unwrap_or_default();
+        Ok(self.loaded.get_or_init(|| s))
+    }
+
+    /// How deactivation is reported (`update` for an unknown directory).
+    pub fn deactivation(&self, c: &dyn Db) -> StoreResult<Deactivation> {
+        Ok(self.get(c)?.deactivation)
+    }
+
+    /// The custom-attribute mapping, if the directory has one.
+    pub fn custom(&self, c: &dyn Db) -> StoreResult<Option<&CustomAttributes>> {
+        Ok(self.get(c)?.custom_attributes.as_ref())
+    }
+}
+
+/// A directory's settings; `None` for an unknown directory.
+pub fn load(c: &dyn Db, dir: &str, held: bool) -> StoreResult<Option<DirectorySettings>> {
+    let sql = "SELECT deactivation, custom_attributes FROM directories WHERE id = ?";
+    let rows = if held {
+        c.query_held(sql, vals![dir])?
+    } else {
+        c.query(sql, vals![dir])?
+    };
+    let Some(row) = rows.into_iter().next() else {
+        return Ok(None);
+    };
+    let mode: String = row.get(0)?;
+    let custom = row
+        .get::<Option<String>>(1)?
+        .map(|text| CustomAttributes::from_stored(&text).map_err(StoreError::Database))
+        .transpose()?;
+    Ok(Some(DirectorySettings {
+        deactivation: Deactivation::parse(&mode).unwrap_or(Deactivation::Update),
+        custom_attributes: custom,
+    }))
+}
+
+/// Applies a change; returns the settings after it, `None` for an unknown directory.
+pub fn update(
+    c: &dyn Db,
+    dir: &str,
+    change: &SettingsChange,
+) -> StoreResult<Option<DirectorySettings>> {
+    if let Some(mode) = change.deactivation
+        && c.exec(
+            "UPDATE directories SET deactivation = ? WHERE id = ?",
+            vals![mode.as_str(), dir],
+        )? == 0
+    {
+        return Ok(None);
+    }
+    if let Some(custom) = &change.custom_attributes
+        && c.exec(
+            "UPDATE directories SET custom_attributes = ? WHERE id = ?",
+            vals![custom.as_ref().map(CustomAttributes::to_stored), dir],
+        )? == 0
+    {
+        return Ok(None);
+    }
+    load(c, dir, false)
+}
