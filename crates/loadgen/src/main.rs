@@ -6,10 +6,12 @@
 //! and traffic goes to 127.0.0.1 only.
 //!
 //! `roster-loadgen scale …` is the PostgreSQL scale benchmark instead: many
-//! directories loaded through /Bulk (see [`scale`]).
+//! directories loaded through /Bulk (see [`scale`]); `roster-loadgen soak …`
+//! is issue 8's soak test (see [`soak`]).
 
 mod scale;
 mod server;
+mod soak;
 mod stats;
 mod users;
 
@@ -49,6 +51,9 @@ enum Command {
     /// The PostgreSQL scale benchmark: D directories, U users through /Bulk,
     /// database size, indexed lookups, a cursor export, EXPLAIN of the filters.
     Scale(Box<scale::ScaleArgs>),
+    /// Issue 8's soak test: N minutes of mixed SCIM traffic from D directories
+    /// at a fixed rate on SQLite, checking errors, p99 per minute and flat memory.
+    Soak(Box<soak::SoakArgs>),
 }
 
 #[derive(clap::Args, Debug)]
@@ -165,8 +170,10 @@ fn check_loopback(url: &str) -> Result<()> {
 #[tokio::main]
 async fn main() -> Result<()> {
     let cli = Cli::parse();
-    if let Some(Command::Scale(a)) = cli.command {
-        return scale::run(*a).await;
+    match cli.command {
+        Some(Command::Scale(a)) => return scale::run(*a).await,
+        Some(Command::Soak(a)) => return soak::run(*a).await,
+        None => {}
     }
     let args = cli.args;
     if args.users == 0 {
