@@ -6,6 +6,7 @@ pub mod list;
 pub mod outbox;
 pub mod resources;
 pub mod settings;
+pub mod store;
 pub mod tx;
 pub mod webhooks;
 
