@@ -21,7 +21,9 @@ pub const WRITER_LOCK: i32 = 0x526f_7374; // "Rost"
 
 /// A condition on `events.seq` that hides events of transactions that may
 /// still commit, so a reader following `seq` never passes an event that
-/// commits later. SQLite has one writer: every visible event is final.
+/// commits later. SQLite has one writer, so every visible event is final, but
+/// it may not be on disk yet: events of batches still waiting for their fsync
+/// stay hidden (`sqlite::durable`).
 ///
 /// PostgreSQL numbers a transaction's events `(xid << 20) + n`. Among the
 /// transactions running at the reader's snapshot (`xip`), those that are
@@ -40,7 +42,7 @@ pub const WRITER_LOCK: i32 = 0x526f_7374; // "Rost"
 /// multi-instance test of `crates/cli/tests`, one skipped event in a few runs).
 pub fn visible_events(d: Dialect) -> String {
     match d {
-        Dialect::Sqlite => String::new(),
+        Dialect::Sqlite => " AND seq <= roster_event_horizon()".to_owned(),
         Dialect::Postgres => format!(
             " AND seq < (COALESCE((
                 SELECT min(x::text::bigint) FROM pg_snapshot_xip(pg_current_snapshot()) AS x

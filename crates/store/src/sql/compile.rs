@@ -1226,7 +1226,7 @@ mod tests {
     fn indexed_filters_do_not_scan_the_resources_table() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("plan.db");
-        let mut conn = crate::sqlite::conn::open_writer(&path).unwrap();
+        let mut conn = crate::sqlite::conn::open_writer(&path, &Default::default()).unwrap();
         crate::sqlite::conn::migrate(&mut conn).unwrap();
         // A search on (directory_id, rtype) alone is a scan of the directory
         // too, so each filter must name the index that does the narrowing.

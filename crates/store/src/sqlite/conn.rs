@@ -6,30 +6,32 @@ use roster_scim::values::{datetime_key, fold, parse_datetime};
 use rusqlite::functions::FunctionFlags;
 use rusqlite::{Connection, OpenFlags};
 
+use super::durable::Horizon;
 use crate::sql::compile::instant_key;
 use crate::{StoreError, StoreResult};
 
 const SCHEMA_VERSION: i64 = 4;
 const SCHEMA: &str = include_str!("schema.sql");
 
-pub fn open_writer(path: &Path) -> StoreResult<Connection> {
+pub fn open_writer(path: &Path, horizon: &Horizon) -> StoreResult<Connection> {
     let conn = Connection::open(path).map_err(|e| open_error(path, e))?;
-    // FULL: an acknowledged write survives power loss, not just a crash of Roster;
-    // group commit pays for the extra fsync.
+    // NORMAL: COMMIT does not wait for the disk; the sync thread (`durable`)
+    // syncs the WAL before any reply leaves, so an acknowledged write still
+    // survives power loss, while the writer goes on with the next batch.
     conn.execute_batch(
         "PRAGMA journal_mode = WAL;
-         PRAGMA synchronous = FULL;
+         PRAGMA synchronous = NORMAL;
          PRAGMA foreign_keys = ON;
          PRAGMA busy_timeout = 5000;
          PRAGMA cache_size = -65536;
          PRAGMA temp_store = MEMORY;",
     )?;
-    register_functions(&conn)?;
+    register_functions(&conn, horizon)?;
     conn.set_prepared_statement_cache_capacity(128);
     Ok(conn)
 }
 
-pub fn open_reader(path: &Path) -> StoreResult<Connection> {
+pub fn open_reader(path: &Path, horizon: &Horizon) -> StoreResult<Connection> {
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY
@@ -42,7 +44,7 @@ pub fn open_reader(path: &Path) -> StoreResult<Connection> {
          PRAGMA cache_size = -32768;
          PRAGMA query_only = ON;",
     )?;
-    register_functions(&conn)?;
+    register_functions(&conn, horizon)?;
     conn.set_prepared_statement_cache_capacity(128);
     Ok(conn)
 }
@@ -56,7 +58,9 @@ fn open_error(path: &Path, e: rusqlite::Error) -> StoreError {
 
 /// `scim_fold(text)` and `scim_ts(text)`: the Rust definitions of case folding and
 /// dateTime ordering, so SQL filters agree with the in-memory evaluator.
-fn register_functions(conn: &Connection) -> StoreResult<()> {
+/// `roster_event_horizon()`: the highest event sequence already on disk
+/// (see `durable`), read anew by every statement.
+fn register_functions(conn: &Connection, horizon: &Horizon) -> StoreResult<()> {
     let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
     conn.create_scalar_function("scim_fold", 1, flags, |ctx| {
         Ok(match ctx.get_raw(0).as_str_or_null() {
@@ -70,6 +74,13 @@ fn register_functions(conn: &Connection) -> StoreResult<()> {
             _ => None,
         })
     })?;
+    let horizon = horizon.clone();
+    conn.create_scalar_function(
+        "roster_event_horizon",
+        0,
+        FunctionFlags::SQLITE_UTF8,
+        move |_| Ok(horizon.get()),
+    )?;
     Ok(())
 }
 

@@ -3,10 +3,12 @@
 //! All writes go through one writer thread that commits whatever requests are
 //! waiting together (group commit): each request runs inside its own savepoint,
 //! so a failing one rolls back alone, and every reply is sent only after the
-//! shared COMMIT is durable. Reads run on a small pool of read-only connections.
+//! shared COMMIT is durable, which a second thread sees to while the writer
+//! goes on (`durable`). Reads run on a small pool of read-only connections.
 
 pub(crate) mod conn;
 mod db;
+mod durable;
 
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
@@ -19,6 +21,7 @@ use tokio::sync::{Semaphore, oneshot};
 
 use crate::db::Db;
 use crate::rows::store::SqlStore;
+use durable::{Completion, Horizon, Syncer};
 use crate::{ListOptions, StoreError, StoreResult};
 
 #[derive(Debug, Clone)]
@@ -51,7 +54,6 @@ impl SqliteOptions {
 /// transaction, which then needs no savepoint of its own: a failure rolls the
 /// whole transaction back instead.
 type Job = Box<dyn FnOnce(Option<&Connection>, bool) -> (Completion, bool) + Send>;
-type Completion = Box<dyn FnOnce(Result<(), String>) + Send>;
 
 pub struct SqliteStore {
     writer: Mutex<mpsc::Sender<Job>>,
@@ -68,16 +70,18 @@ struct ReadPool {
 impl SqliteStore {
     /// Opens (creating and migrating if needed) the database file.
     pub fn open(options: SqliteOptions, reg: Arc<SchemaRegistry>) -> StoreResult<Self> {
-        let mut writer = conn::open_writer(&options.path)?;
+        let horizon = Horizon::default();
+        let mut writer = conn::open_writer(&options.path, &horizon)?;
         conn::migrate(&mut writer)?;
         let readers = (0..options.readers.max(1))
-            .map(|_| conn::open_reader(&options.path))
+            .map(|_| conn::open_reader(&options.path, &horizon))
             .collect::<StoreResult<Vec<_>>>()?;
+        let syncer = Syncer::start(&options.path, horizon)?;
         let (tx, rx) = mpsc::channel::<Job>();
         let max_batch = options.max_batch.max(1);
         std::thread::Builder::new()
             .name("roster-sqlite-writer".into())
-            .spawn(move || writer_loop(writer, rx, max_batch))
+            .spawn(move || writer_loop(writer, rx, max_batch, syncer))
             .map_err(|e| StoreError::Database(format!("cannot start the writer thread: {e}")))?;
         Ok(SqliteStore {
             writer: Mutex::new(tx),
@@ -177,7 +181,12 @@ fn run_in_savepoint<R>(
     result
 }
 
-fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, max_batch: usize) {
+fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, max_batch: usize, mut syncer: Syncer) {
+    let fail_all = |batch: Vec<Job>, why: String| {
+        for job in batch {
+            job(None, false).0(Err(why.clone()));
+        }
+    };
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < max_batch {
@@ -186,13 +195,24 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, max_batch: usize) {
                 Err(_) => break,
             }
         }
-        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-            let why = Err(e.to_string());
-            for job in batch {
-                job(None, false).0(why.clone());
-            }
+        if let Some(why) = syncer.failure() {
+            fail_all(batch, why);
             continue;
         }
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            fail_all(batch, e.to_string());
+            continue;
+        }
+        // The events sequence before this batch: its events stay hidden until
+        // the batch is on disk.
+        let base = match events_sequence(&conn) {
+            Ok(base) => base,
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                fail_all(batch, e.to_string());
+                continue;
+            }
+        };
         let solo = batch.len() == 1;
         let mut completions: Vec<Completion> = Vec::with_capacity(batch.len());
         let mut failed_solo = false;
@@ -201,20 +221,28 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, max_batch: usize) {
             failed_solo |= solo && !ok;
             completions.push(done);
         }
-        let outcome = if failed_solo {
-            // The job already reported its error; undo whatever it wrote.
-            conn.execute_batch("ROLLBACK").map_err(|e| e.to_string())
-        } else {
-            let committed = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
-            if committed.is_err() {
-                let _ = conn.execute_batch("ROLLBACK");
-            }
-            committed
-        };
-        for c in completions {
-            c(outcome.clone());
+        if failed_solo {
+            // The job already reported its error; undo whatever it wrote. Its
+            // reply still waits for earlier commits to be on disk, since it may
+            // have read them.
+            let outcome = conn.execute_batch("ROLLBACK").map_err(|e| e.to_string());
+            syncer.finish(syncer.last(), outcome, completions);
+            continue;
         }
+        let generation = syncer.committing(base);
+        let committed = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
+        if committed.is_err() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        syncer.finish(generation, committed, completions);
     }
+}
+
+fn events_sequence(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.prepare_cached(
+        "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)",
+    )?
+    .query_row([], |r| r.get(0))
 }
 
 #[async_trait]
