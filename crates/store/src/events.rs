@@ -7,6 +7,7 @@
 use roster_scim::ScimError;
 use roster_scim::path::AttrPath;
 use roster_scim::schema::{ENTERPRISE_USER_SCHEMA, Mutability, Returned, SchemaRegistry};
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use crate::model::{Directory, Kind, Stored};
@@ -98,56 +99,163 @@ pub fn user_data(
     groups: &[GroupRef],
     custom: Option<&CustomAttributes>,
 ) -> Value {
-    let doc = &s.doc;
-    let emails: Vec<Value> = doc
-        .get("emails")
-        .and_then(Value::as_array)
-        .map(|items| {
-            items
-                .iter()
-                .map(|e| {
-                    json!({
-                        "value": e.get("value").cloned().unwrap_or(Value::Null),
-                        "type": e.get("type").cloned().unwrap_or(Value::Null),
-                        "primary": e.get("primary").and_then(Value::as_bool).unwrap_or(false),
-                    })
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let name = doc.get("name").cloned().unwrap_or(Value::Null);
-    // RFC 7643 leaves `active` optional; an absent flag means the IdP never deactivated the user.
-    let active = doc.get("active").and_then(Value::as_bool).unwrap_or(true);
-    json!({
-        "object": "directory_user",
-        "id": s.id,
-        "directory_id": directory,
-        "idp_id": text(doc, "externalId"),
-        "username": text(doc, "userName"),
-        "emails": emails,
-        "first_name": text(&name, "givenName"),
-        "last_name": text(&name, "familyName"),
-        "job_title": text(doc, "title"),
-        "state": if active { "active" } else { "inactive" },
-        "groups": groups.iter().map(|g| json!({"id": g.id, "name": g.name})).collect::<Vec<_>>(),
-        "custom_attributes": match custom {
-            Some(mapping) => mapping.extract(doc),
-            None => custom_attributes(doc),
-        },
-        "raw_attributes": raw_attributes(s),
-    })
+    to_value(&UserView::new(directory, s, groups, custom))
 }
 
 /// The normalized group.
 pub fn group_data(directory: &str, s: &Stored) -> Value {
-    json!({
-        "object": "directory_group",
-        "id": s.id,
-        "directory_id": directory,
-        "idp_id": text(&s.doc, "externalId"),
-        "name": text(&s.doc, "displayName"),
-        "raw_attributes": raw_attributes(s),
-    })
+    to_value(&GroupView::new(directory, s))
+}
+
+/// [`data`] as JSON text, written straight from the stored document: a
+/// create stores its payload without first building (and hashing the keys
+/// of) a second copy of the resource.
+pub fn data_text(
+    directory: &str,
+    s: &Stored,
+    groups: &[GroupRef],
+    custom: Option<&CustomAttributes>,
+) -> String {
+    let text = match s.kind {
+        Kind::User => serde_json::to_string(&UserView::new(directory, s, groups, custom)),
+        Kind::Group => serde_json::to_string(&GroupView::new(directory, s)),
+    };
+    // Borrowed JSON values with string keys always serialize.
+    text.unwrap_or_default()
+}
+
+fn to_value(view: &impl Serialize) -> Value {
+    serde_json::to_value(view).unwrap_or(Value::Null)
+}
+
+static NULL: Value = Value::Null;
+
+/// The one definition behind [`user_data`] and [`data_text`]; the field
+/// order is the order apps see.
+#[derive(Serialize)]
+struct UserView<'a> {
+    object: &'static str,
+    id: &'a str,
+    directory_id: &'a str,
+    idp_id: Option<&'a str>,
+    username: Option<&'a str>,
+    emails: Vec<EmailView<'a>>,
+    first_name: Option<&'a str>,
+    last_name: Option<&'a str>,
+    job_title: Option<&'a str>,
+    state: &'static str,
+    groups: Vec<GroupRefView<'a>>,
+    custom_attributes: Value,
+    raw_attributes: RawAttributes<'a>,
+}
+
+#[derive(Serialize)]
+struct EmailView<'a> {
+    value: &'a Value,
+    #[serde(rename = "type")]
+    kind: &'a Value,
+    primary: bool,
+}
+
+#[derive(Serialize)]
+struct GroupRefView<'a> {
+    id: &'a str,
+    name: &'a str,
+}
+
+#[derive(Serialize)]
+struct GroupView<'a> {
+    object: &'static str,
+    id: &'a str,
+    directory_id: &'a str,
+    idp_id: Option<&'a str>,
+    name: Option<&'a str>,
+    raw_attributes: RawAttributes<'a>,
+}
+
+impl<'a> UserView<'a> {
+    fn new(
+        directory: &'a str,
+        s: &'a Stored,
+        groups: &'a [GroupRef],
+        custom: Option<&CustomAttributes>,
+    ) -> Self {
+        let doc = &s.doc;
+        let emails = doc
+            .get("emails")
+            .and_then(Value::as_array)
+            .map(|items| {
+                items
+                    .iter()
+                    .map(|e| EmailView {
+                        value: e.get("value").unwrap_or(&NULL),
+                        kind: e.get("type").unwrap_or(&NULL),
+                        primary: e.get("primary").and_then(Value::as_bool).unwrap_or(false),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let name = doc.get("name").unwrap_or(&NULL);
+        // RFC 7643 leaves `active` optional; an absent flag means the IdP never deactivated the user.
+        let active = doc.get("active").and_then(Value::as_bool).unwrap_or(true);
+        UserView {
+            object: "directory_user",
+            id: &s.id,
+            directory_id: directory,
+            idp_id: text(doc, "externalId"),
+            username: text(doc, "userName"),
+            emails,
+            first_name: text(name, "givenName"),
+            last_name: text(name, "familyName"),
+            job_title: text(doc, "title"),
+            state: if active { "active" } else { "inactive" },
+            groups: groups
+                .iter()
+                .map(|g| GroupRefView {
+                    id: &g.id,
+                    name: &g.name,
+                })
+                .collect(),
+            custom_attributes: match custom {
+                Some(mapping) => mapping.extract(doc),
+                None => custom_attributes(doc),
+            },
+            raw_attributes: RawAttributes(s),
+        }
+    }
+}
+
+impl<'a> GroupView<'a> {
+    fn new(directory: &'a str, s: &'a Stored) -> Self {
+        GroupView {
+            object: "directory_group",
+            id: &s.id,
+            directory_id: directory,
+            idp_id: text(&s.doc, "externalId"),
+            name: text(&s.doc, "displayName"),
+            raw_attributes: RawAttributes(s),
+        }
+    }
+}
+
+/// The SCIM document as stored, with its id first; never the password hash.
+struct RawAttributes<'a>(&'a Stored);
+
+impl Serialize for RawAttributes<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let s = self.0;
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("id", &s.id)?;
+        if let Value::Object(doc) = &s.doc {
+            for (k, v) in doc {
+                if k != "password" && k != "id" {
+                    map.serialize_entry(k, v)?;
+                }
+            }
+        }
+        map.end()
+    }
 }
 
 pub fn data(
@@ -160,20 +268,6 @@ pub fn data(
         Kind::User => user_data(directory, s, groups, custom),
         Kind::Group => group_data(directory, s),
     }
-}
-
-/// The SCIM document as stored, with its id; never the password hash.
-fn raw_attributes(s: &Stored) -> Value {
-    let mut raw = Map::new();
-    raw.insert("id".into(), Value::String(s.id.clone()));
-    if let Value::Object(doc) = &s.doc {
-        for (k, v) in doc {
-            if k != "password" {
-                raw.insert(k.clone(), v.clone());
-            }
-        }
-    }
-    Value::Object(raw)
 }
 
 /// Without a mapping: the Enterprise User attributes, under the snake_case names apps expect.
@@ -433,6 +527,43 @@ mod tests {
             created: 0,
             last_modified: 0,
         }
+    }
+
+    #[test]
+    fn the_payload_text_is_the_payload_value_written_out() {
+        let groups = [GroupRef {
+            id: "g".into(),
+            name: "G \"quoted\"".into(),
+        }];
+        let users = [
+            json!({
+                "userName": "bjensen", "externalId": "x1", "active": false, "password": "$argon2...",
+                "name": {"givenName": "Barbara", "familyName": "Jensen"},
+                "emails": [{"value": "b@x", "type": "work", "primary": true}, {"value": "c@x"}],
+                "title": "Ms", "nickName": "Babs \u{e9}\n",
+                ENTERPRISE_USER_SCHEMA: {"department": "Tour", "manager": {"value": "m1"}}
+            }),
+            json!({"userName": "only"}),
+            json!({"userName": "n", "name": "not an object", "emails": "not a list"}),
+        ];
+        for doc in users {
+            let s = user(doc);
+            for g in [&groups[..], &[]] {
+                assert_eq!(
+                    data_text("d1", &s, g, None),
+                    data("d1", &s, g, None).to_string()
+                );
+            }
+        }
+        let mut g = user(json!({"displayName": "Eng", "externalId": "e", "members": []}));
+        g.kind = Kind::Group;
+        assert_eq!(
+            data_text("d1", &g, &[], None),
+            data("d1", &g, &[], None).to_string()
+        );
+        let text: Value = serde_json::from_str(&data_text("d1", &g, &[], None)).unwrap();
+        assert_eq!(text["raw_attributes"]["id"], "u1");
+        assert_eq!(text["name"], "Eng");
     }
 
     #[test]

@@ -11,10 +11,15 @@ use crate::model::{Kind, Stored};
 use crate::{StoreError, StoreResult, vals};
 
 pub fn emit(c: &dyn Db, dir: &str, event: &str, data: &Value) -> StoreResult<()> {
+    emit_text(c, dir, event, data.to_string())
+}
+
+/// [`emit`] with the payload already serialized.
+pub fn emit_text(c: &dyn Db, dir: &str, event: &str, data: String) -> StoreResult<()> {
     match c.dialect() {
         Dialect::Sqlite => c.insert_later(
             "INSERT INTO events (directory_id, type, data, created_at) VALUES (?, ?, ?, ?)",
-            vals![dir, event, data.to_string(), now_ms()],
+            vals![dir, event, data, now_ms()],
         )?,
         // Numbered by transaction id, in the order written: see `visible_events`.
         Dialect::Postgres => c.insert_later(
@@ -24,7 +29,7 @@ pub fn emit(c: &dyn Db, dir: &str, event: &str, data: &Value) -> StoreResult<()>
                 c.next_event_index()?,
                 dir,
                 event,
-                data.to_string(),
+                data,
                 now_ms()
             ],
         )?,

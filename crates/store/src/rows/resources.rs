@@ -193,10 +193,14 @@ pub fn create(
     // those its own request named: no lookup needed.
     groups.sort_by(|a, b| a.id.cmp(&b.id));
     let refs = group_refs(&groups);
-    let data = events::data(dir, &stored, &refs, ds.custom(c)?);
-    outbox::emit(c, dir, created, &data)?;
+    let custom = ds.custom(c)?;
+    let text = events::data_text(dir, &stored, &refs, custom);
+    outbox::emit_text(c, dir, created, text)?;
     outbox::membership_events(c, ds, &stored, &diff)?;
-    outbox::user_membership_events(c, dir, &data, &groups, &[])?;
+    if !groups.is_empty() {
+        let data = events::data(dir, &stored, &refs, custom);
+        outbox::user_membership_events(c, dir, &data, &groups, &[])?;
+    }
     Ok(stored)
 }
 
