@@ -28,7 +28,7 @@ fuzz_target!(|data: &[u8]| {
                 "emails": [{"value": "a@b", "type": "work"}],
                 "meta": {"resourceType": "User"}
             });
-            let _ = projection.apply(&reg, rt, &user);
+            let _ = projection.apply(&reg, rt, user);
         }
     }
 });

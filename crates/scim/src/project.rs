@@ -12,7 +12,7 @@
 //!   `returned: request` attributes inside it still need naming one by one.
 //! - Keys the schemas don't define are never output.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::error::Result;
 use crate::keys::{Key, classify};
@@ -74,26 +74,20 @@ impl Projection {
     }
 
     /// The resource as the response shows it. `resource` is a full canonical
-    /// resource: extensions under their URN keys, Group `members` inline.
-    pub fn apply(&self, reg: &SchemaRegistry, rt: &ResourceType, resource: &Value) -> Value {
-        let Some(obj) = resource.as_object() else {
-            return resource.clone();
-        };
+    /// resource: extensions under their URN keys, Group `members` inline. It
+    /// is filtered in place: what is shown is never copied.
+    pub fn apply(&self, reg: &SchemaRegistry, rt: &ResourceType, mut resource: Value) -> Value {
         let mode = self.mode(reg, rt);
-        let mut out = Map::new();
-        for (key, value) in obj {
-            let projected = match classify(reg, rt, key) {
-                Key::Schemas => Some(value.clone()),
+        if let Value::Object(obj) = &mut resource {
+            obj.retain(|key, value| match classify(reg, rt, key) {
+                Key::Schemas => true,
                 Key::Top(def) => project_attr(&mode, None, def, value),
                 Key::InExtension(ext, def) => project_attr(&mode, Some(ext), def, value),
                 Key::Extension(ext) => project_extension(&mode, ext, value),
-                Key::Unknown => None,
-            };
-            if let Some(v) = projected {
-                out.insert(key.clone(), v);
-            }
+                Key::Unknown => false,
+            });
         }
-        Value::Object(out)
+        resource
     }
 
     /// Whether the top-level attribute (or extension URN) `attr` can appear in
@@ -241,51 +235,46 @@ fn pick<'a>(mode: &Mode<'a>, ext: Option<&Schema>, def: &'a AttributeDef) -> Opt
     }
 }
 
+/// Keeps the shown part of `value`; false when nothing of it is shown.
 fn project_attr(
     mode: &Mode<'_>,
     ext: Option<&Schema>,
     def: &AttributeDef,
-    value: &Value,
-) -> Option<Value> {
-    let subs = pick(mode, ext, def)?;
+    value: &mut Value,
+) -> bool {
+    let Some(subs) = pick(mode, ext, def) else {
+        return false;
+    };
     if !def.is_complex() {
-        return Some(value.clone());
+        return true;
     }
     match value {
         Value::Array(items) => {
-            let kept: Vec<Value> = items
-                .iter()
-                .filter_map(|item| project_complex(def, &subs, item))
-                .collect();
-            (!kept.is_empty()).then_some(Value::Array(kept))
+            items.retain_mut(|item| project_complex(def, &subs, item));
+            !items.is_empty()
         }
         other => project_complex(def, &subs, other),
     }
 }
 
-/// One complex value with only the shown sub-attributes; `None` when none is left.
-fn project_complex(def: &AttributeDef, subs: &Subs<'_>, value: &Value) -> Option<Value> {
+/// One complex value with only the shown sub-attributes; false when none is left.
+fn project_complex(def: &AttributeDef, subs: &Subs<'_>, value: &mut Value) -> bool {
     let Value::Object(obj) = value else {
-        return Some(value.clone());
+        return true;
     };
-    let kept: Map<String, Value> = obj
-        .iter()
-        .filter(|(k, _)| def.sub_attribute(k).is_some_and(|s| subs.keeps(s)))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    (!kept.is_empty()).then_some(Value::Object(kept))
+    obj.retain(|k, _| def.sub_attribute(k).is_some_and(|s| subs.keeps(s)));
+    !obj.is_empty()
 }
 
-fn project_extension(mode: &Mode<'_>, ext: &Schema, value: &Value) -> Option<Value> {
-    let obj = value.as_object()?;
-    let kept: Map<String, Value> = obj
-        .iter()
-        .filter_map(|(k, v)| {
-            let def = ext.attribute(k)?;
-            project_attr(mode, Some(ext), def, v).map(|v| (k.clone(), v))
-        })
-        .collect();
-    (!kept.is_empty()).then_some(Value::Object(kept))
+fn project_extension(mode: &Mode<'_>, ext: &Schema, value: &mut Value) -> bool {
+    let Some(obj) = value.as_object_mut() else {
+        return false;
+    };
+    obj.retain(|k, v| {
+        ext.attribute(k)
+            .is_some_and(|def| project_attr(mode, Some(ext), def, v))
+    });
+    !obj.is_empty()
 }
 
 #[cfg(test)]

@@ -140,7 +140,7 @@ pub async fn render_all(
         .iter()
         .map(|s| {
             let full = full_resource(rt, base, s, rel.get(&s.id).map(Vec::as_slice));
-            projection.apply(&state.reg, rt, &full)
+            projection.apply(&state.reg, rt, full)
         })
         .collect())
 }

@@ -29,7 +29,7 @@ fn project_user(attributes: Option<&str>, excluded: Option<&str>) -> Value {
     let rt = reg.resource_type("User").unwrap();
     Projection::parse(attributes, excluded)
         .unwrap()
-        .apply(&reg, rt, &full_user())
+        .apply(&reg, rt, full_user())
 }
 
 fn keys(v: &Value) -> Vec<&str> {
@@ -79,7 +79,7 @@ fn project_custom(attributes: Option<&str>, excluded: Option<&str>) -> Value {
     let rt = reg.resource_type("User").unwrap();
     Projection::parse(attributes, excluded)
         .unwrap()
-        .apply(&reg, rt, &custom_user())
+        .apply(&reg, rt, custom_user())
 }
 
 #[test]
@@ -220,7 +220,7 @@ fn search_request_lists() {
     let rt = reg.resource_type("User").unwrap();
     let p =
         Projection::from_lists(&["userName".into(), "name.givenName, emails".into()], &[]).unwrap();
-    let v = p.apply(&reg, rt, &full_user());
+    let v = p.apply(&reg, rt, full_user());
     assert_eq!(keys(&v), ["schemas", "id", "userName", "name", "emails"]);
     assert_eq!(
         Projection::from_lists(&[], &["emails".into()]).unwrap(),
@@ -272,7 +272,7 @@ fn group_members_can_be_excluded_and_skipped() {
     });
     let p = Projection::parse(None, Some("members")).unwrap();
     assert_eq!(
-        p.apply(&reg, rt, &g),
+        p.apply(&reg, rt, g.clone()),
         json!({"schemas": [GROUP_SCHEMA], "id": "g1", "displayName": "Admins", "meta": {"resourceType": "Group"}})
     );
     assert!(!p.includes(&reg, rt, "members"));
@@ -283,7 +283,7 @@ fn group_members_can_be_excluded_and_skipped() {
     assert!(p.includes(&reg, rt, "id"));
     let p = Projection::parse(Some("members.value"), None).unwrap();
     assert!(p.includes(&reg, rt, "members"));
-    assert_eq!(p.apply(&reg, rt, &g)["members"], json!([{"value": "u1"}]));
+    assert_eq!(p.apply(&reg, rt, g.clone())["members"], json!([{"value": "u1"}]));
     assert!(!Projection::default().includes(&reg, rt, "nope"));
 }
 
@@ -336,10 +336,10 @@ mod properties {
             let reg = SchemaRegistry::core();
             let rt = reg.resource_type("User").unwrap();
             let p = Projection::parse(Some(&attributes), Some(&excluded)).unwrap();
-            let once = p.apply(&reg, rt, &full_user());
+            let once = p.apply(&reg, rt, full_user());
             prop_assert!(once.get("password").is_none());
             prop_assert!(once.get("id").is_some() && once.get("schemas").is_some());
-            prop_assert_eq!(p.apply(&reg, rt, &once), once.clone());
+            prop_assert_eq!(p.apply(&reg, rt, once.clone()), once.clone());
             for key in ["emails", "meta", "groups", ENTERPRISE_USER_SCHEMA] {
                 if once.get(key).is_some() {
                     prop_assert!(p.includes(&reg, rt, key), "{} shown but not included", key);

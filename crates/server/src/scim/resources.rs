@@ -103,7 +103,7 @@ async fn create(
         // skipping the lookup saves a read transaction and a thread hop per create.
         let rt = service::resource_type(&state, kind)?;
         let base = base_url(&state, &headers, &auth.directory_id);
-        projection.apply(&state.reg, rt, &full_resource(rt, &base, &stored, None))
+        projection.apply(&state.reg, rt, full_resource(rt, &base, &stored, None))
     } else {
         render_one(&state, &headers, &auth.directory_id, &stored, &projection).await?
     };
