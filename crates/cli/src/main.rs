@@ -203,6 +203,12 @@ enum TokenCommand {
     },
 }
 
+// glibc's malloc took about a quarter of the server's instructions per
+// created user (callgrind, docs/benchmarks.md): every request builds and drops
+// many small JSON maps and strings across threads.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> Result<()> {
     tracing_subscriber::fmt()
