@@ -42,7 +42,10 @@ pub const WRITER_LOCK: i32 = 0x526f_7374; // "Rost"
 /// multi-instance test of `crates/cli/tests`, one skipped event in a few runs).
 pub fn visible_events(d: Dialect) -> String {
     match d {
-        Dialect::Sqlite => " AND seq <= roster_event_horizon()".to_owned(),
+        // A subquery, so the horizon is read once per statement: read per row,
+        // a sync finishing mid-scan could admit a later event after an earlier
+        // one was left out, and a reader's cursor would pass the earlier one.
+        Dialect::Sqlite => " AND seq <= (SELECT roster_event_horizon())".to_owned(),
         Dialect::Postgres => format!(
             " AND seq < (COALESCE((
                 SELECT min(x::text::bigint) FROM pg_snapshot_xip(pg_current_snapshot()) AS x
