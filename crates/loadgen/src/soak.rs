@@ -754,8 +754,13 @@ async fn soak(
         if timed_out { ", TIMED OUT" } else { "" }
     );
     println!(
-        "verdict flat memory (end):       {}  (baseline RSS at end of warm-up {:.1} MiB, at end {:.1} MiB, bound max({}x, +{} MiB) = {:.1} MiB; peak {:.1} MiB)",
+        "verdict flat memory (end):       {}  (baseline RSS {} {:.1} MiB, at end {:.1} MiB, bound max({}x, +{} MiB) = {:.1} MiB; peak {:.1} MiB)",
         verdict(memv.end_ok),
+        if args.warmup_minutes > 0 {
+            "at end of warm-up"
+        } else {
+            "when the traffic started (no warm-up)"
+        },
         baseline_kib as f64 / 1024.0,
         rss_end as f64 / 1024.0,
         args.rss_factor,
