@@ -1,11 +1,14 @@
 //! `roster-loadgen soak`: issue 8's soak test.
 //!
-//! One `roster serve` on SQLite in a temp folder, D directories, and for N
-//! minutes mixed SCIM traffic at a fixed total rate (open loop: every client
-//! sends on its own clock, whatever the replies take). Every minute it prints
-//! and records requests, errors by status, latency and the server's memory;
-//! at the end, verdicts: no request errors, flat memory, p99 within a bound.
-//! Loopback only, bounded in minutes and by a hard timeout.
+//! One `roster serve` on SQLite in a temp folder, D directories, and for W
+//! warm-up minutes then N measured minutes mixed SCIM traffic at a fixed total
+//! rate (open loop: every client sends on its own clock, whatever the replies
+//! take). Every minute it prints and records requests, errors by status,
+//! latency and the server's memory; at the end, verdicts: no request errors
+//! (warm-up included), flat memory (RSS at the end against RSS at the end of
+//! the warm-up, and the least-squares slope of RSS over the measured minutes),
+//! p99 of each measured minute within a bound. Loopback only, bounded in
+//! minutes and by a hard timeout.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -26,9 +29,14 @@ use crate::users;
 
 #[derive(clap::Args, Debug)]
 pub struct SoakArgs {
-    /// Minutes of traffic (at most 60).
+    /// Measured minutes of traffic (warm-up plus measured: at most 60).
     #[arg(long, default_value_t = 10)]
     minutes: u64,
+    /// Minutes of the same traffic before the measured ones: reported, but
+    /// only their errors count in the verdicts. RSS at their end is the
+    /// memory baseline.
+    #[arg(long, default_value_t = 3)]
+    warmup_minutes: u64,
     /// Directories (tenants), each with its own token.
     #[arg(long, default_value_t = 5)]
     directories: usize,
@@ -41,15 +49,20 @@ pub struct SoakArgs {
     /// Users each client creates before the timed traffic starts.
     #[arg(long, default_value_t = 100)]
     seed_users: u64,
-    /// Verdict: every minute's p99 must be below this many milliseconds.
+    /// Verdict: every measured minute's p99 must be below this many milliseconds.
     #[arg(long, default_value_t = 50.0)]
     p99_bound_ms: f64,
-    /// Verdict: RSS at the end must be below this factor times RSS after minute 1 ...
-    #[arg(long, default_value_t = 1.5)]
+    /// Verdict: RSS at the end must be at most this factor times the baseline
+    /// (RSS at the end of the warm-up) ...
+    #[arg(long, default_value_t = 1.25)]
     rss_factor: f64,
     /// ... or at most this many MiB above it (whichever is larger).
-    #[arg(long, default_value_t = 50.0)]
+    #[arg(long, default_value_t = 32.0)]
     rss_slack_mib: f64,
+    /// Verdict: the least-squares slope of RSS over the measured minutes
+    /// (baseline included) must be at most this many MiB per minute.
+    #[arg(long, default_value_t = 1.0)]
+    rss_slope_mib_per_min: f64,
     /// The `roster` binary (default: beside this one).
     #[arg(long)]
     roster_bin: Option<PathBuf>,
@@ -422,8 +435,15 @@ impl Client1 {
 }
 
 pub async fn run(args: SoakArgs) -> Result<()> {
-    if args.minutes == 0 || args.minutes > 60 {
-        bail!("--minutes must be 1..=60 (a soak test is bounded)");
+    if args.minutes == 0 || args.minutes.saturating_add(args.warmup_minutes) > 60 {
+        bail!(
+            "--minutes must be at least 1 and --warmup-minutes plus --minutes at most 60 (a soak test is bounded)"
+        );
+    }
+    if !(args.rss_factor >= 1.0 && args.rss_slack_mib >= 0.0 && args.rss_slope_mib_per_min >= 0.0) {
+        bail!(
+            "--rss-factor must be at least 1, --rss-slack-mib and --rss-slope-mib-per-min at least 0"
+        );
     }
     if args.directories == 0 || args.clients_per_directory == 0 {
         bail!("--directories and --clients-per-directory must be at least 1");
@@ -526,9 +546,10 @@ async fn soak(
     }
     let seeded = clients_total as u64 * args.seed_users;
     println!(
-        "seeded {seeded} users and {clients_total} groups in {} directories; {clients_total} clients at {} req/s total for {} min",
+        "seeded {seeded} users and {clients_total} groups in {} directories; {clients_total} clients at {} req/s total for {} warm-up + {} measured min",
         dirs.len(),
         args.rate,
+        args.warmup_minutes,
         args.minutes
     );
     let mem_start = pid.and_then(memory_kib);
@@ -538,7 +559,8 @@ async fn soak(
     let stop = Arc::new(AtomicBool::new(false));
     let period = Duration::from_secs_f64(clients_total as f64 / args.rate);
     let started = Instant::now();
-    let total = Duration::from_secs(args.minutes * 60);
+    let total_minutes = args.warmup_minutes + args.minutes;
+    let total = Duration::from_secs(total_minutes * 60);
     let mut tasks = Vec::new();
     for (k, mut cl) in clients.into_iter().enumerate() {
         let (shared, stop) = (shared.clone(), stop.clone());
@@ -576,24 +598,37 @@ async fn soak(
     }
 
     let mut minutes = Vec::new();
-    let mut all = Latencies::new();
-    let mut errors_total: BTreeMap<String, u64> = BTreeMap::new();
-    let mut sent_total = 0u64;
+    // Warm-up and measured minutes are kept apart: the verdicts on latency and
+    // memory use only the measured ones; errors count in both.
+    let mut warm = Phase::new();
+    let mut measured = Phase::new();
+    let mut baseline_kib = mem_start.map_or(0, |(_, r)| r);
+    let mut measured_rss = Vec::new();
     let mut timed_out = false;
-    // Hard stop: the traffic, plus two minutes' grace for the last requests.
+    // Hard stop: warm-up and measured traffic, plus two minutes' grace for the
+    // last requests.
     let hard_deadline = started + total + Duration::from_secs(120);
-    for minute in 1..=args.minutes {
+    for minute in 1..=total_minutes {
         let due = started + Duration::from_secs(minute * 60);
         tokio::time::sleep_until(due.into()).await;
         let m = match shared.lock() {
             Ok(mut g) => std::mem::replace(&mut *g, Minute::new()),
             Err(_) => bail!("a client panicked"),
         };
+        let is_warmup = minute <= args.warmup_minutes;
+        let (phase, k) = if is_warmup {
+            ("warmup", minute)
+        } else {
+            ("measured", minute - args.warmup_minutes)
+        };
         let mem = pid.and_then(memory_kib);
         let (hwm, rss) = mem.unwrap_or((0, 0));
+        let detail = pid.map(memory_detail_kib).unwrap_or_default();
+        let db_kib = db_size_kib(&server.dir);
         let errs: u64 = m.errors.values().sum();
         println!(
-            "minute {minute:>2}: sent {:>6} ({:.1}/s)  errors {errs}{}  {}  RSS {:.1} MiB  peak {:.1} MiB  load {:.2}",
+            "{} {k:>2}: sent {:>6} ({:.1}/s)  errors {errs}{}  {}  RSS {:.1} MiB (anon {:.1}, file {:.1})  peak {:.1} MiB  db {:.1} MiB  load {:.2}",
+            if is_warmup { "warm-up" } else { "minute " },
             m.sent,
             m.sent as f64 / 60.0,
             if m.errors.is_empty() {
@@ -603,19 +638,33 @@ async fn soak(
             },
             m.lat.line(),
             rss as f64 / 1024.0,
+            detail.get("RssAnon").copied().unwrap_or(0) as f64 / 1024.0,
+            detail.get("RssFile").copied().unwrap_or(0) as f64 / 1024.0,
             hwm as f64 / 1024.0,
+            db_kib as f64 / 1024.0,
             load_average().unwrap_or(0.0)
         );
         for e in &m.first_errors {
             println!("  error: {e}");
         }
-        all.merge(&m.lat);
-        sent_total += m.sent;
-        for (k, v) in &m.errors {
-            *errors_total.entry(k.clone()).or_default() += v;
+        if is_warmup {
+            warm.add(&m);
+            if minute == args.warmup_minutes {
+                baseline_kib = rss;
+                println!(
+                    "warm-up over: memory baseline (RSS) {:.1} MiB",
+                    rss as f64 / 1024.0
+                );
+            }
+        } else {
+            measured.add(&m);
+            measured_rss.push(rss);
         }
         minutes.push(json!({
             "minute": minute,
+            "phase": phase,
+            "phase_minute": k,
+            "warmup": is_warmup,
             "sent": m.sent,
             "per_s": round3(m.sent as f64 / 60.0),
             "errors": errs,
@@ -627,6 +676,8 @@ async fn soak(
             "max_ms": round3(m.lat.max_ms()),
             "rss_kib": rss,
             "peak_kib": hwm,
+            "status_kib": detail,
+            "db_files_kib": db_kib,
             "load_average_1m": load_average(),
         }));
         if Instant::now() > hard_deadline {
@@ -646,68 +697,97 @@ async fn soak(
     }
     // The requests in flight when the last minute closed.
     if let Ok(g) = shared.lock() {
-        all.merge(&g.lat);
-        sent_total += g.sent;
-        for (k, v) in &g.errors {
-            *errors_total.entry(k.clone()).or_default() += v;
-        }
+        measured.add(&g);
     }
     let elapsed = started.elapsed();
     let mem_end = pid.and_then(memory_kib);
     let load_end = load_average();
 
     // Verdicts.
+    let mut errors_total = warm.errors.clone();
+    for (k, v) in &measured.errors {
+        *errors_total.entry(k.clone()).or_default() += v;
+    }
     let errors_sum: u64 = errors_total.values().sum();
     let no_errors = errors_sum == 0 && !timed_out;
-    let rss_after_1 = minutes
-        .first()
-        .and_then(|m| m["rss_kib"].as_u64())
-        .unwrap_or(0);
     let rss_end = mem_end.map_or(0, |(_, r)| r);
-    let bound_kib = (rss_after_1 as f64 * args.rss_factor)
-        .max(rss_after_1 as f64 + args.rss_slack_mib * 1024.0);
-    let memory_flat = rss_after_1 > 0 && (rss_end as f64) <= bound_kib;
+    let memv = memory_verdict(
+        baseline_kib,
+        &measured_rss,
+        rss_end,
+        args.rss_factor,
+        args.rss_slack_mib,
+        args.rss_slope_mib_per_min,
+    );
+    let measured_p99 = |m: &&Value| m["phase"] == "measured";
     let worst_p99 = minutes
         .iter()
+        .filter(measured_p99)
         .filter_map(|m| m["p99_ms"].as_f64())
         .fold(0.0, f64::max);
-    let p99_ok = worst_p99 <= args.p99_bound_ms && !minutes.is_empty();
-    let target = args.rate * args.minutes as f64 * 60.0;
+    let worst_p99_warmup = minutes
+        .iter()
+        .filter(|m| m["phase"] == "warmup")
+        .filter_map(|m| m["p99_ms"].as_f64())
+        .fold(0.0, f64::max);
+    let p99_ok = worst_p99 <= args.p99_bound_ms && minutes.iter().any(|m| measured_p99(&m));
+    let sent_total = warm.sent + measured.sent;
+    let target = args.rate * total_minutes as f64 * 60.0;
     let verdict = |b: bool| if b { "PASS" } else { "FAIL" };
     println!(
-        "summary: {sent_total} requests in {:.1} s ({:.1}/s, target {} /s, {:.1}% of schedule), {}",
+        "summary: {sent_total} requests in {:.1} s ({:.1}/s, target {} /s, {:.1}% of schedule); warm-up {} requests, {}; measured {} requests, {}",
         elapsed.as_secs_f64(),
         sent_total as f64 / elapsed.as_secs_f64().max(1e-9),
         args.rate,
         100.0 * sent_total as f64 / target.max(1.0),
-        all.line()
+        warm.sent,
+        warm.lat.line(),
+        measured.sent,
+        measured.lat.line()
     );
     println!(
-        "verdict no request errors:       {}  ({errors_sum} errors {:?}{})",
+        "verdict no request errors:       {}  ({errors_sum} errors {:?}: {} in warm-up, {} measured{})",
         verdict(no_errors),
         errors_total,
+        warm.errors.values().sum::<u64>(),
+        measured.errors.values().sum::<u64>(),
         if timed_out { ", TIMED OUT" } else { "" }
     );
     println!(
-        "verdict flat memory:             {}  (RSS after minute 1 {:.1} MiB, at end {:.1} MiB, bound max({}x, +{} MiB) = {:.1} MiB; peak {:.1} MiB)",
-        verdict(memory_flat),
-        rss_after_1 as f64 / 1024.0,
+        "verdict flat memory (end):       {}  (baseline RSS {} {:.1} MiB, at end {:.1} MiB, bound max({}x, +{} MiB) = {:.1} MiB; peak {:.1} MiB)",
+        verdict(memv.end_ok),
+        if args.warmup_minutes > 0 {
+            "at end of warm-up"
+        } else {
+            "when the traffic started (no warm-up)"
+        },
+        baseline_kib as f64 / 1024.0,
         rss_end as f64 / 1024.0,
         args.rss_factor,
         args.rss_slack_mib,
-        bound_kib / 1024.0,
+        memv.bound_kib / 1024.0,
         mem_end.map_or(0, |(h, _)| h) as f64 / 1024.0
     );
     println!(
-        "verdict p99 per minute < {} ms:  {}  (worst minute p99 {worst_p99:.2} ms)",
+        "verdict flat memory (slope):     {}  (least-squares slope of RSS over the {} measured minutes {} MiB/min, bound {} MiB/min)",
+        verdict(memv.slope_ok),
+        measured_rss.len(),
+        memv.slope_mib_per_min
+            .map_or("n/a".to_owned(), |s| format!("{s:+.3}")),
+        args.rss_slope_mib_per_min
+    );
+    println!(
+        "verdict p99 per minute < {} ms:  {}  (worst measured minute p99 {worst_p99:.2} ms; worst warm-up minute {worst_p99_warmup:.2} ms)",
         args.p99_bound_ms,
         verdict(p99_ok)
     );
     println!("load average (1 min) at start {load_start:?}, at end {load_end:?} (2 shared cores)");
+    let memory_flat = memv.end_ok && memv.slope_ok;
     let pass = no_errors && memory_flat && p99_ok;
     let report = json!({
         "mode": "soak",
         "database": "sqlite",
+        "warmup_minutes": args.warmup_minutes,
         "minutes": args.minutes,
         "directories": dirs.len(),
         "clients": clients_total,
@@ -716,16 +796,24 @@ async fn soak(
         "mix_percent": MIX.iter().map(|(o, w)| (o.label(), *w)).collect::<BTreeMap<_, _>>(),
         "elapsed_s": round3(elapsed.as_secs_f64()),
         "sent": sent_total,
+        "sent_warmup": warm.sent,
+        "sent_measured": measured.sent,
         "achieved_per_s": round3(sent_total as f64 / elapsed.as_secs_f64().max(1e-9)),
         "errors": errors_sum,
+        "errors_warmup": warm.errors.values().sum::<u64>(),
+        "errors_measured": measured.errors.values().sum::<u64>(),
         "errors_by_status": errors_total,
         "timed_out": timed_out,
-        "latency": all.summary(),
+        "latency": measured.lat.summary(),
+        "latency_warmup": warm.lat.summary(),
         "memory": {
             "start": mem_start.map(|(h, r)| json!({"peak_kib": h, "rss_kib": r})),
-            "after_minute_1_rss_kib": rss_after_1,
+            "baseline_rss_kib": baseline_kib,
+            "baseline": if args.warmup_minutes > 0 { "RSS at the end of the warm-up" } else { "RSS when the traffic started (no warm-up)" },
             "end": mem_end.map(|(h, r)| json!({"peak_kib": h, "rss_kib": r})),
-            "bound_kib": bound_kib.round(),
+            "bound_kib": memv.bound_kib.round(),
+            "slope_mib_per_min": memv.slope_mib_per_min.map(round3),
+            "slope_bound_mib_per_min": args.rss_slope_mib_per_min,
         },
         "load_average_start": load_start,
         "load_average_end": load_end,
@@ -733,12 +821,210 @@ async fn soak(
         "verdicts": {
             "no_request_errors": no_errors,
             "memory_flat": memory_flat,
-            "memory_bound": format!("RSS at end <= max({}x, +{} MiB) of RSS after minute 1", args.rss_factor, args.rss_slack_mib),
+            "memory_end_within_bound": memv.end_ok,
+            "memory_bound": format!("RSS at end <= max({}x, +{} MiB) of RSS at the end of the warm-up", args.rss_factor, args.rss_slack_mib),
+            "memory_slope_within_bound": memv.slope_ok,
+            "memory_slope_bound": format!("least-squares slope of RSS over the measured minutes (baseline at minute 0) <= {} MiB/min", args.rss_slope_mib_per_min),
             "p99_within_bound": p99_ok,
             "p99_bound_ms": args.p99_bound_ms,
             "worst_minute_p99_ms": worst_p99,
+            "worst_warmup_minute_p99_ms": worst_p99_warmup,
             "pass": pass,
         },
     });
     Ok((report, pass))
+}
+
+/// Sums of the minutes of one phase (warm-up or measured).
+struct Phase {
+    sent: u64,
+    errors: BTreeMap<String, u64>,
+    lat: Latencies,
+}
+
+impl Phase {
+    fn new() -> Self {
+        Phase {
+            sent: 0,
+            errors: BTreeMap::new(),
+            lat: Latencies::new(),
+        }
+    }
+
+    fn add(&mut self, m: &Minute) {
+        self.sent += m.sent;
+        for (k, v) in &m.errors {
+            *self.errors.entry(k.clone()).or_default() += v;
+        }
+        self.lat.merge(&m.lat);
+    }
+}
+
+/// The memory verdicts, from RSS samples in KiB.
+#[derive(Debug, PartialEq)]
+struct MemoryVerdict {
+    /// max(factor × baseline, baseline + slack), KiB.
+    bound_kib: f64,
+    /// RSS at the end within `bound_kib` (and a baseline was measured).
+    end_ok: bool,
+    /// Least-squares slope of RSS in MiB per minute over the measured minutes.
+    slope_mib_per_min: Option<f64>,
+    /// The slope is known and at most the bound.
+    slope_ok: bool,
+}
+
+/// `baseline_kib`: RSS when the measured minutes begin (end of warm-up);
+/// `measured_kib[k]`: RSS at the end of measured minute k + 1; `end_kib`: RSS
+/// after the traffic stopped. The slope is fitted to (0, baseline),
+/// (1, measured[0]), …, so one measured minute is enough for it.
+fn memory_verdict(
+    baseline_kib: u64,
+    measured_kib: &[u64],
+    end_kib: u64,
+    factor: f64,
+    slack_mib: f64,
+    slope_bound_mib_per_min: f64,
+) -> MemoryVerdict {
+    let base = baseline_kib as f64;
+    let bound_kib = (base * factor).max(base + slack_mib * 1024.0);
+    let end_ok = baseline_kib > 0 && end_kib > 0 && (end_kib as f64) <= bound_kib;
+    let points: Vec<(f64, f64)> = std::iter::once(baseline_kib)
+        .chain(measured_kib.iter().copied())
+        .enumerate()
+        .map(|(x, kib)| (x as f64, kib as f64 / 1024.0))
+        .collect();
+    let slope = if baseline_kib > 0 && measured_kib.iter().all(|&k| k > 0) {
+        ls_slope(&points)
+    } else {
+        None
+    };
+    MemoryVerdict {
+        bound_kib,
+        end_ok,
+        slope_mib_per_min: slope,
+        slope_ok: slope.is_some_and(|s| s <= slope_bound_mib_per_min),
+    }
+}
+
+/// The least-squares slope of y over x; None without two distinct x.
+fn ls_slope(points: &[(f64, f64)]) -> Option<f64> {
+    let n = points.len() as f64;
+    if points.len() < 2 {
+        return None;
+    }
+    let mx = points.iter().map(|p| p.0).sum::<f64>() / n;
+    let my = points.iter().map(|p| p.1).sum::<f64>() / n;
+    let sxx: f64 = points.iter().map(|p| (p.0 - mx) * (p.0 - mx)).sum();
+    let sxy: f64 = points.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    if sxx <= 0.0 {
+        return None;
+    }
+    Some(sxy / sxx)
+}
+
+/// Where the server's memory is: the resident (RssAnon, RssFile, RssShmem),
+/// VmData and Threads lines of /proc/PID/status, in KiB (Threads: a count).
+fn memory_detail_kib(pid: u32) -> BTreeMap<&'static str, u64> {
+    let mut out = BTreeMap::new();
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return out;
+    };
+    for name in ["RssAnon", "RssFile", "RssShmem", "VmData", "Threads"] {
+        let v = status
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.parse::<u64>().ok());
+        if let Some(v) = v {
+            out.insert(name, v);
+        }
+    }
+    out
+}
+
+/// The size of the database files (roster.db, its WAL and shared memory), KiB.
+fn db_size_kib(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .filter(|e| e.file_name().to_string_lossy().starts_with("roster.db"))
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum::<u64>()
+                / 1024
+        })
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: u64 = 1024;
+
+    #[test]
+    fn slope_of_a_line_and_of_too_few_points() {
+        let line: Vec<(f64, f64)> = (0..11)
+            .map(|x| (x as f64, 100.0 + 0.5 * x as f64))
+            .collect();
+        assert!((ls_slope(&line).unwrap() - 0.5).abs() < 1e-12);
+        let flat: Vec<(f64, f64)> = (0..5).map(|x| (x as f64, 96.0)).collect();
+        assert_eq!(ls_slope(&flat), Some(0.0));
+        assert_eq!(ls_slope(&[(0.0, 1.0)]), None);
+        assert_eq!(ls_slope(&[]), None);
+        assert_eq!(ls_slope(&[(2.0, 1.0), (2.0, 5.0)]), None);
+    }
+
+    #[test]
+    fn slope_ignores_noise_around_a_level() {
+        // Up one minute, down the next: no trend.
+        let zigzag: Vec<(f64, f64)> = (0..10)
+            .map(|x| (x as f64, if x % 2 == 0 { 97.0 } else { 99.0 }))
+            .chain(std::iter::once((10.0, 98.0)))
+            .collect();
+        assert!(ls_slope(&zigzag).unwrap().abs() < 0.2);
+    }
+
+    #[test]
+    fn flat_memory_passes_both_verdicts() {
+        // The last run's minutes 4-10, as if minutes 1-3 had been the warm-up.
+        let measured = [97.8, 97.8, 97.0, 97.7, 99.4, 99.4].map(|m| (m * 1024.0) as u64);
+        let v = memory_verdict(96 * MIB, &measured, 99 * MIB, 1.25, 32.0, 1.0);
+        assert_eq!(v.bound_kib, (128 * MIB) as f64);
+        assert!(v.end_ok);
+        let s = v.slope_mib_per_min.unwrap();
+        assert!(s > 0.3 && s < 0.7, "{s}");
+        assert!(v.slope_ok);
+    }
+
+    #[test]
+    fn steady_growth_fails_the_slope_though_the_end_is_within_bound() {
+        // 2 MiB a minute for 10 minutes: +20 MiB, inside +32 MiB, but a leak.
+        let measured: Vec<u64> = (1..=10).map(|k| (100 + 2 * k) * MIB).collect();
+        let v = memory_verdict(100 * MIB, &measured, 120 * MIB, 1.25, 32.0, 1.0);
+        assert!(v.end_ok);
+        assert!((v.slope_mib_per_min.unwrap() - 2.0).abs() < 1e-9);
+        assert!(!v.slope_ok);
+    }
+
+    #[test]
+    fn end_above_bound_fails() {
+        // Factor wins for a large baseline: 1.25 × 200 = 250 > 200 + 32.
+        let v = memory_verdict(200 * MIB, &[200 * MIB], 251 * MIB, 1.25, 32.0, 1.0);
+        assert_eq!(v.bound_kib, (250 * MIB) as f64);
+        assert!(!v.end_ok);
+        // Slack wins for a small one: 40 + 32 = 72 > 1.25 × 40.
+        let v = memory_verdict(40 * MIB, &[40 * MIB], 72 * MIB, 1.25, 32.0, 1.0);
+        assert!(v.end_ok);
+    }
+
+    #[test]
+    fn unknown_memory_fails() {
+        let v = memory_verdict(0, &[], 0, 1.25, 32.0, 1.0);
+        assert!(!v.end_ok);
+        assert!(!v.slope_ok);
+        assert_eq!(v.slope_mib_per_min, None);
+        let v = memory_verdict(100 * MIB, &[0, 100 * MIB], 100 * MIB, 1.25, 32.0, 1.0);
+        assert!(!v.slope_ok);
+    }
 }
