@@ -283,7 +283,10 @@ fn group_members_can_be_excluded_and_skipped() {
     assert!(p.includes(&reg, rt, "id"));
     let p = Projection::parse(Some("members.value"), None).unwrap();
     assert!(p.includes(&reg, rt, "members"));
-    assert_eq!(p.apply(&reg, rt, g.clone())["members"], json!([{"value": "u1"}]));
+    assert_eq!(
+        p.apply(&reg, rt, g.clone())["members"],
+        json!([{"value": "u1"}])
+    );
     assert!(!Projection::default().includes(&reg, rt, "nope"));
 }
 

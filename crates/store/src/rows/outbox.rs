@@ -25,13 +25,7 @@ pub fn emit_text(c: &dyn Db, dir: &str, event: &str, data: String) -> StoreResul
         Dialect::Postgres => c.insert_later(
             "INSERT INTO events (seq, directory_id, type, data, created_at)
              VALUES ((pg_current_xact_id()::text::bigint << 20) + ?, ?, ?, ?, ?)",
-            vals![
-                c.next_event_index()?,
-                dir,
-                event,
-                data,
-                now_ms()
-            ],
+            vals![c.next_event_index()?, dir, event, data, now_ms()],
         )?,
     };
     Ok(())

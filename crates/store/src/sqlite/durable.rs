@@ -50,7 +50,6 @@ impl Default for Horizon {
 }
 
 impl Horizon {
-
     pub(crate) fn get(&self) -> i64 {
         self.value.load(Ordering::SeqCst)
     }
@@ -115,9 +114,8 @@ impl Syncer {
                     Path::new(&wal_path).display()
                 ))
             })?;
-        wal.sync_data().map_err(|e| {
-            StoreError::Database(format!("cannot sync the SQLite WAL file: {e}"))
-        })?;
+        wal.sync_data()
+            .map_err(|e| StoreError::Database(format!("cannot sync the SQLite WAL file: {e}")))?;
         let (tx, rx) = mpsc::channel::<Synced>();
         let failed = Arc::new(AtomicBool::new(false));
         let (h, f) = (horizon.clone(), failed.clone());

@@ -21,8 +21,8 @@ use tokio::sync::{Semaphore, oneshot};
 
 use crate::db::Db;
 use crate::rows::store::SqlStore;
-use durable::{Completion, Horizon, Syncer};
 use crate::{ListOptions, StoreError, StoreResult};
+use durable::{Completion, Horizon, Syncer};
 
 #[derive(Debug, Clone)]
 pub struct SqliteOptions {
