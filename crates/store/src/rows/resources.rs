@@ -67,6 +67,23 @@ pub(crate) fn name_key_of(dir: &str, kind: Kind, name_key: &str) -> String {
 
 /// Checks the names of many coming creates in a few queries, so each create
 /// need not ask on its own (PostgreSQL: a round trip each).
+/// The names among `count` parameters that a directory's resources of one
+/// type already hold; the directory and type are the last two parameters.
+///
+/// One lookup per name on the unique `(directory_id, rtype, name_key)` index:
+/// the `LIMIT 1` keeps each lookup a nested probe. Written as
+/// `name_key IN (…)` instead, PostgreSQL with fresh statistics chose the
+/// trigram index (pg_trgm also answers `=`) and took 12–18 s for 500 names
+/// at 1,000,000 users; the probes take milliseconds.
+pub fn taken_names_sql(count: usize) -> String {
+    let values = vec!["(?::text)"; count].join(", ");
+    format!(
+        "SELECT v.n FROM (VALUES {values}) AS v(n)
+         CROSS JOIN LATERAL (SELECT 1 FROM resources r
+             WHERE r.directory_id = ? AND r.rtype = ? AND r.name_key = v.n LIMIT 1) AS found"
+    )
+}
+
 pub fn expect_creates(c: &dyn Db, dir: &str, names: &[(Kind, String)]) -> StoreResult<()> {
     if !c.holds_inserts() {
         return Ok(());
@@ -78,16 +95,10 @@ pub fn expect_creates(c: &dyn Db, dir: &str, names: &[(Kind, String)]) -> StoreR
             .map(|(_, n)| n)
             .collect();
         for chunk in wanted.chunks(500) {
-            let marks = vec!["?"; chunk.len()].join(", ");
-            let mut params = vec![Val::from(dir), Val::Int(kind.code())];
-            params.extend(chunk.iter().map(|n| Val::from(*n)));
+            let mut params: Vec<Val> = chunk.iter().map(|n| Val::from(*n)).collect();
+            params.extend([Val::from(dir), Val::Int(kind.code())]);
             let taken: HashSet<String> = c
-                .query_held(
-                    &format!(
-                        "SELECT name_key FROM resources WHERE directory_id = ? AND rtype = ? AND name_key IN ({marks})"
-                    ),
-                    &params,
-                )?
+                .query_held(&taken_names_sql(chunk.len()), &params)?
                 .iter()
                 .map(|r| r.get(0))
                 .collect::<StoreResult<_>>()?;
