@@ -122,6 +122,8 @@ pub struct PgConn {
     /// Unique keys a batch check found free; only true until the next flush,
     /// since anything else this transaction sends may change them.
     free_keys: RefCell<HashSet<String>>,
+    /// Rows written (see `Db::writes`).
+    writes: Cell<u64>,
 }
 
 /// Most parameters in one multi-row INSERT (PostgreSQL allows 65,535).
@@ -233,12 +235,27 @@ impl Db for PgConn {
     fn exec(&self, sql: &str, p: &[Val]) -> StoreResult<u64> {
         self.flush()?;
         let stmt = self.statement(sql)?;
-        Ok(self.client()?.execute(&stmt, &params(p))?)
+        let n = self.client()?.execute(&stmt, &params(p))?;
+        self.writes.set(self.writes.get() + n);
+        Ok(n)
     }
 
     fn query(&self, sql: &str, p: &[Val]) -> StoreResult<Vec<Row>> {
         self.flush()?;
-        self.query_held(sql, p)
+        let rows = self.query_held(sql, p)?;
+        // `DELETE … RETURNING` and the like: one row back per row written.
+        let verb = sql.trim_start().get(..6).unwrap_or_default();
+        if ["INSERT", "UPDATE", "DELETE"]
+            .iter()
+            .any(|w| verb.eq_ignore_ascii_case(w))
+        {
+            self.writes.set(self.writes.get() + rows.len() as u64);
+        }
+        Ok(rows)
+    }
+
+    fn writes(&self) -> u64 {
+        self.writes.get()
     }
 
     fn query_held(&self, sql: &str, p: &[Val]) -> StoreResult<Vec<Row>> {
@@ -272,6 +289,7 @@ impl Db for PgConn {
     }
 
     fn insert_later(&self, sql: &str, params: &[Val]) -> StoreResult<()> {
+        self.writes.set(self.writes.get() + 1);
         self.held
             .borrow_mut()
             .push((sql.to_owned(), params.to_vec()));
@@ -354,6 +372,7 @@ impl r2d2::ManageConnection for Manager {
             held: RefCell::new(Vec::new()),
             held_keys: RefCell::new(HashSet::new()),
             free_keys: RefCell::new(HashSet::new()),
+            writes: Cell::new(0),
         })
     }
 
