@@ -6,6 +6,7 @@
 //! shared COMMIT is durable, which a second thread sees to while the writer
 //! goes on (`durable`). Reads run on a small pool of read-only connections.
 
+mod checkpoint;
 pub(crate) mod conn;
 mod db;
 mod durable;
@@ -73,6 +74,7 @@ impl SqliteStore {
         let horizon = Horizon::default();
         let mut writer = conn::open_writer(&options.path, &horizon)?;
         conn::migrate(&mut writer)?;
+        checkpoint::start(&mut writer, &options.path)?;
         let readers = (0..options.readers.max(1))
             .map(|_| conn::open_reader(&options.path, &horizon))
             .collect::<StoreResult<Vec<_>>>()?;
