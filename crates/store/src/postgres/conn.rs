@@ -7,7 +7,7 @@ use std::error::Error;
 use std::io::Write;
 use std::sync::Arc;
 
-use bytes::BufMut;
+use bytes::{BufMut, BytesMut};
 
 use postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
 use postgres::{Client, NoTls, Statement};
@@ -120,8 +120,9 @@ pub struct PgConn {
     client: RefCell<Option<Client>>,
     statements: RefCell<HashMap<String, Statement>>,
     events: Cell<i64>,
-    /// Inserts held back by `insert_later`, in order, and the unique keys they take.
-    held: RefCell<Vec<(String, Vec<Val>)>>,
+    /// Inserts held back by `insert_later`: each statement's rows, statements
+    /// in the order first held; and the unique keys they take.
+    held: RefCell<Vec<(String, Held)>>,
     held_keys: RefCell<HashSet<String>>,
     /// Unique keys a batch check found free; only true until the next flush,
     /// since anything else this transaction sends may change them.
@@ -137,6 +138,9 @@ pub struct PgConn {
 
 /// Most parameters in one multi-row INSERT (PostgreSQL allows 65,535).
 const MAX_PARAMS: usize = 30_000;
+
+/// About how many bytes of COPY data are encoded before they are written.
+const COPY_CHUNK: usize = 64 * 1024;
 
 /// The event number of `rows::outbox::emit` (`?` is the event's position in
 /// its transaction), which a COPY computes here from the transaction's id.
@@ -166,6 +170,101 @@ struct CopyPlan {
     form: CopyForm,
     statement: Statement,
     types: Vec<Type>,
+}
+
+impl CopyPlan {
+    fn numbers_events(&self) -> bool {
+        self.form
+            .sources
+            .iter()
+            .any(|s| matches!(s, Source::EventSeq(_)))
+    }
+
+    /// Rows to come, as binary COPY data so far (the header).
+    fn start(self: &Arc<Self>) -> HeldCopy {
+        let mut data = BytesMut::with_capacity(COPY_CHUNK);
+        data.put_slice(b"PGCOPY\n\xff\r\n\0");
+        data.put_i32(0); // flags
+        data.put_i32(0); // header extension length
+        HeldCopy {
+            plan: self.clone(),
+            data,
+            events: Vec::new(),
+        }
+    }
+}
+
+/// One statement's held rows: values for a multi-row INSERT, or COPY data.
+enum Held {
+    Values(Vec<Vec<Val>>),
+    Copy(HeldCopy),
+}
+
+/// Rows encoded for COPY as they are held (no copy of their values is
+/// kept), with where each event number goes once the transaction's id is known.
+struct HeldCopy {
+    plan: Arc<CopyPlan>,
+    data: BytesMut,
+    /// Offset of an event number's 8 bytes in `data`, and the event's position.
+    events: Vec<(usize, i64)>,
+}
+
+impl HeldCopy {
+    /// Encodes a row; on an error nothing of it stays.
+    fn push(&mut self, row: &[Val]) -> StoreResult<()> {
+        let (len, events) = (self.data.len(), self.events.len());
+        let result = self.encode(row);
+        if result.is_err() {
+            self.data.truncate(len);
+            self.events.truncate(events);
+        }
+        result
+    }
+
+    fn encode(&mut self, row: &[Val]) -> StoreResult<()> {
+        let form = &self.plan.form;
+        let fail =
+            |e: &dyn std::fmt::Display| StoreError::Database(format!("COPY {}: {e}", form.table));
+        if row.len() != form.params {
+            return Err(fail(&format!(
+                "{} values for {} placeholders",
+                row.len(),
+                form.params
+            )));
+        }
+        let fields = i16::try_from(self.plan.types.len()).map_err(|e| fail(&e))?;
+        let data = &mut self.data;
+        data.put_i16(fields);
+        for (source, ty) in form.sources.iter().zip(&self.plan.types) {
+            let constant;
+            let value = match source {
+                Source::Param(i) => &row[*i],
+                Source::Const(v) => {
+                    constant = Val::Int(*v);
+                    &constant
+                }
+                Source::EventSeq(i) => {
+                    let Val::Int(n) = row[*i] else {
+                        return Err(fail(&"an event's position is not an integer"));
+                    };
+                    data.put_i32(8);
+                    self.events.push((data.len(), n));
+                    data.put_i64(0);
+                    continue;
+                }
+            };
+            let at = data.len();
+            data.put_i32(0);
+            let len = match value.to_sql_checked(ty, data).map_err(|e| fail(&*e))? {
+                IsNull::Yes => -1,
+                IsNull::No => {
+                    i32::try_from(data.len() - at - 4).map_err(|_| fail(&"a value is too large"))?
+                }
+            };
+            data[at..at + 4].copy_from_slice(&len.to_be_bytes());
+        }
+        Ok(())
+    }
 }
 
 fn is_ident(s: &str) -> bool {
@@ -284,34 +383,27 @@ impl PgConn {
         self.free_keys.borrow_mut().clear();
     }
 
-    /// Sends the held inserts: each statement's rows in one binary COPY (or,
+    /// Sends the held inserts: each statement's rows by one binary COPY (or,
     /// for a statement COPY cannot express, as multi-row INSERTs). Statements
-    /// go in the order they first appear, except that new resources go
+    /// go in the order they were first held, except that new resources go
     /// first: they are the parents of the other held rows (index values).
     fn flush(&self) -> StoreResult<()> {
         self.free_keys.borrow_mut().clear();
         if self.held.borrow().is_empty() {
             return Ok(());
         }
-        let held = std::mem::take(&mut *self.held.borrow_mut());
+        let mut groups = std::mem::take(&mut *self.held.borrow_mut());
         self.held_keys.borrow_mut().clear();
-        let mut groups: Vec<(String, Vec<Vec<Val>>)> = Vec::new();
-        for (sql, row) in held {
-            match groups.iter_mut().find(|(s, _)| *s == sql) {
-                Some((_, rows)) => rows.push(row),
-                None => groups.push((sql, vec![row])),
-            }
-        }
         groups.sort_by_key(|(sql, _)| !sql.trim_start().starts_with("INSERT INTO resources "));
-        for (sql, rows) in &groups {
-            match self.copy_plan(sql)? {
-                Some(plan) => self.copy_rows(&plan, rows)?,
-                None => {
+        for (sql, rows) in groups {
+            match rows {
+                Held::Values(rows) => {
                     let per = (MAX_PARAMS / rows[0].len().max(1)).max(1);
                     for chunk in rows.chunks(per) {
-                        self.insert_rows(sql, chunk)?;
+                        self.insert_rows(&sql, chunk)?;
                     }
                 }
+                Held::Copy(copy) => self.send_copy(copy)?,
             }
         }
         Ok(())
@@ -325,44 +417,48 @@ impl PgConn {
             Some(plan) => plan,
             None => {
                 let plan = match copy_form(sql) {
-                    Some(form) => Some(Arc::new(self.prepare_copy(form)?)),
+                    Some(form) => self.prepare_copy(form)?.map(Arc::new),
                     None => None,
                 };
-                self.copy_plans
-                    .borrow_mut()
-                    .insert(sql.to_owned(), plan.clone());
+                let mut plans = self.copy_plans.borrow_mut();
+                if plans.len() >= STATEMENT_CACHE {
+                    plans.clear();
+                }
+                plans.insert(sql.to_owned(), plan.clone());
                 plan
             }
         };
-        Ok(plan.filter(|p| {
-            self.in_transaction.get()
-                || !p
-                    .form
-                    .sources
-                    .iter()
-                    .any(|s| matches!(s, Source::EventSeq(_)))
-        }))
+        Ok(plan.filter(|p| self.in_transaction.get() || !p.numbers_events()))
     }
 
-    fn prepare_copy(&self, form: CopyForm) -> StoreResult<CopyPlan> {
+    fn prepare_copy(&self, form: CopyForm) -> StoreResult<Option<CopyPlan>> {
         let columns = form.columns.join(", ");
         let mut client = self.client()?;
         // The columns' types, as the binary format needs them.
-        let types = client
+        let types: Vec<Type> = client
             .prepare(&format!("SELECT {columns} FROM {} LIMIT 0", form.table))?
             .columns()
             .iter()
             .map(|c| c.type_().clone())
             .collect();
+        // An event number is written as a bigint placeholder and filled in at the flush.
+        if form
+            .sources
+            .iter()
+            .zip(&types)
+            .any(|(s, t)| matches!(s, Source::EventSeq(_)) && *t != Type::INT8)
+        {
+            return Ok(None);
+        }
         let statement = client.prepare(&format!(
             "COPY {} ({columns}) FROM STDIN (FORMAT binary)",
             form.table
         ))?;
-        Ok(CopyPlan {
+        Ok(Some(CopyPlan {
             form,
             statement,
             types,
-        })
+        }))
     }
 
     /// The transaction's id (`pg_current_xact_id()`, assigned if it had none),
@@ -379,87 +475,30 @@ impl PgConn {
         Ok(id)
     }
 
-    /// Sends rows by one binary COPY, encoded here in one buffer (one write
-    /// to the server rather than one per row).
-    fn copy_rows(&self, plan: &CopyPlan, rows: &[Vec<Val>]) -> StoreResult<()> {
-        let needs_xid = plan
-            .form
-            .sources
-            .iter()
-            .any(|s| matches!(s, Source::EventSeq(_)));
-        let xid = if needs_xid {
-            Some(self.xact_id()?)
-        } else {
-            None
-        };
-        let mut buf = bytes::BytesMut::with_capacity(64 * 1024);
-        buf.put_slice(b"PGCOPY\n\xff\r\n\0");
-        buf.put_i32(0); // flags
-        buf.put_i32(0); // header extension length
-        let fields = i16::try_from(plan.types.len())
-            .map_err(|_| StoreError::Database("too many columns for COPY".into()))?;
-        for row in rows {
-            if row.len() != plan.form.params {
-                return Err(StoreError::Database(format!(
-                    "a held insert into {} has {} values for {} placeholders",
-                    plan.form.table,
-                    row.len(),
-                    plan.form.params
-                )));
-            }
-            buf.put_i16(fields);
-            for (source, ty) in plan.form.sources.iter().zip(&plan.types) {
-                let seq;
-                let value = match source {
-                    Source::Param(i) => &row[*i],
-                    Source::Const(v) => {
-                        seq = Val::Int(*v);
-                        &seq
-                    }
-                    Source::EventSeq(i) => {
-                        let n = match &row[*i] {
-                            Val::Int(n) => *n,
-                            _ => {
-                                return Err(StoreError::Database(
-                                    "an event's position is not an integer".into(),
-                                ));
-                            }
-                        };
-                        // As the SQL computes it: `(xid << 20) + n`.
-                        seq = Val::Int(
-                            xid.unwrap_or_default()
-                                .wrapping_shl(20)
-                                .checked_add(n)
-                                .ok_or_else(|| {
-                                    StoreError::Database("event number out of range".into())
-                                })?,
-                        );
-                        &seq
-                    }
-                };
-                let at = buf.len();
-                buf.put_i32(0);
-                let len = match value
-                    .to_sql_checked(ty, &mut buf)
-                    .map_err(|e| StoreError::Database(format!("COPY {}: {e}", plan.form.table)))?
-                {
-                    IsNull::Yes => -1,
-                    IsNull::No => i32::try_from(buf.len() - at - 4).map_err(|_| {
-                        StoreError::Database(format!(
-                            "COPY {}: a value is too large",
-                            plan.form.table
-                        ))
-                    })?,
-                };
-                buf[at..at + 4].copy_from_slice(&len.to_be_bytes());
+    /// Fills in the event numbers as the SQL form computed them,
+    /// `(xid << 20) + n`, and sends the rows by one COPY.
+    fn send_copy(&self, mut copy: HeldCopy) -> StoreResult<()> {
+        if !copy.events.is_empty() {
+            let shifted = self.xact_id()?.wrapping_shl(20);
+            for (at, n) in &copy.events {
+                let seq = shifted
+                    .checked_add(*n)
+                    .ok_or_else(|| StoreError::Database("event number out of range".into()))?;
+                if let Some(slot) = copy.data.get_mut(*at..*at + 8) {
+                    slot.copy_from_slice(&seq.to_be_bytes());
+                }
             }
         }
-        buf.put_i16(-1);
+        copy.data.put_i16(-1); // the trailer
         let mut client = self.client()?;
-        let mut writer = client.copy_in(&plan.statement)?;
-        writer
-            .write_all(&buf)
-            .map_err(|e| StoreError::Database(format!("COPY {}: {e}", plan.form.table)))?;
+        let mut writer = client.copy_in(&copy.plan.statement)?;
+        // In pieces, so the writer's own buffer stays small.
+        for piece in copy.data.chunks(COPY_CHUNK) {
+            writer
+                .write_all(piece)
+                .map_err(|e| StoreError::Database(format!("COPY {}: {e}", copy.plan.form.table)))?;
+        }
+        // Dropped unfinished (on an error above), a COPY is aborted.
         writer.finish()?;
         let (copies, inserts) = self.sent.get();
         self.sent.set((copies + 1, inserts));
@@ -558,9 +597,25 @@ impl Db for PgConn {
     }
 
     fn insert_later(&self, sql: &str, params: &[Val]) -> StoreResult<()> {
-        self.held
-            .borrow_mut()
-            .push((sql.to_owned(), params.to_vec()));
+        // A few statements, each held many times.
+        let known = self.held.borrow().iter().position(|(s, _)| s == sql);
+        let i = match known {
+            Some(i) => i,
+            None => {
+                let rows = match self.copy_plan(sql)? {
+                    Some(plan) => Held::Copy(plan.start()),
+                    None => Held::Values(Vec::new()),
+                };
+                let mut held = self.held.borrow_mut();
+                held.push((sql.to_owned(), rows));
+                held.len() - 1
+            }
+        };
+        match self.held.borrow_mut().get_mut(i).map(|(_, rows)| rows) {
+            Some(Held::Values(rows)) => rows.push(params.to_vec()),
+            Some(Held::Copy(copy)) => copy.push(params)?,
+            None => {}
+        }
         Ok(())
     }
 
@@ -848,7 +903,9 @@ mod tests {
 
         c.begin().unwrap();
         let before = c.sent.get();
-        let names: Vec<(Kind, String)> = (0..50).map(|i| (Kind::User, format!("u{i}"))).collect();
+        // Enough that the events' COPY data spans several chunks.
+        const N: i64 = 300;
+        let names: Vec<(Kind, String)> = (0..N).map(|i| (Kind::User, format!("u{i}"))).collect();
         let mut tx = DbTx::new(&c, &reg, &dir);
         tx.expect_creates(&names).unwrap();
         for (_, name) in &names {
@@ -874,12 +931,7 @@ mod tests {
             })
             .is_err()
         );
-        // The seq the SQL form computed: this transaction's id << 20, plus 0, 1, …
-        let ours = count(
-            &c,
-            "SELECT count(*) FROM events
-             WHERE seq >> 20 = pg_current_xact_id()::text::bigint AND seq & 1048575 < 50",
-        );
+        let xid = count(&c, "SELECT pg_current_xact_id()::text::bigint");
         c.batch("COMMIT").unwrap();
         let (copies, inserts) = c.sent.get();
         assert_eq!(
@@ -887,16 +939,22 @@ mod tests {
             (3, 0),
             "one COPY each for resources, values and events"
         );
-        assert_eq!(ours, 50);
-        assert_eq!(
-            count(&c, "SELECT count(DISTINCT seq & 1048575) FROM events"),
-            50
-        );
+        // The seq the SQL form computed: the transaction's id << 20, plus 0, 1, …
+        let positions: Vec<i64> = c
+            .query(
+                "SELECT seq & 1048575 FROM events WHERE seq >> 20 = ? ORDER BY seq",
+                crate::vals![xid],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0).unwrap())
+            .collect();
+        assert_eq!(positions, (0..N).collect::<Vec<i64>>());
         assert_eq!(
             count(&c, "SELECT count(*) FROM resources WHERE version = 1"),
-            50
+            N
         );
-        assert_eq!(count(&c, "SELECT count(*) FROM resource_values"), 100);
+        assert_eq!(count(&c, "SELECT count(*) FROM resource_values"), 2 * N);
         let doc: String = crate::db::scalar(
             &c,
             "SELECT doc::text FROM resources WHERE name_key = 'u3'",
@@ -928,6 +986,40 @@ mod tests {
         .unwrap();
         c.batch("COMMIT").unwrap();
         assert_eq!(count(&c, "SELECT count(*) FROM resource_values"), 1);
+    }
+
+    #[test]
+    fn a_row_that_cannot_be_encoded_is_refused_whole() {
+        let (_schema, c) = fresh();
+        c.begin().unwrap();
+        let dir = admin::create_directory(&c, "d").unwrap().id;
+        let sql = "INSERT INTO resources (id, directory_id, rtype, name_key, display, external_id, doc, version, created, last_modified)
+             VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?)";
+        c.insert_later(
+            sql,
+            crate::vals!["r1", &dir, 1i64, "a", "a", Val::Null, "{}", 0i64, 0i64],
+        )
+        .unwrap();
+        // `rtype` is a bigint: the row fails half-way through its encoding.
+        let bad = c.insert_later(
+            sql,
+            crate::vals!["r2", &dir, "one", "b", "b", Val::Null, "{}", 0i64, 0i64],
+        );
+        assert!(bad.is_err());
+        c.insert_later(
+            sql,
+            crate::vals!["r3", &dir, 1i64, "c", "c", "x", "{}", 0i64, 0i64],
+        )
+        .unwrap();
+        c.batch("COMMIT").unwrap();
+        assert_eq!(
+            count(
+                &c,
+                "SELECT count(*) FROM resources WHERE id IN ('r1', 'r3')"
+            ),
+            2
+        );
+        assert_eq!(count(&c, "SELECT count(*) FROM resources"), 2);
     }
 
     #[test]
