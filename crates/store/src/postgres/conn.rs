@@ -955,6 +955,28 @@ mod tests {
             N
         );
         assert_eq!(count(&c, "SELECT count(*) FROM resource_values"), 2 * N);
+
+        // A request's check of its names finds the ones the table has.
+        c.begin().unwrap();
+        let mut tx = DbTx::new(&c, &reg, &dir);
+        let user = |name: &str| NewResource {
+            kind: Kind::User,
+            doc: json!({ "userName": name }),
+            members: Vec::new(),
+            groups: Vec::new(),
+        };
+        tx.expect_creates(&[(Kind::User, "u5".into()), (Kind::User, "v1".into())])
+            .unwrap();
+        assert!(tx.create(user("u5")).is_err(), "u5 exists");
+        tx.create(user("v1")).unwrap();
+        c.batch("COMMIT").unwrap();
+        assert_eq!(
+            count(
+                &c,
+                "SELECT count(*) FROM resources WHERE name_key IN ('u5', 'v1')"
+            ),
+            2
+        );
         let doc: String = crate::db::scalar(
             &c,
             "SELECT doc::text FROM resources WHERE name_key = 'u3'",
