@@ -18,12 +18,12 @@ use async_trait::async_trait;
 use roster_scim::schema::SchemaRegistry;
 
 use crate::db::Db;
-use crate::rows::store::SqlStore;
-use crate::{ListOptions, StoreError, StoreResult, vals};
-pub use conn::PgConn;
 /// For the plan tests in `tests/pg_plans.rs`.
 #[doc(hidden)]
 pub use crate::rows::resources::taken_names_sql;
+use crate::rows::store::SqlStore;
+use crate::{ListOptions, StoreError, StoreResult, vals};
+pub use conn::PgConn;
 
 /// How to reach PostgreSQL and how many connections to keep.
 #[derive(Debug, Clone)]
