@@ -206,6 +206,11 @@ pub trait Db {
     /// Statements without parameters, separated by `;` (savepoints and the like).
     fn batch(&self, sql: &str) -> StoreResult<()>;
 
+    /// Rows this connection has written so far (held inserts included). An
+    /// operation inside a transaction must refuse before its first write;
+    /// comparing this before and after tells whether it did.
+    fn writes(&self) -> u64;
+
     /// Runs an INSERT whose row count nobody reads. PostgreSQL holds it and
     /// sends the held rows of one statement together, as one multi-row
     /// INSERT, before the next other statement or the commit; a bulk load

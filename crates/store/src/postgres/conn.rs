@@ -134,6 +134,8 @@ pub struct PgConn {
     xact_id: Cell<Option<i64>>,
     /// Held statements sent so far by COPY and by multi-row INSERT (for tests).
     sent: Cell<(u64, u64)>,
+    /// Rows written (see `Db::writes`).
+    writes: Cell<u64>,
 }
 
 /// Most parameters in one multi-row INSERT (PostgreSQL allows 65,535).
@@ -553,12 +555,27 @@ impl Db for PgConn {
     fn exec(&self, sql: &str, p: &[Val]) -> StoreResult<u64> {
         self.flush()?;
         let stmt = self.statement(sql)?;
-        Ok(self.client()?.execute(&stmt, &params(p))?)
+        let n = self.client()?.execute(&stmt, &params(p))?;
+        self.writes.set(self.writes.get() + n);
+        Ok(n)
     }
 
     fn query(&self, sql: &str, p: &[Val]) -> StoreResult<Vec<Row>> {
         self.flush()?;
-        self.query_held(sql, p)
+        let rows = self.query_held(sql, p)?;
+        // `DELETE … RETURNING` and the like: one row back per row written.
+        let verb = sql.trim_start().get(..6).unwrap_or_default();
+        if ["INSERT", "UPDATE", "DELETE"]
+            .iter()
+            .any(|w| verb.eq_ignore_ascii_case(w))
+        {
+            self.writes.set(self.writes.get() + rows.len() as u64);
+        }
+        Ok(rows)
+    }
+
+    fn writes(&self) -> u64 {
+        self.writes.get()
     }
 
     fn query_held(&self, sql: &str, p: &[Val]) -> StoreResult<Vec<Row>> {
@@ -616,6 +633,8 @@ impl Db for PgConn {
             Some(Held::Copy(copy)) => copy.push(params)?,
             None => {}
         }
+        // Counted once held: a row that failed to encode left nothing behind.
+        self.writes.set(self.writes.get() + 1);
         Ok(())
     }
 
@@ -699,6 +718,7 @@ impl r2d2::ManageConnection for Manager {
             in_transaction: Cell::new(false),
             xact_id: Cell::new(None),
             sent: Cell::new((0, 0)),
+            writes: Cell::new(0),
         })
     }
 

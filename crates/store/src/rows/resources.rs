@@ -290,10 +290,9 @@ fn set_user_groups(
     c: &dyn Db,
     dir: &str,
     user: &str,
-    wanted: &[String],
+    wanted: Vec<Stored>,
     now: i64,
 ) -> StoreResult<UserGroupsDiff> {
-    let wanted = resolve_groups(c, dir, wanted)?;
     let current: Vec<String> = c
         .query(
             "SELECT group_id FROM group_members WHERE member_id = ? AND directory_id = ?",
@@ -391,6 +390,10 @@ fn check_version(current: &Stored, if_match: Option<i64>) -> StoreResult<()> {
     }
 }
 
+/// Changes a resource. Every refusal (version, validation, uniqueness, a
+/// member or group that does not exist) comes before the first write, so a
+/// refused operation leaves nothing behind without a savepoint of its own:
+/// savepoints cost more than the writes of a bulk PATCH (`Tx::update`).
 pub fn update(
     c: &dyn Db,
     reg: &SchemaRegistry,
@@ -404,23 +407,8 @@ pub fn update(
     let current = get(c, dir, kind, id)?.ok_or_else(|| not_found(kind, id))?;
     check_version(&current, if_match)?;
     let update = f(&current)?;
-    let mut before = outbox::data_of(c, ds, &current)?;
-    let mut diff = MemberDiff::default();
-    for op in &update.members {
-        apply_member_op(c, reg, dir, id, op, &mut diff)?;
-    }
-    let now = now_ms().max(current.last_modified + 1);
-    let groups = match (&update.groups, kind) {
-        (Some(wanted), Kind::User) => set_user_groups(c, dir, id, wanted, now)?,
-        _ => UserGroupsDiff::default(),
-    };
     let doc_changed = update.doc != current.doc;
-    if !doc_changed && diff.is_empty() && groups.is_empty() {
-        // Identity providers resend unchanged data constantly: no new version for that.
-        return Ok(current);
-    }
-    let version = current.version + 1;
-    if doc_changed {
+    let derived = if doc_changed {
         let d = derive(kind, &update.doc)?;
         // Checked before writing: a failed statement would abort a PostgreSQL
         // transaction, and every other operation of a bulk request with it.
@@ -434,6 +422,36 @@ pub fn update(
                 return Err(uniqueness_error(kind, &update.doc));
             }
         }
+        Some(d)
+    } else {
+        None
+    };
+    let member_plan = update
+        .members
+        .iter()
+        .map(|op| plan_member_op(c, reg, dir, id, op))
+        .collect::<StoreResult<Vec<_>>>()?;
+    let wanted_groups = match (&update.groups, kind) {
+        (Some(wanted), Kind::User) => Some(resolve_groups(c, dir, wanted)?),
+        _ => None,
+    };
+    // Writes begin: from here on only a database failure can stop this.
+    let mut before = outbox::data_of(c, ds, &current)?;
+    let mut diff = MemberDiff::default();
+    for op in member_plan {
+        apply_member_op(c, dir, id, op, &mut diff)?;
+    }
+    let now = now_ms().max(current.last_modified + 1);
+    let groups = match wanted_groups {
+        Some(wanted) => set_user_groups(c, dir, id, wanted, now)?,
+        None => UserGroupsDiff::default(),
+    };
+    if !doc_changed && diff.is_empty() && groups.is_empty() {
+        // Identity providers resend unchanged data constantly: no new version for that.
+        return Ok(current);
+    }
+    let version = current.version + 1;
+    if let Some(d) = derived {
         let doc_text = serde_json::to_string(&update.doc)?;
         c.exec(
             "UPDATE resources SET name_key = ?, display = ?, external_id = ?, doc = ?, version = ?, last_modified = ?
@@ -570,34 +588,28 @@ fn removed_rows(rows: Vec<Row>) -> StoreResult<Vec<(String, Kind)>> {
         .collect()
 }
 
-/// Applies one membership change and reports which members joined or left.
-fn apply_member_op(
+/// A membership change with everything that can refuse it done: members
+/// looked up, filters compiled.
+enum PlannedMemberOp {
+    Add(Vec<(String, Kind)>),
+    Remove(Vec<String>),
+    RemoveAll,
+    /// The compiled condition and its parameters.
+    RemoveWhere(String, Vec<Val>),
+    ReplaceAll(Vec<(String, Kind)>),
+}
+
+fn plan_member_op(
     c: &dyn Db,
     reg: &SchemaRegistry,
     dir: &str,
     group: &str,
     op: &MemberOp,
-    diff: &mut MemberDiff,
-) -> StoreResult<()> {
-    match op {
-        MemberOp::Add(refs) => {
-            let resolved = resolve_members(c, dir, group, refs)?;
-            diff.added.extend(insert_members(c, dir, group, &resolved)?);
-        }
-        MemberOp::Remove(ids) => {
-            for m in ids {
-                diff.removed.extend(removed_rows(c.query(
-                    "DELETE FROM group_members WHERE group_id = ? AND member_id = ? RETURNING member_id, member_type",
-                    vals![group, m],
-                )?)?);
-            }
-        }
-        MemberOp::RemoveAll => {
-            diff.removed.extend(removed_rows(c.query(
-                "DELETE FROM group_members WHERE group_id = ? RETURNING member_id, member_type",
-                vals![group],
-            )?)?);
-        }
+) -> StoreResult<PlannedMemberOp> {
+    Ok(match op {
+        MemberOp::Add(refs) => PlannedMemberOp::Add(resolve_members(c, dir, group, refs)?),
+        MemberOp::Remove(ids) => PlannedMemberOp::Remove(ids.clone()),
+        MemberOp::RemoveAll => PlannedMemberOp::RemoveAll,
         MemberOp::RemoveWhere(filter) => {
             let rt = reg
                 .resource_type("Group")
@@ -605,17 +617,51 @@ fn apply_member_op(
             let mut compiler =
                 Compiler::new(reg, rt, Kind::Group, dir, 3).with_dialect(c.dialect());
             let cond = compiler.member_filter(filter)?;
+            PlannedMemberOp::RemoveWhere(cond, compiler.params().iter().map(Val::from).collect())
+        }
+        MemberOp::ReplaceAll(refs) => {
+            PlannedMemberOp::ReplaceAll(resolve_members(c, dir, group, refs)?)
+        }
+    })
+}
+
+/// Applies one membership change and reports which members joined or left.
+fn apply_member_op(
+    c: &dyn Db,
+    dir: &str,
+    group: &str,
+    op: PlannedMemberOp,
+    diff: &mut MemberDiff,
+) -> StoreResult<()> {
+    match op {
+        PlannedMemberOp::Add(members) => {
+            diff.added.extend(insert_members(c, dir, group, &members)?);
+        }
+        PlannedMemberOp::Remove(ids) => {
+            for m in ids {
+                diff.removed.extend(removed_rows(c.query(
+                    "DELETE FROM group_members WHERE group_id = ? AND member_id = ? RETURNING member_id, member_type",
+                    vals![group, &m],
+                )?)?);
+            }
+        }
+        PlannedMemberOp::RemoveAll => {
+            diff.removed.extend(removed_rows(c.query(
+                "DELETE FROM group_members WHERE group_id = ? RETURNING member_id, member_type",
+                vals![group],
+            )?)?);
+        }
+        PlannedMemberOp::RemoveWhere(cond, params) => {
             let sql = format!(
                 "DELETE FROM group_members WHERE group_id = ?1 AND member_id IN (
                    SELECT gm.member_id FROM group_members gm JOIN resources m ON m.id = gm.member_id
                    WHERE gm.group_id = ?2 AND {cond}) RETURNING member_id, member_type"
             );
             let mut values = vec![Val::from(group), Val::from(group)];
-            values.extend(compiler.params().iter().map(Val::from));
+            values.extend(params);
             diff.removed.extend(removed_rows(c.query(&sql, &values)?)?);
         }
-        MemberOp::ReplaceAll(refs) => {
-            let wanted = resolve_members(c, dir, group, refs)?;
+        PlannedMemberOp::ReplaceAll(wanted) => {
             let keep: HashSet<&str> = wanted.iter().map(|(id, _)| id.as_str()).collect();
             let existing = removed_rows(c.query(
                 "SELECT member_id, member_type FROM group_members WHERE group_id = ?",

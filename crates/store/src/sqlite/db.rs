@@ -54,4 +54,8 @@ impl Db for Connection {
         self.execute_batch(sql)?;
         Ok(())
     }
+
+    fn writes(&self) -> u64 {
+        self.total_changes()
+    }
 }
