@@ -212,10 +212,11 @@ pub trait Db {
     fn writes(&self) -> u64;
 
     /// Runs an INSERT whose row count nobody reads. PostgreSQL holds it and
-    /// sends the held rows of one statement together, as one multi-row
-    /// INSERT, before the next other statement or the commit; a bulk load
-    /// then costs a few statements instead of several per resource. `sql`
-    /// must be a plain `INSERT … VALUES (…)` with bare `?` placeholders.
+    /// sends the held rows of one statement together, as one binary COPY
+    /// (or one multi-row INSERT where COPY cannot do the same), before the
+    /// next other statement or the commit; a bulk load then costs a few
+    /// statements instead of several per resource. `sql` must be a plain
+    /// `INSERT … VALUES (…)` with bare `?` placeholders.
     fn insert_later(&self, sql: &str, params: &[Val]) -> StoreResult<()> {
         self.exec(sql, params).map(|_| ())
     }

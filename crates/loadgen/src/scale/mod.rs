@@ -104,6 +104,10 @@ pub struct ScaleArgs {
     /// Skip `VACUUM (ANALYZE)` after the load (and the measurements after it).
     #[arg(long)]
     pub no_vacuum: bool,
+    /// Experiment only: drop the two pg_trgm GIN indexes before the load, to
+    /// measure what they cost per user (`co`/`ew` filters then scan).
+    #[arg(long)]
+    pub drop_trigram_indexes: bool,
     /// Where the servers' logs go.
     #[arg(long, default_value = "/tmp")]
     pub work_dir: PathBuf,
@@ -273,6 +277,7 @@ async fn run_in(
             "clients": args.clients, "instances": args.instances, "chunk": args.chunk,
             "pool_size": args.pool_size, "groups": args.groups, "group_members": args.group_members,
             "lookups": args.lookups, "page_size": args.page_size,
+            "drop_trigram_indexes": args.drop_trigram_indexes,
         }),
     );
     let env: Vec<(String, String)> = args
@@ -322,6 +327,17 @@ async fn run_in(
             "smallest": sizes.last(),
         }),
     );
+
+    if args.drop_trigram_indexes && !args.reuse {
+        db.batch(
+            "DROP INDEX IF EXISTS resources_name_trgm; DROP INDEX IF EXISTS resource_values_trgm",
+        )
+        .await
+        .context("dropping the trigram indexes")?;
+        println!(
+            "dropped the pg_trgm indexes (--drop-trigram-indexes): an experiment, not the product"
+        );
+    }
 
     // The servers.
     let mut fleet = if args.urls.is_empty() {
@@ -1099,10 +1115,10 @@ async fn trace_with(
     let stmts = pg::statements(&tail.read()?, db_name);
     let writer = stmts
         .iter()
-        .find(|s| s.sql.starts_with("INSERT INTO resources"))
+        .find(|s| s.sql.starts_with("INSERT INTO resources") || s.sql.starts_with("COPY resources"))
         .map(|s| s.pid)
         .context(
-            "the PostgreSQL log shows no INSERT INTO resources: is --pg-log the server's log?",
+            "the PostgreSQL log shows no INSERT INTO or COPY resources: is --pg-log the server's log?",
         )?;
     let mine: Vec<&pg::Statement> = stmts.iter().filter(|s| s.pid == writer).collect();
     let count = |p: pg::Phase| mine.iter().filter(|s| s.phase == p).count();

@@ -4,6 +4,10 @@
 use std::cell::{Cell, RefCell, RefMut};
 use std::collections::{HashMap, HashSet};
 use std::error::Error;
+use std::io::Write;
+use std::sync::Arc;
+
+use bytes::{BufMut, BytesMut};
 
 use postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
 use postgres::{Client, NoTls, Statement};
@@ -116,18 +120,233 @@ pub struct PgConn {
     client: RefCell<Option<Client>>,
     statements: RefCell<HashMap<String, Statement>>,
     events: Cell<i64>,
-    /// Inserts held back by `insert_later`, in order, and the unique keys they take.
-    held: RefCell<Vec<(String, Vec<Val>)>>,
+    /// Inserts held back by `insert_later`: each statement's rows, statements
+    /// in the order first held; and the unique keys they take.
+    held: RefCell<Vec<(String, Held)>>,
     held_keys: RefCell<HashSet<String>>,
     /// Unique keys a batch check found free; only true until the next flush,
     /// since anything else this transaction sends may change them.
     free_keys: RefCell<HashSet<String>>,
+    /// How each held statement is sent (`None`: as multi-row INSERTs).
+    copy_plans: RefCell<HashMap<String, Option<Arc<CopyPlan>>>>,
+    /// Inside `begin` … COMMIT/ROLLBACK, and the transaction's id once asked.
+    in_transaction: Cell<bool>,
+    xact_id: Cell<Option<i64>>,
+    /// Held statements sent so far by COPY and by multi-row INSERT (for tests).
+    sent: Cell<(u64, u64)>,
     /// Rows written (see `Db::writes`).
     writes: Cell<u64>,
 }
 
 /// Most parameters in one multi-row INSERT (PostgreSQL allows 65,535).
 const MAX_PARAMS: usize = 30_000;
+
+/// About how many bytes of COPY data are encoded before they are written.
+const COPY_CHUNK: usize = 64 * 1024;
+
+/// The event number of `rows::outbox::emit` (`?` is the event's position in
+/// its transaction), which a COPY computes here from the transaction's id.
+const EVENT_SEQ: &str = "(pg_current_xact_id()::text::bigint << 20) + ?";
+
+/// Where a column's value comes from when a held INSERT is sent by COPY.
+#[derive(Debug, PartialEq)]
+enum Source {
+    /// The n-th `?`.
+    Param(usize),
+    /// An integer literal of the statement.
+    Const(i64),
+    /// [`EVENT_SEQ`] with the n-th `?`.
+    EventSeq(usize),
+}
+
+/// A held statement as binary COPY: table, columns and where each value comes from.
+#[derive(Debug, PartialEq)]
+struct CopyForm {
+    table: String,
+    columns: Vec<String>,
+    sources: Vec<Source>,
+    params: usize,
+}
+
+struct CopyPlan {
+    form: CopyForm,
+    statement: Statement,
+    types: Vec<Type>,
+}
+
+impl CopyPlan {
+    fn numbers_events(&self) -> bool {
+        self.form
+            .sources
+            .iter()
+            .any(|s| matches!(s, Source::EventSeq(_)))
+    }
+
+    /// Rows to come, as binary COPY data so far (the header).
+    fn start(self: &Arc<Self>) -> HeldCopy {
+        let mut data = BytesMut::with_capacity(COPY_CHUNK);
+        data.put_slice(b"PGCOPY\n\xff\r\n\0");
+        data.put_i32(0); // flags
+        data.put_i32(0); // header extension length
+        HeldCopy {
+            plan: self.clone(),
+            data,
+            events: Vec::new(),
+        }
+    }
+}
+
+/// One statement's held rows: values for a multi-row INSERT, or COPY data.
+enum Held {
+    Values(Vec<Vec<Val>>),
+    Copy(HeldCopy),
+}
+
+/// Rows encoded for COPY as they are held (no copy of their values is
+/// kept), with where each event number goes once the transaction's id is known.
+struct HeldCopy {
+    plan: Arc<CopyPlan>,
+    data: BytesMut,
+    /// Offset of an event number's 8 bytes in `data`, and the event's position.
+    events: Vec<(usize, i64)>,
+}
+
+impl HeldCopy {
+    /// Encodes a row; on an error nothing of it stays.
+    fn push(&mut self, row: &[Val]) -> StoreResult<()> {
+        let (len, events) = (self.data.len(), self.events.len());
+        let result = self.encode(row);
+        if result.is_err() {
+            self.data.truncate(len);
+            self.events.truncate(events);
+        }
+        result
+    }
+
+    fn encode(&mut self, row: &[Val]) -> StoreResult<()> {
+        let form = &self.plan.form;
+        let fail =
+            |e: &dyn std::fmt::Display| StoreError::Database(format!("COPY {}: {e}", form.table));
+        if row.len() != form.params {
+            return Err(fail(&format!(
+                "{} values for {} placeholders",
+                row.len(),
+                form.params
+            )));
+        }
+        let fields = i16::try_from(self.plan.types.len()).map_err(|e| fail(&e))?;
+        let data = &mut self.data;
+        data.put_i16(fields);
+        for (source, ty) in form.sources.iter().zip(&self.plan.types) {
+            let constant;
+            let value = match source {
+                Source::Param(i) => &row[*i],
+                Source::Const(v) => {
+                    constant = Val::Int(*v);
+                    &constant
+                }
+                Source::EventSeq(i) => {
+                    let Val::Int(n) = row[*i] else {
+                        return Err(fail(&"an event's position is not an integer"));
+                    };
+                    data.put_i32(8);
+                    self.events.push((data.len(), n));
+                    data.put_i64(0);
+                    continue;
+                }
+            };
+            let at = data.len();
+            data.put_i32(0);
+            let len = match value.to_sql_checked(ty, data).map_err(|e| fail(&*e))? {
+                IsNull::Yes => -1,
+                IsNull::No => {
+                    i32::try_from(data.len() - at - 4).map_err(|_| fail(&"a value is too large"))?
+                }
+            };
+            data[at..at + 4].copy_from_slice(&len.to_be_bytes());
+        }
+        Ok(())
+    }
+}
+
+fn is_ident(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// Splits `a, f(b, c), d` at the commas outside parentheses.
+fn split_top_level(s: &str) -> Option<Vec<&str>> {
+    let mut parts = Vec::new();
+    let (mut depth, mut start) = (0i32, 0);
+    for (i, ch) in s.char_indices() {
+        match ch {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                parts.push(s[start..i].trim());
+                start = i + 1;
+            }
+            '\'' | '"' | ';' | '$' => return None,
+            _ => {}
+        }
+        if depth < 0 {
+            return None;
+        }
+    }
+    parts.push(s[start..].trim());
+    (depth == 0).then_some(parts)
+}
+
+/// Reads `INSERT INTO t (a, b, …) VALUES (?, ?, 1, …)` as a COPY into `t`.
+/// `None` for anything COPY cannot do the same way: other expressions,
+/// numbered placeholders, `ON CONFLICT`, `RETURNING`.
+fn copy_form(sql: &str) -> Option<CopyForm> {
+    let sql = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+    let rest = sql.strip_prefix("INSERT INTO ")?;
+    let open = rest.find('(')?;
+    let table = rest[..open].trim();
+    let rest = &rest[open + 1..];
+    let close = rest.find(')')?;
+    let columns: Vec<String> = rest[..close]
+        .split(',')
+        .map(|c| c.trim().to_owned())
+        .collect();
+    let tuple = rest[close + 1..]
+        .trim_start()
+        .strip_prefix("VALUES")?
+        .trim()
+        .strip_prefix('(')?
+        .strip_suffix(')')?;
+    let exprs = split_top_level(tuple)?;
+    if !is_ident(table) || !columns.iter().all(|c| is_ident(c)) || exprs.len() != columns.len() {
+        return None;
+    }
+    let mut params = 0;
+    let mut sources = Vec::with_capacity(exprs.len());
+    for e in exprs {
+        let source = if e == "?" {
+            Source::Param(params)
+        } else if e == EVENT_SEQ {
+            Source::EventSeq(params)
+        } else {
+            sources.push(Source::Const(e.parse().ok()?));
+            continue;
+        };
+        params += 1;
+        sources.push(source);
+    }
+    Some(CopyForm {
+        table: table.to_owned(),
+        columns,
+        sources,
+        params,
+    })
+}
+
+/// Whether a statement given to `batch` ends the transaction.
+fn ends_transaction(sql: &str) -> bool {
+    let s = sql.trim_start().to_ascii_uppercase();
+    s.starts_with("COMMIT") || (s.starts_with("ROLLBACK") && !s.starts_with("ROLLBACK TO"))
+}
 
 /// Most statements a connection keeps prepared (filters make new SQL text).
 const STATEMENT_CACHE: usize = 256;
@@ -154,7 +373,10 @@ impl PgConn {
     pub fn begin(&self) -> StoreResult<()> {
         self.events.set(0);
         self.drop_held();
-        self.batch("BEGIN")
+        self.batch("BEGIN")?;
+        self.in_transaction.set(true);
+        self.xact_id.set(None);
+        Ok(())
     }
 
     fn drop_held(&self) {
@@ -163,29 +385,125 @@ impl PgConn {
         self.free_keys.borrow_mut().clear();
     }
 
-    /// Sends the held inserts, each statement's rows as multi-row INSERTs,
-    /// statements in the order they first appear: a row's parent (a resource
-    /// for its index values) is held before it, so its statement goes first.
+    /// Sends the held inserts: each statement's rows by one binary COPY (or,
+    /// for a statement COPY cannot express, as multi-row INSERTs). Statements
+    /// go in the order they were first held, except that new resources go
+    /// first: they are the parents of the other held rows (index values).
     fn flush(&self) -> StoreResult<()> {
         self.free_keys.borrow_mut().clear();
         if self.held.borrow().is_empty() {
             return Ok(());
         }
-        let held = std::mem::take(&mut *self.held.borrow_mut());
+        let mut groups = std::mem::take(&mut *self.held.borrow_mut());
         self.held_keys.borrow_mut().clear();
-        let mut groups: Vec<(String, Vec<Vec<Val>>)> = Vec::new();
-        for (sql, row) in held {
-            match groups.iter_mut().find(|(s, _)| *s == sql) {
-                Some((_, rows)) => rows.push(row),
-                None => groups.push((sql, vec![row])),
+        groups.sort_by_key(|(sql, _)| !sql.trim_start().starts_with("INSERT INTO resources "));
+        for (sql, rows) in groups {
+            match rows {
+                Held::Values(rows) => {
+                    let per = (MAX_PARAMS / rows[0].len().max(1)).max(1);
+                    for chunk in rows.chunks(per) {
+                        self.insert_rows(&sql, chunk)?;
+                    }
+                }
+                Held::Copy(copy) => self.send_copy(copy)?,
             }
         }
-        for (sql, rows) in &groups {
-            let per = (MAX_PARAMS / rows[0].len().max(1)).max(1);
-            for chunk in rows.chunks(per) {
-                self.insert_rows(sql, chunk)?;
+        Ok(())
+    }
+
+    /// How a held statement is sent: `None` for multi-row INSERTs. Event
+    /// numbers need the transaction's id, which only an open transaction keeps.
+    fn copy_plan(&self, sql: &str) -> StoreResult<Option<Arc<CopyPlan>>> {
+        let cached = self.copy_plans.borrow().get(sql).cloned();
+        let plan = match cached {
+            Some(plan) => plan,
+            None => {
+                let plan = match copy_form(sql) {
+                    Some(form) => self.prepare_copy(form)?.map(Arc::new),
+                    None => None,
+                };
+                let mut plans = self.copy_plans.borrow_mut();
+                if plans.len() >= STATEMENT_CACHE {
+                    plans.clear();
+                }
+                plans.insert(sql.to_owned(), plan.clone());
+                plan
+            }
+        };
+        Ok(plan.filter(|p| self.in_transaction.get() || !p.numbers_events()))
+    }
+
+    fn prepare_copy(&self, form: CopyForm) -> StoreResult<Option<CopyPlan>> {
+        let columns = form.columns.join(", ");
+        let mut client = self.client()?;
+        // The columns' types, as the binary format needs them.
+        let types: Vec<Type> = client
+            .prepare(&format!("SELECT {columns} FROM {} LIMIT 0", form.table))?
+            .columns()
+            .iter()
+            .map(|c| c.type_().clone())
+            .collect();
+        // An event number is written as a bigint placeholder and filled in at the flush.
+        if form
+            .sources
+            .iter()
+            .zip(&types)
+            .any(|(s, t)| matches!(s, Source::EventSeq(_)) && *t != Type::INT8)
+        {
+            return Ok(None);
+        }
+        let statement = client.prepare(&format!(
+            "COPY {} ({columns}) FROM STDIN (FORMAT binary)",
+            form.table
+        ))?;
+        Ok(Some(CopyPlan {
+            form,
+            statement,
+            types,
+        }))
+    }
+
+    /// The transaction's id (`pg_current_xact_id()`, assigned if it had none),
+    /// asked once per transaction.
+    fn xact_id(&self) -> StoreResult<i64> {
+        if let Some(id) = self.xact_id.get() {
+            return Ok(id);
+        }
+        let id: i64 = self
+            .client()?
+            .query_one("SELECT pg_current_xact_id()::text::bigint", &[])?
+            .try_get(0)?;
+        self.xact_id.set(Some(id));
+        Ok(id)
+    }
+
+    /// Fills in the event numbers as the SQL form computed them,
+    /// `(xid << 20) + n`, and sends the rows by one COPY.
+    fn send_copy(&self, mut copy: HeldCopy) -> StoreResult<()> {
+        if !copy.events.is_empty() {
+            let shifted = self.xact_id()?.wrapping_shl(20);
+            for (at, n) in &copy.events {
+                let seq = shifted
+                    .checked_add(*n)
+                    .ok_or_else(|| StoreError::Database("event number out of range".into()))?;
+                if let Some(slot) = copy.data.get_mut(*at..*at + 8) {
+                    slot.copy_from_slice(&seq.to_be_bytes());
+                }
             }
         }
+        copy.data.put_i16(-1); // the trailer
+        let mut client = self.client()?;
+        let mut writer = client.copy_in(&copy.plan.statement)?;
+        // In pieces, so the writer's own buffer stays small.
+        for piece in copy.data.chunks(COPY_CHUNK) {
+            writer
+                .write_all(piece)
+                .map_err(|e| StoreError::Database(format!("COPY {}: {e}", copy.plan.form.table)))?;
+        }
+        // Dropped unfinished (on an error above), a COPY is aborted.
+        writer.finish()?;
+        let (copies, inserts) = self.sent.get();
+        self.sent.set((copies + 1, inserts));
         Ok(())
     }
 
@@ -203,6 +521,8 @@ impl PgConn {
             .collect();
         // Unprepared: the text differs with the row count, and one parse per batch is cheap.
         self.client()?.execute(text.as_str(), &values)?;
+        let (copies, inserts) = self.sent.get();
+        self.sent.set((copies, inserts + 1));
         Ok(())
     }
 
@@ -284,15 +604,37 @@ impl Db for PgConn {
         } else {
             self.flush()?;
         }
+        if ends_transaction(sql) {
+            // Ended whether or not this succeeds (a failed COMMIT rolls back).
+            self.in_transaction.set(false);
+            self.xact_id.set(None);
+        }
         self.client()?.batch_execute(sql)?;
         Ok(())
     }
 
     fn insert_later(&self, sql: &str, params: &[Val]) -> StoreResult<()> {
+        // A few statements, each held many times.
+        let known = self.held.borrow().iter().position(|(s, _)| s == sql);
+        let i = match known {
+            Some(i) => i,
+            None => {
+                let rows = match self.copy_plan(sql)? {
+                    Some(plan) => Held::Copy(plan.start()),
+                    None => Held::Values(Vec::new()),
+                };
+                let mut held = self.held.borrow_mut();
+                held.push((sql.to_owned(), rows));
+                held.len() - 1
+            }
+        };
+        match self.held.borrow_mut().get_mut(i).map(|(_, rows)| rows) {
+            Some(Held::Values(rows)) => rows.push(params.to_vec()),
+            Some(Held::Copy(copy)) => copy.push(params)?,
+            None => {}
+        }
+        // Counted once held: a row that failed to encode left nothing behind.
         self.writes.set(self.writes.get() + 1);
-        self.held
-            .borrow_mut()
-            .push((sql.to_owned(), params.to_vec()));
         Ok(())
     }
 
@@ -372,6 +714,10 @@ impl r2d2::ManageConnection for Manager {
             held: RefCell::new(Vec::new()),
             held_keys: RefCell::new(HashSet::new()),
             free_keys: RefCell::new(HashSet::new()),
+            copy_plans: RefCell::new(HashMap::new()),
+            in_transaction: Cell::new(false),
+            xact_id: Cell::new(None),
+            sent: Cell::new((0, 0)),
             writes: Cell::new(0),
         })
     }
@@ -486,4 +832,248 @@ fn create_trigram_indexes(conn: &PgConn) -> StoreResult<()> {
         "CREATE INDEX resources_name_trgm ON resources USING gin (name_key {ops});
          CREATE INDEX resource_values_trgm ON resource_values USING gin (value {ops});"
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use r2d2::ManageConnection;
+    use roster_scim::schema::SchemaRegistry;
+    use serde_json::json;
+
+    use super::*;
+    use crate::Tx;
+    use crate::model::{Kind, NewResource};
+    use crate::rows::{admin, tx::DbTx};
+
+    #[test]
+    fn held_inserts_read_as_copy_where_copy_does_the_same() {
+        assert_eq!(
+            copy_form(
+                "INSERT INTO events (seq, kind, v)
+                 VALUES ((pg_current_xact_id()::text::bigint << 20) + ?, 1, ?)"
+            ),
+            Some(CopyForm {
+                table: "events".into(),
+                columns: vec!["seq".into(), "kind".into(), "v".into()],
+                sources: vec![Source::EventSeq(0), Source::Const(1), Source::Param(1)],
+                params: 2,
+            })
+        );
+        for sql in [
+            "INSERT INTO t (a) VALUES (?) ON CONFLICT DO NOTHING",
+            "INSERT INTO t (a) VALUES (?) RETURNING a",
+            "INSERT INTO t (a, b) VALUES (?, now())",
+            "INSERT INTO t (a) VALUES (?1)",
+            "INSERT INTO t (a) VALUES ('x')",
+            "INSERT INTO t (a, b) VALUES (?)",
+            "INSERT INTO t SELECT ?",
+            "UPDATE t SET a = ?",
+        ] {
+            assert_eq!(copy_form(sql), None, "{sql}");
+        }
+        assert!(ends_transaction("COMMIT"));
+        assert!(ends_transaction(" rollback"));
+        assert!(!ends_transaction("ROLLBACK TO op; RELEASE op"));
+        assert!(!ends_transaction("RELEASE op"));
+    }
+
+    fn postgres_url() -> String {
+        std::env::var("ROSTER_TEST_POSTGRES")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+    }
+
+    /// A schema of this test's own with Roster's tables; dropped at the end.
+    struct Schema(String);
+
+    impl Drop for Schema {
+        fn drop(&mut self) {
+            if let Ok(mut c) = postgres::Client::connect(&postgres_url(), NoTls) {
+                let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.0));
+            }
+        }
+    }
+
+    fn fresh() -> (Schema, PgConn) {
+        let name = format!("t_{}", uuid::Uuid::now_v7().simple());
+        postgres::Client::connect(&postgres_url(), NoTls)
+            .expect("PostgreSQL answers at ROSTER_TEST_POSTGRES")
+            .batch_execute(&format!("CREATE SCHEMA \"{name}\""))
+            .unwrap();
+        let schema = Schema(name.clone());
+        let manager = Manager {
+            config: postgres_url().parse().unwrap(),
+            schema: Some(name),
+        };
+        let c = manager.connect().unwrap();
+        migrate(&c).unwrap();
+        (schema, c)
+    }
+
+    fn count(c: &PgConn, sql: &str) -> i64 {
+        crate::db::scalar(c, sql, &[]).unwrap().unwrap()
+    }
+
+    #[test]
+    fn a_bulk_of_creates_is_sent_by_copy_with_the_events_numbered_as_sql_numbers_them() {
+        let (_schema, c) = fresh();
+        let reg = SchemaRegistry::core();
+        c.begin().unwrap();
+        let dir = admin::create_directory(&c, "d").unwrap().id;
+        c.batch("COMMIT").unwrap();
+
+        c.begin().unwrap();
+        let before = c.sent.get();
+        // Enough that the events' COPY data spans several chunks.
+        const N: i64 = 300;
+        let names: Vec<(Kind, String)> = (0..N).map(|i| (Kind::User, format!("u{i}"))).collect();
+        let mut tx = DbTx::new(&c, &reg, &dir);
+        tx.expect_creates(&names).unwrap();
+        for (_, name) in &names {
+            tx.create(NewResource {
+                kind: Kind::User,
+                doc: json!({
+                    "userName": name,
+                    "emails": [{"value": format!("{name}@example.com")}],
+                    "phoneNumbers": [{"value": "+1 555 0100"}]
+                }),
+                members: Vec::new(),
+                groups: Vec::new(),
+            })
+            .unwrap();
+        }
+        // A name held but not yet sent is still taken.
+        assert!(
+            tx.create(NewResource {
+                kind: Kind::User,
+                doc: json!({"userName": "u7"}),
+                members: Vec::new(),
+                groups: Vec::new(),
+            })
+            .is_err()
+        );
+        let xid = count(&c, "SELECT pg_current_xact_id()::text::bigint");
+        c.batch("COMMIT").unwrap();
+        let (copies, inserts) = c.sent.get();
+        assert_eq!(
+            (copies - before.0, inserts - before.1),
+            (3, 0),
+            "one COPY each for resources, values and events"
+        );
+        // The seq the SQL form computed: the transaction's id << 20, plus 0, 1, …
+        let positions: Vec<i64> = c
+            .query(
+                "SELECT seq & 1048575 FROM events WHERE seq >> 20 = ? ORDER BY seq",
+                crate::vals![xid],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0).unwrap())
+            .collect();
+        assert_eq!(positions, (0..N).collect::<Vec<i64>>());
+        assert_eq!(
+            count(&c, "SELECT count(*) FROM resources WHERE version = 1"),
+            N
+        );
+        assert_eq!(count(&c, "SELECT count(*) FROM resource_values"), 2 * N);
+
+        // A request's check of its names finds the ones the table has.
+        c.begin().unwrap();
+        let mut tx = DbTx::new(&c, &reg, &dir);
+        let user = |name: &str| NewResource {
+            kind: Kind::User,
+            doc: json!({ "userName": name }),
+            members: Vec::new(),
+            groups: Vec::new(),
+        };
+        tx.expect_creates(&[(Kind::User, "u5".into()), (Kind::User, "v1".into())])
+            .unwrap();
+        assert!(tx.create(user("u5")).is_err(), "u5 exists");
+        tx.create(user("v1")).unwrap();
+        c.batch("COMMIT").unwrap();
+        assert_eq!(
+            count(
+                &c,
+                "SELECT count(*) FROM resources WHERE name_key IN ('u5', 'v1')"
+            ),
+            2
+        );
+        let doc: String = crate::db::scalar(
+            &c,
+            "SELECT doc::text FROM resources WHERE name_key = 'u3'",
+            &[],
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&doc).unwrap()["emails"][0]["value"],
+            "u3@example.com"
+        );
+    }
+
+    #[test]
+    fn new_resources_are_sent_before_the_rows_that_refer_to_them() {
+        let (_schema, c) = fresh();
+        c.begin().unwrap();
+        let dir = admin::create_directory(&c, "d").unwrap().id;
+        c.insert_later(
+            "INSERT INTO resource_values (directory_id, attr, value, resource_id) VALUES (?, ?, ?, ?)",
+            crate::vals![&dir, "emails.value", "a@x", "r1"],
+        )
+        .unwrap();
+        c.insert_later(
+            "INSERT INTO resources (id, directory_id, rtype, name_key, display, external_id, doc, version, created, last_modified)
+             VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?)",
+            crate::vals!["r1", &dir, 1i64, "a", "a", Val::Null, "{}", 0i64, 0i64],
+        )
+        .unwrap();
+        c.batch("COMMIT").unwrap();
+        assert_eq!(count(&c, "SELECT count(*) FROM resource_values"), 1);
+    }
+
+    #[test]
+    fn a_row_that_cannot_be_encoded_is_refused_whole() {
+        let (_schema, c) = fresh();
+        c.begin().unwrap();
+        let dir = admin::create_directory(&c, "d").unwrap().id;
+        let sql = "INSERT INTO resources (id, directory_id, rtype, name_key, display, external_id, doc, version, created, last_modified)
+             VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?)";
+        c.insert_later(
+            sql,
+            crate::vals!["r1", &dir, 1i64, "a", "a", Val::Null, "{}", 0i64, 0i64],
+        )
+        .unwrap();
+        // `rtype` is a bigint: the row fails half-way through its encoding.
+        let bad = c.insert_later(
+            sql,
+            crate::vals!["r2", &dir, "one", "b", "b", Val::Null, "{}", 0i64, 0i64],
+        );
+        assert!(bad.is_err());
+        c.insert_later(
+            sql,
+            crate::vals!["r3", &dir, 1i64, "c", "c", "x", "{}", 0i64, 0i64],
+        )
+        .unwrap();
+        c.batch("COMMIT").unwrap();
+        assert_eq!(
+            count(
+                &c,
+                "SELECT count(*) FROM resources WHERE id IN ('r1', 'r3')"
+            ),
+            2
+        );
+        assert_eq!(count(&c, "SELECT count(*) FROM resources"), 2);
+    }
+
+    #[test]
+    fn events_held_outside_a_transaction_go_as_an_insert() {
+        let (_schema, c) = fresh();
+        c.begin().unwrap();
+        let dir = admin::create_directory(&c, "d").unwrap().id;
+        c.batch("COMMIT").unwrap();
+        let events = count(&c, "SELECT count(*) FROM events");
+        let before = c.sent.get();
+        crate::rows::outbox::emit(&c, &dir, "x", &json!({})).unwrap();
+        assert_eq!(count(&c, "SELECT count(*) FROM events"), events + 1);
+        assert_eq!(c.sent.get(), (before.0, before.1 + 1));
+    }
 }
