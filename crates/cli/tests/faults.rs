@@ -1126,7 +1126,9 @@ impl Drop for ClusterGuard {
 }
 
 /// The PostgreSQL cluster restarts while a client writes: Roster (not
-/// restarted) answers again by itself, and nothing acknowledged is lost.
+/// restarted) answers again by itself, nothing acknowledged is lost, and
+/// while the database is away every refusal is a 503 with `Retry-After`,
+/// never a 500.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "restarts the shared PostgreSQL cluster; run alone with --run-ignored ignored-only"]
 async fn postgres_restart_under_load() {
@@ -1135,21 +1137,51 @@ async fn postgres_restart_under_load() {
     let _guard = ClusterGuard;
     let acked = Arc::new(Mutex::new(Vec::<(String, Instant)>::new()));
     let failed = Arc::new(Mutex::new(0usize));
+    // Refusals by status: each must be a 503 with Retry-After.
+    let refused = Arc::new(Mutex::new(BTreeMap::<u16, usize>::new()));
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let writer = {
         let (c, origin, dir) = (f.c.clone(), s.origin.clone(), f.dir.clone());
-        let (acked, failed, stop) = (acked.clone(), failed.clone(), stop.clone());
+        let (acked, failed, refused, stop) =
+            (acked.clone(), failed.clone(), refused.clone(), stop.clone());
         tokio::spawn(async move {
             let mut i = 0;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 i += 1;
                 let body = json!({"schemas": [USER], "userName": format!("pg-{i}")});
-                match send(&c, &origin, &dir, Method::POST, "/Users", Some(body)).await {
-                    Some((_, b)) => acked
-                        .lock()
-                        .unwrap()
-                        .push((b["id"].as_str().unwrap().to_owned(), Instant::now())),
-                    None => {
+                let resp = c
+                    .post(format!("{origin}/scim/v2/{}/Users", dir.id))
+                    .bearer_auth(&dir.token)
+                    .header("content-type", "application/scim+json")
+                    .body(body.to_string())
+                    .timeout(Duration::from_secs(10))
+                    .send()
+                    .await;
+                let answer = match resp {
+                    Ok(r) => {
+                        let status = r.status();
+                        let retry_after = r.headers().contains_key("retry-after");
+                        let text = r.text().await.unwrap_or_default();
+                        Some((status, retry_after, text))
+                    }
+                    Err(_) => None,
+                };
+                match answer {
+                    Some((status, _, text)) if status.is_success() => {
+                        let b: Value = serde_json::from_str(&text).unwrap();
+                        acked
+                            .lock()
+                            .unwrap()
+                            .push((b["id"].as_str().unwrap().to_owned(), Instant::now()))
+                    }
+                    other => {
+                        if let Some((status, retry_after, text)) = other {
+                            *refused.lock().unwrap().entry(status.as_u16()).or_default() += 1;
+                            assert!(
+                                status == StatusCode::SERVICE_UNAVAILABLE && retry_after,
+                                "during the restart a write was answered {status} (Retry-After: {retry_after}): {text}"
+                            );
+                        }
                         *failed.lock().unwrap() += 1;
                         tokio::time::sleep(Duration::from_millis(50)).await;
                     }
@@ -1185,6 +1217,11 @@ async fn postgres_restart_under_load() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     writer.await.unwrap();
     assert!(s.child.try_wait().unwrap().is_none(), "roster serve exited");
+    let refused = refused.lock().unwrap().clone();
+    assert!(
+        refused.keys().all(|&s| s == 503),
+        "refusals other than 503: {refused:?}"
+    );
     let users = f.users(&s).await;
     let counts = event_counts(&f.events(&s).await);
     let acked = acked.lock().unwrap();
@@ -1195,7 +1232,7 @@ async fn postgres_restart_under_load() {
         assert_eq!(count(&counts, id, "dsync.user.created"), 1, "{id}");
     }
     eprintln!(
-        "postgres_restart_under_load: {} acknowledged creates, {} failed during the restart, {} users",
+        "postgres_restart_under_load: {} acknowledged creates, {} failed during the restart (answered: {refused:?}), {} users",
         acked.len(),
         failed.lock().unwrap(),
         users.len()

@@ -144,6 +144,11 @@ impl IntoResponse for ApiError {
         {
             resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
         }
+        // As on SCIM: a 503 (database outage, shutdown) is worth retrying.
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        }
         resp
     }
 }

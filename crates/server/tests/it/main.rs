@@ -13,6 +13,7 @@ mod bulk;
 mod bulk_limits;
 mod conformance_fixes;
 mod custom_attributes;
+mod db_outage;
 mod discovery;
 mod errors;
 mod etags;

@@ -20,6 +20,8 @@ mod bulk_limits;
 mod conformance_fixes;
 #[path = "../it/custom_attributes.rs"]
 mod custom_attributes;
+#[path = "../it/db_outage.rs"]
+mod db_outage;
 #[path = "../it/discovery.rs"]
 mod discovery;
 #[path = "../it/errors.rs"]
