@@ -48,6 +48,15 @@ impl Roster {
         self.command().args(args).output().unwrap()
     }
 
+    /// [`Roster::run`] with extra environment variables.
+    pub fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+        self.command()
+            .args(args)
+            .envs(env.iter().copied())
+            .output()
+            .unwrap()
+    }
+
     /// Runs an administration command with `--json` and returns its output.
     pub fn json(&self, args: &[&str]) -> Value {
         self.json_with(args, &[])
