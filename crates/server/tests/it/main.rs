@@ -31,6 +31,7 @@ mod isolation_matrix;
 mod paging;
 mod patch;
 mod projection;
+mod raw_http;
 mod smoke;
 mod user_groups;
 mod users;

@@ -56,6 +56,8 @@ mod paging;
 mod patch;
 #[path = "../it/projection.rs"]
 mod projection;
+#[path = "../it/raw_http.rs"]
+mod raw_http;
 #[path = "../it/smoke.rs"]
 mod smoke;
 #[path = "../it/user_groups.rs"]
