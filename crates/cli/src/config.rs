@@ -13,6 +13,9 @@ pub struct FileConfig {
     pub database_pool_size: Option<u32>,
     /// Key that encrypts webhook secrets at rest (`secret_key`, base64 of 32 bytes).
     pub secret_key: Option<String>,
+    /// Keys that `secret_key` replaced, still tried for decryption
+    /// (`previous_secret_keys`), so instances can move to a new key one by one.
+    pub previous_secret_keys: Vec<String>,
     pub server: ServerConfig,
 }
 
@@ -52,12 +55,24 @@ impl FileConfig {
             Some(toml::Value::String(s)) => Some(s),
             Some(_) => bail!("secret_key must be a string: 32 bytes in base64"),
         };
+        let previous_secret_keys = match table.remove("previous_secret_keys") {
+            None => Vec::new(),
+            Some(toml::Value::Array(keys)) => keys
+                .into_iter()
+                .map(|k| match k {
+                    toml::Value::String(s) => Ok(s),
+                    _ => bail!("previous_secret_keys must be a list of strings: keys in base64"),
+                })
+                .collect::<Result<_>>()?,
+            Some(_) => bail!("previous_secret_keys must be a list of strings: keys in base64"),
+        };
         // ServerConfig refuses unknown keys, so a typo is an error, not a silent default.
         let server: ServerConfig = toml::Value::Table(table).try_into()?;
         Ok(FileConfig {
             database,
             database_pool_size,
             secret_key,
+            previous_secret_keys,
             server,
         })
     }
@@ -138,5 +153,20 @@ mod tests {
         assert_eq!(s.max_page_size, 50);
         assert_eq!(s.extensions.len(), 1);
         assert!(FileConfig::parse("nope = 1").is_err());
+    }
+
+    #[test]
+    fn reads_previous_secret_keys_as_a_list_of_strings() {
+        let cfg = FileConfig::parse("secret_key = \"a\"\nprevious_secret_keys = [\"b\", \"c\"]\n")
+            .unwrap();
+        assert_eq!(cfg.previous_secret_keys, ["b", "c"]);
+        assert!(FileConfig::parse("previous_secret_keys = \"b\"").is_err());
+        assert!(FileConfig::parse("previous_secret_keys = [1]").is_err());
+        assert!(
+            FileConfig::parse("")
+                .unwrap()
+                .previous_secret_keys
+                .is_empty()
+        );
     }
 }

@@ -64,6 +64,21 @@ enum Command {
     Webhook(WebhookCommand),
     /// Push users and groups from a SCIM service or an HR export into a SCIM service.
     Sync(Box<sync::SyncArgs>),
+    /// Manage the key that encrypts webhook secrets at rest (secret_key).
+    #[command(subcommand, name = "secret-key")]
+    SecretKey(SecretKeyCommand),
+}
+
+#[derive(Subcommand)]
+enum SecretKeyCommand {
+    /// Re-encrypt every stored webhook secret with secret_key, in one
+    /// transaction; secrets under an old key need it in previous_secret_keys
+    /// (or ROSTER_PREVIOUS_SECRET_KEYS). Prints how many changed; running it
+    /// again changes none.
+    Rotate {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -242,14 +257,7 @@ async fn main() -> Result<()> {
         apply_serve_args(&mut server_cfg, args);
     }
     let reg = Arc::new(build_registry(&server_cfg).map_err(anyhow::Error::msg)?);
-    // The variable wins over the file, as for every other setting.
-    let secret_key = std::env::var("ROSTER_SECRET_KEY")
-        .ok()
-        .filter(|k| !k.trim().is_empty())
-        .or_else(|| file.secret_key.clone())
-        .map(|k| SecretKey::from_base64(&k))
-        .transpose()
-        .map_err(anyhow::Error::msg)?;
+    let secret_key = secret_key(&file)?;
     let store: Arc<dyn Store> = match Database::parse(&url)? {
         Database::Sqlite(path) => {
             let mut opts = SqliteOptions::new(&path);
@@ -280,8 +288,80 @@ async fn main() -> Result<()> {
         Command::AdminKey(cmd) => admin_key(store.as_ref(), cmd).await,
         Command::Events(cmd) => events(store.as_ref(), cmd).await,
         Command::Webhook(cmd) => webhook(store.as_ref(), cmd).await,
+        Command::SecretKey(cmd) => {
+            secret_key_command(store.as_ref(), secret_key.as_ref(), cmd).await
+        }
         Command::Sync(_) => Ok(()),
     }
+}
+
+/// `secret_key` with its `previous_secret_keys`; the variables
+/// (`ROSTER_SECRET_KEY`, `ROSTER_PREVIOUS_SECRET_KEYS`, comma-separated) win
+/// over the file, as for every other setting.
+fn secret_key(file: &FileConfig) -> Result<Option<SecretKey>> {
+    let current = std::env::var("ROSTER_SECRET_KEY")
+        .ok()
+        .filter(|k| !k.trim().is_empty())
+        .or_else(|| file.secret_key.clone());
+    let previous: Vec<String> = match std::env::var("ROSTER_PREVIOUS_SECRET_KEYS") {
+        Ok(v) if !v.trim().is_empty() => v
+            .split(',')
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        _ => file.previous_secret_keys.clone(),
+    };
+    let Some(current) = current else {
+        // Previous keys only ever decrypt: without a current key, secrets
+        // would be read with the old key and stored back in plaintext.
+        anyhow::ensure!(
+            previous.is_empty(),
+            "previous_secret_keys is set but secret_key is not; set secret_key to the new key"
+        );
+        return Ok(None);
+    };
+    let previous = previous
+        .iter()
+        .enumerate()
+        .map(|(i, k)| {
+            // Never echo the key text: only its position.
+            SecretKey::from_base64(k).map_err(|e| {
+                anyhow::anyhow!(
+                    "previous_secret_keys[{i}]: {}",
+                    e.trim_start_matches("secret_key ")
+                )
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let key = SecretKey::from_base64(&current).map_err(anyhow::Error::msg)?;
+    Ok(Some(key.with_previous(previous)))
+}
+
+async fn secret_key_command(
+    store: &dyn Store,
+    key: Option<&SecretKey>,
+    cmd: SecretKeyCommand,
+) -> Result<()> {
+    match cmd {
+        SecretKeyCommand::Rotate { json } => {
+            if key.is_none() {
+                anyhow::bail!(
+                    "no secret_key is configured: set secret_key (or ROSTER_SECRET_KEY) to the key to encrypt with, and previous_secret_keys (or ROSTER_PREVIOUS_SECRET_KEYS) to the old ones"
+                );
+            }
+            let changed = store
+                .check_webhook_secrets()
+                .await
+                .context("nothing was changed")?;
+            if json {
+                println!("{}", json!({"reencrypted": changed}));
+            } else {
+                println!("re-encrypted {changed} webhook secret(s) with the current secret_key");
+            }
+        }
+    }
+    Ok(())
 }
 
 fn apply_serve_args(cfg: &mut ServerConfig, args: &ServeArgs) {
@@ -318,7 +398,7 @@ async fn serve(
     if sealed > 0 {
         tracing::info!(
             endpoints = sealed,
-            "encrypted webhook secrets stored before secret_key was set"
+            "encrypted webhook secrets stored in plaintext or under a previous key with the current secret_key"
         );
     }
     let public = cfg

@@ -24,9 +24,8 @@
 //! `cargo nextest run -p roster --test faults --run-ignored ignored-only`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::fs::File;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -34,11 +33,9 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const ROSTER: &str = env!("CARGO_BIN_EXE_roster");
-const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
-const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
-const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
-const BULK_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:BulkRequest";
+mod common;
+use common::{BULK_REQUEST, Dir, GROUP, PATCH_OP, Schema, Serve, USER, cli, http_client};
+
 const ROUNDS: usize = 6;
 /// Quick webhook retries and a short lease: a killed process holds its
 /// endpoints until the lease runs out.
@@ -82,26 +79,18 @@ fn seeded(test: &str) -> Rng {
 
 // ------------------------------------------------------------------ databases
 
-fn postgres_url() -> String {
-    std::env::var("ROSTER_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
-}
-
-fn pg_blocking<R>(f: impl FnOnce(&mut postgres::Client) -> R) -> R {
-    let mut c = postgres::Client::connect(&postgres_url(), postgres::NoTls)
-        .expect("PostgreSQL answers at ROSTER_TEST_POSTGRES (default 127.0.0.1:5432/test)");
-    f(&mut c)
-}
-
 /// Where a test's data lives; removed when dropped.
 enum Database {
     /// Held for its Drop, which removes the file.
     Sqlite(#[allow(dead_code)] tempfile::TempDir),
-    Postgres(String),
+    /// Held for its Drop, which drops the schema.
+    Postgres(#[allow(dead_code)] Schema),
 }
 
 struct Data {
     url: String,
+    /// Held for its Drop.
+    #[allow(dead_code)]
     db: Database,
     /// Holds the config file.
     files: tempfile::TempDir,
@@ -119,17 +108,10 @@ impl Data {
     }
 
     async fn postgres() -> Data {
-        let name = format!("t_{}", uuid::Uuid::now_v7().simple());
-        let sql = format!("CREATE SCHEMA \"{name}\"");
-        tokio::task::spawn_blocking(move || pg_blocking(|c| c.batch_execute(&sql).unwrap()))
-            .await
-            .unwrap();
-        let base = postgres_url();
-        let sep = if base.contains('?') { '&' } else { '?' };
-        let url = format!("{base}{sep}options=-csearch_path%3D{name},public");
+        let schema = Schema::create().await;
         Data {
-            url,
-            db: Database::Postgres(name),
+            url: schema.url.clone(),
+            db: Database::Postgres(schema),
             files: tempfile::tempdir().unwrap(),
         }
     }
@@ -141,167 +123,10 @@ impl Data {
     }
 }
 
-impl Drop for Data {
-    fn drop(&mut self) {
-        if let Database::Postgres(name) = &self.db {
-            let sql = format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE");
-            let _ = std::thread::spawn(move || {
-                if let Ok(mut c) = postgres::Client::connect(&postgres_url(), postgres::NoTls) {
-                    let _ = c.batch_execute(&sql);
-                }
-            })
-            .join();
-        }
-    }
-}
-
 // -------------------------------------------------------------------- servers
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A `roster serve` process; killed (and waited for) when dropped.
-struct Server {
-    child: Child,
-    origin: String,
-    log: PathBuf,
-}
-
-impl Server {
-    fn spawn(data: &Data) -> Server {
-        let port = free_port();
-        let log = data
-            .files
-            .path()
-            .join(format!("serve-{}.log", uuid::Uuid::now_v7().simple()));
-        let out = File::create(&log).unwrap();
-        let child = Command::new(ROSTER)
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .args(["--database", &data.url, "--database-pool-size", "6"])
-            .arg("--config")
-            .arg(data.config())
-            .env_remove("ROSTER_CONFIG")
-            .env("ROSTER_LOG", "info,tower_http=warn")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .spawn()
-            .expect("the roster binary starts");
-        Server {
-            child,
-            origin: format!("http://127.0.0.1:{port}"),
-            log,
-        }
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Starts a server and waits until it answers the directory's
-    /// ServiceProviderConfig (another port if the first was taken meanwhile).
-    async fn start(data: &Data, c: &reqwest::Client, dir: &Dir) -> Server {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let mut s = Server::spawn(data);
-        loop {
-            if let Some(status) = s.child.try_wait().unwrap() {
-                let log = s.log_text();
-                if log.contains("cannot listen") {
-                    s = Server::spawn(data);
-                    continue;
-                }
-                panic!("roster serve exited ({status}) before serving:\n{log}");
-            }
-            let ready = c
-                .get(format!(
-                    "{}/scim/v2/{}/ServiceProviderConfig",
-                    s.origin, dir.id
-                ))
-                .bearer_auth(&dir.token)
-                .timeout(Duration::from_secs(5))
-                .send()
-                .await
-                .is_ok_and(|r| r.status() == StatusCode::OK);
-            if ready {
-                return s;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "roster serve did not answer within 30 s:\n{}",
-                s.log_text()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// SIGKILL: no shutdown, no flushing, no released leases.
-    fn kill(&mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-
-    /// Nothing worse than the expected warnings was logged.
-    fn assert_no_panic(&self) {
-        let log = self.log_text();
-        assert!(!log.contains("panicked"), "roster serve panicked:\n{log}");
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-        if std::thread::panicking() {
-            let log = self.log_text();
-            let tail: Vec<&str> = log.lines().rev().take(40).collect();
-            eprintln!("---- last lines of roster serve ----");
-            for line in tail.iter().rev() {
-                eprintln!("{line}");
-            }
-        }
-    }
-}
-
-/// Runs an administration command with `--json`.
-async fn cli(url: &str, args: &[&str]) -> Value {
-    let out = tokio::process::Command::new(ROSTER)
-        .args(args)
-        .args(["--json", "--database", url])
-        .env_remove("ROSTER_CONFIG")
-        .env("ROSTER_LOG", "warn")
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "roster {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
-fn http_client() -> reqwest::Client {
-    roster_server::install_crypto_provider();
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(20))
-        .build()
-        .unwrap()
-}
-
-#[derive(Clone, Debug)]
-struct Dir {
-    id: String,
-    token: String,
-}
+/// A `roster serve` process of a fixture.
+type Server = Serve;
 
 /// A database with a directory and an admin key.
 struct Fixture {
@@ -316,7 +141,7 @@ impl Fixture {
         let d = cli(&data.url, &["directory", "create", "faults"]).await;
         let key = cli(&data.url, &["admin-key", "create", "faults"]).await;
         Fixture {
-            c: http_client(),
+            c: http_client(Duration::from_secs(20)),
             dir: Dir {
                 id: d["id"].as_str().unwrap().to_owned(),
                 token: d["token"].as_str().unwrap().to_owned(),
@@ -326,8 +151,19 @@ impl Fixture {
         }
     }
 
+    /// Starts a server and waits until it answers the directory's
+    /// ServiceProviderConfig.
     async fn start(&self) -> Server {
-        Server::start(&self.data, &self.c, &self.dir).await
+        let log = self
+            .data
+            .files
+            .path()
+            .join(format!("serve-{}.log", uuid::Uuid::now_v7().simple()));
+        let config = self.data.config();
+        let mut s = Serve::spawn(&self.data.url, Some(&config), log, "roster serve");
+        let path = format!("/scim/v2/{}/ServiceProviderConfig", self.dir.id);
+        s.wait_ready(&self.c, &path, &self.dir.token).await;
+        s
     }
 
     /// Every user (id → (userName, version, title)) and group (id →
@@ -1126,7 +962,9 @@ impl Drop for ClusterGuard {
 }
 
 /// The PostgreSQL cluster restarts while a client writes: Roster (not
-/// restarted) answers again by itself, and nothing acknowledged is lost.
+/// restarted) answers again by itself, nothing acknowledged is lost, and
+/// while the database is away every refusal is a 503 with `Retry-After`,
+/// never a 500.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "restarts the shared PostgreSQL cluster; run alone with --run-ignored ignored-only"]
 async fn postgres_restart_under_load() {
@@ -1135,21 +973,51 @@ async fn postgres_restart_under_load() {
     let _guard = ClusterGuard;
     let acked = Arc::new(Mutex::new(Vec::<(String, Instant)>::new()));
     let failed = Arc::new(Mutex::new(0usize));
+    // Refusals by status: each must be a 503 with Retry-After.
+    let refused = Arc::new(Mutex::new(BTreeMap::<u16, usize>::new()));
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let writer = {
         let (c, origin, dir) = (f.c.clone(), s.origin.clone(), f.dir.clone());
-        let (acked, failed, stop) = (acked.clone(), failed.clone(), stop.clone());
+        let (acked, failed, refused, stop) =
+            (acked.clone(), failed.clone(), refused.clone(), stop.clone());
         tokio::spawn(async move {
             let mut i = 0;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 i += 1;
                 let body = json!({"schemas": [USER], "userName": format!("pg-{i}")});
-                match send(&c, &origin, &dir, Method::POST, "/Users", Some(body)).await {
-                    Some((_, b)) => acked
-                        .lock()
-                        .unwrap()
-                        .push((b["id"].as_str().unwrap().to_owned(), Instant::now())),
-                    None => {
+                let resp = c
+                    .post(format!("{origin}/scim/v2/{}/Users", dir.id))
+                    .bearer_auth(&dir.token)
+                    .header("content-type", "application/scim+json")
+                    .body(body.to_string())
+                    .timeout(Duration::from_secs(10))
+                    .send()
+                    .await;
+                let answer = match resp {
+                    Ok(r) => {
+                        let status = r.status();
+                        let retry_after = r.headers().contains_key("retry-after");
+                        let text = r.text().await.unwrap_or_default();
+                        Some((status, retry_after, text))
+                    }
+                    Err(_) => None,
+                };
+                match answer {
+                    Some((status, _, text)) if status.is_success() => {
+                        let b: Value = serde_json::from_str(&text).unwrap();
+                        acked
+                            .lock()
+                            .unwrap()
+                            .push((b["id"].as_str().unwrap().to_owned(), Instant::now()))
+                    }
+                    other => {
+                        if let Some((status, retry_after, text)) = other {
+                            *refused.lock().unwrap().entry(status.as_u16()).or_default() += 1;
+                            assert!(
+                                status == StatusCode::SERVICE_UNAVAILABLE && retry_after,
+                                "during the restart a write was answered {status} (Retry-After: {retry_after}): {text}"
+                            );
+                        }
                         *failed.lock().unwrap() += 1;
                         tokio::time::sleep(Duration::from_millis(50)).await;
                     }
@@ -1185,6 +1053,11 @@ async fn postgres_restart_under_load() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     writer.await.unwrap();
     assert!(s.child.try_wait().unwrap().is_none(), "roster serve exited");
+    let refused = refused.lock().unwrap().clone();
+    assert!(
+        refused.keys().all(|&s| s == 503),
+        "refusals other than 503: {refused:?}"
+    );
     let users = f.users(&s).await;
     let counts = event_counts(&f.events(&s).await);
     let acked = acked.lock().unwrap();
@@ -1195,7 +1068,7 @@ async fn postgres_restart_under_load() {
         assert_eq!(count(&counts, id, "dsync.user.created"), 1, "{id}");
     }
     eprintln!(
-        "postgres_restart_under_load: {} acknowledged creates, {} failed during the restart, {} users",
+        "postgres_restart_under_load: {} acknowledged creates, {} failed during the restart (answered: {refused:?}), {} users",
         acked.len(),
         failed.lock().unwrap(),
         users.len()

@@ -9,9 +9,6 @@
 //! `options=-csearch_path=…` parameter, and which is dropped at the end.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::fs::File;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -21,55 +18,13 @@ use futures_util::{StreamExt, stream};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-const ROSTER: &str = env!("CARGO_BIN_EXE_roster");
-const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
-const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
-const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
-const BULK_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:BulkRequest";
-/// Connections each process may open: several tests and processes share one
-/// PostgreSQL (max_connections is 100 by default).
-const POOL_SIZE: &str = "6";
-
-fn postgres_url() -> String {
-    std::env::var("ROSTER_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
-}
-
-/// Runs blocking PostgreSQL client work off the async runtime.
-async fn with_client<R: Send + 'static>(
-    f: impl FnOnce(&mut postgres::Client) -> R + Send + 'static,
-) -> R {
-    tokio::task::spawn_blocking(move || {
-        let mut c = postgres::Client::connect(&postgres_url(), postgres::NoTls)
-            .expect("PostgreSQL answers at ROSTER_TEST_POSTGRES (default 127.0.0.1:5432/test)");
-        f(&mut c)
-    })
-    .await
-    .unwrap()
-}
-
-/// One test's schema; dropped, with everything in it, when this is.
-struct Schema {
-    name: String,
-    /// The database URL that puts this schema first on the search_path.
-    url: String,
-}
+mod common;
+use common::{
+    BULK_REQUEST, Dir, GROUP, PATCH_OP, Schema, Serve, USER, cli, create_directory, http_client,
+    with_client,
+};
 
 impl Schema {
-    async fn create() -> Schema {
-        let name = format!("t_{}", uuid::Uuid::now_v7().simple());
-        let sql = format!("CREATE SCHEMA \"{name}\"");
-        with_client(move |c| c.batch_execute(&sql).unwrap()).await;
-        let base = postgres_url();
-        let sep = if base.contains('?') { '&' } else { '?' };
-        // The postgres crate reads `options` from the URL and percent-decodes
-        // it: the server receives `-csearch_path=t_…,public`.
-        // application_name marks this test's connections (see `terminate_connections`).
-        let url =
-            format!("{base}{sep}options=-csearch_path%3D{name},public&application_name={name}");
-        Schema { name, url }
-    }
-
     /// One number computed in this schema (table names qualified by it).
     async fn count(&self, sql_with_schema: &str) -> i64 {
         let sql = sql_with_schema
@@ -77,9 +32,7 @@ impl Schema {
             .replace("{n}", &self.name);
         with_client(move |c| c.query_one(&sql, &[]).unwrap().get::<_, i64>(0)).await
     }
-}
 
-impl Schema {
     /// Ends every server connection of this test's processes, as a database
     /// restart does; returns how many there were.
     async fn terminate_connections(&self) -> i64 {
@@ -97,164 +50,17 @@ impl Schema {
     }
 }
 
-impl Drop for Schema {
-    fn drop(&mut self) {
-        let sql = format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.name);
-        // A thread of its own: the blocking client must not run on the async runtime.
-        let _ = std::thread::spawn(move || {
-            if let Ok(mut c) = postgres::Client::connect(&postgres_url(), postgres::NoTls) {
-                let _ = c.batch_execute(&sql);
-            }
-        })
-        .join();
-    }
-}
+/// A `roster serve` process of a cluster.
+type Instance = Serve;
 
-/// A `roster serve` process; killed (and waited for) when dropped.
-struct Instance {
-    child: Child,
-    /// `http://127.0.0.1:PORT`
-    origin: String,
-    log: PathBuf,
-    url: String,
-    label: String,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-impl Instance {
-    fn spawn(url: &str, label: &str) -> Instance {
-        let port = free_port();
-        let log = std::env::temp_dir().join(format!(
-            "roster-multi-{}-{label}.log",
-            uuid::Uuid::now_v7().simple()
-        ));
-        let out = File::create(&log).unwrap();
-        let child = Command::new(ROSTER)
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .args(["--database", url, "--database-pool-size", POOL_SIZE])
-            .env_remove("ROSTER_CONFIG")
-            .env("ROSTER_LOG", "info,tower_http=warn")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .spawn()
-            .expect("the roster binary starts");
-        Instance {
-            child,
-            origin: format!("http://127.0.0.1:{port}"),
-            log,
-            url: url.to_owned(),
-            label: label.to_owned(),
-        }
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Waits until the process answers `path` with 200, starting it again on
-    /// another port if the one it was given was taken meanwhile.
-    async fn wait_ready(&mut self, client: &reqwest::Client, path: &str, token: &str) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                let log = self.log_text();
-                if log.contains("cannot listen") {
-                    let _ = std::fs::remove_file(&self.log);
-                    *self = Instance::spawn(&self.url.clone(), &self.label.clone());
-                    continue;
-                }
-                panic!("{} exited ({status}) before serving:\n{log}", self.label);
-            }
-            let reply = client
-                .get(format!("{}{path}", self.origin))
-                .bearer_auth(token)
-                .timeout(Duration::from_secs(5))
-                .send()
-                .await;
-            if reply.is_ok_and(|r| r.status() == StatusCode::OK) {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{} did not answer {path} within 30 s:\n{}",
-                self.label,
-                self.log_text()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            let log = self.log_text();
-            let tail: Vec<&str> = log.lines().rev().take(40).collect();
-            eprintln!("---- last lines of {} ----", self.label);
-            for line in tail.iter().rev() {
-                eprintln!("{line}");
-            }
-        }
-        let _ = std::fs::remove_file(&self.log);
-    }
-}
-
-/// Runs a `roster` administration command against the database and parses its `--json` output.
-async fn cli(url: &str, args: &[&str]) -> Value {
-    let out = tokio::process::Command::new(ROSTER)
-        .args(args)
-        .args(["--json", "--database", url])
-        .env_remove("ROSTER_CONFIG")
-        .env("ROSTER_LOG", "warn")
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "roster {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "roster {args:?} printed no JSON ({e}): {}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    })
-}
-
-fn http_client() -> reqwest::Client {
-    // The tree builds reqwest without a default TLS provider; Roster installs one.
-    roster_server::install_crypto_provider();
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap()
-}
-
-#[derive(Debug, Clone)]
-struct Dir {
-    id: String,
-    token: String,
-}
-
-async fn create_directory(url: &str, name: &str) -> Dir {
-    let d = cli(url, &["directory", "create", name]).await;
-    Dir {
-        id: d["id"].as_str().unwrap().to_owned(),
-        token: d["token"].as_str().unwrap().to_owned(),
-    }
+/// Starts `roster serve` on `url`, its log in the temporary directory
+/// (removed when the instance is dropped).
+fn spawn_instance(url: &str, label: &str) -> Instance {
+    let log = std::env::temp_dir().join(format!(
+        "roster-multi-{}-{label}.log",
+        uuid::Uuid::now_v7().simple()
+    ));
+    Serve::spawn(url, None, log, label)
 }
 
 #[derive(Debug)]
@@ -279,9 +85,9 @@ impl Cluster {
     /// a directory and an admin key in it: they all race to migrate it.
     async fn start(n: usize) -> Cluster {
         let schema = Schema::create().await;
-        let client = http_client();
+        let client = http_client(Duration::from_secs(30));
         let mut instances: Vec<Instance> = (0..n)
-            .map(|i| Instance::spawn(&schema.url, &format!("instance {i}")))
+            .map(|i| spawn_instance(&schema.url, &format!("instance {i}")))
             .collect();
         let dir = create_directory(&schema.url, "multi").await;
         let key = cli(&schema.url, &["admin-key", "create", "tests"]).await;
@@ -1051,9 +857,9 @@ async fn event_stream_has_no_gaps_across_instances() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migration_race_four_instances_start_together() {
     let schema = Schema::create().await;
-    let client = http_client();
+    let client = http_client(Duration::from_secs(30));
     let mut instances: Vec<Instance> = (0..4)
-        .map(|i| Instance::spawn(&schema.url, &format!("instance {i}")))
+        .map(|i| spawn_instance(&schema.url, &format!("instance {i}")))
         .collect();
     let dir = create_directory(&schema.url, "migrated").await;
     let path = format!("/scim/v2/{}/ServiceProviderConfig", dir.id);

@@ -100,6 +100,11 @@ pub struct ServerConfig {
     pub rate_limit_burst: f64,
     /// Per-directory overrides of the two settings above.
     pub rate_limit_overrides: Vec<RateLimitOverride>,
+    /// Per-admin-key request rate on `/api/v1` (token bucket refill per
+    /// second); 0 turns it off. Per process, like every bucket.
+    pub admin_rate_limit_per_sec: f64,
+    /// Per-admin-key burst (token bucket size).
+    pub admin_rate_limit_burst: f64,
 }
 
 /// A directory whose tokens get their own rate (`[[rate_limit_overrides]]`).
@@ -167,6 +172,8 @@ impl Default for ServerConfig {
             rate_limit_per_sec: 500.0,
             rate_limit_burst: 1000.0,
             rate_limit_overrides: Vec::new(),
+            admin_rate_limit_per_sec: 100.0,
+            admin_rate_limit_burst: 200.0,
         }
     }
 }

@@ -27,6 +27,16 @@ impl From<StoreError> for ApiError {
                 tracing::error!(%detail, "storage error");
                 ApiError(ScimError::internal("internal storage error"))
             }
+            StoreError::Unavailable(detail) => {
+                // An outage, not a bug: a warning (with the request id of the
+                // span) rather than an error, and a 503 the client may retry.
+                tracing::warn!(%detail, "database unavailable");
+                ApiError(ScimError::new(
+                    503,
+                    None,
+                    "the database is unavailable; retry shortly",
+                ))
+            }
             e @ StoreError::CursorExpired { .. } => {
                 ApiError(ScimError::new(410, None, e.to_string()))
             }
@@ -70,3 +80,20 @@ pub fn scim_error_response(e: &ScimError) -> Response {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unavailable_database_is_a_503_with_retry_after_and_no_detail() {
+        let resp = ApiError::from(StoreError::Unavailable(
+            "connection refused (os error 111) at 10.0.0.5:5432".into(),
+        ))
+        .into_response();
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(resp.headers()[header::RETRY_AFTER], "1");
+        let e = ApiError::from(StoreError::Unavailable("secret detail".into())).0;
+        assert_eq!(e.detail, "the database is unavailable; retry shortly");
+    }
+}

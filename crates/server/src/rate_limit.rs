@@ -5,6 +5,11 @@
 //! the bucket empty is answered 429 with `Retry-After` (the seconds until a
 //! token is back), which the identity providers' SCIM clients honour. Buckets
 //! are keyed by a digest of the token, so the raw secret is never kept.
+//! Admin API keys get buckets of their own (`admin_rate_limit_per_sec`,
+//! `admin_rate_limit_burst`), answered 429 in the app API's error format.
+//!
+//! Buckets live in this process: N instances behind a load balancer let
+//! through N times the configured rate, so configure rate / N.
 //!
 //! Independently, at most `max_concurrent_requests` requests are handled at
 //! once; the rest are shed at once with 503 and `Retry-After` rather than
@@ -46,6 +51,7 @@ const SWEEP_AT: usize = 10_000;
 pub struct RateLimiter {
     default: Rate,
     overrides: HashMap<String, Rate>,
+    admin: Rate,
     /// The longest any bucket takes to refill from empty: a bucket idle that
     /// long is full, so forgetting it changes nothing.
     refill_time: Duration,
@@ -59,12 +65,17 @@ impl RateLimiter {
             burst: burst.unwrap_or(per_sec * 2.0).max(1.0),
         };
         let default = rate(cfg.rate_limit_per_sec, Some(cfg.rate_limit_burst));
+        let admin = rate(
+            cfg.admin_rate_limit_per_sec,
+            Some(cfg.admin_rate_limit_burst),
+        );
         let overrides: HashMap<String, Rate> = cfg
             .rate_limit_overrides
             .iter()
             .map(|o| (o.directory.clone(), rate(o.per_sec, o.burst)))
             .collect();
-        let refill_time = std::iter::once(&default)
+        let refill_time = [&default, &admin]
+            .into_iter()
             .chain(overrides.values())
             .filter(|r| r.per_sec > 0.0)
             .map(|r| Duration::from_secs_f64((r.burst / r.per_sec).min(1e9)))
@@ -73,6 +84,7 @@ impl RateLimiter {
         RateLimiter {
             default,
             overrides,
+            admin,
             refill_time,
             buckets: Mutex::new(HashMap::new()),
         }
@@ -90,10 +102,28 @@ impl RateLimiter {
             .get(directory)
             .copied()
             .unwrap_or(self.default);
+        self.take(rate, Sha256::digest(token.as_bytes()).into(), now)
+    }
+
+    /// [`RateLimiter::check`] for an admin API key.
+    pub fn check_admin(&self, key: &str) -> Result<(), u64> {
+        self.check_admin_at(key, Instant::now())
+    }
+
+    fn check_admin_at(&self, key: &str, now: Instant) -> Result<(), u64> {
+        // Its own digest domain: an admin key's bucket can never be a SCIM
+        // token's, whatever the two strings are.
+        let digest = Sha256::new()
+            .chain_update(b"roster admin key\0")
+            .chain_update(key.as_bytes())
+            .finalize();
+        self.take(self.admin, digest.into(), now)
+    }
+
+    fn take(&self, rate: Rate, key: [u8; 32], now: Instant) -> Result<(), u64> {
         if rate.per_sec <= 0.0 {
             return Ok(());
         }
-        let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         if buckets.len() >= SWEEP_AT {
             let full_after = self.refill_time;
@@ -131,6 +161,24 @@ pub fn too_many_requests(retry_after: u64) -> Response {
     resp
 }
 
+/// The 429 answer on the app API (`/api/v1`), in its `{"error", "message"}` format.
+pub fn too_many_admin_requests(retry_after: u64) -> Response {
+    let mut resp = (
+        axum::http::StatusCode::TOO_MANY_REQUESTS,
+        axum::Json(serde_json::json!({
+            "error": "rate_limited",
+            "message": format!(
+                "too many requests for this admin API key (admin_rate_limit_per_sec); retry after {retry_after} s"
+            ),
+        })),
+    )
+        .into_response();
+    if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
+        resp.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    resp
+}
+
 /// Middleware state: the global limit on requests in flight.
 #[derive(Clone)]
 pub struct Concurrency(pub Arc<Semaphore>);
@@ -159,6 +207,9 @@ mod tests {
         RateLimiter::new(&ServerConfig {
             rate_limit_per_sec: per_sec,
             rate_limit_burst: burst,
+            // The same for admin keys, so the sweep's refill time is this rate's.
+            admin_rate_limit_per_sec: per_sec,
+            admin_rate_limit_burst: burst,
             rate_limit_overrides: vec![RateLimitOverride {
                 directory: "slow".into(),
                 per_sec: 1.0,
@@ -204,6 +255,47 @@ mod tests {
         }
         l.check_at("tok", "slow", t0).unwrap();
         assert_eq!(l.check_at("tok", "slow", t0), Err(1));
+    }
+
+    #[test]
+    fn admin_keys_have_their_own_rate_and_buckets() {
+        let l = RateLimiter::new(&ServerConfig {
+            rate_limit_per_sec: 1.0,
+            rate_limit_burst: 1.0,
+            admin_rate_limit_per_sec: 2.0,
+            admin_rate_limit_burst: 3.0,
+            ..ServerConfig::default()
+        });
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            l.check_admin_at("key", t0).unwrap();
+        }
+        assert_eq!(l.check_admin_at("key", t0), Err(1));
+        l.check_admin_at("other", t0).unwrap();
+        // The same string as a SCIM token has a separate bucket.
+        l.check_at("key", "d", t0).unwrap();
+        l.check_admin_at("key", t0 + Duration::from_millis(500))
+            .unwrap();
+    }
+
+    #[test]
+    fn a_zero_admin_rate_is_unlimited() {
+        let l = RateLimiter::new(&ServerConfig {
+            admin_rate_limit_per_sec: 0.0,
+            admin_rate_limit_burst: 1.0,
+            ..ServerConfig::default()
+        });
+        let t0 = Instant::now();
+        for _ in 0..1000 {
+            l.check_admin_at("key", t0).unwrap();
+        }
+    }
+
+    #[test]
+    fn the_admin_429_says_when_to_retry_in_the_app_api_format() {
+        let resp = too_many_admin_requests(3);
+        assert_eq!(resp.status(), 429);
+        assert_eq!(resp.headers()[header::RETRY_AFTER], "3");
     }
 
     #[test]

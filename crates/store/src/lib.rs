@@ -173,8 +173,10 @@ pub trait Store: Send + Sync + 'static {
     async fn rotate_webhook_secret(&self, id: &str) -> StoreResult<Option<String>>;
     async fn delete_webhook(&self, id: &str) -> StoreResult<bool>;
     /// Fails, naming the endpoint, when a stored webhook secret cannot be read
-    /// with the configured `secret_key` (wrong or missing key); with a key,
-    /// encrypts the secrets stored in plaintext. Returns how many it encrypted.
+    /// with the configured `secret_key` or its previous keys (wrong or
+    /// missing key); with a key, encrypts with it the secrets stored in
+    /// plaintext or under a previous key, all in one transaction. Returns how
+    /// many it encrypted.
     async fn check_webhook_secrets(&self) -> StoreResult<usize>;
     async fn webhook_deliveries(
         &self,

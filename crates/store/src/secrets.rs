@@ -4,6 +4,12 @@
 //! another endpoint) as `enc:v1:<base64url(nonce ‖ ciphertext ‖ tag)>`.
 //! Values without that prefix are plaintext written before a key was set, and
 //! still read.
+//!
+//! Keys rotate without downtime: a [`SecretKey`] carries the keys it replaced
+//! (`previous_secret_keys`), which still decrypt but never encrypt, so
+//! instances can move to a new key one at a time while every one of them
+//! reads what the others write. [`open_stale`] tells which stored values a
+//! previous key (or no key) opened, for re-encryption with the current one.
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -16,9 +22,13 @@ use crate::{StoreError, StoreResult};
 const PREFIX: &str = "enc:v1:";
 const NONCE_LEN: usize = 12;
 
-/// The 256-bit key that encrypts webhook secrets; never printed.
+/// The 256-bit key that encrypts webhook secrets, with the previous keys
+/// that still decrypt them; never printed.
 #[derive(Clone)]
-pub struct SecretKey([u8; 32]);
+pub struct SecretKey {
+    current: [u8; 32],
+    previous: Vec<[u8; 32]>,
+}
 
 impl std::fmt::Debug for SecretKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -43,12 +53,37 @@ impl SecretKey {
                 b.len()
             )
         })?;
-        Ok(SecretKey(key))
+        Ok(SecretKey {
+            current: key,
+            previous: Vec::new(),
+        })
+    }
+
+    /// This key, also decrypting what `previous` keys encrypted (tried in
+    /// order after this one; a repeat of the current key is dropped).
+    pub fn with_previous(mut self, previous: impl IntoIterator<Item = SecretKey>) -> SecretKey {
+        for p in previous {
+            for k in std::iter::once(p.current).chain(p.previous) {
+                if k != self.current && !self.previous.contains(&k) {
+                    self.previous.push(k);
+                }
+            }
+        }
+        self
+    }
+
+    /// How many previous keys this key also decrypts with.
+    pub fn previous_count(&self) -> usize {
+        self.previous.len()
     }
 
     fn cipher(&self) -> ChaCha20Poly1305 {
-        ChaCha20Poly1305::new(&self.0.into())
+        cipher(&self.current)
     }
+}
+
+fn cipher(key: &[u8; 32]) -> ChaCha20Poly1305 {
+    ChaCha20Poly1305::new(&(*key).into())
 }
 
 /// Whether a stored value is encrypted (and so needs the key).
@@ -80,8 +115,15 @@ pub fn seal(key: Option<&SecretKey>, id: &str, secret: &str) -> StoreResult<Stri
 
 /// The secret of endpoint `id` from its stored value.
 pub fn open(key: Option<&SecretKey>, id: &str, stored: &str) -> StoreResult<String> {
+    open_stale(key, id, stored).map(|(secret, _)| secret)
+}
+
+/// The secret of endpoint `id`, and whether its stored value should be
+/// sealed again with the current key: it is plaintext while a key is set, or
+/// only a previous key opened it.
+pub fn open_stale(key: Option<&SecretKey>, id: &str, stored: &str) -> StoreResult<(String, bool)> {
     let Some(body) = stored.strip_prefix(PREFIX) else {
-        return Ok(stored.to_owned());
+        return Ok((stored.to_owned(), key.is_some()));
     };
     let Some(key) = key else {
         return Err(StoreError::Database(format!(
@@ -89,9 +131,15 @@ pub fn open(key: Option<&SecretKey>, id: &str, stored: &str) -> StoreResult<Stri
         )));
     };
     let wrong = || {
-        StoreError::Database(format!(
-            "the configured secret_key does not decrypt the secret of webhook {id}: it is not the key the secret was written with"
-        ))
+        StoreError::Database(if key.previous.is_empty() {
+            format!(
+                "the configured secret_key does not decrypt the secret of webhook {id}: it is not the key the secret was written with (when changing keys, list the old one in previous_secret_keys)"
+            )
+        } else {
+            format!(
+                "neither secret_key nor any of previous_secret_keys decrypts the secret of webhook {id}: none is the key the secret was written with"
+            )
+        })
     };
     let raw = URL_SAFE_NO_PAD.decode(body).map_err(|_| wrong())?;
     if raw.len() < NONCE_LEN {
@@ -99,17 +147,26 @@ pub fn open(key: Option<&SecretKey>, id: &str, stored: &str) -> StoreResult<Stri
     }
     let (nonce, sealed) = raw.split_at(NONCE_LEN);
     let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| wrong())?;
-    let plain = key
-        .cipher()
-        .decrypt(
-            &Nonce::from(nonce),
-            Payload {
-                msg: sealed,
-                aad: id.as_bytes(),
-            },
-        )
-        .map_err(|_| wrong())?;
-    String::from_utf8(plain).map_err(|_| wrong())
+    // The AEAD tag tells a wrong key apart, so trying each key in turn is exact.
+    let decrypt = |k: &[u8; 32]| {
+        cipher(k)
+            .decrypt(
+                &Nonce::from(nonce),
+                Payload {
+                    msg: sealed,
+                    aad: id.as_bytes(),
+                },
+            )
+            .ok()
+    };
+    let (plain, stale) = match decrypt(&key.current) {
+        Some(plain) => (plain, false),
+        None => (
+            key.previous.iter().find_map(decrypt).ok_or_else(wrong)?,
+            true,
+        ),
+    };
+    Ok((String::from_utf8(plain).map_err(|_| wrong())?, stale))
 }
 
 #[cfg(test)]
@@ -117,7 +174,55 @@ mod tests {
     use super::*;
 
     fn key(b: u8) -> SecretKey {
-        SecretKey([b; 32])
+        SecretKey {
+            current: [b; 32],
+            previous: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn previous_keys_decrypt_but_never_encrypt() {
+        let old = seal(Some(&key(1)), "ep1", "whsec_old").unwrap();
+        let rolled = key(2).with_previous([key(1)]);
+        assert_eq!(
+            open_stale(Some(&rolled), "ep1", &old).unwrap(),
+            ("whsec_old".to_owned(), true)
+        );
+        let new = seal(Some(&rolled), "ep1", "whsec_new").unwrap();
+        assert_eq!(
+            open_stale(Some(&rolled), "ep1", &new).unwrap(),
+            ("whsec_new".to_owned(), false)
+        );
+        // Sealed with the current key only: the old key alone cannot read it.
+        let e = open(Some(&key(1)), "ep1", &new).unwrap_err().to_string();
+        assert!(e.contains("previous_secret_keys"), "{e}");
+        // An instance not yet moved (old key current, new one previous) reads both.
+        let staying = key(1).with_previous([key(2)]);
+        assert_eq!(open(Some(&staying), "ep1", &new).unwrap(), "whsec_new");
+        assert_eq!(open(Some(&staying), "ep1", &old).unwrap(), "whsec_old");
+        // None of the keys: a clear error, naming the endpoint.
+        let e = open(Some(&key(3).with_previous([key(4)])), "ep1", &old)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("neither secret_key") && e.contains("ep1"), "{e}");
+    }
+
+    #[test]
+    fn plaintext_is_stale_only_when_there_is_a_key() {
+        assert_eq!(
+            open_stale(Some(&key(1)), "ep1", "whsec_p").unwrap(),
+            ("whsec_p".to_owned(), true)
+        );
+        assert_eq!(
+            open_stale(None, "ep1", "whsec_p").unwrap(),
+            ("whsec_p".to_owned(), false)
+        );
+    }
+
+    #[test]
+    fn the_current_key_repeated_as_previous_is_dropped() {
+        let k = key(5).with_previous([key(5), key(6), key(6)]);
+        assert_eq!(k.previous_count(), 1);
     }
 
     #[test]

@@ -48,6 +48,15 @@ impl Roster {
         self.command().args(args).output().unwrap()
     }
 
+    /// [`Roster::run`] with extra environment variables.
+    pub fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+        self.command()
+            .args(args)
+            .envs(env.iter().copied())
+            .output()
+            .unwrap()
+    }
+
     /// Runs an administration command with `--json` and returns its output.
     pub fn json(&self, args: &[&str]) -> Value {
         self.json_with(args, &[])
@@ -218,32 +227,9 @@ impl Drop for Server {
 
 /// One HTTP/1.1 response off a raw socket: status and body.
 pub async fn read_reply(stream: &mut TcpStream, wait: Duration) -> Option<(u16, String)> {
-    let deadline = Instant::now() + wait;
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 8192];
-    loop {
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..end]).into_owned();
-            let status = head.split(' ').nth(1)?.parse().ok()?;
-            let len: usize = head
-                .lines()
-                .find_map(|l| {
-                    let (k, v) = l.split_once(':')?;
-                    k.eq_ignore_ascii_case("content-length")
-                        .then(|| v.trim().parse().ok())?
-                })
-                .unwrap_or(0);
-            if buf.len() >= end + 4 + len {
-                let body = String::from_utf8_lossy(&buf[end + 4..end + 4 + len]).into_owned();
-                return Some((status, body));
-            }
-        }
-        let left = deadline.checked_duration_since(Instant::now())?;
-        match tokio::time::timeout(left, stream.read(&mut chunk)).await {
-            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return None,
-            Ok(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
-        }
-    }
+    crate::raw_http::read_reply(stream, wait)
+        .await
+        .map(|r| (r.status, r.body))
 }
 
 /// A complete request on a fresh connection.

@@ -144,6 +144,11 @@ impl IntoResponse for ApiError {
         {
             resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
         }
+        // As on SCIM: a 503 (database outage, shutdown) is worth retrying.
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        }
         resp
     }
 }
@@ -154,27 +159,46 @@ pub struct AdminAuth {
 }
 
 impl FromRequestParts<AppState> for AdminAuth {
-    type Rejection = ApiError;
+    // A Response, not an ApiError: a 429 carries a Retry-After header.
+    type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let unauthorized = |m: &str| ApiError {
-            status: StatusCode::UNAUTHORIZED,
-            code: "unauthorized",
-            message: m.to_owned(),
-        };
-        let key = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, k)| k.trim())
-            .ok_or_else(|| unauthorized("send an admin API key as \"Authorization: Bearer <key>\" (roster admin-key create NAME)"))?;
-        let key_id = state
-            .store
-            .authenticate_admin(key)
-            .await?
-            .ok_or_else(|| unauthorized("the admin API key is unknown or revoked"))?;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let key_id = authenticate_admin(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        // Only proven keys reach a bucket, as for SCIM tokens: guessed keys
+        // are 401s and cannot fill the limiter's memory.
+        if let Some(key) = admin_bearer(parts)
+            && let Err(retry_after) = state.limiter.check_admin(key)
+        {
+            return Err(crate::rate_limit::too_many_admin_requests(retry_after));
+        }
         Ok(AdminAuth { key_id })
     }
+}
+
+fn admin_bearer(parts: &Parts) -> Option<&str> {
+    parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, k)| k.trim())
+}
+
+async fn authenticate_admin(parts: &Parts, state: &AppState) -> Result<String, ApiError> {
+    let unauthorized = |m: &str| ApiError {
+        status: StatusCode::UNAUTHORIZED,
+        code: "unauthorized",
+        message: m.to_owned(),
+    };
+    let key = admin_bearer(parts)
+        .ok_or_else(|| unauthorized("send an admin API key as \"Authorization: Bearer <key>\" (roster admin-key create NAME)"))?;
+    let key_id = state
+        .store
+        .authenticate_admin(key)
+        .await?
+        .ok_or_else(|| unauthorized("the admin API key is unknown or revoked"))?;
+    Ok(key_id)
 }

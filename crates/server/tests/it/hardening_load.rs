@@ -95,3 +95,83 @@ async fn past_max_concurrent_requests_requests_are_shed_with_503() {
     // With a slot free again, requests are served.
     assert_eq!(s.get("/Users").await.status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn an_admin_key_over_its_rate_gets_429_with_retry_after() {
+    let s = TestServer::start_with(ServerConfig {
+        admin_rate_limit_per_sec: 0.5,
+        admin_rate_limit_burst: 3.0,
+        ..ServerConfig::default()
+    })
+    .await;
+    let key = s.store.create_admin_key("ops").await.unwrap().1;
+    let url = format!("http://{}/api/v1/directories", s.addr);
+    let get = |key: String| {
+        let url = url.clone();
+        let c = s.client.clone();
+        async move { c.get(url).bearer_auth(key).send().await.unwrap() }
+    };
+    for _ in 0..3 {
+        assert_eq!(get(key.clone()).await.status(), StatusCode::OK);
+    }
+    let r = get(key.clone()).await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&retry), "Retry-After: {retry}");
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "rate_limited", "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("admin_rate_limit_per_sec"),
+        "{body}"
+    );
+    // Every admin endpoint draws on the same bucket.
+    let r = s
+        .client
+        .get(format!("http://{}/api/v1/events", s.addr))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+
+    // Another admin key has its own bucket; SCIM tokens are limited apart.
+    let other = s.store.create_admin_key("ci").await.unwrap().1;
+    assert_eq!(get(other).await.status(), StatusCode::OK);
+    assert_eq!(s.get("/Users").await.status, StatusCode::OK);
+    // A guessed key is a 401, never a 429, and takes no bucket.
+    assert_eq!(
+        get("rak_bogus".into()).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+
+    tokio::time::sleep(Duration::from_secs(retry)).await;
+    assert_eq!(get(key).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_zero_admin_rate_turns_the_admin_limit_off() {
+    let s = TestServer::start_with(ServerConfig {
+        admin_rate_limit_per_sec: 0.0,
+        admin_rate_limit_burst: 1.0,
+        ..ServerConfig::default()
+    })
+    .await;
+    let key = s.store.create_admin_key("ops").await.unwrap().1;
+    for _ in 0..20 {
+        let r = s
+            .client
+            .get(format!("http://{}/api/v1/directories", s.addr))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+}

@@ -135,6 +135,11 @@ impl TestServer {
         }
     }
 
+    /// Where this server's data lives.
+    pub fn place(&self) -> &Place {
+        &self._place
+    }
+
     /// The directory's SCIM base URL.
     pub fn base(&self) -> String {
         format!("http://{}/scim/v2/{}", self.addr, self.directory)

@@ -20,6 +20,8 @@ mod bulk_limits;
 mod conformance_fixes;
 #[path = "../it/custom_attributes.rs"]
 mod custom_attributes;
+#[path = "../it/db_outage.rs"]
+mod db_outage;
 #[path = "../it/discovery.rs"]
 mod discovery;
 #[path = "../it/errors.rs"]
@@ -54,6 +56,8 @@ mod paging;
 mod patch;
 #[path = "../it/projection.rs"]
 mod projection;
+#[path = "../it/raw_http.rs"]
+mod raw_http;
 #[path = "../it/smoke.rs"]
 mod smoke;
 #[path = "../it/user_groups.rs"]

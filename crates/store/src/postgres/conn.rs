@@ -676,10 +676,51 @@ impl From<postgres::Error> for StoreError {
     fn from(e: postgres::Error) -> Self {
         // The server's message, not the Debug form with the statement text.
         match e.as_db_error() {
-            Some(db) => StoreError::Database(format!("{} ({})", db.message(), db.code().code())),
+            Some(db) => {
+                let code = db.code().code();
+                let detail = format!("{} ({code})", db.message());
+                if unavailable_sqlstate(code) {
+                    StoreError::Unavailable(detail)
+                } else {
+                    StoreError::Database(detail)
+                }
+            }
+            None if lost_connection(&e) => StoreError::Unavailable(e.to_string()),
             None => StoreError::Database(e.to_string()),
         }
     }
+}
+
+/// SQLSTATEs that mean "the server cannot serve this connection now", not
+/// "this statement is wrong": class 08 (connection exceptions), 57P01
+/// admin_shutdown (a restart ends every session), 57P02 crash_shutdown,
+/// 57P03 cannot_connect_now (still starting or in recovery).
+fn unavailable_sqlstate(code: &str) -> bool {
+    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03")
+}
+
+/// A client-side error that means the server is gone or unreachable: the
+/// connection closed, or the socket failed (refused, reset, timed out).
+/// postgres::Error hides its kind, so the socket case is found by its source.
+fn lost_connection(e: &postgres::Error) -> bool {
+    if e.is_closed() {
+        return true;
+    }
+    let mut source = e.source();
+    while let Some(s) = source {
+        if s.is::<std::io::Error>() {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
+
+/// A pool checkout that failed: r2d2 gives up after `acquire_timeout`,
+/// whether every connection was busy or none could be opened (the last
+/// connect error is in its message). Either way, retrying later can work.
+pub(super) fn pool_unavailable(e: &r2d2::Error) -> StoreError {
+    StoreError::Unavailable(format!("no PostgreSQL connection available: {e}"))
 }
 
 /// Opens connections for the pool; `schema`, when set, is where this
@@ -1075,5 +1116,57 @@ mod tests {
         crate::rows::outbox::emit(&c, &dir, "x", &json!({})).unwrap();
         assert_eq!(count(&c, "SELECT count(*) FROM events"), events + 1);
         assert_eq!(c.sent.get(), (before.0, before.1 + 1));
+    }
+
+    #[test]
+    fn outage_sqlstates_are_unavailable_and_statement_errors_are_not() {
+        for code in [
+            "08000", "08003", "08006", "08001", "08004", "57P01", "57P02", "57P03",
+        ] {
+            assert!(unavailable_sqlstate(code), "{code}");
+        }
+        for code in [
+            "23505", "40001", "40P01", "42P01", "57014", "53300", "XX000",
+        ] {
+            assert!(!unavailable_sqlstate(code), "{code}");
+        }
+    }
+
+    #[test]
+    fn a_refused_connection_is_unavailable() {
+        // A port nothing listens on: bind one, then close it.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut config = postgres::Config::new();
+        config
+            .host("127.0.0.1")
+            .port(port)
+            .user("roster")
+            .connect_timeout(std::time::Duration::from_secs(2));
+        let e = config.connect(NoTls).map(drop).unwrap_err();
+        let e = StoreError::from(e);
+        assert!(matches!(e, StoreError::Unavailable(_)), "{e:?}");
+    }
+
+    #[test]
+    fn a_terminated_session_is_unavailable_and_a_bad_statement_is_not() {
+        let url = std::env::var("ROSTER_TEST_POSTGRES")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        let mut c = Client::connect(&url, NoTls)
+            .expect("PostgreSQL answers at ROSTER_TEST_POSTGRES (default 127.0.0.1:5432/test)");
+        let bad = StoreError::from(c.batch_execute("SELEC 1").unwrap_err());
+        assert!(matches!(bad, StoreError::Database(_)), "{bad:?}");
+        // What a server restart does to every session: 57P01 admin_shutdown.
+        let killed = StoreError::from(
+            c.batch_execute("SELECT pg_terminate_backend(pg_backend_pid())")
+                .unwrap_err(),
+        );
+        assert!(matches!(killed, StoreError::Unavailable(_)), "{killed:?}");
+        // And every later call on that connection, until the pool drops it.
+        let closed = StoreError::from(c.batch_execute("SELECT 1").unwrap_err());
+        assert!(matches!(closed, StoreError::Unavailable(_)), "{closed:?}");
     }
 }

@@ -102,9 +102,7 @@ impl PgStore {
     }
 
     fn conn(&self) -> StoreResult<r2d2::PooledConnection<conn::Manager>> {
-        self.pool
-            .get()
-            .map_err(|e| StoreError::Database(format!("no PostgreSQL connection available: {e}")))
+        self.pool.get().map_err(|e| conn::pool_unavailable(&e))
     }
 
     /// Runs `f` on a connection, on a blocking thread.
@@ -115,9 +113,7 @@ impl PgStore {
     {
         let pool = self.pool.clone();
         tokio::task::spawn_blocking(move || {
-            let c = pool.get().map_err(|e| {
-                StoreError::Database(format!("no PostgreSQL connection available: {e}"))
-            })?;
+            let c = pool.get().map_err(|e| conn::pool_unavailable(&e))?;
             std::panic::catch_unwind(AssertUnwindSafe(|| f(&c)))
                 .unwrap_or_else(|_| Err(StoreError::Database("a database call panicked".into())))
         })

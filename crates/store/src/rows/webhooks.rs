@@ -111,16 +111,17 @@ pub fn rotate_secret(c: &dyn Db, key: Option<&SecretKey>, id: &str) -> StoreResu
 
 /// Checks at startup that every stored secret can be read with `key` (a
 /// wrong or missing key fails here, naming the endpoint, rather than at the
-/// first delivery), and encrypts the plaintext ones when there is a key.
-/// Returns how many were encrypted.
+/// first delivery), and encrypts with the current key the ones stored in
+/// plaintext or under a previous key. Returns how many it encrypted; called
+/// in one transaction, a failure on any endpoint leaves every row as it was.
 pub fn check_secrets(c: &dyn Db, key: Option<&SecretKey>) -> StoreResult<usize> {
     let rows = c.query("SELECT id, secret FROM webhook_endpoints ORDER BY id", &[])?;
     let mut sealed = 0;
     for r in rows {
         let id: String = r.get(0)?;
         let stored: String = r.get(1)?;
-        let secret = secrets::open(key, &id, &stored)?;
-        if key.is_some() && !secrets::is_sealed(&stored) {
+        let (secret, stale) = secrets::open_stale(key, &id, &stored)?;
+        if stale {
             c.exec(
                 "UPDATE webhook_endpoints SET secret = ? WHERE id = ? AND secret = ?",
                 vals![secrets::seal(key, &id, &secret)?, &id, &stored],

@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use crate::{StoreError, StoreResult};
 
 /// Replies of one committed (or rolled back) batch, with the outcome to give them.
-pub(super) type Completion = Box<dyn FnOnce(Result<(), String>) + Send>;
+pub(super) type Completion = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 
 /// The highest event `seq` readers may see, shared by the writer, the syncer
 /// and every connection's `roster_event_horizon()`.
@@ -83,7 +83,7 @@ impl Horizon {
 /// One batch for the syncer.
 struct Synced {
     generation: u64,
-    outcome: Result<(), String>,
+    outcome: Result<(), StoreError>,
     completions: Vec<Completion>,
 }
 
@@ -132,11 +132,13 @@ impl Syncer {
     }
 
     /// Why writes are refused, once a sync has failed.
-    pub(super) fn failure(&self) -> Option<String> {
+    pub(super) fn failure(&self) -> Option<StoreError> {
         self.failed.load(Ordering::SeqCst).then(|| {
-            "the database could not be synced to disk, so Roster stopped taking writes; \
-             check the disk and restart Roster (it recovers from the write-ahead log)"
-                .to_owned()
+            StoreError::Database(
+                "the database could not be synced to disk, so Roster stopped taking writes; \
+                 check the disk and restart Roster (it recovers from the write-ahead log)"
+                    .to_owned(),
+            )
         })
     }
 
@@ -159,7 +161,7 @@ impl Syncer {
     pub(super) fn finish(
         &self,
         generation: u64,
-        outcome: Result<(), String>,
+        outcome: Result<(), StoreError>,
         completions: Vec<Completion>,
     ) {
         let batch = Synced {
@@ -169,7 +171,7 @@ impl Syncer {
         };
         if let Err(mpsc::SendError(batch)) = self.tx.send(batch) {
             for c in batch.completions {
-                c(Err("the sync thread stopped".into()));
+                c(Err(StoreError::Database("the sync thread stopped".into())));
             }
         }
     }
@@ -202,9 +204,9 @@ fn sync_loop(wal: File, rx: mpsc::Receiver<Synced>, horizon: Horizon, failed: Ar
         for b in batches {
             let outcome = match &result {
                 Ok(()) => b.outcome,
-                Err(e) => Err(format!(
+                Err(e) => Err(StoreError::Database(format!(
                     "the change was written but could not be synced to disk ({e}); restart Roster"
-                )),
+                ))),
             };
             for c in b.completions {
                 c(outcome.clone());

@@ -120,12 +120,8 @@ impl SqliteStore {
                 )),
             };
             let ok = result.is_ok();
-            let done: Completion = Box::new(move |commit: Result<(), String>| {
-                let outcome = match commit {
-                    Ok(()) => result,
-                    Err(e) => Err(StoreError::Database(e)),
-                };
-                let _ = tx.send(outcome);
+            let done: Completion = Box::new(move |commit: Result<(), StoreError>| {
+                let _ = tx.send(commit.and(result));
             });
             (done, ok)
         });
@@ -184,7 +180,7 @@ fn run_in_savepoint<R>(
 }
 
 fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, max_batch: usize, mut syncer: Syncer) {
-    let fail_all = |batch: Vec<Job>, why: String| {
+    let fail_all = |batch: Vec<Job>, why: StoreError| {
         for job in batch {
             job(None, false).0(Err(why.clone()));
         }
@@ -202,7 +198,7 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, max_batch: usize, mut 
             continue;
         }
         if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-            fail_all(batch, e.to_string());
+            fail_all(batch, e.into());
             continue;
         }
         // The events sequence before this batch: its events stay hidden until
@@ -211,7 +207,7 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, max_batch: usize, mut 
             Ok(base) => base,
             Err(e) => {
                 let _ = conn.execute_batch("ROLLBACK");
-                fail_all(batch, e.to_string());
+                fail_all(batch, e.into());
                 continue;
             }
         };
@@ -227,12 +223,12 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, max_batch: usize, mut 
             // The job already reported its error; undo whatever it wrote. Its
             // reply still waits for earlier commits to be on disk, since it may
             // have read them.
-            let outcome = conn.execute_batch("ROLLBACK").map_err(|e| e.to_string());
+            let outcome = conn.execute_batch("ROLLBACK").map_err(StoreError::from);
             syncer.finish(syncer.last(), outcome, completions);
             continue;
         }
         let generation = syncer.committing(base);
-        let committed = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
+        let committed = conn.execute_batch("COMMIT").map_err(StoreError::from);
         if committed.is_err() {
             let _ = conn.execute_batch("ROLLBACK");
         }
