@@ -44,11 +44,16 @@ async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<DirectoryAu
             "send the directory's token as \"Authorization: Bearer <token>\"",
         )
     })?;
-    let owner = state
-        .store
-        .authenticate(token)
-        .await?
-        .ok_or_else(|| ScimError::new(401, None, "the bearer token is unknown or revoked"))?;
+    let owner = match state.tokens.get(token) {
+        Some(dir) => dir,
+        None => {
+            let dir = state.store.authenticate(token).await?.ok_or_else(|| {
+                ScimError::new(401, None, "the bearer token is unknown or revoked")
+            })?;
+            state.tokens.insert(token, &dir);
+            dir
+        }
+    };
     let Path(params): Path<Vec<(String, String)>> = Path::from_request_parts(parts, state)
         .await
         .map_err(|_| ScimError::not_found("no such directory"))?;

@@ -105,6 +105,10 @@ pub struct ServerConfig {
     pub admin_rate_limit_per_sec: f64,
     /// Per-admin-key burst (token bucket size).
     pub admin_rate_limit_burst: f64,
+    /// How long a proven SCIM token is remembered without asking the
+    /// database (`token_cache`); 0 asks every time. A revocation made
+    /// elsewhere takes effect within this time.
+    pub token_cache_secs: f64,
 }
 
 /// A directory whose tokens get their own rate (`[[rate_limit_overrides]]`).
@@ -174,6 +178,7 @@ impl Default for ServerConfig {
             rate_limit_overrides: Vec::new(),
             admin_rate_limit_per_sec: 100.0,
             admin_rate_limit_burst: 200.0,
+            token_cache_secs: 1.0,
         }
     }
 }

@@ -20,6 +20,7 @@ mod retention;
 mod scim;
 pub mod service;
 pub mod state;
+pub mod token_cache;
 pub mod webhooks;
 
 use std::future::Future;

@@ -112,6 +112,7 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     if s.store.delete_directory(&id).await? {
+        s.tokens.clear();
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(not_found(&id))

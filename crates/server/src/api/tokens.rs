@@ -65,6 +65,7 @@ pub async fn revoke(
     Path((dir, id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     if s.store.revoke_directory_token(&dir, &id).await? {
+        s.tokens.clear();
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(token_not_found(&dir, &id))
@@ -96,6 +97,8 @@ pub async fn rotate(
         .rotate_token(Some(&dir), &id, overlap)
         .await?
         .ok_or_else(|| token_not_found(&dir, &id))?;
+    // The old token may have ended at once (no overlap).
+    s.tokens.clear();
     let mut out = to_json(&r.new);
     out["token"] = Value::String(r.token);
     out["previous"] = to_json(&r.old);
