@@ -224,22 +224,8 @@ enum TokenCommand {
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// SQLite allocates with the C library's malloc, not the Rust allocator,
-/// and Roster's reads run on whichever blocking-pool thread is free: glibc
-/// gives such threads arenas of their own (up to 8 per core), each keeping
-/// what it freed, and the server's memory crept up over a soak while live
-/// data stayed flat (docs/benchmarks.md, "Soak"). Two arenas bound that.
-fn limit_malloc_arenas() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets a tuning parameter of glibc's allocator.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 2);
-    }
-}
-
 #[tokio::main]
 async fn main() -> Result<()> {
-    limit_malloc_arenas();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("ROSTER_LOG")
