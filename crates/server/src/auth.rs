@@ -10,6 +10,7 @@ use roster_scim::ScimError;
 use crate::error::ApiError;
 use crate::rate_limit::too_many_requests;
 use crate::state::AppState;
+use crate::token_cache::{TokenDigest, token_digest};
 
 /// The directory a request is authorised for, taken from the path and proven by the token.
 #[derive(Debug, Clone)]
@@ -22,21 +23,24 @@ impl FromRequestParts<AppState> for DirectoryAuth {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        let auth = authenticate(parts, state)
+        let (auth, digest) = authenticate(parts, state)
             .await
             .map_err(IntoResponse::into_response)?;
         // The limit applies to proven tokens only: a guessed token never
         // reaches a bucket, so bogus requests cannot fill the limiter's memory.
-        if let Some(token) = bearer(parts)
-            && let Err(retry_after) = state.limiter.check(token, &auth.directory_id)
-        {
+        if let Err(retry_after) = state.limiter.check(digest, &auth.directory_id) {
             return Err(too_many_requests(retry_after));
         }
         Ok(auth)
     }
 }
 
-async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<DirectoryAuth, ApiError> {
+/// The directory the request's token proves, and the token's digest (the
+/// key of the token cache and of the rate limiter's bucket).
+async fn authenticate(
+    parts: &mut Parts,
+    state: &AppState,
+) -> Result<(DirectoryAuth, TokenDigest), ApiError> {
     let token = bearer(parts).ok_or_else(|| {
         ScimError::new(
             401,
@@ -44,13 +48,14 @@ async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<DirectoryAu
             "send the directory's token as \"Authorization: Bearer <token>\"",
         )
     })?;
-    let owner = match state.tokens.get(token) {
+    let digest = token_digest(token);
+    let owner = match state.tokens.get(&digest) {
         Some(dir) => dir,
         None => {
             let dir = state.store.authenticate(token).await?.ok_or_else(|| {
                 ScimError::new(401, None, "the bearer token is unknown or revoked")
             })?;
-            state.tokens.insert(token, &dir);
+            state.tokens.insert(digest, &dir);
             dir
         }
     };
@@ -65,12 +70,16 @@ async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<DirectoryAu
     if wanted != owner {
         return Err(ScimError::not_found(format!("no directory {wanted}")).into());
     }
-    Ok(DirectoryAuth {
-        directory_id: owner,
-    })
+    Ok((
+        DirectoryAuth {
+            directory_id: owner,
+        },
+        digest,
+    ))
 }
 
-fn bearer(parts: &Parts) -> Option<&str> {
+/// The bearer credential of a request (SCIM token or admin API key).
+pub(crate) fn bearer(parts: &Parts) -> Option<&str> {
     let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.trim().split_once(' ')?;
     scheme

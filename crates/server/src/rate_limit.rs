@@ -30,6 +30,9 @@ use tokio::sync::Semaphore;
 
 use crate::config::ServerConfig;
 use crate::error::scim_error_response;
+use crate::token_cache::TokenDigest;
+#[cfg(test)]
+use crate::token_cache::token_digest;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Rate {
@@ -92,17 +95,27 @@ impl RateLimiter {
 
     /// Takes one request from the token's bucket, or says how many seconds
     /// until one is available.
-    pub fn check(&self, token: &str, directory: &str) -> Result<(), u64> {
-        self.check_at(token, directory, Instant::now())
+    pub fn check(&self, token: TokenDigest, directory: &str) -> Result<(), u64> {
+        self.check_digest_at(token, directory, Instant::now())
     }
 
+    #[cfg(test)]
     fn check_at(&self, token: &str, directory: &str, now: Instant) -> Result<(), u64> {
+        self.check_digest_at(token_digest(token), directory, now)
+    }
+
+    fn check_digest_at(
+        &self,
+        token: TokenDigest,
+        directory: &str,
+        now: Instant,
+    ) -> Result<(), u64> {
         let rate = self
             .overrides
             .get(directory)
             .copied()
             .unwrap_or(self.default);
-        self.take(rate, Sha256::digest(token.as_bytes()).into(), now)
+        self.take(rate, token, now)
     }
 
     /// [`RateLimiter::check`] for an admin API key.

@@ -18,10 +18,18 @@ use sha2::{Digest, Sha256};
 /// Entries kept before expired ones are swept.
 const SWEEP_AT: usize = 10_000;
 
+/// SHA-256 of a bearer credential: how the token cache and the rate limiter
+/// know a token without keeping it. Computed once per request.
+pub type TokenDigest = [u8; 32];
+
+pub fn token_digest(token: &str) -> TokenDigest {
+    Sha256::digest(token.as_bytes()).into()
+}
+
 #[derive(Debug)]
 pub struct TokenCache {
     ttl: Duration,
-    proven: Mutex<HashMap<[u8; 32], (String, Instant)>>,
+    proven: Mutex<HashMap<TokenDigest, (String, Instant)>>,
 }
 
 impl TokenCache {
@@ -32,22 +40,18 @@ impl TokenCache {
         }
     }
 
-    fn key(token: &str) -> [u8; 32] {
-        Sha256::digest(token.as_bytes()).into()
-    }
-
     /// The directory a recently proven token belongs to.
-    pub fn get(&self, token: &str) -> Option<String> {
+    pub fn get(&self, token: &TokenDigest) -> Option<String> {
         if self.ttl.is_zero() {
             return None;
         }
         let proven = self.proven.lock().ok()?;
-        let (dir, at) = proven.get(&Self::key(token))?;
+        let (dir, at) = proven.get(token)?;
         (at.elapsed() < self.ttl).then(|| dir.clone())
     }
 
     /// Remembers that the database just accepted `token` for `dir`.
-    pub fn insert(&self, token: &str, dir: &str) {
+    pub fn insert(&self, token: TokenDigest, dir: &str) {
         if self.ttl.is_zero() {
             return;
         }
@@ -58,7 +62,7 @@ impl TokenCache {
             let ttl = self.ttl;
             proven.retain(|_, (_, at)| at.elapsed() < ttl);
         }
-        proven.insert(Self::key(token), (dir.to_owned(), Instant::now()));
+        proven.insert(token, (dir.to_owned(), Instant::now()));
     }
 
     /// Forgets every token: after a revocation or rotation.
@@ -75,34 +79,36 @@ mod tests {
 
     #[test]
     fn a_token_is_remembered_for_its_time_only() {
+        let (t, other) = (token_digest("t"), token_digest("other"));
         let cache = TokenCache::new(0.05);
-        assert_eq!(cache.get("t"), None);
-        cache.insert("t", "d1");
-        assert_eq!(cache.get("t").as_deref(), Some("d1"));
-        assert_eq!(cache.get("other"), None);
+        assert_eq!(cache.get(&t), None);
+        cache.insert(t, "d1");
+        assert_eq!(cache.get(&t).as_deref(), Some("d1"));
+        assert_eq!(cache.get(&other), None);
         std::thread::sleep(Duration::from_millis(80));
-        assert_eq!(cache.get("t"), None, "expired");
+        assert_eq!(cache.get(&t), None, "expired");
     }
 
     #[test]
     fn clearing_forgets_and_zero_turns_it_off() {
+        let t = token_digest("t");
         let cache = TokenCache::new(60.0);
-        cache.insert("t", "d1");
+        cache.insert(t, "d1");
         cache.clear();
-        assert_eq!(cache.get("t"), None);
+        assert_eq!(cache.get(&t), None);
         let off = TokenCache::new(0.0);
-        off.insert("t", "d1");
-        assert_eq!(off.get("t"), None);
+        off.insert(t, "d1");
+        assert_eq!(off.get(&t), None);
     }
 
     #[test]
     fn expired_entries_are_swept_when_it_is_full() {
         let cache = TokenCache::new(0.01);
         for i in 0..SWEEP_AT {
-            cache.insert(&i.to_string(), "d");
+            cache.insert(token_digest(&i.to_string()), "d");
         }
         std::thread::sleep(Duration::from_millis(20));
-        cache.insert("new", "d");
+        cache.insert(token_digest("new"), "d");
         assert_eq!(cache.proven.lock().unwrap().len(), 1);
     }
 }

@@ -168,7 +168,7 @@ impl FromRequestParts<AppState> for AdminAuth {
             .map_err(IntoResponse::into_response)?;
         // Only proven keys reach a bucket, as for SCIM tokens: guessed keys
         // are 401s and cannot fill the limiter's memory.
-        if let Some(key) = admin_bearer(parts)
+        if let Some(key) = crate::auth::bearer(parts)
             && let Err(retry_after) = state.limiter.check_admin(key)
         {
             return Err(crate::rate_limit::too_many_admin_requests(retry_after));
@@ -177,23 +177,13 @@ impl FromRequestParts<AppState> for AdminAuth {
     }
 }
 
-fn admin_bearer(parts: &Parts) -> Option<&str> {
-    parts
-        .headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, k)| k.trim())
-}
-
 async fn authenticate_admin(parts: &Parts, state: &AppState) -> Result<String, ApiError> {
     let unauthorized = |m: &str| ApiError {
         status: StatusCode::UNAUTHORIZED,
         code: "unauthorized",
         message: m.to_owned(),
     };
-    let key = admin_bearer(parts)
+    let key = crate::auth::bearer(parts)
         .ok_or_else(|| unauthorized("send an admin API key as \"Authorization: Bearer <key>\" (roster admin-key create NAME)"))?;
     let key_id = state
         .store
