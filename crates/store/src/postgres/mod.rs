@@ -9,6 +9,7 @@
 //! deadlock can reach a client. Different directories write in parallel.
 
 mod conn;
+mod copy;
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
