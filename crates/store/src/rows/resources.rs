@@ -65,8 +65,6 @@ pub(crate) fn name_key_of(dir: &str, kind: Kind, name_key: &str) -> String {
     format!("{dir}\u{0}{}\u{0}{name_key}", kind.code())
 }
 
-/// Checks the names of many coming creates in a few queries, so each create
-/// need not ask on its own (PostgreSQL: a round trip each).
 /// The names among `count` parameters that a directory's resources of one
 /// type already hold; the directory and type are the last two parameters.
 ///
@@ -84,6 +82,8 @@ pub fn taken_names_sql(count: usize) -> String {
     )
 }
 
+/// Checks the names of many coming creates in a few queries, so each create
+/// need not ask on its own (PostgreSQL: a round trip each).
 pub fn expect_creates(c: &dyn Db, dir: &str, names: &[(Kind, String)]) -> StoreResult<()> {
     if !c.holds_inserts() {
         return Ok(());
