@@ -4,7 +4,8 @@
 //! waiting together (group commit): each request runs inside its own savepoint,
 //! so a failing one rolls back alone, and every reply is sent only after the
 //! shared COMMIT is durable, which a second thread sees to while the writer
-//! goes on (`durable`). Reads run on a small pool of read-only connections.
+//! goes on (`durable`). Reads run on a small pool of read-only connections,
+//! each owned by a thread of its own.
 
 mod checkpoint;
 pub(crate) mod conn;
@@ -18,7 +19,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use async_trait::async_trait;
 use roster_scim::schema::SchemaRegistry;
 use rusqlite::Connection;
-use tokio::sync::{Semaphore, oneshot};
+use tokio::sync::oneshot;
 
 use crate::db::Db;
 use crate::rows::store::SqlStore;
@@ -56,16 +57,14 @@ impl SqliteOptions {
 /// whole transaction back instead.
 type Job = Box<dyn FnOnce(Option<&Connection>, bool) -> (Completion, bool) + Send>;
 
+/// Work for a reader thread: runs on its connection and sends its own reply.
+type ReadJob = Box<dyn FnOnce(&Connection) + Send>;
+
 pub struct SqliteStore {
     writer: Mutex<mpsc::Sender<Job>>,
-    readers: Arc<ReadPool>,
+    readers: mpsc::Sender<ReadJob>,
     reg: Arc<SchemaRegistry>,
     options: SqliteOptions,
-}
-
-struct ReadPool {
-    conns: Mutex<Vec<Connection>>,
-    permits: Semaphore,
 }
 
 impl SqliteStore {
@@ -75,9 +74,7 @@ impl SqliteStore {
         let mut writer = conn::open_writer(&options.path, &horizon)?;
         conn::migrate(&mut writer)?;
         checkpoint::start(&mut writer, &options.path)?;
-        let readers = (0..options.readers.max(1))
-            .map(|_| conn::open_reader(&options.path, &horizon))
-            .collect::<StoreResult<Vec<_>>>()?;
+        let readers = start_readers(&options.path, &horizon, options.readers.max(1))?;
         let syncer = Syncer::start(&options.path, horizon)?;
         let (tx, rx) = mpsc::channel::<Job>();
         let max_batch = options.max_batch.max(1);
@@ -87,10 +84,7 @@ impl SqliteStore {
             .map_err(|e| StoreError::Database(format!("cannot start the writer thread: {e}")))?;
         Ok(SqliteStore {
             writer: Mutex::new(tx),
-            readers: Arc::new(ReadPool {
-                permits: Semaphore::new(readers.len()),
-                conns: Mutex::new(readers),
-            }),
+            readers,
             reg,
             options,
         })
@@ -133,36 +127,57 @@ impl SqliteStore {
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
-    /// Runs `f` on a read connection, off the async runtime.
+    /// Runs `f` on a read connection, off the async runtime: the first
+    /// reader thread free takes it.
     async fn read<R, F>(&self, f: F) -> StoreResult<R>
     where
         R: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
     {
-        let _permit = self
-            .readers
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| StoreError::Closed)?;
-        let pool = self.readers.clone();
-        tokio::task::spawn_blocking(move || {
-            let conn = pool
-                .conns
-                .lock()
-                .map_err(|_| StoreError::Closed)?
-                .pop()
-                .ok_or(StoreError::Closed)?;
-            let result = std::panic::catch_unwind(AssertUnwindSafe(|| f(&conn)))
+        let (tx, rx) = oneshot::channel::<StoreResult<R>>();
+        let job: ReadJob = Box::new(move |conn: &Connection| {
+            let result = std::panic::catch_unwind(AssertUnwindSafe(|| f(conn)))
                 .unwrap_or_else(|_| Err(StoreError::Database("a read panicked".into())));
-            if let Ok(mut conns) = pool.conns.lock() {
-                conns.push(conn);
-            }
-            result
-        })
-        .await
-        .map_err(|e| StoreError::Database(format!("read task failed: {e}")))?
+            let _ = tx.send(result);
+        });
+        self.readers.send(job).map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
     }
+}
+
+/// One thread per read connection, all taking jobs from one queue; they stop
+/// when the store (the queue's sender) is dropped.
+///
+/// Not tokio's blocking pool: it starts a thread whenever none is idle and
+/// ends threads idle for 10 s, so a burst of slow reads left more threads,
+/// each with its own allocator arenas and caches, and the server's memory
+/// stepped up for good (issue 8's soak, docs/benchmarks.md). A thread that
+/// owns its connection also keeps SQLite's page cache in one arena.
+fn start_readers(path: &Path, horizon: &Horizon, n: usize) -> StoreResult<mpsc::Sender<ReadJob>> {
+    let (tx, rx) = mpsc::channel::<ReadJob>();
+    let rx = Arc::new(Mutex::new(rx));
+    for i in 0..n {
+        let conn = conn::open_reader(path, horizon)?;
+        let rx = rx.clone();
+        std::thread::Builder::new()
+            .name(format!("roster-sqlite-reader-{i}"))
+            .spawn(move || {
+                loop {
+                    // The lock is held only while this thread waits for the
+                    // next job; it runs the job after releasing it.
+                    let job = match rx.lock() {
+                        Ok(rx) => rx.recv(),
+                        Err(_) => return,
+                    };
+                    match job {
+                        Ok(job) => job(&conn),
+                        Err(_) => return,
+                    }
+                }
+            })
+            .map_err(|e| StoreError::Database(format!("cannot start a reader thread: {e}")))?;
+    }
+    Ok(tx)
 }
 
 fn run_in_savepoint<R>(
