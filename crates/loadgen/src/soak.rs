@@ -627,7 +627,7 @@ async fn soak(
         let db_kib = db_size_kib(&server.dir);
         let errs: u64 = m.errors.values().sum();
         println!(
-            "{} {k:>2}: sent {:>6} ({:.1}/s)  errors {errs}{}  {}  RSS {:.1} MiB (anon {:.1}, file {:.1})  peak {:.1} MiB  db {:.1} MiB  load {:.2}",
+            "{} {k:>2}: sent {:>6} ({:.1}/s)  errors {errs}{}  {}  RSS {:.1} MiB (anon {:.1}, file {:.1}, huge pages {:.1})  peak {:.1} MiB  db {:.1} MiB  load {:.2}",
             if is_warmup { "warm-up" } else { "minute " },
             m.sent,
             m.sent as f64 / 60.0,
@@ -640,6 +640,7 @@ async fn soak(
             rss as f64 / 1024.0,
             detail.get("RssAnon").copied().unwrap_or(0) as f64 / 1024.0,
             detail.get("RssFile").copied().unwrap_or(0) as f64 / 1024.0,
+            detail.get("AnonHugePages").copied().unwrap_or(0) as f64 / 1024.0,
             hwm as f64 / 1024.0,
             db_kib as f64 / 1024.0,
             load_average().unwrap_or(0.0)
@@ -923,20 +924,32 @@ fn ls_slope(points: &[(f64, f64)]) -> Option<f64> {
 }
 
 /// Where the server's memory is: the resident (RssAnon, RssFile, RssShmem),
-/// VmData and Threads lines of /proc/PID/status, in KiB (Threads: a count).
+/// VmData and Threads lines of /proc/PID/status, and AnonHugePages of
+/// /proc/PID/smaps_rollup (anonymous memory in transparent huge pages, which
+/// khugepaged can grow long after the allocations were made), in KiB
+/// (Threads: a count).
 fn memory_detail_kib(pid: u32) -> BTreeMap<&'static str, u64> {
     let mut out = BTreeMap::new();
-    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
-        return out;
-    };
-    for name in ["RssAnon", "RssFile", "RssShmem", "VmData", "Threads"] {
-        let v = status
-            .lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
-            .and_then(|rest| rest.split_whitespace().next())
-            .and_then(|n| n.parse::<u64>().ok());
-        if let Some(v) = v {
-            out.insert(name, v);
+    let sources: [(&str, &[&'static str]); 2] = [
+        (
+            "status",
+            &["RssAnon", "RssFile", "RssShmem", "VmData", "Threads"],
+        ),
+        ("smaps_rollup", &["AnonHugePages"]),
+    ];
+    for (file, names) in sources {
+        let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/{file}")) else {
+            continue;
+        };
+        for &name in names {
+            let v = text
+                .lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|n| n.parse::<u64>().ok());
+            if let Some(v) = v {
+                out.insert(name, v);
+            }
         }
     }
     out
