@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use async_trait::async_trait;
 use roster_scim::schema::SchemaRegistry;
 use rusqlite::Connection;
-use tokio::sync::oneshot;
+use tokio::sync::{Semaphore, oneshot};
 
 use crate::db::Db;
 use crate::rows::store::SqlStore;
@@ -62,7 +62,7 @@ type ReadJob = Box<dyn FnOnce(&Connection) + Send>;
 
 pub struct SqliteStore {
     writer: Mutex<mpsc::Sender<Job>>,
-    readers: mpsc::Sender<ReadJob>,
+    readers: Arc<ReadPool>,
     reg: Arc<SchemaRegistry>,
     options: SqliteOptions,
 }
@@ -74,7 +74,7 @@ impl SqliteStore {
         let mut writer = conn::open_writer(&options.path, &horizon)?;
         conn::migrate(&mut writer)?;
         checkpoint::start(&mut writer, &options.path)?;
-        let readers = start_readers(&options.path, &horizon, options.readers.max(1))?;
+        let readers = ReadPool::start(&options.path, &horizon, options.readers.max(1))?;
         let syncer = Syncer::start(&options.path, horizon)?;
         let (tx, rx) = mpsc::channel::<Job>();
         let max_batch = options.max_batch.max(1);
@@ -127,57 +127,83 @@ impl SqliteStore {
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
-    /// Runs `f` on a read connection, off the async runtime: the first
-    /// reader thread free takes it.
+    /// Runs `f` on a read connection, off the async runtime.
     async fn read<R, F>(&self, f: F) -> StoreResult<R>
     where
         R: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
     {
+        let permit = self
+            .readers
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        let reader = self
+            .readers
+            .idle
+            .lock()
+            .map_err(|_| StoreError::Closed)?
+            .pop()
+            .ok_or(StoreError::Closed)?;
+        let pool = self.readers.clone();
+        let again = reader.clone();
         let (tx, rx) = oneshot::channel::<StoreResult<R>>();
         let job: ReadJob = Box::new(move |conn: &Connection| {
             let result = std::panic::catch_unwind(AssertUnwindSafe(|| f(conn)))
                 .unwrap_or_else(|_| Err(StoreError::Database("a read panicked".into())));
+            // Idle again before the reply goes out, and whether or not anyone
+            // still waits for it: a cancelled request must not shrink the pool.
+            if let Ok(mut idle) = pool.idle.lock() {
+                idle.push(again);
+            }
+            drop(permit);
             let _ = tx.send(result);
         });
-        self.readers.send(job).map_err(|_| StoreError::Closed)?;
+        reader.send(job).map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
 }
 
-/// One thread per read connection, all taking jobs from one queue; they stop
-/// when the store (the queue's sender) is dropped.
+/// Read connections, each owned by a thread of its own.
 ///
 /// Not tokio's blocking pool: it starts a thread whenever none is idle and
 /// ends threads idle for 10 s, so a burst of slow reads left more threads,
-/// each with its own allocator arenas and caches, and the server's memory
-/// stepped up for good (issue 8's soak, docs/benchmarks.md). A thread that
-/// owns its connection also keeps SQLite's page cache in one arena.
-fn start_readers(path: &Path, horizon: &Horizon, n: usize) -> StoreResult<mpsc::Sender<ReadJob>> {
-    let (tx, rx) = mpsc::channel::<ReadJob>();
-    let rx = Arc::new(Mutex::new(rx));
-    for i in 0..n {
-        let conn = conn::open_reader(path, horizon)?;
-        let rx = rx.clone();
-        std::thread::Builder::new()
-            .name(format!("roster-sqlite-reader-{i}"))
-            .spawn(move || {
-                loop {
-                    // The lock is held only while this thread waits for the
-                    // next job; it runs the job after releasing it.
-                    let job = match rx.lock() {
-                        Ok(rx) => rx.recv(),
-                        Err(_) => return,
-                    };
-                    match job {
-                        Ok(job) => job(&conn),
-                        Err(_) => return,
+/// each with its own allocator arenas, and the server's thread count and
+/// memory followed the bursts. A thread that owns its connection also keeps
+/// SQLite's page cache in one arena.
+struct ReadPool {
+    /// The idle readers' queues, the one idle most recently on top: at low
+    /// concurrency one connection, its page cache warm, serves most reads,
+    /// and the others' caches stay empty.
+    idle: Mutex<Vec<mpsc::Sender<ReadJob>>>,
+    /// One per idle reader.
+    permits: Arc<Semaphore>,
+}
+
+impl ReadPool {
+    /// The threads stop when the pool (holding their queues' senders) is dropped.
+    fn start(path: &Path, horizon: &Horizon, n: usize) -> StoreResult<Arc<ReadPool>> {
+        let mut idle = Vec::with_capacity(n);
+        for i in 0..n {
+            let conn = conn::open_reader(path, horizon)?;
+            let (tx, rx) = mpsc::channel::<ReadJob>();
+            std::thread::Builder::new()
+                .name(format!("roster-sqlite-reader-{i}"))
+                .spawn(move || {
+                    while let Ok(job) = rx.recv() {
+                        job(&conn);
                     }
-                }
-            })
-            .map_err(|e| StoreError::Database(format!("cannot start a reader thread: {e}")))?;
+                })
+                .map_err(|e| StoreError::Database(format!("cannot start a reader thread: {e}")))?;
+            idle.push(tx);
+        }
+        Ok(Arc::new(ReadPool {
+            idle: Mutex::new(idle),
+            permits: Arc::new(Semaphore::new(n)),
+        }))
     }
-    Ok(tx)
 }
 
 fn run_in_savepoint<R>(
