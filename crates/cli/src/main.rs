@@ -1,6 +1,7 @@
 //! `roster`: the directory-sync server and its administration commands.
 
 mod config;
+mod memory;
 mod sync;
 
 use std::net::SocketAddr;
@@ -218,33 +219,6 @@ enum TokenCommand {
     },
 }
 
-// glibc's malloc took about a quarter of the server's instructions per
-// created user (callgrind, docs/benchmarks.md): every request builds and drops
-// many small JSON maps and strings across threads.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-/// mimalloc asks for transparent huge pages on the 1 GiB arena it reserves
-/// (`madvise(MADV_HUGEPAGE)`), and khugepaged, as Linux configures it by
-/// default, turns any 2 MiB range holding even one used page into a whole
-/// huge page. The server's heap is small and sparse: its resident memory
-/// stepped up by 7–35 MiB for good about 11 minutes after start, the time
-/// khugepaged takes to reach the arena, while Roster's live heap stayed under
-/// 1.1 MiB (issue 8's soak, docs/benchmarks.md). Memory that follows what the
-/// server holds is worth more here than fewer TLB misses.
-#[cfg(target_os = "linux")]
-fn disable_transparent_huge_pages() {
-    // SAFETY: PR_SET_THP_DISABLE takes integers only and sets a flag on this
-    // process; no memory of ours is read or written.
-    let rc = unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
-    if rc != 0 {
-        tracing::warn!(
-            error = %std::io::Error::last_os_error(),
-            "cannot turn transparent huge pages off; resident memory may grow in 2 MiB steps"
-        );
-    }
-}
-
 #[tokio::main]
 async fn main() -> Result<()> {
     tracing_subscriber::fmt()
@@ -256,8 +230,8 @@ async fn main() -> Result<()> {
         // Escape codes belong on a terminal, not in journald or a log file.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    #[cfg(target_os = "linux")]
-    disable_transparent_huge_pages();
+    memory::disable_transparent_huge_pages();
+    memory::route_sqlite_to_mimalloc();
     roster_server::install_crypto_provider();
     let mut cli = Cli::parse();
     // A sync client has no database of its own: dispatch before opening one.
