@@ -44,9 +44,18 @@ pub fn open_reader(path: &Path, horizon: &Horizon) -> StoreResult<Connection> {
             | OpenFlags::SQLITE_OPEN_URI,
     )
     .map_err(|e| open_error(path, e))?;
+    // 4 MiB of cache, not more. SQLite empties a reader's cache whenever
+    // another connection has committed since its last read, which under
+    // writes is nearly every time, so the cache mostly holds the pages of one
+    // read transaction, and pages it misses come from the OS page cache. At
+    // 32 MiB, four readers kept 26 MiB more resident after the loadgen's
+    // `name.familyName sw` scans (44 → 70 MiB), with no measurable gain in
+    // lookup or paging latency, and the soak's memory crept up as each
+    // reader's largest transaction grew (docs/benchmarks.md, issue 8). It
+    // also caps a sort held in memory before SQLite spills it to a file.
     conn.execute_batch(
         "PRAGMA busy_timeout = 5000;
-         PRAGMA cache_size = -32768;
+         PRAGMA cache_size = -4096;
          PRAGMA query_only = ON;",
     )?;
     register_functions(&conn, horizon)?;
