@@ -236,21 +236,13 @@ async fn put_sets_exactly_the_groups_a_user_names() {
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    // On PostgreSQL a reader sees events only below the oldest Roster
-    // transaction still running, so the newest may show a moment later.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    let all = loop {
-        let all = api(&s, &key, Method::GET, "/events?limit=1000", None).await;
-        let last = all.body["data"].as_array().and_then(|d| d.last()).cloned();
-        let done = last.is_some_and(|e| {
+    // The newest events may show a moment later on PostgreSQL.
+    let data = events_until(&s, &key, "/events?limit=1000", |d| {
+        d.last().is_some_and(|e| {
             e["event"] == "dsync.group.user_removed" && e["data"]["group"]["id"] == g2.as_str()
-        });
-        if done || std::time::Instant::now() > deadline {
-            break all;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    };
-    let data = all.body["data"].as_array().unwrap();
+        })
+    })
+    .await;
     let n = data.len();
     assert_eq!(data[n - 2]["event"], "dsync.user.updated");
     let updated = &data[n - 2]["data"];
