@@ -5,7 +5,7 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::api_directories::{admin_key, api};
+use crate::api_directories::{admin_key, api, events_until};
 use crate::support::TestServer;
 
 async fn get(s: &TestServer, key: &str, path: &str) -> Value {
@@ -116,8 +116,11 @@ async fn users_are_normalized_like_events() {
     // The list shows the same object, and so does the created event.
     let list = get(&s, &key, &format!("/directories/{}/users", s.directory)).await;
     assert_eq!(list["data"][0], u);
-    let events = get(&s, &key, "/events?events=dsync.user.created").await;
-    let mut created = events["data"][0]["data"].clone();
+    let events = events_until(&s, &key, "/events?events=dsync.user.created", |d| {
+        !d.is_empty()
+    })
+    .await;
+    let mut created = events[0]["data"].clone();
     created["groups"] = u["groups"].clone();
     assert_eq!(created, u);
 
