@@ -1,11 +1,11 @@
 //! Filters: parsing never panics; a parsed filter prints to text that parses
-//! back to the same tree; schema checking, SQL compilation and in-memory
-//! evaluation of any parsed filter never panic, and every compiled filter
-//! binds each client value as a parameter.
+//! back to the same tree; schema checking and in-memory evaluation of any
+//! parsed filter never panic, every filter that passes the check compiles to
+//! SQL, and every compiled filter binds each client value as a parameter.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use roster_scim::filter::{CompValue, Filter, check_filter, matches, parse_filter};
+use roster_scim::filter::{CompValue, Filter, check_filter, parse_filter};
 use roster_scim::schema::SchemaRegistry;
 use roster_store::Kind;
 use roster_store::sql::Compiler;
@@ -39,16 +39,20 @@ fuzz_target!(|data: &[u8]| {
         let Some(rt) = reg.resource_type(name) else {
             continue;
         };
-        if check_filter(&reg, rt, &filter).is_err() {
+        let Ok(checked) = check_filter(&reg, rt, &filter) else {
             continue;
+        };
+        let _ = checked.matches(&user);
+        let mut c = Compiler::new(rt, kind, "dir", 1);
+        if let Err(e) = c.filter(&checked) {
+            panic!("{printed:?} passes the check but does not compile: {e}");
         }
-        let _ = matches(&reg, rt, &filter, &user);
-        let mut c = Compiler::new(&reg, rt, kind, "dir", 1);
-        let _ = c.filter(&filter);
         // A client string may only reach SQL as a bound parameter: tag every
         // string value and look for the tag in the SQL text.
-        let tagged = tag_strings(&filter);
-        let mut c = Compiler::new(&reg, rt, kind, "dir", 1);
+        let Ok(tagged) = check_filter(&reg, rt, &tag_strings(&filter)) else {
+            continue;
+        };
+        let mut c = Compiler::new(rt, kind, "dir", 1);
         if let Ok(sql) = c.filter(&tagged) {
             assert!(!sql.contains(TAG), "client text in compiled SQL: {sql}");
         }

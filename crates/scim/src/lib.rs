@@ -15,6 +15,7 @@ pub mod patch;
 pub mod path;
 pub mod project;
 pub mod schema;
+pub mod sort;
 pub mod validate;
 pub mod values;
 

@@ -248,7 +248,8 @@ pub enum MemberOp {
     Add(Vec<MemberRef>),
     Remove(Vec<String>),
     RemoveAll,
-    /// Remove the members matching a value filter (paths relative to `members`).
-    RemoveWhere(crate::filter::Filter),
+    /// Remove the members matching a value filter, checked against the
+    /// sub-attributes of `members`.
+    RemoveWhere(crate::filter::CheckedFilter),
     ReplaceAll(Vec<MemberRef>),
 }

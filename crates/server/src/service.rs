@@ -7,6 +7,7 @@ use roster_scim::ScimError;
 use roster_scim::filter::{check_filter, parse_filter_nested};
 use roster_scim::members::{MemberOp, user_groups};
 use roster_scim::patch::{PatchRequest, apply_patch};
+use roster_scim::sort::SortKey;
 use std::sync::Arc;
 
 use roster_scim::schema::{ResourceType, SchemaRegistry};
@@ -241,8 +242,7 @@ pub async fn list(
         Some(text) => {
             check_filter_text(text, state.config.max_filter_bytes)?;
             let f = parse_filter_nested(text, state.config.max_filter_depth)?;
-            check_filter(&state.reg, rt, &f)?;
-            Some(f)
+            Some(check_filter(&state.reg, rt, &f)?)
         }
     };
     let sort_order = match search
@@ -278,10 +278,14 @@ pub async fn list(
             count,
         },
     };
+    let sort = match search.sort_by.as_deref() {
+        Some(text) if !text.trim().is_empty() => Some(SortKey::resolve(&state.reg, rt, text)?),
+        _ => None,
+    };
     let query = ListQuery {
         kind,
         filter,
-        sort_by: search.sort_by.clone().filter(|s| !s.trim().is_empty()),
+        sort,
         sort_order,
         page: page.clone(),
     };

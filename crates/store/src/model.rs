@@ -1,8 +1,9 @@
 //! What the store hands out and takes in.
 
 use roster_scim::ScimError;
-use roster_scim::filter::Filter;
+use roster_scim::filter::CheckedFilter;
 use roster_scim::members::{MemberOp, MemberRef, MemberType};
+use roster_scim::sort::SortKey;
 use serde_json::Value;
 
 /// The two resource types; stored as small integers.
@@ -121,9 +122,9 @@ pub enum SortOrder {
 #[derive(Debug, Clone)]
 pub struct ListQuery {
     pub kind: Kind,
-    pub filter: Option<Filter>,
-    /// A singular attribute path (validated by the caller), or `None` for the default order.
-    pub sort_by: Option<String>,
+    pub filter: Option<CheckedFilter>,
+    /// A singular attribute, or `None` for the default order (by id).
+    pub sort: Option<SortKey>,
     pub sort_order: SortOrder,
     pub page: Page,
 }

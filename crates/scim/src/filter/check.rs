@@ -1,58 +1,178 @@
 //! Binding a parsed filter to the schemas: every path is resolved and every
 //! comparison is checked against the type of the attribute it compares, once,
-//! before any resource is looked at. The result, [`Bound`], is what the
-//! evaluator runs, so checking and evaluating can never disagree.
+//! before any resource is looked at. The result, [`CheckedFilter`], is the
+//! only filter the in-memory evaluator and the SQL compilers accept, so a
+//! path means the same thing to all of them and no value is parsed twice.
+
+use std::fmt;
 
 use super::ast::{CompValue, CompareOp, Filter};
 use crate::error::ScimError;
 use crate::path::AttrPath;
-use crate::schema::{AttrType, AttributeDef, ResourceType, SchemaRegistry};
+use crate::schema::{AttrType, AttributeDef, Resolved, ResourceType, Returned, SchemaRegistry};
 use crate::values::{datetime_key, fold, parse_bool_text, parse_datetime};
 
-/// Checks a filter against the schemas of a resource type without evaluating it.
+/// Checks a filter against the schemas of a resource type and resolves it.
 ///
 /// Errors are `invalidFilter` and name the offending attribute: unknown paths,
 /// operators the attribute's type does not support, values of the wrong type,
 /// value filters on attributes that are not complex.
-pub fn check_filter(reg: &SchemaRegistry, rt: &ResourceType, f: &Filter) -> Result<(), ScimError> {
-    bind(&Scope::Resource(reg, rt), f).map(|_| ())
+pub fn check_filter(
+    reg: &SchemaRegistry,
+    rt: &ResourceType,
+    f: &Filter,
+) -> Result<CheckedFilter, ScimError> {
+    CheckedFilter::check(reg, rt, f)
 }
 
-/// Where the paths of a filter are looked up.
-pub(super) enum Scope<'a> {
-    /// A whole resource: paths go through [`SchemaRegistry::resolve`].
-    Resource(&'a SchemaRegistry, &'a ResourceType),
-    /// One element of a complex attribute: paths name its sub-attributes.
-    Element(&'a AttributeDef),
+/// A filter whose paths are resolved to attributes and whose values are
+/// converted to those attributes' types. Built only by checking a parsed
+/// [`Filter`], so holding one proves the filter fits the schemas.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckedFilter {
+    root: Node,
+    scope: FilterScope,
+    /// The parsed filter printed back (it parses to the same tree): what a
+    /// cursor is bound to, and what logs show.
+    text: String,
 }
 
-/// A filter with its paths resolved to JSON keys and its values converted
-/// to the attribute's type.
-#[derive(Debug)]
-pub(super) enum Bound<'a> {
+/// What the paths of a checked filter are relative to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FilterScope {
+    /// A whole resource (a list request's `filter`).
+    Resource,
+    /// One element of a complex attribute (a PATCH path's `attr[filter]`):
+    /// every leaf names a sub-attribute of that attribute.
+    Element,
+}
+
+impl CheckedFilter {
+    /// Resolves `f` against the schemas of `rt`.
+    pub fn check(reg: &SchemaRegistry, rt: &ResourceType, f: &Filter) -> Result<Self, ScimError> {
+        Ok(CheckedFilter {
+            root: bind(&Scope::Resource(reg, rt), f)?,
+            scope: FilterScope::Resource,
+            text: f.to_string(),
+        })
+    }
+
+    /// Resolves `f`, a value filter such as PATCH's `emails[type eq "work"]`,
+    /// against the sub-attributes of `parent` (its `sub`, if any, plays no part).
+    pub fn check_element(parent: &Resolved<'_>, f: &Filter) -> Result<Self, ScimError> {
+        let def = parent.attr;
+        if !def.is_complex() {
+            return Err(ScimError::invalid_filter(format!(
+                "a value filter needs a complex attribute, and \"{}\" is not one",
+                def.name
+            )));
+        }
+        let parent = Resolved {
+            sub: None,
+            ..*parent
+        };
+        Ok(CheckedFilter {
+            root: bind(&Scope::Element(&parent), f)?,
+            scope: FilterScope::Element,
+            text: f.to_string(),
+        })
+    }
+
+    pub fn root(&self) -> &Node {
+        &self.root
+    }
+
+    pub fn scope(&self) -> FilterScope {
+        self.scope
+    }
+
+    /// The filter as text, in the parser's canonical form.
+    pub fn as_text(&self) -> &str {
+        &self.text
+    }
+}
+
+impl fmt::Display for CheckedFilter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// A node of a checked filter. `ne` is `Not(eq)`, `eq null` is `Not(Present)`
+/// and `ne null` is `Present`, so consumers see only the primitive forms.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Node {
     /// A whole `and` chain: flat, so that long chains need no deep recursion.
-    All(Vec<Bound<'a>>),
+    All(Vec<Node>),
     /// A whole `or` chain.
-    AnyOf(Vec<Bound<'a>>),
-    Not(Box<Bound<'a>>),
-    Present(Target<'a>),
-    /// True when any value of the target passes the test.
-    Any(Target<'a>, Test),
-    /// True when any element of the target satisfies the inner filter.
-    Element(Target<'a>, Box<Bound<'a>>),
+    AnyOf(Vec<Node>),
+    Not(Box<Node>),
+    /// Some value of the attribute is present (not null, `""`, `[]` or `{}`).
+    Present(AttrRef),
+    /// Some value of the attribute passes the test.
+    Test(AttrRef, Test),
+    /// Some element of the complex attribute satisfies the inner node, whose
+    /// leaves name sub-attributes of it (their `sub`).
+    Element(AttrRef, Box<Node>),
 }
 
-/// Where an attribute's values are in the JSON: `node[container][attr][sub]`.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Target<'a> {
-    pub container: Option<&'a str>,
-    pub attr: &'a str,
-    pub sub: Option<&'a str>,
+/// An attribute path resolved against the schemas: where its values are in a
+/// stored resource, and the facts about the attribute that filtering needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttrRef {
+    /// The URN of the extension schema holding the attribute; in a stored
+    /// resource its attributes live in the object under this key.
+    pub extension: Option<String>,
+    /// The attribute's name as the schema spells it.
+    pub attr: String,
+    /// The sub-attribute's name as the schema spells it, if the path has one.
+    pub sub: Option<String>,
+    /// The (top-level) attribute is multi-valued: any value may match.
+    pub multi_valued: bool,
+    /// The type of the attribute the path ends at.
+    pub ty: AttrType,
+    /// The attribute the path ends at compares case-sensitively.
+    pub case_exact: bool,
+    /// The attribute or sub-attribute is `returned: never` (password): no
+    /// client ever sees it, so filters find it absent.
+    pub never_returned: bool,
+}
+
+impl AttrRef {
+    /// The path through `r`, ending at `leaf` (`r.sub`, `r.attr`, or a
+    /// sub-attribute of `r.attr`).
+    fn new(r: &Resolved<'_>, sub: Option<&AttributeDef>) -> Self {
+        let leaf = sub.unwrap_or(r.attr);
+        AttrRef {
+            extension: r.container().map(str::to_owned),
+            attr: r.attr.name.clone(),
+            sub: sub.map(|s| s.name.clone()),
+            multi_valued: r.attr.multi_valued,
+            ty: leaf.ty,
+            case_exact: leaf.case_exact,
+            never_returned: r.attr.returned == Returned::Never
+                || sub.is_some_and(|s| s.returned == Returned::Never),
+        }
+    }
+
+    /// The path `r` names.
+    pub fn of(r: &Resolved<'_>) -> Self {
+        AttrRef::new(r, r.sub)
+    }
+
+    /// A core (or common) attribute, not one of an extension.
+    pub fn is_core(&self) -> bool {
+        self.extension.is_none()
+    }
+
+    pub fn is_complex(&self) -> bool {
+        self.ty == AttrType::Complex
+    }
 }
 
 /// `eq` and the orderings; `ne` never gets this far (it is `not eq`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Rel {
+pub enum Rel {
     Eq,
     Gt,
     Ge,
@@ -61,7 +181,7 @@ pub(super) enum Rel {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum TextOp {
+pub enum TextOp {
     Rel(Rel),
     Co,
     Sw,
@@ -69,9 +189,10 @@ pub(super) enum TextOp {
 }
 
 /// One comparison, with the filter value already in the attribute's terms.
-#[derive(Debug)]
-pub(super) enum Test {
-    /// `value` is already folded when `fold` is set.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Test {
+    /// `value` is already folded when `fold` is set (the attribute is not
+    /// `caseExact`): the stored side must be folded the same way.
     Text {
         op: TextOp,
         value: String,
@@ -79,35 +200,44 @@ pub(super) enum Test {
     },
     Bool(bool),
     Number(Rel, f64),
+    /// An instant as [`datetime_key`] gives it: nanoseconds since the epoch.
     DateTime(Rel, i128),
 }
 
-pub(super) fn bind<'a>(scope: &Scope<'a>, f: &Filter) -> Result<Bound<'a>, ScimError> {
+/// Where the paths of a filter are looked up.
+enum Scope<'a> {
+    /// A whole resource: paths go through [`SchemaRegistry::resolve`].
+    Resource(&'a SchemaRegistry, &'a ResourceType),
+    /// One element of a complex attribute: paths name its sub-attributes.
+    Element(&'a Resolved<'a>),
+}
+
+fn bind(scope: &Scope<'_>, f: &Filter) -> Result<Node, ScimError> {
     Ok(match f {
-        Filter::And(..) => Bound::All(bind_chain(scope, f, true)?),
-        Filter::Or(..) => Bound::AnyOf(bind_chain(scope, f, false)?),
-        Filter::Not(a) => Bound::Not(Box::new(bind(scope, a)?)),
-        Filter::Present(path) => Bound::Present(resolve(scope, path)?.0),
+        Filter::And(..) => Node::All(bind_chain(scope, f, true)?),
+        Filter::Or(..) => Node::AnyOf(bind_chain(scope, f, false)?),
+        Filter::Not(a) => Node::Not(Box::new(bind(scope, a)?)),
+        Filter::Present(path) => Node::Present(resolve(scope, path)?.0),
         Filter::Compare { path, op, value } => compare(scope, path, *op, value)?,
         Filter::ValuePath { path, filter } => {
-            let (target, def) = resolve(scope, path)?;
-            if matches!(scope, Scope::Element(_)) {
+            let (target, resolved) = resolve(scope, path)?;
+            let Scope::Resource(..) = scope else {
                 return Err(bad(path, "value filters do not nest"));
-            }
-            if target.sub.is_some() || !def.is_complex() {
+            };
+            let Some(parent) = resolved.filter(|r| r.sub.is_none() && r.attr.is_complex()) else {
                 return Err(bad(
                     path,
                     "a value filter \"[...]\" needs a complex attribute",
                 ));
-            }
-            Bound::Element(target, Box::new(bind(&Scope::Element(def), filter)?))
+            };
+            Node::Element(target, Box::new(bind(&Scope::Element(&parent), filter)?))
         }
     })
 }
 
 /// Binds the operands of a chain of `and`s (or of `or`s), left to right,
 /// without recursing along the chain itself.
-fn bind_chain<'a>(scope: &Scope<'a>, f: &Filter, and: bool) -> Result<Vec<Bound<'a>>, ScimError> {
+fn bind_chain(scope: &Scope<'_>, f: &Filter, and: bool) -> Result<Vec<Node>, ScimError> {
     let mut out = Vec::new();
     let mut todo = vec![f];
     while let Some(g) = todo.pop() {
@@ -126,11 +256,11 @@ fn bad(path: &AttrPath, why: &str) -> ScimError {
     ScimError::invalid_filter(format!("attribute \"{path}\" in the filter: {why}"))
 }
 
-/// The JSON location of a path and the definition it ends at.
+/// The resolved path, and in resource scope the resolution it came from.
 fn resolve<'a>(
     scope: &Scope<'a>,
     path: &AttrPath,
-) -> Result<(Target<'a>, &'a AttributeDef), ScimError> {
+) -> Result<(AttrRef, Option<Resolved<'a>>), ScimError> {
     match scope {
         Scope::Resource(reg, rt) => {
             let r = reg.resolve(rt, path).ok_or_else(|| {
@@ -139,68 +269,62 @@ fn resolve<'a>(
                     &format!("no such attribute in resource type {}", rt.name),
                 )
             })?;
-            let target = Target {
-                container: r.container(),
-                attr: &r.attr.name,
-                sub: r.sub.map(|s| s.name.as_str()),
-            };
-            Ok((target, r.leaf()))
+            Ok((AttrRef::of(&r), Some(r)))
         }
         Scope::Element(parent) => {
             let def = match (&path.uri, &path.sub_attr) {
-                (None, None) => parent.sub_attribute(&path.attr),
+                (None, None) => parent.attr.sub_attribute(&path.attr),
                 _ => None,
             }
             .ok_or_else(|| {
                 bad(
                     path,
-                    &format!("\"{}\" has no such sub-attribute", parent.name),
+                    &format!("\"{}\" has no such sub-attribute", parent.attr.name),
                 )
             })?;
-            let target = Target {
-                container: None,
-                attr: &def.name,
-                sub: None,
-            };
-            Ok((target, def))
+            Ok((AttrRef::new(parent, Some(def)), None))
         }
     }
 }
 
-fn compare<'a>(
-    scope: &Scope<'a>,
+fn compare(
+    scope: &Scope<'_>,
     path: &AttrPath,
     op: CompareOp,
     value: &CompValue,
-) -> Result<Bound<'a>, ScimError> {
-    let (mut target, mut leaf) = resolve(scope, path)?;
+) -> Result<Node, ScimError> {
+    let (mut target, resolved) = resolve(scope, path)?;
     if *value == CompValue::Null {
         // `eq null` asks whether the attribute as written is absent, so a
         // complex attribute is not narrowed to its `value` here.
         return match op {
-            CompareOp::Eq => Ok(Bound::Not(Box::new(Bound::Present(target)))),
-            CompareOp::Ne => Ok(Bound::Present(target)),
+            CompareOp::Eq => Ok(Node::Not(Box::new(Node::Present(target)))),
+            CompareOp::Ne => Ok(Node::Present(target)),
             _ => Err(bad(
                 path,
                 &format!("null only works with eq and ne, not {}", op.as_str()),
             )),
         };
     }
-    if leaf.is_complex() && target.sub.is_none() {
-        let Some(v) = leaf.sub_attribute("value") else {
+    if target.is_complex() && target.sub.is_none() {
+        // Only a resource-scope path can end at a complex attribute: a
+        // sub-attribute is never complex.
+        let value_def = resolved
+            .as_ref()
+            .and_then(|r| r.attr.sub_attribute("value").map(|v| (r, v)));
+        let Some((r, v)) = value_def else {
             return Err(bad(
                 path,
                 "a complex attribute without a \"value\" sub-attribute cannot be compared",
             ));
         };
-        target.sub = Some(&v.name);
-        leaf = v;
+        target = AttrRef::new(r, Some(v));
     }
-    let test = test(path, leaf, op, value)?;
-    let any = Bound::Any(target, test);
+    let test = test(path, &target, op, value)?;
+    let any = Node::Test(target, test);
     // `ne` holds when no value is equal, absent attributes included.
     Ok(if op == CompareOp::Ne {
-        Bound::Not(Box::new(any))
+        Node::Not(Box::new(any))
     } else {
         any
     })
@@ -208,7 +332,7 @@ fn compare<'a>(
 
 fn test(
     path: &AttrPath,
-    leaf: &AttributeDef,
+    leaf: &AttrRef,
     op: CompareOp,
     value: &CompValue,
 ) -> Result<Test, ScimError> {

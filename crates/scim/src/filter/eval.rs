@@ -1,8 +1,8 @@
 //! The in-memory filter evaluator. The SQL stores implement the same rules,
 //! and a property test holds the two together, so these are exact:
 //!
-//! - **Checking.** Evaluation checks the filter against the schemas first
-//!   (see [`super::check_filter`]); a filter that fails the check is an error
+//! - **Checking.** Only a [`CheckedFilter`] is evaluated (see
+//!   [`super::check_filter`]); a filter that fails the check is an error
 //!   whatever the resource holds, never a silent `false`.
 //! - **Where values are.** Resources are canonical JSON: attributes under the
 //!   exact name the schema gives them, extension attributes inside the object
@@ -38,7 +38,7 @@ use std::cmp::Ordering;
 use serde_json::Value;
 
 use super::ast::Filter;
-use super::check::{Bound, Rel, Scope, Target, Test, TextOp, bind};
+use super::check::{AttrRef, CheckedFilter, FilterScope, Node, Rel, Test, TextOp};
 use crate::error::ScimError;
 use crate::schema::{Resolved, ResourceType, SchemaRegistry};
 use crate::values::{datetime_key, fold, parse_datetime};
@@ -50,70 +50,34 @@ pub fn matches(
     f: &Filter,
     resource: &Value,
 ) -> Result<bool, ScimError> {
-    Ok(Matcher::new(reg, rt, f)?.matches(resource))
+    Ok(CheckedFilter::check(reg, rt, f)?.matches(resource))
 }
 
-/// True when one element of the complex attribute `parent` satisfies the
-/// value filter `f`, whose paths name sub-attributes of `parent.attr`
-/// (`parent.sub`, if any, plays no part).
-/// `reg` and `rt` are not needed for that, but keep the call like [`matches`].
-pub fn matches_element(
-    _reg: &SchemaRegistry,
-    _rt: &ResourceType,
-    parent: &Resolved,
-    f: &Filter,
-    element: &Value,
-) -> Result<bool, ScimError> {
-    Ok(Matcher::for_element(parent, f)?.matches(element))
+/// True when `element`, one element of the complex attribute `parent`,
+/// satisfies the value filter `f`, whose paths name sub-attributes of
+/// `parent.attr` (`parent.sub`, if any, plays no part).
+pub fn matches_element(parent: &Resolved, f: &Filter, element: &Value) -> Result<bool, ScimError> {
+    Ok(CheckedFilter::check_element(parent, f)?.matches(element))
 }
 
-/// A filter checked once and then run against any number of resources (or
-/// elements, from [`Matcher::for_element`]).
-#[derive(Debug)]
-pub struct Matcher<'a> {
-    bound: Bound<'a>,
-}
-
-impl<'a> Matcher<'a> {
-    pub fn new(
-        reg: &'a SchemaRegistry,
-        rt: &'a ResourceType,
-        f: &Filter,
-    ) -> Result<Self, ScimError> {
-        Ok(Matcher {
-            bound: bind(&Scope::Resource(reg, rt), f)?,
-        })
-    }
-
-    /// A matcher for the elements of `parent`, as PATCH value filters need.
-    pub fn for_element(parent: &Resolved<'a>, f: &Filter) -> Result<Self, ScimError> {
-        // PATCH may resolve `emails[...].value` in full; the filter is still
-        // about the elements of `emails`.
-        let def = parent.attr;
-        if !def.is_complex() {
-            return Err(ScimError::invalid_filter(format!(
-                "a value filter needs a complex attribute, and \"{}\" is not one",
-                def.name
-            )));
-        }
-        Ok(Matcher {
-            bound: bind(&Scope::Element(def), f)?,
-        })
-    }
-
+impl CheckedFilter {
+    /// True when `node` satisfies the filter: a resource, or for a filter
+    /// checked with [`CheckedFilter::check_element`], one element.
     pub fn matches(&self, node: &Value) -> bool {
-        eval(&self.bound, node)
+        eval(self.root(), self.scope(), node)
     }
 }
 
-fn eval(b: &Bound<'_>, node: &Value) -> bool {
-    match b {
-        Bound::All(xs) => xs.iter().all(|x| eval(x, node)),
-        Bound::AnyOf(xs) => xs.iter().any(|x| eval(x, node)),
-        Bound::Not(x) => !eval(x, node),
-        Bound::Present(t) => any_value(t, node, is_present),
-        Bound::Any(t, test) => any_value(t, node, |v| passes(test, v)),
-        Bound::Element(t, inner) => any_value(t, node, |e| e.is_object() && eval(inner, e)),
+fn eval(n: &Node, scope: FilterScope, node: &Value) -> bool {
+    match n {
+        Node::All(xs) => xs.iter().all(|x| eval(x, scope, node)),
+        Node::AnyOf(xs) => xs.iter().any(|x| eval(x, scope, node)),
+        Node::Not(x) => !eval(x, scope, node),
+        Node::Present(t) => any_value(t, scope, node, is_present),
+        Node::Test(t, test) => any_value(t, scope, node, |v| passes(test, v)),
+        Node::Element(t, inner) => any_value(t, scope, node, |e| {
+            e.is_object() && eval(inner, FilterScope::Element, e)
+        }),
     }
 }
 
@@ -128,13 +92,23 @@ fn spread(v: Option<&Value>) -> impl Iterator<Item = &Value> {
 }
 
 /// True when `pred` holds for some value of the target in `node`.
-fn any_value(t: &Target<'_>, node: &Value, mut pred: impl FnMut(&Value) -> bool) -> bool {
-    let base = match t.container {
+fn any_value(
+    t: &AttrRef,
+    scope: FilterScope,
+    node: &Value,
+    mut pred: impl FnMut(&Value) -> bool,
+) -> bool {
+    if scope == FilterScope::Element {
+        // In an element, a path names one of its sub-attributes.
+        let key = t.sub.as_deref().unwrap_or(&t.attr);
+        return spread(node.get(key)).any(pred);
+    }
+    let base = match &t.extension {
         Some(c) => node.get(c),
         None => Some(node),
     };
-    let mut top = spread(base.and_then(|b| b.get(t.attr)));
-    match t.sub {
+    let mut top = spread(base.and_then(|b| b.get(&t.attr)));
+    match &t.sub {
         None => top.any(pred),
         Some(sub) => top.any(|e| spread(e.get(sub)).any(&mut pred)),
     }

@@ -484,22 +484,22 @@ fn element_matching_for_patch() {
     let f = parse_filter(r#"type eq "WORK" and value ew ".com""#).unwrap();
     let work = json!({"value": "a@b.com", "type": "work"});
     let home = json!({"value": "a@b.com", "type": "home"});
-    assert!(matches_element(&reg, rt, &emails, &f, &work).unwrap());
-    assert!(!matches_element(&reg, rt, &emails, &f, &home).unwrap());
-    assert!(!matches_element(&reg, rt, &emails, &f, &json!("a@b.com")).unwrap());
+    assert!(matches_element(&emails, &f, &work).unwrap());
+    assert!(!matches_element(&emails, &f, &home).unwrap());
+    assert!(!matches_element(&emails, &f, &json!("a@b.com")).unwrap());
     let bad = parse_filter(r#"nope eq "x""#).unwrap();
-    assert!(matches_element(&reg, rt, &emails, &bad, &work).is_err());
+    assert!(matches_element(&emails, &bad, &work).is_err());
     let nested = parse_filter(r#"emails[type eq "x"]"#).unwrap();
-    assert!(matches_element(&reg, rt, &emails, &nested, &work).is_err());
+    assert!(matches_element(&emails, &nested, &work).is_err());
     // A fully resolved PATCH path still filters the elements of `emails`.
     let emails_value = reg
         .resolve(rt, &AttrPath::with_sub("emails", "value"))
         .unwrap();
-    assert!(matches_element(&reg, rt, &emails_value, &f, &work).unwrap());
+    assert!(matches_element(&emails_value, &f, &work).unwrap());
     let user_name = reg.resolve(rt, &AttrPath::new("userName")).unwrap();
-    assert!(matches_element(&reg, rt, &user_name, &f, &work).is_err());
+    assert!(matches_element(&user_name, &f, &work).is_err());
     // One matcher, many elements.
-    let m = Matcher::for_element(&emails, &f).unwrap();
+    let m = CheckedFilter::check_element(&emails, &f).unwrap();
     assert_eq!([&work, &home].map(|e| m.matches(e)), [true, false]);
 }
 
@@ -614,4 +614,51 @@ fn the_deepest_chain_survives_every_walk() {
     let reg = registry();
     let rt = reg.resource_type("User").unwrap();
     assert!(!matches(&reg, rt, &f, &user()).unwrap());
+}
+
+#[test]
+fn checking_resolves_paths_to_schema_names_and_types_values_once() {
+    let reg = registry();
+    let rt = reg.resource_type("User").unwrap();
+    let check = |text: &str| check_filter(&reg, rt, &parse_filter(text).unwrap()).unwrap();
+    // Names as the schema spells them; complex attributes compared through `value`;
+    // case-insensitive values folded once, here.
+    let f = check(r#"EMAILS eq "A@X.io""#);
+    let Node::Test(a, Test::Text { op, value, fold }) = f.root() else {
+        panic!("{f:?}");
+    };
+    assert_eq!(
+        (a.attr.as_str(), a.sub.as_deref()),
+        ("emails", Some("value"))
+    );
+    assert!(a.multi_valued && a.is_core());
+    assert_eq!(
+        (*op, value.as_str(), *fold),
+        (TextOp::Rel(Rel::Eq), "a@x.io", true)
+    );
+    // `ne` is `not eq`; `eq null` is `not pr`; dateTimes become instants.
+    let f =
+        check(r#"userName ne "x" and title eq null and meta.created gt "2020-01-01T00:00:00Z""#);
+    let Node::All(parts) = f.root() else {
+        panic!("{f:?}");
+    };
+    assert!(matches!(&parts[0], Node::Not(n) if matches!(**n, Node::Test(..))));
+    assert!(matches!(&parts[1], Node::Not(n) if matches!(**n, Node::Present(..))));
+    assert!(
+        matches!(&parts[2], Node::Test(_, Test::DateTime(Rel::Gt, ns)) if *ns == 1_577_836_800_000_000_000)
+    );
+    assert_eq!(f.scope(), FilterScope::Resource);
+    assert_eq!(
+        f.as_text(),
+        r#"(userName ne "x" and title eq null and meta.created gt "2020-01-01T00:00:00Z")"#
+    );
+    // Extension attributes carry the URN they live under.
+    let f = check("employeeNumber pr");
+    let Node::Present(a) = f.root() else {
+        panic!("{f:?}");
+    };
+    assert_eq!(
+        a.extension.as_deref(),
+        Some("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User")
+    );
 }

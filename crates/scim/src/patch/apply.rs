@@ -164,10 +164,11 @@ impl<'a> Patcher<'a> {
         origin: Origin,
     ) -> Result<()> {
         if self.is_members(&t.res) {
-            if let Some(f) = t.filter {
-                element_matcher(&t.res, f)?;
-            }
-            let op = member_ops::member_op(kind, t.filter, t.res.sub, value)?;
+            let filter = match t.filter {
+                Some(f) => Some((f, element_matcher(&t.res, f)?)),
+                None => None,
+            };
+            let op = member_ops::member_op(kind, filter, t.res.sub, value)?;
             self.members.extend(op);
             return Ok(());
         }

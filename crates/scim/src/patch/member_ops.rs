@@ -4,14 +4,14 @@ use serde_json::Value;
 
 use super::{MemberOp, PatchOp};
 use crate::error::{Result, ScimError};
-use crate::filter::{CompValue, CompareOp, Filter};
+use crate::filter::{CheckedFilter, CompValue, CompareOp, Filter};
 use crate::members::MemberRef;
 use crate::schema::AttributeDef;
 
 /// `None` when the operation changes nothing (an empty list to add or remove).
 pub(super) fn member_op(
     kind: PatchOp,
-    filter: Option<&Filter>,
+    filter: Option<(&Filter, CheckedFilter)>,
     sub: Option<&AttributeDef>,
     value: Option<&Value>,
 ) -> Result<Option<MemberOp>> {
@@ -22,7 +22,7 @@ pub(super) fn member_op(
         )));
     }
     match (kind, filter) {
-        (PatchOp::Remove, Some(f)) => Ok(Some(remove_where(f))),
+        (PatchOp::Remove, Some((f, checked))) => Ok(Some(remove_where(f, checked))),
         (_, Some(_)) => Err(ScimError::invalid_path(
             "members can only be removed by a filter, not added or replaced",
         )),
@@ -52,12 +52,12 @@ fn remove_listed(value: Option<&Value>) -> Result<Option<MemberOp>> {
 }
 
 /// `value eq "id"` (or an `or` of them) is by far the common case and needs no filter.
-fn remove_where(f: &Filter) -> MemberOp {
+fn remove_where(f: &Filter, checked: CheckedFilter) -> MemberOp {
     let mut ids = Vec::new();
     if collect_ids(f, &mut ids) {
         MemberOp::Remove(ids)
     } else {
-        MemberOp::RemoveWhere(f.clone())
+        MemberOp::RemoveWhere(checked)
     }
 }
 

@@ -44,7 +44,7 @@ mod tests;
 use serde_json::Value;
 
 use crate::error::{Result, ScimError, ScimType};
-use crate::filter::{Filter, Matcher, PatchPath};
+use crate::filter::{CheckedFilter, Filter, PatchPath};
 use crate::schema::{Resolved, ResourceType, SchemaRegistry};
 
 pub use crate::members::MemberOp;
@@ -131,14 +131,11 @@ fn parse_path(text: &str) -> Result<PatchPath> {
     crate::filter::parse_patch_path(text)
 }
 
-/// A matcher for the elements of `parent`. A filter that does not fit the
-/// attribute makes the path invalid, so its error is `invalidPath`.
-fn element_matcher<'a>(parent: &Resolved<'a>, f: &Filter) -> Result<Matcher<'a>> {
-    let parent = Resolved {
-        sub: None,
-        ..*parent
-    };
-    Matcher::for_element(&parent, f).map_err(|e| match e.scim_type {
+/// A value filter checked against the elements of `parent`. A filter that
+/// does not fit the attribute makes the path invalid, so its error is
+/// `invalidPath`.
+fn element_matcher(parent: &Resolved<'_>, f: &Filter) -> Result<CheckedFilter> {
+    CheckedFilter::check_element(parent, f).map_err(|e| match e.scim_type {
         Some(ScimType::InvalidFilter) => ScimError::invalid_path(e.detail),
         _ => e,
     })

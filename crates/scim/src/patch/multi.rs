@@ -8,7 +8,7 @@ use super::apply::Target;
 use super::canon::{canon_element, canon_list, designates, element_from_filter, is_true};
 use super::element_matcher;
 use crate::error::{Result, ScimError};
-use crate::filter::{Filter, Matcher};
+use crate::filter::{CheckedFilter, Filter};
 use crate::schema::AttributeDef;
 
 type Doc = Map<String, Value>;
@@ -189,7 +189,7 @@ fn matches(t: &Target, f: Option<&Filter>, list: &[Value]) -> Result<Vec<bool>> 
 }
 
 /// Without a filter (`emails.value`) every element is concerned.
-fn match_all(matcher: Option<&Matcher>, list: &[Value]) -> Vec<bool> {
+fn match_all(matcher: Option<&CheckedFilter>, list: &[Value]) -> Vec<bool> {
     match matcher {
         Some(m) => list.iter().map(|el| m.matches(el)).collect(),
         None => vec![true; list.len()],

@@ -69,9 +69,9 @@ pub fn list(
     let rt = reg
         .resource_type(q.kind.name())
         .ok_or_else(|| StoreError::Database(format!("no resource type {}", q.kind.name())))?;
-    let mut compiler = Compiler::new(reg, rt, q.kind, dir, 3).with_dialect(c.dialect());
+    let mut compiler = Compiler::new(rt, q.kind, dir, 3).with_dialect(c.dialect());
     let filter_sql = q.filter.as_ref().map(|f| compiler.filter(f)).transpose()?;
-    let sort = q.sort_by.as_deref().map(|s| compiler.sort(s)).transpose()?;
+    let sort = q.sort.as_ref().map(|s| compiler.sort(s));
     let mut params = vec![Val::from(dir), Val::Int(q.kind.code())];
     params.extend(compiler.params().iter().map(Val::from));
     let mut where_sql = "r.directory_id = ?1 AND r.rtype = ?2".to_owned();
@@ -120,8 +120,8 @@ pub fn list(
             let digest = query_digest(&[
                 dir,
                 q.kind.name(),
-                &q.filter.as_ref().map(|f| f.to_string()).unwrap_or_default(),
-                q.sort_by.as_deref().unwrap_or(""),
+                q.filter.as_ref().map_or("", |f| f.as_text()),
+                q.sort.as_ref().map_or("", |s| s.as_text()),
                 if plan.descending { "d" } else { "a" },
             ]);
             let now = crate::now_ms() / 1000;

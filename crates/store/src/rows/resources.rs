@@ -614,8 +614,7 @@ fn plan_member_op(
             let rt = reg
                 .resource_type("Group")
                 .ok_or_else(|| StoreError::Database("no Group resource type".into()))?;
-            let mut compiler =
-                Compiler::new(reg, rt, Kind::Group, dir, 3).with_dialect(c.dialect());
+            let mut compiler = Compiler::new(rt, Kind::Group, dir, 3).with_dialect(c.dialect());
             let cond = compiler.member_filter(filter)?;
             PlannedMemberOp::RemoveWhere(cond, compiler.params().iter().map(Val::from).collect())
         }

@@ -1,11 +1,16 @@
-//! Compiles a SCIM filter into a SQL boolean expression over `resources r`.
+//! Compiles a checked SCIM filter into a SQL boolean expression over `resources r`.
 //!
-//! The semantics are exactly those of the in-memory evaluator in
-//! `roster_scim::filter` (a property test runs both on random filters):
-//! - every compiled leaf yields 0 or 1, never NULL, so `not` and `ne` (which is
-//!   `not eq`) are plain negations and absent attributes compare false;
-//! - case-insensitive text compares `scim_fold(x)` with a value folded in Rust;
-//!   the indexed columns (`name_key`, `resource_values.value`) hold folded text;
+//! The compiler takes only [`CheckedFilter`]s: every path is already resolved
+//! and every value typed by `roster_scim::filter::check_filter`, so nothing
+//! here looks a name up in the schemas or parses a value. The semantics are
+//! exactly those of the in-memory evaluator in `roster_scim::filter` (a
+//! property test runs both on random filters):
+//! - every compiled leaf yields 0 or 1, never NULL, so `not` (and `ne`, which
+//!   the checker turns into `not eq`) is a plain negation and absent
+//!   attributes compare false;
+//! - case-insensitive text compares `scim_fold(x)` with a value folded by the
+//!   checker; the indexed columns (`name_key`, `resource_values.value`) hold
+//!   folded text;
 //! - dateTime values compare as instants through `scim_ts` (a text key of the
 //!   nanoseconds, see [`instant_key`]) or, for meta, the milliseconds columns;
 //! - multi-valued attributes match when any value matches (`EXISTS` over
@@ -13,12 +18,10 @@
 //!
 //! Values never reach SQL text: every literal is a bound parameter.
 
-use roster_scim::filter::{CompValue, CompareOp, Filter};
-use roster_scim::schema::{
-    AttrType, AttributeDef, Resolved, ResourceType, Returned, SchemaRegistry,
-};
-use roster_scim::values::{datetime_key, fold, parse_bool_text, parse_datetime};
-use roster_scim::{AttrPath, Result, ScimError};
+use roster_scim::filter::{AttrRef, CheckedFilter, FilterScope, Node, Rel, Test, TextOp};
+use roster_scim::schema::{AttrType, ResourceType};
+use roster_scim::sort::SortKey;
+use roster_scim::{Result, ScimError};
 
 use crate::db::Dialect;
 use crate::model::Kind;
@@ -53,15 +56,13 @@ enum Source {
     JsonElement,
 }
 
-/// The scope the paths of a (sub)filter are resolved in.
+/// The scope the paths of a (sub)filter are compiled in.
 #[derive(Clone, Copy)]
-enum Scope<'a> {
+enum Scope {
     Resource,
-    /// Inside `attr[...]`: paths are sub-attributes of `parent`, elements given by `elem`.
-    Element {
-        parent: &'a Resolved<'a>,
-        elem: Elem,
-    },
+    /// Inside `attr[...]`: every leaf names a sub-attribute of the
+    /// attribute, whose elements `elem` gives.
+    Element(Elem),
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -77,7 +78,6 @@ enum Elem {
 }
 
 pub struct Compiler<'a> {
-    reg: &'a SchemaRegistry,
     rt: &'a ResourceType,
     kind: Kind,
     params: Vec<SqlParam>,
@@ -99,15 +99,8 @@ pub struct CompiledSort {
 
 impl<'a> Compiler<'a> {
     /// `first_param` is the number of the first `?N` placeholder the compiler may use.
-    pub fn new(
-        reg: &'a SchemaRegistry,
-        rt: &'a ResourceType,
-        kind: Kind,
-        directory: &str,
-        first_param: usize,
-    ) -> Self {
+    pub fn new(rt: &'a ResourceType, kind: Kind, directory: &str, first_param: usize) -> Self {
         Compiler {
-            reg,
             rt,
             kind,
             params: Vec::new(),
@@ -211,253 +204,146 @@ impl<'a> Compiler<'a> {
     }
 
     /// Compiles a filter on resources (alias `r`).
-    pub fn filter(&mut self, f: &Filter) -> Result<String> {
-        self.expr(f, Scope::Resource)
+    pub fn filter(&mut self, f: &CheckedFilter) -> Result<String> {
+        if f.scope() != FilterScope::Resource {
+            return Err(ScimError::internal(
+                "a value filter was given where a resource filter belongs",
+            ));
+        }
+        self.expr(f.root(), Scope::Resource)
     }
 
-    /// Compiles a filter on membership rows (`gm` joined with member `m`) of a group,
-    /// for PATCH removals like `members[display sw "x"]`.
-    pub fn member_filter(&mut self, f: &Filter) -> Result<String> {
-        let path = AttrPath::new("members");
-        let parent = self
-            .reg
-            .resolve(self.rt, &path)
-            .ok_or_else(|| ScimError::invalid_path("this resource type has no members"))?;
-        self.expr(
-            f,
-            Scope::Element {
-                parent: &parent,
-                elem: Elem::Member,
-            },
-        )
+    /// Compiles a value filter on a group's membership rows (`gm` joined with
+    /// member `m`), for PATCH removals like `members[display sw "x"]`.
+    pub fn member_filter(&mut self, f: &CheckedFilter) -> Result<String> {
+        if f.scope() != FilterScope::Element || self.kind != Kind::Group {
+            return Err(ScimError::internal(
+                "a membership filter must be a value filter on a group's members",
+            ));
+        }
+        self.expr(f.root(), Scope::Element(Elem::Member))
     }
 
-    fn expr(&mut self, f: &Filter, scope: Scope<'_>) -> Result<String> {
-        Ok(match f {
-            Filter::And(a, b) => format!("({} AND {})", self.expr(a, scope)?, self.expr(b, scope)?),
-            Filter::Or(a, b) => format!("({} OR {})", self.expr(a, scope)?, self.expr(b, scope)?),
-            Filter::Not(a) => format!("(NOT {})", self.expr(a, scope)?),
-            Filter::Present(path) => self.leaf(path, scope, None)?,
-            Filter::Compare { path, op, value } => self.leaf(path, scope, Some((*op, value)))?,
-            Filter::ValuePath { path, filter } => match scope {
-                Scope::Resource => self.value_path(path, filter)?,
-                Scope::Element { .. } => {
-                    return Err(ScimError::invalid_filter(format!(
-                        "a value filter cannot be nested inside another ({path})"
-                    )));
+    fn expr(&mut self, n: &Node, scope: Scope) -> Result<String> {
+        Ok(match n {
+            Node::All(xs) => self.chain(xs, scope, " AND ")?,
+            Node::AnyOf(xs) => self.chain(xs, scope, " OR ")?,
+            Node::Not(a) => format!("(NOT {})", self.expr(a, scope)?),
+            Node::Present(a) => self.present(a, scope)?,
+            Node::Test(a, test) => {
+                self.over_values(a, scope, &mut |c, source| Ok(c.compare(source, a, test)))?
+            }
+            Node::Element(parent, inner) => match scope {
+                Scope::Resource => self.value_path(parent, inner)?,
+                // The checker refuses nested value filters.
+                Scope::Element(_) => {
+                    return Err(ScimError::internal("a value filter inside another"));
                 }
             },
         })
     }
 
+    fn chain(&mut self, xs: &[Node], scope: Scope, word: &str) -> Result<String> {
+        let parts = xs
+            .iter()
+            .map(|x| self.expr(x, scope))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(format!("({})", parts.join(word)))
+    }
+
     /// `attr[inner]`: one element must satisfy `inner` as a whole.
-    fn value_path(&mut self, path: &AttrPath, inner: &Filter) -> Result<String> {
-        let parent = self.resolve(path, Scope::Resource)?;
-        if !parent.attr.is_complex() || parent.sub.is_some() {
-            return Err(ScimError::invalid_filter(format!(
-                "{path}[...] needs a complex attribute"
-            )));
-        }
-        let name = parent.attr.name.as_str();
-        if self.kind == Kind::Group && parent.extension.is_none() && name == "members" {
-            let cond = self.expr(
-                inner,
-                Scope::Element {
-                    parent: &parent,
-                    elem: Elem::Member,
-                },
-            )?;
+    fn value_path(&mut self, parent: &AttrRef, inner: &Node) -> Result<String> {
+        let name = parent.attr.as_str();
+        if self.kind == Kind::Group && parent.is_core() && name == "members" {
+            let cond = self.expr(inner, Scope::Element(Elem::Member))?;
             return Ok(format!(
                 "EXISTS (SELECT 1 FROM group_members gm JOIN resources m ON m.id = gm.member_id \
                  WHERE gm.group_id = r.id AND {cond})"
             ));
         }
-        if self.kind == Kind::User && parent.extension.is_none() && name == "groups" {
-            let cond = self.expr(
-                inner,
-                Scope::Element {
-                    parent: &parent,
-                    elem: Elem::GroupOf,
-                },
-            )?;
+        if self.kind == Kind::User && parent.is_core() && name == "groups" {
+            let cond = self.expr(inner, Scope::Element(Elem::GroupOf))?;
             return Ok(format!(
                 "EXISTS (SELECT 1 FROM group_members gm JOIN resources m ON m.id = gm.group_id \
                  WHERE gm.member_id = r.id AND {cond})"
             ));
         }
-        let list = json_path(parent.container(), &[name]);
-        if parent.attr.multi_valued {
-            let cond = self.expr(
-                inner,
-                Scope::Element {
-                    parent: &parent,
-                    elem: Elem::Json,
-                },
-            )?;
+        if parent.multi_valued {
+            let list = json_path(parent.extension.as_deref(), &[name]);
+            let cond = self.expr(inner, Scope::Element(Elem::Json))?;
             let exists = format!(
                 "EXISTS (SELECT 1 FROM {} WHERE {cond})",
                 self.elements("r.doc", &list)
             );
             // An indexed `value eq` inside the brackets narrows the scan to an index lookup
             // (Entra ID looks users up by `emails[type eq "work"].value eq "…"`).
-            if let Some(lookup) = self.indexed_prefilter(&parent, inner) {
+            if let Some(lookup) = self.indexed_prefilter(parent, inner) {
                 return Ok(format!("({lookup} AND {exists})"));
             }
             Ok(exists)
         } else {
             // Like a multi-valued attribute with no elements, an absent one has no
             // element to satisfy `inner`: `name[not (givenName pr)]` is false without `name`.
-            let exists = self.present(&parent, Scope::Resource)?;
-            let cond = self.expr(
-                inner,
-                Scope::Element {
-                    parent: &parent,
-                    elem: Elem::SingleComplex,
-                },
-            )?;
+            let exists = self.present(parent, Scope::Resource)?;
+            let cond = self.expr(inner, Scope::Element(Elem::SingleComplex))?;
             Ok(format!("({exists} AND {cond})"))
         }
     }
 
-    fn indexed_prefilter(&mut self, parent: &Resolved<'_>, inner: &Filter) -> Option<String> {
-        if parent.extension.is_some() || self.kind != Kind::User {
+    fn indexed_prefilter(&mut self, parent: &AttrRef, inner: &Node) -> Option<String> {
+        if !parent.is_core() || self.kind != Kind::User {
             return None;
         }
-        let (attr, sub) = INDEXED_VALUES
-            .iter()
-            .find(|(a, _)| *a == parent.attr.name)?;
-        let value = find_eq(inner, sub)?;
-        let folded = if parent.attr.sub_attribute(sub)?.case_exact {
-            value.to_owned()
-        } else {
-            fold(value)
-        };
+        let (attr, sub) = INDEXED_VALUES.iter().find(|(a, _)| *a == parent.attr)?;
+        // Folded by the checker when the sub-attribute is case-insensitive, as
+        // the indexed values are.
+        let value = find_eq(inner, sub)?.to_owned();
         let dir = self.bind(SqlParam::Text(self.directory.clone()));
         let key = self.bind(SqlParam::Text(format!("{attr}.{sub}")));
-        let v = self.bind(SqlParam::Text(folded));
+        let v = self.bind(SqlParam::Text(value));
         Some(format!(
             "r.id IN (SELECT resource_id FROM resource_values WHERE directory_id = {dir} \
              AND attr = {key} AND value = {v})"
         ))
     }
 
-    fn resolve<'r>(&self, path: &AttrPath, scope: Scope<'r>) -> Result<Resolved<'r>>
-    where
-        'a: 'r,
-    {
-        let resolved = match scope {
-            Scope::Resource => self.reg.resolve(self.rt, path),
-            Scope::Element { parent, .. } => {
-                if path.uri.is_some() || path.sub_attr.is_some() {
-                    None
-                } else {
-                    parent.attr.sub_attribute(&path.attr).map(|sub| Resolved {
-                        extension: parent.extension,
-                        attr: parent.attr,
-                        sub: Some(sub),
-                    })
-                }
-            }
-        };
-        resolved.ok_or_else(|| {
-            ScimError::invalid_filter(format!("{path} is not an attribute of {}", self.rt.name))
-        })
-    }
-
-    /// One comparison (`cmp` is `None` for `pr`).
-    fn leaf(
-        &mut self,
-        path: &AttrPath,
-        scope: Scope<'_>,
-        cmp: Option<(CompareOp, &CompValue)>,
-    ) -> Result<String> {
-        let mut r = self.resolve(path, scope)?;
-        // A complex attribute compared without a sub-attribute compares its `value`
-        // (`eq null` / `ne null` test the attribute as written).
-        if matches!(cmp, Some((_, v)) if *v != CompValue::Null)
-            && r.sub.is_none()
-            && r.attr.is_complex()
-        {
-            let value = r.attr.sub_attribute("value").ok_or_else(|| {
-                ScimError::invalid_filter(format!("{path} is complex: name a sub-attribute"))
-            })?;
-            r.sub = Some(value);
-        }
-        match cmp {
-            None => self.present(&r, scope),
-            Some((op, CompValue::Null)) => match op {
-                CompareOp::Eq => Ok(format!("(NOT {})", self.present(&r, scope)?)),
-                CompareOp::Ne => self.present(&r, scope),
-                _ => Err(ScimError::invalid_filter(format!(
-                    "{path} {} null: null compares only with eq and ne",
-                    op.as_str()
-                ))),
-            },
-            Some((CompareOp::Ne, value)) => {
-                let eq = self.compare_at(&r, scope, CompareOp::Eq, value, path)?;
-                Ok(format!("(NOT {eq})"))
-            }
-            Some((op, value)) => self.compare_at(&r, scope, op, value, path),
-        }
-    }
-
-    fn compare_at(
-        &mut self,
-        r: &Resolved<'_>,
-        scope: Scope<'_>,
-        op: CompareOp,
-        value: &CompValue,
-        path: &AttrPath,
-    ) -> Result<String> {
-        let leaf = r.leaf();
-        let typed = TypedValue::new(leaf, op, value, path)?;
-        self.over_values(r, scope, &mut |c, source| {
-            c.compare(source, leaf, op, &typed)
-        })
-    }
-
-    fn present(&mut self, r: &Resolved<'_>, scope: Scope<'_>) -> Result<String> {
-        let leaf = r.leaf();
-        self.over_values(r, scope, &mut |c, source| Ok(c.present_sql(source, leaf)))
+    fn present(&mut self, a: &AttrRef, scope: Scope) -> Result<String> {
+        self.over_values(a, scope, &mut |c, source| Ok(c.present_sql(source, a)))
     }
 
     /// Builds `cond(source)` for every place the attribute's values live, with
     /// "any value matches" for multi-valued attributes.
     fn over_values(
         &mut self,
-        r: &Resolved<'_>,
-        scope: Scope<'_>,
+        a: &AttrRef,
+        scope: Scope,
         cond: &mut dyn FnMut(&mut Self, &Source) -> Result<String>,
     ) -> Result<String> {
         // `returned: never` attributes (password) are in the stored document but in
         // no resource a client sees, and filters judge what the client sees: they
         // are absent. Anything else would let `password sw "$argon2"` probe hashes.
-        if r.attr.returned == Returned::Never
-            || r.sub.is_some_and(|s| s.returned == Returned::Never)
-        {
+        if a.never_returned {
             return Ok(self.lit(false));
         }
-        let sub_name = r.sub.map(|s| s.name.as_str());
-        if let Scope::Element { elem, .. } = scope {
+        let sub_name = a.sub.as_deref();
+        if let Scope::Element(elem) = scope {
             // A single-valued complex attribute has one element, the resource's own:
             // `meta[created gt …]` must read the `created` column and
             // `…:User:manager[value eq …]` the extension object, exactly as
             // `meta.created` and `…:User:manager.value` do.
             if elem == Elem::SingleComplex {
-                return self.over_values(r, Scope::Resource, cond);
+                return self.over_values(a, Scope::Resource, cond);
             }
-            let sub = sub_name.unwrap_or("value");
-            let source = element_source(elem, r.attr, sub)?;
+            let source = element_source(elem, &a.attr, sub_name.unwrap_or("value"))?;
             return cond(self, &source);
         }
-        let name = r.attr.name.as_str();
-        let core = r.extension.is_none();
-        if core {
+        let name = a.attr.as_str();
+        if a.is_core() {
             if let Some(source) = self.column_source(name, sub_name) {
                 return cond(self, &source);
             }
             if self.kind == Kind::Group && name == "members" {
-                let source = element_source(Elem::Member, r.attr, sub_name.unwrap_or("value"))?;
+                let source = element_source(Elem::Member, name, sub_name.unwrap_or("value"))?;
                 let c = cond(self, &source)?;
                 return Ok(format!(
                     "EXISTS (SELECT 1 FROM group_members gm JOIN resources m ON m.id = gm.member_id \
@@ -465,7 +351,7 @@ impl<'a> Compiler<'a> {
                 ));
             }
             if self.kind == Kind::User && name == "groups" {
-                let source = element_source(Elem::GroupOf, r.attr, sub_name.unwrap_or("value"))?;
+                let source = element_source(Elem::GroupOf, name, sub_name.unwrap_or("value"))?;
                 let c = cond(self, &source)?;
                 return Ok(format!(
                     "EXISTS (SELECT 1 FROM group_members gm JOIN resources m ON m.id = gm.group_id \
@@ -490,8 +376,8 @@ impl<'a> Compiler<'a> {
                 ));
             }
         }
-        let container = r.container();
-        if r.attr.multi_valued {
+        let container = a.extension.as_deref();
+        if a.multi_valued {
             let list = json_path(container, &[name]);
             let source = match sub_name {
                 Some(sub) => Source::Json {
@@ -542,20 +428,18 @@ impl<'a> Compiler<'a> {
         }
     }
 
-    fn compare(
-        &mut self,
-        source: &Source,
-        def: &AttributeDef,
-        op: CompareOp,
-        value: &TypedValue,
-    ) -> Result<String> {
-        match (source, value) {
-            (Source::Constant(c), TypedValue::Text(v)) => {
-                let lhs = if def.case_exact { c.clone() } else { fold(c) };
-                Ok(self.lit(text_matches(&lhs, op, v)))
+    fn compare(&mut self, source: &Source, a: &AttrRef, test: &Test) -> String {
+        match (source, test) {
+            (Source::Constant(c), Test::Text { op, value, fold }) => {
+                let lhs = if *fold {
+                    roster_scim::values::fold(c)
+                } else {
+                    c.clone()
+                };
+                self.lit(text_matches(&lhs, *op, value))
             }
-            (Source::Constant(_), _) => Ok(self.lit(false)),
-            (Source::Millis(col), TypedValue::Instant(ns)) => Ok(match millis_compare(op, *ns) {
+            (Source::Constant(_), _) => self.lit(false),
+            (Source::Millis(col), Test::DateTime(rel, ns)) => match millis_compare(*rel, *ns) {
                 MillisCmp::Always(b) => self.lit(b),
                 // Bound, not written into the SQL: every value would otherwise
                 // be a new statement to prepare (and to cache).
@@ -563,30 +447,30 @@ impl<'a> Compiler<'a> {
                     let p = self.bind(SqlParam::Int(ms));
                     format!("{col} {sql_op} {p}")
                 }
-            }),
-            (Source::Millis(_), _) => Ok(self.lit(false)),
+            },
+            (Source::Millis(_), _) => self.lit(false),
             // Columns hold text; only text compares with them.
-            (Source::Column { .. }, _) if self.pg() && !matches!(value, TypedValue::Text(_)) => {
-                Ok(self.lit(false))
+            (Source::Column { .. }, _) if self.pg() && !matches!(test, Test::Text { .. }) => {
+                self.lit(false)
             }
-            (_, TypedValue::Text(v)) => {
-                let (expr, nullable) = self.text_expr(source, def);
-                let cond = self.text_compare(&expr, op, v);
-                Ok(guard(&expr, nullable, &cond))
+            (_, Test::Text { op, value, .. }) => {
+                let (expr, nullable) = self.text_expr(source, a);
+                let cond = self.text_compare(&expr, *op, value);
+                guard(&expr, nullable, &cond)
             }
-            (_, TypedValue::Bool(b)) => {
+            (_, Test::Bool(b)) => {
                 let want = if *b { "true" } else { "false" };
-                Ok(match self.json_of(source).filter(|_| self.pg()) {
+                match self.json_of(source).filter(|_| self.pg()) {
                     Some(j) => self.falsy(&format!(
                         "json_typeof({j}) = 'boolean' AND ({j})::text = '{want}'"
                     )),
                     None => self.falsy(&format!("{} = '{want}'", type_expr(source))),
-                })
+                }
             }
-            (_, TypedValue::Number(n)) => {
+            (_, Test::Number(rel, n)) => {
                 let p = self.bind(SqlParam::Real(*n));
-                let op = sql_op(op);
-                Ok(match self.json_of(source).filter(|_| self.pg()) {
+                let op = sql_op(*rel);
+                match self.json_of(source).filter(|_| self.pg()) {
                     Some(j) => self.falsy(&format!(
                         "(CASE WHEN json_typeof({j}) = 'number' THEN ({j} #>> '{{}}')::float8 END) {op} {p}"
                     )),
@@ -595,26 +479,26 @@ impl<'a> Compiler<'a> {
                         type_expr(source),
                         value_expr(source)
                     )),
-                })
+                }
             }
-            (_, TypedValue::Instant(ns)) => {
+            (_, Test::DateTime(rel, ns)) => {
                 let expr = self.instant_sql(source);
                 let p = self.bind(SqlParam::Text(instant_key(*ns)));
                 let c = if self.pg() { " COLLATE \"C\"" } else { "" };
-                Ok(self.falsy(&format!("{expr}{c} {} {p}", sql_op(op))))
+                self.falsy(&format!("{expr}{c} {} {p}", sql_op(*rel)))
             }
         }
     }
 
     /// The text expression to compare, folded when the attribute is case-insensitive.
-    fn text_expr(&self, source: &Source, def: &AttributeDef) -> (String, bool) {
+    fn text_expr(&self, source: &Source, a: &AttrRef) -> (String, bool) {
         match source {
             Source::Column {
                 sql,
                 folded,
                 nullable,
             } => {
-                if *folded || def.case_exact {
+                if *folded || a.case_exact {
                     (sql.clone(), *nullable)
                 } else {
                     (self.fold_sql(sql), *nullable)
@@ -622,7 +506,7 @@ impl<'a> Compiler<'a> {
             }
             _ => {
                 let text = self.text_value(source);
-                if def.case_exact {
+                if a.case_exact {
                     (text, true)
                 } else {
                     (self.fold_sql(&text), true)
@@ -631,26 +515,26 @@ impl<'a> Compiler<'a> {
         }
     }
 
-    fn text_compare(&mut self, expr: &str, op: CompareOp, v: &str) -> String {
+    fn text_compare(&mut self, expr: &str, op: TextOp, v: &str) -> String {
         if self.pg() {
             return self.pg_text_compare(expr, op, v);
         }
         match op {
-            CompareOp::Co => {
+            TextOp::Co => {
                 let p = self.bind(SqlParam::Text(v.to_owned()));
                 format!("instr({expr}, {p}) > 0")
             }
-            CompareOp::Sw => {
+            TextOp::Sw => {
                 let p = self.bind(SqlParam::Text(format!("{}*", glob_escape(v))));
                 format!("{expr} GLOB {p}")
             }
-            CompareOp::Ew => {
+            TextOp::Ew => {
                 let p = self.bind(SqlParam::Text(format!("*{}", glob_escape(v))));
                 format!("{expr} GLOB {p}")
             }
-            _ => {
+            TextOp::Rel(rel) => {
                 let p = self.bind(SqlParam::Text(v.to_owned()));
-                format!("{expr} {} {p}", sql_op(op))
+                format!("{expr} {} {p}", sql_op(rel))
             }
         }
     }
@@ -658,10 +542,10 @@ impl<'a> Compiler<'a> {
     /// PostgreSQL: code-point order (as Rust compares strings) whatever the
     /// database's collation; `sw` as a range, so a B-tree index serves it;
     /// `co` and `ew` as LIKE with escaped wildcards, which pg_trgm indexes serve.
-    fn pg_text_compare(&mut self, expr: &str, op: CompareOp, v: &str) -> String {
+    fn pg_text_compare(&mut self, expr: &str, op: TextOp, v: &str) -> String {
         let e = format!("({expr}) COLLATE \"C\"");
         match op {
-            CompareOp::Sw => {
+            TextOp::Sw => {
                 let lo = self.bind(SqlParam::Text(v.to_owned()));
                 match prefix_successor(v) {
                     Some(hi) => {
@@ -671,9 +555,9 @@ impl<'a> Compiler<'a> {
                     None => format!("{e} >= {lo}"),
                 }
             }
-            CompareOp::Co | CompareOp::Ew => {
+            TextOp::Co | TextOp::Ew => {
                 let esc = like_escape(v);
-                let pattern = if op == CompareOp::Co {
+                let pattern = if op == TextOp::Co {
                     format!("%{esc}%")
                 } else {
                     format!("%{esc}")
@@ -681,26 +565,26 @@ impl<'a> Compiler<'a> {
                 let p = self.bind(SqlParam::Text(pattern));
                 format!("{e} LIKE {p}")
             }
-            _ => {
+            TextOp::Rel(rel) => {
                 let p = self.bind(SqlParam::Text(v.to_owned()));
-                format!("{e} {} {p}", sql_op(op))
+                format!("{e} {} {p}", sql_op(rel))
             }
         }
     }
 
-    fn present_sql(&self, source: &Source, def: &AttributeDef) -> String {
+    fn present_sql(&self, source: &Source, a: &AttrRef) -> String {
         let Some(j) = self.json_of(source).filter(|_| self.pg()) else {
-            let sql = present_sql(source, def);
+            let sql = present_sql(source, a);
             return match sql.as_str() {
                 "1" => self.lit(true),
                 _ => sql,
             };
         };
-        if def.ty.is_textual() {
+        if a.ty.is_textual() {
             self.falsy(&format!(
                 "json_typeof({j}) = 'string' AND {j} #>> '{{}}' != ''"
             ))
-        } else if def.is_complex() {
+        } else if a.is_complex() {
             self.falsy(&format!("json_typeof({j}) = 'object'"))
         } else {
             self.falsy(&format!(
@@ -709,49 +593,30 @@ impl<'a> Compiler<'a> {
         }
     }
 
-    /// ORDER BY expression for `sortBy`; singular attributes only.
-    pub fn sort(&mut self, path: &str) -> Result<CompiledSort> {
-        let parsed = AttrPath::parse(path)
-            .map_err(|e| ScimError::invalid_value(format!("sortBy: {}", e.detail)))?;
-        let mut r = self.reg.resolve(self.rt, &parsed).ok_or_else(|| {
-            ScimError::invalid_value(format!(
-                "sortBy: {path} is not an attribute of {}",
-                self.rt.name
-            ))
-        })?;
-        if r.sub.is_none() && r.attr.is_complex() {
-            r.sub = r.attr.sub_attribute("value");
-        }
-        let leaf = r.leaf();
-        if r.attr.multi_valued || leaf.is_complex() {
-            return Err(ScimError::invalid_value(format!(
-                "sortBy: {path} is multi-valued or complex; sort by a singular attribute"
-            )));
-        }
-        let sub = r.sub.map(|s| s.name.as_str());
-        let source = match r
-            .extension
-            .is_none()
-            .then(|| self.column_source(&r.attr.name, sub))
-        {
-            Some(Some(s)) => s,
-            _ => {
-                let segments: Vec<&str> =
-                    std::iter::once(r.attr.name.as_str()).chain(sub).collect();
-                Source::Json {
-                    doc: "r.doc".into(),
-                    path: json_path(r.container(), &segments),
-                }
-            }
+    /// ORDER BY expression for a resolved `sortBy` (a singular attribute).
+    pub fn sort(&mut self, key: &SortKey) -> CompiledSort {
+        let a = key.attr();
+        let sub = a.sub.as_deref();
+        let column = if a.is_core() {
+            self.column_source(&a.attr, sub)
+        } else {
+            None
         };
+        let source = column.unwrap_or_else(|| {
+            let segments: Vec<&str> = std::iter::once(a.attr.as_str()).chain(sub).collect();
+            Source::Json {
+                doc: "r.doc".into(),
+                path: json_path(a.extension.as_deref(), &segments),
+            }
+        });
         let pg = self.pg();
-        let expr = match (&source, leaf.ty) {
+        let expr = match (&source, a.ty) {
             (Source::Millis(col), _) => (*col).to_owned(),
             (Source::Constant(_), _) => "NULL".to_owned(),
             (_, t) if t.is_textual() && pg => {
-                format!("({}) COLLATE \"C\"", self.text_expr(&source, leaf).0)
+                format!("({}) COLLATE \"C\"", self.text_expr(&source, a).0)
             }
-            (_, t) if t.is_textual() => self.text_expr(&source, leaf).0,
+            (_, t) if t.is_textual() => self.text_expr(&source, a).0,
             (_, AttrType::DateTime) if pg => {
                 format!("({}) COLLATE \"C\"", self.instant_sql(&source))
             }
@@ -771,102 +636,32 @@ impl<'a> Compiler<'a> {
             },
             _ => value_expr(&source),
         };
-        Ok(CompiledSort {
+        CompiledSort {
             expr,
-            attr_type: leaf.ty,
-        })
-    }
-}
-
-/// The filter value, checked and converted for the attribute's type.
-enum TypedValue {
-    /// Folded already when the attribute is case-insensitive.
-    Text(String),
-    Bool(bool),
-    Number(f64),
-    /// Nanoseconds since the epoch.
-    Instant(i128),
-}
-
-impl TypedValue {
-    fn new(def: &AttributeDef, op: CompareOp, value: &CompValue, path: &AttrPath) -> Result<Self> {
-        let bad =
-            |why: &str| ScimError::invalid_filter(format!("{path} {} {value}: {why}", op.as_str()));
-        let textual_op = matches!(op, CompareOp::Co | CompareOp::Sw | CompareOp::Ew);
-        let ordering_op = matches!(
-            op,
-            CompareOp::Gt | CompareOp::Ge | CompareOp::Lt | CompareOp::Le
-        );
-        match def.ty {
-            t if t.is_textual() => match value {
-                CompValue::String(s) => Ok(TypedValue::Text(if def.case_exact {
-                    s.clone()
-                } else {
-                    fold(s)
-                })),
-                _ => Err(bad("the attribute is text; compare it with a string")),
-            },
-            AttrType::Boolean => {
-                if textual_op || ordering_op {
-                    return Err(bad("booleans compare only with eq and ne"));
-                }
-                match value {
-                    CompValue::Bool(b) => Ok(TypedValue::Bool(*b)),
-                    CompValue::String(s) => {
-                        parse_bool_text(s).map(TypedValue::Bool).ok_or_else(|| {
-                            bad("the attribute is boolean; compare it with true or false")
-                        })
-                    }
-                    _ => Err(bad(
-                        "the attribute is boolean; compare it with true or false",
-                    )),
-                }
-            }
-            AttrType::Integer | AttrType::Decimal => {
-                if textual_op {
-                    return Err(bad("co, sw and ew apply to text only"));
-                }
-                match value {
-                    CompValue::Number(n) => n
-                        .as_f64()
-                        .map(TypedValue::Number)
-                        .ok_or_else(|| bad("the number is out of range")),
-                    _ => Err(bad("the attribute is numeric; compare it with a number")),
-                }
-            }
-            AttrType::DateTime => {
-                if textual_op {
-                    return Err(bad("co, sw and ew apply to text only"));
-                }
-                match value {
-                    CompValue::String(s) => {
-                        let t = parse_datetime(s).ok_or_else(|| bad("not an RFC 3339 dateTime"))?;
-                        Ok(TypedValue::Instant(datetime_key(t)))
-                    }
-                    _ => Err(bad("the attribute is a dateTime; compare it with a string")),
-                }
-            }
-            _ => Err(bad(
-                "a complex attribute cannot be compared; name a sub-attribute",
-            )),
+            attr_type: a.ty,
         }
     }
 }
 
-/// The first `sub eq "string"` found through `and`s of a value filter.
-fn find_eq<'f>(f: &'f Filter, sub: &str) -> Option<&'f str> {
-    match f {
-        Filter::And(a, b) => find_eq(a, sub).or_else(|| find_eq(b, sub)),
-        Filter::Compare {
-            path,
-            op: CompareOp::Eq,
-            value: CompValue::String(s),
-        } if path.is(sub) => Some(s),
+/// The string of the first `sub eq "…"` found through the `and`s of a value
+/// filter, as the checker typed it.
+fn find_eq<'f>(n: &'f Node, sub: &str) -> Option<&'f str> {
+    match n {
+        Node::All(xs) => xs.iter().find_map(|x| find_eq(x, sub)),
+        Node::Test(
+            a,
+            Test::Text {
+                op: TextOp::Rel(Rel::Eq),
+                value,
+                ..
+            },
+        ) if a.sub.as_deref() == Some(sub) => Some(value),
         _ => None,
     }
 }
 
-fn element_source(elem: Elem, parent: &AttributeDef, sub: &str) -> Result<Source> {
+/// Where sub-attribute `sub` of the elements of `parent` (named so) is.
+fn element_source(elem: Elem, parent: &str, sub: &str) -> Result<Source> {
     let col = |sql: &str, nullable: bool| Source::Column {
         sql: sql.to_owned(),
         folded: false,
@@ -878,9 +673,8 @@ fn element_source(elem: Elem, parent: &AttributeDef, sub: &str) -> Result<Source
             path: json_path(None, &[sub]),
         }),
         // Resolved as resource paths by `over_values`; never reaches here.
-        Elem::SingleComplex => Err(ScimError::invalid_filter(format!(
-            "{}.{sub} cannot be filtered here",
-            parent.name
+        Elem::SingleComplex => Err(ScimError::internal(format!(
+            "{parent}.{sub} reached the element compiler"
         ))),
         Elem::Member | Elem::GroupOf => {
             let id_col = if elem == Elem::Member {
@@ -908,8 +702,7 @@ fn element_source(elem: Elem, parent: &AttributeDef, sub: &str) -> Result<Source
                     false,
                 )),
                 other => Err(ScimError::invalid_filter(format!(
-                    "{}.{other} cannot be filtered",
-                    parent.name
+                    "{parent}.{other} cannot be filtered"
                 ))),
             }
         }
@@ -973,7 +766,7 @@ fn type_expr(source: &Source) -> String {
     }
 }
 
-fn present_sql(source: &Source, def: &AttributeDef) -> String {
+fn present_sql(source: &Source, a: &AttrRef) -> String {
     match source {
         Source::Column { sql, nullable, .. } => {
             if *nullable {
@@ -986,9 +779,9 @@ fn present_sql(source: &Source, def: &AttributeDef) -> String {
         _ => {
             let ty = type_expr(source);
             let val = value_expr(source);
-            if def.ty.is_textual() {
+            if a.ty.is_textual() {
                 format!("COALESCE({ty} = 'text' AND {val} != '', 0)")
-            } else if def.is_complex() {
+            } else if a.is_complex() {
                 format!("COALESCE({ty} = 'object', 0)")
             } else {
                 format!("COALESCE({ty} NOT IN ('null', 'array', 'object'), 0)")
@@ -1006,16 +799,13 @@ fn guard(expr: &str, nullable: bool, cond: &str) -> String {
     }
 }
 
-fn sql_op(op: CompareOp) -> &'static str {
-    match op {
-        CompareOp::Eq => "=",
-        CompareOp::Ne => "!=",
-        CompareOp::Gt => ">",
-        CompareOp::Ge => ">=",
-        CompareOp::Lt => "<",
-        CompareOp::Le => "<=",
-        // Text operators are compiled separately.
-        CompareOp::Co | CompareOp::Sw | CompareOp::Ew => "=",
+fn sql_op(rel: Rel) -> &'static str {
+    match rel {
+        Rel::Eq => "=",
+        Rel::Gt => ">",
+        Rel::Ge => ">=",
+        Rel::Lt => "<",
+        Rel::Le => "<=",
     }
 }
 
@@ -1023,17 +813,16 @@ fn bool_sql(b: bool) -> String {
     if b { "1".into() } else { "0".into() }
 }
 
-fn text_matches(lhs: &str, op: CompareOp, rhs: &str) -> bool {
+fn text_matches(lhs: &str, op: TextOp, rhs: &str) -> bool {
     match op {
-        CompareOp::Eq => lhs == rhs,
-        CompareOp::Ne => lhs != rhs,
-        CompareOp::Co => lhs.contains(rhs),
-        CompareOp::Sw => lhs.starts_with(rhs),
-        CompareOp::Ew => lhs.ends_with(rhs),
-        CompareOp::Gt => lhs > rhs,
-        CompareOp::Ge => lhs >= rhs,
-        CompareOp::Lt => lhs < rhs,
-        CompareOp::Le => lhs <= rhs,
+        TextOp::Rel(Rel::Eq) => lhs == rhs,
+        TextOp::Rel(Rel::Gt) => lhs > rhs,
+        TextOp::Rel(Rel::Ge) => lhs >= rhs,
+        TextOp::Rel(Rel::Lt) => lhs < rhs,
+        TextOp::Rel(Rel::Le) => lhs <= rhs,
+        TextOp::Co => lhs.contains(rhs),
+        TextOp::Sw => lhs.starts_with(rhs),
+        TextOp::Ew => lhs.ends_with(rhs),
     }
 }
 
@@ -1048,21 +837,18 @@ enum MillisCmp {
 
 /// Compares a milliseconds column with an instant in nanoseconds, exactly and
 /// in a form that can use the column's index.
-fn millis_compare(op: CompareOp, ns: i128) -> MillisCmp {
+fn millis_compare(rel: Rel, ns: i128) -> MillisCmp {
     // Every dateTime that parses (years 1 to 9999) is well inside i64 milliseconds.
     let floor = i64::try_from(ns.div_euclid(1_000_000)).unwrap_or(i64::MAX);
     let exact = ns.rem_euclid(1_000_000) == 0;
     let ceil = if exact { floor } else { floor + 1 };
-    match op {
-        CompareOp::Eq if exact => MillisCmp::Compare("=", floor),
-        CompareOp::Eq => MillisCmp::Always(false),
-        CompareOp::Ne if exact => MillisCmp::Compare("!=", floor),
-        CompareOp::Ne => MillisCmp::Always(true),
-        CompareOp::Gt => MillisCmp::Compare(">", floor),
-        CompareOp::Ge => MillisCmp::Compare(">=", ceil),
-        CompareOp::Lt => MillisCmp::Compare("<", ceil),
-        CompareOp::Le => MillisCmp::Compare("<=", floor),
-        CompareOp::Co | CompareOp::Sw | CompareOp::Ew => MillisCmp::Always(false),
+    match rel {
+        Rel::Eq if exact => MillisCmp::Compare("=", floor),
+        Rel::Eq => MillisCmp::Always(false),
+        Rel::Gt => MillisCmp::Compare(">", floor),
+        Rel::Ge => MillisCmp::Compare(">=", ceil),
+        Rel::Lt => MillisCmp::Compare("<", ceil),
+        Rel::Le => MillisCmp::Compare("<=", floor),
     }
 }
 
@@ -1119,17 +905,20 @@ fn glob_escape(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use roster_scim::schema::SchemaRegistry;
+    use roster_scim::values::{datetime_key, parse_datetime};
+
     use super::*;
 
     #[test]
     fn millis_compare_is_exact_at_sub_millisecond_bounds() {
         use MillisCmp::{Always, Compare};
-        assert_eq!(millis_compare(CompareOp::Gt, 1_500_000), Compare(">", 1));
-        assert_eq!(millis_compare(CompareOp::Ge, 1_500_000), Compare(">=", 2));
-        assert_eq!(millis_compare(CompareOp::Lt, 1_500_000), Compare("<", 2));
-        assert_eq!(millis_compare(CompareOp::Le, 1_500_000), Compare("<=", 1));
-        assert_eq!(millis_compare(CompareOp::Eq, 1_500_000), Always(false));
-        assert_eq!(millis_compare(CompareOp::Eq, 2_000_000), Compare("=", 2));
+        assert_eq!(millis_compare(Rel::Gt, 1_500_000), Compare(">", 1));
+        assert_eq!(millis_compare(Rel::Ge, 1_500_000), Compare(">=", 2));
+        assert_eq!(millis_compare(Rel::Lt, 1_500_000), Compare("<", 2));
+        assert_eq!(millis_compare(Rel::Le, 1_500_000), Compare("<=", 1));
+        assert_eq!(millis_compare(Rel::Eq, 1_500_000), Always(false));
+        assert_eq!(millis_compare(Rel::Eq, 2_000_000), Compare("=", 2));
     }
 
     #[test]
@@ -1143,7 +932,7 @@ mod tests {
         assert_eq!(keys, sorted);
         assert!(keys.iter().all(|k| k.len() == 31));
         assert_eq!(
-            millis_compare(CompareOp::Gt, last),
+            millis_compare(Rel::Gt, last),
             MillisCmp::Compare(">", 253402300799999)
         );
     }
@@ -1175,7 +964,8 @@ mod tests {
         let reg = SchemaRegistry::core();
         let rt = reg.resource_type("User").unwrap();
         let f = roster_scim::filter::parse_filter(filter).unwrap();
-        let mut c = Compiler::new(&reg, rt, Kind::User, "dir", 3);
+        let f = roster_scim::filter::check_filter(&reg, rt, &f).unwrap();
+        let mut c = Compiler::new(rt, Kind::User, "dir", 3);
         let sql = c.filter(&f).unwrap();
         (sql, c.into_params())
     }
