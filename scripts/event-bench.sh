@@ -1,5 +1,5 @@
 #!/bin/bash
-# Event-stream benchmark (docs/benchmarks.md, "Event stream (issue 5)").
+# Event-stream benchmark (docs/benchmarks.md, "Event stream and webhook delivery").
 # usage: scripts/event-bench.sh LABEL ROSTER_BIN USERS HOOK(0|1) PORT RECEIVER_PORT [CONFIG_TOML_TEXT]
 # On a fresh SQLite database, bulk-loads USERS users with scripts/bulk-bench.py
 # (1 client, 1,000 operations per request). With HOOK=1, a webhook endpoint

@@ -7,7 +7,7 @@
 //!
 //! `roster-loadgen scale …` is the PostgreSQL scale benchmark instead: many
 //! directories loaded through /Bulk (see [`scale`]); `roster-loadgen soak …`
-//! is issue 8's soak test (see [`soak`]).
+//! is the soak test (see [`soak`]).
 
 mod scale;
 mod server;
@@ -51,7 +51,7 @@ enum Command {
     /// The PostgreSQL scale benchmark: D directories, U users through /Bulk,
     /// database size, indexed lookups, a cursor export, EXPLAIN of the filters.
     Scale(Box<scale::ScaleArgs>),
-    /// Issue 8's soak test: N minutes of mixed SCIM traffic from D directories
+    /// The soak test: N minutes of mixed SCIM traffic from D directories
     /// at a fixed rate on SQLite, checking errors, p99 per minute and flat memory.
     Soak(Box<soak::SoakArgs>),
 }

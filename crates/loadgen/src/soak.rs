@@ -1,4 +1,4 @@
-//! `roster-loadgen soak`: issue 8's soak test.
+//! `roster-loadgen soak`: the soak test.
 //!
 //! One `roster serve` on SQLite in a temp folder, D directories, and for W
 //! warm-up minutes then N measured minutes mixed SCIM traffic at a fixed total
@@ -1000,7 +1000,7 @@ mod tests {
 
     #[test]
     fn flat_memory_passes_both_verdicts() {
-        // The last run's minutes 4-10, as if minutes 1-3 had been the warm-up.
+        // Minutes 4-10 of a run without warm-up, as if minutes 1-3 had been it.
         let measured = [97.8, 97.8, 97.0, 97.7, 99.4, 99.4].map(|m| (m * 1024.0) as u64);
         let v = memory_verdict(96 * MIB, &measured, 99 * MIB, 1.25, 32.0, 1.0);
         assert_eq!(v.bound_kib, (128 * MIB) as f64);

@@ -1,4 +1,4 @@
-//! `roster-loadgen scale`: Roster on PostgreSQL at scale (issue 4).
+//! `roster-loadgen scale`: Roster on PostgreSQL at scale.
 //!
 //! Makes a fresh PostgreSQL database, creates D directories with the CLI,
 //! starts one or more `roster serve` on it, loads U users through /Bulk with

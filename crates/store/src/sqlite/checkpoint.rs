@@ -3,7 +3,7 @@
 //! SQLite's automatic checkpoint runs on the connection that committed, after
 //! its COMMIT: here that is the one writer thread every write waits for, and
 //! copying the WAL back into the database file took about a sixth of its time
-//! at 16 concurrent clients. The writer's WAL hook now only tells this thread
+//! at 16 concurrent clients. The writer's WAL hook only tells this thread
 //! how long the WAL is, and this thread checkpoints (PASSIVE: it never blocks
 //! the writer or a reader) from a connection of its own.
 //!

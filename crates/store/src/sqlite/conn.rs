@@ -51,7 +51,7 @@ pub fn open_reader(path: &Path, horizon: &Horizon) -> StoreResult<Connection> {
     // 32 MiB, four readers kept 26 MiB more resident after the loadgen's
     // `name.familyName sw` scans (44 → 70 MiB), with no measurable gain in
     // lookup or paging latency, and the soak's memory crept up as each
-    // reader's largest transaction grew (docs/benchmarks.md, issue 8). It
+    // reader's largest transaction grew (docs/benchmarks.md, "4 MiB reader caches"). It
     // also caps a sort held in memory before SQLite spills it to a file.
     conn.execute_batch(
         "PRAGMA busy_timeout = 5000;
