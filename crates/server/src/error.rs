@@ -1,4 +1,9 @@
-//! The HTTP layer alone turns errors into SCIM error responses.
+//! The one place errors become HTTP. An [`ApiError`] says what went wrong: a
+//! status, a SCIM error type and a detail fit for the client, decided once
+//! (store errors are mapped in [`From<StoreError>`] and nowhere else). The
+//! API that answers renders it: SCIM error bodies (RFC 7644 §3.12) by
+//! default, and [`AppError`] for the app-facing `/api/v1`
+//! (`{"error": code, "message": text}`).
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -9,6 +14,24 @@ pub const SCIM_JSON: &str = "application/scim+json";
 
 #[derive(Debug)]
 pub struct ApiError(pub ScimError);
+
+impl ApiError {
+    pub fn new(status: u16, detail: impl Into<String>) -> Self {
+        ApiError(ScimError::new(status, None, detail))
+    }
+
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        ApiError::new(400, detail)
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        ApiError::new(404, detail)
+    }
+
+    pub fn status(&self) -> StatusCode {
+        StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+}
 
 impl From<ScimError> for ApiError {
     fn from(e: ScimError) -> Self {
@@ -81,6 +104,77 @@ pub fn scim_error_response(e: &ScimError) -> Response {
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
+/// An [`ApiError`] rendered for the app-facing API under `/api/v1`:
+/// `{"error": code, "message": text}`, the code following from the status.
+#[derive(Debug)]
+pub struct AppError(pub ApiError);
+
+impl AppError {
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        AppError(ApiError::bad_request(message))
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        AppError(ApiError::not_found(message))
+    }
+
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        AppError(ApiError::new(401, message))
+    }
+
+    /// The machine-readable `error` code of the body.
+    pub fn code(&self) -> &'static str {
+        match self.0.status().as_u16() {
+            401 => "unauthorized",
+            404 => "not_found",
+            409 => "conflict",
+            410 => "cursor_expired",
+            429 => "rate_limited",
+            503 => "unavailable",
+            s if s >= 500 => "internal",
+            _ => "invalid_request",
+        }
+    }
+}
+
+impl From<ApiError> for AppError {
+    fn from(e: ApiError) -> Self {
+        AppError(e)
+    }
+}
+
+impl From<ScimError> for AppError {
+    fn from(e: ScimError) -> Self {
+        AppError(ApiError(e))
+    }
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        AppError(ApiError::from(e))
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status = self.0.status();
+        let body = serde_json::json!({"error": self.code(), "message": self.0.0.detail});
+        let mut resp = (status, axum::Json(body)).into_response();
+        let headers = resp.headers_mut();
+        if status == StatusCode::UNAUTHORIZED {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"roster-admin\""),
+            );
+        }
+        // As on SCIM: a 503 (database outage, shutdown) is worth retrying.
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        resp
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,5 +189,42 @@ mod tests {
         assert_eq!(resp.headers()[header::RETRY_AFTER], "1");
         let e = ApiError::from(StoreError::Unavailable("secret detail".into())).0;
         assert_eq!(e.detail, "the database is unavailable; retry shortly");
+    }
+
+    #[test]
+    fn app_errors_take_their_code_from_the_status_and_keep_the_detail() {
+        for (e, status, code) in [
+            (
+                StoreError::CursorExpired { floor: 7 },
+                410,
+                "cursor_expired",
+            ),
+            (StoreError::Closed, 503, "unavailable"),
+            (
+                StoreError::Database("SELECT secret".into()),
+                500,
+                "internal",
+            ),
+            (
+                StoreError::Scim(ScimError::uniqueness("userName is taken")),
+                409,
+                "conflict",
+            ),
+            (
+                StoreError::Scim(ScimError::invalid_value("bad")),
+                400,
+                "invalid_request",
+            ),
+        ] {
+            let app = AppError::from(e);
+            assert_eq!((app.0.status().as_u16(), app.code()), (status, code));
+            assert!(!app.0.0.detail.contains("SELECT"), "{}", app.0.0.detail);
+        }
+        let resp = AppError::unauthorized("no key").into_response();
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            resp.headers()[header::WWW_AUTHENTICATE],
+            "Bearer realm=\"roster-admin\""
+        );
     }
 }

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::params::{self, ts};
-use super::{AdminAuth, ApiError};
+use super::{AdminAuth, AppError};
 use crate::request::QueryParams;
 use crate::state::AppState;
 
@@ -24,10 +24,10 @@ pub struct NameBody {
 }
 
 impl NameBody {
-    fn name(self) -> Result<String, ApiError> {
+    fn name(self) -> Result<String, AppError> {
         let name = self.name.as_deref().map(str::trim).unwrap_or_default();
         if name.is_empty() || name.chars().count() > MAX_NAME {
-            return Err(ApiError::bad_request(format!(
+            return Err(AppError::bad_request(format!(
                 "name must be 1 to {MAX_NAME} characters, e.g. {{\"name\": \"Acme Okta\"}}"
             )));
         }
@@ -45,15 +45,15 @@ pub fn to_json(d: &Directory) -> Value {
     })
 }
 
-pub fn not_found(id: &str) -> ApiError {
-    ApiError::not_found(format!("no directory {id}"))
+pub fn not_found(id: &str) -> AppError {
+    AppError::not_found(format!("no directory {id}"))
 }
 
 pub async fn create(
     State(s): State<AppState>,
     _a: AdminAuth,
     body: Bytes,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Value>), AppError> {
     let name = params::body::<NameBody>(&body)?.name()?;
     let (d, info, token) = s.store.create_directory_with_token(&name).await?;
     let mut out = to_json(&d);
@@ -67,7 +67,7 @@ pub async fn list(
     State(s): State<AppState>,
     _a: AdminAuth,
     q: QueryParams,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Value>, AppError> {
     let (dirs, after) = s
         .store
         .list_directories_page(params::after(&q)?.as_deref(), params::limit(&q)?)
@@ -82,7 +82,7 @@ pub async fn get(
     State(s): State<AppState>,
     _a: AdminAuth,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Value>, AppError> {
     let d = s
         .store
         .get_directory(&id)
@@ -96,7 +96,7 @@ pub async fn rename(
     _a: AdminAuth,
     Path(id): Path<String>,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Value>, AppError> {
     let name = params::body::<NameBody>(&body)?.name()?;
     let d = s
         .store
@@ -110,7 +110,7 @@ pub async fn delete(
     State(s): State<AppState>,
     _a: AdminAuth,
     Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<StatusCode, AppError> {
     if s.store.delete_directory(&id).await? {
         s.tokens.clear();
         Ok(StatusCode::NO_CONTENT)
@@ -135,7 +135,7 @@ pub async fn settings(
     State(s): State<AppState>,
     _a: AdminAuth,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Value>, AppError> {
     let settings = s.store.settings(&id).await?.ok_or_else(|| not_found(&id))?;
     Ok(Json(settings_json(&id, &settings)))
 }
@@ -145,13 +145,13 @@ pub async fn settings(
 fn settings_change(
     reg: &SchemaRegistry,
     body: &Map<String, Value>,
-) -> Result<SettingsChange, ApiError> {
+) -> Result<SettingsChange, AppError> {
     let mut change = SettingsChange::default();
     for (key, value) in body {
         match key.as_str() {
             "deactivation" => {
                 let mode = value.as_str().and_then(Deactivation::parse).ok_or_else(|| {
-                    ApiError::bad_request("deactivation must be \"update\" (dsync.user.updated, state inactive) or \"delete\" (dsync.user.deleted)")
+                    AppError::bad_request("deactivation must be \"update\" (dsync.user.updated, state inactive) or \"delete\" (dsync.user.deleted)")
                 })?;
                 change.deactivation = Some(mode);
             }
@@ -159,21 +159,20 @@ fn settings_change(
                 let mapping = match value {
                     Value::Null => None,
                     m => Some(
-                        CustomAttributes::parse(reg, m)
-                            .map_err(|e| ApiError::from(roster_store::StoreError::from(e)))?,
+                        CustomAttributes::parse(reg, m).map_err(roster_store::StoreError::from)?,
                     ),
                 };
                 change.custom_attributes = Some(mapping);
             }
             other => {
-                return Err(ApiError::bad_request(format!(
+                return Err(AppError::bad_request(format!(
                     "unknown setting {other:?}; the settings are \"deactivation\" and \"custom_attributes\""
                 )));
             }
         }
     }
     if change.deactivation.is_none() && change.custom_attributes.is_none() {
-        return Err(ApiError::bad_request(
+        return Err(AppError::bad_request(
             "send \"deactivation\" and/or \"custom_attributes\", e.g. {\"custom_attributes\": {\"department\": \"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department\"}}",
         ));
     }
@@ -186,7 +185,7 @@ pub async fn set_settings(
     _a: AdminAuth,
     Path(id): Path<String>,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Value>, AppError> {
     let body = params::body::<Map<String, Value>>(&body)?;
     let change = settings_change(&s.reg, &body)?;
     let settings = s

@@ -5,7 +5,7 @@ use axum::extract::State;
 use roster_store::events::{ALL_TYPES, event_id, parse_event_id};
 use serde_json::{Value, json};
 
-use super::{AdminAuth, ApiError};
+use super::{AdminAuth, AppError};
 use crate::request::QueryParams;
 use crate::state::AppState;
 
@@ -15,11 +15,11 @@ pub async fn list_events(
     State(s): State<AppState>,
     _auth: AdminAuth,
     q: QueryParams,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Value>, AppError> {
     let after = match q.get("after").map(str::trim).filter(|a| !a.is_empty()) {
         None => 0,
         Some(a) => parse_event_id(a).ok_or_else(|| {
-            ApiError::bad_request(format!(
+            AppError::bad_request(format!(
                 "after must be an event id such as evt_0000000000000001, not {a:?}"
             ))
         })?,
@@ -31,7 +31,7 @@ pub async fn list_events(
             .ok()
             .filter(|n| (1..=MAX_LIMIT).contains(n))
             .ok_or_else(|| {
-                ApiError::bad_request(format!("limit must be 1 to {MAX_LIMIT}, not {l:?}"))
+                AppError::bad_request(format!("limit must be 1 to {MAX_LIMIT}, not {l:?}"))
             })?,
     };
     let types: Vec<String> = q
@@ -45,7 +45,7 @@ pub async fn list_events(
         })
         .unwrap_or_default();
     if let Some(bad) = types.iter().find(|t| !ALL_TYPES.contains(&t.as_str())) {
-        return Err(ApiError::bad_request(format!(
+        return Err(AppError::bad_request(format!(
             "unknown event type {bad:?}; known types: {}",
             ALL_TYPES.join(", ")
         )));

@@ -1,5 +1,5 @@
 //! The app-facing API under `/api/v1`, authenticated by admin API keys.
-//! Not SCIM: errors are `{"error": code, "message": text}`.
+//! Not SCIM: errors are rendered as `{"error": code, "message": text}` ([`AppError`]).
 
 mod directories;
 mod events;
@@ -11,10 +11,8 @@ pub mod webhooks;
 use axum::Router;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
-use serde_json::json;
 
 use crate::state::AppState;
 
@@ -79,79 +77,7 @@ fn directory_routes() -> Router<AppState> {
         .route("/api/v1/groups/{id}/users", get(users::group_users))
 }
 
-#[derive(Debug)]
-pub struct ApiError {
-    pub status: StatusCode,
-    pub code: &'static str,
-    pub message: String,
-}
-
-impl ApiError {
-    pub fn bad_request(message: impl Into<String>) -> Self {
-        ApiError {
-            status: StatusCode::BAD_REQUEST,
-            code: "invalid_request",
-            message: message.into(),
-        }
-    }
-
-    pub fn not_found(message: impl Into<String>) -> Self {
-        ApiError {
-            status: StatusCode::NOT_FOUND,
-            code: "not_found",
-            message: message.into(),
-        }
-    }
-
-    pub fn gone(message: impl Into<String>) -> Self {
-        ApiError {
-            status: StatusCode::GONE,
-            code: "cursor_expired",
-            message: message.into(),
-        }
-    }
-}
-
-impl From<roster_store::StoreError> for ApiError {
-    fn from(e: roster_store::StoreError) -> Self {
-        if let roster_store::StoreError::CursorExpired { .. } = e {
-            return ApiError::gone(e.to_string());
-        }
-        let scim = crate::error::ApiError::from(e).0;
-        ApiError {
-            status: StatusCode::from_u16(scim.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-            code: match scim.status {
-                404 => "not_found",
-                409 => "conflict",
-                503 => "unavailable",
-                s if s >= 500 => "internal",
-                _ => "invalid_request",
-            },
-            message: scim.detail,
-        }
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let mut resp = (
-            self.status,
-            axum::Json(json!({"error": self.code, "message": self.message})),
-        )
-            .into_response();
-        if self.status == StatusCode::UNAUTHORIZED
-            && let Ok(v) = "Bearer realm=\"roster-admin\"".parse()
-        {
-            resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
-        }
-        // As on SCIM: a 503 (database outage, shutdown) is worth retrying.
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
-        }
-        resp
-    }
-}
+pub use crate::error::AppError;
 
 /// A request authenticated by an admin API key.
 pub struct AdminAuth {
@@ -159,7 +85,7 @@ pub struct AdminAuth {
 }
 
 impl FromRequestParts<AppState> for AdminAuth {
-    // A Response, not an ApiError: a 429 carries a Retry-After header.
+    // A Response, not an AppError: a 429 carries a Retry-After header.
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
@@ -177,12 +103,8 @@ impl FromRequestParts<AppState> for AdminAuth {
     }
 }
 
-async fn authenticate_admin(parts: &Parts, state: &AppState) -> Result<String, ApiError> {
-    let unauthorized = |m: &str| ApiError {
-        status: StatusCode::UNAUTHORIZED,
-        code: "unauthorized",
-        message: m.to_owned(),
-    };
+async fn authenticate_admin(parts: &Parts, state: &AppState) -> Result<String, AppError> {
+    let unauthorized = AppError::unauthorized;
     let key = crate::auth::bearer(parts)
         .ok_or_else(|| unauthorized("send an admin API key as \"Authorization: Bearer <key>\" (roster admin-key create NAME)"))?;
     let key_id = state

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::params::{self, ts, ts_opt};
-use super::{AdminAuth, ApiError, directories};
+use super::{AdminAuth, AppError, directories};
 use crate::state::AppState;
 
 pub const DEFAULT_OVERLAP_SECS: i64 = 3600;
@@ -29,15 +29,15 @@ pub fn to_json(t: &TokenInfo) -> Value {
     })
 }
 
-fn token_not_found(dir: &str, id: &str) -> ApiError {
-    ApiError::not_found(format!("no live token {id} in directory {dir}"))
+fn token_not_found(dir: &str, id: &str) -> AppError {
+    AppError::not_found(format!("no live token {id} in directory {dir}"))
 }
 
 pub async fn issue(
     State(s): State<AppState>,
     _a: AdminAuth,
     Path(dir): Path<String>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Value>), AppError> {
     let (info, token) = s.store.issue_token(&dir).await?;
     let mut out = to_json(&info);
     out["token"] = Value::String(token);
@@ -48,7 +48,7 @@ pub async fn list(
     State(s): State<AppState>,
     _a: AdminAuth,
     Path(dir): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Value>, AppError> {
     if s.store.get_directory(&dir).await?.is_none() {
         return Err(directories::not_found(&dir));
     }
@@ -63,7 +63,7 @@ pub async fn revoke(
     State(s): State<AppState>,
     _a: AdminAuth,
     Path((dir, id)): Path<(String, String)>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<StatusCode, AppError> {
     if s.store.revoke_directory_token(&dir, &id).await? {
         s.tokens.clear();
         Ok(StatusCode::NO_CONTENT)
@@ -83,12 +83,12 @@ pub async fn rotate(
     _a: AdminAuth,
     Path((dir, id)): Path<(String, String)>,
     body: Bytes,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Value>), AppError> {
     let overlap = params::body::<RotateBody>(&body)?
         .overlap_seconds
         .unwrap_or(DEFAULT_OVERLAP_SECS);
     if !(0..=MAX_OVERLAP_SECS).contains(&overlap) {
-        return Err(ApiError::bad_request(format!(
+        return Err(AppError::bad_request(format!(
             "overlap_seconds must be 0 to {MAX_OVERLAP_SECS}, not {overlap}"
         )));
     }

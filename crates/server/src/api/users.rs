@@ -8,16 +8,16 @@ use roster_store::directory_api::{GroupQuery, UserQuery, UserState};
 use serde_json::Value;
 
 use super::params;
-use super::{AdminAuth, ApiError};
+use super::{AdminAuth, AppError};
 use crate::request::QueryParams;
 use crate::state::AppState;
 
-fn state(q: &QueryParams) -> Result<Option<UserState>, ApiError> {
+fn state(q: &QueryParams) -> Result<Option<UserState>, AppError> {
     match q.get("state").map(str::trim).filter(|s| !s.is_empty()) {
         None => Ok(None),
         Some(s) if s.eq_ignore_ascii_case("active") => Ok(Some(UserState::Active)),
         Some(s) if s.eq_ignore_ascii_case("inactive") => Ok(Some(UserState::Inactive)),
-        Some(s) => Err(ApiError::bad_request(format!(
+        Some(s) => Err(AppError::bad_request(format!(
             "state must be active or inactive, not {s:?}"
         ))),
     }
@@ -28,7 +28,7 @@ pub async fn list_users(
     _a: AdminAuth,
     Path(dir): Path<String>,
     q: QueryParams,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Value>, AppError> {
     let query = UserQuery {
         group: q
             .get("group")
@@ -49,7 +49,7 @@ pub async fn list_groups(
     _a: AdminAuth,
     Path(dir): Path<String>,
     q: QueryParams,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Value>, AppError> {
     let query = GroupQuery {
         updated_after: params::timestamp(&q, "updated_after")?,
         after: params::after(&q)?,
@@ -63,24 +63,24 @@ pub async fn get_user(
     State(s): State<AppState>,
     _a: AdminAuth,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Value>, AppError> {
     s.store
         .directory_object(Kind::User, &id)
         .await?
         .map(Json)
-        .ok_or_else(|| ApiError::not_found(format!("no user {id}")))
+        .ok_or_else(|| AppError::not_found(format!("no user {id}")))
 }
 
 pub async fn get_group(
     State(s): State<AppState>,
     _a: AdminAuth,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Value>, AppError> {
     s.store
         .directory_object(Kind::Group, &id)
         .await?
         .map(Json)
-        .ok_or_else(|| ApiError::not_found(format!("no group {id}")))
+        .ok_or_else(|| AppError::not_found(format!("no group {id}")))
 }
 
 pub async fn group_users(
@@ -88,7 +88,7 @@ pub async fn group_users(
     _a: AdminAuth,
     Path(id): Path<String>,
     q: QueryParams,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Value>, AppError> {
     let page = s
         .store
         .group_users(&id, params::after(&q)?.as_deref(), params::limit(&q)?)

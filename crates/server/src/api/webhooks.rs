@@ -7,7 +7,7 @@ use roster_store::events::{ALL_TYPES, parse_event_id};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{AdminAuth, ApiError};
+use super::{AdminAuth, AppError};
 use crate::request::QueryParams;
 use crate::state::AppState;
 
@@ -21,15 +21,15 @@ pub struct NewEndpoint {
 }
 
 /// Checks a webhook URL and event types before anything is stored.
-pub fn validate(url: &str, events: &[String]) -> Result<(), ApiError> {
+pub fn validate(url: &str, events: &[String]) -> Result<(), AppError> {
     let lower = url.to_ascii_lowercase();
     if !(lower.starts_with("http://") || lower.starts_with("https://")) || url.len() < 10 {
-        return Err(ApiError::bad_request(format!(
+        return Err(AppError::bad_request(format!(
             "url must be an http:// or https:// URL, not {url:?}"
         )));
     }
     if let Some(bad) = events.iter().find(|t| !ALL_TYPES.contains(&t.as_str())) {
-        return Err(ApiError::bad_request(format!(
+        return Err(AppError::bad_request(format!(
             "unknown event type {bad:?}; known types: {}",
             ALL_TYPES.join(", ")
         )));
@@ -37,24 +37,20 @@ pub fn validate(url: &str, events: &[String]) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn not_found(id: &str) -> ApiError {
-    ApiError {
-        status: StatusCode::NOT_FOUND,
-        code: "not_found",
-        message: format!("no webhook endpoint {id}"),
-    }
+fn not_found(id: &str) -> AppError {
+    AppError::not_found(format!("no webhook endpoint {id}"))
 }
 
 pub async fn create(
     State(s): State<AppState>,
     _a: AdminAuth,
     Json(body): Json<NewEndpoint>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Value>), AppError> {
     validate(&body.url, &body.events)?;
     if let Some(d) = &body.directory_id
         && s.store.get_directory(d).await?.is_none()
     {
-        return Err(ApiError::bad_request(format!("no directory {d}")));
+        return Err(AppError::bad_request(format!("no directory {d}")));
     }
     let (endpoint, secret) = s
         .store
@@ -65,7 +61,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(out)))
 }
 
-pub async fn list(State(s): State<AppState>, _a: AdminAuth) -> Result<Json<Value>, ApiError> {
+pub async fn list(State(s): State<AppState>, _a: AdminAuth) -> Result<Json<Value>, AppError> {
     let all = s.store.list_webhooks().await?;
     Ok(Json(json!({
         "object": "list",
@@ -77,7 +73,7 @@ pub async fn get(
     State(s): State<AppState>,
     _a: AdminAuth,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Value>, AppError> {
     let e = s
         .store
         .get_webhook(&id)
@@ -90,7 +86,7 @@ pub async fn delete(
     State(s): State<AppState>,
     _a: AdminAuth,
     Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<StatusCode, AppError> {
     if s.store.delete_webhook(&id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -102,7 +98,7 @@ pub async fn enable(
     State(s): State<AppState>,
     _a: AdminAuth,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Value>, AppError> {
     set_enabled(&s, &id, true).await
 }
 
@@ -110,11 +106,11 @@ pub async fn disable(
     State(s): State<AppState>,
     _a: AdminAuth,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Value>, AppError> {
     set_enabled(&s, &id, false).await
 }
 
-async fn set_enabled(s: &AppState, id: &str, enabled: bool) -> Result<Json<Value>, ApiError> {
+async fn set_enabled(s: &AppState, id: &str, enabled: bool) -> Result<Json<Value>, AppError> {
     if !s.store.set_webhook_enabled(id, enabled).await? {
         return Err(not_found(id));
     }
@@ -130,7 +126,7 @@ pub async fn rotate_secret(
     State(s): State<AppState>,
     _a: AdminAuth,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Value>, AppError> {
     let secret = s
         .store
         .rotate_webhook_secret(&id)
@@ -144,7 +140,7 @@ pub async fn deliveries(
     _a: AdminAuth,
     Path(id): Path<String>,
     q: QueryParams,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Value>, AppError> {
     if s.store.get_webhook(&id).await?.is_none() {
         return Err(not_found(&id));
     }
@@ -170,15 +166,14 @@ pub async fn redeliver(
     _a: AdminAuth,
     Path(id): Path<String>,
     Json(body): Json<Redeliver>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Value>), AppError> {
     let seq = parse_event_id(&body.event_id)
-        .ok_or_else(|| ApiError::bad_request(format!("{:?} is not an event id", body.event_id)))?;
+        .ok_or_else(|| AppError::bad_request(format!("{:?} is not an event id", body.event_id)))?;
     if !s.store.redeliver(&id, seq).await? {
-        return Err(ApiError {
-            status: StatusCode::NOT_FOUND,
-            code: "not_found",
-            message: format!("no webhook endpoint {id} or no event {}", body.event_id),
-        });
+        return Err(AppError::not_found(format!(
+            "no webhook endpoint {id} or no event {}",
+            body.event_id
+        )));
     }
     Ok((
         StatusCode::ACCEPTED,
