@@ -20,40 +20,11 @@ use roster_scim::ResourceKind;
 use serde_json::{Value, json};
 
 use crate::error::{SyncError, chain};
+use crate::options::{DeleteMode, MatchAttr};
 use crate::plan::{self, Keys};
 use crate::progress::Meter;
 use crate::source::{Doc, Record, manager};
 use crate::state::{Entry, State};
-
-/// What a reconcile does to a user that vanished from the source (groups
-/// are always deleted).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum DeleteMode {
-    /// DELETE the user in the target.
-    #[default]
-    Delete,
-    /// PATCH `active` to false, once.
-    Deactivate,
-}
-
-/// Which attribute identifies a source resource in the target when the state
-/// does not know it yet. `UserName` means `displayName` for groups.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MatchAttr {
-    /// `externalId`, compared case-exactly.
-    ExternalId,
-    /// `userName` (users) or `displayName` (groups), compared ignoring case.
-    UserName,
-}
-
-impl MatchAttr {
-    fn attr(self, kind: ResourceKind) -> &'static str {
-        match self {
-            MatchAttr::ExternalId => "externalId",
-            MatchAttr::UserName => kind.name_attr(),
-        }
-    }
-}
 
 /// The engine's settings, derived from the options and the target's features.
 pub struct Opts {

@@ -22,7 +22,9 @@ pub enum SyncError {
     Discover {
         /// "source" or "target".
         side: &'static str,
+        /// The base URL asked.
         url: String,
+        /// Why it could not be read.
         #[source]
         source: Box<ClientError>,
     },
@@ -38,7 +40,9 @@ pub enum SyncError {
     /// A file (the source file or the state file) could not be read.
     #[error("reading {}", path.display())]
     Read {
+        /// The file.
         path: PathBuf,
+        /// Why it could not be read.
         #[source]
         source: std::io::Error,
     },
@@ -47,8 +51,11 @@ pub enum SyncError {
     /// file, with the line for JSON Lines.
     #[error("{location}: {detail}")]
     SourceFile {
+        /// The file, or file:line.
         location: String,
+        /// What is wrong there.
         detail: String,
+        /// The parser's error, when there is one.
         #[source]
         source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
@@ -60,7 +67,9 @@ pub enum SyncError {
     /// The state file is not JSON of the state's shape.
     #[error("{} is not a roster sync state file", path.display())]
     StateFormat {
+        /// The state file.
         path: PathBuf,
+        /// Why it does not parse.
         #[source]
         source: serde_json::Error,
     },
@@ -68,8 +77,11 @@ pub enum SyncError {
     /// The state file was written by a Roster with another state format.
     #[error("{} has state version {found}; this roster understands {expected}", path.display())]
     StateVersion {
+        /// The state file.
         path: PathBuf,
+        /// The version in the file.
         found: u32,
+        /// The version this build reads.
         expected: u32,
     },
 
@@ -79,15 +91,20 @@ pub enum SyncError {
         path.display()
     )]
     StateOtherPair {
+        /// The state file.
         path: PathBuf,
+        /// The source the state was made for.
         state_source: String,
+        /// The target the state was made for.
         state_target: String,
     },
 
     /// The state file could not be written.
     #[error("writing the state file {}", path.display())]
     StateWrite {
+        /// The state file.
         path: PathBuf,
+        /// Why it could not be written.
         #[source]
         source: std::io::Error,
     },
@@ -99,7 +116,12 @@ pub enum SyncError {
          (an empty or wrong export looks exactly like this); check with --dry-run, then \
          pass --allow-mass-delete"
     )]
-    MassDelete { deletes: usize, known: usize },
+    MassDelete {
+        /// How many resources the reconcile would remove.
+        deletes: usize,
+        /// How many resources the state knows.
+        known: usize,
+    },
 }
 
 impl From<ClientError> for SyncError {

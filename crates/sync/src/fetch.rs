@@ -8,11 +8,12 @@ use std::time::Duration;
 use roster_client::{ClientOptions, ScimClient, ServiceProviderConfig};
 use roster_scim::ResourceKind;
 
+use crate::SyncError;
 use crate::options::{Source, SyncOptions};
 use crate::plan::Keys;
 use crate::progress::{Phase, Progress};
 use crate::source::{self, Listing, format_time};
-use crate::{SyncError, state::State};
+use crate::state::State;
 
 /// The target and the source, with what the SCIM services support.
 pub struct Endpoints {

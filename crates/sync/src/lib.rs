@@ -23,6 +23,7 @@
 //! # }
 //! ```
 
+#![warn(missing_docs)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::todo)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
@@ -44,9 +45,8 @@ use std::time::{Duration, Instant};
 
 use roster_client::retry::Backoff;
 
-pub use engine::{DeleteMode, MatchAttr};
 pub use error::SyncError;
-pub use options::{Source, SyncOptions};
+pub use options::{DeleteMode, MatchAttr, Source, SyncOptions};
 pub use progress::{Meter, NoProgress, Phase, Progress};
 pub use report::{Report, Status};
 

@@ -3,14 +3,19 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::engine::{DeleteMode, MatchAttr};
+use roster_scim::ResourceKind;
 
 /// Where the users and groups come from.
 #[derive(Debug, Clone)]
 pub enum Source {
     /// A SCIM service: its base URL and bearer token. Listed incrementally
     /// (`meta.lastModified` after the checkpoint) when it can filter.
-    Scim { url: String, token: Option<String> },
+    Scim {
+        /// The base URL, e.g. https://idp.example.com/scim/v2.
+        url: String,
+        /// The bearer token.
+        token: Option<String>,
+    },
     /// An HR export: `.jsonl` (SCIM resources, one a line) or `.csv` (the
     /// columns in docs/sync.md). Always read whole.
     File(PathBuf),
@@ -32,9 +37,11 @@ impl Source {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct SyncOptions {
+    /// Where the users and groups come from.
     pub source: Source,
     /// The target's SCIM base URL.
     pub target: String,
+    /// The target's bearer token.
     pub target_token: Option<String>,
     /// The state file (created if missing): what earlier runs applied.
     pub state: PathBuf,
@@ -99,6 +106,36 @@ impl SyncOptions {
             backoff: Duration::from_millis(500),
             max_retry_after: Duration::from_secs(300),
             timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+/// What a reconcile does to a user that vanished from the source (groups
+/// are always deleted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DeleteMode {
+    /// DELETE the user in the target.
+    #[default]
+    Delete,
+    /// PATCH `active` to false, once.
+    Deactivate,
+}
+
+/// Which attribute identifies a source resource in the target when the state
+/// does not know it yet. `UserName` means `displayName` for groups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatchAttr {
+    /// `externalId`, compared case-exactly.
+    ExternalId,
+    /// `userName` (users) or `displayName` (groups), compared ignoring case.
+    UserName,
+}
+
+impl MatchAttr {
+    pub(crate) fn attr(self, kind: ResourceKind) -> &'static str {
+        match self {
+            MatchAttr::ExternalId => "externalId",
+            MatchAttr::UserName => kind.name_attr(),
         }
     }
 }

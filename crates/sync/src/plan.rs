@@ -7,7 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use roster_scim::ResourceKind;
 use serde_json::Value;
 
-use crate::engine::{Action, DeleteMode, Item};
+use crate::engine::{Action, Item};
+use crate::options::DeleteMode;
 use crate::progress::Meter;
 use crate::source::{Doc, Record};
 use crate::state::State;

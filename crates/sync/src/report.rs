@@ -34,6 +34,7 @@ pub struct Report {
 }
 
 impl Report {
+    /// How the run ended.
     pub fn status(&self) -> Status {
         self.status
     }
