@@ -719,7 +719,7 @@ async fn webhook(store: &dyn Store, cmd: WebhookCommand) -> Result<()> {
             json,
         } => {
             roster_server::api::webhooks::validate(&url, &events)
-                .map_err(|e| anyhow::anyhow!(e.message))?;
+                .map_err(|e| anyhow::anyhow!(e.message().to_owned()))?;
             if let Some(d) = &directory
                 && store.get_directory(d).await?.is_none()
             {

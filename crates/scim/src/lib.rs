@@ -10,6 +10,7 @@ pub mod error;
 pub mod filter;
 pub mod json;
 mod keys;
+pub mod kind;
 pub mod members;
 pub mod patch;
 pub mod path;
@@ -20,4 +21,5 @@ pub mod validate;
 pub mod values;
 
 pub use error::{Result, ScimError, ScimType};
+pub use kind::ResourceKind;
 pub use path::AttrPath;

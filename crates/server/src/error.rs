@@ -122,6 +122,11 @@ impl AppError {
         AppError(ApiError::new(401, message))
     }
 
+    /// The text for the client: the `message` of the body.
+    pub fn message(&self) -> &str {
+        &self.0.0.detail
+    }
+
     /// The machine-readable `error` code of the body.
     pub fn code(&self) -> &'static str {
         match self.0.status().as_u16() {

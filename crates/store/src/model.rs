@@ -2,54 +2,13 @@
 
 use roster_scim::ScimError;
 use roster_scim::filter::CheckedFilter;
-use roster_scim::members::{MemberOp, MemberRef, MemberType};
+use roster_scim::members::{MemberOp, MemberRef};
 use roster_scim::sort::SortKey;
 use serde_json::Value;
 
-/// The two resource types; stored as small integers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Kind {
-    User = 1,
-    Group = 2,
-}
-
-impl Kind {
-    pub fn code(self) -> i64 {
-        self as i64
-    }
-
-    pub fn from_code(code: i64) -> Option<Self> {
-        match code {
-            1 => Some(Kind::User),
-            2 => Some(Kind::Group),
-            _ => None,
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<Self> {
-        if name.eq_ignore_ascii_case("User") {
-            Some(Kind::User)
-        } else if name.eq_ignore_ascii_case("Group") {
-            Some(Kind::Group)
-        } else {
-            None
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Kind::User => "User",
-            Kind::Group => "Group",
-        }
-    }
-
-    pub fn member_type(self) -> MemberType {
-        match self {
-            Kind::User => MemberType::User,
-            Kind::Group => MemberType::Group,
-        }
-    }
-}
+/// The two resource types, defined with the protocol; stored as small
+/// integers ([`Kind::code`]).
+pub use roster_scim::ResourceKind as Kind;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Directory {

@@ -1,5 +1,7 @@
-//! Planning (what the target needs) and pushing it (chunked /Bulk or single
-//! requests), with retries of exactly the items that failed.
+//! The engine: the target's side of planning (finding what the state does
+//! not know in the target) and pushing items (chunked /Bulk or single
+//! requests), with retries of exactly the items that failed, keeping the
+//! state as the target acknowledges them.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
@@ -7,44 +9,24 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
 use futures_util::StreamExt;
-use indicatif::ProgressBar;
 use roster_client::bulk::BulkOpResult;
 use roster_client::retry::Backoff;
 use roster_client::{
     ChunkBuilder, Error as ClientError, ListQuery, ScimClient, ScimErrorBody,
     ServiceProviderConfig, schemas,
 };
+use roster_scim::ResourceKind;
 use serde_json::{Value, json};
 
-use super::Kind;
-use super::source::{Doc, Record, manager};
-use super::state::{Entry, State};
+use crate::error::{SyncError, chain};
+use crate::options::{DeleteMode, MatchAttr};
+use crate::plan::{self, Keys};
+use crate::progress::Meter;
+use crate::source::{Doc, Record, manager};
+use crate::state::{Entry, State};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeleteMode {
-    Delete,
-    Deactivate,
-}
-
-/// Which attribute identifies a source resource in the target when the state
-/// does not know it yet. `UserName` means `displayName` for groups.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MatchAttr {
-    ExternalId,
-    UserName,
-}
-
-impl MatchAttr {
-    fn attr(self, kind: Kind) -> &'static str {
-        match self {
-            MatchAttr::ExternalId => "externalId",
-            MatchAttr::UserName => kind.name_attr(),
-        }
-    }
-}
-
+/// The engine's settings, derived from the options and the target's features.
 pub struct Opts {
     pub dry_run: bool,
     pub use_bulk: bool,
@@ -109,7 +91,7 @@ enum Verify {
 
 #[derive(Debug, Clone)]
 pub struct Item {
-    pub kind: Kind,
+    pub kind: ResourceKind,
     pub key: String,
     pub doc: Doc,
     pub hash: String,
@@ -128,7 +110,7 @@ pub struct Item {
 
 impl Item {
     pub fn new(
-        kind: Kind,
+        kind: ResourceKind,
         key: String,
         doc: Doc,
         hash: String,
@@ -212,14 +194,14 @@ pub struct Engine<'a> {
     /// no target id yet is "missing" (retry later), any other is dangling.
     /// Holds the target id when the plan already knows it (updates), so
     /// that a reference to a resource updated in the same request resolves.
-    planned: Mutex<HashMap<(Kind, String), Option<String>>>,
+    planned: Mutex<HashMap<(ResourceKind, String), Option<String>>>,
     last_save: Mutex<Instant>,
     /// The payload limit in force; halves when the target answers 413
     /// although the chunk respected the advertised limit.
     bulk_max_payload: AtomicUsize,
     /// Target listing by match attribute, built when many resources need
     /// matching or when the target cannot filter.
-    index: tokio::sync::Mutex<HashMap<Kind, TargetIndex>>,
+    index: tokio::sync::Mutex<HashMap<ResourceKind, TargetIndex>>,
     /// No request before this instant: a 429/503 with Retry-After pauses
     /// every request to the target, not only the one that was refused.
     not_before: Mutex<Option<Instant>>,
@@ -267,12 +249,20 @@ impl<'a> Engine<'a> {
         }
     }
 
+    /// The target id the state holds for an item's resource.
+    pub fn target_id_of(&self, item: &Item) -> Option<String> {
+        lock(&self.state)
+            .entries(item.kind)
+            .get(&item.key)
+            .map(|e| e.id.clone())
+    }
+
     pub fn stopped(&self) -> bool {
         self.stop.load(Ordering::Relaxed)
     }
 
     /// Saves the state if the last save is older than two seconds (or `force`).
-    pub fn save_state(&self, force: bool) -> Result<()> {
+    pub fn save_state(&self, force: bool) -> Result<(), SyncError> {
         if self.opts.dry_run {
             return Ok(());
         }
@@ -314,57 +304,20 @@ impl<'a> Engine<'a> {
     /// Turns source records into items: unchanged ones (same digest as last
     /// applied) are dropped, known ones become updates, the rest are matched
     /// in the target (never a blind create: a re-run must not duplicate).
-    /// Returns the items and how many records were unchanged.
+    /// With `vanished`, what the state knows that the source no longer has
+    /// is removed. Returns the items and how many records were unchanged.
     pub async fn plan(
         &mut self,
         records: Vec<Record>,
-        vanished: Option<(BTreeSet<String>, BTreeSet<String>)>,
-        progress: &ProgressBar,
-    ) -> Result<(Vec<Item>, u64)> {
-        let mut items = Vec::new();
-        let mut unchanged = 0;
-        let mut unmatched: HashMap<Kind, Vec<usize>> = HashMap::new();
-        progress.set_length(records.len() as u64);
-        {
-            let state = lock(&self.state);
-            for r in records {
-                progress.inc(1);
-                let mut if_match = None;
-                let action = match state.entries(r.kind).get(&r.key) {
-                    Some(e) if e.hash == r.hash && !e.deactivated => {
-                        unchanged += 1;
-                        continue;
-                    }
-                    Some(e) => {
-                        if_match = e.version.clone().filter(|_| self.cfg.etag);
-                        Action::Update {
-                            id: e.id.clone(),
-                            members_before: e.members.clone(),
-                        }
-                    }
-                    None => {
-                        unmatched.entry(r.kind).or_default().push(items.len());
-                        Action::Create
-                    }
-                };
-                let mut item = Item::new(r.kind, r.key, r.doc, r.hash, r.last_modified, action);
-                item.if_match = if_match;
-                items.push(item);
-            }
+        vanished: Option<Keys>,
+        progress: &dyn Meter,
+    ) -> Result<(Vec<Item>, u64), SyncError> {
+        progress.set_total(records.len() as u64);
+        let mut draft = plan::classify(records, &lock(&self.state), self.cfg.etag, progress);
+        for (kind, idxs) in std::mem::take(&mut draft.unmatched) {
+            self.match_in_target(kind, &mut draft.items, idxs).await?;
         }
-        for (kind, idxs) in unmatched {
-            if !self.cfg.filter || self.index_is_cheaper(kind, idxs.len()).await? {
-                self.build_index(kind).await?;
-            }
-            for i in idxs {
-                if let Some(id) = self.lookup(kind, &items[i].doc.value()).await? {
-                    items[i].action = Action::Update {
-                        id,
-                        members_before: None,
-                    };
-                }
-            }
-        }
+        let mut items = draft.items;
         {
             let planned = self.planned.get_mut().unwrap_or_else(|e| e.into_inner());
             for i in &items {
@@ -375,39 +328,42 @@ impl<'a> Engine<'a> {
                 planned.insert((i.kind, i.key.clone()), id);
             }
         }
-        if let Some((users, groups)) = vanished {
+        if let Some(present) = vanished {
             let state = lock(&self.state);
-            // Groups first: deleting a group never fails because of its members.
-            for (kind, present) in [(Kind::Group, &groups), (Kind::User, &users)] {
-                for (key, e) in state.entries(kind) {
-                    if present.contains(key) {
-                        continue;
-                    }
-                    let action = match (kind, self.opts.delete_mode) {
-                        (Kind::User, DeleteMode::Deactivate) if e.deactivated => continue,
-                        (Kind::User, DeleteMode::Deactivate) => {
-                            Action::Deactivate { id: e.id.clone() }
-                        }
-                        _ => Action::Delete { id: e.id.clone() },
-                    };
-                    items.push(Item::new(
-                        kind,
-                        key.clone(),
-                        Doc::new(&Value::Null),
-                        String::new(),
-                        None,
-                        action,
-                    ));
-                }
+            items.extend(plan::removals(&state, &present, self.opts.delete_mode));
+        }
+        Ok((items, draft.unchanged))
+    }
+
+    /// Looks up creates of one kind in the target: a match becomes an update.
+    async fn match_in_target(
+        &self,
+        kind: ResourceKind,
+        items: &mut [Item],
+        idxs: Vec<usize>,
+    ) -> Result<(), ClientError> {
+        if !self.cfg.filter || self.index_is_cheaper(kind, idxs.len()).await? {
+            self.build_index(kind).await?;
+        }
+        for i in idxs {
+            if let Some(id) = self.lookup(kind, &items[i].doc.value()).await? {
+                items[i].action = Action::Update {
+                    id,
+                    members_before: None,
+                };
             }
         }
-        Ok((items, unchanged))
+        Ok(())
     }
 
     /// Whether listing the target once costs fewer requests than one lookup
     /// per unmatched resource. `count=0` asks only for totalResults; an empty
     /// target needs no listing at all (a first run into a new directory).
-    async fn index_is_cheaper(&self, kind: Kind, unmatched: usize) -> Result<bool, ClientError> {
+    async fn index_is_cheaper(
+        &self,
+        kind: ResourceKind,
+        unmatched: usize,
+    ) -> Result<bool, ClientError> {
         let q = ListQuery {
             filter: None,
             attributes: Some("id".into()),
@@ -416,7 +372,7 @@ impl<'a> Engine<'a> {
         let page = self
             .target
             .list_page(
-                kind.path(),
+                kind.endpoint(),
                 &q,
                 &roster_client::Paging::Index { start_index: 1 },
             )
@@ -433,7 +389,7 @@ impl<'a> Engine<'a> {
     }
 
     /// Lists the target's resources of `kind` by the match attributes.
-    async fn build_index(&self, kind: Kind) -> Result<(), ClientError> {
+    async fn build_index(&self, kind: ResourceKind) -> Result<(), ClientError> {
         // Both attributes, whatever --match-by says: a 409 is resolved by name.
         let both = [MatchAttr::ExternalId, MatchAttr::UserName];
         let attrs: Vec<&str> = both.iter().map(|m| m.attr(kind)).collect();
@@ -444,7 +400,7 @@ impl<'a> Engine<'a> {
         };
         let all = self
             .target
-            .list_all(kind.path(), &q, self.cfg.pagination.cursor, |_, _| {})
+            .list_all(kind.endpoint(), &q, self.cfg.pagination.cursor, |_, _| {})
             .await?;
         let mut idx = TargetIndex::default();
         for r in all {
@@ -468,13 +424,13 @@ impl<'a> Engine<'a> {
     /// Finds the target resource for a source document by the match
     /// attributes in order; `None` when none matches. Two target resources
     /// matching one attribute is an error: guessing would update the wrong one.
-    async fn lookup(&self, kind: Kind, doc: &Value) -> Result<Option<String>, ClientError> {
+    async fn lookup(&self, kind: ResourceKind, doc: &Value) -> Result<Option<String>, ClientError> {
         self.lookup_by(kind, doc, &self.opts.match_by).await
     }
 
     async fn lookup_by(
         &self,
-        kind: Kind,
+        kind: ResourceKind,
         doc: &Value,
         match_by: &[MatchAttr],
     ) -> Result<Option<String>, ClientError> {
@@ -501,7 +457,7 @@ impl<'a> Engine<'a> {
                 let page = self
                     .target
                     .list_page(
-                        kind.path(),
+                        kind.endpoint(),
                         &q,
                         &roster_client::Paging::Index { start_index: 1 },
                     )
@@ -517,7 +473,7 @@ impl<'a> Engine<'a> {
                 n => {
                     return Err(ClientError::Config(format!(
                         "{n} target {} have {attr} {value:?}; cannot tell which one to update",
-                        kind.path()
+                        kind.endpoint()
                     )));
                 }
             }
@@ -529,11 +485,16 @@ impl<'a> Engine<'a> {
 
     /// The target id for a source key, from the state (which holds every
     /// resource acknowledged so far, this run included).
-    fn target_id(&self, state: &State, key: &str, hint: Option<&str>) -> Option<(Kind, String)> {
+    fn target_id(
+        &self,
+        state: &State,
+        key: &str,
+        hint: Option<&str>,
+    ) -> Option<(ResourceKind, String)> {
         let order = if hint.is_some_and(|t| t.eq_ignore_ascii_case("Group")) {
-            [Kind::Group, Kind::User]
+            [ResourceKind::Group, ResourceKind::User]
         } else {
-            [Kind::User, Kind::Group]
+            [ResourceKind::User, ResourceKind::Group]
         };
         order
             .into_iter()
@@ -542,25 +503,25 @@ impl<'a> Engine<'a> {
 
     /// Resolves references and builds the operation for an item. `in_chunk`
     /// maps source keys of creates in the same /Bulk request to their bulkId.
-    fn build(&self, item: &Item, in_chunk: &HashMap<(Kind, String), String>) -> Op {
-        let path = |id: &str| format!("{}/{id}", item.kind.path());
+    fn build(&self, item: &Item, in_chunk: &HashMap<(ResourceKind, String), String>) -> Op {
+        let path = |id: &str| format!("{}/{id}", item.kind.endpoint());
         let state = lock(&self.state);
         let planned = lock(&self.planned);
         let mut missing = Vec::new();
         let mut dangling = Vec::new();
         let mut resolve = |key: &str, hint: Option<&str>| -> Option<(String, &'static str)> {
             if let Some((k, id)) = self.target_id(&state, key, hint) {
-                return Some((id, k.type_name()));
+                return Some((id, k.name()));
             }
-            let kinds = [Kind::User, Kind::Group];
+            let kinds = [ResourceKind::User, ResourceKind::Group];
             for k in kinds {
                 if let Some(Some(id)) = planned.get(&(k, key.to_owned())) {
-                    return Some((id.clone(), k.type_name()));
+                    return Some((id.clone(), k.name()));
                 }
             }
             for k in kinds {
                 if let Some(b) = in_chunk.get(&(k, key.to_owned())) {
-                    return Some((format!("bulkId:{b}"), k.type_name()));
+                    return Some((format!("bulkId:{b}"), k.name()));
                 }
             }
             if kinds
@@ -615,7 +576,7 @@ impl<'a> Engine<'a> {
         match &item.action {
             Action::Create => Op {
                 method: "POST",
-                path: item.kind.path().to_owned(),
+                path: item.kind.endpoint().to_owned(),
                 data: Some(doc),
                 applied_members: applied,
                 missing,
@@ -624,7 +585,7 @@ impl<'a> Engine<'a> {
             Action::Update {
                 id,
                 members_before: Some(before),
-            } if item.kind == Kind::Group && self.cfg.patch => {
+            } if item.kind == ResourceKind::Group && self.cfg.patch => {
                 let now: Vec<String> = applied.clone().unwrap_or_default();
                 let mut ops = Vec::new();
                 let mut rest = doc.as_object().cloned().unwrap_or_default();
@@ -872,8 +833,8 @@ impl<'a> Engine<'a> {
         &self,
         items: &mut [Item],
         idxs: Vec<usize>,
-        progress: &ProgressBar,
-    ) -> Result<()> {
+        progress: &dyn Meter,
+    ) -> Result<(), SyncError> {
         let mut pending = idxs;
         let mut round = 0u32;
         while !pending.is_empty() && !self.stopped() {
@@ -974,7 +935,7 @@ impl<'a> Engine<'a> {
         &self,
         items: &mut [Item],
         send: &[usize],
-        progress: &ProgressBar,
+        progress: &dyn Meter,
     ) -> Vec<(usize, Next)> {
         let mut out = Vec::with_capacity(send.len());
         // Built a thousand at a time: the documents of a whole run never sit
@@ -989,7 +950,7 @@ impl<'a> Engine<'a> {
         &self,
         items: &mut [Item],
         send: &[usize],
-        progress: &ProgressBar,
+        progress: &dyn Meter,
     ) -> Vec<(usize, Next)> {
         let empty = HashMap::new();
         let mut ops = Vec::with_capacity(send.len());
@@ -1075,7 +1036,7 @@ impl<'a> Engine<'a> {
             tick(progress, &next);
             out.push((i, next));
             if let Err(e) = self.save_state(false) {
-                tracing::warn!("{e:#}");
+                tracing::warn!("{}", chain(&e));
             }
         }
         out
@@ -1085,7 +1046,7 @@ impl<'a> Engine<'a> {
         &self,
         items: &mut [Item],
         send: &[usize],
-        progress: &ProgressBar,
+        progress: &dyn Meter,
     ) -> Vec<(usize, Next)> {
         let max_ops = self.opts.bulk_max_operations;
         let mut out = Vec::with_capacity(send.len());
@@ -1098,7 +1059,7 @@ impl<'a> Engine<'a> {
             let max_bytes = self.bulk_max_payload.load(Ordering::Relaxed);
             let mut chunk = ChunkBuilder::new(max_ops, max_bytes);
             let mut members: Vec<(usize, Option<Vec<String>>)> = Vec::new();
-            let mut in_chunk: HashMap<(Kind, String), String> = HashMap::new();
+            let mut in_chunk: HashMap<(ResourceKind, String), String> = HashMap::new();
             while pos < send.len() {
                 let i = send[pos];
                 let op = self.build(&items[i], &in_chunk);
@@ -1230,7 +1191,7 @@ impl<'a> Engine<'a> {
                 }
             }
             if let Err(e) = self.save_state(false) {
-                tracing::warn!("{e:#}");
+                tracing::warn!("{}", chain(&e));
             }
         }
         out
@@ -1238,7 +1199,7 @@ impl<'a> Engine<'a> {
 }
 
 /// Advances the progress bar for an item that reached its end.
-fn tick(progress: &ProgressBar, next: &Next) {
+fn tick(progress: &dyn Meter, next: &Next) {
     if matches!(next, Next::Done | Next::Failed) {
         progress.inc(1);
     }
@@ -1273,7 +1234,7 @@ fn fold(m: MatchAttr, v: &str) -> String {
 mod tests {
     use super::*;
 
-    use crate::sync::source::digest;
+    use crate::source::digest;
 
     #[test]
     fn digest_ignores_key_order_but_not_values() {

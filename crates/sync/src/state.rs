@@ -10,9 +10,12 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use roster_scim::ResourceKind;
 use serde::{Deserialize, Serialize};
 
+use crate::SyncError;
+
+/// The state file format this version reads and writes.
 pub const VERSION: u32 = 1;
 
 /// One source resource the target has acknowledged.
@@ -39,6 +42,7 @@ pub struct Entry {
     pub deactivated: bool,
 }
 
+/// What earlier runs applied, for one source and one target.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct State {
     pub version: u32,
@@ -58,7 +62,7 @@ impl State {
     /// Loads the state at `path`, or a fresh one when the file does not exist.
     /// A state made for another source or target is refused: its ids mean
     /// nothing there, and using it would update the wrong resources.
-    pub fn load(path: &Path, source: &str, target: &str) -> Result<State> {
+    pub fn load(path: &Path, source: &str, target: &str) -> Result<State, SyncError> {
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -69,29 +73,37 @@ impl State {
                     ..State::default()
                 });
             }
-            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+            Err(e) => {
+                return Err(SyncError::Read {
+                    path: path.to_owned(),
+                    source: e,
+                });
+            }
         };
-        let state: State = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not a roster sync state file", path.display()))?;
-        anyhow::ensure!(
-            state.version == VERSION,
-            "{} has state version {}; this roster understands {VERSION}",
-            path.display(),
-            state.version
-        );
-        anyhow::ensure!(
-            state.source == source && state.target == target,
-            "{} belongs to another pair (source {}, target {}); use another --state file",
-            path.display(),
-            state.source,
-            state.target
-        );
+        let state: State = serde_json::from_str(&text).map_err(|e| SyncError::StateFormat {
+            path: path.to_owned(),
+            source: e,
+        })?;
+        if state.version != VERSION {
+            return Err(SyncError::StateVersion {
+                path: path.to_owned(),
+                found: state.version,
+                expected: VERSION,
+            });
+        }
+        if state.source != source || state.target != target {
+            return Err(SyncError::StateOtherPair {
+                path: path.to_owned(),
+                state_source: state.source,
+                state_target: state.target,
+            });
+        }
         Ok(state)
     }
 
     /// Writes the state atomically: a temporary file beside it, flushed to
     /// disk, then renamed over the old one.
-    pub fn save(&self, path: &Path) -> Result<()> {
+    pub fn save(&self, path: &Path) -> Result<(), SyncError> {
         let tmp = tmp_path(path);
         let write = || -> std::io::Result<()> {
             let mut f = std::fs::File::create(&tmp)?;
@@ -102,20 +114,24 @@ impl State {
             f.sync_all()?;
             std::fs::rename(&tmp, path)
         };
-        write().with_context(|| format!("writing the state file {}", path.display()))
+        write().map_err(|e| SyncError::StateWrite {
+            path: path.to_owned(),
+            source: e,
+        })
     }
 
-    pub fn entries(&self, kind: super::Kind) -> &BTreeMap<String, Entry> {
+    /// The entries of one kind, by source key.
+    pub fn entries(&self, kind: ResourceKind) -> &BTreeMap<String, Entry> {
         match kind {
-            super::Kind::User => &self.users,
-            super::Kind::Group => &self.groups,
+            ResourceKind::User => &self.users,
+            ResourceKind::Group => &self.groups,
         }
     }
 
-    pub fn entries_mut(&mut self, kind: super::Kind) -> &mut BTreeMap<String, Entry> {
+    pub fn entries_mut(&mut self, kind: ResourceKind) -> &mut BTreeMap<String, Entry> {
         match kind {
-            super::Kind::User => &mut self.users,
-            super::Kind::Group => &mut self.groups,
+            ResourceKind::User => &mut self.users,
+            ResourceKind::Group => &mut self.groups,
         }
     }
 }

@@ -5,13 +5,14 @@
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
 use roster_client::{ListQuery, ScimClient, ServiceProviderConfig, schemas};
 use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::Kind;
+use roster_scim::ResourceKind;
+
+use crate::SyncError;
 
 /// A prepared document kept as compact JSON text: a parsed `serde_json::Value`
 /// costs several times its text in memory, and a run holds every changed
@@ -33,7 +34,7 @@ impl Doc {
 /// One source resource, ready to be compared and pushed.
 #[derive(Debug, Clone)]
 pub struct Record {
-    pub kind: Kind,
+    pub kind: ResourceKind,
     /// The source's id for it (state files are keyed by it).
     pub key: String,
     /// The document to send, with references (`members[].value`, the
@@ -47,7 +48,7 @@ pub struct Record {
 
 impl Record {
     /// Prepares `doc` (see [`prepare`]) and digests it.
-    pub fn new(kind: Kind, key: String, doc: Value, last_modified: Option<i128>) -> Self {
+    pub fn new(kind: ResourceKind, key: String, doc: Value, last_modified: Option<i128>) -> Self {
         let doc = prepare(kind, doc);
         Record {
             kind,
@@ -159,7 +160,7 @@ pub fn format_time(millis: i128) -> String {
 /// the read-only `groups` of a user, passwords (never readable anyway), and
 /// the read-only parts of references. Empty values go too, so that a source
 /// that writes `"nickName": ""` and one that omits it look alike.
-pub fn prepare(kind: Kind, mut doc: Value) -> Value {
+pub fn prepare(kind: ResourceKind, mut doc: Value) -> Value {
     let Some(obj) = doc.as_object_mut() else {
         return doc;
     };
@@ -167,7 +168,7 @@ pub fn prepare(kind: Kind, mut doc: Value) -> Value {
         !(k.eq_ignore_ascii_case("id")
             || k.eq_ignore_ascii_case("meta")
             || k.eq_ignore_ascii_case("password")
-            || (kind == Kind::User && k.eq_ignore_ascii_case("groups")))
+            || (kind == ResourceKind::User && k.eq_ignore_ascii_case("groups")))
     });
     if let Some(Value::Array(ms)) = obj.get_mut("members") {
         let mut seen = BTreeSet::new();
@@ -202,8 +203,8 @@ pub fn prepare(kind: Kind, mut doc: Value) -> Value {
     }
     if !obj.contains_key("schemas") {
         let urn = match kind {
-            Kind::User => schemas::USER,
-            Kind::Group => schemas::GROUP,
+            ResourceKind::User => schemas::USER,
+            ResourceKind::Group => schemas::GROUP,
         };
         obj.insert("schemas".into(), json!([urn]));
     }
@@ -242,7 +243,7 @@ fn is_empty(v: &Value) -> bool {
 /// Keeps one record per key: the most recently modified (an overlap window
 /// and cursor pages over a changing set can both show a resource twice).
 fn dedupe(records: Vec<Record>) -> Vec<Record> {
-    let mut at: HashMap<(Kind, String), usize> = HashMap::new();
+    let mut at: HashMap<(ResourceKind, String), usize> = HashMap::new();
     let mut out: Vec<Record> = Vec::with_capacity(records.len());
     for r in records {
         match at.get(&(r.kind, r.key.clone())) {
@@ -260,7 +261,7 @@ fn dedupe(records: Vec<Record>) -> Vec<Record> {
     out
 }
 
-fn scim_record(kind: Kind, v: Value) -> Option<Record> {
+fn scim_record(kind: ResourceKind, v: Value) -> Option<Record> {
     let key = v.get("id")?.as_str()?.to_owned();
     let last_modified = v
         .pointer("/meta/lastModified")
@@ -275,8 +276,8 @@ pub async fn read_scim(
     client: &ScimClient,
     cfg: &ServiceProviderConfig,
     since: Option<String>,
-    mut on_page: impl FnMut(Kind, usize, Option<u64>),
-) -> Result<Listing> {
+    mut on_page: impl FnMut(ResourceKind, usize, Option<u64>),
+) -> Result<Listing, SyncError> {
     let count = cfg.page_size(1000);
     let mut fallback_reason = None;
     if let Some(since) = &since {
@@ -288,9 +289,9 @@ pub async fn read_scim(
             };
             let mut records = Vec::new();
             let mut refused = None;
-            for kind in [Kind::User, Kind::Group] {
+            for kind in [ResourceKind::User, ResourceKind::Group] {
                 match client
-                    .for_each_page(kind.path(), &q, cfg.pagination.cursor, |page, t| {
+                    .for_each_page(kind.endpoint(), &q, cfg.pagination.cursor, |page, t| {
                         on_page(kind, page.len(), t);
                         records.extend(page.into_iter().filter_map(|v| scim_record(kind, v)));
                     })
@@ -303,7 +304,7 @@ pub async fn read_scim(
                         refused = Some(e.to_string());
                         break;
                     }
-                    Err(e) => return Err(e).context("listing the source"),
+                    Err(e) => return Err(SyncError::list_source(e)),
                 }
             }
             match refused {
@@ -328,15 +329,15 @@ pub async fn read_scim(
         count,
     };
     let mut records = Vec::new();
-    for kind in [Kind::User, Kind::Group] {
+    for kind in [ResourceKind::User, ResourceKind::Group] {
         client
-            .for_each_page(kind.path(), &q, cfg.pagination.cursor, |page, t| {
+            .for_each_page(kind.endpoint(), &q, cfg.pagination.cursor, |page, t| {
                 on_page(kind, page.len(), t);
                 // Shrink each page to records as it arrives: never the whole source as JSON values.
                 records.extend(page.into_iter().filter_map(|v| scim_record(kind, v)));
             })
             .await
-            .context("listing the source")?;
+            .map_err(SyncError::list_source)?;
     }
     Ok(Listing {
         records: dedupe(records),
@@ -351,18 +352,18 @@ pub async fn read_scim(
 pub async fn read_scim_keys(
     client: &ScimClient,
     cfg: &ServiceProviderConfig,
-) -> Result<(BTreeSet<String>, BTreeSet<String>)> {
+) -> Result<(BTreeSet<String>, BTreeSet<String>), SyncError> {
     let q = ListQuery {
         filter: None,
         attributes: Some("id".into()),
         count: cfg.page_size(1000),
     };
     let mut sets = Vec::new();
-    for kind in [Kind::User, Kind::Group] {
+    for kind in [ResourceKind::User, ResourceKind::Group] {
         let all = client
-            .list_all(kind.path(), &q, cfg.pagination.cursor, |_, _| {})
+            .list_all(kind.endpoint(), &q, cfg.pagination.cursor, |_, _| {})
             .await
-            .context("listing the source's ids for a reconcile")?;
+            .map_err(SyncError::list_source_ids)?;
         sets.push(
             all.iter()
                 .filter_map(|v| v.get("id").and_then(Value::as_str).map(str::to_owned))
@@ -375,7 +376,7 @@ pub async fn read_scim_keys(
 }
 
 /// Reads a `.jsonl` or `.csv` export.
-pub fn read_file(path: &Path) -> Result<Listing> {
+pub fn read_file(path: &Path) -> Result<Listing, SyncError> {
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
@@ -384,20 +385,20 @@ pub fn read_file(path: &Path) -> Result<Listing> {
     let records = match ext.as_str() {
         "jsonl" | "ndjson" => read_jsonl(path)?,
         "csv" => read_csv(path)?,
-        _ => bail!(
-            "{}: --source-file takes a .jsonl or a .csv file",
-            path.display()
-        ),
+        _ => {
+            return Err(file_error(
+                path.display(),
+                "--source-file takes a .jsonl or a .csv file",
+            ));
+        }
     };
     let mut seen = BTreeSet::new();
     for r in &records {
         if !seen.insert((r.kind, r.key.clone())) {
-            bail!(
-                "{}: two {} records have the key {:?}",
+            return Err(file_error(
                 path.display(),
-                r.kind.name(),
-                r.key
-            );
+                format!("two {} records have the key {:?}", r.kind.noun(), r.key),
+            ));
         }
     }
     Ok(Listing {
@@ -413,22 +414,25 @@ pub fn read_file(path: &Path) -> Result<Listing> {
 /// or when it has a displayName but no userName; anything else is a User.
 /// Its key is `id`, else `externalId`, else `userName` / `displayName`, and
 /// `members[].value` refers to other records by that key.
-fn read_jsonl(path: &Path) -> Result<Vec<Record>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+fn read_jsonl(path: &Path) -> Result<Vec<Record>, SyncError> {
+    let text = std::fs::read_to_string(path).map_err(|e| SyncError::Read {
+        path: path.to_owned(),
+        source: e,
+    })?;
     let mut out = Vec::new();
     for (n, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
-        let v: Value = serde_json::from_str(line)
-            .with_context(|| format!("{}:{}: not JSON", path.display(), n + 1))?;
-        anyhow::ensure!(
-            v.is_object(),
-            "{}:{}: not a JSON object",
-            path.display(),
-            n + 1
-        );
+        let at = || format!("{}:{}", path.display(), n + 1);
+        let v: Value = serde_json::from_str(line).map_err(|e| SyncError::SourceFile {
+            location: at(),
+            detail: "not JSON".into(),
+            source: Some(Box::new(e)),
+        })?;
+        if !v.is_object() {
+            return Err(file_error(at(), "not a JSON object"));
+        }
         let schemas_say_group = v
             .get("schemas")
             .and_then(Value::as_array)
@@ -436,20 +440,18 @@ fn read_jsonl(path: &Path) -> Result<Vec<Record>> {
         let kind = if schemas_say_group
             || (v.get("userName").is_none() && v.get("displayName").is_some())
         {
-            Kind::Group
+            ResourceKind::Group
         } else {
-            Kind::User
+            ResourceKind::User
         };
         let text_of = |k: &str| v.get(k).and_then(Value::as_str).filter(|s| !s.is_empty());
         let key = text_of("id")
             .or_else(|| text_of("externalId"))
             .or_else(|| text_of(kind.name_attr()))
-            .with_context(|| {
-                format!(
-                    "{}:{}: a record needs id, externalId or {}",
-                    path.display(),
-                    n + 1,
-                    kind.name_attr()
+            .ok_or_else(|| {
+                file_error(
+                    at(),
+                    format!("a record needs id, externalId or {}", kind.name_attr()),
                 )
             })?
             .to_owned();
@@ -460,6 +462,15 @@ fn read_jsonl(path: &Path) -> Result<Vec<Record>> {
         out.push(Record::new(kind, key, v, last_modified));
     }
     Ok(out)
+}
+
+/// An error in the source file at `location` (the file, or file:line).
+fn file_error(location: impl std::fmt::Display, detail: impl Into<String>) -> SyncError {
+    SyncError::SourceFile {
+        location: location.to_string(),
+        detail: detail.into(),
+        source: None,
+    }
 }
 
 /// CSV columns (header names, case-insensitive) and where they go. Documented
@@ -490,11 +501,14 @@ const CSV_COLUMNS: &[(&str, &str)] = &[
     ("groups", "/groups"),
 ];
 
-fn read_csv(path: &Path) -> Result<Vec<Record>> {
+fn read_csv(path: &Path) -> Result<Vec<Record>, SyncError> {
+    let file = std::fs::File::open(path).map_err(|e| SyncError::Read {
+        path: path.to_owned(),
+        source: e,
+    })?;
     let mut rdr = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
-        .from_path(path)
-        .with_context(|| format!("reading {}", path.display()))?;
+        .from_reader(file);
     let headers = rdr.headers()?.clone();
     let mut columns = Vec::new();
     for h in headers.iter() {
@@ -503,24 +517,28 @@ fn read_csv(path: &Path) -> Result<Vec<Record>> {
             .find(|(name, _)| name.eq_ignore_ascii_case(h))
         else {
             let known: Vec<&str> = CSV_COLUMNS.iter().map(|(n, _)| *n).collect();
-            bail!(
-                "{}: unknown column {h:?}; the columns are {} (see docs/sync.md)",
+            return Err(file_error(
                 path.display(),
-                known.join(", ")
-            );
+                format!(
+                    "unknown column {h:?}; the columns are {} (see docs/sync.md)",
+                    known.join(", ")
+                ),
+            ));
         };
         columns.push(*target);
     }
-    anyhow::ensure!(
-        columns.contains(&"/userName"),
-        "{}: a userName column is required",
-        path.display()
-    );
+    if !columns.contains(&"/userName") {
+        return Err(file_error(path.display(), "a userName column is required"));
+    }
     let mut users = Vec::new();
     // Group display name → member keys, in first-seen order of groups.
     let mut groups: Vec<(String, Vec<String>)> = Vec::new();
     for (n, row) in rdr.records().enumerate() {
-        let row = row.with_context(|| format!("{}: row {}", path.display(), n + 2))?;
+        let row = row.map_err(|e| SyncError::SourceFile {
+            location: path.display().to_string(),
+            detail: format!("row {}", n + 2),
+            source: Some(Box::new(e)),
+        })?;
         let mut doc = Map::new();
         let mut ent = Map::new();
         let mut group_names = Vec::new();
@@ -533,11 +551,12 @@ fn read_csv(path: &Path) -> Result<Vec<Record>> {
                     let b = match cell.to_ascii_lowercase().as_str() {
                         "true" | "1" | "yes" | "y" => true,
                         "false" | "0" | "no" | "n" => false,
-                        _ => bail!(
-                            "{}: row {}: active is {cell:?}; use true/false",
-                            path.display(),
-                            n + 2
-                        ),
+                        _ => {
+                            return Err(file_error(
+                                path.display(),
+                                format!("row {}: active is {cell:?}; use true/false", n + 2),
+                            ));
+                        }
                     };
                     doc.insert("active".into(), json!(b));
                 }
@@ -582,7 +601,10 @@ fn read_csv(path: &Path) -> Result<Vec<Record>> {
             }
         }
         let Some(user_name) = doc.get("userName").and_then(Value::as_str) else {
-            bail!("{}: row {}: userName is empty", path.display(), n + 2);
+            return Err(file_error(
+                path.display(),
+                format!("row {}: userName is empty", n + 2),
+            ));
         };
         let key = doc
             .get("externalId")
@@ -601,7 +623,12 @@ fn read_csv(path: &Path) -> Result<Vec<Record>> {
                 None => groups.push((g, vec![key.clone()])),
             }
         }
-        users.push(Record::new(Kind::User, key, Value::Object(doc), None));
+        users.push(Record::new(
+            ResourceKind::User,
+            key,
+            Value::Object(doc),
+            None,
+        ));
     }
     // Groups named in the `groups` column: keyed by display name, members by
     // the users' keys.
@@ -611,7 +638,7 @@ fn read_csv(path: &Path) -> Result<Vec<Record>> {
             .map(|k| json!({"value": k, "type": "User"}))
             .collect();
         users.push(Record::new(
-            Kind::Group,
+            ResourceKind::Group,
             name.clone(),
             json!({"schemas": [schemas::GROUP], "displayName": name, "members": members}),
             None,
@@ -627,7 +654,7 @@ mod tests {
     #[test]
     fn prepare_strips_server_owned_attributes_and_sorts_members() {
         let doc = prepare(
-            Kind::Group,
+            ResourceKind::Group,
             json!({"id": "g", "meta": {"version": "W/\"1\""}, "displayName": "Eng", "description": "",
                    "members": [{"value": "b", "display": "B", "$ref": "x"}, {"value": "a", "type": "User"}, {"value": "b"}]}),
         );
@@ -637,7 +664,7 @@ mod tests {
                    "schemas": [schemas::GROUP]})
         );
         let doc = prepare(
-            Kind::User,
+            ResourceKind::User,
             json!({"userName": "a", "groups": [{"value": "g"}], "password": "x",
                    schemas::ENTERPRISE_USER: {"manager": {"value": "m", "displayName": "M"}}}),
         );
@@ -679,7 +706,7 @@ mod tests {
         assert_eq!(bob["active"], false);
         assert_eq!(manager(&bob), Some("e1"));
         let all = &l.records[3];
-        assert_eq!((all.kind, all.key.as_str()), (Kind::Group, "All"));
+        assert_eq!((all.kind, all.key.as_str()), (ResourceKind::Group, "All"));
         assert_eq!(all.refs(), vec!["bob@x.com", "e1"]);
         std::fs::write(&p, "userName,shoeSize\na,42\n").unwrap();
         let e = read_file(&p).unwrap_err().to_string();
@@ -696,9 +723,9 @@ mod tests {
         )
         .unwrap();
         let l = read_file(&p).unwrap();
-        assert_eq!(l.records[0].kind, Kind::User);
+        assert_eq!(l.records[0].kind, ResourceKind::User);
         assert_eq!(l.records[0].key, "u1");
-        assert_eq!(l.records[1].kind, Kind::Group);
+        assert_eq!(l.records[1].kind, ResourceKind::Group);
         assert_eq!(l.records[1].key, "G");
         std::fs::write(&p, "{\"userName\":\"a\"}\n{\"userName\":\"a\"}\n").unwrap();
         assert!(read_file(&p).is_err());
