@@ -10,10 +10,7 @@
 
 pub mod cursor;
 pub mod db;
-pub mod directory_api;
 pub mod error;
-pub mod events;
-pub mod model;
 pub mod postgres;
 mod rows;
 pub mod secrets;
@@ -28,8 +25,11 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 
 pub use error::{StoreError, StoreResult};
-pub use model::*;
 pub use postgres::{PgOptions, PgStore};
+pub use roster_domain::model::*;
+/// The domain types the store persists, under the paths the store has
+/// always offered them.
+pub use roster_domain::{directory_api, events, model};
 pub use sqlite::{SqliteOptions, SqliteStore};
 pub use tokens::{hash_token, new_admin_key, new_token};
 

@@ -44,7 +44,7 @@ pub struct ObjectPage {
 /// the time it stops working.
 #[derive(Debug, Clone)]
 pub struct Rotation {
-    pub new: crate::TokenInfo,
+    pub new: crate::model::TokenInfo,
     pub token: String,
-    pub old: crate::TokenInfo,
+    pub old: crate::model::TokenInfo,
 }

@@ -1,0 +1,21 @@
+//! Roster's domain, between the protocol (`roster-scim`) and storage
+//! (`roster-store`): what a directory holds and what the app is told about it.
+//!
+//! - [`model`]: resource kinds, stored resources and what a write asks for,
+//!   list queries and pages, directories, tokens and settings;
+//! - [`events`]: the directory-sync event types and their payloads (users,
+//!   groups and memberships as the app sees them), built from stored
+//!   resources;
+//! - [`directory_api`]: the queries and pages of the app-facing directory API.
+//!
+//! Nothing here does I/O: the store persists these types and the server
+//! renders them.
+
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::todo)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod directory_api;
+pub mod events;
+pub mod model;
+
+pub use model::*;
