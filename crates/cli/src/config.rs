@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use roster_server::ServerConfig;
+use roster_store::secrets::SecretKey;
 
 /// The TOML file given by `--config`: `database` plus any [`ServerConfig`] key.
 #[derive(Debug, Default)]
@@ -80,6 +81,49 @@ impl FileConfig {
     pub fn server_config(&self) -> ServerConfig {
         self.server.clone()
     }
+}
+
+/// `secret_key` with its `previous_secret_keys`; the variables
+/// (`ROSTER_SECRET_KEY`, `ROSTER_PREVIOUS_SECRET_KEYS`, comma-separated) win
+/// over the file, as for every other setting.
+pub fn secret_key(file: &FileConfig) -> Result<Option<SecretKey>> {
+    let current = std::env::var("ROSTER_SECRET_KEY")
+        .ok()
+        .filter(|k| !k.trim().is_empty())
+        .or_else(|| file.secret_key.clone());
+    let previous: Vec<String> = match std::env::var("ROSTER_PREVIOUS_SECRET_KEYS") {
+        Ok(v) if !v.trim().is_empty() => v
+            .split(',')
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        _ => file.previous_secret_keys.clone(),
+    };
+    let Some(current) = current else {
+        // Previous keys only ever decrypt: without a current key, secrets
+        // would be read with the old key and stored back in plaintext.
+        anyhow::ensure!(
+            previous.is_empty(),
+            "previous_secret_keys is set but secret_key is not; set secret_key to the new key"
+        );
+        return Ok(None);
+    };
+    let previous = previous
+        .iter()
+        .enumerate()
+        .map(|(i, k)| {
+            // Never echo the key text: only its position.
+            SecretKey::from_base64(k).map_err(|e| {
+                anyhow::anyhow!(
+                    "previous_secret_keys[{i}]: {}",
+                    e.trim_start_matches("secret_key ")
+                )
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let key = SecretKey::from_base64(&current).map_err(anyhow::Error::msg)?;
+    Ok(Some(key.with_previous(previous)))
 }
 
 /// Where the data lives.
