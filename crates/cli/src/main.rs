@@ -4,30 +4,31 @@
 mod commands;
 mod config;
 mod memory;
+mod startup;
 mod sync;
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
-use roster_server::build_registry;
-use roster_store::{PgOptions, PgStore, SqliteOptions, SqliteStore, Store};
 
 use crate::commands::admin_key::AdminKeyCommand;
+use crate::commands::config::ConfigCommand;
 use crate::commands::directory::DirectoryCommand;
 use crate::commands::events::EventsCommand;
 use crate::commands::secret_key::SecretKeyCommand;
 use crate::commands::serve::ServeArgs;
 use crate::commands::token::TokenCommand;
 use crate::commands::webhook::WebhookCommand;
-use crate::config::{Database, FileConfig};
+use crate::config::{Flags, Settings};
 
 #[derive(Parser)]
 #[command(
     name = "roster",
     version,
-    about = "Roster: a SCIM 2.0 directory-sync server"
+    about = "Roster: a SCIM 2.0 directory-sync server",
+    after_help = "Every setting also has a key in the --config file and a ROSTER_* \
+                  variable; `roster config show` prints them all."
 )]
 struct Cli {
     #[command(flatten)]
@@ -38,16 +39,30 @@ struct Cli {
 
 #[derive(Args)]
 struct Global {
-    /// A TOML file with settings (flags and ROSTER_* variables override it).
+    /// A TOML file with settings (ROSTER_* variables and flags override it).
     #[arg(long, global = true, env = "ROSTER_CONFIG")]
     config: Option<PathBuf>,
     /// Where the data lives: sqlite://PATH [default: sqlite://roster.db], or
-    /// postgres://user[:password]@host[:port]/database for several instances.
-    #[arg(long, global = true, env = "ROSTER_DATABASE_URL")]
+    /// postgres://user[:password]@host[:port]/database for several instances
+    /// [env: ROSTER_DATABASE_URL].
+    #[arg(long, global = true)]
     database: Option<String>,
-    /// PostgreSQL connections this process keeps open [default: 16].
-    #[arg(long, global = true, env = "ROSTER_DATABASE_POOL_SIZE")]
+    /// PostgreSQL connections this process keeps open [default: 16]
+    /// [env: ROSTER_DATABASE_POOL_SIZE].
+    #[arg(long, global = true)]
     database_pool_size: Option<u32>,
+}
+
+impl Global {
+    fn flags(&self, serve: Option<&ServeArgs>) -> Flags {
+        Flags {
+            database: self.database.clone(),
+            database_pool_size: self.database_pool_size,
+            listen: serve.and_then(|s| s.listen),
+            public_url: serve.and_then(|s| s.public_url.clone()),
+            group_patch_no_content: serve.is_some_and(|s| s.group_patch_no_content),
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -74,74 +89,49 @@ enum Command {
     /// Manage the key that encrypts webhook secrets at rest (secret_key).
     #[command(subcommand, name = "secret-key")]
     SecretKey(SecretKeyCommand),
+    /// Inspect the settings (defaults, config file, ROSTER_* variables, flags).
+    #[command(subcommand)]
+    Config(ConfigCommand),
 }
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("ROSTER_LOG")
-                .unwrap_or_else(|_| "info,tower_http=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        // Escape codes belong on a terminal, not in journald or a log file.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-    memory::disable_transparent_huge_pages();
-    memory::route_sqlite_to_mimalloc();
-    roster_server::install_crypto_provider();
     let cli = Cli::parse();
-    // A sync client has no database of its own: dispatch before opening one.
+    let config = cli.global.config.as_deref();
+    // A sync client has no database of its own and reads only `log`.
     let command = match cli.command {
-        Command::Sync(args) => return commands::sync::run(args).await,
+        Command::Sync(args) => {
+            startup::start(&Settings::load_log(config)?)?;
+            return commands::sync::run(args).await;
+        }
         other => other,
     };
-    let file = FileConfig::load(cli.global.config.as_deref())?;
-    let url = cli
-        .global
-        .database
-        .clone()
-        .or_else(|| file.database.clone())
-        .unwrap_or_else(|| "sqlite://roster.db".into());
-    let mut server_cfg = file.server_config();
-    if let Command::Serve(args) = &command {
-        commands::serve::apply_args(&mut server_cfg, args);
-    }
-    let reg = Arc::new(build_registry(&server_cfg).map_err(anyhow::Error::msg)?);
-    let secret_key = config::secret_key(&file)?;
-    let store: Arc<dyn Store> = match Database::parse(&url)? {
-        Database::Sqlite(path) => {
-            let mut opts = SqliteOptions::new(&path);
-            opts.list.cursor_timeout_secs = server_cfg.cursor_timeout_secs;
-            opts.secret_key = secret_key.clone();
-            Arc::new(
-                SqliteStore::open(opts, reg.clone()).with_context(|| format!("opening {url}"))?,
-            )
+    let serve = match &command {
+        Command::Serve(args) | Command::Config(ConfigCommand::Show { serve: args, .. }) => {
+            Some(args)
         }
-        Database::Postgres(pg) => {
-            let mut opts = PgOptions::new(pg);
-            opts.list.cursor_timeout_secs = server_cfg.cursor_timeout_secs;
-            opts.secret_key = secret_key.clone();
-            if let Some(n) = cli.global.database_pool_size.or(file.database_pool_size) {
-                opts.pool_size = n;
-            }
-            Arc::new(
-                PgStore::connect(opts, reg.clone())
-                    .await
-                    .context("opening the PostgreSQL database")?,
-            )
-        }
+        _ => None,
     };
+    let settings = Settings::load(config, &cli.global.flags(serve))?;
+    let command = match command {
+        Command::Config(cmd) => return commands::config::run(&settings, cmd),
+        other => other,
+    };
+    startup::start(&settings.log())?;
+    let opened = commands::open(&settings).await?;
+    let store = opened.store.as_ref();
     match command {
-        Command::Serve(_) => commands::serve::run(store, reg, server_cfg).await,
-        Command::Directory(cmd) => commands::directory::run(store.as_ref(), &reg, cmd).await,
-        Command::Token(cmd) => commands::token::run(store.as_ref(), cmd).await,
-        Command::AdminKey(cmd) => commands::admin_key::run(store.as_ref(), cmd).await,
-        Command::Events(cmd) => commands::events::run(store.as_ref(), cmd).await,
-        Command::Webhook(cmd) => commands::webhook::run(store.as_ref(), cmd).await,
-        Command::SecretKey(cmd) => {
-            commands::secret_key::run(store.as_ref(), secret_key.as_ref(), cmd).await
+        Command::Serve(_) => {
+            commands::serve::run(opened.store.clone(), opened.reg, settings.server).await
         }
-        Command::Sync(_) => Ok(()),
+        Command::Directory(cmd) => commands::directory::run(store, &opened.reg, cmd).await,
+        Command::Token(cmd) => commands::token::run(store, cmd).await,
+        Command::AdminKey(cmd) => commands::admin_key::run(store, cmd).await,
+        Command::Events(cmd) => commands::events::run(store, cmd).await,
+        Command::Webhook(cmd) => commands::webhook::run(store, cmd).await,
+        Command::SecretKey(cmd) => {
+            commands::secret_key::run(store, opened.secret_key.as_ref(), cmd).await
+        }
+        Command::Sync(_) | Command::Config(_) => Ok(()),
     }
 }

@@ -11,28 +11,17 @@ use roster_store::Store;
 
 #[derive(Args)]
 pub struct ServeArgs {
-    /// Address to listen on [default: 127.0.0.1:8080].
-    #[arg(long, env = "ROSTER_LISTEN")]
+    /// Address to listen on [default: 127.0.0.1:8080] [env: ROSTER_LISTEN].
+    #[arg(long)]
     pub listen: Option<SocketAddr>,
-    /// The URL clients reach Roster at, when it differs from http://HOST (behind a proxy).
-    #[arg(long, env = "ROSTER_PUBLIC_URL")]
+    /// The URL clients reach Roster at, when it differs from http://HOST (behind a
+    /// proxy) [env: ROSTER_PUBLIC_URL].
+    #[arg(long)]
     pub public_url: Option<String>,
-    /// Answer group PATCH with 204 No Content instead of the group (saves echoing large groups).
-    #[arg(long, env = "ROSTER_GROUP_PATCH_NO_CONTENT")]
+    /// Answer group PATCH with 204 No Content instead of the group (saves echoing
+    /// large groups) [env: ROSTER_GROUP_PATCH_NO_CONTENT].
+    #[arg(long)]
     pub group_patch_no_content: bool,
-}
-
-/// The serve flags over the settings from the file and the variables.
-pub fn apply_args(cfg: &mut ServerConfig, args: &ServeArgs) {
-    if let Some(l) = args.listen {
-        cfg.listen = l;
-    }
-    if let Some(u) = &args.public_url {
-        cfg.public_url = Some(u.clone());
-    }
-    if args.group_patch_no_content {
-        cfg.group_patch_no_content = true;
-    }
 }
 
 pub async fn run(store: Arc<dyn Store>, reg: Arc<SchemaRegistry>, cfg: ServerConfig) -> Result<()> {

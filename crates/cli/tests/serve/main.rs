@@ -1,6 +1,6 @@
 //! The real `roster serve` process: graceful shutdown on SIGTERM, rate-limit
-//! overrides from the config file, secrets kept out of its logs, and webhook
-//! secrets encrypted at rest.
+//! overrides from the config file, settings from every layer (`roster config
+//! show`), secrets kept out of its logs, and webhook secrets encrypted at rest.
 //! All tests are modules of this one binary, which links once.
 
 mod support;
@@ -8,6 +8,7 @@ mod support;
 #[path = "../../../server/tests/it/raw_http.rs"]
 mod raw_http;
 
+mod config;
 mod custom_attributes;
 mod limits;
 mod logs;
