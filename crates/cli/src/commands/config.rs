@@ -71,5 +71,18 @@ pub fn run(settings: &Settings, cmd: ConfigCommand) -> Result<()> {
 
 /// A value as TOML writes it, so that the output reads like a config file.
 fn toml_value(v: &serde_json::Value) -> String {
-    toml::Value::try_from(v).map_or_else(|_| v.to_string(), |t| t.to_string())
+    toml::Value::try_from(without_nulls(v)).map_or_else(|_| v.to_string(), |t| t.to_string())
+}
+
+/// TOML has no null: an unset field of a table is left out.
+fn without_nulls(v: &serde_json::Value) -> serde_json::Value {
+    match v {
+        serde_json::Value::Object(map) => map
+            .iter()
+            .filter(|(_, v)| !v.is_null())
+            .map(|(k, v)| (k.clone(), without_nulls(v)))
+            .collect(),
+        serde_json::Value::Array(items) => items.iter().map(without_nulls).collect(),
+        other => other.clone(),
+    }
 }
