@@ -1,12 +1,13 @@
-//! Server settings. The CLI fills them from flags, `ROSTER_*` variables and a TOML file.
+//! Server settings. The CLI fills them from flags, `ROSTER_*` variables and a
+//! TOML file, and refuses keys that are neither these nor its own.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
 pub struct ServerConfig {
     pub listen: SocketAddr,
     /// The URL clients reach this server at (behind a proxy); defaults to `http://{Host}`.
@@ -112,7 +113,7 @@ pub struct ServerConfig {
 }
 
 /// A directory whose tokens get their own rate (`[[rate_limit_overrides]]`).
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimitOverride {
     pub directory: String,
@@ -122,7 +123,7 @@ pub struct RateLimitOverride {
     pub burst: Option<f64>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExtensionConfig {
     /// Path of a JSON file holding one schema in the `/Schemas` representation.

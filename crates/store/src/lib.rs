@@ -5,9 +5,6 @@
 //! everything derived from it (index rows, membership rows), so nothing is
 //! ever half-applied.
 
-#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::todo)]
-#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
-
 pub mod cursor;
 pub mod db;
 pub mod error;

@@ -1,13 +1,18 @@
 //! The real `roster serve` process: graceful shutdown on SIGTERM, rate-limit
-//! overrides from the config file, secrets kept out of its logs, and webhook
-//! secrets encrypted at rest.
+//! overrides from the config file, settings from every layer (`roster config
+//! show`), secrets kept out of its logs, and webhook secrets encrypted at rest.
 //! All tests are modules of this one binary, which links once.
+
+// A test crate of its own: clippy.toml's allow-*-in-tests covers #[test]
+// functions, not the helpers beside them, which fail a test the same way.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
 // Raw-socket replies, the same reader as the server's own socket tests.
 #[path = "../../../server/tests/it/raw_http.rs"]
 mod raw_http;
 
+mod config;
 mod custom_attributes;
 mod limits;
 mod logs;

@@ -117,10 +117,16 @@ impl Roster {
 
     /// Starts `roster serve` on a free loopback port.
     pub fn serve(&self, config: Option<&Path>, log: &str) -> Server {
+        self.serve_with(config, log, &[])
+    }
+
+    /// [`Roster::serve`] with extra environment variables.
+    pub fn serve_with(&self, config: Option<&Path>, log: &str, env: &[(&str, &str)]) -> Server {
         let mut cmd = self.command();
         cmd.arg("serve")
             .args(["--listen", "127.0.0.1:0"])
             .env("ROSTER_LOG", log)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

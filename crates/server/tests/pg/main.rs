@@ -2,6 +2,10 @@
 //! two stores. Each test gets a schema of its own in the database named by
 //! `ROSTER_TEST_POSTGRES` (default `postgres://postgres@127.0.0.1:5432/test`).
 
+// A test crate of its own: clippy.toml's allow-*-in-tests covers #[test]
+// functions, not the helpers beside them, which fail a test the same way.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 #[path = "../it/support.rs"]
 mod support;
 

@@ -1,0 +1,78 @@
+//! `roster webhook`: webhook endpoints.
+
+use anyhow::Result;
+use clap::Subcommand;
+use roster_store::Store;
+use serde_json::json;
+
+#[derive(Subcommand)]
+pub enum WebhookCommand {
+    /// Add an endpoint; prints its id and signing secret (shown once).
+    Add {
+        url: String,
+        /// Event types to deliver, comma-separated (default: all).
+        #[arg(long, value_delimiter = ',')]
+        events: Vec<String>,
+        /// Only events of this directory (default: all directories).
+        #[arg(long)]
+        directory: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List endpoints.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove an endpoint.
+    Remove { id: String },
+}
+
+pub async fn run(store: &dyn Store, cmd: WebhookCommand) -> Result<()> {
+    match cmd {
+        WebhookCommand::Add {
+            url,
+            events,
+            directory,
+            json,
+        } => {
+            roster_server::api::webhooks::validate(&url, &events)
+                .map_err(|e| anyhow::anyhow!(e.message().to_owned()))?;
+            if let Some(d) = &directory
+                && store.get_directory(d).await?.is_none()
+            {
+                anyhow::bail!("no directory {d} (see `roster directory list`)");
+            }
+            let (endpoint, secret) = store
+                .create_webhook(&url, &events, directory.as_deref())
+                .await?;
+            if json {
+                println!("{}", json!({"id": endpoint.id, "secret": secret}));
+            } else {
+                println!(
+                    "webhook id: {}\nsigning secret: {secret}  (shown once)",
+                    endpoint.id
+                );
+            }
+        }
+        WebhookCommand::List { json } => {
+            let all = store.list_webhooks().await?;
+            if json {
+                let items: Vec<_> = all.iter().map(|e| e.to_json()).collect();
+                println!("{}", serde_json::Value::Array(items));
+            } else {
+                for e in all {
+                    let on = if e.enabled { "enabled" } else { "disabled" };
+                    println!("{}  {}  {on}  {}", e.id, e.url, e.state);
+                }
+            }
+        }
+        WebhookCommand::Remove { id } => {
+            if !store.delete_webhook(&id).await? {
+                anyhow::bail!("no webhook endpoint {id} (see `roster webhook list`)");
+            }
+            println!("removed {id}");
+        }
+    }
+    Ok(())
+}
