@@ -3,13 +3,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use roster_store::{Store, now_ms};
+use roster_store::{EventLog, now_ms};
 use tokio::sync::watch;
 
 const EVERY: Duration = Duration::from_secs(3600);
 
 pub fn spawn(
-    store: Arc<dyn Store>,
+    store: Arc<dyn EventLog>,
     retention_days: i64,
     mut stop: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
