@@ -19,7 +19,7 @@ pub fn spawn(
             match store.prune_events(cutoff).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(deleted = n, retention_days, "pruned old events"),
-                Err(e) => tracing::warn!(error = %e, "cannot prune old events"),
+                Err(e) => tracing::warn!(error = %e.chain(), "cannot prune old events"),
             }
             tokio::select! {
                 _ = stop.changed() => return,

@@ -109,7 +109,7 @@ impl<S: WebhookStore + EventLog + ?Sized> Dispatcher<S> {
         {
             Ok(l) => l,
             Err(e) => {
-                tracing::warn!(error = %e, "webhook dispatcher cannot claim endpoints");
+                tracing::warn!(error = %e.chain(), "webhook dispatcher cannot claim endpoints");
                 return false;
             }
         };
@@ -172,7 +172,7 @@ impl<S: WebhookStore + EventLog + ?Sized> Dispatcher<S> {
                 Vec::new()
             }
             Err(e) => {
-                tracing::warn!(endpoint = %ep.id, error = %e, "cannot read events for a webhook");
+                tracing::warn!(endpoint = %ep.id, error = %e.chain(), "cannot read events for a webhook");
                 Vec::new()
             }
         };
@@ -229,7 +229,7 @@ impl<S: WebhookStore + EventLog + ?Sized> Dispatcher<S> {
                 false
             }
             Err(e) => {
-                tracing::warn!(endpoint = %ep.id, error = %e, "cannot save webhook progress; events will be re-sent");
+                tracing::warn!(endpoint = %ep.id, error = %e.chain(), "cannot save webhook progress; events will be re-sent");
                 false
             }
         };

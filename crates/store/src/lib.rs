@@ -133,5 +133,5 @@ where
         )
         .await?;
     let result = slot.lock().ok().and_then(|mut s| s.take());
-    result.ok_or_else(|| StoreError::Database("the transaction produced no result".into()))
+    result.ok_or_else(|| StoreError::database("the transaction produced no result"))
 }

@@ -109,20 +109,23 @@ impl Syncer {
             .write(true)
             .open(&wal_path)
             .map_err(|e| {
-                StoreError::Database(format!(
-                    "cannot open the SQLite WAL file {}: {e}",
-                    Path::new(&wal_path).display()
-                ))
+                StoreError::database_from(
+                    format!(
+                        "cannot open the SQLite WAL file {}",
+                        Path::new(&wal_path).display()
+                    ),
+                    e,
+                )
             })?;
         wal.sync_data()
-            .map_err(|e| StoreError::Database(format!("cannot sync the SQLite WAL file: {e}")))?;
+            .map_err(|e| StoreError::database_from("cannot sync the SQLite WAL file", e))?;
         let (tx, rx) = mpsc::channel::<Synced>();
         let failed = Arc::new(AtomicBool::new(false));
         let (h, f) = (horizon.clone(), failed.clone());
         std::thread::Builder::new()
             .name("roster-sqlite-sync".into())
             .spawn(move || sync_loop(wal, rx, h, f))
-            .map_err(|e| StoreError::Database(format!("cannot start the sync thread: {e}")))?;
+            .map_err(|e| StoreError::database_from("cannot start the sync thread", e))?;
         Ok(Syncer {
             tx,
             horizon,
@@ -134,7 +137,7 @@ impl Syncer {
     /// Why writes are refused, once a sync has failed.
     pub(super) fn failure(&self) -> Option<StoreError> {
         self.failed.load(Ordering::SeqCst).then(|| {
-            StoreError::Database(
+            StoreError::database(
                 "the database could not be synced to disk, so Roster stopped taking writes; \
                  check the disk and restart Roster (it recovers from the write-ahead log)"
                     .to_owned(),
@@ -171,7 +174,7 @@ impl Syncer {
         };
         if let Err(mpsc::SendError(batch)) = self.tx.send(batch) {
             for c in batch.completions {
-                c(Err(StoreError::Database("the sync thread stopped".into())));
+                c(Err(StoreError::database("the sync thread stopped")));
             }
         }
     }
@@ -204,7 +207,7 @@ fn sync_loop(wal: File, rx: mpsc::Receiver<Synced>, horizon: Horizon, failed: Ar
         for b in batches {
             let outcome = match &result {
                 Ok(()) => b.outcome,
-                Err(e) => Err(StoreError::Database(format!(
+                Err(e) => Err(StoreError::database(format!(
                     "the change was written but could not be synced to disk ({e}); restart Roster"
                 ))),
             };
