@@ -25,6 +25,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 
+use crate::error::Source;
 use crate::{StoreError, StoreResult};
 
 /// Replies of one committed (or rolled back) batch, with the outcome to give them.
@@ -186,10 +187,11 @@ fn sync_loop(wal: File, rx: mpsc::Receiver<Synced>, horizon: Horizon, failed: Ar
         let mut batches = vec![first];
         batches.extend(rx.try_iter());
         let newest = batches.iter().map(|b| b.generation).max().unwrap_or(0);
-        let result = if failed.load(Ordering::SeqCst) {
-            Err("an earlier sync failed".to_owned())
+        // Shared: every batch waiting on this sync gets the same failure.
+        let result: Result<(), Source> = if failed.load(Ordering::SeqCst) {
+            Err(Arc::new(std::io::Error::other("an earlier sync failed")))
         } else if newest > synced {
-            wal.sync_data().map_err(|e| e.to_string())
+            wal.sync_data().map_err(|e| Arc::new(e) as Source)
         } else {
             Ok(())
         };
@@ -207,9 +209,12 @@ fn sync_loop(wal: File, rx: mpsc::Receiver<Synced>, horizon: Horizon, failed: Ar
         for b in batches {
             let outcome = match &result {
                 Ok(()) => b.outcome,
-                Err(e) => Err(StoreError::database(format!(
-                    "the change was written but could not be synced to disk ({e}); restart Roster"
-                ))),
+                Err(e) => Err(StoreError::Database {
+                    context:
+                        "the change was written but could not be synced to disk; restart Roster"
+                            .to_owned(),
+                    source: Some(e.clone()),
+                }),
             };
             for c in b.completions {
                 c(outcome.clone());
