@@ -326,7 +326,7 @@ fn secret_key(file: &FileConfig) -> Result<Option<SecretKey>> {
             SecretKey::from_base64(k).map_err(|e| {
                 anyhow::anyhow!(
                     "previous_secret_keys[{i}]: {}",
-                    e.trim_start_matches("secret_key ")
+                    e.to_string().trim_start_matches("secret_key ")
                 )
             })
         })

@@ -36,23 +36,29 @@ impl std::fmt::Debug for SecretKey {
     }
 }
 
+/// Why a `secret_key` is refused. The messages never quote the key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecretKeyError {
+    #[error("secret_key is not base64; make one with `openssl rand -base64 32`")]
+    NotBase64,
+    #[error(
+        "secret_key must be 32 bytes (256 bits) in base64, not {bytes} bytes; make one with `openssl rand -base64 32`"
+    )]
+    WrongLength { bytes: usize },
+}
+
 impl SecretKey {
     /// Reads 32 bytes written in base64 (standard or URL-safe, padded or
     /// not), as `openssl rand -base64 32` prints them.
-    pub fn from_base64(text: &str) -> Result<SecretKey, String> {
+    pub fn from_base64(text: &str) -> Result<SecretKey, SecretKeyError> {
         let t = text.trim();
         let bytes = STANDARD
             .decode(t)
             .or_else(|_| URL_SAFE_NO_PAD.decode(t.trim_end_matches('=')))
-            .map_err(|_| {
-                "secret_key is not base64; make one with `openssl rand -base64 32`".to_owned()
-            })?;
-        let key: [u8; 32] = bytes.try_into().map_err(|b: Vec<u8>| {
-            format!(
-                "secret_key must be 32 bytes (256 bits) in base64, not {} bytes; make one with `openssl rand -base64 32`",
-                b.len()
-            )
-        })?;
+            .map_err(|_| SecretKeyError::NotBase64)?;
+        let key: [u8; 32] = bytes
+            .try_into()
+            .map_err(|b: Vec<u8>| SecretKeyError::WrongLength { bytes: b.len() })?;
         Ok(SecretKey {
             current: key,
             previous: Vec::new(),
@@ -264,12 +270,13 @@ mod tests {
         let b64 = STANDARD.encode([1u8; 32]);
         assert!(SecretKey::from_base64(&b64).is_ok());
         assert!(SecretKey::from_base64(&URL_SAFE_NO_PAD.encode([1u8; 32])).is_ok());
-        assert!(
-            SecretKey::from_base64(&STANDARD.encode([1u8; 16]))
-                .unwrap_err()
-                .contains("16 bytes")
+        let short = SecretKey::from_base64(&STANDARD.encode([1u8; 16])).unwrap_err();
+        assert_eq!(short, SecretKeyError::WrongLength { bytes: 16 });
+        assert!(short.to_string().contains("16 bytes"), "{short}");
+        assert_eq!(
+            SecretKey::from_base64("not base64!").unwrap_err(),
+            SecretKeyError::NotBase64
         );
-        assert!(SecretKey::from_base64("not base64!").is_err());
         assert_eq!(format!("{:?}", key(1)), "SecretKey(…)");
     }
 }
