@@ -253,7 +253,7 @@ async fn main() -> Result<()> {
     if let Command::Serve(args) = &cli.command {
         apply_serve_args(&mut server_cfg, args);
     }
-    let reg = Arc::new(build_registry(&server_cfg).map_err(anyhow::Error::msg)?);
+    let reg = Arc::new(build_registry(&server_cfg)?);
     let secret_key = secret_key(&file)?;
     let store: Arc<dyn Store> = match Database::parse(&url)? {
         Database::Sqlite(path) => {
