@@ -513,7 +513,7 @@ impl Settings {
                 SecretKey::from_base64(k).map_err(|e| {
                     anyhow!(
                         "previous_secret_keys[{i}]: {}",
-                        e.trim_start_matches("secret_key ")
+                        e.to_string().trim_start_matches("secret_key ")
                     )
                 })
             })

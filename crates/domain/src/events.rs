@@ -322,6 +322,21 @@ struct Mapped {
     sub: Option<String>,
 }
 
+/// Why a stored custom-attribute mapping cannot be read back.
+#[derive(Debug, thiserror::Error)]
+pub enum StoredMappingError {
+    #[error("the stored custom-attribute mapping is unreadable")]
+    Unreadable(#[source] serde_json::Error),
+    #[error("the stored custom attribute {key:?} is not a path")]
+    NotAPath { key: String },
+    #[error("the stored custom attribute {key:?} is not a valid path")]
+    BadPath {
+        key: String,
+        #[source]
+        source: ScimError,
+    },
+}
+
 impl CustomAttributes {
     /// Checks a mapping (a JSON object of output key → User attribute path)
     /// against the User resource type of `reg`. Errors are SCIM errors that
@@ -400,15 +415,18 @@ impl CustomAttributes {
 
     /// Reads a mapping stored by [`CustomAttributes::to_stored`]: its paths
     /// are canonical already, so no schema is needed.
-    pub fn from_stored(text: &str) -> Result<Self, String> {
-        let obj: Map<String, Value> = serde_json::from_str(text)
-            .map_err(|e| format!("the stored custom-attribute mapping is unreadable: {e}"))?;
+    pub fn from_stored(text: &str) -> Result<Self, StoredMappingError> {
+        let obj: Map<String, Value> =
+            serde_json::from_str(text).map_err(StoredMappingError::Unreadable)?;
         let mut entries = Vec::with_capacity(obj.len());
         for (key, path) in obj {
-            let text = path
-                .as_str()
-                .ok_or_else(|| format!("the stored custom attribute {key:?} is not a path"))?;
-            let parsed = AttrPath::parse(text).map_err(|e| e.detail)?;
+            let Some(text) = path.as_str() else {
+                return Err(StoredMappingError::NotAPath { key });
+            };
+            let parsed = match AttrPath::parse(text) {
+                Ok(parsed) => parsed,
+                Err(source) => return Err(StoredMappingError::BadPath { key, source }),
+            };
             entries.push(Mapped {
                 key,
                 path: text.to_owned(),

@@ -43,11 +43,12 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Scim(e) => ApiError(e),
-            StoreError::Database(detail) => {
-                // Database details can carry SQL or paths: log them (inside the
-                // request's span, so with its request id), never send them;
-                // fallback::stack_errors answers every 500 with the request id.
-                tracing::error!(%detail, "storage error");
+            e @ StoreError::Database { .. } => {
+                // Database details can carry SQL or paths: log them with the
+                // errors underneath (inside the request's span, so with its
+                // request id), never send them; fallback::stack_errors
+                // answers every 500 with the request id.
+                tracing::error!(error = %e.chain(), "storage error");
                 ApiError(ScimError::internal("internal storage error"))
             }
             StoreError::Unavailable(detail) => {
@@ -205,11 +206,7 @@ mod tests {
                 "cursor_expired",
             ),
             (StoreError::Closed, 503, "unavailable"),
-            (
-                StoreError::Database("SELECT secret".into()),
-                500,
-                "internal",
-            ),
+            (StoreError::database("SELECT secret"), 500, "internal"),
             (
                 StoreError::Scim(ScimError::uniqueness("userName is taken")),
                 409,

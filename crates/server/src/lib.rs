@@ -21,6 +21,7 @@ pub mod token_cache;
 pub mod webhooks;
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -50,18 +51,50 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
+/// Why a custom extension schema named in the configuration cannot be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ExtensionSchemaError {
+    #[error("cannot read extension schema {}", file.display())]
+    Read {
+        file: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("extension schema {} is not JSON", file.display())]
+    NotJson {
+        file: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// Not a schema Roster can take, or one that clashes with the registry.
+    #[error("extension schema {}: {detail}", file.display())]
+    Invalid { file: PathBuf, detail: String },
+}
+
 /// The core schemas plus the custom extensions named in the configuration.
-pub fn build_registry(config: &ServerConfig) -> Result<SchemaRegistry, String> {
+pub fn build_registry(config: &ServerConfig) -> Result<SchemaRegistry, ExtensionSchemaError> {
     let mut reg = SchemaRegistry::core();
     for ext in &config.extensions {
-        let text = std::fs::read_to_string(&ext.file)
-            .map_err(|e| format!("cannot read extension schema {}: {e}", ext.file.display()))?;
-        let json: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|e| format!("extension schema {} is not JSON: {e}", ext.file.display()))?;
-        let schema = Schema::from_json(&json)
-            .map_err(|e| format!("extension schema {}: {}", ext.file.display(), e.detail))?;
+        let file = || ext.file.clone();
+        let text =
+            std::fs::read_to_string(&ext.file).map_err(|source| ExtensionSchemaError::Read {
+                file: file(),
+                source,
+            })?;
+        let json: serde_json::Value =
+            serde_json::from_str(&text).map_err(|source| ExtensionSchemaError::NotJson {
+                file: file(),
+                source,
+            })?;
+        let schema = Schema::from_json(&json).map_err(|e| ExtensionSchemaError::Invalid {
+            file: file(),
+            detail: e.detail,
+        })?;
         reg.add_extension(schema, &ext.resource_type, ext.required)
-            .map_err(|e| format!("extension schema {}: {e}", ext.file.display()))?;
+            .map_err(|detail| ExtensionSchemaError::Invalid {
+                file: file(),
+                detail,
+            })?;
     }
     Ok(reg)
 }

@@ -3,13 +3,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use roster_store::{Store, now_ms};
+use roster_store::{EventLog, now_ms};
 use tokio::sync::watch;
 
 const EVERY: Duration = Duration::from_secs(3600);
 
 pub fn spawn(
-    store: Arc<dyn Store>,
+    store: Arc<dyn EventLog>,
     retention_days: i64,
     mut stop: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
@@ -19,7 +19,7 @@ pub fn spawn(
             match store.prune_events(cutoff).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(deleted = n, retention_days, "pruned old events"),
-                Err(e) => tracing::warn!(error = %e, "cannot prune old events"),
+                Err(e) => tracing::warn!(error = %e.chain(), "cannot prune old events"),
             }
             tokio::select! {
                 _ = stop.changed() => return,

@@ -16,7 +16,7 @@ use rand::RngExt;
 use roster_client::webhook::{SIGNATURE_HEADER, sign};
 use roster_store::events::Event;
 use roster_store::webhooks::{Delivery, DeliveryStatus, Leased, Progress};
-use roster_store::{Store, now_ms};
+use roster_store::{EventLog, WebhookStore, now_ms};
 use tokio::sync::watch;
 
 use crate::config::ServerConfig;
@@ -24,8 +24,10 @@ use crate::config::ServerConfig;
 /// Events delivered per lease before the state is saved.
 const BATCH: u64 = 100;
 
-pub struct Dispatcher {
-    store: Arc<dyn Store>,
+/// Reads the event log and keeps the endpoints' delivery state: the two
+/// roles of the store it needs, and all it is given.
+pub struct Dispatcher<S: ?Sized> {
+    store: Arc<S>,
     client: reqwest::Client,
     owner: String,
     cfg: Arc<ServerConfig>,
@@ -36,11 +38,14 @@ pub struct Dispatcher {
 }
 
 /// Starts the dispatcher; it stops when `shutdown` turns true, after saving its state.
-pub fn spawn(
-    store: Arc<dyn Store>,
+pub fn spawn<S>(
+    store: Arc<S>,
     cfg: Arc<ServerConfig>,
     mut shutdown: watch::Receiver<bool>,
-) -> tokio::task::JoinHandle<()> {
+) -> tokio::task::JoinHandle<()>
+where
+    S: WebhookStore + EventLog + ?Sized,
+{
     crate::install_crypto_provider();
     tokio::spawn(async move {
         let client = match reqwest::Client::builder()
@@ -81,7 +86,7 @@ pub fn spawn(
     })
 }
 
-impl Dispatcher {
+impl<S: WebhookStore + EventLog + ?Sized> Dispatcher<S> {
     /// Lease length (`webhook_lease_secs`): renewed on progress; after a crash
     /// the endpoint waits this long before another dispatcher takes it.
     fn lease_ms(&self) -> i64 {
@@ -104,7 +109,7 @@ impl Dispatcher {
         {
             Ok(l) => l,
             Err(e) => {
-                tracing::warn!(error = %e, "webhook dispatcher cannot claim endpoints");
+                tracing::warn!(error = %e.chain(), "webhook dispatcher cannot claim endpoints");
                 return false;
             }
         };
@@ -167,7 +172,7 @@ impl Dispatcher {
                 Vec::new()
             }
             Err(e) => {
-                tracing::warn!(endpoint = %ep.id, error = %e, "cannot read events for a webhook");
+                tracing::warn!(endpoint = %ep.id, error = %e.chain(), "cannot read events for a webhook");
                 Vec::new()
             }
         };
@@ -224,7 +229,7 @@ impl Dispatcher {
                 false
             }
             Err(e) => {
-                tracing::warn!(endpoint = %ep.id, error = %e, "cannot save webhook progress; events will be re-sent");
+                tracing::warn!(endpoint = %ep.id, error = %e.chain(), "cannot save webhook progress; events will be re-sent");
                 false
             }
         };

@@ -36,23 +36,29 @@ impl std::fmt::Debug for SecretKey {
     }
 }
 
+/// Why a `secret_key` is refused. The messages never quote the key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecretKeyError {
+    #[error("secret_key is not base64; make one with `openssl rand -base64 32`")]
+    NotBase64,
+    #[error(
+        "secret_key must be 32 bytes (256 bits) in base64, not {bytes} bytes; make one with `openssl rand -base64 32`"
+    )]
+    WrongLength { bytes: usize },
+}
+
 impl SecretKey {
     /// Reads 32 bytes written in base64 (standard or URL-safe, padded or
     /// not), as `openssl rand -base64 32` prints them.
-    pub fn from_base64(text: &str) -> Result<SecretKey, String> {
+    pub fn from_base64(text: &str) -> Result<SecretKey, SecretKeyError> {
         let t = text.trim();
         let bytes = STANDARD
             .decode(t)
             .or_else(|_| URL_SAFE_NO_PAD.decode(t.trim_end_matches('=')))
-            .map_err(|_| {
-                "secret_key is not base64; make one with `openssl rand -base64 32`".to_owned()
-            })?;
-        let key: [u8; 32] = bytes.try_into().map_err(|b: Vec<u8>| {
-            format!(
-                "secret_key must be 32 bytes (256 bits) in base64, not {} bytes; make one with `openssl rand -base64 32`",
-                b.len()
-            )
-        })?;
+            .map_err(|_| SecretKeyError::NotBase64)?;
+        let key: [u8; 32] = bytes
+            .try_into()
+            .map_err(|b: Vec<u8>| SecretKeyError::WrongLength { bytes: b.len() })?;
         Ok(SecretKey {
             current: key,
             previous: Vec::new(),
@@ -107,7 +113,7 @@ pub fn seal(key: Option<&SecretKey>, id: &str, secret: &str) -> StoreResult<Stri
                 aad: id.as_bytes(),
             },
         )
-        .map_err(|_| StoreError::Database("cannot encrypt a webhook secret".into()))?;
+        .map_err(|_| StoreError::database("cannot encrypt a webhook secret"))?;
     let mut out = nonce.to_vec();
     out.extend_from_slice(&sealed);
     Ok(format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(out)))
@@ -126,12 +132,12 @@ pub fn open_stale(key: Option<&SecretKey>, id: &str, stored: &str) -> StoreResul
         return Ok((stored.to_owned(), key.is_some()));
     };
     let Some(key) = key else {
-        return Err(StoreError::Database(format!(
+        return Err(StoreError::database(format!(
             "the secret of webhook {id} is encrypted, but no secret_key is configured; set the key it was written with (secret_key or ROSTER_SECRET_KEY)"
         )));
     };
     let wrong = || {
-        StoreError::Database(if key.previous.is_empty() {
+        StoreError::database(if key.previous.is_empty() {
             format!(
                 "the configured secret_key does not decrypt the secret of webhook {id}: it is not the key the secret was written with (when changing keys, list the old one in previous_secret_keys)"
             )
@@ -264,12 +270,13 @@ mod tests {
         let b64 = STANDARD.encode([1u8; 32]);
         assert!(SecretKey::from_base64(&b64).is_ok());
         assert!(SecretKey::from_base64(&URL_SAFE_NO_PAD.encode([1u8; 32])).is_ok());
-        assert!(
-            SecretKey::from_base64(&STANDARD.encode([1u8; 16]))
-                .unwrap_err()
-                .contains("16 bytes")
+        let short = SecretKey::from_base64(&STANDARD.encode([1u8; 16])).unwrap_err();
+        assert_eq!(short, SecretKeyError::WrongLength { bytes: 16 });
+        assert!(short.to_string().contains("16 bytes"), "{short}");
+        assert_eq!(
+            SecretKey::from_base64("not base64!").unwrap_err(),
+            SecretKeyError::NotBase64
         );
-        assert!(SecretKey::from_base64("not base64!").is_err());
         assert_eq!(format!("{:?}", key(1)), "SecretKey(…)");
     }
 }

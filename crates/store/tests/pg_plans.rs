@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use roster_scim::schema::SchemaRegistry;
-use roster_store::{Kind, PgOptions, PgStore, Store};
+use roster_store::{DirectoryStore, Kind, PgOptions, PgStore};
 
 fn postgres_url() -> String {
     std::env::var("ROSTER_TEST_POSTGRES")

@@ -30,7 +30,7 @@ pub struct Opened {
 
 pub async fn open(settings: &Settings) -> Result<Opened> {
     let server = &settings.server;
-    let reg = Arc::new(build_registry(server).map_err(anyhow::Error::msg)?);
+    let reg = Arc::new(build_registry(server)?);
     let secret_key = settings.secret_key()?;
     let store: Arc<dyn Store> = match settings.database()? {
         Database::Sqlite(path) => {

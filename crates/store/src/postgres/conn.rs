@@ -285,7 +285,7 @@ impl PgConn {
             for (at, n) in &copy.events {
                 let seq = shifted
                     .checked_add(*n)
-                    .ok_or_else(|| StoreError::Database("event number out of range".into()))?;
+                    .ok_or_else(|| StoreError::database("event number out of range"))?;
                 if let Some(slot) = copy.data.get_mut(*at..*at + 8) {
                     slot.copy_from_slice(&seq.to_be_bytes());
                 }
@@ -296,9 +296,9 @@ impl PgConn {
         let mut writer = client.copy_in(&copy.plan.statement)?;
         // In pieces, so the writer's own buffer stays small.
         for piece in copy.data.chunks(COPY_CHUNK) {
-            writer
-                .write_all(piece)
-                .map_err(|e| StoreError::Database(format!("COPY {}: {e}", copy.plan.form.table)))?;
+            writer.write_all(piece).map_err(|e| {
+                StoreError::database_from(format!("COPY {}", copy.plan.form.table), e)
+            })?;
         }
         // Dropped unfinished (on an error above), a COPY is aborted.
         writer.finish()?;
@@ -310,7 +310,7 @@ impl PgConn {
     fn insert_rows(&self, sql: &str, rows: &[Vec<Val>]) -> StoreResult<()> {
         let at = sql
             .find("VALUES")
-            .ok_or_else(|| StoreError::Database("a held insert has no VALUES".into()))?
+            .ok_or_else(|| StoreError::database("a held insert has no VALUES"))?
             + "VALUES".len();
         let (head, tuple) = sql.split_at(at);
         let tuples = vec![tuple.trim(); rows.len()].join(", ");
@@ -463,8 +463,8 @@ impl Db for PgConn {
     fn next_event_index(&self) -> StoreResult<i64> {
         let n = self.events.get();
         if n >= 1 << 20 {
-            return Err(StoreError::Database(
-                "one transaction wrote more than 1,048,576 events; split the request".into(),
+            return Err(StoreError::database(
+                "one transaction wrote more than 1,048,576 events; split the request",
             ));
         }
         self.events.set(n + 1);
@@ -474,7 +474,9 @@ impl Db for PgConn {
 
 impl From<postgres::Error> for StoreError {
     fn from(e: postgres::Error) -> Self {
-        // The server's message, not the Debug form with the statement text.
+        // The server's message, not the Debug form with the statement text,
+        // nor its DETAIL line, which quotes the values of the rows involved:
+        // no source is kept for a server's error.
         match e.as_db_error() {
             Some(db) => {
                 let code = db.code().code();
@@ -482,11 +484,11 @@ impl From<postgres::Error> for StoreError {
                 if unavailable_sqlstate(code) {
                     StoreError::Unavailable(detail)
                 } else {
-                    StoreError::Database(detail)
+                    StoreError::database(detail)
                 }
             }
             None if lost_connection(&e) => StoreError::Unavailable(e.to_string()),
-            None => StoreError::Database(e.to_string()),
+            None => StoreError::database_from("a PostgreSQL call failed", e),
         }
     }
 }
@@ -601,7 +603,7 @@ fn migrate_in_transaction(conn: &PgConn) -> StoreResult<()> {
     let version: i64 =
         crate::db::scalar(conn, "SELECT version FROM roster_schema", &[])?.unwrap_or(0);
     if version > SCHEMA_VERSION {
-        return Err(StoreError::Database(format!(
+        return Err(StoreError::database(format!(
             "the database has schema version {version}, newer than this Roster ({SCHEMA_VERSION}); upgrade Roster"
         )));
     }
@@ -934,7 +936,7 @@ mod tests {
         let mut c = Client::connect(&url, NoTls)
             .expect("PostgreSQL answers at ROSTER_TEST_POSTGRES (default 127.0.0.1:5432/test)");
         let bad = StoreError::from(c.batch_execute("SELEC 1").unwrap_err());
-        assert!(matches!(bad, StoreError::Database(_)), "{bad:?}");
+        assert!(matches!(bad, StoreError::Database { .. }), "{bad:?}");
         // What a server restart does to every session: 57P01 admin_shutdown.
         let killed = StoreError::from(
             c.batch_execute("SELECT pg_terminate_backend(pg_backend_pid())")

@@ -65,9 +65,10 @@ impl PgStore {
     /// Connects, creating and migrating the schema if needed.
     pub fn open(options: PgOptions, reg: Arc<SchemaRegistry>) -> StoreResult<Self> {
         let config: postgres::Config = options.url.parse().map_err(|e| {
-            StoreError::Database(format!(
-                "the PostgreSQL URL is not valid ({e}); write it as postgres://user@host:5432/database"
-            ))
+            StoreError::database_from(
+                "the PostgreSQL URL is not valid; write it as postgres://user@host:5432/database",
+                e,
+            )
         })?;
         let manager = conn::Manager {
             config,
@@ -81,9 +82,10 @@ impl PgStore {
             .test_on_check_out(true)
             .build(manager)
             .map_err(|e| {
-                StoreError::Database(format!(
-                    "cannot connect to PostgreSQL: {e}; check that it runs and that the URL, user and database are right"
-                ))
+                StoreError::database_from(
+                    "cannot connect to PostgreSQL (check that it runs and that the URL, user and database are right)",
+                    e,
+                )
             })?;
         let store = PgStore { pool, reg, options };
         let c = store.conn()?;
@@ -95,7 +97,7 @@ impl PgStore {
     pub async fn connect(options: PgOptions, reg: Arc<SchemaRegistry>) -> StoreResult<Self> {
         tokio::task::spawn_blocking(move || Self::open(options, reg))
             .await
-            .map_err(|e| StoreError::Database(format!("connecting failed: {e}")))?
+            .map_err(|e| StoreError::database_from("connecting failed", e))?
     }
 
     pub fn registry(&self) -> &Arc<SchemaRegistry> {
@@ -116,10 +118,10 @@ impl PgStore {
         tokio::task::spawn_blocking(move || {
             let c = pool.get().map_err(|e| conn::pool_unavailable(&e))?;
             std::panic::catch_unwind(AssertUnwindSafe(|| f(&c)))
-                .unwrap_or_else(|_| Err(StoreError::Database("a database call panicked".into())))
+                .unwrap_or_else(|_| Err(StoreError::database("a database call panicked")))
         })
         .await
-        .map_err(|e| StoreError::Database(format!("database task failed: {e}")))?
+        .map_err(|e| StoreError::database_from("database task failed", e))?
     }
 
     async fn read<R, F>(&self, f: F) -> StoreResult<R>

@@ -68,7 +68,7 @@ pub fn list(
 ) -> StoreResult<ListResult> {
     let rt = reg
         .resource_type(q.kind.name())
-        .ok_or_else(|| StoreError::Database(format!("no resource type {}", q.kind.name())))?;
+        .ok_or_else(|| StoreError::database(format!("no resource type {}", q.kind.name())))?;
     let mut compiler = Compiler::new(rt, q.kind, dir, 3).with_dialect(c.dialect());
     let filter_sql = q.filter.as_ref().map(|f| compiler.filter(f)).transpose()?;
     let sort = q.sort.as_ref().map(|s| compiler.sort(s));

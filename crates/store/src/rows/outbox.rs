@@ -160,8 +160,9 @@ pub fn list(
                 directory_id: r.get(1)?,
                 event: r.get(2)?,
                 created_at: r.get(4)?,
-                data: serde_json::from_str(&data)
-                    .map_err(|e| StoreError::Database(format!("event {seq} is unreadable: {e}")))?,
+                data: serde_json::from_str(&data).map_err(|e| {
+                    StoreError::database_from(format!("event {seq} is unreadable"), e)
+                })?,
             })
         })
         .collect()

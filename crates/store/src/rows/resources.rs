@@ -354,7 +354,7 @@ pub(crate) fn to_stored(mut row: Row) -> StoreResult<Stored> {
     Ok(Stored {
         id: row.get(0)?,
         kind: Kind::from_code(kind)
-            .ok_or_else(|| StoreError::Database(format!("unknown resource type {kind}")))?,
+            .ok_or_else(|| StoreError::database(format!("unknown resource type {kind}")))?,
         doc: serde_json::from_str(&doc)?,
         version: row.get(3)?,
         created: row.get(4)?,
@@ -613,7 +613,7 @@ fn plan_member_op(
         MemberOp::RemoveWhere(filter) => {
             let rt = reg
                 .resource_type("Group")
-                .ok_or_else(|| StoreError::Database("no Group resource type".into()))?;
+                .ok_or_else(|| StoreError::database("no Group resource type"))?;
             let mut compiler = Compiler::new(rt, Kind::Group, dir, 3).with_dialect(c.dialect());
             let cond = compiler.member_filter(filter)?;
             PlannedMemberOp::RemoveWhere(cond, compiler.params().iter().map(Val::from).collect())

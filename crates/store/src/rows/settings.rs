@@ -65,7 +65,11 @@ pub fn load(c: &dyn Db, dir: &str, held: bool) -> StoreResult<Option<DirectorySe
     let mode: String = row.get(0)?;
     let custom = row
         .get::<Option<String>>(1)?
-        .map(|text| CustomAttributes::from_stored(&text).map_err(StoreError::Database))
+        .map(|text| {
+            CustomAttributes::from_stored(&text).map_err(|e| {
+                StoreError::database_from(format!("cannot read the settings of directory {dir}"), e)
+            })
+        })
         .transpose()?;
     Ok(Some(DirectorySettings {
         deactivation: Deactivation::parse(&mode).unwrap_or(Deactivation::Update),

@@ -1,4 +1,4 @@
-//! [`Store`] for any store whose queries are the shared ones in `rows`:
+//! Every role of [`crate::Store`] for any store whose queries are the shared ones in `rows`:
 //! each backend says only how it reads and how it runs a transaction.
 
 use std::collections::HashMap;
@@ -11,7 +11,10 @@ use super::{admin, directory_api, list, outbox, resources, settings, tx, webhook
 use crate::db::Db;
 use crate::model::*;
 use crate::webhooks::{DeliveryRecord, Leased, Progress, WebhookEndpoint};
-use crate::{ListOptions, Store, StoreResult, TxWork};
+use crate::{
+    DirectoryReads, DirectoryStore, EventLog, ListOptions, ResourceStore, StoreResult, TokenStore,
+    TxWork, WebhookStore,
+};
 
 /// A backend of the shared queries: SQLite's writer thread or PostgreSQL's pool.
 #[async_trait]
@@ -35,7 +38,7 @@ pub trait SqlStore: Send + Sync + 'static {
 }
 
 #[async_trait]
-impl<T: SqlStore> Store for T {
+impl<T: SqlStore> ResourceStore for T {
     async fn transaction(&self, directory: &str, work: TxWork) -> StoreResult<()> {
         let dir = directory.to_owned();
         let reg = self.registry().clone();
@@ -46,310 +49,6 @@ impl<T: SqlStore> Store for T {
                 Some(e) => Err(e),
                 None => result,
             }
-        })
-        .await
-    }
-
-    async fn create_directory(&self, name: &str) -> StoreResult<Directory> {
-        let name = name.to_owned();
-        self.run_write(None, move |c| admin::create_directory(c, &name))
-            .await
-    }
-
-    async fn list_directories(&self) -> StoreResult<Vec<Directory>> {
-        self.run_read(|c| admin::list_directories(c)).await
-    }
-
-    async fn get_directory(&self, id: &str) -> StoreResult<Option<Directory>> {
-        let id = id.to_owned();
-        self.run_read(move |c| admin::get_directory(c, &id)).await
-    }
-
-    async fn issue_token(&self, directory_id: &str) -> StoreResult<(TokenInfo, String)> {
-        let dir = directory_id.to_owned();
-        self.run_write(None, move |c| admin::issue_token(c, &dir))
-            .await
-    }
-
-    async fn list_tokens(&self, directory_id: &str) -> StoreResult<Vec<TokenInfo>> {
-        let dir = directory_id.to_owned();
-        self.run_read(move |c| admin::list_tokens(c, &dir)).await
-    }
-
-    async fn revoke_token(&self, token_id: &str) -> StoreResult<bool> {
-        let id = token_id.to_owned();
-        self.run_write(None, move |c| admin::revoke_token(c, &id))
-            .await
-    }
-
-    async fn authenticate(&self, token: &str) -> StoreResult<Option<String>> {
-        let token = token.to_owned();
-        self.run_read(move |c| admin::authenticate(c, &token)).await
-    }
-
-    async fn create_admin_key(&self, name: &str) -> StoreResult<(AdminKeyInfo, String)> {
-        let name = name.to_owned();
-        self.run_write(None, move |c| admin::create_admin_key(c, &name))
-            .await
-    }
-
-    async fn authenticate_admin(&self, key: &str) -> StoreResult<Option<String>> {
-        let key = key.to_owned();
-        self.run_read(move |c| admin::authenticate_admin(c, &key))
-            .await
-    }
-
-    async fn list_events(
-        &self,
-        after: i64,
-        limit: u64,
-        types: &[String],
-        directory: Option<&str>,
-    ) -> StoreResult<Vec<crate::events::Event>> {
-        let types = types.to_vec();
-        let directory = directory.map(str::to_owned);
-        self.run_read(move |c| outbox::list(c, after, limit, &types, directory.as_deref()))
-            .await
-    }
-
-    async fn prune_events(&self, cutoff_ms: i64) -> StoreResult<u64> {
-        self.run_write(None, move |c| outbox::prune(c, cutoff_ms))
-            .await
-    }
-
-    async fn event(&self, seq: i64) -> StoreResult<Option<crate::events::Event>> {
-        self.run_read(move |c| webhooks::event(c, seq)).await
-    }
-
-    async fn create_webhook(
-        &self,
-        url: &str,
-        types: &[String],
-        directory: Option<&str>,
-    ) -> StoreResult<(WebhookEndpoint, String)> {
-        let (url, types, dir) = (url.to_owned(), types.to_vec(), directory.map(str::to_owned));
-        let key = self.secret_key();
-        self.run_write(None, move |c| {
-            webhooks::create(c, key.as_ref(), &url, &types, dir.as_deref())
-        })
-        .await
-    }
-
-    async fn list_webhooks(&self) -> StoreResult<Vec<WebhookEndpoint>> {
-        self.run_read(|c| webhooks::list(c)).await
-    }
-
-    async fn get_webhook(&self, id: &str) -> StoreResult<Option<WebhookEndpoint>> {
-        let id = id.to_owned();
-        self.run_read(move |c| webhooks::get(c, &id)).await
-    }
-
-    async fn set_webhook_enabled(&self, id: &str, enabled: bool) -> StoreResult<bool> {
-        let id = id.to_owned();
-        self.run_write(None, move |c| webhooks::set_enabled(c, &id, enabled))
-            .await
-    }
-
-    async fn rotate_webhook_secret(&self, id: &str) -> StoreResult<Option<String>> {
-        let id = id.to_owned();
-        let key = self.secret_key();
-        self.run_write(None, move |c| webhooks::rotate_secret(c, key.as_ref(), &id))
-            .await
-    }
-
-    async fn check_webhook_secrets(&self) -> StoreResult<usize> {
-        let key = self.secret_key();
-        self.run_write(None, move |c| webhooks::check_secrets(c, key.as_ref()))
-            .await
-    }
-
-    async fn delete_webhook(&self, id: &str) -> StoreResult<bool> {
-        let id = id.to_owned();
-        self.run_write(None, move |c| webhooks::delete(c, &id))
-            .await
-    }
-
-    async fn webhook_deliveries(&self, id: &str, limit: u64) -> StoreResult<Vec<DeliveryRecord>> {
-        let id = id.to_owned();
-        self.run_read(move |c| webhooks::deliveries(c, &id, limit))
-            .await
-    }
-
-    async fn redeliver(&self, id: &str, event_seq: i64) -> StoreResult<bool> {
-        let id = id.to_owned();
-        self.run_write(None, move |c| webhooks::redeliver(c, &id, event_seq))
-            .await
-    }
-
-    async fn claim_webhooks(
-        &self,
-        owner: &str,
-        lease_ms: i64,
-        limit: usize,
-    ) -> StoreResult<Vec<Leased>> {
-        let owner = owner.to_owned();
-        let key = self.secret_key();
-        self.run_write(None, move |c| {
-            webhooks::claim(c, key.as_ref(), &owner, lease_ms, limit)
-        })
-        .await
-    }
-
-    async fn webhook_progress(
-        &self,
-        id: &str,
-        owner: &str,
-        lease_ms: i64,
-        progress: Progress,
-    ) -> StoreResult<bool> {
-        let (id, owner) = (id.to_owned(), owner.to_owned());
-        self.run_write(None, move |c| {
-            webhooks::progress(c, &id, &owner, lease_ms, &progress)
-        })
-        .await
-    }
-
-    async fn release_webhook(&self, id: &str, owner: &str) -> StoreResult<()> {
-        let (id, owner) = (id.to_owned(), owner.to_owned());
-        self.run_write(None, move |c| webhooks::release(c, &id, &owner))
-            .await
-    }
-
-    // ---- Directory administration and the app-facing directory API ----
-
-    async fn create_directory_with_token(
-        &self,
-        name: &str,
-    ) -> StoreResult<(Directory, TokenInfo, String)> {
-        let name = name.to_owned();
-        self.run_write(None, move |c| directory_api::create_with_token(c, &name))
-            .await
-    }
-
-    async fn create_first_directory(
-        &self,
-        name: &str,
-    ) -> StoreResult<Option<(Directory, TokenInfo, String)>> {
-        let name = name.to_owned();
-        // One lock for "the first directory" (no directory id looks like it):
-        // starts that race take turns.
-        self.run_write(Some("(first)".to_owned()), move |c| {
-            directory_api::create_first(c, &name)
-        })
-        .await
-    }
-
-    async fn list_directories_page(
-        &self,
-        after: Option<&str>,
-        limit: u64,
-    ) -> StoreResult<(Vec<Directory>, Option<String>)> {
-        let after = after.map(str::to_owned);
-        self.run_read(move |c| directory_api::list_page(c, after.as_deref(), limit))
-            .await
-    }
-
-    async fn rename_directory(&self, id: &str, name: &str) -> StoreResult<Option<Directory>> {
-        let (id, name) = (id.to_owned(), name.to_owned());
-        self.run_write(None, move |c| directory_api::rename(c, &id, &name))
-            .await
-    }
-
-    async fn delete_directory(&self, id: &str) -> StoreResult<bool> {
-        let id = id.to_owned();
-        self.run_write(Some(id.clone()), move |c| directory_api::delete(c, &id))
-            .await
-    }
-
-    async fn revoke_directory_token(&self, directory: &str, token_id: &str) -> StoreResult<bool> {
-        let (dir, id) = (directory.to_owned(), token_id.to_owned());
-        self.run_write(None, move |c| directory_api::revoke_in(c, &dir, &id))
-            .await
-    }
-
-    async fn rotate_token(
-        &self,
-        directory: Option<&str>,
-        token_id: &str,
-        overlap_secs: i64,
-    ) -> StoreResult<Option<crate::directory_api::Rotation>> {
-        let (dir, id) = (directory.map(str::to_owned), token_id.to_owned());
-        let overlap_ms = overlap_secs.saturating_mul(1000);
-        self.run_write(None, move |c| {
-            directory_api::rotate(c, dir.as_deref(), &id, overlap_ms)
-        })
-        .await
-    }
-
-    async fn directory_users(
-        &self,
-        directory: &str,
-        query: crate::directory_api::UserQuery,
-    ) -> StoreResult<crate::directory_api::ObjectPage> {
-        let dir = directory.to_owned();
-        self.run_read(move |c| directory_api::list_users(c, &dir, &query))
-            .await
-    }
-
-    async fn directory_groups(
-        &self,
-        directory: &str,
-        query: crate::directory_api::GroupQuery,
-    ) -> StoreResult<crate::directory_api::ObjectPage> {
-        let dir = directory.to_owned();
-        self.run_read(move |c| directory_api::list_groups(c, &dir, &query))
-            .await
-    }
-
-    async fn group_users(
-        &self,
-        group_id: &str,
-        after: Option<&str>,
-        limit: u64,
-    ) -> StoreResult<crate::directory_api::ObjectPage> {
-        let (group, after) = (group_id.to_owned(), after.map(str::to_owned));
-        self.run_read(move |c| directory_api::group_users(c, &group, after.as_deref(), limit))
-            .await
-    }
-
-    async fn directory_object(
-        &self,
-        kind: Kind,
-        id: &str,
-    ) -> StoreResult<Option<serde_json::Value>> {
-        let id = id.to_owned();
-        self.run_read(move |c| directory_api::object(c, kind, &id))
-            .await
-    }
-
-    // ---- end of the directory API block ----
-
-    async fn deactivation(&self, directory: &str) -> StoreResult<Option<Deactivation>> {
-        let dir = directory.to_owned();
-        self.run_read(move |c| admin::deactivation(c, &dir)).await
-    }
-
-    async fn set_deactivation(&self, directory: &str, mode: Deactivation) -> StoreResult<bool> {
-        let dir = directory.to_owned();
-        self.run_write(Some(dir.clone()), move |c| {
-            admin::set_deactivation(c, &dir, mode)
-        })
-        .await
-    }
-
-    async fn settings(&self, directory: &str) -> StoreResult<Option<DirectorySettings>> {
-        let dir = directory.to_owned();
-        self.run_read(move |c| settings::load(c, &dir, false)).await
-    }
-
-    async fn update_settings(
-        &self,
-        directory: &str,
-        change: SettingsChange,
-    ) -> StoreResult<Option<DirectorySettings>> {
-        let dir = directory.to_owned();
-        self.run_write(Some(dir.clone()), move |c| {
-            settings::update(c, &dir, &change)
         })
         .await
     }
@@ -434,6 +133,321 @@ impl<T: SqlStore> Store for T {
         let dir = directory.to_owned();
         let ids = member_ids.to_vec();
         self.run_read(move |c| resources::members_of(c, &dir, &ids, false))
+            .await
+    }
+}
+
+#[async_trait]
+impl<T: SqlStore> DirectoryStore for T {
+    async fn create_directory(&self, name: &str) -> StoreResult<Directory> {
+        let name = name.to_owned();
+        self.run_write(None, move |c| admin::create_directory(c, &name))
+            .await
+    }
+
+    async fn list_directories(&self) -> StoreResult<Vec<Directory>> {
+        self.run_read(|c| admin::list_directories(c)).await
+    }
+
+    async fn get_directory(&self, id: &str) -> StoreResult<Option<Directory>> {
+        let id = id.to_owned();
+        self.run_read(move |c| admin::get_directory(c, &id)).await
+    }
+
+    async fn create_directory_with_token(
+        &self,
+        name: &str,
+    ) -> StoreResult<(Directory, TokenInfo, String)> {
+        let name = name.to_owned();
+        self.run_write(None, move |c| directory_api::create_with_token(c, &name))
+            .await
+    }
+
+    async fn create_first_directory(
+        &self,
+        name: &str,
+    ) -> StoreResult<Option<(Directory, TokenInfo, String)>> {
+        let name = name.to_owned();
+        // One lock for "the first directory" (no directory id looks like it):
+        // starts that race take turns.
+        self.run_write(Some("(first)".to_owned()), move |c| {
+            directory_api::create_first(c, &name)
+        })
+        .await
+    }
+
+    async fn list_directories_page(
+        &self,
+        after: Option<&str>,
+        limit: u64,
+    ) -> StoreResult<(Vec<Directory>, Option<String>)> {
+        let after = after.map(str::to_owned);
+        self.run_read(move |c| directory_api::list_page(c, after.as_deref(), limit))
+            .await
+    }
+
+    async fn rename_directory(&self, id: &str, name: &str) -> StoreResult<Option<Directory>> {
+        let (id, name) = (id.to_owned(), name.to_owned());
+        self.run_write(None, move |c| directory_api::rename(c, &id, &name))
+            .await
+    }
+
+    async fn delete_directory(&self, id: &str) -> StoreResult<bool> {
+        let id = id.to_owned();
+        self.run_write(Some(id.clone()), move |c| directory_api::delete(c, &id))
+            .await
+    }
+
+    async fn deactivation(&self, directory: &str) -> StoreResult<Option<Deactivation>> {
+        let dir = directory.to_owned();
+        self.run_read(move |c| admin::deactivation(c, &dir)).await
+    }
+
+    async fn set_deactivation(&self, directory: &str, mode: Deactivation) -> StoreResult<bool> {
+        let dir = directory.to_owned();
+        self.run_write(Some(dir.clone()), move |c| {
+            admin::set_deactivation(c, &dir, mode)
+        })
+        .await
+    }
+
+    async fn settings(&self, directory: &str) -> StoreResult<Option<DirectorySettings>> {
+        let dir = directory.to_owned();
+        self.run_read(move |c| settings::load(c, &dir, false)).await
+    }
+
+    async fn update_settings(
+        &self,
+        directory: &str,
+        change: SettingsChange,
+    ) -> StoreResult<Option<DirectorySettings>> {
+        let dir = directory.to_owned();
+        self.run_write(Some(dir.clone()), move |c| {
+            settings::update(c, &dir, &change)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl<T: SqlStore> DirectoryReads for T {
+    async fn directory_users(
+        &self,
+        directory: &str,
+        query: crate::directory_api::UserQuery,
+    ) -> StoreResult<crate::directory_api::ObjectPage> {
+        let dir = directory.to_owned();
+        self.run_read(move |c| directory_api::list_users(c, &dir, &query))
+            .await
+    }
+
+    async fn directory_groups(
+        &self,
+        directory: &str,
+        query: crate::directory_api::GroupQuery,
+    ) -> StoreResult<crate::directory_api::ObjectPage> {
+        let dir = directory.to_owned();
+        self.run_read(move |c| directory_api::list_groups(c, &dir, &query))
+            .await
+    }
+
+    async fn group_users(
+        &self,
+        group_id: &str,
+        after: Option<&str>,
+        limit: u64,
+    ) -> StoreResult<crate::directory_api::ObjectPage> {
+        let (group, after) = (group_id.to_owned(), after.map(str::to_owned));
+        self.run_read(move |c| directory_api::group_users(c, &group, after.as_deref(), limit))
+            .await
+    }
+
+    async fn directory_object(
+        &self,
+        kind: Kind,
+        id: &str,
+    ) -> StoreResult<Option<serde_json::Value>> {
+        let id = id.to_owned();
+        self.run_read(move |c| directory_api::object(c, kind, &id))
+            .await
+    }
+}
+
+#[async_trait]
+impl<T: SqlStore> TokenStore for T {
+    async fn issue_token(&self, directory_id: &str) -> StoreResult<(TokenInfo, String)> {
+        let dir = directory_id.to_owned();
+        self.run_write(None, move |c| admin::issue_token(c, &dir))
+            .await
+    }
+
+    async fn list_tokens(&self, directory_id: &str) -> StoreResult<Vec<TokenInfo>> {
+        let dir = directory_id.to_owned();
+        self.run_read(move |c| admin::list_tokens(c, &dir)).await
+    }
+
+    async fn revoke_token(&self, token_id: &str) -> StoreResult<bool> {
+        let id = token_id.to_owned();
+        self.run_write(None, move |c| admin::revoke_token(c, &id))
+            .await
+    }
+
+    async fn revoke_directory_token(&self, directory: &str, token_id: &str) -> StoreResult<bool> {
+        let (dir, id) = (directory.to_owned(), token_id.to_owned());
+        self.run_write(None, move |c| directory_api::revoke_in(c, &dir, &id))
+            .await
+    }
+
+    async fn rotate_token(
+        &self,
+        directory: Option<&str>,
+        token_id: &str,
+        overlap_secs: i64,
+    ) -> StoreResult<Option<crate::directory_api::Rotation>> {
+        let (dir, id) = (directory.map(str::to_owned), token_id.to_owned());
+        let overlap_ms = overlap_secs.saturating_mul(1000);
+        self.run_write(None, move |c| {
+            directory_api::rotate(c, dir.as_deref(), &id, overlap_ms)
+        })
+        .await
+    }
+
+    async fn authenticate(&self, token: &str) -> StoreResult<Option<String>> {
+        let token = token.to_owned();
+        self.run_read(move |c| admin::authenticate(c, &token)).await
+    }
+
+    async fn create_admin_key(&self, name: &str) -> StoreResult<(AdminKeyInfo, String)> {
+        let name = name.to_owned();
+        self.run_write(None, move |c| admin::create_admin_key(c, &name))
+            .await
+    }
+
+    async fn authenticate_admin(&self, key: &str) -> StoreResult<Option<String>> {
+        let key = key.to_owned();
+        self.run_read(move |c| admin::authenticate_admin(c, &key))
+            .await
+    }
+}
+
+#[async_trait]
+impl<T: SqlStore> EventLog for T {
+    async fn list_events(
+        &self,
+        after: i64,
+        limit: u64,
+        types: &[String],
+        directory: Option<&str>,
+    ) -> StoreResult<Vec<crate::events::Event>> {
+        let types = types.to_vec();
+        let directory = directory.map(str::to_owned);
+        self.run_read(move |c| outbox::list(c, after, limit, &types, directory.as_deref()))
+            .await
+    }
+
+    async fn event(&self, seq: i64) -> StoreResult<Option<crate::events::Event>> {
+        self.run_read(move |c| webhooks::event(c, seq)).await
+    }
+
+    async fn prune_events(&self, cutoff_ms: i64) -> StoreResult<u64> {
+        self.run_write(None, move |c| outbox::prune(c, cutoff_ms))
+            .await
+    }
+}
+
+#[async_trait]
+impl<T: SqlStore> WebhookStore for T {
+    async fn create_webhook(
+        &self,
+        url: &str,
+        types: &[String],
+        directory: Option<&str>,
+    ) -> StoreResult<(WebhookEndpoint, String)> {
+        let (url, types, dir) = (url.to_owned(), types.to_vec(), directory.map(str::to_owned));
+        let key = self.secret_key();
+        self.run_write(None, move |c| {
+            webhooks::create(c, key.as_ref(), &url, &types, dir.as_deref())
+        })
+        .await
+    }
+
+    async fn list_webhooks(&self) -> StoreResult<Vec<WebhookEndpoint>> {
+        self.run_read(|c| webhooks::list(c)).await
+    }
+
+    async fn get_webhook(&self, id: &str) -> StoreResult<Option<WebhookEndpoint>> {
+        let id = id.to_owned();
+        self.run_read(move |c| webhooks::get(c, &id)).await
+    }
+
+    async fn set_webhook_enabled(&self, id: &str, enabled: bool) -> StoreResult<bool> {
+        let id = id.to_owned();
+        self.run_write(None, move |c| webhooks::set_enabled(c, &id, enabled))
+            .await
+    }
+
+    async fn rotate_webhook_secret(&self, id: &str) -> StoreResult<Option<String>> {
+        let id = id.to_owned();
+        let key = self.secret_key();
+        self.run_write(None, move |c| webhooks::rotate_secret(c, key.as_ref(), &id))
+            .await
+    }
+
+    async fn delete_webhook(&self, id: &str) -> StoreResult<bool> {
+        let id = id.to_owned();
+        self.run_write(None, move |c| webhooks::delete(c, &id))
+            .await
+    }
+
+    async fn check_webhook_secrets(&self) -> StoreResult<usize> {
+        let key = self.secret_key();
+        self.run_write(None, move |c| webhooks::check_secrets(c, key.as_ref()))
+            .await
+    }
+
+    async fn webhook_deliveries(&self, id: &str, limit: u64) -> StoreResult<Vec<DeliveryRecord>> {
+        let id = id.to_owned();
+        self.run_read(move |c| webhooks::deliveries(c, &id, limit))
+            .await
+    }
+
+    async fn redeliver(&self, id: &str, event_seq: i64) -> StoreResult<bool> {
+        let id = id.to_owned();
+        self.run_write(None, move |c| webhooks::redeliver(c, &id, event_seq))
+            .await
+    }
+
+    async fn claim_webhooks(
+        &self,
+        owner: &str,
+        lease_ms: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<Leased>> {
+        let owner = owner.to_owned();
+        let key = self.secret_key();
+        self.run_write(None, move |c| {
+            webhooks::claim(c, key.as_ref(), &owner, lease_ms, limit)
+        })
+        .await
+    }
+
+    async fn webhook_progress(
+        &self,
+        id: &str,
+        owner: &str,
+        lease_ms: i64,
+        progress: Progress,
+    ) -> StoreResult<bool> {
+        let (id, owner) = (id.to_owned(), owner.to_owned());
+        self.run_write(None, move |c| {
+            webhooks::progress(c, &id, &owner, lease_ms, &progress)
+        })
+        .await
+    }
+
+    async fn release_webhook(&self, id: &str, owner: &str) -> StoreResult<()> {
+        let (id, owner) = (id.to_owned(), owner.to_owned());
+        self.run_write(None, move |c| webhooks::release(c, &id, &owner))
             .await
     }
 }

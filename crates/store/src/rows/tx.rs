@@ -33,10 +33,10 @@ impl<'c> DbTx<'c> {
 
     /// Notes a database failure; protocol errors (validation, uniqueness) stay per-operation.
     fn guard<R>(&mut self, r: StoreResult<R>) -> StoreResult<R> {
-        if let Err(StoreError::Database(e)) = &r
+        if let Err(e @ StoreError::Database { .. }) = &r
             && self.poisoned.is_none()
         {
-            self.poisoned = Some(StoreError::Database(e.clone()));
+            self.poisoned = Some(e.clone());
         }
         r
     }
@@ -55,10 +55,10 @@ impl<'c> DbTx<'c> {
         let before = self.conn.writes();
         let result = match f(self.conn, self.reg, &self.settings) {
             Err(StoreError::Scim(e)) if self.conn.writes() != before => {
-                Err(StoreError::Database(format!(
-                    "an operation was refused after it had written ({}); the transaction rolls back",
-                    e.detail
-                )))
+                Err(StoreError::database_from(
+                    "an operation was refused after it had written; the transaction rolls back",
+                    e,
+                ))
             }
             other => other,
         };
@@ -358,7 +358,7 @@ mod tests {
             )?;
             Err(roster_scim::ScimError::invalid_value("late").into())
         });
-        assert!(matches!(r, Err(StoreError::Database(_))), "{r:?}");
+        assert!(matches!(r, Err(StoreError::Database { .. })), "{r:?}");
         assert!(
             tx.poisoned.is_some(),
             "the whole transaction must roll back"

@@ -32,10 +32,7 @@ pub const INLINE_PAGES: i32 = 4_000;
 /// writer's WAL hook to feed it.
 pub fn start(writer: &mut Connection, path: &Path) -> StoreResult<()> {
     let conn = Connection::open(path).map_err(|e| {
-        StoreError::Database(format!(
-            "cannot open {} for checkpoints: {e}",
-            path.display()
-        ))
+        StoreError::database_from(format!("cannot open {} for checkpoints", path.display()), e)
     })?;
     conn.execute_batch("PRAGMA busy_timeout = 5000;")?;
     // One pending request is enough: a checkpoint covers every frame so far.
@@ -43,7 +40,7 @@ pub fn start(writer: &mut Connection, path: &Path) -> StoreResult<()> {
     std::thread::Builder::new()
         .name("roster-sqlite-checkpoint".into())
         .spawn(move || checkpoint_loop(conn, rx))
-        .map_err(|e| StoreError::Database(format!("cannot start the checkpoint thread: {e}")))?;
+        .map_err(|e| StoreError::database_from("cannot start the checkpoint thread", e))?;
     set_hook(writer, tx)
 }
 

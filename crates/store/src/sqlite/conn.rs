@@ -64,10 +64,13 @@ pub fn open_reader(path: &Path, horizon: &Horizon) -> StoreResult<Connection> {
 }
 
 fn open_error(path: &Path, e: rusqlite::Error) -> StoreError {
-    StoreError::Database(format!(
-        "cannot open the SQLite database {}: {e} (check that the directory exists and is writable)",
-        path.display()
-    ))
+    StoreError::database_from(
+        format!(
+            "cannot open the SQLite database {} (check that the directory exists and is writable)",
+            path.display()
+        ),
+        e,
+    )
 }
 
 /// `scim_fold(text)` and `scim_ts(text)`: the Rust definitions of case folding and
@@ -103,7 +106,7 @@ pub fn migrate(conn: &mut Connection) -> StoreResult<()> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if version > SCHEMA_VERSION {
-        return Err(StoreError::Database(format!(
+        return Err(StoreError::database(format!(
             "the database has schema version {version}, newer than this Roster ({SCHEMA_VERSION}); upgrade Roster"
         )));
     }

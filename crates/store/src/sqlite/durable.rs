@@ -25,6 +25,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 
+use crate::error::Source;
 use crate::{StoreError, StoreResult};
 
 /// Replies of one committed (or rolled back) batch, with the outcome to give them.
@@ -109,20 +110,23 @@ impl Syncer {
             .write(true)
             .open(&wal_path)
             .map_err(|e| {
-                StoreError::Database(format!(
-                    "cannot open the SQLite WAL file {}: {e}",
-                    Path::new(&wal_path).display()
-                ))
+                StoreError::database_from(
+                    format!(
+                        "cannot open the SQLite WAL file {}",
+                        Path::new(&wal_path).display()
+                    ),
+                    e,
+                )
             })?;
         wal.sync_data()
-            .map_err(|e| StoreError::Database(format!("cannot sync the SQLite WAL file: {e}")))?;
+            .map_err(|e| StoreError::database_from("cannot sync the SQLite WAL file", e))?;
         let (tx, rx) = mpsc::channel::<Synced>();
         let failed = Arc::new(AtomicBool::new(false));
         let (h, f) = (horizon.clone(), failed.clone());
         std::thread::Builder::new()
             .name("roster-sqlite-sync".into())
             .spawn(move || sync_loop(wal, rx, h, f))
-            .map_err(|e| StoreError::Database(format!("cannot start the sync thread: {e}")))?;
+            .map_err(|e| StoreError::database_from("cannot start the sync thread", e))?;
         Ok(Syncer {
             tx,
             horizon,
@@ -134,7 +138,7 @@ impl Syncer {
     /// Why writes are refused, once a sync has failed.
     pub(super) fn failure(&self) -> Option<StoreError> {
         self.failed.load(Ordering::SeqCst).then(|| {
-            StoreError::Database(
+            StoreError::database(
                 "the database could not be synced to disk, so Roster stopped taking writes; \
                  check the disk and restart Roster (it recovers from the write-ahead log)"
                     .to_owned(),
@@ -171,7 +175,7 @@ impl Syncer {
         };
         if let Err(mpsc::SendError(batch)) = self.tx.send(batch) {
             for c in batch.completions {
-                c(Err(StoreError::Database("the sync thread stopped".into())));
+                c(Err(StoreError::database("the sync thread stopped")));
             }
         }
     }
@@ -183,10 +187,11 @@ fn sync_loop(wal: File, rx: mpsc::Receiver<Synced>, horizon: Horizon, failed: Ar
         let mut batches = vec![first];
         batches.extend(rx.try_iter());
         let newest = batches.iter().map(|b| b.generation).max().unwrap_or(0);
-        let result = if failed.load(Ordering::SeqCst) {
-            Err("an earlier sync failed".to_owned())
+        // Shared: every batch waiting on this sync gets the same failure.
+        let result: Result<(), Source> = if failed.load(Ordering::SeqCst) {
+            Err(Arc::new(std::io::Error::other("an earlier sync failed")))
         } else if newest > synced {
-            wal.sync_data().map_err(|e| e.to_string())
+            wal.sync_data().map_err(|e| Arc::new(e) as Source)
         } else {
             Ok(())
         };
@@ -204,9 +209,12 @@ fn sync_loop(wal: File, rx: mpsc::Receiver<Synced>, horizon: Horizon, failed: Ar
         for b in batches {
             let outcome = match &result {
                 Ok(()) => b.outcome,
-                Err(e) => Err(StoreError::Database(format!(
-                    "the change was written but could not be synced to disk ({e}); restart Roster"
-                ))),
+                Err(e) => Err(StoreError::Database {
+                    context:
+                        "the change was written but could not be synced to disk; restart Roster"
+                            .to_owned(),
+                    source: Some(e.clone()),
+                }),
             };
             for c in b.completions {
                 c(outcome.clone());

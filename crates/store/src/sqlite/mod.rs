@@ -81,7 +81,7 @@ impl SqliteStore {
         std::thread::Builder::new()
             .name("roster-sqlite-writer".into())
             .spawn(move || writer_loop(writer, rx, max_batch, syncer))
-            .map_err(|e| StoreError::Database(format!("cannot start the writer thread: {e}")))?;
+            .map_err(|e| StoreError::database_from("cannot start the writer thread", e))?;
         Ok(SqliteStore {
             writer: Mutex::new(tx),
             readers,
@@ -107,11 +107,9 @@ impl SqliteStore {
                 // Alone in its transaction a job needs no savepoint, which spares
                 // SQLite copying every page it touches into a sub-journal.
                 Some(conn) if solo => std::panic::catch_unwind(AssertUnwindSafe(|| f(conn)))
-                    .unwrap_or_else(|_| Err(StoreError::Database("a write panicked".into()))),
+                    .unwrap_or_else(|_| Err(StoreError::database("a write panicked"))),
                 Some(conn) => run_in_savepoint(conn, f),
-                None => Err(StoreError::Database(
-                    "no transaction could be opened".into(),
-                )),
+                None => Err(StoreError::database("no transaction could be opened")),
             };
             let ok = result.is_ok();
             let done: Completion = Box::new(move |commit: Result<(), StoreError>| {
@@ -152,7 +150,7 @@ impl SqliteStore {
         let (tx, rx) = oneshot::channel::<StoreResult<R>>();
         let job: ReadJob = Box::new(move |conn: &Connection| {
             let result = std::panic::catch_unwind(AssertUnwindSafe(|| f(conn)))
-                .unwrap_or_else(|_| Err(StoreError::Database("a read panicked".into())));
+                .unwrap_or_else(|_| Err(StoreError::database("a read panicked")));
             // Idle again before the reply goes out, and whether or not anyone
             // still waits for it: a cancelled request must not shrink the pool.
             if let Ok(mut idle) = pool.idle.lock() {
@@ -196,7 +194,7 @@ impl ReadPool {
                         job(&conn);
                     }
                 })
-                .map_err(|e| StoreError::Database(format!("cannot start a reader thread: {e}")))?;
+                .map_err(|e| StoreError::database_from("cannot start a reader thread", e))?;
             idle.push(tx);
         }
         Ok(Arc::new(ReadPool {
@@ -212,7 +210,7 @@ fn run_in_savepoint<R>(
 ) -> StoreResult<R> {
     conn.execute_batch("SAVEPOINT job")?;
     let result = std::panic::catch_unwind(AssertUnwindSafe(|| f(conn)))
-        .unwrap_or_else(|_| Err(StoreError::Database("a write panicked".into())));
+        .unwrap_or_else(|_| Err(StoreError::database("a write panicked")));
     match &result {
         Ok(_) => conn.execute_batch("RELEASE job")?,
         Err(_) => conn.execute_batch("ROLLBACK TO job; RELEASE job")?,

@@ -1,0 +1,264 @@
+//! The store's roles, one trait each, and [`Store`], their union.
+//!
+//! Code that needs one role takes that trait (`&dyn EventLog`,
+//! `Arc<dyn TokenStore>`); code that needs several, or hands the store on,
+//! takes `Arc<dyn Store>`, which converts to any of its roles. Both backends
+//! implement every role. [`crate::prelude`] brings them all into scope.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+
+use crate::model::*;
+use crate::{StoreResult, TxWork, directory_api, events, webhooks};
+
+/// The SCIM resources of a directory (users and groups): their writes,
+/// alone or in one transaction, their reads and lists, and the membership
+/// rows between them.
+#[async_trait]
+pub trait ResourceStore: Send + Sync + 'static {
+    /// Runs `work` in one transaction: it commits when `work` returns Ok, and
+    /// nothing of it survives when `work` returns an error.
+    async fn transaction(&self, directory: &str, work: TxWork) -> StoreResult<()>;
+
+    /// Creates a resource in a directory.
+    async fn create(&self, directory: &str, new: NewResource) -> StoreResult<Stored>;
+    /// One resource of a directory; `None` when there is no such resource.
+    async fn get(&self, directory: &str, kind: Kind, id: &str) -> StoreResult<Option<Stored>>;
+    /// Read-modify-write inside one transaction; `if_match` is the expected version.
+    async fn update(
+        &self,
+        directory: &str,
+        kind: Kind,
+        id: &str,
+        if_match: Option<i64>,
+        f: UpdateFn,
+    ) -> StoreResult<Stored>;
+    /// Deletes a resource; `if_match` is the expected version.
+    async fn delete(
+        &self,
+        directory: &str,
+        kind: Kind,
+        id: &str,
+        if_match: Option<i64>,
+    ) -> StoreResult<()>;
+    /// One page of a directory's resources of one type, filtered and sorted.
+    async fn list(&self, directory: &str, query: ListQuery) -> StoreResult<ListResult>;
+    /// Members of each group, with what `members[].display` shows.
+    async fn members(
+        &self,
+        directory: &str,
+        group_ids: &[String],
+    ) -> StoreResult<HashMap<String, Vec<MemberRow>>>;
+    /// Groups each resource is a direct member of.
+    async fn groups_of(
+        &self,
+        directory: &str,
+        member_ids: &[String],
+    ) -> StoreResult<HashMap<String, Vec<MemberRow>>>;
+}
+
+/// Directories themselves: creating (alone or with a first token), listing,
+/// renaming and deleting them, and each directory's settings and
+/// deactivation mode.
+#[async_trait]
+pub trait DirectoryStore: Send + Sync + 'static {
+    /// Creates an empty directory.
+    async fn create_directory(&self, name: &str) -> StoreResult<Directory>;
+    /// Every directory, by id.
+    async fn list_directories(&self) -> StoreResult<Vec<Directory>>;
+    /// One directory; `None` when there is no such directory.
+    async fn get_directory(&self, id: &str) -> StoreResult<Option<Directory>>;
+
+    /// Creates a directory and its first token together; the plaintext token is returned once.
+    async fn create_directory_with_token(
+        &self,
+        name: &str,
+    ) -> StoreResult<(Directory, TokenInfo, String)>;
+    /// On an empty database, creates a directory and its first token; `None`
+    /// when any directory exists. Atomic across processes: instances that
+    /// start together on an empty database create one directory between them.
+    async fn create_first_directory(
+        &self,
+        name: &str,
+    ) -> StoreResult<Option<(Directory, TokenInfo, String)>>;
+    /// Up to `limit` directories with ids after `after`, and the cursor of the next page.
+    async fn list_directories_page(
+        &self,
+        after: Option<&str>,
+        limit: u64,
+    ) -> StoreResult<(Vec<Directory>, Option<String>)>;
+    /// None when there is no such directory.
+    async fn rename_directory(&self, id: &str, name: &str) -> StoreResult<Option<Directory>>;
+    /// Deletes a directory and all its data, writing `dsync.deleted`; false when unknown.
+    async fn delete_directory(&self, id: &str) -> StoreResult<bool>;
+
+    /// How the directory reports deactivations; `None` for an unknown directory.
+    async fn deactivation(&self, directory: &str) -> StoreResult<Option<Deactivation>>;
+    /// Sets it; false for an unknown directory.
+    async fn set_deactivation(&self, directory: &str, mode: Deactivation) -> StoreResult<bool>;
+    /// A directory's settings; `None` for an unknown directory.
+    async fn settings(&self, directory: &str) -> StoreResult<Option<DirectorySettings>>;
+    /// Changes some settings in one transaction and returns them all; `None`
+    /// for an unknown directory. A new custom-attribute mapping applies to
+    /// events written from then on: events already written keep their data.
+    async fn update_settings(
+        &self,
+        directory: &str,
+        change: SettingsChange,
+    ) -> StoreResult<Option<DirectorySettings>>;
+}
+
+/// The app-facing directory API's reads: a directory's users and groups,
+/// normalized, paged by id. Read-only.
+#[async_trait]
+pub trait DirectoryReads: Send + Sync + 'static {
+    /// A page of a directory's users, normalized; not found for an unknown directory or group.
+    async fn directory_users(
+        &self,
+        directory: &str,
+        query: directory_api::UserQuery,
+    ) -> StoreResult<directory_api::ObjectPage>;
+    /// A page of a directory's groups, normalized; not found for an unknown directory.
+    async fn directory_groups(
+        &self,
+        directory: &str,
+        query: directory_api::GroupQuery,
+    ) -> StoreResult<directory_api::ObjectPage>;
+    /// A page of a group's direct user members; not found for an unknown group.
+    async fn group_users(
+        &self,
+        group_id: &str,
+        after: Option<&str>,
+        limit: u64,
+    ) -> StoreResult<directory_api::ObjectPage>;
+    /// One user or group, normalized, in whichever directory it is.
+    async fn directory_object(
+        &self,
+        kind: Kind,
+        id: &str,
+    ) -> StoreResult<Option<serde_json::Value>>;
+}
+
+/// Credentials: the bearer tokens of directories (issue, list, revoke,
+/// rotate, authenticate) and the admin API keys. Only digests are stored;
+/// a plaintext is returned once, when it is minted.
+#[async_trait]
+pub trait TokenStore: Send + Sync + 'static {
+    /// Mints a new bearer token for a directory; the plaintext is returned once and never stored.
+    async fn issue_token(&self, directory_id: &str) -> StoreResult<(TokenInfo, String)>;
+    /// The tokens of a directory, revoked ones included, by id.
+    async fn list_tokens(&self, directory_id: &str) -> StoreResult<Vec<TokenInfo>>;
+    /// Revokes a token by id; false when there is no such live token.
+    async fn revoke_token(&self, token_id: &str) -> StoreResult<bool>;
+    /// Revokes a live token of one directory; false when it has no such token.
+    async fn revoke_directory_token(&self, directory: &str, token_id: &str) -> StoreResult<bool>;
+    /// Issues a successor to a live token (of `directory`, when given) and lets
+    /// the old one work for `overlap_secs` more; None when there is no such live token.
+    async fn rotate_token(
+        &self,
+        directory: Option<&str>,
+        token_id: &str,
+        overlap_secs: i64,
+    ) -> StoreResult<Option<directory_api::Rotation>>;
+    /// The directory a bearer token belongs to, if the token is live.
+    async fn authenticate(&self, token: &str) -> StoreResult<Option<String>>;
+
+    /// Mints an admin API key; the plaintext is returned once and never stored.
+    async fn create_admin_key(&self, name: &str) -> StoreResult<(AdminKeyInfo, String)>;
+    /// The id of the live admin key, if `key` is one.
+    async fn authenticate_admin(&self, key: &str) -> StoreResult<Option<String>>;
+}
+
+/// The event log the resource writes append to: reads by sequence number
+/// (the events API, the webhook dispatcher) and retention.
+#[async_trait]
+pub trait EventLog: Send + Sync + 'static {
+    /// Events after the sequence number `after`, oldest first, optionally
+    /// restricted to some types and one directory.
+    async fn list_events(
+        &self,
+        after: i64,
+        limit: u64,
+        types: &[String],
+        directory: Option<&str>,
+    ) -> StoreResult<Vec<events::Event>>;
+
+    /// One event by sequence number.
+    async fn event(&self, seq: i64) -> StoreResult<Option<events::Event>>;
+
+    /// Deletes events older than `cutoff_ms` that every enabled webhook endpoint has delivered.
+    async fn prune_events(&self, cutoff_ms: i64) -> StoreResult<u64>;
+}
+
+/// Webhook endpoints and their delivery state: the endpoints and their
+/// signing secrets, the delivery log, redeliveries, and the leases under
+/// which one dispatcher at a time delivers to an endpoint.
+#[async_trait]
+pub trait WebhookStore: Send + Sync + 'static {
+    /// Registers an endpoint for some event types (all when empty) of one
+    /// directory or all, receiving events from now on; returns it with its
+    /// signing secret, in plaintext.
+    async fn create_webhook(
+        &self,
+        url: &str,
+        types: &[String],
+        directory: Option<&str>,
+    ) -> StoreResult<(webhooks::WebhookEndpoint, String)>;
+    /// Every endpoint, by id.
+    async fn list_webhooks(&self) -> StoreResult<Vec<webhooks::WebhookEndpoint>>;
+    /// One endpoint; `None` when there is no such endpoint.
+    async fn get_webhook(&self, id: &str) -> StoreResult<Option<webhooks::WebhookEndpoint>>;
+    /// Enables or disables an endpoint; enabling also clears a failing state
+    /// and any backoff. False when there is no such endpoint.
+    async fn set_webhook_enabled(&self, id: &str, enabled: bool) -> StoreResult<bool>;
+    /// Gives an endpoint a new signing secret and returns it; `None` when
+    /// there is no such endpoint.
+    async fn rotate_webhook_secret(&self, id: &str) -> StoreResult<Option<String>>;
+    /// Deletes an endpoint; false when there is no such endpoint.
+    async fn delete_webhook(&self, id: &str) -> StoreResult<bool>;
+    /// Fails, naming the endpoint, when a stored webhook secret cannot be read
+    /// with the configured `secret_key` or its previous keys (wrong or
+    /// missing key); with a key, encrypts with it the secrets stored in
+    /// plaintext or under a previous key, all in one transaction. Returns how
+    /// many it encrypted.
+    async fn check_webhook_secrets(&self) -> StoreResult<usize>;
+    /// The newest `limit` delivery attempts to an endpoint, newest first.
+    async fn webhook_deliveries(
+        &self,
+        id: &str,
+        limit: u64,
+    ) -> StoreResult<Vec<webhooks::DeliveryRecord>>;
+    /// Queues one event to be sent to an endpoint again; false if either is unknown.
+    async fn redeliver(&self, id: &str, event_seq: i64) -> StoreResult<bool>;
+    /// Leases up to `limit` endpoints that have events to deliver and are due.
+    async fn claim_webhooks(
+        &self,
+        owner: &str,
+        lease_ms: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<webhooks::Leased>>;
+    /// Records attempts and moves the endpoint on; false when the lease was lost.
+    async fn webhook_progress(
+        &self,
+        id: &str,
+        owner: &str,
+        lease_ms: i64,
+        progress: webhooks::Progress,
+    ) -> StoreResult<bool>;
+    /// Gives up `owner`'s lease on an endpoint, so any dispatcher may claim it at once.
+    async fn release_webhook(&self, id: &str, owner: &str) -> StoreResult<()>;
+}
+
+/// Every role at once: what a backend is, and what code that hands the store
+/// on holds (`Arc<dyn Store>`). Implemented for everything that implements
+/// all the roles; an `Arc<dyn Store>` converts to an `Arc` of any one role.
+pub trait Store:
+    ResourceStore + DirectoryStore + DirectoryReads + TokenStore + EventLog + WebhookStore
+{
+}
+
+impl<T> Store for T where
+    T: ResourceStore + DirectoryStore + DirectoryReads + TokenStore + EventLog + WebhookStore
+{
+}
