@@ -1,0 +1,16 @@
+//! What Roster's test suites share: the test PostgreSQL ([`pg`]: which one,
+//! a schema per test, a private cluster when none is running), the `roster
+//! serve` process spawner ([`process`]), a raw HTTP/1.1 client and webhook
+//! receiver on real sockets ([`http`]) and, with the `server` feature, the
+//! in-process server spawner ([`server`]).
+//!
+//! A dev-dependency only. Its helpers fail the calling test the way `assert!`
+//! does, by panicking with a message that says what was expected; they never
+//! `unwrap` without one.
+#![deny(clippy::unwrap_used)]
+
+pub mod http;
+pub mod pg;
+pub mod process;
+#[cfg(feature = "server")]
+pub mod server;
