@@ -6,6 +6,7 @@ use std::fs::File;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// How long a process may take to listen, or to answer once listening.
@@ -14,12 +15,12 @@ const START: Duration = Duration::from_secs(30);
 /// A `roster serve` process; killed (and waited for) when dropped, its log's
 /// last lines printed if the test is failing, its log file removed.
 pub struct Serve {
-    pub child: Child,
+    child: Mutex<Child>,
     /// The file with the process's stdout and stderr.
     pub log: PathBuf,
     /// Names the process in messages.
     pub label: String,
-    addr: Option<SocketAddr>,
+    addr: OnceLock<SocketAddr>,
 }
 
 impl Serve {
@@ -41,10 +42,10 @@ impl Serve {
             .spawn()
             .unwrap_or_else(|e| panic!("{label} does not start: {e}"));
         Serve {
-            child,
+            child: Mutex::new(child),
             log,
             label: label.to_owned(),
-            addr: None,
+            addr: OnceLock::new(),
         }
     }
 
@@ -55,9 +56,9 @@ impl Serve {
     /// The address the process listens on, from its log (`addr=…`, logged at
     /// `info` once it listens); fails the test if it exits first or takes
     /// over 30 s.
-    pub fn addr(&mut self) -> SocketAddr {
-        if let Some(addr) = self.addr {
-            return addr;
+    pub fn addr(&self) -> SocketAddr {
+        if let Some(addr) = self.addr.get() {
+            return *addr;
         }
         let started = Instant::now();
         loop {
@@ -67,10 +68,9 @@ impl Serve {
                 .find_map(|w| w.strip_prefix("addr="))
                 .and_then(|a| a.parse().ok())
             {
-                self.addr = Some(addr);
-                return addr;
+                return *self.addr.get_or_init(|| addr);
             }
-            if let Ok(Some(status)) = self.child.try_wait() {
+            if let Some(status) = self.exited() {
                 panic!("{} exited ({status}) before listening:\n{log}", self.label);
             }
             assert!(
@@ -83,21 +83,21 @@ impl Serve {
     }
 
     /// `http://127.0.0.1:PORT`
-    pub fn origin(&mut self) -> String {
+    pub fn origin(&self) -> String {
         format!("http://{}", self.addr())
     }
 
     /// The URL of `path` on this process.
-    pub fn url(&mut self, path: &str) -> String {
+    pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr())
     }
 
     /// Waits until the process answers `GET path` (with `token`) with 200.
-    pub async fn wait_ready(&mut self, path: &str, token: &str) {
+    pub async fn wait_ready(&self, path: &str, token: &str) {
         let addr = self.addr();
         let started = Instant::now();
         loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
+            if let Some(status) = self.exited() {
                 panic!(
                     "{} exited ({status}) before serving:\n{}",
                     self.label,
@@ -120,27 +120,44 @@ impl Serve {
         }
     }
 
+    /// The process's id.
+    pub fn id(&self) -> u32 {
+        self.child().id()
+    }
+
+    /// The exit status, once the process has exited.
+    pub fn exited(&self) -> Option<std::process::ExitStatus> {
+        self.child().try_wait().ok().flatten()
+    }
+
+    fn child(&self) -> std::sync::MutexGuard<'_, Child> {
+        self.child
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// Sends SIGTERM, as a service manager stops Roster.
     pub fn terminate(&self) {
-        let pid = self.child.id() as libc::pid_t;
+        let pid = self.id() as libc::pid_t;
         // SAFETY: kill has no memory preconditions; pid is this test's own child.
         let sent = unsafe { libc::kill(pid, libc::SIGTERM) } == 0;
         assert!(sent, "SIGTERM to {} failed", self.label);
     }
 
     /// SIGKILL: no shutdown, no flushing, no released leases.
-    pub fn kill(&mut self) {
-        if let Err(e) = self.child.kill().and_then(|()| self.child.wait().map(drop)) {
+    pub fn kill(&self) {
+        let mut child = self.child();
+        if let Err(e) = child.kill().and_then(|()| child.wait().map(drop)) {
             panic!("cannot kill {}: {e}", self.label);
         }
     }
 
     /// Waits at most `limit` for the process to exit; whether it exited
     /// successfully and when.
-    pub fn wait_exit(&mut self, limit: Duration) -> Option<(bool, Duration)> {
+    pub fn wait_exit(&self, limit: Duration) -> Option<(bool, Duration)> {
         let started = Instant::now();
         while started.elapsed() < limit {
-            if let Ok(Some(status)) = self.child.try_wait() {
+            if let Some(status) = self.exited() {
                 return Some((status.success(), started.elapsed()));
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -158,9 +175,10 @@ impl Serve {
 impl Drop for Serve {
     fn drop(&mut self) {
         // Only the child this test started, by its own handle.
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
+        let child = self.child.get_mut().unwrap_or_else(|e| e.into_inner());
+        if matches!(child.try_wait(), Ok(None)) {
+            let _ = child.kill();
+            let _ = child.wait();
         }
         if std::thread::panicking() {
             let log = self.log_text();

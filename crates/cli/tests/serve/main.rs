@@ -4,9 +4,6 @@
 //! All tests are modules of this one binary, which links once.
 
 mod support;
-// Raw-socket replies, the same reader as the server's own socket tests.
-#[path = "../../../server/tests/it/raw_http.rs"]
-mod raw_http;
 
 mod custom_attributes;
 mod limits;
