@@ -15,8 +15,8 @@
 //!   allowed: delivery is at-least-once).
 //!
 //! Each scenario runs on SQLite (a temporary file) and on PostgreSQL (a schema
-//! of its own in the database named by `ROSTER_TEST_POSTGRES`, default
-//! `postgres://postgres@127.0.0.1:5432/test`).
+//! of its own in the test PostgreSQL, `roster_testkit::pg`; without one the
+//! PostgreSQL scenarios return early).
 //!
 //! `postgres_restart_under_load` restarts the whole PostgreSQL cluster while a
 //! client writes, which disturbs everything else using that server, so it is
@@ -906,6 +906,14 @@ async fn postgres_restart_under_load() {
     let Some(data) = Data::postgres() else {
         return;
     };
+    // pg_ctlcluster restarts the machine's cluster, not a private one nor
+    // the one ROSTER_TEST_POSTGRES names.
+    let origin = roster_testkit::pg::postgres().map(|pg| pg.origin().clone());
+    assert_eq!(
+        origin,
+        Some(roster_testkit::pg::Origin::Default),
+        "this test restarts the cluster at 127.0.0.1:5432 and must run against it"
+    );
     let f = Fixture::new(data).await;
     let s = f.start().await;
     let _guard = ClusterGuard;

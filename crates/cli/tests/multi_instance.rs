@@ -3,10 +3,10 @@
 //! (userName uniqueness, If-Match, membership, /Bulk, the event stream) and
 //! instances that start together must migrate the database once.
 //!
-//! PostgreSQL is the one named by `ROSTER_TEST_POSTGRES` (default
-//! `postgres://postgres@127.0.0.1:5432/test`); each test gets a schema of its
-//! own, which the processes reach through the URL's
-//! `options=-csearch_path=…` parameter, and which is dropped at the end.
+//! PostgreSQL is the test PostgreSQL (`roster_testkit::pg`; without one the
+//! tests return early); each test gets a schema of its own, which the
+//! processes reach through the URL's `options=-csearch_path=…` parameter, and
+//! which is dropped at the end.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
