@@ -162,13 +162,24 @@ fn ci() -> bool {
 /// Connects once, quickly; the error says why not.
 fn probe(url: &str) -> Result<(), String> {
     on_thread(|| {
-        let mut config: postgres::Config = url.parse().map_err(|e| format!("{e}"))?;
+        let mut config: postgres::Config = url.parse().map_err(|e| chain(&e))?;
         config.connect_timeout(Duration::from_secs(3));
-        let mut c = config
-            .connect(postgres::NoTls)
-            .map_err(|e| format!("{e}"))?;
-        c.batch_execute("SELECT 1").map_err(|e| format!("{e}"))
+        let mut c = config.connect(postgres::NoTls).map_err(|e| chain(&e))?;
+        c.batch_execute("SELECT 1").map_err(|e| chain(&e))
     })
+}
+
+/// An error with its causes (`postgres::Error` alone says only "error
+/// connecting to server").
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// Runs `f` on a thread of its own (the blocking client must not run on an
@@ -185,7 +196,7 @@ fn on_thread<R: Send>(f: impl FnOnce() -> R + Send) -> R {
 pub fn with_client<R: Send>(url: &str, f: impl FnOnce(&mut postgres::Client) -> R + Send) -> R {
     on_thread(|| {
         let mut c = postgres::Client::connect(url, postgres::NoTls)
-            .unwrap_or_else(|e| panic!("PostgreSQL at {url} does not answer: {e}"));
+            .unwrap_or_else(|e| panic!("PostgreSQL at {url} does not answer: {}", chain(&e)));
         f(&mut c)
     })
 }
@@ -221,7 +232,7 @@ impl Schema {
         let sql = format!("CREATE SCHEMA \"{name}\"");
         with_client(&database, |c| {
             c.batch_execute(&sql)
-                .unwrap_or_else(|e| panic!("{sql} in {database}: {e}"))
+                .unwrap_or_else(|e| panic!("{sql} in {database}: {}", chain(&e)))
         });
         Some(Schema { name, database })
     }
