@@ -188,3 +188,67 @@ impl Receiver {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A listener that answers each connection with `reply` and closes it.
+    async fn answering(reply: &'static [u8]) -> SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a loopback port");
+        let addr = listener.local_addr().expect("its address");
+        tokio::spawn(async move {
+            while let Ok((mut c, _)) = listener.accept().await {
+                let _ = read_request(&mut c).await;
+                let _ = c.write_all(reply).await;
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn a_reply_is_read_with_its_status_headers_and_body() {
+        let addr = answering(
+            b"HTTP/1.1 201 Created\r\nContent-Type: application/scim+json\r\nContent-Length: 11\r\n\r\n{\"id\": \"1\"}",
+        )
+        .await;
+        let r = request(addr, "POST", "/Users", "t", Some(&serde_json::json!({}))).await;
+        assert_eq!(r.status, 201);
+        assert_eq!(
+            r.header("content-type").as_deref(),
+            Some("application/scim+json")
+        );
+        assert_eq!(r.json()["id"], "1");
+    }
+
+    #[tokio::test]
+    async fn a_connection_closed_before_a_whole_reply_is_none() {
+        let addr = answering(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort").await;
+        let r = try_request(addr, "GET", "/", "t", None, Duration::from_secs(5)).await;
+        assert!(r.is_none(), "{r:?}");
+    }
+
+    #[tokio::test]
+    async fn the_receiver_records_each_delivery_once_answered() {
+        let receiver = Receiver::start(Duration::ZERO).await;
+        let addr: SocketAddr = receiver
+            .url
+            .trim_start_matches("http://")
+            .trim_end_matches("/hook")
+            .parse()
+            .expect("the receiver's address");
+        let mut c = TcpStream::connect(addr).await.expect("a connection");
+        for id in ["evt_1", "evt_2"] {
+            let req = format!(
+                "POST /hook HTTP/1.1\r\nRoster-Event-Id: {id}\r\nContent-Length: 2\r\n\r\n{{}}"
+            );
+            c.write_all(req.as_bytes()).await.expect("sent");
+            let r = read_reply(&mut c, Duration::from_secs(5)).await;
+            assert_eq!(r.map(|r| r.status), Some(200));
+        }
+        assert_eq!(receiver.ids(), ["evt_1", "evt_2"]);
+        assert!(receiver.deliveries()[1].1.ends_with("\r\n\r\n{}"));
+    }
+}

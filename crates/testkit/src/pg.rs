@@ -251,24 +251,22 @@ impl Schema {
     /// names the connections after it (`application_name`), so a test can
     /// find and end them in `pg_stat_activity`.
     pub fn url(&self) -> String {
-        let sep = if self.database.contains('?') {
-            '&'
-        } else {
-            '?'
-        };
-        // The postgres crate reads `options` from the URL and percent-decodes
-        // it: the server receives `-csearch_path=t_…,public`.
-        format!(
-            "{}{sep}options=-csearch_path%3D{name},public&application_name={name}",
-            self.database,
-            name = self.name
-        )
+        schema_url(&self.database, &self.name)
     }
 
     /// [`with_client`] on [`Schema::url`].
     pub fn with_client<R: Send>(&self, f: impl FnOnce(&mut postgres::Client) -> R + Send) -> R {
         with_client(&self.url(), f)
     }
+}
+
+/// `database` with `schema` first on the search_path, its connections named
+/// after it.
+fn schema_url(database: &str, schema: &str) -> String {
+    let sep = if database.contains('?') { '&' } else { '?' };
+    // The postgres crate reads `options` from the URL and percent-decodes it:
+    // the server receives `-csearch_path=t_…,public`.
+    format!("{database}{sep}options=-csearch_path%3D{schema},public&application_name={schema}")
 }
 
 impl Drop for Schema {
@@ -281,5 +279,35 @@ impl Drop for Schema {
                 let _ = c.batch_execute(&sql);
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_schema_url_puts_the_schema_first_and_names_the_connections() {
+        let url = schema_url("postgres://postgres@127.0.0.1:5432/test", "t_1");
+        assert_eq!(
+            url,
+            "postgres://postgres@127.0.0.1:5432/test?options=-csearch_path%3Dt_1,public&application_name=t_1"
+        );
+        let config: postgres::Config = url.parse().expect("a valid URL");
+        assert_eq!(config.get_options(), Some("-csearch_path=t_1,public"));
+        assert_eq!(config.get_application_name(), Some("t_1"));
+        let with_query = schema_url("postgres://u@h/db?sslmode=disable", "t_2");
+        assert!(with_query.starts_with("postgres://u@h/db?sslmode=disable&options="));
+    }
+
+    #[test]
+    fn a_refused_connection_is_reported_with_its_cause() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let e = probe(&format!("postgres://postgres@127.0.0.1:{port}/test"))
+            .expect_err("nothing listens there");
+        assert!(e.contains("refused"), "{e}");
     }
 }
