@@ -57,29 +57,49 @@ impl Serve {
     /// `info` once it listens); fails the test if it exits first or takes
     /// over 30 s.
     pub fn addr(&self) -> SocketAddr {
-        if let Some(addr) = self.addr.get() {
-            return *addr;
-        }
         let started = Instant::now();
         loop {
-            let log = self.log_text();
-            if let Some(addr) = log
-                .split_whitespace()
-                .find_map(|w| w.strip_prefix("addr="))
-                .and_then(|a| a.parse().ok())
-            {
-                return *self.addr.get_or_init(|| addr);
+            if let Some(addr) = self.listening(started) {
+                return addr;
             }
-            if let Some(status) = self.exited() {
-                panic!("{} exited ({status}) before listening:\n{log}", self.label);
-            }
-            assert!(
-                started.elapsed() < START,
-                "{} did not listen within {START:?}:\n{log}",
-                self.label
-            );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// [`Serve::addr`] without blocking an async runtime's thread.
+    pub async fn addr_async(&self) -> SocketAddr {
+        let started = Instant::now();
+        loop {
+            if let Some(addr) = self.listening(started) {
+                return addr;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The address once the log has it; fails the test if the process exited
+    /// first or `started` is 30 s ago.
+    fn listening(&self, started: Instant) -> Option<SocketAddr> {
+        if let Some(addr) = self.addr.get() {
+            return Some(*addr);
+        }
+        let log = self.log_text();
+        if let Some(addr) = log
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("addr="))
+            .and_then(|a| a.parse().ok())
+        {
+            return Some(*self.addr.get_or_init(|| addr));
+        }
+        if let Some(status) = self.exited() {
+            panic!("{} exited ({status}) before listening:\n{log}", self.label);
+        }
+        assert!(
+            started.elapsed() < START,
+            "{} did not listen within {START:?}:\n{log}",
+            self.label
+        );
+        None
     }
 
     /// `http://127.0.0.1:PORT`
@@ -94,7 +114,7 @@ impl Serve {
 
     /// Waits until the process answers `GET path` (with `token`) with 200.
     pub async fn wait_ready(&self, path: &str, token: &str) {
-        let addr = self.addr();
+        let addr = self.addr_async().await;
         let started = Instant::now();
         loop {
             if let Some(status) = self.exited() {
