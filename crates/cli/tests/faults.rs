@@ -15,8 +15,8 @@
 //!   allowed: delivery is at-least-once).
 //!
 //! Each scenario runs on SQLite (a temporary file) and on PostgreSQL (a schema
-//! of its own in the database named by `ROSTER_TEST_POSTGRES`, default
-//! `postgres://postgres@127.0.0.1:5432/test`).
+//! of its own in the test PostgreSQL, `roster_testkit::pg`; without one the
+//! PostgreSQL scenarios return early).
 //!
 //! `postgres_restart_under_load` restarts the whole PostgreSQL cluster while a
 //! client writes, which disturbs everything else using that server, so it is
@@ -35,10 +35,10 @@ use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 mod common;
-use common::{BULK_REQUEST, Dir, GROUP, PATCH_OP, Schema, Serve, USER, cli, http_client};
+use common::{BULK_REQUEST, Dir, GROUP, PATCH_OP, Schema, Serve, USER, cli, http_client, serve};
+use roster_testkit::http::Receiver;
 
 const ROUNDS: usize = 6;
 /// Quick webhook retries and a short lease: a killed process holds its
@@ -111,13 +111,14 @@ impl Data {
         }
     }
 
-    async fn postgres() -> Data {
-        let schema = Schema::create().await;
-        Data {
-            url: schema.url.clone(),
+    /// `None` when the PostgreSQL tests are skipped (no PostgreSQL).
+    fn postgres() -> Option<Data> {
+        let schema = Schema::create()?;
+        Some(Data {
+            url: schema.url(),
             db: Database::Postgres(schema),
             files: tempfile::tempdir().unwrap(),
-        }
+        })
     }
 
     fn config(&self) -> PathBuf {
@@ -164,9 +165,9 @@ impl Fixture {
             .path()
             .join(format!("serve-{}.log", uuid::Uuid::now_v7().simple()));
         let config = self.data.config();
-        let mut s = Serve::spawn(&self.data.url, Some(&config), log, "roster serve");
+        let s = serve(&self.data.url, Some(&config), log, "roster serve");
         let path = format!("/scim/v2/{}/ServiceProviderConfig", self.dir.id);
-        s.wait_ready(&self.c, &path, &self.dir.token).await;
+        s.wait_ready(&path, &self.dir.token).await;
         s
     }
 
@@ -211,7 +212,8 @@ impl Fixture {
         loop {
             let url = format!(
                 "{}/scim/v2/{}{path}?startIndex={start}&count=1000",
-                s.origin, self.dir.id
+                s.origin(),
+                self.dir.id
             );
             let r = self
                 .c
@@ -236,7 +238,7 @@ impl Fixture {
         let mut out = Vec::new();
         let mut after = String::new();
         loop {
-            let mut url = format!("{}/api/v1/events?limit=1000", s.origin);
+            let mut url = format!("{}/api/v1/events?limit=1000", s.origin());
             if !after.is_empty() {
                 url.push_str(&format!("&after={after}"));
             }
@@ -444,12 +446,12 @@ async fn single_writes(data: Data, test: &str) {
     let f = Fixture::new(data).await;
     let ledger = Arc::new(Mutex::new(Ledger::default()));
     for round in 0..ROUNDS {
-        let mut s = f.start().await;
+        let s = f.start().await;
         let tasks: Vec<_> = (0..4)
             .map(|w| {
                 tokio::spawn(writer(
                     f.c.clone(),
-                    s.origin.clone(),
+                    s.origin(),
                     f.dir.clone(),
                     ledger.clone(),
                     rng.fork(),
@@ -554,11 +556,10 @@ async fn sqlite_sigkill_during_single_writes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_sigkill_during_single_writes() {
-    single_writes(
-        Data::postgres().await,
-        "postgres_sigkill_during_single_writes",
-    )
-    .await;
+    let Some(data) = Data::postgres() else {
+        return;
+    };
+    single_writes(data, "postgres_sigkill_during_single_writes").await;
 }
 
 // ---------------------------------------------------------------------- /Bulk
@@ -622,12 +623,12 @@ async fn bulk_requests(data: Data, test: &str) {
     let mut acked = Vec::new();
     let mut unknown = Vec::new();
     for round in 0..ROUNDS {
-        let mut s = f.start().await;
+        let s = f.start().await;
         let tasks: Vec<_> = (0..2)
             .map(|w| {
                 tokio::spawn(bulk_writer(
                     f.c.clone(),
-                    s.origin.clone(),
+                    s.origin(),
                     f.dir.clone(),
                     format!("r{round}w{w}"),
                 ))
@@ -731,78 +732,13 @@ async fn sqlite_sigkill_during_bulk() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_sigkill_during_bulk() {
-    bulk_requests(Data::postgres().await, "postgres_sigkill_during_bulk").await;
+    let Some(data) = Data::postgres() else {
+        return;
+    };
+    bulk_requests(data, "postgres_sigkill_during_bulk").await;
 }
 
 // ------------------------------------------------------------------- webhooks
-
-/// A webhook receiver on loopback: answers 200 after `delay`, recording each
-/// delivery's `Roster-Event-Id`.
-struct Receiver {
-    url: String,
-    seen: Arc<Mutex<Vec<String>>>,
-}
-
-impl Receiver {
-    async fn start(delay: Duration) -> Receiver {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/hook", listener.local_addr().unwrap());
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let record = seen.clone();
-        tokio::spawn(async move {
-            while let Ok((mut conn, _)) = listener.accept().await {
-                let record = record.clone();
-                tokio::spawn(async move {
-                    while let Some(head) = read_request(&mut conn).await {
-                        tokio::time::sleep(delay).await;
-                        let id = head
-                            .lines()
-                            .find_map(|l| l.strip_prefix("roster-event-id:"))
-                            .map(|v| v.trim().to_owned())
-                            .unwrap_or_default();
-                        if conn
-                            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
-                            .await
-                            .is_err()
-                        {
-                            return;
-                        }
-                        // Recorded once answered: the sender may count it delivered.
-                        record.lock().unwrap().push(id);
-                    }
-                });
-            }
-        });
-        Receiver { url, seen }
-    }
-
-    fn ids(&self) -> Vec<String> {
-        self.seen.lock().unwrap().clone()
-    }
-}
-
-/// One request's head, lowercased, with its body read and dropped.
-async fn read_request(c: &mut tokio::net::TcpStream) -> Option<String> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 8192];
-    loop {
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-            let len: usize = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .and_then(|v| v.trim().parse().ok())
-                .unwrap_or(0);
-            if buf.len() >= end + 4 + len {
-                return Some(head);
-            }
-        }
-        match c.read(&mut chunk).await {
-            Ok(0) | Err(_) => return None,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
-    }
-}
 
 async fn webhook_delivery(data: Data, test: &str) {
     let mut rng = seeded(test);
@@ -816,7 +752,7 @@ async fn webhook_delivery(data: Data, test: &str) {
         .map(|e| e["id"].as_str().unwrap().to_owned())
         .collect();
     let r =
-        f.c.post(format!("{}/api/v1/webhooks", s.origin))
+        f.c.post(format!("{}/api/v1/webhooks", s.origin()))
             .bearer_auth(&f.admin_key)
             .json(&json!({"url": receiver.url}))
             .send()
@@ -827,14 +763,14 @@ async fn webhook_delivery(data: Data, test: &str) {
     let ledger = Arc::new(Mutex::new(Ledger::default()));
     let mut kills_mid_delivery = 0;
     for round in 0..ROUNDS {
-        let mut s = f.start().await;
+        let s = f.start().await;
         // One writer, paced: deliveries go one at a time, and the test
         // waits for all of them.
         let tasks: Vec<_> = (0..1)
             .map(|w| {
                 tokio::spawn(writer(
                     f.c.clone(),
-                    s.origin.clone(),
+                    s.origin(),
                     f.dir.clone(),
                     ledger.clone(),
                     rng.fork(),
@@ -918,11 +854,10 @@ async fn sqlite_sigkill_during_webhook_delivery() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_sigkill_during_webhook_delivery() {
-    webhook_delivery(
-        Data::postgres().await,
-        "postgres_sigkill_during_webhook_delivery",
-    )
-    .await;
+    let Some(data) = Data::postgres() else {
+        return;
+    };
+    webhook_delivery(data, "postgres_sigkill_during_webhook_delivery").await;
 }
 
 // ------------------------------------------------------- PostgreSQL restart
@@ -972,8 +907,19 @@ impl Drop for ClusterGuard {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "restarts the shared PostgreSQL cluster; run alone with --run-ignored ignored-only"]
 async fn postgres_restart_under_load() {
-    let f = Fixture::new(Data::postgres().await).await;
-    let mut s = f.start().await;
+    let Some(data) = Data::postgres() else {
+        return;
+    };
+    // pg_ctlcluster restarts the machine's cluster, not a private one nor
+    // the one ROSTER_TEST_POSTGRES names.
+    let origin = roster_testkit::pg::postgres().map(|pg| pg.origin().clone());
+    assert_eq!(
+        origin,
+        Some(roster_testkit::pg::Origin::Default),
+        "this test restarts the cluster at 127.0.0.1:5432 and must run against it"
+    );
+    let f = Fixture::new(data).await;
+    let s = f.start().await;
     let _guard = ClusterGuard;
     let acked = Arc::new(Mutex::new(Vec::<(String, Instant)>::new()));
     let failed = Arc::new(Mutex::new(0usize));
@@ -981,7 +927,7 @@ async fn postgres_restart_under_load() {
     let refused = Arc::new(Mutex::new(BTreeMap::<u16, usize>::new()));
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let writer = {
-        let (c, origin, dir) = (f.c.clone(), s.origin.clone(), f.dir.clone());
+        let (c, origin, dir) = (f.c.clone(), s.origin(), f.dir.clone());
         let (acked, failed, refused, stop) =
             (acked.clone(), failed.clone(), refused.clone(), stop.clone());
         tokio::spawn(async move {
@@ -1056,7 +1002,7 @@ async fn postgres_restart_under_load() {
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     writer.await.unwrap();
-    assert!(s.child.try_wait().unwrap().is_none(), "roster serve exited");
+    assert!(s.exited().is_none(), "roster serve exited");
     let refused = refused.lock().unwrap().clone();
     assert!(
         refused.keys().all(|&s| s == 503),

@@ -3,10 +3,10 @@
 //! (userName uniqueness, If-Match, membership, /Bulk, the event stream) and
 //! instances that start together must migrate the database once.
 //!
-//! PostgreSQL is the one named by `ROSTER_TEST_POSTGRES` (default
-//! `postgres://postgres@127.0.0.1:5432/test`); each test gets a schema of its
-//! own, which the processes reach through the URL's
-//! `options=-csearch_path=…` parameter, and which is dropped at the end.
+//! PostgreSQL is the test PostgreSQL (`roster_testkit::pg`; without one the
+//! tests return early); each test gets a schema of its own, which the
+//! processes reach through the URL's `options=-csearch_path=…` parameter, and
+//! which is dropped at the end.
 
 // A test crate of its own: clippy.toml's allow-*-in-tests covers #[test]
 // functions, not the helpers beside them, which fail a test the same way.
@@ -25,23 +25,32 @@ use serde_json::{Value, json};
 mod common;
 use common::{
     BULK_REQUEST, Dir, GROUP, PATCH_OP, Schema, Serve, USER, cli, create_directory, http_client,
-    with_client,
+    serve, with_client,
 };
 
-impl Schema {
+/// What the tests read and do in a test's schema.
+trait SchemaQueries {
     /// One number computed in this schema (table names qualified by it).
-    async fn count(&self, sql_with_schema: &str) -> i64 {
-        let sql = sql_with_schema
-            .replace("{s}", &format!("\"{}\"", self.name))
-            .replace("{n}", &self.name);
-        with_client(move |c| c.query_one(&sql, &[]).unwrap().get::<_, i64>(0)).await
-    }
-
+    async fn count(&self, sql_with_schema: &str) -> i64;
     /// Ends every server connection of this test's processes, as a database
     /// restart does; returns how many there were.
+    async fn terminate_connections(&self) -> i64;
+}
+
+impl SchemaQueries for Schema {
+    async fn count(&self, sql_with_schema: &str) -> i64 {
+        let sql = sql_with_schema
+            .replace("{s}", &format!("\"{}\"", self.name()))
+            .replace("{n}", self.name());
+        with_client(self.database_url().to_owned(), move |c| {
+            c.query_one(&sql, &[]).unwrap().get::<_, i64>(0)
+        })
+        .await
+    }
+
     async fn terminate_connections(&self) -> i64 {
-        let name = self.name.clone();
-        with_client(move |c| {
+        let name = self.name().to_owned();
+        with_client(self.database_url().to_owned(), move |c| {
             c.query_one(
                 "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity
                  WHERE application_name = $1",
@@ -64,7 +73,7 @@ fn spawn_instance(url: &str, label: &str) -> Instance {
         "roster-multi-{}-{label}.log",
         uuid::Uuid::now_v7().simple()
     ));
-    Serve::spawn(url, None, log, label)
+    serve(url, None, log, label)
 }
 
 #[derive(Debug)]
@@ -87,28 +96,29 @@ struct Cluster {
 impl Cluster {
     /// Starts `n` processes at once on an empty schema while the CLI creates
     /// a directory and an admin key in it: they all race to migrate it.
-    async fn start(n: usize) -> Cluster {
-        let schema = Schema::create().await;
+    /// `None` when the PostgreSQL tests are skipped (no PostgreSQL).
+    async fn start(n: usize) -> Option<Cluster> {
+        let schema = Schema::create()?;
         let client = http_client(Duration::from_secs(30));
         let mut instances: Vec<Instance> = (0..n)
-            .map(|i| spawn_instance(&schema.url, &format!("instance {i}")))
+            .map(|i| spawn_instance(&schema.url(), &format!("instance {i}")))
             .collect();
-        let dir = create_directory(&schema.url, "multi").await;
-        let key = cli(&schema.url, &["admin-key", "create", "tests"]).await;
+        let dir = create_directory(&schema.url(), "multi").await;
+        let key = cli(&schema.url(), &["admin-key", "create", "tests"]).await;
         let path = format!("/scim/v2/{}/ServiceProviderConfig", dir.id);
         join_all(
             instances
                 .iter_mut()
-                .map(|i| i.wait_ready(&client, &path, &dir.token)),
+                .map(|i| i.wait_ready(&path, &dir.token)),
         )
         .await;
-        Cluster {
+        Some(Cluster {
             client,
             instances,
             dir,
             admin_key: key["key"].as_str().unwrap().to_owned(),
             schema,
-        }
+        })
     }
 
     fn n(&self) -> usize {
@@ -126,7 +136,7 @@ impl Cluster {
         if_match: Option<&str>,
     ) -> Reply {
         let inst = &self.instances[instance % self.n()];
-        let url = format!("{}/scim/v2/{}{path}", inst.origin, dir.id);
+        let url = format!("{}/scim/v2/{}{path}", inst.origin(), dir.id);
         let mut req = self
             .client
             .request(method.clone(), &url)
@@ -254,7 +264,7 @@ impl Cluster {
     /// One page of `/api/v1/events` from `instance`: the events and the next cursor.
     async fn events_page(&self, instance: usize, after: &str, limit: u32) -> (Vec<Value>, String) {
         let inst = &self.instances[instance % self.n()];
-        let mut url = format!("{}/api/v1/events?limit={limit}", inst.origin);
+        let mut url = format!("{}/api/v1/events?limit={limit}", inst.origin());
         if !after.is_empty() {
             url.push_str(&format!("&after={after}"));
         }
@@ -302,7 +312,7 @@ impl Cluster {
 
     /// How many directories exist (each wrote one dsync.activated event).
     async fn directories(&self) -> usize {
-        let list = cli(&self.schema.url, &["directory", "list"]).await;
+        let list = cli(&self.schema.url(), &["directory", "list"]).await;
         list.as_array().unwrap().len()
     }
 
@@ -361,7 +371,9 @@ fn remove_member(id: &str) -> Value {
 /// uniqueness.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn username_race_has_one_winner_across_instances() {
-    let c = Cluster::start(2).await;
+    let Some(c) = Cluster::start(2).await else {
+        return;
+    };
     let mut winners = BTreeSet::new();
     for round in 0..20 {
         let name = format!("race-{round}@example.com");
@@ -419,7 +431,9 @@ async fn username_race_has_one_winner_across_instances() {
 /// one write wins, the others get 412, and the winner's change is what stays.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn if_match_has_one_winner_across_instances() {
-    let c = Cluster::start(2).await;
+    let Some(c) = Cluster::start(2).await else {
+        return;
+    };
     let r = c
         .scim(
             0,
@@ -506,7 +520,9 @@ async fn if_match_has_one_winner_across_instances() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_membership_patches_all_apply() {
     const N: usize = 200;
-    let c = Cluster::start(2).await;
+    let Some(c) = Cluster::start(2).await else {
+        return;
+    };
     let ids: Vec<String> = stream::iter(0..N)
         .map(|i| {
             let c = &c;
@@ -611,7 +627,9 @@ async fn concurrent_membership_patches_all_apply() {
 async fn bulk_requests_from_both_instances_interleave() {
     const K: usize = 8;
     const M: usize = 10;
-    let c = Cluster::start(2).await;
+    let Some(c) = Cluster::start(2).await else {
+        return;
+    };
     let mut groups = Vec::new();
     for g in 0..3 {
         groups.push(c.create_group(&c.dir, g, &format!("bulk-group-{g}")).await);
@@ -725,8 +743,10 @@ async fn bulk_requests_from_both_instances_interleave() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn event_stream_has_no_gaps_across_instances() {
     const U: usize = 40;
-    let c = Arc::new(Cluster::start(2).await);
-    let second = create_directory(&c.schema.url, "second").await;
+    let Some(c) = Cluster::start(2).await.map(Arc::new) else {
+        return;
+    };
+    let second = create_directory(&c.schema.url(), "second").await;
     let dirs = [c.dir.clone(), second];
 
     let done = Arc::new(AtomicBool::new(false));
@@ -860,17 +880,19 @@ async fn event_stream_has_no_gaps_across_instances() {
 /// them) all migrate, come up and serve.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migration_race_four_instances_start_together() {
-    let schema = Schema::create().await;
+    let Some(schema) = Schema::create() else {
+        return;
+    };
     let client = http_client(Duration::from_secs(30));
     let mut instances: Vec<Instance> = (0..4)
-        .map(|i| spawn_instance(&schema.url, &format!("instance {i}")))
+        .map(|i| spawn_instance(&schema.url(), &format!("instance {i}")))
         .collect();
-    let dir = create_directory(&schema.url, "migrated").await;
+    let dir = create_directory(&schema.url(), "migrated").await;
     let path = format!("/scim/v2/{}/ServiceProviderConfig", dir.id);
     join_all(
         instances
             .iter_mut()
-            .map(|i| i.wait_ready(&client, &path, &dir.token)),
+            .map(|i| i.wait_ready(&path, &dir.token)),
     )
     .await;
     let c = Cluster {
@@ -927,7 +949,9 @@ async fn migration_race_four_instances_start_together() {
 /// no request fails.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_ended_by_the_database_are_replaced() {
-    let c = Cluster::start(2).await;
+    let Some(c) = Cluster::start(2).await else {
+        return;
+    };
     let before = join_all((0..8).map(|i| {
         let c = &c;
         async move { c.create_user(&c.dir, i, &format!("before-{i}")).await }

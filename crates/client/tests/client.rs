@@ -6,46 +6,32 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
 use roster_client::{ChunkBuilder, ClientOptions, Error, ListQuery, ScimClient, schemas};
-use roster_server::{ServerConfig, build_registry};
-use roster_store::{SqliteOptions, SqliteStore, Store};
+use roster_server::ServerConfig;
+use roster_testkit::server::{Place, Spawned};
 use serde_json::{Value, json};
 
 struct Server {
     client: ScimClient,
     base: String,
-    _dir: tempfile::TempDir,
-    _stop: tokio::sync::oneshot::Sender<()>,
+    _server: Spawned,
 }
 
+/// Roster in this process over a SQLite file (webhooks off), one directory.
 async fn start(config: ServerConfig) -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let reg = Arc::new(build_registry(&config).unwrap());
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(SqliteOptions::new(dir.path().join("r.db")), reg.clone()).unwrap(),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let d = store.create_directory("t").await.unwrap().id;
-    let (_, token) = store.issue_token(&d).await.unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let config = ServerConfig {
-        listen: addr,
         webhooks_enabled: false,
         ..config
     };
-    tokio::spawn(roster_server::serve(listener, store, reg, config, async {
-        let _ = stopped.await;
-    }));
-    let base = format!("http://{addr}/scim/v2/{d}");
+    let server = Spawned::start(Place::sqlite(), config).await;
+    let (d, token) = server.directory("t").await;
+    let base = server.scim_base(&d);
     let client = ScimClient::new(&base, Some(token), &ClientOptions::default()).unwrap();
     Server {
         client,
         base,
-        _dir: dir,
-        _stop: stop,
+        _server: server,
     }
 }
 

@@ -1,8 +1,8 @@
 //! Plans PostgreSQL picks for the store's hot queries once statistics exist.
 //! A plan is a property of data and statistics, not of the SQL alone: these
 //! tests load a directory, `ANALYZE` it, and read `EXPLAIN`. They run against
-//! the database named by `ROSTER_TEST_POSTGRES` (default
-//! `postgres://postgres@127.0.0.1:5432/test`), in a schema of their own.
+//! the test PostgreSQL (`roster_testkit::pg`), in a schema of their own, and
+//! return early without one.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -10,27 +10,7 @@ use std::sync::Arc;
 
 use roster_scim::schema::SchemaRegistry;
 use roster_store::{DirectoryStore, Kind, PgOptions, PgStore};
-
-fn postgres_url() -> String {
-    std::env::var("ROSTER_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
-}
-
-fn client() -> postgres::Client {
-    postgres::Client::connect(&postgres_url(), postgres::NoTls)
-        .expect("PostgreSQL answers at ROSTER_TEST_POSTGRES")
-}
-
-/// Drops the test's schema however the test ends.
-struct Schema(String);
-
-impl Drop for Schema {
-    fn drop(&mut self) {
-        let sql = format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.0);
-        // The blocking client must not run on the async runtime.
-        let _ = std::thread::spawn(move || client().batch_execute(&sql)).join();
-    }
-}
+use roster_testkit::pg::Schema;
 
 /// `sql` with each `?` replaced, in order, by one of `literals`.
 fn inline(sql: &str, literals: &[String]) -> String {
@@ -54,24 +34,17 @@ fn the_bulk_name_check_probes_the_unique_index_with_statistics() {
 }
 
 async fn name_check_plan() {
-    let schema = Schema(format!("t_{}", uuid::Uuid::now_v7().simple()));
-    let name = schema.0.clone();
-    tokio::task::spawn_blocking(move || {
-        client()
-            .batch_execute(&format!("CREATE SCHEMA \"{name}\""))
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let mut opts = PgOptions::new(postgres_url());
-    opts.schema = Some(schema.0.clone());
+    let Some(schema) = Schema::create() else {
+        return;
+    };
+    let mut opts = PgOptions::new(schema.database_url().to_owned());
+    opts.schema = Some(schema.name().to_owned());
     opts.pool_size = 1;
     let reg = Arc::new(SchemaRegistry::core());
     let store = PgStore::connect(opts, reg).await.unwrap();
     let dir = store.create_directory("plans").await.unwrap().id;
-    let name = schema.0.clone();
-    let plan = tokio::task::spawn_blocking(move || {
-        let mut c = client();
+    let name = schema.name().to_owned();
+    let plan = roster_testkit::pg::with_client_async(schema.database_url().to_owned(), move |c| {
         c.batch_execute(&format!("SET search_path TO \"{name}\", public"))
             .unwrap();
         // The trigram index is what made the planner stray: without
@@ -107,8 +80,7 @@ async fn name_check_plan() {
             .collect();
         (taken, plan.join("\n"))
     })
-    .await
-    .unwrap();
+    .await;
     let (taken, plan) = plan;
     // user1, user98, … user48404: those up to 30,000 exist.
     assert_eq!(taken, (0..500).filter(|i| i * 97 < 30000).count());

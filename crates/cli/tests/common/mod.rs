@@ -1,15 +1,13 @@
 //! Helpers of the test binaries that run real `roster` processes (`faults`,
-//! `multi_instance`): the test PostgreSQL and a schema per test, a free
-//! loopback port, `roster serve` processes and their logs, administration
-//! commands. Each binary includes this module with `mod common;`.
+//! `multi_instance`): `roster serve` processes on the test kit's spawner,
+//! administration commands, SCIM names. Each binary includes this module with
+//! `mod common;`; the test PostgreSQL and its schemas are the test kit's.
 #![allow(dead_code)] // Each binary uses a subset.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
-use reqwest::StatusCode;
 use serde_json::Value;
 
 pub const ROSTER: &str = env!("CARGO_BIN_EXE_roster");
@@ -23,186 +21,28 @@ pub const POOL_SIZE: &str = "6";
 
 // ------------------------------------------------------------------ databases
 
-pub fn postgres_url() -> String {
-    std::env::var("ROSTER_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
-}
-
-pub fn pg_blocking<R>(f: impl FnOnce(&mut postgres::Client) -> R) -> R {
-    let mut c = postgres::Client::connect(&postgres_url(), postgres::NoTls)
-        .expect("PostgreSQL answers at ROSTER_TEST_POSTGRES (default 127.0.0.1:5432/test)");
-    f(&mut c)
-}
-
-/// Runs blocking PostgreSQL client work off the async runtime.
-pub async fn with_client<R: Send + 'static>(
-    f: impl FnOnce(&mut postgres::Client) -> R + Send + 'static,
-) -> R {
-    tokio::task::spawn_blocking(move || pg_blocking(f))
-        .await
-        .unwrap()
-}
-
-/// One test's schema; dropped, with everything in it, when this is.
-pub struct Schema {
-    pub name: String,
-    /// The database URL that puts this schema first on the search_path.
-    pub url: String,
-}
-
-impl Schema {
-    pub async fn create() -> Schema {
-        let name = format!("t_{}", uuid::Uuid::now_v7().simple());
-        let sql = format!("CREATE SCHEMA \"{name}\"");
-        with_client(move |c| c.batch_execute(&sql).unwrap()).await;
-        let base = postgres_url();
-        let sep = if base.contains('?') { '&' } else { '?' };
-        // The postgres crate reads `options` from the URL and percent-decodes
-        // it: the server receives `-csearch_path=t_…,public`.
-        // application_name marks this test's connections, so a test can end
-        // them (`pg_stat_activity.application_name`).
-        let url =
-            format!("{base}{sep}options=-csearch_path%3D{name},public&application_name={name}");
-        Schema { name, url }
-    }
-}
-
-impl Drop for Schema {
-    fn drop(&mut self) {
-        let sql = format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.name);
-        // A thread of its own: the blocking client must not run on the async runtime.
-        let _ = std::thread::spawn(move || {
-            if let Ok(mut c) = postgres::Client::connect(&postgres_url(), postgres::NoTls) {
-                let _ = c.batch_execute(&sql);
-            }
-        })
-        .join();
-    }
-}
+pub use roster_testkit::pg::Schema;
+#[allow(unused_imports)] // multi_instance queries its schemas; faults does not.
+pub use roster_testkit::pg::with_client_async as with_client;
 
 // -------------------------------------------------------------------- servers
 
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub use roster_testkit::process::Serve;
 
-/// A `roster serve` process on loopback, its output in `log`; killed (and
-/// waited for) when dropped, and its log's last lines printed if the test
-/// is failing.
-pub struct Serve {
-    pub child: Child,
-    /// `http://127.0.0.1:PORT`
-    pub origin: String,
-    pub log: PathBuf,
-    pub label: String,
-    url: String,
-    config: Option<PathBuf>,
-}
-
-impl Serve {
-    pub fn spawn(url: &str, config: Option<&Path>, log: PathBuf, label: &str) -> Serve {
-        let port = free_port();
-        let out = File::create(&log).unwrap();
-        let mut cmd = Command::new(ROSTER);
-        cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .args(["--database", url, "--database-pool-size", POOL_SIZE]);
-        if let Some(c) = config {
-            cmd.arg("--config").arg(c);
-        }
-        let child = cmd
-            .env_remove("ROSTER_CONFIG")
-            .env("ROSTER_LOG", "info,tower_http=warn")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .spawn()
-            .expect("the roster binary starts");
-        Serve {
-            child,
-            origin: format!("http://127.0.0.1:{port}"),
-            log,
-            label: label.to_owned(),
-            url: url.to_owned(),
-            config: config.map(Path::to_path_buf),
-        }
+/// Starts `roster serve` on the database `url` (see [`Serve`]: a port of its
+/// own, its output in `log`); it listens and answers once
+/// [`Serve::wait_ready`] returns.
+pub fn serve(url: &str, config: Option<&Path>, log: PathBuf, label: &str) -> Serve {
+    let mut cmd = Command::new(ROSTER);
+    cmd.arg("serve")
+        .args(["--database", url, "--database-pool-size", POOL_SIZE]);
+    if let Some(c) = config {
+        cmd.arg("--config").arg(c);
     }
-
-    pub fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Waits until the process answers `path` with 200, starting it again on
-    /// another port if the one it was given was taken meanwhile.
-    pub async fn wait_ready(&mut self, client: &reqwest::Client, path: &str, token: &str) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                let log = self.log_text();
-                if log.contains("cannot listen") {
-                    *self = Serve::spawn(
-                        &self.url.clone(),
-                        self.config.clone().as_deref(),
-                        self.log.clone(),
-                        &self.label.clone(),
-                    );
-                    continue;
-                }
-                panic!("{} exited ({status}) before serving:\n{log}", self.label);
-            }
-            let reply = client
-                .get(format!("{}{path}", self.origin))
-                .bearer_auth(token)
-                .timeout(Duration::from_secs(5))
-                .send()
-                .await;
-            if reply.is_ok_and(|r| r.status() == StatusCode::OK) {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{} did not answer {path} within 30 s:\n{}",
-                self.label,
-                self.log_text()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// SIGKILL: no shutdown, no flushing, no released leases.
-    pub fn kill(&mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-
-    /// Nothing worse than the expected warnings was logged.
-    pub fn assert_no_panic(&self) {
-        let log = self.log_text();
-        assert!(!log.contains("panicked"), "{} panicked:\n{log}", self.label);
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        // Only the child this test started, by its own handle.
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-        if std::thread::panicking() {
-            let log = self.log_text();
-            let tail: Vec<&str> = log.lines().rev().take(40).collect();
-            eprintln!("---- last lines of {} ----", self.label);
-            for line in tail.iter().rev() {
-                eprintln!("{line}");
-            }
-        }
-        let _ = std::fs::remove_file(&self.log);
-    }
+    // `info`: the process logs the address it listens on (`addr=`).
+    cmd.env_remove("ROSTER_CONFIG")
+        .env("ROSTER_LOG", "info,tower_http=warn");
+    Serve::spawn(cmd, log, label)
 }
 
 // ------------------------------------------------------------------- clients

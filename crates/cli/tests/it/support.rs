@@ -1,4 +1,5 @@
-//! Roster servers on 127.0.0.1:0, SCIM helpers, and running `roster sync`.
+//! Roster servers on 127.0.0.1:0 (the test kit's in-process spawner), SCIM
+//! helpers, and running `roster sync`.
 #![allow(dead_code)] // Shared by the test modules; each uses a subset.
 
 use std::collections::BTreeMap;
@@ -6,61 +7,41 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use roster_server::{ServerConfig, build_registry};
-use roster_store::{SqliteOptions, SqliteStore, Store};
+use roster_server::ServerConfig;
+use roster_store::Store;
+use roster_testkit::server::{Place, Spawned};
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
 
 pub const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 pub const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 
+/// Roster in this process over a SQLite file (the test kit's spawner),
+/// webhooks off.
 pub struct Roster {
     pub addr: std::net::SocketAddr,
     pub store: Arc<dyn Store>,
-    _dir: tempfile::TempDir,
-    _stop: oneshot::Sender<()>,
+    spawned: Spawned,
 }
 
 impl Roster {
-    pub async fn start(mut config: ServerConfig) -> Self {
-        roster_server::install_crypto_provider();
-        let dir = tempfile::tempdir().unwrap();
-        let reg = Arc::new(build_registry(&config).unwrap());
-        let store: Arc<dyn Store> = Arc::new(
-            SqliteStore::open(
-                SqliteOptions::new(dir.path().join("roster.db")),
-                reg.clone(),
-            )
-            .unwrap(),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        config.listen = addr;
-        config.webhooks_enabled = false;
-        let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(roster_server::serve(
-            listener,
-            store.clone(),
-            reg,
-            config,
-            async {
-                let _ = stopped.await;
-            },
-        ));
+    pub async fn start(config: ServerConfig) -> Self {
+        let config = ServerConfig {
+            webhooks_enabled: false,
+            ..config
+        };
+        let spawned = Spawned::start(Place::sqlite(), config).await;
         Roster {
-            addr,
-            store,
-            _dir: dir,
-            _stop: stop,
+            addr: spawned.addr,
+            store: spawned.store.clone(),
+            spawned,
         }
     }
 
     /// A new directory: its SCIM base URL and token.
     pub async fn directory(&self, name: &str) -> Dir {
-        let d = self.store.create_directory(name).await.unwrap().id;
-        let (_, token) = self.store.issue_token(&d).await.unwrap();
+        let (d, token) = self.spawned.directory(name).await;
         Dir {
-            base: format!("http://{}/scim/v2/{d}", self.addr),
+            base: self.spawned.scim_base(&d),
             token,
             http: reqwest::Client::new(),
         }

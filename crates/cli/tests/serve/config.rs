@@ -218,7 +218,7 @@ async fn serve_uses_a_setting_given_only_as_a_variable() {
             ("ROSTER_WEBHOOKS_ENABLED", "false"),
         ],
     );
-    let (status, body) = request(server.addr, "GET", &path, token, None).await;
+    let (status, body) = request(server.addr(), "GET", &path, token, None).await;
     assert_eq!(status, 200, "{body}");
     let spc: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(spc["bulk"]["supported"], false, "{body}");

@@ -16,7 +16,7 @@ async fn a_directory_override_in_the_config_file_limits_only_that_directory() {
     let get = |d: &serde_json::Value| {
         let path = format!("/scim/v2/{}/Users", d["id"].as_str().unwrap());
         let token = d["token"].as_str().unwrap().to_owned();
-        let addr = server.addr;
+        let addr = server.addr();
         async move { request(addr, "GET", &path, &token, None).await }
     };
     assert_eq!(get(&slow).await.0, 200);

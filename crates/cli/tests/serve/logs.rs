@@ -17,8 +17,8 @@ async fn secrets_never_reach_the_log_or_error_bodies() {
     let admin = r.json(&["admin-key", "create", "ops"]);
     let admin_key = admin["key"].as_str().unwrap();
     let config = r.config("webhook_poll_ms = 50\n");
-    let mut server = r.serve(Some(&config), "trace");
-    let addr = server.addr;
+    let server = r.serve(Some(&config), "trace");
+    let addr = server.addr();
     let scim = |p: &str| format!("/scim/v2/{dir}{p}");
 
     // Webhook secrets: created and rotated through the API, then used to sign.
@@ -128,7 +128,7 @@ async fn secrets_never_reach_the_log_or_error_bodies() {
         assert!(
             waited.elapsed() < Duration::from_secs(20),
             "no webhook deliveries:\n{}",
-            server.log()
+            server.log_text()
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -136,7 +136,7 @@ async fn secrets_never_reach_the_log_or_error_bodies() {
     server
         .wait_exit(Duration::from_secs(20))
         .expect("did not exit");
-    let log = server.log();
+    let log = server.log_text();
     assert!(
         log.contains("Roster is serving") && log.contains("request"),
         "the log was not captured:\n{log}"

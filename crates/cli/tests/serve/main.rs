@@ -8,9 +8,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
-// Raw-socket replies, the same reader as the server's own socket tests.
-#[path = "../../../server/tests/it/raw_http.rs"]
-mod raw_http;
 
 mod config;
 mod custom_attributes;

@@ -46,7 +46,7 @@ async fn deliver_and_verify(
 ) {
     let before = receiver.seen.lock().unwrap().len();
     let (status, body) = request(
-        server.addr,
+        server.addr(),
         "POST",
         &format!("/scim/v2/{dir}/Users"),
         token,
@@ -62,7 +62,7 @@ async fn deliver_and_verify(
         assert!(
             waited.elapsed() < Duration::from_secs(20),
             "no delivery:\n{}",
-            server.log()
+            server.log_text()
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
@@ -124,9 +124,9 @@ async fn webhook_secrets_are_encrypted_at_rest_and_still_sign() {
         assert!(!value.contains("whsec_"), "{id}: {value}");
     }
     assert!(
-        server.log().contains("encrypted webhook secrets"),
+        server.log_text().contains("encrypted webhook secrets"),
         "{}",
-        server.log()
+        server.log_text()
     );
     // Both endpoints get every event, signed with their own secret. Only the
     // old one is checked by signature here: deliveries to the two endpoints
@@ -296,9 +296,10 @@ async fn secret_keys_rotate_by_command_and_at_start_through_previous_keys() {
         "info",
     );
     assert!(
-        server.log().contains("encrypted webhook secrets") && server.log().contains("endpoints=1"),
+        server.log_text().contains("encrypted webhook secrets")
+            && server.log_text().contains("endpoints=1"),
         "{}",
-        server.log()
+        server.log_text()
     );
     let now: std::collections::HashMap<_, _> = stored_secrets(&r).into_iter().collect();
     for (id, value) in &under_other {

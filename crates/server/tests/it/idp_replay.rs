@@ -82,7 +82,10 @@ async fn replay(fixture: &Value) -> Result<(), String> {
     let steps = fixture["steps"]
         .as_array()
         .ok_or("the fixture has no \"steps\" array")?;
-    let server = TestServer::start_with(config).await;
+    // No store for this run (PostgreSQL skipped): nothing to replay against.
+    let Some(server) = TestServer::start_with(config).await else {
+        return Ok(());
+    };
     let mut vars = Vars::new();
     for (i, step) in steps.iter().enumerate() {
         let name = step["name"].as_str().unwrap_or("(unnamed)");

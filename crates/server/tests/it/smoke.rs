@@ -5,7 +5,9 @@ use crate::support::{TestServer, assert_scim_error};
 
 #[tokio::test]
 async fn create_read_filter_and_delete_a_user() {
-    let s = TestServer::start().await;
+    let Some(s) = TestServer::start().await else {
+        return;
+    };
     let r = s
         .post(
             "/Users",
@@ -35,7 +37,9 @@ async fn create_read_filter_and_delete_a_user() {
 
 #[tokio::test]
 async fn another_directorys_token_sees_404() {
-    let s = TestServer::start().await;
+    let Some(s) = TestServer::start().await else {
+        return;
+    };
     let id = s.user("alice").await;
     let (_, other_token) = s.other_directory().await;
     let r = s

@@ -1,15 +1,16 @@
 //! A running Roster for one test: its own database (a SQLite file, or a
-//! PostgreSQL schema of its own), its own port, a client.
+//! PostgreSQL schema of its own), its own port, a client. The spawning is the
+//! test kit's ([`roster_testkit::server`]); this adds the suite's SCIM calls.
 #![allow(dead_code)] // Shared by every test module; each uses a subset.
 
 use std::sync::Arc;
 
 use reqwest::{Method, StatusCode};
-use roster_scim::schema::SchemaRegistry;
-use roster_server::{ServerConfig, build_registry};
-use roster_store::{PgOptions, PgStore, SqliteOptions, SqliteStore, Store};
+use roster_server::ServerConfig;
+use roster_store::Store;
+pub use roster_testkit::server::Place;
+use roster_testkit::server::Spawned;
 use serde_json::Value;
-use tokio::sync::oneshot;
 
 /// Which store the suite runs against: each test binary sets `crate::STORE`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,68 +19,21 @@ pub enum StoreKind {
     Postgres,
 }
 
-/// The PostgreSQL the suite uses (`ROSTER_TEST_POSTGRES` overrides it).
+/// A fresh, empty place for the store this binary tests; `None` when this is
+/// the PostgreSQL run and there is no PostgreSQL (the test returns early).
+pub fn place() -> Option<Place> {
+    match crate::STORE {
+        StoreKind::Sqlite => Some(Place::sqlite()),
+        StoreKind::Postgres => Place::postgres(),
+    }
+}
+
+/// The database URL of the test PostgreSQL (once a [`place`] was made there).
 pub fn postgres_url() -> String {
-    std::env::var("ROSTER_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
-}
-
-/// Where one test's data lives; dropping it removes the data.
-pub enum Place {
-    Sqlite(tempfile::TempDir),
-    Postgres { schema: String },
-}
-
-impl Place {
-    /// A fresh, empty place for the store this binary tests.
-    pub async fn new() -> Place {
-        match crate::STORE {
-            StoreKind::Sqlite => Place::Sqlite(tempfile::tempdir().unwrap()),
-            StoreKind::Postgres => {
-                let schema = format!("t_{}", uuid::Uuid::now_v7().simple());
-                let sql = format!("CREATE SCHEMA \"{schema}\"");
-                tokio::task::spawn_blocking(move || {
-                    let mut c = postgres::Client::connect(&postgres_url(), postgres::NoTls).expect(
-                        "PostgreSQL answers at ROSTER_TEST_POSTGRES (default 127.0.0.1:5432/test)",
-                    );
-                    c.batch_execute(&sql).unwrap();
-                })
-                .await
-                .unwrap();
-                Place::Postgres { schema }
-            }
-        }
-    }
-
-    /// Opens (again, after a restart) the store kept here.
-    pub async fn open(&self, reg: Arc<SchemaRegistry>) -> Arc<dyn Store> {
-        match self {
-            Place::Sqlite(dir) => Arc::new(
-                SqliteStore::open(SqliteOptions::new(dir.path().join("roster.db")), reg).unwrap(),
-            ),
-            Place::Postgres { schema } => {
-                let mut options = PgOptions::new(postgres_url());
-                options.schema = Some(schema.clone());
-                options.pool_size = 4;
-                Arc::new(PgStore::connect(options, reg).await.unwrap())
-            }
-        }
-    }
-}
-
-impl Drop for Place {
-    fn drop(&mut self) {
-        if let Place::Postgres { schema } = self {
-            let sql = format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE");
-            // A thread of its own: the blocking client must not run on the async runtime.
-            let _ = std::thread::spawn(move || {
-                if let Ok(mut c) = postgres::Client::connect(&postgres_url(), postgres::NoTls) {
-                    let _ = c.batch_execute(&sql);
-                }
-            })
-            .join();
-        }
-    }
+    roster_testkit::pg::postgres()
+        .expect("the test PostgreSQL")
+        .url()
+        .to_owned()
 }
 
 pub struct TestServer {
@@ -88,9 +42,7 @@ pub struct TestServer {
     pub directory: String,
     pub token: String,
     pub client: reqwest::Client,
-    _stop: oneshot::Sender<()>,
-    // Last: the server and its store go before their data does.
-    _place: Place,
+    spawned: Spawned,
 }
 
 pub struct Reply {
@@ -100,44 +52,28 @@ pub struct Reply {
 }
 
 impl TestServer {
-    pub async fn start() -> Self {
+    /// The server with the default configuration; `None` when this run's
+    /// store is not available (see [`place`]): the test returns early.
+    pub async fn start() -> Option<Self> {
         Self::start_with(ServerConfig::default()).await
     }
 
-    pub async fn start_with(mut config: ServerConfig) -> Self {
-        roster_server::install_crypto_provider();
-        let place = Place::new().await;
-        let reg = Arc::new(build_registry(&config).unwrap());
-        let store = place.open(reg.clone()).await;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        config.listen = addr;
-        let directory = store.create_directory("test").await.unwrap().id;
-        let (_, token) = store.issue_token(&directory).await.unwrap();
-        let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(roster_server::serve(
-            listener,
-            store.clone(),
-            reg,
-            config,
-            async {
-                let _ = stopped.await;
-            },
-        ));
-        TestServer {
-            addr,
-            store,
+    pub async fn start_with(config: ServerConfig) -> Option<Self> {
+        let spawned = Spawned::start(place()?, config).await;
+        let (directory, token) = spawned.directory("test").await;
+        Some(TestServer {
+            addr: spawned.addr,
+            store: spawned.store.clone(),
             directory,
             token,
             client: reqwest::Client::new(),
-            _stop: stop,
-            _place: place,
-        }
+            spawned,
+        })
     }
 
     /// Where this server's data lives.
     pub fn place(&self) -> &Place {
-        &self._place
+        self.spawned.place()
     }
 
     /// The directory's SCIM base URL.

@@ -90,7 +90,9 @@ fn event_of(body: &Bytes) -> Value {
 
 #[tokio::test]
 async fn retries_until_the_receiver_accepts_and_signs_every_attempt() {
-    let s = TestServer::start_with(fast_config()).await;
+    let Some(s) = TestServer::start_with(fast_config()).await else {
+        return;
+    };
     let (url, got) = receiver(Arc::new(|n| Reply::Status(if n < 2 { 500 } else { 200 }))).await;
     let (endpoint, secret) = s.store.create_webhook(&url, &[], None).await.unwrap();
     s.user("alice").await;
@@ -134,11 +136,14 @@ async fn retries_until_the_receiver_accepts_and_signs_every_attempt() {
 
 #[tokio::test]
 async fn a_410_disables_the_endpoint_and_a_timeout_is_retried() {
-    let s = TestServer::start_with(ServerConfig {
+    let Some(s) = TestServer::start_with(ServerConfig {
         webhook_timeout_secs: 1,
         ..fast_config()
     })
-    .await;
+    .await
+    else {
+        return;
+    };
     let (gone_url, gone) = receiver(Arc::new(|_| Reply::Status(410))).await;
     let (slow_url, slow) = receiver(Arc::new(|n| {
         if n == 0 {
@@ -168,7 +173,9 @@ async fn a_410_disables_the_endpoint_and_a_timeout_is_retried() {
 
 #[tokio::test]
 async fn filters_by_event_type_and_directory() {
-    let s = TestServer::start_with(fast_config()).await;
+    let Some(s) = TestServer::start_with(fast_config()).await else {
+        return;
+    };
     let (url, got) = receiver(Arc::new(|_| Reply::Status(200))).await;
     let (other_dir, other_token) = s.other_directory().await;
     s.store
@@ -229,7 +236,9 @@ async fn roster_on(
 async fn a_restart_in_the_middle_of_a_backlog_loses_no_delivery() {
     const EVENTS: usize = 10_000;
     roster_server::install_crypto_provider();
-    let place = crate::support::Place::new().await;
+    let Some(place) = crate::support::place() else {
+        return;
+    };
     let (url, got) = receiver(Arc::new(|_| Reply::Status(200))).await;
 
     // Build the backlog with deliveries off, in one transaction.
@@ -317,11 +326,14 @@ async fn a_restart_in_the_middle_of_a_backlog_loses_no_delivery() {
 async fn a_backlog_is_delivered_without_a_poll_interval_between_batches() {
     const EVENTS: usize = 1_000;
     // A slow poll: waiting it out between batches of 100 would take 20 s.
-    let s = TestServer::start_with(ServerConfig {
+    let Some(s) = TestServer::start_with(ServerConfig {
         webhook_poll_ms: 2_000,
         ..fast_config()
     })
-    .await;
+    .await
+    else {
+        return;
+    };
     let (url, got) = receiver(Arc::new(|_| Reply::Status(200))).await;
     s.store
         .create_webhook(&url, &["dsync.user.created".into()], None)

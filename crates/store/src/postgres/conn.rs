@@ -696,36 +696,19 @@ mod tests {
         assert!(!ends_transaction("RELEASE op"));
     }
 
-    fn postgres_url() -> String {
-        std::env::var("ROSTER_TEST_POSTGRES")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
-    }
+    use roster_testkit::pg::Schema;
 
-    /// A schema of this test's own with Roster's tables; dropped at the end.
-    struct Schema(String);
-
-    impl Drop for Schema {
-        fn drop(&mut self) {
-            if let Ok(mut c) = postgres::Client::connect(&postgres_url(), NoTls) {
-                let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.0));
-            }
-        }
-    }
-
-    fn fresh() -> (Schema, PgConn) {
-        let name = format!("t_{}", uuid::Uuid::now_v7().simple());
-        postgres::Client::connect(&postgres_url(), NoTls)
-            .expect("PostgreSQL answers at ROSTER_TEST_POSTGRES")
-            .batch_execute(&format!("CREATE SCHEMA \"{name}\""))
-            .unwrap();
-        let schema = Schema(name.clone());
+    /// A schema of this test's own (dropped at the end) with Roster's tables;
+    /// `None` when the PostgreSQL tests are skipped (no PostgreSQL).
+    fn fresh() -> Option<(Schema, PgConn)> {
+        let schema = Schema::create()?;
         let manager = Manager {
-            config: postgres_url().parse().unwrap(),
-            schema: Some(name),
+            config: schema.database_url().parse().unwrap(),
+            schema: Some(schema.name().to_owned()),
         };
         let c = manager.connect().unwrap();
         migrate(&c).unwrap();
-        (schema, c)
+        Some((schema, c))
     }
 
     fn count(c: &PgConn, sql: &str) -> i64 {
@@ -734,7 +717,9 @@ mod tests {
 
     #[test]
     fn a_bulk_of_creates_is_sent_by_copy_with_the_events_numbered_as_sql_numbers_them() {
-        let (_schema, c) = fresh();
+        let Some((_schema, c)) = fresh() else {
+            return;
+        };
         let reg = SchemaRegistry::core();
         c.begin().unwrap();
         let dir = admin::create_directory(&c, "d").unwrap().id;
@@ -831,7 +816,9 @@ mod tests {
 
     #[test]
     fn new_resources_are_sent_before_the_rows_that_refer_to_them() {
-        let (_schema, c) = fresh();
+        let Some((_schema, c)) = fresh() else {
+            return;
+        };
         c.begin().unwrap();
         let dir = admin::create_directory(&c, "d").unwrap().id;
         c.insert_later(
@@ -851,7 +838,9 @@ mod tests {
 
     #[test]
     fn a_row_that_cannot_be_encoded_is_refused_whole() {
-        let (_schema, c) = fresh();
+        let Some((_schema, c)) = fresh() else {
+            return;
+        };
         c.begin().unwrap();
         let dir = admin::create_directory(&c, "d").unwrap().id;
         let sql = "INSERT INTO resources (id, directory_id, rtype, name_key, display, external_id, doc, version, created, last_modified)
@@ -885,7 +874,9 @@ mod tests {
 
     #[test]
     fn events_held_outside_a_transaction_go_as_an_insert() {
-        let (_schema, c) = fresh();
+        let Some((_schema, c)) = fresh() else {
+            return;
+        };
         c.begin().unwrap();
         let dir = admin::create_directory(&c, "d").unwrap().id;
         c.batch("COMMIT").unwrap();
@@ -931,10 +922,10 @@ mod tests {
 
     #[test]
     fn a_terminated_session_is_unavailable_and_a_bad_statement_is_not() {
-        let url = std::env::var("ROSTER_TEST_POSTGRES")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-        let mut c = Client::connect(&url, NoTls)
-            .expect("PostgreSQL answers at ROSTER_TEST_POSTGRES (default 127.0.0.1:5432/test)");
+        let Some(pg) = roster_testkit::pg::postgres() else {
+            return;
+        };
+        let mut c = Client::connect(pg.url(), NoTls).expect("the test PostgreSQL answers");
         let bad = StoreError::from(c.batch_execute("SELEC 1").unwrap_err());
         assert!(matches!(bad, StoreError::Database { .. }), "{bad:?}");
         // What a server restart does to every session: 57P01 admin_shutdown.

@@ -1,0 +1,32 @@
+//! The behavioural suite: every module of it, listed once. `tests/it` runs
+//! it against SQLite and `tests/pg` against PostgreSQL; both load this file
+//! with `#[path]`, which makes its modules' files the ones beside it.
+
+mod api_directories;
+mod api_users;
+mod bulk;
+mod bulk_limits;
+mod conformance_fixes;
+mod custom_attributes;
+mod db_outage;
+mod discovery;
+mod errors;
+mod etags;
+mod events;
+mod extensions;
+mod filters;
+mod hardening_errors;
+mod hardening_filters;
+mod hardening_limits;
+mod hardening_load;
+mod hardening_sockets;
+mod idp_replay;
+mod isolation;
+mod isolation_matrix;
+mod paging;
+mod patch;
+mod projection;
+mod smoke;
+mod user_groups;
+mod users;
+mod webhooks;

@@ -1,0 +1,127 @@
+//! The real server in this process: `roster_server::serve` on 127.0.0.1:0,
+//! over a store of its own (a SQLite file in a temporary folder, or a schema
+//! of its own in the test PostgreSQL).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use roster_scim::schema::SchemaRegistry;
+use roster_server::{ServerConfig, build_registry};
+use roster_store::{PgOptions, PgStore, SqliteOptions, SqliteStore, Store};
+use tokio::sync::oneshot;
+
+use crate::pg::Schema;
+
+/// Where a server's data lives; dropping it removes the data.
+pub enum Place {
+    Sqlite(tempfile::TempDir),
+    Postgres(Schema),
+}
+
+impl Place {
+    /// A SQLite file in a new temporary folder.
+    pub fn sqlite() -> Place {
+        Place::Sqlite(tempfile::tempdir().unwrap_or_else(|e| panic!("no temporary folder: {e}")))
+    }
+
+    /// A new schema in the test PostgreSQL; `None` when the PostgreSQL tests
+    /// are skipped (see [`crate::pg::postgres`]).
+    pub fn postgres() -> Option<Place> {
+        Schema::create().map(Place::Postgres)
+    }
+
+    /// Opens (again, after a restart) the store kept here.
+    pub async fn open(&self, reg: Arc<SchemaRegistry>) -> Arc<dyn Store> {
+        match self {
+            Place::Sqlite(dir) => {
+                let path = dir.path().join("roster.db");
+                Arc::new(
+                    SqliteStore::open(SqliteOptions::new(path), reg).unwrap_or_else(|e| {
+                        panic!("SQLite store in {}: {e}", dir.path().display())
+                    }),
+                )
+            }
+            Place::Postgres(schema) => {
+                let mut options = PgOptions::new(schema.database_url().to_owned());
+                options.schema = Some(schema.name().to_owned());
+                // Several tests share one PostgreSQL (max_connections).
+                options.pool_size = 4;
+                Arc::new(
+                    PgStore::connect(options, reg)
+                        .await
+                        .unwrap_or_else(|e| panic!("PostgreSQL store in {}: {e}", schema.name())),
+                )
+            }
+        }
+    }
+}
+
+/// A server running in this process until this is dropped.
+pub struct Spawned {
+    pub addr: SocketAddr,
+    pub store: Arc<dyn Store>,
+    _stop: oneshot::Sender<()>,
+    // Last: the server and its store go before their data does.
+    place: Place,
+}
+
+impl Spawned {
+    /// Serves `config` (its `listen` replaced by the port taken) over a store
+    /// opened at `place`.
+    pub async fn start(place: Place, mut config: ServerConfig) -> Spawned {
+        roster_server::install_crypto_provider();
+        let reg = Arc::new(
+            build_registry(&config).unwrap_or_else(|e| panic!("the schema registry: {e}")),
+        );
+        let store = place.open(reg.clone()).await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|e| panic!("no loopback port: {e}"));
+        let addr = listener
+            .local_addr()
+            .unwrap_or_else(|e| panic!("the listener's address: {e}"));
+        config.listen = addr;
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(roster_server::serve(
+            listener,
+            store.clone(),
+            reg,
+            config,
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        Spawned {
+            addr,
+            store,
+            _stop: stop,
+            place,
+        }
+    }
+
+    /// Where this server's data lives.
+    pub fn place(&self) -> &Place {
+        &self.place
+    }
+
+    /// A new directory and a bearer token for it.
+    pub async fn directory(&self, name: &str) -> (String, String) {
+        let id = self
+            .store
+            .create_directory(name)
+            .await
+            .unwrap_or_else(|e| panic!("create directory {name}: {e}"))
+            .id;
+        let (_, token) = self
+            .store
+            .issue_token(&id)
+            .await
+            .unwrap_or_else(|e| panic!("issue a token for {id}: {e}"));
+        (id, token)
+    }
+
+    /// The SCIM base URL of directory `id`.
+    pub fn scim_base(&self, id: &str) -> String {
+        format!("http://{}/scim/v2/{id}", self.addr)
+    }
+}
