@@ -9,8 +9,9 @@ use std::sync::atomic::Ordering;
 use roster_scim::ResourceKind;
 
 use crate::SyncError;
-use crate::engine::{Action, Engine, Item, Outcome};
+use crate::engine::Engine;
 use crate::progress::{Phase, Progress};
+use crate::work::{Action, Item, Outcome};
 
 /// Applies `items`. When `interrupt` completes, no new request is sent: what
 /// is in flight finishes and the step returns, leaving the rest pending.

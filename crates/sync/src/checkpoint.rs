@@ -1,7 +1,7 @@
 //! The checkpoint step: how far the next run may skip, and whether this
 //! run counts as a completed reconcile.
 
-use crate::engine::{Action, Item, Outcome};
+use crate::work::{Action, Item, Outcome};
 
 /// The new checkpoint (milliseconds): past everything listed (`max_seen`)
 /// when every item is in the target; otherwise just before the oldest change

@@ -23,8 +23,9 @@ use crate::error::{SyncError, chain};
 use crate::options::{DeleteMode, MatchAttr};
 use crate::plan::{self, Keys};
 use crate::progress::Meter;
-use crate::source::{Doc, Record, manager};
+use crate::source::{Record, manager};
 use crate::state::{Entry, State};
+use crate::work::{Action, Item, Outcome, Tally, Verify};
 
 /// The engine's settings, derived from the options and the target's features.
 pub struct Opts {
@@ -42,96 +43,6 @@ pub struct Opts {
     /// unmatched resources of a kind, list the target once instead of one
     /// lookup per resource.
     pub lookup_threshold: usize,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum Action {
-    Create,
-    /// PUT, or a membership PATCH when `members_before` (source keys last
-    /// applied) is known and the target supports PATCH.
-    Update {
-        id: String,
-        members_before: Option<Vec<String>>,
-    },
-    Delete {
-        id: String,
-    },
-    Deactivate {
-        id: String,
-    },
-}
-
-impl Action {
-    pub fn name(&self) -> &'static str {
-        match self {
-            Action::Create => "create",
-            Action::Update { .. } => "update",
-            Action::Delete { .. } => "delete",
-            Action::Deactivate { .. } => "deactivate",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    Pending,
-    Done,
-    Failed,
-}
-
-/// Why a create must look in the target before it is sent again.
-#[derive(Debug, Clone)]
-enum Verify {
-    /// The request may have been applied (a broken connection, a 5xx): look
-    /// first so that a retry never creates a duplicate.
-    Ambiguous,
-    /// 409 uniqueness: the resource exists; find it and update it instead.
-    Uniqueness(ScimErrorBody),
-}
-
-#[derive(Debug, Clone)]
-pub struct Item {
-    pub kind: ResourceKind,
-    pub key: String,
-    pub doc: Doc,
-    pub hash: String,
-    pub last_modified: Option<i128>,
-    pub action: Action,
-    pub outcome: Outcome,
-    pub error: Option<ScimErrorBody>,
-    pub attempts: u32,
-    /// References (source keys) that could not be resolved when the item was
-    /// last sent; a follow-up pass sends it again once they are.
-    pub missing: Vec<String>,
-    /// `If-Match` for an update: the version our last write left.
-    pub if_match: Option<String>,
-    verify: Option<Verify>,
-}
-
-impl Item {
-    pub fn new(
-        kind: ResourceKind,
-        key: String,
-        doc: Doc,
-        hash: String,
-        lm: Option<i128>,
-        action: Action,
-    ) -> Self {
-        Item {
-            kind,
-            key,
-            doc,
-            hash,
-            last_modified: lm,
-            action,
-            outcome: Outcome::Pending,
-            error: None,
-            attempts: 0,
-            missing: Vec::new(),
-            if_match: None,
-            verify: None,
-        }
-    }
 }
 
 /// What happened to one item's request.
@@ -156,20 +67,6 @@ enum Next {
     /// Send again at once (the item changed form: create became update…).
     Again,
     Failed,
-}
-
-#[derive(Debug, Default, Clone)]
-pub struct Tally {
-    pub created: u64,
-    pub updated: u64,
-    pub deleted: u64,
-    pub deactivated: u64,
-    pub retried_items: u64,
-    pub conflicts_resolved: u64,
-    /// Updates refused with 412: the target was edited since our last write.
-    pub target_drift: u64,
-    pub verified_after_ambiguity: u64,
-    pub dangling_refs: BTreeSet<String>,
 }
 
 /// One operation ready to send, in the words of a /Bulk operation.

@@ -36,6 +36,7 @@ mod progress;
 mod report;
 mod source;
 mod state;
+mod work;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -7,11 +7,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use roster_scim::ResourceKind;
 use serde_json::Value;
 
-use crate::engine::{Action, Item};
 use crate::options::DeleteMode;
 use crate::progress::Meter;
 use crate::source::{Doc, Record};
 use crate::state::State;
+use crate::work::{Action, Item};
 
 /// Every key the source holds, users then groups: what a reconcile keeps.
 pub type Keys = (BTreeSet<String>, BTreeSet<String>);

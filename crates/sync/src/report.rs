@@ -9,9 +9,9 @@ use roster_client::{ScimErrorBody, ServiceProviderConfig};
 use roster_scim::ResourceKind;
 use serde_json::{Value, json};
 
-use crate::engine::{Action, Item, Outcome, Tally};
 use crate::fetch::Endpoints;
 use crate::source::Listing;
+use crate::work::{Action, Item, Outcome, Tally};
 
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
