@@ -6,11 +6,14 @@
 //! - [`events`]: the directory-sync event types and their payloads (users,
 //!   groups and memberships as the app sees them), built from stored
 //!   resources;
+//! - [`custom_attributes`]: a directory's mapping of SCIM attributes to the
+//!   `custom_attributes` of its users;
 //! - [`directory_api`]: the queries and pages of the app-facing directory API.
 //!
 //! Nothing here does I/O: the store persists these types and the server
 //! renders them.
 
+pub mod custom_attributes;
 pub mod directory_api;
 pub mod events;
 pub mod model;

@@ -144,7 +144,7 @@ pub struct DirectorySettings {
     pub deactivation: Deactivation,
     /// How `custom_attributes` of users is filled; `None`: from the
     /// Enterprise User extension, under snake_case names.
-    pub custom_attributes: Option<crate::events::CustomAttributes>,
+    pub custom_attributes: Option<crate::custom_attributes::CustomAttributes>,
 }
 
 /// A change of a directory's settings; `None` fields stay as they are.
@@ -152,5 +152,5 @@ pub struct DirectorySettings {
 pub struct SettingsChange {
     pub deactivation: Option<Deactivation>,
     /// `Some(None)` removes the mapping.
-    pub custom_attributes: Option<Option<crate::events::CustomAttributes>>,
+    pub custom_attributes: Option<Option<crate::custom_attributes::CustomAttributes>>,
 }

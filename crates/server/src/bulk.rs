@@ -112,7 +112,7 @@ pub async fn execute(
             if let Some((key, hash)) = &idempotency {
                 match tx.idempotent_reply(key, window_ms) {
                     Ok(Some(prev)) if &prev.request_hash == hash => return Ok(prev.response),
-                    Ok(Some(_)) => return Err(idempotency_conflict()),
+                    Ok(Some(_)) => return Err(crate::idempotency::conflict()),
                     Ok(None) => {}
                     Err(e) => return Err(ApiError::from(e).0),
                 }
@@ -181,14 +181,6 @@ pub async fn execute(
     })
     .await?;
     Ok(outcome)
-}
-
-pub fn idempotency_conflict() -> ScimError {
-    ScimError::new(
-        422,
-        None,
-        "this Idempotency-Key was used for a different request; use a new key for a new request",
-    )
 }
 
 async fn prepare(state: &AppState, dir: &str, raw: &BulkOperation) -> Result<Op, ScimError> {

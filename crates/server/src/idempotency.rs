@@ -7,6 +7,15 @@ use sha2::{Digest, Sha256};
 
 pub const HEADER: &str = "idempotency-key";
 
+/// The answer to a key reused with another request.
+pub fn conflict() -> ScimError {
+    ScimError::new(
+        422,
+        None,
+        "this Idempotency-Key was used for a different request; use a new key for a new request",
+    )
+}
+
 /// The key and the digest of the request it must match, when the client sent a key.
 pub fn key(
     headers: &HeaderMap,

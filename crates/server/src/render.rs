@@ -98,49 +98,21 @@ pub fn full_resource(
     Value::Object(out)
 }
 
-/// Loads what the projection needs of members (groups) or group memberships (users).
-pub async fn related(
-    state: &AppState,
+/// Renders stored resources of one kind as the client asked: full resources
+/// with their related rows (fetched by `service::related`), then projected.
+pub fn render_all(
     reg: &SchemaRegistry,
     rt: &ResourceType,
-    directory: &str,
-    projection: &Projection,
-    resources: &[Stored],
-) -> crate::error::ApiResult<HashMap<String, Vec<MemberRow>>> {
-    let Some(kind) = resources.first().map(|s| s.kind) else {
-        return Ok(HashMap::new());
-    };
-    let attr = match kind {
-        Kind::Group => "members",
-        Kind::User => "groups",
-    };
-    if !projection.includes(reg, rt, attr) {
-        return Ok(HashMap::new());
-    }
-    let ids: Vec<String> = resources.iter().map(|s| s.id.clone()).collect();
-    Ok(match kind {
-        Kind::Group => state.store.members(directory, &ids).await?,
-        Kind::User => state.store.groups_of(directory, &ids).await?,
-    })
-}
-
-/// Renders stored resources of one kind as the client asked: full resources
-/// with the related rows the projection needs, then projected.
-pub async fn render_all(
-    state: &AppState,
-    kind: Kind,
-    directory: &str,
     base: &str,
     projection: &Projection,
     resources: &[Stored],
-) -> crate::error::ApiResult<Vec<Value>> {
-    let rt = crate::service::resource_type(state, kind)?;
-    let rel = related(state, &state.reg, rt, directory, projection, resources).await?;
-    Ok(resources
+    related: &HashMap<String, Vec<MemberRow>>,
+) -> Vec<Value> {
+    resources
         .iter()
         .map(|s| {
-            let full = full_resource(rt, base, s, rel.get(&s.id).map(Vec::as_slice));
-            projection.apply(&state.reg, rt, full)
+            let full = full_resource(rt, base, s, related.get(&s.id).map(Vec::as_slice));
+            projection.apply(reg, rt, full)
         })
-        .collect())
+        .collect()
 }

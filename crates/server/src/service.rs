@@ -7,14 +7,16 @@ use roster_scim::ScimError;
 use roster_scim::filter::{check_filter, parse_filter_nested};
 use roster_scim::members::{MemberOp, user_groups};
 use roster_scim::patch::{PatchRequest, apply_patch};
+use roster_scim::project::Projection;
 use roster_scim::sort::SortKey;
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use roster_scim::schema::{ResourceType, SchemaRegistry};
+use roster_scim::schema::SchemaRegistry;
 use roster_scim::validate::{normalize, take_members};
 use roster_store::{
-    IdempotentReply, Kind, ListQuery, ListResult, NewResource, Page, SortOrder, StoreError, Stored,
-    Update, UpdateFn, in_transaction,
+    IdempotentReply, Kind, ListQuery, ListResult, MemberRow, NewResource, Page, SortOrder,
+    StoreError, Stored, Update, UpdateFn, in_transaction,
 };
 use serde_json::Value;
 
@@ -26,11 +28,30 @@ fn limits(state: &AppState) -> WriteLimits {
     WriteLimits::from(state.config.as_ref())
 }
 
-pub fn resource_type(state: &AppState, kind: Kind) -> ApiResult<&ResourceType> {
-    state
-        .reg
-        .resource_type(kind.name())
-        .ok_or_else(|| ScimError::internal(format!("no {} resource type", kind.name())).into())
+/// The members (of groups) or group memberships (of users) the projection
+/// shows for `resources`, read in one query for the page; empty when the
+/// projection leaves them out.
+pub async fn related(
+    state: &AppState,
+    directory: &str,
+    projection: &Projection,
+    resources: &[Stored],
+) -> ApiResult<HashMap<String, Vec<MemberRow>>> {
+    let Some(kind) = resources.first().map(|s| s.kind) else {
+        return Ok(HashMap::new());
+    };
+    let attr = match kind {
+        Kind::Group => "members",
+        Kind::User => "groups",
+    };
+    if !projection.includes(&state.reg, state.resource_type(kind)?, attr) {
+        return Ok(HashMap::new());
+    }
+    let ids: Vec<String> = resources.iter().map(|s| s.id.clone()).collect();
+    Ok(match kind {
+        Kind::Group => state.store.members(directory, &ids).await?,
+        Kind::User => state.store.groups_of(directory, &ids).await?,
+    })
 }
 
 /// A validated new resource from a client body (passwords already hashed).
@@ -236,7 +257,7 @@ pub async fn list(
     kind: Kind,
     search: &Search,
 ) -> ApiResult<(ListResult, Page)> {
-    let rt = resource_type(state, kind)?;
+    let rt = state.resource_type(kind)?;
     let filter = match search.filter.as_deref().map(str::trim) {
         None | Some("") => None,
         Some(text) => {
@@ -312,7 +333,7 @@ pub async fn create_idempotent(
                 let id = prev.response["id"].as_str().unwrap_or_default().to_owned();
                 return Ok(Err(id));
             }
-            Some(_) => return Err(StoreError::from(crate::bulk::idempotency_conflict())),
+            Some(_) => return Err(StoreError::from(crate::idempotency::conflict())),
             None => {}
         }
         let stored = tx.create(new)?;

@@ -1,9 +1,11 @@
 use std::sync::Arc;
 
-use roster_scim::schema::SchemaRegistry;
-use roster_store::Store;
+use roster_scim::ScimError;
+use roster_scim::schema::{ResourceType, SchemaRegistry};
+use roster_store::{Kind, Store};
 
 use crate::config::ServerConfig;
+use crate::error::ApiResult;
 use crate::rate_limit::RateLimiter;
 use crate::token_cache::TokenCache;
 
@@ -18,6 +20,13 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The schema of a resource kind (both are always registered).
+    pub fn resource_type(&self, kind: Kind) -> ApiResult<&ResourceType> {
+        self.reg
+            .resource_type(kind.name())
+            .ok_or_else(|| ScimError::internal(format!("no {} resource type", kind.name())).into())
+    }
+
     pub fn new(store: Arc<dyn Store>, reg: Arc<SchemaRegistry>, config: Arc<ServerConfig>) -> Self {
         let limiter = Arc::new(RateLimiter::new(&config));
         let tokens = Arc::new(TokenCache::new(config.token_cache_secs));

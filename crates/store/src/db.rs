@@ -86,17 +86,6 @@ impl<T: Into<Val>> From<Option<T>> for Val {
     }
 }
 
-impl From<&crate::sql::compile::SqlParam> for Val {
-    fn from(p: &crate::sql::compile::SqlParam) -> Self {
-        use crate::sql::compile::SqlParam;
-        match p {
-            SqlParam::Text(s) => Val::Text(s.clone()),
-            SqlParam::Int(i) => Val::Int(*i),
-            SqlParam::Real(f) => Val::Real(*f),
-        }
-    }
-}
-
 /// Bound parameters: `vals![a, b, c]` converts each with `Val::from`.
 #[macro_export]
 macro_rules! vals {

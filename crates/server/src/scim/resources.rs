@@ -54,15 +54,10 @@ async fn render_one(
     projection: &Projection,
 ) -> ApiResult<Value> {
     let base = base_url(state, headers, dir);
-    let mut out = render_all(
-        state,
-        stored.kind,
-        dir,
-        &base,
-        projection,
-        std::slice::from_ref(stored),
-    )
-    .await?;
+    let one = std::slice::from_ref(stored);
+    let related = service::related(state, dir, projection, one).await?;
+    let rt = state.resource_type(stored.kind)?;
+    let mut out = render_all(&state.reg, rt, &base, projection, one, &related);
     Ok(out.pop().unwrap_or(Value::Null))
 }
 
@@ -101,7 +96,7 @@ async fn create(
     let out = if fresh && kind == Kind::User && !joins_groups {
         // A user that did not exist until this request belongs to no group yet:
         // skipping the lookup saves a read transaction and a thread hop per create.
-        let rt = service::resource_type(&state, kind)?;
+        let rt = state.resource_type(kind)?;
         let base = base_url(&state, &headers, &auth.directory_id);
         projection.apply(&state.reg, rt, full_resource(rt, &base, &stored, None))
     } else {

@@ -29,7 +29,16 @@ pub async fn list_response(
 ) -> ApiResult<Response> {
     let (result, page) = service::list(state, dir, kind, search).await?;
     let base = base_url(state, headers, dir);
-    let resources = render_all(state, kind, dir, &base, projection, &result.resources).await?;
+    let related = service::related(state, dir, projection, &result.resources).await?;
+    let rt = state.resource_type(kind)?;
+    let resources = render_all(
+        &state.reg,
+        rt,
+        &base,
+        projection,
+        &result.resources,
+        &related,
+    );
     let mut body = Map::new();
     body.insert("schemas".into(), json!([LIST_RESPONSE]));
     body.insert("totalResults".into(), json!(result.total));
@@ -192,7 +201,16 @@ pub async fn search_all(
         };
         total += result.total;
         skip = skip.saturating_sub(result.total);
-        resources.extend(render_all(&s, kind, dir, &base, &projection, &result.resources).await?);
+        let related = service::related(&s, dir, &projection, &result.resources).await?;
+        let rt = s.resource_type(kind)?;
+        resources.extend(render_all(
+            &s.reg,
+            rt,
+            &base,
+            &projection,
+            &result.resources,
+            &related,
+        ));
     }
     if errors.len() == 2 {
         return Err(errors.remove(0));

@@ -7,7 +7,7 @@ use crate::model::{AdminKeyInfo, Deactivation, Directory, TokenInfo};
 use crate::tokens::{hash_token, new_admin_key, new_token};
 use crate::{StoreResult, vals};
 
-pub use crate::now_ms;
+use crate::now_ms;
 
 pub fn create_directory(c: &dyn Db, name: &str) -> StoreResult<Directory> {
     let d = Directory {

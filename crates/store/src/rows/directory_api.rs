@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::admin::{create_directory, directory_row, get_directory, issue_token, token_row};
 use super::outbox::data_of;
-use super::resources::{STORED_COLUMNS, to_stored};
+use super::read::{STORED_COLUMNS, to_stored};
 use super::settings::DirSettings;
 use crate::db::{self, Db, Dialect, Row, Val};
 use crate::directory_api::{GroupQuery, ObjectPage, Rotation, UserQuery, UserState};

@@ -10,7 +10,7 @@ use roster_scim::ScimError;
 use roster_scim::schema::{AttrType, SchemaRegistry};
 use serde_json::Value;
 
-use super::resources::{STORED_COLUMNS, to_stored};
+use super::read::{STORED_COLUMNS, to_stored};
 use crate::cursor::{Cursor, query_digest};
 use crate::db::{Db, Val};
 use crate::model::*;

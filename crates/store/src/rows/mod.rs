@@ -4,6 +4,7 @@ pub mod admin;
 pub mod directory_api;
 pub mod list;
 pub mod outbox;
+pub mod read;
 pub mod resources;
 pub mod settings;
 pub mod store;

@@ -2,13 +2,25 @@
 
 use serde_json::Value;
 
-use super::admin::now_ms;
-use super::resources::{MemberDiff, get};
+use super::read::get;
 use super::settings::DirSettings;
 use crate::db::{Db, Dialect, Val, scalar};
 use crate::events::{self, Event, GroupRef};
 use crate::model::{Kind, Stored};
-use crate::{StoreError, StoreResult, vals};
+use crate::{StoreError, StoreResult, now_ms, vals};
+
+/// Members that joined or left a group in one change.
+#[derive(Debug, Default)]
+pub struct MemberDiff {
+    pub added: Vec<(String, Kind)>,
+    pub removed: Vec<(String, Kind)>,
+}
+
+impl MemberDiff {
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty()
+    }
+}
 
 pub fn emit(c: &dyn Db, dir: &str, event: &str, data: &Value) -> StoreResult<()> {
     emit_text(c, dir, event, data.to_string())

@@ -8,14 +8,14 @@ use roster_scim::schema::SchemaRegistry;
 use roster_scim::values::fold;
 use serde_json::Value;
 
-use super::admin::now_ms;
-use super::outbox;
+use super::outbox::{self, MemberDiff};
+pub(crate) use super::read::get;
 use super::settings::DirSettings;
 use crate::db::{Db, Dialect, Row, Val, scalar};
 use crate::events::{self, GroupRef};
 use crate::model::*;
 use crate::sql::compile::{Compiler, INDEXED_VALUES};
-use crate::{StoreError, StoreResult, vals};
+use crate::{StoreError, StoreResult, now_ms, vals};
 
 /// Columns derived from a document.
 struct Derived {
@@ -348,33 +348,6 @@ fn write_index_values(c: &dyn Db, dir: &str, kind: Kind, id: &str, doc: &Value) 
     Ok(())
 }
 
-pub(crate) fn to_stored(mut row: Row) -> StoreResult<Stored> {
-    let kind: i64 = row.get(1)?;
-    let doc = row.take_text(2)?;
-    Ok(Stored {
-        id: row.get(0)?,
-        kind: Kind::from_code(kind)
-            .ok_or_else(|| StoreError::database(format!("unknown resource type {kind}")))?,
-        doc: serde_json::from_str(&doc)?,
-        version: row.get(3)?,
-        created: row.get(4)?,
-        last_modified: row.get(5)?,
-    })
-}
-
-pub const STORED_COLUMNS: &str = "r.id, r.rtype, r.doc, r.version, r.created, r.last_modified";
-
-pub fn get(c: &dyn Db, dir: &str, kind: Kind, id: &str) -> StoreResult<Option<Stored>> {
-    c.query_opt(
-        &format!(
-            "SELECT {STORED_COLUMNS} FROM resources r WHERE r.id = ? AND r.directory_id = ? AND r.rtype = ?"
-        ),
-        vals![id, dir, kind.code()],
-    )?
-    .map(to_stored)
-    .transpose()
-}
-
 fn not_found(kind: Kind, id: &str) -> StoreError {
     ScimError::not_found(format!("{} {id} not found", kind.name())).into()
 }
@@ -564,19 +537,6 @@ pub fn delete(
     // Membership and index rows go with the resource (ON DELETE CASCADE).
     c.exec("DELETE FROM resources WHERE id = ?", vals![id])?;
     Ok(())
-}
-
-/// Members that joined or left a group in one change.
-#[derive(Debug, Default)]
-pub struct MemberDiff {
-    pub added: Vec<(String, Kind)>,
-    pub removed: Vec<(String, Kind)>,
-}
-
-impl MemberDiff {
-    pub fn is_empty(&self) -> bool {
-        self.added.is_empty() && self.removed.is_empty()
-    }
 }
 
 fn removed_rows(rows: Vec<Row>) -> StoreResult<Vec<(String, Kind)>> {

@@ -2,11 +2,11 @@
 
 use roster_scim::schema::SchemaRegistry;
 
-use super::admin::now_ms;
 use super::resources;
 use super::settings::DirSettings;
 use crate::db::Db;
 use crate::model::*;
+use crate::now_ms;
 use crate::{IdempotentReply, StoreError, StoreResult, Tx, vals};
 
 pub struct DbTx<'c> {

@@ -23,7 +23,7 @@ use roster_scim::schema::{AttrType, ResourceType};
 use roster_scim::sort::SortKey;
 use roster_scim::{Result, ScimError};
 
-use crate::db::Dialect;
+use crate::db::{Dialect, Val};
 use crate::model::Kind;
 
 /// A bound parameter.
@@ -32,6 +32,16 @@ pub enum SqlParam {
     Text(String),
     Int(i64),
     Real(f64),
+}
+
+impl From<&SqlParam> for Val {
+    fn from(p: &SqlParam) -> Self {
+        match p {
+            SqlParam::Text(s) => Val::Text(s.clone()),
+            SqlParam::Int(i) => Val::Int(*i),
+            SqlParam::Real(f) => Val::Real(*f),
+        }
+    }
 }
 
 /// Multi-valued sub-attributes kept folded in `resource_values` for index lookups.
