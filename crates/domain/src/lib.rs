@@ -8,6 +8,7 @@
 //!   resources;
 //! - [`custom_attributes`]: a directory's mapping of SCIM attributes to the
 //!   `custom_attributes` of its users;
+//! - [`error`]: [`DomainError`], what can go wrong, in the domain's terms;
 //! - [`directory_api`]: the queries and pages of the app-facing directory API.
 //!
 //! Nothing here does I/O: the store persists these types and the server
@@ -15,7 +16,9 @@
 
 pub mod custom_attributes;
 pub mod directory_api;
+pub mod error;
 pub mod events;
 pub mod model;
 
+pub use error::{DomainError, DomainResult};
 pub use model::*;

@@ -1,13 +1,14 @@
 //! The one place errors become HTTP. An [`ApiError`] says what went wrong: a
 //! status, a SCIM error type and a detail fit for the client, decided once
-//! (store errors are mapped in [`From<StoreError>`] and nowhere else). The
+//! (domain errors are mapped in [`From<DomainError>`] and nowhere else). The
 //! API that answers renders it: SCIM error bodies (RFC 7644 §3.12) by
 //! default, and [`AppError`] for the app-facing `/api/v1`
 //! (`{"error": code, "message": text}`).
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use roster_scim::ScimError;
+use roster_domain::DomainError;
+use roster_scim::{ScimError, ScimType};
 use roster_store::StoreError;
 
 pub const SCIM_JSON: &str = "application/scim+json";
@@ -39,11 +40,24 @@ impl From<ScimError> for ApiError {
     }
 }
 
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
+/// The one mapping of domain outcomes to HTTP (RFC 7644 §3.12 statuses and
+/// `scimType`s); `/api/v1` takes its codes from the same statuses.
+impl From<DomainError> for ApiError {
+    fn from(e: DomainError) -> Self {
         match e {
-            StoreError::Scim(e) => ApiError(e),
-            e @ StoreError::Database { .. } => {
+            DomainError::NotFound(m) => ApiError(ScimError::not_found(m)),
+            // The message names the attribute and its value.
+            DomainError::Conflict { message, .. } => ApiError(ScimError::uniqueness(message)),
+            DomainError::PreconditionFailed(m) => ApiError(ScimError::precondition_failed(m)),
+            DomainError::Invalid(m) => ApiError(ScimError::invalid_value(m)),
+            DomainError::InvalidCursor(m) => {
+                ApiError(ScimError::bad_request(ScimType::InvalidCursor, m))
+            }
+            DomainError::ExpiredCursor(m) => {
+                ApiError(ScimError::bad_request(ScimType::ExpiredCursor, m))
+            }
+            DomainError::Rejected(e) => ApiError(e),
+            e @ DomainError::Internal { .. } => {
                 // Database details can carry SQL or paths: log them with the
                 // errors underneath (inside the request's span, so with its
                 // request id), never send them; fallback::stack_errors
@@ -51,7 +65,7 @@ impl From<StoreError> for ApiError {
                 tracing::error!(error = %e.chain(), "storage error");
                 ApiError(ScimError::internal("internal storage error"))
             }
-            StoreError::Unavailable(detail) => {
+            DomainError::Unavailable(detail) => {
                 // An outage, not a bug: a warning (with the request id of the
                 // span) rather than an error, and a 503 the client may retry.
                 tracing::warn!(%detail, "database unavailable");
@@ -61,10 +75,10 @@ impl From<StoreError> for ApiError {
                     "the database is unavailable; retry shortly",
                 ))
             }
-            e @ StoreError::CursorExpired { .. } => {
+            e @ DomainError::CursorExpired { .. } => {
                 ApiError(ScimError::new(410, None, e.to_string()))
             }
-            StoreError::Closed => ApiError(ScimError::new(
+            DomainError::Closed => ApiError(ScimError::new(
                 503,
                 None,
                 "the server is shutting down; retry shortly",
@@ -198,6 +212,48 @@ mod tests {
     }
 
     #[test]
+    fn domain_outcomes_become_scim_statuses_and_types() {
+        for (e, status, scim_type) in [
+            (StoreError::NotFound("no User x".into()), 404, None),
+            (
+                StoreError::conflict("userName", "taken"),
+                409,
+                Some(ScimType::Uniqueness),
+            ),
+            (StoreError::PreconditionFailed("v2".into()), 412, None),
+            (
+                StoreError::Invalid("a group in itself".into()),
+                400,
+                Some(ScimType::InvalidValue),
+            ),
+            (
+                StoreError::InvalidCursor("not ours".into()),
+                400,
+                Some(ScimType::InvalidCursor),
+            ),
+            (
+                StoreError::ExpiredCursor("old".into()),
+                400,
+                Some(ScimType::ExpiredCursor),
+            ),
+            (
+                StoreError::Rejected(ScimError::invalid_path("emails[")),
+                400,
+                Some(ScimType::InvalidPath),
+            ),
+            (StoreError::CursorExpired { floor: 3 }, 410, None),
+        ] {
+            let scim = ApiError::from(e).0;
+            assert_eq!(
+                (scim.status, scim.scim_type),
+                (status, scim_type),
+                "{}",
+                scim.detail
+            );
+        }
+    }
+
+    #[test]
     fn app_errors_take_their_code_from_the_status_and_keep_the_detail() {
         for (e, status, code) in [
             (
@@ -206,17 +262,13 @@ mod tests {
                 "cursor_expired",
             ),
             (StoreError::Closed, 503, "unavailable"),
-            (StoreError::database("SELECT secret"), 500, "internal"),
+            (StoreError::internal("SELECT secret"), 500, "internal"),
             (
-                StoreError::Scim(ScimError::uniqueness("userName is taken")),
+                StoreError::conflict("userName", "userName is taken"),
                 409,
                 "conflict",
             ),
-            (
-                StoreError::Scim(ScimError::invalid_value("bad")),
-                400,
-                "invalid_request",
-            ),
+            (StoreError::Invalid("bad".into()), 400, "invalid_request"),
         ] {
             let app = AppError::from(e);
             assert_eq!((app.0.status().as_u16(), app.code()), (status, code));

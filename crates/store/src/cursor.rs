@@ -6,9 +6,9 @@
 //! old one is `expiredCursor`. Keyset positions make the last page cost what
 //! the first one does.
 
+use crate::{StoreError, StoreResult};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use roster_scim::{ScimError, ScimType};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -42,11 +42,11 @@ impl Cursor {
     }
 
     /// Decodes and checks a cursor against the current query and clock.
-    pub fn decode(text: &str, query: &str, now: i64, timeout_secs: i64) -> Result<Self, ScimError> {
+    pub fn decode(text: &str, query: &str, now: i64, timeout_secs: i64) -> StoreResult<Self> {
         let invalid = || {
-            ScimError::bad_request(
-                ScimType::InvalidCursor,
-                "the cursor is not one this server issued for this query; start again without a cursor",
+            StoreError::InvalidCursor(
+                "the cursor is not one this server issued for this query; start again without a cursor"
+                    .into(),
             )
         };
         let bytes = URL_SAFE_NO_PAD.decode(text.trim()).map_err(|_| invalid())?;
@@ -62,12 +62,9 @@ impl Cursor {
             return Err(invalid());
         }
         if age > timeout_secs {
-            return Err(ScimError::bad_request(
-                ScimType::ExpiredCursor,
-                format!(
-                    "the cursor expired (cursors live {timeout_secs} seconds); start again without a cursor"
-                ),
-            ));
+            return Err(StoreError::ExpiredCursor(format!(
+                "the cursor expired (cursors live {timeout_secs} seconds); start again without a cursor"
+            )));
         }
         Ok(cursor)
     }
@@ -104,24 +101,18 @@ mod tests {
         let text = c.encode();
         assert_eq!(Cursor::decode(&text, &c.query, 1010, 60).unwrap(), c);
         let other = query_digest(&["User", "other"]);
-        assert_eq!(
-            Cursor::decode(&text, &other, 1010, 60)
-                .unwrap_err()
-                .scim_type,
-            Some(ScimType::InvalidCursor)
-        );
-        assert_eq!(
-            Cursor::decode(&text, &c.query, 5000, 60)
-                .unwrap_err()
-                .scim_type,
-            Some(ScimType::ExpiredCursor)
-        );
-        assert_eq!(
-            Cursor::decode("!!garbage", &c.query, 1010, 60)
-                .unwrap_err()
-                .scim_type,
-            Some(ScimType::InvalidCursor)
-        );
+        assert!(matches!(
+            Cursor::decode(&text, &other, 1010, 60),
+            Err(StoreError::InvalidCursor(_))
+        ));
+        assert!(matches!(
+            Cursor::decode(&text, &c.query, 5000, 60),
+            Err(StoreError::ExpiredCursor(_))
+        ));
+        assert!(matches!(
+            Cursor::decode("!!garbage", &c.query, 1010, 60),
+            Err(StoreError::InvalidCursor(_))
+        ));
     }
 
     /// Found by the `cursor` fuzz target: a forged issue time made the age
@@ -131,11 +122,11 @@ mod tests {
     fn forged_issue_times_are_invalid_not_an_overflow() {
         for issued in [i64::MIN, i64::MAX, 1_000_000] {
             let c = Cursor { issued, ..sample() };
-            assert_eq!(
-                Cursor::decode(&c.encode(), &c.query, 1010, 60)
-                    .unwrap_err()
-                    .scim_type,
-                Some(ScimType::InvalidCursor),
+            assert!(
+                matches!(
+                    Cursor::decode(&c.encode(), &c.query, 1010, 60),
+                    Err(StoreError::InvalidCursor(_))
+                ),
                 "{issued}"
             );
         }

@@ -160,7 +160,7 @@ impl Row {
     pub fn get<T: FromVal>(&self, i: usize) -> StoreResult<T> {
         let v = self.0.get(i).unwrap_or(&Val::Null);
         T::from_val(v).ok_or_else(|| {
-            StoreError::database(format!(
+            StoreError::internal(format!(
                 "column {i} holds {v:?}, not a {}",
                 std::any::type_name::<T>()
             ))
@@ -171,7 +171,7 @@ impl Row {
     pub fn take_text(&mut self, i: usize) -> StoreResult<String> {
         match self.0.get_mut(i).map(|v| std::mem::replace(v, Val::Null)) {
             Some(Val::Text(s)) => Ok(s),
-            other => Err(StoreError::database(format!(
+            other => Err(StoreError::internal(format!(
                 "column {i} holds {other:?}, not text"
             ))),
         }

@@ -1,114 +1,18 @@
-use std::error::Error;
-use std::fmt;
-use std::sync::Arc;
+//! The store's errors are the domain's ([`DomainError`]): what went wrong
+//! in its terms, never an HTTP status. This module is where the drivers'
+//! errors become them: [`sqlite`] here, PostgreSQL's in `postgres::conn`.
 
-use roster_scim::ScimError;
+pub use roster_domain::error::Source;
+pub use roster_domain::{DomainError as StoreError, DomainResult as StoreResult};
 
-/// The error underneath a [`StoreError::Database`], shared so the error stays `Clone`.
-pub type Source = Arc<dyn Error + Send + Sync>;
-
-/// The store's one error type. Protocol outcomes (not found, uniqueness,
-/// precondition) are SCIM errors; everything else is the database's fault.
-#[derive(Debug, Clone)]
-pub enum StoreError {
-    Scim(ScimError),
-    /// The database failed, or holds what it should not. `context` says what
-    /// failed; `source`, when there is one, is the driver's or the system's
-    /// error, kept for [`Error::source`] rather than folded into the text.
-    Database {
-        context: String,
-        source: Option<Source>,
-    },
-    /// The database cannot be reached or is too busy to answer right now
-    /// (PostgreSQL down or restarting, no pooled connection in time, SQLite
-    /// locked past its busy timeout): the same request may well succeed
-    /// shortly, so clients are told to retry rather than shown a failure.
-    Unavailable(String),
-    Closed,
-    /// A cursor points before what retention kept: events up to `floor` are gone.
-    CursorExpired {
-        floor: i64,
-    },
-}
-
-impl fmt::Display for StoreError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            StoreError::Scim(e) => fmt::Display::fmt(e, f),
-            StoreError::Database { context, .. } => write!(f, "database error: {context}"),
-            StoreError::Unavailable(detail) => write!(f, "the database is unavailable: {detail}"),
-            StoreError::Closed => f.write_str("the store is shutting down"),
-            StoreError::CursorExpired { floor } => write!(
-                f,
-                "events up to {} were removed by retention and this cursor is older; start again without `after` and reconcile from the directory API",
-                crate::events::event_id(*floor)
-            ),
-        }
-    }
-}
-
-// By hand rather than derived: the source of a database error is the error
-// itself, not the `Arc` that shares it, so callers can downcast it.
-impl Error for StoreError {
-    fn source(&self) -> Option<&(dyn Error + 'static)> {
-        match self {
-            // Transparent, as the message is.
-            StoreError::Scim(e) => e.source(),
-            StoreError::Database {
-                source: Some(s), ..
-            } => Some(&**s),
-            _ => None,
-        }
-    }
-}
-
-impl From<ScimError> for StoreError {
-    fn from(e: ScimError) -> Self {
-        StoreError::Scim(e)
-    }
-}
-
-impl StoreError {
-    /// A database error with nothing underneath: what was found wrong.
-    pub fn database(context: impl Into<String>) -> Self {
-        StoreError::Database {
-            context: context.into(),
-            source: None,
-        }
-    }
-
-    /// A database error caused by `source`; `context` says what failed.
-    pub fn database_from(
-        context: impl Into<String>,
-        source: impl Into<Box<dyn Error + Send + Sync>>,
-    ) -> Self {
-        StoreError::Database {
-            context: context.into(),
-            source: Some(Arc::from(source.into())),
-        }
-    }
-
-    /// The message followed by every error underneath it, `: `-separated,
-    /// as an operator's log line wants it.
-    pub fn chain(&self) -> String {
-        let mut out = self.to_string();
-        let mut next = self.source();
-        while let Some(e) = next {
-            out.push_str(": ");
-            out.push_str(&e.to_string());
-            next = e.source();
-        }
-        out
-    }
-}
-
-impl From<rusqlite::Error> for StoreError {
-    fn from(e: rusqlite::Error) -> Self {
-        if sqlite_busy(&e) {
-            StoreError::Unavailable(e.to_string())
-        } else {
-            StoreError::database_from("a SQLite call failed", e)
-        }
+/// A SQLite error as the domain sees it: a busy or locked database is
+/// unavailable for now (the request may be retried), anything else a fault
+/// that keeps the SQLite error as its source.
+pub fn sqlite(e: rusqlite::Error) -> StoreError {
+    if sqlite_busy(&e) {
+        StoreError::Unavailable(e.to_string())
+    } else {
+        StoreError::internal_from("a SQLite call failed", e)
     }
 }
 
@@ -121,16 +25,27 @@ fn sqlite_busy(e: &rusqlite::Error) -> bool {
     )
 }
 
-impl From<serde_json::Error> for StoreError {
-    fn from(e: serde_json::Error) -> Self {
-        StoreError::database_from("stored JSON is unreadable", e)
+/// `?` for driver results: `.db()?` turns the driver's error into the domain's.
+pub trait DbResultExt<T> {
+    fn db(self) -> StoreResult<T>;
+}
+
+impl<T> DbResultExt<T> for Result<T, rusqlite::Error> {
+    fn db(self) -> StoreResult<T> {
+        self.map_err(sqlite)
     }
 }
 
-pub type StoreResult<T> = Result<T, StoreError>;
+impl<T> DbResultExt<T> for Result<T, postgres::Error> {
+    fn db(self) -> StoreResult<T> {
+        self.map_err(crate::postgres::conn::postgres_error)
+    }
+}
 
 #[cfg(test)]
 mod tests {
+    use std::error::Error;
+
     use super::*;
 
     fn sqlite_failure(code: i32) -> rusqlite::Error {
@@ -146,10 +61,7 @@ mod tests {
             rusqlite::ffi::SQLITE_LOCKED_SHAREDCACHE,
         ] {
             assert!(
-                matches!(
-                    StoreError::from(sqlite_failure(code)),
-                    StoreError::Unavailable(_)
-                ),
+                matches!(sqlite(sqlite_failure(code)), StoreError::Unavailable(_)),
                 "code {code}"
             );
         }
@@ -160,22 +72,19 @@ mod tests {
             rusqlite::ffi::SQLITE_READONLY,
         ] {
             assert!(
-                matches!(
-                    StoreError::from(sqlite_failure(code)),
-                    StoreError::Database { .. }
-                ),
+                matches!(sqlite(sqlite_failure(code)), StoreError::Internal { .. }),
                 "code {code}"
             );
         }
         assert!(matches!(
-            StoreError::from(rusqlite::Error::QueryReturnedNoRows),
-            StoreError::Database { .. }
+            sqlite(rusqlite::Error::QueryReturnedNoRows),
+            StoreError::Internal { .. }
         ));
     }
 
     #[test]
     fn a_database_error_keeps_what_caused_it() {
-        let e = StoreError::from(sqlite_failure(rusqlite::ffi::SQLITE_CORRUPT));
+        let e = sqlite(sqlite_failure(rusqlite::ffi::SQLITE_CORRUPT));
         let source = e.source().expect("the SQLite error is kept");
         assert!(
             source.downcast_ref::<rusqlite::Error>().is_some(),
@@ -189,7 +98,7 @@ mod tests {
         assert!(e.chain().len() > e.to_string().len() + 2, "{}", e.chain());
         // Cloned (a transaction keeps its first failure), the source stays.
         assert!(e.clone().source().is_some());
-        let plain = StoreError::database("webhook vanished");
+        let plain = StoreError::internal("webhook vanished");
         assert!(plain.source().is_none());
         assert_eq!(plain.chain(), "database error: webhook vanished");
     }
@@ -208,7 +117,7 @@ mod tests {
             .unwrap();
         let e = other
             .execute_batch("BEGIN IMMEDIATE")
-            .map_err(StoreError::from)
+            .map_err(sqlite)
             .unwrap_err();
         assert!(matches!(e, StoreError::Unavailable(_)), "{e:?}");
     }

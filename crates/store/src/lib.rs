@@ -130,5 +130,5 @@ where
         )
         .await?;
     let result = slot.lock().ok().and_then(|mut s| s.take());
-    result.ok_or_else(|| StoreError::database("the transaction produced no result"))
+    result.ok_or_else(|| StoreError::internal("the transaction produced no result"))
 }

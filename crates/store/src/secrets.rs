@@ -113,7 +113,7 @@ pub fn seal(key: Option<&SecretKey>, id: &str, secret: &str) -> StoreResult<Stri
                 aad: id.as_bytes(),
             },
         )
-        .map_err(|_| StoreError::database("cannot encrypt a webhook secret"))?;
+        .map_err(|_| StoreError::internal("cannot encrypt a webhook secret"))?;
     let mut out = nonce.to_vec();
     out.extend_from_slice(&sealed);
     Ok(format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(out)))
@@ -132,12 +132,12 @@ pub fn open_stale(key: Option<&SecretKey>, id: &str, stored: &str) -> StoreResul
         return Ok((stored.to_owned(), key.is_some()));
     };
     let Some(key) = key else {
-        return Err(StoreError::database(format!(
+        return Err(StoreError::internal(format!(
             "the secret of webhook {id} is encrypted, but no secret_key is configured; set the key it was written with (secret_key or ROSTER_SECRET_KEY)"
         )));
     };
     let wrong = || {
-        StoreError::database(if key.previous.is_empty() {
+        StoreError::internal(if key.previous.is_empty() {
             format!(
                 "the configured secret_key does not decrypt the secret of webhook {id}: it is not the key the secret was written with (when changing keys, list the old one in previous_secret_keys)"
             )

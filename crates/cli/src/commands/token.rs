@@ -36,8 +36,8 @@ pub async fn run(store: &dyn Store, cmd: TokenCommand) -> Result<()> {
     match cmd {
         TokenCommand::Issue { directory, json } => {
             let (info, token) = store.issue_token(&directory).await.map_err(|e| match e {
-                roster_store::StoreError::Scim(s) => {
-                    anyhow::anyhow!("{} (see `roster directory list`)", s.detail)
+                roster_store::StoreError::NotFound(m) => {
+                    anyhow::anyhow!("{m} (see `roster directory list`)")
                 }
                 other => other.into(),
             })?;

@@ -1,6 +1,7 @@
 //! Connections: [`Db`] over a `postgres` client, the pool's connection
 //! manager, and the schema migration.
 
+use crate::error::DbResultExt;
 use std::cell::{Cell, RefCell, RefMut};
 use std::collections::{HashMap, HashSet};
 use std::error::Error;
@@ -160,7 +161,7 @@ impl PgConn {
         if let Some(s) = self.statements.borrow().get(sql) {
             return Ok(s.clone());
         }
-        let stmt = self.client()?.prepare(&postgres_placeholders(sql))?;
+        let stmt = self.client()?.prepare(&postgres_placeholders(sql)).db()?;
         let mut cache = self.statements.borrow_mut();
         if cache.len() >= STATEMENT_CACHE {
             cache.clear();
@@ -238,7 +239,8 @@ impl PgConn {
         let mut client = self.client()?;
         // The columns' types, as the binary format needs them.
         let types: Vec<Type> = client
-            .prepare(&format!("SELECT {columns} FROM {} LIMIT 0", form.table))?
+            .prepare(&format!("SELECT {columns} FROM {} LIMIT 0", form.table))
+            .db()?
             .columns()
             .iter()
             .map(|c| c.type_().clone())
@@ -252,10 +254,12 @@ impl PgConn {
         {
             return Ok(None);
         }
-        let statement = client.prepare(&format!(
-            "COPY {} ({columns}) FROM STDIN (FORMAT binary)",
-            form.table
-        ))?;
+        let statement = client
+            .prepare(&format!(
+                "COPY {} ({columns}) FROM STDIN (FORMAT binary)",
+                form.table
+            ))
+            .db()?;
         Ok(Some(CopyPlan {
             form,
             statement,
@@ -271,8 +275,10 @@ impl PgConn {
         }
         let id: i64 = self
             .client()?
-            .query_one("SELECT pg_current_xact_id()::text::bigint", &[])?
-            .try_get(0)?;
+            .query_one("SELECT pg_current_xact_id()::text::bigint", &[])
+            .db()?
+            .try_get(0)
+            .db()?;
         self.xact_id.set(Some(id));
         Ok(id)
     }
@@ -285,7 +291,7 @@ impl PgConn {
             for (at, n) in &copy.events {
                 let seq = shifted
                     .checked_add(*n)
-                    .ok_or_else(|| StoreError::database("event number out of range"))?;
+                    .ok_or_else(|| StoreError::internal("event number out of range"))?;
                 if let Some(slot) = copy.data.get_mut(*at..*at + 8) {
                     slot.copy_from_slice(&seq.to_be_bytes());
                 }
@@ -293,15 +299,15 @@ impl PgConn {
         }
         copy.data.put_i16(-1); // the trailer
         let mut client = self.client()?;
-        let mut writer = client.copy_in(&copy.plan.statement)?;
+        let mut writer = client.copy_in(&copy.plan.statement).db()?;
         // In pieces, so the writer's own buffer stays small.
         for piece in copy.data.chunks(COPY_CHUNK) {
             writer.write_all(piece).map_err(|e| {
-                StoreError::database_from(format!("COPY {}", copy.plan.form.table), e)
+                StoreError::internal_from(format!("COPY {}", copy.plan.form.table), e)
             })?;
         }
         // Dropped unfinished (on an error above), a COPY is aborted.
-        writer.finish()?;
+        writer.finish().db()?;
         let (copies, inserts) = self.sent.get();
         self.sent.set((copies + 1, inserts));
         Ok(())
@@ -310,7 +316,7 @@ impl PgConn {
     fn insert_rows(&self, sql: &str, rows: &[Vec<Val>]) -> StoreResult<()> {
         let at = sql
             .find("VALUES")
-            .ok_or_else(|| StoreError::database("a held insert has no VALUES"))?
+            .ok_or_else(|| StoreError::internal("a held insert has no VALUES"))?
             + "VALUES".len();
         let (head, tuple) = sql.split_at(at);
         let tuples = vec![tuple.trim(); rows.len()].join(", ");
@@ -320,7 +326,7 @@ impl PgConn {
             .flat_map(|p| p.iter().map(|v| v as &(dyn ToSql + Sync)))
             .collect();
         // Unprepared: the text differs with the row count, and one parse per batch is cheap.
-        self.client()?.execute(text.as_str(), &values)?;
+        self.client()?.execute(text.as_str(), &values).db()?;
         let (copies, inserts) = self.sent.get();
         self.sent.set((copies, inserts + 1));
         Ok(())
@@ -355,7 +361,7 @@ impl Db for PgConn {
     fn exec(&self, sql: &str, p: &[Val]) -> StoreResult<u64> {
         self.flush()?;
         let stmt = self.statement(sql)?;
-        let n = self.client()?.execute(&stmt, &params(p))?;
+        let n = self.client()?.execute(&stmt, &params(p)).db()?;
         self.writes.set(self.writes.get() + n);
         Ok(n)
     }
@@ -380,14 +386,14 @@ impl Db for PgConn {
 
     fn query_held(&self, sql: &str, p: &[Val]) -> StoreResult<Vec<Row>> {
         let stmt = self.statement(sql)?;
-        let rows = self.client()?.query(&stmt, &params(p))?;
+        let rows = self.client()?.query(&stmt, &params(p)).db()?;
         rows.iter()
             .map(|r| {
                 (0..r.len())
                     .map(|i| column(r, i))
                     .collect::<Result<Vec<Val>, _>>()
                     .map(Row)
-                    .map_err(StoreError::from)
+                    .map_err(postgres_error)
             })
             .collect()
     }
@@ -409,7 +415,7 @@ impl Db for PgConn {
             self.in_transaction.set(false);
             self.xact_id.set(None);
         }
-        self.client()?.batch_execute(sql)?;
+        self.client()?.batch_execute(sql).db()?;
         Ok(())
     }
 
@@ -463,7 +469,7 @@ impl Db for PgConn {
     fn next_event_index(&self) -> StoreResult<i64> {
         let n = self.events.get();
         if n >= 1 << 20 {
-            return Err(StoreError::database(
+            return Err(StoreError::internal(
                 "one transaction wrote more than 1,048,576 events; split the request",
             ));
         }
@@ -472,8 +478,10 @@ impl Db for PgConn {
     }
 }
 
-impl From<postgres::Error> for StoreError {
-    fn from(e: postgres::Error) -> Self {
+/// A PostgreSQL error as the domain sees it: a lost connection or a server
+/// that cannot serve now is unavailable, anything else a fault.
+pub fn postgres_error(e: postgres::Error) -> StoreError {
+    {
         // The server's message, not the Debug form with the statement text,
         // nor its DETAIL line, which quotes the values of the rows involved:
         // no source is kept for a server's error.
@@ -484,11 +492,11 @@ impl From<postgres::Error> for StoreError {
                 if unavailable_sqlstate(code) {
                     StoreError::Unavailable(detail)
                 } else {
-                    StoreError::database(detail)
+                    StoreError::internal(detail)
                 }
             }
             None if lost_connection(&e) => StoreError::Unavailable(e.to_string()),
-            None => StoreError::database_from("a PostgreSQL call failed", e),
+            None => StoreError::internal_from("a PostgreSQL call failed", e),
         }
     }
 }
@@ -603,7 +611,7 @@ fn migrate_in_transaction(conn: &PgConn) -> StoreResult<()> {
     let version: i64 =
         crate::db::scalar(conn, "SELECT version FROM roster_schema", &[])?.unwrap_or(0);
     if version > SCHEMA_VERSION {
-        return Err(StoreError::database(format!(
+        return Err(StoreError::internal(format!(
             "the database has schema version {version}, newer than this Roster ({SCHEMA_VERSION}); upgrade Roster"
         )));
     }
@@ -916,7 +924,7 @@ mod tests {
             .user("roster")
             .connect_timeout(std::time::Duration::from_secs(2));
         let e = config.connect(NoTls).map(drop).unwrap_err();
-        let e = StoreError::from(e);
+        let e = postgres_error(e);
         assert!(matches!(e, StoreError::Unavailable(_)), "{e:?}");
     }
 
@@ -926,16 +934,16 @@ mod tests {
             return;
         };
         let mut c = Client::connect(pg.url(), NoTls).expect("the test PostgreSQL answers");
-        let bad = StoreError::from(c.batch_execute("SELEC 1").unwrap_err());
-        assert!(matches!(bad, StoreError::Database { .. }), "{bad:?}");
+        let bad = postgres_error(c.batch_execute("SELEC 1").unwrap_err());
+        assert!(matches!(bad, StoreError::Internal { .. }), "{bad:?}");
         // What a server restart does to every session: 57P01 admin_shutdown.
-        let killed = StoreError::from(
+        let killed = postgres_error(
             c.batch_execute("SELECT pg_terminate_backend(pg_backend_pid())")
                 .unwrap_err(),
         );
         assert!(matches!(killed, StoreError::Unavailable(_)), "{killed:?}");
         // And every later call on that connection, until the pool drops it.
-        let closed = StoreError::from(c.batch_execute("SELECT 1").unwrap_err());
+        let closed = postgres_error(c.batch_execute("SELECT 1").unwrap_err());
         assert!(matches!(closed, StoreError::Unavailable(_)), "{closed:?}");
     }
 }

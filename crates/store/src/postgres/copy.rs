@@ -97,7 +97,7 @@ impl HeldCopy {
     fn encode(&mut self, row: &[Val]) -> StoreResult<()> {
         let form = &self.plan.form;
         let fail =
-            |e: &dyn std::fmt::Display| StoreError::database(format!("COPY {}: {e}", form.table));
+            |e: &dyn std::fmt::Display| StoreError::internal(format!("COPY {}: {e}", form.table));
         if row.len() != form.params {
             return Err(fail(&format!(
                 "{} values for {} placeholders",

@@ -8,7 +8,7 @@
 //! transactions never wait on each other's rows in opposite orders, so no
 //! deadlock can reach a client. Different directories write in parallel.
 
-mod conn;
+pub(crate) mod conn;
 mod copy;
 
 use std::panic::AssertUnwindSafe;
@@ -65,7 +65,7 @@ impl PgStore {
     /// Connects, creating and migrating the schema if needed.
     pub fn open(options: PgOptions, reg: Arc<SchemaRegistry>) -> StoreResult<Self> {
         let config: postgres::Config = options.url.parse().map_err(|e| {
-            StoreError::database_from(
+            StoreError::internal_from(
                 "the PostgreSQL URL is not valid; write it as postgres://user@host:5432/database",
                 e,
             )
@@ -82,7 +82,7 @@ impl PgStore {
             .test_on_check_out(true)
             .build(manager)
             .map_err(|e| {
-                StoreError::database_from(
+                StoreError::internal_from(
                     "cannot connect to PostgreSQL (check that it runs and that the URL, user and database are right)",
                     e,
                 )
@@ -97,7 +97,7 @@ impl PgStore {
     pub async fn connect(options: PgOptions, reg: Arc<SchemaRegistry>) -> StoreResult<Self> {
         tokio::task::spawn_blocking(move || Self::open(options, reg))
             .await
-            .map_err(|e| StoreError::database_from("connecting failed", e))?
+            .map_err(|e| StoreError::internal_from("connecting failed", e))?
     }
 
     pub fn registry(&self) -> &Arc<SchemaRegistry> {
@@ -118,10 +118,10 @@ impl PgStore {
         tokio::task::spawn_blocking(move || {
             let c = pool.get().map_err(|e| conn::pool_unavailable(&e))?;
             std::panic::catch_unwind(AssertUnwindSafe(|| f(&c)))
-                .unwrap_or_else(|_| Err(StoreError::database("a database call panicked")))
+                .unwrap_or_else(|_| Err(StoreError::internal("a database call panicked")))
         })
         .await
-        .map_err(|e| StoreError::database_from("database task failed", e))?
+        .map_err(|e| StoreError::internal_from("database task failed", e))?
     }
 
     async fn read<R, F>(&self, f: F) -> StoreResult<R>

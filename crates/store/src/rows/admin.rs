@@ -58,9 +58,9 @@ pub fn get_directory(c: &dyn Db, id: &str) -> StoreResult<Option<Directory>> {
 
 pub fn issue_token(c: &dyn Db, directory_id: &str) -> StoreResult<(TokenInfo, String)> {
     if get_directory(c, directory_id)?.is_none() {
-        return Err(
-            roster_scim::ScimError::not_found(format!("no directory {directory_id}")).into(),
-        );
+        return Err(crate::StoreError::NotFound(format!(
+            "no directory {directory_id}"
+        )));
     }
     let token = new_token();
     let info = TokenInfo {

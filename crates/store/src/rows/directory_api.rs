@@ -2,7 +2,6 @@
 //! rotation) and the app-facing reads of normalized users and groups, in SQL
 //! both stores accept.
 
-use roster_scim::ScimError;
 use serde_json::Value;
 
 use super::admin::{create_directory, directory_row, get_directory, issue_token, token_row};
@@ -172,7 +171,7 @@ fn split_page<T>(
 }
 
 fn not_found(what: &str) -> crate::StoreError {
-    ScimError::not_found(what.to_owned()).into()
+    crate::StoreError::NotFound(what.to_owned())
 }
 
 fn require_directory(c: &dyn Db, dir: &str) -> StoreResult<()> {

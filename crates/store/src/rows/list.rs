@@ -6,7 +6,6 @@
 //! changes, and a cursor is a keyset position that costs the same at the end
 //! of a directory as at its start.
 
-use roster_scim::ScimError;
 use roster_scim::schema::{AttrType, SchemaRegistry};
 use serde_json::Value;
 
@@ -68,7 +67,7 @@ pub fn list(
 ) -> StoreResult<ListResult> {
     let rt = reg
         .resource_type(q.kind.name())
-        .ok_or_else(|| StoreError::database(format!("no resource type {}", q.kind.name())))?;
+        .ok_or_else(|| StoreError::internal(format!("no resource type {}", q.kind.name())))?;
     let mut compiler = Compiler::new(rt, q.kind, dir, 3).with_dialect(c.dialect());
     let filter_sql = q.filter.as_ref().map(|f| compiler.filter(f)).transpose()?;
     let sort = q.sort.as_ref().map(|s| compiler.sort(s));
@@ -251,11 +250,9 @@ fn key_param(key: &Value, t: AttrType) -> StoreResult<Val> {
             None => Val::Real(n.as_f64().unwrap_or(0.0)),
         },
         _ => {
-            return Err(ScimError::bad_request(
-                roster_scim::ScimType::InvalidCursor,
-                "the cursor is damaged; start again without a cursor",
-            )
-            .into());
+            return Err(StoreError::InvalidCursor(
+                "the cursor is damaged; start again without a cursor".into(),
+            ));
         }
     })
 }

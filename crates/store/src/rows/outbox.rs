@@ -173,7 +173,7 @@ pub fn list(
                 event: r.get(2)?,
                 created_at: r.get(4)?,
                 data: serde_json::from_str(&data).map_err(|e| {
-                    StoreError::database_from(format!("event {seq} is unreadable"), e)
+                    StoreError::internal_from(format!("event {seq} is unreadable"), e)
                 })?,
             })
         })

@@ -12,7 +12,7 @@ pub(crate) fn to_stored(mut row: Row) -> StoreResult<Stored> {
     Ok(Stored {
         id: row.get(0)?,
         kind: Kind::from_code(kind)
-            .ok_or_else(|| StoreError::database(format!("unknown resource type {kind}")))?,
+            .ok_or_else(|| StoreError::internal(format!("unknown resource type {kind}")))?,
         doc: serde_json::from_str(&doc)?,
         version: row.get(3)?,
         created: row.get(4)?,

@@ -2,7 +2,6 @@
 
 use std::collections::{HashMap, HashSet};
 
-use roster_scim::ScimError;
 use roster_scim::members::{MemberOp, MemberRef};
 use roster_scim::schema::SchemaRegistry;
 use roster_scim::values::fold;
@@ -31,10 +30,13 @@ fn derive(kind: Kind, doc: &Value) -> StoreResult<Derived> {
         Kind::Group => text("displayName"),
     }
     .ok_or_else(|| {
-        ScimError::invalid_value(match kind {
-            Kind::User => "userName is required",
-            Kind::Group => "displayName is required",
-        })
+        StoreError::Invalid(
+            match kind {
+                Kind::User => "userName is required",
+                Kind::Group => "displayName is required",
+            }
+            .to_owned(),
+        )
     })?;
     let display = match kind {
         Kind::User => text("displayName").unwrap_or(name),
@@ -53,11 +55,13 @@ fn uniqueness_error(kind: Kind, doc: &Value) -> StoreError {
         Kind::Group => ("displayName", doc.get("displayName")),
     };
     let value = value.and_then(Value::as_str).unwrap_or_default();
-    ScimError::uniqueness(format!(
-        "a {} with {attr} {value:?} already exists in this directory",
-        kind.name()
-    ))
-    .into()
+    StoreError::conflict(
+        attr,
+        format!(
+            "a {} with {attr} {value:?} already exists in this directory",
+            kind.name()
+        ),
+    )
 }
 
 /// The key a held create takes (see `Db::hold_key`).
@@ -239,7 +243,7 @@ fn resolve_groups(c: &dyn Db, dir: &str, ids: &[String]) -> StoreResult<Vec<Stor
             continue;
         }
         let group = get(c, dir, Kind::Group, id)?.ok_or_else(|| {
-            ScimError::invalid_value(format!("groups: {id} is not a group of this directory"))
+            StoreError::Invalid(format!("groups: {id} is not a group of this directory"))
         })?;
         out.push(group);
     }
@@ -349,16 +353,15 @@ fn write_index_values(c: &dyn Db, dir: &str, kind: Kind, id: &str, doc: &Value) 
 }
 
 fn not_found(kind: Kind, id: &str) -> StoreError {
-    ScimError::not_found(format!("{} {id} not found", kind.name())).into()
+    StoreError::NotFound(format!("{} {id} not found", kind.name()))
 }
 
 fn check_version(current: &Stored, if_match: Option<i64>) -> StoreResult<()> {
     match if_match {
-        Some(v) if v != current.version => Err(ScimError::precondition_failed(format!(
+        Some(v) if v != current.version => Err(StoreError::PreconditionFailed(format!(
             "the resource is at version W/\"{}\", not W/\"{v}\"; read it again before changing it",
             current.version
-        ))
-        .into()),
+        ))),
         _ => Ok(()),
     }
 }
@@ -573,7 +576,7 @@ fn plan_member_op(
         MemberOp::RemoveWhere(filter) => {
             let rt = reg
                 .resource_type("Group")
-                .ok_or_else(|| StoreError::database("no Group resource type"))?;
+                .ok_or_else(|| StoreError::internal("no Group resource type"))?;
             let mut compiler = Compiler::new(rt, Kind::Group, dir, 3).with_dialect(c.dialect());
             let cond = compiler.member_filter(filter)?;
             PlannedMemberOp::RemoveWhere(cond, compiler.params().iter().map(Val::from).collect())
@@ -656,7 +659,9 @@ fn resolve_members(
             continue;
         }
         if m.value == group {
-            return Err(ScimError::invalid_value("a group cannot be a member of itself").into());
+            return Err(StoreError::Invalid(
+                "a group cannot be a member of itself".into(),
+            ));
         }
         let kind: Option<i64> = scalar(
             c,
@@ -664,7 +669,7 @@ fn resolve_members(
             vals![&m.value, dir],
         )?;
         let kind = kind.and_then(Kind::from_code).ok_or_else(|| {
-            ScimError::invalid_value(format!(
+            StoreError::Invalid(format!(
                 "member {} does not exist in this directory",
                 m.value
             ))
@@ -672,13 +677,12 @@ fn resolve_members(
         if let Some(t) = m.ty
             && t != kind.member_type()
         {
-            return Err(ScimError::invalid_value(format!(
+            return Err(StoreError::Invalid(format!(
                 "member {} is a {}, not a {}",
                 m.value,
                 kind.name(),
                 t.as_str()
-            ))
-            .into());
+            )));
         }
         out.push((m.value.clone(), kind));
     }

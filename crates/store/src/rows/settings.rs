@@ -67,7 +67,7 @@ pub fn load(c: &dyn Db, dir: &str, held: bool) -> StoreResult<Option<DirectorySe
         .get::<Option<String>>(1)?
         .map(|text| {
             CustomAttributes::from_stored(&text).map_err(|e| {
-                StoreError::database_from(format!("cannot read the settings of directory {dir}"), e)
+                StoreError::internal_from(format!("cannot read the settings of directory {dir}"), e)
             })
         })
         .transpose()?;

@@ -33,7 +33,7 @@ impl<'c> DbTx<'c> {
 
     /// Notes a database failure; protocol errors (validation, uniqueness) stay per-operation.
     fn guard<R>(&mut self, r: StoreResult<R>) -> StoreResult<R> {
-        if let Err(e @ StoreError::Database { .. }) = &r
+        if let Err(e @ StoreError::Internal { .. }) = &r
             && self.poisoned.is_none()
         {
             self.poisoned = Some(e.clone());
@@ -54,8 +54,8 @@ impl<'c> DbTx<'c> {
     ) -> StoreResult<R> {
         let before = self.conn.writes();
         let result = match f(self.conn, self.reg, &self.settings) {
-            Err(StoreError::Scim(e)) if self.conn.writes() != before => {
-                Err(StoreError::database_from(
+            Err(e) if e.is_refusal() && self.conn.writes() != before => {
+                Err(StoreError::internal_from(
                     "an operation was refused after it had written; the transaction rolls back",
                     e,
                 ))
@@ -321,7 +321,7 @@ mod tests {
                 })
             }),
         );
-        assert!(matches!(r, Err(StoreError::Scim(_))), "{r:?}");
+        assert!(matches!(r, Err(StoreError::Invalid(_))), "{r:?}");
         // A user renamed to a taken name while joining a group: refused whole.
         let gid = group.id.clone();
         let r = tx.update(
@@ -337,7 +337,7 @@ mod tests {
             }),
         );
         match r {
-            Err(StoreError::Scim(e)) => assert_eq!(e.status, 409),
+            Err(StoreError::Conflict { attribute, .. }) => assert_eq!(attribute, "userName"),
             other => panic!("{other:?}"),
         }
         assert_eq!(c.writes(), writes, "no row was written by a refused update");
@@ -358,7 +358,7 @@ mod tests {
             )?;
             Err(roster_scim::ScimError::invalid_value("late").into())
         });
-        assert!(matches!(r, Err(StoreError::Database { .. })), "{r:?}");
+        assert!(matches!(r, Err(StoreError::Internal { .. })), "{r:?}");
         assert!(
             tx.poisoned.is_some(),
             "the whole transaction must roll back"

@@ -61,7 +61,7 @@ pub fn create(
             now_ms()
         ],
     )?;
-    let endpoint = get(c, &id)?.ok_or_else(|| StoreError::database("webhook vanished"))?;
+    let endpoint = get(c, &id)?.ok_or_else(|| StoreError::internal("webhook vanished"))?;
     Ok((endpoint, secret))
 }
 
@@ -172,7 +172,7 @@ pub fn claim(
                 &format!("SELECT {COLUMNS}, secret FROM webhook_endpoints WHERE id = ?"),
                 vals![&id],
             )?
-            .ok_or_else(|| StoreError::database(format!("webhook {id} vanished")))?;
+            .ok_or_else(|| StoreError::internal(format!("webhook {id} vanished")))?;
         let redeliveries = c
             .query(
                 "SELECT event_seq FROM webhook_redeliveries WHERE endpoint_id = ? ORDER BY event_seq",
@@ -341,6 +341,6 @@ pub fn event(c: &dyn Db, seq: i64) -> StoreResult<Option<Event>> {
         event: r.get(2)?,
         created_at: r.get(4)?,
         data: serde_json::from_str(&data)
-            .map_err(|e| StoreError::database_from(format!("event {seq} is unreadable"), e))?,
+            .map_err(|e| StoreError::internal_from(format!("event {seq} is unreadable"), e))?,
     }))
 }

@@ -13,6 +13,7 @@
 //! writer checkpoints itself, as SQLite would by default: that bounds the WAL
 //! whatever the load.
 
+use crate::error::DbResultExt;
 use std::path::Path;
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 
@@ -32,35 +33,37 @@ pub const INLINE_PAGES: i32 = 4_000;
 /// writer's WAL hook to feed it.
 pub fn start(writer: &mut Connection, path: &Path) -> StoreResult<()> {
     let conn = Connection::open(path).map_err(|e| {
-        StoreError::database_from(format!("cannot open {} for checkpoints", path.display()), e)
+        StoreError::internal_from(format!("cannot open {} for checkpoints", path.display()), e)
     })?;
-    conn.execute_batch("PRAGMA busy_timeout = 5000;")?;
+    conn.execute_batch("PRAGMA busy_timeout = 5000;").db()?;
     // One pending request is enough: a checkpoint covers every frame so far.
     let (tx, rx) = mpsc::sync_channel::<()>(1);
     std::thread::Builder::new()
         .name("roster-sqlite-checkpoint".into())
         .spawn(move || checkpoint_loop(conn, rx))
-        .map_err(|e| StoreError::database_from("cannot start the checkpoint thread", e))?;
+        .map_err(|e| StoreError::internal_from("cannot start the checkpoint thread", e))?;
     set_hook(writer, tx)
 }
 
 fn set_hook(writer: &mut Connection, tx: SyncSender<()>) -> StoreResult<()> {
     // Replaces SQLite's automatic checkpoint, which is itself a WAL hook.
-    writer.wal_hook(Some(move |wal: &mut rusqlite::hooks::Wal, pages: i32| {
-        let inline = pages >= INLINE_PAGES
-            || (pages >= CHECKPOINT_PAGES
-                && matches!(tx.try_send(()), Err(TrySendError::Disconnected(()))));
-        if inline {
-            // Most frames are usually back in the database already (the
-            // thread's work), so this is short. BUSY means the thread is
-            // checkpointing this moment, which is as good.
-            if let Err(e) = wal.checkpoint() {
-                tracing::debug!(pages, "inline WAL checkpoint: {e}");
+    writer
+        .wal_hook(Some(move |wal: &mut rusqlite::hooks::Wal, pages: i32| {
+            let inline = pages >= INLINE_PAGES
+                || (pages >= CHECKPOINT_PAGES
+                    && matches!(tx.try_send(()), Err(TrySendError::Disconnected(()))));
+            if inline {
+                // Most frames are usually back in the database already (the
+                // thread's work), so this is short. BUSY means the thread is
+                // checkpointing this moment, which is as good.
+                if let Err(e) = wal.checkpoint() {
+                    tracing::debug!(pages, "inline WAL checkpoint: {e}");
+                }
             }
-        }
-        // Never an error: SQLite would report it from a COMMIT that did commit.
-        Ok(())
-    }))?;
+            // Never an error: SQLite would report it from a COMMIT that did commit.
+            Ok(())
+        }))
+        .db()?;
     Ok(())
 }
 

@@ -1,5 +1,6 @@
 //! Opening connections: pragmas, SQL functions and the schema migration.
 
+use crate::error::DbResultExt;
 use std::path::Path;
 
 use roster_scim::values::{datetime_key, fold, parse_datetime};
@@ -30,7 +31,8 @@ pub fn open_writer(path: &Path, horizon: &Horizon) -> StoreResult<Connection> {
          PRAGMA busy_timeout = 5000;
          PRAGMA cache_size = -16384;
          PRAGMA temp_store = MEMORY;",
-    )?;
+    )
+    .db()?;
     register_functions(&conn, horizon)?;
     conn.set_prepared_statement_cache_capacity(128);
     Ok(conn)
@@ -57,14 +59,15 @@ pub fn open_reader(path: &Path, horizon: &Horizon) -> StoreResult<Connection> {
         "PRAGMA busy_timeout = 5000;
          PRAGMA cache_size = -4096;
          PRAGMA query_only = ON;",
-    )?;
+    )
+    .db()?;
     register_functions(&conn, horizon)?;
     conn.set_prepared_statement_cache_capacity(128);
     Ok(conn)
 }
 
 fn open_error(path: &Path, e: rusqlite::Error) -> StoreError {
-    StoreError::database_from(
+    StoreError::internal_from(
         format!(
             "cannot open the SQLite database {} (check that the directory exists and is writable)",
             path.display()
@@ -84,34 +87,39 @@ fn register_functions(conn: &Connection, horizon: &Horizon) -> StoreResult<()> {
             Ok(Some(s)) => Some(fold(s)),
             _ => None,
         })
-    })?;
+    })
+    .db()?;
     conn.create_scalar_function("scim_ts", 1, flags, |ctx| {
         Ok(match ctx.get_raw(0).as_str_or_null() {
             Ok(Some(s)) => parse_datetime(s).map(|t| instant_key(datetime_key(t))),
             _ => None,
         })
-    })?;
+    })
+    .db()?;
     let horizon = horizon.clone();
     conn.create_scalar_function(
         "roster_event_horizon",
         0,
         FunctionFlags::SQLITE_UTF8,
         move |_| Ok(horizon.get()),
-    )?;
+    )
+    .db()?;
     Ok(())
 }
 
 /// Creates the schema in an empty database; refuses a newer one.
 pub fn migrate(conn: &mut Connection) -> StoreResult<()> {
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .db()?;
+    let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0)).db()?;
     if version > SCHEMA_VERSION {
-        return Err(StoreError::database(format!(
+        return Err(StoreError::internal(format!(
             "the database has schema version {version}, newer than this Roster ({SCHEMA_VERSION}); upgrade Roster"
         )));
     }
     if version < 1 {
-        tx.execute_batch(SCHEMA)?;
+        tx.execute_batch(SCHEMA).db()?;
     }
     if version < 2 {
         // With id in the key, `externalId eq` rows come out in id order, so
@@ -121,23 +129,27 @@ pub fn migrate(conn: &mut Connection) -> StoreResult<()> {
             "DROP INDEX resources_external;
              CREATE INDEX resources_external ON resources(directory_id, rtype, external_id, id)
                  WHERE external_id IS NOT NULL;",
-        )?;
+        )
+        .db()?;
     }
     if version < 3 {
         // How a directory reports deactivated users: 'update' or 'delete'.
         tx.execute_batch(
             "ALTER TABLE directories ADD COLUMN deactivation TEXT NOT NULL DEFAULT 'update';",
-        )?;
+        )
+        .db()?;
     }
     if version < 4 {
         // A directory's custom-attribute mapping (JSON: output key -> SCIM
         // attribute path); NULL: the Enterprise User attributes.
-        tx.execute_batch("ALTER TABLE directories ADD COLUMN custom_attributes TEXT;")?;
+        tx.execute_batch("ALTER TABLE directories ADD COLUMN custom_attributes TEXT;")
+            .db()?;
     }
     if version < SCHEMA_VERSION {
-        tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;
+        tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
+            .db()?;
     }
-    tx.commit()?;
+    tx.commit().db()?;
     Ok(())
 }
 

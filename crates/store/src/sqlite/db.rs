@@ -1,5 +1,6 @@
 //! [`Db`] over a rusqlite connection.
 
+use crate::error::DbResultExt;
 use rusqlite::types::{ToSqlOutput, Value as SqlValue, ValueRef};
 use rusqlite::{Connection, params_from_iter};
 
@@ -33,25 +34,29 @@ impl Db for Connection {
 
     fn exec(&self, sql: &str, params: &[Val]) -> StoreResult<u64> {
         let n = self
-            .prepare_cached(sql)?
-            .execute(params_from_iter(params.iter().map(to_sql)))?;
+            .prepare_cached(sql)
+            .db()?
+            .execute(params_from_iter(params.iter().map(to_sql)))
+            .db()?;
         Ok(n as u64)
     }
 
     fn query(&self, sql: &str, params: &[Val]) -> StoreResult<Vec<Row>> {
-        let mut stmt = self.prepare_cached(sql)?;
+        let mut stmt = self.prepare_cached(sql).db()?;
         let width = stmt.column_count();
-        let rows = stmt.query_map(params_from_iter(params.iter().map(to_sql)), |r| {
-            (0..width)
-                .map(|i| r.get::<_, SqlValue>(i).map(from_sql))
-                .collect::<rusqlite::Result<Vec<Val>>>()
-                .map(Row)
-        })?;
-        Ok(rows.collect::<rusqlite::Result<Vec<Row>>>()?)
+        let rows = stmt
+            .query_map(params_from_iter(params.iter().map(to_sql)), |r| {
+                (0..width)
+                    .map(|i| r.get::<_, SqlValue>(i).map(from_sql))
+                    .collect::<rusqlite::Result<Vec<Val>>>()
+                    .map(Row)
+            })
+            .db()?;
+        rows.collect::<rusqlite::Result<Vec<Row>>>().db()
     }
 
     fn batch(&self, sql: &str) -> StoreResult<()> {
-        self.execute_batch(sql)?;
+        self.execute_batch(sql).db()?;
         Ok(())
     }
 

@@ -110,7 +110,7 @@ impl Syncer {
             .write(true)
             .open(&wal_path)
             .map_err(|e| {
-                StoreError::database_from(
+                StoreError::internal_from(
                     format!(
                         "cannot open the SQLite WAL file {}",
                         Path::new(&wal_path).display()
@@ -119,14 +119,14 @@ impl Syncer {
                 )
             })?;
         wal.sync_data()
-            .map_err(|e| StoreError::database_from("cannot sync the SQLite WAL file", e))?;
+            .map_err(|e| StoreError::internal_from("cannot sync the SQLite WAL file", e))?;
         let (tx, rx) = mpsc::channel::<Synced>();
         let failed = Arc::new(AtomicBool::new(false));
         let (h, f) = (horizon.clone(), failed.clone());
         std::thread::Builder::new()
             .name("roster-sqlite-sync".into())
             .spawn(move || sync_loop(wal, rx, h, f))
-            .map_err(|e| StoreError::database_from("cannot start the sync thread", e))?;
+            .map_err(|e| StoreError::internal_from("cannot start the sync thread", e))?;
         Ok(Syncer {
             tx,
             horizon,
@@ -138,7 +138,7 @@ impl Syncer {
     /// Why writes are refused, once a sync has failed.
     pub(super) fn failure(&self) -> Option<StoreError> {
         self.failed.load(Ordering::SeqCst).then(|| {
-            StoreError::database(
+            StoreError::internal(
                 "the database could not be synced to disk, so Roster stopped taking writes; \
                  check the disk and restart Roster (it recovers from the write-ahead log)"
                     .to_owned(),
@@ -175,7 +175,7 @@ impl Syncer {
         };
         if let Err(mpsc::SendError(batch)) = self.tx.send(batch) {
             for c in batch.completions {
-                c(Err(StoreError::database("the sync thread stopped")));
+                c(Err(StoreError::internal("the sync thread stopped")));
             }
         }
     }
@@ -209,7 +209,7 @@ fn sync_loop(wal: File, rx: mpsc::Receiver<Synced>, horizon: Horizon, failed: Ar
         for b in batches {
             let outcome = match &result {
                 Ok(()) => b.outcome,
-                Err(e) => Err(StoreError::Database {
+                Err(e) => Err(StoreError::Internal {
                     context:
                         "the change was written but could not be synced to disk; restart Roster"
                             .to_owned(),

@@ -12,6 +12,7 @@ pub(crate) mod conn;
 mod db;
 mod durable;
 
+use crate::error::DbResultExt;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, mpsc};
@@ -81,7 +82,7 @@ impl SqliteStore {
         std::thread::Builder::new()
             .name("roster-sqlite-writer".into())
             .spawn(move || writer_loop(writer, rx, max_batch, syncer))
-            .map_err(|e| StoreError::database_from("cannot start the writer thread", e))?;
+            .map_err(|e| StoreError::internal_from("cannot start the writer thread", e))?;
         Ok(SqliteStore {
             writer: Mutex::new(tx),
             readers,
@@ -107,9 +108,9 @@ impl SqliteStore {
                 // Alone in its transaction a job needs no savepoint, which spares
                 // SQLite copying every page it touches into a sub-journal.
                 Some(conn) if solo => std::panic::catch_unwind(AssertUnwindSafe(|| f(conn)))
-                    .unwrap_or_else(|_| Err(StoreError::database("a write panicked"))),
+                    .unwrap_or_else(|_| Err(StoreError::internal("a write panicked"))),
                 Some(conn) => run_in_savepoint(conn, f),
-                None => Err(StoreError::database("no transaction could be opened")),
+                None => Err(StoreError::internal("no transaction could be opened")),
             };
             let ok = result.is_ok();
             let done: Completion = Box::new(move |commit: Result<(), StoreError>| {
@@ -150,7 +151,7 @@ impl SqliteStore {
         let (tx, rx) = oneshot::channel::<StoreResult<R>>();
         let job: ReadJob = Box::new(move |conn: &Connection| {
             let result = std::panic::catch_unwind(AssertUnwindSafe(|| f(conn)))
-                .unwrap_or_else(|_| Err(StoreError::database("a read panicked")));
+                .unwrap_or_else(|_| Err(StoreError::internal("a read panicked")));
             // Idle again before the reply goes out, and whether or not anyone
             // still waits for it: a cancelled request must not shrink the pool.
             if let Ok(mut idle) = pool.idle.lock() {
@@ -194,7 +195,7 @@ impl ReadPool {
                         job(&conn);
                     }
                 })
-                .map_err(|e| StoreError::database_from("cannot start a reader thread", e))?;
+                .map_err(|e| StoreError::internal_from("cannot start a reader thread", e))?;
             idle.push(tx);
         }
         Ok(Arc::new(ReadPool {
@@ -208,12 +209,12 @@ fn run_in_savepoint<R>(
     conn: &Connection,
     f: impl FnOnce(&Connection) -> StoreResult<R>,
 ) -> StoreResult<R> {
-    conn.execute_batch("SAVEPOINT job")?;
+    conn.execute_batch("SAVEPOINT job").db()?;
     let result = std::panic::catch_unwind(AssertUnwindSafe(|| f(conn)))
-        .unwrap_or_else(|_| Err(StoreError::database("a write panicked")));
+        .unwrap_or_else(|_| Err(StoreError::internal("a write panicked")));
     match &result {
-        Ok(_) => conn.execute_batch("RELEASE job")?,
-        Err(_) => conn.execute_batch("ROLLBACK TO job; RELEASE job")?,
+        Ok(_) => conn.execute_batch("RELEASE job").db()?,
+        Err(_) => conn.execute_batch("ROLLBACK TO job; RELEASE job").db()?,
     }
     result
 }
@@ -237,7 +238,7 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, max_batch: usize, mut 
             continue;
         }
         if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-            fail_all(batch, e.into());
+            fail_all(batch, crate::error::sqlite(e));
             continue;
         }
         // The events sequence before this batch: its events stay hidden until
@@ -246,7 +247,7 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, max_batch: usize, mut 
             Ok(base) => base,
             Err(e) => {
                 let _ = conn.execute_batch("ROLLBACK");
-                fail_all(batch, e.into());
+                fail_all(batch, crate::error::sqlite(e));
                 continue;
             }
         };
@@ -262,12 +263,12 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, max_batch: usize, mut 
             // The job already reported its error; undo whatever it wrote. Its
             // reply still waits for earlier commits to be on disk, since it may
             // have read them.
-            let outcome = conn.execute_batch("ROLLBACK").map_err(StoreError::from);
+            let outcome = conn.execute_batch("ROLLBACK").map_err(crate::error::sqlite);
             syncer.finish(syncer.last(), outcome, completions);
             continue;
         }
         let generation = syncer.committing(base);
-        let committed = conn.execute_batch("COMMIT").map_err(StoreError::from);
+        let committed = conn.execute_batch("COMMIT").map_err(crate::error::sqlite);
         if committed.is_err() {
             let _ = conn.execute_batch("ROLLBACK");
         }
