@@ -32,7 +32,7 @@ use crate::path::has_urn_prefix;
 use crate::schema::{
     AttrType, AttributeDef, GROUP_SCHEMA, Mutability, ResourceType, Schema, SchemaRegistry,
 };
-use crate::values::{fold, format_datetime, parse_bool_text, parse_datetime};
+use crate::values::{fold, format_datetime, is_blank, parse_bool_text, parse_datetime};
 
 /// The longest string value accepted, in bytes.
 pub const MAX_STRING_BYTES: usize = 64 * 1024;
@@ -319,17 +319,6 @@ fn check_required_in(
     }
 }
 
-/// "No value" as clients write it; such attributes are left out of the document.
-fn is_empty(v: &Value) -> bool {
-    match v {
-        Value::Null => true,
-        Value::String(s) => s.is_empty(),
-        Value::Array(a) => a.is_empty(),
-        Value::Object(o) => o.is_empty(),
-        _ => false,
-    }
-}
-
 /// The elements of a multi-valued input; a lone value counts as a one-element array.
 fn items(value: &Value) -> &[Value] {
     match value {
@@ -404,7 +393,7 @@ fn check_one_primary(label: &str, values: &[Value]) -> Result<()> {
 
 /// One value (an array element for a multi-valued attribute) checked against its type.
 fn element_value(def: &AttributeDef, label: &str, value: &Value) -> Result<Option<Value>> {
-    if is_empty(value) {
+    if is_blank(value) {
         return Ok(None);
     }
     let v = match def.ty {
@@ -549,7 +538,7 @@ fn complex_value(def: &AttributeDef, label: &str, value: &Value) -> Result<Optio
 fn members_value(value: &Value) -> Result<Option<Value>> {
     let mut members: Vec<MemberRef> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
-    for item in items(value).iter().filter(|v| !is_empty(v)) {
+    for item in items(value).iter().filter(|v| !is_blank(v)) {
         let m = MemberRef::from_json(item)?;
         check_length("members.value", &m.value)?;
         match index.get(&m.value) {

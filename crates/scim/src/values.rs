@@ -4,6 +4,19 @@
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+/// "No value" as clients write it (`null`, `""`, `[]`, `{}`); such
+/// attributes are left out of a canonical document.
+pub fn is_blank(v: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match v {
+        Value::Null => true,
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+        _ => false,
+    }
+}
+
 /// Case folding for attributes with `caseExact: false`. The SQL stores call the
 /// same function (registered as `scim_fold` in SQLite), so the two paths agree.
 pub fn fold(s: &str) -> String {

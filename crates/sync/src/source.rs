@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use roster_scim::ResourceKind;
+use roster_scim::values::{format_timestamp_millis, is_blank};
 
 use crate::SyncError;
 
@@ -142,18 +143,9 @@ pub fn parse_time(s: &str) -> Option<i128> {
 
 /// RFC 3339 in UTC with milliseconds, the form Roster itself writes.
 pub fn format_time(millis: i128) -> String {
-    let t = OffsetDateTime::from_unix_timestamp_nanos(millis * 1_000_000)
+    let t = OffsetDateTime::from_unix_timestamp_nanos(millis.saturating_mul(1_000_000))
         .unwrap_or(OffsetDateTime::UNIX_EPOCH);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.millisecond()
-    )
+    format_timestamp_millis(t)
 }
 
 /// Removes what a target must not be sent or computes itself: `id`, `meta`,
@@ -218,25 +210,15 @@ fn drop_empty(v: &mut Value) {
             for x in o.values_mut() {
                 drop_empty(x);
             }
-            o.retain(|_, x| !is_empty(x));
+            o.retain(|_, x| !is_blank(x));
         }
         Value::Array(a) => {
             for x in a.iter_mut() {
                 drop_empty(x);
             }
-            a.retain(|x| !is_empty(x));
+            a.retain(|x| !is_blank(x));
         }
         _ => {}
-    }
-}
-
-fn is_empty(v: &Value) -> bool {
-    match v {
-        Value::Null => true,
-        Value::String(s) => s.is_empty(),
-        Value::Array(a) => a.is_empty(),
-        Value::Object(o) => o.is_empty(),
-        _ => false,
     }
 }
 

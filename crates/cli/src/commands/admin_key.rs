@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 use clap::Subcommand;
-use roster_store::Store;
+use roster_store::TokenStore;
 use serde_json::json;
 
 #[derive(Subcommand)]
@@ -15,7 +15,7 @@ pub enum AdminKeyCommand {
     },
 }
 
-pub async fn run(store: &dyn Store, cmd: AdminKeyCommand) -> Result<()> {
+pub async fn run(store: &dyn TokenStore, cmd: AdminKeyCommand) -> Result<()> {
     match cmd {
         AdminKeyCommand::Create { name, json } => {
             let (info, key) = store.create_admin_key(&name).await?;

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Subcommand;
-use roster_store::Store;
+use roster_store::DirectoryStore;
 use serde_json::json;
 
 #[derive(Subcommand)]
@@ -91,7 +91,7 @@ fn custom_mapping(
 }
 
 pub async fn run(
-    store: &dyn Store,
+    store: &dyn DirectoryStore,
     reg: &roster_scim::schema::SchemaRegistry,
     cmd: DirectoryCommand,
 ) -> Result<()> {

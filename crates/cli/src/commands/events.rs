@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result};
 use clap::Subcommand;
-use roster_store::Store;
+use roster_store::EventLog;
 
 #[derive(Subcommand)]
 pub enum EventsCommand {
@@ -20,7 +20,7 @@ pub enum EventsCommand {
     },
 }
 
-pub async fn run(store: &dyn Store, cmd: EventsCommand) -> Result<()> {
+pub async fn run(store: &dyn EventLog, cmd: EventsCommand) -> Result<()> {
     let EventsCommand::Tail {
         after,
         follow,

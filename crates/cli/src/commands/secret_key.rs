@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result};
 use clap::Subcommand;
-use roster_store::Store;
+use roster_store::WebhookStore;
 use roster_store::secrets::SecretKey;
 use serde_json::json;
 
@@ -18,7 +18,11 @@ pub enum SecretKeyCommand {
     },
 }
 
-pub async fn run(store: &dyn Store, key: Option<&SecretKey>, cmd: SecretKeyCommand) -> Result<()> {
+pub async fn run(
+    store: &dyn WebhookStore,
+    key: Option<&SecretKey>,
+    cmd: SecretKeyCommand,
+) -> Result<()> {
     match cmd {
         SecretKeyCommand::Rotate { json } => {
             if key.is_none() {

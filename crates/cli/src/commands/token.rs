@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 use clap::Subcommand;
-use roster_store::Store;
+use roster_store::TokenStore;
 use serde_json::json;
 
 #[derive(Subcommand)]
@@ -32,7 +32,7 @@ pub enum TokenCommand {
     },
 }
 
-pub async fn run(store: &dyn Store, cmd: TokenCommand) -> Result<()> {
+pub async fn run(store: &dyn TokenStore, cmd: TokenCommand) -> Result<()> {
     match cmd {
         TokenCommand::Issue { directory, json } => {
             let (info, token) = store.issue_token(&directory).await.map_err(|e| match e {

@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 use clap::Subcommand;
-use roster_store::Store;
+use roster_store::{DirectoryStore, WebhookStore};
 use serde_json::json;
 
 #[derive(Subcommand)]
@@ -28,7 +28,11 @@ pub enum WebhookCommand {
     Remove { id: String },
 }
 
-pub async fn run(store: &dyn Store, cmd: WebhookCommand) -> Result<()> {
+/// Takes the webhook role, and the directory role to check a `--directory`.
+pub async fn run<S>(store: &S, cmd: WebhookCommand) -> Result<()>
+where
+    S: WebhookStore + DirectoryStore + ?Sized,
+{
     match cmd {
         WebhookCommand::Add {
             url,
