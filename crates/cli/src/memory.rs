@@ -15,11 +15,11 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// mimalloc asks for transparent huge pages on the 1 GiB arena it reserves
 /// (`madvise(MADV_HUGEPAGE)`), and khugepaged, as Linux configures it by
 /// default, turns any 2 MiB range holding even one used page into a whole
-/// huge page. The server's heap is small and sparse: its resident memory
-/// stepped up by 7–35 MiB for good about 11 minutes after start, the time
-/// khugepaged takes to reach the arena, while Roster's live heap stayed under
-/// 1.1 MiB (issue 8's soak, docs/benchmarks.md). Memory that follows what the
-/// server holds is worth more here than fewer TLB misses.
+/// huge page. The server's heap is small and sparse: in the soak, mimalloc's
+/// arena stepped from 34 to 70 MiB resident about 11 minutes after start, the
+/// time khugepaged takes to reach the arena, while Roster's live heap stayed
+/// under 1.1 MiB (docs/benchmarks.md, "No transparent huge pages"). Memory
+/// that follows what the server holds is worth more here than fewer TLB misses.
 pub fn disable_transparent_huge_pages() {
     #[cfg(target_os = "linux")]
     {
@@ -38,7 +38,7 @@ pub fn disable_transparent_huge_pages() {
 /// SQLite's page caches and sorters allocate with the C library's `malloc`
 /// unless told otherwise. Each SQLite reader runs on its own thread, so glibc
 /// gave each one its own arena, and an arena keeps the pages a dropped cache
-/// freed: in issue 8's soak the readers' arenas grew 1 → 2 → 4 MiB each over
+/// freed: in the soak the readers' arenas grew 1 → 2 → 4 MiB each over
 /// ten minutes while they held 70 KiB. mimalloc returns whole free pages to
 /// the OS after a short delay, so resident memory follows what SQLite holds.
 ///
