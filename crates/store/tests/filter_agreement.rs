@@ -243,6 +243,8 @@ const PATHS: &[(&str, Ty)] = &[
     ("meta.version", Ty::Text),
     ("groups", Ty::Complex),
     ("groups.value", Ty::Text),
+    ("schemas", Ty::Text),
+    ("SCHEMAS", Ty::Text),
     ("password", Ty::Text),
     ("addresses.locality", Ty::Text),
     ("nosuch", Ty::Unknown),
@@ -317,6 +319,8 @@ fn text_value() -> impl Strategy<Value = String> {
         2 => prop::sample::select(&[
             "@", "example", "EXAMPLE.com", "@x", "%", "_", "*", "?", "[", "]", "É", "é", "work",
             "Work", "User", "user", "Users", "W/\"1\"", "W/\"2\"", "pw-", "m", "0",
+            "urn:ietf:params:scim:schemas:core:2.0:User",
+            "URN:IETF:PARAMS:SCIM:SCHEMAS:EXTENSION:ENTERPRISE:2.0:USER", "enterprise",
         ][..]).prop_map(str::to_owned),
         // Ids of stored resources, filled in later: exact, upper-cased, prefix, suffix.
         2 => (0usize..32, 0u8..4).prop_map(|(i, v)| format!("{LATE}id:{i}:{v}")),

@@ -98,8 +98,10 @@ impl fmt::Display for CheckedFilter {
     }
 }
 
-/// A node of a checked filter. `ne` is `Not(eq)`, `eq null` is `Not(Present)`
-/// and `ne null` is `Present`, so consumers see only the primitive forms.
+/// A node of a checked filter. `eq null` is `Not(Present)` and `ne null` is
+/// `Present`; `ne` is `Not(eq)` on a singular attribute (true when it is
+/// absent) and a `Rel::Ne` test on a multi-valued one (true when some value
+/// is not equal, RFC 7644 §3.4.2.2), so consumers see only these forms.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Node {
     /// A whole `and` chain: flat, so that long chains need no deep recursion.
@@ -170,10 +172,12 @@ impl AttrRef {
     }
 }
 
-/// `eq` and the orderings; `ne` never gets this far (it is `not eq`).
+/// `eq`, `ne` and the orderings. `ne` appears only on multi-valued paths
+/// ("some value is not equal"); elsewhere it is `not eq`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rel {
     Eq,
+    Ne,
     Gt,
     Ge,
     Lt,
@@ -262,6 +266,7 @@ fn resolve<'a>(
     path: &AttrPath,
 ) -> Result<(AttrRef, Option<Resolved<'a>>), ScimError> {
     match scope {
+        Scope::Resource(..) if is_schemas(path) => Ok((schemas_attr(), None)),
         Scope::Resource(reg, rt) => {
             let r = reg.resolve(rt, path).ok_or_else(|| {
                 bad(
@@ -284,6 +289,26 @@ fn resolve<'a>(
             })?;
             Ok((AttrRef::new(parent, Some(def)), None))
         }
+    }
+}
+
+/// `schemas`: an attribute of every resource (RFC 7643 §3) that no schema
+/// defines, so the registry does not resolve it.
+fn is_schemas(path: &AttrPath) -> bool {
+    path.uri.is_none() && path.sub_attr.is_none() && path.attr.eq_ignore_ascii_case("schemas")
+}
+
+/// `schemas` as filters see it: multi-valued URIs, compared without case
+/// (schema URIs are case-insensitive), at the top of every resource.
+fn schemas_attr() -> AttrRef {
+    AttrRef {
+        extension: None,
+        attr: "schemas".to_owned(),
+        sub: None,
+        multi_valued: true,
+        ty: AttrType::Reference,
+        case_exact: false,
+        never_returned: false,
     }
 }
 
@@ -321,13 +346,35 @@ fn compare(
         target = AttrRef::new(r, Some(v));
     }
     let test = test(path, &target, op, value)?;
-    let any = Node::Test(target, test);
-    // `ne` holds when no value is equal, absent attributes included.
-    Ok(if op == CompareOp::Ne {
-        Node::Not(Box::new(any))
+    if op != CompareOp::Ne {
+        return Ok(Node::Test(target, test));
+    }
+    // A filter on a multi-valued attribute matches when any value matches
+    // (RFC 7644 §3.4.2.2), `ne` included: `emails.type ne "work"` finds a
+    // user with some email that is not a work one. A singular attribute's
+    // `ne` holds when its value is not equal, absent included. Inside a value
+    // filter every path is one element's own (singular) sub-attribute.
+    let multi = matches!(scope, Scope::Resource(..)) && target.multi_valued;
+    Ok(if multi {
+        Node::Test(target, not_equal(test))
     } else {
-        any
+        Node::Not(Box::new(Node::Test(target, test)))
     })
+}
+
+/// The `ne` form of an `eq` test.
+fn not_equal(eq: Test) -> Test {
+    match eq {
+        Test::Text { value, fold, .. } => Test::Text {
+            op: TextOp::Rel(Rel::Ne),
+            value,
+            fold,
+        },
+        // A boolean has two values: not `b` is `!b` (other JSON never matches).
+        Test::Bool(b) => Test::Bool(!b),
+        Test::Number(_, x) => Test::Number(Rel::Ne, x),
+        Test::DateTime(_, t) => Test::DateTime(Rel::Ne, t),
+    }
 }
 
 fn test(

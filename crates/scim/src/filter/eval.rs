@@ -24,8 +24,9 @@
 //! - **dateTime**: both sides read with [`crate::values::parse_datetime`] and
 //!   compared as instants; a stored value that does not parse never matches.
 //! - **`pr`**: some value is not `null`, `""`, `[]` or `{}`.
-//! - **`ne`** is `not eq`: true when the attribute is absent, and for a
-//!   multi-valued attribute true only when *no* value is equal.
+//! - **`ne`** on a singular attribute is `not eq`: true when the attribute is
+//!   absent. On a multi-valued attribute it is like every other operator:
+//!   true when *any* value is not equal (false without values).
 //! - **`eq null`** is `not pr`; **`ne null`** is `pr`.
 //! - Every other operator is true when *any* value passes (false when absent).
 //! - **`attr[filter]`** is true when one element of `attr` (multi-valued, or
@@ -127,6 +128,7 @@ fn is_present(v: &Value) -> bool {
 fn holds(rel: Rel, ord: Ordering) -> bool {
     match rel {
         Rel::Eq => ord == Ordering::Equal,
+        Rel::Ne => ord != Ordering::Equal,
         Rel::Gt => ord == Ordering::Greater,
         Rel::Ge => ord != Ordering::Less,
         Rel::Lt => ord == Ordering::Less,

@@ -190,13 +190,14 @@ fn booleans_take_json_or_entra_text() {
             "emails.primary eq true",
             "flags eq false",
             "flags eq true",
+            // Any value: `flags` holds a false.
+            "flags ne true",
+            "flags ne false",
+            "emails.primary ne false",
         ],
         true,
     );
-    all(
-        &["active eq false", "active ne true", "flags ne true"],
-        false,
-    );
+    all(&["active eq false", "active ne true"], false);
     let stored_text = json!({"active": "true"});
     assert!(!m_on("active eq true", &stored_text));
 }
@@ -216,6 +217,8 @@ fn numbers_compare_as_floats() {
             "score gt 2",
             "score lt 3",
             "nums eq 5",
+            // Any value: 5 is not 1.
+            "nums ne 1",
             "nums gt 4",
             "nums lt 2",
             "badges.rank ge 2",
@@ -229,7 +232,6 @@ fn numbers_compare_as_floats() {
             "level ne 3",
             "score ge 2.51",
             "nums eq 3",
-            "nums ne 1",
             "nums gt 5",
         ],
         false,
@@ -336,11 +338,12 @@ fn absent_attributes() {
     ] {
         assert!(!m_on(f, &empty), "{f}");
     }
+    // A multi-valued attribute without values has no value that is not equal.
+    assert!(!m_on(r#"emails.value ne "x""#, &empty));
     for f in [
         r#"userName ne "x""#,
         "active ne true",
         "level ne 1",
-        r#"emails.value ne "x""#,
         r#"manager ne "M-1""#,
         "userName eq null",
         r#"not (userName eq "x")"#,
@@ -358,16 +361,29 @@ fn multi_valued_attributes_match_any_value() {
             r#"emails.type eq "home""#,
             r#"emails co "example.com""#,
             r#"emails.value ne "nobody@x""#,
+            // Any value: the work address is not the home one.
+            r#"emails.value ne "babs@home.org""#,
+            r#"emails.type ne "work""#,
+            r#"emails ne "babs@home.org""#,
         ],
         true,
     );
     all(
         &[
-            r#"emails.value ne "babs@home.org""#,
             r#"emails.type eq "other""#,
+            // Inside a value filter, `type` is one element's: not `eq`.
+            r#"emails[type ne "work" and type ne "home"]"#,
         ],
         false,
     );
+    // Every value equal: no value is not.
+    let both_work =
+        json!({"emails": [{"value": "a@x", "type": "work"}, {"value": "b@x", "type": "work"}]});
+    assert!(!m_on(r#"emails.type ne "work""#, &both_work));
+    assert!(m_on(
+        r#"not (emails.type eq "work")"#,
+        &json!({"emails": [{"value": "a@x", "type": "home"}]})
+    ));
     // A single object where an array is expected counts as one element.
     assert!(m_on(
         r#"emails.value eq "a@b""#,
@@ -512,7 +528,6 @@ fn check_rejects_filters_that_do_not_fit_the_schema() {
             r#"urn:example:nothing:nope eq "x""#,
             "\"urn:example:nothing:nope\"",
         ),
-        (r#"schemas eq "x""#, "\"schemas\""),
         (
             r#"active co "t""#,
             "co does not apply to attributes of type boolean",
@@ -661,4 +676,28 @@ fn checking_resolves_paths_to_schema_names_and_types_values_once() {
         a.extension.as_deref(),
         Some("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User")
     );
+}
+
+#[test]
+fn schemas_is_a_multi_valued_attribute_of_every_resource() {
+    all(
+        &[
+            r#"schemas eq "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User""#,
+            r#"SCHEMAS eq "URN:IETF:PARAMS:SCIM:SCHEMAS:CORE:2.0:USER""#,
+            r#"schemas co "enterprise""#,
+            "schemas pr",
+            r#"schemas ne "urn:ietf:params:scim:schemas:core:2.0:User""#,
+        ],
+        true,
+    );
+    all(
+        &[r#"schemas eq "urn:example:none""#, "schemas eq null"],
+        false,
+    );
+    assert!(!m_on(
+        r#"schemas eq "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User""#,
+        &json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"]})
+    ));
+    let e = check_err(r#"schemas[value eq "x"]"#);
+    assert!(e.contains("complex"), "{e}");
 }

@@ -5,9 +5,10 @@
 //! here looks a name up in the schemas or parses a value. The semantics are
 //! exactly those of the in-memory evaluator in `roster_scim::filter` (a
 //! property test runs both on random filters):
-//! - every compiled leaf yields 0 or 1, never NULL, so `not` (and `ne`, which
-//!   the checker turns into `not eq`) is a plain negation and absent
-//!   attributes compare false;
+//! - every compiled leaf yields 0 or 1, never NULL, so `not` (and `ne` on a
+//!   singular attribute, which the checker turns into `not eq`) is a plain
+//!   negation and absent attributes compare false; `ne` on a multi-valued
+//!   attribute is `!=` inside the "any value" `EXISTS`;
 //! - case-insensitive text compares `scim_fold(x)` with a value folded by the
 //!   checker; the indexed columns (`name_key`, `resource_values.value`) hold
 //!   folded text;
@@ -812,6 +813,7 @@ fn guard(expr: &str, nullable: bool, cond: &str) -> String {
 fn sql_op(rel: Rel) -> &'static str {
     match rel {
         Rel::Eq => "=",
+        Rel::Ne => "!=",
         Rel::Gt => ">",
         Rel::Ge => ">=",
         Rel::Lt => "<",
@@ -826,6 +828,7 @@ fn bool_sql(b: bool) -> String {
 fn text_matches(lhs: &str, op: TextOp, rhs: &str) -> bool {
     match op {
         TextOp::Rel(Rel::Eq) => lhs == rhs,
+        TextOp::Rel(Rel::Ne) => lhs != rhs,
         TextOp::Rel(Rel::Gt) => lhs > rhs,
         TextOp::Rel(Rel::Ge) => lhs >= rhs,
         TextOp::Rel(Rel::Lt) => lhs < rhs,
@@ -855,6 +858,8 @@ fn millis_compare(rel: Rel, ns: i128) -> MillisCmp {
     match rel {
         Rel::Eq if exact => MillisCmp::Compare("=", floor),
         Rel::Eq => MillisCmp::Always(false),
+        Rel::Ne if exact => MillisCmp::Compare("!=", floor),
+        Rel::Ne => MillisCmp::Always(true),
         Rel::Gt => MillisCmp::Compare(">", floor),
         Rel::Ge => MillisCmp::Compare(">=", ceil),
         Rel::Lt => MillisCmp::Compare("<", ceil),
