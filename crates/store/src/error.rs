@@ -1,6 +1,7 @@
 //! The store's errors are the domain's ([`DomainError`]): what went wrong
-//! in its terms, never an HTTP status. This module is where the drivers'
-//! errors become them: [`sqlite`] here, PostgreSQL's in `postgres::conn`.
+//! in its terms, never an HTTP status. This module is where SQLite's errors
+//! become them ([`sqlite`]); PostgreSQL's become them in `postgres::conn`,
+//! which implements [`DbResultExt`] for its driver's results.
 
 pub use roster_domain::error::Source;
 pub use roster_domain::{DomainError as StoreError, DomainResult as StoreResult};
@@ -33,12 +34,6 @@ pub trait DbResultExt<T> {
 impl<T> DbResultExt<T> for Result<T, rusqlite::Error> {
     fn db(self) -> StoreResult<T> {
         self.map_err(sqlite)
-    }
-}
-
-impl<T> DbResultExt<T> for Result<T, postgres::Error> {
-    fn db(self) -> StoreResult<T> {
-        self.map_err(crate::postgres::conn::postgres_error)
     }
 }
 

@@ -478,6 +478,12 @@ impl Db for PgConn {
     }
 }
 
+impl<T> DbResultExt<T> for Result<T, postgres::Error> {
+    fn db(self) -> StoreResult<T> {
+        self.map_err(postgres_error)
+    }
+}
+
 /// A PostgreSQL error as the domain sees it: a lost connection or a server
 /// that cannot serve now is unavailable, anything else a fault.
 pub fn postgres_error(e: postgres::Error) -> StoreError {
