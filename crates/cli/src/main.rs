@@ -13,9 +13,11 @@ use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 
 use crate::commands::admin_key::AdminKeyCommand;
+use crate::commands::backup::BackupArgs;
 use crate::commands::config::ConfigCommand;
 use crate::commands::directory::DirectoryCommand;
 use crate::commands::events::EventsCommand;
+use crate::commands::restore::RestoreArgs;
 use crate::commands::secret_key::SecretKeyCommand;
 use crate::commands::serve::ServeArgs;
 use crate::commands::token::TokenCommand;
@@ -89,6 +91,10 @@ enum Command {
     /// Manage the key that encrypts webhook secrets at rest (secret_key).
     #[command(subcommand, name = "secret-key")]
     SecretKey(SecretKeyCommand),
+    /// Copy the SQLite database while the server runs (SQLite's online backup).
+    Backup(BackupArgs),
+    /// Check a backup and install it as the SQLite database (server stopped).
+    Restore(RestoreArgs),
     /// Inspect the settings (defaults, config file, ROSTER_* variables, flags).
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -115,6 +121,15 @@ async fn main() -> Result<()> {
     let settings = Settings::load(config, &cli.global.flags(serve))?;
     let command = match command {
         Command::Config(cmd) => return commands::config::run(&settings, cmd),
+        // These copy the database file and must not open (or migrate) it as a store.
+        Command::Backup(args) => {
+            startup::start(&settings.log())?;
+            return commands::backup::run(&settings, args);
+        }
+        Command::Restore(args) => {
+            startup::start(&settings.log())?;
+            return commands::restore::run(&settings, args);
+        }
         other => other,
     };
     startup::start(&settings.log())?;
@@ -132,6 +147,6 @@ async fn main() -> Result<()> {
         Command::SecretKey(cmd) => {
             commands::secret_key::run(store, opened.secret_key.as_ref(), cmd).await
         }
-        Command::Sync(_) | Command::Config(_) => Ok(()),
+        Command::Sync(_) | Command::Config(_) | Command::Backup(_) | Command::Restore(_) => Ok(()),
     }
 }

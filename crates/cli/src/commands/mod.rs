@@ -2,9 +2,11 @@
 //! one their database.
 
 pub mod admin_key;
+pub mod backup;
 pub mod config;
 pub mod directory;
 pub mod events;
+pub mod restore;
 pub mod secret_key;
 pub mod serve;
 pub mod sync;

@@ -9,6 +9,7 @@
 
 mod support;
 
+mod backup;
 mod config;
 mod custom_attributes;
 mod limits;

@@ -11,7 +11,9 @@ use super::durable::Horizon;
 use crate::sql::compile::instant_key;
 use crate::{StoreError, StoreResult};
 
-const SCHEMA_VERSION: i64 = 4;
+/// The schema version (`PRAGMA user_version`) this build creates and reads;
+/// a database with a higher one belongs to a newer Roster.
+pub const SCHEMA_VERSION: i64 = 4;
 const SCHEMA: &str = include_str!("schema.sql");
 
 pub fn open_writer(path: &Path, horizon: &Horizon) -> StoreResult<Connection> {

@@ -12,6 +12,8 @@ pub(crate) mod conn;
 mod db;
 mod durable;
 
+pub use conn::SCHEMA_VERSION;
+
 use crate::error::DbResultExt;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
