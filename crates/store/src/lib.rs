@@ -24,7 +24,8 @@ use std::sync::{Arc, Mutex};
 pub use error::{StoreError, StoreResult};
 pub use postgres::{PgOptions, PgStore};
 pub use roles::{
-    DirectoryReads, DirectoryStore, EventLog, ResourceStore, Store, TokenStore, WebhookStore,
+    DirectoryReads, DirectoryStore, EventLog, Health, HealthCheck, ResourceStore, Store,
+    TokenStore, WebhookStore,
 };
 pub use roster_domain::model::*;
 /// The domain types the store persists, under the paths the store has
@@ -37,7 +38,8 @@ pub use tokens::{hash_token, new_admin_key, new_token};
 /// roster_store::prelude::*;` where a module calls methods of several.
 pub mod prelude {
     pub use crate::roles::{
-        DirectoryReads, DirectoryStore, EventLog, ResourceStore, Store, TokenStore, WebhookStore,
+        DirectoryReads, DirectoryStore, EventLog, HealthCheck, ResourceStore, Store, TokenStore,
+        WebhookStore,
     };
 }
 

@@ -250,15 +250,50 @@ pub trait WebhookStore: Send + Sync + 'static {
     async fn release_webhook(&self, id: &str, owner: &str) -> StoreResult<()>;
 }
 
+/// What one readiness check of the store found: `Err` holds why a part
+/// fails, in words fit for an unauthenticated probe (no SQL, no secrets).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Health {
+    /// A trivial read through the normal read path answered.
+    pub database: Result<(), String>,
+    /// The database's schema version is the one this build migrates to.
+    pub migrations: Result<(), String>,
+    /// A write transaction opens and commits (for SQLite: the writer thread
+    /// is alive and takes work).
+    pub writer: Result<(), String>,
+}
+
+impl Health {
+    /// True when every part answered.
+    pub fn is_ok(&self) -> bool {
+        self.database.is_ok() && self.migrations.is_ok() && self.writer.is_ok()
+    }
+}
+
+/// Readiness of the store, for the server's `/health/ready`.
+#[async_trait]
+pub trait HealthCheck: Send + Sync + 'static {
+    /// Checks the database answers a read, its schema is current and the
+    /// write path takes work, each within `within` (the read and the write
+    /// run at once). Never fails: each failing part is named in the result.
+    async fn health(&self, within: std::time::Duration) -> Health;
+}
+
 /// Every role at once: what a backend is, and what code that hands the store
 /// on holds (`Arc<dyn Store>`). Implemented for everything that implements
 /// all the roles; an `Arc<dyn Store>` converts to an `Arc` of any one role.
 pub trait Store:
-    ResourceStore + DirectoryStore + DirectoryReads + TokenStore + EventLog + WebhookStore
+    ResourceStore + DirectoryStore + DirectoryReads + TokenStore + EventLog + WebhookStore + HealthCheck
 {
 }
 
 impl<T> Store for T where
-    T: ResourceStore + DirectoryStore + DirectoryReads + TokenStore + EventLog + WebhookStore
+    T: ResourceStore
+        + DirectoryStore
+        + DirectoryReads
+        + TokenStore
+        + EventLog
+        + WebhookStore
+        + HealthCheck
 {
 }

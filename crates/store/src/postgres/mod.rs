@@ -184,6 +184,10 @@ impl SqlStore for PgStore {
         &self.options.list
     }
 
+    fn schema_version(&self) -> (&'static str, i64) {
+        ("SELECT version FROM roster_schema", conn::SCHEMA_VERSION)
+    }
+
     fn secret_key(&self) -> Option<crate::secrets::SecretKey> {
         self.options.secret_key.clone()
     }

@@ -12,8 +12,8 @@ use crate::db::Db;
 use crate::model::*;
 use crate::webhooks::{DeliveryRecord, Leased, Progress, WebhookEndpoint};
 use crate::{
-    DirectoryReads, DirectoryStore, EventLog, ListOptions, ResourceStore, StoreResult, TokenStore,
-    TxWork, WebhookStore,
+    DirectoryReads, DirectoryStore, EventLog, Health, HealthCheck, ListOptions, ResourceStore,
+    StoreResult, TokenStore, TxWork, WebhookStore,
 };
 
 /// A backend of the shared queries: SQLite's writer thread or PostgreSQL's pool.
@@ -22,6 +22,9 @@ pub trait SqlStore: Send + Sync + 'static {
     fn registry(&self) -> &Arc<SchemaRegistry>;
     fn list_options(&self) -> &ListOptions;
     fn secret_key(&self) -> Option<crate::secrets::SecretKey>;
+    /// The query that reads the database's schema version, and the version
+    /// this build migrates to.
+    fn schema_version(&self) -> (&'static str, i64);
 
     /// Runs `f` on a connection outside any write transaction.
     async fn run_read<R, F>(&self, f: F) -> StoreResult<R>
@@ -449,5 +452,64 @@ impl<T: SqlStore> WebhookStore for T {
         let (id, owner) = (id.to_owned(), owner.to_owned());
         self.run_write(None, move |c| webhooks::release(c, &id, &owner))
             .await
+    }
+}
+
+#[async_trait]
+impl<T: SqlStore> HealthCheck for T {
+    async fn health(&self, within: std::time::Duration) -> Health {
+        let late = || format!("no answer within {} ms", within.as_millis());
+        let (sql, want) = self.schema_version();
+        let read = tokio::time::timeout(
+            within,
+            self.run_read(move |c| crate::db::scalar::<i64>(c, sql, &[])),
+        );
+        // A no-op through the write path: for SQLite a job the writer thread
+        // must take, begin, run and commit.
+        let write = tokio::time::timeout(
+            within,
+            self.run_write(None, |c| {
+                crate::db::scalar::<i64>(c, "SELECT CAST(1 AS BIGINT)", &[]).map(|_| ())
+            }),
+        );
+        let (read, write) = tokio::join!(read, write);
+        let (database, migrations) = match read {
+            Ok(Ok(Some(v))) if v == want => (Ok(()), Ok(())),
+            Ok(Ok(v)) => (
+                Ok(()),
+                Err(format!(
+                    "the database has schema version {}, this Roster needs {want}",
+                    v.unwrap_or(0)
+                )),
+            ),
+            Ok(Err(e)) => (
+                Err(unhealthy("the database does not answer", &e)),
+                Err("unknown: the database does not answer".to_owned()),
+            ),
+            Err(_) => (
+                Err(late()),
+                Err("unknown: the database does not answer".to_owned()),
+            ),
+        };
+        let writer = match write {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(unhealthy("the write path does not take work", &e)),
+            Err(_) => Err(late()),
+        };
+        Health {
+            database,
+            migrations,
+            writer,
+        }
+    }
+}
+
+/// Why a check failed, in words for an unauthenticated probe: the kind of
+/// failure, never a query or a connection string.
+fn unhealthy(what: &str, e: &crate::StoreError) -> String {
+    match e {
+        crate::StoreError::Closed => format!("{what}: the store is closed"),
+        crate::StoreError::Unavailable(_) => format!("{what}: unavailable"),
+        _ => what.to_owned(),
     }
 }

@@ -295,6 +295,10 @@ impl SqlStore for SqliteStore {
         &self.options.list
     }
 
+    fn schema_version(&self) -> (&'static str, i64) {
+        ("PRAGMA user_version", SCHEMA_VERSION)
+    }
+
     fn secret_key(&self) -> Option<crate::secrets::SecretKey> {
         self.options.secret_key.clone()
     }
