@@ -6,6 +6,7 @@ pub mod bulk;
 pub mod config;
 pub mod error;
 pub mod fallback;
+pub mod health;
 pub mod idempotency;
 pub mod limits;
 pub mod listener;
@@ -108,6 +109,7 @@ pub fn router(state: AppState) -> Router {
     // request timeout, then the routes.
     scim::routes()
         .merge(api::routes())
+        .merge(health::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(cfg.max_body_bytes))
@@ -167,11 +169,17 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let config = Arc::new(config);
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let dispatcher = config
-        .webhooks_enabled
-        .then(|| webhooks::spawn(store.clone(), config.clone(), stopped.clone()));
+    let liveness = Arc::new(health::Liveness::default());
+    let dispatcher = config.webhooks_enabled.then(|| {
+        webhooks::spawn_with(
+            store.clone(),
+            config.clone(),
+            stopped.clone(),
+            liveness.clone(),
+        )
+    });
     let pruner = retention::spawn(store.clone(), config.event_retention_days, stopped);
-    let state = AppState::new(store, reg, config.clone());
+    let state = AppState::with_liveness(store, reg, config.clone(), liveness);
     let served = listener::run(listener, router(state), &config, shutdown).await;
     let _ = stop.send(true);
     if let Some(d) = dispatcher {

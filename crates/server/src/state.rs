@@ -6,6 +6,7 @@ use roster_store::{Kind, Store};
 
 use crate::config::ServerConfig;
 use crate::error::ApiResult;
+use crate::health::Liveness;
 use crate::rate_limit::RateLimiter;
 use crate::token_cache::TokenCache;
 
@@ -17,6 +18,8 @@ pub struct AppState {
     pub config: Arc<ServerConfig>,
     pub limiter: Arc<RateLimiter>,
     pub tokens: Arc<TokenCache>,
+    /// The background loops' heartbeats, read by `/health/ready`.
+    pub liveness: Arc<Liveness>,
 }
 
 impl AppState {
@@ -28,6 +31,16 @@ impl AppState {
     }
 
     pub fn new(store: Arc<dyn Store>, reg: Arc<SchemaRegistry>, config: Arc<ServerConfig>) -> Self {
+        Self::with_liveness(store, reg, config, Arc::default())
+    }
+
+    /// The state with heartbeats the background loops already beat.
+    pub fn with_liveness(
+        store: Arc<dyn Store>,
+        reg: Arc<SchemaRegistry>,
+        config: Arc<ServerConfig>,
+        liveness: Arc<Liveness>,
+    ) -> Self {
         let limiter = Arc::new(RateLimiter::new(&config));
         let tokens = Arc::new(TokenCache::new(config.token_cache_secs));
         AppState {
@@ -36,6 +49,7 @@ impl AppState {
             config,
             limiter,
             tokens,
+            liveness,
         }
     }
 }

@@ -41,7 +41,21 @@ pub struct Dispatcher<S: ?Sized> {
 pub fn spawn<S>(
     store: Arc<S>,
     cfg: Arc<ServerConfig>,
+    shutdown: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()>
+where
+    S: WebhookStore + EventLog + ?Sized,
+{
+    spawn_with(store, cfg, shutdown, Arc::default())
+}
+
+/// [`spawn`], beating `liveness` each time the loop goes round, for
+/// `/health/ready`.
+pub fn spawn_with<S>(
+    store: Arc<S>,
+    cfg: Arc<ServerConfig>,
     mut shutdown: watch::Receiver<bool>,
+    liveness: Arc<crate::health::Liveness>,
 ) -> tokio::task::JoinHandle<()>
 where
     S: WebhookStore + EventLog + ?Sized,
@@ -72,6 +86,7 @@ where
         // BATCH / poll interval, 400 events/s).
         let mut backlog = false;
         loop {
+            liveness.webhooks_beat();
             if !backlog {
                 tokio::select! {
                     _ = shutdown.changed() => break,

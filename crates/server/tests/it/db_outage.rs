@@ -214,6 +214,25 @@ async fn postgres_out_of_reach_is_503_with_retry_after_then_serves_again() {
         );
     }
 
+    let ready = format!("http://{addr}/health/ready");
+    let (status, headers, body) = send(&mut seen, c.get(&ready), "ready during").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(headers["cache-control"], "no-store");
+    assert_eq!(body["status"], "failing");
+    assert_eq!(body["checks"]["database"]["status"], "failing", "{body}");
+    assert!(
+        body["checks"]["database"]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("the database does not answer"),
+        "{body}"
+    );
+    assert_eq!(body["checks"]["writer"]["status"], "failing", "{body}");
+    assert!(
+        !body.to_string().contains(&proxy.addr.port().to_string()),
+        "{body}"
+    );
+
     proxy.up();
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
@@ -230,6 +249,8 @@ async fn postgres_out_of_reach_is_503_with_retry_after_then_serves_again() {
     }
     let (status, _, body) = send(&mut seen, c.get(&users).bearer_auth(&token), "list after").await;
     assert_eq!(status, StatusCode::OK);
+    let (status, _, ready_body) = send(&mut seen, c.get(&ready), "ready after").await;
+    assert_eq!(status, StatusCode::OK, "{ready_body}");
     assert_eq!(
         body["totalResults"], 2,
         "the write refused during the outage left nothing: {body}"
@@ -264,6 +285,15 @@ async fn sqlite_locked_past_its_busy_timeout_is_503_with_retry_after() {
     assert_eq!(r.body["detail"], UNAVAILABLE);
     // Reads go on meanwhile (WAL).
     assert_eq!(s.get("/Users").await.status, StatusCode::OK);
+    // Ready names the writer, whose no-op cannot begin, and only it.
+    let resp = reqwest::get(format!("http://{}/health/ready", s.addr))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["checks"]["database"], "ok", "{body}");
+    assert_eq!(body["checks"]["migrations"], "ok", "{body}");
+    assert_eq!(body["checks"]["writer"]["status"], "failing", "{body}");
     holder.execute_batch("ROLLBACK").unwrap();
     let r = s
         .post("/Users", json!({"schemas": [USER], "userName": "after"}))

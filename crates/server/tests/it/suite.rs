@@ -20,6 +20,7 @@ mod hardening_filters;
 mod hardening_limits;
 mod hardening_load;
 mod hardening_sockets;
+mod health;
 mod idp_replay;
 mod isolation;
 mod isolation_matrix;
