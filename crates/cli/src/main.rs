@@ -17,6 +17,7 @@ use crate::commands::backup::BackupArgs;
 use crate::commands::config::ConfigCommand;
 use crate::commands::directory::DirectoryCommand;
 use crate::commands::events::EventsCommand;
+use crate::commands::healthcheck::HealthcheckArgs;
 use crate::commands::restore::RestoreArgs;
 use crate::commands::secret_key::SecretKeyCommand;
 use crate::commands::serve::ServeArgs;
@@ -95,6 +96,8 @@ enum Command {
     Backup(BackupArgs),
     /// Check a backup and install it as the SQLite database (server stopped).
     Restore(RestoreArgs),
+    /// Ask a running server whether it is ready (exit 0) or not (exit 1).
+    Healthcheck(HealthcheckArgs),
     /// Inspect the settings (defaults, config file, ROSTER_* variables, flags).
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -109,6 +112,17 @@ async fn main() -> Result<()> {
         Command::Sync(args) => {
             startup::start(&Settings::load_log(config)?)?;
             return commands::sync::run(args).await;
+        }
+        // Asks the server over HTTP; never opens the database.
+        Command::Healthcheck(args) => {
+            let url = match args.url {
+                Some(url) => url,
+                None => {
+                    let settings = Settings::load(config, &cli.global.flags(None))?;
+                    commands::healthcheck::default_url(settings.server.listen)
+                }
+            };
+            std::process::exit(commands::healthcheck::run(&url).await?);
         }
         other => other,
     };
@@ -147,6 +161,10 @@ async fn main() -> Result<()> {
         Command::SecretKey(cmd) => {
             commands::secret_key::run(store, opened.secret_key.as_ref(), cmd).await
         }
-        Command::Sync(_) | Command::Config(_) | Command::Backup(_) | Command::Restore(_) => Ok(()),
+        Command::Sync(_)
+        | Command::Config(_)
+        | Command::Backup(_)
+        | Command::Restore(_)
+        | Command::Healthcheck(_) => Ok(()),
     }
 }

@@ -6,6 +6,7 @@ pub mod backup;
 pub mod config;
 pub mod directory;
 pub mod events;
+pub mod healthcheck;
 pub mod restore;
 pub mod secret_key;
 pub mod serve;

@@ -12,6 +12,7 @@ mod support;
 mod backup;
 mod config;
 mod custom_attributes;
+mod healthcheck;
 mod limits;
 mod logs;
 mod secrets;
