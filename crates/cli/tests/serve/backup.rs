@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::support::{Roster, request};
+use crate::support::{Roster, create, request};
 
 /// What the writer has seen acknowledged: users, and each group's members.
 #[derive(Default, Clone)]
@@ -33,17 +33,8 @@ async fn a_backup_under_write_load_restores_every_acknowledged_write() {
 
     let mut groups = Vec::new();
     for g in 0..3 {
-        let (status, body) = request(
-            addr,
-            "POST",
-            &scim("/Groups"),
-            &token,
-            Some(&json!({"displayName": format!("team-{g}")})),
-        )
-        .await;
-        assert_eq!(status, 201, "{body}");
-        let v: Value = serde_json::from_str(&body).unwrap();
-        groups.push(v["id"].as_str().unwrap().to_owned());
+        let body = json!({"displayName": format!("team-{g}")});
+        groups.push(create(addr, &scim("/Groups"), &token, &body).await);
     }
 
     // The writer: 300 users, and every 10 users a PATCH adding them to a group.
@@ -54,19 +45,8 @@ async fn a_backup_under_write_load_restores_every_acknowledged_write() {
         tokio::spawn(async move {
             let mut batch = Vec::new();
             for i in 0..300 {
-                let (status, body) = request(
-                    addr,
-                    "POST",
-                    &scim("/Users"),
-                    &token,
-                    Some(&json!({"userName": format!("user-{i}@example.com")})),
-                )
-                .await;
-                assert_eq!(status, 201, "{body}");
-                let id = serde_json::from_str::<Value>(&body).unwrap()["id"]
-                    .as_str()
-                    .unwrap()
-                    .to_owned();
+                let body = json!({"userName": format!("user-{i}@example.com")});
+                let id = create(addr, &scim("/Users"), &token, &body).await;
                 acked.lock().unwrap().users.push(id.clone());
                 batch.push(id);
                 if batch.len() == 10 {

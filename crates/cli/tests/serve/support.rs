@@ -144,4 +144,12 @@ pub async fn request(
     (r.status, r.body)
 }
 
+/// POSTs a resource that must be created (201) and returns its id.
+pub async fn create(addr: SocketAddr, path: &str, token: &str, body: &Value) -> String {
+    let (status, text) = request(addr, "POST", path, token, Some(body)).await;
+    assert_eq!(status, 201, "{text}");
+    let created: Value = serde_json::from_str(&text).unwrap();
+    created["id"].as_str().unwrap().to_owned()
+}
+
 pub use roster_testkit::http::Receiver;
