@@ -171,7 +171,7 @@ pub async fn serve(
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let liveness = Arc::new(health::Liveness::default());
     let dispatcher = config.webhooks_enabled.then(|| {
-        webhooks::spawn_with(
+        webhooks::spawn(
             store.clone(),
             config.clone(),
             stopped.clone(),
@@ -179,7 +179,7 @@ pub async fn serve(
         )
     });
     let pruner = retention::spawn(store.clone(), config.event_retention_days, stopped);
-    let state = AppState::with_liveness(store, reg, config.clone(), liveness);
+    let state = AppState::new(store, reg, config.clone(), liveness);
     let served = listener::run(listener, router(state), &config, shutdown).await;
     let _ = stop.send(true);
     if let Some(d) = dispatcher {

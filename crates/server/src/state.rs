@@ -30,12 +30,8 @@ impl AppState {
             .ok_or_else(|| ScimError::internal(format!("no {} resource type", kind.name())).into())
     }
 
-    pub fn new(store: Arc<dyn Store>, reg: Arc<SchemaRegistry>, config: Arc<ServerConfig>) -> Self {
-        Self::with_liveness(store, reg, config, Arc::default())
-    }
-
-    /// The state with heartbeats the background loops already beat.
-    pub fn with_liveness(
+    /// `liveness` holds the heartbeats the background loops beat.
+    pub fn new(
         store: Arc<dyn Store>,
         reg: Arc<SchemaRegistry>,
         config: Arc<ServerConfig>,

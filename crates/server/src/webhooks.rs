@@ -37,21 +37,10 @@ pub struct Dispatcher<S: ?Sized> {
     stopping: watch::Receiver<bool>,
 }
 
-/// Starts the dispatcher; it stops when `shutdown` turns true, after saving its state.
-pub fn spawn<S>(
-    store: Arc<S>,
-    cfg: Arc<ServerConfig>,
-    shutdown: watch::Receiver<bool>,
-) -> tokio::task::JoinHandle<()>
-where
-    S: WebhookStore + EventLog + ?Sized,
-{
-    spawn_with(store, cfg, shutdown, Arc::default())
-}
-
-/// [`spawn`], beating `liveness` each time the loop goes round, for
+/// Starts the dispatcher; it stops when `shutdown` turns true, after saving
+/// its state. It beats `liveness` each time its loop goes round, for
 /// `/health/ready`.
-pub fn spawn_with<S>(
+pub fn spawn<S>(
     store: Arc<S>,
     cfg: Arc<ServerConfig>,
     mut shutdown: watch::Receiver<bool>,

@@ -71,7 +71,7 @@ async fn ready_is_503_naming_webhooks_when_the_dispatcher_heartbeat_is_stale() {
     let liveness = Arc::new(Liveness::default());
     // The dispatcher's loop last went round just past the allowed age.
     liveness.set_webhooks_last(now_ms() - stale_after_ms(&config) - 5_000);
-    let state = AppState::with_liveness(s.store.clone(), reg, Arc::new(config), liveness);
+    let state = AppState::new(s.store.clone(), reg, Arc::new(config), liveness);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let server = tokio::spawn(async move {
