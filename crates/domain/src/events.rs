@@ -59,10 +59,7 @@ impl Event {
             "id": self.id(),
             "event": self.event,
             "directory_id": self.directory_id,
-            "created_at": roster_scim::values::format_timestamp_millis(
-                time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.created_at) * 1_000_000)
-                    .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
-            ),
+            "created_at": roster_scim::values::format_unix_millis(self.created_at),
             "data": self.data,
         })
     }

@@ -56,6 +56,14 @@ pub fn format_datetime(t: OffsetDateTime) -> String {
     }
 }
 
+/// Unix milliseconds (as the stores keep every timestamp) as RFC 3339 in
+/// UTC with milliseconds; out of range reads as the epoch.
+pub fn format_unix_millis(ms: i64) -> String {
+    let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    format_timestamp_millis(t)
+}
+
 /// Server-assigned timestamps (`meta.created`, `meta.lastModified`): always milliseconds.
 pub fn format_timestamp_millis(t: OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);

@@ -6,10 +6,9 @@ use axum::http::HeaderMap;
 use roster_scim::members::member_json;
 use roster_scim::project::Projection;
 use roster_scim::schema::{ResourceType, SchemaRegistry};
-use roster_scim::values::format_timestamp_millis;
+use roster_scim::values::format_unix_millis;
 use roster_store::{Kind, MemberRow, Stored};
 use serde_json::{Map, Value, json};
-use time::OffsetDateTime;
 
 use crate::request::etag;
 use crate::state::AppState;
@@ -29,12 +28,6 @@ pub fn base_url(state: &AppState, headers: &HeaderMap, directory: &str) -> Strin
         }
     };
     format!("{root}/scim/v2/{directory}")
-}
-
-fn millis(ms: i64) -> String {
-    let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
-    format_timestamp_millis(t)
 }
 
 /// The full resource, before projection.
@@ -89,8 +82,8 @@ pub fn full_resource(
         "meta".into(),
         json!({
             "resourceType": rt.name,
-            "created": millis(s.created),
-            "lastModified": millis(s.last_modified),
+            "created": format_unix_millis(s.created),
+            "lastModified": format_unix_millis(s.last_modified),
             "location": format!("{base}{}/{}", rt.endpoint, s.id),
             "version": etag(s.version),
         }),

@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use roster_scim::ResourceKind;
-use roster_scim::values::{format_timestamp_millis, is_blank};
+use roster_scim::values::{format_unix_millis, is_blank};
 
 use crate::SyncError;
 
@@ -143,9 +143,7 @@ pub fn parse_time(s: &str) -> Option<i128> {
 
 /// RFC 3339 in UTC with milliseconds, the form Roster itself writes.
 pub fn format_time(millis: i128) -> String {
-    let t = OffsetDateTime::from_unix_timestamp_nanos(millis.saturating_mul(1_000_000))
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
-    format_timestamp_millis(t)
+    format_unix_millis(i64::try_from(millis).unwrap_or(i64::MAX))
 }
 
 /// Removes what a target must not be sent or computes itself: `id`, `meta`,

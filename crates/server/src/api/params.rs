@@ -70,10 +70,7 @@ pub fn timestamp(q: &QueryParams, name: &str) -> Result<Option<i64>, AppError> {
 
 /// Unix milliseconds as RFC 3339 in UTC with milliseconds.
 pub fn ts(ms: i64) -> String {
-    roster_scim::values::format_timestamp_millis(
-        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
-    )
+    roster_scim::values::format_unix_millis(ms)
 }
 
 pub fn ts_opt(ms: Option<i64>) -> Value {
