@@ -20,7 +20,7 @@ COPY . .
 # builds; the binary is copied out of the cached target directory.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked -p roster-cli \
+    cargo build --release --locked -p roster \
     && install -m 0755 target/release/roster /usr/local/bin/roster
 
 FROM ${BASE}
