@@ -1,7 +1,7 @@
 # Roster's container image: a release build of `roster`, run as an unprivileged
 # user with its SQLite data on the /data volume.
 #
-#   podman build -t roster .            (or: docker build -t roster .)
+#   podman build --format docker -t roster .   (or: docker build -t roster .)
 #   podman run -d -p 8080:8080 -v roster-data:/data \
 #       -e ROSTER_SECRET_KEY="$(openssl rand -base64 32)" roster
 #
@@ -28,8 +28,9 @@ FROM ${BASE}
 # against the system's roots.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates \
-    && rm -rf /var/lib/apt/lists/* \
-    && useradd --system --uid 10001 --user-group --home-dir /data --shell /usr/sbin/nologin roster \
+    && rm -rf /var/lib/apt/lists/* /var/cache/apt/* \
+    && groupadd --system --gid 10001 roster \
+    && useradd --system --uid 10001 --gid roster --home-dir /data --shell /usr/sbin/nologin roster \
     && mkdir -p /data /etc/roster \
     && chown roster:roster /data
 COPY --from=build /usr/local/bin/roster /usr/local/bin/roster
