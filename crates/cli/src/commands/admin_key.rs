@@ -18,7 +18,7 @@ pub enum AdminKeyCommand {
 pub async fn run(store: &dyn TokenStore, cmd: AdminKeyCommand) -> Result<()> {
     match cmd {
         AdminKeyCommand::Create { name, json } => {
-            let (info, key) = store.create_admin_key(&name).await?;
+            let (info, key) = store.create_admin_key(&roster_store::Actor::Cli, &name, &Default::default()).await?;
             if json {
                 println!("{}", json!({"id": info.id, "key": key}));
             } else {

@@ -13,8 +13,28 @@ use crate::{StoreError, StoreResult};
 
 /// The schema version (`PRAGMA user_version`) this build creates and reads;
 /// a database with a higher one belongs to a newer Roster.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 8;
 const SCHEMA: &str = include_str!("schema.sql");
+
+/// Version 8: what an admin key may do (`read_only`; `directories`, a JSON
+/// array of ids, NULL for all), when it last got a new secret, and the audit
+/// log (`details` is JSON; never a secret).
+const AUDIT_AND_KEY_SCOPES: &str = "
+    ALTER TABLE admin_keys ADD COLUMN read_only INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE admin_keys ADD COLUMN directories TEXT;
+    ALTER TABLE admin_keys ADD COLUMN rotated_at INTEGER;
+    CREATE TABLE audit_log (
+        seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+        at            INTEGER NOT NULL,
+        actor         TEXT NOT NULL,
+        action        TEXT NOT NULL,
+        target_type   TEXT NOT NULL,
+        target_id     TEXT NOT NULL,
+        directory_id  TEXT,
+        details       TEXT NOT NULL
+    );
+    CREATE INDEX audit_log_target ON audit_log(target_id, seq);
+    CREATE INDEX audit_log_actor ON audit_log(actor, seq);";
 
 pub fn open_writer(path: &Path, horizon: &Horizon) -> StoreResult<Connection> {
     let conn = Connection::open(path).map_err(|e| open_error(path, e))?;
@@ -146,6 +166,10 @@ pub fn migrate(conn: &mut Connection) -> StoreResult<()> {
         // attribute path); NULL: the Enterprise User attributes.
         tx.execute_batch("ALTER TABLE directories ADD COLUMN custom_attributes TEXT;")
             .db()?;
+    }
+    if version < 8 {
+        // Admin key scopes and rotation, and the audit log.
+        tx.execute_batch(AUDIT_AND_KEY_SCOPES).db()?;
     }
     if version < SCHEMA_VERSION {
         tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
