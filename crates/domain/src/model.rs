@@ -117,6 +117,23 @@ pub struct AdminKeyInfo {
     pub scope: AdminKeyScope,
 }
 
+impl AdminKeyInfo {
+    /// The key's metadata as the API and the CLI show it; never the key.
+    pub fn to_json(&self) -> serde_json::Value {
+        let ts = |ms: Option<i64>| ms.map(roster_scim::values::format_unix_millis);
+        serde_json::json!({
+            "object": "admin_key",
+            "id": self.id,
+            "name": self.name,
+            "access": self.scope.access(),
+            "directories": self.scope.directories,
+            "created_at": roster_scim::values::format_unix_millis(self.created_at),
+            "rotated_at": ts(self.rotated_at),
+            "revoked_at": ts(self.revoked_at),
+        })
+    }
+}
+
 /// What an admin key may do: change things or only read them, in every
 /// directory or only in some.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

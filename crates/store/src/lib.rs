@@ -38,8 +38,8 @@ pub use tokens::{hash_token, new_admin_key, new_token};
 /// roster_store::prelude::*;` where a module calls methods of several.
 pub mod prelude {
     pub use crate::roles::{
-        AuditLog, DirectoryReads, DirectoryStore, EventLog, HealthCheck, ResourceStore, Store, TokenStore,
-        WebhookStore,
+        AuditLog, DirectoryReads, DirectoryStore, EventLog, HealthCheck, ResourceStore, Store,
+        TokenStore, WebhookStore,
     };
 }
 

@@ -201,8 +201,7 @@ pub trait TokenStore: Send + Sync + 'static {
     /// Every admin key, revoked ones included, by id.
     async fn list_admin_keys(&self) -> StoreResult<Vec<AdminKeyInfo>>;
     /// Revokes a live admin key now; `None` when there is no such live key.
-    async fn revoke_admin_key(&self, actor: &Actor, id: &str)
-    -> StoreResult<Option<AdminKeyInfo>>;
+    async fn revoke_admin_key(&self, actor: &Actor, id: &str) -> StoreResult<Option<AdminKeyInfo>>;
     /// Gives a live admin key a new secret, which is returned once; the old
     /// secret stops working at once. `None` when there is no such live key.
     async fn rotate_admin_key(
@@ -264,8 +263,12 @@ pub trait WebhookStore: Send + Sync + 'static {
     async fn get_webhook(&self, id: &str) -> StoreResult<Option<webhooks::WebhookEndpoint>>;
     /// Enables or disables an endpoint; enabling also clears a failing state
     /// and any backoff. False when there is no such endpoint.
-    async fn set_webhook_enabled(&self, actor: &Actor, id: &str, enabled: bool)
-    -> StoreResult<bool>;
+    async fn set_webhook_enabled(
+        &self,
+        actor: &Actor,
+        id: &str,
+        enabled: bool,
+    ) -> StoreResult<bool>;
     /// Gives an endpoint a new signing secret and returns it; `None` when
     /// there is no such endpoint.
     async fn rotate_webhook_secret(&self, actor: &Actor, id: &str) -> StoreResult<Option<String>>;

@@ -7,29 +7,15 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use roster_store::{AdminKeyInfo, AdminKeyScope};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use super::params::{self, ts, ts_opt};
+use super::params;
 use super::{AdminAuth, AppError};
 use crate::state::AppState;
 
 const MAX_NAME: usize = 200;
 /// A key names a handful of directories; each is checked when it is created.
 const MAX_DIRECTORIES: usize = 100;
-
-/// A key's metadata; never the key.
-pub fn to_json(k: &AdminKeyInfo) -> Value {
-    json!({
-        "object": "admin_key",
-        "id": k.id,
-        "name": k.name,
-        "access": k.scope.access(),
-        "directories": k.scope.directories,
-        "created_at": ts(k.created_at),
-        "rotated_at": ts_opt(k.rotated_at),
-        "revoked_at": ts_opt(k.revoked_at),
-    })
-}
 
 fn not_found(id: &str) -> AppError {
     AppError::not_found(format!("no live admin key {id}"))
@@ -91,7 +77,7 @@ pub async fn create(
             roster_store::StoreError::NotFound(m) => AppError::bad_request(m),
             e => e.into(),
         })?;
-    let mut out = to_json(&info);
+    let mut out = info.to_json();
     // Shown this once; only its digest is stored.
     out["key"] = Value::String(key);
     Ok((StatusCode::CREATED, Json(out)))
@@ -101,7 +87,10 @@ pub async fn create(
 pub async fn list(State(s): State<AppState>, a: AdminAuth) -> Result<Json<Value>, AppError> {
     a.require_full()?;
     let keys = s.store.list_admin_keys().await?;
-    Ok(Json(params::list(keys.iter().map(to_json).collect(), None)))
+    Ok(Json(params::list(
+        keys.iter().map(AdminKeyInfo::to_json).collect(),
+        None,
+    )))
 }
 
 /// `DELETE /api/v1/admin_keys/{id}`: the key stops working at once.
@@ -131,7 +120,7 @@ pub async fn rotate(
         .rotate_admin_key(&a.actor(), &id)
         .await?
         .ok_or_else(|| not_found(&id))?;
-    let mut out = to_json(&info);
+    let mut out = info.to_json();
     out["key"] = Value::String(key);
     Ok(Json(out))
 }

@@ -69,7 +69,10 @@ pub async fn revoke(
 ) -> Result<StatusCode, AppError> {
     a.require_directory(&dir)?;
     a.require_write()?;
-    if s.store.revoke_directory_token(&a.actor(), &dir, &id).await? {
+    if s.store
+        .revoke_directory_token(&a.actor(), &dir, &id)
+        .await?
+    {
         s.tokens.clear();
         Ok(StatusCode::NO_CONTENT)
     } else {

@@ -8,7 +8,11 @@ use serde_json::{Value, json};
 use crate::support::{Reply, TestServer};
 
 pub async fn admin_key(s: &TestServer) -> String {
-    s.store.create_admin_key(&roster_store::Actor::Cli, "test", &Default::default()).await.unwrap().1
+    s.store
+        .create_admin_key(&roster_store::Actor::Cli, "test", &Default::default())
+        .await
+        .unwrap()
+        .1
 }
 
 /// Calls `/api/v1{path}` with `key` as the bearer.

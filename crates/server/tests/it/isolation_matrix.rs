@@ -53,7 +53,11 @@ impl World {
                 .await;
             assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
         }
-        let (_, admin) = s.store.create_admin_key(&roster_store::Actor::Cli, "matrix", &Default::default()).await.unwrap();
+        let (_, admin) = s
+            .store
+            .create_admin_key(&roster_store::Actor::Cli, "matrix", &Default::default())
+            .await
+            .unwrap();
         Some(World { s, a, b, admin })
     }
 

@@ -163,7 +163,9 @@ pub fn rotate(c: &dyn Db, actor: &Actor, id: &str) -> StoreResult<Option<(AdminK
 pub fn authenticate(c: &dyn Db, key: &str) -> StoreResult<Option<AdminKeyInfo>> {
     let digest = hash_token(key);
     let row = c.query_opt(
-        &format!("SELECT {COLUMNS}, key_hash FROM admin_keys WHERE key_hash = ? AND revoked_at IS NULL"),
+        &format!(
+            "SELECT {COLUMNS}, key_hash FROM admin_keys WHERE key_hash = ? AND revoked_at IS NULL"
+        ),
         vals![&digest],
     )?;
     let Some(row) = row else { return Ok(None) };

@@ -4,8 +4,8 @@
 
 use serde_json::{Value, json};
 
-use super::audit::{self, Target};
 use super::admin::{create_directory, directory_row, get_directory, issue_token, token_row};
+use super::audit::{self, Target};
 use super::outbox::data_of;
 use super::read::{STORED_COLUMNS, to_stored};
 use super::settings::DirSettings;
@@ -594,7 +594,9 @@ mod tests {
     fn rotation_never_extends_a_winding_down_token() {
         let c = db();
         let (d, first, token) = create_with_token(&c, &Actor::Cli, "d").unwrap();
-        let r = rotate(&c, &Actor::Cli, None, &first.id, 60_000).unwrap().unwrap();
+        let r = rotate(&c, &Actor::Cli, None, &first.id, 60_000)
+            .unwrap()
+            .unwrap();
         let until = r.old.expires_at.unwrap();
         assert_eq!(admin::authenticate(&c, &token).unwrap(), Some(d.id.clone()));
         // Rotating the old token again (another successor) keeps the earlier deadline.
@@ -603,12 +605,22 @@ mod tests {
             .unwrap();
         assert_eq!(again.old.expires_at, Some(until));
         // Scoped to another directory, the token does not exist.
-        assert!(rotate(&c, &Actor::Cli, Some("other"), &first.id, 0).unwrap().is_none());
+        assert!(
+            rotate(&c, &Actor::Cli, Some("other"), &first.id, 0)
+                .unwrap()
+                .is_none()
+        );
         assert!(!revoke_in(&c, &Actor::Cli, "other", &first.id).unwrap());
         // Zero overlap: refused at once, and no longer live.
-        rotate(&c, &Actor::Cli, None, &first.id, 0).unwrap().unwrap();
+        rotate(&c, &Actor::Cli, None, &first.id, 0)
+            .unwrap()
+            .unwrap();
         assert_eq!(admin::authenticate(&c, &token).unwrap(), None);
-        assert!(rotate(&c, &Actor::Cli, None, &first.id, 0).unwrap().is_none());
+        assert!(
+            rotate(&c, &Actor::Cli, None, &first.id, 0)
+                .unwrap()
+                .is_none()
+        );
         assert!(admin::authenticate(&c, &r.token).unwrap().is_some());
     }
 

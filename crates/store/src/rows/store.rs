@@ -14,8 +14,8 @@ use crate::db::Db;
 use crate::model::*;
 use crate::webhooks::{DeliveryRecord, Leased, Progress, WebhookEndpoint};
 use crate::{
-    AuditLog, DirectoryReads, DirectoryStore, EventLog, Health, HealthCheck, ListOptions, ResourceStore,
-    StoreResult, TokenStore, TxWork, WebhookStore,
+    AuditLog, DirectoryReads, DirectoryStore, EventLog, Health, HealthCheck, ListOptions,
+    ResourceStore, StoreResult, TokenStore, TxWork, WebhookStore,
 };
 
 /// A backend of the shared queries: SQLite's writer thread or PostgreSQL's pool.
@@ -365,10 +365,8 @@ impl<T: SqlStore> TokenStore for T {
         scope: &AdminKeyScope,
     ) -> StoreResult<(AdminKeyInfo, String)> {
         let (actor, name, scope) = (actor.clone(), name.to_owned(), scope.clone());
-        self.run_write(None, move |c| {
-            admin_keys::create(c, &actor, &name, &scope)
-        })
-        .await
+        self.run_write(None, move |c| admin_keys::create(c, &actor, &name, &scope))
+            .await
     }
 
     async fn list_admin_keys(&self) -> StoreResult<Vec<AdminKeyInfo>> {
@@ -454,7 +452,12 @@ impl<T: SqlStore> WebhookStore for T {
         self.run_read(move |c| webhooks::get(c, &id)).await
     }
 
-    async fn set_webhook_enabled(&self, actor: &Actor, id: &str, enabled: bool) -> StoreResult<bool> {
+    async fn set_webhook_enabled(
+        &self,
+        actor: &Actor,
+        id: &str,
+        enabled: bool,
+    ) -> StoreResult<bool> {
         let (actor, id) = (actor.clone(), id.to_owned());
         self.run_write(None, move |c| {
             webhooks::set_enabled(c, &actor, &id, enabled)

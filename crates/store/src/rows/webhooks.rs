@@ -92,7 +92,12 @@ fn audit_url(url: &str) -> String {
 }
 
 /// Records a change to an existing endpoint, naming its directory.
-fn audit_change(c: &dyn Db, actor: &Actor, id: &str, details: &serde_json::Value) -> StoreResult<()> {
+fn audit_change(
+    c: &dyn Db,
+    actor: &Actor,
+    id: &str,
+    details: &serde_json::Value,
+) -> StoreResult<()> {
     let directory: Option<String> = db::scalar(
         c,
         "SELECT directory_id FROM webhook_endpoints WHERE id = ?",
