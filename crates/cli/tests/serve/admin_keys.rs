@@ -9,7 +9,11 @@ use crate::support::Roster;
 /// `roster audit tail --json` with `extra` arguments, one record per line.
 fn audit(r: &Roster, extra: &[&str]) -> (Vec<Value>, String) {
     let out = r.run(&[&["audit", "tail", "--json"], extra].concat());
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).unwrap();
     let records = text
         .lines()

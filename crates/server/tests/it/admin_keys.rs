@@ -6,7 +6,7 @@ use std::sync::Arc;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::api_directories::{admin_key, api};
+use super::api_directories::{admin_key, api};
 use crate::support::{Reply, TestServer};
 
 /// Creates a key through the API with `key`, asserting 201; its id and secret.
@@ -317,7 +317,7 @@ async fn a_directory_key_sees_and_changes_only_its_directories() {
     assert_eq!(ids(&r), vec![mine.clone()]);
     let r = api(&s, &key, Method::GET, "/webhooks", None).await;
     assert!(ids(&r).is_empty(), "{:?}", r.body);
-    let events = crate::api_directories::events_until(&s, &key, "/events", |e| !e.is_empty()).await;
+    let events = super::api_directories::events_until(&s, &key, "/events", |e| !e.is_empty()).await;
     assert!(!events.is_empty());
     assert!(
         events.iter().all(|e| e["directory_id"] == mine.as_str()),

@@ -4,7 +4,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::api_directories::{admin_key, api};
+use super::api_directories::{admin_key, api};
 use crate::support::TestServer;
 
 /// Every record after `after` (an id, or the start), read in pages of `page`
@@ -255,7 +255,11 @@ async fn each_change_leaves_exactly_one_record_and_no_secret() {
     assert_eq!(records[9]["details"]["url"], "https://hooks.example.com/in");
     assert_eq!(records[10]["details"], json!({"enabled": false}));
     for (i, r) in records[..14].iter().enumerate() {
-        let want = if (6..9).contains(&i) { Value::Null } else { json!(dir) };
+        let want = if (6..9).contains(&i) {
+            Value::Null
+        } else {
+            json!(dir)
+        };
         assert_eq!(r["target"]["directory_id"], want, "{r}");
     }
     assert!(records.iter().all(|r| r["at"].is_string()));
