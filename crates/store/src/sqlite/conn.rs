@@ -205,4 +205,28 @@ mod tests {
         assert_eq!(s.deactivation, Deactivation::Delete);
         assert_eq!(s.custom_attributes, None);
     }
+
+    #[test]
+    fn admin_keys_made_before_scopes_are_full_and_the_audit_log_starts_empty() {
+        let mut c = Connection::open_in_memory().unwrap();
+        c.execute_batch(SCHEMA).unwrap();
+        c.execute_batch(
+            "INSERT INTO admin_keys (id, name, key_hash, created_at) VALUES ('k', 'ops', x'00', 0);
+             PRAGMA user_version = 4;",
+        )
+        .unwrap();
+        migrate(&mut c).unwrap();
+        let keys = crate::rows::admin_keys::list(&c).unwrap();
+        assert_eq!(keys.len(), 1);
+        assert!(keys[0].scope.is_full());
+        let log = crate::rows::audit::list(
+            &c,
+            &crate::model::AuditQuery {
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert!(log.is_empty());
+    }
 }
