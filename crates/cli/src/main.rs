@@ -13,6 +13,7 @@ use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 
 use crate::commands::admin_key::AdminKeyCommand;
+use crate::commands::audit::AuditCommand;
 use crate::commands::backup::BackupArgs;
 use crate::commands::config::ConfigCommand;
 use crate::commands::directory::DirectoryCommand;
@@ -84,6 +85,9 @@ enum Command {
     /// Read the directory-sync event stream.
     #[command(subcommand)]
     Events(EventsCommand),
+    /// Read the audit log of administrative changes.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Manage webhook endpoints.
     #[command(subcommand)]
     Webhook(WebhookCommand),
@@ -157,6 +161,7 @@ async fn main() -> Result<()> {
         Command::Token(cmd) => commands::token::run(store, cmd).await,
         Command::AdminKey(cmd) => commands::admin_key::run(store, cmd).await,
         Command::Events(cmd) => commands::events::run(store, cmd).await,
+        Command::Audit(cmd) => commands::audit::run(store, cmd).await,
         Command::Webhook(cmd) => commands::webhook::run(store, cmd).await,
         Command::SecretKey(cmd) => {
             commands::secret_key::run(store, opened.secret_key.as_ref(), cmd).await

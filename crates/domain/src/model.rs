@@ -104,11 +104,153 @@ pub struct ListResult {
     pub previous_cursor: Option<String>,
 }
 
+/// An admin API key's metadata; never the key, which is shown only when
+/// created or rotated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdminKeyInfo {
     pub id: String,
     pub name: String,
     pub created_at: i64,
+    pub revoked_at: Option<i64>,
+    /// When the key last got a new secret.
+    pub rotated_at: Option<i64>,
+    pub scope: AdminKeyScope,
+}
+
+impl AdminKeyInfo {
+    /// The key's metadata as the API and the CLI show it; never the key.
+    pub fn to_json(&self) -> serde_json::Value {
+        let ts = |ms: Option<i64>| ms.map(roster_scim::values::format_unix_millis);
+        serde_json::json!({
+            "object": "admin_key",
+            "id": self.id,
+            "name": self.name,
+            "access": self.scope.access(),
+            "directories": self.scope.directories,
+            "created_at": roster_scim::values::format_unix_millis(self.created_at),
+            "rotated_at": ts(self.rotated_at),
+            "revoked_at": ts(self.revoked_at),
+        })
+    }
+}
+
+/// What an admin key may do: change things or only read them, in every
+/// directory or only in some.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AdminKeyScope {
+    /// Reads only: events, users, groups and directories.
+    pub read_only: bool,
+    /// The directories the key sees; `None`: all of them.
+    pub directories: Option<Vec<String>>,
+}
+
+impl AdminKeyScope {
+    /// Neither read-only nor limited to directories.
+    pub fn is_full(&self) -> bool {
+        !self.read_only && self.directories.is_none()
+    }
+
+    /// Whether the key sees `directory`.
+    pub fn sees(&self, directory: &str) -> bool {
+        self.directories
+            .as_ref()
+            .is_none_or(|dirs| dirs.iter().any(|d| d == directory))
+    }
+
+    /// `full`, `read_only`, or either limited to directories (`directories`).
+    pub fn access(&self) -> &'static str {
+        if self.read_only { "read_only" } else { "full" }
+    }
+}
+
+/// Who made an administrative change, as the audit log records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    /// A request authenticated by this admin key (its id).
+    AdminKey(String),
+    /// The `roster` command on the server's machine.
+    Cli,
+    /// A dashboard session (its id).
+    Dashboard(String),
+}
+
+impl std::fmt::Display for Actor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Actor::AdminKey(id) => write!(f, "admin_key:{id}"),
+            Actor::Cli => f.write_str("cli"),
+            Actor::Dashboard(session) => write!(f, "dashboard:{session}"),
+        }
+    }
+}
+
+/// One administrative change, as recorded in the audit log. Never holds a
+/// secret: targets are ids, details are names and settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditRecord {
+    /// Position in the log, increasing in commit order.
+    pub seq: i64,
+    pub at: i64,
+    /// [`Actor`] as text: `admin_key:<id>`, `cli`, `dashboard:<session>`.
+    pub actor: String,
+    /// What happened: `directory.created`, `token.revoked`, ...
+    pub action: String,
+    /// What it happened to: `directory`, `token`, `admin_key`, `webhook`.
+    pub target_type: String,
+    pub target_id: String,
+    /// The directory the target belongs to, when it belongs to one.
+    pub directory_id: Option<String>,
+    /// What changed (a new name, settings, a scope), never a secret.
+    pub details: serde_json::Value,
+}
+
+/// An audit record's id in the API and the CLI: `aud_` and the sequence
+/// number in hex, so ids sort as the log does.
+pub fn audit_id(seq: i64) -> String {
+    format!("aud_{seq:016x}")
+}
+
+/// The sequence number inside an audit record id, if it is one.
+pub fn parse_audit_id(id: &str) -> Option<i64> {
+    let hex = id.strip_prefix("aud_")?;
+    (hex.len() == 16)
+        .then(|| i64::from_str_radix(hex, 16).ok())
+        .flatten()
+}
+
+impl AuditRecord {
+    pub fn id(&self) -> String {
+        audit_id(self.seq)
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "object": "audit_record",
+            "id": self.id(),
+            "at": roster_scim::values::format_unix_millis(self.at),
+            "actor": self.actor,
+            "action": self.action,
+            "target": {
+                "type": self.target_type,
+                "id": self.target_id,
+                "directory_id": self.directory_id,
+            },
+            "details": self.details,
+        })
+    }
+}
+
+/// A read of the audit log: records after `after`, oldest first, or the
+/// newest `limit` when `newest` is set.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    pub after: i64,
+    pub limit: u64,
+    pub newest: bool,
+    /// Only records with this target id.
+    pub target_id: Option<String>,
+    /// Only records by this actor (as text).
+    pub actor: Option<String>,
 }
 
 /// How a directory reports a user's deactivation (`active` turning false) to

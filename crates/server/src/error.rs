@@ -137,6 +137,10 @@ impl AppError {
         AppError(ApiError::new(401, message))
     }
 
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        AppError(ApiError::new(403, message))
+    }
+
     /// The text for the client: the `message` of the body.
     pub fn message(&self) -> &str {
         &self.0.0.detail
@@ -146,6 +150,7 @@ impl AppError {
     pub fn code(&self) -> &'static str {
         match self.0.status().as_u16() {
             401 => "unauthorized",
+            403 => "forbidden",
             404 => "not_found",
             409 => "conflict",
             410 => "cursor_expired",

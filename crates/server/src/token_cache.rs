@@ -3,7 +3,7 @@
 //! Every SCIM request proves its bearer token; asking the database each time
 //! cost a read-pool hop and a query per request, about 5% of the server's CPU
 //! at 16 concurrent identity-provider clients. A proven token is remembered
-//! for `token_cache_secs` (default 1 s). Revoking or rotating through this
+//! for `token_cache_secs` (default 1 s, at most 5 s). Revoking or rotating through this
 //! process's admin API forgets every remembered token at once; a revocation
 //! made by another instance or by `roster token revoke` takes effect within
 //! `token_cache_secs`. Only tokens the database accepted are remembered, keyed
@@ -17,6 +17,10 @@ use sha2::{Digest, Sha256};
 
 /// Entries kept before expired ones are swept.
 const SWEEP_AT: usize = 10_000;
+
+/// The longest a token is remembered, whatever `token_cache_secs` says: with
+/// several instances, no cache may outlive a revocation by more than this.
+pub const MAX_TTL_SECS: f64 = 5.0;
 
 /// SHA-256 of a bearer credential: how the token cache and the rate limiter
 /// know a token without keeping it. Computed once per request.
@@ -35,7 +39,7 @@ pub struct TokenCache {
 impl TokenCache {
     pub fn new(ttl_secs: f64) -> Self {
         TokenCache {
-            ttl: Duration::from_secs_f64(ttl_secs.max(0.0)),
+            ttl: Duration::from_secs_f64(ttl_secs.clamp(0.0, MAX_TTL_SECS)),
             proven: Mutex::new(HashMap::new()),
         }
     }
@@ -99,6 +103,12 @@ mod tests {
         let off = TokenCache::new(0.0);
         off.insert(t, "d1");
         assert_eq!(off.get(&t), None);
+    }
+
+    #[test]
+    fn no_setting_keeps_a_token_longer_than_five_seconds() {
+        assert_eq!(TokenCache::new(3600.0).ttl, Duration::from_secs(5));
+        assert_eq!(TokenCache::new(-1.0).ttl, Duration::ZERO);
     }
 
     #[test]

@@ -159,7 +159,7 @@ impl<S: WebhookStore + EventLog + ?Sized> Dispatcher<S> {
                 ep.cursor,
                 BATCH,
                 &ep.event_types,
-                ep.directory_id.as_deref(),
+                ep.directory_id.as_ref().map(std::slice::from_ref),
             )
             .await
         {

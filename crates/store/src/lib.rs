@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex};
 pub use error::{StoreError, StoreResult};
 pub use postgres::{PgOptions, PgStore};
 pub use roles::{
-    DirectoryReads, DirectoryStore, EventLog, Health, HealthCheck, ResourceStore, Store,
+    AuditLog, DirectoryReads, DirectoryStore, EventLog, Health, HealthCheck, ResourceStore, Store,
     TokenStore, WebhookStore,
 };
 pub use roster_domain::model::*;
@@ -38,8 +38,8 @@ pub use tokens::{hash_token, new_admin_key, new_token};
 /// roster_store::prelude::*;` where a module calls methods of several.
 pub mod prelude {
     pub use crate::roles::{
-        DirectoryReads, DirectoryStore, EventLog, HealthCheck, ResourceStore, Store, TokenStore,
-        WebhookStore,
+        AuditLog, DirectoryReads, DirectoryStore, EventLog, HealthCheck, ResourceStore, Store,
+        TokenStore, WebhookStore,
     };
 }
 

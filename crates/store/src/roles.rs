@@ -64,7 +64,7 @@ pub trait ResourceStore: Send + Sync + 'static {
 #[async_trait]
 pub trait DirectoryStore: Send + Sync + 'static {
     /// Creates an empty directory.
-    async fn create_directory(&self, name: &str) -> StoreResult<Directory>;
+    async fn create_directory(&self, actor: &Actor, name: &str) -> StoreResult<Directory>;
     /// Every directory, by id.
     async fn list_directories(&self) -> StoreResult<Vec<Directory>>;
     /// One directory; `None` when there is no such directory.
@@ -73,6 +73,7 @@ pub trait DirectoryStore: Send + Sync + 'static {
     /// Creates a directory and its first token together; the plaintext token is returned once.
     async fn create_directory_with_token(
         &self,
+        actor: &Actor,
         name: &str,
     ) -> StoreResult<(Directory, TokenInfo, String)>;
     /// On an empty database, creates a directory and its first token; `None`
@@ -80,23 +81,36 @@ pub trait DirectoryStore: Send + Sync + 'static {
     /// start together on an empty database create one directory between them.
     async fn create_first_directory(
         &self,
+        actor: &Actor,
         name: &str,
     ) -> StoreResult<Option<(Directory, TokenInfo, String)>>;
-    /// Up to `limit` directories with ids after `after`, and the cursor of the next page.
+    /// Up to `limit` directories with ids after `after` (only those in
+    /// `only`, when given), and the cursor of the next page.
     async fn list_directories_page(
         &self,
         after: Option<&str>,
         limit: u64,
+        only: Option<&[String]>,
     ) -> StoreResult<(Vec<Directory>, Option<String>)>;
     /// None when there is no such directory.
-    async fn rename_directory(&self, id: &str, name: &str) -> StoreResult<Option<Directory>>;
+    async fn rename_directory(
+        &self,
+        actor: &Actor,
+        id: &str,
+        name: &str,
+    ) -> StoreResult<Option<Directory>>;
     /// Deletes a directory and all its data, writing `dsync.deleted`; false when unknown.
-    async fn delete_directory(&self, id: &str) -> StoreResult<bool>;
+    async fn delete_directory(&self, actor: &Actor, id: &str) -> StoreResult<bool>;
 
     /// How the directory reports deactivations; `None` for an unknown directory.
     async fn deactivation(&self, directory: &str) -> StoreResult<Option<Deactivation>>;
     /// Sets it; false for an unknown directory.
-    async fn set_deactivation(&self, directory: &str, mode: Deactivation) -> StoreResult<bool>;
+    async fn set_deactivation(
+        &self,
+        actor: &Actor,
+        directory: &str,
+        mode: Deactivation,
+    ) -> StoreResult<bool>;
     /// A directory's settings; `None` for an unknown directory.
     async fn settings(&self, directory: &str) -> StoreResult<Option<DirectorySettings>>;
     /// Changes some settings in one transaction and returns them all; `None`
@@ -104,6 +118,7 @@ pub trait DirectoryStore: Send + Sync + 'static {
     /// events written from then on: events already written keep their data.
     async fn update_settings(
         &self,
+        actor: &Actor,
         directory: &str,
         change: SettingsChange,
     ) -> StoreResult<Option<DirectorySettings>>;
@@ -141,22 +156,33 @@ pub trait DirectoryReads: Send + Sync + 'static {
 }
 
 /// Credentials: the bearer tokens of directories (issue, list, revoke,
-/// rotate, authenticate) and the admin API keys. Only digests are stored;
-/// a plaintext is returned once, when it is minted.
+/// rotate, authenticate) and the admin API keys (create, list, revoke,
+/// rotate, authenticate). Only digests are stored; a plaintext is returned
+/// once, when it is minted. Every change is audited, naming `actor`.
 #[async_trait]
 pub trait TokenStore: Send + Sync + 'static {
     /// Mints a new bearer token for a directory; the plaintext is returned once and never stored.
-    async fn issue_token(&self, directory_id: &str) -> StoreResult<(TokenInfo, String)>;
+    async fn issue_token(
+        &self,
+        actor: &Actor,
+        directory_id: &str,
+    ) -> StoreResult<(TokenInfo, String)>;
     /// The tokens of a directory, revoked ones included, by id.
     async fn list_tokens(&self, directory_id: &str) -> StoreResult<Vec<TokenInfo>>;
     /// Revokes a token by id; false when there is no such live token.
-    async fn revoke_token(&self, token_id: &str) -> StoreResult<bool>;
+    async fn revoke_token(&self, actor: &Actor, token_id: &str) -> StoreResult<bool>;
     /// Revokes a live token of one directory; false when it has no such token.
-    async fn revoke_directory_token(&self, directory: &str, token_id: &str) -> StoreResult<bool>;
+    async fn revoke_directory_token(
+        &self,
+        actor: &Actor,
+        directory: &str,
+        token_id: &str,
+    ) -> StoreResult<bool>;
     /// Issues a successor to a live token (of `directory`, when given) and lets
     /// the old one work for `overlap_secs` more; None when there is no such live token.
     async fn rotate_token(
         &self,
+        actor: &Actor,
         directory: Option<&str>,
         token_id: &str,
         overlap_secs: i64,
@@ -164,10 +190,35 @@ pub trait TokenStore: Send + Sync + 'static {
     /// The directory a bearer token belongs to, if the token is live.
     async fn authenticate(&self, token: &str) -> StoreResult<Option<String>>;
 
-    /// Mints an admin API key; the plaintext is returned once and never stored.
-    async fn create_admin_key(&self, name: &str) -> StoreResult<(AdminKeyInfo, String)>;
-    /// The id of the live admin key, if `key` is one.
-    async fn authenticate_admin(&self, key: &str) -> StoreResult<Option<String>>;
+    /// Mints an admin API key with a scope; the plaintext is returned once
+    /// and never stored. A scope limited to directories names existing ones.
+    async fn create_admin_key(
+        &self,
+        actor: &Actor,
+        name: &str,
+        scope: &AdminKeyScope,
+    ) -> StoreResult<(AdminKeyInfo, String)>;
+    /// Every admin key, revoked ones included, by id.
+    async fn list_admin_keys(&self) -> StoreResult<Vec<AdminKeyInfo>>;
+    /// Revokes a live admin key now; `None` when there is no such live key.
+    async fn revoke_admin_key(&self, actor: &Actor, id: &str) -> StoreResult<Option<AdminKeyInfo>>;
+    /// Gives a live admin key a new secret, which is returned once; the old
+    /// secret stops working at once. `None` when there is no such live key.
+    async fn rotate_admin_key(
+        &self,
+        actor: &Actor,
+        id: &str,
+    ) -> StoreResult<Option<(AdminKeyInfo, String)>>;
+    /// The live admin key `key` is, with its scope.
+    async fn authenticate_admin(&self, key: &str) -> StoreResult<Option<AdminKeyInfo>>;
+}
+
+/// The audit log: one record per administrative change, written by the
+/// change's own transaction.
+#[async_trait]
+pub trait AuditLog: Send + Sync + 'static {
+    /// Records in commit order, as `query` asks.
+    async fn audit_log(&self, query: AuditQuery) -> StoreResult<Vec<AuditRecord>>;
 }
 
 /// The event log the resource writes append to: reads by sequence number
@@ -175,13 +226,13 @@ pub trait TokenStore: Send + Sync + 'static {
 #[async_trait]
 pub trait EventLog: Send + Sync + 'static {
     /// Events after the sequence number `after`, oldest first, optionally
-    /// restricted to some types and one directory.
+    /// restricted to some types and to some directories.
     async fn list_events(
         &self,
         after: i64,
         limit: u64,
         types: &[String],
-        directory: Option<&str>,
+        directories: Option<&[String]>,
     ) -> StoreResult<Vec<events::Event>>;
 
     /// One event by sequence number.
@@ -201,6 +252,7 @@ pub trait WebhookStore: Send + Sync + 'static {
     /// signing secret, in plaintext.
     async fn create_webhook(
         &self,
+        actor: &Actor,
         url: &str,
         types: &[String],
         directory: Option<&str>,
@@ -211,12 +263,17 @@ pub trait WebhookStore: Send + Sync + 'static {
     async fn get_webhook(&self, id: &str) -> StoreResult<Option<webhooks::WebhookEndpoint>>;
     /// Enables or disables an endpoint; enabling also clears a failing state
     /// and any backoff. False when there is no such endpoint.
-    async fn set_webhook_enabled(&self, id: &str, enabled: bool) -> StoreResult<bool>;
+    async fn set_webhook_enabled(
+        &self,
+        actor: &Actor,
+        id: &str,
+        enabled: bool,
+    ) -> StoreResult<bool>;
     /// Gives an endpoint a new signing secret and returns it; `None` when
     /// there is no such endpoint.
-    async fn rotate_webhook_secret(&self, id: &str) -> StoreResult<Option<String>>;
+    async fn rotate_webhook_secret(&self, actor: &Actor, id: &str) -> StoreResult<Option<String>>;
     /// Deletes an endpoint; false when there is no such endpoint.
-    async fn delete_webhook(&self, id: &str) -> StoreResult<bool>;
+    async fn delete_webhook(&self, actor: &Actor, id: &str) -> StoreResult<bool>;
     /// Fails, naming the endpoint, when a stored webhook secret cannot be read
     /// with the configured `secret_key` or its previous keys (wrong or
     /// missing key); with a key, encrypts with it the secrets stored in
@@ -283,7 +340,14 @@ pub trait HealthCheck: Send + Sync + 'static {
 /// on holds (`Arc<dyn Store>`). Implemented for everything that implements
 /// all the roles; an `Arc<dyn Store>` converts to an `Arc` of any one role.
 pub trait Store:
-    ResourceStore + DirectoryStore + DirectoryReads + TokenStore + EventLog + WebhookStore + HealthCheck
+    ResourceStore
+    + DirectoryStore
+    + DirectoryReads
+    + TokenStore
+    + EventLog
+    + WebhookStore
+    + AuditLog
+    + HealthCheck
 {
 }
 
@@ -294,6 +358,7 @@ impl<T> Store for T where
         + TokenStore
         + EventLog
         + WebhookStore
+        + AuditLog
         + HealthCheck
 {
 }

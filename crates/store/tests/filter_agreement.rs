@@ -546,7 +546,11 @@ async fn run_case(
     filters: &[Filter],
 ) -> Result<Vec<Option<usize>>, TestCaseError> {
     let (store, _place) = open_store(backend, reg).await;
-    let d = store.create_directory("d").await.unwrap().id;
+    let d = store
+        .create_directory(&roster_store::Actor::Cli, "d")
+        .await
+        .unwrap()
+        .id;
     let rt = reg.resource_type("User").unwrap();
 
     // Submitted together, so the writer commits them in one transaction.

@@ -42,7 +42,11 @@ async fn name_check_plan() {
     opts.pool_size = 1;
     let reg = Arc::new(SchemaRegistry::core());
     let store = PgStore::connect(opts, reg).await.unwrap();
-    let dir = store.create_directory("plans").await.unwrap().id;
+    let dir = store
+        .create_directory(&roster_store::Actor::Cli, "plans")
+        .await
+        .unwrap()
+        .id;
     let name = schema.name().to_owned();
     let plan = roster_testkit::pg::with_client_async(schema.database_url().to_owned(), move |c| {
         c.batch_execute(&format!("SET search_path TO \"{name}\", public"))

@@ -108,13 +108,13 @@ impl Spawned {
     pub async fn directory(&self, name: &str) -> (String, String) {
         let id = self
             .store
-            .create_directory(name)
+            .create_directory(&roster_store::Actor::Cli, name)
             .await
             .unwrap_or_else(|e| panic!("create directory {name}: {e}"))
             .id;
         let (_, token) = self
             .store
-            .issue_token(&id)
+            .issue_token(&roster_store::Actor::Cli, &id)
             .await
             .unwrap_or_else(|e| panic!("issue a token for {id}: {e}"));
         (id, token)

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Subcommand;
-use roster_store::DirectoryStore;
+use roster_store::{Actor, DirectoryStore};
 use serde_json::json;
 
 #[derive(Subcommand)]
@@ -97,7 +97,9 @@ pub async fn run(
 ) -> Result<()> {
     match cmd {
         DirectoryCommand::Create { name, json } => {
-            let (dir, _, token) = store.create_directory_with_token(&name).await?;
+            let (dir, _, token) = store
+                .create_directory_with_token(&Actor::Cli, &name)
+                .await?;
             let path = format!("/scim/v2/{}", dir.id);
             if json {
                 println!(
@@ -128,7 +130,7 @@ pub async fn run(
         DirectoryCommand::Rename { id, name } => {
             let name = name.trim();
             anyhow::ensure!(!name.is_empty(), "the new name is empty");
-            match store.rename_directory(&id, name).await? {
+            match store.rename_directory(&Actor::Cli, &id, name).await? {
                 Some(d) => println!("renamed {} to {:?}", d.id, d.name),
                 None => anyhow::bail!("no directory {id} (see `roster directory list`)"),
             }
@@ -136,7 +138,7 @@ pub async fn run(
         DirectoryCommand::SetDeactivation { id, mode } => {
             let mode = roster_store::Deactivation::parse(&mode)
                 .with_context(|| format!("unknown mode {mode:?}; use update or delete"))?;
-            if !store.set_deactivation(&id, mode).await? {
+            if !store.set_deactivation(&Actor::Cli, &id, mode).await? {
                 anyhow::bail!("no directory {id} (see `roster directory list`)");
             }
             println!(
@@ -155,7 +157,7 @@ pub async fn run(
                 custom_attributes: Some(mapping),
                 ..Default::default()
             };
-            let Some(settings) = store.update_settings(&id, change).await? else {
+            let Some(settings) = store.update_settings(&Actor::Cli, &id, change).await? else {
                 anyhow::bail!("no directory {id} (see `roster directory list`)");
             };
             match settings.custom_attributes {
@@ -177,7 +179,7 @@ pub async fn run(
             {
                 anyhow::bail!("not deleted");
             }
-            if store.delete_directory(&id).await? {
+            if store.delete_directory(&Actor::Cli, &id).await? {
                 println!("deleted directory {id}");
             } else {
                 anyhow::bail!("no directory {id} (deleted meanwhile?)");

@@ -33,7 +33,12 @@ pub async fn run(store: &dyn EventLog, cmd: EventsCommand) -> Result<()> {
     };
     loop {
         let batch = store
-            .list_events(cursor, 1000, &[], directory.as_deref())
+            .list_events(
+                cursor,
+                1000,
+                &[],
+                directory.as_ref().map(std::slice::from_ref),
+            )
             .await?;
         for e in &batch {
             println!("{}", e.to_json());

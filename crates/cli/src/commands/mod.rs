@@ -2,6 +2,7 @@
 //! one their database.
 
 pub mod admin_key;
+pub mod audit;
 pub mod backup;
 pub mod config;
 pub mod directory;

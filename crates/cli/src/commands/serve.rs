@@ -49,7 +49,10 @@ pub async fn run(store: Arc<dyn Store>, reg: Arc<SchemaRegistry>, cfg: ServerCon
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{addr}"));
-    if let Some((dir, _, token)) = store.create_first_directory("default").await? {
+    if let Some((dir, _, token)) = store
+        .create_first_directory(&roster_store::Actor::Cli, "default")
+        .await?
+    {
         println!(
             "Roster created the directory \"default\". Paste these into your identity provider:"
         );

@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 use clap::Subcommand;
-use roster_store::TokenStore;
+use roster_store::{Actor, TokenStore};
 use serde_json::json;
 
 #[derive(Subcommand)]
@@ -35,12 +35,15 @@ pub enum TokenCommand {
 pub async fn run(store: &dyn TokenStore, cmd: TokenCommand) -> Result<()> {
     match cmd {
         TokenCommand::Issue { directory, json } => {
-            let (info, token) = store.issue_token(&directory).await.map_err(|e| match e {
-                roster_store::StoreError::NotFound(m) => {
-                    anyhow::anyhow!("{m} (see `roster directory list`)")
-                }
-                other => other.into(),
-            })?;
+            let (info, token) = store
+                .issue_token(&Actor::Cli, &directory)
+                .await
+                .map_err(|e| match e {
+                    roster_store::StoreError::NotFound(m) => {
+                        anyhow::anyhow!("{m} (see `roster directory list`)")
+                    }
+                    other => other.into(),
+                })?;
             if json {
                 println!(
                     "{}",
@@ -79,7 +82,10 @@ pub async fn run(store: &dyn TokenStore, cmd: TokenCommand) -> Result<()> {
             json,
         } => {
             anyhow::ensure!(overlap >= 0, "--overlap must be 0 or more seconds");
-            let Some(r) = store.rotate_token(None, &token_id, overlap).await? else {
+            let Some(r) = store
+                .rotate_token(&Actor::Cli, None, &token_id, overlap)
+                .await?
+            else {
                 anyhow::bail!("no live token {token_id} (see `roster token list DIRECTORY`)");
             };
             if json {
@@ -96,7 +102,7 @@ pub async fn run(store: &dyn TokenStore, cmd: TokenCommand) -> Result<()> {
             }
         }
         TokenCommand::Revoke { token_id } => {
-            if store.revoke_token(&token_id).await? {
+            if store.revoke_token(&Actor::Cli, &token_id).await? {
                 println!("revoked {token_id}");
             } else {
                 anyhow::bail!("no live token {token_id} (see `roster token list DIRECTORY`)");

@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 use clap::Subcommand;
-use roster_store::{DirectoryStore, WebhookStore};
+use roster_store::{Actor, DirectoryStore, WebhookStore};
 use serde_json::json;
 
 #[derive(Subcommand)]
@@ -48,7 +48,7 @@ where
                 anyhow::bail!("no directory {d} (see `roster directory list`)");
             }
             let (endpoint, secret) = store
-                .create_webhook(&url, &events, directory.as_deref())
+                .create_webhook(&Actor::Cli, &url, &events, directory.as_deref())
                 .await?;
             if json {
                 println!("{}", json!({"id": endpoint.id, "secret": secret}));
@@ -72,7 +72,7 @@ where
             }
         }
         WebhookCommand::Remove { id } => {
-            if !store.delete_webhook(&id).await? {
+            if !store.delete_webhook(&Actor::Cli, &id).await? {
                 anyhow::bail!("no webhook endpoint {id} (see `roster webhook list`)");
             }
             println!("removed {id}");

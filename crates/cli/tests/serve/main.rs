@@ -9,6 +9,7 @@
 
 mod support;
 
+mod admin_keys;
 mod backup;
 mod config;
 mod custom_attributes;

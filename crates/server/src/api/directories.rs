@@ -51,11 +51,17 @@ pub fn not_found(id: &str) -> AppError {
 
 pub async fn create(
     State(s): State<AppState>,
-    _a: AdminAuth,
+    a: AdminAuth,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
+    a.require_write()?;
+    // A limited key could not see the directory it made.
+    a.require_unlimited()?;
     let name = params::body::<NameBody>(&body)?.name()?;
-    let (d, info, token) = s.store.create_directory_with_token(&name).await?;
+    let (d, info, token) = s
+        .store
+        .create_directory_with_token(&a.actor(), &name)
+        .await?;
     let mut out = to_json(&d);
     // The plaintext token is shown this once; only its digest is stored.
     out["token"] = Value::String(token);
@@ -65,12 +71,16 @@ pub async fn create(
 
 pub async fn list(
     State(s): State<AppState>,
-    _a: AdminAuth,
+    a: AdminAuth,
     q: QueryParams,
 ) -> Result<Json<Value>, AppError> {
     let (dirs, after) = s
         .store
-        .list_directories_page(params::after(&q)?.as_deref(), params::limit(&q)?)
+        .list_directories_page(
+            params::after(&q)?.as_deref(),
+            params::limit(&q)?,
+            a.directories(),
+        )
         .await?;
     Ok(Json(params::list(
         dirs.iter().map(to_json).collect(),
@@ -80,9 +90,10 @@ pub async fn list(
 
 pub async fn get(
     State(s): State<AppState>,
-    _a: AdminAuth,
+    a: AdminAuth,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, AppError> {
+    a.require_directory(&id)?;
     let d = s
         .store
         .get_directory(&id)
@@ -93,14 +104,16 @@ pub async fn get(
 
 pub async fn rename(
     State(s): State<AppState>,
-    _a: AdminAuth,
+    a: AdminAuth,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Json<Value>, AppError> {
+    a.require_directory(&id)?;
+    a.require_write()?;
     let name = params::body::<NameBody>(&body)?.name()?;
     let d = s
         .store
-        .rename_directory(&id, &name)
+        .rename_directory(&a.actor(), &id, &name)
         .await?
         .ok_or_else(|| not_found(&id))?;
     Ok(Json(to_json(&d)))
@@ -108,10 +121,12 @@ pub async fn rename(
 
 pub async fn delete(
     State(s): State<AppState>,
-    _a: AdminAuth,
+    a: AdminAuth,
     Path(id): Path<String>,
 ) -> Result<StatusCode, AppError> {
-    if s.store.delete_directory(&id).await? {
+    a.require_directory(&id)?;
+    a.require_write()?;
+    if s.store.delete_directory(&a.actor(), &id).await? {
         s.tokens.clear();
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -133,9 +148,10 @@ fn settings_json(id: &str, settings: &DirectorySettings) -> Value {
 /// `GET /api/v1/directories/{id}/settings`.
 pub async fn settings(
     State(s): State<AppState>,
-    _a: AdminAuth,
+    a: AdminAuth,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, AppError> {
+    a.require_directory(&id)?;
     let settings = s.store.settings(&id).await?.ok_or_else(|| not_found(&id))?;
     Ok(Json(settings_json(&id, &settings)))
 }
@@ -182,15 +198,17 @@ fn settings_change(
 /// `PUT /api/v1/directories/{id}/settings {"deactivation"?, "custom_attributes"?}`.
 pub async fn set_settings(
     State(s): State<AppState>,
-    _a: AdminAuth,
+    a: AdminAuth,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Json<Value>, AppError> {
+    a.require_directory(&id)?;
+    a.require_write()?;
     let body = params::body::<Map<String, Value>>(&body)?;
     let change = settings_change(&s.reg, &body)?;
     let settings = s
         .store
-        .update_settings(&id, change)
+        .update_settings(&a.actor(), &id, change)
         .await?
         .ok_or_else(|| not_found(&id))?;
     Ok(Json(settings_json(&id, &settings)))

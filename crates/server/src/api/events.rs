@@ -13,7 +13,7 @@ pub const MAX_LIMIT: u64 = 1000;
 
 pub async fn list_events(
     State(s): State<AppState>,
-    _auth: AdminAuth,
+    auth: AdminAuth,
     q: QueryParams,
 ) -> Result<Json<Value>, AppError> {
     let after = match q.get("after").map(str::trim).filter(|a| !a.is_empty()) {
@@ -54,7 +54,20 @@ pub async fn list_events(
         .get("directory_id")
         .map(str::trim)
         .filter(|d| !d.is_empty());
-    let events = s.store.list_events(after, limit, &types, directory).await?;
+    // One directory when asked for (and seen), else all the key sees.
+    let one;
+    let directories = match directory {
+        Some(d) => {
+            auth.require_directory(d)?;
+            one = [d.to_owned()];
+            Some(&one[..])
+        }
+        None => auth.directories(),
+    };
+    let events = s
+        .store
+        .list_events(after, limit, &types, directories)
+        .await?;
     let next = events.last().map(|e| e.seq).unwrap_or(after);
     Ok(Json(json!({
         "object": "list",

@@ -35,10 +35,12 @@ fn token_not_found(dir: &str, id: &str) -> AppError {
 
 pub async fn issue(
     State(s): State<AppState>,
-    _a: AdminAuth,
+    a: AdminAuth,
     Path(dir): Path<String>,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
-    let (info, token) = s.store.issue_token(&dir).await?;
+    a.require_directory(&dir)?;
+    a.require_write()?;
+    let (info, token) = s.store.issue_token(&a.actor(), &dir).await?;
     let mut out = to_json(&info);
     out["token"] = Value::String(token);
     Ok((StatusCode::CREATED, Json(out)))
@@ -46,9 +48,10 @@ pub async fn issue(
 
 pub async fn list(
     State(s): State<AppState>,
-    _a: AdminAuth,
+    a: AdminAuth,
     Path(dir): Path<String>,
 ) -> Result<Json<Value>, AppError> {
+    a.require_directory(&dir)?;
     if s.store.get_directory(&dir).await?.is_none() {
         return Err(directories::not_found(&dir));
     }
@@ -61,10 +64,15 @@ pub async fn list(
 
 pub async fn revoke(
     State(s): State<AppState>,
-    _a: AdminAuth,
+    a: AdminAuth,
     Path((dir, id)): Path<(String, String)>,
 ) -> Result<StatusCode, AppError> {
-    if s.store.revoke_directory_token(&dir, &id).await? {
+    a.require_directory(&dir)?;
+    a.require_write()?;
+    if s.store
+        .revoke_directory_token(&a.actor(), &dir, &id)
+        .await?
+    {
         s.tokens.clear();
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -80,10 +88,12 @@ pub struct RotateBody {
 
 pub async fn rotate(
     State(s): State<AppState>,
-    _a: AdminAuth,
+    a: AdminAuth,
     Path((dir, id)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
+    a.require_directory(&dir)?;
+    a.require_write()?;
     let overlap = params::body::<RotateBody>(&body)?
         .overlap_seconds
         .unwrap_or(DEFAULT_OVERLAP_SECS);
@@ -94,7 +104,7 @@ pub async fn rotate(
     }
     let r = s
         .store
-        .rotate_token(Some(&dir), &id, overlap)
+        .rotate_token(&a.actor(), Some(&dir), &id, overlap)
         .await?
         .ok_or_else(|| token_not_found(&dir, &id))?;
     // The old token may have ended at once (no overlap).

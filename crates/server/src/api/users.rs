@@ -25,10 +25,11 @@ fn state(q: &QueryParams) -> Result<Option<UserState>, AppError> {
 
 pub async fn list_users(
     State(s): State<AppState>,
-    _a: AdminAuth,
+    a: AdminAuth,
     Path(dir): Path<String>,
     q: QueryParams,
 ) -> Result<Json<Value>, AppError> {
+    a.require_directory(&dir)?;
     let query = UserQuery {
         group: q
             .get("group")
@@ -46,10 +47,11 @@ pub async fn list_users(
 
 pub async fn list_groups(
     State(s): State<AppState>,
-    _a: AdminAuth,
+    a: AdminAuth,
     Path(dir): Path<String>,
     q: QueryParams,
 ) -> Result<Json<Value>, AppError> {
+    a.require_directory(&dir)?;
     let query = GroupQuery {
         updated_after: params::timestamp(&q, "updated_after")?,
         after: params::after(&q)?,
@@ -59,36 +61,44 @@ pub async fn list_groups(
     Ok(Json(params::list(page.data, page.after)))
 }
 
+/// One user or group, if it is in a directory the key sees.
+async fn object(s: &AppState, a: &AdminAuth, kind: Kind, id: &str) -> Result<Value, AppError> {
+    let what = match kind {
+        Kind::User => "user",
+        Kind::Group => "group",
+    };
+    s.store
+        .directory_object(kind, id)
+        .await?
+        .filter(|o| o["directory_id"].as_str().is_some_and(|d| a.sees(d)))
+        .ok_or_else(|| AppError::not_found(format!("no {what} {id}")))
+}
+
 pub async fn get_user(
     State(s): State<AppState>,
-    _a: AdminAuth,
+    a: AdminAuth,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, AppError> {
-    s.store
-        .directory_object(Kind::User, &id)
-        .await?
-        .map(Json)
-        .ok_or_else(|| AppError::not_found(format!("no user {id}")))
+    object(&s, &a, Kind::User, &id).await.map(Json)
 }
 
 pub async fn get_group(
     State(s): State<AppState>,
-    _a: AdminAuth,
+    a: AdminAuth,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, AppError> {
-    s.store
-        .directory_object(Kind::Group, &id)
-        .await?
-        .map(Json)
-        .ok_or_else(|| AppError::not_found(format!("no group {id}")))
+    object(&s, &a, Kind::Group, &id).await.map(Json)
 }
 
 pub async fn group_users(
     State(s): State<AppState>,
-    _a: AdminAuth,
+    a: AdminAuth,
     Path(id): Path<String>,
     q: QueryParams,
 ) -> Result<Json<Value>, AppError> {
+    if a.directories().is_some() {
+        object(&s, &a, Kind::Group, &id).await?;
+    }
     let page = s
         .store
         .group_users(&id, params::after(&q)?.as_deref(), params::limit(&q)?)

@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use roster_store::events::{ALL_TYPES, parse_event_id};
+use roster_store::webhooks::WebhookEndpoint;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -41,53 +42,79 @@ fn not_found(id: &str) -> AppError {
     AppError::not_found(format!("no webhook endpoint {id}"))
 }
 
+/// Whether the key sees an endpoint: one of a directory it sees, or, for an
+/// unlimited key, any endpoint.
+fn sees(a: &AdminAuth, e: &WebhookEndpoint) -> bool {
+    match &e.directory_id {
+        Some(d) => a.sees(d),
+        None => a.directories().is_none(),
+    }
+}
+
+/// The endpoint, if it exists and the key sees it; 404 otherwise.
+async fn visible(s: &AppState, a: &AdminAuth, id: &str) -> Result<WebhookEndpoint, AppError> {
+    s.store
+        .get_webhook(id)
+        .await?
+        .filter(|e| sees(a, e))
+        .ok_or_else(|| not_found(id))
+}
+
 pub async fn create(
     State(s): State<AppState>,
-    _a: AdminAuth,
+    a: AdminAuth,
     Json(body): Json<NewEndpoint>,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
+    a.require_write()?;
     validate(&body.url, &body.events)?;
-    if let Some(d) = &body.directory_id
-        && s.store.get_directory(d).await?.is_none()
-    {
-        return Err(AppError::bad_request(format!("no directory {d}")));
+    match &body.directory_id {
+        // An endpoint for every directory would send a limited key's
+        // receiver the events of directories it does not see.
+        None => a.require_unlimited()?,
+        Some(d) => {
+            if !a.sees(d) || s.store.get_directory(d).await?.is_none() {
+                return Err(AppError::bad_request(format!("no directory {d}")));
+            }
+        }
     }
     let (endpoint, secret) = s
         .store
-        .create_webhook(&body.url, &body.events, body.directory_id.as_deref())
+        .create_webhook(
+            &a.actor(),
+            &body.url,
+            &body.events,
+            body.directory_id.as_deref(),
+        )
         .await?;
     let mut out = endpoint.to_json();
     out["secret"] = Value::String(secret);
     Ok((StatusCode::CREATED, Json(out)))
 }
 
-pub async fn list(State(s): State<AppState>, _a: AdminAuth) -> Result<Json<Value>, AppError> {
+pub async fn list(State(s): State<AppState>, a: AdminAuth) -> Result<Json<Value>, AppError> {
     let all = s.store.list_webhooks().await?;
     Ok(Json(json!({
         "object": "list",
-        "data": all.iter().map(|e| e.to_json()).collect::<Vec<_>>(),
+        "data": all.iter().filter(|e| sees(&a, e)).map(|e| e.to_json()).collect::<Vec<_>>(),
     })))
 }
 
 pub async fn get(
     State(s): State<AppState>,
-    _a: AdminAuth,
+    a: AdminAuth,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, AppError> {
-    let e = s
-        .store
-        .get_webhook(&id)
-        .await?
-        .ok_or_else(|| not_found(&id))?;
-    Ok(Json(e.to_json()))
+    Ok(Json(visible(&s, &a, &id).await?.to_json()))
 }
 
 pub async fn delete(
     State(s): State<AppState>,
-    _a: AdminAuth,
+    a: AdminAuth,
     Path(id): Path<String>,
 ) -> Result<StatusCode, AppError> {
-    if s.store.delete_webhook(&id).await? {
+    visible(&s, &a, &id).await?;
+    a.require_write()?;
+    if s.store.delete_webhook(&a.actor(), &id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(not_found(&id))
@@ -96,22 +123,29 @@ pub async fn delete(
 
 pub async fn enable(
     State(s): State<AppState>,
-    _a: AdminAuth,
+    a: AdminAuth,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, AppError> {
-    set_enabled(&s, &id, true).await
+    set_enabled(&s, &a, &id, true).await
 }
 
 pub async fn disable(
     State(s): State<AppState>,
-    _a: AdminAuth,
+    a: AdminAuth,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, AppError> {
-    set_enabled(&s, &id, false).await
+    set_enabled(&s, &a, &id, false).await
 }
 
-async fn set_enabled(s: &AppState, id: &str, enabled: bool) -> Result<Json<Value>, AppError> {
-    if !s.store.set_webhook_enabled(id, enabled).await? {
+async fn set_enabled(
+    s: &AppState,
+    a: &AdminAuth,
+    id: &str,
+    enabled: bool,
+) -> Result<Json<Value>, AppError> {
+    visible(s, a, id).await?;
+    a.require_write()?;
+    if !s.store.set_webhook_enabled(&a.actor(), id, enabled).await? {
         return Err(not_found(id));
     }
     let e = s
@@ -124,12 +158,14 @@ async fn set_enabled(s: &AppState, id: &str, enabled: bool) -> Result<Json<Value
 
 pub async fn rotate_secret(
     State(s): State<AppState>,
-    _a: AdminAuth,
+    a: AdminAuth,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, AppError> {
+    visible(&s, &a, &id).await?;
+    a.require_write()?;
     let secret = s
         .store
-        .rotate_webhook_secret(&id)
+        .rotate_webhook_secret(&a.actor(), &id)
         .await?
         .ok_or_else(|| not_found(&id))?;
     Ok(Json(json!({"id": id, "secret": secret})))
@@ -137,13 +173,11 @@ pub async fn rotate_secret(
 
 pub async fn deliveries(
     State(s): State<AppState>,
-    _a: AdminAuth,
+    a: AdminAuth,
     Path(id): Path<String>,
     q: QueryParams,
 ) -> Result<Json<Value>, AppError> {
-    if s.store.get_webhook(&id).await?.is_none() {
-        return Err(not_found(&id));
-    }
+    visible(&s, &a, &id).await?;
     let limit = q
         .get("limit")
         .and_then(|l| l.parse::<u64>().ok())
@@ -163,17 +197,32 @@ pub struct Redeliver {
 
 pub async fn redeliver(
     State(s): State<AppState>,
-    _a: AdminAuth,
+    a: AdminAuth,
     Path(id): Path<String>,
     Json(body): Json<Redeliver>,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
     let seq = parse_event_id(&body.event_id)
         .ok_or_else(|| AppError::bad_request(format!("{:?} is not an event id", body.event_id)))?;
-    if !s.store.redeliver(&id, seq).await? {
-        return Err(AppError::not_found(format!(
+    let missing = || {
+        AppError::not_found(format!(
             "no webhook endpoint {id} or no event {}",
             body.event_id
-        )));
+        ))
+    };
+    visible(&s, &a, &id).await.map_err(|_| missing())?;
+    a.require_write()?;
+    // A limited key may not send its receiver another directory's event.
+    if a.directories().is_some()
+        && !s
+            .store
+            .event(seq)
+            .await?
+            .is_some_and(|e| a.sees(&e.directory_id))
+    {
+        return Err(missing());
+    }
+    if !s.store.redeliver(&id, seq).await? {
+        return Err(missing());
     }
     Ok((
         StatusCode::ACCEPTED,

@@ -8,7 +8,11 @@ use serde_json::{Value, json};
 use crate::support::{Reply, TestServer};
 
 pub async fn admin_key(s: &TestServer) -> String {
-    s.store.create_admin_key("test").await.unwrap().1
+    s.store
+        .create_admin_key(&roster_store::Actor::Cli, "test", &Default::default())
+        .await
+        .unwrap()
+        .1
 }
 
 /// Calls `/api/v1{path}` with `key` as the bearer.
@@ -251,6 +255,15 @@ async fn every_endpoint_wants_an_admin_key() {
         (Method::GET, format!("/users/{u}"), None),
         (Method::GET, format!("/groups/{g}"), None),
         (Method::GET, format!("/groups/{g}/users"), None),
+        (Method::GET, "/admin_keys".to_owned(), None),
+        (
+            Method::POST,
+            "/admin_keys".to_owned(),
+            Some(json!({"name": "x"})),
+        ),
+        (Method::DELETE, format!("/admin_keys/{d}"), None),
+        (Method::POST, format!("/admin_keys/{d}/rotate"), None),
+        (Method::GET, "/audit_log".to_owned(), None),
     ];
     for (method, path, body) in &endpoints {
         // No key at all.

@@ -832,7 +832,12 @@ fn shape_matches(single: &Reply, bulky: &Reply) {
 }
 
 async fn event_types(s: &TestServer) -> Vec<String> {
-    let key = s.store.create_admin_key("test").await.unwrap().1;
+    let key = s
+        .store
+        .create_admin_key(&roster_store::Actor::Cli, "test", &Default::default())
+        .await
+        .unwrap()
+        .1;
     let r = s
         .client
         .get(format!("http://{}/api/v1/events", s.addr))

@@ -359,7 +359,11 @@ async fn a_postgres_schema_1_database_is_upgraded() {
         )),
         ..Default::default()
     };
-    let s = store.update_settings("d", change).await.unwrap().unwrap();
+    let s = store
+        .update_settings(&roster_store::Actor::Cli, "d", change)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         s.custom_attributes.unwrap().to_json(),
         json!({"t": "title"})

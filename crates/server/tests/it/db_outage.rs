@@ -162,9 +162,20 @@ async fn postgres_out_of_reach_is_503_with_retry_after_then_serves_again() {
     // A checkout gives up quickly, so the outage is answered in about a second.
     options.acquire_timeout = Duration::from_secs(1);
     let store: Arc<dyn Store> = Arc::new(PgStore::connect(options, reg.clone()).await.unwrap());
-    let dir = store.create_directory("outage").await.unwrap().id;
-    let (_, token) = store.issue_token(&dir).await.unwrap();
-    let admin = store.create_admin_key("ops").await.unwrap().1;
+    let dir = store
+        .create_directory(&roster_store::Actor::Cli, "outage")
+        .await
+        .unwrap()
+        .id;
+    let (_, token) = store
+        .issue_token(&roster_store::Actor::Cli, &dir)
+        .await
+        .unwrap();
+    let admin = store
+        .create_admin_key(&roster_store::Actor::Cli, "ops", &Default::default())
+        .await
+        .unwrap()
+        .1;
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();

@@ -6,7 +6,11 @@ use serde_json::{Value, json};
 use crate::support::TestServer;
 
 async fn admin_key(s: &TestServer) -> String {
-    s.store.create_admin_key("test").await.unwrap().1
+    s.store
+        .create_admin_key(&roster_store::Actor::Cli, "test", &Default::default())
+        .await
+        .unwrap()
+        .1
 }
 
 /// A page of events without `dsync.activated`: every test server starts with
@@ -233,7 +237,12 @@ async fn pruning_keeps_what_an_enabled_webhook_has_not_delivered() {
         return;
     };
     s.store
-        .create_webhook("http://127.0.0.1:9/never", &[], None)
+        .create_webhook(
+            &roster_store::Actor::Cli,
+            "http://127.0.0.1:9/never",
+            &[],
+            None,
+        )
         .await
         .unwrap();
     s.user("kept").await;

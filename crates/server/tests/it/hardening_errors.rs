@@ -130,7 +130,11 @@ async fn app_api_rejections_keep_the_app_api_format() {
     let Some(s) = TestServer::start().await else {
         return;
     };
-    let (_, key) = s.store.create_admin_key("ops").await.unwrap();
+    let (_, key) = s
+        .store
+        .create_admin_key(&roster_store::Actor::Cli, "ops", &Default::default())
+        .await
+        .unwrap();
     let api = |path: &str| format!("http://{}/api/v1{path}", s.addr);
     // axum's Json extractor: wrong content type and broken JSON.
     for (ct, body) in [

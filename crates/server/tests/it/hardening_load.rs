@@ -36,7 +36,11 @@ async fn a_token_over_its_rate_gets_429_with_retry_after() {
     assert!((1..=2).contains(&retry), "Retry-After: {retry}");
 
     // Another token, even of the same directory, has its own bucket.
-    let (_, second) = s.store.issue_token(&s.directory).await.unwrap();
+    let (_, second) = s
+        .store
+        .issue_token(&roster_store::Actor::Cli, &s.directory)
+        .await
+        .unwrap();
     let r = s
         .call_with(reqwest::Method::GET, "/Users", None, &second, &[])
         .await;
@@ -113,7 +117,12 @@ async fn an_admin_key_over_its_rate_gets_429_with_retry_after() {
     else {
         return;
     };
-    let key = s.store.create_admin_key("ops").await.unwrap().1;
+    let key = s
+        .store
+        .create_admin_key(&roster_store::Actor::Cli, "ops", &Default::default())
+        .await
+        .unwrap()
+        .1;
     let url = format!("http://{}/api/v1/directories", s.addr);
     let get = |key: String| {
         let url = url.clone();
@@ -151,7 +160,12 @@ async fn an_admin_key_over_its_rate_gets_429_with_retry_after() {
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
 
     // Another admin key has its own bucket; SCIM tokens are limited apart.
-    let other = s.store.create_admin_key("ci").await.unwrap().1;
+    let other = s
+        .store
+        .create_admin_key(&roster_store::Actor::Cli, "ci", &Default::default())
+        .await
+        .unwrap()
+        .1;
     assert_eq!(get(other).await.status(), StatusCode::OK);
     assert_eq!(s.get("/Users").await.status, StatusCode::OK);
     // A guessed key is a 401, never a 429, and takes no bucket.
@@ -175,7 +189,12 @@ async fn a_zero_admin_rate_turns_the_admin_limit_off() {
     else {
         return;
     };
-    let key = s.store.create_admin_key("ops").await.unwrap().1;
+    let key = s
+        .store
+        .create_admin_key(&roster_store::Actor::Cli, "ops", &Default::default())
+        .await
+        .unwrap()
+        .1;
     for _ in 0..20 {
         let r = s
             .client

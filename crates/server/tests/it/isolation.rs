@@ -213,7 +213,12 @@ async fn missing_or_invalid_tokens_are_401_with_www_authenticate() {
     // A token revoked elsewhere (another instance, the CLI: straight in the
     // database here) stops working within token_cache_secs.
     let tokens = s.store.list_tokens(&s.directory).await.unwrap();
-    assert!(s.store.revoke_token(&tokens[0].id).await.unwrap());
+    assert!(
+        s.store
+            .revoke_token(&roster_store::Actor::Cli, &tokens[0].id)
+            .await
+            .unwrap()
+    );
     let ttl = roster_server::ServerConfig::default().token_cache_secs;
     tokio::time::sleep(std::time::Duration::from_secs_f64(ttl + 0.1)).await;
     assert_scim_error(&s.get("/Users").await, 401, None);

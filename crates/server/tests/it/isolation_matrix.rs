@@ -53,7 +53,11 @@ impl World {
                 .await;
             assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
         }
-        let (_, admin) = s.store.create_admin_key("matrix").await.unwrap();
+        let (_, admin) = s
+            .store
+            .create_admin_key(&roster_store::Actor::Cli, "matrix", &Default::default())
+            .await
+            .unwrap();
         Some(World { s, a, b, admin })
     }
 
@@ -612,6 +616,13 @@ async fn by_credential_tokens_and_admin_keys_do_not_cross() {
             "/api/v1/webhooks".into(),
             Some(json!({"url": "http://127.0.0.1:9/x"})),
         ),
+        (Method::GET, "/api/v1/admin_keys".into(), None),
+        (
+            Method::POST,
+            "/api/v1/admin_keys".into(),
+            Some(json!({"name": "x"})),
+        ),
+        (Method::GET, "/api/v1/audit_log".into(), None),
     ];
     for token in [&a.token, &b.token] {
         for (m, p, body) in &api {

@@ -2,8 +2,10 @@
 //! it against SQLite and `tests/pg` against PostgreSQL; both load this file
 //! with `#[path]`, which makes its modules' files the ones beside it.
 
+mod admin_keys;
 mod api_directories;
 mod api_users;
+mod audit_log;
 mod bulk;
 mod bulk_limits;
 mod conformance_fixes;

@@ -83,8 +83,17 @@ impl TestServer {
 
     /// Another directory with its own token.
     pub async fn other_directory(&self) -> (String, String) {
-        let d = self.store.create_directory("other").await.unwrap().id;
-        let (_, t) = self.store.issue_token(&d).await.unwrap();
+        let d = self
+            .store
+            .create_directory(&roster_store::Actor::Cli, "other")
+            .await
+            .unwrap()
+            .id;
+        let (_, t) = self
+            .store
+            .issue_token(&roster_store::Actor::Cli, &d)
+            .await
+            .unwrap();
         (d, t)
     }
 

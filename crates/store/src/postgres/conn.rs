@@ -17,7 +17,7 @@ use super::copy::{COPY_CHUNK, CopyForm, CopyPlan, Held, HeldCopy, Source, copy_f
 use crate::db::{Db, Dialect, Row, Val, postgres_placeholders};
 use crate::{StoreError, StoreResult};
 
-pub(crate) const SCHEMA_VERSION: i64 = 2;
+pub(crate) const SCHEMA_VERSION: i64 = 6;
 const SCHEMA: &str = include_str!("schema.sql");
 /// The advisory lock key that serializes migrations of concurrent starts.
 const MIGRATION_LOCK: i64 = 0x526f_7374_6572; // "Roster"
@@ -630,6 +630,28 @@ fn migrate_in_transaction(conn: &PgConn) -> StoreResult<()> {
         // A directory's custom-attribute mapping (JSON: output key -> SCIM
         // attribute path); NULL: the Enterprise User attributes.
         conn.batch("ALTER TABLE directories ADD COLUMN custom_attributes TEXT")?;
+    }
+    if version < 6 {
+        // Admin key scopes and rotation (`directories`: a JSON array of ids,
+        // NULL for all), and the audit log, numbered in commit order under
+        // the lock `rows::audit` takes.
+        conn.batch(
+            "ALTER TABLE admin_keys ADD COLUMN read_only BIGINT NOT NULL DEFAULT 0;
+             ALTER TABLE admin_keys ADD COLUMN directories TEXT;
+             ALTER TABLE admin_keys ADD COLUMN rotated_at BIGINT;
+             CREATE TABLE audit_log (
+                 seq           BIGSERIAL PRIMARY KEY,
+                 at            BIGINT NOT NULL,
+                 actor         TEXT COLLATE \"C\" NOT NULL,
+                 action        TEXT NOT NULL,
+                 target_type   TEXT NOT NULL,
+                 target_id     TEXT COLLATE \"C\" NOT NULL,
+                 directory_id  TEXT COLLATE \"C\",
+                 details       TEXT NOT NULL
+             );
+             CREATE INDEX audit_log_target ON audit_log(target_id, seq);
+             CREATE INDEX audit_log_actor ON audit_log(actor, seq);",
+        )?;
     }
     conn.exec(
         "UPDATE roster_schema SET version = ?",

@@ -1,10 +1,13 @@
-//! Directories and tokens.
+//! Directories and tokens: the rows, and the audited changes the CLI makes
+//! by id (revoking a token, the deactivation mode).
 
+use serde_json::json;
 use subtle::ConstantTimeEq;
 
+use super::audit::{self, Target};
 use crate::db::{Db, Row, scalar};
-use crate::model::{AdminKeyInfo, Deactivation, Directory, TokenInfo};
-use crate::tokens::{hash_token, new_admin_key, new_token};
+use crate::model::{Actor, Deactivation, Directory, TokenInfo};
+use crate::tokens::{hash_token, new_token};
 use crate::{StoreResult, vals};
 
 use crate::now_ms;
@@ -102,12 +105,21 @@ pub(crate) fn token_row(r: &Row) -> StoreResult<TokenInfo> {
     })
 }
 
-pub fn revoke_token(c: &dyn Db, token_id: &str) -> StoreResult<bool> {
-    let n = c.exec(
-        "UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+pub fn revoke_token(c: &dyn Db, actor: &Actor, token_id: &str) -> StoreResult<bool> {
+    let dir: Option<String> = scalar(
+        c,
+        "UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL RETURNING directory_id",
         vals![now_ms(), token_id],
     )?;
-    Ok(n > 0)
+    let Some(dir) = dir else { return Ok(false) };
+    audit::record(
+        c,
+        actor,
+        "token.revoked",
+        Target::token(token_id, &dir),
+        &json!({}),
+    )?;
+    Ok(true)
 }
 
 pub fn authenticate(c: &dyn Db, token: &str) -> StoreResult<Option<String>> {
@@ -124,31 +136,6 @@ pub fn authenticate(c: &dyn Db, token: &str) -> StoreResult<Option<String>> {
     Ok(bool::from(stored.ct_eq(&digest)).then_some(dir))
 }
 
-pub fn create_admin_key(c: &dyn Db, name: &str) -> StoreResult<(AdminKeyInfo, String)> {
-    let key = new_admin_key();
-    let info = AdminKeyInfo {
-        id: uuid::Uuid::now_v7().to_string(),
-        name: name.to_owned(),
-        created_at: now_ms(),
-    };
-    c.exec(
-        "INSERT INTO admin_keys (id, name, key_hash, created_at) VALUES (?, ?, ?, ?)",
-        vals![&info.id, &info.name, hash_token(&key), info.created_at],
-    )?;
-    Ok((info, key))
-}
-
-pub fn authenticate_admin(c: &dyn Db, key: &str) -> StoreResult<Option<String>> {
-    let digest = hash_token(key);
-    let row = c.query_opt(
-        "SELECT id, key_hash FROM admin_keys WHERE key_hash = ? AND revoked_at IS NULL",
-        vals![&digest],
-    )?;
-    let Some(row) = row else { return Ok(None) };
-    let (id, stored): (String, Vec<u8>) = (row.get(0)?, row.get(1)?);
-    Ok(bool::from(stored.ct_eq(&digest)).then_some(id))
-}
-
 pub fn deactivation(c: &dyn Db, id: &str) -> StoreResult<Option<Deactivation>> {
     let mode: Option<String> = scalar(
         c,
@@ -158,9 +145,25 @@ pub fn deactivation(c: &dyn Db, id: &str) -> StoreResult<Option<Deactivation>> {
     Ok(mode.map(|m| Deactivation::parse(&m).unwrap_or(Deactivation::Update)))
 }
 
-pub fn set_deactivation(c: &dyn Db, id: &str, mode: Deactivation) -> StoreResult<bool> {
-    Ok(c.exec(
+pub fn set_deactivation(
+    c: &dyn Db,
+    actor: &Actor,
+    id: &str,
+    mode: Deactivation,
+) -> StoreResult<bool> {
+    if c.exec(
         "UPDATE directories SET deactivation = ? WHERE id = ?",
         vals![mode.as_str(), id],
-    )? > 0)
+    )? == 0
+    {
+        return Ok(false);
+    }
+    audit::record(
+        c,
+        actor,
+        "settings.updated",
+        Target::directory(id),
+        &json!({"deactivation": mode.as_str()}),
+    )?;
+    Ok(true)
 }

@@ -2,16 +2,17 @@
 //! rotation) and the app-facing reads of normalized users and groups, in SQL
 //! both stores accept.
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::admin::{create_directory, directory_row, get_directory, issue_token, token_row};
+use super::audit::{self, Target};
 use super::outbox::data_of;
 use super::read::{STORED_COLUMNS, to_stored};
 use super::settings::DirSettings;
 use crate::db::{self, Db, Dialect, Row, Val};
 use crate::directory_api::{GroupQuery, ObjectPage, Rotation, UserQuery, UserState};
 use crate::events;
-use crate::model::{Directory, Kind, Stored, TokenInfo};
+use crate::model::{Actor, Directory, Kind, Stored, TokenInfo};
 use crate::{StoreResult, now_ms, vals};
 
 /// A row of `STORED_COLUMNS` followed by the directory id.
@@ -21,55 +22,126 @@ fn stored_in_dir(mut r: Row) -> StoreResult<(Stored, String)> {
     Ok((to_stored(r)?, dir))
 }
 
+/// An empty directory, audited.
+pub fn create(c: &dyn Db, actor: &Actor, name: &str) -> StoreResult<Directory> {
+    let d = create_directory(c, name)?;
+    audit::record(
+        c,
+        actor,
+        "directory.created",
+        Target::directory(&d.id),
+        &json!({"name": d.name}),
+    )?;
+    Ok(d)
+}
+
 /// A directory and its first token in one transaction, so a directory never
-/// exists without a way to reach it.
-pub fn create_with_token(c: &dyn Db, name: &str) -> StoreResult<(Directory, TokenInfo, String)> {
+/// exists without a way to reach it. One change: one audit record, naming the token.
+pub fn create_with_token(
+    c: &dyn Db,
+    actor: &Actor,
+    name: &str,
+) -> StoreResult<(Directory, TokenInfo, String)> {
     let d = create_directory(c, name)?;
     let (info, token) = issue_token(c, &d.id)?;
+    audit::record(
+        c,
+        actor,
+        "directory.created",
+        Target::directory(&d.id),
+        &json!({"name": d.name, "token_id": info.id}),
+    )?;
     Ok((d, info, token))
 }
 
 /// A directory and its first token, unless the database has a directory already.
-pub fn create_first(c: &dyn Db, name: &str) -> StoreResult<Option<(Directory, TokenInfo, String)>> {
+pub fn create_first(
+    c: &dyn Db,
+    actor: &Actor,
+    name: &str,
+) -> StoreResult<Option<(Directory, TokenInfo, String)>> {
     if !c
         .query("SELECT 1 FROM directories LIMIT 1", &[])?
         .is_empty()
     {
         return Ok(None);
     }
-    create_with_token(c, name).map(Some)
+    create_with_token(c, actor, name).map(Some)
 }
 
-/// Directories after `after` in id order, plus the cursor of the next page.
+/// A new token for a directory, audited.
+pub fn issue(c: &dyn Db, actor: &Actor, directory: &str) -> StoreResult<(TokenInfo, String)> {
+    let (info, token) = issue_token(c, directory)?;
+    audit::record(
+        c,
+        actor,
+        "token.issued",
+        Target::token(&info.id, directory),
+        &json!({}),
+    )?;
+    Ok((info, token))
+}
+
+/// Directories after `after` in id order, only those in `only` when given,
+/// plus the cursor of the next page.
 pub fn list_page(
     c: &dyn Db,
     after: Option<&str>,
     limit: u64,
+    only: Option<&[String]>,
 ) -> StoreResult<(Vec<Directory>, Option<String>)> {
+    let mut values: Vec<Val> = vec![after.unwrap_or("").into(), fetch_limit(limit).into()];
+    let mut sql = "SELECT id, name, created_at FROM directories WHERE id > ?1".to_owned();
+    if let Some(only) = only {
+        // Bound one by one: a key names a handful of directories.
+        let marks: Vec<String> = only
+            .iter()
+            .map(|d| {
+                values.push(d.into());
+                format!("?{}", values.len())
+            })
+            .collect();
+        if marks.is_empty() {
+            return Ok((Vec::new(), None));
+        }
+        sql.push_str(&format!(" AND id IN ({})", marks.join(", ")));
+    }
+    sql.push_str(" ORDER BY id LIMIT ?2");
     let dirs = c
-        .query(
-            "SELECT id, name, created_at FROM directories WHERE id > ? ORDER BY id LIMIT ?",
-            vals![after.unwrap_or(""), fetch_limit(limit)],
-        )?
+        .query(&sql, &values)?
         .iter()
         .map(directory_row)
         .collect::<StoreResult<Vec<_>>>()?;
     Ok(split_page(dirs, limit, |d| d.id.clone()))
 }
 
-pub fn rename(c: &dyn Db, id: &str, name: &str) -> StoreResult<Option<Directory>> {
-    c.query_opt(
-        "UPDATE directories SET name = ? WHERE id = ? RETURNING id, name, created_at",
-        vals![name, id],
-    )?
-    .map(|r| directory_row(&r))
-    .transpose()
+pub fn rename(c: &dyn Db, actor: &Actor, id: &str, name: &str) -> StoreResult<Option<Directory>> {
+    let Some(previous) = get_directory(c, id)? else {
+        return Ok(None);
+    };
+    let d = c
+        .query_opt(
+            "UPDATE directories SET name = ? WHERE id = ? RETURNING id, name, created_at",
+            vals![name, id],
+        )?
+        .map(|r| directory_row(&r))
+        .transpose()?;
+    if let Some(d) = &d {
+        audit::record(
+            c,
+            actor,
+            "directory.renamed",
+            Target::directory(id),
+            &json!({"name": d.name, "previous_name": previous.name}),
+        )?;
+    }
+    Ok(d)
 }
 
 /// Deletes a directory with everything in it. Its events stay (the outbox has
 /// no foreign key to directories) so readers behind the head still see them,
 /// followed by `dsync.deleted`.
-pub fn delete(c: &dyn Db, id: &str) -> StoreResult<bool> {
+pub fn delete(c: &dyn Db, actor: &Actor, id: &str) -> StoreResult<bool> {
     let Some(d) = get_directory(c, id)? else {
         return Ok(false);
     };
@@ -82,6 +154,13 @@ pub fn delete(c: &dyn Db, id: &str) -> StoreResult<bool> {
     // Tokens, resources (with their index and membership rows) and idempotency
     // keys go by ON DELETE CASCADE, all indexed from the parent side.
     c.exec("DELETE FROM directories WHERE id = ?", vals![id])?;
+    audit::record(
+        c,
+        actor,
+        "directory.deleted",
+        Target::directory(id),
+        &json!({"name": d.name}),
+    )?;
     Ok(true)
 }
 
@@ -116,13 +195,23 @@ fn live_token(
 }
 
 /// Revokes a live token of `directory` now; false when there is none.
-pub fn revoke_in(c: &dyn Db, directory: &str, token_id: &str) -> StoreResult<bool> {
+pub fn revoke_in(c: &dyn Db, actor: &Actor, directory: &str, token_id: &str) -> StoreResult<bool> {
     let n = c.exec(
         "UPDATE tokens SET revoked_at = ?1 WHERE id = ?2 AND directory_id = ?3
            AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?1)",
         vals![now_ms(), token_id, directory],
     )?;
-    Ok(n > 0)
+    if n == 0 {
+        return Ok(false);
+    }
+    audit::record(
+        c,
+        actor,
+        "token.revoked",
+        Target::token(token_id, directory),
+        &json!({}),
+    )?;
+    Ok(true)
 }
 
 /// Issues a successor to a live token and lets the old one work `overlap_ms`
@@ -130,6 +219,7 @@ pub fn revoke_in(c: &dyn Db, directory: &str, token_id: &str) -> StoreResult<boo
 /// more time than it had.
 pub fn rotate(
     c: &dyn Db,
+    actor: &Actor,
     directory: Option<&str>,
     token_id: &str,
     overlap_ms: i64,
@@ -145,6 +235,13 @@ pub fn rotate(
         vals![expires, &old.id],
     )?;
     old.expires_at = Some(expires);
+    audit::record(
+        c,
+        actor,
+        "token.rotated",
+        Target::token(&old.id, &old.directory_id),
+        &json!({"new_token_id": new.id, "expires_at": roster_scim::values::format_unix_millis(expires)}),
+    )?;
     Ok(Some(Rotation { new, token, old }))
 }
 
@@ -422,8 +519,8 @@ mod tests {
     #[test]
     fn deleting_a_directory_leaves_no_row_behind_but_its_events() {
         let c = db();
-        let (gone, _, gone_token) = create_with_token(&c, "gone").unwrap();
-        let (kept, _, kept_token) = create_with_token(&c, "kept").unwrap();
+        let (gone, _, gone_token) = create_with_token(&c, &Actor::Cli, "gone").unwrap();
+        let (kept, _, kept_token) = create_with_token(&c, &Actor::Cli, "kept").unwrap();
         for d in [&gone.id, &kept.id] {
             let u = user(&c, d, "a", None);
             c.execute(
@@ -444,8 +541,8 @@ mod tests {
             &gone.id,
         );
 
-        assert!(delete(&c, &gone.id).unwrap());
-        assert!(!delete(&c, &gone.id).unwrap());
+        assert!(delete(&c, &Actor::Cli, &gone.id).unwrap());
+        assert!(!delete(&c, &Actor::Cli, &gone.id).unwrap());
 
         for table in [
             "tokens",
@@ -496,29 +593,41 @@ mod tests {
     #[test]
     fn rotation_never_extends_a_winding_down_token() {
         let c = db();
-        let (d, first, token) = create_with_token(&c, "d").unwrap();
-        let r = rotate(&c, None, &first.id, 60_000).unwrap().unwrap();
+        let (d, first, token) = create_with_token(&c, &Actor::Cli, "d").unwrap();
+        let r = rotate(&c, &Actor::Cli, None, &first.id, 60_000)
+            .unwrap()
+            .unwrap();
         let until = r.old.expires_at.unwrap();
         assert_eq!(admin::authenticate(&c, &token).unwrap(), Some(d.id.clone()));
         // Rotating the old token again (another successor) keeps the earlier deadline.
-        let again = rotate(&c, Some(&d.id), &first.id, 3_600_000)
+        let again = rotate(&c, &Actor::Cli, Some(&d.id), &first.id, 3_600_000)
             .unwrap()
             .unwrap();
         assert_eq!(again.old.expires_at, Some(until));
         // Scoped to another directory, the token does not exist.
-        assert!(rotate(&c, Some("other"), &first.id, 0).unwrap().is_none());
-        assert!(!revoke_in(&c, "other", &first.id).unwrap());
+        assert!(
+            rotate(&c, &Actor::Cli, Some("other"), &first.id, 0)
+                .unwrap()
+                .is_none()
+        );
+        assert!(!revoke_in(&c, &Actor::Cli, "other", &first.id).unwrap());
         // Zero overlap: refused at once, and no longer live.
-        rotate(&c, None, &first.id, 0).unwrap().unwrap();
+        rotate(&c, &Actor::Cli, None, &first.id, 0)
+            .unwrap()
+            .unwrap();
         assert_eq!(admin::authenticate(&c, &token).unwrap(), None);
-        assert!(rotate(&c, None, &first.id, 0).unwrap().is_none());
+        assert!(
+            rotate(&c, &Actor::Cli, None, &first.id, 0)
+                .unwrap()
+                .is_none()
+        );
         assert!(admin::authenticate(&c, &r.token).unwrap().is_some());
     }
 
     #[test]
     fn pages_never_sort_the_whole_directory() {
         let c = db();
-        let (d, _, _) = create_with_token(&c, "d").unwrap();
+        let (d, _, _) = create_with_token(&c, &Actor::Cli, "d").unwrap();
         let a = user(&c, &d.id, "a", Some(false));
         let b = user(&c, &d.id, "b", None);
         let g = group(&c, &d.id, "g", &[&a, &b]);

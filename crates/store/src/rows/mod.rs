@@ -1,6 +1,8 @@
 //! The store's queries, written once for both SQLite and PostgreSQL over [`crate::db::Db`].
 
 pub mod admin;
+pub mod admin_keys;
+pub mod audit;
 pub mod directory_api;
 pub mod list;
 pub mod outbox;

@@ -138,7 +138,7 @@ pub fn list(
     after: i64,
     limit: u64,
     types: &[String],
-    directory: Option<&str>,
+    directories: Option<&[String]>,
 ) -> StoreResult<Vec<Event>> {
     let floor = pruned_through(c)?;
     if after > 0 && after < floor {
@@ -149,9 +149,18 @@ pub fn list(
         super::visible_events(c.dialect())
     );
     let mut values: Vec<Val> = vec![after.into()];
-    if let Some(d) = directory {
-        values.push(d.into());
-        sql.push_str(&format!(" AND directory_id = ?{}", values.len()));
+    if let Some(dirs) = directories {
+        let marks: Vec<String> = dirs
+            .iter()
+            .map(|d| {
+                values.push(d.into());
+                format!("?{}", values.len())
+            })
+            .collect();
+        if marks.is_empty() {
+            return Ok(Vec::new());
+        }
+        sql.push_str(&format!(" AND directory_id IN ({})", marks.join(", ")));
     }
     if !types.is_empty() {
         let start = values.len() + 1;

@@ -5,7 +5,7 @@ use std::cell::OnceCell;
 
 use crate::db::Db;
 use crate::events::CustomAttributes;
-use crate::model::{Deactivation, DirectorySettings, SettingsChange};
+use crate::model::{Actor, Deactivation, DirectorySettings, SettingsChange};
 use crate::{StoreError, StoreResult, vals};
 
 /// What the writes of one transaction to one directory read about it, read
@@ -80,6 +80,7 @@ pub fn load(c: &dyn Db, dir: &str, held: bool) -> StoreResult<Option<DirectorySe
 /// Applies a change; returns the settings after it, `None` for an unknown directory.
 pub fn update(
     c: &dyn Db,
+    actor: &Actor,
     dir: &str,
     change: &SettingsChange,
 ) -> StoreResult<Option<DirectorySettings>> {
@@ -99,5 +100,27 @@ pub fn update(
     {
         return Ok(None);
     }
-    load(c, dir, false)
+    let mut details = serde_json::Map::new();
+    if let Some(mode) = change.deactivation {
+        details.insert("deactivation".into(), mode.as_str().into());
+    }
+    if let Some(custom) = &change.custom_attributes {
+        details.insert(
+            "custom_attributes".into(),
+            custom
+                .as_ref()
+                .map_or(serde_json::Value::Null, CustomAttributes::to_json),
+        );
+    }
+    let settings = load(c, dir, false)?;
+    if settings.is_some() {
+        super::audit::record(
+            c,
+            actor,
+            "settings.updated",
+            super::audit::Target::directory(dir),
+            &details.into(),
+        )?;
+    }
+    Ok(settings)
 }

@@ -7,13 +7,15 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use roster_scim::schema::SchemaRegistry;
 
-use super::{admin, directory_api, list, outbox, resources, settings, tx, webhooks};
+use super::{
+    admin, admin_keys, audit, directory_api, list, outbox, resources, settings, tx, webhooks,
+};
 use crate::db::Db;
 use crate::model::*;
 use crate::webhooks::{DeliveryRecord, Leased, Progress, WebhookEndpoint};
 use crate::{
-    DirectoryReads, DirectoryStore, EventLog, Health, HealthCheck, ListOptions, ResourceStore,
-    StoreResult, TokenStore, TxWork, WebhookStore,
+    AuditLog, DirectoryReads, DirectoryStore, EventLog, Health, HealthCheck, ListOptions,
+    ResourceStore, StoreResult, TokenStore, TxWork, WebhookStore,
 };
 
 /// A backend of the shared queries: SQLite's writer thread or PostgreSQL's pool.
@@ -142,9 +144,9 @@ impl<T: SqlStore> ResourceStore for T {
 
 #[async_trait]
 impl<T: SqlStore> DirectoryStore for T {
-    async fn create_directory(&self, name: &str) -> StoreResult<Directory> {
-        let name = name.to_owned();
-        self.run_write(None, move |c| admin::create_directory(c, &name))
+    async fn create_directory(&self, actor: &Actor, name: &str) -> StoreResult<Directory> {
+        let (actor, name) = (actor.clone(), name.to_owned());
+        self.run_write(None, move |c| directory_api::create(c, &actor, &name))
             .await
     }
 
@@ -159,22 +161,26 @@ impl<T: SqlStore> DirectoryStore for T {
 
     async fn create_directory_with_token(
         &self,
+        actor: &Actor,
         name: &str,
     ) -> StoreResult<(Directory, TokenInfo, String)> {
-        let name = name.to_owned();
-        self.run_write(None, move |c| directory_api::create_with_token(c, &name))
-            .await
+        let (actor, name) = (actor.clone(), name.to_owned());
+        self.run_write(None, move |c| {
+            directory_api::create_with_token(c, &actor, &name)
+        })
+        .await
     }
 
     async fn create_first_directory(
         &self,
+        actor: &Actor,
         name: &str,
     ) -> StoreResult<Option<(Directory, TokenInfo, String)>> {
-        let name = name.to_owned();
+        let (actor, name) = (actor.clone(), name.to_owned());
         // One lock for "the first directory" (no directory id looks like it):
         // starts that race take turns.
         self.run_write(Some("(first)".to_owned()), move |c| {
-            directory_api::create_first(c, &name)
+            directory_api::create_first(c, &actor, &name)
         })
         .await
     }
@@ -183,22 +189,32 @@ impl<T: SqlStore> DirectoryStore for T {
         &self,
         after: Option<&str>,
         limit: u64,
+        only: Option<&[String]>,
     ) -> StoreResult<(Vec<Directory>, Option<String>)> {
-        let after = after.map(str::to_owned);
-        self.run_read(move |c| directory_api::list_page(c, after.as_deref(), limit))
+        let (after, only) = (after.map(str::to_owned), only.map(<[String]>::to_vec));
+        self.run_read(move |c| {
+            directory_api::list_page(c, after.as_deref(), limit, only.as_deref())
+        })
+        .await
+    }
+
+    async fn rename_directory(
+        &self,
+        actor: &Actor,
+        id: &str,
+        name: &str,
+    ) -> StoreResult<Option<Directory>> {
+        let (actor, id, name) = (actor.clone(), id.to_owned(), name.to_owned());
+        self.run_write(None, move |c| directory_api::rename(c, &actor, &id, &name))
             .await
     }
 
-    async fn rename_directory(&self, id: &str, name: &str) -> StoreResult<Option<Directory>> {
-        let (id, name) = (id.to_owned(), name.to_owned());
-        self.run_write(None, move |c| directory_api::rename(c, &id, &name))
-            .await
-    }
-
-    async fn delete_directory(&self, id: &str) -> StoreResult<bool> {
-        let id = id.to_owned();
-        self.run_write(Some(id.clone()), move |c| directory_api::delete(c, &id))
-            .await
+    async fn delete_directory(&self, actor: &Actor, id: &str) -> StoreResult<bool> {
+        let (actor, id) = (actor.clone(), id.to_owned());
+        self.run_write(Some(id.clone()), move |c| {
+            directory_api::delete(c, &actor, &id)
+        })
+        .await
     }
 
     async fn deactivation(&self, directory: &str) -> StoreResult<Option<Deactivation>> {
@@ -206,10 +222,15 @@ impl<T: SqlStore> DirectoryStore for T {
         self.run_read(move |c| admin::deactivation(c, &dir)).await
     }
 
-    async fn set_deactivation(&self, directory: &str, mode: Deactivation) -> StoreResult<bool> {
-        let dir = directory.to_owned();
+    async fn set_deactivation(
+        &self,
+        actor: &Actor,
+        directory: &str,
+        mode: Deactivation,
+    ) -> StoreResult<bool> {
+        let (actor, dir) = (actor.clone(), directory.to_owned());
         self.run_write(Some(dir.clone()), move |c| {
-            admin::set_deactivation(c, &dir, mode)
+            admin::set_deactivation(c, &actor, &dir, mode)
         })
         .await
     }
@@ -221,12 +242,13 @@ impl<T: SqlStore> DirectoryStore for T {
 
     async fn update_settings(
         &self,
+        actor: &Actor,
         directory: &str,
         change: SettingsChange,
     ) -> StoreResult<Option<DirectorySettings>> {
-        let dir = directory.to_owned();
+        let (actor, dir) = (actor.clone(), directory.to_owned());
         self.run_write(Some(dir.clone()), move |c| {
-            settings::update(c, &dir, &change)
+            settings::update(c, &actor, &dir, &change)
         })
         .await
     }
@@ -278,9 +300,13 @@ impl<T: SqlStore> DirectoryReads for T {
 
 #[async_trait]
 impl<T: SqlStore> TokenStore for T {
-    async fn issue_token(&self, directory_id: &str) -> StoreResult<(TokenInfo, String)> {
-        let dir = directory_id.to_owned();
-        self.run_write(None, move |c| admin::issue_token(c, &dir))
+    async fn issue_token(
+        &self,
+        actor: &Actor,
+        directory_id: &str,
+    ) -> StoreResult<(TokenInfo, String)> {
+        let (actor, dir) = (actor.clone(), directory_id.to_owned());
+        self.run_write(None, move |c| directory_api::issue(c, &actor, &dir))
             .await
     }
 
@@ -289,28 +315,40 @@ impl<T: SqlStore> TokenStore for T {
         self.run_read(move |c| admin::list_tokens(c, &dir)).await
     }
 
-    async fn revoke_token(&self, token_id: &str) -> StoreResult<bool> {
-        let id = token_id.to_owned();
-        self.run_write(None, move |c| admin::revoke_token(c, &id))
+    async fn revoke_token(&self, actor: &Actor, token_id: &str) -> StoreResult<bool> {
+        let (actor, id) = (actor.clone(), token_id.to_owned());
+        self.run_write(None, move |c| admin::revoke_token(c, &actor, &id))
             .await
     }
 
-    async fn revoke_directory_token(&self, directory: &str, token_id: &str) -> StoreResult<bool> {
-        let (dir, id) = (directory.to_owned(), token_id.to_owned());
-        self.run_write(None, move |c| directory_api::revoke_in(c, &dir, &id))
-            .await
+    async fn revoke_directory_token(
+        &self,
+        actor: &Actor,
+        directory: &str,
+        token_id: &str,
+    ) -> StoreResult<bool> {
+        let (actor, dir, id) = (actor.clone(), directory.to_owned(), token_id.to_owned());
+        self.run_write(None, move |c| {
+            directory_api::revoke_in(c, &actor, &dir, &id)
+        })
+        .await
     }
 
     async fn rotate_token(
         &self,
+        actor: &Actor,
         directory: Option<&str>,
         token_id: &str,
         overlap_secs: i64,
     ) -> StoreResult<Option<crate::directory_api::Rotation>> {
-        let (dir, id) = (directory.map(str::to_owned), token_id.to_owned());
+        let (actor, dir, id) = (
+            actor.clone(),
+            directory.map(str::to_owned),
+            token_id.to_owned(),
+        );
         let overlap_ms = overlap_secs.saturating_mul(1000);
         self.run_write(None, move |c| {
-            directory_api::rotate(c, dir.as_deref(), &id, overlap_ms)
+            directory_api::rotate(c, &actor, dir.as_deref(), &id, overlap_ms)
         })
         .await
     }
@@ -320,15 +358,40 @@ impl<T: SqlStore> TokenStore for T {
         self.run_read(move |c| admin::authenticate(c, &token)).await
     }
 
-    async fn create_admin_key(&self, name: &str) -> StoreResult<(AdminKeyInfo, String)> {
-        let name = name.to_owned();
-        self.run_write(None, move |c| admin::create_admin_key(c, &name))
+    async fn create_admin_key(
+        &self,
+        actor: &Actor,
+        name: &str,
+        scope: &AdminKeyScope,
+    ) -> StoreResult<(AdminKeyInfo, String)> {
+        let (actor, name, scope) = (actor.clone(), name.to_owned(), scope.clone());
+        self.run_write(None, move |c| admin_keys::create(c, &actor, &name, &scope))
             .await
     }
 
-    async fn authenticate_admin(&self, key: &str) -> StoreResult<Option<String>> {
+    async fn list_admin_keys(&self) -> StoreResult<Vec<AdminKeyInfo>> {
+        self.run_read(|c| admin_keys::list(c)).await
+    }
+
+    async fn revoke_admin_key(&self, actor: &Actor, id: &str) -> StoreResult<Option<AdminKeyInfo>> {
+        let (actor, id) = (actor.clone(), id.to_owned());
+        self.run_write(None, move |c| admin_keys::revoke(c, &actor, &id))
+            .await
+    }
+
+    async fn rotate_admin_key(
+        &self,
+        actor: &Actor,
+        id: &str,
+    ) -> StoreResult<Option<(AdminKeyInfo, String)>> {
+        let (actor, id) = (actor.clone(), id.to_owned());
+        self.run_write(None, move |c| admin_keys::rotate(c, &actor, &id))
+            .await
+    }
+
+    async fn authenticate_admin(&self, key: &str) -> StoreResult<Option<AdminKeyInfo>> {
         let key = key.to_owned();
-        self.run_read(move |c| admin::authenticate_admin(c, &key))
+        self.run_read(move |c| admin_keys::authenticate(c, &key))
             .await
     }
 }
@@ -340,11 +403,11 @@ impl<T: SqlStore> EventLog for T {
         after: i64,
         limit: u64,
         types: &[String],
-        directory: Option<&str>,
+        directories: Option<&[String]>,
     ) -> StoreResult<Vec<crate::events::Event>> {
         let types = types.to_vec();
-        let directory = directory.map(str::to_owned);
-        self.run_read(move |c| outbox::list(c, after, limit, &types, directory.as_deref()))
+        let directories = directories.map(<[String]>::to_vec);
+        self.run_read(move |c| outbox::list(c, after, limit, &types, directories.as_deref()))
             .await
     }
 
@@ -362,14 +425,20 @@ impl<T: SqlStore> EventLog for T {
 impl<T: SqlStore> WebhookStore for T {
     async fn create_webhook(
         &self,
+        actor: &Actor,
         url: &str,
         types: &[String],
         directory: Option<&str>,
     ) -> StoreResult<(WebhookEndpoint, String)> {
-        let (url, types, dir) = (url.to_owned(), types.to_vec(), directory.map(str::to_owned));
+        let (actor, url, types, dir) = (
+            actor.clone(),
+            url.to_owned(),
+            types.to_vec(),
+            directory.map(str::to_owned),
+        );
         let key = self.secret_key();
         self.run_write(None, move |c| {
-            webhooks::create(c, key.as_ref(), &url, &types, dir.as_deref())
+            webhooks::create(c, &actor, key.as_ref(), &url, &types, dir.as_deref())
         })
         .await
     }
@@ -383,22 +452,31 @@ impl<T: SqlStore> WebhookStore for T {
         self.run_read(move |c| webhooks::get(c, &id)).await
     }
 
-    async fn set_webhook_enabled(&self, id: &str, enabled: bool) -> StoreResult<bool> {
-        let id = id.to_owned();
-        self.run_write(None, move |c| webhooks::set_enabled(c, &id, enabled))
-            .await
+    async fn set_webhook_enabled(
+        &self,
+        actor: &Actor,
+        id: &str,
+        enabled: bool,
+    ) -> StoreResult<bool> {
+        let (actor, id) = (actor.clone(), id.to_owned());
+        self.run_write(None, move |c| {
+            webhooks::set_enabled(c, &actor, &id, enabled)
+        })
+        .await
     }
 
-    async fn rotate_webhook_secret(&self, id: &str) -> StoreResult<Option<String>> {
-        let id = id.to_owned();
+    async fn rotate_webhook_secret(&self, actor: &Actor, id: &str) -> StoreResult<Option<String>> {
+        let (actor, id) = (actor.clone(), id.to_owned());
         let key = self.secret_key();
-        self.run_write(None, move |c| webhooks::rotate_secret(c, key.as_ref(), &id))
-            .await
+        self.run_write(None, move |c| {
+            webhooks::rotate_secret(c, &actor, key.as_ref(), &id)
+        })
+        .await
     }
 
-    async fn delete_webhook(&self, id: &str) -> StoreResult<bool> {
-        let id = id.to_owned();
-        self.run_write(None, move |c| webhooks::delete(c, &id))
+    async fn delete_webhook(&self, actor: &Actor, id: &str) -> StoreResult<bool> {
+        let (actor, id) = (actor.clone(), id.to_owned());
+        self.run_write(None, move |c| webhooks::delete(c, &actor, &id))
             .await
     }
 
@@ -452,6 +530,13 @@ impl<T: SqlStore> WebhookStore for T {
         let (id, owner) = (id.to_owned(), owner.to_owned());
         self.run_write(None, move |c| webhooks::release(c, &id, &owner))
             .await
+    }
+}
+
+#[async_trait]
+impl<T: SqlStore> AuditLog for T {
+    async fn audit_log(&self, query: AuditQuery) -> StoreResult<Vec<AuditRecord>> {
+        self.run_read(move |c| audit::list(c, &query)).await
     }
 }
 

@@ -226,7 +226,9 @@ mod tests {
             custom_attributes: Some(Some(mapping)),
             ..Default::default()
         };
-        settings::update(&c, &dir, &change).unwrap().unwrap();
+        settings::update(&c, &crate::model::Actor::Cli, &dir, &change)
+            .unwrap()
+            .unwrap();
         let db = Holding {
             inner: c,
             flushes: Cell::new(0),

@@ -1,8 +1,12 @@
 //! Webhook endpoints, leases and the delivery log, in SQL both stores accept.
 
+use serde_json::json;
+
+use super::audit::{self, Target};
 use super::visible_events;
 use crate::db::{self, Db, Dialect, Row};
 use crate::events::Event;
+use crate::model::Actor;
 use crate::now_ms;
 use crate::secrets::{self, SecretKey};
 use crate::tokens::new_webhook_secret;
@@ -39,6 +43,7 @@ fn head(c: &dyn Db) -> StoreResult<i64> {
 
 pub fn create(
     c: &dyn Db,
+    actor: &Actor,
     key: Option<&SecretKey>,
     url: &str,
     types: &[String],
@@ -62,7 +67,50 @@ pub fn create(
         ],
     )?;
     let endpoint = get(c, &id)?.ok_or_else(|| StoreError::internal("webhook vanished"))?;
+    audit::record(
+        c,
+        actor,
+        "webhook.created",
+        Target::webhook(&id, directory),
+        &json!({"url": audit_url(url), "events": types}),
+    )?;
     Ok((endpoint, secret))
+}
+
+/// A webhook URL as the audit log shows it: without user information and
+/// query, where a receiver's credentials would be.
+fn audit_url(url: &str) -> String {
+    let url = url.split(['?', '#']).next().unwrap_or_default();
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = rest.find('/').map_or((rest, ""), |i| rest.split_at(i));
+            let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+            format!("{scheme}://{host}{path}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+/// Records a change to an existing endpoint, naming its directory.
+fn audit_change(
+    c: &dyn Db,
+    actor: &Actor,
+    id: &str,
+    details: &serde_json::Value,
+) -> StoreResult<()> {
+    let directory: Option<String> = db::scalar(
+        c,
+        "SELECT directory_id FROM webhook_endpoints WHERE id = ?",
+        vals![id],
+    )?
+    .flatten();
+    audit::record(
+        c,
+        actor,
+        "webhook.updated",
+        Target::webhook(id, directory.as_deref()),
+        details,
+    )
 }
 
 pub fn get(c: &dyn Db, id: &str) -> StoreResult<Option<WebhookEndpoint>> {
@@ -85,7 +133,7 @@ pub fn list(c: &dyn Db) -> StoreResult<Vec<WebhookEndpoint>> {
 }
 
 /// Enables or disables an endpoint; enabling also clears a failing state and any backoff.
-pub fn set_enabled(c: &dyn Db, id: &str, enabled: bool) -> StoreResult<bool> {
+pub fn set_enabled(c: &dyn Db, actor: &Actor, id: &str, enabled: bool) -> StoreResult<bool> {
     let n = if enabled {
         c.exec(
             "UPDATE webhook_endpoints SET enabled = 1, state = 'healthy', attempts = 0, first_failure = NULL, retry_at = 0 WHERE id = ?",
@@ -97,16 +145,29 @@ pub fn set_enabled(c: &dyn Db, id: &str, enabled: bool) -> StoreResult<bool> {
             vals![id],
         )?
     };
-    Ok(n > 0)
+    if n == 0 {
+        return Ok(false);
+    }
+    audit_change(c, actor, id, &json!({"enabled": enabled}))?;
+    Ok(true)
 }
 
-pub fn rotate_secret(c: &dyn Db, key: Option<&SecretKey>, id: &str) -> StoreResult<Option<String>> {
+pub fn rotate_secret(
+    c: &dyn Db,
+    actor: &Actor,
+    key: Option<&SecretKey>,
+    id: &str,
+) -> StoreResult<Option<String>> {
     let secret = new_webhook_secret();
     let n = c.exec(
         "UPDATE webhook_endpoints SET secret = ? WHERE id = ?",
         vals![secrets::seal(key, id, &secret)?, id],
     )?;
-    Ok((n > 0).then_some(secret))
+    if n == 0 {
+        return Ok(None);
+    }
+    audit_change(c, actor, id, &json!({"secret": "rotated"}))?;
+    Ok(Some(secret))
 }
 
 /// Checks at startup that every stored secret can be read with `key` (a
@@ -132,8 +193,19 @@ pub fn check_secrets(c: &dyn Db, key: Option<&SecretKey>) -> StoreResult<usize> 
     Ok(sealed)
 }
 
-pub fn delete(c: &dyn Db, id: &str) -> StoreResult<bool> {
-    Ok(c.exec("DELETE FROM webhook_endpoints WHERE id = ?", vals![id])? > 0)
+pub fn delete(c: &dyn Db, actor: &Actor, id: &str) -> StoreResult<bool> {
+    let Some(e) = get(c, id)? else {
+        return Ok(false);
+    };
+    c.exec("DELETE FROM webhook_endpoints WHERE id = ?", vals![id])?;
+    audit::record(
+        c,
+        actor,
+        "webhook.deleted",
+        Target::webhook(id, e.directory_id.as_deref()),
+        &json!({"url": audit_url(&e.url)}),
+    )?;
+    Ok(true)
 }
 
 /// Leases the endpoints that have work and are due, for `lease_ms`.
@@ -343,4 +415,19 @@ pub fn event(c: &dyn Db, seq: i64) -> StoreResult<Option<Event>> {
         data: serde_json::from_str(&data)
             .map_err(|e| StoreError::internal_from(format!("event {seq} is unreadable"), e))?,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::audit_url;
+
+    #[test]
+    fn the_audit_log_shows_no_credentials_of_a_webhook_url() {
+        assert_eq!(
+            audit_url("https://user:pw@hooks.example.com/in?token=abc#x"),
+            "https://hooks.example.com/in"
+        );
+        assert_eq!(audit_url("http://127.0.0.1:9/x"), "http://127.0.0.1:9/x");
+        assert_eq!(audit_url("https://a@b.example"), "https://b.example");
+    }
 }

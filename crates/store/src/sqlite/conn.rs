@@ -13,8 +13,28 @@ use crate::{StoreError, StoreResult};
 
 /// The schema version (`PRAGMA user_version`) this build creates and reads;
 /// a database with a higher one belongs to a newer Roster.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 8;
 const SCHEMA: &str = include_str!("schema.sql");
+
+/// Version 8: what an admin key may do (`read_only`; `directories`, a JSON
+/// array of ids, NULL for all), when it last got a new secret, and the audit
+/// log (`details` is JSON; never a secret).
+const AUDIT_AND_KEY_SCOPES: &str = "
+    ALTER TABLE admin_keys ADD COLUMN read_only INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE admin_keys ADD COLUMN directories TEXT;
+    ALTER TABLE admin_keys ADD COLUMN rotated_at INTEGER;
+    CREATE TABLE audit_log (
+        seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+        at            INTEGER NOT NULL,
+        actor         TEXT NOT NULL,
+        action        TEXT NOT NULL,
+        target_type   TEXT NOT NULL,
+        target_id     TEXT NOT NULL,
+        directory_id  TEXT,
+        details       TEXT NOT NULL
+    );
+    CREATE INDEX audit_log_target ON audit_log(target_id, seq);
+    CREATE INDEX audit_log_actor ON audit_log(actor, seq);";
 
 pub fn open_writer(path: &Path, horizon: &Horizon) -> StoreResult<Connection> {
     let conn = Connection::open(path).map_err(|e| open_error(path, e))?;
@@ -147,6 +167,10 @@ pub fn migrate(conn: &mut Connection) -> StoreResult<()> {
         tx.execute_batch("ALTER TABLE directories ADD COLUMN custom_attributes TEXT;")
             .db()?;
     }
+    if version < 8 {
+        // Admin key scopes and rotation, and the audit log.
+        tx.execute_batch(AUDIT_AND_KEY_SCOPES).db()?;
+    }
     if version < SCHEMA_VERSION {
         tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
             .db()?;
@@ -180,5 +204,29 @@ mod tests {
         let s = settings::load(&c, "d", false).unwrap().unwrap();
         assert_eq!(s.deactivation, Deactivation::Delete);
         assert_eq!(s.custom_attributes, None);
+    }
+
+    #[test]
+    fn admin_keys_made_before_scopes_are_full_and_the_audit_log_starts_empty() {
+        let mut c = Connection::open_in_memory().unwrap();
+        c.execute_batch(SCHEMA).unwrap();
+        c.execute_batch(
+            "INSERT INTO admin_keys (id, name, key_hash, created_at) VALUES ('k', 'ops', x'00', 0);
+             PRAGMA user_version = 4;",
+        )
+        .unwrap();
+        migrate(&mut c).unwrap();
+        let keys = crate::rows::admin_keys::list(&c).unwrap();
+        assert_eq!(keys.len(), 1);
+        assert!(keys[0].scope.is_full());
+        let log = crate::rows::audit::list(
+            &c,
+            &crate::model::AuditQuery {
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert!(log.is_empty());
     }
 }
