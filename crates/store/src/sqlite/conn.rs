@@ -13,7 +13,7 @@ use crate::{StoreError, StoreResult};
 
 /// The schema version (`PRAGMA user_version`) this build creates and reads;
 /// a database with a higher one belongs to a newer Roster.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 const SCHEMA: &str = include_str!("schema.sql");
 
 pub fn open_writer(path: &Path, horizon: &Horizon) -> StoreResult<Connection> {
@@ -146,6 +146,26 @@ pub fn migrate(conn: &mut Connection) -> StoreResult<()> {
         // attribute path); NULL: the Enterprise User attributes.
         tx.execute_batch("ALTER TABLE directories ADD COLUMN custom_attributes TEXT;")
             .db()?;
+    }
+    if version < 5 {
+        // Who owns a directory (the app's organization id, a domain) and which
+        // provider feeds it; directory_organizations outlives the directory so
+        // that its events stay findable by organization.
+        tx.execute_batch(
+            "ALTER TABLE directories ADD COLUMN organization_id TEXT;
+             ALTER TABLE directories ADD COLUMN domain TEXT;
+             ALTER TABLE directories ADD COLUMN provider TEXT;
+             ALTER TABLE directories ADD COLUMN updated_at INTEGER NOT NULL DEFAULT 0;
+             UPDATE directories SET updated_at = created_at;
+             CREATE INDEX directories_organization ON directories(organization_id, id)
+                 WHERE organization_id IS NOT NULL;
+             CREATE TABLE directory_organizations (
+                 directory_id     TEXT PRIMARY KEY,
+                 organization_id  TEXT NOT NULL
+             ) WITHOUT ROWID;
+             CREATE INDEX directory_organizations_org ON directory_organizations(organization_id);",
+        )
+        .db()?;
     }
     if version < SCHEMA_VERSION {
         tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
