@@ -2,8 +2,9 @@
 //! status, a SCIM error type and a detail fit for the client, decided once
 //! (domain errors are mapped in [`From<DomainError>`] and nowhere else). The
 //! API that answers renders it: SCIM error bodies (RFC 7644 §3.12) by
-//! default, and [`AppError`] for the app-facing `/api/v1`
-//! (`{"error": code, "message": text}`).
+//! default, [`AppError`] for the app-facing `/api/v1`
+//! (`{"error": code, "message": text}`), and [`WorkosError`] for the
+//! WorkOS-compatible routes (`{"code": code, "message": text}`).
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -195,6 +196,65 @@ impl IntoResponse for AppError {
         // As on SCIM: a 503 (database outage, shutdown) is worth retrying.
         if status == StatusCode::SERVICE_UNAVAILABLE {
             headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        resp
+    }
+}
+
+/// An [`ApiError`] rendered for the WorkOS-compatible routes:
+/// `{"code": code, "message": text}`, the shape the WorkOS SDKs turn into
+/// their typed exceptions. Never an `error` key: the Node SDK would read it
+/// as an OAuth error.
+#[derive(Debug)]
+pub struct WorkosError(pub ApiError);
+
+impl WorkosError {
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        WorkosError(ApiError::bad_request(message))
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        WorkosError(ApiError::not_found(message))
+    }
+
+    /// The snake_case `code` of the body.
+    pub fn code(&self) -> &'static str {
+        match self.0.status().as_u16() {
+            400 if self.0.0.scim_type == Some(ScimType::InvalidCursor) => "invalid_cursor",
+            401 => "unauthorized",
+            403 => "forbidden",
+            404 => "entity_not_found",
+            409 => "conflict",
+            410 => "cursor_expired",
+            422 => "unprocessable_entity",
+            429 => "rate_limit_exceeded",
+            503 => "service_unavailable",
+            s if s >= 500 => "server_error",
+            _ => "invalid_request_parameters",
+        }
+    }
+}
+
+impl From<AppError> for WorkosError {
+    fn from(e: AppError) -> Self {
+        WorkosError(e.0)
+    }
+}
+
+impl From<StoreError> for WorkosError {
+    fn from(e: StoreError) -> Self {
+        WorkosError(ApiError::from(e))
+    }
+}
+
+impl IntoResponse for WorkosError {
+    fn into_response(self) -> Response {
+        let status = self.0.status();
+        let body = serde_json::json!({"code": self.code(), "message": self.0.0.detail});
+        let mut resp = (status, axum::Json(body)).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         resp
     }

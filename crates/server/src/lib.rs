@@ -11,6 +11,7 @@ pub mod idempotency;
 pub mod limits;
 pub mod listener;
 pub mod password;
+pub mod provider;
 pub mod rate_limit;
 pub mod render;
 pub mod request;
@@ -20,6 +21,7 @@ pub mod service;
 pub mod state;
 pub mod token_cache;
 pub mod webhooks;
+pub mod workos;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -109,6 +111,7 @@ pub fn router(state: AppState) -> Router {
     // request timeout, then the routes.
     scim::routes()
         .merge(api::routes())
+        .merge(workos::routes())
         .merge(health::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

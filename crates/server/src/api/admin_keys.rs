@@ -90,6 +90,7 @@ pub async fn list(State(s): State<AppState>, a: AdminAuth) -> Result<Json<Value>
     Ok(Json(params::list(
         keys.iter().map(AdminKeyInfo::to_json).collect(),
         None,
+        None,
     )))
 }
 

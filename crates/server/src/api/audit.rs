@@ -35,7 +35,7 @@ pub async fn list(
     };
     let query = AuditQuery {
         after,
-        limit: params::limit(&q)?,
+        limit: params::limit_within(&q, params::DEFAULT_LIMIT, params::MAX_LIMIT)?,
         newest: false,
         target_id: filter(&q, "target_id"),
         actor: filter(&q, "actor"),

@@ -3,9 +3,9 @@
 
 mod admin_keys;
 mod audit;
-mod directories;
+pub(crate) mod directories;
 mod events;
-mod params;
+pub(crate) mod params;
 mod tokens;
 mod users;
 pub mod webhooks;
@@ -66,7 +66,7 @@ fn directory_routes() -> Router<AppState> {
         .route(
             "/api/v1/directories/{id}",
             get(directories::get)
-                .patch(directories::rename)
+                .patch(directories::update)
                 .delete(directories::delete),
         )
         .route(
@@ -185,7 +185,10 @@ impl FromRequestParts<AppState> for AdminAuth {
 /// Proves the key against the database on every request (one indexed read):
 /// admin keys are never cached, so a revocation or rotation stops the old
 /// secret at once on every instance.
-async fn authenticate_admin(parts: &Parts, state: &AppState) -> Result<AdminKeyInfo, AppError> {
+pub(crate) async fn authenticate_admin(
+    parts: &Parts,
+    state: &AppState,
+) -> Result<AdminKeyInfo, AppError> {
     let unauthorized = AppError::unauthorized;
     let key = crate::auth::bearer(parts)
         .ok_or_else(|| unauthorized("send an admin API key as \"Authorization: Bearer <key>\" (roster admin-key create NAME)"))?;

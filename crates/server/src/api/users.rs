@@ -38,11 +38,12 @@ pub async fn list_users(
             .map(str::to_owned),
         state: state(&q)?,
         updated_after: params::timestamp(&q, "updated_after")?,
-        after: params::after(&q)?,
-        limit: params::limit(&q)?,
+        idp_id: params::text(&q, "idp_id").map(str::to_owned),
+        email: params::text(&q, "email").map(str::to_owned),
+        paging: params::api_paging(&q)?,
     };
     let page = s.store.directory_users(&dir, query).await?;
-    Ok(Json(params::list(page.data, page.after)))
+    Ok(Json(params::list(page.data, page.before, page.after)))
 }
 
 pub async fn list_groups(
@@ -53,12 +54,12 @@ pub async fn list_groups(
 ) -> Result<Json<Value>, AppError> {
     a.require_directory(&dir)?;
     let query = GroupQuery {
+        user: params::text(&q, "user").map(str::to_owned),
         updated_after: params::timestamp(&q, "updated_after")?,
-        after: params::after(&q)?,
-        limit: params::limit(&q)?,
+        paging: params::api_paging(&q)?,
     };
     let page = s.store.directory_groups(&dir, query).await?;
-    Ok(Json(params::list(page.data, page.after)))
+    Ok(Json(params::list(page.data, page.before, page.after)))
 }
 
 /// One user or group, if it is in a directory the key sees.
@@ -70,6 +71,7 @@ async fn object(s: &AppState, a: &AdminAuth, kind: Kind, id: &str) -> Result<Val
     s.store
         .directory_object(kind, id)
         .await?
+        .map(|(o, _groups)| o)
         .filter(|o| o["directory_id"].as_str().is_some_and(|d| a.sees(d)))
         .ok_or_else(|| AppError::not_found(format!("no {what} {id}")))
 }
@@ -99,9 +101,6 @@ pub async fn group_users(
     if a.directories().is_some() {
         object(&s, &a, Kind::Group, &id).await?;
     }
-    let page = s
-        .store
-        .group_users(&id, params::after(&q)?.as_deref(), params::limit(&q)?)
-        .await?;
-    Ok(Json(params::list(page.data, page.after)))
+    let page = s.store.group_users(&id, params::api_paging(&q)?).await?;
+    Ok(Json(params::list(page.data, page.before, page.after)))
 }

@@ -510,3 +510,139 @@ async fn a_revoked_key_stops_at_once_on_every_instance() {
     assert_eq!(status_at(&s, s.addr, &new).await, StatusCode::UNAUTHORIZED);
     assert_eq!(status_at(&s, other, &new).await, StatusCode::UNAUTHORIZED);
 }
+
+/// A WorkOS-compatible route (at the root) with `key` as the bearer.
+async fn workos(s: &TestServer, key: &str, method: Method, path: &str) -> Reply {
+    let url = format!("http://{}{path}", s.addr);
+    s.call_with(method, &url, None, key, &[]).await
+}
+
+/// A refusal in the WorkOS error shape: `code`, never `error`.
+fn assert_workos_error(r: &Reply, status: StatusCode, code: &str, what: &str) {
+    assert_eq!(r.status, status, "{what}: {:?}", r.body);
+    assert_eq!(r.body["code"], code, "{what}: {:?}", r.body);
+    assert!(r.body.get("error").is_none(), "{what}: {:?}", r.body);
+}
+
+#[tokio::test]
+async fn the_workos_routes_keep_a_keys_scope() {
+    let Some(s) = TestServer::start().await else {
+        return;
+    };
+    let root = admin_key(&s).await;
+    let mine = s.directory.clone();
+    let my_user = s.user("mine").await;
+    let (theirs, their_token) = s.other_directory().await;
+    let r = s
+        .call_with(
+            Method::POST,
+            &format!("http://{}/scim/v2/{theirs}/Users", s.addr),
+            Some(json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "theirs"})),
+            &their_token,
+            &[],
+        )
+        .await;
+    assert_status(&r, StatusCode::CREATED);
+    let their_user = r.body["id"].as_str().unwrap().to_owned();
+    let r = s
+        .call_with(
+            Method::POST,
+            &format!("http://{}/scim/v2/{theirs}/Groups", s.addr),
+            Some(json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "theirs", "members": [{"value": their_user}]})),
+            &their_token,
+            &[],
+        )
+        .await;
+    assert_status(&r, StatusCode::CREATED);
+    let their_group = r.body["id"].as_str().unwrap().to_owned();
+    let (_, key) = create_key(&s, &root, json!({"name": "tenant", "directories": [mine]})).await;
+    let (_, ro) = create_key(&s, &root, json!({"name": "reader", "read_only": true})).await;
+
+    // Lists show only the key's directories and what is in them.
+    let r = workos(&s, &key, Method::GET, "/directories").await;
+    assert_status(&r, StatusCode::OK);
+    assert_eq!(ids(&r), vec![mine.clone()]);
+    let r = workos(&s, &root, Method::GET, "/directories").await;
+    assert_eq!(ids(&r).len(), 2, "{:?}", r.body);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let events = loop {
+        let r = workos(&s, &key, Method::GET, "/events?events=dsync.user.created").await;
+        assert_status(&r, StatusCode::OK);
+        let data = r.body["data"].as_array().cloned().unwrap_or_default();
+        if !data.is_empty() || std::time::Instant::now() > deadline {
+            break data;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert!(!events.is_empty());
+    assert!(
+        events
+            .iter()
+            .all(|e| e["data"]["directory_id"] == mine.as_str()),
+        "{events:?}"
+    );
+
+    // Another directory, and whatever is in it, does not exist: 404.
+    for path in [
+        format!("/directories/{theirs}"),
+        format!("/directories/{theirs}/users"),
+        format!("/directories/{theirs}/users/{their_user}"),
+        format!("/directories/{theirs}/groups"),
+        format!("/directories/{theirs}/groups/{their_group}"),
+        format!("/directory_users?directory={theirs}"),
+        format!("/directory_users?group={their_group}"),
+        format!("/directory_users/{their_user}"),
+        format!("/directory_groups?directory={theirs}"),
+        format!("/directory_groups?user={their_user}"),
+        format!("/directory_groups/{their_group}"),
+        format!("/events?events=dsync.user.created&directory_id={theirs}"),
+    ] {
+        let r = workos(&s, &key, Method::GET, &path).await;
+        assert_workos_error(&r, StatusCode::NOT_FOUND, "entity_not_found", &path);
+        assert!(
+            !r.body.to_string().contains(&theirs) || path.contains(&theirs),
+            "{path}: the refusal names a directory the key does not see: {:?}",
+            r.body
+        );
+        assert_status(&workos(&s, &root, Method::GET, &path).await, StatusCode::OK);
+    }
+    let r = workos(&s, &key, Method::DELETE, &format!("/directories/{theirs}")).await;
+    assert_workos_error(&r, StatusCode::NOT_FOUND, "entity_not_found", "DELETE");
+
+    // Its own directory it reads.
+    for path in [
+        format!("/directories/{mine}"),
+        format!("/directories/{mine}/users"),
+        format!("/directory_users?directory={mine}"),
+        format!("/directory_users/{my_user}"),
+    ] {
+        let r = workos(&s, &key, Method::GET, &path).await;
+        assert_status(&r, StatusCode::OK);
+    }
+
+    // Deleting needs a writing key.
+    let r = workos(&s, &ro, Method::DELETE, &format!("/directories/{theirs}")).await;
+    assert_workos_error(&r, StatusCode::FORBIDDEN, "forbidden", "read-only DELETE");
+    assert_status(
+        &workos(&s, &ro, Method::GET, &format!("/directories/{theirs}")).await,
+        StatusCode::OK,
+    );
+    let r = workos(&s, &root, Method::DELETE, &format!("/directories/{theirs}")).await;
+    assert_status(&r, StatusCode::NO_CONTENT);
+
+    // ... and is audited like the same change through /api/v1.
+    let r = api(
+        &s,
+        &root,
+        Method::GET,
+        &format!("/audit_log?target_id={theirs}"),
+        None,
+    )
+    .await;
+    let last = r.body["data"].as_array().unwrap().last().cloned().unwrap();
+    assert_eq!(last["action"], "directory.deleted", "{last}");
+    assert!(
+        last["actor"].as_str().unwrap().starts_with("admin_key:"),
+        "{last}"
+    );
+}

@@ -223,7 +223,7 @@ async fn each_change_leaves_exactly_one_record_and_no_secret() {
         .unwrap_or_default();
     let want: Vec<(String, String, String, String)> = [
         (me.as_str(), "directory.created", "directory", dir.as_str()),
-        (&me, "directory.renamed", "directory", &dir),
+        (&me, "directory.updated", "directory", &dir),
         (&me, "settings.updated", "directory", &dir),
         (&me, "token.issued", "token", &token),
         (&me, "token.rotated", "token", &token),
@@ -247,7 +247,7 @@ async fn each_change_leaves_exactly_one_record_and_no_secret() {
     assert_eq!(records[0]["details"]["name"], "Acme");
     assert_eq!(
         records[1]["details"],
-        json!({"name": "Acme 2", "previous_name": "Acme"})
+        json!({"changes": {"name": "Acme 2"}, "previous": {"name": "Acme"}})
     );
     assert_eq!(records[2]["details"], json!({"deactivation": "delete"}));
     assert_eq!(records[6]["details"]["access"], "read_only");
@@ -425,9 +425,13 @@ async fn the_log_is_filtered_by_target_and_actor_and_needs_an_unlimited_key() {
         actions,
         [
             "directory.created",
-            "directory.renamed",
-            "directory.renamed"
+            "directory.updated",
+            "directory.updated"
         ]
+    );
+    assert_eq!(
+        r.body["data"][2]["details"],
+        json!({"changes": {"name": "b"}, "previous": {"name": "a"}})
     );
     let r = api(&s, &root, Method::GET, "/audit_log?actor=cli", None).await;
     let data = r.body["data"].as_array().unwrap();

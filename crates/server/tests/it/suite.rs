@@ -33,3 +33,4 @@ mod smoke;
 mod user_groups;
 mod users;
 mod webhooks;
+mod workos_api;

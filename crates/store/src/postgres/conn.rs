@@ -631,6 +631,25 @@ fn migrate_in_transaction(conn: &PgConn) -> StoreResult<()> {
         // attribute path); NULL: the Enterprise User attributes.
         conn.batch("ALTER TABLE directories ADD COLUMN custom_attributes TEXT")?;
     }
+    if version < 3 {
+        // Who owns a directory (the app's organization id, a domain) and which
+        // provider feeds it; directory_organizations outlives the directory so
+        // that its events stay findable by organization.
+        conn.batch(
+            "ALTER TABLE directories ADD COLUMN organization_id TEXT COLLATE \"C\";
+             ALTER TABLE directories ADD COLUMN domain TEXT;
+             ALTER TABLE directories ADD COLUMN provider TEXT;
+             ALTER TABLE directories ADD COLUMN updated_at BIGINT NOT NULL DEFAULT 0;
+             UPDATE directories SET updated_at = created_at;
+             CREATE INDEX directories_organization ON directories(organization_id, id)
+                 WHERE organization_id IS NOT NULL;
+             CREATE TABLE directory_organizations (
+                 directory_id     TEXT COLLATE \"C\" PRIMARY KEY,
+                 organization_id  TEXT COLLATE \"C\" NOT NULL
+             );
+             CREATE INDEX directory_organizations_org ON directory_organizations(organization_id);",
+        )?;
+    }
     if version < 6 {
         // Admin key scopes and rotation (`directories`: a JSON array of ids,
         // NULL for all), and the audit log, numbered in commit order under
@@ -758,7 +777,9 @@ mod tests {
         };
         let reg = SchemaRegistry::core();
         c.begin().unwrap();
-        let dir = admin::create_directory(&c, "d").unwrap().id;
+        let dir = admin::create_directory(&c, "d", &Default::default())
+            .unwrap()
+            .id;
         c.batch("COMMIT").unwrap();
 
         c.begin().unwrap();
@@ -856,7 +877,9 @@ mod tests {
             return;
         };
         c.begin().unwrap();
-        let dir = admin::create_directory(&c, "d").unwrap().id;
+        let dir = admin::create_directory(&c, "d", &Default::default())
+            .unwrap()
+            .id;
         c.insert_later(
             "INSERT INTO resource_values (directory_id, attr, value, resource_id) VALUES (?, ?, ?, ?)",
             crate::vals![&dir, "emails.value", "a@x", "r1"],
@@ -878,7 +901,9 @@ mod tests {
             return;
         };
         c.begin().unwrap();
-        let dir = admin::create_directory(&c, "d").unwrap().id;
+        let dir = admin::create_directory(&c, "d", &Default::default())
+            .unwrap()
+            .id;
         let sql = "INSERT INTO resources (id, directory_id, rtype, name_key, display, external_id, doc, version, created, last_modified)
              VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?)";
         c.insert_later(
@@ -914,7 +939,9 @@ mod tests {
             return;
         };
         c.begin().unwrap();
-        let dir = admin::create_directory(&c, "d").unwrap().id;
+        let dir = admin::create_directory(&c, "d", &Default::default())
+            .unwrap()
+            .id;
         c.batch("COMMIT").unwrap();
         let events = count(&c, "SELECT count(*) FROM events");
         let before = c.sent.get();

@@ -163,10 +163,11 @@ impl<T: SqlStore> DirectoryStore for T {
         &self,
         actor: &Actor,
         name: &str,
+        attrs: DirectoryAttrs,
     ) -> StoreResult<(Directory, TokenInfo, String)> {
         let (actor, name) = (actor.clone(), name.to_owned());
         self.run_write(None, move |c| {
-            directory_api::create_with_token(c, &actor, &name)
+            directory_api::create_with_token(c, &actor, &name, &attrs)
         })
         .await
     }
@@ -185,15 +186,40 @@ impl<T: SqlStore> DirectoryStore for T {
         .await
     }
 
-    async fn list_directories_page(
+    async fn directory_page(
         &self,
-        after: Option<&str>,
-        limit: u64,
-        only: Option<&[String]>,
-    ) -> StoreResult<(Vec<Directory>, Option<String>)> {
-        let (after, only) = (after.map(str::to_owned), only.map(<[String]>::to_vec));
-        self.run_read(move |c| {
-            directory_api::list_page(c, after.as_deref(), limit, only.as_deref())
+        query: crate::directory_api::DirectoryQuery,
+    ) -> StoreResult<crate::directory_api::Page<Directory>> {
+        self.run_read(move |c| directory_api::list_directories(c, &query))
+            .await
+    }
+
+    async fn directory_counts(
+        &self,
+        ids: &[String],
+    ) -> StoreResult<HashMap<String, DirectoryCounts>> {
+        let ids = ids.to_vec();
+        self.run_read(move |c| directory_api::directory_counts(c, &ids))
+            .await
+    }
+
+    async fn update_directory(
+        &self,
+        actor: &Actor,
+        id: &str,
+        change: DirectoryChange,
+    ) -> StoreResult<Option<Directory>> {
+        let (actor, id) = (actor.clone(), id.to_owned());
+        self.run_write(Some(id.clone()), move |c| {
+            directory_api::update(c, &actor, &id, &change)
+        })
+        .await
+    }
+
+    async fn detect_provider(&self, id: &str, provider: &str) -> StoreResult<bool> {
+        let (id, provider) = (id.to_owned(), provider.to_owned());
+        self.run_write(Some(id.clone()), move |c| {
+            directory_api::detect_provider(c, &id, &provider)
         })
         .await
     }
@@ -279,11 +305,10 @@ impl<T: SqlStore> DirectoryReads for T {
     async fn group_users(
         &self,
         group_id: &str,
-        after: Option<&str>,
-        limit: u64,
+        paging: crate::directory_api::Paging,
     ) -> StoreResult<crate::directory_api::ObjectPage> {
-        let (group, after) = (group_id.to_owned(), after.map(str::to_owned));
-        self.run_read(move |c| directory_api::group_users(c, &group, after.as_deref(), limit))
+        let group = group_id.to_owned();
+        self.run_read(move |c| directory_api::group_users(c, &group, &paging))
             .await
     }
 
@@ -291,7 +316,7 @@ impl<T: SqlStore> DirectoryReads for T {
         &self,
         kind: Kind,
         id: &str,
-    ) -> StoreResult<Option<serde_json::Value>> {
+    ) -> StoreResult<Option<(serde_json::Value, Vec<serde_json::Value>)>> {
         let id = id.to_owned();
         self.run_read(move |c| directory_api::object(c, kind, &id))
             .await
@@ -398,6 +423,13 @@ impl<T: SqlStore> TokenStore for T {
 
 #[async_trait]
 impl<T: SqlStore> EventLog for T {
+    async fn event_page(
+        &self,
+        query: crate::directory_api::EventQuery,
+    ) -> StoreResult<crate::directory_api::Page<crate::events::Event>> {
+        self.run_read(move |c| outbox::page(c, &query)).await
+    }
+
     async fn list_events(
         &self,
         after: i64,
