@@ -110,6 +110,15 @@ pub struct ServerConfig {
     /// database (`token_cache`); 0 asks every time. A revocation made
     /// elsewhere takes effect within this time.
     pub token_cache_secs: f64,
+
+    // Operations.
+    /// Where `GET /metrics` (Prometheus) listens; off when unset. Keep it off
+    /// the internet: it names routes, endpoints and, with the next setting,
+    /// directories.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Label SCIM operations with their directory id in `/metrics` (one
+    /// series per directory: turn on only with a bounded number of them).
+    pub metrics_directory_labels: bool,
 }
 
 /// A directory whose tokens get their own rate (`[[rate_limit_overrides]]`).
@@ -180,6 +189,8 @@ impl Default for ServerConfig {
             admin_rate_limit_per_sec: 100.0,
             admin_rate_limit_burst: 200.0,
             token_cache_secs: 1.0,
+            metrics_listen: None,
+            metrics_directory_labels: false,
         }
     }
 }

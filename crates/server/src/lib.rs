@@ -10,6 +10,8 @@ pub mod health;
 pub mod idempotency;
 pub mod limits;
 pub mod listener;
+pub mod metrics;
+pub mod observe;
 pub mod password;
 pub mod rate_limit;
 pub mod render;
@@ -128,6 +130,7 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(CatchPanicLayer::custom(fallback::panic_response))
         .layer(middleware::from_fn(fallback::stack_errors))
+        .layer(middleware::from_fn_with_state(cfg.clone(), observe::track))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
                 let id = req
@@ -159,7 +162,8 @@ async fn method_not_allowed() -> Response {
 
 /// Serves until `shutdown` resolves, then stops accepting, gives requests in
 /// flight `shutdown_grace_secs` to finish, and stops the webhook dispatcher
-/// (which saves its progress and releases its leases first).
+/// (which saves its progress and releases its leases first). Serves
+/// `/metrics` on `metrics_listen` when it is set.
 pub async fn serve(
     listener: TcpListener,
     store: Arc<dyn Store>,
@@ -167,8 +171,36 @@ pub async fn serve(
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let metrics = match config.metrics_listen {
+        Some(addr) => Some(TcpListener::bind(addr).await?),
+        None => None,
+    };
+    serve_with_metrics(listener, metrics, store, reg, config, shutdown).await
+}
+
+/// [`serve`], with `/metrics` on a listener already bound (or none).
+pub async fn serve_with_metrics(
+    listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
+    store: Arc<dyn Store>,
+    reg: Arc<SchemaRegistry>,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let config = Arc::new(config);
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    let metrics_server = match metrics_listener {
+        Some(l) => {
+            let handle = metrics::recorder().map_err(std::io::Error::other)?;
+            Some(tokio::spawn(metrics::serve(
+                l,
+                store.clone(),
+                handle,
+                stopped.clone(),
+            )))
+        }
+        None => None,
+    };
     let liveness = Arc::new(health::Liveness::default());
     let dispatcher = config.webhooks_enabled.then(|| {
         webhooks::spawn(
@@ -186,6 +218,9 @@ pub async fn serve(
         let _ = d.await;
     }
     let _ = pruner.await;
+    if let Some(m) = metrics_server {
+        let _ = m.await;
+    }
     tracing::info!("webhook dispatcher and event pruner stopped");
     served
 }

@@ -10,6 +10,7 @@
 pub mod cursor;
 pub mod db;
 pub mod error;
+pub mod gauges;
 pub mod postgres;
 mod roles;
 mod rows;
@@ -25,7 +26,7 @@ pub use error::{StoreError, StoreResult};
 pub use postgres::{PgOptions, PgStore};
 pub use roles::{
     DirectoryReads, DirectoryStore, EventLog, Health, HealthCheck, ResourceStore, Store,
-    TokenStore, WebhookStore,
+    StoreGauges, TokenStore, WebhookStore,
 };
 pub use roster_domain::model::*;
 /// The domain types the store persists, under the paths the store has
@@ -38,8 +39,8 @@ pub use tokens::{hash_token, new_admin_key, new_token};
 /// roster_store::prelude::*;` where a module calls methods of several.
 pub mod prelude {
     pub use crate::roles::{
-        DirectoryReads, DirectoryStore, EventLog, HealthCheck, ResourceStore, Store, TokenStore,
-        WebhookStore,
+        DirectoryReads, DirectoryStore, EventLog, HealthCheck, ResourceStore, Store, StoreGauges,
+        TokenStore, WebhookStore,
     };
 }
 

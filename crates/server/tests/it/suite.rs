@@ -24,6 +24,7 @@ mod health;
 mod idp_replay;
 mod isolation;
 mod isolation_matrix;
+mod metrics;
 mod paging;
 mod patch;
 mod projection;

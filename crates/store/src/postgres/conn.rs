@@ -180,6 +180,11 @@ impl PgConn {
         Ok(())
     }
 
+    /// Events the current (or last) transaction wrote.
+    pub fn events_written(&self) -> i64 {
+        self.events.get()
+    }
+
     fn drop_held(&self) {
         self.held.borrow_mut().clear();
         self.held_keys.borrow_mut().clear();
