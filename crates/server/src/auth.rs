@@ -76,6 +76,7 @@ async fn authenticate(
         return Err(ScimError::not_found(format!("no directory {wanted}")).into());
     }
     ProvenDirectory::record(parts, &owner);
+    tracing::Span::current().record("directory_id", owner.as_str());
     Ok((
         DirectoryAuth {
             directory_id: owner,

@@ -1,6 +1,8 @@
-//! What every request leaves behind: its metrics (route template, status,
-//! latency, and the SCIM operation it was), counted once the answer is known,
-//! whichever layer gave it.
+//! What every request leaves behind, once its answer is known whichever
+//! layer gave it: its metrics (route template, status, latency, the SCIM
+//! operation it was) and one access-log line (request id, directory, route,
+//! status, latency). Neither ever holds a header, a query or a body, so no
+//! credential, secret or password can reach them.
 
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
@@ -34,6 +36,12 @@ impl ProvenDirectory {
 pub async fn track(State(cfg): State<Arc<ServerConfig>>, mut req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().clone();
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-")
+        .to_owned();
     let route = req
         .extensions()
         .get::<MatchedPath>()
@@ -46,5 +54,14 @@ pub async fn track(State(cfg): State<Arc<ServerConfig>>, mut req: Request, next:
     let status = resp.status().as_u16();
     let labelled = proven.get().filter(|_| cfg.metrics_directory_labels);
     crate::metrics::http_request(method.as_str(), route, status, took, labelled);
+    tracing::info!(
+        request_id = %request_id,
+        directory_id = proven.get().unwrap_or("-"),
+        method = %method,
+        route,
+        status,
+        latency_ms = took.as_secs_f64() * 1000.0,
+        "request",
+    );
     resp
 }
