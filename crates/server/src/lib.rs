@@ -9,6 +9,7 @@ pub mod fallback;
 pub mod health;
 pub mod idempotency;
 pub mod limits;
+pub mod linger;
 pub mod listener;
 pub mod metrics;
 pub mod observe;

@@ -10,6 +10,7 @@ mod conformance_fixes;
 mod custom_attributes;
 mod db_outage;
 mod discovery;
+mod early_answers;
 mod errors;
 mod etags;
 mod events;
