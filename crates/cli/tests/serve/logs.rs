@@ -191,9 +191,7 @@ fn check_json_lines(log: &str, dir: &str) {
     let created = lines
         .iter()
         .find(|l| {
-            l["message"] == "request"
-                && l["route"] == "/scim/v2/{dir}/Users"
-                && l["status"] == 201
+            l["message"] == "request" && l["route"] == "/scim/v2/{dir}/Users" && l["status"] == 201
         })
         .unwrap_or_else(|| panic!("no access line for POST /Users in:\n{log}"));
     assert_eq!(created["directory_id"], dir, "{created}");

@@ -10,6 +10,7 @@
 
 pub(crate) mod conn;
 mod copy;
+pub mod tls;
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -67,14 +68,21 @@ pub struct PgStore {
 impl PgStore {
     /// Connects, creating and migrating the schema if needed.
     pub fn open(options: PgOptions, reg: Arc<SchemaRegistry>) -> StoreResult<Self> {
-        let config: postgres::Config = options.url.parse().map_err(|e| {
+        let (url, tls) = tls::split_url(&options.url)?;
+        let mut config: postgres::Config = url.parse().map_err(|e| {
             StoreError::internal_from(
                 "the PostgreSQL URL is not valid; write it as postgres://user@host:5432/database",
                 e,
             )
         })?;
+        config.ssl_mode(tls::driver_mode(tls.mode));
+        let tls = match tls.mode {
+            tls::SslMode::Disable => None,
+            _ => Some(tls::RustlsConnect::new(&tls)?),
+        };
         let manager = conn::Manager {
             config,
+            tls,
             schema: options.schema.clone(),
         };
         let pool = r2d2::Pool::builder()
@@ -85,8 +93,13 @@ impl PgStore {
             .test_on_check_out(true)
             .build(manager)
             .map_err(|e| {
+                // r2d2 reports the last connection error, which never
+                // holds the URL or its password.
+                let why = e.to_string();
                 StoreError::internal_from(
-                    "cannot connect to PostgreSQL (check that it runs and that the URL, user and database are right)",
+                    format!(
+                        "cannot connect to PostgreSQL (check that it runs and that the URL, user, database and sslmode are right): {why}"
+                    ),
                     e,
                 )
             })?;
