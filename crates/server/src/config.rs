@@ -89,6 +89,12 @@ pub struct ServerConfig {
     /// On SIGTERM or Ctrl-C: how long requests in flight may take to finish
     /// before their connections are closed.
     pub shutdown_grace_secs: u64,
+    /// When a connection closes, what the client still sends is read and
+    /// discarded, up to this many bytes and `close_drain_secs`, so that a
+    /// client that writes a whole body before reading gets an early answer
+    /// (413, 401) instead of a reset. 0 closes at once.
+    pub close_drain_max_bytes: u64,
+    pub close_drain_secs: u64,
 
     // Abuse and load.
     /// Most open client connections; further connections wait in the listen backlog.
@@ -110,6 +116,15 @@ pub struct ServerConfig {
     /// database (`token_cache`); 0 asks every time. A revocation made
     /// elsewhere takes effect within this time.
     pub token_cache_secs: f64,
+
+    // Operations.
+    /// Where `GET /metrics` (Prometheus) listens; off when unset. Keep it off
+    /// the internet: it names routes, endpoints and, with the next setting,
+    /// directories.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Label SCIM operations with their directory id in `/metrics` (one
+    /// series per directory: turn on only with a bounded number of them).
+    pub metrics_directory_labels: bool,
 }
 
 /// A directory whose tokens get their own rate (`[[rate_limit_overrides]]`).
@@ -172,6 +187,8 @@ impl Default for ServerConfig {
             body_read_timeout_secs: 30,
             request_timeout_secs: 60,
             shutdown_grace_secs: 20,
+            close_drain_max_bytes: 64 * 1024 * 1024,
+            close_drain_secs: 10,
             max_connections: 4096,
             max_concurrent_requests: 512,
             rate_limit_per_sec: 500.0,
@@ -180,6 +197,8 @@ impl Default for ServerConfig {
             admin_rate_limit_per_sec: 100.0,
             admin_rate_limit_burst: 200.0,
             token_cache_secs: 1.0,
+            metrics_listen: None,
+            metrics_directory_labels: false,
         }
     }
 }

@@ -298,6 +298,7 @@ impl<S: WebhookStore + EventLog + ?Sized> Dispatcher<S> {
                 (DeliveryStatus::Retrying, None, Some(why))
             }
         };
+        crate::metrics::webhook_delivery(response_code, error.as_deref());
         Delivery {
             event_seq: event.seq,
             attempt,

@@ -10,6 +10,7 @@
 pub mod cursor;
 pub mod db;
 pub mod error;
+pub mod gauges;
 pub mod postgres;
 mod roles;
 mod rows;
@@ -25,7 +26,7 @@ pub use error::{StoreError, StoreResult};
 pub use postgres::{PgOptions, PgStore};
 pub use roles::{
     AuditLog, DirectoryReads, DirectoryStore, EventLog, Health, HealthCheck, ResourceStore, Store,
-    TokenStore, WebhookStore,
+    StoreGauges, TokenStore, WebhookStore,
 };
 pub use roster_domain::model::*;
 /// The domain types the store persists, under the paths the store has
@@ -39,7 +40,7 @@ pub use tokens::{hash_token, new_admin_key, new_token};
 pub mod prelude {
     pub use crate::roles::{
         AuditLog, DirectoryReads, DirectoryStore, EventLog, HealthCheck, ResourceStore, Store,
-        TokenStore, WebhookStore,
+        StoreGauges, TokenStore, WebhookStore,
     };
 }
 

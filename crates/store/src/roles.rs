@@ -336,6 +336,14 @@ pub trait HealthCheck: Send + Sync + 'static {
     async fn health(&self, within: std::time::Duration) -> Health;
 }
 
+/// What the server's `/metrics` reads from the store at scrape time.
+#[async_trait]
+pub trait StoreGauges: Send + Sync + 'static {
+    /// The WAL size or the pool's connections, and every enabled webhook
+    /// endpoint's lag behind the event log.
+    async fn gauges(&self) -> StoreResult<crate::gauges::Gauges>;
+}
+
 /// Every role at once: what a backend is, and what code that hands the store
 /// on holds (`Arc<dyn Store>`). Implemented for everything that implements
 /// all the roles; an `Arc<dyn Store>` converts to an `Arc` of any one role.
@@ -348,6 +356,7 @@ pub trait Store:
     + WebhookStore
     + AuditLog
     + HealthCheck
+    + StoreGauges
 {
 }
 
@@ -360,5 +369,6 @@ impl<T> Store for T where
         + WebhookStore
         + AuditLog
         + HealthCheck
+        + StoreGauges
 {
 }

@@ -180,6 +180,11 @@ impl PgConn {
         Ok(())
     }
 
+    /// Events the current (or last) transaction wrote.
+    pub fn events_written(&self) -> i64 {
+        self.events.get()
+    }
+
     fn drop_held(&self) {
         self.held.borrow_mut().clear();
         self.held_keys.borrow_mut().clear();
@@ -544,15 +549,46 @@ pub(super) fn pool_unavailable(e: &r2d2::Error) -> StoreError {
 #[derive(Debug, Clone)]
 pub struct Manager {
     pub config: postgres::Config,
+    /// TLS per the URL's `sslmode`; `None` for `sslmode=disable`.
+    pub tls: Option<super::tls::RustlsConnect>,
     pub schema: Option<String>,
+}
+
+/// A connection that could not be made, with its causes in its text: the
+/// pool keeps only the text of the last one, and the driver's own says only
+/// "error performing TLS handshake", not what was wrong with the certificate.
+#[derive(Debug)]
+pub struct ConnectError(pub postgres::Error);
+
+impl std::fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = std::error::Error::source(&self.0);
+        while let Some(cause) = source {
+            write!(f, ": {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConnectError {}
+
+impl From<postgres::Error> for ConnectError {
+    fn from(e: postgres::Error) -> Self {
+        ConnectError(e)
+    }
 }
 
 impl r2d2::ManageConnection for Manager {
     type Connection = PgConn;
-    type Error = postgres::Error;
+    type Error = ConnectError;
 
-    fn connect(&self) -> Result<PgConn, postgres::Error> {
-        let mut client = self.config.connect(NoTls)?;
+    fn connect(&self) -> Result<PgConn, ConnectError> {
+        let mut client = match &self.tls {
+            Some(tls) => self.config.connect(tls.clone())?,
+            None => self.config.connect(NoTls)?,
+        };
         // Notices ("already exists, skipping") are not worth a log line each.
         // Custom plans always: a generic plan cannot see a filter's values,
         // and for `co` it reads a whole directory's values where the custom
@@ -579,9 +615,9 @@ impl r2d2::ManageConnection for Manager {
         })
     }
 
-    fn is_valid(&self, conn: &mut PgConn) -> Result<(), postgres::Error> {
+    fn is_valid(&self, conn: &mut PgConn) -> Result<(), ConnectError> {
         match conn.client.get_mut() {
-            Some(c) => c.simple_query("").map(|_| ()),
+            Some(c) => c.simple_query("").map(|_| ()).map_err(ConnectError),
             None => Ok(()),
         }
     }
@@ -740,6 +776,7 @@ mod tests {
         let schema = Schema::create()?;
         let manager = Manager {
             config: schema.database_url().parse().unwrap(),
+            tls: None,
             schema: Some(schema.name().to_owned()),
         };
         let c = manager.connect().unwrap();

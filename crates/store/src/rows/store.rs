@@ -15,7 +15,7 @@ use crate::model::*;
 use crate::webhooks::{DeliveryRecord, Leased, Progress, WebhookEndpoint};
 use crate::{
     AuditLog, DirectoryReads, DirectoryStore, EventLog, Health, HealthCheck, ListOptions,
-    ResourceStore, StoreResult, TokenStore, TxWork, WebhookStore,
+    ResourceStore, StoreGauges, StoreResult, TokenStore, TxWork, WebhookStore,
 };
 
 /// A backend of the shared queries: SQLite's writer thread or PostgreSQL's pool.
@@ -27,6 +27,8 @@ pub trait SqlStore: Send + Sync + 'static {
     /// The query that reads the database's schema version, and the version
     /// this build migrates to.
     fn schema_version(&self) -> (&'static str, i64);
+    /// The backend's own gauges (WAL size, pool), without the shared queries'.
+    fn backend_gauges(&self) -> crate::gauges::Gauges;
 
     /// Runs `f` on a connection outside any write transaction.
     async fn run_read<R, F>(&self, f: F) -> StoreResult<R>
@@ -586,6 +588,17 @@ impl<T: SqlStore> HealthCheck for T {
             migrations,
             writer,
         }
+    }
+}
+
+#[async_trait]
+impl<T: SqlStore> StoreGauges for T {
+    async fn gauges(&self) -> StoreResult<crate::gauges::Gauges> {
+        let webhooks = self.run_read(|c| crate::gauges::webhook_lag(c)).await?;
+        Ok(crate::gauges::Gauges {
+            webhooks,
+            ..self.backend_gauges()
+        })
     }
 }
 
