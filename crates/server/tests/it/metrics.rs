@@ -124,7 +124,7 @@ async fn known_traffic_shows_in_metrics_and_promtool_accepts_the_scrape() {
     drop(closed);
     let (endpoint, _) = s
         .store
-        .create_webhook(&hook, &[], Some(&dir))
+        .create_webhook(&roster_store::Actor::Cli, &hook, &[], Some(&dir))
         .await
         .unwrap();
 
@@ -165,7 +165,12 @@ async fn known_traffic_shows_in_metrics_and_promtool_accepts_the_scrape() {
         .await;
     assert_eq!(bulk.status, StatusCode::OK, "{:?}", bulk.body);
     // Two admin requests on a bucket of one: the second is a 429.
-    let key = s.store.create_admin_key("metrics").await.unwrap().1;
+    let key = s
+        .store
+        .create_admin_key(&roster_store::Actor::Cli, "metrics", &Default::default())
+        .await
+        .unwrap()
+        .1;
     let events = format!("http://{}/api/v1/events", s.addr);
     let statuses: Vec<u16> = {
         let mut v = Vec::new();
