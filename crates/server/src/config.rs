@@ -110,6 +110,9 @@ pub struct ServerConfig {
     /// database (`token_cache`); 0 asks every time. A revocation made
     /// elsewhere takes effect within this time.
     pub token_cache_secs: f64,
+    /// Base URL of Google's Admin SDK Directory API, which Google Workspace
+    /// directories are polled from (an egress proxy or a test stand-in).
+    pub google_api_url: String,
 }
 
 /// A directory whose tokens get their own rate (`[[rate_limit_overrides]]`).
@@ -180,6 +183,7 @@ impl Default for ServerConfig {
             admin_rate_limit_per_sec: 100.0,
             admin_rate_limit_burst: 200.0,
             token_cache_secs: 1.0,
+            google_api_url: "https://admin.googleapis.com".to_owned(),
         }
     }
 }

@@ -10,6 +10,7 @@
 pub mod cursor;
 pub mod db;
 pub mod error;
+pub mod google;
 pub mod postgres;
 mod roles;
 mod rows;
@@ -22,6 +23,7 @@ pub mod webhooks;
 use std::sync::{Arc, Mutex};
 
 pub use error::{StoreError, StoreResult};
+pub use google::GoogleStore;
 pub use postgres::{PgOptions, PgStore};
 pub use roles::{
     DirectoryReads, DirectoryStore, EventLog, Health, HealthCheck, ResourceStore, Store,
@@ -37,6 +39,7 @@ pub use tokens::{hash_token, new_admin_key, new_token};
 /// The role traits, whose methods are called through any store: `use
 /// roster_store::prelude::*;` where a module calls methods of several.
 pub mod prelude {
+    pub use crate::google::GoogleStore;
     pub use crate::roles::{
         DirectoryReads, DirectoryStore, EventLog, HealthCheck, ResourceStore, Store, TokenStore,
         WebhookStore,

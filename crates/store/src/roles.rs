@@ -283,7 +283,14 @@ pub trait HealthCheck: Send + Sync + 'static {
 /// on holds (`Arc<dyn Store>`). Implemented for everything that implements
 /// all the roles; an `Arc<dyn Store>` converts to an `Arc` of any one role.
 pub trait Store:
-    ResourceStore + DirectoryStore + DirectoryReads + TokenStore + EventLog + WebhookStore + HealthCheck
+    ResourceStore
+    + DirectoryStore
+    + DirectoryReads
+    + TokenStore
+    + EventLog
+    + WebhookStore
+    + HealthCheck
+    + crate::google::GoogleStore
 {
 }
 
@@ -295,5 +302,6 @@ impl<T> Store for T where
         + EventLog
         + WebhookStore
         + HealthCheck
+        + crate::google::GoogleStore
 {
 }

@@ -17,7 +17,7 @@ use super::copy::{COPY_CHUNK, CopyForm, CopyPlan, Held, HeldCopy, Source, copy_f
 use crate::db::{Db, Dialect, Row, Val, postgres_placeholders};
 use crate::{StoreError, StoreResult};
 
-pub(crate) const SCHEMA_VERSION: i64 = 2;
+pub(crate) const SCHEMA_VERSION: i64 = 7;
 const SCHEMA: &str = include_str!("schema.sql");
 /// The advisory lock key that serializes migrations of concurrent starts.
 const MIGRATION_LOCK: i64 = 0x526f_7374_6572; // "Roster"
@@ -630,6 +630,9 @@ fn migrate_in_transaction(conn: &PgConn) -> StoreResult<()> {
         // A directory's custom-attribute mapping (JSON: output key -> SCIM
         // attribute path); NULL: the Enterprise User attributes.
         conn.batch("ALTER TABLE directories ADD COLUMN custom_attributes TEXT")?;
+    }
+    if version < 7 {
+        conn.batch(crate::rows::google::MIGRATION)?;
     }
     conn.exec(
         "UPDATE roster_schema SET version = ?",

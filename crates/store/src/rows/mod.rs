@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod directory_api;
+pub mod google;
 pub mod list;
 pub mod outbox;
 pub mod read;

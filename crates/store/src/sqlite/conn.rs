@@ -13,7 +13,7 @@ use crate::{StoreError, StoreResult};
 
 /// The schema version (`PRAGMA user_version`) this build creates and reads;
 /// a database with a higher one belongs to a newer Roster.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 9;
 const SCHEMA: &str = include_str!("schema.sql");
 
 pub fn open_writer(path: &Path, horizon: &Horizon) -> StoreResult<Connection> {
@@ -146,6 +146,9 @@ pub fn migrate(conn: &mut Connection) -> StoreResult<()> {
         // attribute path); NULL: the Enterprise User attributes.
         tx.execute_batch("ALTER TABLE directories ADD COLUMN custom_attributes TEXT;")
             .db()?;
+    }
+    if version < 9 {
+        tx.execute_batch(crate::rows::google::MIGRATION).db()?;
     }
     if version < SCHEMA_VERSION {
         tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
