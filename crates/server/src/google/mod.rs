@@ -165,3 +165,56 @@ async fn run_job(
         tracing::warn!(directory = dir, error = %e, "google: cannot record the poll's outcome");
     }
 }
+
+/// Checks what creating a Google Workspace directory takes (the key file is
+/// parsed and its key loaded now, not at the first poll) and returns it ready
+/// to store.
+pub fn new_directory(
+    name: &str,
+    credentials: &str,
+    admin_email: &str,
+    customer: &str,
+    domain: Option<&str>,
+) -> Result<roster_store::google::NewGoogleDirectory, String> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err("the name is empty".to_owned());
+    }
+    ServiceAccount::parse(credentials)?;
+    let admin_email = admin_email.trim();
+    if !admin_email.contains('@') {
+        return Err(
+            "admin_email must be the email of a Google Workspace administrator the service account acts as"
+                .to_owned(),
+        );
+    }
+    let customer = customer.trim();
+    if customer.is_empty() {
+        return Err("customer must be the Google customer id, or my_customer".to_owned());
+    }
+    let domain = domain.map(str::trim).filter(|d| !d.is_empty());
+    Ok(roster_store::google::NewGoogleDirectory {
+        name: name.to_owned(),
+        credentials: credentials.to_owned(),
+        admin_email: admin_email.to_owned(),
+        customer: customer.to_owned(),
+        domain: domain.map(str::to_owned),
+        interval_secs: roster_store::google::DEFAULT_INTERVAL_SECS,
+    })
+}
+
+/// A Google directory's settings and last poll, as `/api/v1` and
+/// `roster directory list --json` show them (never the credentials).
+pub fn source_json(s: &roster_store::google::GoogleSource) -> serde_json::Value {
+    let ts = |ms: i64| roster_scim::values::format_unix_millis(ms);
+    serde_json::json!({
+        "admin_email": s.admin_email,
+        "customer": s.customer,
+        "domain": s.domain,
+        "poll_interval_secs": s.interval_secs,
+        "last_poll_at": s.last_poll_at.map(ts),
+        "last_poll_result": s.last_result,
+        "last_poll_error": s.last_error,
+        "sync_requested": s.next_poll_at == 0,
+    })
+}
