@@ -14,6 +14,7 @@ mod errors;
 mod etags;
 mod events;
 mod extensions;
+mod google;
 mod filters;
 mod hardening_errors;
 mod hardening_filters;

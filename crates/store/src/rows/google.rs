@@ -122,9 +122,11 @@ pub fn claim(
     for row in due {
         let id: String = row.get(0)?;
         let won = c.exec(
-            "UPDATE google_sources SET lease_owner = ?, lease_until = ?
+            // next_poll_at moves off 0, so a "sync now" asked for during
+            // this poll is seen (and kept) when it finishes.
+            "UPDATE google_sources SET lease_owner = ?, lease_until = ?, next_poll_at = ?
              WHERE directory_id = ? AND next_poll_at <= ? AND lease_until < ?",
-            vals![owner, now.saturating_add(lease_ms), &id, now, now],
+            vals![owner, now.saturating_add(lease_ms), now.max(1), &id, now, now],
         )?;
         if won == 0 {
             continue;
