@@ -101,7 +101,8 @@ pub fn user_to_scim(user: &Value) -> Option<Value> {
         .flatten()
         .filter_map(|p| {
             let value = text(p, "value")?;
-            let mut out = json!({"value": value, "type": phone_type(text(p, "type").unwrap_or(""))});
+            let mut out =
+                json!({"value": value, "type": phone_type(text(p, "type").unwrap_or(""))});
             if p.get("primary").and_then(Value::as_bool) == Some(true) {
                 out["primary"] = json!(true);
             }

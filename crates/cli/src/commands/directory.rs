@@ -18,10 +18,18 @@ pub enum DirectoryCommand {
         #[arg(long, default_value = "scim", value_parser = ["scim", "google-workspace"])]
         provider: String,
         /// The Google service-account key file (JSON), stored encrypted and never shown again.
-        #[arg(long, value_name = "FILE", required_if_eq("provider", "google-workspace"))]
+        #[arg(
+            long,
+            value_name = "FILE",
+            required_if_eq("provider", "google-workspace")
+        )]
         credentials: Option<PathBuf>,
         /// The Google Workspace administrator the service account acts as.
-        #[arg(long, value_name = "ADMIN", required_if_eq("provider", "google-workspace"))]
+        #[arg(
+            long,
+            value_name = "ADMIN",
+            required_if_eq("provider", "google-workspace")
+        )]
         admin_email: Option<String>,
         /// The Google customer id, or my_customer for the admin's own account.
         #[arg(long, default_value = "my_customer")]
@@ -180,9 +188,13 @@ pub async fn run(
         }
         DirectoryCommand::Sync { id } => {
             if store.request_google_sync(&id).await? {
-                println!("directory {id}: sync requested; a running `roster serve` polls it within a second");
+                println!(
+                    "directory {id}: sync requested; a running `roster serve` polls it within a second"
+                );
             } else if store.get_directory(&id).await?.is_some() {
-                anyhow::bail!("directory {id} receives SCIM; only google-workspace directories are synced");
+                anyhow::bail!(
+                    "directory {id} receives SCIM; only google-workspace directories are synced"
+                );
             } else {
                 anyhow::bail!("no directory {id} (see `roster directory list`)");
             }

@@ -73,7 +73,11 @@ pub async fn create(
     let name = NameBody { name: body.name }.name()?;
     match body.provider.as_deref() {
         None | Some(google::SCIM) => {
-            if body.credentials.is_some() || body.admin_email.is_some() || body.customer.is_some() || body.domain.is_some() {
+            if body.credentials.is_some()
+                || body.admin_email.is_some()
+                || body.customer.is_some()
+                || body.domain.is_some()
+            {
                 return Err(AppError::bad_request(
                     "credentials, admin_email, customer and domain are for \"provider\": \"google-workspace\"",
                 ));
@@ -139,7 +143,10 @@ pub async fn sync(
             Json(json!({"directory_id": id, "sync": "requested"})),
         ));
     }
-    s.store.get_directory(&id).await?.ok_or_else(|| not_found(&id))?;
+    s.store
+        .get_directory(&id)
+        .await?
+        .ok_or_else(|| not_found(&id))?;
     Err(AppError::bad_request(format!(
         "directory {id} receives SCIM from its identity provider; only google-workspace directories are synced"
     )))

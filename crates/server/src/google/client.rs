@@ -129,7 +129,9 @@ impl DirectoryClient {
                 .map_err(|e| GoogleError::Transport(e.to_string()))?;
             let status = resp.status();
             let retryable = status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
-            let pause = retry_after(&resp).unwrap_or(wait).clamp(self.min_wait, MAX_WAIT);
+            let pause = retry_after(&resp)
+                .unwrap_or(wait)
+                .clamp(self.min_wait, MAX_WAIT);
             let body = resp
                 .text()
                 .await
@@ -143,7 +145,11 @@ impl DirectoryClient {
                     message: error_message(&body),
                 });
             }
-            tracing::info!(status = status.as_u16(), wait_ms = pause.as_millis() as u64, "google: retrying");
+            tracing::info!(
+                status = status.as_u16(),
+                wait_ms = pause.as_millis() as u64,
+                "google: retrying"
+            );
             tokio::time::sleep(pause).await;
             wait = (wait * 2).min(MAX_WAIT);
             attempt += 1;
@@ -175,11 +181,13 @@ impl DirectoryClient {
             let message = error_message(&body);
             // The token endpoint answers 400/401 `invalid_grant` for a bad
             // key and `unauthorized_client` when delegation is missing.
-            return Err(if message.starts_with("unauthorized_client") || status == 403 {
-                GoogleError::Forbidden(message)
-            } else {
-                GoogleError::Unauthorized(message)
-            });
+            return Err(
+                if message.starts_with("unauthorized_client") || status == 403 {
+                    GoogleError::Forbidden(message)
+                } else {
+                    GoogleError::Unauthorized(message)
+                },
+            );
         }
         let v: Value = serde_json::from_str(&body)
             .map_err(|_| GoogleError::Protocol("the token answer is not JSON".into()))?;
@@ -188,7 +196,8 @@ impl DirectoryClient {
             .and_then(Value::as_str)
             .ok_or_else(|| GoogleError::Protocol("the token answer has no access_token".into()))?
             .to_owned();
-        let lifetime = Duration::from_secs(v.get("expires_in").and_then(Value::as_u64).unwrap_or(3600));
+        let lifetime =
+            Duration::from_secs(v.get("expires_in").and_then(Value::as_u64).unwrap_or(3600));
         *cached = Some(Token {
             value: value.clone(),
             renew_at: Instant::now() + lifetime.saturating_sub(TOKEN_MARGIN),
@@ -259,11 +268,15 @@ mod tests {
     #[test]
     fn reads_both_error_shapes() {
         assert_eq!(
-            error_message(r#"{"error": {"code": 403, "message": "Not Authorized to access this resource/api", "errors": []}}"#),
+            error_message(
+                r#"{"error": {"code": 403, "message": "Not Authorized to access this resource/api", "errors": []}}"#
+            ),
             "Not Authorized to access this resource/api"
         );
         assert_eq!(
-            error_message(r#"{"error": "invalid_grant", "error_description": "Invalid JWT Signature."}"#),
+            error_message(
+                r#"{"error": "invalid_grant", "error_description": "Invalid JWT Signature."}"#
+            ),
             "invalid_grant: Invalid JWT Signature."
         );
         assert_eq!(error_message("oops"), "oops");

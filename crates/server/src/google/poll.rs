@@ -173,9 +173,16 @@ impl<L: Lease> Poll<'_, L> {
                     s.id
                 }
                 Some(current) if differs(self.state, kind, current, &body) => {
-                    service::replace(self.state, self.dir(), kind, &current.id, None, body.clone())
-                        .await
-                        .map_err(|e| write_error(what(), e))?;
+                    service::replace(
+                        self.state,
+                        self.dir(),
+                        kind,
+                        &current.id,
+                        None,
+                        body.clone(),
+                    )
+                    .await
+                    .map_err(|e| write_error(what(), e))?;
                     self.summary.updated += 1;
                     current.id.clone()
                 }
@@ -300,9 +307,8 @@ impl<L: Lease> Poll<'_, L> {
                 let mut body = body;
                 let mut members: Vec<&String> = want.iter().collect();
                 members.sort();
-                body["members"] = Value::Array(
-                    members.into_iter().map(|m| json!({"value": m})).collect(),
-                );
+                body["members"] =
+                    Value::Array(members.into_iter().map(|m| json!({"value": m})).collect());
                 service::replace(self.state, self.dir(), Kind::Group, &sid, None, body)
                     .await
                     .map_err(|e| write_error(format!("the members of group {gid}"), e))?;

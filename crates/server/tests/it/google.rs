@@ -38,7 +38,12 @@ fn test_key() -> &'static (String, Vec<u8>) {
     KEY.get_or_init(|| {
         let key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).unwrap();
         let pem = key.to_pkcs8_pem(LineEnding::LF).unwrap().to_string();
-        let public = key.to_public_key().to_pkcs1_der().unwrap().as_bytes().to_vec();
+        let public = key
+            .to_public_key()
+            .to_pkcs1_der()
+            .unwrap()
+            .as_bytes()
+            .to_vec();
         (pem, public)
     })
 }
@@ -117,7 +122,9 @@ async fn token(State(g): State<Shared>, Form(form): Form<HashMap<String, String>
         )
             .into_response()
     };
-    if form.get("grant_type").map(String::as_str) != Some("urn:ietf:params:oauth:grant-type:jwt-bearer") {
+    if form.get("grant_type").map(String::as_str)
+        != Some("urn:ietf:params:oauth:grant-type:jwt-bearer")
+    {
         return oauth("unsupported_grant_type", "Invalid grant_type");
     }
     let Some(assertion) = form.get("assertion") else {
@@ -149,7 +156,10 @@ async fn token(State(g): State<Shared>, Form(form): Form<HashMap<String, String>
         || claims["exp"].as_i64().unwrap_or(0) <= now
         || claims["exp"].as_i64().unwrap_or(0) - claims["iat"].as_i64().unwrap_or(0) > 3600
     {
-        return oauth("invalid_grant", "Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe.");
+        return oauth(
+            "invalid_grant",
+            "Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe.",
+        );
     }
     if claims["sub"] != ADMIN || SCOPES.iter().any(|s| !scopes.contains(s)) {
         return oauth(
@@ -160,7 +170,8 @@ async fn token(State(g): State<Shared>, Form(form): Form<HashMap<String, String>
     g.token_grants += 1;
     let t = format!("ya29.test-{}", g.token_grants);
     g.tokens.push(t.clone());
-    axum::Json(json!({"access_token": t, "expires_in": 3599, "token_type": "Bearer"})).into_response()
+    axum::Json(json!({"access_token": t, "expires_in": 3599, "token_type": "Bearer"}))
+        .into_response()
 }
 
 fn authorized(g: &Google, headers: &HeaderMap) -> bool {
@@ -184,10 +195,16 @@ fn page(
         .map(|m| m.parse().unwrap_or(0))
         .unwrap_or(100);
     if want == 0 || want > max {
-        return Err(google_error(400, "invalid", "Invalid value for: maxResults"));
+        return Err(google_error(
+            400,
+            "invalid",
+            "Invalid value for: maxResults",
+        ));
     }
     let from: usize = match q.get("pageToken") {
-        Some(t) => t.parse().map_err(|_| google_error(400, "invalid", "Invalid page token"))?,
+        Some(t) => t
+            .parse()
+            .map_err(|_| google_error(400, "invalid", "Invalid page token"))?,
         None => 0,
     };
     let n = want.min(per_page);
@@ -211,7 +228,11 @@ async fn users(
     if g.throttle > 0 {
         g.throttle -= 1;
         g.throttled += 1;
-        let mut r = google_error(429, "rateLimitExceeded", "Quota exceeded for quota metric 'Queries' of service 'admin.googleapis.com'");
+        let mut r = google_error(
+            429,
+            "rateLimitExceeded",
+            "Quota exceeded for quota metric 'Queries' of service 'admin.googleapis.com'",
+        );
         r.headers_mut().insert("retry-after", "1".parse().unwrap());
         return r;
     }
@@ -343,12 +364,23 @@ async fn create(s: &TestServer, key: &str, base: &str) -> String {
 
 /// Asks for a sync and waits for the poll after `after` (its last_poll_at); returns the directory.
 async fn sync(s: &TestServer, key: &str, id: &str) -> Value {
-    let before = api(s, key, Method::GET, &format!("/directories/{id}"), None).await.body;
-    let r = api(s, key, Method::POST, &format!("/directories/{id}/sync"), None).await;
+    let before = api(s, key, Method::GET, &format!("/directories/{id}"), None)
+        .await
+        .body;
+    let r = api(
+        s,
+        key,
+        Method::POST,
+        &format!("/directories/{id}/sync"),
+        None,
+    )
+    .await;
     assert_eq!(r.status, 202, "{:?}", r.body);
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let d = api(s, key, Method::GET, &format!("/directories/{id}"), None).await.body;
+        let d = api(s, key, Method::GET, &format!("/directories/{id}"), None)
+            .await
+            .body;
         if d["google"]["last_poll_at"] != before["google"]["last_poll_at"]
             && d["google"]["sync_requested"] == false
         {
@@ -389,9 +421,14 @@ async fn polls_users_groups_and_memberships_like_a_scim_push() {
     let key = admin_key(&s).await;
     {
         let mut g = g.lock().unwrap();
-        g.users = vec![user("1", "ada@example.com", "Ada"), user("2", "bob@example.com", "Bob"), user("3", "cy@example.com", "Cy")];
+        g.users = vec![
+            user("1", "ada@example.com", "Ada"),
+            user("2", "bob@example.com", "Bob"),
+            user("3", "cy@example.com", "Cy"),
+        ];
         g.groups = vec![json!({"id": "g1", "email": "eng@example.com", "name": "Engineering"})];
-        g.members.insert("g1".into(), vec![member("1"), member("2")]);
+        g.members
+            .insert("g1".into(), vec![member("1"), member("2")]);
     }
     let id = create(&s, &key, &base).await;
     let d = sync(&s, &key, &id).await;
@@ -403,15 +440,29 @@ async fn polls_users_groups_and_memberships_like_a_scim_push() {
     let ada = stored_user(&s, &id, "1").await.unwrap();
     assert_eq!(ada["userName"], "ada@example.com");
     assert_eq!(ada["title"], "Engineer");
-    assert_eq!(ada["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]["department"], "R&D");
+    assert_eq!(
+        ada["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]["department"],
+        "R&D"
+    );
     // The directory's users through the app-facing API, as for a SCIM directory.
-    let r = api(&s, &key, Method::GET, &format!("/directories/{id}/users"), None).await;
+    let r = api(
+        &s,
+        &key,
+        Method::GET,
+        &format!("/directories/{id}/users"),
+        None,
+    )
+    .await;
     assert_eq!(r.body["data"].as_array().unwrap().len(), 3, "{:?}", r.body);
 
     // Nothing changed at Google: nothing is written, no event.
     sync(&s, &key, &id).await;
     assert_eq!(events(&s, &id).await.len(), ev.len());
-    assert_eq!(g.lock().unwrap().token_grants, 1, "the access token is reused");
+    assert_eq!(
+        g.lock().unwrap().token_grants,
+        1,
+        "the access token is reused"
+    );
 
     // A suspension, a deletion, a rename and a membership move.
     {
@@ -420,7 +471,8 @@ async fn polls_users_groups_and_memberships_like_a_scim_push() {
         g.users[0]["name"]["familyName"] = json!("Lovelace");
         g.users.remove(2);
         g.members.insert("g1".into(), vec![member("2")]);
-        g.groups.push(json!({"id": "g2", "email": "ops@example.com", "name": "Ops"}));
+        g.groups
+            .push(json!({"id": "g2", "email": "ops@example.com", "name": "Ops"}));
         g.members.insert("g2".into(), vec![member("1")]);
     }
     let d = sync(&s, &key, &id).await;
@@ -433,7 +485,10 @@ async fn polls_users_groups_and_memberships_like_a_scim_push() {
     assert_eq!(count(&after, "dsync.group.user_added"), 1, "{after:?}");
     assert_eq!(stored_user(&s, &id, "2").await.unwrap()["active"], false);
     assert!(stored_user(&s, &id, "3").await.is_none());
-    assert_eq!(stored_user(&s, &id, "1").await.unwrap()["name"]["familyName"], "Lovelace");
+    assert_eq!(
+        stored_user(&s, &id, "1").await.unwrap()["name"]["familyName"],
+        "Lovelace"
+    );
 }
 
 #[tokio::test]
@@ -443,10 +498,15 @@ async fn a_cut_short_listing_deletes_nothing_and_quota_errors_are_retried() {
     let key = admin_key(&s).await;
     {
         let mut g = g.lock().unwrap();
-        g.users = (1..=5).map(|i| user(&i.to_string(), &format!("u{i}@example.com"), "U")).collect();
+        g.users = (1..=5)
+            .map(|i| user(&i.to_string(), &format!("u{i}@example.com"), "U"))
+            .collect();
     }
     let id = create(&s, &key, &base).await;
-    assert_eq!(sync(&s, &key, &id).await["google"]["last_poll_result"], "ok");
+    assert_eq!(
+        sync(&s, &key, &id).await["google"]["last_poll_result"],
+        "ok"
+    );
     let before = events(&s, &id).await.len();
 
     // User 5 leaves, but the listing fails on its second page.
@@ -457,13 +517,25 @@ async fn a_cut_short_listing_deletes_nothing_and_quota_errors_are_retried() {
     }
     let d = sync(&s, &key, &id).await;
     assert_eq!(d["google"]["last_poll_result"], "error", "{d}");
-    assert!(d["google"]["last_poll_error"].as_str().unwrap().contains("400"), "{d}");
+    assert!(
+        d["google"]["last_poll_error"]
+            .as_str()
+            .unwrap()
+            .contains("400"),
+        "{d}"
+    );
     let listed = s.store.external_index(&id, Kind::User).await.unwrap();
     assert_eq!(listed.len(), 5, "nothing deleted on a cut-short listing");
     assert_eq!(events(&s, &id).await.len(), before);
     // The error shows in `roster directory list`'s source too: the API list.
     let all = api(&s, &key, Method::GET, "/directories", None).await.body;
-    let mine = all["data"].as_array().unwrap().iter().find(|d| d["id"] == id.as_str()).unwrap().clone();
+    let mine = all["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["id"] == id.as_str())
+        .unwrap()
+        .clone();
     assert_eq!(mine["google"]["last_poll_result"], "error");
 
     // Quota: two 429s with Retry-After, then the listing goes through.
@@ -476,7 +548,10 @@ async fn a_cut_short_listing_deletes_nothing_and_quota_errors_are_retried() {
     assert_eq!(d["google"]["last_poll_result"], "ok", "{d}");
     assert_eq!(d["google"]["last_poll_error"], Value::Null);
     assert_eq!(g.lock().unwrap().throttled, 2);
-    assert_eq!(s.store.external_index(&id, Kind::User).await.unwrap().len(), 4);
+    assert_eq!(
+        s.store.external_index(&id, Kind::User).await.unwrap().len(),
+        4
+    );
     assert_eq!(count(&events(&s, &id).await, "dsync.user.deleted"), 1);
 }
 
@@ -492,31 +567,61 @@ async fn bad_keys_missing_delegation_and_bad_requests_are_reported() {
     let id = r.body["id"].as_str().unwrap().to_owned();
     let d = sync(&s, &key, &id).await;
     let err = d["google"]["last_poll_error"].as_str().unwrap();
-    assert!(err.contains("403") && err.contains("unauthorized_client"), "{err}");
+    assert!(
+        err.contains("403") && err.contains("unauthorized_client"),
+        "{err}"
+    );
 
     // A key the stand-in does not know: the signature fails (401).
     g.lock().unwrap().public_key = {
         let other = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).unwrap();
-        other.to_public_key().to_pkcs1_der().unwrap().as_bytes().to_vec()
+        other
+            .to_public_key()
+            .to_pkcs1_der()
+            .unwrap()
+            .as_bytes()
+            .to_vec()
     };
     let id = create(&s, &key, &base).await;
     let d = sync(&s, &key, &id).await;
     let err = d["google"]["last_poll_error"].as_str().unwrap();
-    assert!(err.contains("401") && err.contains("Invalid JWT Signature"), "{err}");
+    assert!(
+        err.contains("401") && err.contains("Invalid JWT Signature"),
+        "{err}"
+    );
 
     // Bad input is a 400 naming the problem; nothing is created.
     for (body, want) in [
-        (json!({"name": "x", "provider": "google-workspace", "credentials": {"client_email": "a@b"}, "admin_email": ADMIN}), "private_key"),
-        (json!({"name": "x", "provider": "google-workspace", "credentials": key_file(&base), "admin_email": "nobody"}), "admin_email"),
-        (json!({"name": "x", "provider": "okta-pull"}), "unknown provider"),
-        (json!({"name": "x", "admin_email": ADMIN}), "google-workspace"),
+        (
+            json!({"name": "x", "provider": "google-workspace", "credentials": {"client_email": "a@b"}, "admin_email": ADMIN}),
+            "private_key",
+        ),
+        (
+            json!({"name": "x", "provider": "google-workspace", "credentials": key_file(&base), "admin_email": "nobody"}),
+            "admin_email",
+        ),
+        (
+            json!({"name": "x", "provider": "okta-pull"}),
+            "unknown provider",
+        ),
+        (
+            json!({"name": "x", "admin_email": ADMIN}),
+            "google-workspace",
+        ),
     ] {
         let r = api(&s, &key, Method::POST, "/directories", Some(body)).await;
         assert_eq!(r.status, 400, "{:?}", r.body);
         assert!(r.body.to_string().contains(want), "{:?}", r.body);
     }
     // A SCIM directory is not synced; an unknown one is 404.
-    let r = api(&s, &key, Method::POST, &format!("/directories/{}/sync", s.directory), None).await;
+    let r = api(
+        &s,
+        &key,
+        Method::POST,
+        &format!("/directories/{}/sync", s.directory),
+        None,
+    )
+    .await;
     assert_eq!(r.status, 400, "{:?}", r.body);
     let r = api(&s, &key, Method::POST, "/directories/nope/sync", None).await;
     assert_eq!(r.status, 404, "{:?}", r.body);
@@ -544,7 +649,9 @@ async fn two_instances_poll_a_directory_once() {
     let key = admin_key(&s).await;
     {
         let mut g = g.lock().unwrap();
-        g.users = (1..=20).map(|i| user(&i.to_string(), &format!("u{i}@example.com"), "U")).collect();
+        g.users = (1..=20)
+            .map(|i| user(&i.to_string(), &format!("u{i}@example.com"), "U"))
+            .collect();
     }
     let id = create(&s, &key, &base).await;
     let d = sync(&s, &key, &id).await;

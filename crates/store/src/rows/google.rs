@@ -126,7 +126,14 @@ pub fn claim(
             // this poll is seen (and kept) when it finishes.
             "UPDATE google_sources SET lease_owner = ?, lease_until = ?, next_poll_at = ?
              WHERE directory_id = ? AND next_poll_at <= ? AND lease_until < ?",
-            vals![owner, now.saturating_add(lease_ms), now.max(1), &id, now, now],
+            vals![
+                owner,
+                now.saturating_add(lease_ms),
+                now.max(1),
+                &id,
+                now,
+                now
+            ],
         )?;
         if won == 0 {
             continue;
@@ -165,7 +172,7 @@ pub fn finish(
     // A "sync now" asked for during the poll (next_poll_at = 0) is kept.
     Ok(c.exec(
         "UPDATE google_sources SET last_poll_at = ?, last_result = ?, last_error = ?,
-             next_poll_at = CASE WHEN next_poll_at = 0 THEN 0 ELSE ? END,
+             next_poll_at = CASE WHEN next_poll_at = 0 THEN CAST(0 AS BIGINT) ELSE CAST(? AS BIGINT) END,
              lease_owner = NULL, lease_until = 0
          WHERE directory_id = ? AND lease_owner = ?",
         vals![now_ms(), result, error, next_poll_at, directory, owner],
