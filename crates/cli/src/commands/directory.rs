@@ -4,7 +4,6 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Subcommand;
-use roster_store::prelude::*;
 use serde_json::json;
 
 #[derive(Subcommand)]

@@ -189,22 +189,22 @@ fn page(
     max: usize,
     per_page: usize,
     key: &str,
-) -> Result<(Value, usize), Response> {
+) -> Result<(Value, usize), Box<Response>> {
     let want: usize = q
         .get("maxResults")
         .map(|m| m.parse().unwrap_or(0))
         .unwrap_or(100);
     if want == 0 || want > max {
-        return Err(google_error(
+        return Err(Box::new(google_error(
             400,
             "invalid",
             "Invalid value for: maxResults",
-        ));
+        )));
     }
     let from: usize = match q.get("pageToken") {
         Some(t) => t
             .parse()
-            .map_err(|_| google_error(400, "invalid", "Invalid page token"))?,
+            .map_err(|_| Box::new(google_error(400, "invalid", "Invalid page token")))?,
         None => 0,
     };
     let n = want.min(per_page);
@@ -252,7 +252,7 @@ async fn users(
             check_shape(&discovery(), "Users", &v);
             axum::Json(v).into_response()
         }
-        Err(r) => r,
+        Err(r) => *r,
     }
 }
 
@@ -270,7 +270,7 @@ async fn groups(
             check_shape(&discovery(), "Groups", &v);
             axum::Json(v).into_response()
         }
-        Err(r) => r,
+        Err(r) => *r,
     }
 }
 
@@ -292,7 +292,7 @@ async fn members(
             check_shape(&discovery(), "Members", &v);
             axum::Json(v).into_response()
         }
-        Err(r) => r,
+        Err(r) => *r,
     }
 }
 
