@@ -125,6 +125,9 @@ pub struct ServerConfig {
     /// Label SCIM operations with their directory id in `/metrics` (one
     /// series per directory: turn on only with a bounded number of them).
     pub metrics_directory_labels: bool,
+    /// Base URL of Google's Admin SDK Directory API, which Google Workspace
+    /// directories are polled from (an egress proxy or a test stand-in).
+    pub google_api_url: String,
 }
 
 /// A directory whose tokens get their own rate (`[[rate_limit_overrides]]`).
@@ -199,6 +202,7 @@ impl Default for ServerConfig {
             token_cache_secs: 1.0,
             metrics_listen: None,
             metrics_directory_labels: false,
+            google_api_url: "https://admin.googleapis.com".to_owned(),
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod bulk;
 pub mod config;
 pub mod error;
 pub mod fallback;
+pub mod google;
 pub mod health;
 pub mod idempotency;
 pub mod limits;
@@ -225,12 +226,14 @@ pub async fn serve_with_metrics(
     });
     let pruner = retention::spawn(store.clone(), config.event_retention_days, stopped);
     let state = AppState::new(store, reg, config.clone(), liveness);
+    let poller = google::spawn(state.clone(), stop.subscribe());
     let served = listener::run(listener, router(state), &config, shutdown).await;
     let _ = stop.send(true);
     if let Some(d) = dispatcher {
         let _ = d.await;
     }
     let _ = pruner.await;
+    let _ = poller.await;
     if let Some(m) = metrics_server {
         let _ = m.await;
     }

@@ -357,6 +357,7 @@ pub trait Store:
     + AuditLog
     + HealthCheck
     + StoreGauges
+    + crate::google::GoogleStore
 {
 }
 
@@ -370,5 +371,6 @@ impl<T> Store for T where
         + AuditLog
         + HealthCheck
         + StoreGauges
+        + crate::google::GoogleStore
 {
 }

@@ -69,6 +69,7 @@ fn directory_routes() -> Router<AppState> {
                 .patch(directories::rename)
                 .delete(directories::delete),
         )
+        .route("/api/v1/directories/{id}/sync", post(directories::sync))
         .route(
             "/api/v1/directories/{id}/tokens",
             get(tokens::list).post(tokens::issue),

@@ -18,6 +18,7 @@ mod etags;
 mod events;
 mod extensions;
 mod filters;
+mod google;
 mod hardening_errors;
 mod hardening_filters;
 mod hardening_limits;

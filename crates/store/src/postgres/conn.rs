@@ -17,7 +17,7 @@ use super::copy::{COPY_CHUNK, CopyForm, CopyPlan, Held, HeldCopy, Source, copy_f
 use crate::db::{Db, Dialect, Row, Val, postgres_placeholders};
 use crate::{StoreError, StoreResult};
 
-pub(crate) const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 const SCHEMA: &str = include_str!("schema.sql");
 /// The advisory lock key that serializes migrations of concurrent starts.
 const MIGRATION_LOCK: i64 = 0x526f_7374_6572; // "Roster"
@@ -688,6 +688,9 @@ fn migrate_in_transaction(conn: &PgConn) -> StoreResult<()> {
              CREATE INDEX audit_log_target ON audit_log(target_id, seq);
              CREATE INDEX audit_log_actor ON audit_log(actor, seq);",
         )?;
+    }
+    if version < 7 {
+        conn.batch(crate::rows::google::MIGRATION)?;
     }
     conn.exec(
         "UPDATE roster_schema SET version = ?",

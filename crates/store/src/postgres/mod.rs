@@ -26,7 +26,7 @@ use crate::db::Db;
 pub use crate::rows::resources::taken_names_sql;
 use crate::rows::store::SqlStore;
 use crate::{ListOptions, StoreError, StoreResult, vals};
-pub use conn::PgConn;
+pub use conn::{PgConn, SCHEMA_VERSION};
 
 /// How to reach PostgreSQL and how many connections to keep.
 #[derive(Debug, Clone)]

@@ -13,7 +13,7 @@ use crate::{StoreError, StoreResult};
 
 /// The schema version (`PRAGMA user_version`) this build creates and reads;
 /// a database with a higher one belongs to a newer Roster.
-pub const SCHEMA_VERSION: i64 = 8;
+pub const SCHEMA_VERSION: i64 = 9;
 const SCHEMA: &str = include_str!("schema.sql");
 
 /// Version 8: what an admin key may do (`read_only`; `directories`, a JSON
@@ -170,6 +170,9 @@ pub fn migrate(conn: &mut Connection) -> StoreResult<()> {
     if version < 8 {
         // Admin key scopes and rotation, and the audit log.
         tx.execute_batch(AUDIT_AND_KEY_SCOPES).db()?;
+    }
+    if version < 9 {
+        tx.execute_batch(crate::rows::google::MIGRATION).db()?;
     }
     if version < SCHEMA_VERSION {
         tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
