@@ -17,7 +17,7 @@ use super::copy::{COPY_CHUNK, CopyForm, CopyPlan, Held, HeldCopy, Source, copy_f
 use crate::db::{Db, Dialect, Row, Val, postgres_placeholders};
 use crate::{StoreError, StoreResult};
 
-pub(crate) const SCHEMA_VERSION: i64 = 2;
+pub(crate) const SCHEMA_VERSION: i64 = 5;
 const SCHEMA: &str = include_str!("schema.sql");
 /// The advisory lock key that serializes migrations of concurrent starts.
 const MIGRATION_LOCK: i64 = 0x526f_7374_6572; // "Roster"
@@ -630,6 +630,16 @@ fn migrate_in_transaction(conn: &PgConn) -> StoreResult<()> {
         // A directory's custom-attribute mapping (JSON: output key -> SCIM
         // attribute path); NULL: the Enterprise User attributes.
         conn.batch("ALTER TABLE directories ADD COLUMN custom_attributes TEXT")?;
+    }
+    if version < 5 {
+        // How deliveries to an endpoint are shaped (NULL max_in_flight: the
+        // setting), and how far a dispatcher may have sent.
+        conn.batch(
+            "ALTER TABLE webhook_endpoints ADD COLUMN max_in_flight BIGINT;
+             ALTER TABLE webhook_endpoints ADD COLUMN batch_max_events BIGINT NOT NULL DEFAULT 1;
+             ALTER TABLE webhook_endpoints ADD COLUMN batch_max_wait_ms BIGINT NOT NULL DEFAULT 0;
+             ALTER TABLE webhook_endpoints ADD COLUMN sent_through BIGINT NOT NULL DEFAULT 0;",
+        )?;
     }
     conn.exec(
         "UPDATE roster_schema SET version = ?",

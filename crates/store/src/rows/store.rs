@@ -10,7 +10,7 @@ use roster_scim::schema::SchemaRegistry;
 use super::{admin, directory_api, list, outbox, resources, settings, tx, webhooks};
 use crate::db::Db;
 use crate::model::*;
-use crate::webhooks::{DeliveryRecord, Leased, Progress, WebhookEndpoint};
+use crate::webhooks::{DeliveryOptions, DeliveryRecord, Leased, Progress, WebhookEndpoint};
 use crate::{
     DirectoryReads, DirectoryStore, EventLog, Health, HealthCheck, ListOptions, ResourceStore,
     StoreResult, TokenStore, TxWork, WebhookStore,
@@ -360,16 +360,17 @@ impl<T: SqlStore> EventLog for T {
 
 #[async_trait]
 impl<T: SqlStore> WebhookStore for T {
-    async fn create_webhook(
+    async fn create_webhook_with(
         &self,
         url: &str,
         types: &[String],
         directory: Option<&str>,
+        options: DeliveryOptions,
     ) -> StoreResult<(WebhookEndpoint, String)> {
         let (url, types, dir) = (url.to_owned(), types.to_vec(), directory.map(str::to_owned));
         let key = self.secret_key();
         self.run_write(None, move |c| {
-            webhooks::create(c, key.as_ref(), &url, &types, dir.as_deref())
+            webhooks::create(c, key.as_ref(), &url, &types, dir.as_deref(), &options)
         })
         .await
     }

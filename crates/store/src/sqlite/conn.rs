@@ -13,8 +13,15 @@ use crate::{StoreError, StoreResult};
 
 /// The schema version (`PRAGMA user_version`) this build creates and reads;
 /// a database with a higher one belongs to a newer Roster.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 7;
 const SCHEMA: &str = include_str!("schema.sql");
+/// Version 7: how deliveries to an endpoint are shaped (NULL max_in_flight:
+/// the setting), and how far a dispatcher may have sent.
+const WEBHOOK_DELIVERY_OPTIONS: &str =
+    "ALTER TABLE webhook_endpoints ADD COLUMN max_in_flight INTEGER;
+     ALTER TABLE webhook_endpoints ADD COLUMN batch_max_events INTEGER NOT NULL DEFAULT 1;
+     ALTER TABLE webhook_endpoints ADD COLUMN batch_max_wait_ms INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE webhook_endpoints ADD COLUMN sent_through INTEGER NOT NULL DEFAULT 0;";
 
 pub fn open_writer(path: &Path, horizon: &Horizon) -> StoreResult<Connection> {
     let conn = Connection::open(path).map_err(|e| open_error(path, e))?;
@@ -146,6 +153,9 @@ pub fn migrate(conn: &mut Connection) -> StoreResult<()> {
         // attribute path); NULL: the Enterprise User attributes.
         tx.execute_batch("ALTER TABLE directories ADD COLUMN custom_attributes TEXT;")
             .db()?;
+    }
+    if version < 7 {
+        tx.execute_batch(WEBHOOK_DELIVERY_OPTIONS).db()?;
     }
     if version < SCHEMA_VERSION {
         tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
