@@ -24,7 +24,13 @@ pub struct Outgoing {
 /// array of them (even of one), signed as one body; otherwise the single
 /// event as a JSON object. `attempt` counts attempts at the most-tried
 /// event in it.
-pub fn build(secret: &str, events: &[&Event], batch: bool, attempt: i64, now_secs: i64) -> Outgoing {
+pub fn build(
+    secret: &str,
+    events: &[&Event],
+    batch: bool,
+    attempt: i64,
+    now_secs: i64,
+) -> Outgoing {
     let mut headers = vec![("content-type", "application/json".to_owned())];
     let body = match (batch, events) {
         (false, [event]) => {

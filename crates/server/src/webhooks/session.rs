@@ -141,7 +141,11 @@ async fn send<S: ?Sized>(
 /// `Retry-After` in seconds (the form rate limiters send); an HTTP date
 /// is read as well.
 fn retry_after_ms(headers: &reqwest::header::HeaderMap) -> Option<i64> {
-    let v = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    let v = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
     let ms = match v.parse::<i64>() {
         Ok(secs) => secs.saturating_mul(1000),
         Err(_) => {
@@ -194,7 +198,10 @@ where
     s.deliver().await;
     if !s.lost {
         s.save(true).await;
-        let _ = sh.store.release_webhook(&leased.endpoint.id, &sh.owner).await;
+        let _ = sh
+            .store
+            .release_webhook(&leased.endpoint.id, &sh.owner)
+            .await;
     }
 }
 
@@ -222,7 +229,8 @@ where
             .max(1)
     }
 
-    /// Events an operator asked to send again, one by one, ahead of the rest.
+    /// Events an operator asked to send again, one by one, ahead of the
+    /// rest; as repeats (attempt 2), since the receiver may have them.
     async fn redeliver(&mut self) {
         for seq in self.leased.redeliveries.clone() {
             if self.sh.is_stopping() {
@@ -235,7 +243,7 @@ where
                     &self.leased.secret,
                     &[&event],
                     self.batched(),
-                    1,
+                    2,
                 )
                 .await;
                 self.record(&a, a.status, seq, true);
@@ -411,10 +419,7 @@ where
         let poll = i64::try_from(sh.cfg.webhook_poll_ms.max(1)).unwrap_or(i64::MAX);
         let renew = (sh.lease_ms() / 3).max(1);
         let wait_ms = i64::from(self.leased.endpoint.options.batch_max_wait_ms);
-        let (url, secret) = (
-            self.leased.endpoint.url.clone(),
-            self.leased.secret.clone(),
-        );
+        let (url, secret) = (self.leased.endpoint.url.clone(), self.leased.secret.clone());
         let batched = self.batched();
         let mut flying = FuturesUnordered::new();
         let mut caught_up = false;
@@ -466,7 +471,8 @@ where
                 return;
             }
             let dirty = !self.log.is_empty();
-            if (dirty && (now - self.last_save >= SAVE_EVERY_MS || self.log.len() >= SAVE_DELIVERIES))
+            if (dirty
+                && (now - self.last_save >= SAVE_EVERY_MS || self.log.len() >= SAVE_DELIVERIES))
                 || now - self.last_save >= renew
             {
                 self.save(false).await;

@@ -338,7 +338,10 @@ fn assert_repeats_marked(bodies: &[(HeaderMap, Bytes)]) {
     for (h, _) in bodies {
         if h["roster-delivery-attempt"] == "1" {
             let id = h["roster-event-id"].to_str().unwrap();
-            assert!(first.insert(id.to_owned()), "{id} arrived twice as attempt 1");
+            assert!(
+                first.insert(id.to_owned()),
+                "{id} arrived twice as attempt 1"
+            );
         }
     }
 }
@@ -390,7 +393,9 @@ async fn a_backlog_is_delivered_without_a_poll_interval_between_batches() {
 
 /// A small deterministic generator: which requests a receiver fails.
 fn coin(n: usize, seed: u64) -> u64 {
-    let mut z = (n as u64).wrapping_add(seed).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let mut z = (n as u64)
+        .wrapping_add(seed)
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z ^ (z >> 31)
 }
@@ -491,7 +496,10 @@ async fn per_resource_order_holds_under_random_failures() {
     assert_eq!(delivered.len(), want.len());
     let g = got.lock().unwrap();
     let failures = g.answers.iter().filter(|(_, c)| *c != 200).count();
-    assert!(failures > 10, "the receiver failed only {failures} requests");
+    assert!(
+        failures > 10,
+        "the receiver failed only {failures} requests"
+    );
     // Per resource, first successful arrivals in commit (event id) order.
     let mut seen = HashSet::new();
     let mut per: HashMap<String, Vec<String>> = HashMap::new();
@@ -568,7 +576,10 @@ async fn a_failing_endpoint_does_not_delay_a_healthy_one() {
         bad.lock().unwrap().bodies.len() > 10,
         "the failing endpoint was tried"
     );
-    assert!(worst < Duration::from_secs(1), "the healthy endpoint lagged {worst:?}");
+    assert!(
+        worst < Duration::from_secs(1),
+        "the healthy endpoint lagged {worst:?}"
+    );
 }
 
 #[tokio::test]
@@ -651,7 +662,10 @@ async fn batches_are_json_arrays_signed_as_one_body() {
         let events = event_of(body);
         let events = events.as_array().unwrap();
         assert!(events.len() <= 10);
-        assert_eq!(headers["roster-event-count"], events.len().to_string().as_str());
+        assert_eq!(
+            headers["roster-event-count"],
+            events.len().to_string().as_str()
+        );
         ids.extend(events.iter().map(|e| e["id"].as_str().unwrap().to_owned()));
     }
     assert!(g.bodies.len() < EVENTS / 2, "{} requests", g.bodies.len());
@@ -670,7 +684,13 @@ async fn the_api_takes_and_checks_delivery_options() {
         let url = format!("http://{}/api/v1/webhooks", s.addr);
         let key = key.clone();
         async move {
-            let r = c.post(url).bearer_auth(key).json(&body).send().await.unwrap();
+            let r = c
+                .post(url)
+                .bearer_auth(key)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
             let status = r.status();
             (status, r.json::<Value>().await.unwrap_or(Value::Null))
         }
