@@ -120,9 +120,15 @@ async fn claim<S>(
         tracing::debug!(endpoint = %id, "webhook dispatcher leased an endpoint");
         let (sh, running) = (sh.clone(), running.clone());
         sessions.spawn(async move {
-            session::run(sh, l).await;
+            let held = session::run(sh.clone(), l).await;
+            // Forgotten here before the lease is given up: a claim in
+            // between finds the lease still held and leaves the endpoint be,
+            // a claim after it starts a new session.
             if let Ok(mut r) = running.lock() {
                 r.remove(&id);
+            }
+            if held {
+                let _ = sh.store.release_webhook(&id, &sh.owner).await;
             }
         });
     }

@@ -176,8 +176,9 @@ struct Session<'a, S: ?Sized> {
 }
 
 /// Delivers to one leased endpoint until it has nothing left to send, the
-/// lease is lost, or Roster stops; then saves and gives up the lease.
-pub async fn run<S>(sh: Arc<Shared<S>>, leased: Leased)
+/// lease is lost, or Roster stops; then saves. True when the lease is still
+/// this dispatcher's, for the caller to give up.
+pub async fn run<S>(sh: Arc<Shared<S>>, leased: Leased) -> bool
 where
     S: WebhookStore + EventLog + ?Sized,
 {
@@ -196,13 +197,10 @@ where
     };
     s.redeliver().await;
     s.deliver().await;
-    if !s.lost {
-        s.save(true).await;
-        let _ = sh
-            .store
-            .release_webhook(&leased.endpoint.id, &sh.owner)
-            .await;
+    if s.lost {
+        return false;
     }
+    s.save(true).await
 }
 
 impl<S> Session<'_, S>
@@ -484,11 +482,17 @@ where
                 if self.lanes.len() <= WINDOW / 2 {
                     wake = wake.min(next_read);
                 }
-                if let Some(at) = self.lanes.next_retry() {
-                    wake = wake.min(at.max(self.paused_until));
+                // With every slot taken, only an answer frees one.
+                if flying.len() < self.max_in_flight() {
+                    if let Some(at) = self.lanes.next_retry() {
+                        wake = wake.min(at.max(self.paused_until));
+                    }
+                    if let Some(opened) = batch_open {
+                        wake = wake.min(opened + wait_ms);
+                    }
                 }
-                if let Some(opened) = batch_open {
-                    wake = wake.min(opened + wait_ms);
+                if self.paused_until > now {
+                    wake = wake.min(self.paused_until);
                 }
             }
             let nap = Duration::from_millis(u64::try_from((wake - now).max(1)).unwrap_or(1));
