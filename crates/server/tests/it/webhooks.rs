@@ -430,7 +430,11 @@ async fn per_resource_order_holds_under_random_failures() {
     };
     // A quarter of all requests fail, wherever they fall.
     let (url, got) = receiver(Arc::new(|n| {
-        Reply::Status(if coin(n, 7) % 4 == 0 { 500 } else { 200 })
+        Reply::Status(if coin(n, 7).is_multiple_of(4) {
+            500
+        } else {
+            200
+        })
     }))
     .await;
     let (endpoint, _) = s.store.create_webhook(&url, &[], None).await.unwrap();
@@ -477,18 +481,18 @@ async fn per_resource_order_holds_under_random_failures() {
     // Wait (bounded) until every event arrived with a 200.
     let mut delivered = HashSet::new();
     for _ in 0..1200 {
-        let g = got.lock().unwrap();
-        delivered = g
-            .bodies
-            .iter()
-            .zip(&g.answers)
-            .filter(|(_, (_, code))| *code == 200)
-            .map(|((_, b), _)| event_of(b)["id"].as_str().unwrap().to_owned())
-            .collect();
+        delivered = {
+            let g = got.lock().unwrap();
+            g.bodies
+                .iter()
+                .zip(&g.answers)
+                .filter(|(_, (_, code))| *code == 200)
+                .map(|((_, b), _)| event_of(b)["id"].as_str().unwrap().to_owned())
+                .collect()
+        };
         if delivered.len() >= want.len() {
             break;
         }
-        drop(g);
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     let missing: Vec<&String> = want.difference(&delivered).collect();
@@ -598,12 +602,13 @@ async fn a_429_retry_after_is_honoured() {
     let (endpoint, _) = s.store.create_webhook(&url, &[], None).await.unwrap();
     s.user("limited").await;
     wait_for(|| got.lock().unwrap().bodies.len() >= 2).await;
-    let g = got.lock().unwrap();
-    let gap = g.answers[1].0 - g.answers[0].0;
-    // Backoff alone (fast_config) would retry within a second.
-    assert!(gap >= Duration::from_millis(1_900), "retried after {gap:?}");
-    assert_eq!(g.bodies[1].0["roster-delivery-attempt"], "2");
-    drop(g);
+    {
+        let g = got.lock().unwrap();
+        let gap = g.answers[1].0 - g.answers[0].0;
+        // Backoff alone (fast_config) would retry within a second.
+        assert!(gap >= Duration::from_millis(1_900), "retried after {gap:?}");
+        assert_eq!(g.bodies[1].0["roster-delivery-attempt"], "2");
+    }
     for _ in 0..200 {
         let log = s.store.webhook_deliveries(&endpoint.id, 10).await.unwrap();
         if log.iter().any(|d| d.status == "succeeded") {
