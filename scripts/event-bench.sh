@@ -4,10 +4,14 @@
 # On a fresh SQLite database, bulk-loads USERS users with scripts/bulk-bench.py
 # (1 client, 1,000 operations per request). With HOOK=1, a webhook endpoint
 # subscribed to dsync.user.created points at scripts/webhook-receiver.py, and
-# the run waits (at most 30 min) until every created event has arrived.
+# the run waits (at most WAIT_SECS, default 30 min) until every created event has arrived.
 # Prints the SCIM rate, the server's CPU per create, the load average, and
 # when the first and last webhooks arrived, counted from the first request.
 # CUSTOM_ATTRIBUTES, when set, is passed to `roster directory set-custom-attributes`.
+# LOADGEN, when set to a roster-loadgen binary, receives with its native
+# receiver instead (`roster-loadgen receiver`), answering after DELAY_MS
+# (default 0) milliseconds. HOOK_ARGS is added to `roster webhook add`
+# (e.g. "--max-in-flight 1" or "--batch-max-events 100 --batch-max-wait-ms 50").
 set -e
 HERE=$(cd "$(dirname "$0")" && pwd)
 L=$1; BIN=$2; N=$3; HOOK=$4; PORT=$5; RPORT=$6; CFG=$7
@@ -23,8 +27,12 @@ if [ -n "$CUSTOM_ATTRIBUTES" ]; then
   $BIN $CARGS --database $DB directory set-custom-attributes $ID $CUSTOM_ATTRIBUTES > /dev/null
 fi
 if [ "$HOOK" = 1 ]; then
-  python3 $HERE/webhook-receiver.py $RPORT $D/status.json & RP=$!
-  $BIN $CARGS --database $DB webhook add http://127.0.0.1:$RPORT/hook --events dsync.user.created --directory $ID --json > /dev/null
+  if [ -n "$LOADGEN" ]; then
+    $LOADGEN receiver --listen 127.0.0.1:$RPORT --status $D/status.json --delay-ms ${DELAY_MS:-0} & RP=$!
+  else
+    python3 $HERE/webhook-receiver.py $RPORT $D/status.json & RP=$!
+  fi
+  $BIN $CARGS --database $DB webhook add http://127.0.0.1:$RPORT/hook --events dsync.user.created --directory $ID $HOOK_ARGS --json > /dev/null
 fi
 ROSTER_LOG=warn $BIN $CARGS --database $DB serve --listen 127.0.0.1:$PORT > $D/serve.log 2>&1 &
 SP=$!
@@ -36,7 +44,7 @@ T1=$(date +%s.%N)
 C1=$(awk '{print $14+$15}' /proc/$SP/stat)
 MSG="$L users=$N hook=$HOOK load_at_start=[$LA] :: $R :: server CPU during load $(python3 -c "print(round(($C1-$C0)*10000/$N))") us/create"
 if [ "$HOOK" = 1 ]; then
-  DEADLINE=$(( $(date +%s) + 1800 ))
+  DEADLINE=$(( $(date +%s) + ${WAIT_SECS:-1800} ))
   while true; do
     C=$(python3 -c "import json; print(json.load(open('$D/status.json'))['created'])" 2>/dev/null || echo 0)
     [ "$C" -ge "$N" ] && break
@@ -53,7 +61,7 @@ t0 = t1 - float(re.search(r": ([0-9.]+)s = ", sys.argv[3]).group(1))
 last = st["last_created"] or 0
 print(f"delivered {st['created']} created (requests {st['requests']}, distinct ids {st['distinct_ids']}); "
       f"after the first request: first delivery at +{st['first']-t0:.1f}s, load done at +{t1-t0:.1f}s, "
-      f"last delivery at +{last-t0:.1f}s; delivery rate {st['created']/max(last-st['first'],1e-9):.0f}/s")
+      f"last delivery at +{last-t0:.1f}s ({last-t1:+.1f}s after the load); delivery rate {st['created']/max(last-st['first'],1e-9):.0f}/s")
 PY
 ) :: server CPU load+delivery $(python3 -c "print(round(($C2-$C0)*10000/$N))") us/create :: load_at_end=[$(cut -d' ' -f1-3 /proc/loadavg)]"
   RC=$(awk '{print $14+$15}' /proc/$RP/stat)

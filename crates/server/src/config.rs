@@ -35,8 +35,11 @@ pub struct ServerConfig {
     pub event_retention_days: i64,
     /// Deliver webhooks from this process (several instances may all do so safely).
     pub webhooks_enabled: bool,
-    /// Endpoints delivered to at once.
+    /// Webhook requests in flight at once, over all endpoints.
     pub webhook_concurrency: usize,
+    /// Webhook requests in flight at once to one endpoint, unless the
+    /// endpoint sets its own `max_in_flight`.
+    pub webhook_max_in_flight: usize,
     /// Time allowed for one delivery attempt.
     pub webhook_timeout_secs: u64,
     /// How long an event is retried before the endpoint is marked failing and moves on.
@@ -168,7 +171,8 @@ impl Default for ServerConfig {
             idempotency_window_secs: 24 * 3600,
             event_retention_days: 30,
             webhooks_enabled: true,
-            webhook_concurrency: 8,
+            webhook_concurrency: 256,
+            webhook_max_in_flight: 32,
             webhook_timeout_secs: 10,
             webhook_retry_window_secs: 3 * 24 * 3600,
             webhook_backoff_base_ms: 1000,

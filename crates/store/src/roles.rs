@@ -256,6 +256,24 @@ pub trait WebhookStore: Send + Sync + 'static {
         url: &str,
         types: &[String],
         directory: Option<&str>,
+    ) -> StoreResult<(webhooks::WebhookEndpoint, String)> {
+        self.create_webhook_with(
+            actor,
+            url,
+            types,
+            directory,
+            webhooks::DeliveryOptions::default(),
+        )
+        .await
+    }
+    /// [`Self::create_webhook`] with delivery options (in flight, batches).
+    async fn create_webhook_with(
+        &self,
+        actor: &Actor,
+        url: &str,
+        types: &[String],
+        directory: Option<&str>,
+        options: webhooks::DeliveryOptions,
     ) -> StoreResult<(webhooks::WebhookEndpoint, String)>;
     /// Every endpoint, by id.
     async fn list_webhooks(&self) -> StoreResult<Vec<webhooks::WebhookEndpoint>>;
@@ -288,7 +306,9 @@ pub trait WebhookStore: Send + Sync + 'static {
     ) -> StoreResult<Vec<webhooks::DeliveryRecord>>;
     /// Queues one event to be sent to an endpoint again; false if either is unknown.
     async fn redeliver(&self, id: &str, event_seq: i64) -> StoreResult<bool>;
-    /// Leases up to `limit` endpoints that have events to deliver and are due.
+    /// Leases up to `limit` endpoints that have events to deliver, are due
+    /// and are not leased (by anyone, `owner` included: a lease held is a
+    /// dispatcher at work).
     async fn claim_webhooks(
         &self,
         owner: &str,

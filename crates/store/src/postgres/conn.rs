@@ -667,6 +667,16 @@ fn migrate_in_transaction(conn: &PgConn) -> StoreResult<()> {
         // attribute path); NULL: the Enterprise User attributes.
         conn.batch("ALTER TABLE directories ADD COLUMN custom_attributes TEXT")?;
     }
+    if version < 5 {
+        // How deliveries to an endpoint are shaped (NULL max_in_flight: the
+        // setting), and how far a dispatcher may have sent.
+        conn.batch(
+            "ALTER TABLE webhook_endpoints ADD COLUMN max_in_flight BIGINT;
+             ALTER TABLE webhook_endpoints ADD COLUMN batch_max_events BIGINT NOT NULL DEFAULT 1;
+             ALTER TABLE webhook_endpoints ADD COLUMN batch_max_wait_ms BIGINT NOT NULL DEFAULT 0;
+             ALTER TABLE webhook_endpoints ADD COLUMN sent_through BIGINT NOT NULL DEFAULT 0;",
+        )?;
+    }
     if version < 6 {
         // Admin key scopes and rotation (`directories`: a JSON array of ids,
         // NULL for all), and the audit log, numbered in commit order under

@@ -12,7 +12,7 @@ use super::{
 };
 use crate::db::Db;
 use crate::model::*;
-use crate::webhooks::{DeliveryRecord, Leased, Progress, WebhookEndpoint};
+use crate::webhooks::{DeliveryOptions, DeliveryRecord, Leased, Progress, WebhookEndpoint};
 use crate::{
     AuditLog, DirectoryReads, DirectoryStore, EventLog, Health, HealthCheck, ListOptions,
     ResourceStore, StoreGauges, StoreResult, TokenStore, TxWork, WebhookStore,
@@ -425,12 +425,13 @@ impl<T: SqlStore> EventLog for T {
 
 #[async_trait]
 impl<T: SqlStore> WebhookStore for T {
-    async fn create_webhook(
+    async fn create_webhook_with(
         &self,
         actor: &Actor,
         url: &str,
         types: &[String],
         directory: Option<&str>,
+        options: DeliveryOptions,
     ) -> StoreResult<(WebhookEndpoint, String)> {
         let (actor, url, types, dir) = (
             actor.clone(),
@@ -440,7 +441,7 @@ impl<T: SqlStore> WebhookStore for T {
         );
         let key = self.secret_key();
         self.run_write(None, move |c| {
-            webhooks::create(c, &actor, key.as_ref(), &url, &types, dir.as_deref())
+            webhooks::create(c, &actor, key.as_ref(), &url, &types, dir.as_deref(), &options)
         })
         .await
     }
