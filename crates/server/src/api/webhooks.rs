@@ -4,8 +4,8 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use roster_store::events::{ALL_TYPES, parse_event_id};
-use roster_store::webhooks::WebhookEndpoint;
 use roster_store::webhooks::DeliveryOptions;
+use roster_store::webhooks::WebhookEndpoint;
 use serde::Deserialize;
 use serde_json::{Value, json};
 

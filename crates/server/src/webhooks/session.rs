@@ -16,7 +16,6 @@ use roster_store::webhooks::{Delivery, DeliveryStatus, Leased, Progress};
 use roster_store::{EventLog, StoreError, WebhookStore, now_ms};
 use tokio::sync::{Semaphore, watch};
 
-use super::counters::counters;
 use super::order::Lanes;
 use super::request;
 use crate::config::ServerConfig;
@@ -251,7 +250,7 @@ where
 
     /// Records one event's part in an answer.
     fn record(&mut self, a: &Answer, status: DeliveryStatus, seq: i64, redelivery: bool) {
-        counters().record(status, a.response_code);
+        crate::metrics::webhook_delivery(a.response_code, a.error.as_deref());
         self.log.push(Delivery {
             event_seq: seq,
             attempt: a.attempt,
@@ -276,7 +275,7 @@ where
                 self.lanes.read_through(),
                 room,
                 &ep.event_types,
-                ep.directory_id.as_deref(),
+                ep.directory_id.as_ref().map(std::slice::from_ref),
             )
             .await
         {

@@ -467,7 +467,11 @@ async fn per_resource_order_holds_under_random_failures() {
         })
     }))
     .await;
-    let (endpoint, _) = s.store.create_webhook(&url, &[], None).await.unwrap();
+    let (endpoint, _) = s
+        .store
+        .create_webhook(&roster_store::Actor::Cli, &url, &[], None)
+        .await
+        .unwrap();
     let group = s.group("G", &[]).await;
     for round in 0..ROUNDS {
         let mut ids = Vec::new();
@@ -587,8 +591,14 @@ async fn a_failing_endpoint_does_not_delay_a_healthy_one() {
     }))
     .await;
     let (good_url, good) = receiver(Arc::new(|_| Reply::Status(200))).await;
-    s.store.create_webhook(&bad_url, &[], None).await.unwrap();
-    s.store.create_webhook(&good_url, &[], None).await.unwrap();
+    s.store
+        .create_webhook(&roster_store::Actor::Cli, &bad_url, &[], None)
+        .await
+        .unwrap();
+    s.store
+        .create_webhook(&roster_store::Actor::Cli, &good_url, &[], None)
+        .await
+        .unwrap();
     let mut committed: HashMap<String, Instant> = HashMap::new();
     let started = Instant::now();
     let mut n = 0;
@@ -629,7 +639,11 @@ async fn a_429_retry_after_is_honoured() {
         }
     }))
     .await;
-    let (endpoint, _) = s.store.create_webhook(&url, &[], None).await.unwrap();
+    let (endpoint, _) = s
+        .store
+        .create_webhook(&roster_store::Actor::Cli, &url, &[], None)
+        .await
+        .unwrap();
     s.user("limited").await;
     wait_for(|| got.lock().unwrap().bodies.len() >= 2).await;
     {
@@ -664,7 +678,13 @@ async fn batches_are_json_arrays_signed_as_one_body() {
     };
     let (endpoint, secret) = s
         .store
-        .create_webhook_with(&url, &["dsync.user.created".into()], None, options)
+        .create_webhook_with(
+            &roster_store::Actor::Cli,
+            &url,
+            &["dsync.user.created".into()],
+            None,
+            options,
+        )
         .await
         .unwrap();
     assert_eq!(endpoint.to_json()["batch_max_events"], 10);
@@ -713,7 +733,11 @@ async fn the_api_takes_and_checks_delivery_options() {
     let Some(s) = TestServer::start_with(fast_config()).await else {
         return;
     };
-    let (_, key) = s.store.create_admin_key("hooks").await.unwrap();
+    let (_, key) = s
+        .store
+        .create_admin_key(&roster_store::Actor::Cli, "hooks", &Default::default())
+        .await
+        .unwrap();
     let post = |body: Value| {
         let c = s.client.clone();
         let url = format!("http://{}/api/v1/webhooks", s.addr);

@@ -441,7 +441,15 @@ impl<T: SqlStore> WebhookStore for T {
         );
         let key = self.secret_key();
         self.run_write(None, move |c| {
-            webhooks::create(c, &actor, key.as_ref(), &url, &types, dir.as_deref(), &options)
+            webhooks::create(
+                c,
+                &actor,
+                key.as_ref(),
+                &url,
+                &types,
+                dir.as_deref(),
+                &options,
+            )
         })
         .await
     }
