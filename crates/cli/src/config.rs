@@ -36,6 +36,19 @@ struct Own {
     previous_secret_keys: Vec<String>,
     /// A `tracing` filter for the log on stderr.
     log: String,
+    /// How the log is written: `text` for people, `json` for collectors.
+    log_format: LogFormat,
+}
+
+/// The log's form (`log_format`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One human-readable line per event.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 impl Default for Own {
@@ -46,21 +59,24 @@ impl Default for Own {
             secret_key: None,
             previous_secret_keys: Vec::new(),
             log: DEFAULT_LOG.to_owned(),
+            log_format: LogFormat::Text,
         }
     }
 }
 
-/// Just the `log` setting, for commands that read no other (`sync`).
+/// Just the `log` settings, for commands that read no other (`sync`).
 #[derive(Deserialize)]
 #[serde(default)]
 struct LogOnly {
     log: String,
+    log_format: LogFormat,
 }
 
 impl Default for LogOnly {
     fn default() -> Self {
         LogOnly {
             log: DEFAULT_LOG.to_owned(),
+            log_format: LogFormat::Text,
         }
     }
 }
@@ -297,6 +313,8 @@ fn expected(key: &str) -> String {
             "a list of keys in base64 (comma-separated in ROSTER_PREVIOUS_SECRET_KEYS)"
         }
         "log" => "a tracing filter such as \"info,tower_http=warn\"",
+        "log_format" => "\"text\" or \"json\"",
+        "metrics_listen" => "an address and port such as \"127.0.0.1:9090\"",
         "extensions" => {
             "a list of tables with `file`, `resource_type` (\"User\" or \"Group\") and \
              `required`; in ROSTER_EXTENSIONS a JSON array such as \
@@ -458,10 +476,12 @@ impl Settings {
     /// Only the `log` setting (file, `ROSTER_LOG`), for commands that read
     /// no other.
     pub fn load_log(config: Option<&Path>) -> Result<LogSetting> {
-        let figment = layers(config, &Flags::default(), &["log".to_owned()])?;
+        let keys = ["log".to_owned(), "log_format".to_owned()];
+        let figment = layers(config, &Flags::default(), &keys)?;
         let only: LogOnly = figment.extract_lossy().map_err(|e| explain(&figment, e))?;
         Ok(LogSetting {
             filter: only.log,
+            format: only.log_format,
             source: source(&figment, "log"),
         })
     }
@@ -469,6 +489,7 @@ impl Settings {
     pub fn log(&self) -> LogSetting {
         LogSetting {
             filter: self.own.log.clone(),
+            format: self.own.log_format,
             source: self.source("log"),
         }
     }
@@ -548,9 +569,10 @@ impl Settings {
     }
 }
 
-/// The `log` filter and where it came from.
+/// The `log` filter, where it came from, and `log_format`.
 pub struct LogSetting {
     pub filter: String,
+    pub format: LogFormat,
     pub source: Source,
 }
 

@@ -740,7 +740,9 @@ async fn postgres_sigkill_during_bulk() {
 
 // ------------------------------------------------------------------- webhooks
 
-async fn webhook_delivery(data: Data, test: &str) {
+/// `instances` Roster processes share the database (more than one on
+/// PostgreSQL only), all killed each round.
+async fn webhook_delivery(data: Data, test: &str, instances: usize) {
     let mut rng = seeded(test);
     let f = Fixture::new(data).await;
     let receiver = Receiver::start(Duration::from_millis(3)).await;
@@ -764,8 +766,9 @@ async fn webhook_delivery(data: Data, test: &str) {
     let mut kills_mid_delivery = 0;
     for round in 0..ROUNDS {
         let s = f.start().await;
-        // One writer, paced: deliveries go one at a time, and the test
-        // waits for all of them.
+        let others: Vec<Server> =
+            futures_util::future::join_all((1..instances).map(|_| f.start())).await;
+        // One writer, paced, so that the test can wait for every delivery.
         let tasks: Vec<_> = (0..1)
             .map(|w| {
                 tokio::spawn(writer(
@@ -785,6 +788,10 @@ async fn webhook_delivery(data: Data, test: &str) {
         let delivered = receiver.ids().len();
         s.assert_no_panic();
         s.kill();
+        for o in &others {
+            o.assert_no_panic();
+            o.kill();
+        }
         kills_mid_delivery += usize::from(delivered > 0);
         for t in tasks {
             tokio::time::timeout(Duration::from_secs(15), t)
@@ -838,6 +845,15 @@ async fn webhook_delivery(data: Data, test: &str) {
             "acknowledged user {id} is lost"
         );
     }
+    // A receiver tells a repeat by its attempt header alone: no event came
+    // twice as a first attempt.
+    let mut first = BTreeSet::new();
+    for (id, raw) in receiver.deliveries() {
+        let attempt = roster_testkit::http::header(&raw, "roster-delivery-attempt");
+        if attempt.as_deref() == Some("1") {
+            assert!(first.insert(id.clone()), "{id} arrived twice as attempt 1");
+        }
+    }
     let deliveries = receiver.ids().len();
     eprintln!(
         "{test}: {ROUNDS} kills ({kills_mid_delivery} after deliveries began), {} events, {deliveries} deliveries ({} repeated)",
@@ -849,7 +865,7 @@ async fn webhook_delivery(data: Data, test: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_sigkill_during_webhook_delivery() {
-    webhook_delivery(Data::sqlite(), "sqlite_sigkill_during_webhook_delivery").await;
+    webhook_delivery(Data::sqlite(), "sqlite_sigkill_during_webhook_delivery", 1).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -857,7 +873,7 @@ async fn postgres_sigkill_during_webhook_delivery() {
     let Some(data) = Data::postgres() else {
         return;
     };
-    webhook_delivery(data, "postgres_sigkill_during_webhook_delivery").await;
+    webhook_delivery(data, "postgres_sigkill_during_webhook_delivery", 2).await;
 }
 
 // ------------------------------------------------------- PostgreSQL restart

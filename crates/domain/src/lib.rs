@@ -9,7 +9,8 @@
 //! - [`custom_attributes`]: a directory's mapping of SCIM attributes to the
 //!   `custom_attributes` of its users;
 //! - [`error`]: [`DomainError`], what can go wrong, in the domain's terms;
-//! - [`directory_api`]: the queries and pages of the app-facing directory API.
+//! - [`directory_api`]: the queries and pages of the app-facing directory API;
+//! - [`google`]: Google Workspace Directory API users and groups as SCIM documents.
 //!
 //! Nothing here does I/O: the store persists these types and the server
 //! renders them.
@@ -18,6 +19,7 @@ pub mod custom_attributes;
 pub mod directory_api;
 pub mod error;
 pub mod events;
+pub mod google;
 pub mod model;
 
 pub use error::{DomainError, DomainResult};

@@ -7,8 +7,10 @@
 //!
 //! `roster-loadgen scale …` is the PostgreSQL scale benchmark instead: many
 //! directories loaded through /Bulk (see [`scale`]); `roster-loadgen soak …`
-//! is the soak test (see [`soak`]).
+//! is the soak test (see [`soak`]); `roster-loadgen receiver …` a webhook
+//! receiver for the delivery benchmarks (see [`receiver`]).
 
+mod receiver;
 mod scale;
 mod server;
 mod soak;
@@ -54,6 +56,8 @@ enum Command {
     /// The soak test: N minutes of mixed SCIM traffic from D directories
     /// at a fixed rate on SQLite, checking errors, p99 per minute and flat memory.
     Soak(Box<soak::SoakArgs>),
+    /// A webhook receiver for the delivery benchmarks (scripts/event-bench.sh).
+    Receiver(receiver::ReceiverArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -173,6 +177,7 @@ async fn main() -> Result<()> {
     match cli.command {
         Some(Command::Scale(a)) => return scale::run(*a).await,
         Some(Command::Soak(a)) => return soak::run(*a).await,
+        Some(Command::Receiver(a)) => return receiver::run(a).await,
         None => {}
     }
     let args = cli.args;

@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use roster_scim::ScimError;
 
 use crate::error::ApiError;
+use crate::observe::ProvenDirectory;
 use crate::rate_limit::too_many_requests;
 use crate::state::AppState;
 use crate::token_cache::{TokenDigest, token_digest};
@@ -29,6 +30,7 @@ impl FromRequestParts<AppState> for DirectoryAuth {
         // The limit applies to proven tokens only: a guessed token never
         // reaches a bucket, so bogus requests cannot fill the limiter's memory.
         if let Err(retry_after) = state.limiter.check(digest, &auth.directory_id) {
+            crate::metrics::rate_limited("scim");
             return Err(too_many_requests(retry_after));
         }
         crate::provider::note(state, &auth.directory_id, parts).await;
@@ -43,6 +45,7 @@ async fn authenticate(
     state: &AppState,
 ) -> Result<(DirectoryAuth, TokenDigest), ApiError> {
     let token = bearer(parts).ok_or_else(|| {
+        crate::metrics::auth_failure("scim", "missing");
         ScimError::new(
             401,
             None,
@@ -54,6 +57,7 @@ async fn authenticate(
         Some(dir) => dir,
         None => {
             let dir = state.store.authenticate(token).await?.ok_or_else(|| {
+                crate::metrics::auth_failure("scim", "unknown");
                 ScimError::new(401, None, "the bearer token is unknown or revoked")
             })?;
             state.tokens.insert(digest, &dir);
@@ -69,8 +73,11 @@ async fn authenticate(
         .map(|(_, v)| v.as_str())
         .unwrap_or_default();
     if wanted != owner {
+        crate::metrics::auth_failure("scim", "wrong_directory");
         return Err(ScimError::not_found(format!("no directory {wanted}")).into());
     }
+    ProvenDirectory::record(parts, &owner);
+    tracing::Span::current().record("directory_id", owner.as_str());
     Ok((
         DirectoryAuth {
             directory_id: owner,

@@ -468,6 +468,7 @@ fn render_result(
         Ok(op) => result.map(|done| (op, done)).map_err(|e| (Some(op), e)),
         Err(e) => Err((None, e.clone())),
     };
+    crate::metrics::bulk_operation(&raw.method_text, outcome.is_ok());
     match outcome {
         Ok((op, (id, version))) => {
             // RFC 7644 §3.7.3: location is required in every result but a failed POST.

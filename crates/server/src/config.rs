@@ -35,8 +35,11 @@ pub struct ServerConfig {
     pub event_retention_days: i64,
     /// Deliver webhooks from this process (several instances may all do so safely).
     pub webhooks_enabled: bool,
-    /// Endpoints delivered to at once.
+    /// Webhook requests in flight at once, over all endpoints.
     pub webhook_concurrency: usize,
+    /// Webhook requests in flight at once to one endpoint, unless the
+    /// endpoint sets its own `max_in_flight`.
+    pub webhook_max_in_flight: usize,
     /// Time allowed for one delivery attempt.
     pub webhook_timeout_secs: u64,
     /// How long an event is retried before the endpoint is marked failing and moves on.
@@ -89,6 +92,12 @@ pub struct ServerConfig {
     /// On SIGTERM or Ctrl-C: how long requests in flight may take to finish
     /// before their connections are closed.
     pub shutdown_grace_secs: u64,
+    /// When a connection closes, what the client still sends is read and
+    /// discarded, up to this many bytes and `close_drain_secs`, so that a
+    /// client that writes a whole body before reading gets an early answer
+    /// (413, 401) instead of a reset. 0 closes at once.
+    pub close_drain_max_bytes: u64,
+    pub close_drain_secs: u64,
 
     // Abuse and load.
     /// Most open client connections; further connections wait in the listen backlog.
@@ -110,6 +119,18 @@ pub struct ServerConfig {
     /// database (`token_cache`); 0 asks every time. A revocation made
     /// elsewhere takes effect within this time.
     pub token_cache_secs: f64,
+
+    // Operations.
+    /// Where `GET /metrics` (Prometheus) listens; off when unset. Keep it off
+    /// the internet: it names routes, endpoints and, with the next setting,
+    /// directories.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Label SCIM operations with their directory id in `/metrics` (one
+    /// series per directory: turn on only with a bounded number of them).
+    pub metrics_directory_labels: bool,
+    /// Base URL of Google's Admin SDK Directory API, which Google Workspace
+    /// directories are polled from (an egress proxy or a test stand-in).
+    pub google_api_url: String,
 }
 
 /// A directory whose tokens get their own rate (`[[rate_limit_overrides]]`).
@@ -150,7 +171,8 @@ impl Default for ServerConfig {
             idempotency_window_secs: 24 * 3600,
             event_retention_days: 30,
             webhooks_enabled: true,
-            webhook_concurrency: 8,
+            webhook_concurrency: 256,
+            webhook_max_in_flight: 32,
             webhook_timeout_secs: 10,
             webhook_retry_window_secs: 3 * 24 * 3600,
             webhook_backoff_base_ms: 1000,
@@ -172,6 +194,8 @@ impl Default for ServerConfig {
             body_read_timeout_secs: 30,
             request_timeout_secs: 60,
             shutdown_grace_secs: 20,
+            close_drain_max_bytes: 64 * 1024 * 1024,
+            close_drain_secs: 10,
             max_connections: 4096,
             max_concurrent_requests: 512,
             rate_limit_per_sec: 500.0,
@@ -180,6 +204,9 @@ impl Default for ServerConfig {
             admin_rate_limit_per_sec: 100.0,
             admin_rate_limit_burst: 200.0,
             token_cache_secs: 1.0,
+            metrics_listen: None,
+            metrics_directory_labels: false,
+            google_api_url: "https://admin.googleapis.com".to_owned(),
         }
     }
 }

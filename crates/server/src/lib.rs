@@ -6,10 +6,14 @@ pub mod bulk;
 pub mod config;
 pub mod error;
 pub mod fallback;
+pub mod google;
 pub mod health;
 pub mod idempotency;
 pub mod limits;
+pub mod linger;
 pub mod listener;
+pub mod metrics;
+pub mod observe;
 pub mod password;
 pub mod provider;
 pub mod rate_limit;
@@ -29,7 +33,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, MatchedPath};
 use axum::http::{Request, StatusCode};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
@@ -131,6 +135,7 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(CatchPanicLayer::custom(fallback::panic_response))
         .layer(middleware::from_fn(fallback::stack_errors))
+        .layer(middleware::from_fn_with_state(cfg.clone(), observe::track))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
                 let id = req
@@ -138,7 +143,19 @@ pub fn router(state: AppState) -> Router {
                     .get("x-request-id")
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or("-");
-                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+                let route = req
+                    .extensions()
+                    .get::<MatchedPath>()
+                    .map_or("unmatched", MatchedPath::as_str);
+                // The directory is recorded once a token proves it (`auth`).
+                tracing::info_span!(
+                    "request",
+                    method = %req.method(),
+                    path = %req.uri().path(),
+                    route,
+                    request_id = %id,
+                    directory_id = tracing::field::Empty,
+                )
             }),
         )
         .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
@@ -162,7 +179,8 @@ async fn method_not_allowed() -> Response {
 
 /// Serves until `shutdown` resolves, then stops accepting, gives requests in
 /// flight `shutdown_grace_secs` to finish, and stops the webhook dispatcher
-/// (which saves its progress and releases its leases first).
+/// (which saves its progress and releases its leases first). Serves
+/// `/metrics` on `metrics_listen` when it is set.
 pub async fn serve(
     listener: TcpListener,
     store: Arc<dyn Store>,
@@ -170,8 +188,36 @@ pub async fn serve(
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let metrics = match config.metrics_listen {
+        Some(addr) => Some(TcpListener::bind(addr).await?),
+        None => None,
+    };
+    serve_with_metrics(listener, metrics, store, reg, config, shutdown).await
+}
+
+/// [`serve`], with `/metrics` on a listener already bound (or none).
+pub async fn serve_with_metrics(
+    listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
+    store: Arc<dyn Store>,
+    reg: Arc<SchemaRegistry>,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let config = Arc::new(config);
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    let metrics_server = match metrics_listener {
+        Some(l) => {
+            let handle = metrics::recorder().map_err(std::io::Error::other)?;
+            Some(tokio::spawn(metrics::serve(
+                l,
+                store.clone(),
+                handle,
+                stopped.clone(),
+            )))
+        }
+        None => None,
+    };
     let liveness = Arc::new(health::Liveness::default());
     let dispatcher = config.webhooks_enabled.then(|| {
         webhooks::spawn(
@@ -183,12 +229,17 @@ pub async fn serve(
     });
     let pruner = retention::spawn(store.clone(), config.event_retention_days, stopped);
     let state = AppState::new(store, reg, config.clone(), liveness);
+    let poller = google::spawn(state.clone(), stop.subscribe());
     let served = listener::run(listener, router(state), &config, shutdown).await;
     let _ = stop.send(true);
     if let Some(d) = dispatcher {
         let _ = d.await;
     }
     let _ = pruner.await;
+    let _ = poller.await;
+    if let Some(m) = metrics_server {
+        let _ = m.await;
+    }
     tracing::info!("webhook dispatcher and event pruner stopped");
     served
 }

@@ -11,6 +11,9 @@
 //!   hyper, which then closes the connection.
 //! - `max_connections`: past it the loop stops accepting, so further clients
 //!   wait in the kernel's backlog instead of costing memory here.
+//! - A connection closes lingering ([`crate::linger`]): after the answer,
+//!   what the client still sends is drained (at most `close_drain_max_bytes`,
+//!   `close_drain_secs`), so an early answer (413, 401) is not lost to a reset.
 //! - On shutdown the listener closes at once (new connections are refused),
 //!   idle connections close, requests in flight get `shutdown_grace_secs` to
 //!   finish, and whatever is still open then is closed.
@@ -31,6 +34,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::config::ServerConfig;
+use crate::linger::{Drain, Lingering};
 
 /// The most hyper buffers for one request head.
 pub fn head_buffer_cap(cfg: &ServerConfig) -> usize {
@@ -53,6 +57,10 @@ pub async fn run(
         .header_read_timeout(Duration::from_secs(cfg.header_read_timeout_secs.max(1)))
         .max_buf_size(head_buffer_cap(cfg))
         .keep_alive(true);
+    let drain = Drain {
+        max_bytes: cfg.close_drain_max_bytes,
+        max_time: Duration::from_secs(cfg.close_drain_secs),
+    };
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(cfg.max_connections.max(1)));
     let mut tasks = JoinSet::new();
@@ -79,6 +87,7 @@ pub async fn run(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
+        let stream = Lingering::new(stream, drain);
         let conn =
             builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
         let watched = graceful.watch(conn);

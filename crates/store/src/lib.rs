@@ -10,6 +10,8 @@
 pub mod cursor;
 pub mod db;
 pub mod error;
+pub mod gauges;
+pub mod google;
 pub mod postgres;
 mod roles;
 mod rows;
@@ -22,10 +24,11 @@ pub mod webhooks;
 use std::sync::{Arc, Mutex};
 
 pub use error::{StoreError, StoreResult};
+pub use google::GoogleStore;
 pub use postgres::{PgOptions, PgStore};
 pub use roles::{
     AuditLog, DirectoryReads, DirectoryStore, EventLog, Health, HealthCheck, ResourceStore, Store,
-    TokenStore, WebhookStore,
+    StoreGauges, TokenStore, WebhookStore,
 };
 pub use roster_domain::model::*;
 /// The domain types the store persists, under the paths the store has
@@ -37,9 +40,10 @@ pub use tokens::{hash_token, new_admin_key, new_token};
 /// The role traits, whose methods are called through any store: `use
 /// roster_store::prelude::*;` where a module calls methods of several.
 pub mod prelude {
+    pub use crate::google::GoogleStore;
     pub use crate::roles::{
         AuditLog, DirectoryReads, DirectoryStore, EventLog, HealthCheck, ResourceStore, Store,
-        TokenStore, WebhookStore,
+        StoreGauges, TokenStore, WebhookStore,
     };
 }
 

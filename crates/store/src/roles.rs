@@ -278,6 +278,24 @@ pub trait WebhookStore: Send + Sync + 'static {
         url: &str,
         types: &[String],
         directory: Option<&str>,
+    ) -> StoreResult<(webhooks::WebhookEndpoint, String)> {
+        self.create_webhook_with(
+            actor,
+            url,
+            types,
+            directory,
+            webhooks::DeliveryOptions::default(),
+        )
+        .await
+    }
+    /// [`Self::create_webhook`] with delivery options (in flight, batches).
+    async fn create_webhook_with(
+        &self,
+        actor: &Actor,
+        url: &str,
+        types: &[String],
+        directory: Option<&str>,
+        options: webhooks::DeliveryOptions,
     ) -> StoreResult<(webhooks::WebhookEndpoint, String)>;
     /// Every endpoint, by id.
     async fn list_webhooks(&self) -> StoreResult<Vec<webhooks::WebhookEndpoint>>;
@@ -310,7 +328,9 @@ pub trait WebhookStore: Send + Sync + 'static {
     ) -> StoreResult<Vec<webhooks::DeliveryRecord>>;
     /// Queues one event to be sent to an endpoint again; false if either is unknown.
     async fn redeliver(&self, id: &str, event_seq: i64) -> StoreResult<bool>;
-    /// Leases up to `limit` endpoints that have events to deliver and are due.
+    /// Leases up to `limit` endpoints that have events to deliver, are due
+    /// and are not leased (by anyone, `owner` included: a lease held is a
+    /// dispatcher at work).
     async fn claim_webhooks(
         &self,
         owner: &str,
@@ -358,6 +378,14 @@ pub trait HealthCheck: Send + Sync + 'static {
     async fn health(&self, within: std::time::Duration) -> Health;
 }
 
+/// What the server's `/metrics` reads from the store at scrape time.
+#[async_trait]
+pub trait StoreGauges: Send + Sync + 'static {
+    /// The WAL size or the pool's connections, and every enabled webhook
+    /// endpoint's lag behind the event log.
+    async fn gauges(&self) -> StoreResult<crate::gauges::Gauges>;
+}
+
 /// Every role at once: what a backend is, and what code that hands the store
 /// on holds (`Arc<dyn Store>`). Implemented for everything that implements
 /// all the roles; an `Arc<dyn Store>` converts to an `Arc` of any one role.
@@ -370,6 +398,8 @@ pub trait Store:
     + WebhookStore
     + AuditLog
     + HealthCheck
+    + StoreGauges
+    + crate::google::GoogleStore
 {
 }
 
@@ -382,5 +412,7 @@ impl<T> Store for T where
         + WebhookStore
         + AuditLog
         + HealthCheck
+        + StoreGauges
+        + crate::google::GoogleStore
 {
 }

@@ -17,6 +17,69 @@ pub struct WebhookEndpoint {
     pub first_failure: Option<i64>,
     pub retry_at: i64,
     pub created_at: i64,
+    /// How the dispatcher delivers to this endpoint.
+    pub options: DeliveryOptions,
+    /// The newest event a dispatcher may have sent: after a crash, events
+    /// past the cursor up to here go out again marked as a repeat attempt.
+    pub sent_through: i64,
+}
+
+/// How deliveries to one endpoint are shaped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeliveryOptions {
+    /// Requests in flight at once; `None`: the `webhook_max_in_flight` setting.
+    pub max_in_flight: Option<u32>,
+    /// Most events in one request; 1 sends each event on its own (a JSON
+    /// object), more sends a JSON array of up to this many.
+    pub batch_max_events: u32,
+    /// How long a batch waits to fill before it goes out anyway.
+    pub batch_max_wait_ms: u32,
+}
+
+impl Default for DeliveryOptions {
+    fn default() -> Self {
+        DeliveryOptions {
+            max_in_flight: None,
+            batch_max_events: 1,
+            batch_max_wait_ms: 0,
+        }
+    }
+}
+
+impl DeliveryOptions {
+    /// Largest accepted `max_in_flight`.
+    pub const MAX_IN_FLIGHT: u32 = 1024;
+    /// Largest accepted `batch_max_events`.
+    pub const MAX_BATCH_EVENTS: u32 = 1000;
+    /// Largest accepted `batch_max_wait_ms`.
+    pub const MAX_BATCH_WAIT_MS: u32 = 60_000;
+
+    /// Why these options cannot be stored, if they cannot.
+    pub fn problem(&self) -> Option<String> {
+        if let Some(n) = self.max_in_flight
+            && !(1..=Self::MAX_IN_FLIGHT).contains(&n)
+        {
+            return Some(format!(
+                "max_in_flight must be between 1 and {}, not {n}",
+                Self::MAX_IN_FLIGHT
+            ));
+        }
+        if !(1..=Self::MAX_BATCH_EVENTS).contains(&self.batch_max_events) {
+            return Some(format!(
+                "batch_max_events must be between 1 and {}, not {}",
+                Self::MAX_BATCH_EVENTS,
+                self.batch_max_events
+            ));
+        }
+        if self.batch_max_wait_ms > Self::MAX_BATCH_WAIT_MS {
+            return Some(format!(
+                "batch_max_wait_ms must be at most {}, not {}",
+                Self::MAX_BATCH_WAIT_MS,
+                self.batch_max_wait_ms
+            ));
+        }
+        None
+    }
 }
 
 impl WebhookEndpoint {
@@ -32,6 +95,9 @@ impl WebhookEndpoint {
             "state": self.state,
             "last_event_id": (self.cursor > 0).then(|| crate::events::event_id(self.cursor)),
             "created_at": self.created_at,
+            "max_in_flight": self.options.max_in_flight,
+            "batch_max_events": self.options.batch_max_events,
+            "batch_max_wait_ms": self.options.batch_max_wait_ms,
         })
     }
 }
@@ -78,10 +144,13 @@ pub struct Delivery {
     pub redelivery: bool,
 }
 
-/// How an endpoint's state moves after a batch of attempts.
+/// How an endpoint's state moves after some attempts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Progress {
+    /// Every event up to here is delivered or given up on.
     pub cursor: i64,
+    /// See [`WebhookEndpoint::sent_through`]; saved before those events go out.
+    pub sent_through: i64,
     pub attempts: i64,
     pub first_failure: Option<i64>,
     pub retry_at: i64,

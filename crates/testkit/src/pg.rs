@@ -23,6 +23,8 @@
 
 mod cluster;
 
+pub use cluster::TlsCluster;
+
 use std::sync::OnceLock;
 use std::time::Duration;
 

@@ -84,9 +84,15 @@ impl Serve {
             return Some(*addr);
         }
         let log = self.log_text();
+        // `addr=…` in the text log, `"addr":"…"` in the JSON one.
+        let json = log
+            .split("\"addr\":\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next());
         if let Some(addr) = log
             .split_whitespace()
             .find_map(|w| w.strip_prefix("addr="))
+            .or(json)
             .and_then(|a| a.parse().ok())
         {
             return Some(*self.addr.get_or_init(|| addr));

@@ -59,6 +59,8 @@ impl Place {
 /// A server running in this process until this is dropped.
 pub struct Spawned {
     pub addr: SocketAddr,
+    /// Where `/metrics` answers, when the configuration set `metrics_listen`.
+    pub metrics_addr: Option<SocketAddr>,
     pub store: Arc<dyn Store>,
     _stop: oneshot::Sender<()>,
     // Last: the server and its store go before their data does.
@@ -81,9 +83,21 @@ impl Spawned {
             .local_addr()
             .unwrap_or_else(|e| panic!("the listener's address: {e}"));
         config.listen = addr;
+        // A metrics port of its own too, when the test asks for metrics.
+        let metrics = match config.metrics_listen {
+            Some(_) => Some(
+                tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .unwrap_or_else(|e| panic!("no loopback port for metrics: {e}")),
+            ),
+            None => None,
+        };
+        let metrics_addr = metrics.as_ref().and_then(|l| l.local_addr().ok());
+        config.metrics_listen = metrics_addr;
         let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(roster_server::serve(
+        tokio::spawn(roster_server::serve_with_metrics(
             listener,
+            metrics,
             store.clone(),
             reg,
             config,
@@ -93,6 +107,7 @@ impl Spawned {
         ));
         Spawned {
             addr,
+            metrics_addr,
             store,
             _stop: stop,
             place,

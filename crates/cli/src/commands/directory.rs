@@ -4,26 +4,51 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Subcommand;
-use roster_store::{Actor, DirectoryStore};
+use roster_store::Actor;
 use serde_json::json;
 
 #[derive(Subcommand)]
 pub enum DirectoryCommand {
-    /// Create a directory and print its SCIM base path and a new bearer token.
+    /// Create a directory and print its SCIM base path and a new bearer token;
+    /// with `--provider google-workspace`, a directory Roster polls from
+    /// Google's Directory API instead (no token).
     Create {
         name: String,
         /// The app's id for the customer that owns the directory.
         #[arg(long, value_name = "ORG_ID")]
         organization: Option<String>,
-        /// The customer's domain.
+        /// The provider type, e.g. "okta scim v2.0" (detected from its requests when left out).
+        #[arg(long = "type", value_name = "TYPE", value_parser = roster_store::PROVIDER_TYPES.to_vec())]
+        provider_type: Option<String>,
+        /// "scim" (the identity provider pushes SCIM) or "google-workspace".
+        #[arg(long, default_value = "scim", value_parser = ["scim", "google-workspace"])]
+        provider: String,
+        /// The Google service-account key file (JSON), stored encrypted and never shown again.
+        #[arg(
+            long,
+            value_name = "FILE",
+            required_if_eq("provider", "google-workspace")
+        )]
+        credentials: Option<PathBuf>,
+        /// The Google Workspace administrator the service account acts as.
+        #[arg(
+            long,
+            value_name = "ADMIN",
+            required_if_eq("provider", "google-workspace")
+        )]
+        admin_email: Option<String>,
+        /// The Google customer id, or my_customer for the admin's own account.
+        #[arg(long, default_value = "my_customer")]
+        customer: String,
+        /// The customer's domain; for a Google Workspace directory, only the
+        /// users and groups of this domain.
         #[arg(long, value_name = "DOMAIN")]
         domain: Option<String>,
-        /// The provider that feeds it, e.g. "okta scim v2.0" (detected from its requests when left out).
-        #[arg(long = "type", value_name = "TYPE", value_parser = roster_store::PROVIDER_TYPES.to_vec())]
-        provider: Option<String>,
         #[arg(long)]
         json: bool,
     },
+    /// Poll a google-workspace directory now (the server picks it up within a second).
+    Sync { id: String },
     /// List directories.
     List {
         #[arg(long)]
@@ -100,24 +125,74 @@ fn custom_mapping(
 }
 
 pub async fn run(
-    store: &dyn DirectoryStore,
+    store: &dyn roster_store::Store,
     reg: &roster_scim::schema::SchemaRegistry,
     cmd: DirectoryCommand,
 ) -> Result<()> {
     match cmd {
         DirectoryCommand::Create {
             name,
-            organization,
-            domain,
             provider,
+            credentials,
+            admin_email,
+            customer,
+            domain,
+            organization,
+            provider_type,
             json,
+        } if provider == roster_store::google::GOOGLE_WORKSPACE => {
+            anyhow::ensure!(
+                organization.is_none() && provider_type.is_none(),
+                "--organization and --type are for SCIM directories"
+            );
+            let path = credentials.context("--credentials FILE is required")?;
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let new = roster_server::google::new_directory(
+                &name,
+                &text,
+                admin_email.as_deref().unwrap_or_default(),
+                &customer,
+                domain.as_deref(),
+            )
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            let (dir, source) = store.create_google_directory(&Actor::Cli, new).await?;
+            if json {
+                println!(
+                    "{}",
+                    json!({"id": dir.id, "name": dir.name, "provider": roster_store::google::GOOGLE_WORKSPACE, "google": roster_server::google::source_json(&source)})
+                );
+            } else {
+                println!("Created Google Workspace directory {:?}", dir.name);
+                println!("  id:          {}", dir.id);
+                println!("  admin email: {}", source.admin_email);
+                println!("  customer:    {}", source.customer);
+                println!(
+                    "  polled every {} s by a running `roster serve`; `roster directory sync {}` polls now",
+                    source.interval_secs, dir.id
+                );
+            }
+        }
+        DirectoryCommand::Create {
+            name,
+            credentials,
+            admin_email,
+            domain,
+            organization,
+            provider_type,
+            json,
+            ..
         } => {
+            anyhow::ensure!(
+                credentials.is_none() && admin_email.is_none(),
+                "--credentials and --admin-email are for --provider google-workspace"
+            );
             let nonempty =
                 |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
             let attrs = roster_store::DirectoryAttrs {
                 organization_id: nonempty(organization),
                 domain: nonempty(domain),
-                provider,
+                provider: provider_type,
             };
             let (dir, _, token) = store
                 .create_directory_with_token(&Actor::Cli, &name, attrs)
@@ -140,12 +215,39 @@ pub async fn run(
                 println!("  bearer token:   {token}  (shown once)");
             }
         }
+        DirectoryCommand::Sync { id } => {
+            if store.request_google_sync(&id).await? {
+                println!(
+                    "directory {id}: sync requested; a running `roster serve` polls it within a second"
+                );
+            } else if store.get_directory(&id).await?.is_some() {
+                anyhow::bail!(
+                    "directory {id} receives SCIM; only google-workspace directories are synced"
+                );
+            } else {
+                anyhow::bail!("no directory {id} (see `roster directory list`)");
+            }
+        }
         DirectoryCommand::List { json } => {
             let dirs = store.list_directories().await?;
+            let sources: std::collections::HashMap<String, roster_store::google::GoogleSource> =
+                store
+                    .google_sources()
+                    .await?
+                    .into_iter()
+                    .map(|g| (g.directory_id.clone(), g))
+                    .collect();
             if json {
                 let items: Vec<_> = dirs
                     .iter()
-                    .map(|d| json!({"id": d.id, "name": d.name, "organization_id": d.organization_id, "domain": d.domain, "type": d.provider.as_deref().unwrap_or(roster_store::GENERIC_PROVIDER), "scim_base_path": format!("/scim/v2/{}", d.id), "created_at": d.created_at}))
+                    .map(|d| {
+                        let mut item = json!({"id": d.id, "name": d.name, "organization_id": d.organization_id, "domain": d.domain, "type": d.provider.as_deref().unwrap_or(roster_store::GENERIC_PROVIDER), "scim_base_path": format!("/scim/v2/{}", d.id), "created_at": d.created_at, "provider": roster_store::google::SCIM});
+                        if let Some(src) = sources.get(&d.id) {
+                            item["provider"] = json!(roster_store::google::GOOGLE_WORKSPACE);
+                            item["google"] = roster_server::google::source_json(src);
+                        }
+                        item
+                    })
                     .collect();
                 println!("{}", serde_json::Value::Array(items));
             } else {

@@ -34,6 +34,17 @@ pub async fn run(store: Arc<dyn Store>, reg: Arc<SchemaRegistry>, cfg: ServerCon
             )
         })?;
     let addr = listener.local_addr()?;
+    let metrics = match cfg.metrics_listen {
+        Some(at) => {
+            let l = tokio::net::TcpListener::bind(at).await.with_context(|| {
+                format!("cannot listen for metrics on {at} (setting `metrics_listen`)")
+            })?;
+            let metrics_addr = l.local_addr()?;
+            tracing::info!(%metrics_addr, "Prometheus metrics at http://{metrics_addr}/metrics");
+            Some(l)
+        }
+        None => None,
+    };
     // A wrong or missing secret_key stops the start, rather than every delivery.
     let sealed = store
         .check_webhook_secrets()
@@ -68,7 +79,8 @@ pub async fn run(store: Arc<dyn Store>, reg: Arc<SchemaRegistry>, cfg: ServerCon
         );
     }
     tracing::info!(%addr, "Roster is serving SCIM at {public}/scim/v2/{{directory_id}}");
-    roster_server::serve(listener, store, reg, cfg, shutdown_signal()).await?;
+    roster_server::serve_with_metrics(listener, metrics, store, reg, cfg, shutdown_signal())
+        .await?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -16,6 +16,17 @@ pub enum WebhookCommand {
         /// Only events of this directory (default: all directories).
         #[arg(long)]
         directory: Option<String>,
+        /// Requests in flight at once to this endpoint (default: the
+        /// `webhook_max_in_flight` setting).
+        #[arg(long)]
+        max_in_flight: Option<u32>,
+        /// Most events in one request (default 1); above 1, each request
+        /// carries a JSON array of events.
+        #[arg(long)]
+        batch_max_events: Option<u32>,
+        /// How long a batch waits to fill, in milliseconds (default 0).
+        #[arg(long)]
+        batch_max_wait_ms: Option<u32>,
         #[arg(long)]
         json: bool,
     },
@@ -38,17 +49,26 @@ where
             url,
             events,
             directory,
+            max_in_flight,
+            batch_max_events,
+            batch_max_wait_ms,
             json,
         } => {
             roster_server::api::webhooks::validate(&url, &events)
                 .map_err(|e| anyhow::anyhow!(e.message().to_owned()))?;
+            let options = roster_server::api::webhooks::options(
+                max_in_flight,
+                batch_max_events,
+                batch_max_wait_ms,
+            )
+            .map_err(|e| anyhow::anyhow!(e.message().to_owned()))?;
             if let Some(d) = &directory
                 && store.get_directory(d).await?.is_none()
             {
                 anyhow::bail!("no directory {d} (see `roster directory list`)");
             }
             let (endpoint, secret) = store
-                .create_webhook(&Actor::Cli, &url, &events, directory.as_deref())
+                .create_webhook_with(&Actor::Cli, &url, &events, directory.as_deref(), options)
                 .await?;
             if json {
                 println!("{}", json!({"id": endpoint.id, "secret": secret}));

@@ -1,6 +1,6 @@
 //! Secrets never reach the log: a real `roster serve` at trace level handles
 //! tokens, admin keys, webhook secrets and passwords, and none of them, nor a
-//! password hash, appears in what it wrote.
+//! password hash, appears in what it wrote, as text or as JSON lines.
 
 use std::time::Duration;
 
@@ -9,7 +9,18 @@ use serde_json::{Value, json};
 use crate::support::{Receiver, Roster, request};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn secrets_never_reach_the_log_or_error_bodies() {
+async fn secrets_never_reach_the_text_log_or_error_bodies() {
+    secrets_stay_out_of("text").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_never_reach_the_json_log_or_error_bodies() {
+    secrets_stay_out_of("json").await;
+}
+
+/// Drives traffic carrying every kind of secret through a server whose log
+/// is in `format` (`log_format`), then searches the whole log for them.
+async fn secrets_stay_out_of(format: &str) {
     let receiver = Receiver::start(Duration::from_millis(0)).await;
     let r = Roster::new();
     let d = r.json(&["directory", "create", "acme"]);
@@ -17,7 +28,7 @@ async fn secrets_never_reach_the_log_or_error_bodies() {
     let admin = r.json(&["admin-key", "create", "ops"]);
     let admin_key = admin["key"].as_str().unwrap();
     let config = r.config("webhook_poll_ms = 50\n");
-    let server = r.serve(Some(&config), "trace");
+    let server = r.serve_with(Some(&config), "trace", &[("ROSTER_LOG_FORMAT", format)]);
     let addr = server.addr();
     let scim = |p: &str| format!("/scim/v2/{dir}{p}");
 
@@ -154,6 +165,46 @@ async fn secrets_never_reach_the_log_or_error_bodies() {
         secrets.push(("password", p));
     }
     for (what, secret) in secrets {
-        assert!(!log.contains(secret), "the {what} appears in the log");
+        assert!(
+            !log.contains(secret),
+            "the {what} appears in the {format} log"
+        );
     }
+    if format == "json" {
+        check_json_lines(&log, dir);
+    }
+}
+
+/// Every line of a JSON log is one object, and each answered request has
+/// its line with the request id, directory, route, status and latency.
+fn check_json_lines(log: &str, dir: &str) {
+    let lines: Vec<Value> = log
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    for line in &lines {
+        assert!(line["timestamp"].is_string(), "{line}");
+        assert!(line["level"].is_string(), "{line}");
+        assert!(line.get("message").is_some(), "{line}");
+    }
+    let created = lines
+        .iter()
+        .find(|l| {
+            l["message"] == "request" && l["route"] == "/scim/v2/{dir}/Users" && l["status"] == 201
+        })
+        .unwrap_or_else(|| panic!("no access line for POST /Users in:\n{log}"));
+    assert_eq!(created["directory_id"], dir, "{created}");
+    assert_eq!(created["method"], "POST", "{created}");
+    assert!(created["latency_ms"].as_f64().is_some(), "{created}");
+    let id = created["request_id"].as_str().unwrap();
+    assert_eq!(id.len(), 36, "a request id: {created}");
+    assert_eq!(created["span"]["request_id"], id, "{created}");
+    assert_eq!(created["span"]["directory_id"], dir, "{created}");
+    // A request whose token proved nothing names no directory.
+    let refused = lines
+        .iter()
+        .find(|l| l["message"] == "request" && l["status"] == 401)
+        .unwrap_or_else(|| panic!("no access line for a 401 in:\n{log}"));
+    assert_eq!(refused["directory_id"], "-", "{refused}");
 }

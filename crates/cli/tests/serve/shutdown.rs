@@ -101,7 +101,8 @@ async fn sigterm_stops_webhook_delivery_between_events_and_releases_the_lease() 
     let r = Roster::new();
     let d = r.json(&["directory", "create", "acme"]);
     let (dir, token) = (d["id"].as_str().unwrap(), d["token"].as_str().unwrap());
-    r.json(&["webhook", "add", &receiver.url]);
+    // One request at a time, so that a stop falls between events.
+    r.json(&["webhook", "add", &receiver.url, "--max-in-flight", "1"]);
     let config = r.config("webhook_poll_ms = 50\nshutdown_grace_secs = 10\n");
 
     let server = r.serve(Some(&config), "info");

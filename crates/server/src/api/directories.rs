@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use roster_scim::schema::SchemaRegistry;
 use roster_store::directory_api::{DirectoryQuery, Paging};
 use roster_store::events::CustomAttributes;
+use roster_store::google::{self, GoogleSource};
 use roster_store::{
     Deactivation, Directory, DirectoryAttrs, DirectoryChange, DirectorySettings, GENERIC_PROVIDER,
     PROVIDER_TYPES, SettingsChange,
@@ -105,7 +106,28 @@ pub fn not_found(id: &str) -> AppError {
     AppError::not_found(format!("no directory {id}"))
 }
 
-/// `POST /api/v1/directories {"name", "organization_id"?, "domain"?, "type"?}`.
+/// The body of `POST /api/v1/directories`: a name, the directory's
+/// organization, domain and type, and for a Google Workspace directory its
+/// provider, key file, admin and customer.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBody {
+    name: Option<String>,
+    organization_id: Option<String>,
+    /// The customer's domain; for a Google Workspace directory, only the
+    /// users and groups of this domain.
+    domain: Option<String>,
+    #[serde(rename = "type")]
+    provider_type: Option<String>,
+    provider: Option<String>,
+    /// The service-account key file: its JSON object, or its text.
+    credentials: Option<Value>,
+    admin_email: Option<String>,
+    customer: Option<String>,
+}
+
+/// `POST /api/v1/directories {"name", "organization_id"?, "domain"?, "type"?}`,
+/// or a Google Workspace directory with `"provider": "google-workspace"`.
 pub async fn create(
     State(s): State<AppState>,
     a: AdminAuth,
@@ -114,18 +136,59 @@ pub async fn create(
     a.require_write()?;
     // A limited key could not see the directory it made.
     a.require_unlimited()?;
-    let change = params::body::<DirectoryBody>(&body)?.change()?;
-    let name = check_name(change.name.as_deref().unwrap_or_default())?;
+    let body = params::body::<CreateBody>(&body)?;
+    let name = check_name(body.name.as_deref().unwrap_or_default())?;
+    match body.provider.as_deref() {
+        None | Some(google::SCIM) => {
+            if body.credentials.is_some() || body.admin_email.is_some() || body.customer.is_some()
+            {
+                return Err(AppError::bad_request(
+                    "credentials, admin_email and customer are for \"provider\": \"google-workspace\"",
+                ));
+            }
+        }
+        Some(google::GOOGLE_WORKSPACE) => {
+            if body.organization_id.is_some() || body.provider_type.is_some() {
+                return Err(AppError::bad_request(
+                    "organization_id and type are set on a Google Workspace directory with PATCH /api/v1/directories/{id}",
+                ));
+            }
+            let credentials = match body.credentials {
+                Some(Value::String(text)) => text,
+                Some(v @ Value::Object(_)) => v.to_string(),
+                _ => {
+                    return Err(AppError::bad_request(
+                        "credentials must be the service-account key file (its JSON object)",
+                    ));
+                }
+            };
+            let new = crate::google::new_directory(
+                &name,
+                &credentials,
+                body.admin_email.as_deref().unwrap_or_default(),
+                body.customer.as_deref().unwrap_or("my_customer"),
+                body.domain.as_deref(),
+            )
+            .map_err(AppError::bad_request)?;
+            let (d, source) = s.store.create_google_directory(&a.actor(), new).await?;
+            return Ok((StatusCode::CREATED, Json(with_source(&d, Some(&source)))));
+        }
+        Some(other) => {
+            return Err(AppError::bad_request(format!(
+                "unknown provider {other:?}; use \"scim\" (the default) or \"google-workspace\""
+            )));
+        }
+    }
     let attrs = DirectoryAttrs {
-        organization_id: change.organization_id.flatten(),
-        domain: change.domain.flatten(),
-        provider: change.provider.flatten(),
+        organization_id: check_attr("organization_id", body.organization_id)?,
+        domain: check_attr("domain", body.domain)?,
+        provider: check_provider(body.provider_type)?,
     };
     let (d, info, token) = s
         .store
         .create_directory_with_token(&a.actor(), &name, attrs)
         .await?;
-    let mut out = to_json(&d);
+    let mut out = with_source(&d, None);
     // The plaintext token is shown this once; only its digest is stored.
     out["token"] = Value::String(token);
     out["token_id"] = Value::String(info.id);
@@ -145,6 +208,42 @@ pub fn directory_query(q: &QueryParams, paging: Paging, only: Option<&[String]>)
     }
 }
 
+/// A directory with its provider and, for a Google directory, its poll state.
+fn with_source(d: &Directory, source: Option<&GoogleSource>) -> Value {
+    let mut out = to_json(d);
+    match source {
+        Some(src) => {
+            out["provider"] = json!(google::GOOGLE_WORKSPACE);
+            out["google"] = crate::google::source_json(src);
+        }
+        None => out["provider"] = json!(google::SCIM),
+    }
+    out
+}
+
+/// `POST /api/v1/directories/{id}/sync`: poll a Google directory now.
+pub async fn sync(
+    State(s): State<AppState>,
+    a: AdminAuth,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<Value>), AppError> {
+    a.require_directory(&id)?;
+    a.require_write()?;
+    if s.store.request_google_sync(&id).await? {
+        return Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({"directory_id": id, "sync": "requested"})),
+        ));
+    }
+    s.store
+        .get_directory(&id)
+        .await?
+        .ok_or_else(|| not_found(&id))?;
+    Err(AppError::bad_request(format!(
+        "directory {id} receives SCIM from its identity provider; only google-workspace directories are synced"
+    )))
+}
+
 pub async fn list(
     State(s): State<AppState>,
     a: AdminAuth,
@@ -152,8 +251,18 @@ pub async fn list(
 ) -> Result<Json<Value>, AppError> {
     let query = directory_query(&q, params::api_paging(&q)?, a.directories());
     let page = s.store.directory_page(query).await?;
+    let sources: std::collections::HashMap<String, GoogleSource> = s
+        .store
+        .google_sources()
+        .await?
+        .into_iter()
+        .map(|g| (g.directory_id.clone(), g))
+        .collect();
     Ok(Json(params::list(
-        page.data.iter().map(to_json).collect(),
+        page.data
+            .iter()
+            .map(|d| with_source(d, sources.get(&d.id)))
+            .collect(),
         page.before,
         page.after,
     )))
@@ -170,7 +279,8 @@ pub async fn get(
         .get_directory(&id)
         .await?
         .ok_or_else(|| not_found(&id))?;
-    Ok(Json(to_json(&d)))
+    let source = s.store.google_source(&id).await?;
+    Ok(Json(with_source(&d, source.as_ref())))
 }
 
 /// `PATCH /api/v1/directories/{id}`: any of `name`, `organization_id`,

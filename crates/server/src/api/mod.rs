@@ -69,6 +69,7 @@ fn directory_routes() -> Router<AppState> {
                 .patch(directories::update)
                 .delete(directories::delete),
         )
+        .route("/api/v1/directories/{id}/sync", post(directories::sync))
         .route(
             "/api/v1/directories/{id}/tokens",
             get(tokens::list).post(tokens::issue),
@@ -176,6 +177,7 @@ impl FromRequestParts<AppState> for AdminAuth {
         if let Some(bearer) = crate::auth::bearer(parts)
             && let Err(retry_after) = state.limiter.check_admin(bearer)
         {
+            crate::metrics::rate_limited("admin");
             return Err(crate::rate_limit::too_many_admin_requests(retry_after));
         }
         Ok(AdminAuth { key })
@@ -190,11 +192,12 @@ pub(crate) async fn authenticate_admin(
     state: &AppState,
 ) -> Result<AdminKeyInfo, AppError> {
     let unauthorized = AppError::unauthorized;
-    let key = crate::auth::bearer(parts)
-        .ok_or_else(|| unauthorized("send an admin API key as \"Authorization: Bearer <key>\" (roster admin-key create NAME)"))?;
-    state
-        .store
-        .authenticate_admin(key)
-        .await?
-        .ok_or_else(|| unauthorized("the admin API key is unknown or revoked"))
+    let key = crate::auth::bearer(parts).ok_or_else(|| {
+        crate::metrics::auth_failure("admin", "missing");
+        unauthorized("send an admin API key as \"Authorization: Bearer <key>\" (roster admin-key create NAME)")
+    })?;
+    state.store.authenticate_admin(key).await?.ok_or_else(|| {
+        crate::metrics::auth_failure("admin", "unknown");
+        unauthorized("the admin API key is unknown or revoked")
+    })
 }

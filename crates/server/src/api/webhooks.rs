@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use roster_store::events::{ALL_TYPES, parse_event_id};
+use roster_store::webhooks::DeliveryOptions;
 use roster_store::webhooks::WebhookEndpoint;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -19,6 +20,42 @@ pub struct NewEndpoint {
     #[serde(default)]
     pub events: Vec<String>,
     pub directory_id: Option<String>,
+    /// Requests in flight at once to this endpoint (default: the
+    /// `webhook_max_in_flight` setting).
+    pub max_in_flight: Option<u32>,
+    /// Most events in one request; above 1, requests carry a JSON array.
+    pub batch_max_events: Option<u32>,
+    /// How long a batch waits to fill.
+    pub batch_max_wait_ms: Option<u32>,
+}
+
+impl NewEndpoint {
+    /// The delivery options asked for, checked.
+    pub fn options(&self) -> Result<DeliveryOptions, AppError> {
+        options(
+            self.max_in_flight,
+            self.batch_max_events,
+            self.batch_max_wait_ms,
+        )
+    }
+}
+
+/// Delivery options from their API fields or CLI flags, checked.
+pub fn options(
+    max_in_flight: Option<u32>,
+    batch_max_events: Option<u32>,
+    batch_max_wait_ms: Option<u32>,
+) -> Result<DeliveryOptions, AppError> {
+    let d = DeliveryOptions::default();
+    let o = DeliveryOptions {
+        max_in_flight,
+        batch_max_events: batch_max_events.unwrap_or(d.batch_max_events),
+        batch_max_wait_ms: batch_max_wait_ms.unwrap_or(d.batch_max_wait_ms),
+    };
+    match o.problem() {
+        Some(why) => Err(AppError::bad_request(why)),
+        None => Ok(o),
+    }
 }
 
 /// Checks a webhook URL and event types before anything is stored.
@@ -67,6 +104,7 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<Value>), AppError> {
     a.require_write()?;
     validate(&body.url, &body.events)?;
+    let options = body.options()?;
     match &body.directory_id {
         // An endpoint for every directory would send a limited key's
         // receiver the events of directories it does not see.
@@ -79,11 +117,12 @@ pub async fn create(
     }
     let (endpoint, secret) = s
         .store
-        .create_webhook(
+        .create_webhook_with(
             &a.actor(),
             &body.url,
             &body.events,
             body.directory_id.as_deref(),
+            options,
         )
         .await?;
     let mut out = endpoint.to_json();

@@ -71,6 +71,11 @@ impl TestServer {
         })
     }
 
+    /// Where `/metrics` answers (with `metrics_listen` set).
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.spawned.metrics_addr
+    }
+
     /// Where this server's data lives.
     pub fn place(&self) -> &Place {
         self.spawned.place()

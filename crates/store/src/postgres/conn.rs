@@ -17,7 +17,7 @@ use super::copy::{COPY_CHUNK, CopyForm, CopyPlan, Held, HeldCopy, Source, copy_f
 use crate::db::{Db, Dialect, Row, Val, postgres_placeholders};
 use crate::{StoreError, StoreResult};
 
-pub(crate) const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 const SCHEMA: &str = include_str!("schema.sql");
 /// The advisory lock key that serializes migrations of concurrent starts.
 const MIGRATION_LOCK: i64 = 0x526f_7374_6572; // "Roster"
@@ -178,6 +178,11 @@ impl PgConn {
         self.in_transaction.set(true);
         self.xact_id.set(None);
         Ok(())
+    }
+
+    /// Events the current (or last) transaction wrote.
+    pub fn events_written(&self) -> i64 {
+        self.events.get()
     }
 
     fn drop_held(&self) {
@@ -544,15 +549,46 @@ pub(super) fn pool_unavailable(e: &r2d2::Error) -> StoreError {
 #[derive(Debug, Clone)]
 pub struct Manager {
     pub config: postgres::Config,
+    /// TLS per the URL's `sslmode`; `None` for `sslmode=disable`.
+    pub tls: Option<super::tls::RustlsConnect>,
     pub schema: Option<String>,
+}
+
+/// A connection that could not be made, with its causes in its text: the
+/// pool keeps only the text of the last one, and the driver's own says only
+/// "error performing TLS handshake", not what was wrong with the certificate.
+#[derive(Debug)]
+pub struct ConnectError(pub postgres::Error);
+
+impl std::fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = std::error::Error::source(&self.0);
+        while let Some(cause) = source {
+            write!(f, ": {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConnectError {}
+
+impl From<postgres::Error> for ConnectError {
+    fn from(e: postgres::Error) -> Self {
+        ConnectError(e)
+    }
 }
 
 impl r2d2::ManageConnection for Manager {
     type Connection = PgConn;
-    type Error = postgres::Error;
+    type Error = ConnectError;
 
-    fn connect(&self) -> Result<PgConn, postgres::Error> {
-        let mut client = self.config.connect(NoTls)?;
+    fn connect(&self) -> Result<PgConn, ConnectError> {
+        let mut client = match &self.tls {
+            Some(tls) => self.config.connect(tls.clone())?,
+            None => self.config.connect(NoTls)?,
+        };
         // Notices ("already exists, skipping") are not worth a log line each.
         // Custom plans always: a generic plan cannot see a filter's values,
         // and for `co` it reads a whole directory's values where the custom
@@ -579,9 +615,9 @@ impl r2d2::ManageConnection for Manager {
         })
     }
 
-    fn is_valid(&self, conn: &mut PgConn) -> Result<(), postgres::Error> {
+    fn is_valid(&self, conn: &mut PgConn) -> Result<(), ConnectError> {
         match conn.client.get_mut() {
-            Some(c) => c.simple_query("").map(|_| ()),
+            Some(c) => c.simple_query("").map(|_| ()).map_err(ConnectError),
             None => Ok(()),
         }
     }
@@ -650,6 +686,16 @@ fn migrate_in_transaction(conn: &PgConn) -> StoreResult<()> {
              CREATE INDEX directory_organizations_org ON directory_organizations(organization_id);",
         )?;
     }
+    if version < 5 {
+        // How deliveries to an endpoint are shaped (NULL max_in_flight: the
+        // setting), and how far a dispatcher may have sent.
+        conn.batch(
+            "ALTER TABLE webhook_endpoints ADD COLUMN max_in_flight BIGINT;
+             ALTER TABLE webhook_endpoints ADD COLUMN batch_max_events BIGINT NOT NULL DEFAULT 1;
+             ALTER TABLE webhook_endpoints ADD COLUMN batch_max_wait_ms BIGINT NOT NULL DEFAULT 0;
+             ALTER TABLE webhook_endpoints ADD COLUMN sent_through BIGINT NOT NULL DEFAULT 0;",
+        )?;
+    }
     if version < 6 {
         // Admin key scopes and rotation (`directories`: a JSON array of ids,
         // NULL for all), and the audit log, numbered in commit order under
@@ -671,6 +717,9 @@ fn migrate_in_transaction(conn: &PgConn) -> StoreResult<()> {
              CREATE INDEX audit_log_target ON audit_log(target_id, seq);
              CREATE INDEX audit_log_actor ON audit_log(actor, seq);",
         )?;
+    }
+    if version < 7 {
+        conn.batch(crate::rows::google::MIGRATION)?;
     }
     conn.exec(
         "UPDATE roster_schema SET version = ?",
@@ -759,6 +808,7 @@ mod tests {
         let schema = Schema::create()?;
         let manager = Manager {
             config: schema.database_url().parse().unwrap(),
+            tls: None,
             schema: Some(schema.name().to_owned()),
         };
         let c = manager.connect().unwrap();

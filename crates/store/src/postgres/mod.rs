@@ -10,10 +10,12 @@
 
 pub(crate) mod conn;
 mod copy;
+pub mod tls;
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use roster_scim::schema::SchemaRegistry;
@@ -24,7 +26,7 @@ use crate::db::Db;
 pub use crate::rows::resources::taken_names_sql;
 use crate::rows::store::SqlStore;
 use crate::{ListOptions, StoreError, StoreResult, vals};
-pub use conn::PgConn;
+pub use conn::{PgConn, SCHEMA_VERSION};
 
 /// How to reach PostgreSQL and how many connections to keep.
 #[derive(Debug, Clone)]
@@ -57,6 +59,8 @@ impl PgOptions {
 
 pub struct PgStore {
     pool: r2d2::Pool<conn::Manager>,
+    /// Calls waiting for a connection (r2d2 does not count them).
+    waiting: Arc<AtomicU64>,
     reg: Arc<SchemaRegistry>,
     options: PgOptions,
 }
@@ -64,14 +68,21 @@ pub struct PgStore {
 impl PgStore {
     /// Connects, creating and migrating the schema if needed.
     pub fn open(options: PgOptions, reg: Arc<SchemaRegistry>) -> StoreResult<Self> {
-        let config: postgres::Config = options.url.parse().map_err(|e| {
+        let (url, tls) = tls::split_url(&options.url)?;
+        let mut config: postgres::Config = url.parse().map_err(|e| {
             StoreError::internal_from(
                 "the PostgreSQL URL is not valid; write it as postgres://user@host:5432/database",
                 e,
             )
         })?;
+        config.ssl_mode(tls::driver_mode(tls.mode));
+        let tls = match tls.mode {
+            tls::SslMode::Disable => None,
+            _ => Some(tls::RustlsConnect::new(&tls)?),
+        };
         let manager = conn::Manager {
             config,
+            tls,
             schema: options.schema.clone(),
         };
         let pool = r2d2::Pool::builder()
@@ -82,12 +93,22 @@ impl PgStore {
             .test_on_check_out(true)
             .build(manager)
             .map_err(|e| {
+                // r2d2 reports the last connection error, which never
+                // holds the URL or its password.
+                let why = e.to_string();
                 StoreError::internal_from(
-                    "cannot connect to PostgreSQL (check that it runs and that the URL, user and database are right)",
+                    format!(
+                        "cannot connect to PostgreSQL (check that it runs and that the URL, user, database and sslmode are right): {why}"
+                    ),
                     e,
                 )
             })?;
-        let store = PgStore { pool, reg, options };
+        let store = PgStore {
+            pool,
+            waiting: Arc::new(AtomicU64::new(0)),
+            reg,
+            options,
+        };
         let c = store.conn()?;
         conn::migrate(&c)?;
         Ok(store)
@@ -115,8 +136,12 @@ impl PgStore {
         F: FnOnce(&PgConn) -> StoreResult<R> + Send + 'static,
     {
         let pool = self.pool.clone();
+        let waiting = self.waiting.clone();
         tokio::task::spawn_blocking(move || {
-            let c = pool.get().map_err(|e| conn::pool_unavailable(&e))?;
+            waiting.fetch_add(1, Ordering::Relaxed);
+            let c = pool.get();
+            waiting.fetch_sub(1, Ordering::Relaxed);
+            let c = c.map_err(|e| conn::pool_unavailable(&e))?;
             std::panic::catch_unwind(AssertUnwindSafe(|| f(&c)))
                 .unwrap_or_else(|_| Err(StoreError::internal("a database call panicked")))
         })
@@ -144,7 +169,12 @@ impl PgStore {
             // A connection goes back to the pool outside any transaction,
             // whatever failed: one left open would hold its locks (and every
             // reader's view of the event log) until the pool dropped it.
+            let started = Instant::now();
             let outcome = result.and_then(|r| c.batch("COMMIT").map(|()| r));
+            if outcome.is_ok() {
+                let events = c.events_written();
+                crate::gauges::committed("postgres", 1, events, started.elapsed());
+            }
             if outcome.is_err() {
                 // A broken connection cannot roll back; the pool drops it.
                 let _ = c.batch("ROLLBACK");
@@ -190,6 +220,18 @@ impl SqlStore for PgStore {
 
     fn secret_key(&self) -> Option<crate::secrets::SecretKey> {
         self.options.secret_key.clone()
+    }
+
+    fn backend_gauges(&self) -> crate::gauges::Gauges {
+        let state = self.pool.state();
+        crate::gauges::Gauges {
+            pool: Some(crate::gauges::PoolGauges {
+                in_use: state.connections.saturating_sub(state.idle_connections),
+                idle: state.idle_connections,
+                waiting: self.waiting.load(Ordering::Relaxed),
+            }),
+            ..Default::default()
+        }
     }
 
     async fn run_read<R, F>(&self, f: F) -> StoreResult<R>

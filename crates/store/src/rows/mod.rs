@@ -4,6 +4,7 @@ pub mod admin;
 pub mod admin_keys;
 pub mod audit;
 pub mod directory_api;
+pub mod google;
 pub mod list;
 pub mod outbox;
 pub mod read;

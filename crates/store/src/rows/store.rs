@@ -12,10 +12,10 @@ use super::{
 };
 use crate::db::Db;
 use crate::model::*;
-use crate::webhooks::{DeliveryRecord, Leased, Progress, WebhookEndpoint};
+use crate::webhooks::{DeliveryOptions, DeliveryRecord, Leased, Progress, WebhookEndpoint};
 use crate::{
     AuditLog, DirectoryReads, DirectoryStore, EventLog, Health, HealthCheck, ListOptions,
-    ResourceStore, StoreResult, TokenStore, TxWork, WebhookStore,
+    ResourceStore, StoreGauges, StoreResult, TokenStore, TxWork, WebhookStore,
 };
 
 /// A backend of the shared queries: SQLite's writer thread or PostgreSQL's pool.
@@ -27,6 +27,8 @@ pub trait SqlStore: Send + Sync + 'static {
     /// The query that reads the database's schema version, and the version
     /// this build migrates to.
     fn schema_version(&self) -> (&'static str, i64);
+    /// The backend's own gauges (WAL size, pool), without the shared queries'.
+    fn backend_gauges(&self) -> crate::gauges::Gauges;
 
     /// Runs `f` on a connection outside any write transaction.
     async fn run_read<R, F>(&self, f: F) -> StoreResult<R>
@@ -455,12 +457,13 @@ impl<T: SqlStore> EventLog for T {
 
 #[async_trait]
 impl<T: SqlStore> WebhookStore for T {
-    async fn create_webhook(
+    async fn create_webhook_with(
         &self,
         actor: &Actor,
         url: &str,
         types: &[String],
         directory: Option<&str>,
+        options: DeliveryOptions,
     ) -> StoreResult<(WebhookEndpoint, String)> {
         let (actor, url, types, dir) = (
             actor.clone(),
@@ -470,7 +473,15 @@ impl<T: SqlStore> WebhookStore for T {
         );
         let key = self.secret_key();
         self.run_write(None, move |c| {
-            webhooks::create(c, &actor, key.as_ref(), &url, &types, dir.as_deref())
+            webhooks::create(
+                c,
+                &actor,
+                key.as_ref(),
+                &url,
+                &types,
+                dir.as_deref(),
+                &options,
+            )
         })
         .await
     }
@@ -618,6 +629,17 @@ impl<T: SqlStore> HealthCheck for T {
             migrations,
             writer,
         }
+    }
+}
+
+#[async_trait]
+impl<T: SqlStore> StoreGauges for T {
+    async fn gauges(&self) -> StoreResult<crate::gauges::Gauges> {
+        let webhooks = self.run_read(|c| crate::gauges::webhook_lag(c)).await?;
+        Ok(crate::gauges::Gauges {
+            webhooks,
+            ..self.backend_gauges()
+        })
     }
 }
 

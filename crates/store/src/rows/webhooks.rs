@@ -10,10 +10,12 @@ use crate::model::Actor;
 use crate::now_ms;
 use crate::secrets::{self, SecretKey};
 use crate::tokens::new_webhook_secret;
-use crate::webhooks::{DeliveryRecord, Leased, Progress, WebhookEndpoint};
+use crate::webhooks::{DeliveryOptions, DeliveryRecord, Leased, Progress, WebhookEndpoint};
 use crate::{StoreError, StoreResult, vals};
 
-const COLUMNS: &str = "id, url, event_types, directory_id, enabled, state, cursor, attempts, first_failure, retry_at, created_at";
+const COLUMNS: &str = "id, url, event_types, directory_id, enabled, state, cursor, attempts, first_failure, retry_at, created_at, max_in_flight, batch_max_events, batch_max_wait_ms, sent_through";
+/// The column after [`COLUMNS`].
+const AFTER_COLUMNS: usize = 15;
 
 fn endpoint_row(r: &Row) -> StoreResult<WebhookEndpoint> {
     let types: String = r.get(2)?;
@@ -29,6 +31,14 @@ fn endpoint_row(r: &Row) -> StoreResult<WebhookEndpoint> {
         first_failure: r.get(8)?,
         retry_at: r.get(9)?,
         created_at: r.get(10)?,
+        options: DeliveryOptions {
+            max_in_flight: r
+                .get::<Option<i64>>(11)?
+                .and_then(|n| u32::try_from(n).ok()),
+            batch_max_events: u32::try_from(r.get::<i64>(12)?).unwrap_or(1).max(1),
+            batch_max_wait_ms: u32::try_from(r.get::<i64>(13)?).unwrap_or(0),
+        },
+        sent_through: r.get(14)?,
     })
 }
 
@@ -48,14 +58,19 @@ pub fn create(
     url: &str,
     types: &[String],
     directory: Option<&str>,
+    options: &DeliveryOptions,
 ) -> StoreResult<(WebhookEndpoint, String)> {
+    if let Some(why) = options.problem() {
+        return Err(StoreError::internal(why));
+    }
     let id = uuid::Uuid::now_v7().to_string();
     let secret = new_webhook_secret();
     // A new endpoint receives events from now on, not the whole history.
     let cursor = head(c)?;
     c.exec(
-        "INSERT INTO webhook_endpoints (id, url, secret, event_types, directory_id, cursor, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO webhook_endpoints (id, url, secret, event_types, directory_id, cursor, created_at,
+           max_in_flight, batch_max_events, batch_max_wait_ms, sent_through)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         vals![
             &id,
             url,
@@ -63,7 +78,11 @@ pub fn create(
             serde_json::to_string(types)?,
             directory,
             cursor,
-            now_ms()
+            now_ms(),
+            options.max_in_flight.map(i64::from),
+            i64::from(options.batch_max_events),
+            i64::from(options.batch_max_wait_ms),
+            cursor
         ],
     )?;
     let endpoint = get(c, &id)?.ok_or_else(|| StoreError::internal("webhook vanished"))?;
@@ -221,10 +240,10 @@ pub fn claim(
     let ids = c
         .query(
             "SELECT id FROM webhook_endpoints w
-             WHERE enabled = 1 AND retry_at <= ?1 AND (lease_until < ?1 OR lease_owner = ?2)
-               AND (cursor < ?3 OR EXISTS (SELECT 1 FROM webhook_redeliveries r WHERE r.endpoint_id = w.id))
-             ORDER BY retry_at, id LIMIT ?4",
-            vals![now, owner, head, i64::try_from(limit).unwrap_or(i64::MAX)],
+             WHERE enabled = 1 AND retry_at <= ?1 AND lease_until < ?1
+               AND (cursor < ?2 OR EXISTS (SELECT 1 FROM webhook_redeliveries r WHERE r.endpoint_id = w.id))
+             ORDER BY retry_at, id LIMIT ?3",
+            vals![now, head, i64::try_from(limit).unwrap_or(i64::MAX)],
         )?
         .iter()
         .map(|r| r.get::<String>(0))
@@ -233,7 +252,7 @@ pub fn claim(
     for id in ids {
         let taken = c.exec(
             "UPDATE webhook_endpoints SET lease_owner = ?1, lease_until = ?2
-             WHERE id = ?3 AND (lease_until < ?4 OR lease_owner = ?1)",
+             WHERE id = ?3 AND lease_until < ?4",
             vals![owner, now + lease_ms, &id, now],
         )?;
         if taken == 0 {
@@ -253,7 +272,7 @@ pub fn claim(
             .iter()
             .map(|r| r.get::<i64>(0))
             .collect::<StoreResult<_>>()?;
-        let stored: String = row.get(11)?;
+        let stored: String = row.get(AFTER_COLUMNS)?;
         out.push(Leased {
             endpoint: endpoint_row(&row)?,
             secret: secrets::open(key, &id, &stored)?,
@@ -276,12 +295,12 @@ pub fn progress(
     let sql = match c.dialect() {
         Dialect::Sqlite => {
             "UPDATE webhook_endpoints SET cursor = MAX(cursor, ?1), attempts = ?2, first_failure = ?3, retry_at = ?4,
-               state = ?5, enabled = ?6, lease_until = ?7
+               state = ?5, enabled = ?6, lease_until = ?7, sent_through = MAX(sent_through, ?10)
              WHERE id = ?8 AND lease_owner = ?9"
         }
         Dialect::Postgres => {
             "UPDATE webhook_endpoints SET cursor = GREATEST(cursor, ?1), attempts = ?2, first_failure = ?3, retry_at = ?4,
-               state = ?5, enabled = ?6, lease_until = ?7
+               state = ?5, enabled = ?6, lease_until = ?7, sent_through = GREATEST(sent_through, ?10)
              WHERE id = ?8 AND lease_owner = ?9"
         }
     };
@@ -296,7 +315,8 @@ pub fn progress(
             p.enabled,
             now + lease_ms,
             id,
-            owner
+            owner,
+            p.sent_through
         ],
     )?;
     if n == 0 {

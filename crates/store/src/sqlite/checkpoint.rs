@@ -56,8 +56,9 @@ fn set_hook(writer: &mut Connection, tx: SyncSender<()>) -> StoreResult<()> {
                 // Most frames are usually back in the database already (the
                 // thread's work), so this is short. BUSY means the thread is
                 // checkpointing this moment, which is as good.
-                if let Err(e) = wal.checkpoint() {
-                    tracing::debug!(pages, "inline WAL checkpoint: {e}");
+                match wal.checkpoint() {
+                    Ok(()) => checkpointed("inline"),
+                    Err(e) => tracing::debug!(pages, "inline WAL checkpoint: {e}"),
                 }
             }
             // Never an error: SQLite would report it from a COMMIT that did commit.
@@ -67,6 +68,11 @@ fn set_hook(writer: &mut Connection, tx: SyncSender<()>) -> StoreResult<()> {
     Ok(())
 }
 
+/// Counts a checkpoint for `/metrics` (`roster_sqlite_checkpoints_total`).
+fn checkpointed(mode: &'static str) {
+    metrics::counter!("roster_sqlite_checkpoints_total", "mode" => mode).increment(1);
+}
+
 fn checkpoint_loop(conn: Connection, rx: Receiver<()>) {
     // Ends when the writer's connection (and with it the hook) is dropped.
     while rx.recv().is_ok() {
@@ -74,7 +80,10 @@ fn checkpoint_loop(conn: Connection, rx: Receiver<()>) {
             Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
         });
         match result {
-            Ok((log, done)) => tracing::trace!(log, done, "WAL checkpoint"),
+            Ok((log, done)) => {
+                checkpointed("passive");
+                tracing::trace!(log, done, "WAL checkpoint");
+            }
             // The next request tries again; the writer's inline checkpoint
             // bounds the WAL meanwhile.
             Err(e) => tracing::warn!("WAL checkpoint failed: {e}"),

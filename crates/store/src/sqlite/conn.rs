@@ -13,8 +13,15 @@ use crate::{StoreError, StoreResult};
 
 /// The schema version (`PRAGMA user_version`) this build creates and reads;
 /// a database with a higher one belongs to a newer Roster.
-pub const SCHEMA_VERSION: i64 = 8;
+pub const SCHEMA_VERSION: i64 = 9;
 const SCHEMA: &str = include_str!("schema.sql");
+/// Version 7: how deliveries to an endpoint are shaped (NULL max_in_flight:
+/// the setting), and how far a dispatcher may have sent.
+const WEBHOOK_DELIVERY_OPTIONS: &str =
+    "ALTER TABLE webhook_endpoints ADD COLUMN max_in_flight INTEGER;
+     ALTER TABLE webhook_endpoints ADD COLUMN batch_max_events INTEGER NOT NULL DEFAULT 1;
+     ALTER TABLE webhook_endpoints ADD COLUMN batch_max_wait_ms INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE webhook_endpoints ADD COLUMN sent_through INTEGER NOT NULL DEFAULT 0;";
 
 /// Version 8: what an admin key may do (`read_only`; `directories`, a JSON
 /// array of ids, NULL for all), when it last got a new secret, and the audit
@@ -187,9 +194,15 @@ pub fn migrate(conn: &mut Connection) -> StoreResult<()> {
         )
         .db()?;
     }
+    if version < 7 {
+        tx.execute_batch(WEBHOOK_DELIVERY_OPTIONS).db()?;
+    }
     if version < 8 {
         // Admin key scopes and rotation, and the audit log.
         tx.execute_batch(AUDIT_AND_KEY_SCOPES).db()?;
+    }
+    if version < 9 {
+        tx.execute_batch(crate::rows::google::MIGRATION).db()?;
     }
     if version < SCHEMA_VERSION {
         tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))

@@ -18,6 +18,7 @@ use crate::error::DbResultExt;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, mpsc};
+use std::time::Instant;
 
 use async_trait::async_trait;
 use roster_scim::schema::SchemaRegistry;
@@ -253,7 +254,8 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, max_batch: usize, mut 
                 continue;
             }
         };
-        let solo = batch.len() == 1;
+        let size = batch.len();
+        let solo = size == 1;
         let mut completions: Vec<Completion> = Vec::with_capacity(batch.len());
         let mut failed_solo = false;
         for job in batch {
@@ -269,10 +271,16 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, max_batch: usize, mut 
             syncer.finish(syncer.last(), outcome, completions);
             continue;
         }
+        // Savepoints rolled back took their events with them: the sequence's
+        // advance is what this batch writes.
+        let head = events_sequence(&conn).unwrap_or(base);
         let generation = syncer.committing(base);
+        let started = Instant::now();
         let committed = conn.execute_batch("COMMIT").map_err(crate::error::sqlite);
         if committed.is_err() {
             let _ = conn.execute_batch("ROLLBACK");
+        } else {
+            crate::gauges::committed("sqlite", size, head - base, started.elapsed());
         }
         syncer.finish(generation, committed, completions);
     }
@@ -301,6 +309,17 @@ impl SqlStore for SqliteStore {
 
     fn secret_key(&self) -> Option<crate::secrets::SecretKey> {
         self.options.secret_key.clone()
+    }
+
+    fn backend_gauges(&self) -> crate::gauges::Gauges {
+        let mut wal = self.options.path.clone().into_os_string();
+        wal.push("-wal");
+        // No file is an empty log (SQLite removes it on a clean close).
+        let bytes = std::fs::metadata(&wal).map_or(0, |m| m.len());
+        crate::gauges::Gauges {
+            sqlite_wal_bytes: Some(bytes),
+            ..Default::default()
+        }
     }
 
     async fn run_read<R, F>(&self, f: F) -> StoreResult<R>

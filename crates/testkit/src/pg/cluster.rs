@@ -173,16 +173,113 @@ fn start(bin: &Path, dir: &Path, lock: &Path, owner: u32) -> Result<String, Stri
     let user = cluster_user();
     // First the reaper: whatever happens next, the folder goes with the run.
     reap_after(owner, bin, dir, lock, user)?;
-    if let Some(user) = user {
-        let chown = Command::new("chown")
-            .arg(format!("{user}:"))
-            .arg(dir)
-            .status()
-            .map_err(|e| format!("chown: {e}"))?;
-        if !chown.success() {
-            return Err(format!("chown {user}: {} failed", dir.display()));
-        }
+    chown(dir, user)?;
+    init_and_start(bin, dir, user, "")
+}
+
+/// Gives `path` to the cluster's user, when there is one.
+fn chown(path: &Path, user: Option<&str>) -> Result<(), String> {
+    let Some(user) = user else {
+        return Ok(());
+    };
+    let status = Command::new("chown")
+        .arg(format!("{user}:"))
+        .arg(path)
+        .status()
+        .map_err(|e| format!("chown: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("chown {user}: {} failed", path.display()))
     }
+}
+
+/// A PostgreSQL cluster of one test's own with TLS on (`ssl = on`) and the
+/// certificate and key given (PEM); stopped and deleted when dropped, or
+/// when the test process exits.
+pub struct TlsCluster {
+    bin: PathBuf,
+    dir: PathBuf,
+    user: Option<&'static str>,
+    port: u16,
+}
+
+impl TlsCluster {
+    /// Starts one; `None` when this machine has no PostgreSQL server binaries.
+    pub fn start(cert_pem: &str, key_pem: &str) -> Option<Result<TlsCluster, String>> {
+        let bin = binaries()?;
+        Some(Self::start_with(bin, cert_pem, key_pem))
+    }
+
+    fn start_with(bin: PathBuf, cert_pem: &str, key_pem: &str) -> Result<TlsCluster, String> {
+        let dir = std::env::temp_dir().join(format!(
+            "roster-test-postgres-tls-{}",
+            uuid::Uuid::now_v7().simple()
+        ));
+        let lock = dir.with_extension("lock");
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let user = cluster_user();
+        reap_after(std::process::id(), &bin, &dir, &lock, user)?;
+        chown(&dir, user)?;
+        let cert = dir.join("server.crt");
+        let key = dir.join("server.key");
+        std::fs::write(&cert, cert_pem).map_err(|e| format!("{}: {e}", cert.display()))?;
+        std::fs::write(&key, key_pem).map_err(|e| format!("{}: {e}", key.display()))?;
+        // PostgreSQL refuses a key others may read.
+        std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .map_err(|e| format!("{}: {e}", key.display()))?;
+        chown(&cert, user)?;
+        chown(&key, user)?;
+        let options = format!(
+            "-c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+            cert.display(),
+            key.display()
+        );
+        let url = init_and_start(&bin, &dir, user, &options)?;
+        let port = url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.split('/').next())
+            .and_then(|p| p.parse().ok())
+            .ok_or_else(|| format!("no port in {url}"))?;
+        Ok(TlsCluster {
+            bin,
+            dir,
+            user,
+            port,
+        })
+    }
+
+    /// The port it listens on, at 127.0.0.1 (user `postgres`, no password).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+}
+
+impl Drop for TlsCluster {
+    fn drop(&mut self) {
+        let mut stop = command(&self.bin, "pg_ctl", self.user);
+        let _ = stop
+            .arg("stop")
+            .arg("-D")
+            .arg(self.dir.join("data"))
+            .args(["-m", "immediate"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// `initdb` in `dir`/data, then `pg_ctl start` on a free port with `extra`
+/// server options; the cluster's URL.
+fn init_and_start(
+    bin: &Path,
+    dir: &Path,
+    user: Option<&str>,
+    extra: &str,
+) -> Result<String, String> {
     let data = dir.join("data");
     let log = dir.join("setup.log");
     let mut initdb = command(bin, "initdb", user);
@@ -201,7 +298,7 @@ fn start(bin: &Path, dir: &Path, lock: &Path, owner: u32) -> Result<String, Stri
             .port();
         let options = format!(
             "-c listen_addresses=127.0.0.1 -p {port} -k {} -c max_connections=200 \
-             -c fsync=off -c synchronous_commit=off -c full_page_writes=off",
+             -c fsync=off -c synchronous_commit=off -c full_page_writes=off {extra}",
             dir.display()
         );
         let mut pg_ctl = command(bin, "pg_ctl", user);

@@ -1,0 +1,220 @@
+//! Google Workspace directories: Roster pulls their users and groups from
+//! Google's Admin SDK Directory API instead of receiving SCIM.
+//!
+//! - [`account`]: the service-account key file and its signed JWT assertion;
+//! - [`client`]: the token exchange, paged listings and Google's errors;
+//! - [`poll`]: one poll, diffed against the store and applied through the
+//!   SCIM write path;
+//! - this module: the loop that leases due directories and records outcomes.
+
+pub mod account;
+pub mod client;
+pub mod poll;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use roster_store::google::GoogleJob;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use self::account::ServiceAccount;
+use self::client::DirectoryClient;
+use crate::state::AppState;
+
+/// How often the loop looks for a due directory (a "sync now" waits at most this).
+const TICK: Duration = Duration::from_secs(1);
+/// How long a poller holds a directory without renewing (it renews after every page).
+const LEASE_MS: i64 = 120_000;
+/// After a failed poll the next one comes after this, or the interval if shorter.
+const RETRY_AFTER_FAILURE_MS: i64 = 60_000;
+
+struct Held<'a> {
+    state: &'a AppState,
+    directory: &'a str,
+    owner: &'a str,
+}
+
+impl poll::Lease for Held<'_> {
+    async fn renew(&self) -> bool {
+        self.state
+            .store
+            .renew_google_lease(self.directory, self.owner, LEASE_MS)
+            .await
+            .unwrap_or(false)
+    }
+}
+
+/// The clients of the directories this process polled, kept so their access
+/// tokens are reused until they expire.
+#[derive(Default)]
+struct Clients(HashMap<String, (String, Arc<DirectoryClient>)>);
+
+impl Clients {
+    fn get(
+        &mut self,
+        http: &reqwest::Client,
+        api_url: &str,
+        job: &GoogleJob,
+    ) -> Result<Arc<DirectoryClient>, String> {
+        let fingerprint = format!("{}\n{}", job.source.admin_email, job.credentials);
+        if let Some((f, c)) = self.0.get(&job.source.directory_id)
+            && *f == fingerprint
+        {
+            return Ok(c.clone());
+        }
+        let account = ServiceAccount::parse(&job.credentials)?;
+        let client = Arc::new(DirectoryClient::new(
+            http.clone(),
+            api_url,
+            account,
+            &job.source.admin_email,
+            Duration::from_secs(1),
+        ));
+        self.0.insert(
+            job.source.directory_id.clone(),
+            (fingerprint, client.clone()),
+        );
+        Ok(client)
+    }
+}
+
+/// Polls due Google directories until `stopped` turns true. Several
+/// processes may run it against one database: the lease lets one poll a
+/// directory at a time.
+pub fn spawn(state: AppState, mut stopped: watch::Receiver<bool>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let owner = uuid::Uuid::now_v7().to_string();
+        let http = match reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .user_agent(concat!("Roster/", env!("CARGO_PKG_VERSION")))
+            .build()
+        {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "google: cannot build the HTTP client; Google directories are not polled");
+                return;
+            }
+        };
+        let mut clients = Clients::default();
+        loop {
+            if *stopped.borrow() {
+                return;
+            }
+            match state.store.claim_google_poll(&owner, LEASE_MS).await {
+                Ok(Some(job)) => {
+                    let run = run_job(&state, &http, &mut clients, &owner, &job);
+                    tokio::select! {
+                        () = run => continue,
+                        _ = stopped.changed() => return,
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "google: cannot look for due directories"),
+            }
+            tokio::select! {
+                () = tokio::time::sleep(TICK) => {}
+                _ = stopped.changed() => {}
+            }
+        }
+    })
+}
+
+async fn run_job(
+    state: &AppState,
+    http: &reqwest::Client,
+    clients: &mut Clients,
+    owner: &str,
+    job: &GoogleJob,
+) {
+    let dir = job.source.directory_id.as_str();
+    let outcome = match clients.get(http, &state.config.google_api_url, job) {
+        Ok(client) => {
+            let held = Held {
+                state,
+                directory: dir,
+                owner,
+            };
+            poll::run(state, &client, &job.source, &held)
+                .await
+                .map_err(|e| e.to_string())
+        }
+        Err(e) => Err(e),
+    };
+    let interval_ms = job.source.interval_secs.max(1).saturating_mul(1000);
+    let now = roster_store::now_ms();
+    let (error, next) = match outcome {
+        Ok(summary) => {
+            tracing::info!(directory = dir, ?summary, "google: poll done");
+            (None, now.saturating_add(interval_ms))
+        }
+        Err(e) => {
+            tracing::warn!(directory = dir, error = %e, "google: poll failed");
+            (
+                Some(e),
+                now.saturating_add(interval_ms.min(RETRY_AFTER_FAILURE_MS)),
+            )
+        }
+    };
+    if let Err(e) = state
+        .store
+        .finish_google_poll(dir, owner, error, next)
+        .await
+    {
+        tracing::warn!(directory = dir, error = %e, "google: cannot record the poll's outcome");
+    }
+}
+
+/// Checks what creating a Google Workspace directory takes (the key file is
+/// parsed and its key loaded now, not at the first poll) and returns it ready
+/// to store.
+pub fn new_directory(
+    name: &str,
+    credentials: &str,
+    admin_email: &str,
+    customer: &str,
+    domain: Option<&str>,
+) -> Result<roster_store::google::NewGoogleDirectory, String> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err("the name is empty".to_owned());
+    }
+    ServiceAccount::parse(credentials)?;
+    let admin_email = admin_email.trim();
+    if !admin_email.contains('@') {
+        return Err(
+            "admin_email must be the email of a Google Workspace administrator the service account acts as"
+                .to_owned(),
+        );
+    }
+    let customer = customer.trim();
+    if customer.is_empty() {
+        return Err("customer must be the Google customer id, or my_customer".to_owned());
+    }
+    let domain = domain.map(str::trim).filter(|d| !d.is_empty());
+    Ok(roster_store::google::NewGoogleDirectory {
+        name: name.to_owned(),
+        credentials: credentials.to_owned(),
+        admin_email: admin_email.to_owned(),
+        customer: customer.to_owned(),
+        domain: domain.map(str::to_owned),
+        interval_secs: roster_store::google::DEFAULT_INTERVAL_SECS,
+    })
+}
+
+/// A Google directory's settings and last poll, as `/api/v1` and
+/// `roster directory list --json` show them (never the credentials).
+pub fn source_json(s: &roster_store::google::GoogleSource) -> serde_json::Value {
+    let ts = |ms: i64| roster_scim::values::format_unix_millis(ms);
+    serde_json::json!({
+        "admin_email": s.admin_email,
+        "customer": s.customer,
+        "domain": s.domain,
+        "poll_interval_secs": s.interval_secs,
+        "last_poll_at": s.last_poll_at.map(ts),
+        "last_poll_result": s.last_result,
+        "last_poll_error": s.last_error,
+        "sync_requested": s.next_poll_at == 0,
+    })
+}
