@@ -2,8 +2,9 @@
 //! status, a SCIM error type and a detail fit for the client, decided once
 //! (domain errors are mapped in [`From<DomainError>`] and nowhere else). The
 //! API that answers renders it: SCIM error bodies (RFC 7644 §3.12) by
-//! default, and [`AppError`] for the app-facing `/api/v1`
-//! (`{"error": code, "message": text}`).
+//! default, [`AppError`] for the app-facing `/api/v1`
+//! (`{"error": code, "message": text}`), and [`WorkosError`] for the
+//! WorkOS-compatible routes (`{"code": code, "message": text}`).
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -195,6 +196,68 @@ impl IntoResponse for AppError {
     }
 }
 
+/// An [`ApiError`] rendered as the WorkOS SDKs read errors:
+/// `{"code": code, "message": text}`. Never an `error` key: the Node SDK
+/// would take a 400 or 403 carrying one for an OAuth error.
+#[derive(Debug)]
+pub struct WorkosError(pub ApiError);
+
+impl WorkosError {
+    pub fn new(status: u16, message: impl Into<String>) -> Self {
+        WorkosError(ApiError::new(status, message))
+    }
+
+    /// A request body or parameter that cannot be used (422, which the SDKs
+    /// map to their unprocessable-entity errors).
+    pub fn unprocessable(message: impl Into<String>) -> Self {
+        WorkosError::new(422, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        WorkosError(ApiError::not_found(message))
+    }
+
+    /// The machine-readable `code` of the body.
+    pub fn code(&self) -> &'static str {
+        match self.0.status().as_u16() {
+            400 => "invalid_request",
+            401 => "unauthorized",
+            404 => "entity_not_found",
+            409 => "conflict",
+            422 => "invalid_request_parameters",
+            429 => "rate_limit_exceeded",
+            503 => "service_unavailable",
+            s if s >= 500 => "server_error",
+            _ => "invalid_request",
+        }
+    }
+}
+
+impl From<ApiError> for WorkosError {
+    fn from(e: ApiError) -> Self {
+        WorkosError(e)
+    }
+}
+
+impl From<StoreError> for WorkosError {
+    fn from(e: StoreError) -> Self {
+        WorkosError(ApiError::from(e))
+    }
+}
+
+impl IntoResponse for WorkosError {
+    fn into_response(self) -> Response {
+        let status = self.0.status();
+        let body = serde_json::json!({"code": self.code(), "message": self.0.0.detail});
+        let mut resp = (status, axum::Json(body)).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        resp
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -280,5 +343,30 @@ mod tests {
             resp.headers()[header::WWW_AUTHENTICATE],
             "Bearer realm=\"roster-admin\""
         );
+    }
+
+    #[test]
+    fn workos_errors_carry_code_and_message_and_never_an_error_key() {
+        for (e, status, code) in [
+            (
+                WorkosError::not_found("no such endpoint"),
+                404,
+                "entity_not_found",
+            ),
+            (
+                WorkosError::unprocessable("bad url"),
+                422,
+                "invalid_request_parameters",
+            ),
+            (
+                WorkosError::from(StoreError::internal("SELECT secret")),
+                500,
+                "server_error",
+            ),
+        ] {
+            assert_eq!((e.0.status().as_u16(), e.code()), (status, code));
+            let resp = e.into_response();
+            assert_eq!(resp.status().as_u16(), status);
+        }
     }
 }

@@ -20,6 +20,7 @@ pub mod service;
 pub mod state;
 pub mod token_cache;
 pub mod webhooks;
+pub mod workos;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -109,6 +110,7 @@ pub fn router(state: AppState) -> Router {
     // request timeout, then the routes.
     scim::routes()
         .merge(api::routes())
+        .merge(workos::routes())
         .merge(health::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -9,14 +9,17 @@
 //! receiver answering 410 Gone disables its endpoint. The cursor only moves
 //! after a delivery succeeded, so a crash re-sends, never loses.
 
+pub mod format;
+mod js_json;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand::RngExt;
-use roster_client::webhook::{SIGNATURE_HEADER, sign};
 use roster_store::events::Event;
+use roster_store::webhooks::WebhookFormat;
 use roster_store::webhooks::{Delivery, DeliveryStatus, Leased, Progress};
-use roster_store::{EventLog, WebhookStore, now_ms};
+use roster_store::{DirectoryStore, EventLog, WebhookStore, now_ms};
 use tokio::sync::watch;
 
 use crate::config::ServerConfig;
@@ -47,7 +50,7 @@ pub fn spawn<S>(
     liveness: Arc<crate::health::Liveness>,
 ) -> tokio::task::JoinHandle<()>
 where
-    S: WebhookStore + EventLog + ?Sized,
+    S: WebhookStore + EventLog + DirectoryStore + ?Sized,
 {
     crate::install_crypto_provider();
     tokio::spawn(async move {
@@ -90,7 +93,7 @@ where
     })
 }
 
-impl<S: WebhookStore + EventLog + ?Sized> Dispatcher<S> {
+impl<S: WebhookStore + EventLog + DirectoryStore + ?Sized> Dispatcher<S> {
     /// Lease length (`webhook_lease_secs`): renewed on progress; after a crash
     /// the endpoint waits this long before another dispatcher takes it.
     fn lease_ms(&self) -> i64 {
@@ -257,20 +260,37 @@ impl<S: WebhookStore + EventLog + ?Sized> Dispatcher<S> {
     }
 
     async fn attempt(&self, leased: &Leased, event: &Event, attempt: i64) -> Delivery {
-        let body = event.to_json().to_string();
-        let now_secs = now_ms() / 1000;
+        let fmt = leased.endpoint.format;
+        // A WorkOS event carries its directory's organization and type.
+        let directory = match fmt {
+            WebhookFormat::Roster => None,
+            WebhookFormat::Workos => match self.store.get_directory(&event.directory_id).await {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::warn!(endpoint = %leased.endpoint.id, error = %e.chain(), "cannot read an event's directory for a webhook");
+                    return Delivery {
+                        event_seq: event.seq,
+                        attempt,
+                        status: DeliveryStatus::Retrying,
+                        response_code: None,
+                        latency_ms: 0,
+                        error: Some("cannot read the event's directory".to_owned()),
+                        redelivery: false,
+                    };
+                }
+            },
+        };
+        let body = format::payload(fmt, event, directory.as_ref());
+        let request = format::request(fmt, &leased.secret, &body, now_ms());
         let started = Instant::now();
-        let result = self
-            .client
-            .post(&leased.endpoint.url)
-            .header("content-type", "application/json")
-            .header(
-                SIGNATURE_HEADER,
-                sign(&leased.secret, now_secs, body.as_bytes()),
-            )
+        let mut post = self.client.post(&leased.endpoint.url);
+        for (name, value) in request.headers {
+            post = post.header(name, value);
+        }
+        let result = post
             .header("roster-event-id", event.id())
             .header("roster-delivery-attempt", attempt.to_string())
-            .body(body)
+            .body(request.body)
             .send()
             .await;
         let latency_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);

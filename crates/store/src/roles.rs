@@ -198,13 +198,25 @@ pub trait EventLog: Send + Sync + 'static {
 pub trait WebhookStore: Send + Sync + 'static {
     /// Registers an endpoint for some event types (all when empty) of one
     /// directory or all, receiving events from now on; returns it with its
-    /// signing secret, in plaintext.
+    /// signing secret, in plaintext. `format` decides the deliveries' payload
+    /// and signature.
     async fn create_webhook(
         &self,
         url: &str,
+        format: webhooks::WebhookFormat,
         types: &[String],
         directory: Option<&str>,
     ) -> StoreResult<(webhooks::WebhookEndpoint, String)>;
+    /// Changes an endpoint's settings, each when given; returns the endpoint
+    /// as it now is, `None` when there is no such endpoint.
+    async fn update_webhook(
+        &self,
+        id: &str,
+        update: &webhooks::WebhookUpdate,
+    ) -> StoreResult<Option<webhooks::WebhookEndpoint>>;
+    /// An endpoint's signing secret in plaintext (the WorkOS endpoint object
+    /// shows it); `None` when there is no such endpoint.
+    async fn webhook_secret(&self, id: &str) -> StoreResult<Option<String>>;
     /// Every endpoint, by id.
     async fn list_webhooks(&self) -> StoreResult<Vec<webhooks::WebhookEndpoint>>;
     /// One endpoint; `None` when there is no such endpoint.

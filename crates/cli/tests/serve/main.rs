@@ -17,3 +17,4 @@ mod limits;
 mod logs;
 mod secrets;
 mod shutdown;
+mod webhooks;

@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use roster_store::events::{ALL_TYPES, parse_event_id};
+use roster_store::webhooks::WebhookFormat;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -15,9 +16,21 @@ use crate::state::AppState;
 #[serde(deny_unknown_fields)]
 pub struct NewEndpoint {
     pub url: String,
+    /// `roster` (the default) or `workos`.
+    pub format: Option<String>,
     #[serde(default)]
     pub events: Vec<String>,
     pub directory_id: Option<String>,
+}
+
+/// The endpoint format named `name`, or a 400 listing the known ones.
+pub fn parse_format(name: &str) -> Result<WebhookFormat, AppError> {
+    WebhookFormat::parse(name).ok_or_else(|| {
+        AppError::bad_request(format!(
+            "unknown webhook format {name:?}; known formats: {}",
+            WebhookFormat::ALL.map(WebhookFormat::as_str).join(", ")
+        ))
+    })
 }
 
 /// Checks a webhook URL and event types before anything is stored.
@@ -47,6 +60,7 @@ pub async fn create(
     Json(body): Json<NewEndpoint>,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
     validate(&body.url, &body.events)?;
+    let format = body.format.as_deref().map(parse_format).transpose()?;
     if let Some(d) = &body.directory_id
         && s.store.get_directory(d).await?.is_none()
     {
@@ -54,7 +68,12 @@ pub async fn create(
     }
     let (endpoint, secret) = s
         .store
-        .create_webhook(&body.url, &body.events, body.directory_id.as_deref())
+        .create_webhook(
+            &body.url,
+            format.unwrap_or_default(),
+            &body.events,
+            body.directory_id.as_deref(),
+        )
         .await?;
     let mut out = endpoint.to_json();
     out["secret"] = Value::String(secret);

@@ -233,7 +233,12 @@ async fn pruning_keeps_what_an_enabled_webhook_has_not_delivered() {
         return;
     };
     s.store
-        .create_webhook("http://127.0.0.1:9/never", &[], None)
+        .create_webhook(
+            "http://127.0.0.1:9/never",
+            roster_store::webhooks::WebhookFormat::Roster,
+            &[],
+            None,
+        )
         .await
         .unwrap();
     s.user("kept").await;

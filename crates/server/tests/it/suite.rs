@@ -31,3 +31,4 @@ mod smoke;
 mod user_groups;
 mod users;
 mod webhooks;
+mod workos_webhooks;

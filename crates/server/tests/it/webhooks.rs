@@ -9,6 +9,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use roster_client::webhook::verify;
 use roster_server::ServerConfig;
+use roster_store::webhooks::WebhookFormat;
 use serde_json::Value;
 
 use crate::support::TestServer;
@@ -94,7 +95,11 @@ async fn retries_until_the_receiver_accepts_and_signs_every_attempt() {
         return;
     };
     let (url, got) = receiver(Arc::new(|n| Reply::Status(if n < 2 { 500 } else { 200 }))).await;
-    let (endpoint, secret) = s.store.create_webhook(&url, &[], None).await.unwrap();
+    let (endpoint, secret) = s
+        .store
+        .create_webhook(&url, WebhookFormat::Roster, &[], None)
+        .await
+        .unwrap();
     s.user("alice").await;
     s.user("bob").await;
     wait_for(|| got.lock().unwrap().bodies.len() >= 4).await;
@@ -153,8 +158,15 @@ async fn a_410_disables_the_endpoint_and_a_timeout_is_retried() {
         }
     }))
     .await;
-    let (gone_ep, _) = s.store.create_webhook(&gone_url, &[], None).await.unwrap();
-    s.store.create_webhook(&slow_url, &[], None).await.unwrap();
+    let (gone_ep, _) = s
+        .store
+        .create_webhook(&gone_url, WebhookFormat::Roster, &[], None)
+        .await
+        .unwrap();
+    s.store
+        .create_webhook(&slow_url, WebhookFormat::Roster, &[], None)
+        .await
+        .unwrap();
     s.user("carol").await;
     wait_for(|| slow.lock().unwrap().bodies.len() >= 2).await;
     wait_for(|| !gone.lock().unwrap().bodies.is_empty()).await;
@@ -179,7 +191,12 @@ async fn filters_by_event_type_and_directory() {
     let (url, got) = receiver(Arc::new(|_| Reply::Status(200))).await;
     let (other_dir, other_token) = s.other_directory().await;
     s.store
-        .create_webhook(&url, &["dsync.group.created".into()], Some(&s.directory))
+        .create_webhook(
+            &url,
+            WebhookFormat::Roster,
+            &["dsync.group.created".into()],
+            Some(&s.directory),
+        )
         .await
         .unwrap();
     // A group in another directory must not be delivered to this endpoint.
@@ -249,7 +266,12 @@ async fn a_restart_in_the_middle_of_a_backlog_loses_no_delivery() {
     let (store, stop, task) = roster_on(&place, quiet.clone()).await;
     let directory = store.create_directory("backlog").await.unwrap().id;
     store
-        .create_webhook(&url, &["dsync.user.created".into()], None)
+        .create_webhook(
+            &url,
+            WebhookFormat::Roster,
+            &["dsync.user.created".into()],
+            None,
+        )
         .await
         .unwrap();
     roster_store::in_transaction(store.as_ref(), &directory, |tx| {
@@ -336,7 +358,12 @@ async fn a_backlog_is_delivered_without_a_poll_interval_between_batches() {
     };
     let (url, got) = receiver(Arc::new(|_| Reply::Status(200))).await;
     s.store
-        .create_webhook(&url, &["dsync.user.created".into()], None)
+        .create_webhook(
+            &url,
+            WebhookFormat::Roster,
+            &["dsync.user.created".into()],
+            None,
+        )
         .await
         .unwrap();
     let started = std::time::Instant::now();

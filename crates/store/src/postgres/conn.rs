@@ -17,7 +17,7 @@ use super::copy::{COPY_CHUNK, CopyForm, CopyPlan, Held, HeldCopy, Source, copy_f
 use crate::db::{Db, Dialect, Row, Val, postgres_placeholders};
 use crate::{StoreError, StoreResult};
 
-pub(crate) const SCHEMA_VERSION: i64 = 2;
+pub(crate) const SCHEMA_VERSION: i64 = 4;
 const SCHEMA: &str = include_str!("schema.sql");
 /// The advisory lock key that serializes migrations of concurrent starts.
 const MIGRATION_LOCK: i64 = 0x526f_7374_6572; // "Roster"
@@ -630,6 +630,15 @@ fn migrate_in_transaction(conn: &PgConn) -> StoreResult<()> {
         // A directory's custom-attribute mapping (JSON: output key -> SCIM
         // attribute path); NULL: the Enterprise User attributes.
         conn.batch("ALTER TABLE directories ADD COLUMN custom_attributes TEXT")?;
+    }
+    if version < 4 {
+        // A webhook endpoint's payload and signature format ('roster' or
+        // 'workos'), and when its settings last changed (NULL: never since
+        // it was created).
+        conn.batch(
+            "ALTER TABLE webhook_endpoints ADD COLUMN format TEXT NOT NULL DEFAULT 'roster';
+             ALTER TABLE webhook_endpoints ADD COLUMN updated_at BIGINT;",
+        )?;
     }
     conn.exec(
         "UPDATE roster_schema SET version = ?",

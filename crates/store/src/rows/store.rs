@@ -10,7 +10,9 @@ use roster_scim::schema::SchemaRegistry;
 use super::{admin, directory_api, list, outbox, resources, settings, tx, webhooks};
 use crate::db::Db;
 use crate::model::*;
-use crate::webhooks::{DeliveryRecord, Leased, Progress, WebhookEndpoint};
+use crate::webhooks::{
+    DeliveryRecord, Leased, Progress, WebhookEndpoint, WebhookFormat, WebhookUpdate,
+};
 use crate::{
     DirectoryReads, DirectoryStore, EventLog, Health, HealthCheck, ListOptions, ResourceStore,
     StoreResult, TokenStore, TxWork, WebhookStore,
@@ -363,15 +365,33 @@ impl<T: SqlStore> WebhookStore for T {
     async fn create_webhook(
         &self,
         url: &str,
+        format: WebhookFormat,
         types: &[String],
         directory: Option<&str>,
     ) -> StoreResult<(WebhookEndpoint, String)> {
         let (url, types, dir) = (url.to_owned(), types.to_vec(), directory.map(str::to_owned));
         let key = self.secret_key();
         self.run_write(None, move |c| {
-            webhooks::create(c, key.as_ref(), &url, &types, dir.as_deref())
+            webhooks::create(c, key.as_ref(), &url, format, &types, dir.as_deref())
         })
         .await
+    }
+
+    async fn update_webhook(
+        &self,
+        id: &str,
+        update: &WebhookUpdate,
+    ) -> StoreResult<Option<WebhookEndpoint>> {
+        let (id, update) = (id.to_owned(), update.clone());
+        self.run_write(None, move |c| webhooks::update(c, &id, &update))
+            .await
+    }
+
+    async fn webhook_secret(&self, id: &str) -> StoreResult<Option<String>> {
+        let id = id.to_owned();
+        let key = self.secret_key();
+        self.run_read(move |c| webhooks::secret(c, key.as_ref(), &id))
+            .await
     }
 
     async fn list_webhooks(&self) -> StoreResult<Vec<WebhookEndpoint>> {

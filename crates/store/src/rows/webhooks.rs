@@ -6,13 +6,20 @@ use crate::events::Event;
 use crate::now_ms;
 use crate::secrets::{self, SecretKey};
 use crate::tokens::new_webhook_secret;
-use crate::webhooks::{DeliveryRecord, Leased, Progress, WebhookEndpoint};
+use crate::webhooks::{
+    DeliveryRecord, Leased, Progress, WebhookEndpoint, WebhookFormat, WebhookUpdate,
+};
 use crate::{StoreError, StoreResult, vals};
 
-const COLUMNS: &str = "id, url, event_types, directory_id, enabled, state, cursor, attempts, first_failure, retry_at, created_at";
+const COLUMNS: &str = "id, url, event_types, directory_id, enabled, state, cursor, attempts, first_failure, retry_at, created_at, format, updated_at";
+
+/// Where the secret sits after [`COLUMNS`] in a row that selects it too.
+const SECRET_COLUMN: usize = 13;
 
 fn endpoint_row(r: &Row) -> StoreResult<WebhookEndpoint> {
     let types: String = r.get(2)?;
+    let format: String = r.get(11)?;
+    let created_at: i64 = r.get(10)?;
     Ok(WebhookEndpoint {
         id: r.get(0)?,
         url: r.get(1)?,
@@ -24,7 +31,11 @@ fn endpoint_row(r: &Row) -> StoreResult<WebhookEndpoint> {
         attempts: r.get(7)?,
         first_failure: r.get(8)?,
         retry_at: r.get(9)?,
-        created_at: r.get(10)?,
+        created_at,
+        format: WebhookFormat::parse(&format).ok_or_else(|| {
+            StoreError::internal(format!("webhook endpoint with unknown format {format:?}"))
+        })?,
+        updated_at: r.get::<Option<i64>>(12)?.unwrap_or(created_at),
     })
 }
 
@@ -41,6 +52,7 @@ pub fn create(
     c: &dyn Db,
     key: Option<&SecretKey>,
     url: &str,
+    format: WebhookFormat,
     types: &[String],
     directory: Option<&str>,
 ) -> StoreResult<(WebhookEndpoint, String)> {
@@ -48,17 +60,20 @@ pub fn create(
     let secret = new_webhook_secret();
     // A new endpoint receives events from now on, not the whole history.
     let cursor = head(c)?;
+    let now = now_ms();
     c.exec(
-        "INSERT INTO webhook_endpoints (id, url, secret, event_types, directory_id, cursor, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO webhook_endpoints (id, url, format, secret, event_types, directory_id, cursor, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         vals![
             &id,
             url,
+            format.as_str(),
             secrets::seal(key, &id, &secret)?,
             serde_json::to_string(types)?,
             directory,
             cursor,
-            now_ms()
+            now,
+            now
         ],
     )?;
     let endpoint = get(c, &id)?.ok_or_else(|| StoreError::internal("webhook vanished"))?;
@@ -88,23 +103,62 @@ pub fn list(c: &dyn Db) -> StoreResult<Vec<WebhookEndpoint>> {
 pub fn set_enabled(c: &dyn Db, id: &str, enabled: bool) -> StoreResult<bool> {
     let n = if enabled {
         c.exec(
-            "UPDATE webhook_endpoints SET enabled = 1, state = 'healthy', attempts = 0, first_failure = NULL, retry_at = 0 WHERE id = ?",
-            vals![id],
+            "UPDATE webhook_endpoints SET enabled = 1, state = 'healthy', attempts = 0, first_failure = NULL, retry_at = 0, updated_at = ? WHERE id = ?",
+            vals![now_ms(), id],
         )?
     } else {
         c.exec(
-            "UPDATE webhook_endpoints SET enabled = 0 WHERE id = ?",
-            vals![id],
+            "UPDATE webhook_endpoints SET enabled = 0, updated_at = ? WHERE id = ?",
+            vals![now_ms(), id],
         )?
     };
     Ok(n > 0)
 }
 
+/// Changes an endpoint's URL, event types and enabled flag, each when given,
+/// in one statement; returns the endpoint as it now is, `None` when there is
+/// no such endpoint.
+pub fn update(c: &dyn Db, id: &str, u: &WebhookUpdate) -> StoreResult<Option<WebhookEndpoint>> {
+    if get(c, id)?.is_none() {
+        return Ok(None);
+    }
+    if let Some(url) = &u.url {
+        c.exec(
+            "UPDATE webhook_endpoints SET url = ? WHERE id = ?",
+            vals![url, id],
+        )?;
+    }
+    if let Some(types) = &u.event_types {
+        c.exec(
+            "UPDATE webhook_endpoints SET event_types = ? WHERE id = ?",
+            vals![serde_json::to_string(types)?, id],
+        )?;
+    }
+    if let Some(enabled) = u.enabled {
+        set_enabled(c, id, enabled)?;
+    }
+    c.exec(
+        "UPDATE webhook_endpoints SET updated_at = ? WHERE id = ?",
+        vals![now_ms(), id],
+    )?;
+    get(c, id)
+}
+
+/// An endpoint's signing secret, in plaintext; `None` when there is no such endpoint.
+pub fn secret(c: &dyn Db, key: Option<&SecretKey>, id: &str) -> StoreResult<Option<String>> {
+    c.query_opt(
+        "SELECT secret FROM webhook_endpoints WHERE id = ?",
+        vals![id],
+    )?
+    .map(|r| secrets::open(key, id, &r.get::<String>(0)?))
+    .transpose()
+}
+
 pub fn rotate_secret(c: &dyn Db, key: Option<&SecretKey>, id: &str) -> StoreResult<Option<String>> {
     let secret = new_webhook_secret();
     let n = c.exec(
-        "UPDATE webhook_endpoints SET secret = ? WHERE id = ?",
-        vals![secrets::seal(key, id, &secret)?, id],
+        "UPDATE webhook_endpoints SET secret = ?, updated_at = ? WHERE id = ?",
+        vals![secrets::seal(key, id, &secret)?, now_ms(), id],
     )?;
     Ok((n > 0).then_some(secret))
 }
@@ -181,7 +235,7 @@ pub fn claim(
             .iter()
             .map(|r| r.get::<i64>(0))
             .collect::<StoreResult<_>>()?;
-        let stored: String = row.get(11)?;
+        let stored: String = row.get(SECRET_COLUMN)?;
         out.push(Leased {
             endpoint: endpoint_row(&row)?,
             secret: secrets::open(key, &id, &stored)?,

@@ -13,7 +13,7 @@ use crate::{StoreError, StoreResult};
 
 /// The schema version (`PRAGMA user_version`) this build creates and reads;
 /// a database with a higher one belongs to a newer Roster.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 6;
 const SCHEMA: &str = include_str!("schema.sql");
 
 pub fn open_writer(path: &Path, horizon: &Horizon) -> StoreResult<Connection> {
@@ -147,6 +147,16 @@ pub fn migrate(conn: &mut Connection) -> StoreResult<()> {
         tx.execute_batch("ALTER TABLE directories ADD COLUMN custom_attributes TEXT;")
             .db()?;
     }
+    if version < 6 {
+        // A webhook endpoint's payload and signature format ('roster' or
+        // 'workos'), and when its settings last changed (NULL: never since
+        // it was created).
+        tx.execute_batch(
+            "ALTER TABLE webhook_endpoints ADD COLUMN format TEXT NOT NULL DEFAULT 'roster';
+             ALTER TABLE webhook_endpoints ADD COLUMN updated_at INTEGER;",
+        )
+        .db()?;
+    }
     if version < SCHEMA_VERSION {
         tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
             .db()?;
@@ -180,5 +190,23 @@ mod tests {
         let s = settings::load(&c, "d", false).unwrap().unwrap();
         assert_eq!(s.deactivation, Deactivation::Delete);
         assert_eq!(s.custom_attributes, None);
+    }
+
+    #[test]
+    fn a_version_4_database_keeps_its_webhooks_in_the_roster_format() {
+        let mut c = Connection::open_in_memory().unwrap();
+        c.execute_batch(SCHEMA).unwrap();
+        c.execute_batch(
+            "ALTER TABLE directories ADD COLUMN deactivation TEXT NOT NULL DEFAULT 'update';
+             ALTER TABLE directories ADD COLUMN custom_attributes TEXT;
+             INSERT INTO webhook_endpoints (id, url, secret, event_types, cursor, created_at)
+                 VALUES ('w', 'http://h/x', 's', '[]', 0, 42);
+             PRAGMA user_version = 4;",
+        )
+        .unwrap();
+        migrate(&mut c).unwrap();
+        let w = crate::rows::webhooks::get(&c, "w").unwrap().unwrap();
+        assert_eq!(w.format, crate::webhooks::WebhookFormat::Roster);
+        assert_eq!((w.created_at, w.updated_at), (42, 42));
     }
 }
