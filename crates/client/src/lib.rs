@@ -1,7 +1,9 @@
 //! The client side of Roster: a typed SCIM 2.0 client ([`ScimClient`]: discovery,
 //! list with filters and index or cursor paging, single-resource calls, /Bulk,
-//! bulk chunking and retry timing) and webhook signature verification for receivers.
+//! bulk chunking and retry timing), a typed client for the app-facing `/api/v1`
+//! ([`api::ApiClient`]) and webhook signature verification for receivers.
 
+pub mod api;
 pub mod bulk;
 mod client;
 mod discovery;

@@ -180,3 +180,154 @@ async fn bulk_chunks_and_paging_by_cursor_and_index() {
         Some("invalidFilter")
     );
 }
+
+/// The typed `/api/v1` client: directories with organizations, users and
+/// groups by cursor in both orders, and events.
+#[tokio::test]
+async fn the_api_client_reads_directories_users_groups_and_events() {
+    use roster_client::api::{
+        ApiClient, DirectoryFields, EventFilter, Order, PageOptions, UserFilter,
+    };
+    let server = Spawned::start(
+        Place::sqlite(),
+        ServerConfig {
+            webhooks_enabled: false,
+            ..ServerConfig::default()
+        },
+    )
+    .await;
+    let key = server.store.create_admin_key("t").await.unwrap().1;
+    let api = ApiClient::new(
+        &format!("http://{}", server.addr),
+        &key,
+        std::time::Duration::from_secs(10),
+    )
+    .unwrap();
+    let created = api
+        .create_directory(&DirectoryFields {
+            name: Some("Acme".into()),
+            organization_id: Some("org_1".into()),
+            provider: Some("okta scim v2.0".into()),
+            ..DirectoryFields::default()
+        })
+        .await
+        .unwrap();
+    let dir = created.directory.id.clone();
+    assert_eq!(created.directory.provider, "okta scim v2.0");
+    let scim = ScimClient::new(
+        &server.scim_base(&dir),
+        Some(created.token),
+        &ClientOptions::default(),
+    )
+    .unwrap();
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(
+            scim.create("Users", &user(&format!("u{i}")))
+                .await
+                .unwrap()
+                .id()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let g = scim
+        .create("Groups", &json!({"schemas": [schemas::GROUP], "displayName": "eng", "members": [{"value": ids[0]}]}))
+        .await
+        .unwrap();
+
+    let found = api
+        .list_directories(Some("org_1"), &PageOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(found.data.len(), 1);
+    assert_eq!(found.data[0].organization_id.as_deref(), Some("org_1"));
+
+    let newest = PageOptions {
+        order: Some(Order::Desc),
+        limit: Some(2),
+        ..PageOptions::default()
+    };
+    let first = api
+        .list_users(&dir, &UserFilter::default(), &newest)
+        .await
+        .unwrap();
+    let got: Vec<&str> = first.data.iter().map(|u| u.id.as_str()).collect();
+    assert_eq!(got, [ids[4].as_str(), ids[3].as_str()]);
+    let next = PageOptions {
+        after: first.list_metadata.after.clone(),
+        ..newest.clone()
+    };
+    let second = api
+        .list_users(&dir, &UserFilter::default(), &next)
+        .await
+        .unwrap();
+    let back = PageOptions {
+        before: second.list_metadata.before.clone(),
+        ..newest.clone()
+    };
+    assert_eq!(
+        api.list_users(&dir, &UserFilter::default(), &back)
+            .await
+            .unwrap()
+            .data,
+        first.data
+    );
+
+    let u0 = api.get_user(&ids[0]).await.unwrap();
+    assert_eq!(u0.groups[0].name, "eng");
+    assert_eq!(
+        api.get_group(g.id().unwrap())
+            .await
+            .unwrap()
+            .name
+            .as_deref(),
+        Some("eng")
+    );
+    let members = UserFilter {
+        group: g.id().map(str::to_owned),
+        ..UserFilter::default()
+    };
+    assert_eq!(
+        api.list_users(&dir, &members, &PageOptions::default())
+            .await
+            .unwrap()
+            .data
+            .len(),
+        1
+    );
+    assert_eq!(
+        api.list_groups(&dir, &PageOptions::default())
+            .await
+            .unwrap()
+            .data
+            .len(),
+        1
+    );
+
+    let events = api
+        .list_events(
+            &EventFilter {
+                types: vec!["dsync.user.created".into()],
+                organization_id: Some("org_1".into()),
+                ..EventFilter::default()
+            },
+            &PageOptions {
+                limit: Some(100),
+                ..PageOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(events.data.len(), 5);
+    assert_eq!(events.data[0].directory_id, dir);
+
+    let err = api.get_directory("nope").await.unwrap_err();
+    assert_eq!(err.status(), Some(404));
+    assert_eq!(err.scim().unwrap().scim_type.as_deref(), Some("not_found"));
+    api.delete_directory(&dir).await.unwrap();
+    assert_eq!(
+        api.get_directory(&dir).await.unwrap_err().status(),
+        Some(404)
+    );
+}

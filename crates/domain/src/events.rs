@@ -5,6 +5,7 @@
 //! never does. This module builds their payloads; it does no I/O.
 
 use roster_scim::schema::ENTERPRISE_USER_SCHEMA;
+use roster_scim::values::format_unix_millis;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
@@ -144,6 +145,8 @@ struct UserView<'a> {
     state: &'static str,
     groups: Vec<GroupRefView<'a>>,
     custom_attributes: Value,
+    created_at: String,
+    updated_at: String,
     raw_attributes: RawAttributes<'a>,
 }
 
@@ -168,6 +171,8 @@ struct GroupView<'a> {
     directory_id: &'a str,
     idp_id: Option<&'a str>,
     name: Option<&'a str>,
+    created_at: String,
+    updated_at: String,
     raw_attributes: RawAttributes<'a>,
 }
 
@@ -218,6 +223,8 @@ impl<'a> UserView<'a> {
                 Some(mapping) => mapping.extract(doc),
                 None => custom_attributes(doc),
             },
+            created_at: format_unix_millis(s.created),
+            updated_at: format_unix_millis(s.last_modified),
             raw_attributes: RawAttributes(s),
         }
     }
@@ -231,6 +238,8 @@ impl<'a> GroupView<'a> {
             directory_id: directory,
             idp_id: text(&s.doc, "externalId"),
             name: text(&s.doc, "displayName"),
+            created_at: format_unix_millis(s.created),
+            updated_at: format_unix_millis(s.last_modified),
             raw_attributes: RawAttributes(s),
         }
     }
@@ -293,6 +302,10 @@ fn custom_attributes(doc: &Value) -> Value {
     Value::Object(out)
 }
 
+/// Payload keys that are not attributes: compared by nothing, listed in no
+/// `previous_attributes` (`updated_at` changes with every write).
+const NOT_ATTRIBUTES: &[&str] = &["raw_attributes", "updated_at"];
+
 /// `data` of an `*.updated` event: the new state plus `previous_attributes`,
 /// the prior values of exactly the top-level attributes that changed. `None`
 /// when nothing an app sees changed.
@@ -302,7 +315,7 @@ pub fn updated(before: &Value, after: &Value) -> Option<Value> {
     };
     let mut previous = Map::new();
     for (k, new) in a {
-        if k == "raw_attributes" {
+        if NOT_ATTRIBUTES.contains(&k.as_str()) {
             continue;
         }
         let old = b.get(k).cloned().unwrap_or(Value::Null);
@@ -311,7 +324,7 @@ pub fn updated(before: &Value, after: &Value) -> Option<Value> {
         }
     }
     for (k, old) in b {
-        if k != "raw_attributes" && !a.contains_key(k) {
+        if !NOT_ATTRIBUTES.contains(&k.as_str()) && !a.contains_key(k) {
             previous.insert(k.clone(), old.clone());
         }
     }
@@ -332,9 +345,19 @@ pub fn updated(before: &Value, after: &Value) -> Option<Value> {
     Some(data)
 }
 
-/// `data` of `dsync.activated` and `dsync.deleted`.
+/// `data` of `dsync.activated` and `dsync.deleted`: the directory as it was
+/// when the event happened.
 pub fn directory_data(d: &Directory) -> Value {
-    json!({"object": "directory", "id": d.id, "name": d.name})
+    json!({
+        "object": "directory",
+        "id": d.id,
+        "name": d.name,
+        "organization_id": d.organization_id,
+        "domain": d.domain,
+        "type": d.provider.as_deref().unwrap_or(crate::model::GENERIC_PROVIDER),
+        "created_at": format_unix_millis(d.created_at),
+        "updated_at": format_unix_millis(d.updated_at),
+    })
 }
 
 /// `data` of a membership event.
@@ -431,14 +454,17 @@ mod tests {
             &[],
             None,
         );
-        let b = user_data(
-            "d",
-            &user(json!({"userName": "a", "title": "y", "active": false})),
-            &[],
-            None,
-        );
+        let mut later = user(json!({"userName": "a", "title": "y", "active": false}));
+        later.last_modified = 5;
+        let b = user_data("d", &later, &[], None);
         let d = updated(&a, &b).unwrap();
         let prev = d["previous_attributes"].as_object().unwrap();
+        assert!(!prev.contains_key("updated_at"), "{prev:?}");
+        assert_eq!(d["updated_at"], "1970-01-01T00:00:00.005Z");
+        // A write that changed only the time is no update.
+        let mut touched = user(json!({"userName": "a", "title": "x"}));
+        touched.last_modified = 9;
+        assert!(updated(&a, &user_data("d", &touched, &[], None)).is_none());
         assert_eq!(prev["job_title"], "x");
         assert_eq!(prev["state"], "active");
         assert!(!prev.contains_key("username"));

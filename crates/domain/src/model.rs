@@ -15,7 +15,58 @@ pub struct Directory {
     pub id: String,
     pub name: String,
     pub created_at: i64,
+    /// Last change of the directory itself (name, organization, domain, type).
+    pub updated_at: i64,
+    /// The app's own id for the customer that owns the directory.
+    pub organization_id: Option<String>,
+    /// The customer's domain, as the app names it.
+    pub domain: Option<String>,
+    /// Which provider feeds the directory, in the WorkOS spelling
+    /// (`okta scim v2.0`); `None` until detected from its requests or set.
+    pub provider: Option<String>,
 }
+
+/// What a directory's creator may give besides its name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DirectoryAttrs {
+    pub organization_id: Option<String>,
+    pub domain: Option<String>,
+    pub provider: Option<String>,
+}
+
+/// A change of a directory's own attributes; `None` fields stay as they are,
+/// `Some(None)` clears an optional one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DirectoryChange {
+    pub name: Option<String>,
+    pub organization_id: Option<Option<String>>,
+    pub domain: Option<Option<String>>,
+    pub provider: Option<Option<String>>,
+}
+
+/// How many users (active, inactive) and groups a directory holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DirectoryCounts {
+    pub active_users: i64,
+    pub inactive_users: i64,
+    pub groups: i64,
+}
+
+/// The provider types Roster recognises, in the WorkOS spelling.
+pub const PROVIDER_TYPES: &[&str] = &[
+    "azure scim v2.0",
+    "okta scim v2.0",
+    "onelogin scim v2.0",
+    "jump cloud scim v2.0",
+    "pingfederate scim v2.0",
+    "cyberark scim v2.0",
+    "sailpoint scim v2.0",
+    "rippling scim v2.0",
+    "generic scim v2.0",
+];
+
+/// The type of a directory whose provider is not known.
+pub const GENERIC_PROVIDER: &str = "generic scim v2.0";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenInfo {

@@ -31,6 +31,7 @@ impl FromRequestParts<AppState> for DirectoryAuth {
         if let Err(retry_after) = state.limiter.check(digest, &auth.directory_id) {
             return Err(too_many_requests(retry_after));
         }
+        crate::provider::note(state, &auth.directory_id, parts).await;
         Ok(auth)
     }
 }

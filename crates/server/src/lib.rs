@@ -11,6 +11,7 @@ pub mod idempotency;
 pub mod limits;
 pub mod listener;
 pub mod password;
+pub mod provider;
 pub mod rate_limit;
 pub mod render;
 pub mod request;

@@ -20,6 +20,8 @@ pub struct AppState {
     pub tokens: Arc<TokenCache>,
     /// The background loops' heartbeats, read by `/health/ready`.
     pub liveness: Arc<Liveness>,
+    /// Directories whose provider type this process has already looked for.
+    pub providers: Arc<crate::provider::Detected>,
 }
 
 impl AppState {
@@ -46,6 +48,7 @@ impl AppState {
             limiter,
             tokens,
             liveness,
+            providers: Arc::default(),
         }
     }
 }

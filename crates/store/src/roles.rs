@@ -74,6 +74,7 @@ pub trait DirectoryStore: Send + Sync + 'static {
     async fn create_directory_with_token(
         &self,
         name: &str,
+        attrs: DirectoryAttrs,
     ) -> StoreResult<(Directory, TokenInfo, String)>;
     /// On an empty database, creates a directory and its first token; `None`
     /// when any directory exists. Atomic across processes: instances that
@@ -82,12 +83,25 @@ pub trait DirectoryStore: Send + Sync + 'static {
         &self,
         name: &str,
     ) -> StoreResult<Option<(Directory, TokenInfo, String)>>;
-    /// Up to `limit` directories with ids after `after`, and the cursor of the next page.
-    async fn list_directories_page(
+    /// A page of directories, filtered, in either order.
+    async fn directory_page(
         &self,
-        after: Option<&str>,
-        limit: u64,
-    ) -> StoreResult<(Vec<Directory>, Option<String>)>;
+        query: directory_api::DirectoryQuery,
+    ) -> StoreResult<directory_api::Page<Directory>>;
+    /// User and group counts of some directories, in one query.
+    async fn directory_counts(
+        &self,
+        ids: &[String],
+    ) -> StoreResult<HashMap<String, DirectoryCounts>>;
+    /// Changes a directory's name, organization, domain or type; `None` when unknown.
+    async fn update_directory(
+        &self,
+        id: &str,
+        change: DirectoryChange,
+    ) -> StoreResult<Option<Directory>>;
+    /// Records the provider type detected from a directory's requests unless
+    /// one is set; true when it was recorded.
+    async fn detect_provider(&self, id: &str, provider: &str) -> StoreResult<bool>;
     /// None when there is no such directory.
     async fn rename_directory(&self, id: &str, name: &str) -> StoreResult<Option<Directory>>;
     /// Deletes a directory and all its data, writing `dsync.deleted`; false when unknown.
@@ -129,15 +143,15 @@ pub trait DirectoryReads: Send + Sync + 'static {
     async fn group_users(
         &self,
         group_id: &str,
-        after: Option<&str>,
-        limit: u64,
+        paging: directory_api::Paging,
     ) -> StoreResult<directory_api::ObjectPage>;
-    /// One user or group, normalized, in whichever directory it is.
+    /// One user or group, normalized, in whichever directory it is; a user
+    /// comes with its groups (normalized).
     async fn directory_object(
         &self,
         kind: Kind,
         id: &str,
-    ) -> StoreResult<Option<serde_json::Value>>;
+    ) -> StoreResult<Option<(serde_json::Value, Vec<serde_json::Value>)>>;
 }
 
 /// Credentials: the bearer tokens of directories (issue, list, revoke,
@@ -183,6 +197,13 @@ pub trait EventLog: Send + Sync + 'static {
         types: &[String],
         directory: Option<&str>,
     ) -> StoreResult<Vec<events::Event>>;
+
+    /// A page of events in either order, filtered by type, directory,
+    /// organization and time.
+    async fn event_page(
+        &self,
+        query: directory_api::EventQuery,
+    ) -> StoreResult<directory_api::Page<events::Event>>;
 
     /// One event by sequence number.
     async fn event(&self, seq: i64) -> StoreResult<Option<events::Event>>;

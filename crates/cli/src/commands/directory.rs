@@ -12,6 +12,15 @@ pub enum DirectoryCommand {
     /// Create a directory and print its SCIM base path and a new bearer token.
     Create {
         name: String,
+        /// The app's id for the customer that owns the directory.
+        #[arg(long, value_name = "ORG_ID")]
+        organization: Option<String>,
+        /// The customer's domain.
+        #[arg(long, value_name = "DOMAIN")]
+        domain: Option<String>,
+        /// The provider that feeds it, e.g. "okta scim v2.0" (detected from its requests when left out).
+        #[arg(long = "type", value_name = "TYPE", value_parser = roster_store::PROVIDER_TYPES.to_vec())]
+        provider: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -96,17 +105,35 @@ pub async fn run(
     cmd: DirectoryCommand,
 ) -> Result<()> {
     match cmd {
-        DirectoryCommand::Create { name, json } => {
-            let (dir, _, token) = store.create_directory_with_token(&name).await?;
+        DirectoryCommand::Create {
+            name,
+            organization,
+            domain,
+            provider,
+            json,
+        } => {
+            let nonempty =
+                |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+            let attrs = roster_store::DirectoryAttrs {
+                organization_id: nonempty(organization),
+                domain: nonempty(domain),
+                provider,
+            };
+            let (dir, _, token) = store.create_directory_with_token(&name, attrs).await?;
             let path = format!("/scim/v2/{}", dir.id);
             if json {
                 println!(
                     "{}",
-                    json!({"id": dir.id, "name": dir.name, "scim_base_path": path, "token": token})
+                    json!({"id": dir.id, "name": dir.name, "organization_id": dir.organization_id,
+                           "domain": dir.domain, "type": dir.provider.as_deref().unwrap_or(roster_store::GENERIC_PROVIDER),
+                           "scim_base_path": path, "token": token})
                 );
             } else {
                 println!("Created directory {:?}", dir.name);
                 println!("  id:             {}", dir.id);
+                if let Some(org) = &dir.organization_id {
+                    println!("  organization:   {org}");
+                }
                 println!("  SCIM base path: {path}");
                 println!("  bearer token:   {token}  (shown once)");
             }
@@ -116,7 +143,7 @@ pub async fn run(
             if json {
                 let items: Vec<_> = dirs
                     .iter()
-                    .map(|d| json!({"id": d.id, "name": d.name, "scim_base_path": format!("/scim/v2/{}", d.id), "created_at": d.created_at}))
+                    .map(|d| json!({"id": d.id, "name": d.name, "organization_id": d.organization_id, "domain": d.domain, "type": d.provider.as_deref().unwrap_or(roster_store::GENERIC_PROVIDER), "scim_base_path": format!("/scim/v2/{}", d.id), "created_at": d.created_at}))
                     .collect();
                 println!("{}", serde_json::Value::Array(items));
             } else {

@@ -5,7 +5,9 @@ use axum::extract::State;
 use roster_store::events::{ALL_TYPES, event_id, parse_event_id};
 use serde_json::{Value, json};
 
-use super::{AdminAuth, AppError};
+use roster_store::directory_api::{Cursor, EventQuery, Order, Paging};
+
+use super::{AdminAuth, AppError, params};
 use crate::request::QueryParams;
 use crate::state::AppState;
 
@@ -16,23 +18,20 @@ pub async fn list_events(
     _auth: AdminAuth,
     q: QueryParams,
 ) -> Result<Json<Value>, AppError> {
-    let after = match q.get("after").map(str::trim).filter(|a| !a.is_empty()) {
-        None => 0,
-        Some(a) => parse_event_id(a).ok_or_else(|| {
-            AppError::bad_request(format!(
-                "after must be an event id such as evt_0000000000000001, not {a:?}"
-            ))
-        })?,
+    let cursor = |name: &str| -> Result<Option<String>, AppError> {
+        match params::text(&q, name) {
+            None => Ok(None),
+            Some(a) if parse_event_id(a).is_some() => Ok(Some(a.to_owned())),
+            Some(a) => Err(AppError::bad_request(format!(
+                "{name} must be an event id such as evt_0000000000000001, not {a:?}"
+            ))),
+        }
     };
-    let limit = match q.get("limit").map(str::trim).filter(|l| !l.is_empty()) {
-        None => 100,
-        Some(l) => l
-            .parse::<u64>()
-            .ok()
-            .filter(|n| (1..=MAX_LIMIT).contains(n))
-            .ok_or_else(|| {
-                AppError::bad_request(format!("limit must be 1 to {MAX_LIMIT}, not {l:?}"))
-            })?,
+    let (after, before) = (cursor("after")?, cursor("before")?);
+    let cursor = match (before, after.clone()) {
+        (Some(_), Some(_)) => return Err(AppError::bad_request("give before or after, not both")),
+        (Some(b), None) => Some(Cursor::Before(b)),
+        (None, a) => a.map(Cursor::After),
     };
     let types: Vec<String> = q
         .get("events")
@@ -50,15 +49,29 @@ pub async fn list_events(
             ALL_TYPES.join(", ")
         )));
     }
-    let directory = q
-        .get("directory_id")
-        .map(str::trim)
-        .filter(|d| !d.is_empty());
-    let events = s.store.list_events(after, limit, &types, directory).await?;
-    let next = events.last().map(|e| e.seq).unwrap_or(after);
+    let query = EventQuery {
+        types,
+        directory: params::text(&q, "directory_id").map(str::to_owned),
+        organization_id: params::text(&q, "organization_id").map(str::to_owned),
+        range_start: params::timestamp(&q, "range_start")?,
+        range_end: params::timestamp(&q, "range_end")?,
+        paging: Paging {
+            cursor,
+            order: params::order(&q, Order::Asc)?,
+            limit: params::limit_within(&q, 100, MAX_LIMIT)?,
+        },
+    };
+    let page = s.store.event_page(query).await?;
+    // A reader at the head keeps its position: `after` never goes back to null.
+    let next = page
+        .data
+        .last()
+        .map(|e| e.id())
+        .or(after)
+        .unwrap_or_else(|| event_id(0));
     Ok(Json(json!({
         "object": "list",
-        "data": events.iter().map(|e| e.to_json()).collect::<Vec<_>>(),
-        "list_metadata": {"after": event_id(next)},
+        "data": page.data.iter().map(|e| e.to_json()).collect::<Vec<_>>(),
+        "list_metadata": {"before": page.before, "after": next},
     })))
 }

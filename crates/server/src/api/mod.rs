@@ -1,9 +1,9 @@
 //! The app-facing API under `/api/v1`, authenticated by admin API keys.
 //! Not SCIM: errors are rendered as `{"error": code, "message": text}` ([`AppError`]).
 
-mod directories;
+pub(crate) mod directories;
 mod events;
-mod params;
+pub(crate) mod params;
 mod tokens;
 mod users;
 pub mod webhooks;
@@ -55,7 +55,7 @@ fn directory_routes() -> Router<AppState> {
         .route(
             "/api/v1/directories/{id}",
             get(directories::get)
-                .patch(directories::rename)
+                .patch(directories::update)
                 .delete(directories::delete),
         )
         .route(
@@ -103,7 +103,10 @@ impl FromRequestParts<AppState> for AdminAuth {
     }
 }
 
-async fn authenticate_admin(parts: &Parts, state: &AppState) -> Result<String, AppError> {
+pub(crate) async fn authenticate_admin(
+    parts: &Parts,
+    state: &AppState,
+) -> Result<String, AppError> {
     let unauthorized = AppError::unauthorized;
     let key = crate::auth::bearer(parts)
         .ok_or_else(|| unauthorized("send an admin API key as \"Authorization: Bearer <key>\" (roster admin-key create NAME)"))?;

@@ -5,6 +5,8 @@ use axum::body::Bytes;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+use roster_store::directory_api::{Cursor, Order, Paging};
+
 use super::AppError;
 use crate::request::QueryParams;
 
@@ -23,33 +25,80 @@ pub fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, AppError> {
     })
 }
 
-/// `limit`: 1 to [`MAX_LIMIT`], [`DEFAULT_LIMIT`] when absent.
-pub fn limit(q: &QueryParams) -> Result<u64, AppError> {
-    match q.get("limit").map(str::trim).filter(|l| !l.is_empty()) {
-        None => Ok(DEFAULT_LIMIT),
+/// `limit`: 1 to `max`, `default` when absent.
+pub fn limit_within(q: &QueryParams, default: u64, max: u64) -> Result<u64, AppError> {
+    match text(q, "limit") {
+        None => Ok(default),
         Some(l) => l
             .parse::<u64>()
             .ok()
-            .filter(|n| (1..=MAX_LIMIT).contains(n))
-            .ok_or_else(|| {
-                AppError::bad_request(format!("limit must be 1 to {MAX_LIMIT}, not {l:?}"))
-            }),
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| AppError::bad_request(format!("limit must be 1 to {max}, not {l:?}"))),
     }
 }
 
-/// `after`: the id of the last object of the previous page. Ids are UUIDs, so
-/// anything else is a client mistake worth reporting rather than an empty page.
-pub fn after(q: &QueryParams) -> Result<Option<String>, AppError> {
-    match q.get("after").map(str::trim).filter(|a| !a.is_empty()) {
+/// A query parameter, trimmed; absent when empty (Node SDKs drop empty values anyway).
+pub fn text<'a>(q: &'a QueryParams, name: &str) -> Option<&'a str> {
+    q.get(name).map(str::trim).filter(|v| !v.is_empty())
+}
+
+/// A cursor parameter: an object id (a UUID), so anything else is a client
+/// mistake worth reporting rather than an empty page.
+fn cursor(q: &QueryParams, name: &str) -> Result<Option<String>, AppError> {
+    match text(q, name) {
         None => Ok(None),
         Some(a) => uuid::Uuid::parse_str(a)
             .map(|_| Some(a.to_owned()))
             .map_err(|_| {
                 AppError::bad_request(format!(
-                    "after must be the list_metadata.after of the previous page, not {a:?}"
+                    "{name} must be the list_metadata.{name} of another page, not {a:?}"
                 ))
             }),
     }
+}
+
+/// `order`: `asc` or `desc` (`normal` is `desc`), `default` when absent.
+pub fn order(q: &QueryParams, default: Order) -> Result<Order, AppError> {
+    match text(q, "order") {
+        None => Ok(default),
+        Some(o) if o.eq_ignore_ascii_case("asc") => Ok(Order::Asc),
+        Some(o) if o.eq_ignore_ascii_case("desc") || o.eq_ignore_ascii_case("normal") => {
+            Ok(Order::Desc)
+        }
+        Some(o) => Err(AppError::bad_request(format!(
+            "order must be asc or desc, not {o:?}"
+        ))),
+    }
+}
+
+/// `before` or `after` (one of them), `order` and `limit`, for lists of objects.
+pub fn paging(
+    q: &QueryParams,
+    default_limit: u64,
+    max_limit: u64,
+    default_order: Order,
+) -> Result<Paging, AppError> {
+    let before = cursor(q, "before")?;
+    let after = cursor(q, "after")?;
+    let cursor = match (before, after) {
+        (Some(_), Some(_)) => {
+            return Err(AppError::bad_request(
+                "give before or after, not both: each names the page next to one object",
+            ));
+        }
+        (Some(b), None) => Some(Cursor::Before(b)),
+        (None, a) => a.map(Cursor::After),
+    };
+    Ok(Paging {
+        cursor,
+        order: order(q, default_order)?,
+        limit: limit_within(q, default_limit, max_limit)?,
+    })
+}
+
+/// `/api/v1` paging: ascending unless asked, [`DEFAULT_LIMIT`] a page.
+pub fn api_paging(q: &QueryParams) -> Result<Paging, AppError> {
+    paging(q, DEFAULT_LIMIT, MAX_LIMIT, Order::Asc)
 }
 
 /// An RFC 3339 timestamp as Unix milliseconds.
@@ -77,7 +126,7 @@ pub fn ts_opt(ms: Option<i64>) -> Value {
     ms.map_or(Value::Null, |m| Value::String(ts(m)))
 }
 
-/// The list envelope every `/api/v1` list answers with.
-pub fn list(data: Vec<Value>, after: Option<String>) -> Value {
-    json!({"object": "list", "data": data, "list_metadata": {"after": after}})
+/// The list envelope every list answers with.
+pub fn list(data: Vec<Value>, before: Option<String>, after: Option<String>) -> Value {
+    json!({"object": "list", "data": data, "list_metadata": {"before": before, "after": after}})
 }

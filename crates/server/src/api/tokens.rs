@@ -56,6 +56,7 @@ pub async fn list(
     Ok(Json(params::list(
         tokens.iter().map(to_json).collect(),
         None,
+        None,
     )))
 }
 

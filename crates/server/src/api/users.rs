@@ -37,11 +37,12 @@ pub async fn list_users(
             .map(str::to_owned),
         state: state(&q)?,
         updated_after: params::timestamp(&q, "updated_after")?,
-        after: params::after(&q)?,
-        limit: params::limit(&q)?,
+        idp_id: params::text(&q, "idp_id").map(str::to_owned),
+        email: params::text(&q, "email").map(str::to_owned),
+        paging: params::api_paging(&q)?,
     };
     let page = s.store.directory_users(&dir, query).await?;
-    Ok(Json(params::list(page.data, page.after)))
+    Ok(Json(params::list(page.data, page.before, page.after)))
 }
 
 pub async fn list_groups(
@@ -51,12 +52,12 @@ pub async fn list_groups(
     q: QueryParams,
 ) -> Result<Json<Value>, AppError> {
     let query = GroupQuery {
+        user: params::text(&q, "user").map(str::to_owned),
         updated_after: params::timestamp(&q, "updated_after")?,
-        after: params::after(&q)?,
-        limit: params::limit(&q)?,
+        paging: params::api_paging(&q)?,
     };
     let page = s.store.directory_groups(&dir, query).await?;
-    Ok(Json(params::list(page.data, page.after)))
+    Ok(Json(params::list(page.data, page.before, page.after)))
 }
 
 pub async fn get_user(
@@ -67,7 +68,7 @@ pub async fn get_user(
     s.store
         .directory_object(Kind::User, &id)
         .await?
-        .map(Json)
+        .map(|(user, _)| Json(user))
         .ok_or_else(|| AppError::not_found(format!("no user {id}")))
 }
 
@@ -79,7 +80,7 @@ pub async fn get_group(
     s.store
         .directory_object(Kind::Group, &id)
         .await?
-        .map(Json)
+        .map(|(group, _)| Json(group))
         .ok_or_else(|| AppError::not_found(format!("no group {id}")))
 }
 
@@ -89,9 +90,6 @@ pub async fn group_users(
     Path(id): Path<String>,
     q: QueryParams,
 ) -> Result<Json<Value>, AppError> {
-    let page = s
-        .store
-        .group_users(&id, params::after(&q)?.as_deref(), params::limit(&q)?)
-        .await?;
-    Ok(Json(params::list(page.data, page.after)))
+    let page = s.store.group_users(&id, params::api_paging(&q)?).await?;
+    Ok(Json(params::list(page.data, page.before, page.after)))
 }

@@ -28,10 +28,7 @@ pub struct Request {
 pub fn payload(format: WebhookFormat, event: &Event, directory: Option<&Directory>) -> Value {
     match format {
         WebhookFormat::Roster => event.to_json(),
-        WebhookFormat::Workos => {
-            let _ = directory;
-            event.to_json()
-        } // TEMP-UNTIL-MERGE
+        WebhookFormat::Workos => crate::workos::render::event(event, directory),
     }
 }
 

@@ -1,12 +1,81 @@
-//! The WorkOS-compatible routes, at the root of the listener (the Node SDK
-//! drops any path prefix), authenticated with admin API keys.
+//! The WorkOS-compatible Directory Sync API, at the root of the listener
+//! (the Node SDK drops any path prefix), authenticated by admin API keys.
+//! Handlers share the query layer with `/api/v1` (`roster_store`'s
+//! `DirectoryReads`, `DirectoryStore`, `EventLog`) and differ from it only in
+//! rendering ([`render`]) and error bodies ([`WorkosError`]).
 
+mod directories;
+mod events;
+mod params;
+pub mod render;
+mod users;
 pub mod webhook_endpoints;
 
 use axum::Router;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 
+pub use crate::error::WorkosError;
 use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
-    webhook_endpoints::routes()
+    Router::new()
+        .route("/directories", get(directories::list))
+        .route(
+            "/directories/{id}",
+            get(directories::get).delete(directories::delete),
+        )
+        .route("/directories/{id}/users", get(users::list_in_directory))
+        .route(
+            "/directories/{id}/users/{user_id}",
+            get(users::get_in_directory),
+        )
+        .route(
+            "/directories/{id}/groups",
+            get(users::list_groups_in_directory),
+        )
+        .route(
+            "/directories/{id}/groups/{group_id}",
+            get(users::get_group_in_directory),
+        )
+        .route("/directory_users", get(users::list))
+        .route("/directory_users/{id}", get(users::get))
+        .route("/directory_groups", get(users::list_groups))
+        .route("/directory_groups/{id}", get(users::get_group))
+        .route("/events", get(events::list))
+        .merge(webhook_endpoints::routes())
+}
+
+/// A request to the WorkOS-compatible routes authenticated by an admin API
+/// key; a directory's SCIM token is not one.
+pub struct WorkosAuth;
+
+impl FromRequestParts<AppState> for WorkosAuth {
+    // A Response, not a WorkosError: a 429 carries a Retry-After header.
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        crate::api::authenticate_admin(parts, state)
+            .await
+            .map_err(|e| WorkosError::from(e).into_response())?;
+        if let Some(key) = crate::auth::bearer(parts)
+            && let Err(retry_after) = state.limiter.check_admin(key)
+        {
+            let mut resp = WorkosError(crate::error::ApiError::new(
+                429,
+                format!(
+                    "too many requests for this admin API key (admin_rate_limit_per_sec); retry after {retry_after} s"
+                ),
+            ))
+            .into_response();
+            if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
+                resp.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            return Err(resp);
+        }
+        Ok(WorkosAuth)
+    }
 }

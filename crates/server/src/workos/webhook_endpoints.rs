@@ -12,8 +12,8 @@ use roster_store::webhooks::{WebhookEndpoint, WebhookFormat, WebhookUpdate};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::api::AdminAuth;
-use crate::error::{ApiError, WorkosError};
+use super::{WorkosAuth, WorkosError};
+use crate::error::ApiError;
 use crate::request::{JsonBody, QueryParams};
 use crate::state::AppState;
 
@@ -46,6 +46,12 @@ async fn rendered(s: &AppState, e: &WebhookEndpoint) -> Result<Value, WorkosErro
     Ok(render(e, &secret))
 }
 
+/// A request body or parameter that cannot be used: 422, which the SDKs
+/// raise as their unprocessable-entity errors.
+fn unprocessable(message: impl Into<String>) -> WorkosError {
+    WorkosError(ApiError::new(422, message))
+}
+
 fn not_found(id: &str) -> WorkosError {
     WorkosError::not_found(format!("no webhook endpoint {id}"))
 }
@@ -53,23 +59,23 @@ fn not_found(id: &str) -> WorkosError {
 fn body<T: serde::de::DeserializeOwned>(
     body: Result<JsonBody, ApiError>,
 ) -> Result<T, WorkosError> {
-    let JsonBody(v) = body.map_err(|e| WorkosError::unprocessable(e.0.detail))?;
-    serde_json::from_value(v).map_err(|e| WorkosError::unprocessable(e.to_string()))
+    let JsonBody(v) = body.map_err(|e| unprocessable(e.0.detail))?;
+    serde_json::from_value(v).map_err(|e| unprocessable(e.to_string()))
 }
 
 fn check_url(url: &str) -> Result<(), WorkosError> {
     crate::api::webhooks::validate(url, &[])
-        .map_err(|e| WorkosError::unprocessable(format!("endpoint_url: {}", e.message())))
+        .map_err(|e| unprocessable(format!("endpoint_url: {}", e.message())))
 }
 
 fn check_events(events: &[String]) -> Result<(), WorkosError> {
     if events.is_empty() {
-        return Err(WorkosError::unprocessable(
+        return Err(unprocessable(
             "events: name at least one event type",
         ));
     }
     crate::api::webhooks::validate("https://example.com", events)
-        .map_err(|e| WorkosError::unprocessable(format!("events: {}", e.message())))
+        .map_err(|e| unprocessable(format!("events: {}", e.message())))
 }
 
 /// The WorkOS-format endpoint `id`, or a 404 (also for a Roster-format one).
@@ -83,7 +89,7 @@ async fn workos_endpoint(s: &AppState, id: &str) -> Result<WebhookEndpoint, Work
 
 async fn list(
     State(s): State<AppState>,
-    _a: AdminAuth,
+    _a: WorkosAuth,
     q: QueryParams,
 ) -> Result<Json<Value>, WorkosError> {
     let query = PageQuery::parse(&q)?;
@@ -116,7 +122,7 @@ struct NewEndpoint {
 
 async fn create(
     State(s): State<AppState>,
-    _a: AdminAuth,
+    _a: WorkosAuth,
     b: Result<JsonBody, ApiError>,
 ) -> Result<(StatusCode, Json<Value>), WorkosError> {
     let b: NewEndpoint = body(b)?;
@@ -129,10 +135,10 @@ async fn create(
         .into_iter()
         .any(|e| e.format == WebhookFormat::Workos && e.url == b.endpoint_url);
     if taken {
-        return Err(WorkosError::new(
+        return Err(WorkosError(ApiError::new(
             409,
             format!("a webhook endpoint for {} exists", b.endpoint_url),
-        ));
+        )));
     }
     let (endpoint, secret) = s
         .store
@@ -150,7 +156,7 @@ struct EndpointChange {
 
 async fn update(
     State(s): State<AppState>,
-    _a: AdminAuth,
+    _a: WorkosAuth,
     Path(id): Path<String>,
     b: Result<JsonBody, ApiError>,
 ) -> Result<Json<Value>, WorkosError> {
@@ -167,7 +173,7 @@ async fn update(
         Some("enabled") => Some(true),
         Some("disabled") => Some(false),
         Some(other) => {
-            return Err(WorkosError::unprocessable(format!(
+            return Err(unprocessable(format!(
                 "status: {other:?} is neither \"enabled\" nor \"disabled\""
             )));
         }
@@ -187,7 +193,7 @@ async fn update(
 
 async fn delete(
     State(s): State<AppState>,
-    _a: AdminAuth,
+    _a: WorkosAuth,
     Path(id): Path<String>,
 ) -> Result<StatusCode, WorkosError> {
     workos_endpoint(&s, &id).await?;
@@ -224,7 +230,7 @@ impl PageQuery {
                 .ok()
                 .filter(|l| (1..=100).contains(l))
                 .ok_or_else(|| {
-                    WorkosError::unprocessable(format!(
+                    unprocessable(format!(
                         "limit: {l:?} is not a number from 1 to 100"
                     ))
                 })?,
@@ -234,7 +240,7 @@ impl PageQuery {
             None | Some("") | Some("desc") | Some("normal") => true,
             Some("asc") => false,
             Some(o) => {
-                return Err(WorkosError::unprocessable(format!(
+                return Err(unprocessable(format!(
                     "order: {o:?} is neither \"asc\" nor \"desc\""
                 )));
             }
@@ -260,7 +266,7 @@ impl PageQuery {
                 .iter()
                 .position(|&i| ids[i] == cursor)
                 .ok_or_else(|| {
-                    WorkosError::unprocessable(format!("no webhook endpoint {cursor} to page from"))
+                    unprocessable(format!("no webhook endpoint {cursor} to page from"))
                 })
         };
         let (start, end) = if let Some(a) = &self.after {

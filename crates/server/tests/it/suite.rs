@@ -31,4 +31,5 @@ mod smoke;
 mod user_groups;
 mod users;
 mod webhooks;
+mod workos_api;
 mod workos_webhooks;

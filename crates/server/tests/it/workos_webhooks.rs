@@ -266,7 +266,7 @@ async fn webhook_endpoints_are_created_listed_changed_and_deleted_as_the_sdks_ex
     )
     .await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(bad.body["code"], "invalid_request_parameters");
+    assert_eq!(bad.body["code"], "unprocessable_entity");
     assert!(bad.body.get("error").is_none());
 
     for body in [

@@ -631,6 +631,25 @@ fn migrate_in_transaction(conn: &PgConn) -> StoreResult<()> {
         // attribute path); NULL: the Enterprise User attributes.
         conn.batch("ALTER TABLE directories ADD COLUMN custom_attributes TEXT")?;
     }
+    if version < 3 {
+        // Who owns a directory (the app's organization id, a domain) and which
+        // provider feeds it; directory_organizations outlives the directory so
+        // that its events stay findable by organization.
+        conn.batch(
+            "ALTER TABLE directories ADD COLUMN organization_id TEXT COLLATE \"C\";
+             ALTER TABLE directories ADD COLUMN domain TEXT;
+             ALTER TABLE directories ADD COLUMN provider TEXT;
+             ALTER TABLE directories ADD COLUMN updated_at BIGINT NOT NULL DEFAULT 0;
+             UPDATE directories SET updated_at = created_at;
+             CREATE INDEX directories_organization ON directories(organization_id, id)
+                 WHERE organization_id IS NOT NULL;
+             CREATE TABLE directory_organizations (
+                 directory_id     TEXT COLLATE \"C\" PRIMARY KEY,
+                 organization_id  TEXT COLLATE \"C\" NOT NULL
+             );
+             CREATE INDEX directory_organizations_org ON directory_organizations(organization_id);",
+        )?;
+    }
     if version < 4 {
         // A webhook endpoint's payload and signature format ('roster' or
         // 'workos'), and when its settings last changed (NULL: never since
@@ -745,7 +764,9 @@ mod tests {
         };
         let reg = SchemaRegistry::core();
         c.begin().unwrap();
-        let dir = admin::create_directory(&c, "d").unwrap().id;
+        let dir = admin::create_directory(&c, "d", &Default::default())
+            .unwrap()
+            .id;
         c.batch("COMMIT").unwrap();
 
         c.begin().unwrap();
@@ -843,7 +864,9 @@ mod tests {
             return;
         };
         c.begin().unwrap();
-        let dir = admin::create_directory(&c, "d").unwrap().id;
+        let dir = admin::create_directory(&c, "d", &Default::default())
+            .unwrap()
+            .id;
         c.insert_later(
             "INSERT INTO resource_values (directory_id, attr, value, resource_id) VALUES (?, ?, ?, ?)",
             crate::vals![&dir, "emails.value", "a@x", "r1"],
@@ -865,7 +888,9 @@ mod tests {
             return;
         };
         c.begin().unwrap();
-        let dir = admin::create_directory(&c, "d").unwrap().id;
+        let dir = admin::create_directory(&c, "d", &Default::default())
+            .unwrap()
+            .id;
         let sql = "INSERT INTO resources (id, directory_id, rtype, name_key, display, external_id, doc, version, created, last_modified)
              VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?)";
         c.insert_later(
@@ -901,7 +926,9 @@ mod tests {
             return;
         };
         c.begin().unwrap();
-        let dir = admin::create_directory(&c, "d").unwrap().id;
+        let dir = admin::create_directory(&c, "d", &Default::default())
+            .unwrap()
+            .id;
         c.batch("COMMIT").unwrap();
         let events = count(&c, "SELECT count(*) FROM events");
         let before = c.sent.get();

@@ -3,22 +3,41 @@
 use subtle::ConstantTimeEq;
 
 use crate::db::{Db, Row, scalar};
-use crate::model::{AdminKeyInfo, Deactivation, Directory, TokenInfo};
+use crate::model::{AdminKeyInfo, Deactivation, Directory, DirectoryAttrs, TokenInfo};
 use crate::tokens::{hash_token, new_admin_key, new_token};
 use crate::{StoreResult, vals};
 
 use crate::now_ms;
 
-pub fn create_directory(c: &dyn Db, name: &str) -> StoreResult<Directory> {
+/// The columns [`directory_row`] reads, in its order.
+pub const DIRECTORY_COLUMNS: &str =
+    "id, name, created_at, updated_at, organization_id, domain, provider";
+
+pub fn create_directory(c: &dyn Db, name: &str, attrs: &DirectoryAttrs) -> StoreResult<Directory> {
+    let now = now_ms();
     let d = Directory {
         id: uuid::Uuid::now_v7().to_string(),
         name: name.to_owned(),
-        created_at: now_ms(),
+        created_at: now,
+        updated_at: now,
+        organization_id: attrs.organization_id.clone(),
+        domain: attrs.domain.clone(),
+        provider: attrs.provider.clone(),
     };
     c.exec(
-        "INSERT INTO directories (id, name, created_at) VALUES (?, ?, ?)",
-        vals![&d.id, &d.name, d.created_at],
+        "INSERT INTO directories (id, name, created_at, updated_at, organization_id, domain, provider)
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
+        vals![
+            &d.id,
+            &d.name,
+            d.created_at,
+            d.updated_at,
+            d.organization_id.as_deref(),
+            d.domain.as_deref(),
+            d.provider.as_deref()
+        ],
     )?;
+    remember_organization(c, &d.id, d.organization_id.as_deref())?;
     super::outbox::emit(
         c,
         &d.id,
@@ -28,17 +47,39 @@ pub fn create_directory(c: &dyn Db, name: &str) -> StoreResult<Directory> {
     Ok(d)
 }
 
+/// Notes which organization a directory belongs to in a table that outlives
+/// the directory, so that events can be filtered by organization after the
+/// directory is deleted (its `dsync.deleted` included).
+pub fn remember_organization(c: &dyn Db, dir: &str, org: Option<&str>) -> StoreResult<()> {
+    match org {
+        Some(org) => c.exec(
+            "INSERT INTO directory_organizations (directory_id, organization_id) VALUES (?1, ?2)
+             ON CONFLICT (directory_id) DO UPDATE SET organization_id = excluded.organization_id",
+            vals![dir, org],
+        )?,
+        None => c.exec(
+            "DELETE FROM directory_organizations WHERE directory_id = ?",
+            vals![dir],
+        )?,
+    };
+    Ok(())
+}
+
 pub(crate) fn directory_row(r: &Row) -> StoreResult<Directory> {
     Ok(Directory {
         id: r.get(0)?,
         name: r.get(1)?,
         created_at: r.get(2)?,
+        updated_at: r.get(3)?,
+        organization_id: r.get(4)?,
+        domain: r.get(5)?,
+        provider: r.get(6)?,
     })
 }
 
 pub fn list_directories(c: &dyn Db) -> StoreResult<Vec<Directory>> {
     c.query(
-        "SELECT id, name, created_at FROM directories ORDER BY id",
+        &format!("SELECT {DIRECTORY_COLUMNS} FROM directories ORDER BY id"),
         &[],
     )?
     .iter()
@@ -48,7 +89,7 @@ pub fn list_directories(c: &dyn Db) -> StoreResult<Vec<Directory>> {
 
 pub fn get_directory(c: &dyn Db, id: &str) -> StoreResult<Option<Directory>> {
     c.query_opt(
-        "SELECT id, name, created_at FROM directories WHERE id = ?",
+        &format!("SELECT {DIRECTORY_COLUMNS} FROM directories WHERE id = ?"),
         vals![id],
     )?
     .as_ref()

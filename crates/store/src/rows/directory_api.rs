@@ -1,17 +1,26 @@
-//! Directory administration (create with a first token, rename, delete, token
-//! rotation) and the app-facing reads of normalized users and groups, in SQL
-//! both stores accept.
+//! Directory administration (create with a first token, change, delete, token
+//! rotation) and the app-facing reads of directories and normalized users and
+//! groups, in SQL both stores accept. One query layer serves `/api/v1` and
+//! the WorkOS-compatible routes: they differ only in how pages are rendered.
+
+use std::collections::HashMap;
 
 use serde_json::Value;
 
-use super::admin::{create_directory, directory_row, get_directory, issue_token, token_row};
-use super::outbox::data_of;
+use super::admin::{
+    DIRECTORY_COLUMNS, create_directory, directory_row, get_directory, issue_token, token_row,
+};
 use super::read::{STORED_COLUMNS, to_stored};
 use super::settings::DirSettings;
 use crate::db::{self, Db, Dialect, Row, Val};
-use crate::directory_api::{GroupQuery, ObjectPage, Rotation, UserQuery, UserState};
-use crate::events;
-use crate::model::{Directory, Kind, Stored, TokenInfo};
+use crate::directory_api::{
+    Cursor, DirectoryQuery, GroupQuery, ObjectPage, Order, Page, Paging, Rotation, UserQuery,
+    UserState,
+};
+use crate::events::{self, GroupRef};
+use crate::model::{
+    Directory, DirectoryAttrs, DirectoryChange, DirectoryCounts, Kind, Stored, TokenInfo,
+};
 use crate::{StoreResult, now_ms, vals};
 
 /// A row of `STORED_COLUMNS` followed by the directory id.
@@ -23,8 +32,12 @@ fn stored_in_dir(mut r: Row) -> StoreResult<(Stored, String)> {
 
 /// A directory and its first token in one transaction, so a directory never
 /// exists without a way to reach it.
-pub fn create_with_token(c: &dyn Db, name: &str) -> StoreResult<(Directory, TokenInfo, String)> {
-    let d = create_directory(c, name)?;
+pub fn create_with_token(
+    c: &dyn Db,
+    name: &str,
+    attrs: &DirectoryAttrs,
+) -> StoreResult<(Directory, TokenInfo, String)> {
+    let d = create_directory(c, name, attrs)?;
     let (info, token) = issue_token(c, &d.id)?;
     Ok((d, info, token))
 }
@@ -37,33 +50,230 @@ pub fn create_first(c: &dyn Db, name: &str) -> StoreResult<Option<(Directory, To
     {
         return Ok(None);
     }
-    create_with_token(c, name).map(Some)
+    create_with_token(c, name, &DirectoryAttrs::default()).map(Some)
 }
 
-/// Directories after `after` in id order, plus the cursor of the next page.
-pub fn list_page(
-    c: &dyn Db,
-    after: Option<&str>,
-    limit: u64,
-) -> StoreResult<(Vec<Directory>, Option<String>)> {
+/// Appends `cond` with one bound value, numbering the placeholder.
+fn push_cond(sql: &mut String, values: &mut Vec<Val>, cond: &str, v: Val) {
+    values.push(v);
+    sql.push_str(&cond.replace("?", &format!("?{}", values.len())));
+}
+
+/// Appends the keyset condition, the order and the limit of `p` over the
+/// column `id_col`. The scan runs backwards from a `before` cursor (and
+/// [`finish_page`] turns the rows round), so either way it reads one page.
+fn keyset(sql: &mut String, values: &mut Vec<Val>, id_col: &str, p: &Paging) {
+    let from_before = matches!(p.cursor, Some(Cursor::Before(_)));
+    let ascending = (p.order == Order::Asc) != from_before;
+    if let Some(id) = p.cursor_id() {
+        let op = if ascending { ">" } else { "<" };
+        push_cond(sql, values, &format!(" AND {id_col} {op} ?"), id.into());
+    }
+    let dir = if ascending { "ASC" } else { "DESC" };
+    sql.push_str(&format!(" ORDER BY {id_col} {dir}"));
+    push_cond(sql, values, " LIMIT ?", fetch_limit(p.limit).into());
+}
+
+/// Rows one past the page size, to learn whether another page follows.
+fn fetch_limit(limit: u64) -> i64 {
+    i64::try_from(limit)
+        .unwrap_or(i64::MAX - 1)
+        .saturating_add(1)
+}
+
+/// The page from the rows of a [`keyset`] query: in the requested order,
+/// with the cursors of the neighbouring pages. An `after` cursor means
+/// objects precede the page; a `before` cursor that objects follow it.
+fn finish_page<T>(mut rows: Vec<T>, p: &Paging, key: impl Fn(&T) -> String) -> Page<T> {
+    let limit = usize::try_from(p.limit).unwrap_or(usize::MAX);
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    if matches!(p.cursor, Some(Cursor::Before(_))) {
+        rows.reverse();
+    }
+    let first = rows.first().map(&key);
+    let last = rows.last().map(&key);
+    let (before, after) = match &p.cursor {
+        None => (None, last.filter(|_| more)),
+        Some(Cursor::After(_)) => (first, last.filter(|_| more)),
+        Some(Cursor::Before(_)) => (first.filter(|_| more), last),
+    };
+    Page {
+        data: rows,
+        before,
+        after,
+    }
+}
+
+/// A cursor must come from the list it is used with: an id of another
+/// directory's object, or of another kind, is a client mistake worth
+/// reporting rather than a silent page. An id that no longer exists still
+/// works (its object was deleted; the comparison does not need the row).
+fn check_cursor(c: &dyn Db, dir: Option<&str>, kind: Option<Kind>, p: &Paging) -> StoreResult<()> {
+    let Some(id) = p.cursor_id() else {
+        return Ok(());
+    };
+    let row = c.query_opt(
+        "SELECT directory_id, rtype FROM resources WHERE id = ?",
+        vals![id],
+    )?;
+    let foreign = match row {
+        None => false,
+        Some(r) => {
+            let (owner, rtype): (String, i64) = (r.get(0)?, r.get(1)?);
+            kind.is_none_or(|k| k.code() != rtype) || dir.is_some_and(|d| d != owner)
+        }
+    };
+    if foreign {
+        return Err(crate::StoreError::InvalidCursor(format!(
+            "{id} is not an object of this list; send a list_metadata cursor of the same list"
+        )));
+    }
+    Ok(())
+}
+
+/// Directories, filtered, in either order.
+pub fn list_directories(c: &dyn Db, q: &DirectoryQuery) -> StoreResult<Page<Directory>> {
+    check_cursor(c, None, None, &q.paging)?;
+    let mut values: Vec<Val> = Vec::new();
+    let mut sql = format!("SELECT {DIRECTORY_COLUMNS} FROM directories WHERE 1 = 1");
+    if let Some(org) = &q.organization_id {
+        push_cond(
+            &mut sql,
+            &mut values,
+            " AND organization_id = ?",
+            org.into(),
+        );
+    }
+    if let Some(domain) = &q.domain {
+        push_cond(
+            &mut sql,
+            &mut values,
+            " AND lower(domain) = lower(?)",
+            domain.into(),
+        );
+    }
+    if let Some(search) = &q.search {
+        let pattern = format!(
+            "%{}%",
+            search
+                .to_lowercase()
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        );
+        push_cond(
+            &mut sql,
+            &mut values,
+            " AND lower(name) LIKE ? ESCAPE '\\'",
+            pattern.into(),
+        );
+    }
+    keyset(&mut sql, &mut values, "id", &q.paging);
     let dirs = c
-        .query(
-            "SELECT id, name, created_at FROM directories WHERE id > ? ORDER BY id LIMIT ?",
-            vals![after.unwrap_or(""), fetch_limit(limit)],
-        )?
+        .query(&sql, &values)?
         .iter()
         .map(directory_row)
         .collect::<StoreResult<Vec<_>>>()?;
-    Ok(split_page(dirs, limit, |d| d.id.clone()))
+    Ok(finish_page(dirs, &q.paging, |d| d.id.clone()))
+}
+
+/// How many active and inactive users and how many groups each directory
+/// holds, for a page of directories in one query.
+pub fn directory_counts(
+    c: &dyn Db,
+    ids: &[String],
+) -> StoreResult<HashMap<String, DirectoryCounts>> {
+    let mut out: HashMap<String, DirectoryCounts> = ids
+        .iter()
+        .map(|id| (id.clone(), DirectoryCounts::default()))
+        .collect();
+    if ids.is_empty() {
+        return Ok(out);
+    }
+    let inactive = match c.dialect() {
+        Dialect::Sqlite => "json_type(doc, '$.active') = 'false'",
+        Dialect::Postgres => "(doc -> 'active')::text = 'false'",
+    };
+    let marks: Vec<String> = (1..=ids.len()).map(|i| format!("?{i}")).collect();
+    let sql = format!(
+        "SELECT directory_id, rtype, CASE WHEN rtype = {user} AND {inactive} THEN 1 ELSE 0 END AS inactive_user, COUNT(*)
+         FROM resources WHERE directory_id IN ({}) GROUP BY directory_id, rtype, inactive_user",
+        marks.join(", "),
+        user = Kind::User.code(),
+    );
+    let values: Vec<Val> = ids.iter().map(Val::from).collect();
+    for r in c.query(&sql, &values)? {
+        let (dir, rtype, off, n): (String, i64, i64, i64) =
+            (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
+        let Some(counts) = out.get_mut(&dir) else {
+            continue;
+        };
+        match (Kind::from_code(rtype), off) {
+            (Some(Kind::User), 0) => counts.active_users += n,
+            (Some(Kind::User), _) => counts.inactive_users += n,
+            (Some(Kind::Group), _) => counts.groups += n,
+            (None, _) => {}
+        }
+    }
+    Ok(out)
+}
+
+/// Changes a directory's own attributes; `None` for an unknown directory.
+pub fn update(c: &dyn Db, id: &str, change: &DirectoryChange) -> StoreResult<Option<Directory>> {
+    let Some(mut d) = get_directory(c, id)? else {
+        return Ok(None);
+    };
+    if let Some(name) = &change.name {
+        d.name = name.clone();
+    }
+    if let Some(org) = &change.organization_id {
+        d.organization_id = org.clone();
+    }
+    if let Some(domain) = &change.domain {
+        d.domain = domain.clone();
+    }
+    if let Some(provider) = &change.provider {
+        d.provider = provider.clone();
+    }
+    d.updated_at = now_ms().max(d.updated_at);
+    c.exec(
+        "UPDATE directories SET name = ?, organization_id = ?, domain = ?, provider = ?, updated_at = ?
+         WHERE id = ?",
+        vals![
+            &d.name,
+            d.organization_id.as_deref(),
+            d.domain.as_deref(),
+            d.provider.as_deref(),
+            d.updated_at,
+            id
+        ],
+    )?;
+    if change.organization_id.is_some() {
+        super::admin::remember_organization(c, id, d.organization_id.as_deref())?;
+    }
+    Ok(Some(d))
 }
 
 pub fn rename(c: &dyn Db, id: &str, name: &str) -> StoreResult<Option<Directory>> {
-    c.query_opt(
-        "UPDATE directories SET name = ? WHERE id = ? RETURNING id, name, created_at",
-        vals![name, id],
-    )?
-    .map(|r| directory_row(&r))
-    .transpose()
+    update(
+        c,
+        id,
+        &DirectoryChange {
+            name: Some(name.to_owned()),
+            ..DirectoryChange::default()
+        },
+    )
+}
+
+/// Sets the provider type detected from a directory's requests, unless one
+/// is set already; false when nothing changed.
+pub fn detect_provider(c: &dyn Db, id: &str, provider: &str) -> StoreResult<bool> {
+    let n = c.exec(
+        "UPDATE directories SET provider = ?, updated_at = ? WHERE id = ? AND provider IS NULL",
+        vals![provider, now_ms(), id],
+    )?;
+    Ok(n > 0)
 }
 
 /// Deletes a directory with everything in it. Its events stay (the outbox has
@@ -148,28 +358,6 @@ pub fn rotate(
     Ok(Some(Rotation { new, token, old }))
 }
 
-/// Rows one past the page size, to learn whether another page follows.
-fn fetch_limit(limit: u64) -> i64 {
-    i64::try_from(limit)
-        .unwrap_or(i64::MAX - 1)
-        .saturating_add(1)
-}
-
-fn split_page<T>(
-    mut rows: Vec<T>,
-    limit: u64,
-    key: impl Fn(&T) -> String,
-) -> (Vec<T>, Option<String>) {
-    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-    if rows.len() > limit {
-        rows.truncate(limit);
-        let after = rows.last().map(key);
-        (rows, after)
-    } else {
-        (rows, None)
-    }
-}
-
 fn not_found(what: &str) -> crate::StoreError {
     crate::StoreError::NotFound(what.to_owned())
 }
@@ -190,33 +378,84 @@ fn directory_of(c: &dyn Db, kind: Kind, id: &str) -> StoreResult<Option<String>>
     )
 }
 
-/// Runs a keyset query whose rows are `STORED_COLUMNS` plus the directory id,
-/// and normalizes each row.
-fn normalized_page(c: &dyn Db, sql: &str, values: &[Val], limit: u64) -> StoreResult<ObjectPage> {
-    let rows = c
-        .query(sql, values)?
+/// The groups of each user of a page, in one query for the whole page:
+/// user id → its groups (stored), by group id.
+fn groups_of_users(c: &dyn Db, users: &[&str]) -> StoreResult<HashMap<String, Vec<Stored>>> {
+    let mut out: HashMap<String, Vec<Stored>> = HashMap::new();
+    if users.is_empty() {
+        return Ok(out);
+    }
+    let marks: Vec<String> = (1..=users.len()).map(|i| format!("?{i}")).collect();
+    let sql = format!(
+        "SELECT {STORED_COLUMNS}, gm.member_id FROM group_members gm JOIN resources r ON r.id = gm.group_id
+         WHERE gm.member_id IN ({})",
+        marks.join(", ")
+    );
+    let values: Vec<Val> = users.iter().map(|u| Val::from(*u)).collect();
+    for r in c.query(&sql, &values)? {
+        let (group, user) = stored_in_dir(r)?;
+        out.entry(user).or_default().push(group);
+    }
+    for groups in out.values_mut() {
+        groups.sort_by(|a, b| a.id.cmp(&b.id));
+    }
+    Ok(out)
+}
+
+/// Normalizes a page of rows (`STORED_COLUMNS` plus the directory id). A
+/// page of users reads all their groups in one query.
+fn normalized_page(c: &dyn Db, rows: Vec<Row>, p: &Paging) -> StoreResult<ObjectPage> {
+    let rows = rows
         .into_iter()
         .map(stored_in_dir)
         .collect::<StoreResult<Vec<_>>>()?;
-    let (rows, after) = split_page(rows, limit, |(s, _)| s.id.clone());
+    let page = finish_page(rows, p, |(s, _)| s.id.clone());
+    let users: Vec<&str> = page
+        .data
+        .iter()
+        .filter(|(s, _)| s.kind == Kind::User)
+        .map(|(s, _)| s.id.as_str())
+        .collect();
+    let mut memberships = groups_of_users(c, &users)?;
     // A page comes from one directory: its settings are read once.
     let mut settings: Option<DirSettings> = None;
-    let mut data = Vec::with_capacity(rows.len());
-    for (s, dir) in &rows {
+    let mut data = Vec::with_capacity(page.data.len());
+    let mut groups = HashMap::new();
+    for (s, dir) in &page.data {
         let ds = match settings.take() {
             Some(ds) if ds.dir() == dir => ds,
             _ => DirSettings::new(dir),
         };
-        data.push(data_of(c, &ds, s)?);
+        if s.kind == Kind::User {
+            let mine = memberships.remove(&s.id).unwrap_or_default();
+            let refs: Vec<GroupRef> = mine
+                .iter()
+                .map(|g| GroupRef {
+                    id: g.id.clone(),
+                    name: g
+                        .doc
+                        .get("displayName")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned(),
+                })
+                .collect();
+            data.push(events::user_data(dir, s, &refs, ds.custom(c)?));
+            groups.insert(
+                s.id.clone(),
+                mine.iter().map(|g| events::group_data(dir, g)).collect(),
+            );
+        } else {
+            data.push(events::group_data(dir, s));
+        }
         settings = Some(ds);
     }
-    Ok(ObjectPage { data, after })
-}
-
-/// Appends `cond` with one bound value, numbering the placeholder.
-fn push_cond(sql: &mut String, values: &mut Vec<Val>, cond: &str, v: Val) {
-    values.push(v);
-    sql.push_str(&cond.replace("?", &format!("?{}", values.len())));
+    Ok(ObjectPage {
+        data,
+        before: page.before,
+        after: page.after,
+        groups,
+    })
 }
 
 pub fn list_users(c: &dyn Db, dir: &str, q: &UserQuery) -> StoreResult<ObjectPage> {
@@ -226,8 +465,10 @@ pub fn list_users(c: &dyn Db, dir: &str, q: &UserQuery) -> StoreResult<ObjectPag
     {
         return Err(not_found(&format!("no group {group} in directory {dir}")));
     }
+    check_cursor(c, Some(dir), Some(Kind::User), &q.paging)?;
     let (sql, values) = users_statement(c.dialect(), dir, q);
-    normalized_page(c, &sql, &values, q.limit)
+    let rows = c.query(&sql, &values)?;
+    normalized_page(c, rows, &q.paging)
 }
 
 /// The keyset query behind [`list_users`], with its bound values.
@@ -257,16 +498,31 @@ fn users_statement(d: Dialect, dir: &str, q: &UserQuery) -> (String, Vec<Val>) {
         );
         "r.id"
     };
-    if let Some(after) = &q.after {
+    if let Some(t) = q.updated_after {
+        push_cond(&mut sql, &mut values, " AND r.last_modified > ?", t.into());
+    }
+    if let Some(idp_id) = &q.idp_id {
         push_cond(
             &mut sql,
             &mut values,
-            &format!(" AND {id_col} > ?"),
-            after.into(),
+            " AND r.external_id = ?",
+            idp_id.into(),
         );
     }
-    if let Some(t) = q.updated_after {
-        push_cond(&mut sql, &mut values, " AND r.last_modified > ?", t.into());
+    if let Some(email) = &q.email {
+        // The folded addresses `emails.value eq` filters look up, indexed.
+        push_cond(
+            &mut sql,
+            &mut values,
+            " AND r.id IN (SELECT v.resource_id FROM resource_values v WHERE v.directory_id = ?",
+            dir.into(),
+        );
+        push_cond(
+            &mut sql,
+            &mut values,
+            " AND v.attr = 'emails.value' AND v.value = ?)",
+            roster_scim::values::fold(email).into(),
+        );
     }
     // Exactly what events::user_data reports: inactive only when `active` is
     // the JSON value false (not a string, not missing).
@@ -285,80 +541,71 @@ fn users_statement(d: Dialect, dir: &str, q: &UserQuery) -> (String, Vec<Val>) {
         Some(UserState::Inactive) => sql.push_str(inactive),
         None => {}
     }
-    sql.push_str(&format!(" ORDER BY {id_col}"));
-    push_cond(
-        &mut sql,
-        &mut values,
-        " LIMIT ?",
-        fetch_limit(q.limit).into(),
-    );
+    keyset(&mut sql, &mut values, id_col, &q.paging);
     (sql, values)
 }
 
 pub fn list_groups(c: &dyn Db, dir: &str, q: &GroupQuery) -> StoreResult<ObjectPage> {
     require_directory(c, dir)?;
-    let mut values: Vec<Val> = Vec::new();
-    let mut sql = format!("SELECT {STORED_COLUMNS}, r.directory_id FROM resources r WHERE ");
-    push_cond(&mut sql, &mut values, "r.directory_id = ?", dir.into());
-    push_cond(
-        &mut sql,
-        &mut values,
-        " AND r.rtype = ?",
-        Kind::Group.code().into(),
-    );
-    if let Some(after) = &q.after {
-        push_cond(&mut sql, &mut values, " AND r.id > ?", after.into());
+    if let Some(user) = &q.user
+        && directory_of(c, Kind::User, user)?.as_deref() != Some(dir)
+    {
+        return Err(not_found(&format!("no user {user} in directory {dir}")));
     }
+    check_cursor(c, Some(dir), Some(Kind::Group), &q.paging)?;
+    let mut values: Vec<Val> = Vec::new();
+    let mut sql = format!("SELECT {STORED_COLUMNS}, r.directory_id FROM ");
+    // A user's groups: its membership rows, by (member_id, group_id).
+    let id_col = if let Some(user) = &q.user {
+        sql.push_str("group_members gm JOIN resources r ON r.id = gm.group_id WHERE ");
+        push_cond(&mut sql, &mut values, "gm.member_id = ?", user.into());
+        "gm.group_id"
+    } else {
+        sql.push_str("resources r WHERE ");
+        push_cond(&mut sql, &mut values, "r.directory_id = ?", dir.into());
+        push_cond(
+            &mut sql,
+            &mut values,
+            " AND r.rtype = ?",
+            Kind::Group.code().into(),
+        );
+        "r.id"
+    };
     if let Some(t) = q.updated_after {
         push_cond(&mut sql, &mut values, " AND r.last_modified > ?", t.into());
     }
-    sql.push_str(" ORDER BY r.id");
-    push_cond(
-        &mut sql,
-        &mut values,
-        " LIMIT ?",
-        fetch_limit(q.limit).into(),
-    );
-    normalized_page(c, &sql, &values, q.limit)
+    keyset(&mut sql, &mut values, id_col, &q.paging);
+    let rows = c.query(&sql, &values)?;
+    normalized_page(c, rows, &q.paging)
 }
 
 /// Direct user members of a group, in user id order.
-pub fn group_users(
-    c: &dyn Db,
-    group: &str,
-    after: Option<&str>,
-    limit: u64,
-) -> StoreResult<ObjectPage> {
-    if directory_of(c, Kind::Group, group)?.is_none() {
+pub fn group_users(c: &dyn Db, group: &str, paging: &Paging) -> StoreResult<ObjectPage> {
+    let Some(dir) = directory_of(c, Kind::Group, group)? else {
         return Err(not_found(&format!("no group {group}")));
-    }
-    let sql = format!(
-        "SELECT {STORED_COLUMNS}, r.directory_id FROM group_members gm JOIN resources r ON r.id = gm.member_id
-         WHERE gm.group_id = ?1 AND gm.member_type = ?2 AND gm.member_id > ?3
-         ORDER BY gm.member_id LIMIT ?4"
-    );
-    let values = vals![
-        group,
-        Kind::User.code(),
-        after.unwrap_or(""),
-        fetch_limit(limit)
-    ];
-    normalized_page(c, &sql, values, limit)
+    };
+    let q = UserQuery {
+        group: Some(group.to_owned()),
+        paging: paging.clone(),
+        ..UserQuery::default()
+    };
+    list_users(c, &dir, &q)
 }
 
-/// One user or group, normalized, wherever it lives.
-pub fn object(c: &dyn Db, kind: Kind, id: &str) -> StoreResult<Option<Value>> {
-    let row = c.query_opt(
+/// One user or group, normalized, wherever it lives; a user with its groups.
+pub fn object(c: &dyn Db, kind: Kind, id: &str) -> StoreResult<Option<(Value, Vec<Value>)>> {
+    let rows = c.query(
         &format!(
             "SELECT {STORED_COLUMNS}, r.directory_id FROM resources r WHERE r.id = ? AND r.rtype = ?"
         ),
         vals![id, kind.code()],
     )?;
-    row.map(|r| {
-        let (s, dir) = stored_in_dir(r)?;
-        data_of(c, &DirSettings::new(&dir), &s)
-    })
-    .transpose()
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    let mut page = normalized_page(c, rows, &Paging::first(1))?;
+    let groups = page.groups.drain().flat_map(|(_, g)| g).collect();
+    Ok(page.data.pop().map(|data| (data, groups)))
 }
 
 #[cfg(test)]
@@ -422,8 +669,10 @@ mod tests {
     #[test]
     fn deleting_a_directory_leaves_no_row_behind_but_its_events() {
         let c = db();
-        let (gone, _, gone_token) = create_with_token(&c, "gone").unwrap();
-        let (kept, _, kept_token) = create_with_token(&c, "kept").unwrap();
+        let (gone, _, gone_token) =
+            create_with_token(&c, "gone", &DirectoryAttrs::default()).unwrap();
+        let (kept, _, kept_token) =
+            create_with_token(&c, "kept", &DirectoryAttrs::default()).unwrap();
         for d in [&gone.id, &kept.id] {
             let u = user(&c, d, "a", None);
             c.execute(
@@ -496,7 +745,7 @@ mod tests {
     #[test]
     fn rotation_never_extends_a_winding_down_token() {
         let c = db();
-        let (d, first, token) = create_with_token(&c, "d").unwrap();
+        let (d, first, token) = create_with_token(&c, "d", &DirectoryAttrs::default()).unwrap();
         let r = rotate(&c, None, &first.id, 60_000).unwrap().unwrap();
         let until = r.old.expires_at.unwrap();
         assert_eq!(admin::authenticate(&c, &token).unwrap(), Some(d.id.clone()));
@@ -518,27 +767,33 @@ mod tests {
     #[test]
     fn pages_never_sort_the_whole_directory() {
         let c = db();
-        let (d, _, _) = create_with_token(&c, "d").unwrap();
+        let (d, _, _) = create_with_token(&c, "d", &DirectoryAttrs::default()).unwrap();
         let a = user(&c, &d.id, "a", Some(false));
         let b = user(&c, &d.id, "b", None);
         let g = group(&c, &d.id, "g", &[&a, &b]);
         let all = UserQuery {
-            limit: 10,
+            paging: Paging::first(10),
             ..Default::default()
         };
         let inactive_in_g = UserQuery {
             group: Some(g.clone()),
             state: Some(UserState::Inactive),
-            after: Some(String::new()),
-            limit: 10,
+            paging: Paging::after(Some(String::new()), 10),
             ..Default::default()
         };
         assert_eq!(list_users(&c, &d.id, &all).unwrap().data.len(), 2);
         let page = list_users(&c, &d.id, &inactive_in_g).unwrap();
         assert_eq!(page.data.len(), 1);
         assert_eq!(page.data[0]["id"], a.as_str());
-        // Keyset pages walk an index in id order: no sort of the directory or group.
-        for q in [&all, &inactive_in_g] {
+        // Keyset pages walk an index in id order, either way: no sort of the
+        // directory or group.
+        let mut backwards = inactive_in_g.clone();
+        backwards.paging = Paging {
+            cursor: Some(Cursor::Before(a.clone())),
+            order: Order::Desc,
+            limit: 10,
+        };
+        for q in [&all, &inactive_in_g, &backwards] {
             let (sql, values) = users_statement(Dialect::Sqlite, &d.id, q);
             let plan: Vec<String> = c
                 .query(&format!("EXPLAIN QUERY PLAN {sql}"), &values)
@@ -551,5 +806,149 @@ mod tests {
                 "{sql}: {plan:?}"
             );
         }
+    }
+
+    /// Counts the statements run through it.
+    struct Counting<'a>(&'a Connection, std::cell::Cell<usize>);
+
+    impl Db for Counting<'_> {
+        fn dialect(&self) -> Dialect {
+            self.0.dialect()
+        }
+        fn exec(&self, sql: &str, params: &[Val]) -> StoreResult<u64> {
+            self.1.set(self.1.get() + 1);
+            self.0.exec(sql, params)
+        }
+        fn query(&self, sql: &str, params: &[Val]) -> StoreResult<Vec<Row>> {
+            self.1.set(self.1.get() + 1);
+            self.0.query(sql, params)
+        }
+        fn batch(&self, sql: &str) -> StoreResult<()> {
+            self.0.batch(sql)
+        }
+        fn writes(&self) -> u64 {
+            self.0.writes()
+        }
+    }
+
+    #[test]
+    fn a_page_of_users_reads_their_groups_in_one_query() {
+        let c = db();
+        let (d, _, _) = create_with_token(&c, "d", &DirectoryAttrs::default()).unwrap();
+        let users: Vec<String> = (0..20)
+            .map(|i| user(&c, &d.id, &format!("u{i}"), None))
+            .collect();
+        let refs: Vec<&str> = users.iter().map(String::as_str).collect();
+        let g1 = group(&c, &d.id, "g1", &refs);
+        let g2 = group(&c, &d.id, "g2", &refs[..5]);
+        let counting = Counting(&c, std::cell::Cell::new(0));
+        let q = |limit| UserQuery {
+            paging: Paging::first(limit),
+            ..Default::default()
+        };
+        let page = list_users(&counting, &d.id, &q(20)).unwrap();
+        let for_twenty = counting.1.replace(0);
+        list_users(&counting, &d.id, &q(2)).unwrap();
+        let for_two = counting.1.get();
+        // The statements per page do not grow with the page.
+        assert_eq!(for_twenty, for_two);
+        assert_eq!(page.data.len(), 20);
+        assert_eq!(page.groups[&users[0]].len(), 2);
+        assert_eq!(page.groups[&users[0]][0]["id"], g1.as_str());
+        assert_eq!(page.groups[&users[19]].len(), 1);
+        assert_eq!(page.data[3]["groups"].as_array().unwrap().len(), 2);
+        assert!(
+            page.groups[&users[3]]
+                .iter()
+                .any(|g| g["id"] == g2.as_str())
+        );
+    }
+
+    #[test]
+    fn pages_walk_both_orders_both_ways() {
+        let c = db();
+        let (d, _, _) = create_with_token(&c, "d", &DirectoryAttrs::default()).unwrap();
+        let ids: Vec<String> = (0..7)
+            .map(|i| user(&c, &d.id, &format!("u{i}"), None))
+            .collect();
+        for order in [Order::Asc, Order::Desc] {
+            let mut expected = ids.clone();
+            if order == Order::Desc {
+                expected.reverse();
+            }
+            let mut paging = Paging {
+                cursor: None,
+                order,
+                limit: 3,
+            };
+            let mut seen = Vec::new();
+            let mut pages = Vec::new();
+            loop {
+                let q = UserQuery {
+                    paging: paging.clone(),
+                    ..Default::default()
+                };
+                let page = list_users(&c, &d.id, &q).unwrap();
+                let got: Vec<String> = page
+                    .data
+                    .iter()
+                    .map(|u| u["id"].as_str().unwrap().to_owned())
+                    .collect();
+                assert_eq!(page.before.is_none(), seen.is_empty());
+                seen.extend(got.clone());
+                pages.push((got, page.before.clone()));
+                match page.after {
+                    Some(a) => paging.cursor = Some(Cursor::After(a)),
+                    None => break,
+                }
+            }
+            assert_eq!(seen, expected, "{order:?}");
+            // Backwards from the last page with `before`: the same pages.
+            let mut back = pages.last().unwrap().1.clone();
+            for (want, _) in pages.iter().rev().skip(1) {
+                let q = UserQuery {
+                    paging: Paging {
+                        cursor: back.clone().map(Cursor::Before),
+                        order,
+                        limit: 3,
+                    },
+                    ..Default::default()
+                };
+                let page = list_users(&c, &d.id, &q).unwrap();
+                let got: Vec<String> = page
+                    .data
+                    .iter()
+                    .map(|u| u["id"].as_str().unwrap().to_owned())
+                    .collect();
+                assert_eq!(&got, want, "{order:?}");
+                back = page.before;
+            }
+            assert_eq!(back, None);
+        }
+    }
+
+    #[test]
+    fn a_cursor_from_another_list_is_refused() {
+        let c = db();
+        let (d, _, _) = create_with_token(&c, "d", &DirectoryAttrs::default()).unwrap();
+        let (other, _, _) = create_with_token(&c, "o", &DirectoryAttrs::default()).unwrap();
+        let theirs = user(&c, &other.id, "x", None);
+        let g = group(&c, &d.id, "g", &[]);
+        for cursor in [theirs, g] {
+            let q = UserQuery {
+                paging: Paging::after(Some(cursor), 3),
+                ..Default::default()
+            };
+            assert!(matches!(
+                list_users(&c, &d.id, &q),
+                Err(crate::StoreError::InvalidCursor(_))
+            ));
+        }
+        // A deleted object's id still works.
+        let q = UserQuery {
+            paging: Paging::after(Some(uuid::Uuid::now_v7().to_string()), 3),
+            ..Default::default()
+        };
+        assert!(list_users(&c, &d.id, &q).is_ok());
     }
 }

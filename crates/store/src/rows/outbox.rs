@@ -5,6 +5,7 @@ use serde_json::Value;
 use super::read::get;
 use super::settings::DirSettings;
 use crate::db::{Db, Dialect, Val, scalar};
+use crate::directory_api::{Cursor, EventQuery, Order, Page};
 use crate::events::{self, Event, GroupRef};
 use crate::model::{Kind, Stored};
 use crate::{StoreError, StoreResult, now_ms, vals};
@@ -178,6 +179,112 @@ pub fn list(
             })
         })
         .collect()
+}
+
+fn event_row(mut r: crate::db::Row) -> StoreResult<Event> {
+    let seq: i64 = r.get(0)?;
+    let data = r.take_text(3)?;
+    Ok(Event {
+        seq,
+        directory_id: r.get(1)?,
+        event: r.get(2)?,
+        created_at: r.get(4)?,
+        data: serde_json::from_str(&data)
+            .map_err(|e| StoreError::internal_from(format!("event {seq} is unreadable"), e))?,
+    })
+}
+
+/// A page of events in either order, filtered by type, directory,
+/// organization and time, with the cursors of the neighbouring pages.
+pub fn page(c: &dyn Db, q: &EventQuery) -> StoreResult<Page<Event>> {
+    let p = &q.paging;
+    let cursor = match p.cursor_id() {
+        None => None,
+        Some(id) => Some(
+            events::parse_event_id(id)
+                .ok_or_else(|| StoreError::InvalidCursor(format!("{id:?} is not an event id")))?,
+        ),
+    };
+    let from_before = matches!(p.cursor, Some(Cursor::Before(_)));
+    let ascending = (p.order == Order::Asc) != from_before;
+    if let Some(seq) = cursor {
+        let floor = pruned_through(c)?;
+        if seq > 0 && seq < floor {
+            return Err(StoreError::CursorExpired { floor });
+        }
+    }
+    let mut sql = format!(
+        "SELECT seq, directory_id, type, data, created_at FROM events WHERE 1 = 1{}",
+        super::visible_events(c.dialect())
+    );
+    let mut values: Vec<Val> = Vec::new();
+    let mut cond = |sql: &mut String, text: &str, v: Val| {
+        values.push(v);
+        sql.push_str(&text.replace('?', &format!("?{}", values.len())));
+    };
+    if let Some(seq) = cursor {
+        let op = if ascending {
+            " AND seq > ?"
+        } else {
+            " AND seq < ?"
+        };
+        cond(&mut sql, op, seq.into());
+    }
+    if let Some(d) = &q.directory {
+        cond(&mut sql, " AND directory_id = ?", d.into());
+    }
+    if let Some(org) = &q.organization_id {
+        cond(
+            &mut sql,
+            " AND directory_id IN (SELECT directory_id FROM directory_organizations WHERE organization_id = ?)",
+            org.into(),
+        );
+    }
+    if let Some(t) = q.range_start {
+        cond(&mut sql, " AND created_at > ?", t.into());
+    }
+    if let Some(t) = q.range_end {
+        cond(&mut sql, " AND created_at < ?", t.into());
+    }
+    if !q.types.is_empty() {
+        let marks: Vec<String> = q
+            .types
+            .iter()
+            .map(|t| {
+                values.push(t.into());
+                format!("?{}", values.len())
+            })
+            .collect();
+        sql.push_str(&format!(" AND type IN ({})", marks.join(", ")));
+    }
+    let limit = usize::try_from(p.limit).unwrap_or(usize::MAX);
+    sql.push_str(&format!(
+        " ORDER BY seq {} LIMIT {}",
+        if ascending { "ASC" } else { "DESC" },
+        limit.saturating_add(1)
+    ));
+    let mut rows = c
+        .query(&sql, &values)?
+        .into_iter()
+        .map(event_row)
+        .collect::<StoreResult<Vec<_>>>()?;
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    if from_before {
+        rows.reverse();
+    }
+    let first = rows.first().map(Event::id);
+    let last = rows.last().map(Event::id);
+    let (before, after) = match &p.cursor {
+        None => (None, last.filter(|_| more)),
+        Some(Cursor::After(_)) => (first, last.filter(|_| more)),
+        Some(Cursor::Before(_)) => (first.filter(|_| more), last),
+    };
+    Ok(Page {
+        data: rows,
+        before,
+        after,
+    })
 }
 
 const PRUNED_THROUGH: &str = "events_pruned_through";

@@ -146,8 +146,10 @@ impl<T: SqlStore> ResourceStore for T {
 impl<T: SqlStore> DirectoryStore for T {
     async fn create_directory(&self, name: &str) -> StoreResult<Directory> {
         let name = name.to_owned();
-        self.run_write(None, move |c| admin::create_directory(c, &name))
-            .await
+        self.run_write(None, move |c| {
+            admin::create_directory(c, &name, &DirectoryAttrs::default())
+        })
+        .await
     }
 
     async fn list_directories(&self) -> StoreResult<Vec<Directory>> {
@@ -162,10 +164,13 @@ impl<T: SqlStore> DirectoryStore for T {
     async fn create_directory_with_token(
         &self,
         name: &str,
+        attrs: DirectoryAttrs,
     ) -> StoreResult<(Directory, TokenInfo, String)> {
         let name = name.to_owned();
-        self.run_write(None, move |c| directory_api::create_with_token(c, &name))
-            .await
+        self.run_write(None, move |c| {
+            directory_api::create_with_token(c, &name, &attrs)
+        })
+        .await
     }
 
     async fn create_first_directory(
@@ -181,14 +186,41 @@ impl<T: SqlStore> DirectoryStore for T {
         .await
     }
 
-    async fn list_directories_page(
+    async fn directory_page(
         &self,
-        after: Option<&str>,
-        limit: u64,
-    ) -> StoreResult<(Vec<Directory>, Option<String>)> {
-        let after = after.map(str::to_owned);
-        self.run_read(move |c| directory_api::list_page(c, after.as_deref(), limit))
+        query: crate::directory_api::DirectoryQuery,
+    ) -> StoreResult<crate::directory_api::Page<Directory>> {
+        self.run_read(move |c| directory_api::list_directories(c, &query))
             .await
+    }
+
+    async fn directory_counts(
+        &self,
+        ids: &[String],
+    ) -> StoreResult<HashMap<String, DirectoryCounts>> {
+        let ids = ids.to_vec();
+        self.run_read(move |c| directory_api::directory_counts(c, &ids))
+            .await
+    }
+
+    async fn update_directory(
+        &self,
+        id: &str,
+        change: DirectoryChange,
+    ) -> StoreResult<Option<Directory>> {
+        let id = id.to_owned();
+        self.run_write(Some(id.clone()), move |c| {
+            directory_api::update(c, &id, &change)
+        })
+        .await
+    }
+
+    async fn detect_provider(&self, id: &str, provider: &str) -> StoreResult<bool> {
+        let (id, provider) = (id.to_owned(), provider.to_owned());
+        self.run_write(Some(id.clone()), move |c| {
+            directory_api::detect_provider(c, &id, &provider)
+        })
+        .await
     }
 
     async fn rename_directory(&self, id: &str, name: &str) -> StoreResult<Option<Directory>> {
@@ -259,11 +291,10 @@ impl<T: SqlStore> DirectoryReads for T {
     async fn group_users(
         &self,
         group_id: &str,
-        after: Option<&str>,
-        limit: u64,
+        paging: crate::directory_api::Paging,
     ) -> StoreResult<crate::directory_api::ObjectPage> {
-        let (group, after) = (group_id.to_owned(), after.map(str::to_owned));
-        self.run_read(move |c| directory_api::group_users(c, &group, after.as_deref(), limit))
+        let group = group_id.to_owned();
+        self.run_read(move |c| directory_api::group_users(c, &group, &paging))
             .await
     }
 
@@ -271,7 +302,7 @@ impl<T: SqlStore> DirectoryReads for T {
         &self,
         kind: Kind,
         id: &str,
-    ) -> StoreResult<Option<serde_json::Value>> {
+    ) -> StoreResult<Option<(serde_json::Value, Vec<serde_json::Value>)>> {
         let id = id.to_owned();
         self.run_read(move |c| directory_api::object(c, kind, &id))
             .await
@@ -337,6 +368,13 @@ impl<T: SqlStore> TokenStore for T {
 
 #[async_trait]
 impl<T: SqlStore> EventLog for T {
+    async fn event_page(
+        &self,
+        query: crate::directory_api::EventQuery,
+    ) -> StoreResult<crate::directory_api::Page<crate::events::Event>> {
+        self.run_read(move |c| outbox::page(c, &query)).await
+    }
+
     async fn list_events(
         &self,
         after: i64,

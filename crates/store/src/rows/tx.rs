@@ -216,7 +216,9 @@ mod tests {
         let mut c = Connection::open_in_memory().unwrap();
         conn::migrate(&mut c).unwrap();
         let reg = SchemaRegistry::core();
-        let dir = admin::create_directory(&c, "d").unwrap().id;
+        let dir = admin::create_directory(&c, "d", &Default::default())
+            .unwrap()
+            .id;
         let mapping = CustomAttributes::parse(
             &reg,
             &json!({"dept": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department"}),
@@ -284,7 +286,9 @@ mod tests {
     fn setup() -> (Connection, SchemaRegistry, String) {
         let mut c = Connection::open_in_memory().unwrap();
         conn::migrate(&mut c).unwrap();
-        let dir = admin::create_directory(&c, "d").unwrap().id;
+        let dir = admin::create_directory(&c, "d", &Default::default())
+            .unwrap()
+            .id;
         (c, SchemaRegistry::core(), dir)
     }
 

@@ -147,6 +147,26 @@ pub fn migrate(conn: &mut Connection) -> StoreResult<()> {
         tx.execute_batch("ALTER TABLE directories ADD COLUMN custom_attributes TEXT;")
             .db()?;
     }
+    if version < 5 {
+        // Who owns a directory (the app's organization id, a domain) and which
+        // provider feeds it; directory_organizations outlives the directory so
+        // that its events stay findable by organization.
+        tx.execute_batch(
+            "ALTER TABLE directories ADD COLUMN organization_id TEXT;
+             ALTER TABLE directories ADD COLUMN domain TEXT;
+             ALTER TABLE directories ADD COLUMN provider TEXT;
+             ALTER TABLE directories ADD COLUMN updated_at INTEGER NOT NULL DEFAULT 0;
+             UPDATE directories SET updated_at = created_at;
+             CREATE INDEX directories_organization ON directories(organization_id, id)
+                 WHERE organization_id IS NOT NULL;
+             CREATE TABLE directory_organizations (
+                 directory_id     TEXT PRIMARY KEY,
+                 organization_id  TEXT NOT NULL
+             ) WITHOUT ROWID;
+             CREATE INDEX directory_organizations_org ON directory_organizations(organization_id);",
+        )
+        .db()?;
+    }
     if version < 6 {
         // A webhook endpoint's payload and signature format ('roster' or
         // 'workos'), and when its settings last changed (NULL: never since
