@@ -143,10 +143,11 @@ async function main() {
 
   // Users with their groups.
   const listed = await bothOrders((o) => ds.listUsers(o), 2, { directory });
-  check(same(sorted(listed), sorted(Object.values(users))), 'listUsers({directory})');
+  // Other checks' webhook users join the directory too.
+  check(Object.values(users).every((id) => listed.includes(id)), 'listUsers({directory})');
   const all = await ds.listUsers({ directory, limit: 100 });
   const grace = all.data.find((u) => u.id === users.grace);
-  check(same(sorted(grace.groups.map((g) => g.id)), sorted(Object.values(groups))), 'listUsers carries groups');
+  check(same(sorted(grace.groups.map((g) => g.id)), sorted([groups.engineering, groups.research])), 'listUsers carries groups');
   check(grace.email === 'grace@example.com' && grace.firstName === 'Grace' && grace.idpId === 'ext-grace',
     'user email, names, idpId');
   const inEng = await bothOrders((o) => ds.listUsers(o), 2, { group: groups.engineering });
@@ -158,14 +159,14 @@ async function main() {
   const gs = await bothOrders((o) => ds.listGroups(o), 1, { directory });
   check(same(sorted(gs), sorted(Object.values(groups))), 'listGroups({directory})');
   const ofGrace = await bothOrders((o) => ds.listGroups(o), 1, { user: users.grace });
-  check(same(sorted(ofGrace), sorted(Object.values(groups))), 'listGroups({user})');
+  check(same(sorted(ofGrace), sorted([groups.engineering, groups.research])), 'listGroups({user})');
   const g = await ds.getGroup(byId(groups.research));
   check(g.name === 'research' && g.directoryId === directory, 'getGroup');
 
   if (major >= 12) {
     // The directory-scoped routes N12 adds.
     const inDir = await bothOrders((o) => ds.listDirectoryUsers(o), 2, { directoryId: directory });
-    check(same(sorted(inDir), sorted(Object.values(users))), 'listDirectoryUsers');
+    check(Object.values(users).every((id) => inDir.includes(id)), 'listDirectoryUsers');
     const r = await ds.listDirectoryUsers({ directoryId: directory, group: groups.research });
     check(same(sorted(r.data.map((x) => x.id)), sorted([users.grace, users.edsger])), 'listDirectoryUsers({group})');
     const one = await ds.getDirectoryUser({ directoryId: directory, userId: users.ada });
@@ -204,7 +205,7 @@ async function main() {
       name: { givenName: 'Node', familyName: `Hook ${major}` },
       emails: [{ value: `node${major}-hook@example.com`, primary: true }],
     });
-    await scim('PATCH', `/Groups/${groups.research}`, {
+    await scim('PATCH', `/Groups/${groups.hooks}`, {
       schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
       Operations: [{ op: 'add', path: 'members', value: [{ value: created.id }] }],
     });
@@ -226,7 +227,7 @@ async function main() {
     }
     check(same(events.map((e) => e.event), ['dsync.user.created', 'dsync.group.user_added']), 'deliveries in order');
     check(events[0].data.id === created.id && events[1].data.user.id === created.id
-      && events[1].data.group.id === groups.research, 'webhook payloads');
+      && events[1].data.group.id === groups.hooks, 'webhook payloads');
     try {
       await workos.webhooks.constructEvent({ payload: got[0].body + ' ', sigHeader: got[0].headers['workos-signature'], secret: 'wrong' });
       check(false, 'constructEvent refuses a wrong secret');

@@ -100,7 +100,9 @@ def provision(out: str) -> None:
     for name, given, family in people:
         users[name] = scim(base, token, "POST", "/Users", user_body(name, given, family))["id"]
     groups = {}
-    for gname, members in [("engineering", ["ada", "alan", "grace"]), ("research", ["grace", "edsger"])]:
+    for gname, members in [("engineering", ["ada", "alan", "grace"]), ("research", ["grace", "edsger"]),
+                             # Webhook checks add their users here.
+                             ("hooks", [])]:
         groups[gname] = scim(
             base,
             token,
