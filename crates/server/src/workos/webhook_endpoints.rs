@@ -70,9 +70,7 @@ fn check_url(url: &str) -> Result<(), WorkosError> {
 
 fn check_events(events: &[String]) -> Result<(), WorkosError> {
     if events.is_empty() {
-        return Err(unprocessable(
-            "events: name at least one event type",
-        ));
+        return Err(unprocessable("events: name at least one event type"));
     }
     crate::api::webhooks::validate("https://example.com", events)
         .map_err(|e| unprocessable(format!("events: {}", e.message())))
@@ -230,9 +228,7 @@ impl PageQuery {
                 .ok()
                 .filter(|l| (1..=100).contains(l))
                 .ok_or_else(|| {
-                    unprocessable(format!(
-                        "limit: {l:?} is not a number from 1 to 100"
-                    ))
+                    unprocessable(format!("limit: {l:?} is not a number from 1 to 100"))
                 })?,
         };
         let descending = match q.get("order") {
@@ -265,9 +261,7 @@ impl PageQuery {
             ordered
                 .iter()
                 .position(|&i| ids[i] == cursor)
-                .ok_or_else(|| {
-                    unprocessable(format!("no webhook endpoint {cursor} to page from"))
-                })
+                .ok_or_else(|| unprocessable(format!("no webhook endpoint {cursor} to page from")))
         };
         let (start, end) = if let Some(a) = &self.after {
             let p = position(a)? + 1;
