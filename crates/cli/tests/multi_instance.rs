@@ -929,7 +929,7 @@ async fn migration_race_four_instances_start_together() {
         c.schema
             .count("SELECT max(version) FROM {s}.roster_schema")
             .await,
-        2
+        4
     );
     assert_eq!(
         c.schema

@@ -109,7 +109,11 @@ async fn a_backup_under_write_load_restores_every_acknowledged_write() {
         String::from_utf8_lossy(&out.stderr)
     );
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(report["schema_version"], 4, "{report}");
+    assert_eq!(
+        report["schema_version"],
+        roster_store::sqlite::SCHEMA_VERSION,
+        "{report}"
+    );
     assert!(report["pages"].as_i64().unwrap() > 0, "{report}");
     assert_eq!(
         report["bytes"].as_u64().unwrap(),
