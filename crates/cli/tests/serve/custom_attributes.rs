@@ -75,3 +75,30 @@ fn set_custom_attributes_checks_stores_and_resets_a_mapping() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("no mapping"), "{}", stdout(&out));
 }
+
+#[test]
+fn directory_create_takes_an_organization_a_domain_and_a_type() {
+    let r = Roster::new();
+    let d = r.json(&[
+        "directory",
+        "create",
+        "acme",
+        "--organization",
+        "org_acme",
+        "--domain",
+        "acme.test",
+        "--type",
+        "okta scim v2.0",
+    ]);
+    assert_eq!(d["organization_id"], "org_acme");
+    assert_eq!(d["domain"], "acme.test");
+    assert_eq!(d["type"], "okta scim v2.0");
+    let listed = r.json(&["directory", "list"]);
+    assert_eq!(listed[0]["organization_id"], "org_acme");
+    let plain = r.json(&["directory", "create", "plain"]);
+    assert!(plain["organization_id"].is_null());
+    assert_eq!(plain["type"], "generic scim v2.0");
+    let out = r.run(&["directory", "create", "x", "--type", "fax scim", "--json"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("fax scim"), "{}", stderr(&out));
+}

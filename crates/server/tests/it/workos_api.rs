@@ -150,16 +150,16 @@ async fn directories_carry_organization_type_state_and_counts() {
     }
 
     let page = ok(&s, &key, "/directories?organization_id=org_acme").await;
-    assert_eq!(ids(&page), [acme.as_str()]);
+    assert_eq!(ids(&page), vec![acme.clone()]);
     assert_eq!(page["data"][0]["type"], "okta scim v2.0");
     assert_eq!(page["data"][0]["domain"], "acme.test");
     assert_eq!(
         ids(&ok(&s, &key, "/directories?domain=ACME.test").await),
-        [acme.as_str()]
+        vec![acme.clone()]
     );
     assert_eq!(
         ids(&ok(&s, &key, "/directories?search=cme%20ok").await),
-        [acme.as_str()]
+        vec![acme.clone()]
     );
     assert!(ids(&ok(&s, &key, "/directories?organization_id=org_none").await).is_empty());
     // Newest first by default.
@@ -377,7 +377,7 @@ async fn filters_and_single_objects() {
     let dir = &s.directory;
 
     let by_group = ok(&s, &key, &format!("/directory_users?group={g}")).await;
-    assert_eq!(ids(&by_group), [a.as_str()]);
+    assert_eq!(ids(&by_group), vec![a.clone()]);
     let both = ok(
         &s,
         &key,
@@ -387,7 +387,7 @@ async fn filters_and_single_objects() {
     assert_eq!(ids(&both), [a.clone(), b.clone()]);
     assert_eq!(
         ids(&ok(&s, &key, &format!("/directories/{dir}/users?group={g}")).await),
-        [a.as_str()]
+        vec![a.clone()]
     );
     assert_eq!(
         ids(&ok(
@@ -396,7 +396,7 @@ async fn filters_and_single_objects() {
             &format!("/directory_users?directory={dir}&email=ann@x.test")
         )
         .await),
-        [a.as_str()]
+        vec![a.clone()]
     );
     assert_eq!(
         ids(&ok(
@@ -405,7 +405,7 @@ async fn filters_and_single_objects() {
             &format!("/directories/{dir}/users?idp_id=idp-bob")
         )
         .await),
-        [b.as_str()]
+        vec![b.clone()]
     );
     assert!(
         ids(&ok(
@@ -418,7 +418,7 @@ async fn filters_and_single_objects() {
     );
     assert_eq!(
         ids(&ok(&s, &key, &format!("/directory_groups?user={b}")).await),
-        [h.as_str()]
+        vec![h.clone()]
     );
     assert_eq!(
         ids(&ok(
@@ -762,7 +762,7 @@ async fn events_in_workos_shapes_by_type_organization_and_time() {
     let r = wk(&s, &key, Method::DELETE, &format!("/directories/{org_dir}")).await;
     assert!(r.status.is_success());
     let gone = wait(
-        "/events?events=dsync.deleted&organization_id=org_1".to_string(),
+        "/events?events=dsync.deleted&organization_id=org_1".to_owned(),
         1,
     )
     .await;
