@@ -271,17 +271,20 @@ pub trait EventLog: Send + Sync + 'static {
 pub trait WebhookStore: Send + Sync + 'static {
     /// Registers an endpoint for some event types (all when empty) of one
     /// directory or all, receiving events from now on; returns it with its
-    /// signing secret, in plaintext.
+    /// signing secret, in plaintext. `format` decides the deliveries' payload
+    /// and signature.
     async fn create_webhook(
         &self,
         actor: &Actor,
         url: &str,
+        format: webhooks::WebhookFormat,
         types: &[String],
         directory: Option<&str>,
     ) -> StoreResult<(webhooks::WebhookEndpoint, String)> {
         self.create_webhook_with(
             actor,
             url,
+            format,
             types,
             directory,
             webhooks::DeliveryOptions::default(),
@@ -293,10 +296,23 @@ pub trait WebhookStore: Send + Sync + 'static {
         &self,
         actor: &Actor,
         url: &str,
+        format: webhooks::WebhookFormat,
         types: &[String],
         directory: Option<&str>,
         options: webhooks::DeliveryOptions,
     ) -> StoreResult<(webhooks::WebhookEndpoint, String)>;
+    /// Changes an endpoint's settings, each when given, audited as one
+    /// `webhook.updated`; returns the endpoint as it now is, `None` when
+    /// there is no such endpoint.
+    async fn update_webhook(
+        &self,
+        actor: &Actor,
+        id: &str,
+        update: &webhooks::WebhookUpdate,
+    ) -> StoreResult<Option<webhooks::WebhookEndpoint>>;
+    /// An endpoint's signing secret in plaintext (the WorkOS endpoint object
+    /// shows it); `None` when there is no such endpoint.
+    async fn webhook_secret(&self, id: &str) -> StoreResult<Option<String>>;
     /// Every endpoint, by id.
     async fn list_webhooks(&self) -> StoreResult<Vec<webhooks::WebhookEndpoint>>;
     /// One endpoint; `None` when there is no such endpoint.

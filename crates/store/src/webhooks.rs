@@ -2,10 +2,52 @@
 
 use serde_json::{Value, json};
 
+/// What a delivery to an endpoint looks like: Roster's own payload and
+/// `Roster-Signature`, or the WorkOS event and `WorkOS-Signature`, so that
+/// an app written against WorkOS webhooks verifies Roster's deliveries with
+/// its SDK unchanged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WebhookFormat {
+    #[default]
+    Roster,
+    Workos,
+}
+
+impl WebhookFormat {
+    pub const ALL: [WebhookFormat; 2] = [WebhookFormat::Roster, WebhookFormat::Workos];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WebhookFormat::Roster => "roster",
+            WebhookFormat::Workos => "workos",
+        }
+    }
+
+    /// The format named `s`; `None` for any other name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|f| f.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for WebhookFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A change to an endpoint's settings; `None` leaves a setting as it is.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WebhookUpdate {
+    pub url: Option<String>,
+    pub event_types: Option<Vec<String>>,
+    pub enabled: Option<bool>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct WebhookEndpoint {
     pub id: String,
     pub url: String,
+    pub format: WebhookFormat,
     /// Event types delivered; empty means all.
     pub event_types: Vec<String>,
     pub directory_id: Option<String>,
@@ -17,6 +59,8 @@ pub struct WebhookEndpoint {
     pub first_failure: Option<i64>,
     pub retry_at: i64,
     pub created_at: i64,
+    /// When the settings last changed (URL, events, enabled, secret).
+    pub updated_at: i64,
     /// How the dispatcher delivers to this endpoint.
     pub options: DeliveryOptions,
     /// The newest event a dispatcher may have sent: after a crash, events
@@ -89,6 +133,7 @@ impl WebhookEndpoint {
             "object": "webhook_endpoint",
             "id": self.id,
             "url": self.url,
+            "format": self.format.as_str(),
             "events": self.event_types,
             "directory_id": self.directory_id,
             "enabled": self.enabled,

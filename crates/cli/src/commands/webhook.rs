@@ -10,6 +10,10 @@ pub enum WebhookCommand {
     /// Add an endpoint; prints its id and signing secret (shown once).
     Add {
         url: String,
+        /// Payload and signature: `roster` (Roster-Signature) or `workos`
+        /// (the WorkOS event, signed in WorkOS-Signature, for apps using a WorkOS SDK).
+        #[arg(long, default_value = "roster")]
+        format: String,
         /// Event types to deliver, comma-separated (default: all).
         #[arg(long, value_delimiter = ',')]
         events: Vec<String>,
@@ -47,6 +51,7 @@ where
     match cmd {
         WebhookCommand::Add {
             url,
+            format,
             events,
             directory,
             max_in_flight,
@@ -62,13 +67,22 @@ where
                 batch_max_wait_ms,
             )
             .map_err(|e| anyhow::anyhow!(e.message().to_owned()))?;
+            let format = roster_server::api::webhooks::parse_format(&format)
+                .map_err(|e| anyhow::anyhow!(e.message().to_owned()))?;
             if let Some(d) = &directory
                 && store.get_directory(d).await?.is_none()
             {
                 anyhow::bail!("no directory {d} (see `roster directory list`)");
             }
             let (endpoint, secret) = store
-                .create_webhook_with(&Actor::Cli, &url, &events, directory.as_deref(), options)
+                .create_webhook_with(
+                    &Actor::Cli,
+                    &url,
+                    format,
+                    &events,
+                    directory.as_deref(),
+                    options,
+                )
                 .await?;
             if json {
                 println!("{}", json!({"id": endpoint.id, "secret": secret}));
@@ -87,7 +101,7 @@ where
             } else {
                 for e in all {
                     let on = if e.enabled { "enabled" } else { "disabled" };
-                    println!("{}  {}  {on}  {}", e.id, e.url, e.state);
+                    println!("{}  {}  {}  {on}  {}", e.id, e.url, e.format, e.state);
                 }
             }
         }

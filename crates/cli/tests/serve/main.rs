@@ -18,3 +18,4 @@ mod limits;
 mod logs;
 mod secrets;
 mod shutdown;
+mod webhooks;

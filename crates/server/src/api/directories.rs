@@ -140,8 +140,7 @@ pub async fn create(
     let name = check_name(body.name.as_deref().unwrap_or_default())?;
     match body.provider.as_deref() {
         None | Some(google::SCIM) => {
-            if body.credentials.is_some() || body.admin_email.is_some() || body.customer.is_some()
-            {
+            if body.credentials.is_some() || body.admin_email.is_some() || body.customer.is_some() {
                 return Err(AppError::bad_request(
                     "credentials, admin_email and customer are for \"provider\": \"google-workspace\"",
                 ));

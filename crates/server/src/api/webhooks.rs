@@ -4,8 +4,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use roster_store::events::{ALL_TYPES, parse_event_id};
-use roster_store::webhooks::DeliveryOptions;
-use roster_store::webhooks::WebhookEndpoint;
+use roster_store::webhooks::{DeliveryOptions, WebhookEndpoint, WebhookFormat};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -17,6 +16,8 @@ use crate::state::AppState;
 #[serde(deny_unknown_fields)]
 pub struct NewEndpoint {
     pub url: String,
+    /// `roster` (the default) or `workos`.
+    pub format: Option<String>,
     #[serde(default)]
     pub events: Vec<String>,
     pub directory_id: Option<String>,
@@ -58,6 +59,16 @@ pub fn options(
     }
 }
 
+/// The endpoint format named `name`, or a 400 listing the known ones.
+pub fn parse_format(name: &str) -> Result<WebhookFormat, AppError> {
+    WebhookFormat::parse(name).ok_or_else(|| {
+        AppError::bad_request(format!(
+            "unknown webhook format {name:?}; known formats: {}",
+            WebhookFormat::ALL.map(WebhookFormat::as_str).join(", ")
+        ))
+    })
+}
+
 /// Checks a webhook URL and event types before anything is stored.
 pub fn validate(url: &str, events: &[String]) -> Result<(), AppError> {
     let lower = url.to_ascii_lowercase();
@@ -81,7 +92,7 @@ fn not_found(id: &str) -> AppError {
 
 /// Whether the key sees an endpoint: one of a directory it sees, or, for an
 /// unlimited key, any endpoint.
-fn sees(a: &AdminAuth, e: &WebhookEndpoint) -> bool {
+pub(crate) fn sees(a: &AdminAuth, e: &WebhookEndpoint) -> bool {
     match &e.directory_id {
         Some(d) => a.sees(d),
         None => a.directories().is_none(),
@@ -105,6 +116,7 @@ pub async fn create(
     a.require_write()?;
     validate(&body.url, &body.events)?;
     let options = body.options()?;
+    let format = body.format.as_deref().map(parse_format).transpose()?;
     match &body.directory_id {
         // An endpoint for every directory would send a limited key's
         // receiver the events of directories it does not see.
@@ -120,6 +132,7 @@ pub async fn create(
         .create_webhook_with(
             &a.actor(),
             &body.url,
+            format.unwrap_or_default(),
             &body.events,
             body.directory_id.as_deref(),
             options,

@@ -15,6 +15,8 @@
 //! events may have been sent before they are, so a re-sent event carries an
 //! attempt number above 1.
 
+pub mod format;
+mod js_json;
 pub mod order;
 pub mod request;
 mod session;
@@ -23,7 +25,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use roster_store::{EventLog, WebhookStore};
+use roster_store::{DirectoryStore, EventLog, WebhookStore};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
@@ -43,7 +45,7 @@ pub fn spawn<S>(
     liveness: Arc<crate::health::Liveness>,
 ) -> tokio::task::JoinHandle<()>
 where
-    S: WebhookStore + EventLog + ?Sized,
+    S: WebhookStore + EventLog + DirectoryStore + ?Sized,
 {
     crate::install_crypto_provider();
     tokio::spawn(async move {
@@ -93,7 +95,7 @@ async fn claim<S>(
     running: &Arc<Mutex<HashSet<String>>>,
     sessions: &mut JoinSet<()>,
 ) where
-    S: WebhookStore + EventLog + ?Sized,
+    S: WebhookStore + EventLog + DirectoryStore + ?Sized,
 {
     let leased = match sh
         .store

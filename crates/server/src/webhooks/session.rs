@@ -5,6 +5,7 @@
 //! goes, until the endpoint has nothing left, the lease is lost, or Roster
 //! stops.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,8 +13,8 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use rand::RngExt;
 use roster_store::events::Event;
-use roster_store::webhooks::{Delivery, DeliveryStatus, Leased, Progress};
-use roster_store::{EventLog, StoreError, WebhookStore, now_ms};
+use roster_store::webhooks::{Delivery, DeliveryStatus, Leased, Progress, WebhookFormat};
+use roster_store::{Directory, DirectoryStore, EventLog, StoreError, WebhookStore, now_ms};
 use tokio::sync::{Semaphore, watch};
 
 use super::order::Lanes;
@@ -67,6 +68,32 @@ impl<S: ?Sized> Shared<S> {
     }
 }
 
+/// Where and how an endpoint's requests go.
+#[derive(Clone)]
+struct Target {
+    url: String,
+    secret: String,
+    format: WebhookFormat,
+}
+
+/// The events' directories as they are now (a WorkOS event carries its
+/// directory's organization); a deleted directory is left out.
+async fn directories_of<S: DirectoryStore + ?Sized>(
+    store: &S,
+    events: &[&Event],
+) -> Result<HashMap<String, Directory>, StoreError> {
+    let mut out = HashMap::new();
+    let mut seen = std::collections::HashSet::new();
+    for e in events {
+        if seen.insert(e.directory_id.as_str())
+            && let Some(d) = store.get_directory(&e.directory_id).await?
+        {
+            out.insert(d.id.clone(), d);
+        }
+    }
+    Ok(out)
+}
+
 /// What came back from one request.
 struct Answer {
     seqs: Vec<i64>,
@@ -80,16 +107,42 @@ struct Answer {
 }
 
 /// Sends one request, under a permit of the process-wide limit.
-async fn send<S: ?Sized>(
+async fn send<S: DirectoryStore + ?Sized>(
     sh: &Shared<S>,
-    url: &str,
-    secret: &str,
+    target: &Target,
     events: &[&Event],
     batch: bool,
     attempt: i64,
 ) -> Answer {
-    let seqs = events.iter().map(|e| e.seq).collect();
-    let out = request::build(secret, events, batch, attempt, now_ms() / 1000);
+    let seqs: Vec<i64> = events.iter().map(|e| e.seq).collect();
+    let directories = match target.format {
+        WebhookFormat::Roster => HashMap::new(),
+        WebhookFormat::Workos => match directories_of(sh.store.as_ref(), events).await {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(url = %target.url, error = %e.chain(), "cannot read the directories of webhook events");
+                return Answer {
+                    seqs,
+                    attempt,
+                    status: DeliveryStatus::Retrying,
+                    response_code: None,
+                    error: Some("cannot read the events' directories".to_owned()),
+                    latency_ms: 0,
+                    retry_after_ms: None,
+                };
+            }
+        },
+    };
+    let out = request::build(
+        target.format,
+        &target.secret,
+        events,
+        &directories,
+        batch,
+        attempt,
+        now_ms(),
+    );
+    let url = target.url.as_str();
     let _permit = sh.permits.clone().acquire_owned().await;
     let started = Instant::now();
     let mut req = sh.client.post(url);
@@ -179,7 +232,7 @@ struct Session<'a, S: ?Sized> {
 /// this dispatcher's, for the caller to give up.
 pub async fn run<S>(sh: Arc<Shared<S>>, leased: Leased) -> bool
 where
-    S: WebhookStore + EventLog + ?Sized,
+    S: WebhookStore + EventLog + DirectoryStore + ?Sized,
 {
     let ep = &leased.endpoint;
     let mut s = Session {
@@ -204,8 +257,16 @@ where
 
 impl<S> Session<'_, S>
 where
-    S: WebhookStore + EventLog + ?Sized,
+    S: WebhookStore + EventLog + DirectoryStore + ?Sized,
 {
+    fn target(&self) -> Target {
+        Target {
+            url: self.leased.endpoint.url.clone(),
+            secret: self.leased.secret.clone(),
+            format: self.leased.endpoint.format,
+        }
+    }
+
     fn batch(&self) -> usize {
         usize::try_from(self.leased.endpoint.options.batch_max_events)
             .unwrap_or(1)
@@ -234,15 +295,7 @@ where
                 break;
             }
             if let Ok(Some(event)) = self.sh.store.event(seq).await {
-                let a = send(
-                    self.sh,
-                    &self.leased.endpoint.url,
-                    &self.leased.secret,
-                    &[&event],
-                    self.batched(),
-                    2,
-                )
-                .await;
+                let a = send(self.sh, &self.target(), &[&event], self.batched(), 2).await;
                 self.record(&a, a.status, seq, true);
             }
         }
@@ -416,7 +469,7 @@ where
         let poll = i64::try_from(sh.cfg.webhook_poll_ms.max(1)).unwrap_or(i64::MAX);
         let renew = (sh.lease_ms() / 3).max(1);
         let wait_ms = i64::from(self.leased.endpoint.options.batch_max_wait_ms);
-        let (url, secret) = (self.leased.endpoint.url.clone(), self.leased.secret.clone());
+        let target = self.target();
         let batched = self.batched();
         let mut flying = FuturesUnordered::new();
         let mut caught_up = false;
@@ -457,10 +510,10 @@ where
                         .filter_map(|s| self.lanes.get(*s))
                         .map(|i| i.event.clone())
                         .collect();
-                    let (url, secret) = (url.clone(), secret.clone());
+                    let target = target.clone();
                     flying.push(async move {
                         let refs: Vec<&Event> = events.iter().collect();
-                        send(sh, &url, &secret, &refs, batched, attempt).await
+                        send(sh, &target, &refs, batched, attempt).await
                     });
                 }
             }

@@ -9,6 +9,7 @@ mod events;
 mod params;
 pub mod render;
 mod users;
+pub mod webhook_endpoints;
 
 use axum::Router;
 use axum::extract::FromRequestParts;
@@ -46,6 +47,7 @@ pub fn routes() -> Router<AppState> {
         .route("/directory_groups", get(users::list_groups))
         .route("/directory_groups/{id}", get(users::get_group))
         .route("/events", get(events::list))
+        .merge(webhook_endpoints::routes())
 }
 
 /// A request to the WorkOS-compatible routes authenticated by an admin API

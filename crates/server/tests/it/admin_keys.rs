@@ -513,8 +513,18 @@ async fn a_revoked_key_stops_at_once_on_every_instance() {
 
 /// A WorkOS-compatible route (at the root) with `key` as the bearer.
 async fn workos(s: &TestServer, key: &str, method: Method, path: &str) -> Reply {
+    workos_with(s, key, method, path, None).await
+}
+
+async fn workos_with(
+    s: &TestServer,
+    key: &str,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> Reply {
     let url = format!("http://{}{path}", s.addr);
-    s.call_with(method, &url, None, key, &[]).await
+    s.call_with(method, &url, body, key, &[]).await
 }
 
 /// A refusal in the WorkOS error shape: `code`, never `error`.
@@ -629,6 +639,82 @@ async fn the_workos_routes_keep_a_keys_scope() {
     );
     let r = workos(&s, &root, Method::DELETE, &format!("/directories/{theirs}")).await;
     assert_status(&r, StatusCode::NO_CONTENT);
+
+    // WorkOS webhook endpoints span every directory: a limited key sees
+    // none and makes none, a read-only key changes none; a full key's
+    // changes are audited under its id.
+    let hook = json!({"endpoint_url": "http://127.0.0.1:9/w", "events": ["dsync.user.created"]});
+    let r = workos_with(
+        &s,
+        &root,
+        Method::POST,
+        "/webhook_endpoints",
+        Some(hook.clone()),
+    )
+    .await;
+    assert_status(&r, StatusCode::CREATED);
+    let endpoint = r.body["id"].as_str().unwrap().to_owned();
+    let r = workos(&s, &key, Method::GET, "/webhook_endpoints").await;
+    assert_status(&r, StatusCode::OK);
+    assert!(ids(&r).is_empty(), "{:?}", r.body);
+    assert_eq!(
+        ids(&workos(&s, &ro, Method::GET, "/webhook_endpoints").await),
+        vec![endpoint.clone()]
+    );
+    for (k, status, code) in [
+        (&key, StatusCode::FORBIDDEN, "forbidden"),
+        (&ro, StatusCode::FORBIDDEN, "forbidden"),
+    ] {
+        let r = workos_with(
+            &s,
+            k,
+            Method::POST,
+            "/webhook_endpoints",
+            Some(hook.clone()),
+        )
+        .await;
+        assert_workos_error(&r, status, code, "POST /webhook_endpoints");
+    }
+    let path = format!("/webhook_endpoints/{endpoint}");
+    let r = workos(&s, &key, Method::DELETE, &path).await;
+    assert_workos_error(
+        &r,
+        StatusCode::NOT_FOUND,
+        "entity_not_found",
+        "limited DELETE",
+    );
+    let r = workos(&s, &ro, Method::DELETE, &path).await;
+    assert_workos_error(&r, StatusCode::FORBIDDEN, "forbidden", "read-only DELETE");
+    let r = workos_with(
+        &s,
+        &root,
+        Method::PATCH,
+        &path,
+        Some(json!({"status": "disabled"})),
+    )
+    .await;
+    assert_status(&r, StatusCode::OK);
+    let r = workos(&s, &root, Method::DELETE, &path).await;
+    assert_status(&r, StatusCode::NO_CONTENT);
+    let r = api(
+        &s,
+        &root,
+        Method::GET,
+        &format!("/audit_log?target_id={endpoint}"),
+        None,
+    )
+    .await;
+    let actions: Vec<&str> = r.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["webhook.created", "webhook.updated", "webhook.deleted"]
+    );
+    assert_eq!(r.body["data"][1]["details"], json!({"enabled": false}));
 
     // ... and is audited like the same change through /api/v1.
     let r = api(

@@ -240,6 +240,7 @@ async fn pruning_keeps_what_an_enabled_webhook_has_not_delivered() {
         .create_webhook(
             &roster_store::Actor::Cli,
             "http://127.0.0.1:9/never",
+            roster_store::webhooks::WebhookFormat::Roster,
             &[],
             None,
         )

@@ -124,7 +124,13 @@ async fn known_traffic_shows_in_metrics_and_promtool_accepts_the_scrape() {
     drop(closed);
     let (endpoint, _) = s
         .store
-        .create_webhook(&roster_store::Actor::Cli, &hook, &[], Some(&dir))
+        .create_webhook(
+            &roster_store::Actor::Cli,
+            &hook,
+            roster_store::webhooks::WebhookFormat::Roster,
+            &[],
+            Some(&dir),
+        )
         .await
         .unwrap();
 

@@ -37,3 +37,4 @@ mod user_groups;
 mod users;
 mod webhooks;
 mod workos_api;
+mod workos_webhooks;

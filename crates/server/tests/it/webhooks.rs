@@ -10,6 +10,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use roster_client::webhook::verify;
 use roster_server::ServerConfig;
+use roster_store::webhooks::WebhookFormat;
 use serde_json::Value;
 
 use crate::support::TestServer;
@@ -109,7 +110,13 @@ async fn retries_until_the_receiver_accepts_and_signs_every_attempt() {
     let (url, got) = receiver(Arc::new(|n| Reply::Status(if n < 2 { 500 } else { 200 }))).await;
     let (endpoint, secret) = s
         .store
-        .create_webhook(&roster_store::Actor::Cli, &url, &[], None)
+        .create_webhook(
+            &roster_store::Actor::Cli,
+            &url,
+            WebhookFormat::Roster,
+            &[],
+            None,
+        )
         .await
         .unwrap();
     s.user("alice").await;
@@ -175,11 +182,23 @@ async fn a_410_disables_the_endpoint_and_a_timeout_is_retried() {
     .await;
     let (gone_ep, _) = s
         .store
-        .create_webhook(&roster_store::Actor::Cli, &gone_url, &[], None)
+        .create_webhook(
+            &roster_store::Actor::Cli,
+            &gone_url,
+            WebhookFormat::Roster,
+            &[],
+            None,
+        )
         .await
         .unwrap();
     s.store
-        .create_webhook(&roster_store::Actor::Cli, &slow_url, &[], None)
+        .create_webhook(
+            &roster_store::Actor::Cli,
+            &slow_url,
+            WebhookFormat::Roster,
+            &[],
+            None,
+        )
         .await
         .unwrap();
     s.user("carol").await;
@@ -209,6 +228,7 @@ async fn filters_by_event_type_and_directory() {
         .create_webhook(
             &roster_store::Actor::Cli,
             &url,
+            WebhookFormat::Roster,
             &["dsync.group.created".into()],
             Some(&s.directory),
         )
@@ -288,6 +308,7 @@ async fn a_restart_in_the_middle_of_a_backlog_loses_no_delivery() {
         .create_webhook(
             &roster_store::Actor::Cli,
             &url,
+            WebhookFormat::Roster,
             &["dsync.user.created".into()],
             None,
         )
@@ -388,6 +409,7 @@ async fn a_backlog_is_delivered_without_a_poll_interval_between_batches() {
         .create_webhook(
             &roster_store::Actor::Cli,
             &url,
+            WebhookFormat::Roster,
             &["dsync.user.created".into()],
             None,
         )
@@ -469,7 +491,13 @@ async fn per_resource_order_holds_under_random_failures() {
     .await;
     let (endpoint, _) = s
         .store
-        .create_webhook(&roster_store::Actor::Cli, &url, &[], None)
+        .create_webhook(
+            &roster_store::Actor::Cli,
+            &url,
+            roster_store::webhooks::WebhookFormat::Roster,
+            &[],
+            None,
+        )
         .await
         .unwrap();
     let group = s.group("G", &[]).await;
@@ -592,11 +620,23 @@ async fn a_failing_endpoint_does_not_delay_a_healthy_one() {
     .await;
     let (good_url, good) = receiver(Arc::new(|_| Reply::Status(200))).await;
     s.store
-        .create_webhook(&roster_store::Actor::Cli, &bad_url, &[], None)
+        .create_webhook(
+            &roster_store::Actor::Cli,
+            &bad_url,
+            roster_store::webhooks::WebhookFormat::Roster,
+            &[],
+            None,
+        )
         .await
         .unwrap();
     s.store
-        .create_webhook(&roster_store::Actor::Cli, &good_url, &[], None)
+        .create_webhook(
+            &roster_store::Actor::Cli,
+            &good_url,
+            roster_store::webhooks::WebhookFormat::Roster,
+            &[],
+            None,
+        )
         .await
         .unwrap();
     let mut committed: HashMap<String, Instant> = HashMap::new();
@@ -641,7 +681,13 @@ async fn a_429_retry_after_is_honoured() {
     .await;
     let (endpoint, _) = s
         .store
-        .create_webhook(&roster_store::Actor::Cli, &url, &[], None)
+        .create_webhook(
+            &roster_store::Actor::Cli,
+            &url,
+            roster_store::webhooks::WebhookFormat::Roster,
+            &[],
+            None,
+        )
         .await
         .unwrap();
     s.user("limited").await;
@@ -681,6 +727,7 @@ async fn batches_are_json_arrays_signed_as_one_body() {
         .create_webhook_with(
             &roster_store::Actor::Cli,
             &url,
+            WebhookFormat::Roster,
             &["dsync.user.created".into()],
             None,
             options,

@@ -686,6 +686,15 @@ fn migrate_in_transaction(conn: &PgConn) -> StoreResult<()> {
              CREATE INDEX directory_organizations_org ON directory_organizations(organization_id);",
         )?;
     }
+    if version < 4 {
+        // A webhook endpoint's payload and signature format ('roster' or
+        // 'workos'), and when its settings last changed (NULL: never since
+        // it was created).
+        conn.batch(
+            "ALTER TABLE webhook_endpoints ADD COLUMN format TEXT NOT NULL DEFAULT 'roster';
+             ALTER TABLE webhook_endpoints ADD COLUMN updated_at BIGINT;",
+        )?;
+    }
     if version < 5 {
         // How deliveries to an endpoint are shaped (NULL max_in_flight: the
         // setting), and how far a dispatcher may have sent.

@@ -12,7 +12,10 @@ use super::{
 };
 use crate::db::Db;
 use crate::model::*;
-use crate::webhooks::{DeliveryOptions, DeliveryRecord, Leased, Progress, WebhookEndpoint};
+use crate::webhooks::{
+    DeliveryOptions, DeliveryRecord, Leased, Progress, WebhookEndpoint, WebhookFormat,
+    WebhookUpdate,
+};
 use crate::{
     AuditLog, DirectoryReads, DirectoryStore, EventLog, Health, HealthCheck, ListOptions,
     ResourceStore, StoreGauges, StoreResult, TokenStore, TxWork, WebhookStore,
@@ -461,6 +464,7 @@ impl<T: SqlStore> WebhookStore for T {
         &self,
         actor: &Actor,
         url: &str,
+        format: WebhookFormat,
         types: &[String],
         directory: Option<&str>,
         options: DeliveryOptions,
@@ -477,13 +481,34 @@ impl<T: SqlStore> WebhookStore for T {
                 c,
                 &actor,
                 key.as_ref(),
-                &url,
-                &types,
-                dir.as_deref(),
-                &options,
+                &webhooks::NewEndpoint {
+                    url: &url,
+                    format,
+                    types: &types,
+                    directory: dir.as_deref(),
+                    options: &options,
+                },
             )
         })
         .await
+    }
+
+    async fn update_webhook(
+        &self,
+        actor: &Actor,
+        id: &str,
+        update: &WebhookUpdate,
+    ) -> StoreResult<Option<WebhookEndpoint>> {
+        let (actor, id, update) = (actor.clone(), id.to_owned(), update.clone());
+        self.run_write(None, move |c| webhooks::update(c, &actor, &id, &update))
+            .await
+    }
+
+    async fn webhook_secret(&self, id: &str) -> StoreResult<Option<String>> {
+        let id = id.to_owned();
+        let key = self.secret_key();
+        self.run_read(move |c| webhooks::secret(c, key.as_ref(), &id))
+            .await
     }
 
     async fn list_webhooks(&self) -> StoreResult<Vec<WebhookEndpoint>> {

@@ -10,15 +10,20 @@ use crate::model::Actor;
 use crate::now_ms;
 use crate::secrets::{self, SecretKey};
 use crate::tokens::new_webhook_secret;
-use crate::webhooks::{DeliveryOptions, DeliveryRecord, Leased, Progress, WebhookEndpoint};
+use crate::webhooks::{
+    DeliveryOptions, DeliveryRecord, Leased, Progress, WebhookEndpoint, WebhookFormat,
+    WebhookUpdate,
+};
 use crate::{StoreError, StoreResult, vals};
 
-const COLUMNS: &str = "id, url, event_types, directory_id, enabled, state, cursor, attempts, first_failure, retry_at, created_at, max_in_flight, batch_max_events, batch_max_wait_ms, sent_through";
+const COLUMNS: &str = "id, url, event_types, directory_id, enabled, state, cursor, attempts, first_failure, retry_at, created_at, max_in_flight, batch_max_events, batch_max_wait_ms, sent_through, format, updated_at";
 /// The column after [`COLUMNS`].
-const AFTER_COLUMNS: usize = 15;
+const AFTER_COLUMNS: usize = 17;
 
 fn endpoint_row(r: &Row) -> StoreResult<WebhookEndpoint> {
     let types: String = r.get(2)?;
+    let format: String = r.get(15)?;
+    let created_at: i64 = r.get(10)?;
     Ok(WebhookEndpoint {
         id: r.get(0)?,
         url: r.get(1)?,
@@ -30,7 +35,11 @@ fn endpoint_row(r: &Row) -> StoreResult<WebhookEndpoint> {
         attempts: r.get(7)?,
         first_failure: r.get(8)?,
         retry_at: r.get(9)?,
-        created_at: r.get(10)?,
+        created_at,
+        format: WebhookFormat::parse(&format).ok_or_else(|| {
+            StoreError::internal(format!("webhook endpoint with unknown format {format:?}"))
+        })?,
+        updated_at: r.get::<Option<i64>>(16)?.unwrap_or(created_at),
         options: DeliveryOptions {
             max_in_flight: r
                 .get::<Option<i64>>(11)?
@@ -51,15 +60,29 @@ fn head(c: &dyn Db) -> StoreResult<i64> {
     Ok(db::scalar(c, &sql, &[])?.unwrap_or(0))
 }
 
+/// What a new endpoint is: where it delivers, in which format, which events
+/// of which directory (all when `None`), and how.
+pub struct NewEndpoint<'a> {
+    pub url: &'a str,
+    pub format: WebhookFormat,
+    pub types: &'a [String],
+    pub directory: Option<&'a str>,
+    pub options: &'a DeliveryOptions,
+}
+
 pub fn create(
     c: &dyn Db,
     actor: &Actor,
     key: Option<&SecretKey>,
-    url: &str,
-    types: &[String],
-    directory: Option<&str>,
-    options: &DeliveryOptions,
+    new: &NewEndpoint<'_>,
 ) -> StoreResult<(WebhookEndpoint, String)> {
+    let NewEndpoint {
+        url,
+        format,
+        types,
+        directory,
+        options,
+    } = *new;
     if let Some(why) = options.problem() {
         return Err(StoreError::internal(why));
     }
@@ -67,18 +90,21 @@ pub fn create(
     let secret = new_webhook_secret();
     // A new endpoint receives events from now on, not the whole history.
     let cursor = head(c)?;
+    let now = now_ms();
     c.exec(
-        "INSERT INTO webhook_endpoints (id, url, secret, event_types, directory_id, cursor, created_at,
-           max_in_flight, batch_max_events, batch_max_wait_ms, sent_through)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO webhook_endpoints (id, url, format, secret, event_types, directory_id, cursor, created_at,
+           updated_at, max_in_flight, batch_max_events, batch_max_wait_ms, sent_through)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         vals![
             &id,
             url,
+            format.as_str(),
             secrets::seal(key, &id, &secret)?,
             serde_json::to_string(types)?,
             directory,
             cursor,
-            now_ms(),
+            now,
+            now,
             options.max_in_flight.map(i64::from),
             i64::from(options.batch_max_events),
             i64::from(options.batch_max_wait_ms),
@@ -153,22 +179,76 @@ pub fn list(c: &dyn Db) -> StoreResult<Vec<WebhookEndpoint>> {
 
 /// Enables or disables an endpoint; enabling also clears a failing state and any backoff.
 pub fn set_enabled(c: &dyn Db, actor: &Actor, id: &str, enabled: bool) -> StoreResult<bool> {
-    let n = if enabled {
-        c.exec(
-            "UPDATE webhook_endpoints SET enabled = 1, state = 'healthy', attempts = 0, first_failure = NULL, retry_at = 0 WHERE id = ?",
-            vals![id],
-        )?
-    } else {
-        c.exec(
-            "UPDATE webhook_endpoints SET enabled = 0 WHERE id = ?",
-            vals![id],
-        )?
-    };
-    if n == 0 {
+    if apply_enabled(c, id, enabled)? == 0 {
         return Ok(false);
     }
     audit_change(c, actor, id, &json!({"enabled": enabled}))?;
     Ok(true)
+}
+
+/// The enabled flag's change without its audit record; how many rows changed.
+fn apply_enabled(c: &dyn Db, id: &str, enabled: bool) -> StoreResult<u64> {
+    let n = if enabled {
+        c.exec(
+            "UPDATE webhook_endpoints SET enabled = 1, state = 'healthy', attempts = 0, first_failure = NULL, retry_at = 0, updated_at = ? WHERE id = ?",
+            vals![now_ms(), id],
+        )?
+    } else {
+        c.exec(
+            "UPDATE webhook_endpoints SET enabled = 0, updated_at = ? WHERE id = ?",
+            vals![now_ms(), id],
+        )?
+    };
+    Ok(n)
+}
+
+/// Changes an endpoint's URL, event types and enabled flag, each when given,
+/// in one transaction with one audit record; returns the endpoint as it now
+/// is, `None` when there is no such endpoint.
+pub fn update(
+    c: &dyn Db,
+    actor: &Actor,
+    id: &str,
+    u: &WebhookUpdate,
+) -> StoreResult<Option<WebhookEndpoint>> {
+    if get(c, id)?.is_none() {
+        return Ok(None);
+    }
+    let mut details = serde_json::Map::new();
+    if let Some(url) = &u.url {
+        c.exec(
+            "UPDATE webhook_endpoints SET url = ? WHERE id = ?",
+            vals![url, id],
+        )?;
+        details.insert("url".to_owned(), json!(audit_url(url)));
+    }
+    if let Some(types) = &u.event_types {
+        c.exec(
+            "UPDATE webhook_endpoints SET event_types = ? WHERE id = ?",
+            vals![serde_json::to_string(types)?, id],
+        )?;
+        details.insert("events".to_owned(), json!(types));
+    }
+    if let Some(enabled) = u.enabled {
+        apply_enabled(c, id, enabled)?;
+        details.insert("enabled".to_owned(), json!(enabled));
+    }
+    c.exec(
+        "UPDATE webhook_endpoints SET updated_at = ? WHERE id = ?",
+        vals![now_ms(), id],
+    )?;
+    audit_change(c, actor, id, &serde_json::Value::Object(details))?;
+    get(c, id)
+}
+
+/// An endpoint's signing secret, in plaintext; `None` when there is no such endpoint.
+pub fn secret(c: &dyn Db, key: Option<&SecretKey>, id: &str) -> StoreResult<Option<String>> {
+    c.query_opt(
+        "SELECT secret FROM webhook_endpoints WHERE id = ?",
+        vals![id],
+    )?
+    .map(|r| secrets::open(key, id, &r.get::<String>(0)?))
+    .transpose()
 }
 
 pub fn rotate_secret(
@@ -179,8 +259,8 @@ pub fn rotate_secret(
 ) -> StoreResult<Option<String>> {
     let secret = new_webhook_secret();
     let n = c.exec(
-        "UPDATE webhook_endpoints SET secret = ? WHERE id = ?",
-        vals![secrets::seal(key, id, &secret)?, id],
+        "UPDATE webhook_endpoints SET secret = ?, updated_at = ? WHERE id = ?",
+        vals![secrets::seal(key, id, &secret)?, now_ms(), id],
     )?;
     if n == 0 {
         return Ok(None);

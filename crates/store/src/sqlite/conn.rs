@@ -194,6 +194,16 @@ pub fn migrate(conn: &mut Connection) -> StoreResult<()> {
         )
         .db()?;
     }
+    if version < 6 {
+        // A webhook endpoint's payload and signature format ('roster' or
+        // 'workos'), and when its settings last changed (NULL: never since
+        // it was created).
+        tx.execute_batch(
+            "ALTER TABLE webhook_endpoints ADD COLUMN format TEXT NOT NULL DEFAULT 'roster';
+             ALTER TABLE webhook_endpoints ADD COLUMN updated_at INTEGER;",
+        )
+        .db()?;
+    }
     if version < 7 {
         tx.execute_batch(WEBHOOK_DELIVERY_OPTIONS).db()?;
     }
@@ -261,5 +271,23 @@ mod tests {
         )
         .unwrap();
         assert!(log.is_empty());
+    }
+
+    #[test]
+    fn a_version_4_database_keeps_its_webhooks_in_the_roster_format() {
+        let mut c = Connection::open_in_memory().unwrap();
+        c.execute_batch(SCHEMA).unwrap();
+        c.execute_batch(
+            "ALTER TABLE directories ADD COLUMN deactivation TEXT NOT NULL DEFAULT 'update';
+             ALTER TABLE directories ADD COLUMN custom_attributes TEXT;
+             INSERT INTO webhook_endpoints (id, url, secret, event_types, cursor, created_at)
+                 VALUES ('w', 'http://h/x', 's', '[]', 0, 42);
+             PRAGMA user_version = 4;",
+        )
+        .unwrap();
+        migrate(&mut c).unwrap();
+        let w = crate::rows::webhooks::get(&c, "w").unwrap().unwrap();
+        assert_eq!(w.format, crate::webhooks::WebhookFormat::Roster);
+        assert_eq!((w.created_at, w.updated_at), (42, 42));
     }
 }
