@@ -151,25 +151,13 @@ pub fn list(
     );
     let mut values: Vec<Val> = vec![after.into()];
     if let Some(dirs) = directories {
-        let marks: Vec<String> = dirs
-            .iter()
-            .map(|d| {
-                values.push(d.into());
-                format!("?{}", values.len())
-            })
-            .collect();
-        if marks.is_empty() {
+        if dirs.is_empty() {
             return Ok(Vec::new());
         }
-        sql.push_str(&format!(" AND directory_id IN ({})", marks.join(", ")));
+        super::directory_api::push_in(&mut sql, &mut values, "directory_id", dirs);
     }
     if !types.is_empty() {
-        let start = values.len() + 1;
-        let marks: Vec<String> = (0..types.len())
-            .map(|i| format!("?{}", start + i))
-            .collect();
-        values.extend(types.iter().map(Val::from));
-        sql.push_str(&format!(" AND type IN ({})", marks.join(", ")));
+        super::directory_api::push_in(&mut sql, &mut values, "type", types);
     }
     sql.push_str(&format!(" ORDER BY seq LIMIT {limit}"));
     c.query(&sql, &values)?
