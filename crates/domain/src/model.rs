@@ -68,6 +68,11 @@ pub const PROVIDER_TYPES: &[&str] = &[
 /// The type of a directory whose provider is not known.
 pub const GENERIC_PROVIDER: &str = "generic scim v2.0";
 
+/// The type of a Google Workspace pull directory, as WorkOS names it. Not in
+/// [`PROVIDER_TYPES`]: a directory has it because Roster pulls it from
+/// Google, never because someone set it.
+pub const GSUITE_PROVIDER: &str = "gsuite directory";
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenInfo {
     pub id: String,

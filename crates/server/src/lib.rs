@@ -14,6 +14,7 @@ pub mod linger;
 pub mod listener;
 pub mod metrics;
 pub mod observe;
+pub mod openapi;
 pub mod password;
 pub mod provider;
 pub mod rate_limit;
@@ -114,8 +115,7 @@ pub fn router(state: AppState) -> Router {
     // stack errors to SCIM, panics to 500, load shedding, frame limits,
     // request timeout, then the routes.
     scim::routes()
-        .merge(api::routes())
-        .merge(workos::routes())
+        .merge(openapi::routes().into_router())
         .merge(health::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use roster_store::{AdminKeyInfo, AdminKeyScope};
 use serde::Deserialize;
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use super::params;
 use super::{AdminAuth, AppError};
@@ -21,7 +22,9 @@ fn not_found(id: &str) -> AppError {
     AppError::not_found(format!("no live admin key {id}"))
 }
 
-#[derive(Deserialize)]
+/// A new admin key: full unless `read_only`, for every directory unless
+/// `directories` names some.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewKey {
     name: Option<String>,
@@ -61,6 +64,16 @@ impl NewKey {
 }
 
 /// `POST /api/v1/admin_keys {"name", "read_only"?, "directories"?}`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin_keys",
+    tag = "admin",
+    request_body = NewKey,
+    responses(
+        (status = 201, description = "The key, shown this once", body = crate::openapi::objects::AdminKeyWithSecret),
+        crate::openapi::objects::AppErrors,
+    ),
+)]
 pub async fn create(
     State(s): State<AppState>,
     a: AdminAuth,
@@ -84,7 +97,19 @@ pub async fn create(
 }
 
 /// `GET /api/v1/admin_keys`: every key, revoked ones included.
-pub async fn list(State(s): State<AppState>, a: AdminAuth) -> Result<Json<Value>, AppError> {
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin_keys",
+    tag = "admin",
+    responses(
+        (status = 200, description = "Every key", body = params::List<crate::openapi::objects::AdminKey>),
+        crate::openapi::objects::AppErrors,
+    ),
+)]
+pub async fn list(
+    State(s): State<AppState>,
+    a: AdminAuth,
+) -> Result<Json<params::List<Value>>, AppError> {
     a.require_full()?;
     let keys = s.store.list_admin_keys().await?;
     Ok(Json(params::list(
@@ -95,6 +120,16 @@ pub async fn list(State(s): State<AppState>, a: AdminAuth) -> Result<Json<Value>
 }
 
 /// `DELETE /api/v1/admin_keys/{id}`: the key stops working at once.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/admin_keys/{id}",
+    tag = "admin",
+    params(("id" = String, Path, description = "The admin key's id")),
+    responses(
+        (status = 204, description = "Revoked"),
+        crate::openapi::objects::AppErrors,
+    ),
+)]
 pub async fn revoke(
     State(s): State<AppState>,
     a: AdminAuth,
@@ -110,6 +145,16 @@ pub async fn revoke(
 
 /// `POST /api/v1/admin_keys/{id}/rotate`: a new secret for the same key;
 /// the old secret stops working at once.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin_keys/{id}/rotate",
+    tag = "admin",
+    params(("id" = String, Path, description = "The admin key's id")),
+    responses(
+        (status = 200, description = "The key with its new secret, shown this once", body = crate::openapi::objects::AdminKeyWithSecret),
+        crate::openapi::objects::AppErrors,
+    ),
+)]
 pub async fn rotate(
     State(s): State<AppState>,
     a: AdminAuth,

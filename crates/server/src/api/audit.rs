@@ -19,6 +19,21 @@ fn filter(q: &QueryParams, name: &str) -> Option<String> {
 /// Records after `after` (a record id), oldest first, at most `limit`,
 /// optionally only those with one `target_id` or by one `actor`. Reading
 /// spans every directory, so it needs an unlimited key (read-only will do).
+#[utoipa::path(
+    get,
+    path = "/api/v1/audit_log",
+    tag = "admin",
+    params(
+        ("after" = Option<String>, Query, description = "An audit record id (aud_…): the records after it"),
+        ("limit" = Option<u64>, Query, minimum = 1, maximum = 1000, description = "Records a page, 1 to 1000 (default 100)"),
+        ("target_id" = Option<String>, Query, description = "Only changes to this object"),
+        ("actor" = Option<String>, Query, description = "Only changes by this actor (admin_key:<id>, cli, …)"),
+    ),
+    responses(
+        (status = 200, description = "A page of records, oldest first", body = crate::openapi::objects::AuditList),
+        crate::openapi::objects::AppErrors,
+    ),
+)]
 pub async fn list(
     State(s): State<AppState>,
     a: AdminAuth,

@@ -10,10 +10,11 @@ use roster_store::events::CustomAttributes;
 use roster_store::google::{self, GoogleSource};
 use roster_store::{
     Deactivation, Directory, DirectoryAttrs, DirectoryChange, DirectorySettings, GENERIC_PROVIDER,
-    PROVIDER_TYPES, SettingsChange,
+    GSUITE_PROVIDER, PROVIDER_TYPES, SettingsChange,
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
+use utoipa::ToSchema;
 
 use super::params::{self, ts};
 use super::{AdminAuth, AppError};
@@ -22,17 +23,22 @@ use crate::state::AppState;
 
 const MAX_NAME: usize = 200;
 
-/// A directory's attributes as `/api/v1` takes them: on create `name` is
-/// required; on PATCH every field is optional and `null` clears an optional one.
-#[derive(Deserialize)]
+/// A change of a directory's attributes: any of them; `null` clears an
+/// optional one.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DirectoryBody {
+    /// 1 to 200 characters.
     name: Option<String>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
     organization_id: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
     domain: Option<Option<String>>,
+    /// A provider type: `okta scim v2.0`, `azure scim v2.0`, ….
     #[serde(rename = "type", default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
     provider: Option<Option<String>>,
 }
 
@@ -88,18 +94,57 @@ impl DirectoryBody {
     }
 }
 
-pub fn to_json(d: &Directory) -> Value {
-    json!({
-        "object": "directory",
-        "id": d.id,
-        "name": d.name,
-        "organization_id": d.organization_id,
-        "domain": d.domain,
-        "type": d.provider.as_deref().unwrap_or(GENERIC_PROVIDER),
-        "created_at": ts(d.created_at),
-        "updated_at": ts(d.updated_at),
-        "scim_base_path": format!("/scim/v2/{}", d.id),
-    })
+/// A directory as `/api/v1` shows it.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Directory)]
+pub struct ApiDirectory {
+    /// Always `directory`.
+    #[schema(example = "directory")]
+    object: &'static str,
+    id: String,
+    name: String,
+    organization_id: Option<String>,
+    domain: Option<String>,
+    /// Which provider feeds it: `okta scim v2.0`, …, `gsuite directory`.
+    #[serde(rename = "type")]
+    kind: String,
+    created_at: String,
+    updated_at: String,
+    /// Where its identity provider sends SCIM requests.
+    scim_base_path: String,
+    /// `scim` (an identity provider pushes) or `google-workspace` (Roster pulls).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    provider: Option<&'static str>,
+    /// A Google Workspace directory's poll settings and state.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::openapi::objects::GoogleSource>)]
+    google: Option<Value>,
+    /// On create: the directory's first SCIM token, shown this once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token_id: Option<String>,
+}
+
+pub fn to_json(d: &Directory) -> ApiDirectory {
+    ApiDirectory {
+        object: "directory",
+        id: d.id.clone(),
+        name: d.name.clone(),
+        organization_id: d.organization_id.clone(),
+        domain: d.domain.clone(),
+        kind: d
+            .provider
+            .clone()
+            .unwrap_or_else(|| GENERIC_PROVIDER.to_owned()),
+        created_at: ts(d.created_at),
+        updated_at: ts(d.updated_at),
+        scim_base_path: format!("/scim/v2/{}", d.id),
+        provider: None,
+        google: None,
+        token: None,
+        token_id: None,
+    }
 }
 
 pub fn not_found(id: &str) -> AppError {
@@ -109,18 +154,22 @@ pub fn not_found(id: &str) -> AppError {
 /// The body of `POST /api/v1/directories`: a name, the directory's
 /// organization, domain and type, and for a Google Workspace directory its
 /// provider, key file, admin and customer.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateBody {
+    /// 1 to 200 characters; required.
     name: Option<String>,
     organization_id: Option<String>,
     /// The customer's domain; for a Google Workspace directory, only the
     /// users and groups of this domain.
     domain: Option<String>,
+    /// A provider type: `okta scim v2.0`, `azure scim v2.0`, ….
     #[serde(rename = "type")]
     provider_type: Option<String>,
+    /// `scim` (the default) or `google-workspace`.
     provider: Option<String>,
     /// The service-account key file: its JSON object, or its text.
+    #[schema(value_type = Option<Object>)]
     credentials: Option<Value>,
     admin_email: Option<String>,
     customer: Option<String>,
@@ -128,11 +177,21 @@ pub struct CreateBody {
 
 /// `POST /api/v1/directories {"name", "organization_id"?, "domain"?, "type"?}`,
 /// or a Google Workspace directory with `"provider": "google-workspace"`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/directories",
+    tag = "directories",
+    request_body = CreateBody,
+    responses(
+        (status = 201, description = "The directory; a SCIM one with its first token", body = ApiDirectory),
+        crate::openapi::objects::AppErrors,
+    ),
+)]
 pub async fn create(
     State(s): State<AppState>,
     a: AdminAuth,
     body: Bytes,
-) -> Result<(StatusCode, Json<Value>), AppError> {
+) -> Result<(StatusCode, Json<ApiDirectory>), AppError> {
     a.require_write()?;
     // A limited key could not see the directory it made.
     a.require_unlimited()?;
@@ -189,8 +248,8 @@ pub async fn create(
         .await?;
     let mut out = with_source(&d, None);
     // The plaintext token is shown this once; only its digest is stored.
-    out["token"] = Value::String(token);
-    out["token_id"] = Value::String(info.id);
+    out.token = Some(token);
+    out.token_id = Some(info.id);
     Ok((StatusCode::CREATED, Json(out)))
 }
 
@@ -208,19 +267,29 @@ pub fn directory_query(q: &QueryParams, paging: Paging, only: Option<&[String]>)
 }
 
 /// A directory with its provider and, for a Google directory, its poll state.
-fn with_source(d: &Directory, source: Option<&GoogleSource>) -> Value {
+fn with_source(d: &Directory, source: Option<&GoogleSource>) -> ApiDirectory {
     let mut out = to_json(d);
     match source {
         Some(src) => {
-            out["provider"] = json!(google::GOOGLE_WORKSPACE);
-            out["google"] = crate::google::source_json(src);
+            out.provider = Some(google::GOOGLE_WORKSPACE);
+            out.google = Some(crate::google::source_json(src));
         }
-        None => out["provider"] = json!(google::SCIM),
+        None => out.provider = Some(google::SCIM),
     }
     out
 }
 
 /// `POST /api/v1/directories/{id}/sync`: poll a Google directory now.
+#[utoipa::path(
+    post,
+    path = "/api/v1/directories/{id}/sync",
+    tag = "directories",
+    params(("id" = String, Path, description = "The directory's id")),
+    responses(
+        (status = 202, description = "A poll is due now", body = crate::openapi::objects::SyncRequested),
+        crate::openapi::objects::AppErrors,
+    ),
+)]
 pub async fn sync(
     State(s): State<AppState>,
     a: AdminAuth,
@@ -243,11 +312,27 @@ pub async fn sync(
     )))
 }
 
+/// The directories the key sees.
+#[utoipa::path(
+    get,
+    path = "/api/v1/directories",
+    tag = "directories",
+    params(
+        ("organization_id" = Option<String>, Query, description = "Only this organization's directories"),
+        ("domain" = Option<String>, Query, description = "Only directories of this domain"),
+        ("search" = Option<String>, Query, description = "Only directories whose name contains this, case-insensitive"),
+        crate::openapi::params::ApiPage,
+    ),
+    responses(
+        (status = 200, description = "A page of directories", body = params::List<ApiDirectory>),
+        crate::openapi::objects::AppErrors,
+    ),
+)]
 pub async fn list(
     State(s): State<AppState>,
     a: AdminAuth,
     q: QueryParams,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<params::List<ApiDirectory>>, AppError> {
     let query = directory_query(&q, params::api_paging(&q)?, a.directories());
     let page = s.store.directory_page(query).await?;
     let sources: std::collections::HashMap<String, GoogleSource> = s
@@ -267,11 +352,21 @@ pub async fn list(
     )))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/directories/{id}",
+    tag = "directories",
+    params(("id" = String, Path, description = "The directory's id")),
+    responses(
+        (status = 200, description = "The directory", body = ApiDirectory),
+        crate::openapi::objects::AppErrors,
+    ),
+)]
 pub async fn get(
     State(s): State<AppState>,
     a: AdminAuth,
     Path(id): Path<String>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<ApiDirectory>, AppError> {
     a.require_directory(&id)?;
     let d = s
         .store
@@ -284,12 +379,23 @@ pub async fn get(
 
 /// `PATCH /api/v1/directories/{id}`: any of `name`, `organization_id`,
 /// `domain`, `type`; `null` clears the optional ones.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/directories/{id}",
+    tag = "directories",
+    params(("id" = String, Path, description = "The directory's id")),
+    request_body = DirectoryBody,
+    responses(
+        (status = 200, description = "The directory as changed", body = ApiDirectory),
+        crate::openapi::objects::AppErrors,
+    ),
+)]
 pub async fn update(
     State(s): State<AppState>,
     a: AdminAuth,
     Path(id): Path<String>,
     body: Bytes,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<ApiDirectory>, AppError> {
     a.require_directory(&id)?;
     a.require_write()?;
     let change = params::body::<DirectoryBody>(&body)?.change()?;
@@ -297,6 +403,13 @@ pub async fn update(
         return Err(AppError::bad_request(
             "send any of name, organization_id, domain and type, e.g. {\"organization_id\": \"org_123\"}",
         ));
+    }
+    // A pulled directory's type says that Roster pulls it; it is not a
+    // SCIM provider's to take.
+    if change.provider.is_some() && s.store.google_source(&id).await?.is_some() {
+        return Err(AppError::bad_request(format!(
+            "directory {id} is pulled from Google Workspace; its type stays {GSUITE_PROVIDER:?}"
+        )));
     }
     let d = s
         .store
@@ -306,6 +419,17 @@ pub async fn update(
     Ok(Json(to_json(&d)))
 }
 
+/// Deletes the directory, its users, groups and tokens (`dsync.deleted`).
+#[utoipa::path(
+    delete,
+    path = "/api/v1/directories/{id}",
+    tag = "directories",
+    params(("id" = String, Path, description = "The directory's id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        crate::openapi::objects::AppErrors,
+    ),
+)]
 pub async fn delete(
     State(s): State<AppState>,
     a: AdminAuth,
@@ -333,6 +457,16 @@ fn settings_json(id: &str, settings: &DirectorySettings) -> Value {
 }
 
 /// `GET /api/v1/directories/{id}/settings`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/directories/{id}/settings",
+    tag = "directories",
+    params(("id" = String, Path, description = "The directory's id")),
+    responses(
+        (status = 200, description = "The settings", body = crate::openapi::objects::Settings),
+        crate::openapi::objects::AppErrors,
+    ),
+)]
 pub async fn settings(
     State(s): State<AppState>,
     a: AdminAuth,
@@ -341,6 +475,17 @@ pub async fn settings(
     a.require_directory(&id)?;
     let settings = s.store.settings(&id).await?.ok_or_else(|| not_found(&id))?;
     Ok(Json(settings_json(&id, &settings)))
+}
+
+/// A change of settings: either or both; what is left out stays as it is.
+#[derive(ToSchema)]
+#[allow(dead_code)] // Read as a map by `settings_change`, which names each key.
+pub struct SettingsBody {
+    /// `update` or `delete`: what a deactivated user becomes.
+    deactivation: Option<String>,
+    /// `{key: SCIM attribute path}`; `null` restores the default mapping.
+    #[schema(value_type = Option<Object>)]
+    custom_attributes: Option<Value>,
 }
 
 /// Reads a settings body: `deactivation` and/or `custom_attributes`; what
@@ -383,6 +528,17 @@ fn settings_change(
 }
 
 /// `PUT /api/v1/directories/{id}/settings {"deactivation"?, "custom_attributes"?}`.
+#[utoipa::path(
+    put,
+    path = "/api/v1/directories/{id}/settings",
+    tag = "directories",
+    params(("id" = String, Path, description = "The directory's id")),
+    request_body = SettingsBody,
+    responses(
+        (status = 200, description = "The settings as changed", body = crate::openapi::objects::Settings),
+        crate::openapi::objects::AppErrors,
+    ),
+)]
 pub async fn set_settings(
     State(s): State<AppState>,
     a: AdminAuth,

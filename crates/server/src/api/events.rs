@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use roster_store::events::{ALL_TYPES, event_id, parse_event_id};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use roster_store::directory_api::{Cursor, EventQuery, Order, Paging};
 
@@ -13,11 +13,31 @@ use crate::state::AppState;
 
 pub const MAX_LIMIT: u64 = 1000;
 
+/// The event stream in commit order.
+///
+/// A reader at the head keeps its position: `list_metadata.after` never goes
+/// back to null, so a follower polls with the same cursor until something
+/// new commits.
+#[utoipa::path(
+    get,
+    path = "/api/v1/events",
+    tag = "events",
+    params(
+        crate::openapi::params::EventFilters,
+        ("events" = Option<String>, Query, description = "Only these event types, comma-joined (dsync.user.created,dsync.user.updated)"),
+        ("limit" = Option<u64>, Query, minimum = 1, maximum = 1000, description = "Events a page, 1 to 1000 (default 100)"),
+    ),
+    responses(
+        (status = 200, description = "A page of events", body = params::List<crate::openapi::objects::Event>),
+        (status = 410, description = "The cursor is older than the retained events", body = crate::openapi::objects::ErrorBody),
+        crate::openapi::objects::AppErrors,
+    ),
+)]
 pub async fn list_events(
     State(s): State<AppState>,
     auth: AdminAuth,
     q: QueryParams,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<params::List<Value>>, AppError> {
     let cursor = |name: &str| -> Result<Option<String>, AppError> {
         match params::text(&q, name) {
             None => Ok(None),
@@ -74,9 +94,9 @@ pub async fn list_events(
         .map(|e| e.id())
         .or(after)
         .unwrap_or_else(|| event_id(0));
-    Ok(Json(json!({
-        "object": "list",
-        "data": page.data.iter().map(|e| e.to_json()).collect::<Vec<_>>(),
-        "list_metadata": {"before": page.before, "after": next},
-    })))
+    Ok(Json(params::list(
+        page.data.iter().map(|e| e.to_json()).collect(),
+        page.before,
+        Some(next),
+    )))
 }

@@ -1,92 +1,73 @@
 //! The app-facing API under `/api/v1`, authenticated by admin API keys.
 //! Not SCIM: errors are rendered as `{"error": code, "message": text}` ([`AppError`]).
 
-mod admin_keys;
-mod audit;
+pub(crate) mod admin_keys;
+pub(crate) mod audit;
 pub(crate) mod directories;
-mod events;
+pub(crate) mod events;
 pub(crate) mod params;
-mod tokens;
-mod users;
+pub(crate) mod tokens;
+pub(crate) mod users;
 pub mod webhooks;
 
-use axum::Router;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
 
 use roster_store::{Actor, AdminKeyInfo};
 
+use crate::openapi::Routes;
 use crate::state::AppState;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/events", get(events::list_events))
-        .route(
-            "/api/v1/webhooks",
-            get(webhooks::list).post(webhooks::create),
-        )
-        .route(
-            "/api/v1/webhooks/{id}",
-            get(webhooks::get).delete(webhooks::delete),
-        )
-        .route("/api/v1/webhooks/{id}/enable", post(webhooks::enable))
-        .route("/api/v1/webhooks/{id}/disable", post(webhooks::disable))
-        .route(
+pub fn routes() -> Routes {
+    Routes::new()
+        .get("/api/v1/events", events::list_events)
+        .get("/api/v1/webhooks", webhooks::list)
+        .post("/api/v1/webhooks", webhooks::create)
+        .get("/api/v1/webhooks/{id}", webhooks::get)
+        .delete("/api/v1/webhooks/{id}", webhooks::delete)
+        .post("/api/v1/webhooks/{id}/enable", webhooks::enable)
+        .post("/api/v1/webhooks/{id}/disable", webhooks::disable)
+        .post(
             "/api/v1/webhooks/{id}/rotate_secret",
-            post(webhooks::rotate_secret),
+            webhooks::rotate_secret,
         )
-        .route(
-            "/api/v1/webhooks/{id}/deliveries",
-            get(webhooks::deliveries),
-        )
-        .route("/api/v1/webhooks/{id}/redeliver", post(webhooks::redeliver))
-        .route(
-            "/api/v1/admin_keys",
-            get(admin_keys::list).post(admin_keys::create),
-        )
-        .route("/api/v1/admin_keys/{id}", delete(admin_keys::revoke))
-        .route("/api/v1/admin_keys/{id}/rotate", post(admin_keys::rotate))
-        .route("/api/v1/audit_log", get(audit::list))
+        .get("/api/v1/webhooks/{id}/deliveries", webhooks::deliveries)
+        .post("/api/v1/webhooks/{id}/redeliver", webhooks::redeliver)
+        .get("/api/v1/admin_keys", admin_keys::list)
+        .post("/api/v1/admin_keys", admin_keys::create)
+        .delete("/api/v1/admin_keys/{id}", admin_keys::revoke)
+        .post("/api/v1/admin_keys/{id}/rotate", admin_keys::rotate)
+        .get("/api/v1/audit_log", audit::list)
         .merge(directory_routes())
 }
 
 /// Directory administration, tokens and the app-facing directory reads.
-fn directory_routes() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/api/v1/directories",
-            get(directories::list).post(directories::create),
-        )
-        .route(
+fn directory_routes() -> Routes {
+    Routes::new()
+        .get("/api/v1/directories", directories::list)
+        .post("/api/v1/directories", directories::create)
+        .get("/api/v1/directories/{id}/settings", directories::settings)
+        .put(
             "/api/v1/directories/{id}/settings",
-            get(directories::settings).put(directories::set_settings),
+            directories::set_settings,
         )
-        .route(
-            "/api/v1/directories/{id}",
-            get(directories::get)
-                .patch(directories::update)
-                .delete(directories::delete),
-        )
-        .route("/api/v1/directories/{id}/sync", post(directories::sync))
-        .route(
-            "/api/v1/directories/{id}/tokens",
-            get(tokens::list).post(tokens::issue),
-        )
-        .route(
-            "/api/v1/directories/{id}/tokens/{token_id}",
-            delete(tokens::revoke),
-        )
-        .route(
+        .get("/api/v1/directories/{id}", directories::get)
+        .patch("/api/v1/directories/{id}", directories::update)
+        .delete("/api/v1/directories/{id}", directories::delete)
+        .post("/api/v1/directories/{id}/sync", directories::sync)
+        .get("/api/v1/directories/{id}/tokens", tokens::list)
+        .post("/api/v1/directories/{id}/tokens", tokens::issue)
+        .delete("/api/v1/directories/{id}/tokens/{token_id}", tokens::revoke)
+        .post(
             "/api/v1/directories/{id}/tokens/{token_id}/rotate",
-            post(tokens::rotate),
+            tokens::rotate,
         )
-        .route("/api/v1/directories/{id}/users", get(users::list_users))
-        .route("/api/v1/directories/{id}/groups", get(users::list_groups))
-        .route("/api/v1/users/{id}", get(users::get_user))
-        .route("/api/v1/groups/{id}", get(users::get_group))
-        .route("/api/v1/groups/{id}/users", get(users::group_users))
+        .get("/api/v1/directories/{id}/users", users::list_users)
+        .get("/api/v1/directories/{id}/groups", users::list_groups)
+        .get("/api/v1/users/{id}", users::get_user)
+        .get("/api/v1/groups/{id}", users::get_group)
+        .get("/api/v1/groups/{id}/users", users::group_users)
 }
 
 pub use crate::error::AppError;

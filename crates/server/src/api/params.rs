@@ -2,8 +2,9 @@
 //! with `AppError`s that say what to send instead.
 
 use axum::body::Bytes;
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
+use utoipa::ToSchema;
 
 use roster_store::directory_api::{Cursor, Order, Paging};
 
@@ -122,11 +123,29 @@ pub fn ts(ms: i64) -> String {
     roster_scim::values::format_unix_millis(ms)
 }
 
-pub fn ts_opt(ms: Option<i64>) -> Value {
-    ms.map_or(Value::Null, |m| Value::String(ts(m)))
+/// The envelope every list answers with, on `/api/v1` and the WorkOS routes.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct List<T> {
+    /// Always `list`.
+    #[schema(example = "list")]
+    pub object: &'static str,
+    pub data: Vec<T>,
+    pub list_metadata: ListMetadata,
+}
+
+/// The cursors of the pages on either side of this one: pass `before` or
+/// `after` back as that parameter; `null` at either end.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ListMetadata {
+    pub before: Option<String>,
+    pub after: Option<String>,
 }
 
 /// The list envelope every list answers with.
-pub fn list(data: Vec<Value>, before: Option<String>, after: Option<String>) -> Value {
-    json!({"object": "list", "data": data, "list_metadata": {"before": before, "after": after}})
+pub fn list<T>(data: Vec<T>, before: Option<String>, after: Option<String>) -> List<T> {
+    List {
+        object: "list",
+        data,
+        list_metadata: ListMetadata { before, after },
+    }
 }

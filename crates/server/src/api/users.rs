@@ -23,12 +23,31 @@ fn state(q: &QueryParams) -> Result<Option<UserState>, AppError> {
     }
 }
 
+/// A directory's users, each with its groups.
+#[utoipa::path(
+    get,
+    path = "/api/v1/directories/{id}/users",
+    tag = "users and groups",
+    params(
+        ("id" = String, Path, description = "The directory's id"),
+        ("group" = Option<String>, Query, description = "Only direct members of this group"),
+        ("state" = Option<String>, Query, description = "active or inactive"),
+        ("updated_after" = Option<String>, Query, format = DateTime, description = "Only users changed after this instant (RFC 3339)"),
+        ("idp_id" = Option<String>, Query, description = "The identity provider's id (externalId)"),
+        ("email" = Option<String>, Query, description = "Any of the user's addresses, case-insensitive"),
+        crate::openapi::params::ApiPage,
+    ),
+    responses(
+        (status = 200, description = "A page of users", body = params::List<crate::openapi::objects::User>),
+        crate::openapi::objects::AppErrors,
+    ),
+)]
 pub async fn list_users(
     State(s): State<AppState>,
     a: AdminAuth,
     Path(dir): Path<String>,
     q: QueryParams,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<params::List<Value>>, AppError> {
     a.require_directory(&dir)?;
     let query = UserQuery {
         group: q
@@ -46,12 +65,28 @@ pub async fn list_users(
     Ok(Json(params::list(page.data, page.before, page.after)))
 }
 
+/// A directory's groups.
+#[utoipa::path(
+    get,
+    path = "/api/v1/directories/{id}/groups",
+    tag = "users and groups",
+    params(
+        ("id" = String, Path, description = "The directory's id"),
+        ("user" = Option<String>, Query, description = "Only the groups this user is a direct member of"),
+        ("updated_after" = Option<String>, Query, format = DateTime, description = "Only groups changed after this instant (RFC 3339)"),
+        crate::openapi::params::ApiPage,
+    ),
+    responses(
+        (status = 200, description = "A page of groups", body = params::List<crate::openapi::objects::Group>),
+        crate::openapi::objects::AppErrors,
+    ),
+)]
 pub async fn list_groups(
     State(s): State<AppState>,
     a: AdminAuth,
     Path(dir): Path<String>,
     q: QueryParams,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<params::List<Value>>, AppError> {
     a.require_directory(&dir)?;
     let query = GroupQuery {
         user: params::text(&q, "user").map(str::to_owned),
@@ -76,6 +111,16 @@ async fn object(s: &AppState, a: &AdminAuth, kind: Kind, id: &str) -> Result<Val
         .ok_or_else(|| AppError::not_found(format!("no {what} {id}")))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/users/{id}",
+    tag = "users and groups",
+    params(("id" = String, Path, description = "The user's id")),
+    responses(
+        (status = 200, description = "The user", body = crate::openapi::objects::User),
+        crate::openapi::objects::AppErrors,
+    ),
+)]
 pub async fn get_user(
     State(s): State<AppState>,
     a: AdminAuth,
@@ -84,6 +129,16 @@ pub async fn get_user(
     object(&s, &a, Kind::User, &id).await.map(Json)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/groups/{id}",
+    tag = "users and groups",
+    params(("id" = String, Path, description = "The group's id")),
+    responses(
+        (status = 200, description = "The group", body = crate::openapi::objects::Group),
+        crate::openapi::objects::AppErrors,
+    ),
+)]
 pub async fn get_group(
     State(s): State<AppState>,
     a: AdminAuth,
@@ -92,12 +147,26 @@ pub async fn get_group(
     object(&s, &a, Kind::Group, &id).await.map(Json)
 }
 
+/// A group's direct members.
+#[utoipa::path(
+    get,
+    path = "/api/v1/groups/{id}/users",
+    tag = "users and groups",
+    params(
+        ("id" = String, Path, description = "The group's id"),
+        crate::openapi::params::ApiPage,
+    ),
+    responses(
+        (status = 200, description = "A page of users", body = params::List<crate::openapi::objects::User>),
+        crate::openapi::objects::AppErrors,
+    ),
+)]
 pub async fn group_users(
     State(s): State<AppState>,
     a: AdminAuth,
     Path(id): Path<String>,
     q: QueryParams,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<params::List<Value>>, AppError> {
     if a.directories().is_some() {
         object(&s, &a, Kind::Group, &id).await?;
     }

@@ -1,18 +1,21 @@
 //! Webhook endpoints: `/api/v1/webhooks`.
 
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use roster_store::events::{ALL_TYPES, parse_event_id};
 use roster_store::webhooks::{DeliveryOptions, WebhookEndpoint, WebhookFormat};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 
-use super::{AdminAuth, AppError};
+use super::{AdminAuth, AppError, params};
 use crate::request::QueryParams;
 use crate::state::AppState;
 
-#[derive(Deserialize)]
+/// A new webhook endpoint.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewEndpoint {
     pub url: String,
@@ -108,12 +111,24 @@ async fn visible(s: &AppState, a: &AdminAuth, id: &str) -> Result<WebhookEndpoin
         .ok_or_else(|| not_found(id))
 }
 
+/// Creates an endpoint; its signing secret is shown this once.
+#[utoipa::path(
+    post,
+    path = "/api/v1/webhooks",
+    tag = "webhooks",
+    request_body = NewEndpoint,
+    responses(
+        (status = 201, description = "The endpoint and its secret", body = crate::openapi::objects::WebhookEndpointWithSecret),
+        crate::openapi::objects::AppErrors,
+    ),
+)]
 pub async fn create(
     State(s): State<AppState>,
     a: AdminAuth,
-    Json(body): Json<NewEndpoint>,
+    body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
     a.require_write()?;
+    let body = params::body::<NewEndpoint>(&body)?;
     validate(&body.url, &body.events)?;
     let options = body.options()?;
     let format = body.format.as_deref().map(parse_format).transpose()?;
@@ -143,6 +158,16 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(out)))
 }
 
+/// Every endpoint the key sees.
+#[utoipa::path(
+    get,
+    path = "/api/v1/webhooks",
+    tag = "webhooks",
+    responses(
+        (status = 200, description = "The endpoints", body = crate::openapi::objects::WebhookList),
+        crate::openapi::objects::AppErrors,
+    ),
+)]
 pub async fn list(State(s): State<AppState>, a: AdminAuth) -> Result<Json<Value>, AppError> {
     let all = s.store.list_webhooks().await?;
     Ok(Json(json!({
@@ -151,6 +176,16 @@ pub async fn list(State(s): State<AppState>, a: AdminAuth) -> Result<Json<Value>
     })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/webhooks/{id}",
+    tag = "webhooks",
+    params(("id" = String, Path, description = "The endpoint's id")),
+    responses(
+        (status = 200, description = "The endpoint", body = crate::openapi::objects::WebhookEndpoint),
+        crate::openapi::objects::AppErrors,
+    ),
+)]
 pub async fn get(
     State(s): State<AppState>,
     a: AdminAuth,
@@ -159,6 +194,16 @@ pub async fn get(
     Ok(Json(visible(&s, &a, &id).await?.to_json()))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/webhooks/{id}",
+    tag = "webhooks",
+    params(("id" = String, Path, description = "The endpoint's id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        crate::openapi::objects::AppErrors,
+    ),
+)]
 pub async fn delete(
     State(s): State<AppState>,
     a: AdminAuth,
@@ -173,6 +218,16 @@ pub async fn delete(
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/webhooks/{id}/enable",
+    tag = "webhooks",
+    params(("id" = String, Path, description = "The endpoint's id")),
+    responses(
+        (status = 200, description = "The endpoint", body = crate::openapi::objects::WebhookEndpoint),
+        crate::openapi::objects::AppErrors,
+    ),
+)]
 pub async fn enable(
     State(s): State<AppState>,
     a: AdminAuth,
@@ -181,6 +236,16 @@ pub async fn enable(
     set_enabled(&s, &a, &id, true).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/webhooks/{id}/disable",
+    tag = "webhooks",
+    params(("id" = String, Path, description = "The endpoint's id")),
+    responses(
+        (status = 200, description = "The endpoint", body = crate::openapi::objects::WebhookEndpoint),
+        crate::openapi::objects::AppErrors,
+    ),
+)]
 pub async fn disable(
     State(s): State<AppState>,
     a: AdminAuth,
@@ -208,6 +273,17 @@ async fn set_enabled(
     Ok(Json(e.to_json()))
 }
 
+/// A new signing secret; the old one stops at once.
+#[utoipa::path(
+    post,
+    path = "/api/v1/webhooks/{id}/rotate_secret",
+    tag = "webhooks",
+    params(("id" = String, Path, description = "The endpoint's id")),
+    responses(
+        (status = 200, description = "The new secret", body = crate::openapi::objects::WebhookSecret),
+        crate::openapi::objects::AppErrors,
+    ),
+)]
 pub async fn rotate_secret(
     State(s): State<AppState>,
     a: AdminAuth,
@@ -223,6 +299,20 @@ pub async fn rotate_secret(
     Ok(Json(json!({"id": id, "secret": secret})))
 }
 
+/// The newest delivery attempts.
+#[utoipa::path(
+    get,
+    path = "/api/v1/webhooks/{id}/deliveries",
+    tag = "webhooks",
+    params(
+        ("id" = String, Path, description = "The endpoint's id"),
+        ("limit" = Option<u64>, Query, description = "Attempts to show, 1 to 1000 (default 50)"),
+    ),
+    responses(
+        (status = 200, description = "The attempts, newest first", body = crate::openapi::objects::DeliveryList),
+        crate::openapi::objects::AppErrors,
+    ),
+)]
 pub async fn deliveries(
     State(s): State<AppState>,
     a: AdminAuth,
@@ -242,17 +332,31 @@ pub async fn deliveries(
     })))
 }
 
-#[derive(Deserialize)]
+/// The event to send again.
+#[derive(Deserialize, ToSchema)]
 pub struct Redeliver {
     pub event_id: String,
 }
 
+/// Queues one event for this endpoint again.
+#[utoipa::path(
+    post,
+    path = "/api/v1/webhooks/{id}/redeliver",
+    tag = "webhooks",
+    params(("id" = String, Path, description = "The endpoint's id")),
+    request_body = Redeliver,
+    responses(
+        (status = 202, description = "Queued", body = crate::openapi::objects::Redelivery),
+        crate::openapi::objects::AppErrors,
+    ),
+)]
 pub async fn redeliver(
     State(s): State<AppState>,
     a: AdminAuth,
     Path(id): Path<String>,
-    Json(body): Json<Redeliver>,
+    body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
+    let body = params::body::<Redeliver>(&body)?;
     let seq = parse_event_id(&body.event_id)
         .ok_or_else(|| AppError::bad_request(format!("{:?} is not an event id", body.event_id)))?;
     let missing = || {

@@ -4,9 +4,10 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use roster_store::{Directory, DirectoryCounts};
-use serde_json::Value;
 
+use super::render::WorkosDirectory;
 use super::{WorkosAuth, WorkosError, params, render};
+use crate::api::params::List;
 use crate::request::QueryParams;
 use crate::state::AppState;
 
@@ -20,11 +21,27 @@ pub async fn live(s: &AppState, a: &WorkosAuth, id: &str) -> Result<Directory, W
         .ok_or_else(|| WorkosError::not_found(format!("no directory {id}")))
 }
 
+/// `directories.listDirectories`: the directories the key sees.
+#[utoipa::path(
+    get,
+    path = "/directories",
+    tag = "workos",
+    params(
+        ("organization_id" = Option<String>, Query, description = "Only this organization's directories"),
+        ("domain" = Option<String>, Query, description = "Only directories of this domain"),
+        ("search" = Option<String>, Query, description = "Only directories whose name contains this"),
+        crate::openapi::params::WorkosPage,
+    ),
+    responses(
+        (status = 200, description = "A page of directories", body = List<WorkosDirectory>),
+        crate::openapi::objects::WorkosErrors,
+    ),
+)]
 pub async fn list(
     State(s): State<AppState>,
     a: WorkosAuth,
     q: QueryParams,
-) -> Result<Json<Value>, WorkosError> {
+) -> Result<Json<List<WorkosDirectory>>, WorkosError> {
     let query = crate::api::directories::directory_query(&q, params::paging(&q)?, a.directories());
     let page = s.store.directory_page(query).await?;
     let ids: Vec<String> = page.data.iter().map(|d| d.id.clone()).collect();
@@ -37,11 +54,21 @@ pub async fn list(
     Ok(Json(params::list(data, page.before, page.after)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/directories/{id}",
+    tag = "workos",
+    params(("id" = String, Path, description = "The directory's id")),
+    responses(
+        (status = 200, description = "The directory", body = WorkosDirectory),
+        crate::openapi::objects::WorkosErrors,
+    ),
+)]
 pub async fn get(
     State(s): State<AppState>,
     a: WorkosAuth,
     Path(id): Path<String>,
-) -> Result<Json<Value>, WorkosError> {
+) -> Result<Json<WorkosDirectory>, WorkosError> {
     let d = live(&s, &a, &id).await?;
     let counts = s
         .store
@@ -53,6 +80,17 @@ pub async fn get(
     )))
 }
 
+/// Deletes the directory and everything in it (`dsync.deleted`).
+#[utoipa::path(
+    delete,
+    path = "/directories/{id}",
+    tag = "workos",
+    params(("id" = String, Path, description = "The directory's id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        crate::openapi::objects::WorkosErrors,
+    ),
+)]
 pub async fn delete(
     State(s): State<AppState>,
     a: WorkosAuth,

@@ -7,10 +7,11 @@ use axum::extract::{RawQuery, State};
 use roster_store::Directory;
 use roster_store::directory_api::{Cursor, EventQuery, Order, Paging};
 use roster_store::events::parse_event_id;
-use serde_json::{Value, json};
 
+use super::render::WorkosEvent;
 use super::{WorkosAuth, WorkosError, params, render};
 use crate::api::params as api_params;
+use crate::api::params::List;
 use crate::request::QueryParams;
 use crate::state::AppState;
 
@@ -54,12 +55,29 @@ fn event_cursor(q: &QueryParams, name: &str) -> Result<Option<String>, WorkosErr
     }
 }
 
+/// `events.listEvents`: the event stream, oldest first.
+///
+/// Apps store `list_metadata.after` and poll with it: it stays put at the head.
+#[utoipa::path(
+    get,
+    path = "/events",
+    tag = "workos",
+    params(
+        ("events" = Vec<String>, Query, explode = true, description = "The event types to list (required): repeated, comma-joined or as events[]"),
+        crate::openapi::params::EventFilters,
+        ("limit" = Option<u64>, Query, minimum = 1, maximum = 100, description = "Events a page, 1 to 100 (default 10)"),
+    ),
+    responses(
+        (status = 200, description = "A page of events", body = List<WorkosEvent>),
+        crate::openapi::objects::WorkosErrors,
+    ),
+)]
 pub async fn list(
     State(s): State<AppState>,
     a: WorkosAuth,
     RawQuery(raw): RawQuery,
     q: QueryParams,
-) -> Result<Json<Value>, WorkosError> {
+) -> Result<Json<List<WorkosEvent>>, WorkosError> {
     let after = event_cursor(&q, "after")?;
     let before = event_cursor(&q, "before")?;
     let cursor = match (before, after.clone()) {
@@ -95,16 +113,12 @@ pub async fn list(
             dirs.insert(e.directory_id.clone(), d);
         }
     }
-    let data: Vec<Value> = page
+    let data = page
         .data
         .iter()
-        .map(|e| render::event(e, dirs.get(&e.directory_id).and_then(Option::as_ref)))
+        .map(|e| render::event_object(e, dirs.get(&e.directory_id).and_then(Option::as_ref)))
         .collect();
     // Apps store `after` and poll with it: it stays put at the head.
     let next = page.data.last().map(|e| e.id()).or(after);
-    Ok(Json(json!({
-        "object": "list",
-        "data": data,
-        "list_metadata": {"before": page.before, "after": next},
-    })))
+    Ok(Json(params::list(data, page.before, next)))
 }

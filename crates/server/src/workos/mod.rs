@@ -4,50 +4,44 @@
 //! `DirectoryReads`, `DirectoryStore`, `EventLog`) and differ from it only in
 //! rendering ([`render`]) and error bodies ([`WorkosError`]).
 
-mod directories;
-mod events;
+pub(crate) mod directories;
+pub(crate) mod events;
 mod params;
 pub mod render;
-mod users;
+pub(crate) mod users;
 pub mod webhook_endpoints;
 
-use axum::Router;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 
 use crate::api::AdminAuth;
 pub use crate::error::WorkosError;
+use crate::openapi::Routes;
 use crate::state::AppState;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/directories", get(directories::list))
-        .route(
-            "/directories/{id}",
-            get(directories::get).delete(directories::delete),
-        )
-        .route("/directories/{id}/users", get(users::list_in_directory))
-        .route(
-            "/directories/{id}/users/{user_id}",
-            get(users::get_in_directory),
-        )
-        .route(
-            "/directories/{id}/groups",
-            get(users::list_groups_in_directory),
-        )
-        .route(
+pub fn routes() -> Routes {
+    Routes::new()
+        .get("/directories", directories::list)
+        .get("/directories/{id}", directories::get)
+        .delete("/directories/{id}", directories::delete)
+        .get("/directories/{id}/users", users::list_in_directory)
+        .get("/directories/{id}/users/{user_id}", users::get_in_directory)
+        .get("/directories/{id}/groups", users::list_groups_in_directory)
+        .get(
             "/directories/{id}/groups/{group_id}",
-            get(users::get_group_in_directory),
+            users::get_group_in_directory,
         )
-        .route("/directory_users", get(users::list))
-        .route("/directory_users/{id}", get(users::get))
-        .route("/directory_groups", get(users::list_groups))
-        .route("/directory_groups/{id}", get(users::get_group))
-        .route("/events", get(events::list))
-        .merge(webhook_endpoints::routes())
+        .get("/directory_users", users::list)
+        .get("/directory_users/{id}", users::get)
+        .get("/directory_groups", users::list_groups)
+        .get("/directory_groups/{id}", users::get_group)
+        .get("/events", events::list)
+        .get("/webhook_endpoints", webhook_endpoints::list)
+        .post("/webhook_endpoints", webhook_endpoints::create)
+        .patch("/webhook_endpoints/{id}", webhook_endpoints::update)
+        .delete("/webhook_endpoints/{id}", webhook_endpoints::delete)
 }
 
 /// A request to the WorkOS-compatible routes authenticated by an admin API

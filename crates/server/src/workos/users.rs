@@ -8,7 +8,9 @@ use roster_store::directory_api::{GroupQuery, ObjectPage, UserQuery};
 use serde_json::Value;
 
 use super::directories::live;
+use super::render::{DirectoryGroup, DirectoryUser};
 use super::{WorkosAuth, WorkosError, params, render};
+use crate::api::params::List;
 use crate::request::QueryParams;
 use crate::state::AppState;
 
@@ -54,7 +56,7 @@ async fn user_page(
     dir: &str,
     q: &QueryParams,
     with_groups: bool,
-) -> Result<Value, WorkosError> {
+) -> Result<List<DirectoryUser>, WorkosError> {
     let d = live(s, a, dir).await?;
     let query = UserQuery {
         group: params::text(q, "group"),
@@ -93,7 +95,7 @@ async fn group_page(
     a: &WorkosAuth,
     dir: &str,
     q: &QueryParams,
-) -> Result<Value, WorkosError> {
+) -> Result<List<DirectoryGroup>, WorkosError> {
     let d = live(s, a, dir).await?;
     let query = GroupQuery {
         user: params::text(q, "user"),
@@ -106,15 +108,15 @@ async fn group_page(
     Ok(params::list(data, page.before, page.after))
 }
 
-/// One user or group; `in_dir` when the route names its directory.
+/// One user or group as stored, with a user's groups and the organization
+/// of its directory; `in_dir` when the route names its directory.
 async fn one(
     s: &AppState,
     a: &WorkosAuth,
     kind: Kind,
     id: &str,
     in_dir: Option<&str>,
-    with_groups: bool,
-) -> Result<Value, WorkosError> {
+) -> Result<Found, WorkosError> {
     let not_found = || WorkosError::not_found(format!("no {} {id}", kind.noun()));
     let (payload, groups) = s
         .store
@@ -126,89 +128,205 @@ async fn one(
         return Err(not_found());
     }
     let d = live(s, a, dir).await?;
-    let org = d.organization_id.as_deref();
-    Ok(match kind {
-        Kind::User => {
-            let groups =
-                with_groups.then(|| groups.iter().map(|g| render::group(g, org)).collect());
-            render::user(&payload, org, groups)
-        }
-        Kind::Group => render::group(&payload, org),
+    Ok(Found {
+        payload,
+        groups,
+        org: d.organization_id,
     })
 }
 
+struct Found {
+    payload: Value,
+    groups: Vec<Value>,
+    org: Option<String>,
+}
+
+impl Found {
+    fn user(&self, with_groups: bool) -> DirectoryUser {
+        let org = self.org.as_deref();
+        let groups =
+            with_groups.then(|| self.groups.iter().map(|g| render::group(g, org)).collect());
+        render::user(&self.payload, org, groups)
+    }
+
+    fn group(&self) -> DirectoryGroup {
+        render::group(&self.payload, self.org.as_deref())
+    }
+}
+
 /// `GET /directory_users?directory=&group=&idp_id=&email=`: users with their groups.
+#[utoipa::path(
+    get,
+    path = "/directory_users",
+    tag = "workos",
+    params(
+        ("directory" = Option<String>, Query, description = "The directory; required unless group is given"),
+        ("group" = Option<String>, Query, description = "Only direct members of this group"),
+        ("idp_id" = Option<String>, Query, description = "The identity provider's id"),
+        ("email" = Option<String>, Query, description = "Any of the user's addresses, case-insensitive"),
+        crate::openapi::params::WorkosPage,
+    ),
+    responses(
+        (status = 200, description = "A page of users, each with its groups", body = List<DirectoryUser>),
+        crate::openapi::objects::WorkosErrors,
+    ),
+)]
 pub async fn list(
     State(s): State<AppState>,
     a: WorkosAuth,
     q: QueryParams,
-) -> Result<Json<Value>, WorkosError> {
+) -> Result<Json<List<DirectoryUser>>, WorkosError> {
     let dir = list_directory(&s, &a, &q, "group", Kind::Group).await?;
     user_page(&s, &a, &dir, &q, true).await.map(Json)
 }
 
+/// A user with its groups.
+#[utoipa::path(
+    get,
+    path = "/directory_users/{id}",
+    tag = "workos",
+    params(("id" = String, Path, description = "The user's id")),
+    responses(
+        (status = 200, description = "The user", body = DirectoryUser),
+        crate::openapi::objects::WorkosErrors,
+    ),
+)]
 pub async fn get(
     State(s): State<AppState>,
     a: WorkosAuth,
     Path(id): Path<String>,
-) -> Result<Json<Value>, WorkosError> {
-    one(&s, &a, Kind::User, &id, None, true).await.map(Json)
+) -> Result<Json<DirectoryUser>, WorkosError> {
+    Ok(Json(one(&s, &a, Kind::User, &id, None).await?.user(true)))
 }
 
 /// `GET /directories/{id}/users?group=&idp_id=&email=`: users without groups.
+#[utoipa::path(
+    get,
+    path = "/directories/{id}/users",
+    tag = "workos",
+    params(
+        ("id" = String, Path, description = "The directory's id"),
+        ("group" = Option<String>, Query, description = "Only direct members of this group"),
+        ("idp_id" = Option<String>, Query, description = "The identity provider's id"),
+        ("email" = Option<String>, Query, description = "Any of the user's addresses, case-insensitive"),
+        crate::openapi::params::WorkosPage,
+    ),
+    responses(
+        (status = 200, description = "A page of users (without groups)", body = List<DirectoryUser>),
+        crate::openapi::objects::WorkosErrors,
+    ),
+)]
 pub async fn list_in_directory(
     State(s): State<AppState>,
     a: WorkosAuth,
     Path(dir): Path<String>,
     q: QueryParams,
-) -> Result<Json<Value>, WorkosError> {
+) -> Result<Json<List<DirectoryUser>>, WorkosError> {
     user_page(&s, &a, &dir, &q, false).await.map(Json)
 }
 
+#[utoipa::path(
+    get,
+    path = "/directories/{id}/users/{user_id}",
+    tag = "workos",
+    params(("id" = String, Path, description = "The directory's id"), ("user_id" = String, Path, description = "The user's id")),
+    responses(
+        (status = 200, description = "The user (without groups)", body = DirectoryUser),
+        crate::openapi::objects::WorkosErrors,
+    ),
+)]
 pub async fn get_in_directory(
     State(s): State<AppState>,
     a: WorkosAuth,
     Path((dir, id)): Path<(String, String)>,
-) -> Result<Json<Value>, WorkosError> {
-    one(&s, &a, Kind::User, &id, Some(&dir), false)
-        .await
-        .map(Json)
+) -> Result<Json<DirectoryUser>, WorkosError> {
+    Ok(Json(
+        one(&s, &a, Kind::User, &id, Some(&dir)).await?.user(false),
+    ))
 }
 
 /// `GET /directory_groups?directory=&user=`.
+#[utoipa::path(
+    get,
+    path = "/directory_groups",
+    tag = "workos",
+    params(
+        ("directory" = Option<String>, Query, description = "The directory; required unless user is given"),
+        ("user" = Option<String>, Query, description = "Only the groups this user is a direct member of"),
+        crate::openapi::params::WorkosPage,
+    ),
+    responses(
+        (status = 200, description = "A page of groups", body = List<DirectoryGroup>),
+        crate::openapi::objects::WorkosErrors,
+    ),
+)]
 pub async fn list_groups(
     State(s): State<AppState>,
     a: WorkosAuth,
     q: QueryParams,
-) -> Result<Json<Value>, WorkosError> {
+) -> Result<Json<List<DirectoryGroup>>, WorkosError> {
     let dir = list_directory(&s, &a, &q, "user", Kind::User).await?;
     group_page(&s, &a, &dir, &q).await.map(Json)
 }
 
+#[utoipa::path(
+    get,
+    path = "/directory_groups/{id}",
+    tag = "workos",
+    params(("id" = String, Path, description = "The group's id")),
+    responses(
+        (status = 200, description = "The group", body = DirectoryGroup),
+        crate::openapi::objects::WorkosErrors,
+    ),
+)]
 pub async fn get_group(
     State(s): State<AppState>,
     a: WorkosAuth,
     Path(id): Path<String>,
-) -> Result<Json<Value>, WorkosError> {
-    one(&s, &a, Kind::Group, &id, None, false).await.map(Json)
+) -> Result<Json<DirectoryGroup>, WorkosError> {
+    Ok(Json(one(&s, &a, Kind::Group, &id, None).await?.group()))
 }
 
 /// `GET /directories/{id}/groups?user=`.
+#[utoipa::path(
+    get,
+    path = "/directories/{id}/groups",
+    tag = "workos",
+    params(
+        ("id" = String, Path, description = "The directory's id"),
+        ("user" = Option<String>, Query, description = "Only the groups this user is a direct member of"),
+        crate::openapi::params::WorkosPage,
+    ),
+    responses(
+        (status = 200, description = "A page of groups", body = List<DirectoryGroup>),
+        crate::openapi::objects::WorkosErrors,
+    ),
+)]
 pub async fn list_groups_in_directory(
     State(s): State<AppState>,
     a: WorkosAuth,
     Path(dir): Path<String>,
     q: QueryParams,
-) -> Result<Json<Value>, WorkosError> {
+) -> Result<Json<List<DirectoryGroup>>, WorkosError> {
     group_page(&s, &a, &dir, &q).await.map(Json)
 }
 
+#[utoipa::path(
+    get,
+    path = "/directories/{id}/groups/{group_id}",
+    tag = "workos",
+    params(("id" = String, Path, description = "The directory's id"), ("group_id" = String, Path, description = "The group's id")),
+    responses(
+        (status = 200, description = "The group", body = DirectoryGroup),
+        crate::openapi::objects::WorkosErrors,
+    ),
+)]
 pub async fn get_group_in_directory(
     State(s): State<AppState>,
     a: WorkosAuth,
     Path((dir, id)): Path<(String, String)>,
-) -> Result<Json<Value>, WorkosError> {
-    one(&s, &a, Kind::Group, &id, Some(&dir), false)
-        .await
-        .map(Json)
+) -> Result<Json<DirectoryGroup>, WorkosError> {
+    Ok(Json(
+        one(&s, &a, Kind::Group, &id, Some(&dir)).await?.group(),
+    ))
 }

@@ -6,41 +6,53 @@
 //! a key limited to directories sees none and cannot make one, and a
 //! read-only key changes nothing.
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, patch};
-use axum::{Json, Router};
 use roster_scim::values::format_unix_millis;
 use roster_store::webhooks::{WebhookEndpoint, WebhookFormat, WebhookUpdate};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::{WorkosAuth, WorkosError};
+use crate::api::params::List;
 use crate::error::ApiError;
 use crate::request::{JsonBody, QueryParams};
 use crate::state::AppState;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/webhook_endpoints", get(list).post(create))
-        .route("/webhook_endpoints/{id}", patch(update).delete(delete))
-}
-
 /// The WebhookEndpoint object, secret included (the SDKs' model requires it).
-fn render(e: &WebhookEndpoint, secret: &str) -> Value {
-    json!({
-        "object": "webhook_endpoint",
-        "id": e.id,
-        "endpoint_url": e.url,
-        "secret": secret,
-        "status": if e.enabled { "enabled" } else { "disabled" },
-        "events": e.event_types,
-        "created_at": format_unix_millis(e.created_at),
-        "updated_at": format_unix_millis(e.updated_at),
-    })
+#[derive(Serialize, ToSchema)]
+#[schema(as = workos::WebhookEndpoint)]
+pub struct Endpoint {
+    /// Always `webhook_endpoint`.
+    #[schema(example = "webhook_endpoint")]
+    object: &'static str,
+    id: String,
+    endpoint_url: String,
+    /// The signing secret of `WorkOS-Signature`.
+    secret: String,
+    /// `enabled` or `disabled`.
+    #[schema(example = "enabled")]
+    status: &'static str,
+    events: Vec<String>,
+    created_at: String,
+    updated_at: String,
 }
 
-async fn rendered(s: &AppState, e: &WebhookEndpoint) -> Result<Value, WorkosError> {
+fn render(e: &WebhookEndpoint, secret: &str) -> Endpoint {
+    Endpoint {
+        object: "webhook_endpoint",
+        id: e.id.clone(),
+        endpoint_url: e.url.clone(),
+        secret: secret.to_owned(),
+        status: if e.enabled { "enabled" } else { "disabled" },
+        events: e.event_types.clone(),
+        created_at: format_unix_millis(e.created_at),
+        updated_at: format_unix_millis(e.updated_at),
+    }
+}
+
+async fn rendered(s: &AppState, e: &WebhookEndpoint) -> Result<Endpoint, WorkosError> {
     let secret = s
         .store
         .webhook_secret(&e.id)
@@ -93,11 +105,22 @@ async fn workos_endpoint(
         .ok_or_else(|| not_found(id))
 }
 
-async fn list(
+/// `webhooks.listWebhookEndpoints`: the WorkOS-format endpoints.
+#[utoipa::path(
+    get,
+    path = "/webhook_endpoints",
+    tag = "workos",
+    params(crate::openapi::params::WorkosPage),
+    responses(
+        (status = 200, description = "A page of endpoints", body = List<Endpoint>),
+        crate::openapi::objects::WorkosErrors,
+    ),
+)]
+pub async fn list(
     State(s): State<AppState>,
     a: WorkosAuth,
     q: QueryParams,
-) -> Result<Json<Value>, WorkosError> {
+) -> Result<Json<List<Endpoint>>, WorkosError> {
     let query = PageQuery::parse(&q)?;
     // Ids are UUIDv7: in creation order, as the store lists them.
     let all: Vec<WebhookEndpoint> = s
@@ -113,24 +136,39 @@ async fn list(
     for i in page.range {
         data.push(rendered(&s, &all[i]).await?);
     }
-    Ok(Json(json!({
-        "object": "list",
-        "data": data,
-        "list_metadata": {"before": page.before, "after": page.after},
-    })))
+    Ok(Json(crate::api::params::list(
+        data,
+        page.before,
+        page.after,
+    )))
 }
 
-#[derive(Deserialize)]
-struct NewEndpoint {
+/// A new WorkOS-format endpoint for every directory's events.
+#[derive(Deserialize, ToSchema)]
+#[schema(as = workos::NewWebhookEndpoint)]
+pub struct NewEndpoint {
+    /// An http:// or https:// URL.
     endpoint_url: String,
+    /// At least one event type.
     events: Vec<String>,
 }
 
-async fn create(
+/// `webhooks.createWebhookEndpoint`.
+#[utoipa::path(
+    post,
+    path = "/webhook_endpoints",
+    tag = "workos",
+    request_body = NewEndpoint,
+    responses(
+        (status = 201, description = "The endpoint, with its secret", body = Endpoint),
+        crate::openapi::objects::WorkosErrors,
+    ),
+)]
+pub async fn create(
     State(s): State<AppState>,
     a: WorkosAuth,
     b: Result<JsonBody, ApiError>,
-) -> Result<(StatusCode, Json<Value>), WorkosError> {
+) -> Result<(StatusCode, Json<Endpoint>), WorkosError> {
     a.require_write()?;
     // An endpoint here gets every directory's events.
     a.require_unlimited()?;
@@ -162,19 +200,34 @@ async fn create(
     Ok((StatusCode::CREATED, Json(render(&endpoint, &secret))))
 }
 
-#[derive(Deserialize)]
-struct EndpointChange {
+/// A change of an endpoint: any of its URL, events and status.
+#[derive(Deserialize, ToSchema)]
+#[schema(as = workos::WebhookEndpointChange)]
+pub struct EndpointChange {
     endpoint_url: Option<String>,
     events: Option<Vec<String>>,
+    /// `enabled` or `disabled`.
     status: Option<String>,
 }
 
-async fn update(
+/// `webhooks.updateWebhookEndpoint`.
+#[utoipa::path(
+    patch,
+    path = "/webhook_endpoints/{id}",
+    tag = "workos",
+    params(("id" = String, Path, description = "The webhook endpoint's id")),
+    request_body = EndpointChange,
+    responses(
+        (status = 200, description = "The endpoint as changed", body = Endpoint),
+        crate::openapi::objects::WorkosErrors,
+    ),
+)]
+pub async fn update(
     State(s): State<AppState>,
     a: WorkosAuth,
     Path(id): Path<String>,
     b: Result<JsonBody, ApiError>,
-) -> Result<Json<Value>, WorkosError> {
+) -> Result<Json<Endpoint>, WorkosError> {
     workos_endpoint(&s, &a, &id).await?;
     a.require_write()?;
     let b: EndpointChange = body(b)?;
@@ -207,7 +260,18 @@ async fn update(
     Ok(Json(rendered(&s, &e).await?))
 }
 
-async fn delete(
+/// `webhooks.deleteWebhookEndpoint`.
+#[utoipa::path(
+    delete,
+    path = "/webhook_endpoints/{id}",
+    tag = "workos",
+    params(("id" = String, Path, description = "The webhook endpoint's id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        crate::openapi::objects::WorkosErrors,
+    ),
+)]
+pub async fn delete(
     State(s): State<AppState>,
     a: WorkosAuth,
     Path(id): Path<String>,

@@ -74,7 +74,7 @@ fn check_shape(doc: &Value, schema: &str, v: &Value) {
 }
 
 #[derive(Default)]
-struct Google {
+pub(crate) struct Google {
     users: Vec<Value>,
     groups: Vec<Value>,
     members: HashMap<String, Vec<Value>>,
@@ -94,7 +94,7 @@ struct Google {
     token_uri: String,
 }
 
-type Shared = Arc<Mutex<Google>>;
+pub(crate) type Shared = Arc<Mutex<Google>>;
 
 fn google_error(status: u16, reason: &str, message: &str) -> Response {
     let status_text = match status {
@@ -297,7 +297,7 @@ async fn members(
 }
 
 /// Starts the stand-in on a loopback port; returns its state and base URL.
-async fn stand_in() -> (Shared, String) {
+pub(crate) async fn stand_in() -> (Shared, String) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let g: Shared = Arc::new(Mutex::new(Google {
@@ -337,7 +337,7 @@ fn member(id: &str) -> Value {
     json!({"id": id, "email": format!("{id}@example.com"), "role": "MEMBER", "type": "USER", "status": "ACTIVE"})
 }
 
-async fn server(base: &str) -> Option<TestServer> {
+pub(crate) async fn server(base: &str) -> Option<TestServer> {
     let config = ServerConfig {
         google_api_url: base.to_owned(),
         ..ServerConfig::default()
@@ -346,7 +346,7 @@ async fn server(base: &str) -> Option<TestServer> {
 }
 
 /// Creates the Google directory through `/api/v1`; returns its id.
-async fn create(s: &TestServer, key: &str, base: &str) -> String {
+pub(crate) async fn create(s: &TestServer, key: &str, base: &str) -> String {
     let r = api(
         s,
         key,

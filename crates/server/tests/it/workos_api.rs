@@ -300,6 +300,51 @@ async fn a_provider_is_detected_from_its_requests_unless_set() {
     );
 }
 
+/// A Google Workspace pull directory has WorkOS's type for Google
+/// directories, in the directory objects and in `dsync.activated`.
+#[tokio::test]
+async fn a_google_workspace_directory_is_a_gsuite_directory() {
+    let (_google, base) = super::google::stand_in().await;
+    let Some(s) = super::google::server(&base).await else {
+        return;
+    };
+    let key = admin_key(&s).await;
+    let id = super::google::create(&s, &key, &base).await;
+    let d = ok(&s, &key, &format!("/directories/{id}")).await;
+    assert_eq!(d["type"], "gsuite directory");
+    let listed = ok(&s, &key, "/directories?limit=100").await;
+    let mine: Vec<&Value> = listed["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["id"] == id.as_str())
+        .collect();
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0]["type"], "gsuite directory");
+    // The SCIM directory beside it keeps the generic type.
+    let scim = ok(&s, &key, &format!("/directories/{}", s.directory)).await;
+    assert_eq!(scim["type"], "generic scim v2.0");
+    // An administrator cannot make it look like a SCIM provider.
+    let r = api(
+        &s,
+        &key,
+        Method::PATCH,
+        &format!("/directories/{id}"),
+        Some(json!({"type": "okta scim v2.0"})),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
+    let d = ok(&s, &key, &format!("/directories/{id}")).await;
+    assert_eq!(d["type"], "gsuite directory");
+    let events = ok(
+        &s,
+        &key,
+        &format!("/events?events=dsync.activated&directory_id={id}"),
+    )
+    .await;
+    assert_eq!(events["data"][0]["data"]["type"], "gsuite directory");
+}
+
 #[tokio::test]
 async fn users_and_groups_page_in_both_orders_both_ways() {
     let Some(s) = TestServer::start().await else {

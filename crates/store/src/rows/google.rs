@@ -59,7 +59,11 @@ pub fn create(
     key: Option<&SecretKey>,
     new: &NewGoogleDirectory,
 ) -> StoreResult<(Directory, GoogleSource)> {
-    let d = create_directory(c, &new.name, &crate::model::DirectoryAttrs::default())?;
+    let attrs = crate::model::DirectoryAttrs {
+        provider: Some(crate::model::GSUITE_PROVIDER.to_owned()),
+        ..Default::default()
+    };
+    let d = create_directory(c, &new.name, &attrs)?;
     c.exec(
         "INSERT INTO google_sources (directory_id, credentials, admin_email, customer, domain, interval_secs)
          VALUES (?, ?, ?, ?, ?, ?)",
