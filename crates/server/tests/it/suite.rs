@@ -29,6 +29,7 @@ mod idp_replay;
 mod isolation;
 mod isolation_matrix;
 mod metrics;
+mod openapi;
 mod paging;
 mod patch;
 mod projection;
