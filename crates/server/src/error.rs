@@ -260,6 +260,38 @@ impl IntoResponse for WorkosError {
     }
 }
 
+/// Which API a request path belongs to, for the answers no handler of it
+/// renders (an unknown route, a wrong method, a framework rejection): each
+/// API's clients parse only its own error body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Face {
+    Scim,
+    App,
+    Workos,
+}
+
+impl Face {
+    pub fn of(path: &str) -> Face {
+        if path.starts_with("/api/") {
+            Face::App
+        } else if crate::workos::serves(path) {
+            Face::Workos
+        } else {
+            Face::Scim
+        }
+    }
+
+    /// `status` with `detail` in this API's error body.
+    pub fn error(self, status: u16, detail: impl Into<String>) -> Response {
+        let e = ApiError::new(status, detail);
+        match self {
+            Face::Scim => e.into_response(),
+            Face::App => AppError(e).into_response(),
+            Face::Workos => WorkosError(e).into_response(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,18 +13,16 @@ use axum::body::{Body, to_bytes};
 use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-use roster_scim::ScimError;
-use serde_json::json;
+use axum::response::Response;
 
-use crate::error::scim_error_response;
+use crate::error::Face;
 
 /// How much of a framework rejection text is kept (it names what was wrong
 /// with the request, e.g. which field the JSON lacked).
 const MAX_REJECTION_TEXT: usize = 300;
 
 pub async fn stack_errors(req: Request, next: Next) -> Response {
-    let app_api = req.uri().path().starts_with("/api/");
+    let face = Face::of(req.uri().path());
     let request_id = req
         .headers()
         .get("x-request-id")
@@ -45,7 +43,7 @@ pub async fn stack_errors(req: Request, next: Next) -> Response {
             "internal error; the client was given only the request id"
         );
         let detail = format!("internal error; quote request id {request_id} when reporting it");
-        return render(app_api, StatusCode::INTERNAL_SERVER_ERROR, &detail, None);
+        return render(face, StatusCode::INTERNAL_SERVER_ERROR, &detail, None);
     }
     if is_json(&resp) {
         return resp;
@@ -55,7 +53,7 @@ pub async fn stack_errors(req: Request, next: Next) -> Response {
     let text = to_bytes(body, 16 * 1024).await.unwrap_or_default();
     let text = String::from_utf8_lossy(&text);
     let detail = describe(status, text.trim());
-    render(app_api, status, &detail, retry_after)
+    render(face, status, &detail, retry_after)
 }
 
 fn is_json(resp: &Response) -> bool {
@@ -100,48 +98,21 @@ fn describe(status: StatusCode, text: &str) -> String {
     format!("{what}: {text}")
 }
 
+/// The error in the body of the API the path belongs to, keeping a
+/// `Retry-After` the rejection carried.
 fn render(
-    app_api: bool,
+    face: Face,
     status: StatusCode,
     detail: &str,
     retry_after: Option<HeaderValue>,
 ) -> Response {
-    let mut resp = if app_api {
-        let code = match status.as_u16() {
-            401 => "unauthorized",
-            404 => "not_found",
-            429 => "rate_limited",
-            503 => "unavailable",
-            s if s >= 500 => "internal",
-            _ => "invalid_request",
-        };
-        let mut r = (
-            status,
-            axum::Json(json!({"error": code, "message": detail})),
-        )
-            .into_response();
-        if status == StatusCode::UNAUTHORIZED {
-            r.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"roster-admin\""),
-            );
-        }
-        r
-    } else {
-        scim_error_response(&ScimError::new(status.as_u16(), None, detail))
-    };
+    let mut resp = face.error(status.as_u16(), detail);
     if let Some(v) = retry_after {
         resp.headers_mut().insert(header::RETRY_AFTER, v);
-    } else if status == StatusCode::SERVICE_UNAVAILABLE {
-        resp.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     }
     resp
 }
 
-/// For `CatchPanicLayer`: a panicking handler is an internal error like any
-/// other. The panic message goes to the log (the panic hook prints it too);
-/// [`stack_errors`] gives the client only the request id.
 pub fn panic_response(err: Box<dyn Any + Send + 'static>) -> Response {
     let msg = err
         .downcast_ref::<String>()

@@ -37,9 +37,8 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath};
 use axum::http::{Request, StatusCode};
 use axum::middleware;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use rate_limit::Concurrency;
-use roster_scim::ScimError;
 use roster_scim::schema::{Schema, SchemaRegistry};
 use roster_store::Store;
 use tokio::net::TcpListener;
@@ -50,7 +49,6 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 pub use config::{ExtensionConfig, ServerConfig};
-use error::scim_error_response;
 pub use state::AppState;
 
 /// Installs the process-wide TLS crypto provider (ring) for outbound HTTPS
@@ -162,19 +160,19 @@ pub fn router(state: AppState) -> Router {
         .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
 }
 
-async fn not_found() -> Response {
-    scim_error_response(&ScimError::not_found(
-        "no such endpoint; SCIM lives under /scim/v2/{directory_id}/",
-    ))
+async fn not_found(uri: axum::http::Uri) -> Response {
+    let face = error::Face::of(uri.path());
+    let detail = match face {
+        error::Face::Scim => "no such endpoint; SCIM lives under /scim/v2/{directory_id}/",
+        error::Face::App | error::Face::Workos => {
+            "no such endpoint; GET /api/v1/openapi.json lists them"
+        }
+    };
+    face.error(404, detail)
 }
 
-async fn method_not_allowed() -> Response {
-    scim_error_response(&ScimError::new(
-        405,
-        None,
-        "this endpoint does not take that method",
-    ))
-    .into_response()
+async fn method_not_allowed(uri: axum::http::Uri) -> Response {
+    error::Face::of(uri.path()).error(405, "this endpoint does not take that method")
 }
 
 /// Serves until `shutdown` resolves, then stops accepting, gives requests in

@@ -44,6 +44,15 @@ pub fn routes() -> Routes {
         .delete("/webhook_endpoints/{id}", webhook_endpoints::delete)
 }
 
+/// Whether `path` is under one of the WorkOS routes' roots.
+pub fn serves(path: &str) -> bool {
+    let root = path.split('/').nth(1).unwrap_or_default();
+    matches!(
+        root,
+        "directories" | "directory_users" | "directory_groups" | "events" | "webhook_endpoints"
+    )
+}
+
 /// A request to the WorkOS-compatible routes authenticated by an admin API
 /// key; a directory's SCIM token is not one. The key's scope applies as on
 /// `/api/v1` (through [`AdminAuth`]'s checks; their errors convert to the

@@ -64,3 +64,31 @@ async fn the_document_is_public_and_every_operation_is_served() {
     }
     assert!(operations >= 48, "{operations} operations");
 }
+
+/// What no handler answers (an unknown route, a wrong method) is still in
+/// the error body of the API the path belongs to.
+#[tokio::test]
+async fn unrouted_answers_keep_each_apis_error_body() {
+    let Some(s) = TestServer::start().await else {
+        return;
+    };
+    let key = admin_key(&s).await;
+    for (method, path, status, field) in [
+        (Method::GET, "/directories/", 404, "code"),
+        (Method::PUT, "/events", 405, "code"),
+        (Method::GET, "/webhook_endpoints/a/b", 404, "code"),
+        (Method::GET, "/api/v1/nothing", 404, "error"),
+        (Method::PUT, "/api/v1/events", 405, "error"),
+        (Method::GET, "/nothing", 404, "schemas"),
+    ] {
+        let url = format!("http://{}{path}", s.addr);
+        let r = s.call_with(method.clone(), &url, None, &key, &[]).await;
+        assert_eq!(r.status.as_u16(), status, "{method} {path}: {:?}", r.body);
+        assert!(r.body.get(field).is_some(), "{method} {path}: {:?}", r.body);
+        assert!(
+            r.body["message"].is_string() || field == "schemas",
+            "{method} {path}: {:?}",
+            r.body
+        );
+    }
+}
