@@ -104,8 +104,10 @@ pub struct Google {
     pub requests: usize,
     /// When the last users.list without a pageToken (a poll's first listing) came.
     pub snapshot_started_at: Option<std::time::SystemTime>,
-    /// The next this many users.list requests are answered 429 with Retry-After.
+    /// The next this many users.list requests are answered 429 with
+    /// Retry-After (403 `userRateLimitExceeded` with `throttle_403`).
     pub throttle: usize,
+    pub throttle_403: bool,
     pub throttled: usize,
     /// users.list pages at or after this offset fail with 400.
     pub fail_from: Option<usize>,
@@ -273,6 +275,13 @@ async fn users(
     if g.throttle > 0 {
         g.throttle -= 1;
         g.throttled += 1;
+        if g.throttle_403 {
+            return google_error(
+                403,
+                "userRateLimitExceeded",
+                "Quota exceeded for quota metric 'Queries' and limit 'Queries per minute per user' of service 'admin.googleapis.com'",
+            );
+        }
         let mut r = google_error(
             429,
             "rateLimitExceeded",

@@ -84,6 +84,22 @@ fn error_message(body: &str) -> String {
         .unwrap_or_else(|| body.chars().take(200).collect())
 }
 
+/// Whether a 403 is Google's rate limit rather than a refusal: the
+/// Directory API answers `userRateLimitExceeded` (the per-user quota,
+/// 2,400 queries a minute by default) and `quotaExceeded` (too many
+/// concurrent requests) with 403, and asks for a retry with backoff.
+fn is_rate_limit(body: &str) -> bool {
+    let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+    v["error"]["errors"].as_array().is_some_and(|errors| {
+        errors.iter().any(|e| {
+            matches!(
+                e["reason"].as_str(),
+                Some("userRateLimitExceeded" | "rateLimitExceeded" | "quotaExceeded")
+            )
+        })
+    })
+}
+
 fn retry_after(resp: &reqwest::Response) -> Option<Duration> {
     let secs: u64 = resp
         .headers()
@@ -128,7 +144,6 @@ impl DirectoryClient {
                 .await
                 .map_err(|e| GoogleError::Transport(e.to_string()))?;
             let status = resp.status();
-            let retryable = status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
             let pause = retry_after(&resp)
                 .unwrap_or(wait)
                 .clamp(self.min_wait, MAX_WAIT);
@@ -136,6 +151,9 @@ impl DirectoryClient {
                 .text()
                 .await
                 .map_err(|e| GoogleError::Transport(e.to_string()))?;
+            let retryable = status == StatusCode::TOO_MANY_REQUESTS
+                || status.is_server_error()
+                || (status == StatusCode::FORBIDDEN && is_rate_limit(&body));
             if !retryable {
                 return Ok((status, body));
             }
@@ -263,7 +281,21 @@ impl DirectoryClient {
 
 #[cfg(test)]
 mod tests {
-    use super::error_message;
+    use super::{error_message, is_rate_limit};
+
+    #[test]
+    fn tells_rate_limits_from_refusals() {
+        assert!(is_rate_limit(
+            r#"{"error": {"code": 403, "message": "Quota exceeded", "errors": [{"reason": "userRateLimitExceeded"}]}}"#
+        ));
+        assert!(is_rate_limit(
+            r#"{"error": {"code": 403, "errors": [{"reason": "quotaExceeded"}]}}"#
+        ));
+        assert!(!is_rate_limit(
+            r#"{"error": {"code": 403, "message": "Not Authorized to access this resource/api", "errors": [{"reason": "forbidden"}]}}"#
+        ));
+        assert!(!is_rate_limit("oops"));
+    }
 
     #[test]
     fn reads_both_error_shapes() {

@@ -226,6 +226,17 @@ async fn a_cut_short_listing_deletes_nothing_and_quota_errors_are_retried() {
         4
     );
     assert_eq!(count(&events(&s, &id).await, "dsync.user.deleted"), 1);
+
+    // Google's per-user quota answers 403 userRateLimitExceeded: retried
+    // with backoff too, not taken for missing delegation.
+    {
+        let mut g = g.lock();
+        g.throttle = 2;
+        g.throttle_403 = true;
+    }
+    let d = sync(&s, &key, &id).await;
+    assert_eq!(d["google"]["last_poll_result"], "ok", "{d}");
+    assert_eq!(g.lock().throttled, 4);
 }
 
 #[tokio::test]
