@@ -102,6 +102,8 @@ pub struct Google {
     pub user_snapshots: usize,
     /// Every Directory API request answered (token exchanges not counted).
     pub requests: usize,
+    /// When each of the last 1,000 Directory API requests came.
+    pub request_times: std::collections::VecDeque<std::time::Instant>,
     /// When the last users.list without a pageToken (a poll's first listing) came.
     pub snapshot_started_at: Option<std::time::SystemTime>,
     /// The next this many users.list requests are answered 429 with
@@ -116,6 +118,16 @@ pub struct Google {
     /// The public half of the key the service account signs with.
     pub public_key: Vec<u8>,
     pub token_uri: String,
+}
+
+impl Google {
+    fn count_request(&mut self) {
+        self.requests += 1;
+        if self.request_times.len() == 1000 {
+            self.request_times.pop_front();
+        }
+        self.request_times.push_back(std::time::Instant::now());
+    }
 }
 
 /// The stand-in's state, shared with its handlers.
@@ -268,7 +280,7 @@ async fn users(
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let mut g = g.lock();
-    g.requests += 1;
+    g.count_request();
     if !authorized(&g, &headers) {
         return google_error(401, "authError", "Invalid Credentials");
     }
@@ -327,7 +339,7 @@ async fn groups(
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let mut g = g.lock();
-    g.requests += 1;
+    g.count_request();
     if !authorized(&g, &headers) {
         return google_error(401, "authError", "Invalid Credentials");
     }
@@ -349,7 +361,7 @@ async fn members(
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let mut g = g.lock();
-    g.requests += 1;
+    g.count_request();
     if !authorized(&g, &headers) {
         return google_error(401, "authError", "Invalid Credentials");
     }

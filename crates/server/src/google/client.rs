@@ -55,6 +55,10 @@ pub struct DirectoryClient {
     token: Mutex<Option<Token>>,
     /// The shortest wait before a retry (tests shorten it).
     min_wait: Duration,
+    /// The least time between two Directory API requests (the request
+    /// budget a minute), and when the last one was sent.
+    spacing: Duration,
+    last_request: Mutex<Option<Instant>>,
 }
 
 /// One page of a listing: its items and the token of the next page.
@@ -119,7 +123,12 @@ impl DirectoryClient {
         account: ServiceAccount,
         subject: &str,
         min_wait: Duration,
+        requests_per_minute: u32,
     ) -> Self {
+        let spacing = match requests_per_minute {
+            0 => Duration::ZERO,
+            n => Duration::from_secs(60) / n,
+        };
         DirectoryClient {
             http,
             api_url: api_url.trim_end_matches('/').to_owned(),
@@ -127,7 +136,21 @@ impl DirectoryClient {
             subject: subject.to_owned(),
             token: Mutex::new(None),
             min_wait,
+            spacing,
+            last_request: Mutex::new(None),
         }
+    }
+
+    /// Waits until the request budget allows another request.
+    async fn pace(&self) {
+        let mut last = self.last_request.lock().await;
+        if let Some(at) = *last {
+            let due = at + self.spacing;
+            if due > Instant::now() {
+                tokio::time::sleep_until(due.into()).await;
+            }
+        }
+        *last = Some(Instant::now());
     }
 
     /// Sends `build()` until it is answered with something other than 429
@@ -239,6 +262,7 @@ impl DirectoryClient {
         let mut renewed = false;
         loop {
             let token = self.token().await?;
+            self.pace().await;
             let (status, body) = self
                 .send(|| self.http.get(&url).bearer_auth(&token).query(&query))
                 .await?;

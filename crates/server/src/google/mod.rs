@@ -55,7 +55,7 @@ impl Clients {
     fn get(
         &mut self,
         http: &reqwest::Client,
-        api_url: &str,
+        config: &crate::config::ServerConfig,
         job: &GoogleJob,
     ) -> Result<Arc<DirectoryClient>, String> {
         let fingerprint = format!("{}\n{}", job.source.admin_email, job.credentials);
@@ -67,10 +67,11 @@ impl Clients {
         let account = ServiceAccount::parse(&job.credentials)?;
         let client = Arc::new(DirectoryClient::new(
             http.clone(),
-            api_url,
+            &config.google_api_url,
             account,
             &job.source.admin_email,
             Duration::from_secs(1),
+            config.google_requests_per_minute,
         ));
         self.0.insert(
             job.source.directory_id.clone(),
@@ -130,7 +131,7 @@ async fn run_job(
 ) {
     let dir = job.source.directory_id.as_str();
     let started = std::time::Instant::now();
-    let (summary, outcome) = match clients.get(http, &state.config.google_api_url, job) {
+    let (summary, outcome) = match clients.get(http, &state.config, job) {
         Ok(client) => {
             let held = Held {
                 state,

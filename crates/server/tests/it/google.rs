@@ -661,3 +661,35 @@ async fn polls_are_counted_timed_and_labelled_in_metrics() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn a_poll_keeps_within_its_request_budget() {
+    let (g, base) = stand_in().await;
+    // 300 a minute: one request every 200 ms.
+    let Some(s) = TestServer::start_with(ServerConfig {
+        google_api_url: base.clone(),
+        google_requests_per_minute: 300,
+        ..ServerConfig::default()
+    })
+    .await
+    else {
+        return;
+    };
+    let key = admin_key(&s).await;
+    g.lock().users = (1..=6)
+        .map(|i| user(&i.to_string(), &format!("u{i}@example.com"), "U"))
+        .collect();
+    let id = create(&s, &key, &base).await;
+    assert_eq!(
+        sync(&s, &key, &id).await["google"]["last_poll_result"],
+        "ok"
+    );
+    let g = g.lock();
+    // Three pages of users and one (empty) of groups.
+    assert_eq!(g.requests, 4);
+    let times: Vec<_> = g.request_times.iter().collect();
+    for w in times.windows(2) {
+        let gap = w[1].duration_since(*w[0]);
+        assert!(gap >= Duration::from_millis(190), "{gap:?}");
+    }
+}
