@@ -114,6 +114,10 @@ fn describe() {
         "roster_auth_failures_total",
         "Requests refused for their credentials, by API and reason"
     );
+    describe_counter!(
+        "roster_request_log_dropped_total",
+        "Provider requests left out of the request log because its writer fell behind"
+    );
 }
 
 /// The result label of a status: `success`, `client_error` or `server_error`.
@@ -236,6 +240,11 @@ pub fn rate_limited(api: &'static str) {
 /// revoked), `wrong_directory` (a valid token on another directory's path).
 pub fn auth_failure(api: &'static str, reason: &'static str) {
     metrics::counter!("roster_auth_failures_total", "api" => api, "reason" => reason).increment(1);
+}
+
+/// Counts a provider request the request log had no room for.
+pub fn request_log_dropped() {
+    metrics::counter!("roster_request_log_dropped_total").increment(1);
 }
 
 /// Serves `GET /metrics` on `listener` until `stop` turns true.

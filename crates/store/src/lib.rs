@@ -12,6 +12,7 @@ pub mod db;
 pub mod error;
 pub mod gauges;
 pub mod google;
+pub mod portal;
 pub mod postgres;
 mod roles;
 mod rows;
@@ -25,6 +26,7 @@ use std::sync::{Arc, Mutex};
 
 pub use error::{StoreError, StoreResult};
 pub use google::GoogleStore;
+pub use portal::PortalStore;
 pub use postgres::{PgOptions, PgStore};
 pub use roles::{
     AuditLog, DirectoryReads, DirectoryStore, EventLog, Health, HealthCheck, ResourceStore, Store,
@@ -41,6 +43,7 @@ pub use tokens::{hash_token, new_admin_key, new_token};
 /// roster_store::prelude::*;` where a module calls methods of several.
 pub mod prelude {
     pub use crate::google::GoogleStore;
+    pub use crate::portal::PortalStore;
     pub use crate::roles::{
         AuditLog, DirectoryReads, DirectoryStore, EventLog, HealthCheck, ResourceStore, Store,
         StoreGauges, TokenStore, WebhookStore,

@@ -416,6 +416,7 @@ pub trait Store:
     + HealthCheck
     + StoreGauges
     + crate::google::GoogleStore
+    + crate::portal::PortalStore
 {
 }
 
@@ -430,5 +431,6 @@ impl<T> Store for T where
         + HealthCheck
         + StoreGauges
         + crate::google::GoogleStore
+        + crate::portal::PortalStore
 {
 }

@@ -7,6 +7,7 @@ pub mod directory_api;
 pub mod google;
 pub mod list;
 pub mod outbox;
+pub mod portal;
 pub mod read;
 pub mod resources;
 pub mod settings;
