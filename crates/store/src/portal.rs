@@ -44,6 +44,12 @@ pub trait PortalStore: Send + Sync {
     /// Marks the link of `secret` opened and returns it, if it exists, has
     /// not expired and was never opened; two openings at once get one link.
     async fn open_portal_link(&self, secret: &str) -> StoreResult<Option<PortalLink>>;
+    /// Records the portal session an opened link started (its id), so the
+    /// session finds its link (return URL, audit actor); false when the
+    /// link was never opened.
+    async fn attach_portal_session(&self, link: &str, session: &str) -> StoreResult<bool>;
+    /// The link that started a portal session.
+    async fn portal_link_of_session(&self, session: &str) -> StoreResult<Option<PortalLink>>;
 
     /// Appends requests to the log in one transaction (those of unknown
     /// directories are dropped), counts them by directory and hour, and cuts

@@ -60,9 +60,11 @@ pub fn migration(d: Dialect) -> String {
             created_at     BIGINT NOT NULL,
             expires_at     BIGINT NOT NULL,
             opened_at      BIGINT,
-            created_by     TEXT NOT NULL
+            created_by     TEXT NOT NULL,
+            session_id     {text}
         );
-        CREATE INDEX portal_links_directory ON portal_links(directory_id);"
+        CREATE INDEX portal_links_directory ON portal_links(directory_id);
+        CREATE INDEX portal_links_session ON portal_links(session_id);"
     )
 }
 
@@ -163,6 +165,23 @@ pub fn open_link(c: &dyn Db, secret: &str) -> StoreResult<Option<PortalLink>> {
         )?;
     }
     Ok(link)
+}
+
+pub fn attach_session(c: &dyn Db, link: &str, session: &str) -> StoreResult<bool> {
+    Ok(c.exec(
+        "UPDATE portal_links SET session_id = ? WHERE id = ? AND opened_at IS NOT NULL",
+        vals![session, link],
+    )? > 0)
+}
+
+pub fn link_of_session(c: &dyn Db, session: &str) -> StoreResult<Option<PortalLink>> {
+    c.query_opt(
+        &format!("SELECT {LINK_COLUMNS} FROM portal_links WHERE session_id = ?"),
+        vals![session],
+    )?
+    .as_ref()
+    .map(link_row)
+    .transpose()
 }
 
 /// The directories among `ids` that exist.
@@ -334,6 +353,17 @@ impl<T: SqlStore> PortalStore for T {
     async fn open_portal_link(&self, secret: &str) -> StoreResult<Option<PortalLink>> {
         let secret = secret.to_owned();
         self.run_write(None, move |c| open_link(c, &secret)).await
+    }
+
+    async fn attach_portal_session(&self, link: &str, session: &str) -> StoreResult<bool> {
+        let (link, session) = (link.to_owned(), session.to_owned());
+        self.run_write(None, move |c| attach_session(c, &link, &session))
+            .await
+    }
+
+    async fn portal_link_of_session(&self, session: &str) -> StoreResult<Option<PortalLink>> {
+        let session = session.to_owned();
+        self.run_read(move |c| link_of_session(c, &session)).await
     }
 
     async fn record_requests(
