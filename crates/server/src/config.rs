@@ -131,6 +131,12 @@ pub struct ServerConfig {
     /// Base URL of Google's Admin SDK Directory API, which Google Workspace
     /// directories are polled from (an egress proxy or a test stand-in).
     pub google_api_url: String,
+
+    // The web pages.
+    /// A dashboard session unused for this long ends (sign in again).
+    pub admin_session_idle_secs: i64,
+    /// A dashboard session ends this long after sign-in, however busy.
+    pub admin_session_max_secs: i64,
 }
 
 /// A directory whose tokens get their own rate (`[[rate_limit_overrides]]`).
@@ -207,6 +213,8 @@ impl Default for ServerConfig {
             metrics_listen: None,
             metrics_directory_labels: false,
             google_api_url: "https://admin.googleapis.com".to_owned(),
+            admin_session_idle_secs: 30 * 60,
+            admin_session_max_secs: 12 * 3600,
         }
     }
 }

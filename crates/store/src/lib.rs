@@ -19,6 +19,7 @@ pub mod secrets;
 pub mod sql;
 pub mod sqlite;
 mod tokens;
+pub mod web_sessions;
 pub mod webhooks;
 
 use std::sync::{Arc, Mutex};
@@ -28,7 +29,7 @@ pub use google::GoogleStore;
 pub use postgres::{PgOptions, PgStore};
 pub use roles::{
     AuditLog, DirectoryReads, DirectoryStore, EventLog, Health, HealthCheck, ResourceStore, Store,
-    StoreGauges, TokenStore, WebhookStore,
+    StoreGauges, TokenStore, WebSessionStore, WebhookStore,
 };
 pub use roster_domain::model::*;
 /// The domain types the store persists, under the paths the store has
@@ -43,7 +44,7 @@ pub mod prelude {
     pub use crate::google::GoogleStore;
     pub use crate::roles::{
         AuditLog, DirectoryReads, DirectoryStore, EventLog, HealthCheck, ResourceStore, Store,
-        StoreGauges, TokenStore, WebhookStore,
+        StoreGauges, TokenStore, WebSessionStore, WebhookStore,
     };
 }
 

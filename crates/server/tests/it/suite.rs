@@ -35,6 +35,7 @@ mod projection;
 mod smoke;
 mod user_groups;
 mod users;
+mod web_admin;
 mod webhooks;
 mod workos_api;
 mod workos_webhooks;

@@ -17,7 +17,7 @@ use super::copy::{COPY_CHUNK, CopyForm, CopyPlan, Held, HeldCopy, Source, copy_f
 use crate::db::{Db, Dialect, Row, Val, postgres_placeholders};
 use crate::{StoreError, StoreResult};
 
-pub const SCHEMA_VERSION: i64 = 7;
+pub const SCHEMA_VERSION: i64 = 8;
 const SCHEMA: &str = include_str!("schema.sql");
 /// The advisory lock key that serializes migrations of concurrent starts.
 const MIGRATION_LOCK: i64 = 0x526f_7374_6572; // "Roster"
@@ -729,6 +729,10 @@ fn migrate_in_transaction(conn: &PgConn) -> StoreResult<()> {
     }
     if version < 7 {
         conn.batch(crate::rows::google::MIGRATION)?;
+    }
+    if version < 8 {
+        conn.batch(crate::rows::web_sessions::MIGRATION)?;
+        conn.batch(crate::rows::webhooks::RESPONSE_EXCERPT)?;
     }
     conn.exec(
         "UPDATE roster_schema SET version = ?",
