@@ -132,6 +132,12 @@ pub struct ServerConfig {
     /// directories are polled from (an egress proxy or a test stand-in).
     pub google_api_url: String,
 
+    // The web pages.
+    /// A dashboard session unused for this long ends (sign in again).
+    pub admin_session_idle_secs: i64,
+    /// A dashboard session ends this long after sign-in, however busy.
+    pub admin_session_max_secs: i64,
+
     // The provider request log and the Admin Portal.
     /// Provider requests kept per directory (newest first); 0 records none.
     pub request_log_max_per_directory: u64,
@@ -221,6 +227,8 @@ impl Default for ServerConfig {
             metrics_listen: None,
             metrics_directory_labels: false,
             google_api_url: "https://admin.googleapis.com".to_owned(),
+            admin_session_idle_secs: 30 * 60,
+            admin_session_max_secs: 12 * 3600,
             request_log_max_per_directory: 1000,
             request_log_max_age_secs: 7 * 24 * 3600,
             portal_link_max_secs: 7 * 24 * 3600,

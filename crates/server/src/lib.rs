@@ -27,6 +27,7 @@ pub mod service;
 pub mod setup_steps;
 pub mod state;
 pub mod token_cache;
+pub mod web;
 pub mod webhooks;
 pub mod workos;
 
@@ -121,6 +122,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api::routes())
         .merge(workos::routes())
         .merge(health::routes())
+        .merge(web::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(cfg.max_body_bytes))

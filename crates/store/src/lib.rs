@@ -20,6 +20,7 @@ pub mod secrets;
 pub mod sql;
 pub mod sqlite;
 mod tokens;
+pub mod web_sessions;
 pub mod webhooks;
 
 use std::sync::{Arc, Mutex};
@@ -30,7 +31,7 @@ pub use portal::PortalStore;
 pub use postgres::{PgOptions, PgStore};
 pub use roles::{
     AuditLog, DirectoryReads, DirectoryStore, EventLog, Health, HealthCheck, ResourceStore, Store,
-    StoreGauges, TokenStore, WebhookStore,
+    StoreGauges, TokenStore, WebSessionStore, WebhookStore,
 };
 pub use roster_domain::model::*;
 /// The domain types the store persists, under the paths the store has
@@ -46,7 +47,7 @@ pub mod prelude {
     pub use crate::portal::PortalStore;
     pub use crate::roles::{
         AuditLog, DirectoryReads, DirectoryStore, EventLog, HealthCheck, ResourceStore, Store,
-        StoreGauges, TokenStore, WebhookStore,
+        StoreGauges, TokenStore, WebSessionStore, WebhookStore,
     };
 }
 

@@ -2,7 +2,8 @@
 //! a schema per test, a private cluster when none is running), the `roster
 //! serve` process spawner ([`process`]), a raw HTTP/1.1 client and webhook
 //! receiver on real sockets ([`http`]) and, with the `server` feature, the
-//! in-process server spawner ([`server`]).
+//! in-process server spawner ([`server`]) and, with the `browser` feature, a
+//! headless Chromium for the web pages ([`browser`]).
 //!
 //! A dev-dependency only. Its helpers fail the calling test the way `assert!`
 //! does, by panicking with a message that says what was expected; they never
@@ -11,6 +12,8 @@
 // whose way of failing is a panic with a message, so only bare unwraps stay denied.
 #![allow(clippy::expect_used, clippy::panic)]
 
+#[cfg(feature = "browser")]
+pub mod browser;
 pub mod http;
 pub mod pg;
 pub mod process;

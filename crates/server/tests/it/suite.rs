@@ -37,6 +37,8 @@ mod provider_requests;
 mod smoke;
 mod user_groups;
 mod users;
+mod web_admin;
+mod web_portal;
 mod webhooks;
 mod workos_api;
 mod workos_webhooks;

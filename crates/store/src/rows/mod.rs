@@ -13,6 +13,7 @@ pub mod resources;
 pub mod settings;
 pub mod store;
 pub mod tx;
+pub mod web_sessions;
 pub mod webhooks;
 
 use crate::db::Dialect;
