@@ -28,6 +28,24 @@ async fn screenshot(b: &Browser, name: &str) {
     }
 }
 
+/// The text of the element `css` selects, read again if the page replaced
+/// the element between finding and reading it (at most 15 s).
+async fn text_of(b: &Browser, css: &str) -> String {
+    let started = Instant::now();
+    loop {
+        for el in b.find_all(css).await {
+            if let Ok(t) = el.text().await {
+                return t;
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "no {css} to read"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// A portal link for the test's directory, made by the app over /api/v1.
 async fn portal_link(s: &TestServer, key: &str, body: Value) -> String {
     let r = api(s, key, Method::POST, "/portal_links", Some(body)).await;
@@ -71,7 +89,7 @@ async fn an_it_admin_connects_okta_through_a_portal_link() {
     assert!(here.ends_with("/portal"), "{here}");
     assert!(!here.contains("rpl_"));
     assert!(
-        b.text("#connection-headline")
+        text_of(&b, "#connection-headline")
             .await
             .contains("waiting for the first request")
     );
@@ -84,8 +102,10 @@ async fn an_it_admin_connects_okta_through_a_portal_link() {
     assert!(b.body_text().await.contains("SCIM connector base URL"));
     b.click("form[action='/portal/setup/okta/token'] button")
         .await;
-    let base = b.text("#scim-base-url").await;
-    let token = b.text("#scim-token").await;
+    // The token is on the answer to the form only: once it shows, the
+    // page is the new one.
+    let token = text_of(&b, "#scim-token").await;
+    let base = text_of(&b, "#scim-base-url").await;
     assert!(token.starts_with("rst_"), "{token}");
     assert!(!b.url().await.contains("rst_"));
     screenshot(&b, "portal-okta").await;
@@ -110,17 +130,21 @@ async fn an_it_admin_connects_okta_through_a_portal_link() {
     )
     .await;
 
-    // The page's script refreshes the status until it is connected.
+    // The page's script refreshes the status until it is connected (the
+    // whole body is read: the status element itself is replaced each time).
     let started = Instant::now();
     loop {
-        let headline = b.text("#connection-headline").await;
-        if headline.starts_with("connected") {
-            assert!(headline.contains("Okta, 3 users, 1 group"), "{headline}");
+        let body = b.body_text().await;
+        if body.contains("Connection: connected") {
+            assert!(
+                body.contains("connected: Okta, 3 users, 1 group, last request"),
+                "{body}"
+            );
             break;
         }
         assert!(
             started.elapsed() < Duration::from_secs(15),
-            "never connected: {headline}"
+            "never connected: {body}"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
