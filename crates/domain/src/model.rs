@@ -223,6 +223,8 @@ pub enum Actor {
     Cli,
     /// A dashboard session (its id).
     Dashboard(String),
+    /// An Admin Portal session, opened by this portal link (its id).
+    Portal(String),
 }
 
 impl std::fmt::Display for Actor {
@@ -231,6 +233,7 @@ impl std::fmt::Display for Actor {
             Actor::AdminKey(id) => write!(f, "admin_key:{id}"),
             Actor::Cli => f.write_str("cli"),
             Actor::Dashboard(session) => write!(f, "dashboard:{session}"),
+            Actor::Portal(link) => write!(f, "portal:{link}"),
         }
     }
 }

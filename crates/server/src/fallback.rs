@@ -25,6 +25,7 @@ const MAX_REJECTION_TEXT: usize = 300;
 
 pub async fn stack_errors(req: Request, next: Next) -> Response {
     let app_api = req.uri().path().starts_with("/api/");
+    let web = crate::web::is_web_path(req.uri().path());
     let request_id = req
         .headers()
         .get("x-request-id")
@@ -45,9 +46,12 @@ pub async fn stack_errors(req: Request, next: Next) -> Response {
             "internal error; the client was given only the request id"
         );
         let detail = format!("internal error; quote request id {request_id} when reporting it");
+        if web {
+            return crate::web::error_page(StatusCode::INTERNAL_SERVER_ERROR, &detail);
+        }
         return render(app_api, StatusCode::INTERNAL_SERVER_ERROR, &detail, None);
     }
-    if is_json(&resp) {
+    if is_json(&resp) || (web && is_html(&resp)) {
         return resp;
     }
     let retry_after = resp.headers().get(header::RETRY_AFTER).cloned();
@@ -55,7 +59,19 @@ pub async fn stack_errors(req: Request, next: Next) -> Response {
     let text = to_bytes(body, 16 * 1024).await.unwrap_or_default();
     let text = String::from_utf8_lossy(&text);
     let detail = describe(status, text.trim());
+    if web {
+        // The pages' own answers are HTML already; this is the stack's
+        // (a timeout, an oversized form) or an asset's plain 404.
+        return crate::web::error_page(status, &detail);
+    }
     render(app_api, status, &detail, retry_after)
+}
+
+fn is_html(resp: &Response) -> bool {
+    resp.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.trim_start().starts_with("text/html"))
 }
 
 fn is_json(resp: &Response) -> bool {

@@ -143,6 +143,10 @@ fn describe() {
         Unit::Seconds,
         "When a Google Workspace directory's last successful poll ended (Unix time), by directory"
     );
+    describe_counter!(
+        "roster_request_log_dropped_total",
+        "Provider requests left out of the request log because its writer fell behind"
+    );
 }
 
 /// What one Google poll saw, for [`google_poll`].
@@ -310,6 +314,11 @@ pub fn rate_limited(api: &'static str) {
 /// revoked), `wrong_directory` (a valid token on another directory's path).
 pub fn auth_failure(api: &'static str, reason: &'static str) {
     metrics::counter!("roster_auth_failures_total", "api" => api, "reason" => reason).increment(1);
+}
+
+/// Counts a provider request the request log had no room for.
+pub fn request_log_dropped() {
+    metrics::counter!("roster_request_log_dropped_total").increment(1);
 }
 
 /// Serves `GET /metrics` on `listener` until `stop` turns true.

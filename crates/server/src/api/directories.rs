@@ -43,7 +43,7 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<Strin
 
 const MAX_ATTR: usize = 200;
 
-fn check_name(name: &str) -> Result<String, AppError> {
+pub(crate) fn check_name(name: &str) -> Result<String, AppError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > MAX_NAME {
         return Err(AppError::bad_request(format!(
@@ -54,7 +54,7 @@ fn check_name(name: &str) -> Result<String, AppError> {
 }
 
 /// An optional attribute: trimmed, empty meaning none, within [`MAX_ATTR`].
-fn check_attr(key: &str, v: Option<String>) -> Result<Option<String>, AppError> {
+pub(crate) fn check_attr(key: &str, v: Option<String>) -> Result<Option<String>, AppError> {
     let v = v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
     if v.as_ref().is_some_and(|s| s.chars().count() > MAX_ATTR) {
         return Err(AppError::bad_request(format!(

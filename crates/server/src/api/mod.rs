@@ -6,6 +6,8 @@ mod audit;
 pub(crate) mod directories;
 mod events;
 pub(crate) mod params;
+mod portal_links;
+mod requests;
 mod tokens;
 mod users;
 pub mod webhooks;
@@ -49,6 +51,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/admin_keys/{id}", delete(admin_keys::revoke))
         .route("/api/v1/admin_keys/{id}/rotate", post(admin_keys::rotate))
         .route("/api/v1/audit_log", get(audit::list))
+        .route("/api/v1/portal_links", post(portal_links::create))
         .merge(directory_routes())
 }
 
@@ -82,6 +85,11 @@ fn directory_routes() -> Router<AppState> {
             "/api/v1/directories/{id}/tokens/{token_id}/rotate",
             post(tokens::rotate),
         )
+        .route("/api/v1/directories/{id}/requests", get(requests::list))
+        .route(
+            "/api/v1/directories/{id}/connection",
+            get(requests::connection),
+        )
         .route("/api/v1/directories/{id}/users", get(users::list_users))
         .route("/api/v1/directories/{id}/groups", get(users::list_groups))
         .route("/api/v1/users/{id}", get(users::get_user))
@@ -90,6 +98,7 @@ fn directory_routes() -> Router<AppState> {
 }
 
 pub use crate::error::AppError;
+pub use portal_links::check_return_url;
 
 /// A request authenticated by an admin API key, with what the key may do.
 ///

@@ -730,6 +730,16 @@ fn migrate_in_transaction(conn: &PgConn) -> StoreResult<()> {
     if version < 7 {
         conn.batch(crate::rows::google::MIGRATION)?;
     }
+    if version < 8 {
+        conn.batch(crate::rows::web_sessions::MIGRATION)?;
+        conn.batch(crate::rows::webhooks::RESPONSE_EXCERPT)?;
+    }
+    if version < 9 {
+        // The provider request log, its hourly counts, and portal links.
+        conn.batch(&crate::rows::portal::migration(
+            crate::db::Dialect::Postgres,
+        ))?;
+    }
     if version < 10 {
         // Google polls stage their listings here before applying them.
         conn.batch(&crate::rows::google_staging::migration(

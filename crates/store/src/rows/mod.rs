@@ -8,11 +8,13 @@ pub mod google;
 pub mod google_staging;
 pub mod list;
 pub mod outbox;
+pub mod portal;
 pub mod read;
 pub mod resources;
 pub mod settings;
 pub mod store;
 pub mod tx;
+pub mod web_sessions;
 pub mod webhooks;
 
 use crate::db::Dialect;

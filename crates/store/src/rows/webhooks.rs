@@ -517,6 +517,11 @@ pub fn event(c: &dyn Db, seq: i64) -> StoreResult<Option<Event>> {
     }))
 }
 
+/// The start of a receiver's answer to an attempt, kept to tell an
+/// operator why it failed (bounded and secret-free: see `Attempt`).
+pub const RESPONSE_EXCERPT: &str =
+    "ALTER TABLE webhook_deliveries ADD COLUMN response_excerpt TEXT;";
+
 #[cfg(test)]
 mod tests {
     use super::audit_url;

@@ -214,6 +214,17 @@ pub fn migrate(conn: &mut Connection) -> StoreResult<()> {
     if version < 9 {
         tx.execute_batch(crate::rows::google::MIGRATION).db()?;
     }
+    if version < 10 {
+        tx.execute_batch(crate::rows::web_sessions::MIGRATION)
+            .db()?;
+        tx.execute_batch(crate::rows::webhooks::RESPONSE_EXCERPT)
+            .db()?;
+    }
+    if version < 11 {
+        // The provider request log, its hourly counts, and portal links.
+        tx.execute_batch(&crate::rows::portal::migration(crate::db::Dialect::Sqlite))
+            .db()?;
+    }
     if version < 12 {
         // Google polls stage their listings here before applying them.
         tx.execute_batch(&crate::rows::google_staging::migration(
