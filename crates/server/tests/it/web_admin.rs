@@ -30,7 +30,7 @@ pub async fn sign_in(b: &Browser, s: &TestServer, key: &str) {
     b.goto(&format!("http://{}/admin", s.addr)).await;
     b.find("#key").await;
     b.fill("#key", key).await;
-    b.click("form[action='/admin/sign-in'] button[type=submit]")
+    b.click_to_page("form[action='/admin/sign-in'] button[type=submit]")
         .await;
     b.find("#directories").await;
 }
@@ -50,7 +50,7 @@ async fn an_operator_signs_in_sees_the_directories_and_signs_out() {
     screenshot(&b, "admin-sign-in").await;
 
     b.fill("#key", "rak_not-a-key").await;
-    b.click("form[action='/admin/sign-in'] button[type=submit]")
+    b.click_to_page("form[action='/admin/sign-in'] button[type=submit]")
         .await;
     assert!(
         b.text("#sign-in-error")
@@ -63,7 +63,7 @@ async fn an_operator_signs_in_sees_the_directories_and_signs_out() {
     assert!(table.contains("test"), "{table}");
     screenshot(&b, "admin-directories").await;
 
-    b.click("header form[action='/admin/sign-out'] button")
+    b.click_to_page("header form[action='/admin/sign-out'] button")
         .await;
     b.find("#key").await;
     // Signed out, the dashboard is closed again.
@@ -152,6 +152,16 @@ async fn pages_send_a_strict_content_security_policy_and_no_caching() {
     assert_eq!(h["cache-control"], "no-store");
     let html = r.text().await.unwrap();
     assert!(!html.contains(" style=\"") && !html.contains("<script>"));
+    // A page that does not exist is a page too, with the same headers.
+    let r = c.get("/admin/no-such-page").await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(r.headers().contains_key("content-security-policy"));
     // The stylesheet is cached for good under its versioned path.
     let css = html.split("href=\"/assets/").nth(1).unwrap();
     let css = css.split('"').next().unwrap();
@@ -312,7 +322,7 @@ async fn an_operator_connects_a_directory_and_follows_it_in_the_browser() {
     // A new directory: its base URL and token, shown once.
     b.fill("#new-name", "Acme Okta").await;
     b.fill("#new-org", "org_acme").await;
-    b.click("form[action='/admin/directories'] button[type=submit]")
+    b.click_to_page("form[action='/admin/directories'] button[type=submit]")
         .await;
     let token = b.text("#scim-token").await;
     let base = b.text("#scim-base-url").await;
@@ -325,7 +335,7 @@ async fn an_operator_connects_a_directory_and_follows_it_in_the_browser() {
     b.goto(&format!("http://{}/admin/webhooks", s.addr)).await;
     b.fill("#wh-url", &hook_url).await;
     b.fill("#wh-dir", &dir).await;
-    b.click("form[action='/admin/webhooks'] button[type=submit]")
+    b.click_to_page("form[action='/admin/webhooks'] button[type=submit]")
         .await;
     assert!(b.text("#webhook-secret").await.starts_with("whsec_"));
 
@@ -359,7 +369,7 @@ async fn an_operator_connects_a_directory_and_follows_it_in_the_browser() {
         .await;
     b.wait_for_text("3 users").await;
     screenshot(&b, "admin-directory").await;
-    b.click("#users-link").await;
+    b.click_to_page("#users-link").await;
     let table = b.text("#resources").await;
     assert!(table.contains("ada@example.com") && table.contains("grace@example.com"));
     // A provider may send any name: it shows as text, never as markup.
@@ -369,18 +379,18 @@ async fn an_operator_connects_a_directory_and_follows_it_in_the_browser() {
 
     // Plain text searches names; a SCIM filter is used as typed.
     b.fill("#q", "grace").await;
-    b.click("form[role=search] button").await;
+    b.click_to_page("form[role=search] button").await;
     let table = b.text("#resources").await;
     assert!(table.contains("grace@example.com") && !table.contains("ada@example.com"));
     b.fill("#q", "userName sw \"ada\"").await;
-    b.click("form[role=search] button").await;
+    b.click_to_page("form[role=search] button").await;
     let table = b.text("#resources").await;
     assert!(table.contains("ada@example.com") && !table.contains("grace@example.com"));
 
     // The user named like markup: its page shows the raw resource as text.
     b.fill("#q", "onerror").await;
-    b.click("form[role=search] button").await;
-    b.click("#resources tbody a").await;
+    b.click_to_page("form[role=search] button").await;
+    b.click_to_page("#resources tbody a").await;
     assert_eq!(b.text("#user-name").await, XSS);
     assert!(b.text("#raw-scim").await.contains(XSS));
     assert!(b.find_all("img").await.is_empty());
@@ -389,7 +399,7 @@ async fn an_operator_connects_a_directory_and_follows_it_in_the_browser() {
     // Rotating: a new token, shown once; the old one works for the overlap.
     b.goto(&format!("http://{}/admin/directories/{dir}", s.addr))
         .await;
-    b.click("#tokens button.rotate").await;
+    b.click_to_page("#tokens button.rotate").await;
     let new_token = b.text("#scim-token").await;
     assert_ne!(new_token, token);
     assert_eq!(scim_status(&base, &new_token).await, StatusCode::OK);
@@ -417,7 +427,7 @@ async fn an_operator_connects_a_directory_and_follows_it_in_the_browser() {
     }
     screenshot(&b, "admin-webhook").await;
     let before = received.load(std::sync::atomic::Ordering::SeqCst);
-    b.click("#deliveries button.redeliver").await;
+    b.click_to_page("#deliveries button.redeliver").await;
     b.wait_for_text("The event is queued").await;
     let started = std::time::Instant::now();
     while received.load(std::sync::atomic::Ordering::SeqCst) <= before {
