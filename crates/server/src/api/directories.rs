@@ -358,7 +358,7 @@ pub async fn settings(
 
 /// Reads a settings body: `deactivation` and/or `custom_attributes`; what
 /// it leaves out stays as it is.
-fn settings_change(
+pub(crate) fn settings_change(
     reg: &SchemaRegistry,
     body: &Map<String, Value>,
 ) -> Result<SettingsChange, AppError> {
