@@ -19,6 +19,7 @@ use crate::commands::config::ConfigCommand;
 use crate::commands::directory::DirectoryCommand;
 use crate::commands::events::EventsCommand;
 use crate::commands::healthcheck::HealthcheckArgs;
+use crate::commands::portal::PortalCommand;
 use crate::commands::restore::RestoreArgs;
 use crate::commands::secret_key::SecretKeyCommand;
 use crate::commands::serve::ServeArgs;
@@ -82,6 +83,9 @@ enum Command {
     /// Manage admin API keys (for /api/v1).
     #[command(subcommand, name = "admin-key")]
     AdminKey(AdminKeyCommand),
+    /// Admin Portal links for a customer's IT admin.
+    #[command(subcommand)]
+    Portal(PortalCommand),
     /// Read the directory-sync event stream.
     #[command(subcommand)]
     Events(EventsCommand),
@@ -160,6 +164,7 @@ async fn main() -> Result<()> {
         Command::Directory(cmd) => commands::directory::run(store, &opened.reg, cmd).await,
         Command::Token(cmd) => commands::token::run(store, cmd).await,
         Command::AdminKey(cmd) => commands::admin_key::run(store, cmd).await,
+        Command::Portal(cmd) => commands::portal::run(store, &settings.server, cmd).await,
         Command::Events(cmd) => commands::events::run(store, cmd).await,
         Command::Audit(cmd) => commands::audit::run(store, cmd).await,
         Command::Webhook(cmd) => commands::webhook::run(store, cmd).await,

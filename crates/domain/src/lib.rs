@@ -10,6 +10,7 @@
 //!   `custom_attributes` of its users;
 //! - [`error`]: [`DomainError`], what can go wrong, in the domain's terms;
 //! - [`directory_api`]: the queries and pages of the app-facing directory API;
+//! - [`requests`]: the provider request log and the connection status read from it;
 //! - [`google`]: Google Workspace Directory API users and groups as SCIM documents.
 //!
 //! Nothing here does I/O: the store persists these types and the server
@@ -21,6 +22,7 @@ pub mod error;
 pub mod events;
 pub mod google;
 pub mod model;
+pub mod requests;
 
 pub use error::{DomainError, DomainResult};
 pub use model::*;

@@ -228,6 +228,8 @@ pub enum Actor {
     Cli,
     /// A dashboard session (its id).
     Dashboard(String),
+    /// An Admin Portal session, opened by this portal link (its id).
+    Portal(String),
 }
 
 impl std::fmt::Display for Actor {
@@ -236,6 +238,7 @@ impl std::fmt::Display for Actor {
             Actor::AdminKey(id) => write!(f, "admin_key:{id}"),
             Actor::Cli => f.write_str("cli"),
             Actor::Dashboard(session) => write!(f, "dashboard:{session}"),
+            Actor::Portal(link) => write!(f, "portal:{link}"),
         }
     }
 }
@@ -351,4 +354,6 @@ pub struct SettingsChange {
     pub deactivation: Option<Deactivation>,
     /// `Some(None)` removes the mapping.
     pub custom_attributes: Option<Option<crate::custom_attributes::CustomAttributes>>,
+    /// How often a Google Workspace directory is polled (seconds).
+    pub poll_interval_secs: Option<i64>,
 }

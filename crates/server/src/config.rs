@@ -131,6 +131,30 @@ pub struct ServerConfig {
     /// Base URL of Google's Admin SDK Directory API, which Google Workspace
     /// directories are polled from (an egress proxy or a test stand-in).
     pub google_api_url: String,
+    /// Most Directory API requests one Google directory's poll sends a
+    /// minute (0: no limit). Google's default quota is 2,400 a minute per
+    /// user per project; the default leaves half of it to other clients.
+    pub google_requests_per_minute: u32,
+
+    // The web pages.
+    /// A dashboard session unused for this long ends (sign in again).
+    pub admin_session_idle_secs: i64,
+    /// A dashboard session ends this long after sign-in, however busy.
+    pub admin_session_max_secs: i64,
+
+    // The provider request log and the Admin Portal.
+    /// Provider requests kept per directory (newest first); 0 records none.
+    pub request_log_max_per_directory: u64,
+    /// Provider requests older than this are deleted.
+    pub request_log_max_age_secs: u64,
+    /// The longest a portal link may stay valid (`expires_in_secs` at most).
+    pub portal_link_max_secs: u64,
+    /// The product name the portal shows its visitors.
+    pub portal_product_name: String,
+    /// An https URL of the logo the portal shows; none when unset.
+    pub portal_logo_url: Option<String>,
+    /// The portal's accent colour, `#rrggbb`.
+    pub portal_accent_color: String,
 }
 
 /// A directory whose tokens get their own rate (`[[rate_limit_overrides]]`).
@@ -207,6 +231,15 @@ impl Default for ServerConfig {
             metrics_listen: None,
             metrics_directory_labels: false,
             google_api_url: "https://admin.googleapis.com".to_owned(),
+            google_requests_per_minute: 1200,
+            admin_session_idle_secs: 30 * 60,
+            admin_session_max_secs: 12 * 3600,
+            request_log_max_per_directory: 1000,
+            request_log_max_age_secs: 7 * 24 * 3600,
+            portal_link_max_secs: 7 * 24 * 3600,
+            portal_product_name: "Roster".to_owned(),
+            portal_logo_url: None,
+            portal_accent_color: "#2f5bea".to_owned(),
         }
     }
 }

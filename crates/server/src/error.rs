@@ -201,6 +201,68 @@ impl IntoResponse for AppError {
     }
 }
 
+/// An [`ApiError`] rendered for the web pages: an HTML page naming the
+/// problem, with the same status and message the JSON APIs would give.
+#[derive(Debug)]
+pub struct PageError(pub ApiError);
+
+impl PageError {
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        PageError(ApiError::bad_request(message))
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        PageError(ApiError::not_found(message))
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        PageError(ApiError::new(403, message))
+    }
+
+    pub fn message(&self) -> &str {
+        &self.0.0.detail
+    }
+}
+
+impl From<ApiError> for PageError {
+    fn from(e: ApiError) -> Self {
+        PageError(e)
+    }
+}
+
+impl From<AppError> for PageError {
+    fn from(e: AppError) -> Self {
+        PageError(e.0)
+    }
+}
+
+impl From<ScimError> for PageError {
+    fn from(e: ScimError) -> Self {
+        PageError(ApiError(e))
+    }
+}
+
+impl From<StoreError> for PageError {
+    fn from(e: StoreError) -> Self {
+        PageError(ApiError::from(e))
+    }
+}
+
+impl From<askama::Error> for PageError {
+    fn from(e: askama::Error) -> Self {
+        tracing::error!(error = %e, "a page template failed to render");
+        PageError(ApiError(ScimError::internal(
+            "the page could not be rendered",
+        )))
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        crate::web::error_page(self.0.status(), &self.0.0.detail)
+    }
+}
+
 /// An [`ApiError`] rendered for the WorkOS-compatible routes:
 /// `{"code": code, "message": text}`, the shape the WorkOS SDKs turn into
 /// their typed exceptions. Never an `error` key: the Node SDK would read it

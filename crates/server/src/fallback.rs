@@ -23,6 +23,7 @@ const MAX_REJECTION_TEXT: usize = 300;
 
 pub async fn stack_errors(req: Request, next: Next) -> Response {
     let face = Face::of(req.uri().path());
+    let web = crate::web::is_web_path(req.uri().path());
     let request_id = req
         .headers()
         .get("x-request-id")
@@ -43,7 +44,19 @@ pub async fn stack_errors(req: Request, next: Next) -> Response {
             "internal error; the client was given only the request id"
         );
         let detail = format!("internal error; quote request id {request_id} when reporting it");
+        if web {
+            return crate::web::error_page(StatusCode::INTERNAL_SERVER_ERROR, &detail);
+        }
         return render(face, StatusCode::INTERNAL_SERVER_ERROR, &detail, None);
+    }
+    if web && is_html(&resp) {
+        return resp;
+    }
+    if web {
+        // A route that does not exist under /admin (the router's SCIM 404),
+        // an oversized form, a timeout: a page, not JSON, for a browser.
+        let detail = describe(status, "");
+        return crate::web::error_page(status, &detail);
     }
     if is_json(&resp) {
         return resp;
@@ -54,6 +67,13 @@ pub async fn stack_errors(req: Request, next: Next) -> Response {
     let text = String::from_utf8_lossy(&text);
     let detail = describe(status, text.trim());
     render(face, status, &detail, retry_after)
+}
+
+fn is_html(resp: &Response) -> bool {
+    resp.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.trim_start().starts_with("text/html"))
 }
 
 fn is_json(resp: &Response) -> bool {

@@ -4,6 +4,7 @@ pub mod api;
 pub mod auth;
 pub mod bulk;
 pub mod config;
+pub mod connection;
 pub mod error;
 pub mod fallback;
 pub mod google;
@@ -20,11 +21,14 @@ pub mod provider;
 pub mod rate_limit;
 pub mod render;
 pub mod request;
+pub mod request_log;
 mod retention;
 mod scim;
 pub mod service;
+pub mod setup_steps;
 pub mod state;
 pub mod token_cache;
+pub mod web;
 pub mod webhooks;
 pub mod workos;
 
@@ -107,6 +111,7 @@ pub fn build_registry(config: &ServerConfig) -> Result<SchemaRegistry, Extension
 
 pub fn router(state: AppState) -> Router {
     let cfg = state.config.clone();
+    let log_state = state.clone();
     let x_request_id = axum::http::HeaderName::from_static("x-request-id");
     let concurrency = Concurrency(Arc::new(Semaphore::new(cfg.max_concurrent_requests.max(1))));
     // Layers run outside-in from the last one added: request id, trace,
@@ -115,6 +120,7 @@ pub fn router(state: AppState) -> Router {
     scim::routes()
         .merge(openapi::routes().into_router())
         .merge(health::routes())
+        .merge(web::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(cfg.max_body_bytes))
@@ -133,6 +139,10 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(CatchPanicLayer::custom(fallback::panic_response))
         .layer(middleware::from_fn(fallback::stack_errors))
+        .layer(middleware::from_fn_with_state(
+            log_state,
+            request_log::capture::capture,
+        ))
         .layer(middleware::from_fn_with_state(cfg.clone(), observe::track))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {

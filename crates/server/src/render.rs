@@ -15,7 +15,12 @@ use crate::state::AppState;
 
 /// The SCIM base URL of a directory as clients reach it.
 pub fn base_url(state: &AppState, headers: &HeaderMap, directory: &str) -> String {
-    let root = match &state.config.public_url {
+    format!("{}/scim/v2/{directory}", public_root(state, headers))
+}
+
+/// Where clients reach this server: `public_url`, or the request's host.
+pub fn public_root(state: &AppState, headers: &HeaderMap) -> String {
+    match &state.config.public_url {
         Some(u) => u.trim_end_matches('/').to_owned(),
         None => {
             let host = headers
@@ -26,8 +31,7 @@ pub fn base_url(state: &AppState, headers: &HeaderMap, directory: &str) -> Strin
                 .unwrap_or_else(|| state.config.listen.to_string());
             format!("http://{host}")
         }
-    };
-    format!("{root}/scim/v2/{directory}")
+    }
 }
 
 /// The full resource, before projection.

@@ -22,6 +22,8 @@ pub struct AppState {
     pub liveness: Arc<Liveness>,
     /// Directories whose provider type this process has already looked for.
     pub providers: Arc<crate::provider::Detected>,
+    /// Where the providers' SCIM requests are recorded.
+    pub request_log: crate::request_log::RequestLog,
 }
 
 impl AppState {
@@ -41,6 +43,7 @@ impl AppState {
     ) -> Self {
         let limiter = Arc::new(RateLimiter::new(&config));
         let tokens = Arc::new(TokenCache::new(config.token_cache_secs));
+        let request_log = crate::request_log::RequestLog::start(store.clone(), &config);
         AppState {
             store,
             reg,
@@ -49,6 +52,7 @@ impl AppState {
             tokens,
             liveness,
             providers: Arc::default(),
+            request_log,
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod db;
 pub mod error;
 pub mod gauges;
 pub mod google;
+pub mod portal;
 pub mod postgres;
 mod roles;
 mod rows;
@@ -19,16 +20,18 @@ pub mod secrets;
 pub mod sql;
 pub mod sqlite;
 mod tokens;
+pub mod web_sessions;
 pub mod webhooks;
 
 use std::sync::{Arc, Mutex};
 
 pub use error::{StoreError, StoreResult};
 pub use google::GoogleStore;
+pub use portal::PortalStore;
 pub use postgres::{PgOptions, PgStore};
 pub use roles::{
     AuditLog, DirectoryReads, DirectoryStore, EventLog, Health, HealthCheck, ResourceStore, Store,
-    StoreGauges, TokenStore, WebhookStore,
+    StoreGauges, TokenStore, WebSessionStore, WebhookStore,
 };
 pub use roster_domain::model::*;
 /// The domain types the store persists, under the paths the store has
@@ -41,9 +44,10 @@ pub use tokens::{hash_token, new_admin_key, new_token};
 /// roster_store::prelude::*;` where a module calls methods of several.
 pub mod prelude {
     pub use crate::google::GoogleStore;
+    pub use crate::portal::PortalStore;
     pub use crate::roles::{
         AuditLog, DirectoryReads, DirectoryStore, EventLog, HealthCheck, ResourceStore, Store,
-        StoreGauges, TokenStore, WebhookStore,
+        StoreGauges, TokenStore, WebSessionStore, WebhookStore,
     };
 }
 

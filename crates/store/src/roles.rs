@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 
 use crate::model::*;
-use crate::{StoreResult, TxWork, directory_api, events, webhooks};
+use crate::{StoreResult, TxWork, directory_api, events, web_sessions, webhooks};
 
 /// The SCIM resources of a directory (users and groups): their writes,
 /// alone or in one transaction, their reads and lists, and the membership
@@ -226,6 +226,27 @@ pub trait TokenStore: Send + Sync + 'static {
     ) -> StoreResult<Option<(AdminKeyInfo, String)>>;
     /// The live admin key `key` is, with its scope.
     async fn authenticate_admin(&self, key: &str) -> StoreResult<Option<AdminKeyInfo>>;
+    /// The admin key with this id while it is live; `None` once revoked or unknown.
+    async fn live_admin_key(&self, id: &str) -> StoreResult<Option<AdminKeyInfo>>;
+}
+
+/// Browser sessions of the dashboard and the Admin Portal, generic over
+/// what they are bound to ([`web_sessions::SessionScope`]).
+#[async_trait]
+pub trait WebSessionStore: Send + Sync + 'static {
+    /// Opens a session, audited as `web_session.created` naming `actor`;
+    /// returns it and the cookie's secret, which is not stored.
+    async fn create_web_session(
+        &self,
+        actor: &Actor,
+        scope: &web_sessions::SessionScope,
+        lifetime: web_sessions::SessionLifetime,
+    ) -> StoreResult<(web_sessions::WebSession, String)>;
+    /// The live session a cookie's secret opens; records its use (at most
+    /// once a minute), so its idle clock restarts.
+    async fn web_session(&self, cookie: &str) -> StoreResult<Option<web_sessions::WebSession>>;
+    /// Ends a session (sign-out); false when the cookie opened none.
+    async fn end_web_session(&self, cookie: &str) -> StoreResult<bool>;
 }
 
 /// The audit log: one record per administrative change, written by the
@@ -415,7 +436,9 @@ pub trait Store:
     + AuditLog
     + HealthCheck
     + StoreGauges
+    + WebSessionStore
     + crate::google::GoogleStore
+    + crate::portal::PortalStore
 {
 }
 
@@ -429,6 +452,8 @@ impl<T> Store for T where
         + AuditLog
         + HealthCheck
         + StoreGauges
+        + WebSessionStore
         + crate::google::GoogleStore
+        + crate::portal::PortalStore
 {
 }

@@ -24,6 +24,11 @@ pub fn new_webhook_secret() -> String {
     random_secret("whsec_")
 }
 
+/// The secret of a one-time Admin Portal link; stored as its digest.
+pub fn new_portal_secret() -> String {
+    random_secret("rpl_")
+}
+
 fn random_secret(prefix: &str) -> String {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);

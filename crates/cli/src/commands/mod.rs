@@ -8,6 +8,7 @@ pub mod config;
 pub mod directory;
 pub mod events;
 pub mod healthcheck;
+pub mod portal;
 pub mod restore;
 pub mod secret_key;
 pub mod serve;

@@ -6,6 +6,8 @@ pub(crate) mod audit;
 pub(crate) mod directories;
 pub(crate) mod events;
 pub(crate) mod params;
+pub(crate) mod portal_links;
+pub(crate) mod requests;
 pub(crate) mod tokens;
 pub(crate) mod users;
 pub mod webhooks;
@@ -39,6 +41,7 @@ pub fn routes() -> Routes {
         .delete("/api/v1/admin_keys/{id}", admin_keys::revoke)
         .post("/api/v1/admin_keys/{id}/rotate", admin_keys::rotate)
         .get("/api/v1/audit_log", audit::list)
+        .post("/api/v1/portal_links", portal_links::create)
         .merge(directory_routes())
 }
 
@@ -63,6 +66,8 @@ fn directory_routes() -> Routes {
             "/api/v1/directories/{id}/tokens/{token_id}/rotate",
             tokens::rotate,
         )
+        .get("/api/v1/directories/{id}/requests", requests::list)
+        .get("/api/v1/directories/{id}/connection", requests::connection)
         .get("/api/v1/directories/{id}/users", users::list_users)
         .get("/api/v1/directories/{id}/groups", users::list_groups)
         .get("/api/v1/users/{id}", users::get_user)
@@ -71,6 +76,7 @@ fn directory_routes() -> Routes {
 }
 
 pub use crate::error::AppError;
+pub use portal_links::check_return_url;
 
 /// A request authenticated by an admin API key, with what the key may do.
 ///

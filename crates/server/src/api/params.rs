@@ -4,6 +4,7 @@
 use axum::body::Bytes;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 use utoipa::ToSchema;
 
 use roster_store::directory_api::{Cursor, Order, Paging};
@@ -121,6 +122,11 @@ pub fn timestamp(q: &QueryParams, name: &str) -> Result<Option<i64>, AppError> {
 /// Unix milliseconds as RFC 3339 in UTC with milliseconds.
 pub fn ts(ms: i64) -> String {
     roster_scim::values::format_unix_millis(ms)
+}
+
+/// An optional time as RFC 3339, or `null`.
+pub fn ts_opt(ms: Option<i64>) -> Value {
+    ms.map_or(Value::Null, |m| Value::String(ts(m)))
 }
 
 /// The envelope every list answers with, on `/api/v1` and the WorkOS routes.

@@ -223,6 +223,9 @@ pub struct WebhookDelivery {
     response_code: Option<i64>,
     latency_ms: i64,
     error: Option<String>,
+    /// The start of the receiver's answer (at most 512 bytes), with the
+    /// endpoint's secret and the signatures sent replaced by `[redacted]`.
+    response_excerpt: Option<String>,
     /// Unix milliseconds.
     created_at: i64,
 }
@@ -331,4 +334,83 @@ pub enum WorkosErrors {
     RateLimited(WorkosErrorBody),
     #[response(status = 503)]
     Unavailable(WorkosErrorBody),
+}
+
+/// One SCIM request a directory's provider made, as the request log keeps it.
+#[derive(serde::Serialize, ToSchema)]
+pub struct ProviderRequest {
+    #[schema(example = "provider_request")]
+    object: String,
+    /// `req_` and 16 hex digits.
+    id: String,
+    directory_id: String,
+    at: String,
+    method: String,
+    /// The path, and the query when it names no secret.
+    path: String,
+    status: u16,
+    latency_ms: i64,
+    /// Whether the request proved a token of the directory.
+    authenticated: bool,
+    /// The SCIM error detail Roster answered, for a failed request.
+    error: Option<String>,
+    user_agent: Option<String>,
+    /// The provider type detected from the request.
+    provider: Option<String>,
+    /// The request body of a failed request, truncated, secrets removed.
+    request_body: Option<String>,
+    /// The response body of a failed request, truncated.
+    response_body: Option<String>,
+}
+
+/// A page of a directory's request log, newest first.
+#[derive(serde::Serialize, ToSchema)]
+pub struct ProviderRequestList {
+    #[schema(example = "list")]
+    object: String,
+    data: Vec<ProviderRequest>,
+    list_metadata: crate::api::params::ListMetadata,
+}
+
+/// Why a connection fails, and what fixes it.
+#[derive(serde::Serialize, ToSchema)]
+pub struct ConnectionFailure {
+    /// `token`, `base_url`, `refused` or `server_error`.
+    code: String,
+    explanation: String,
+    fix: String,
+}
+
+/// A directory's connection status, read from its request log.
+#[derive(serde::Serialize, ToSchema)]
+pub struct Connection {
+    #[schema(example = "connection")]
+    object: String,
+    directory_id: String,
+    /// `waiting`, `connected` or `failing`.
+    state: String,
+    /// The status in one sentence.
+    headline: String,
+    provider: Option<String>,
+    users: Option<i64>,
+    groups: Option<i64>,
+    /// Seconds since the provider's newest request.
+    last_request_secs: Option<i64>,
+    failure: Option<ConnectionFailure>,
+    last_request_at: Option<String>,
+    requests_24h: i64,
+    errors_24h: i64,
+}
+
+/// A one-time Admin Portal link.
+#[derive(serde::Serialize, ToSchema)]
+pub struct PortalLink {
+    #[schema(example = "portal_link")]
+    object: String,
+    id: String,
+    directory_id: String,
+    /// Opens the portal once, before `expires_at`.
+    url: String,
+    expires_at: String,
+    return_url: Option<String>,
 }

@@ -243,9 +243,40 @@ fn objects_the_store_renders_match_their_schemas() {
         response_code: Some(200),
         latency_ms: 3,
         error: None,
+        response_excerpt: Some("ok".into()),
         created_at: 1,
     };
     conforms(&doc, "WebhookDelivery", &delivery.to_json());
+    let request = roster_domain::requests::LoggedRequest {
+        seq: 1,
+        record: roster_domain::requests::RequestRecord {
+            directory_id: "d1".into(),
+            at: 1,
+            method: "POST".into(),
+            path: "/scim/v2/d1/Users".into(),
+            status: 400,
+            latency_ms: 2,
+            authenticated: true,
+            error: Some("userName is required".into()),
+            user_agent: Some("Okta SCIM Client".into()),
+            provider: Some("okta scim v2.0".into()),
+            request_body: Some("{}".into()),
+            response_body: Some("{}".into()),
+        },
+    };
+    conforms(&doc, "ProviderRequest", &request.to_json());
+    let failing = roster_domain::requests::ConnectionStatus::Failing {
+        failure: roster_domain::requests::Failure::Token,
+        last_request_secs: 3,
+    };
+    let mut connection = failing.to_json();
+    connection["object"] = json!("connection");
+    connection["directory_id"] = json!("d1");
+    connection["last_request_at"] = json!(null);
+    connection["requests_24h"] = json!(1);
+    connection["errors_24h"] = json!(1);
+    conforms(&doc, "Connection", &connection);
+    conforms(&doc, "ConnectionFailure", &connection["failure"]);
     let source = roster_store::google::GoogleSource {
         directory_id: "d1".into(),
         admin_email: "a@x.test".into(),

@@ -304,7 +304,7 @@ async fn a_provider_is_detected_from_its_requests_unless_set() {
 /// directories, in the directory objects and in `dsync.activated`.
 #[tokio::test]
 async fn a_google_workspace_directory_is_a_gsuite_directory() {
-    let (_google, base) = super::google::stand_in().await;
+    let (_google, base) = roster_testkit::google::stand_in().await;
     let Some(s) = super::google::server(&base).await else {
         return;
     };

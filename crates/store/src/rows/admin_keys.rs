@@ -105,7 +105,8 @@ pub fn list(c: &dyn Db) -> StoreResult<Vec<AdminKeyInfo>> {
     .collect()
 }
 
-fn live(c: &dyn Db, id: &str) -> StoreResult<Option<AdminKeyInfo>> {
+/// The key with this id while it is live.
+pub fn live(c: &dyn Db, id: &str) -> StoreResult<Option<AdminKeyInfo>> {
     c.query_opt(
         &format!("SELECT {COLUMNS} FROM admin_keys WHERE id = ? AND revoked_at IS NULL"),
         vals![id],

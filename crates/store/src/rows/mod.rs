@@ -5,13 +5,16 @@ pub mod admin_keys;
 pub mod audit;
 pub mod directory_api;
 pub mod google;
+pub mod google_staging;
 pub mod list;
 pub mod outbox;
+pub mod portal;
 pub mod read;
 pub mod resources;
 pub mod settings;
 pub mod store;
 pub mod tx;
+pub mod web_sessions;
 pub mod webhooks;
 
 use crate::db::Dialect;

@@ -8,17 +8,19 @@ use async_trait::async_trait;
 use roster_scim::schema::SchemaRegistry;
 
 use super::{
-    admin, admin_keys, audit, directory_api, list, outbox, resources, settings, tx, webhooks,
+    admin, admin_keys, audit, directory_api, list, outbox, resources, settings, tx, web_sessions,
+    webhooks,
 };
 use crate::db::Db;
 use crate::model::*;
+use crate::web_sessions::{SessionLifetime, SessionScope, WebSession};
 use crate::webhooks::{
     DeliveryOptions, DeliveryRecord, Leased, Progress, WebhookEndpoint, WebhookFormat,
     WebhookUpdate,
 };
 use crate::{
     AuditLog, DirectoryReads, DirectoryStore, EventLog, Health, HealthCheck, ListOptions,
-    ResourceStore, StoreGauges, StoreResult, TokenStore, TxWork, WebhookStore,
+    ResourceStore, StoreGauges, StoreResult, TokenStore, TxWork, WebSessionStore, WebhookStore,
 };
 
 /// A backend of the shared queries: SQLite's writer thread or PostgreSQL's pool.
@@ -422,6 +424,48 @@ impl<T: SqlStore> TokenStore for T {
     async fn authenticate_admin(&self, key: &str) -> StoreResult<Option<AdminKeyInfo>> {
         let key = key.to_owned();
         self.run_read(move |c| admin_keys::authenticate(c, &key))
+            .await
+    }
+
+    async fn live_admin_key(&self, id: &str) -> StoreResult<Option<AdminKeyInfo>> {
+        let id = id.to_owned();
+        self.run_read(move |c| admin_keys::live(c, &id)).await
+    }
+}
+
+#[async_trait]
+impl<T: SqlStore> WebSessionStore for T {
+    async fn create_web_session(
+        &self,
+        actor: &Actor,
+        scope: &SessionScope,
+        lifetime: SessionLifetime,
+    ) -> StoreResult<(WebSession, String)> {
+        let (actor, scope) = (actor.clone(), scope.clone());
+        self.run_write(None, move |c| {
+            web_sessions::create(c, &actor, &scope, lifetime)
+        })
+        .await
+    }
+
+    async fn web_session(&self, cookie: &str) -> StoreResult<Option<WebSession>> {
+        let cookie = cookie.to_owned();
+        let found = self
+            .run_read(move |c| web_sessions::find(c, &cookie))
+            .await?;
+        if let Some(s) = &found
+            && web_sessions::needs_touch(s)
+        {
+            let id = s.id.clone();
+            self.run_write(None, move |c| web_sessions::touch(c, &id))
+                .await?;
+        }
+        Ok(found)
+    }
+
+    async fn end_web_session(&self, cookie: &str) -> StoreResult<bool> {
+        let cookie = cookie.to_owned();
+        self.run_write(None, move |c| web_sessions::delete(c, &cookie))
             .await
     }
 }
