@@ -21,6 +21,10 @@ pub trait CsrfBound {
     fn csrf(&self) -> &str;
 }
 
+/// The fields of a form that is only its token and a button.
+#[derive(serde::Deserialize)]
+pub struct NoFields {}
+
 /// A POSTed form of a signed-in session `S`, its token checked; `T` is the
 /// form's other fields.
 pub struct Posted<S, T> {

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::{AdminSession, redirect};
 use crate::error::PageError;
 use crate::state::AppState;
-use crate::web::csrf::Posted;
+use crate::web::csrf::{NoFields, Posted};
 use crate::web::session::{self, ADMIN};
 use crate::web::{Layout, page};
 
@@ -108,13 +108,10 @@ pub async fn sign_in(
     Ok(resp)
 }
 
-#[derive(Deserialize)]
-pub struct Nothing {}
-
 pub async fn sign_out(
     State(state): State<AppState>,
     parts: Parts,
-    _signed: Posted<AdminSession, Nothing>,
+    _signed: Posted<AdminSession, NoFields>,
 ) -> Result<Response, PageError> {
     session::end(&state, &parts, ADMIN).await?;
     let mut resp = redirect("/admin/sign-in");

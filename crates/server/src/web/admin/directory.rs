@@ -18,7 +18,7 @@ use crate::api::tokens::{DEFAULT_OVERLAP_SECS, MAX_OVERLAP_SECS};
 use crate::error::PageError;
 use crate::request::QueryParams;
 use crate::state::AppState;
-use crate::web::csrf::Posted;
+use crate::web::csrf::{NoFields, Posted};
 use crate::web::{Layout, page};
 
 /// The directory, if the session's key sees it (else 404, as `/api/v1` answers).
@@ -287,15 +287,12 @@ struct TokenIssued {
     old: Option<String>,
 }
 
-#[derive(Deserialize)]
-pub struct Empty {}
-
 /// `POST /admin/directories/{id}/tokens`: a new token, shown once.
 pub async fn issue_token(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    p: Posted<AdminSession, Empty>,
+    p: Posted<AdminSession, NoFields>,
 ) -> Result<Response, PageError> {
     let a = &p.session;
     a.auth.require_write()?;
@@ -371,7 +368,7 @@ pub async fn rotate_token(
 pub async fn revoke_token(
     State(state): State<AppState>,
     Path((id, token_id)): Path<(String, String)>,
-    p: Posted<AdminSession, Empty>,
+    p: Posted<AdminSession, NoFields>,
 ) -> Result<Response, PageError> {
     let a = &p.session.auth;
     a.require_directory(&id)?;

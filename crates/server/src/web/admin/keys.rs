@@ -13,7 +13,7 @@ use crate::api::params::ts;
 use crate::error::PageError;
 use crate::request::QueryParams;
 use crate::state::AppState;
-use crate::web::csrf::Posted;
+use crate::web::csrf::{NoFields, Posted};
 use crate::web::{Layout, page};
 
 pub struct KeyRow {
@@ -130,14 +130,11 @@ pub async fn create(
     ))
 }
 
-#[derive(Deserialize)]
-pub struct Empty {}
-
 /// `POST /admin/keys/{id}/revoke`.
 pub async fn revoke(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    p: Posted<AdminSession, Empty>,
+    p: Posted<AdminSession, NoFields>,
 ) -> Result<Response, PageError> {
     let a = &p.session.auth;
     a.require_full()?;

@@ -16,7 +16,7 @@ use crate::api::webhooks::{parse_format, queue_redelivery, sees, validate, visib
 use crate::error::PageError;
 use crate::request::QueryParams;
 use crate::state::AppState;
-use crate::web::csrf::Posted;
+use crate::web::csrf::{NoFields, Posted};
 use crate::web::{Layout, page};
 
 /// Deliveries shown on an endpoint's page.
@@ -221,9 +221,6 @@ pub async fn show(
     ))
 }
 
-#[derive(Deserialize)]
-pub struct Empty {}
-
 async fn set_enabled(
     state: &AppState,
     a: &AdminSession,
@@ -247,7 +244,7 @@ async fn set_enabled(
 pub async fn enable(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    p: Posted<AdminSession, Empty>,
+    p: Posted<AdminSession, NoFields>,
 ) -> Result<Response, PageError> {
     set_enabled(&state, &p.session, &id, true).await
 }
@@ -256,7 +253,7 @@ pub async fn enable(
 pub async fn disable(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    p: Posted<AdminSession, Empty>,
+    p: Posted<AdminSession, NoFields>,
 ) -> Result<Response, PageError> {
     set_enabled(&state, &p.session, &id, false).await
 }
@@ -265,7 +262,7 @@ pub async fn disable(
 pub async fn delete(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    p: Posted<AdminSession, Empty>,
+    p: Posted<AdminSession, NoFields>,
 ) -> Result<Response, PageError> {
     let a = &p.session.auth;
     visible(&state, a, &id).await?;
