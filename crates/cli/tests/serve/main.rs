@@ -16,6 +16,7 @@ mod custom_attributes;
 mod healthcheck;
 mod limits;
 mod logs;
+mod portal;
 mod secrets;
 mod shutdown;
 mod webhooks;
