@@ -349,4 +349,6 @@ pub struct SettingsChange {
     pub deactivation: Option<Deactivation>,
     /// `Some(None)` removes the mapping.
     pub custom_attributes: Option<Option<crate::custom_attributes::CustomAttributes>>,
+    /// How often a Google Workspace directory is polled (seconds).
+    pub poll_interval_secs: Option<i64>,
 }

@@ -8,8 +8,10 @@
 //! `roster-loadgen scale …` is the PostgreSQL scale benchmark instead: many
 //! directories loaded through /Bulk (see [`scale`]); `roster-loadgen soak …`
 //! is the soak test (see [`soak`]); `roster-loadgen receiver …` a webhook
-//! receiver for the delivery benchmarks (see [`receiver`]).
+//! receiver for the delivery benchmarks (see [`receiver`]); `roster-loadgen
+//! google …` the Google Workspace scale run (see [`google`]).
 
+mod google;
 mod receiver;
 mod scale;
 mod server;
@@ -58,6 +60,9 @@ enum Command {
     Soak(Box<soak::SoakArgs>),
     /// A webhook receiver for the delivery benchmarks (scripts/event-bench.sh).
     Receiver(receiver::ReceiverArgs),
+    /// The Google Workspace scale run: a stand-in of Google's Directory API
+    /// with U users and G groups, one full poll and one with no change.
+    Google(Box<google::GoogleArgs>),
 }
 
 #[derive(clap::Args, Debug)]
@@ -178,6 +183,7 @@ async fn main() -> Result<()> {
         Some(Command::Scale(a)) => return scale::run(*a).await,
         Some(Command::Soak(a)) => return soak::run(*a).await,
         Some(Command::Receiver(a)) => return receiver::run(a).await,
+        Some(Command::Google(a)) => return google::run(*a).await,
         None => {}
     }
     let args = cli.args;

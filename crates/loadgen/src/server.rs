@@ -21,6 +21,8 @@ pub struct Server {
     log_name: String,
     /// Extra environment for `roster` (e.g. ROSTER_DATABASE_POOL_SIZE).
     env: Vec<(String, String)>,
+    /// Run `roster serve` under `/usr/bin/time -v` (its report goes to the log).
+    pub time_v: bool,
 }
 
 pub struct Directory {
@@ -47,6 +49,7 @@ impl Server {
             child: None,
             log_name: "server.log".into(),
             env: Vec::new(),
+            time_v: false,
         })
     }
 
@@ -66,11 +69,38 @@ impl Server {
             child: None,
             log_name: log_name.to_owned(),
             env,
+            time_v: false,
         })
     }
 
+    /// Sets an environment variable for every `roster` this server runs.
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.env.push((key.to_owned(), value.to_owned()));
+    }
+
+    /// `roster --database URL ARGS…`: what it printed.
+    pub async fn cli_text(&self, args: &[&str]) -> Result<String> {
+        let out = Command::new(&self.bin)
+            .args(["--database", &self.db_url])
+            .args(args)
+            .env("ROSTER_LOG", "warn")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .with_context(|| format!("cannot run {}", self.bin.display()))?;
+        if !out.status.success() {
+            bail!(
+                "roster {} failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
     /// `roster --database URL ARGS… --json`: what it printed.
-    async fn cli_json(&self, args: &[&str]) -> Result<Value> {
+    pub async fn cli_json(&self, args: &[&str]) -> Result<Value> {
         let out = Command::new(&self.bin)
             .args(["--database", &self.db_url])
             .args(args)
@@ -126,7 +156,14 @@ impl Server {
         let config = self.dir.join("roster.toml");
         std::fs::write(&config, "rate_limit_per_sec = 0.0\n")
             .with_context(|| format!("cannot write {}", config.display()))?;
-        let child = Command::new(&self.bin)
+        let mut cmd = if self.time_v {
+            let mut c = Command::new("/usr/bin/time");
+            c.arg("-v").arg(&self.bin);
+            c
+        } else {
+            Command::new(&self.bin)
+        };
+        let child = cmd
             .args([
                 "--database",
                 &self.db_url,
@@ -167,6 +204,62 @@ impl Server {
 
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().and_then(Child::id)
+    }
+
+    /// The pid of `roster serve` itself: under `/usr/bin/time` its only child.
+    fn serve_pid(&self) -> Option<u32> {
+        let pid = self.pid()?;
+        if !self.time_v {
+            return Some(pid);
+        }
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+            .ok()?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    }
+
+    /// Peak and current resident memory of `roster serve`, in KiB.
+    pub fn served_memory_kib(&self) -> Option<(u64, u64)> {
+        memory_kib(self.serve_pid()?)
+    }
+
+    /// Stops `roster serve` with SIGTERM and waits for it; under
+    /// `/usr/bin/time -v`, returns the maximum resident set size (KiB) it
+    /// reported and its whole report.
+    pub async fn stop_timed(&mut self) -> Result<(Option<u64>, Option<String>)> {
+        let Some(pid) = self.serve_pid() else {
+            return Ok((None, None));
+        };
+        let status = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .await?;
+        if !status.success() {
+            bail!("kill -TERM {pid} failed");
+        }
+        if let Some(mut c) = self.child.take() {
+            tokio::time::timeout(Duration::from_secs(60), c.wait())
+                .await
+                .context("roster serve did not stop within 60 s of SIGTERM")??;
+        }
+        if !self.time_v {
+            return Ok((None, None));
+        }
+        let log = std::fs::read_to_string(self.dir.join(&self.log_name)).unwrap_or_default();
+        let Some(start) = log.find("\tCommand being timed:") else {
+            return Ok((None, None));
+        };
+        let report = log[start..].to_owned();
+        let peak = report
+            .lines()
+            .find_map(|l| {
+                l.trim()
+                    .strip_prefix("Maximum resident set size (kbytes): ")
+            })
+            .and_then(|v| v.trim().parse().ok());
+        Ok((peak, Some(report)))
     }
 
     /// SIGKILL: no chance to flush anything, so what survives was durable.

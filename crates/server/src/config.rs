@@ -131,6 +131,10 @@ pub struct ServerConfig {
     /// Base URL of Google's Admin SDK Directory API, which Google Workspace
     /// directories are polled from (an egress proxy or a test stand-in).
     pub google_api_url: String,
+    /// Most Directory API requests one Google directory's poll sends a
+    /// minute (0: no limit). Google's default quota is 2,400 a minute per
+    /// user per project; the default leaves half of it to other clients.
+    pub google_requests_per_minute: u32,
 
     // The web pages.
     /// A dashboard session unused for this long ends (sign in again).
@@ -227,6 +231,7 @@ impl Default for ServerConfig {
             metrics_listen: None,
             metrics_directory_labels: false,
             google_api_url: "https://admin.googleapis.com".to_owned(),
+            google_requests_per_minute: 1200,
             admin_session_idle_secs: 30 * 60,
             admin_session_max_secs: 12 * 3600,
             request_log_max_per_directory: 1000,

@@ -51,7 +51,16 @@ pub async fn stack_errors(req: Request, next: Next) -> Response {
         }
         return render(app_api, StatusCode::INTERNAL_SERVER_ERROR, &detail, None);
     }
-    if is_json(&resp) || (web && is_html(&resp)) {
+    if web && is_html(&resp) {
+        return resp;
+    }
+    if web {
+        // A route that does not exist under /admin (the router's SCIM 404),
+        // an oversized form, a timeout: a page, not JSON, for a browser.
+        let detail = describe(status, "");
+        return crate::web::error_page(status, &detail);
+    }
+    if is_json(&resp) {
         return resp;
     }
     let retry_after = resp.headers().get(header::RETRY_AFTER).cloned();
@@ -59,11 +68,6 @@ pub async fn stack_errors(req: Request, next: Next) -> Response {
     let text = to_bytes(body, 16 * 1024).await.unwrap_or_default();
     let text = String::from_utf8_lossy(&text);
     let detail = describe(status, text.trim());
-    if web {
-        // The pages' own answers are HTML already; this is the stack's
-        // (a timeout, an oversized form) or an asset's plain 404.
-        return crate::web::error_page(status, &detail);
-    }
     render(app_api, status, &detail, retry_after)
 }
 

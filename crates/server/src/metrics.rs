@@ -34,6 +34,11 @@ const LATENCY_BUCKETS: [f64; 14] = [
 /// Buckets of the write batch size (requests per committed transaction).
 const BATCH_BUCKETS: [f64; 10] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0];
 
+/// Buckets (seconds) of a Google poll's duration: a large directory takes minutes.
+const POLL_BUCKETS: [f64; 12] = [
+    0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0,
+];
+
 /// The process's recorder, installed by the first server that serves metrics.
 static RECORDER: OnceLock<Result<PrometheusHandle, String>> = OnceLock::new();
 
@@ -54,6 +59,12 @@ fn install() -> Result<PrometheusHandle, String> {
             b.set_buckets_for_metric(
                 Matcher::Full("roster_store_write_batch_size".into()),
                 &BATCH_BUCKETS,
+            )
+        })
+        .and_then(|b| {
+            b.set_buckets_for_metric(
+                Matcher::Full("roster_google_poll_duration_seconds".into()),
+                &POLL_BUCKETS,
             )
         })
         .map_err(|e| e.to_string())?
@@ -115,9 +126,72 @@ fn describe() {
         "Requests refused for their credentials, by API and reason"
     );
     describe_counter!(
+        "roster_google_polls_total",
+        "Polls of Google Workspace directories, by result (success, error)"
+    );
+    describe_histogram!(
+        "roster_google_poll_duration_seconds",
+        Unit::Seconds,
+        "Time a poll of a Google Workspace directory took, listing and applying"
+    );
+    describe_counter!(
+        "roster_google_listed_total",
+        "Users, groups and memberships Google's Directory API listed to polls, by kind"
+    );
+    metrics::describe_gauge!(
+        "roster_google_last_success_timestamp_seconds",
+        Unit::Seconds,
+        "When a Google Workspace directory's last successful poll ended (Unix time), by directory"
+    );
+    describe_counter!(
         "roster_request_log_dropped_total",
         "Provider requests left out of the request log because its writer fell behind"
     );
+}
+
+/// What one Google poll saw, for [`google_poll`].
+#[derive(Debug, Default, Clone, Copy)]
+pub struct PollSeen {
+    pub users: usize,
+    pub groups: usize,
+    pub members: usize,
+}
+
+/// Records one Google poll: its result and duration, what it listed and,
+/// for a success, when it ended. `directory` labels the series only with
+/// `metrics_directory_labels`; the last-success gauge exists only then,
+/// since one number for all directories would say nothing.
+pub fn google_poll(directory: Option<&str>, ok: bool, took: Duration, seen: PollSeen) {
+    let result = if ok { "success" } else { "error" };
+    let listed = [
+        ("user", seen.users),
+        ("group", seen.groups),
+        ("membership", seen.members),
+    ];
+    match directory {
+        Some(dir) => {
+            let dir = dir.to_owned();
+            metrics::counter!("roster_google_polls_total", "result" => result, "directory" => dir.clone())
+                .increment(1);
+            metrics::histogram!("roster_google_poll_duration_seconds", "directory" => dir.clone())
+                .record(took.as_secs_f64());
+            for (kind, n) in listed {
+                metrics::counter!("roster_google_listed_total", "kind" => kind, "directory" => dir.clone())
+                    .increment(n as u64);
+            }
+            if ok {
+                metrics::gauge!("roster_google_last_success_timestamp_seconds", "directory" => dir)
+                    .set(now_ms() as f64 / 1000.0);
+            }
+        }
+        None => {
+            metrics::counter!("roster_google_polls_total", "result" => result).increment(1);
+            metrics::histogram!("roster_google_poll_duration_seconds").record(took.as_secs_f64());
+            for (kind, n) in listed {
+                metrics::counter!("roster_google_listed_total", "kind" => kind).increment(n as u64);
+            }
+        }
+    }
 }
 
 /// The result label of a status: `success`, `client_error` or `server_error`.

@@ -229,6 +229,42 @@ pub fn patch_fn(
     })
 }
 
+/// Adds and removes members of group `id` (stored ids), as a SCIM PATCH
+/// with `add` and `remove` operations on `members` would: the group's
+/// attributes stay, and each change is a `dsync.group.user_added` or
+/// `user_removed` event.
+pub async fn change_members(
+    state: &AppState,
+    dir: &str,
+    id: &str,
+    add: Vec<String>,
+    remove: Vec<String>,
+) -> ApiResult<Stored> {
+    let added: Vec<Value> = add
+        .into_iter()
+        .map(|value| serde_json::json!({ "value": value }))
+        .collect();
+    let added = roster_scim::members::MemberRef::list_from_json(&Value::Array(added))?;
+    let update: UpdateFn = Box::new(move |current: &Stored| {
+        let mut members = Vec::new();
+        if !remove.is_empty() {
+            members.push(MemberOp::Remove(remove));
+        }
+        if !added.is_empty() {
+            members.push(MemberOp::Add(added));
+        }
+        Ok(Update {
+            doc: current.doc.clone(),
+            members,
+            groups: None,
+        })
+    });
+    Ok(state
+        .store
+        .update(dir, Kind::Group, id, None, update)
+        .await?)
+}
+
 pub async fn delete(
     state: &AppState,
     dir: &str,

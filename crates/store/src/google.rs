@@ -12,6 +12,30 @@ pub const GOOGLE_WORKSPACE: &str = "google-workspace";
 pub const SCIM: &str = "scim";
 /// How often a Google directory is polled unless configured otherwise.
 pub const DEFAULT_INTERVAL_SECS: i64 = 600;
+/// The shortest poll interval: a full listing of a large directory takes
+/// minutes and a share of Google's per-minute quota.
+pub const MIN_INTERVAL_SECS: i64 = 60;
+/// The longest poll interval (a day).
+pub const MAX_INTERVAL_SECS: i64 = 86_400;
+
+/// Checks a poll interval against [`MIN_INTERVAL_SECS`] and [`MAX_INTERVAL_SECS`].
+pub fn check_interval(secs: i64) -> Result<i64, String> {
+    if (MIN_INTERVAL_SECS..=MAX_INTERVAL_SECS).contains(&secs) {
+        Ok(secs)
+    } else {
+        Err(format!(
+            "poll_interval_secs must be {MIN_INTERVAL_SECS} to {MAX_INTERVAL_SECS} seconds (default {DEFAULT_INTERVAL_SECS}), not {secs}"
+        ))
+    }
+}
+
+/// A member Google listed for a group: its Google id and whether it is a
+/// user or a (nested) group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StagedMember {
+    pub google_id: String,
+    pub kind: Kind,
+}
 
 /// What creating a Google Workspace directory needs. `credentials` is the
 /// service-account key file as text; it is stored sealed.
@@ -87,6 +111,59 @@ pub trait GoogleStore: Send + Sync {
         kind: Kind,
         external_ids: Vec<String>,
     ) -> StoreResult<Vec<Stored>>;
+    /// Seals every Google credential that is plaintext while a key is set,
+    /// or that only a previous key opens, with the current `secret_key`, in
+    /// one transaction; returns how many changed.
+    async fn check_google_credentials(&self) -> StoreResult<usize>;
+    /// Removes what earlier polls of `directory` left staged (one that
+    /// stopped on an error or lost its lease), before a poll stages its own.
+    async fn begin_google_staging(&self, directory: &str) -> StoreResult<()>;
+    /// Stages listed resources: (Google id, SCIM body to write, or `None`
+    /// when the stored resource already equals it).
+    async fn stage_google(
+        &self,
+        directory: &str,
+        poll: &str,
+        kind: Kind,
+        rows: Vec<(String, Option<String>)>,
+    ) -> StoreResult<()>;
+    /// Stages members Google listed for group `group` (its Google id).
+    async fn stage_google_members(
+        &self,
+        directory: &str,
+        poll: &str,
+        group: &str,
+        members: Vec<StagedMember>,
+    ) -> StoreResult<()>;
+    /// Up to `limit` staged resources of `kind` after Google id `after` (in
+    /// Google id order); with `changed_only`, only those with a body to write.
+    async fn staged_google(
+        &self,
+        poll: &str,
+        kind: Kind,
+        changed_only: bool,
+        after: &str,
+        limit: usize,
+    ) -> StoreResult<Vec<(String, Option<String>)>>;
+    /// The stored ids of the members staged for group `group` (Google id)
+    /// that the poll listed as users or groups too.
+    async fn staged_google_member_ids(
+        &self,
+        directory: &str,
+        poll: &str,
+        group: &str,
+    ) -> StoreResult<Vec<String>>;
+    /// Up to `limit` stored ids of `kind`, after `after`, that poll `poll` did not list.
+    async fn unlisted_google(
+        &self,
+        directory: &str,
+        poll: &str,
+        kind: Kind,
+        after: &str,
+        limit: usize,
+    ) -> StoreResult<Vec<String>>;
+    /// Removes poll `poll`'s staged rows.
+    async fn end_google_staging(&self, poll: &str) -> StoreResult<()>;
     /// Every (id, externalId) of the directory's resources of `kind`.
     async fn external_index(
         &self,

@@ -119,6 +119,15 @@ pub fn seal(key: Option<&SecretKey>, id: &str, secret: &str) -> StoreResult<Stri
     Ok(format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(out)))
 }
 
+/// What a sealed value is, for errors: values sealed under `google:<directory>`
+/// are a Google Workspace directory's credentials, the others webhook secrets.
+fn describe(id: &str) -> String {
+    match id.strip_prefix("google:") {
+        Some(dir) => format!("the credentials of Google Workspace directory {dir}"),
+        None => format!("the secret of webhook {id}"),
+    }
+}
+
 /// The secret of endpoint `id` from its stored value.
 pub fn open(key: Option<&SecretKey>, id: &str, stored: &str) -> StoreResult<String> {
     open_stale(key, id, stored).map(|(secret, _)| secret)
@@ -131,19 +140,20 @@ pub fn open_stale(key: Option<&SecretKey>, id: &str, stored: &str) -> StoreResul
     let Some(body) = stored.strip_prefix(PREFIX) else {
         return Ok((stored.to_owned(), key.is_some()));
     };
+    let what = describe(id);
     let Some(key) = key else {
         return Err(StoreError::internal(format!(
-            "the secret of webhook {id} is encrypted, but no secret_key is configured; set the key it was written with (secret_key or ROSTER_SECRET_KEY)"
+            "{what} is encrypted, but no secret_key is configured; set the key it was written with (secret_key or ROSTER_SECRET_KEY)"
         )));
     };
     let wrong = || {
         StoreError::internal(if key.previous.is_empty() {
             format!(
-                "the configured secret_key does not decrypt the secret of webhook {id}: it is not the key the secret was written with (when changing keys, list the old one in previous_secret_keys)"
+                "the configured secret_key does not decrypt {what}: it is not the key it was written with (when changing keys, list the old one in previous_secret_keys)"
             )
         } else {
             format!(
-                "neither secret_key nor any of previous_secret_keys decrypts the secret of webhook {id}: none is the key the secret was written with"
+                "neither secret_key nor any of previous_secret_keys decrypts {what}: none is the key it was written with"
             )
         })
     };

@@ -185,6 +185,9 @@ pub struct Delivery {
     pub response_code: Option<u16>,
     pub latency_ms: i64,
     pub error: Option<String>,
+    /// The start of the receiver's answer, bounded and with the endpoint's
+    /// secret and signatures removed.
+    pub response_excerpt: Option<String>,
     /// A redelivery requested by an operator (does not move the cursor).
     pub redelivery: bool,
 }
@@ -214,6 +217,7 @@ pub struct DeliveryRecord {
     pub response_code: Option<i64>,
     pub latency_ms: i64,
     pub error: Option<String>,
+    pub response_excerpt: Option<String>,
     pub created_at: i64,
 }
 
@@ -228,6 +232,7 @@ impl DeliveryRecord {
             "response_code": self.response_code,
             "latency_ms": self.latency_ms,
             "error": self.error,
+            "response_excerpt": self.response_excerpt,
             "created_at": self.created_at,
         })
     }

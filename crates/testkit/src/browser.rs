@@ -189,6 +189,24 @@ impl Browser {
             .unwrap_or_else(|e| panic!("cannot click {css:?}: {e}"));
     }
 
+    /// Clicks what `css` selects (a link, a form's button) and waits until
+    /// the page it leads to has replaced this one, so that what the test
+    /// reads next is the new page's.
+    pub async fn click_to_page(&self, css: &str) {
+        let old = self.find("html").await;
+        self.click(css).await;
+        let started = Instant::now();
+        // The old document's root goes stale once the next page is in.
+        while old.tag_name().await.is_ok() {
+            assert!(
+                started.elapsed() < WAIT,
+                "clicking {css:?} did not lead to another page within {WAIT:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        self.find("body").await;
+    }
+
     /// Waits until the page's text contains `needle`.
     pub async fn wait_for_text(&self, needle: &str) {
         let started = Instant::now();

@@ -44,6 +44,10 @@ pub enum DirectoryCommand {
         /// users and groups of this domain.
         #[arg(long, value_name = "DOMAIN")]
         domain: Option<String>,
+        /// How often a Google Workspace directory is polled, in seconds
+        /// (60 to 86400) [default: 600].
+        #[arg(long, value_name = "SECS")]
+        poll_interval: Option<i64>,
         #[arg(long)]
         json: bool,
     },
@@ -56,6 +60,8 @@ pub enum DirectoryCommand {
     },
     /// Rename a directory.
     Rename { id: String, name: String },
+    /// Set how often a google-workspace directory is polled, in seconds (60 to 86400).
+    SetPollInterval { id: String, secs: i64 },
     /// Choose how deactivated users reach the app: "update" (dsync.user.updated,
     /// state inactive) or "delete" (dsync.user.deleted; reactivation is dsync.user.created).
     SetDeactivation {
@@ -137,6 +143,7 @@ pub async fn run(
             admin_email,
             customer,
             domain,
+            poll_interval,
             organization,
             provider_type,
             json,
@@ -154,6 +161,7 @@ pub async fn run(
                 admin_email.as_deref().unwrap_or_default(),
                 &customer,
                 domain.as_deref(),
+                poll_interval,
             )
             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
             let (dir, source) = store.create_google_directory(&Actor::Cli, new).await?;
@@ -178,14 +186,15 @@ pub async fn run(
             credentials,
             admin_email,
             domain,
+            poll_interval,
             organization,
             provider_type,
             json,
             ..
         } => {
             anyhow::ensure!(
-                credentials.is_none() && admin_email.is_none(),
-                "--credentials and --admin-email are for --provider google-workspace"
+                credentials.is_none() && admin_email.is_none() && poll_interval.is_none(),
+                "--credentials, --admin-email and --poll-interval are for --provider google-workspace"
             );
             let nonempty =
                 |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
@@ -263,6 +272,21 @@ pub async fn run(
                 Some(d) => println!("renamed {} to {:?}", d.id, d.name),
                 None => anyhow::bail!("no directory {id} (see `roster directory list`)"),
             }
+        }
+        DirectoryCommand::SetPollInterval { id, secs } => {
+            let secs = roster_store::google::check_interval(secs).map_err(anyhow::Error::msg)?;
+            let change = roster_store::SettingsChange {
+                poll_interval_secs: Some(secs),
+                ..Default::default()
+            };
+            if store
+                .update_settings(&Actor::Cli, &id, change)
+                .await?
+                .is_none()
+            {
+                anyhow::bail!("no directory {id} (see `roster directory list`)");
+            }
+            println!("directory {id}: polled every {secs} s");
         }
         DirectoryCommand::SetDeactivation { id, mode } => {
             let mode = roster_store::Deactivation::parse(&mode)

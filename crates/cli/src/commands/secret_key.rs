@@ -1,16 +1,18 @@
-//! `roster secret-key`: the key that encrypts webhook secrets at rest.
+//! `roster secret-key`: the key that encrypts webhook secrets and Google
+//! Workspace credentials at rest.
 
 use anyhow::{Context, Result};
 use clap::Subcommand;
-use roster_store::WebhookStore;
+use roster_store::Store;
 use roster_store::secrets::SecretKey;
 use serde_json::json;
 
 #[derive(Subcommand)]
 pub enum SecretKeyCommand {
-    /// Re-encrypt every stored webhook secret with secret_key, in one
-    /// transaction; secrets under an old key need it in previous_secret_keys
-    /// (or ROSTER_PREVIOUS_SECRET_KEYS). Prints how many changed; running it
+    /// Re-encrypt every stored webhook secret, then every Google Workspace
+    /// credential, with secret_key (one transaction each); values under an
+    /// old key need it in previous_secret_keys (or
+    /// ROSTER_PREVIOUS_SECRET_KEYS). Prints how many changed; running it
     /// again changes none.
     Rotate {
         #[arg(long)]
@@ -18,11 +20,7 @@ pub enum SecretKeyCommand {
     },
 }
 
-pub async fn run(
-    store: &dyn WebhookStore,
-    key: Option<&SecretKey>,
-    cmd: SecretKeyCommand,
-) -> Result<()> {
+pub async fn run(store: &dyn Store, key: Option<&SecretKey>, cmd: SecretKeyCommand) -> Result<()> {
     match cmd {
         SecretKeyCommand::Rotate { json } => {
             if key.is_none() {
@@ -30,14 +28,22 @@ pub async fn run(
                     "no secret_key is configured: set secret_key (or ROSTER_SECRET_KEY) to the key to encrypt with, and previous_secret_keys (or ROSTER_PREVIOUS_SECRET_KEYS) to the old ones"
                 );
             }
-            let changed = store
+            let webhooks = store
                 .check_webhook_secrets()
                 .await
                 .context("nothing was changed")?;
+            let google = store.check_google_credentials().await.with_context(|| {
+                format!("{webhooks} webhook secret(s) were re-encrypted; no Google credential was")
+            })?;
             if json {
-                println!("{}", json!({"reencrypted": changed}));
+                println!(
+                    "{}",
+                    json!({"reencrypted": webhooks + google, "webhook_secrets": webhooks, "google_credentials": google})
+                );
             } else {
-                println!("re-encrypted {changed} webhook secret(s) with the current secret_key");
+                println!(
+                    "re-encrypted {webhooks} webhook secret(s) and {google} Google Workspace credential(s) with the current secret_key"
+                );
             }
         }
     }

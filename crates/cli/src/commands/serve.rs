@@ -56,6 +56,16 @@ pub async fn run(store: Arc<dyn Store>, reg: Arc<SchemaRegistry>, cfg: ServerCon
             "encrypted webhook secrets stored in plaintext or under a previous key with the current secret_key"
         );
     }
+    let sealed = store
+        .check_google_credentials()
+        .await
+        .context("cannot read the Google Workspace credentials")?;
+    if sealed > 0 {
+        tracing::info!(
+            directories = sealed,
+            "encrypted Google Workspace credentials stored in plaintext or under a previous key with the current secret_key"
+        );
+    }
     let public = cfg
         .public_url
         .clone()

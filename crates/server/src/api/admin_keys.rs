@@ -24,10 +24,10 @@ fn not_found(id: &str) -> AppError {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewKey {
-    name: Option<String>,
+    pub(crate) name: Option<String>,
     #[serde(default)]
-    read_only: bool,
-    directories: Option<Vec<String>>,
+    pub(crate) read_only: bool,
+    pub(crate) directories: Option<Vec<String>>,
 }
 
 impl NewKey {
@@ -66,21 +66,29 @@ pub async fn create(
     a: AdminAuth,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
+    let (info, key) = mint(&s, &a, params::body::<NewKey>(&body)?).await?;
+    let mut out = info.to_json();
+    // Shown this once; only its digest is stored.
+    out["key"] = Value::String(key);
+    Ok((StatusCode::CREATED, Json(out)))
+}
+
+/// Mints a key as `new` describes; for `/api/v1` and the dashboard alike.
+pub(crate) async fn mint(
+    s: &AppState,
+    a: &AdminAuth,
+    new: NewKey,
+) -> Result<(AdminKeyInfo, String), AppError> {
     a.require_full()?;
-    let (name, scope) = params::body::<NewKey>(&body)?.into_parts()?;
-    let (info, key) = s
-        .store
+    let (name, scope) = new.into_parts()?;
+    s.store
         .create_admin_key(&a.actor(), &name, &scope)
         .await
         .map_err(|e| match e {
             // A directory in the body, not in the path: the request is wrong.
             roster_store::StoreError::NotFound(m) => AppError::bad_request(m),
             e => e.into(),
-        })?;
-    let mut out = info.to_json();
-    // Shown this once; only its digest is stored.
-    out["key"] = Value::String(key);
-    Ok((StatusCode::CREATED, Json(out)))
+        })
 }
 
 /// `GET /api/v1/admin_keys`: every key, revoked ones included.

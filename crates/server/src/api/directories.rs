@@ -124,6 +124,8 @@ pub struct CreateBody {
     credentials: Option<Value>,
     admin_email: Option<String>,
     customer: Option<String>,
+    /// How often a Google Workspace directory is polled.
+    poll_interval_secs: Option<i64>,
 }
 
 /// `POST /api/v1/directories {"name", "organization_id"?, "domain"?, "type"?}`,
@@ -140,9 +142,13 @@ pub async fn create(
     let name = check_name(body.name.as_deref().unwrap_or_default())?;
     match body.provider.as_deref() {
         None | Some(google::SCIM) => {
-            if body.credentials.is_some() || body.admin_email.is_some() || body.customer.is_some() {
+            if body.credentials.is_some()
+                || body.admin_email.is_some()
+                || body.customer.is_some()
+                || body.poll_interval_secs.is_some()
+            {
                 return Err(AppError::bad_request(
-                    "credentials, admin_email and customer are for \"provider\": \"google-workspace\"",
+                    "credentials, admin_email, customer and poll_interval_secs are for \"provider\": \"google-workspace\"",
                 ));
             }
         }
@@ -167,6 +173,7 @@ pub async fn create(
                 body.admin_email.as_deref().unwrap_or_default(),
                 body.customer.as_deref().unwrap_or("my_customer"),
                 body.domain.as_deref(),
+                body.poll_interval_secs,
             )
             .map_err(AppError::bad_request)?;
             let (d, source) = s.store.create_google_directory(&a.actor(), new).await?;
@@ -321,15 +328,20 @@ pub async fn delete(
     }
 }
 
-fn settings_json(id: &str, settings: &DirectorySettings) -> Value {
-    json!({
+/// A directory's settings; a Google Workspace directory's include its poll interval.
+fn settings_json(id: &str, settings: &DirectorySettings, source: Option<&GoogleSource>) -> Value {
+    let mut out = json!({
         "directory_id": id,
         "deactivation": settings.deactivation.as_str(),
         "custom_attributes": settings
             .custom_attributes
             .as_ref()
             .map_or(Value::Null, CustomAttributes::to_json),
-    })
+    });
+    if let Some(src) = source {
+        out["poll_interval_secs"] = json!(src.interval_secs);
+    }
+    out
 }
 
 /// `GET /api/v1/directories/{id}/settings`.
@@ -340,12 +352,13 @@ pub async fn settings(
 ) -> Result<Json<Value>, AppError> {
     a.require_directory(&id)?;
     let settings = s.store.settings(&id).await?.ok_or_else(|| not_found(&id))?;
-    Ok(Json(settings_json(&id, &settings)))
+    let source = s.store.google_source(&id).await?;
+    Ok(Json(settings_json(&id, &settings, source.as_ref())))
 }
 
 /// Reads a settings body: `deactivation` and/or `custom_attributes`; what
 /// it leaves out stays as it is.
-fn settings_change(
+pub(crate) fn settings_change(
     reg: &SchemaRegistry,
     body: &Map<String, Value>,
 ) -> Result<SettingsChange, AppError> {
@@ -367,22 +380,33 @@ fn settings_change(
                 };
                 change.custom_attributes = Some(mapping);
             }
+            "poll_interval_secs" => {
+                let secs = value.as_i64().ok_or_else(|| {
+                    AppError::bad_request("poll_interval_secs must be a whole number of seconds")
+                })?;
+                change.poll_interval_secs = Some(
+                    roster_store::google::check_interval(secs).map_err(AppError::bad_request)?,
+                );
+            }
             other => {
                 return Err(AppError::bad_request(format!(
-                    "unknown setting {other:?}; the settings are \"deactivation\" and \"custom_attributes\""
+                    "unknown setting {other:?}; the settings are \"deactivation\", \"custom_attributes\" and, for a google-workspace directory, \"poll_interval_secs\""
                 )));
             }
         }
     }
-    if change.deactivation.is_none() && change.custom_attributes.is_none() {
+    if change.deactivation.is_none()
+        && change.custom_attributes.is_none()
+        && change.poll_interval_secs.is_none()
+    {
         return Err(AppError::bad_request(
-            "send \"deactivation\" and/or \"custom_attributes\", e.g. {\"custom_attributes\": {\"department\": \"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department\"}}",
+            "send \"deactivation\", \"custom_attributes\" and/or \"poll_interval_secs\", e.g. {\"custom_attributes\": {\"department\": \"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department\"}}",
         ));
     }
     Ok(change)
 }
 
-/// `PUT /api/v1/directories/{id}/settings {"deactivation"?, "custom_attributes"?}`.
+/// `PUT /api/v1/directories/{id}/settings {"deactivation"?, "custom_attributes"?, "poll_interval_secs"?}`.
 pub async fn set_settings(
     State(s): State<AppState>,
     a: AdminAuth,
@@ -398,5 +422,6 @@ pub async fn set_settings(
         .update_settings(&a.actor(), &id, change)
         .await?
         .ok_or_else(|| not_found(&id))?;
-    Ok(Json(settings_json(&id, &settings)))
+    let source = s.store.google_source(&id).await?;
+    Ok(Json(settings_json(&id, &settings, source.as_ref())))
 }

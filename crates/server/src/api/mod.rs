@@ -1,15 +1,15 @@
 //! The app-facing API under `/api/v1`, authenticated by admin API keys.
 //! Not SCIM: errors are rendered as `{"error": code, "message": text}` ([`AppError`]).
 
-mod admin_keys;
+pub(crate) mod admin_keys;
 mod audit;
 pub(crate) mod directories;
-mod events;
+pub(crate) mod events;
 pub(crate) mod params;
 mod portal_links;
 mod requests;
-mod tokens;
-mod users;
+pub(crate) mod tokens;
+pub(crate) mod users;
 pub mod webhooks;
 
 use axum::Router;

@@ -100,7 +100,11 @@ pub(crate) fn sees(a: &AdminAuth, e: &WebhookEndpoint) -> bool {
 }
 
 /// The endpoint, if it exists and the key sees it; 404 otherwise.
-async fn visible(s: &AppState, a: &AdminAuth, id: &str) -> Result<WebhookEndpoint, AppError> {
+pub(crate) async fn visible(
+    s: &AppState,
+    a: &AdminAuth,
+    id: &str,
+) -> Result<WebhookEndpoint, AppError> {
     s.store
         .get_webhook(id)
         .await?
@@ -253,15 +257,26 @@ pub async fn redeliver(
     Path(id): Path<String>,
     Json(body): Json<Redeliver>,
 ) -> Result<(StatusCode, Json<Value>), AppError> {
-    let seq = parse_event_id(&body.event_id)
-        .ok_or_else(|| AppError::bad_request(format!("{:?} is not an event id", body.event_id)))?;
-    let missing = || {
-        AppError::not_found(format!(
-            "no webhook endpoint {id} or no event {}",
-            body.event_id
-        ))
-    };
-    visible(&s, &a, &id).await.map_err(|_| missing())?;
+    queue_redelivery(&s, &a, &id, &body.event_id).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"endpoint_id": id, "event_id": body.event_id, "status": "queued"})),
+    ))
+}
+
+/// Queues event `event_id` to be sent to endpoint `id` again, if the key
+/// sees both and may write; for `/api/v1` and the dashboard alike.
+pub(crate) async fn queue_redelivery(
+    s: &AppState,
+    a: &AdminAuth,
+    id: &str,
+    event_id: &str,
+) -> Result<(), AppError> {
+    let seq = parse_event_id(event_id)
+        .ok_or_else(|| AppError::bad_request(format!("{event_id:?} is not an event id")))?;
+    let missing =
+        || AppError::not_found(format!("no webhook endpoint {id} or no event {event_id}"));
+    visible(s, a, id).await.map_err(|_| missing())?;
     a.require_write()?;
     // A limited key may not send its receiver another directory's event.
     if a.directories().is_some()
@@ -273,11 +288,8 @@ pub async fn redeliver(
     {
         return Err(missing());
     }
-    if !s.store.redeliver(&id, seq).await? {
+    if !s.store.redeliver(id, seq).await? {
         return Err(missing());
     }
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(json!({"endpoint_id": id, "event_id": body.event_id, "status": "queued"})),
-    ))
+    Ok(())
 }

@@ -55,6 +55,10 @@ pub struct DirectoryClient {
     token: Mutex<Option<Token>>,
     /// The shortest wait before a retry (tests shorten it).
     min_wait: Duration,
+    /// The least time between two Directory API requests (the request
+    /// budget a minute), and when the last one was sent.
+    spacing: Duration,
+    last_request: Mutex<Option<Instant>>,
 }
 
 /// One page of a listing: its items and the token of the next page.
@@ -84,6 +88,22 @@ fn error_message(body: &str) -> String {
         .unwrap_or_else(|| body.chars().take(200).collect())
 }
 
+/// Whether a 403 is Google's rate limit rather than a refusal: the
+/// Directory API answers `userRateLimitExceeded` (the per-user quota,
+/// 2,400 queries a minute by default) and `quotaExceeded` (too many
+/// concurrent requests) with 403, and asks for a retry with backoff.
+fn is_rate_limit(body: &str) -> bool {
+    let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+    v["error"]["errors"].as_array().is_some_and(|errors| {
+        errors.iter().any(|e| {
+            matches!(
+                e["reason"].as_str(),
+                Some("userRateLimitExceeded" | "rateLimitExceeded" | "quotaExceeded")
+            )
+        })
+    })
+}
+
 fn retry_after(resp: &reqwest::Response) -> Option<Duration> {
     let secs: u64 = resp
         .headers()
@@ -103,7 +123,12 @@ impl DirectoryClient {
         account: ServiceAccount,
         subject: &str,
         min_wait: Duration,
+        requests_per_minute: u32,
     ) -> Self {
+        let spacing = match requests_per_minute {
+            0 => Duration::ZERO,
+            n => Duration::from_secs(60) / n,
+        };
         DirectoryClient {
             http,
             api_url: api_url.trim_end_matches('/').to_owned(),
@@ -111,7 +136,21 @@ impl DirectoryClient {
             subject: subject.to_owned(),
             token: Mutex::new(None),
             min_wait,
+            spacing,
+            last_request: Mutex::new(None),
         }
+    }
+
+    /// Waits until the request budget allows another request.
+    async fn pace(&self) {
+        let mut last = self.last_request.lock().await;
+        if let Some(at) = *last {
+            let due = at + self.spacing;
+            if due > Instant::now() {
+                tokio::time::sleep_until(due.into()).await;
+            }
+        }
+        *last = Some(Instant::now());
     }
 
     /// Sends `build()` until it is answered with something other than 429
@@ -128,7 +167,6 @@ impl DirectoryClient {
                 .await
                 .map_err(|e| GoogleError::Transport(e.to_string()))?;
             let status = resp.status();
-            let retryable = status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
             let pause = retry_after(&resp)
                 .unwrap_or(wait)
                 .clamp(self.min_wait, MAX_WAIT);
@@ -136,6 +174,9 @@ impl DirectoryClient {
                 .text()
                 .await
                 .map_err(|e| GoogleError::Transport(e.to_string()))?;
+            let retryable = status == StatusCode::TOO_MANY_REQUESTS
+                || status.is_server_error()
+                || (status == StatusCode::FORBIDDEN && is_rate_limit(&body));
             if !retryable {
                 return Ok((status, body));
             }
@@ -221,6 +262,7 @@ impl DirectoryClient {
         let mut renewed = false;
         loop {
             let token = self.token().await?;
+            self.pace().await;
             let (status, body) = self
                 .send(|| self.http.get(&url).bearer_auth(&token).query(&query))
                 .await?;
@@ -263,7 +305,21 @@ impl DirectoryClient {
 
 #[cfg(test)]
 mod tests {
-    use super::error_message;
+    use super::{error_message, is_rate_limit};
+
+    #[test]
+    fn tells_rate_limits_from_refusals() {
+        assert!(is_rate_limit(
+            r#"{"error": {"code": 403, "message": "Quota exceeded", "errors": [{"reason": "userRateLimitExceeded"}]}}"#
+        ));
+        assert!(is_rate_limit(
+            r#"{"error": {"code": 403, "errors": [{"reason": "quotaExceeded"}]}}"#
+        ));
+        assert!(!is_rate_limit(
+            r#"{"error": {"code": 403, "message": "Not Authorized to access this resource/api", "errors": [{"reason": "forbidden"}]}}"#
+        ));
+        assert!(!is_rate_limit("oops"));
+    }
 
     #[test]
     fn reads_both_error_shapes() {

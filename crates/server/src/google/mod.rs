@@ -55,7 +55,7 @@ impl Clients {
     fn get(
         &mut self,
         http: &reqwest::Client,
-        api_url: &str,
+        config: &crate::config::ServerConfig,
         job: &GoogleJob,
     ) -> Result<Arc<DirectoryClient>, String> {
         let fingerprint = format!("{}\n{}", job.source.admin_email, job.credentials);
@@ -67,10 +67,11 @@ impl Clients {
         let account = ServiceAccount::parse(&job.credentials)?;
         let client = Arc::new(DirectoryClient::new(
             http.clone(),
-            api_url,
+            &config.google_api_url,
             account,
             &job.source.admin_email,
             Duration::from_secs(1),
+            config.google_requests_per_minute,
         ));
         self.0.insert(
             job.source.directory_id.clone(),
@@ -129,28 +130,38 @@ async fn run_job(
     job: &GoogleJob,
 ) {
     let dir = job.source.directory_id.as_str();
-    let outcome = match clients.get(http, &state.config.google_api_url, job) {
+    let started = std::time::Instant::now();
+    let (summary, outcome) = match clients.get(http, &state.config, job) {
         Ok(client) => {
             let held = Held {
                 state,
                 directory: dir,
                 owner,
             };
-            poll::run(state, &client, &job.source, &held)
-                .await
-                .map_err(|e| e.to_string())
+            let (summary, outcome) = poll::run(state, &client, &job.source, &held).await;
+            (summary, outcome.map_err(|e| e.to_string()))
         }
-        Err(e) => Err(e),
+        Err(e) => (poll::Summary::default(), Err(e)),
     };
+    crate::metrics::google_poll(
+        state.config.metrics_directory_labels.then_some(dir),
+        outcome.is_ok(),
+        started.elapsed(),
+        crate::metrics::PollSeen {
+            users: summary.users_listed,
+            groups: summary.groups_listed,
+            members: summary.members_listed,
+        },
+    );
     let interval_ms = job.source.interval_secs.max(1).saturating_mul(1000);
     let now = roster_store::now_ms();
     let (error, next) = match outcome {
-        Ok(summary) => {
+        Ok(()) => {
             tracing::info!(directory = dir, ?summary, "google: poll done");
             (None, now.saturating_add(interval_ms))
         }
         Err(e) => {
-            tracing::warn!(directory = dir, error = %e, "google: poll failed");
+            tracing::warn!(directory = dir, ?summary, error = %e, "google: poll failed");
             (
                 Some(e),
                 now.saturating_add(interval_ms.min(RETRY_AFTER_FAILURE_MS)),
@@ -175,6 +186,7 @@ pub fn new_directory(
     admin_email: &str,
     customer: &str,
     domain: Option<&str>,
+    interval_secs: Option<i64>,
 ) -> Result<roster_store::google::NewGoogleDirectory, String> {
     let name = name.trim();
     if name.is_empty() {
@@ -199,7 +211,10 @@ pub fn new_directory(
         admin_email: admin_email.to_owned(),
         customer: customer.to_owned(),
         domain: domain.map(str::to_owned),
-        interval_secs: roster_store::google::DEFAULT_INTERVAL_SECS,
+        interval_secs: match interval_secs {
+            Some(secs) => roster_store::google::check_interval(secs)?,
+            None => roster_store::google::DEFAULT_INTERVAL_SECS,
+        },
     })
 }
 

@@ -1,7 +1,18 @@
-//! One poll of a Google directory: read users, groups and memberships page
-//! by page and apply the differences through the same service calls as SCIM
-//! requests, so the app sees the same `dsync.*` events. Memory holds a page
-//! and the ids seen so far, never the directory.
+//! One poll of a Google directory, in two phases.
+//!
+//! 1. **List**: users, groups and each group's members, page by page, into
+//!    the store's staging tables. Each listed user or group is compared with
+//!    the stored one as its page arrives, and staged with its body only when
+//!    it differs, so the apply phase reads back only what changes.
+//! 2. **Apply**, only once every listing completed: creates and updates,
+//!    then memberships, then deletions of what was not listed, through the
+//!    same service calls as SCIM requests, so the app sees the same
+//!    `dsync.*` events.
+//!
+//! A listing cut short (an error on any page) ends the poll before the
+//! apply phase: the directory, its events and its memberships stay as they
+//! were. Memory holds a page (or one group's member ids), never the
+//! directory.
 
 use std::collections::{HashMap, HashSet};
 
@@ -10,16 +21,19 @@ use roster_domain::google::{
     user_to_scim,
 };
 use roster_scim::validate::normalize;
-use roster_store::google::GoogleSource;
+use roster_store::google::{GoogleSource, StagedMember};
 use roster_store::{Kind, Stored};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::client::{DirectoryClient, GoogleError, MAX_GROUPS, MAX_MEMBERS, MAX_USERS};
 use crate::service;
 use crate::state::AppState;
 
-/// Why a poll stopped; the directory keeps what earlier pages applied, and
-/// nothing is deleted.
+/// Staged rows read back per query in the apply phase.
+const APPLY_CHUNK: usize = 200;
+
+/// Why a poll stopped. A failure while listing changes nothing; one while
+/// applying leaves what was applied before it, and the next poll finishes.
 #[derive(Debug, thiserror::Error)]
 pub enum PollError {
     #[error(transparent)]
@@ -30,9 +44,12 @@ pub enum PollError {
     LeaseLost,
 }
 
-/// What a poll changed.
+/// What a poll saw and changed.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Summary {
+    pub users_listed: usize,
+    pub groups_listed: usize,
+    pub members_listed: usize,
     pub created: usize,
     pub updated: usize,
     pub deleted: usize,
@@ -49,6 +66,10 @@ fn write_error(what: impl Into<String>, e: crate::error::ApiError) -> PollError 
         what: what.into(),
         detail: e.0.detail,
     }
+}
+
+fn store_error(what: &str, e: roster_store::StoreError) -> PollError {
+    write_error(what, e.into())
 }
 
 /// The scope of a listing: the domain when the directory names one, else the customer.
@@ -76,26 +97,30 @@ fn differs(state: &AppState, kind: Kind, current: &Stored, body: &Value) -> bool
     }
 }
 
+fn external_id(body: &Value) -> Option<&str> {
+    body.get("externalId").and_then(Value::as_str)
+}
+
 struct Poll<'a, L> {
     state: &'a AppState,
     client: &'a DirectoryClient,
     source: &'a GoogleSource,
     lease: &'a L,
+    /// This poll's staged rows.
+    id: String,
     summary: Summary,
-    /// Google user id -> stored user id, for every user listed so far.
-    users: HashMap<String, String>,
-    /// Google group id -> stored group id and its body.
-    groups: HashMap<String, (String, Value)>,
     /// Whether the User schema carries the Google extension (customSchemas).
     custom_schemas: bool,
 }
 
+/// Polls the directory once; the summary counts what was listed and applied
+/// whether or not the poll completed.
 pub async fn run<L: Lease>(
     state: &AppState,
     client: &DirectoryClient,
     source: &GoogleSource,
     lease: &L,
-) -> Result<Summary, PollError> {
+) -> (Summary, Result<(), PollError>) {
     let custom_schemas = state.resource_type(Kind::User).is_ok_and(|rt| {
         rt.extensions
             .iter()
@@ -106,18 +131,19 @@ pub async fn run<L: Lease>(
         client,
         source,
         lease,
+        id: uuid::Uuid::now_v7().to_string(),
         summary: Summary::default(),
-        users: HashMap::new(),
-        groups: HashMap::new(),
         custom_schemas,
     };
-    poll.users().await?;
-    poll.groups().await?;
-    poll.memberships().await?;
-    // Only a complete listing says who is gone.
-    poll.delete_unseen(Kind::Group).await?;
-    poll.delete_unseen(Kind::User).await?;
-    Ok(poll.summary)
+    if let Err(e) = state.store.begin_google_staging(&source.directory_id).await {
+        return (poll.summary, Err(store_error("the poll's staging", e)));
+    }
+    let outcome = poll.list_and_apply().await;
+    // Staged rows are scratch either way; a leftover is removed by the next poll.
+    if let Err(e) = state.store.end_google_staging(&poll.id).await {
+        tracing::warn!(directory = %source.directory_id, error = %e, "google: cannot remove a poll's staged rows");
+    }
+    (poll.summary, outcome)
 }
 
 impl<L: Lease> Poll<'_, L> {
@@ -133,16 +159,25 @@ impl<L: Lease> Poll<'_, L> {
         }
     }
 
-    /// Creates or replaces one resource per body, keyed by its externalId;
-    /// returns (externalId, stored id) of each.
-    async fn upsert(
-        &mut self,
-        kind: Kind,
-        bodies: Vec<Value>,
-    ) -> Result<Vec<(String, String, Value)>, PollError> {
+    async fn list_and_apply(&mut self) -> Result<(), PollError> {
+        self.list_users().await?;
+        self.list_groups().await?;
+        self.list_members().await?;
+        // Every listing completed: from here on the snapshot is whole.
+        self.apply_changed(Kind::User).await?;
+        self.apply_changed(Kind::Group).await?;
+        self.apply_memberships().await?;
+        self.delete_unlisted(Kind::Group).await?;
+        self.delete_unlisted(Kind::User).await?;
+        Ok(())
+    }
+
+    /// Stages one page of bodies, each with its body only when it differs
+    /// from the stored resource (or there is none).
+    async fn stage(&mut self, kind: Kind, bodies: Vec<Value>) -> Result<(), PollError> {
         let ext: Vec<String> = bodies
             .iter()
-            .filter_map(|b| b.get("externalId").and_then(Value::as_str))
+            .filter_map(external_id)
             .map(str::to_owned)
             .collect();
         let stored: HashMap<String, Stored> = self
@@ -150,50 +185,33 @@ impl<L: Lease> Poll<'_, L> {
             .store
             .by_external_ids(self.dir(), kind, ext)
             .await
-            .map_err(|e| write_error("the stored resources", e.into()))?
+            .map_err(|e| store_error("the stored resources", e))?
             .into_iter()
-            .filter_map(|s| {
-                let ext = s.doc.get("externalId")?.as_str()?.to_owned();
-                Some((ext, s))
+            .filter_map(|s| Some((external_id(&s.doc)?.to_owned(), s)))
+            .collect();
+        let rows: Vec<(String, Option<String>)> = bodies
+            .iter()
+            .filter_map(|body| {
+                let ext = external_id(body)?;
+                let changed = stored
+                    .get(ext)
+                    .is_none_or(|current| differs(self.state, kind, current, body));
+                Some((ext.to_owned(), changed.then(|| body.to_string())))
             })
             .collect();
-        let mut out = Vec::with_capacity(bodies.len());
-        for body in bodies {
-            let Some(ext) = body.get("externalId").and_then(Value::as_str) else {
-                continue;
-            };
-            let ext = ext.to_owned();
-            let what = || format!("{} {ext}", kind.name());
-            let id = match stored.get(&ext) {
-                None => {
-                    let s = service::create(self.state, self.dir(), kind, body.clone())
-                        .await
-                        .map_err(|e| write_error(what(), e))?;
-                    self.summary.created += 1;
-                    s.id
-                }
-                Some(current) if differs(self.state, kind, current, &body) => {
-                    service::replace(
-                        self.state,
-                        self.dir(),
-                        kind,
-                        &current.id,
-                        None,
-                        body.clone(),
-                    )
-                    .await
-                    .map_err(|e| write_error(what(), e))?;
-                    self.summary.updated += 1;
-                    current.id.clone()
-                }
-                Some(current) => current.id.clone(),
-            };
-            out.push((ext, id, body));
+        match kind {
+            Kind::User => self.summary.users_listed += rows.len(),
+            Kind::Group => self.summary.groups_listed += rows.len(),
         }
-        Ok(out)
+        self.state
+            .store
+            .stage_google(self.dir(), &self.id, kind, rows)
+            .await
+            .map_err(|e| store_error("the poll's staging", e))?;
+        self.keep_lease().await
     }
 
-    async fn users(&mut self) -> Result<(), PollError> {
+    async fn list_users(&mut self) -> Result<(), PollError> {
         let (scope_key, scope_value) = scope(self.source);
         let query = [
             (scope_key, scope_value),
@@ -223,10 +241,7 @@ impl<L: Lease> Poll<'_, L> {
                     b
                 })
                 .collect();
-            for (ext, id, _) in self.upsert(Kind::User, bodies).await? {
-                self.users.insert(ext, id);
-            }
-            self.keep_lease().await?;
+            self.stage(Kind::User, bodies).await?;
             match page.next {
                 Some(t) => token = Some(t),
                 None => return Ok(()),
@@ -234,7 +249,7 @@ impl<L: Lease> Poll<'_, L> {
         }
     }
 
-    async fn groups(&mut self) -> Result<(), PollError> {
+    async fn list_groups(&mut self) -> Result<(), PollError> {
         let (scope_key, scope_value) = scope(self.source);
         let query = [
             (scope_key, scope_value),
@@ -248,10 +263,7 @@ impl<L: Lease> Poll<'_, L> {
                 .page("groups", &query, "groups", token.as_deref())
                 .await?;
             let bodies: Vec<Value> = page.items.iter().filter_map(group_to_scim).collect();
-            for (ext, id, body) in self.upsert(Kind::Group, bodies).await? {
-                self.groups.insert(ext, (id, body));
-            }
-            self.keep_lease().await?;
+            self.stage(Kind::Group, bodies).await?;
             match page.next {
                 Some(t) => token = Some(t),
                 None => return Ok(()),
@@ -259,88 +271,193 @@ impl<L: Lease> Poll<'_, L> {
         }
     }
 
-    /// Each group's members as Google lists them, set where they differ
-    /// from the stored ones (one PUT with `members`, as a SCIM client would).
-    async fn memberships(&mut self) -> Result<(), PollError> {
+    /// Up to [`APPLY_CHUNK`] staged resources after `after`.
+    async fn staged(
+        &self,
+        kind: Kind,
+        changed_only: bool,
+        after: &str,
+    ) -> Result<Vec<(String, Option<String>)>, PollError> {
+        self.state
+            .store
+            .staged_google(&self.id, kind, changed_only, after, APPLY_CHUNK)
+            .await
+            .map_err(|e| store_error("the poll's staging", e))
+    }
+
+    /// Lists the members of every listed group into the staging tables.
+    async fn list_members(&mut self) -> Result<(), PollError> {
         let query = [
             ("maxResults", MAX_MEMBERS.to_string()),
             ("fields", MEMBER_FIELDS.to_owned()),
         ];
-        let group_ids: Vec<String> = self.groups.keys().cloned().collect();
-        for gid in group_ids {
-            let mut want: HashSet<String> = HashSet::new();
-            let mut token: Option<String> = None;
-            let path = format!("groups/{gid}/members");
-            loop {
-                let page = self
-                    .client
-                    .page(&path, &query, "members", token.as_deref())
-                    .await?;
-                for (id, is_group) in page.items.iter().filter_map(member_ref) {
-                    let stored = if is_group {
-                        self.groups.get(&id).map(|(s, _)| s.clone())
-                    } else {
-                        self.users.get(&id).cloned()
-                    };
-                    want.extend(stored);
-                }
-                match page.next {
-                    Some(t) => token = Some(t),
-                    None => break,
+        let mut after = String::new();
+        loop {
+            let groups = self.staged(Kind::Group, false, &after).await?;
+            let Some((last, _)) = groups.last() else {
+                return Ok(());
+            };
+            after = last.clone();
+            for (gid, _) in groups {
+                let path = format!("groups/{gid}/members");
+                let mut token: Option<String> = None;
+                loop {
+                    let page = self
+                        .client
+                        .page(&path, &query, "members", token.as_deref())
+                        .await?;
+                    let members: Vec<StagedMember> = page
+                        .items
+                        .iter()
+                        .filter_map(member_ref)
+                        .map(|(google_id, is_group)| StagedMember {
+                            google_id,
+                            kind: if is_group { Kind::Group } else { Kind::User },
+                        })
+                        .collect();
+                    self.summary.members_listed += members.len();
+                    self.state
+                        .store
+                        .stage_google_members(self.dir(), &self.id, &gid, members)
+                        .await
+                        .map_err(|e| store_error("the poll's staging", e))?;
+                    self.keep_lease().await?;
+                    match page.next {
+                        Some(t) => token = Some(t),
+                        None => break,
+                    }
                 }
             }
-            let Some((sid, body)) = self.groups.get(&gid).cloned() else {
-                continue;
+        }
+    }
+
+    /// Creates or replaces every staged resource of `kind` that differs
+    /// from the stored one.
+    async fn apply_changed(&mut self, kind: Kind) -> Result<(), PollError> {
+        let mut after = String::new();
+        loop {
+            let rows = self.staged(kind, true, &after).await?;
+            let Some((last, _)) = rows.last() else {
+                return Ok(());
             };
-            let have: HashSet<String> = self
+            after = last.clone();
+            let ext: Vec<String> = rows.iter().map(|(g, _)| g.clone()).collect();
+            let stored: HashMap<String, String> = self
                 .state
                 .store
-                .members(self.dir(), std::slice::from_ref(&sid))
+                .by_external_ids(self.dir(), kind, ext)
                 .await
-                .map_err(|e| write_error("the stored members", e.into()))?
-                .remove(&sid)
-                .unwrap_or_default()
+                .map_err(|e| store_error("the stored resources", e))?
                 .into_iter()
-                .map(|m| m.id)
+                .filter_map(|s| Some((external_id(&s.doc)?.to_owned(), s.id)))
                 .collect();
-            if have != want {
-                let mut body = body;
-                let mut members: Vec<&String> = want.iter().collect();
-                members.sort();
-                body["members"] =
-                    Value::Array(members.into_iter().map(|m| json!({"value": m})).collect());
-                service::replace(self.state, self.dir(), Kind::Group, &sid, None, body)
+            for (gid, body) in rows {
+                let Some(body) = body else { continue };
+                let body: Value = serde_json::from_str(&body).map_err(|e| PollError::Write {
+                    what: format!("the staged {} {gid}", kind.name()),
+                    detail: e.to_string(),
+                })?;
+                let what = || format!("{} {gid}", kind.name());
+                match stored.get(&gid) {
+                    None => {
+                        service::create(self.state, self.dir(), kind, body)
+                            .await
+                            .map_err(|e| write_error(what(), e))?;
+                        self.summary.created += 1;
+                    }
+                    Some(id) => {
+                        service::replace(self.state, self.dir(), kind, id, None, body)
+                            .await
+                            .map_err(|e| write_error(what(), e))?;
+                        self.summary.updated += 1;
+                    }
+                }
+            }
+            self.keep_lease().await?;
+        }
+    }
+
+    /// Sets each listed group's members to those Google listed (users and
+    /// groups the poll listed too), adding and removing only the difference.
+    async fn apply_memberships(&mut self) -> Result<(), PollError> {
+        let mut after = String::new();
+        loop {
+            let groups = self.staged(Kind::Group, false, &after).await?;
+            let Some((last, _)) = groups.last() else {
+                return Ok(());
+            };
+            after = last.clone();
+            let ext: Vec<String> = groups.iter().map(|(g, _)| g.clone()).collect();
+            let stored: HashMap<String, String> = self
+                .state
+                .store
+                .by_external_ids(self.dir(), Kind::Group, ext)
+                .await
+                .map_err(|e| store_error("the stored groups", e))?
+                .into_iter()
+                .filter_map(|s| Some((external_id(&s.doc)?.to_owned(), s.id)))
+                .collect();
+            for (gid, _) in groups {
+                let Some(sid) = stored.get(&gid) else {
+                    continue;
+                };
+                let want: HashSet<String> = self
+                    .state
+                    .store
+                    .staged_google_member_ids(self.dir(), &self.id, &gid)
+                    .await
+                    .map_err(|e| store_error("the poll's staging", e))?
+                    .into_iter()
+                    .collect();
+                let have: HashSet<String> = self
+                    .state
+                    .store
+                    .members(self.dir(), std::slice::from_ref(sid))
+                    .await
+                    .map_err(|e| store_error("the stored members", e))?
+                    .remove(sid)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|m| m.id)
+                    .collect();
+                let mut add: Vec<String> = want.difference(&have).cloned().collect();
+                let mut remove: Vec<String> = have.difference(&want).cloned().collect();
+                if add.is_empty() && remove.is_empty() {
+                    continue;
+                }
+                add.sort();
+                remove.sort();
+                service::change_members(self.state, self.dir(), sid, add, remove)
                     .await
                     .map_err(|e| write_error(format!("the members of group {gid}"), e))?;
                 self.summary.memberships += 1;
             }
             self.keep_lease().await?;
         }
-        Ok(())
     }
 
-    async fn delete_unseen(&mut self, kind: Kind) -> Result<(), PollError> {
-        let index = self
-            .state
-            .store
-            .external_index(self.dir(), kind)
-            .await
-            .map_err(|e| write_error("the stored resources", e.into()))?;
-        for (id, ext) in index {
-            let seen = ext.is_some_and(|e| match kind {
-                Kind::User => self.users.contains_key(&e),
-                Kind::Group => self.groups.contains_key(&e),
-            });
-            if seen {
-                continue;
+    async fn delete_unlisted(&mut self, kind: Kind) -> Result<(), PollError> {
+        let mut after = String::new();
+        loop {
+            let ids = self
+                .state
+                .store
+                .unlisted_google(self.dir(), &self.id, kind, &after, APPLY_CHUNK)
+                .await
+                .map_err(|e| store_error("the stored resources", e))?;
+            let Some(last) = ids.last() else {
+                return Ok(());
+            };
+            after = last.clone();
+            for id in ids {
+                match service::delete(self.state, self.dir(), kind, &id, None).await {
+                    Ok(()) => self.summary.deleted += 1,
+                    // Gone already (deleted with the directory, say): nothing to do.
+                    Err(e) if e.0.status == 404 => {}
+                    Err(e) => return Err(write_error(format!("{} {id}", kind.name()), e)),
+                }
             }
-            match service::delete(self.state, self.dir(), kind, &id, None).await {
-                Ok(()) => self.summary.deleted += 1,
-                // Gone already (deleted with the directory, say): nothing to do.
-                Err(e) if e.0.status == 404 => {}
-                Err(e) => return Err(write_error(format!("{} {id}", kind.name()), e)),
-            }
+            self.keep_lease().await?;
         }
-        Ok(())
     }
 }

@@ -104,6 +104,35 @@ struct Answer {
     latency_ms: i64,
     /// A 429's `Retry-After`, in milliseconds.
     retry_after_ms: Option<i64>,
+    /// See [`excerpt`].
+    excerpt: Option<String>,
+}
+
+/// How much of a receiver's answer is kept for the delivery log.
+const EXCERPT_BYTES: usize = 512;
+
+/// The start of a receiver's answer for the operator: at most
+/// [`EXCERPT_BYTES`], read within the attempt's time, control characters
+/// dropped, and anything of ours that a receiver might echo (the secret,
+/// the signatures sent) replaced, so the log never holds a secret.
+async fn excerpt(mut resp: reqwest::Response, secrets: &[String]) -> Option<String> {
+    let mut buf: Vec<u8> = Vec::new();
+    while buf.len() < EXCERPT_BYTES {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => buf.extend_from_slice(&chunk),
+            _ => break,
+        }
+    }
+    buf.truncate(EXCERPT_BYTES);
+    let mut text: String = String::from_utf8_lossy(&buf)
+        .chars()
+        .filter(|c| !c.is_control() || *c == '\n' || *c == '\t')
+        .collect();
+    for s in secrets.iter().filter(|s| s.len() >= 8) {
+        text = text.replace(s.as_str(), "[redacted]");
+    }
+    let text = text.trim().to_owned();
+    (!text.is_empty()).then_some(text)
 }
 
 /// Sends one request, under a permit of the process-wide limit.
@@ -129,6 +158,7 @@ async fn send<S: DirectoryStore + ?Sized>(
                     error: Some("cannot read the events' directories".to_owned()),
                     latency_ms: 0,
                     retry_after_ms: None,
+                    excerpt: None,
                 };
             }
         },
@@ -146,25 +176,39 @@ async fn send<S: DirectoryStore + ?Sized>(
     let _permit = sh.permits.clone().acquire_owned().await;
     let started = Instant::now();
     let mut req = sh.client.post(url);
+    let mut secrets = vec![target.secret.clone()];
     for (name, value) in out.headers {
+        if name.to_ascii_lowercase().contains("signature") {
+            secrets.push(value.clone());
+            // Each `v1=…` part alone, as a receiver may echo just that.
+            secrets.extend(
+                value
+                    .split(',')
+                    .filter_map(|p| p.trim().strip_prefix("v1="))
+                    .map(str::to_owned),
+            );
+        }
         req = req.header(name, value);
     }
     let result = req.body(out.body).send().await;
     let latency_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
-    let (status, response_code, error, retry_after_ms) = match result {
+    let (status, response_code, error, retry_after_ms, excerpt) = match result {
         Ok(resp) => {
             let code = resp.status().as_u16();
             if resp.status().is_success() {
-                (DeliveryStatus::Succeeded, Some(code), None, None)
+                let text = excerpt(resp, &secrets).await;
+                (DeliveryStatus::Succeeded, Some(code), None, None, text)
             } else {
                 let retry_after = (code == 429)
                     .then(|| retry_after_ms(resp.headers()))
                     .flatten();
+                let text = excerpt(resp, &secrets).await;
                 (
                     DeliveryStatus::Retrying,
                     Some(code),
                     Some(format!("HTTP {code}")),
                     retry_after,
+                    text,
                 )
             }
         }
@@ -176,7 +220,13 @@ async fn send<S: DirectoryStore + ?Sized>(
             } else {
                 "request failed"
             };
-            (DeliveryStatus::Retrying, None, Some(why.to_owned()), None)
+            (
+                DeliveryStatus::Retrying,
+                None,
+                Some(why.to_owned()),
+                None,
+                None,
+            )
         }
     };
     Answer {
@@ -187,6 +237,7 @@ async fn send<S: DirectoryStore + ?Sized>(
         error,
         latency_ms,
         retry_after_ms,
+        excerpt,
     }
 }
 
@@ -311,6 +362,7 @@ where
             response_code: a.response_code,
             latency_ms: a.latency_ms,
             error: a.error.clone(),
+            response_excerpt: a.excerpt.clone(),
             redelivery,
         });
     }

@@ -1,341 +1,18 @@
-//! Google Workspace directories against a local stand-in of Google's token
-//! endpoint and Directory API (no test reaches Google). The stand-in follows
-//! Google's published reference: the JWT-bearer grant, whose RS256 signature
-//! it verifies with the key's public half, paged listings with `pageToken`
-//! and `maxResults` limits, and Google's error bodies. Its answers are
-//! checked against `tests/data/admin_directory_v1_excerpt.json`.
+//! Google Workspace directories against the test kit's local stand-in of
+//! Google's token endpoint and Directory API (no test reaches Google; see
+//! `roster_testkit::google`).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Form, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode as AxStatus};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use reqwest::Method;
 use roster_server::ServerConfig;
 use roster_store::Kind;
-use rsa::pkcs1::EncodeRsaPublicKey;
-use rsa::pkcs8::{EncodePrivateKey, LineEnding};
+use roster_testkit::google::{ADMIN, group, key_file, member, stand_in, user};
 use serde_json::{Value, json};
 
 use super::api_directories::{admin_key, api};
 use crate::support::TestServer;
-
-const ADMIN: &str = "admin@example.com";
-const SCOPES: [&str; 3] = [
-    "https://www.googleapis.com/auth/admin.directory.user.readonly",
-    "https://www.googleapis.com/auth/admin.directory.group.readonly",
-    "https://www.googleapis.com/auth/admin.directory.group.member.readonly",
-];
-
-/// A test RSA key: (PKCS#8 PEM, PKCS#1 DER of the public half). Made once per binary.
-fn test_key() -> &'static (String, Vec<u8>) {
-    static KEY: OnceLock<(String, Vec<u8>)> = OnceLock::new();
-    KEY.get_or_init(|| {
-        let key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).unwrap();
-        let pem = key.to_pkcs8_pem(LineEnding::LF).unwrap().to_string();
-        let public = key
-            .to_public_key()
-            .to_pkcs1_der()
-            .unwrap()
-            .as_bytes()
-            .to_vec();
-        (pem, public)
-    })
-}
-
-fn discovery() -> Value {
-    serde_json::from_str(include_str!("../data/admin_directory_v1_excerpt.json")).unwrap()
-}
-
-/// Every key of `v` is a property of discovery schema `schema` (recursively
-/// for the listed items).
-fn check_shape(doc: &Value, schema: &str, v: &Value) {
-    let props = doc["schemas"][schema]["properties"]
-        .as_object()
-        .unwrap_or_else(|| panic!("no schema {schema}"));
-    for (k, val) in v.as_object().unwrap() {
-        let p = props
-            .get(k)
-            .unwrap_or_else(|| panic!("{schema} has no property {k}"));
-        if let Some(item) = p["items"]["$ref"].as_str() {
-            for x in val.as_array().unwrap() {
-                check_shape(doc, item, x);
-            }
-        }
-        if let Some(r) = p["$ref"].as_str() {
-            check_shape(doc, r, val);
-        }
-    }
-}
-
-#[derive(Default)]
-struct Google {
-    users: Vec<Value>,
-    groups: Vec<Value>,
-    members: HashMap<String, Vec<Value>>,
-    /// Items per page the stand-in returns (below maxResults, to make paging happen).
-    page: usize,
-    tokens: Vec<String>,
-    token_grants: usize,
-    /// users.list requests without a pageToken: how many snapshots were started.
-    user_snapshots: usize,
-    /// The next this many users.list requests are answered 429 with Retry-After.
-    throttle: usize,
-    throttled: usize,
-    /// users.list pages at or after this offset fail with 400.
-    fail_from: Option<usize>,
-    /// The public half of the key the service account signs with.
-    public_key: Vec<u8>,
-    token_uri: String,
-}
-
-type Shared = Arc<Mutex<Google>>;
-
-fn google_error(status: u16, reason: &str, message: &str) -> Response {
-    let status_text = match status {
-        400 => "INVALID_ARGUMENT",
-        401 => "UNAUTHENTICATED",
-        403 => "PERMISSION_DENIED",
-        429 => "RESOURCE_EXHAUSTED",
-        _ => "INTERNAL",
-    };
-    (
-        AxStatus::from_u16(status).unwrap(),
-        axum::Json(json!({"error": {"code": status, "message": message,
-            "errors": [{"message": message, "domain": "global", "reason": reason}],
-            "status": status_text}})),
-    )
-        .into_response()
-}
-
-/// `POST /token`: the JWT-bearer grant (RFC 7523) as Google's token endpoint answers it.
-async fn token(State(g): State<Shared>, Form(form): Form<HashMap<String, String>>) -> Response {
-    let oauth = |code: &str, d: &str| {
-        (
-            AxStatus::BAD_REQUEST,
-            axum::Json(json!({"error": code, "error_description": d})),
-        )
-            .into_response()
-    };
-    if form.get("grant_type").map(String::as_str)
-        != Some("urn:ietf:params:oauth:grant-type:jwt-bearer")
-    {
-        return oauth("unsupported_grant_type", "Invalid grant_type");
-    }
-    let Some(assertion) = form.get("assertion") else {
-        return oauth("invalid_request", "Missing required parameter: assertion");
-    };
-    let parts: Vec<&str> = assertion.split('.').collect();
-    if parts.len() != 3 {
-        return oauth("invalid_grant", "Invalid JWT");
-    }
-    let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap();
-    let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
-    let signature = URL_SAFE_NO_PAD.decode(parts[2]).unwrap_or_default();
-    let mut g = g.lock().unwrap();
-    let key = ring::signature::UnparsedPublicKey::new(
-        &ring::signature::RSA_PKCS1_2048_8192_SHA256,
-        g.public_key.clone(),
-    );
-    if header["alg"] != "RS256"
-        || key
-            .verify(format!("{}.{}", parts[0], parts[1]).as_bytes(), &signature)
-            .is_err()
-    {
-        return oauth("invalid_grant", "Invalid JWT Signature.");
-    }
-    let now = roster_store::now_ms() / 1000;
-    let scopes: Vec<&str> = claims["scope"].as_str().unwrap_or("").split(' ').collect();
-    if claims["aud"] != g.token_uri.as_str()
-        || claims["iss"] != "roster@project.iam.gserviceaccount.com"
-        || claims["exp"].as_i64().unwrap_or(0) <= now
-        || claims["exp"].as_i64().unwrap_or(0) - claims["iat"].as_i64().unwrap_or(0) > 3600
-    {
-        return oauth(
-            "invalid_grant",
-            "Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe.",
-        );
-    }
-    if claims["sub"] != ADMIN || SCOPES.iter().any(|s| !scopes.contains(s)) {
-        return oauth(
-            "unauthorized_client",
-            "Client is unauthorized to retrieve access tokens using this method, or client not authorized for any of the scopes requested.",
-        );
-    }
-    g.token_grants += 1;
-    let t = format!("ya29.test-{}", g.token_grants);
-    g.tokens.push(t.clone());
-    axum::Json(json!({"access_token": t, "expires_in": 3599, "token_type": "Bearer"}))
-        .into_response()
-}
-
-fn authorized(g: &Google, headers: &HeaderMap) -> bool {
-    headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|t| g.tokens.iter().any(|k| k == t))
-}
-
-/// One page of `items` as Google pages it (the pageToken is an offset here).
-fn page(
-    items: &[Value],
-    q: &HashMap<String, String>,
-    max: usize,
-    per_page: usize,
-    key: &str,
-) -> Result<(Value, usize), Box<Response>> {
-    let want: usize = q
-        .get("maxResults")
-        .map(|m| m.parse().unwrap_or(0))
-        .unwrap_or(100);
-    if want == 0 || want > max {
-        return Err(Box::new(google_error(
-            400,
-            "invalid",
-            "Invalid value for: maxResults",
-        )));
-    }
-    let from: usize = match q.get("pageToken") {
-        Some(t) => t
-            .parse()
-            .map_err(|_| Box::new(google_error(400, "invalid", "Invalid page token")))?,
-        None => 0,
-    };
-    let n = want.min(per_page);
-    let slice: Vec<Value> = items.iter().skip(from).take(n).cloned().collect();
-    let mut out = json!({"kind": format!("admin#directory#{key}"), key: slice});
-    if from + n < items.len() {
-        out["nextPageToken"] = json!((from + n).to_string());
-    }
-    Ok((out, from))
-}
-
-async fn users(
-    State(g): State<Shared>,
-    headers: HeaderMap,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
-    let mut g = g.lock().unwrap();
-    if !authorized(&g, &headers) {
-        return google_error(401, "authError", "Invalid Credentials");
-    }
-    if g.throttle > 0 {
-        g.throttle -= 1;
-        g.throttled += 1;
-        let mut r = google_error(
-            429,
-            "rateLimitExceeded",
-            "Quota exceeded for quota metric 'Queries' of service 'admin.googleapis.com'",
-        );
-        r.headers_mut().insert("retry-after", "1".parse().unwrap());
-        return r;
-    }
-    if !q.contains_key("customer") && !q.contains_key("domain") {
-        return google_error(400, "badRequest", "Bad Request");
-    }
-    assert_eq!(q.get("projection").map(String::as_str), Some("full"));
-    assert!(q.get("fields").is_some_and(|f| f.contains("nextPageToken")));
-    if !q.contains_key("pageToken") {
-        g.user_snapshots += 1;
-    }
-    match page(&g.users, &q, 500, g.page, "users") {
-        Ok((_, from)) if g.fail_from.is_some_and(|f| from >= f) => {
-            google_error(400, "invalid", "Invalid page token")
-        }
-        Ok((v, _)) => {
-            check_shape(&discovery(), "Users", &v);
-            axum::Json(v).into_response()
-        }
-        Err(r) => *r,
-    }
-}
-
-async fn groups(
-    State(g): State<Shared>,
-    headers: HeaderMap,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
-    let g = g.lock().unwrap();
-    if !authorized(&g, &headers) {
-        return google_error(401, "authError", "Invalid Credentials");
-    }
-    match page(&g.groups, &q, 200, g.page, "groups") {
-        Ok((v, _)) => {
-            check_shape(&discovery(), "Groups", &v);
-            axum::Json(v).into_response()
-        }
-        Err(r) => *r,
-    }
-}
-
-async fn members(
-    State(g): State<Shared>,
-    headers: HeaderMap,
-    Path(group): Path<String>,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
-    let g = g.lock().unwrap();
-    if !authorized(&g, &headers) {
-        return google_error(401, "authError", "Invalid Credentials");
-    }
-    let Some(list) = g.members.get(&group) else {
-        return google_error(404, "notFound", "Resource Not Found: groupKey");
-    };
-    match page(list, &q, 200, g.page, "members") {
-        Ok((v, _)) => {
-            check_shape(&discovery(), "Members", &v);
-            axum::Json(v).into_response()
-        }
-        Err(r) => *r,
-    }
-}
-
-/// Starts the stand-in on a loopback port; returns its state and base URL.
-async fn stand_in() -> (Shared, String) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let g: Shared = Arc::new(Mutex::new(Google {
-        page: 2,
-        public_key: test_key().1.clone(),
-        token_uri: format!("{base}/token"),
-        ..Default::default()
-    }));
-    let app = axum::Router::new()
-        .route("/token", post(token))
-        .route("/admin/directory/v1/users", get(users))
-        .route("/admin/directory/v1/groups", get(groups))
-        .route("/admin/directory/v1/groups/{group}/members", get(members))
-        .with_state(g.clone());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (g, base)
-}
-
-fn key_file(base: &str) -> Value {
-    json!({
-        "type": "service_account",
-        "project_id": "project",
-        "private_key_id": "k1",
-        "private_key": test_key().0,
-        "client_email": "roster@project.iam.gserviceaccount.com",
-        "client_id": "1234567890",
-        "token_uri": format!("{base}/token"),
-    })
-}
-
-fn user(id: &str, email: &str, name: &str) -> Value {
-    json!({"id": id, "primaryEmail": email, "name": {"givenName": name, "familyName": "Test", "fullName": format!("{name} Test")},
-           "suspended": false, "orgUnitPath": "/", "organizations": [{"title": "Engineer", "department": "R&D", "primary": true}]})
-}
-
-fn member(id: &str) -> Value {
-    json!({"id": id, "email": format!("{id}@example.com"), "role": "MEMBER", "type": "USER", "status": "ACTIVE"})
-}
 
 async fn server(base: &str) -> Option<TestServer> {
     let config = ServerConfig {
@@ -420,7 +97,7 @@ async fn polls_users_groups_and_memberships_like_a_scim_push() {
     let Some(s) = server(&base).await else { return };
     let key = admin_key(&s).await;
     {
-        let mut g = g.lock().unwrap();
+        let mut g = g.lock();
         g.users = vec![
             user("1", "ada@example.com", "Ada"),
             user("2", "bob@example.com", "Bob"),
@@ -458,15 +135,11 @@ async fn polls_users_groups_and_memberships_like_a_scim_push() {
     // Nothing changed at Google: nothing is written, no event.
     sync(&s, &key, &id).await;
     assert_eq!(events(&s, &id).await.len(), ev.len());
-    assert_eq!(
-        g.lock().unwrap().token_grants,
-        1,
-        "the access token is reused"
-    );
+    assert_eq!(g.lock().token_grants, 1, "the access token is reused");
 
     // A suspension, a deletion, a rename and a membership move.
     {
-        let mut g = g.lock().unwrap();
+        let mut g = g.lock();
         g.users[1]["suspended"] = json!(true);
         g.users[0]["name"]["familyName"] = json!("Lovelace");
         g.users.remove(2);
@@ -497,7 +170,7 @@ async fn a_cut_short_listing_deletes_nothing_and_quota_errors_are_retried() {
     let Some(s) = server(&base).await else { return };
     let key = admin_key(&s).await;
     {
-        let mut g = g.lock().unwrap();
+        let mut g = g.lock();
         g.users = (1..=5)
             .map(|i| user(&i.to_string(), &format!("u{i}@example.com"), "U"))
             .collect();
@@ -511,7 +184,7 @@ async fn a_cut_short_listing_deletes_nothing_and_quota_errors_are_retried() {
 
     // User 5 leaves, but the listing fails on its second page.
     {
-        let mut g = g.lock().unwrap();
+        let mut g = g.lock();
         g.users.pop();
         g.fail_from = Some(2);
     }
@@ -540,19 +213,30 @@ async fn a_cut_short_listing_deletes_nothing_and_quota_errors_are_retried() {
 
     // Quota: two 429s with Retry-After, then the listing goes through.
     {
-        let mut g = g.lock().unwrap();
+        let mut g = g.lock();
         g.fail_from = None;
         g.throttle = 2;
     }
     let d = sync(&s, &key, &id).await;
     assert_eq!(d["google"]["last_poll_result"], "ok", "{d}");
     assert_eq!(d["google"]["last_poll_error"], Value::Null);
-    assert_eq!(g.lock().unwrap().throttled, 2);
+    assert_eq!(g.lock().throttled, 2);
     assert_eq!(
         s.store.external_index(&id, Kind::User).await.unwrap().len(),
         4
     );
     assert_eq!(count(&events(&s, &id).await, "dsync.user.deleted"), 1);
+
+    // Google's per-user quota answers 403 userRateLimitExceeded: retried
+    // with backoff too, not taken for missing delegation.
+    {
+        let mut g = g.lock();
+        g.throttle = 2;
+        g.throttle_403 = true;
+    }
+    let d = sync(&s, &key, &id).await;
+    assert_eq!(d["google"]["last_poll_result"], "ok", "{d}");
+    assert_eq!(g.lock().throttled, 4);
 }
 
 #[tokio::test]
@@ -573,15 +257,7 @@ async fn bad_keys_missing_delegation_and_bad_requests_are_reported() {
     );
 
     // A key the stand-in does not know: the signature fails (401).
-    g.lock().unwrap().public_key = {
-        let other = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).unwrap();
-        other
-            .to_public_key()
-            .to_pkcs1_der()
-            .unwrap()
-            .as_bytes()
-            .to_vec()
-    };
+    g.lock().public_key = roster_testkit::google::new_key().1;
     let id = create(&s, &key, &base).await;
     let d = sync(&s, &key, &id).await;
     let err = d["google"]["last_poll_error"].as_str().unwrap();
@@ -648,7 +324,7 @@ async fn two_instances_poll_a_directory_once() {
     }));
     let key = admin_key(&s).await;
     {
-        let mut g = g.lock().unwrap();
+        let mut g = g.lock();
         g.users = (1..=20)
             .map(|i| user(&i.to_string(), &format!("u{i}@example.com"), "U"))
             .collect();
@@ -658,7 +334,362 @@ async fn two_instances_poll_a_directory_once() {
     assert_eq!(d["google"]["last_poll_result"], "ok", "{d}");
     // Both pollers looked every second; only one listed the directory.
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    assert_eq!(g.lock().unwrap().user_snapshots, 1);
+    assert_eq!(g.lock().user_snapshots, 1);
     assert_eq!(count(&events(&s, &id).await, "dsync.user.created"), 20);
     drop(stop);
+}
+
+/// Everything a poll may change in a directory: its users and groups
+/// (documents with their versions) and each group's members.
+async fn snapshot(s: &TestServer, dir: &str) -> Value {
+    let mut out = json!({});
+    for kind in [Kind::User, Kind::Group] {
+        let ext: Vec<String> = s
+            .store
+            .external_index(dir, kind)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter_map(|(_, e)| e)
+            .collect();
+        let mut docs: Vec<(String, Value)> = s
+            .store
+            .by_external_ids(dir, kind, ext)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.id, r.doc))
+            .collect();
+        docs.sort_by(|a, b| a.0.cmp(&b.0));
+        if kind == Kind::Group {
+            let ids: Vec<String> = docs.iter().map(|(id, _)| id.clone()).collect();
+            let members = s.store.members(dir, &ids).await.unwrap();
+            let mut m: Vec<(String, Vec<String>)> = members
+                .into_iter()
+                .map(|(g, list)| {
+                    let mut l: Vec<String> = list.into_iter().map(|m| m.id).collect();
+                    l.sort();
+                    (g, l)
+                })
+                .collect();
+            m.sort();
+            out["members"] = json!(m);
+        }
+        out[kind.name()] = json!(docs);
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_listing_cut_short_on_page_three_leaves_the_directory_as_it_was() {
+    let (g, base) = stand_in().await;
+    let Some(s) = server(&base).await else { return };
+    let key = admin_key(&s).await;
+    {
+        let mut g = g.lock();
+        g.users = (1..=8)
+            .map(|i| user(&i.to_string(), &format!("u{i}@example.com"), "U"))
+            .collect();
+        g.groups = vec![
+            group("g1", "eng@example.com", "Engineering"),
+            group("g2", "ops@example.com", "Ops"),
+        ];
+        g.members
+            .insert("g1".into(), vec![member("1"), member("2"), member("3")]);
+        g.members.insert("g2".into(), vec![member("4")]);
+    }
+    let id = create(&s, &key, &base).await;
+    assert_eq!(
+        sync(&s, &key, &id).await["google"]["last_poll_result"],
+        "ok"
+    );
+    let before = snapshot(&s, &id).await;
+    let events_before = events(&s, &id).await;
+    assert_eq!(before["members"].as_array().unwrap().len(), 2, "{before}");
+
+    // Changes on every page and in every listing; the third users page fails
+    // (two users a page: offsets 4 and later).
+    {
+        let mut g = g.lock();
+        g.users[0]["name"]["familyName"] = json!("Renamed");
+        g.users[1]["suspended"] = json!(true);
+        g.users.retain(|u| u["id"] != "8");
+        g.users.push(user("9", "u9@example.com", "New"));
+        g.groups.retain(|x| x["id"] != "g2");
+        g.groups.push(group("g3", "sales@example.com", "Sales"));
+        g.members
+            .insert("g1".into(), vec![member("1"), member("4")]);
+        g.members.insert("g3".into(), vec![member("9")]);
+        g.fail_from = Some(4);
+    }
+    let d = sync(&s, &key, &id).await;
+    assert_eq!(d["google"]["last_poll_result"], "error", "{d}");
+    assert_eq!(snapshot(&s, &id).await, before);
+    assert_eq!(events(&s, &id).await, events_before);
+
+    // The listing completes: every change lands in one poll.
+    g.lock().fail_from = None;
+    let d = sync(&s, &key, &id).await;
+    assert_eq!(d["google"]["last_poll_result"], "ok", "{d}");
+    let after: Vec<String> = events(&s, &id).await.split_off(events_before.len());
+    assert_eq!(count(&after, "dsync.user.created"), 1, "{after:?}");
+    assert_eq!(count(&after, "dsync.user.deleted"), 1, "{after:?}");
+    assert_eq!(count(&after, "dsync.user.updated"), 2, "{after:?}");
+    assert_eq!(count(&after, "dsync.group.created"), 1, "{after:?}");
+    assert_eq!(count(&after, "dsync.group.deleted"), 1, "{after:?}");
+    // g1 loses 2 and 3 and gains 4; g3 gains 9.
+    assert_eq!(count(&after, "dsync.group.user_removed"), 2, "{after:?}");
+    assert_eq!(count(&after, "dsync.group.user_added"), 2, "{after:?}");
+    let now = snapshot(&s, &id).await;
+    assert_eq!(now["User"].as_array().unwrap().len(), 8, "{now}");
+    assert_eq!(now["Group"].as_array().unwrap().len(), 2, "{now}");
+    // A poll with nothing new writes nothing.
+    sync(&s, &key, &id).await;
+    assert_eq!(snapshot(&s, &id).await, now);
+}
+
+#[tokio::test]
+async fn the_poll_interval_is_set_at_create_and_in_the_settings_and_audited() {
+    let (_g, base) = stand_in().await;
+    let Some(s) = server(&base).await else { return };
+    let key = admin_key(&s).await;
+    let body = |interval: Value| {
+        json!({"name": "Interval", "provider": "google-workspace", "credentials": key_file(&base),
+               "admin_email": ADMIN, "poll_interval_secs": interval})
+    };
+    let r = api(
+        &s,
+        &key,
+        Method::POST,
+        "/directories",
+        Some(body(json!(120))),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    assert_eq!(r.body["google"]["poll_interval_secs"], 120);
+    let id = r.body["id"].as_str().unwrap().to_owned();
+    for bad in [json!(59), json!(86_401)] {
+        let r = api(&s, &key, Method::POST, "/directories", Some(body(bad))).await;
+        assert_eq!(r.status, 400, "{:?}", r.body);
+        assert!(
+            r.body
+                .to_string()
+                .contains("poll_interval_secs must be 60 to 86400"),
+            "{:?}",
+            r.body
+        );
+    }
+    let r = api(
+        &s,
+        &key,
+        Method::POST,
+        "/directories",
+        Some(body(json!("600"))),
+    )
+    .await;
+    assert_eq!(r.status, 400, "{:?}", r.body);
+    // Left out: ten minutes.
+    let r = api(
+        &s,
+        &key,
+        Method::POST,
+        "/directories",
+        Some(json!({"name": "Default",
+        "provider": "google-workspace", "credentials": key_file(&base), "admin_email": ADMIN})),
+    )
+    .await;
+    assert_eq!(r.body["google"]["poll_interval_secs"], 600, "{:?}", r.body);
+
+    let settings = format!("/directories/{id}/settings");
+    let r = api(&s, &key, Method::GET, &settings, None).await;
+    assert_eq!(r.body["poll_interval_secs"], 120, "{:?}", r.body);
+    let r = api(
+        &s,
+        &key,
+        Method::PUT,
+        &settings,
+        Some(json!({"poll_interval_secs": 3600})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["poll_interval_secs"], 3600);
+    let d = api(&s, &key, Method::GET, &format!("/directories/{id}"), None).await;
+    assert_eq!(d.body["google"]["poll_interval_secs"], 3600, "{:?}", d.body);
+    for bad in [json!(10), json!(null), json!(1.5)] {
+        let r = api(
+            &s,
+            &key,
+            Method::PUT,
+            &settings,
+            Some(json!({"poll_interval_secs": bad})),
+        )
+        .await;
+        assert_eq!(r.status, 400, "{:?}", r.body);
+        assert!(
+            r.body.to_string().contains("poll_interval_secs"),
+            "{:?}",
+            r.body
+        );
+    }
+    // A SCIM directory has no poll: a 400 naming why, and nothing changes.
+    let scim = format!("/directories/{}/settings", s.directory);
+    let r = api(
+        &s,
+        &key,
+        Method::PUT,
+        &scim,
+        Some(json!({"poll_interval_secs": 600, "deactivation": "delete"})),
+    )
+    .await;
+    assert_eq!(r.status, 400, "{:?}", r.body);
+    assert!(
+        r.body.to_string().contains("google-workspace"),
+        "{:?}",
+        r.body
+    );
+    let r = api(&s, &key, Method::GET, &scim, None).await;
+    assert_eq!(r.body["deactivation"], "update", "{:?}", r.body);
+    assert!(r.body.get("poll_interval_secs").is_none(), "{:?}", r.body);
+    let r = api(
+        &s,
+        &key,
+        Method::POST,
+        "/directories",
+        Some(json!({"name": "scim", "poll_interval_secs": 600})),
+    )
+    .await;
+    assert_eq!(r.status, 400, "{:?}", r.body);
+
+    // The change is in the audit log with its value.
+    let log = api(
+        &s,
+        &key,
+        Method::GET,
+        &format!("/audit_log?target_id={id}"),
+        None,
+    )
+    .await;
+    let changed = log.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["action"] == "settings.updated")
+        .unwrap_or_else(|| panic!("no settings.updated record: {:?}", log.body));
+    assert!(
+        changed.to_string().contains("\"poll_interval_secs\":3600"),
+        "{changed}"
+    );
+}
+
+#[tokio::test]
+async fn polls_are_counted_timed_and_labelled_in_metrics() {
+    let (g, base) = stand_in().await;
+    let Some(s) = TestServer::start_with(ServerConfig {
+        google_api_url: base.clone(),
+        metrics_listen: Some(([127, 0, 0, 1], 0).into()),
+        metrics_directory_labels: true,
+        ..ServerConfig::default()
+    })
+    .await
+    else {
+        return;
+    };
+    let key = admin_key(&s).await;
+    {
+        let mut g = g.lock();
+        g.users = (1..=3)
+            .map(|i| user(&i.to_string(), &format!("u{i}@example.com"), "U"))
+            .collect();
+        g.groups = vec![group("g1", "eng@example.com", "Engineering")];
+        g.members
+            .insert("g1".into(), vec![member("1"), member("2")]);
+    }
+    let id = create(&s, &key, &base).await;
+    assert_eq!(
+        sync(&s, &key, &id).await["google"]["last_poll_result"],
+        "ok"
+    );
+    g.lock().fail_from = Some(2);
+    assert_eq!(
+        sync(&s, &key, &id).await["google"]["last_poll_result"],
+        "error"
+    );
+    let addr = s.metrics_addr().expect("metrics_listen was set");
+    let text = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let line = |name: &str, labels: &[&str]| -> f64 {
+        text.lines()
+            .filter(|l| l.starts_with(name) && labels.iter().all(|x| l.contains(x)))
+            .find_map(|l| l.rsplit(' ').next()?.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} {labels:?} in\n{text}"))
+    };
+    let dir = format!("directory=\"{id}\"");
+    assert_eq!(
+        line("roster_google_polls_total", &["result=\"success\"", &dir]),
+        1.0
+    );
+    assert_eq!(
+        line("roster_google_polls_total", &["result=\"error\"", &dir]),
+        1.0
+    );
+    assert_eq!(
+        line("roster_google_poll_duration_seconds_count", &[&dir]),
+        2.0
+    );
+    // The first poll listed 3 users; the second 2 before its listing failed.
+    assert_eq!(
+        line("roster_google_listed_total", &["kind=\"user\"", &dir]),
+        5.0
+    );
+    assert_eq!(
+        line("roster_google_listed_total", &["kind=\"group\"", &dir]),
+        1.0
+    );
+    assert_eq!(
+        line("roster_google_listed_total", &["kind=\"membership\"", &dir]),
+        2.0
+    );
+    let last = line("roster_google_last_success_timestamp_seconds", &[&dir]);
+    let now = roster_store::now_ms() as f64 / 1000.0;
+    assert!(last <= now && last > now - 120.0, "{last} vs {now}");
+    assert!(
+        text.contains("# TYPE roster_google_poll_duration_seconds histogram"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_poll_keeps_within_its_request_budget() {
+    let (g, base) = stand_in().await;
+    // 300 a minute: one request every 200 ms.
+    let Some(s) = TestServer::start_with(ServerConfig {
+        google_api_url: base.clone(),
+        google_requests_per_minute: 300,
+        ..ServerConfig::default()
+    })
+    .await
+    else {
+        return;
+    };
+    let key = admin_key(&s).await;
+    g.lock().users = (1..=6)
+        .map(|i| user(&i.to_string(), &format!("u{i}@example.com"), "U"))
+        .collect();
+    let id = create(&s, &key, &base).await;
+    assert_eq!(
+        sync(&s, &key, &id).await["google"]["last_poll_result"],
+        "ok"
+    );
+    let g = g.lock();
+    // Three pages of users and one (empty) of groups.
+    assert_eq!(g.requests, 4);
+    let times: Vec<_> = g.request_times.iter().collect();
+    for w in times.windows(2) {
+        let gap = w[1].duration_since(*w[0]);
+        assert!(gap >= Duration::from_millis(190), "{gap:?}");
+    }
 }

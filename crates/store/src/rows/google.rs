@@ -3,10 +3,13 @@
 use async_trait::async_trait;
 
 use super::admin::create_directory;
+use super::google_staging as staging;
 use super::read::{STORED_COLUMNS, to_stored};
 use super::store::SqlStore;
 use crate::db::{Db, Row, Val};
-use crate::google::{GOOGLE_WORKSPACE, GoogleJob, GoogleSource, GoogleStore, NewGoogleDirectory};
+use crate::google::{
+    GOOGLE_WORKSPACE, GoogleJob, GoogleSource, GoogleStore, NewGoogleDirectory, StagedMember,
+};
 use crate::model::{Actor, Directory, Kind, Stored};
 use crate::secrets::{self, SecretKey};
 use crate::{StoreError, StoreResult, now_ms, vals};
@@ -189,6 +192,48 @@ pub fn finish(
     )? > 0)
 }
 
+/// Seals again, with the current key, each credential stored in plaintext
+/// while a key is set or sealed under a previous key (what rotation does for
+/// webhook secrets); returns how many changed.
+pub fn check_credentials(c: &dyn Db, key: Option<&SecretKey>) -> StoreResult<usize> {
+    let rows = c.query(
+        "SELECT directory_id, credentials FROM google_sources ORDER BY directory_id",
+        &[],
+    )?;
+    let mut sealed = 0;
+    for r in rows {
+        let id: String = r.get(0)?;
+        let stored: String = r.get(1)?;
+        let (credentials, stale) = secrets::open_stale(key, &seal_id(&id), &stored)?;
+        if stale {
+            c.exec(
+                "UPDATE google_sources SET credentials = ? WHERE directory_id = ? AND credentials = ?",
+                vals![
+                    secrets::seal(key, &seal_id(&id), &credentials)?,
+                    &id,
+                    &stored
+                ],
+            )?;
+            sealed += 1;
+        }
+    }
+    Ok(sealed)
+}
+
+/// Sets the poll interval of a Google directory; false when `directory` is
+/// not one. A next poll scheduled further than the new interval after the
+/// last one moves closer. The caller audits it with the directory's other settings.
+pub fn set_interval(c: &dyn Db, directory: &str, secs: i64) -> StoreResult<bool> {
+    let ms = secs.saturating_mul(1000);
+    Ok(c.exec(
+        "UPDATE google_sources SET interval_secs = ?,
+             next_poll_at = CASE WHEN last_poll_at IS NOT NULL AND last_poll_at + ? < next_poll_at
+                                 THEN last_poll_at + ? ELSE next_poll_at END
+         WHERE directory_id = ?",
+        vals![secs, ms, ms, directory],
+    )? > 0)
+}
+
 pub fn by_external_ids(
     c: &dyn Db,
     directory: &str,
@@ -289,6 +334,85 @@ impl<T: SqlStore> GoogleStore for T {
         .await
     }
 
+    async fn check_google_credentials(&self) -> StoreResult<usize> {
+        let key = self.secret_key();
+        self.run_write(None, move |c| check_credentials(c, key.as_ref()))
+            .await
+    }
+
+    async fn begin_google_staging(&self, directory: &str) -> StoreResult<()> {
+        let dir = directory.to_owned();
+        self.run_write(None, move |c| staging::begin(c, &dir)).await
+    }
+
+    async fn stage_google(
+        &self,
+        directory: &str,
+        poll: &str,
+        kind: Kind,
+        rows: Vec<(String, Option<String>)>,
+    ) -> StoreResult<()> {
+        let (dir, poll) = (directory.to_owned(), poll.to_owned());
+        self.run_write(None, move |c| staging::stage(c, &dir, &poll, kind, &rows))
+            .await
+    }
+
+    async fn stage_google_members(
+        &self,
+        directory: &str,
+        poll: &str,
+        group: &str,
+        members: Vec<StagedMember>,
+    ) -> StoreResult<()> {
+        let (dir, poll, group) = (directory.to_owned(), poll.to_owned(), group.to_owned());
+        self.run_write(None, move |c| {
+            staging::stage_members(c, &dir, &poll, &group, &members)
+        })
+        .await
+    }
+
+    async fn staged_google(
+        &self,
+        poll: &str,
+        kind: Kind,
+        changed_only: bool,
+        after: &str,
+        limit: usize,
+    ) -> StoreResult<Vec<(String, Option<String>)>> {
+        let (poll, after) = (poll.to_owned(), after.to_owned());
+        self.run_read(move |c| staging::staged(c, &poll, kind, changed_only, &after, limit))
+            .await
+    }
+
+    async fn staged_google_member_ids(
+        &self,
+        directory: &str,
+        poll: &str,
+        group: &str,
+    ) -> StoreResult<Vec<String>> {
+        let (dir, poll, group) = (directory.to_owned(), poll.to_owned(), group.to_owned());
+        self.run_read(move |c| staging::member_ids(c, &dir, &poll, &group))
+            .await
+    }
+
+    async fn unlisted_google(
+        &self,
+        directory: &str,
+        poll: &str,
+        kind: Kind,
+        after: &str,
+        limit: usize,
+    ) -> StoreResult<Vec<String>> {
+        let (dir, poll, after) = (directory.to_owned(), poll.to_owned(), after.to_owned());
+        self.run_read(move |c| staging::unlisted(c, &dir, &poll, kind, &after, limit))
+            .await
+    }
+
+    async fn end_google_staging(&self, poll: &str) -> StoreResult<()> {
+        let poll = poll.to_owned();
+        self.run_write(None, move |c| staging::end(c, &poll)).await
+    }
+
     async fn by_external_ids(
         &self,
         directory: &str,
@@ -307,5 +431,69 @@ impl<T: SqlStore> GoogleStore for T {
     ) -> StoreResult<Vec<(String, Option<String>)>> {
         let dir = directory.to_owned();
         self.run_read(move |c| external_index(c, &dir, kind)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    use rusqlite::Connection;
+
+    use super::*;
+    use crate::sqlite::conn;
+
+    fn db() -> Connection {
+        let mut c = Connection::open_in_memory().unwrap();
+        c.execute_batch("PRAGMA foreign_keys = ON").unwrap();
+        conn::migrate(&mut c).unwrap();
+        c
+    }
+
+    fn key(b: u8) -> SecretKey {
+        SecretKey::from_base64(&STANDARD.encode([b; 32])).unwrap()
+    }
+
+    fn stored(c: &Connection) -> String {
+        c.query_row("SELECT credentials FROM google_sources", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn rotation_reseals_credentials_under_the_current_key() {
+        let c = db();
+        let new = NewGoogleDirectory {
+            name: "g".into(),
+            credentials: "{\"private_key\": \"secret\"}".into(),
+            admin_email: "admin@example.com".into(),
+            customer: "my_customer".into(),
+            domain: None,
+            interval_secs: 600,
+        };
+        // Written before any key was set: plaintext, sealed once there is one.
+        let (d, _) = create(&c, &Actor::Cli, None, &new).unwrap();
+        assert_eq!(stored(&c), new.credentials);
+        assert_eq!(check_credentials(&c, Some(&key(1))).unwrap(), 1);
+        let under_old = stored(&c);
+        assert!(under_old.starts_with("enc:v1:") && !under_old.contains("secret"));
+        assert_eq!(check_credentials(&c, Some(&key(1))).unwrap(), 0);
+
+        // A new key with the old one as previous: sealed again, once.
+        let rolled = key(2).with_previous([key(1)]);
+        assert_eq!(check_credentials(&c, Some(&rolled)).unwrap(), 1);
+        assert_ne!(stored(&c), under_old);
+        assert_eq!(check_credentials(&c, Some(&rolled)).unwrap(), 0);
+
+        // The new key alone opens them; the old one alone no longer does.
+        let job = claim(&c, Some(&key(2)), "me", 60_000).unwrap().unwrap();
+        assert_eq!(job.source.directory_id, d.id);
+        assert_eq!(job.credentials, new.credentials);
+        let e = check_credentials(&c, Some(&key(1)))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("Google Workspace directory") && e.contains(&d.id),
+            "{e}"
+        );
     }
 }

@@ -5,6 +5,7 @@ pub mod admin_keys;
 pub mod audit;
 pub mod directory_api;
 pub mod google;
+pub mod google_staging;
 pub mod list;
 pub mod outbox;
 pub mod portal;

@@ -100,6 +100,17 @@ pub fn update(
     {
         return Ok(None);
     }
+    if let Some(secs) = change.poll_interval_secs {
+        crate::google::check_interval(secs).map_err(StoreError::Invalid)?;
+        if load(c, dir, false)?.is_none() {
+            return Ok(None);
+        }
+        if !super::google::set_interval(c, dir, secs)? {
+            return Err(StoreError::Invalid(format!(
+                "directory {dir} receives SCIM from its identity provider; poll_interval_secs is for google-workspace directories"
+            )));
+        }
+    }
     let mut details = serde_json::Map::new();
     if let Some(mode) = change.deactivation {
         details.insert("deactivation".into(), mode.as_str().into());
@@ -111,6 +122,9 @@ pub fn update(
                 .as_ref()
                 .map_or(serde_json::Value::Null, CustomAttributes::to_json),
         );
+    }
+    if let Some(secs) = change.poll_interval_secs {
+        details.insert("poll_interval_secs".into(), secs.into());
     }
     let settings = load(c, dir, false)?;
     if settings.is_some() {

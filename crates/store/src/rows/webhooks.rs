@@ -404,8 +404,8 @@ pub fn progress(
     }
     for d in &p.deliveries {
         c.exec(
-            "INSERT INTO webhook_deliveries (endpoint_id, event_seq, attempt, status, response_code, latency_ms, error, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO webhook_deliveries (endpoint_id, event_seq, attempt, status, response_code, latency_ms, error, response_excerpt, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             vals![
                 id,
                 d.event_seq,
@@ -414,6 +414,7 @@ pub fn progress(
                 d.response_code.map(i64::from),
                 d.latency_ms,
                 d.error.as_deref(),
+                d.response_excerpt.as_deref(),
                 now
             ],
         )?;
@@ -443,7 +444,7 @@ pub fn release(c: &dyn Db, id: &str, owner: &str) -> StoreResult<()> {
 
 pub fn deliveries(c: &dyn Db, id: &str, limit: u64) -> StoreResult<Vec<DeliveryRecord>> {
     c.query(
-        "SELECT id, event_seq, attempt, status, response_code, latency_ms, error, created_at
+        "SELECT id, event_seq, attempt, status, response_code, latency_ms, error, created_at, response_excerpt
          FROM webhook_deliveries WHERE endpoint_id = ? ORDER BY id DESC LIMIT ?",
         vals![id, limit as i64],
     )?
@@ -458,6 +459,7 @@ pub fn deliveries(c: &dyn Db, id: &str, limit: u64) -> StoreResult<Vec<DeliveryR
             latency_ms: r.get(5)?,
             error: r.get(6)?,
             created_at: r.get(7)?,
+            response_excerpt: r.get(8)?,
         })
     })
     .collect()

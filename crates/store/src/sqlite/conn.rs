@@ -13,7 +13,7 @@ use crate::{StoreError, StoreResult};
 
 /// The schema version (`PRAGMA user_version`) this build creates and reads;
 /// a database with a higher one belongs to a newer Roster.
-pub const SCHEMA_VERSION: i64 = 11;
+pub const SCHEMA_VERSION: i64 = 12;
 const SCHEMA: &str = include_str!("schema.sql");
 /// Version 7: how deliveries to an endpoint are shaped (NULL max_in_flight:
 /// the setting), and how far a dispatcher may have sent.
@@ -224,6 +224,13 @@ pub fn migrate(conn: &mut Connection) -> StoreResult<()> {
         // The provider request log, its hourly counts, and portal links.
         tx.execute_batch(&crate::rows::portal::migration(crate::db::Dialect::Sqlite))
             .db()?;
+    }
+    if version < 12 {
+        // Google polls stage their listings here before applying them.
+        tx.execute_batch(&crate::rows::google_staging::migration(
+            crate::db::Dialect::Sqlite,
+        ))
+        .db()?;
     }
     if version < SCHEMA_VERSION {
         tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))

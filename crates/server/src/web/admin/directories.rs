@@ -98,7 +98,10 @@ pub async fn list(
             before: dirs.before,
             after: dirs.after,
             can_create: !a.auth.key.scope.read_only && a.auth.key.scope.directories.is_none(),
-            notice: None,
+            notice: match q.get("done") {
+                Some("deleted") => Some("The directory was deleted.".to_owned()),
+                _ => None,
+            },
         },
     ))
 }

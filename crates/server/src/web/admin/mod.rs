@@ -6,6 +6,11 @@
 
 mod auth;
 mod directories;
+mod directory;
+mod events;
+mod keys;
+mod resources;
+mod webhooks;
 
 use axum::Router;
 use axum::extract::FromRequestParts;
@@ -31,6 +36,41 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/admin/sign-out", post(auth::sign_out))
         .route("/admin/directories", post(directories::create))
+        .route("/admin/directories/{id}", get(directory::show))
+        .route("/admin/directories/{id}/rename", post(directory::rename))
+        .route("/admin/directories/{id}/delete", post(directory::delete))
+        .route(
+            "/admin/directories/{id}/settings",
+            post(directory::settings),
+        )
+        .route(
+            "/admin/directories/{id}/tokens",
+            post(directory::issue_token),
+        )
+        .route(
+            "/admin/directories/{id}/tokens/{token}/rotate",
+            post(directory::rotate_token),
+        )
+        .route(
+            "/admin/directories/{id}/tokens/{token}/revoke",
+            post(directory::revoke_token),
+        )
+        .route("/admin/directories/{id}/users", get(resources::users))
+        .route("/admin/directories/{id}/groups", get(resources::groups))
+        .route("/admin/directories/{id}/users/{user}", get(resources::user))
+        .route(
+            "/admin/webhooks",
+            get(webhooks::list).post(webhooks::create),
+        )
+        .route("/admin/webhooks/{id}", get(webhooks::show))
+        .route("/admin/webhooks/{id}/enable", post(webhooks::enable))
+        .route("/admin/webhooks/{id}/disable", post(webhooks::disable))
+        .route("/admin/webhooks/{id}/delete", post(webhooks::delete))
+        .route("/admin/webhooks/{id}/redeliver", post(webhooks::redeliver))
+        .route("/admin/events", get(events::show))
+        .route("/admin/events/rows", get(events::rows))
+        .route("/admin/keys", get(keys::list).post(keys::create))
+        .route("/admin/keys/{id}/revoke", post(keys::revoke))
 }
 
 /// A request of a signed-in dashboard session, with its key's powers.
