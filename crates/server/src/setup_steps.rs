@@ -11,8 +11,6 @@ pub struct Provider {
     /// In URLs: `okta`, `entra-id`, ...
     pub slug: &'static str,
     pub name: &'static str,
-    /// The directory type (WorkOS spelling) it sets.
-    pub kind: &'static str,
     doc: &'static str,
 }
 
@@ -20,37 +18,31 @@ pub const PROVIDERS: &[Provider] = &[
     Provider {
         slug: "entra-id",
         name: "Microsoft Entra ID",
-        kind: "azure scim v2.0",
         doc: include_str!("../../../docs/idp/entra-id.md"),
     },
     Provider {
         slug: "okta",
         name: "Okta",
-        kind: "okta scim v2.0",
         doc: include_str!("../../../docs/idp/okta.md"),
     },
     Provider {
         slug: "onelogin",
         name: "OneLogin",
-        kind: "onelogin scim v2.0",
         doc: include_str!("../../../docs/idp/onelogin.md"),
     },
     Provider {
         slug: "jumpcloud",
         name: "JumpCloud",
-        kind: "jump cloud scim v2.0",
         doc: include_str!("../../../docs/idp/jumpcloud.md"),
     },
     Provider {
         slug: "google",
         name: "Google Workspace",
-        kind: "gsuite directory",
         doc: include_str!("../../../docs/idp/google.md"),
     },
     Provider {
         slug: "generic",
         name: "Another SCIM 2.0 client",
-        kind: "generic scim v2.0",
         doc: include_str!("../../../docs/idp/generic.md"),
     },
 ];

@@ -18,6 +18,7 @@ mod google;
 mod healthcheck;
 mod limits;
 mod logs;
+mod portal;
 mod secrets;
 mod shutdown;
 mod webhooks;

@@ -22,8 +22,6 @@ use crate::token_cache::token_digest;
 const CAPTURE_BYTES: usize = 16 * 1024;
 /// Bytes of a body the log keeps, after secrets are removed.
 const KEEP_BYTES: usize = 4 * 1024;
-/// An error response larger than this is logged without its body.
-const MAX_ERROR_BODY: usize = 256 * 1024;
 
 const PREFIX: &str = "/scim/v2/";
 
@@ -100,7 +98,9 @@ pub async fn capture(State(state): State<AppState>, req: Request, next: Next) ->
         return resp;
     }
     let (parts, body) = resp.into_parts();
-    let bytes = match axum::body::to_bytes(body, MAX_ERROR_BODY).await {
+    // Roster's own error bodies are small and whole; read without a limit,
+    // so the client always gets the body the handler made.
+    let bytes = match axum::body::to_bytes(body, usize::MAX).await {
         Ok(b) => b,
         Err(_) => axum::body::Bytes::new(),
     };
