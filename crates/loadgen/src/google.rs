@@ -3,8 +3,10 @@
 //! groups, memberships spread over every group) on 127.0.0.1; a `roster
 //! serve` on a fresh SQLite database, run under `/usr/bin/time -v`, polls it
 //! once in full, then again with nothing changed. Reported: each poll's wall
-//! time (from its first users.list request to the end the server records), the Directory API requests it made and their rate against Google's
-//! default quota, the events each wrote, and the server's peak RSS.
+//! time (from its first users.list request to the end the server records,
+//! and the server's own `roster_google_poll_duration_seconds`), the Directory API requests it made and their rate against Google's
+//! default quota, the events each wrote (`roster_events_written_total`),
+//! and the server's peak RSS.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -26,6 +28,10 @@ pub struct GoogleArgs {
     users: usize,
     #[arg(long, default_value_t = 5_000)]
     groups: usize,
+    /// The server's `google_requests_per_minute` (its default when left
+    /// out; 0 measures Roster's own cost, unpaced).
+    #[arg(long)]
+    requests_per_minute: Option<u32>,
     /// Most seconds one poll may take before the run gives up.
     #[arg(long, default_value_t = 3_600)]
     poll_timeout: u64,
@@ -79,12 +85,33 @@ async fn wait_for_poll(server: &Server, id: &str, before: &Value, timeout: u64) 
     }
 }
 
-/// Events of the directory so far (`roster events tail` prints one a line).
-async fn events(server: &Server, id: &str) -> Result<usize> {
-    let text = server
-        .cli_text(&["events", "tail", "--directory", id])
+/// The server's `/metrics`: events it committed, polls it finished and
+/// their total duration (seconds).
+struct Scrape {
+    events: f64,
+    polls: f64,
+    poll_secs: f64,
+}
+
+async fn scrape(client: &reqwest::Client, metrics: std::net::SocketAddr) -> Result<Scrape> {
+    let text = client
+        .get(format!("http://{metrics}/metrics"))
+        .send()
+        .await?
+        .text()
         .await?;
-    Ok(text.lines().filter(|l| !l.trim().is_empty()).count())
+    let value = |name: &str| -> f64 {
+        text.lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter(|l| l.split([' ', '{']).next() == Some(name))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    Ok(Scrape {
+        events: value("roster_events_written_total"),
+        polls: value("roster_google_polls_total"),
+        poll_secs: value("roster_google_poll_duration_seconds_sum"),
+    })
 }
 
 fn last_poll_ms(google: &Value) -> Result<i64> {
@@ -110,6 +137,11 @@ pub async fn run(a: GoogleArgs) -> Result<()> {
 
     let mut server = Server::prepare(&a.roster_bin, &a.work_dir)?;
     server.set_env("ROSTER_GOOGLE_API_URL", &base);
+    if let Some(n) = a.requests_per_minute {
+        server.set_env("ROSTER_GOOGLE_REQUESTS_PER_MINUTE", &n.to_string());
+    }
+    let metrics = crate::server::free_loopback_port()?;
+    server.set_env("ROSTER_METRICS_LISTEN", &metrics.to_string());
     server.time_v = true;
     let key = server.dir.join("key.json");
     std::fs::write(&key, roster_testkit::google::key_file(&base).to_string())?;
@@ -140,7 +172,8 @@ pub async fn run(a: GoogleArgs) -> Result<()> {
     let snapshot_started = || g.lock().snapshot_started_at.map(unix_ms).unwrap_or(0);
     let first_ms = last_poll_ms(&first)? - snapshot_started();
     let after_first = counts(&g);
-    let events_first = events(&server, &id).await?;
+    let m1 = scrape(&probe, metrics).await?;
+    let events_first = m1.events as usize;
     let rss_after_first = server.served_memory_kib();
     eprintln!(
         "poll 1: {:.1} s, {} requests, {events_first} events: {first}",
@@ -154,7 +187,8 @@ pub async fn run(a: GoogleArgs) -> Result<()> {
     let second = wait_for_poll(&server, &id, &first["last_poll_at"], a.poll_timeout).await?;
     let second_ms = last_poll_ms(&second)? - snapshot_started();
     let after_second = counts(&g);
-    let events_second = events(&server, &id).await?;
+    let m2 = scrape(&probe, metrics).await?;
+    let events_second = m2.events as usize;
     let second_requests = after_second.requests - after_first.requests;
     eprintln!(
         "poll 2: {:.1} s, {second_requests} requests, {} new events",
@@ -167,11 +201,13 @@ pub async fn run(a: GoogleArgs) -> Result<()> {
     let report = json!({
         "users": a.users,
         "groups": a.groups,
+        "requests_per_minute_setting": a.requests_per_minute,
         "memberships": memberships,
         "first_poll": {
             "result": first["last_poll_result"],
             "error": first["last_poll_error"],
             "wall_secs": first_ms as f64 / 1000.0,
+            "server_poll_secs": m1.poll_secs,
             "directory_api_requests": after_first.requests,
             "token_exchanges": after_first.token_grants,
             "requests_per_minute": per_minute(after_first.requests, first_ms),
@@ -182,11 +218,13 @@ pub async fn run(a: GoogleArgs) -> Result<()> {
             "result": second["last_poll_result"],
             "error": second["last_poll_error"],
             "wall_secs": second_ms as f64 / 1000.0,
+            "server_poll_secs": m2.poll_secs - m1.poll_secs,
             "directory_api_requests": second_requests,
             "token_exchanges": after_second.token_grants - after_first.token_grants,
             "requests_per_minute": per_minute(second_requests, second_ms),
             "events": events_second - events_first,
         },
+        "polls": m2.polls,
         "quota_per_minute": QUOTA_PER_MINUTE,
         "server_peak_rss_kib": peak_kib,
         "time_v": time_v,

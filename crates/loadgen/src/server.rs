@@ -275,7 +275,7 @@ impl Server {
     }
 }
 
-fn free_loopback_port() -> Result<SocketAddr> {
+pub fn free_loopback_port() -> Result<SocketAddr> {
     let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
     Ok(l.local_addr()?)
 }
