@@ -69,4 +69,10 @@ pub trait PortalStore: Send + Sync {
     ) -> StoreResult<Vec<LoggedRequest>>;
     /// The directory's newest request and its counts of the last 24 hours.
     async fn request_summary(&self, directory: &str) -> StoreResult<RequestSummary>;
+    /// [`PortalStore::request_summary`] of several directories in one
+    /// query; a directory with no request is left out.
+    async fn request_summaries(
+        &self,
+        directories: &[String],
+    ) -> StoreResult<std::collections::BTreeMap<String, RequestSummary>>;
 }

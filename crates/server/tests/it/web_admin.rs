@@ -598,3 +598,82 @@ async fn settings_are_checked_like_the_api_checks_them() {
     assert_eq!(settings.deactivation.as_str(), "delete");
     assert!(settings.custom_attributes.is_some());
 }
+
+#[tokio::test]
+async fn the_request_log_explains_a_failing_provider_on_the_dashboard() {
+    let Some(s) = TestServer::start().await else {
+        return;
+    };
+    let key = admin_key(&s).await;
+    // A provider that pasted a token cut short, then one that sends a user
+    // without a userName.
+    let r = s
+        .call_with(
+            reqwest::Method::GET,
+            "/Users",
+            None,
+            "rst_cut-short",
+            &[("user-agent", "Okta SCIM Client 1.0")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let bad = serde_json::json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "displayName": "<b>no name</b>"});
+    assert_eq!(
+        s.call(reqwest::Method::POST, "/Users", Some(bad))
+            .await
+            .status,
+        StatusCode::BAD_REQUEST
+    );
+    super::provider_requests::requests_until(&s, &key, &s.directory, |d| d.len() >= 2).await;
+
+    let c = Http::sign_in(&s, &key).await;
+    let list = c.get("/admin").await.text().await.unwrap();
+    assert!(list.contains("Errors (24 h)"), "{list}");
+    assert!(
+        list.contains(&format!(
+            "/admin/directories/{}/requests?failed=true\">2</a>",
+            s.directory
+        )),
+        "{list}"
+    );
+    let dir = c
+        .get(&format!("/admin/directories/{}", s.directory))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(dir.contains("id=\"requests-link\""), "{dir}");
+
+    let log = c
+        .get(&format!("/admin/directories/{}/requests", s.directory))
+        .await;
+    assert_eq!(log.status(), StatusCode::OK);
+    let html = log.text().await.unwrap();
+    assert!(html.contains("GET /scim/v2/"), "{html}");
+    assert!(html.contains(">401<"), "{html}");
+    assert!(html.contains(">400<"), "{html}");
+    assert!(html.contains("Okta SCIM Client 1.0"), "{html}");
+    // The failed POST's body is kept, and shown as text.
+    assert!(html.contains("&#60;b&#62;no name&#60;/b&#62;"), "{html}");
+    assert!(!html.contains("<b>no name</b>"), "{html}");
+    assert!(!html.contains("rst_cut-short"), "{html}");
+
+    // Only failures, and a malformed cursor is a 400 page, not a 500.
+    let failed = c
+        .get(&format!(
+            "/admin/directories/{}/requests?failed=true",
+            s.directory
+        ))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(failed.matches("<tr id=\"req_").count(), 2, "{failed}");
+    let bad_cursor = c
+        .get(&format!(
+            "/admin/directories/{}/requests?before=nope",
+            s.directory
+        ))
+        .await;
+    assert_eq!(bad_cursor.status(), StatusCode::BAD_REQUEST);
+}

@@ -333,6 +333,36 @@ pub fn summary(c: &dyn Db, directory: &str) -> StoreResult<RequestSummary> {
     })
 }
 
+/// [`summary`] of several directories in one query; a directory with no
+/// request is left out.
+pub fn summaries(c: &dyn Db, ids: &[String]) -> StoreResult<BTreeMap<String, RequestSummary>> {
+    let mut out = BTreeMap::new();
+    if ids.is_empty() {
+        return Ok(out);
+    }
+    let since = (now_ms() - 24 * HOUR_MS).div_euclid(HOUR_MS);
+    let mut values: Vec<Val> = vec![since.into()];
+    let mut sql = String::from(
+        "SELECT directory_id, max(last_at),
+                CAST(COALESCE(SUM(CASE WHEN hour >= ?1 THEN requests ELSE 0 END), 0) AS BIGINT),
+                CAST(COALESCE(SUM(CASE WHEN hour >= ?1 THEN errors ELSE 0 END), 0) AS BIGINT)
+         FROM request_stats WHERE 1 = 1",
+    );
+    super::directory_api::push_in(&mut sql, &mut values, "directory_id", ids);
+    sql.push_str(" GROUP BY directory_id");
+    for row in c.query(&sql, &values)? {
+        out.insert(
+            row.get(0)?,
+            RequestSummary {
+                last_request_at: row.get(1)?,
+                requests_24h: row.get(2)?,
+                errors_24h: row.get(3)?,
+            },
+        );
+    }
+    Ok(out)
+}
+
 #[async_trait]
 impl<T: SqlStore> PortalStore for T {
     async fn create_portal_link(
@@ -391,5 +421,13 @@ impl<T: SqlStore> PortalStore for T {
     async fn request_summary(&self, directory: &str) -> StoreResult<RequestSummary> {
         let dir = directory.to_owned();
         self.run_read(move |c| summary(c, &dir)).await
+    }
+
+    async fn request_summaries(
+        &self,
+        directories: &[String],
+    ) -> StoreResult<BTreeMap<String, RequestSummary>> {
+        let ids = directories.to_vec();
+        self.run_read(move |c| summaries(c, &ids)).await
     }
 }

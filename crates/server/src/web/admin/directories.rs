@@ -30,6 +30,9 @@ pub struct Row {
     pub state_class: &'static str,
     pub users: i64,
     pub groups: i64,
+    /// When the provider last sent a request; `None`: never (or too long ago).
+    pub last_request: Option<String>,
+    pub errors_24h: i64,
 }
 
 #[derive(Template)]
@@ -55,6 +58,7 @@ pub async fn list(
     let dirs = state.store.directory_page(query).await?;
     let ids: Vec<String> = dirs.data.iter().map(|d| d.id.clone()).collect();
     let counts = state.store.directory_counts(&ids).await?;
+    let requests = state.store.request_summaries(&ids).await?;
     let google: std::collections::HashSet<String> = state
         .store
         .google_sources()
@@ -67,6 +71,7 @@ pub async fn list(
         .into_iter()
         .map(|d| {
             let c = counts.get(&d.id).cloned().unwrap_or_default();
+            let r = requests.get(&d.id).cloned().unwrap_or_default();
             let (state, state_class) = if google.contains(&d.id) {
                 ("polled from Google", "ok")
             } else if d.provider.is_some() || c.active_users + c.inactive_users + c.groups > 0 {
@@ -82,6 +87,8 @@ pub async fn list(
                 organization: d.organization_id.clone(),
                 users: c.active_users + c.inactive_users,
                 groups: c.groups,
+                last_request: r.last_request_at.map(params::ts),
+                errors_24h: r.errors_24h,
                 state,
                 state_class,
                 id: d.id,

@@ -69,6 +69,8 @@ struct DirectoryPage {
     notice: Option<&'static str>,
     error: Option<String>,
     default_overlap_hours: i64,
+    /// The connection status in one line; links to the request log.
+    connection: String,
 }
 
 /// What a redirect after an action says on the page it lands on.
@@ -111,6 +113,10 @@ async fn render(
         .settings(&d.id)
         .await?
         .ok_or_else(|| PageError::not_found(format!("no directory {id}")))?;
+    let connection = crate::connection::status(state.store.as_ref(), &d.id)
+        .await?
+        .map(|(status, _)| status.headline())
+        .unwrap_or_default();
     let custom_attributes = settings
         .custom_attributes
         .as_ref()
@@ -135,6 +141,7 @@ async fn render(
             notice,
             error,
             default_overlap_hours: DEFAULT_OVERLAP_SECS / 3600,
+            connection,
             d,
         },
     ))

@@ -9,6 +9,7 @@ mod directories;
 mod directory;
 mod events;
 mod keys;
+mod requests;
 mod resources;
 mod webhooks;
 
@@ -55,6 +56,7 @@ pub fn routes() -> Router<AppState> {
             "/admin/directories/{id}/tokens/{token}/revoke",
             post(directory::revoke_token),
         )
+        .route("/admin/directories/{id}/requests", get(requests::show))
         .route("/admin/directories/{id}/users", get(resources::users))
         .route("/admin/directories/{id}/groups", get(resources::groups))
         .route("/admin/directories/{id}/users/{user}", get(resources::user))
