@@ -22,7 +22,7 @@ tail -1 $D/bulk.log
 # Sign in: the session cookie goes to the jar; no key in any URL.
 curl -s -c $D/jar -o /dev/null --data-urlencode "key=$KEY" http://127.0.0.1:$PORT/admin/sign-in
 page() {
-  local label=$1 path=$2
+  local label=$1 path=$2 expect=${3:-user}
   for _ in $(seq 1 3); do curl -s -b $D/jar -o /dev/null "http://127.0.0.1:$PORT$path"; done
   for _ in $(seq 1 $RUNS); do
     curl -s -b $D/jar -o $D/page.html -w '%{http_code} %{time_total}\n' "http://127.0.0.1:$PORT$path"
@@ -31,9 +31,10 @@ import sys
 rows = [l.split() for l in sys.stdin]
 codes = {r[0] for r in rows}
 ms = sorted(float(r[1]) * 1000 for r in rows)
-print(f"{sys.argv[1]:<34} status {\",\".join(sorted(codes))}  median {ms[len(ms)//2]:6.1f} ms  max {ms[-1]:6.1f} ms")
+status = "/".join(sorted(codes))
+print(f"{sys.argv[1]:<34} status {status}  median {ms[len(ms)//2]:6.1f} ms  max {ms[-1]:6.1f} ms")
 ' "$label"
-  grep -q 'user' $D/page.html || { echo "$label: no users on the page" >&2; exit 1; }
+  grep -q "$expect" $D/page.html || { echo "$label: no \"$expect\" on the page" >&2; exit 1; }
 }
 echo "$N users, $RUNS runs each, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 page "users, first page (100)" "/admin/directories/$ID/users"
@@ -41,4 +42,4 @@ page "users, page at start=$((N / 2 + 1))" "/admin/directories/$ID/users?start=$
 page "users, search \"user4242\"" "/admin/directories/$ID/users?q=user4242"
 page "users, filter userName eq" "/admin/directories/$ID/users?q=userName+eq+%22user77%40example.com%22"
 page "directory page" "/admin/directories/$ID"
-page "directories list" "/admin"
+page "directories list" "/admin" bench
