@@ -53,7 +53,7 @@ pub struct WebSession {
     /// Hex SHA-256 of the cookie's secret: names the session in the store and logs.
     pub id: String,
     pub scope: SessionScope,
-    /// The token every state-changing form of this session carries.
+    /// The token every state-changing form of the signed-in browser carries.
     pub csrf: String,
     pub created_at: i64,
     pub last_seen_at: i64,

@@ -23,7 +23,7 @@ pub struct KeyRow {
     pub directories: String,
     pub created: String,
     pub revoked: Option<String>,
-    pub this_session: bool,
+    pub signed_in_with: bool,
 }
 
 #[derive(Template)]
@@ -48,7 +48,7 @@ pub async fn list(
         .into_iter()
         .rev()
         .map(|k| KeyRow {
-            this_session: k.id == a.auth.key.id,
+            signed_in_with: k.id == a.auth.key.id,
             access: k.scope.access().to_owned(),
             directories: k
                 .scope

@@ -82,7 +82,7 @@ pub struct AdminSession {
 }
 
 impl AdminSession {
-    /// The layout of a page of this session, `section` marked in the navigation.
+    /// The layout of a page for the signed-in key, `section` marked in the navigation.
     pub fn layout(&self, section: &'static str) -> Layout {
         Layout {
             csrf: self.session.csrf.clone(),

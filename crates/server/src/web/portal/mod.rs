@@ -44,7 +44,7 @@ pub struct PortalSession {
 }
 
 impl PortalSession {
-    /// Who the audit log names for what this session changes.
+    /// Who the audit log names for what the portal visitor changes.
     pub fn actor(&self) -> Actor {
         match &self.link {
             Some(l) => Actor::Portal(l.id.clone()),
