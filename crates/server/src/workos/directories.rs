@@ -98,9 +98,7 @@ pub async fn delete(
 ) -> Result<StatusCode, WorkosError> {
     a.require_directory(&id)?;
     a.require_write()?;
-    if s.store.delete_directory(&a.actor(), &id).await? {
-        // Its tokens are gone: no cached proof may outlive them.
-        s.tokens.clear();
+    if crate::api::directories::remove(&s, &a.actor(), &id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(WorkosError::not_found(format!("no directory {id}")))

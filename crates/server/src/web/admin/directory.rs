@@ -215,9 +215,7 @@ pub async fn delete(
         )
         .await;
     }
-    if state.store.delete_directory(&a.auth.actor(), &id).await? {
-        state.tokens.clear();
-    }
+    crate::api::directories::remove(&state, &a.auth.actor(), &id).await?;
     Ok(redirect("/admin?done=deleted"))
 }
 
