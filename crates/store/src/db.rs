@@ -239,6 +239,15 @@ pub trait Db {
         Ok(0)
     }
 
+    /// The number (`resources.r`) of a resource about to be inserted: what
+    /// its index rows name it by. Unique for as long as the resource lives.
+    fn next_resource_number(&self) -> StoreResult<i64> {
+        self.query_opt(crate::index::next_number_sql(self.dialect()), &[])?
+            .map(|r| r.get(0))
+            .transpose()?
+            .ok_or_else(|| crate::StoreError::internal("no resource number"))
+    }
+
     /// The first row, if any.
     fn query_opt(&self, sql: &str, params: &[Val]) -> StoreResult<Option<Row>> {
         Ok(self.query(sql, params)?.into_iter().next())

@@ -12,6 +12,7 @@ pub mod db;
 pub mod error;
 pub mod gauges;
 pub mod google;
+pub mod index;
 pub mod portal;
 pub mod postgres;
 mod roles;
@@ -61,12 +62,17 @@ pub fn now_ms() -> i64 {
 pub struct ListOptions {
     /// How long a cursor stays valid, in seconds.
     pub cursor_timeout_secs: i64,
+    /// A filter with fewer index candidates than this is selective: its
+    /// resources are fetched by number; with more, the list walks the
+    /// directory in page order (see `rows::list`).
+    pub selective: u64,
 }
 
 impl Default for ListOptions {
     fn default() -> Self {
         ListOptions {
             cursor_timeout_secs: 3600,
+            selective: 2_000,
         }
     }
 }

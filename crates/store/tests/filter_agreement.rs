@@ -519,12 +519,19 @@ enum Place {
     Postgres(#[allow(dead_code)] Schema),
 }
 
-async fn open_store(backend: Backend, reg: &Arc<SchemaRegistry>) -> (Arc<dyn Store>, Place) {
+/// `selective`: the list's bound on index candidates (0: every filter is
+/// broad, so the list walks the directory and counts through the index).
+async fn open_store(
+    backend: Backend,
+    reg: &Arc<SchemaRegistry>,
+    selective: u64,
+) -> (Arc<dyn Store>, Place) {
     match backend {
         Backend::Sqlite => {
             let dir = tempfile::tempdir().unwrap();
             let mut opts = SqliteOptions::new(dir.path().join("roster.db"));
             opts.readers = 1;
+            opts.list.selective = selective;
             let store = Arc::new(SqliteStore::open(opts, reg.clone()).unwrap());
             (store, Place::Sqlite(dir))
         }
@@ -533,6 +540,7 @@ async fn open_store(backend: Backend, reg: &Arc<SchemaRegistry>) -> (Arc<dyn Sto
             let mut opts = PgOptions::new(schema.database_url().to_owned());
             opts.schema = Some(schema.name().to_owned());
             opts.pool_size = 4;
+            opts.list.selective = selective;
             let store = Arc::new(PgStore::connect(opts, reg.clone()).await.unwrap());
             (store, Place::Postgres(schema))
         }
@@ -544,8 +552,9 @@ async fn run_case(
     reg: &Arc<SchemaRegistry>,
     users: &[UserSpec],
     filters: &[Filter],
+    selective: u64,
 ) -> Result<Vec<Option<usize>>, TestCaseError> {
-    let (store, _place) = open_store(backend, reg).await;
+    let (store, _place) = open_store(backend, reg, selective).await;
     let d = store
         .create_directory(&roster_store::Actor::Cli, "d")
         .await
@@ -713,6 +722,12 @@ fn config_with(variable: &str, default: u32) -> Config {
     }
 }
 
+/// Bounds on index candidates the list runs with: every filter broad (the
+/// list walks the directory, counting through the index when the candidate
+/// set is exact), some selective, every one selective (resources fetched by
+/// number, rechecked when the set is a superset).
+const SELECTIVE: &[u64] = &[0, 4, 2_000];
+
 proptest! {
     #![proptest_config(config())]
 
@@ -720,13 +735,14 @@ proptest! {
     fn sql_and_evaluator_select_the_same_resources(
         users in prop::collection::vec(user(), 5..=25),
         filters in prop::collection::vec(filter(), 10..=20),
+        selective in prop::sample::select(SELECTIVE),
     ) {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
         let reg = Arc::new(SchemaRegistry::core());
-        rt.block_on(run_case(Backend::Sqlite, &reg, &users, &filters))?;
+        rt.block_on(run_case(Backend::Sqlite, &reg, &users, &filters, selective))?;
     }
 }
 
@@ -737,6 +753,7 @@ proptest! {
     fn postgres_sql_and_evaluator_select_the_same_resources(
         users in prop::collection::vec(user(), 5..=25),
         filters in prop::collection::vec(filter(), 10..=20),
+        selective in prop::sample::select(SELECTIVE),
     ) {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -747,7 +764,7 @@ proptest! {
             return Ok(());
         }
         let reg = Arc::new(SchemaRegistry::core());
-        rt.block_on(run_case(Backend::Postgres, &reg, &users, &filters))?;
+        rt.block_on(run_case(Backend::Postgres, &reg, &users, &filters, selective))?;
     }
 }
 
@@ -770,11 +787,25 @@ fn agree(bodies: &[Value], filter: &str) -> Option<usize> {
         .build()
         .unwrap();
     let reg = Arc::new(SchemaRegistry::core());
-    let count =
-        |backend| match rt.block_on(run_case(backend, &reg, &users, std::slice::from_ref(&f))) {
-            Ok(counts) => counts[0],
-            Err(e) => panic!("{backend:?}: {e}"),
-        };
+    let count = |backend| {
+        let counts: Vec<Option<usize>> = SELECTIVE
+            .iter()
+            .map(|&selective| {
+                match rt.block_on(run_case(
+                    backend,
+                    &reg,
+                    &users,
+                    std::slice::from_ref(&f),
+                    selective,
+                )) {
+                    Ok(counts) => counts[0],
+                    Err(e) => panic!("{backend:?}, {selective} candidates: {e}"),
+                }
+            })
+            .collect();
+        assert!(counts.windows(2).all(|w| w[0] == w[1]), "{counts:?}");
+        counts[0]
+    };
     let sqlite = count(Backend::Sqlite);
     // Without PostgreSQL (its tests skipped) the SQLite side is still checked.
     if roster_testkit::pg::postgres().is_some() {

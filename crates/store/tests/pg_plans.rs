@@ -62,8 +62,8 @@ async fn name_check_plan() {
             .get(0);
         assert_eq!(trigram, 1, "the store made its trigram index");
         c.execute(
-            "INSERT INTO resources (id, directory_id, rtype, name_key, display, doc, version, created, last_modified)
-             SELECT 'u' || g, $1, $2, 'user' || g || '@example.com', 'User ' || g, '{}', 1, 0, 0
+            "INSERT INTO resources (id, r, directory_id, rtype, name_key, display, doc, version, created, last_modified)
+             SELECT 'u' || g, g, $1, $2, 'user' || g || '@example.com', 'User ' || g, '{}', 1, 0, 0
              FROM generate_series(1, 30000) g",
             &[&dir, &Kind::User.code()],
         )

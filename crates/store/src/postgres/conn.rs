@@ -17,7 +17,7 @@ use super::copy::{COPY_CHUNK, CopyForm, CopyPlan, Held, HeldCopy, Source, copy_f
 use crate::db::{Db, Dialect, Row, Val, postgres_placeholders};
 use crate::{StoreError, StoreResult};
 
-pub const SCHEMA_VERSION: i64 = 10;
+pub const SCHEMA_VERSION: i64 = 11;
 const SCHEMA: &str = include_str!("schema.sql");
 /// The advisory lock key that serializes migrations of concurrent starts.
 const MIGRATION_LOCK: i64 = 0x526f_7374_6572; // "Roster"
@@ -138,6 +138,9 @@ pub struct PgConn {
     sent: Cell<(u64, u64)>,
     /// Rows written (see `Db::writes`).
     writes: Cell<u64>,
+    /// Resource numbers this connection may still hand out: `[next, end)`,
+    /// a block of the `resource_numbers` sequence.
+    numbers: Cell<(i64, i64)>,
 }
 
 /// Most parameters in one multi-row INSERT (PostgreSQL allows 65,535).
@@ -471,6 +474,26 @@ impl Db for PgConn {
         }
     }
 
+    fn next_resource_number(&self) -> StoreResult<i64> {
+        // One round trip per block of numbers, not per resource: a bulk load
+        // holds its inserts and must not stop for each. Numbers of a block
+        // a rolled-back transaction took are simply never used.
+        let (next, end) = self.numbers.get();
+        if next < end {
+            self.numbers.set((next + 1, end));
+            return Ok(next);
+        }
+        let base: i64 = self
+            .query_held(crate::index::next_number_sql(Dialect::Postgres), &[])?
+            .first()
+            .map(|r| r.get(0))
+            .transpose()?
+            .ok_or_else(|| StoreError::internal("no resource number"))?;
+        self.numbers
+            .set((base + 1, base + crate::index::NUMBER_BLOCK));
+        Ok(base)
+    }
+
     fn next_event_index(&self) -> StoreResult<i64> {
         let n = self.events.get();
         if n >= 1 << 20 {
@@ -612,6 +635,7 @@ impl r2d2::ManageConnection for Manager {
             xact_id: Cell::new(None),
             sent: Cell::new((0, 0)),
             writes: Cell::new(0),
+            numbers: Cell::new((0, 0)),
         })
     }
 
@@ -639,6 +663,26 @@ pub fn migrate(conn: &PgConn) -> StoreResult<()> {
         }
     }
     result
+}
+
+/// Fills the attribute index after the migration that made it, or anew when
+/// the schemas changed since it was built; under the migration lock, so one
+/// instance does it.
+pub fn ensure_index(conn: &PgConn, reg: &roster_scim::schema::SchemaRegistry) -> StoreResult<()> {
+    conn.begin()?;
+    let result = conn
+        .exec(
+            "SELECT pg_advisory_xact_lock(?)",
+            crate::vals![MIGRATION_LOCK],
+        )
+        .and_then(|_| crate::index::ensure(conn, reg));
+    match &result {
+        Ok(_) => conn.batch("COMMIT")?,
+        Err(_) => {
+            let _ = conn.batch("ROLLBACK");
+        }
+    }
+    result.map(|_| ())
 }
 
 fn migrate_in_transaction(conn: &PgConn) -> StoreResult<()> {
@@ -745,6 +789,10 @@ fn migrate_in_transaction(conn: &PgConn) -> StoreResult<()> {
         conn.batch(&crate::rows::google_staging::migration(
             crate::db::Dialect::Postgres,
         ))?;
+    }
+    if version < 11 {
+        // Resource numbers and the attribute index behind filters.
+        conn.batch(&crate::index::migration(crate::db::Dialect::Postgres))?;
     }
     conn.exec(
         "UPDATE roster_schema SET version = ?",
@@ -892,8 +940,8 @@ mod tests {
         let (copies, inserts) = c.sent.get();
         assert_eq!(
             (copies - before.0, inserts - before.1),
-            (3, 0),
-            "one COPY each for resources, values and events"
+            (4, 0),
+            "one COPY each for resources, values, attribute index rows and events"
         );
         // The seq the SQL form computed: the transaction's id << 20, plus 0, 1, …
         let positions: Vec<i64> = c
@@ -911,6 +959,12 @@ mod tests {
             N
         );
         assert_eq!(count(&c, "SELECT count(*) FROM resource_values"), 2 * N);
+        // emails.value and phoneNumbers.value of every user, numbered apart.
+        assert_eq!(count(&c, "SELECT count(*) FROM attr_index"), 2 * N);
+        assert_eq!(
+            count(&c, "SELECT count(DISTINCT r) FROM attr_index"),
+            count(&c, "SELECT count(*) FROM resources WHERE rtype = 1")
+        );
 
         // A request's check of its names finds the ones the table has.
         c.begin().unwrap();
@@ -961,9 +1015,9 @@ mod tests {
         )
         .unwrap();
         c.insert_later(
-            "INSERT INTO resources (id, directory_id, rtype, name_key, display, external_id, doc, version, created, last_modified)
-             VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?)",
-            crate::vals!["r1", &dir, 1i64, "a", "a", Val::Null, "{}", 0i64, 0i64],
+            "INSERT INTO resources (id, r, directory_id, rtype, name_key, display, external_id, doc, version, created, last_modified)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)",
+            crate::vals!["r1", 1i64, &dir, 1i64, "a", "a", Val::Null, "{}", 0i64, 0i64],
         )
         .unwrap();
         c.batch("COMMIT").unwrap();
@@ -979,22 +1033,44 @@ mod tests {
         let dir = admin::create_directory(&c, "d", &Default::default())
             .unwrap()
             .id;
-        let sql = "INSERT INTO resources (id, directory_id, rtype, name_key, display, external_id, doc, version, created, last_modified)
-             VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?)";
+        let sql = "INSERT INTO resources (id, r, directory_id, rtype, name_key, display, external_id, doc, version, created, last_modified)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)";
         c.insert_later(
             sql,
-            crate::vals!["r1", &dir, 1i64, "a", "a", Val::Null, "{}", 0i64, 0i64],
+            crate::vals![
+                "r1",
+                1i64,
+                &dir,
+                1i64,
+                "a",
+                "a",
+                Val::Null,
+                "{}",
+                0i64,
+                0i64
+            ],
         )
         .unwrap();
         // `rtype` is a bigint: the row fails half-way through its encoding.
         let bad = c.insert_later(
             sql,
-            crate::vals!["r2", &dir, "one", "b", "b", Val::Null, "{}", 0i64, 0i64],
+            crate::vals![
+                "r2",
+                2i64,
+                &dir,
+                "one",
+                "b",
+                "b",
+                Val::Null,
+                "{}",
+                0i64,
+                0i64
+            ],
         );
         assert!(bad.is_err());
         c.insert_later(
             sql,
-            crate::vals!["r3", &dir, 1i64, "c", "c", "x", "{}", 0i64, 0i64],
+            crate::vals!["r3", 3i64, &dir, 1i64, "c", "c", "x", "{}", 0i64, 0i64],
         )
         .unwrap();
         c.batch("COMMIT").unwrap();

@@ -111,6 +111,7 @@ impl PgStore {
         };
         let c = store.conn()?;
         conn::migrate(&c)?;
+        conn::ensure_index(&c, &store.reg)?;
         Ok(store)
     }
 

@@ -407,6 +407,7 @@ pub fn delete(c: &dyn Db, actor: &Actor, id: &str) -> StoreResult<bool> {
     )?;
     // Tokens, resources (with their index and membership rows) and idempotency
     // keys go by ON DELETE CASCADE, all indexed from the parent side.
+    crate::index::delete_directory(c, id)?;
     c.exec("DELETE FROM directories WHERE id = ?", vals![id])?;
     audit::record(
         c,

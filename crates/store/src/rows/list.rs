@@ -17,6 +17,8 @@ use crate::sql::compile::{CompiledSort, Compiler};
 use crate::{ListOptions, StoreError, StoreResult};
 
 struct Plan {
+    /// `resources r`, or the candidates joined to it.
+    from_sql: String,
     where_sql: String,
     params: Vec<Val>,
     sort: Option<CompiledSort>,
@@ -68,34 +70,102 @@ pub fn list(
     let rt = reg
         .resource_type(q.kind.name())
         .ok_or_else(|| StoreError::internal(format!("no resource type {}", q.kind.name())))?;
-    let mut compiler = Compiler::new(rt, q.kind, dir, 3).with_dialect(c.dialect());
-    let filter_sql = q.filter.as_ref().map(|f| compiler.filter(f)).transpose()?;
-    let sort = q.sort.as_ref().map(|s| compiler.sort(s));
-    let mut params = vec![Val::from(dir), Val::Int(q.kind.code())];
-    params.extend(compiler.params().iter().map(Val::from));
-    let mut where_sql = "r.directory_id = ?1 AND r.rtype = ?2".to_owned();
-    if let Some(f) = filter_sql {
-        where_sql.push_str(" AND ");
-        where_sql.push_str(&f);
+    let base = vec![Val::from(dir), Val::Int(q.kind.code())];
+    // Sorted by an attribute, the list reads in that attribute's order
+    // whatever the filter; otherwise the index answers first.
+    let candidates = match (&q.filter, &q.sort) {
+        (Some(f), None) => {
+            let mut cc = Compiler::new(rt, q.kind, dir, 3).with_dialect(c.dialect());
+            cc.candidates(f).map(|cand| {
+                let mut params = base.clone();
+                params.extend(cc.params().iter().map(Val::from));
+                (cand, params)
+            })
+        }
+        _ => None,
+    };
+    // Fewer candidates than this: fetched by number and sorted. More: the
+    // list walks the directory in page order, which stops after a page.
+    let bound = opts.selective;
+    let mut selective = None;
+    let mut counted = None;
+    if let Some((cand, params)) = &candidates {
+        // How many candidates, counting no further than the bound: the
+        // planner's guesses (no statistics right after a load) never decide
+        // between the two plans below.
+        let n = scalar_count(
+            c,
+            &format!(
+                "SELECT count(*) FROM (SELECT 1 FROM ({}) AS c LIMIT {bound}) AS b",
+                cand.sql
+            ),
+            params,
+        )?;
+        if n < bound {
+            selective = Some((cand, params));
+        } else if cand.exact {
+            counted = Some(scalar_count(
+                c,
+                &format!(
+                    "SELECT count(*) FROM (SELECT DISTINCT r FROM ({}) AS c) AS d",
+                    cand.sql
+                ),
+                params,
+            )?);
+        }
     }
+    let mut params = match selective {
+        Some((_, p)) => p.clone(),
+        None => base.clone(),
+    };
+    let mut compiler = Compiler::new(rt, q.kind, dir, params.len() + 1).with_dialect(c.dialect());
+    let mut where_sql = "r.directory_id = ?1 AND r.rtype = ?2".to_owned();
+    let mut from_sql = "resources r".to_owned();
+    if let Some((cand, _)) = selective {
+        // The candidates drive, each fetched by number: SQLite keeps the
+        // order a CROSS JOIN names, and PostgreSQL sees a small set joined
+        // on a unique key. A plain `r.r IN (…)` let SQLite walk the
+        // directory in id order instead, to skip the sort.
+        from_sql = format!(
+            "(SELECT DISTINCT r AS n FROM ({}) AS c0) AS c CROSS JOIN resources r",
+            cand.sql
+        );
+        where_sql.push_str(" AND r.r = c.n");
+    }
+    // An exact candidate set needs no recheck against the documents.
+    let recheck = !selective.is_some_and(|(cand, _)| cand.exact);
+    if let Some(f) = q.filter.as_ref().filter(|_| recheck) {
+        where_sql.push_str(" AND ");
+        where_sql.push_str(&compiler.filter(f)?);
+    }
+    let sort = q.sort.as_ref().map(|s| compiler.sort(s));
+    params.extend(compiler.params().iter().map(Val::from));
     let plan = Plan {
+        from_sql,
         where_sql,
         params,
         descending: sort.is_some() && q.sort_order == SortOrder::Descending,
         sort,
     };
-    let total = scalar_count(
-        c,
-        &format!("SELECT count(*) FROM resources r WHERE {}", plan.where_sql),
-        &plan.params,
-    )?;
+    let total = match counted {
+        Some(n) => n,
+        None => scalar_count(
+            c,
+            &format!(
+                "SELECT count(*) FROM {} WHERE {}",
+                plan.from_sql, plan.where_sql
+            ),
+            &plan.params,
+        )?,
+    };
     match &q.page {
         Page::Index { start, count } => {
             let resources = if *count == 0 {
                 Vec::new()
             } else {
                 let sql = format!(
-                    "SELECT {STORED_COLUMNS} FROM resources r WHERE {} ORDER BY {} LIMIT {} OFFSET {}",
+                    "SELECT {STORED_COLUMNS} FROM {} WHERE {} ORDER BY {} LIMIT {} OFFSET {}",
+                    plan.from_sql,
                     plan.where_sql,
                     plan.order_sql(true),
                     count,
@@ -192,7 +262,8 @@ fn cursor_page(
         .map(|s| format!(", {}", s.expr))
         .unwrap_or_default();
     let sql = format!(
-        "SELECT {STORED_COLUMNS}{key_col} FROM resources r WHERE {where_sql} ORDER BY {} LIMIT {}",
+        "SELECT {STORED_COLUMNS}{key_col} FROM {} WHERE {where_sql} ORDER BY {} LIMIT {}",
+        plan.from_sql,
         plan.order_sql(forward),
         count.saturating_add(1)
     );

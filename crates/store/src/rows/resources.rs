@@ -12,6 +12,7 @@ pub(crate) use super::read::get;
 use super::settings::DirSettings;
 use crate::db::{Db, Dialect, Row, Val, scalar};
 use crate::events::{self, GroupRef};
+use crate::index;
 use crate::model::*;
 use crate::sql::compile::{Compiler, INDEXED_VALUES};
 use crate::{StoreError, StoreResult, now_ms, vals};
@@ -120,7 +121,6 @@ pub fn create(
     ds: &DirSettings,
     new: NewResource,
 ) -> StoreResult<Stored> {
-    let _ = reg;
     let dir = ds.dir();
     let d = derive(new.kind, &new.doc)?;
     let id = uuid::Uuid::now_v7().to_string();
@@ -139,8 +139,11 @@ pub fn create(
         Vec::new()
     };
     let doc_text = serde_json::to_string(&new.doc)?;
+    let entries = index::entries_of(reg, new.kind, &new.doc)?;
+    let number = c.next_resource_number()?;
     let row = vals![
         &id,
+        number,
         dir,
         new.kind.code(),
         &d.name_key,
@@ -168,16 +171,16 @@ pub fn create(
         }
         c.hold_key(&key, true);
         c.insert_later(
-            "INSERT INTO resources (id, directory_id, rtype, name_key, display, external_id, doc, version, created, last_modified)
-             VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?)",
+            "INSERT INTO resources (id, r, directory_id, rtype, name_key, display, external_id, doc, version, created, last_modified)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)",
             row,
         )?;
     } else {
         // A name already taken inserts nothing (rather than failing, which
         // would abort the transaction and every bulk operation in it).
         let inserted = c.exec(
-            "INSERT INTO resources (id, directory_id, rtype, name_key, display, external_id, doc, version, created, last_modified)
-             VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?) ON CONFLICT DO NOTHING",
+            "INSERT INTO resources (id, r, directory_id, rtype, name_key, display, external_id, doc, version, created, last_modified)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?) ON CONFLICT DO NOTHING",
             row,
         )?;
         if inserted == 0 {
@@ -185,6 +188,7 @@ pub fn create(
         }
     }
     write_index_values(c, dir, new.kind, &id, &new.doc)?;
+    index::insert(c, ds.index_keys(), dir, new.kind, number, &entries)?;
     let diff = MemberDiff {
         added: insert_members(c, dir, &id, &members)?,
         removed: Vec::new(),
@@ -402,6 +406,14 @@ pub fn update(
     } else {
         None
     };
+    let (old_entries, new_entries) = if doc_changed {
+        (
+            index::entries_of(reg, kind, &current.doc)?,
+            index::entries_of(reg, kind, &update.doc)?,
+        )
+    } else {
+        Default::default()
+    };
     let member_plan = update
         .members
         .iter()
@@ -429,11 +441,18 @@ pub fn update(
     let version = current.version + 1;
     if let Some(d) = derived {
         let doc_text = serde_json::to_string(&update.doc)?;
-        c.exec(
-            "UPDATE resources SET name_key = ?, display = ?, external_id = ?, doc = ?, version = ?, last_modified = ?
-             WHERE id = ?",
-            vals![d.name_key, d.display, d.external_id, doc_text, version, now, id],
-        )?;
+        let number: i64 = c
+            .query(
+                "UPDATE resources SET name_key = ?, display = ?, external_id = ?, doc = ?, version = ?, last_modified = ?
+                 WHERE id = ? RETURNING r",
+                vals![d.name_key, d.display, d.external_id, doc_text, version, now, id],
+            )?
+            .first()
+            .ok_or_else(|| not_found(kind, id))?
+            .get(0)?;
+        let (gone, added) = index::difference(&old_entries, &new_entries);
+        index::remove(c, ds.index_keys(), dir, kind, number, &gone)?;
+        index::insert(c, ds.index_keys(), dir, kind, number, &added)?;
         c.exec(
             "DELETE FROM resource_values WHERE resource_id = ?",
             vals![id],
@@ -508,6 +527,7 @@ fn update_event(
 
 pub fn delete(
     c: &dyn Db,
+    reg: &SchemaRegistry,
     ds: &DirSettings,
     kind: Kind,
     id: &str,
@@ -537,8 +557,17 @@ pub fn delete(
     if !announced {
         outbox::emit(c, dir, deleted, &data)?;
     }
-    // Membership and index rows go with the resource (ON DELETE CASCADE).
-    c.exec("DELETE FROM resources WHERE id = ?", vals![id])?;
+    // Membership rows go with the resource (ON DELETE CASCADE); its
+    // attribute index rows are exactly the entries of its document.
+    let number: Option<i64> = scalar(
+        c,
+        "DELETE FROM resources WHERE id = ? RETURNING r",
+        vals![id],
+    )?;
+    if let Some(number) = number {
+        let entries = index::entries_of(reg, kind, &current.doc)?;
+        index::remove(c, ds.index_keys(), dir, kind, number, &entries)?;
+    }
     Ok(())
 }
 

@@ -15,6 +15,8 @@ use crate::{StoreError, StoreResult, vals};
 pub struct DirSettings {
     dir: String,
     loaded: OnceCell<DirectorySettings>,
+    /// The directory's attribute keys (`attr_keys`), read at first use.
+    keys: crate::index::KeyCache,
 }
 
 impl DirSettings {
@@ -22,11 +24,17 @@ impl DirSettings {
         DirSettings {
             dir: dir.to_owned(),
             loaded: OnceCell::new(),
+            keys: Default::default(),
         }
     }
 
     pub fn dir(&self) -> &str {
         &self.dir
+    }
+
+    /// The directory's attribute keys, for writing index rows.
+    pub fn index_keys(&self) -> &crate::index::KeyCache {
+        &self.keys
     }
 
     fn get(&self, c: &dyn Db) -> StoreResult<&DirectorySettings> {

@@ -112,8 +112,16 @@ impl<T: SqlStore> ResourceStore for T {
         if_match: Option<i64>,
     ) -> StoreResult<()> {
         let (dir, id) = (directory.to_owned(), id.to_owned());
+        let reg = self.registry().clone();
         self.run_write(Some(dir.clone()), move |c| {
-            resources::delete(c, &settings::DirSettings::new(&dir), kind, &id, if_match)
+            resources::delete(
+                c,
+                &reg,
+                &settings::DirSettings::new(&dir),
+                kind,
+                &id,
+                if_match,
+            )
         })
         .await
     }

@@ -86,7 +86,7 @@ impl Tx for DbTx<'_> {
     }
 
     fn delete(&mut self, kind: Kind, id: &str, if_match: Option<i64>) -> StoreResult<()> {
-        self.op(|c, _, settings| resources::delete(c, settings, kind, id, if_match))
+        self.op(|c, reg, settings| resources::delete(c, reg, settings, kind, id, if_match))
     }
 
     fn idempotent_reply(
@@ -196,6 +196,10 @@ mod tests {
         fn holds_inserts(&self) -> bool {
             true
         }
+        fn next_resource_number(&self) -> StoreResult<i64> {
+            // Held inserts are in `inner` at once, so its next number is right.
+            self.inner.next_resource_number()
+        }
         fn hold_key(&self, key: &str, take: bool) -> bool {
             if take {
                 self.keys.borrow_mut().insert(key.to_owned())
@@ -283,6 +287,121 @@ mod tests {
             value: id.to_owned(),
             ty: None,
         }
+    }
+
+    /// The attribute index as (path, v, resource id, e), sorted.
+    fn index_rows(c: &Connection) -> Vec<(String, String, String, i64)> {
+        let mut rows: Vec<(String, String, String, i64)> = c
+            .query(
+                "SELECT k.path, i.v, r.id, i.e FROM attr_index i
+                 JOIN attr_keys k ON k.k = i.k JOIN resources r ON r.r = i.r",
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r.get(0).unwrap(),
+                    r.get(1).unwrap(),
+                    r.get(2).unwrap(),
+                    r.get(3).unwrap(),
+                )
+            })
+            .collect();
+        rows.sort();
+        rows
+    }
+
+    #[test]
+    fn index_rows_follow_creates_updates_and_deletes_exactly() {
+        let (c, reg, dir) = setup();
+        let mut tx = DbTx::new(&c, &reg, &dir);
+        let doc = json!({
+            "userName": "ann",
+            "title": "Boss",
+            "emails": [{"value": "A@x.io", "type": "work"}, {"value": "a@y.io", "type": "home"}],
+        });
+        let ann = tx
+            .create(NewResource {
+                kind: Kind::User,
+                doc: doc.clone(),
+                members: Vec::new(),
+                groups: Vec::new(),
+            })
+            .unwrap();
+        let bob = tx.create(user("bob")).unwrap();
+        let row = |p: &str, v: &str, e: i64| (p.to_owned(), v.to_owned(), ann.id.clone(), e);
+        assert_eq!(
+            index_rows(&c),
+            vec![
+                row("emails.type", "home", 1),
+                row("emails.type", "work", 0),
+                row("emails.value", "a@x.io", 0),
+                row("emails.value", "a@y.io", 1),
+                row("title", "boss", 0),
+            ]
+        );
+        // An unchanged document writes no index row.
+        let writes = c.writes();
+        let same = doc.clone();
+        tx.update(
+            Kind::User,
+            &ann.id,
+            None,
+            Box::new(move |_| {
+                Ok(Update {
+                    doc: same,
+                    members: Vec::new(),
+                    groups: None,
+                })
+            }),
+        )
+        .unwrap();
+        assert_eq!(c.writes(), writes);
+        // A changed one: only the difference.
+        let mut changed = doc.clone();
+        changed["title"] = json!("Chief");
+        changed["emails"][1]["type"] = json!("other");
+        tx.update(
+            Kind::User,
+            &ann.id,
+            None,
+            Box::new(move |_| {
+                Ok(Update {
+                    doc: changed,
+                    members: Vec::new(),
+                    groups: None,
+                })
+            }),
+        )
+        .unwrap();
+        let writes_before_rebuild = index_rows(&c);
+        assert_eq!(
+            writes_before_rebuild,
+            vec![
+                row("emails.type", "other", 1),
+                row("emails.type", "work", 0),
+                row("emails.value", "a@x.io", 0),
+                row("emails.value", "a@y.io", 1),
+                row("title", "chief", 0),
+            ]
+        );
+        // A rebuild from the documents finds exactly what was maintained.
+        assert!(crate::index::ensure(&c, &reg).unwrap());
+        assert!(!crate::index::ensure(&c, &reg).unwrap());
+        assert_eq!(index_rows(&c), writes_before_rebuild);
+        tx.delete(Kind::User, &ann.id, None).unwrap();
+        tx.delete(Kind::User, &bob.id, None).unwrap();
+        let left: i64 = c
+            .query_row("SELECT count(*) FROM attr_index", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(left, 0);
+        // The directory's keys go with it.
+        crate::rows::directory_api::delete(&c, &crate::model::Actor::Cli, &dir).unwrap();
+        let keys: i64 = c
+            .query_row("SELECT count(*) FROM attr_keys", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(keys, 0);
     }
 
     fn setup() -> (Connection, SchemaRegistry, String) {

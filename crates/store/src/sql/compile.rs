@@ -27,6 +27,9 @@ use roster_scim::{Result, ScimError};
 use crate::db::{Dialect, Val};
 use crate::model::Kind;
 
+mod candidates;
+pub use candidates::Candidates;
+
 /// A bound parameter.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SqlParam {

@@ -77,6 +77,11 @@ impl SqliteStore {
         let horizon = Horizon::default();
         let mut writer = conn::open_writer(&options.path, &horizon)?;
         conn::migrate(&mut writer)?;
+        // Fills the attribute index after the migration that made it, or
+        // anew when the schemas changed since it was built.
+        let tx = writer.transaction().db()?;
+        crate::index::ensure(&*tx, &reg)?;
+        tx.commit().db()?;
         checkpoint::start(&mut writer, &options.path)?;
         let readers = ReadPool::start(&options.path, &horizon, options.readers.max(1))?;
         let syncer = Syncer::start(&options.path, horizon)?;

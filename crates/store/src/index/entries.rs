@@ -1,0 +1,394 @@
+//! The entries a resource puts in `attr_index`: one per value of every
+//! attribute a filter can reach in its document, typed so that the SQL order
+//! of the stored text is the evaluator's order of the values.
+//!
+//! An entry is `(path, v, e)`: the attribute's canonical path (the key table
+//! turns it into a small integer per directory and resource type), the value
+//! as index text, and the ordinal of the element it came from inside its
+//! top-level attribute (0 for a singular one), so that two conditions of
+//! `emails[type eq "work" and value ew "x"]` can be held to one element.
+//!
+//! Values are read exactly as `roster_scim::filter` reads them (an array is
+//! its elements, `null` is no value, an element that is not an object has no
+//! sub-attributes), so a lookup finds every resource the evaluator would
+//! match:
+//! - text (string, reference, binary): folded when not `caseExact`, and cut
+//!   to its first [`CUT`] characters followed by [`CUT_MARK`] when longer;
+//! - boolean: `0` or `1`; numbers: [`number_key`]; dateTimes: the instant
+//!   key of `crate::sql::compile::instant_key`;
+//! - a present value of the wrong type for its attribute, and a present
+//!   element of a complex attribute that gave no sub-attribute entry, give
+//!   an empty `v`, so `pr` can still be answered from the index (text `""`
+//!   also has an empty `v`: a lookup of `""` is a superset, rechecked).
+//!
+//! Not indexed: `returned: never` attributes (filters see them absent), and
+//! attributes that live in indexed columns or rows elsewhere (`id`,
+//! `externalId`, `meta`, the name column `userName` / a group's
+//! `displayName`, `members` and `groups`).
+
+use roster_scim::schema::{AttrType, AttributeDef, ResourceType, Returned, SchemaRegistry};
+use roster_scim::values::{datetime_key, fold, parse_datetime};
+use serde_json::Value;
+
+use crate::sql::compile::instant_key;
+
+/// Longest text, in characters, an entry holds whole. Longer values are cut,
+/// which bounds every index row (PostgreSQL refuses B-tree rows over about
+/// 2,700 bytes; 200 characters are at most 800 bytes of UTF-8).
+pub const CUT: usize = 200;
+
+/// Follows the first [`CUT`] characters of a cut value. It is the greatest
+/// character, so a cut value sorts after every value it is a prefix of, and
+/// an entry of `CUT + 1` characters is always a cut one.
+pub const CUT_MARK: char = char::MAX;
+
+/// The path of a resource's `schemas` attribute, which every resource has.
+pub const SCHEMAS_PATH: &str = "schemas";
+
+/// One entry of a resource in `attr_index`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Entry {
+    pub path: String,
+    pub v: String,
+    pub e: i64,
+}
+
+/// The canonical path of an attribute: `attr` or `attr.sub`, prefixed by
+/// `urn:` for an extension's attributes; names as the schema spells them.
+pub fn attr_path(extension: Option<&str>, attr: &str, sub: Option<&str>) -> String {
+    let mut p = String::new();
+    if let Some(urn) = extension {
+        p.push_str(urn);
+        p.push(':');
+    }
+    p.push_str(attr);
+    if let Some(s) = sub {
+        p.push('.');
+        p.push_str(s);
+    }
+    p
+}
+
+/// Index text of a text value: folded when the attribute is not
+/// `caseExact`, cut when longer than [`CUT`] characters.
+pub fn text_key(s: &str, fold_it: bool) -> String {
+    let folded;
+    let s = if fold_it {
+        folded = fold(s);
+        folded.as_str()
+    } else {
+        s
+    };
+    match s.char_indices().nth(CUT) {
+        Some((at, _)) => {
+            let mut cut = String::with_capacity(at + CUT_MARK.len_utf8());
+            cut.push_str(&s[..at]);
+            cut.push(CUT_MARK);
+            cut
+        }
+        None => s.to_owned(),
+    }
+}
+
+/// True when an entry's `v` is a cut text value.
+pub fn is_cut(v: &str) -> bool {
+    v.ends_with(CUT_MARK) && v.chars().count() == CUT + 1
+}
+
+/// Index text of a number: 16 hex digits whose text order is the numeric
+/// order of `f64` (the evaluator compares numbers as `f64`); `-0` is `0`.
+pub fn number_key(x: f64) -> String {
+    let x = if x == 0.0 { 0.0 } else { x };
+    let bits = x.to_bits();
+    let ordered = if bits >> 63 == 1 {
+        !bits
+    } else {
+        bits | (1 << 63)
+    };
+    format!("{ordered:016x}")
+}
+
+/// Index text of a boolean.
+pub fn bool_key(b: bool) -> &'static str {
+    if b { "1" } else { "0" }
+}
+
+/// The entries of a resource of type `rt` with document `doc`, sorted and
+/// without duplicates.
+pub fn entries(reg: &SchemaRegistry, rt: &ResourceType, doc: &Value) -> Vec<Entry> {
+    let mut out = Vec::new();
+    for (e, v) in elements(doc.get(SCHEMAS_PATH)) {
+        match v.as_str() {
+            Some(s) => push(&mut out, SCHEMAS_PATH, text_key(s, true), e),
+            None => presence(&mut out, SCHEMAS_PATH, v, e),
+        }
+    }
+    for def in &reg.core_schema(rt).attributes {
+        if !served_elsewhere(rt, def) {
+            attribute(&mut out, None, def, doc.get(&def.name));
+        }
+    }
+    for ext in reg.extensions(rt) {
+        let Some(container) = doc.get(&ext.id) else {
+            continue;
+        };
+        for def in &ext.attributes {
+            attribute(&mut out, Some(&ext.id), def, container.get(&def.name));
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// Attributes of the core schema whose filters read columns or membership
+/// rows (see `crate::sql::compile`), not the document.
+fn served_elsewhere(rt: &ResourceType, def: &AttributeDef) -> bool {
+    let name = def.name.as_str();
+    match rt.name.as_str() {
+        "User" => name == "userName" || name == "groups",
+        "Group" => name == "displayName" || name == "members",
+        _ => false,
+    }
+}
+
+/// The values of an attribute as the evaluator spreads them, with the
+/// position each had in its array (0 for a value that is not an array).
+fn elements(v: Option<&Value>) -> impl Iterator<Item = (i64, &Value)> {
+    let items: &[Value] = match v {
+        Some(Value::Array(a)) => a,
+        Some(v) => std::slice::from_ref(v),
+        None => &[],
+    };
+    (0i64..).zip(items.iter()).filter(|(_, v)| !v.is_null())
+}
+
+fn is_present(v: &Value) -> bool {
+    match v {
+        Value::Null => false,
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
+        Value::Bool(_) | Value::Number(_) => true,
+    }
+}
+
+fn push(out: &mut Vec<Entry>, path: &str, v: String, e: i64) {
+    out.push(Entry {
+        path: path.to_owned(),
+        v,
+        e,
+    });
+}
+
+/// A present value with no typed entry.
+fn presence(out: &mut Vec<Entry>, path: &str, v: &Value, e: i64) {
+    if is_present(v) {
+        push(out, path, String::new(), e);
+    }
+}
+
+fn attribute(out: &mut Vec<Entry>, ext: Option<&str>, def: &AttributeDef, value: Option<&Value>) {
+    if def.returned == Returned::Never {
+        return;
+    }
+    let path = attr_path(ext, &def.name, None);
+    for (e, v) in elements(value) {
+        if !def.is_complex() {
+            typed(out, &path, def, v, e);
+            continue;
+        }
+        let before = out.len();
+        if let Some(obj) = v.as_object() {
+            for sub in &def.sub_attributes {
+                if sub.returned == Returned::Never {
+                    continue;
+                }
+                let sub_path = attr_path(ext, &def.name, Some(&sub.name));
+                for (_, sv) in elements(obj.get(&sub.name)) {
+                    typed(out, &sub_path, sub, sv, e);
+                }
+            }
+        }
+        if out.len() == before {
+            presence(out, &path, v, e);
+        }
+    }
+}
+
+/// The typed entry of one value, or a presence entry when the value is not
+/// of the attribute's type (no comparison can match it, but `pr` does).
+fn typed(out: &mut Vec<Entry>, path: &str, def: &AttributeDef, v: &Value, e: i64) {
+    let key = match def.ty {
+        AttrType::String | AttrType::Reference | AttrType::Binary => {
+            v.as_str().map(|s| text_key(s, !def.case_exact))
+        }
+        AttrType::Boolean => v.as_bool().map(|b| bool_key(b).to_owned()),
+        AttrType::Integer | AttrType::Decimal => v.as_f64().map(number_key),
+        AttrType::DateTime => v
+            .as_str()
+            .and_then(parse_datetime)
+            .map(|t| instant_key(datetime_key(t))),
+        AttrType::Complex => None,
+    };
+    match key {
+        Some(k) => push(out, path, k, e),
+        None => presence(out, path, v, e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    const ENT: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+
+    fn user_entries(doc: Value) -> Vec<(String, String, i64)> {
+        let reg = SchemaRegistry::core();
+        let rt = reg.resource_type("User").unwrap();
+        entries(&reg, rt, &doc)
+            .into_iter()
+            .map(|e| (e.path, e.v, e.e))
+            .collect()
+    }
+
+    fn has(list: &[(String, String, i64)], path: &str, v: &str, e: i64) -> bool {
+        list.iter()
+            .any(|x| x == &(path.to_owned(), v.to_owned(), e))
+    }
+
+    #[test]
+    fn values_are_folded_per_case_exact_and_typed() {
+        let list = user_entries(json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", ENT],
+            "userName": "Alice",
+            "externalId": "X-1",
+            "title": "Boss",
+            "active": true,
+            "name": {"familyName": "Ng", "givenName": "Al"},
+            ENT: {"employeeNumber": "E7", "manager": {"value": "M-1"}},
+        }));
+        assert!(has(&list, "title", "boss", 0));
+        assert!(has(&list, "active", "1", 0));
+        assert!(has(&list, "name.familyName", "ng", 0));
+        assert!(has(&list, "schemas", &ENT.to_lowercase(), 1));
+        // employeeNumber is caseExact: false in RFC 7643; manager.value is
+        // caseExact: true (an id).
+        assert!(has(&list, &format!("{ENT}:employeeNumber"), "e7", 0));
+        assert!(has(&list, &format!("{ENT}:manager.value"), "M-1", 0));
+        // Served by columns, not by this index.
+        assert!(
+            !list
+                .iter()
+                .any(|(p, ..)| p == "userName" || p == "externalId")
+        );
+    }
+
+    #[test]
+    fn elements_keep_their_ordinal_and_sub_attributes_share_it() {
+        let list = user_entries(json!({
+            "emails": [
+                {"value": "A@x.io", "type": "work", "primary": true},
+                null,
+                {"value": "b@y.io", "type": "home"},
+            ],
+        }));
+        assert!(has(&list, "emails.value", "a@x.io", 0));
+        assert!(has(&list, "emails.type", "work", 0));
+        assert!(has(&list, "emails.primary", "1", 0));
+        assert!(has(&list, "emails.value", "b@y.io", 2));
+        assert!(has(&list, "emails.type", "home", 2));
+        assert_eq!(list.len(), 5);
+    }
+
+    #[test]
+    fn long_values_are_cut_and_marked() {
+        let long = "Ab".repeat(150);
+        let list = user_entries(json!({"title": long, "nickName": "x".repeat(CUT)}));
+        let title = &list.iter().find(|(p, ..)| p == "title").unwrap().1;
+        assert_eq!(title.chars().count(), CUT + 1);
+        assert!(title.starts_with(&"ab".repeat(100)));
+        assert!(is_cut(title));
+        let nick = &list.iter().find(|(p, ..)| p == "nickName").unwrap().1;
+        assert_eq!(nick, &"x".repeat(CUT));
+        assert!(!is_cut(nick));
+        // Characters, not bytes: a cut never splits one.
+        let wide = text_key(&"é".repeat(CUT + 5), false);
+        assert_eq!(wide, format!("{}{CUT_MARK}", "é".repeat(CUT)));
+    }
+
+    #[test]
+    fn wrong_types_and_bare_elements_are_present_without_a_value() {
+        let list = user_entries(json!({
+            "active": "yes",
+            "title": 7,
+            "nickName": "",
+            "emails": ["bare", {}, {"display": null}],
+            "name": {"honorificPrefix": ""},
+        }));
+        assert!(has(&list, "active", "", 0));
+        assert!(has(&list, "title", "", 0));
+        // "" is a value that `eq ""` matches, though not present.
+        assert!(has(&list, "nickName", "", 0));
+        assert!(has(&list, "emails", "", 0));
+        // {} is not present; {"display": null} is (a non-empty object).
+        assert!(!has(&list, "emails", "", 1));
+        assert!(has(&list, "emails", "", 2));
+        assert!(has(&list, "name.honorificPrefix", "", 0));
+        assert!(!list.iter().any(|(p, ..)| p == "name"));
+    }
+
+    #[test]
+    fn passwords_are_never_indexed() {
+        let list = user_entries(json!({"password": "$argon2id$secret"}));
+        assert!(list.is_empty(), "{list:?}");
+    }
+
+    #[test]
+    fn number_keys_sort_as_numbers() {
+        let xs = [
+            f64::NEG_INFINITY,
+            -1e300,
+            -2.5,
+            -1.0,
+            -1e-300,
+            0.0,
+            1e-300,
+            1.0,
+            2.5,
+            3.0,
+            1e300,
+        ];
+        let keys: Vec<String> = xs.iter().map(|x| number_key(*x)).collect();
+        let mut sorted = keys.clone();
+        sorted.sort();
+        assert_eq!(keys, sorted);
+        assert_eq!(number_key(-0.0), number_key(0.0));
+    }
+
+    #[test]
+    fn datetimes_are_instants() {
+        let list = user_entries(json!({
+            ENT: {},
+            "x509Certificates": [{"value": "AAAA"}],
+        }));
+        assert!(list.iter().any(|(p, ..)| p == "x509Certificates.value"));
+        let reg = SchemaRegistry::core();
+        let rt = reg.resource_type("Group").unwrap();
+        let g = entries(
+            &reg,
+            rt,
+            &json!({"displayName": "G", "members": [{"value": "u"}]}),
+        );
+        assert!(g.is_empty(), "{g:?}");
+        let a = instant_key(datetime_key(
+            parse_datetime("2026-01-01T01:00:00+01:00").unwrap(),
+        ));
+        let b = instant_key(datetime_key(
+            parse_datetime("2026-01-01T00:00:00Z").unwrap(),
+        ));
+        assert_eq!(a, b);
+    }
+}

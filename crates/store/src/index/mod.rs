@@ -1,0 +1,374 @@
+//! `attr_index`: one compact row per attribute value of every resource, so
+//! that filters find their candidates by index lookups instead of reading
+//! documents.
+//!
+//! A row is `(k, v, r, e)`: `k` a small integer naming (directory, resource
+//! type, attribute path) in `attr_keys`, `v` the value as index text (see
+//! [`entries`]), `r` the resource's number (`resources.r`) and `e` the
+//! element ordinal. Rows are kept by difference in the transaction that
+//! writes the resource: a create inserts its entries, an update deletes the
+//! entries the old document had and the new one lacks and inserts the new
+//! ones (an unchanged update writes none), a delete deletes exactly the
+//! entries of the document it deletes, by primary key, so no index by owner
+//! is needed. The index is a function of the documents and the schemas; the
+//! schemas it was built with are remembered by a fingerprint, and a store
+//! opened with other schemas rebuilds it ([`ensure`]).
+
+pub mod entries;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use roster_scim::schema::{AttributeDef, SchemaRegistry};
+use serde_json::Value;
+
+use crate::db::{Db, Dialect};
+use crate::model::Kind;
+use crate::{StoreError, StoreResult, vals};
+use entries::Entry;
+
+/// Bumped whenever what [`entries`] produces changes, so stores rebuild.
+const FORMAT: u64 = 1;
+
+/// The `store_meta` key under which the fingerprint of the indexed schemas is kept.
+const FINGERPRINT_KEY: &str = "attr_index_schemas";
+
+/// The key numbers of one directory's attribute paths, read once per
+/// transaction (like the rest of `DirSettings`) and added to as new paths
+/// appear.
+#[derive(Default)]
+pub struct KeyCache {
+    keys: RefCell<Option<HashMap<(i64, String), i64>>>,
+}
+
+impl KeyCache {
+    /// The number of `path` for resources of `kind` in `dir`, created on first use.
+    fn key(&self, c: &dyn Db, dir: &str, kind: Kind, path: &str) -> StoreResult<i64> {
+        let mut keys = self.keys.borrow_mut();
+        let map = match &mut *keys {
+            Some(map) => map,
+            None => keys.insert(load_keys(c, dir)?),
+        };
+        if let Some(k) = map.get(&(kind.code(), path.to_owned())) {
+            return Ok(*k);
+        }
+        let k = create_key(c, dir, kind, path)?;
+        map.insert((kind.code(), path.to_owned()), k);
+        Ok(k)
+    }
+}
+
+fn load_keys(c: &dyn Db, dir: &str) -> StoreResult<HashMap<(i64, String), i64>> {
+    // `query_held`: keys are never held inserts, so PostgreSQL need not send
+    // the held rows first and a bulk load keeps batching them.
+    c.query_held(
+        "SELECT rtype, path, k FROM attr_keys WHERE directory_id = ?",
+        vals![dir],
+    )?
+    .iter()
+    .map(|r| Ok(((r.get(0)?, r.get(1)?), r.get(2)?)))
+    .collect()
+}
+
+fn create_key(c: &dyn Db, dir: &str, kind: Kind, path: &str) -> StoreResult<i64> {
+    let params = vals![dir, kind.code(), path];
+    // `query_held`: the key row refers to no held row, so PostgreSQL need
+    // not send the held ones first (a bulk load keeps them for one COPY).
+    let made = c.query_held(
+        "INSERT INTO attr_keys (directory_id, rtype, path) VALUES (?, ?, ?)
+         ON CONFLICT DO NOTHING RETURNING k",
+        params,
+    )?;
+    if let Some(row) = made.first() {
+        return row.get(0);
+    }
+    // Another transaction made it first (PostgreSQL waited for it to commit).
+    c.query_held(
+        "SELECT k FROM attr_keys WHERE directory_id = ? AND rtype = ? AND path = ?",
+        params,
+    )?
+    .first()
+    .map(|r| r.get(0))
+    .transpose()?
+    .ok_or_else(|| StoreError::internal(format!("attribute key {path} vanished")))
+}
+
+const INSERT: &str = "INSERT INTO attr_index (k, v, r, e) VALUES (?, ?, ?, ?)";
+const DELETE: &str = "DELETE FROM attr_index WHERE k = ? AND v = ? AND r = ? AND e = ?";
+
+/// The entries of a document of `kind`.
+pub fn entries_of(reg: &SchemaRegistry, kind: Kind, doc: &Value) -> StoreResult<Vec<Entry>> {
+    let rt = reg
+        .resource_type(kind.name())
+        .ok_or_else(|| StoreError::internal(format!("no {} resource type", kind.name())))?;
+    Ok(entries::entries(reg, rt, doc))
+}
+
+/// Inserts entries of resource `r` (held: PostgreSQL sends them by COPY).
+pub fn insert(
+    c: &dyn Db,
+    keys: &KeyCache,
+    dir: &str,
+    kind: Kind,
+    r: i64,
+    list: &[Entry],
+) -> StoreResult<()> {
+    for en in list {
+        let k = keys.key(c, dir, kind, &en.path)?;
+        c.insert_later(INSERT, vals![k, en.v.as_str(), r, en.e])?;
+    }
+    Ok(())
+}
+
+/// Deletes entries of resource `r`, each by its primary key.
+pub fn remove(
+    c: &dyn Db,
+    keys: &KeyCache,
+    dir: &str,
+    kind: Kind,
+    r: i64,
+    list: &[Entry],
+) -> StoreResult<()> {
+    for en in list {
+        let k = keys.key(c, dir, kind, &en.path)?;
+        c.exec(DELETE, vals![k, en.v.as_str(), r, en.e])?;
+    }
+    Ok(())
+}
+
+/// The entries `old` has and `new` lacks, and those `new` has and `old`
+/// lacks; both lists are sorted (as [`entries::entries`] returns them).
+pub fn difference(old: &[Entry], new: &[Entry]) -> (Vec<Entry>, Vec<Entry>) {
+    let (mut gone, mut added) = (Vec::new(), Vec::new());
+    let (mut i, mut j) = (0, 0);
+    while i < old.len() || j < new.len() {
+        match (old.get(i), new.get(j)) {
+            (Some(a), Some(b)) if a == b => {
+                i += 1;
+                j += 1;
+            }
+            (Some(a), Some(b)) if a < b => {
+                gone.push(a.clone());
+                i += 1;
+            }
+            (Some(_), Some(b)) | (None, Some(b)) => {
+                added.push(b.clone());
+                j += 1;
+            }
+            (Some(a), None) => {
+                gone.push(a.clone());
+                i += 1;
+            }
+            (None, None) => break,
+        }
+    }
+    (gone, added)
+}
+
+/// Deletes the index rows of a directory's resources (its keys go with the
+/// directory by ON DELETE CASCADE; the index rows have no foreign key, which
+/// would cost an index by resource).
+pub fn delete_directory(c: &dyn Db, dir: &str) -> StoreResult<()> {
+    c.exec(
+        "DELETE FROM attr_index WHERE k IN (SELECT k FROM attr_keys WHERE directory_id = ?)",
+        vals![dir],
+    )?;
+    Ok(())
+}
+
+/// A fingerprint of everything [`entries`] depends on: the format and the
+/// definitions of every attribute of every resource type.
+pub fn fingerprint(reg: &SchemaRegistry) -> i64 {
+    // FNV-1a: stable across builds and platforms, unlike std's hasher.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |s: &str| {
+        for b in s.bytes().chain([0xff]) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    eat(&FORMAT.to_string());
+    fn def(eat: &mut dyn FnMut(&str), a: &AttributeDef) {
+        eat(&a.name);
+        eat(a.ty.as_str());
+        eat(if a.case_exact { "exact" } else { "fold" });
+        eat(a.returned.as_str());
+        for s in &a.sub_attributes {
+            def(eat, s);
+        }
+        eat("end");
+    }
+    for rt in reg.resource_types() {
+        eat(&rt.name);
+        for schema in std::iter::once(reg.core_schema(rt)).chain(reg.extensions(rt)) {
+            eat(&schema.id);
+            for a in &schema.attributes {
+                def(&mut eat, a);
+            }
+        }
+    }
+    i64::from_ne_bytes(h.to_ne_bytes())
+}
+
+/// Rebuilds the index when it was built for other schemas (or never, as
+/// after the migration that created it). Runs inside the caller's transaction.
+pub fn ensure(c: &dyn Db, reg: &SchemaRegistry) -> StoreResult<bool> {
+    let want = fingerprint(reg);
+    let have: Option<i64> = crate::db::scalar(
+        c,
+        "SELECT value FROM store_meta WHERE key = ?",
+        vals![FINGERPRINT_KEY],
+    )?;
+    if have == Some(want) {
+        return Ok(false);
+    }
+    rebuild(c, reg)?;
+    c.exec(
+        "DELETE FROM store_meta WHERE key = ?",
+        vals![FINGERPRINT_KEY],
+    )?;
+    c.exec(
+        "INSERT INTO store_meta (key, value) VALUES (?, ?)",
+        vals![FINGERPRINT_KEY, want],
+    )?;
+    Ok(true)
+}
+
+/// Builds the whole index anew from the documents, in pages of resources.
+fn rebuild(c: &dyn Db, reg: &SchemaRegistry) -> StoreResult<()> {
+    c.exec("DELETE FROM attr_index", &[])?;
+    let mut caches: HashMap<String, KeyCache> = HashMap::new();
+    let mut after = i64::MIN;
+    loop {
+        let rows = c.query(
+            "SELECT r, directory_id, rtype, doc FROM resources WHERE r > ? ORDER BY r LIMIT 1000",
+            vals![after],
+        )?;
+        let Some(last) = rows.last() else {
+            break;
+        };
+        after = last.get(0)?;
+        for row in rows {
+            let r: i64 = row.get(0)?;
+            let dir: String = row.get(1)?;
+            let code: i64 = row.get(2)?;
+            let kind = Kind::from_code(code)
+                .ok_or_else(|| StoreError::internal(format!("unknown resource type {code}")))?;
+            let doc: Value = serde_json::from_str(&row.get::<String>(3)?)?;
+            let list = entries_of(reg, kind, &doc)?;
+            let keys = caches.entry(dir.clone()).or_default();
+            insert(c, keys, &dir, kind, r, &list)?;
+        }
+    }
+    Ok(())
+}
+
+/// The number a new resource gets: SQLite's writer is alone, so the next
+/// after the greatest; PostgreSQL connections take blocks from a sequence
+/// (`Db::next_resource_number`).
+pub fn next_number_sql(dialect: Dialect) -> &'static str {
+    match dialect {
+        Dialect::Sqlite => "SELECT COALESCE(MAX(r), 0) + 1 FROM resources",
+        Dialect::Postgres => "SELECT nextval('resource_numbers')",
+    }
+}
+
+/// The schema change that adds resource numbers, the key table and the
+/// index (SQLite version 13, PostgreSQL version 11). The index is filled by
+/// [`ensure`] when the store opens, with the schemas it runs with.
+pub fn migration(dialect: Dialect) -> String {
+    match dialect {
+        // `r` is a column of its own, not the rowid: VACUUM may renumber
+        // implicit rowids, and index rows name resources by `r`.
+        Dialect::Sqlite => "
+            ALTER TABLE resources ADD COLUMN r INTEGER;
+            UPDATE resources SET r = rowid;
+            CREATE UNIQUE INDEX resources_number ON resources(r);
+            CREATE TABLE attr_keys (
+                k             INTEGER PRIMARY KEY,
+                directory_id  TEXT NOT NULL REFERENCES directories(id) ON DELETE CASCADE,
+                rtype         INTEGER NOT NULL,
+                path          TEXT NOT NULL
+            );
+            CREATE UNIQUE INDEX attr_keys_path ON attr_keys(directory_id, rtype, path);
+            CREATE TABLE attr_index (
+                k  INTEGER NOT NULL,
+                v  TEXT NOT NULL,
+                r  INTEGER NOT NULL,
+                e  INTEGER NOT NULL,
+                PRIMARY KEY (k, v, r, e)
+            ) WITHOUT ROWID;"
+            .to_owned(),
+        // Columns ordered for alignment (no padding between them); the
+        // B-tree is what lookups read.
+        Dialect::Postgres => format!(
+            "CREATE SEQUENCE resource_numbers INCREMENT BY {NUMBER_BLOCK};
+             ALTER TABLE resources ADD COLUMN r BIGINT;
+             UPDATE resources SET r = n.n
+                 FROM (SELECT id, row_number() OVER (ORDER BY id) AS n FROM resources) n
+                 WHERE resources.id = n.id;
+             SELECT setval('resource_numbers', (SELECT COALESCE(MAX(r), 0) + 1 FROM resources), false);
+             ALTER TABLE resources ALTER COLUMN r SET NOT NULL;
+             CREATE UNIQUE INDEX resources_number ON resources(r);
+             CREATE TABLE attr_keys (
+                 k             INTEGER GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+                 directory_id  TEXT COLLATE \"C\" NOT NULL REFERENCES directories(id) ON DELETE CASCADE,
+                 rtype         BIGINT NOT NULL,
+                 path          TEXT COLLATE \"C\" NOT NULL
+             );
+             CREATE UNIQUE INDEX attr_keys_path ON attr_keys(directory_id, rtype, path);
+             CREATE TABLE attr_index (
+                 k  INTEGER NOT NULL,
+                 e  INTEGER NOT NULL,
+                 r  BIGINT NOT NULL,
+                 v  TEXT COLLATE \"C\" NOT NULL
+             );
+             CREATE INDEX attr_index_lookup ON attr_index(k, v, r, e);"
+        ),
+    }
+}
+
+/// Block size of PostgreSQL's `resource_numbers` sequence (its increment).
+pub const NUMBER_BLOCK: i64 = 1000;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn en(path: &str, v: &str, e: i64) -> Entry {
+        Entry {
+            path: path.into(),
+            v: v.into(),
+            e,
+        }
+    }
+
+    #[test]
+    fn an_update_writes_only_what_changed() {
+        let old = vec![en("a", "1", 0), en("b", "x", 0), en("c", "y", 1)];
+        let new = vec![en("a", "1", 0), en("b", "z", 0), en("d", "q", 0)];
+        let (gone, added) = difference(&old, &new);
+        assert_eq!(gone, vec![en("b", "x", 0), en("c", "y", 1)]);
+        assert_eq!(added, vec![en("b", "z", 0), en("d", "q", 0)]);
+        let (gone, added) = difference(&old, &old);
+        assert!(gone.is_empty() && added.is_empty());
+    }
+
+    #[test]
+    fn fingerprints_follow_the_schemas() {
+        let a = SchemaRegistry::core();
+        assert_eq!(fingerprint(&a), fingerprint(&SchemaRegistry::core()));
+        let mut b = SchemaRegistry::core();
+        let ext = roster_scim::schema::Schema {
+            id: "urn:x:custom:2.0:User".into(),
+            name: "Custom".into(),
+            description: String::new(),
+            attributes: vec![AttributeDef::new(
+                "badge",
+                roster_scim::schema::AttrType::String,
+            )],
+        };
+        b.add_extension(ext, "User", false).unwrap();
+        assert_ne!(fingerprint(&a), fingerprint(&b));
+    }
+}
