@@ -97,3 +97,122 @@ async fn name_check_plan() {
         "neither the trigram index nor a scan:\n{plan}"
     );
 }
+
+/// `sql` with every numbered placeholder `?N` replaced by `literals[N-1]`.
+fn inline_numbered(sql: &str, literals: &[String]) -> String {
+    let mut out = sql.to_owned();
+    // Highest first, so `?12` is not read as `?1` followed by `2`.
+    for (i, lit) in literals.iter().enumerate().rev() {
+        out = out.replace(&format!("?{}", i + 1), lit);
+    }
+    out
+}
+
+/// Right after a load, before any ANALYZE, the selective list query of each
+/// operator and kind of attribute reads attr_index and fetches resources by
+/// number: PostgreSQL never scans the resources table for it.
+#[test]
+fn selective_filters_read_the_attribute_index_before_any_analyze() {
+    let Some(schema) = Schema::create() else {
+        return;
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let mut opts = PgOptions::new(schema.database_url().to_owned());
+    opts.schema = Some(schema.name().to_owned());
+    opts.pool_size = 1;
+    let reg = Arc::new(SchemaRegistry::core());
+    let store = rt.block_on(PgStore::connect(opts, reg.clone())).unwrap();
+    let dir = rt
+        .block_on(store.create_directory(&roster_store::Actor::Cli, "plans"))
+        .unwrap()
+        .id;
+    let name = schema.name().to_owned();
+    let ent = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+    let filters = [
+        r#"title eq "t1""#.to_owned(),
+        r#"title sw "t1""#.to_owned(),
+        r#"title gt "t2""#.to_owned(),
+        r#"title co "t1""#.to_owned(),
+        r#"active eq false"#.to_owned(),
+        r#"schemas eq "x""#.to_owned(),
+        format!(r#"{ent}:employeeNumber eq "7""#),
+        r#"emails[type eq "work" and value ew "x"]"#.to_owned(),
+        r#"emails pr or name.familyName sw "n""#.to_owned(),
+    ];
+    let user = reg.resource_type("User").unwrap();
+    let queries: Vec<(String, String)> = filters
+        .iter()
+        .map(|f| {
+            let parsed = roster_scim::filter::parse_filter(f).unwrap();
+            let checked = roster_scim::filter::check_filter(&reg, user, &parsed).unwrap();
+            let mut c = roster_store::sql::Compiler::new(user, Kind::User, &dir, 3)
+                .with_dialect(roster_store::db::Dialect::Postgres);
+            let cand = c.candidates(&checked).unwrap();
+            let mut literals = vec![format!("'{dir}'"), Kind::User.code().to_string()];
+            literals.extend(c.params().iter().map(|p| match p {
+                roster_store::sql::SqlParam::Text(s) => format!("'{}'", s.replace('\'', "''")),
+                roster_store::sql::SqlParam::Int(i) => i.to_string(),
+                roster_store::sql::SqlParam::Real(x) => x.to_string(),
+            }));
+            // The form `rows::list` runs for a selective filter.
+            let sql = format!(
+                "SELECT r.id FROM (SELECT DISTINCT r AS n FROM ({}) AS c0) AS c \
+                 CROSS JOIN resources r \
+                 WHERE r.r = c.n ORDER BY r.id LIMIT 100",
+                cand.sql
+            );
+            (f.clone(), inline_numbered(&sql, &literals))
+        })
+        .collect();
+    let code = Kind::User.code();
+    let plans = roster_testkit::pg::with_client(schema.database_url(), move |c| {
+        c.batch_execute(&format!("SET search_path TO \"{name}\", public"))
+            .unwrap();
+        c.execute(
+            "INSERT INTO resources (id, r, directory_id, rtype, name_key, display, doc, version, created, last_modified)
+             SELECT 'u' || g, g, $1, $2, 'user' || g, 'User ' || g, '{}', 1, 0, 0
+             FROM generate_series(1, 30000) g",
+            &[&dir, &code],
+        )
+        .unwrap();
+        c.execute(
+            "INSERT INTO attr_keys (directory_id, rtype, path) VALUES ($1, $2, 'title')",
+            &[&dir, &code],
+        )
+        .unwrap();
+        c.batch_execute(
+            "INSERT INTO attr_index (k, e, r, v)
+             SELECT (SELECT k FROM attr_keys WHERE path = 'title'), 0, g, 't' || (g % 300)
+             FROM generate_series(1, 30000) g",
+        )
+        .unwrap();
+        queries
+            .iter()
+            .map(|(f, sql)| {
+                let plan: Vec<String> = c
+                    .query(&format!("EXPLAIN {sql}"), &[])
+                    .unwrap()
+                    .iter()
+                    .map(|r| r.get::<_, String>(0))
+                    .collect();
+                (f.clone(), plan.join("\n"))
+            })
+            .collect::<Vec<_>>()
+    });
+    for (f, plan) in plans {
+        assert!(
+            !plan.contains("Seq Scan on resources") && !plan.contains("Seq Scan on attr_index"),
+            "{f} scans:\n{plan}"
+        );
+        assert!(
+            plan.contains("attr_index_lookup"),
+            "{f} does not read attr_index:\n{plan}"
+        );
+        assert!(
+            plan.contains("resources_number"),
+            "{f} does not fetch by number:\n{plan}"
+        );
+    }
+}

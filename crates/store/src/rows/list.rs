@@ -123,14 +123,16 @@ pub fn list(
     let mut from_sql = "resources r".to_owned();
     if let Some((cand, _)) = selective {
         // The candidates drive, each fetched by number: SQLite keeps the
-        // order a CROSS JOIN names, and PostgreSQL sees a small set joined
-        // on a unique key. A plain `r.r IN (…)` let SQLite walk the
-        // directory in id order instead, to skip the sort.
+        // order a CROSS JOIN names. The directory and type are not repeated
+        // on `resources` (every candidate's key is the directory's): with
+        // them, PostgreSQL without statistics walked the directory by
+        // `resources_by_type` and joined the candidates to it, and a plain
+        // `r.r IN (…)` let SQLite walk it in id order to skip the sort.
         from_sql = format!(
             "(SELECT DISTINCT r AS n FROM ({}) AS c0) AS c CROSS JOIN resources r",
             cand.sql
         );
-        where_sql.push_str(" AND r.r = c.n");
+        where_sql = "r.r = c.n".to_owned();
     }
     // An exact candidate set needs no recheck against the documents.
     let recheck = !selective.is_some_and(|(cand, _)| cand.exact);
