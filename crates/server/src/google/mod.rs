@@ -178,9 +178,7 @@ async fn run_job(
         error,
         users_seen: count(summary.users_listed),
         groups_seen: count(summary.groups_listed),
-        changes: count(
-            summary.created + summary.updated + summary.deleted + summary.memberships,
-        ),
+        changes: count(summary.created + summary.updated + summary.deleted + summary.memberships),
         next_poll_at: next,
     };
     if let Err(e) = state.store.finish_google_poll(dir, owner, record).await {

@@ -151,14 +151,20 @@ mod tests {
     #[test]
     fn waits_then_counts_what_the_last_poll_listed() {
         let mut s = source();
-        assert_eq!(PollStatus::of(&s, 0).headline(), "waiting for the first poll");
+        assert_eq!(
+            PollStatus::of(&s, 0).headline(),
+            "waiting for the first poll"
+        );
         s.last_poll_at = Some(1_000);
         s.last_result = Some("ok".into());
         s.users_seen = Some(1);
         s.groups_seen = Some(2);
         let st = PollStatus::of(&s, 13_000);
         assert_eq!(st.code(), "connected");
-        assert_eq!(st.headline(), "synced: 1 user, 2 groups, last poll 12 s ago");
+        assert_eq!(
+            st.headline(),
+            "synced: 1 user, 2 groups, last poll 12 s ago"
+        );
         assert_eq!(st.fix(None, "a@b"), None);
     }
 
@@ -189,6 +195,9 @@ mod tests {
         assert!(key.contains("replace the key"), "{key}");
         s.last_error_kind = Some(failure::UNAVAILABLE.into());
         let busy = PollStatus::of(&s, 0).fix(None, "a@b").unwrap();
-        assert!(busy.contains("backoff") && busy.contains("Retry-After"), "{busy}");
+        assert!(
+            busy.contains("backoff") && busy.contains("Retry-After"),
+            "{busy}"
+        );
     }
 }

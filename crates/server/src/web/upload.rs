@@ -74,8 +74,9 @@ where
                 Ok(Some(f)) => f,
                 Ok(None) => break,
                 Err(e) => {
-                    return Err(PageError::bad_request(format!("the form is damaged: {e}"))
-                        .into_response());
+                    return Err(
+                        PageError::bad_request(format!("the form is damaged: {e}")).into_response()
+                    );
                 }
             };
             let name = field.name().unwrap_or_default().to_owned();

@@ -163,7 +163,7 @@ pub fn convert(
     .unwrap_or(0);
     if resources > 0 || requests > 0 {
         return Err(refused(format!(
-            "the directory already has {resources} users and groups and {requests} requests from an identity provider over SCIM; reading it from Google instead would mix two sources"
+            "the directory already receives SCIM from an identity provider ({resources} users and groups, {requests} requests); reading it from Google as well would mix two sources"
         )));
     }
     let now = now_ms();
@@ -312,7 +312,11 @@ pub fn renew(c: &dyn Db, directory: &str, owner: &str, lease_ms: i64) -> StoreRe
 }
 
 pub fn finish(c: &dyn Db, directory: &str, owner: &str, record: &PollRecord) -> StoreResult<bool> {
-    let result = if record.error.is_some() { "error" } else { "ok" };
+    let result = if record.error.is_some() {
+        "error"
+    } else {
+        "ok"
+    };
     let (kind, message) = match &record.error {
         Some((k, m)) => (Some(k.as_str()), Some(m.as_str())),
         None => (None, None),

@@ -77,7 +77,9 @@ pub async fn list(
             let polled = google.get(&d.id);
             let (state, state_class) = if let Some(p) = polled {
                 match p {
-                    PollStatus::Waiting => ("polled from Google: waiting for the first poll", "warn"),
+                    PollStatus::Waiting => {
+                        ("polled from Google: waiting for the first poll", "warn")
+                    }
                     PollStatus::Synced { .. } => ("polled from Google: synced", "ok"),
                     PollStatus::Failing { .. } => ("polled from Google: failing", "bad"),
                 }

@@ -127,7 +127,9 @@ fn notice(q: &QueryParams) -> Option<&'static str> {
         "renamed" => "The directory was renamed.",
         "settings" => "The settings were saved.",
         "revoked" => "The token was revoked; it stopped working at once.",
-        "google" => "The Google Workspace directory was created; its first poll starts within a second. The key is stored and will not be shown again.",
+        "google" => {
+            "The Google Workspace directory was created; its first poll starts within a second. The key is stored and will not be shown again."
+        }
         "sync" => "A poll was asked for; it starts within a second.",
         "key" => "The key was replaced; a poll with it starts within a second.",
         _ => return None,

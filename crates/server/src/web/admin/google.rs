@@ -129,11 +129,11 @@ pub async fn create(
             ));
         }
     };
-    let (d, _) = state
-        .store
-        .create_google_directory(&a.actor(), new)
-        .await?;
-    Ok(redirect(&format!("/admin/directories/{}?done=google", d.id)))
+    let (d, _) = state.store.create_google_directory(&a.actor(), new).await?;
+    Ok(redirect(&format!(
+        "/admin/directories/{}?done=google",
+        d.id
+    )))
 }
 
 /// `POST /admin/directories/{id}/sync`: poll now (what `/api/v1/directories/{id}/sync` does).
