@@ -274,7 +274,7 @@ pub async fn delete(
         )
         .await;
     }
-    crate::api::directories::remove(&state, &a.auth.actor(), &id).await?;
+    crate::token_ops::delete_directory(&state, &a.auth.actor(), &id).await?;
     Ok(redirect("/admin?done=deleted"))
 }
 
@@ -416,14 +416,11 @@ pub async fn rotate_token(
             MAX_OVERLAP_SECS / 3600
         )));
     }
-    let r = state
-        .store
-        .rotate_token(&a.auth.actor(), Some(&id), &token_id, overlap)
+    let r = crate::token_ops::rotate(&state, &a.auth.actor(), Some(&id), &token_id, overlap)
         .await?
         .ok_or_else(|| {
             PageError::not_found(format!("no live token {token_id} in directory {id}"))
         })?;
-    state.tokens.clear();
     let until = r.old.expires_at.map(ts).unwrap_or_default();
     Ok(page(
         StatusCode::CREATED,
@@ -447,15 +444,10 @@ pub async fn revoke_token(
     let a = &p.session.auth;
     a.require_directory(&id)?;
     a.require_write()?;
-    if !state
-        .store
-        .revoke_directory_token(&a.actor(), &id, &token_id)
-        .await?
-    {
+    if !crate::token_ops::revoke(&state, &a.actor(), &id, &token_id).await? {
         return Err(PageError::not_found(format!(
             "no live token {token_id} in directory {id}"
         )));
     }
-    state.tokens.clear();
     Ok(redirect(&format!("/admin/directories/{id}?done=revoked")))
 }

@@ -304,11 +304,7 @@ pub async fn connect_google(
         Ok(st) => st,
         Err(e) => return refuse(typed, format!("Nothing was changed: {e}.")).await,
     };
-    match s
-        .store
-        .convert_to_google_directory(&actor, &p.directory, settings)
-        .await
-    {
+    match crate::token_ops::convert_to_google(&s, &actor, &p.directory, settings).await {
         Ok(_) => {}
         Err(roster_store::StoreError::Conflict { message, .. }) => {
             return refuse(
@@ -322,8 +318,6 @@ pub async fn connect_google(
         }
         Err(e) => return Err(e.into()),
     }
-    // Its tokens were revoked with the conversion: no cached proof of one may outlive them.
-    s.tokens.clear();
     setup_page_with(
         &s,
         &headers,
@@ -372,13 +366,10 @@ pub async fn issue_token(
         .max_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
     let token = match (posted.form.action.as_str(), newest_live) {
         ("rotate", Some(old)) => {
-            let r = s
-                .store
-                .rotate_token(&actor, Some(&p.directory), &old.id, ROTATE_OVERLAP_SECS)
+            crate::token_ops::rotate(&s, &actor, Some(&p.directory), &old.id, ROTATE_OVERLAP_SECS)
                 .await?
-                .ok_or_else(|| PageError::not_found("the token was revoked meanwhile"))?;
-            s.tokens.clear();
-            r.token
+                .ok_or_else(|| PageError::not_found("the token was revoked meanwhile"))?
+                .token
         }
         ("rotate" | "issue", _) => s.store.issue_token(&actor, &p.directory).await?.1,
         (other, _) => {
