@@ -325,7 +325,7 @@ pub async fn connect_google(
         provider,
         None,
         None,
-        Some("Connected: the directory is now read from Google Workspace. The first poll starts within a second; the status below follows it."),
+        Some("Connected: the directory is now read from Google Workspace. The first poll starts within a second; the status above follows it."),
         StatusCode::OK,
     )
     .await
