@@ -61,7 +61,7 @@ pub async fn measure(
     }
     let ids = load.ids;
 
-    let groups = load_groups(t, &ids, timeout.max(Duration::from_secs(300))).await?;
+    let groups = load_groups(t, &ids, Duration::from_secs(args.load_timeout)).await?;
     report.insert("groups".into(), groups);
 
     let stamps = stamps(t, &ids).await?;
