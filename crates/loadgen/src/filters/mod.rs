@@ -184,7 +184,7 @@ pub async fn run(args: FiltersArgs) -> Result<()> {
             for f in &failures {
                 println!("check FAILED: {f}");
             }
-            bail!("{} filters missed their targets", failures.len());
+            bail!("{} misses of the targets (see above)", failures.len());
         }
     }
     Ok(())
