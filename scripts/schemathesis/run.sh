@@ -99,6 +99,8 @@ st() {
     local code=${PIPESTATUS[0]}
     [[ $code -eq 0 ]] || { echo "schemathesis: failed (exit $code)" >&2; exit "$code"; }
 }
+# schemathesis keeps a cache in the directory it runs from: the work directory.
+cd "$work"
 st --exclude-method DELETE --exclude-path-regex '^/api/v1/admin_keys/'
 st --include-method DELETE --exclude-path-regex '^/api/v1/admin_keys/'
 st --include-path-regex '^/api/v1/admin_keys/'
