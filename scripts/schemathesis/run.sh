@@ -23,45 +23,18 @@ while [[ $# -gt 0 ]]; do
 done
 [[ -x "$roster" ]] || { echo "schemathesis: --roster must name the roster binary" >&2; exit 2; }
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/roster-schemathesis.XXXXXX")
-server_pid=""
-cleanup() {
-    local code=$?
-    if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
-        kill -TERM "$server_pid" 2>/dev/null || true
-        wait "$server_pid" 2>/dev/null || true
-    fi
-    if [[ $code -ne 0 && -f "$work/serve.log" ]]; then
-        echo "schemathesis: FAILED; roster serve log (last 40 lines):" >&2
-        tail -40 "$work/serve.log" >&2
-    fi
-    rm -rf "$work"
-    exit "$code"
-}
-trap cleanup EXIT
+name=schemathesis
+# shellcheck source=../lib/live-roster.sh
+source "$here/../lib/live-roster.sh"
+live_init
+live_venv "$here/requirements.txt"
 
-python3 -m venv "$work/venv"
-timeout 300 "$work/venv/bin/pip" install --quiet --disable-pip-version-check --only-binary=:all: \
-    -r "$here/requirements.txt"
-
-db="sqlite://$work/roster.db"
-cli() { timeout 60 "$roster" --database "$db" "$@" </dev/null; }
-field() { python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
 dir=$(cli directory create schemathesis --organization org_schemathesis --json)
 key=$(cli admin-key create schemathesis --json | field key)
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 # The generated requests come fast; the per-key rate limit is not under test.
 printf 'admin_rate_limit_per_sec = 0.0\n' >"$work/roster.toml"
-ROSTER_LOG=warn NO_COLOR=1 "$roster" serve --listen "127.0.0.1:$port" --database "$db" \
-    --config "$work/roster.toml" </dev/null >"$work/serve.log" 2>&1 &
-server_pid=$!
-for _ in $(seq 1 150); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then break; fi
-    kill -0 "$server_pid" 2>/dev/null || { echo "schemathesis: roster serve exited" >&2; exit 1; }
-    sleep 0.2
-done
-base="http://127.0.0.1:$port"
+ROSTER_LOG=warn live_serve --config "$work/roster.toml"
 
 # Users, groups and memberships over SCIM, so that lists and events have
 # real objects to render; their ids become the path parameters below.
@@ -126,6 +99,8 @@ st() {
     local code=${PIPESTATUS[0]}
     [[ $code -eq 0 ]] || { echo "schemathesis: failed (exit $code)" >&2; exit "$code"; }
 }
+# schemathesis keeps a cache in the directory it runs from: the work directory.
+cd "$work"
 st --exclude-method DELETE --exclude-path-regex '^/api/v1/admin_keys/'
 st --include-method DELETE --exclude-path-regex '^/api/v1/admin_keys/'
 st --include-path-regex '^/api/v1/admin_keys/'

@@ -25,27 +25,13 @@ while [[ $# -gt 0 ]]; do
 done
 [[ -x "$roster" ]] || { echo "workos-sdk: --roster must name the roster binary" >&2; exit 2; }
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/roster-workos-sdk.XXXXXX")
-server_pid=""
-cleanup() {
-    local code=$?
-    if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
-        kill -TERM "$server_pid" 2>/dev/null || true
-        wait "$server_pid" 2>/dev/null || true
-    fi
-    if [[ $code -ne 0 && -f "$work/serve.log" ]]; then
-        echo "workos-sdk: FAILED; roster serve log (last 40 lines):" >&2
-        tail -40 "$work/serve.log" >&2
-    fi
-    rm -rf "$work"
-    exit "$code"
-}
-trap cleanup EXIT
+name=workos-sdk
+# shellcheck source=../lib/live-roster.sh
+source "$here/../lib/live-roster.sh"
+live_init
 
 echo "workos-sdk: installing workos==$PY_WORKOS, @workos-inc/node@$NODE_SDK_NEW with node@$NODE_NEW, @workos-inc/node@$NODE_SDK_OLD"
-python3 -m venv "$work/venv"
-timeout 300 "$work/venv/bin/pip" install --quiet --disable-pip-version-check --only-binary=:all: \
-    -r "$here/requirements.txt"
+live_venv "$here/requirements.txt"
 npm_install() {
     mkdir -p "$1"
     echo '{"private": true}' >"$1/package.json"
@@ -59,10 +45,7 @@ node --version | grep -q '^v20\.' || echo "workos-sdk: warning: the machine's no
 # check.cjs resolves the SDK from where it sits.
 cp "$here/check.cjs" "$work/node-new/" && cp "$here/check.cjs" "$work/node-old/"
 
-db="sqlite://$work/roster.db"
-cli() { timeout 60 "$roster" --database "$db" "$@" </dev/null; }
 dir_json() { cli directory create "$@" --json; }
-field() { python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
 
 main=$(dir_json sdk-main --organization org_sdk_main)
 other=$(dir_json sdk-other --organization org_sdk_other | field id)
@@ -72,17 +55,9 @@ scratch_new=$(dir_json sdk-scratch-node-new | field id)
 scratch_old=$(dir_json sdk-scratch-node-old | field id)
 key=$(cli admin-key create workos-sdk --json | field key)
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-ROSTER_WEBHOOK_POLL_MS=50 ROSTER_LOG=info NO_COLOR=1 \
-    "$roster" serve --listen "127.0.0.1:$port" --database "$db" </dev/null >"$work/serve.log" 2>&1 &
-server_pid=$!
-for _ in $(seq 1 150); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then break; fi
-    kill -0 "$server_pid" 2>/dev/null || { echo "workos-sdk: roster serve exited" >&2; exit 1; }
-    sleep 0.2
-done
+ROSTER_WEBHOOK_POLL_MS=50 ROSTER_LOG=info live_serve
 
-export ROSTER_URL="http://127.0.0.1:$port" WORKOS_API_KEY="$key" ROSTER_BIN="$roster" ROSTER_DATABASE="$db"
+export ROSTER_URL="$base" WORKOS_API_KEY="$key" ROSTER_BIN="$roster" ROSTER_DATABASE="$db"
 export ROSTER_DIRECTORY=$(field id <<<"$main") ROSTER_ORGANIZATION=org_sdk_main
 export ROSTER_OTHER_DIRECTORIES="$other,$third"
 export ROSTER_SCIM_BASE="$ROSTER_URL$(field scim_base_path <<<"$main")" ROSTER_SCIM_TOKEN=$(field token <<<"$main")

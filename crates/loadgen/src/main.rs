@@ -9,8 +9,11 @@
 //! directories loaded through /Bulk (see [`scale`]); `roster-loadgen soak …`
 //! is the soak test (see [`soak`]); `roster-loadgen receiver …` a webhook
 //! receiver for the delivery benchmarks (see [`receiver`]); `roster-loadgen
-//! google …` the Google Workspace scale run (see [`google`]).
+//! google …` the Google Workspace scale run (see [`google`]); `roster-loadgen
+//! filters …` the filter corpus on one directory at scale, on SQLite or
+//! PostgreSQL (see [`filters`]).
 
+mod filters;
 mod google;
 mod receiver;
 mod scale;
@@ -63,6 +66,10 @@ enum Command {
     /// The Google Workspace scale run: a stand-in of Google's Directory API
     /// with U users and G groups, one full poll and one with no change.
     Google(Box<google::GoogleArgs>),
+    /// The filter corpus on one directory of N users loaded through /Bulk,
+    /// on SQLite or PostgreSQL: each filter's page latency and count, a cursor
+    /// and an index page near the end, bytes per user; --check against the targets.
+    Filters(Box<filters::FiltersArgs>),
 }
 
 #[derive(clap::Args, Debug)]
@@ -184,6 +191,7 @@ async fn main() -> Result<()> {
         Some(Command::Soak(a)) => return soak::run(*a).await,
         Some(Command::Receiver(a)) => return receiver::run(a).await,
         Some(Command::Google(a)) => return google::run(*a).await,
+        Some(Command::Filters(a)) => return filters::run(*a).await,
         None => {}
     }
     let args = cli.args;

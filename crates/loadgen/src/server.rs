@@ -23,6 +23,8 @@ pub struct Server {
     env: Vec<(String, String)>,
     /// Run `roster serve` under `/usr/bin/time -v` (its report goes to the log).
     pub time_v: bool,
+    /// More of `roster.toml`, after the settings every run has (e.g. `[[extensions]]`).
+    extra_config: String,
 }
 
 pub struct Directory {
@@ -50,6 +52,7 @@ impl Server {
             log_name: "server.log".into(),
             env: Vec::new(),
             time_v: false,
+            extra_config: String::new(),
         })
     }
 
@@ -70,12 +73,18 @@ impl Server {
             log_name: log_name.to_owned(),
             env,
             time_v: false,
+            extra_config: String::new(),
         })
     }
 
     /// Sets an environment variable for every `roster` this server runs.
     pub fn set_env(&mut self, key: &str, value: &str) {
         self.env.push((key.to_owned(), value.to_owned()));
+    }
+
+    /// Appends `toml` to the configuration file `roster serve` reads.
+    pub fn add_config(&mut self, toml: &str) {
+        self.extra_config.push_str(toml);
     }
 
     /// `roster --database URL ARGS…`: what it printed.
@@ -154,8 +163,11 @@ impl Server {
         // directory: the per-token rate limit (a guard against runaway
         // clients, docs/limits.md) would measure itself instead.
         let config = self.dir.join("roster.toml");
-        std::fs::write(&config, "rate_limit_per_sec = 0.0\n")
-            .with_context(|| format!("cannot write {}", config.display()))?;
+        std::fs::write(
+            &config,
+            format!("rate_limit_per_sec = 0.0\n{}", self.extra_config),
+        )
+        .with_context(|| format!("cannot write {}", config.display()))?;
         let mut cmd = if self.time_v {
             let mut c = Command::new("/usr/bin/time");
             c.arg("-v").arg(&self.bin);

@@ -54,6 +54,16 @@ fn pick<'a>(list: &[&'a str], i: u64, salt: u64) -> &'a str {
     list[(mix(i, salt) % list.len() as u64) as usize]
 }
 
+/// The job title of user `i`: one of 8, evenly spread.
+pub fn title(i: u64) -> &'static str {
+    pick(TITLES, i, 2)
+}
+
+/// The Enterprise department of user `i`: one of 8, evenly spread.
+pub fn department(i: u64) -> &'static str {
+    pick(DEPARTMENTS, i, 3)
+}
+
 pub fn given_name(i: u64) -> &'static str {
     pick(GIVEN, i, 1)
 }
@@ -103,7 +113,7 @@ pub fn user_body(i: u64, manager: Option<&str>) -> Value {
     let family = family_name(i);
     let mut enterprise = json!({
         "employeeNumber": format!("{:06}", i + 1),
-        "department": pick(DEPARTMENTS, i, 3),
+        "department": department(i),
     });
     if let (Some(m), Value::Object(o)) = (manager, &mut enterprise) {
         o.insert("manager".into(), json!({ "value": m }));
@@ -117,7 +127,7 @@ pub fn user_body(i: u64, manager: Option<&str>) -> Value {
         "externalId": external_id(i),
         "name": { "givenName": given, "familyName": family, "formatted": format!("{given} {family}") },
         "displayName": format!("{given} {family}"),
-        "title": pick(TITLES, i, 2),
+        "title": title(i),
         "active": true,
         "emails": [{ "value": work_email(i), "type": "work", "primary": true }],
         "phoneNumbers": [{ "value": format!("+1 555 {:03} {:04}", (i / 10_000) % 1000, i % 10_000), "type": "work" }],

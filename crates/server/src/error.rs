@@ -219,6 +219,10 @@ impl PageError {
         PageError(ApiError::new(403, message))
     }
 
+    pub fn payload_too_large(message: impl Into<String>) -> Self {
+        PageError(ApiError::new(413, message))
+    }
+
     pub fn message(&self) -> &str {
         &self.0.0.detail
     }

@@ -28,6 +28,7 @@ pub mod service;
 pub mod setup_steps;
 pub mod state;
 pub mod token_cache;
+pub mod token_ops;
 pub mod web;
 pub mod webhooks;
 pub mod workos;

@@ -37,16 +37,50 @@ pub struct StagedMember {
     pub kind: Kind,
 }
 
-/// What creating a Google Workspace directory needs. `credentials` is the
-/// service-account key file as text; it is stored sealed.
+/// How a directory is read from Google: the service-account key file as
+/// text (stored sealed), the admin it acts as, what it lists, how often.
 #[derive(Debug, Clone)]
-pub struct NewGoogleDirectory {
-    pub name: String,
+pub struct GoogleSettings {
     pub credentials: String,
+    /// The key's `client_id`: what domain-wide delegation is granted to,
+    /// kept apart from the sealed key so that a page can name it.
+    pub client_id: Option<String>,
     pub admin_email: String,
     pub customer: String,
     pub domain: Option<String>,
     pub interval_secs: i64,
+}
+
+/// What creating a Google Workspace directory needs.
+#[derive(Debug, Clone)]
+pub struct NewGoogleDirectory {
+    pub name: String,
+    pub settings: GoogleSettings,
+}
+
+/// What kind of failure stopped a poll, so that a page can say what fixes it.
+pub mod failure {
+    /// Google refused access (403, `unauthorized_client`): delegation, scopes or the admin.
+    pub const FORBIDDEN: &str = "forbidden";
+    /// Google refused the key (401, `invalid_grant`): wrong, deleted or revoked.
+    pub const UNAUTHORIZED: &str = "unauthorized";
+    /// Google kept answering 429 or 5xx, or could not be reached.
+    pub const UNAVAILABLE: &str = "unavailable";
+    /// Anything else: a refused request, an unexpected answer, a refused write.
+    pub const OTHER: &str = "other";
+}
+
+/// The outcome of one poll, as recorded on its directory.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PollRecord {
+    /// `(kind, message)` of the failure (a [`failure`] constant); `None`: success.
+    pub error: Option<(String, String)>,
+    pub users_seen: i64,
+    pub groups_seen: i64,
+    /// Users, groups and memberships created, changed or deleted.
+    pub changes: i64,
+    /// When the next poll is due (Unix ms).
+    pub next_poll_at: i64,
 }
 
 /// A Google directory's settings and the outcome of its last poll (never its credentials).
@@ -63,6 +97,16 @@ pub struct GoogleSource {
     /// "ok" or "error".
     pub last_result: Option<String>,
     pub last_error: Option<String>,
+    /// The service account's client id (from the key file), when it has one.
+    pub client_id: Option<String>,
+    /// When the newest poll began (Unix ms); after `last_poll_at` while one runs.
+    pub last_poll_started_at: Option<i64>,
+    /// What the last finished poll listed and changed.
+    pub users_seen: Option<i64>,
+    pub groups_seen: Option<i64>,
+    pub changes_applied: Option<i64>,
+    /// A [`failure`] constant when the last poll failed.
+    pub last_error_kind: Option<String>,
 }
 
 /// A due directory leased to one poller, with its opened credentials.
@@ -95,15 +139,33 @@ pub trait GoogleStore: Send + Sync {
         owner: &str,
         lease_ms: i64,
     ) -> StoreResult<bool>;
-    /// Records a poll's outcome (`error` None: success), schedules the next
-    /// one and releases the lease; false when `owner` no longer held it.
+    /// Records a poll's outcome, schedules the next one and releases the
+    /// lease; false when `owner` no longer held it.
     async fn finish_google_poll(
         &self,
         directory: &str,
         owner: &str,
-        error: Option<String>,
-        next_poll_at: i64,
+        record: PollRecord,
     ) -> StoreResult<bool>;
+    /// Replaces a Google directory's key (sealed, audited without it) and
+    /// makes its next poll due now; false when `directory` is not one.
+    async fn replace_google_credentials(
+        &self,
+        actor: &crate::model::Actor,
+        directory: &str,
+        credentials: String,
+        client_id: Option<String>,
+    ) -> StoreResult<bool>;
+    /// Turns a SCIM directory that has received nothing yet (no user, no
+    /// group, no provider request) into a Google directory: its tokens are
+    /// revoked, since it takes no SCIM. `Conflict` says why one that has is
+    /// refused; `NotFound` when there is no such directory.
+    async fn convert_to_google_directory(
+        &self,
+        actor: &crate::model::Actor,
+        directory: &str,
+        settings: GoogleSettings,
+    ) -> StoreResult<(Directory, GoogleSource)>;
     /// The directory's resources of `kind` whose externalId is one of `external_ids`.
     async fn by_external_ids(
         &self,

@@ -53,10 +53,11 @@ pub trait PortalStore: Send + Sync {
 
     /// Appends requests to the log in one transaction (those of unknown
     /// directories are dropped), counts them by directory and hour, and cuts
-    /// each directory they touch to `bounds`.
+    /// each directory of `trim` to `bounds`.
     async fn record_requests(
         &self,
         records: Vec<RequestRecord>,
+        trim: Vec<String>,
         bounds: RequestLogBounds,
     ) -> StoreResult<()>;
     /// Drops requests and hourly counts older than `cutoff_ms`; how many requests went.

@@ -113,6 +113,9 @@ pub struct Google {
     pub throttled: usize,
     /// users.list pages at or after this offset fail with 400.
     pub fail_from: Option<usize>,
+    /// Every Directory API request is refused with Google's 403 for an
+    /// admin or client without the directory scopes.
+    pub forbid: bool,
     /// Whether answers are checked against the discovery document.
     pub check_shapes: bool,
     /// The public half of the key the service account signs with.
@@ -283,6 +286,13 @@ async fn users(
     g.count_request();
     if !authorized(&g, &headers) {
         return google_error(401, "authError", "Invalid Credentials");
+    }
+    if g.forbid {
+        return google_error(
+            403,
+            "forbidden",
+            "Not Authorized to access this resource/api",
+        );
     }
     if g.throttle > 0 {
         g.throttle -= 1;

@@ -135,7 +135,7 @@ pub fn bulk_body(range: Range<u64>) -> Vec<u8> {
 }
 
 /// The operations of a BulkResponse: (succeeded, id) each.
-fn results(body: &[u8], created: &str) -> Result<Vec<(bool, Option<String>)>> {
+pub fn results(body: &[u8], created: &str) -> Result<Vec<(bool, Option<String>)>> {
     let v: Value = serde_json::from_slice(body)?;
     let Some(ops) = v["Operations"].as_array() else {
         bail!("no Operations in the BulkResponse");

@@ -10,7 +10,7 @@
 //! count and in time; everything talks to 127.0.0.1.
 
 mod explain;
-mod load;
+pub mod load;
 pub mod pg;
 
 use std::path::PathBuf;

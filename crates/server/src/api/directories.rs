@@ -444,26 +444,11 @@ pub async fn delete(
 ) -> Result<StatusCode, AppError> {
     a.require_directory(&id)?;
     a.require_write()?;
-    if remove(&s, &a.actor(), &id).await? {
+    if crate::token_ops::delete_directory(&s, &a.actor(), &id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(not_found(&id))
     }
-}
-
-/// Deletes directory `id` for `actor`, whichever API or page asked; false
-/// when there is none. Its tokens go with it, so no cached proof may
-/// outlive them.
-pub(crate) async fn remove(
-    s: &AppState,
-    actor: &roster_store::Actor,
-    id: &str,
-) -> roster_store::StoreResult<bool> {
-    let deleted = s.store.delete_directory(actor, id).await?;
-    if deleted {
-        s.tokens.clear();
-    }
-    Ok(deleted)
 }
 
 /// A directory's settings; a Google Workspace directory's include its poll interval.

@@ -127,11 +127,7 @@ pub async fn revoke(
 ) -> Result<StatusCode, AppError> {
     a.require_directory(&dir)?;
     a.require_write()?;
-    if s.store
-        .revoke_directory_token(&a.actor(), &dir, &id)
-        .await?
-    {
-        s.tokens.clear();
+    if crate::token_ops::revoke(&s, &a.actor(), &dir, &id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(token_not_found(&dir, &id))
@@ -175,13 +171,9 @@ pub async fn rotate(
             "overlap_seconds must be 0 to {MAX_OVERLAP_SECS}, not {overlap}"
         )));
     }
-    let r = s
-        .store
-        .rotate_token(&a.actor(), Some(&dir), &id, overlap)
+    let r = crate::token_ops::rotate(&s, &a.actor(), Some(&dir), &id, overlap)
         .await?
         .ok_or_else(|| token_not_found(&dir, &id))?;
-    // The old token may have ended at once (no overlap).
-    s.tokens.clear();
     let mut out = token(&r.new);
     out.token = Some(r.token);
     out.previous = Some(Box::new(token(&r.old)));

@@ -15,6 +15,7 @@ pub const SCOPES: &str = "https://www.googleapis.com/auth/admin.directory.user.r
 #[derive(Deserialize)]
 struct KeyFile {
     client_email: Option<String>,
+    client_id: Option<String>,
     private_key: Option<String>,
     token_uri: Option<String>,
 }
@@ -22,6 +23,8 @@ struct KeyFile {
 /// A parsed key file: who signs, with which key, for which token endpoint.
 pub struct ServiceAccount {
     pub client_email: String,
+    /// What domain-wide delegation is granted to in the Admin console.
+    pub client_id: Option<String>,
     pub token_uri: String,
     key: RsaKeyPair,
 }
@@ -30,6 +33,7 @@ impl std::fmt::Debug for ServiceAccount {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServiceAccount")
             .field("client_email", &self.client_email)
+            .field("client_id", &self.client_id)
             .field("token_uri", &self.token_uri)
             .finish_non_exhaustive()
     }
@@ -66,6 +70,10 @@ impl ServiceAccount {
             .map_err(|_| "private_key is not an RSA key in PKCS#8 form".to_owned())?;
         Ok(ServiceAccount {
             client_email,
+            client_id: file
+                .client_id
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty()),
             token_uri,
             key,
         })

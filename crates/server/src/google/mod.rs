@@ -10,12 +10,13 @@
 pub mod account;
 pub mod client;
 pub mod poll;
+pub mod status;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use roster_store::google::GoogleJob;
+use roster_store::google::{GoogleJob, PollRecord, failure};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -139,9 +140,13 @@ async fn run_job(
                 owner,
             };
             let (summary, outcome) = poll::run(state, &client, &job.source, &held).await;
-            (summary, outcome.map_err(|e| e.to_string()))
+            (
+                summary,
+                outcome.map_err(|e| (failure_kind(&e), e.to_string())),
+            )
         }
-        Err(e) => (poll::Summary::default(), Err(e)),
+        // The stored key no longer reads as one: as good as a refused key.
+        Err(e) => (poll::Summary::default(), Err((failure::UNAUTHORIZED, e))),
     };
     crate::metrics::google_poll(
         state.config.metrics_directory_labels.then_some(dir),
@@ -160,39 +165,50 @@ async fn run_job(
             tracing::info!(directory = dir, ?summary, "google: poll done");
             (None, now.saturating_add(interval_ms))
         }
-        Err(e) => {
+        Err((kind, e)) => {
             tracing::warn!(directory = dir, ?summary, error = %e, "google: poll failed");
             (
-                Some(e),
+                Some((kind.to_owned(), e)),
                 now.saturating_add(interval_ms.min(RETRY_AFTER_FAILURE_MS)),
             )
         }
     };
-    if let Err(e) = state
-        .store
-        .finish_google_poll(dir, owner, error, next)
-        .await
-    {
+    let count = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+    let record = PollRecord {
+        error,
+        users_seen: count(summary.users_listed),
+        groups_seen: count(summary.groups_listed),
+        changes: count(summary.created + summary.updated + summary.deleted + summary.memberships),
+        next_poll_at: next,
+    };
+    if let Err(e) = state.store.finish_google_poll(dir, owner, record).await {
         tracing::warn!(directory = dir, error = %e, "google: cannot record the poll's outcome");
     }
 }
 
-/// Checks what creating a Google Workspace directory takes (the key file is
-/// parsed and its key loaded now, not at the first poll) and returns it ready
-/// to store.
-pub fn new_directory(
-    name: &str,
+/// What kind of failure stopped a poll, for the fix a page names.
+fn failure_kind(e: &poll::PollError) -> &'static str {
+    use client::GoogleError;
+    match e {
+        poll::PollError::Google(GoogleError::Forbidden(_)) => failure::FORBIDDEN,
+        poll::PollError::Google(GoogleError::Unauthorized(_)) => failure::UNAUTHORIZED,
+        poll::PollError::Google(GoogleError::Unavailable { .. } | GoogleError::Transport(_)) => {
+            failure::UNAVAILABLE
+        }
+        _ => failure::OTHER,
+    }
+}
+
+/// Checks a service-account key file and how it is used (the key is parsed
+/// and loaded now, not at the first poll) and returns them ready to store.
+pub fn settings(
     credentials: &str,
     admin_email: &str,
     customer: &str,
     domain: Option<&str>,
     interval_secs: Option<i64>,
-) -> Result<roster_store::google::NewGoogleDirectory, String> {
-    let name = name.trim();
-    if name.is_empty() {
-        return Err("the name is empty".to_owned());
-    }
-    ServiceAccount::parse(credentials)?;
+) -> Result<roster_store::google::GoogleSettings, String> {
+    let account = ServiceAccount::parse(credentials)?;
     let admin_email = admin_email.trim();
     if !admin_email.contains('@') {
         return Err(
@@ -205,9 +221,9 @@ pub fn new_directory(
         return Err("customer must be the Google customer id, or my_customer".to_owned());
     }
     let domain = domain.map(str::trim).filter(|d| !d.is_empty());
-    Ok(roster_store::google::NewGoogleDirectory {
-        name: name.to_owned(),
+    Ok(roster_store::google::GoogleSettings {
         credentials: credentials.to_owned(),
+        client_id: account.client_id,
         admin_email: admin_email.to_owned(),
         customer: customer.to_owned(),
         domain: domain.map(str::to_owned),
@@ -215,6 +231,26 @@ pub fn new_directory(
             Some(secs) => roster_store::google::check_interval(secs)?,
             None => roster_store::google::DEFAULT_INTERVAL_SECS,
         },
+    })
+}
+
+/// Checks what creating a Google Workspace directory takes (see
+/// [`settings`]) and returns it ready to store.
+pub fn new_directory(
+    name: &str,
+    credentials: &str,
+    admin_email: &str,
+    customer: &str,
+    domain: Option<&str>,
+    interval_secs: Option<i64>,
+) -> Result<roster_store::google::NewGoogleDirectory, String> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err("the name is empty".to_owned());
+    }
+    Ok(roster_store::google::NewGoogleDirectory {
+        name: name.to_owned(),
+        settings: settings(credentials, admin_email, customer, domain, interval_secs)?,
     })
 }
 
@@ -230,6 +266,12 @@ pub fn source_json(s: &roster_store::google::GoogleSource) -> serde_json::Value 
         "last_poll_at": s.last_poll_at.map(ts),
         "last_poll_result": s.last_result,
         "last_poll_error": s.last_error,
+        "last_poll_error_kind": s.last_error_kind,
+        "last_poll_started_at": s.last_poll_started_at.map(ts),
+        "users_seen": s.users_seen,
+        "groups_seen": s.groups_seen,
+        "changes_applied": s.changes_applied,
+        "client_id": s.client_id,
         "sync_requested": s.next_poll_at == 0,
     })
 }

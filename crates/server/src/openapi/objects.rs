@@ -264,6 +264,19 @@ pub struct GoogleSource {
     /// `ok` or `error`.
     last_poll_result: Option<String>,
     last_poll_error: Option<String>,
+    /// What kind of failure stopped the last poll: `forbidden` (delegation,
+    /// scopes or the admin), `unauthorized` (the key), `unavailable` (429,
+    /// 5xx, unreachable) or `other`.
+    last_poll_error_kind: Option<String>,
+    /// When the newest poll began; later than `last_poll_at` while one runs.
+    last_poll_started_at: Option<String>,
+    /// What the last finished poll listed.
+    users_seen: Option<i64>,
+    groups_seen: Option<i64>,
+    /// Users, groups and memberships the last poll created, changed or deleted.
+    changes_applied: Option<i64>,
+    /// The service account's client id, which domain-wide delegation names.
+    client_id: Option<String>,
     sync_requested: bool,
 }
 

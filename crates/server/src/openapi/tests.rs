@@ -287,6 +287,12 @@ fn objects_the_store_renders_match_their_schemas() {
         last_poll_at: Some(1),
         last_result: Some("ok".into()),
         last_error: None,
+        client_id: Some("1234".into()),
+        last_poll_started_at: Some(1),
+        users_seen: Some(3),
+        groups_seen: Some(1),
+        changes_applied: Some(4),
+        last_error_kind: None,
     };
     conforms(&doc, "GoogleSource", &crate::google::source_json(&source));
 }

@@ -7,10 +7,17 @@
 //! them in batches, one transaction per batch. When the writer falls
 //! behind, records are dropped and counted
 //! (`roster_request_log_dropped_total`) rather than slowing requests.
+//!
+//! Cutting a directory's log to its bound walks that many index entries, so
+//! the writer cuts a directory only once it has gained a sixteenth of its
+//! bound since the last cut (and every directory at each prune): a log holds
+//! at most `request_log_max_per_directory` plus that slice, and a batch of a
+//! few requests costs its inserts, not a walk of a thousand entries.
 
 pub mod capture;
 pub mod redact;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -71,6 +78,8 @@ async fn write(
     mut rx: mpsc::Receiver<RequestRecord>,
 ) {
     let mut last_prune: Option<Instant> = None;
+    let slice = (bounds.max_per_directory / 16).max(1);
+    let mut since_cut: HashMap<String, i64> = HashMap::new();
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         let deadline = tokio::time::Instant::now() + GATHER;
@@ -80,10 +89,27 @@ async fn write(
                 Ok(None) | Err(_) => break,
             }
         }
-        if let Err(e) = store.record_requests(batch, bounds).await {
+        let prune = last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY);
+        for r in &batch {
+            *since_cut.entry(r.directory_id.clone()).or_default() += 1;
+        }
+        let trim: Vec<String> = if prune {
+            since_cut.drain().map(|(d, _)| d).collect()
+        } else {
+            let full: Vec<String> = since_cut
+                .iter()
+                .filter(|(_, n)| **n >= slice)
+                .map(|(d, _)| d.clone())
+                .collect();
+            for d in &full {
+                since_cut.remove(d);
+            }
+            full
+        };
+        if let Err(e) = store.record_requests(batch, trim, bounds).await {
             tracing::warn!(error = %e, "could not write the provider request log");
         }
-        if last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
+        if prune {
             last_prune = Some(Instant::now());
             let cutoff = roster_store::now_ms().saturating_sub(bounds.max_age_ms);
             if let Err(e) = store.prune_requests(cutoff).await {

@@ -10,6 +10,7 @@ pub mod csrf;
 pub mod headers;
 pub mod portal;
 pub mod session;
+pub mod upload;
 
 use askama::Template;
 use axum::Router;

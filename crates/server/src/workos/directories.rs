@@ -98,7 +98,7 @@ pub async fn delete(
 ) -> Result<StatusCode, WorkosError> {
     a.require_directory(&id)?;
     a.require_write()?;
-    if crate::api::directories::remove(&s, &a.actor(), &id).await? {
+    if crate::token_ops::delete_directory(&s, &a.actor(), &id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(WorkosError::not_found(format!("no directory {id}")))

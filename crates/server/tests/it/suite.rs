@@ -39,6 +39,8 @@ mod smoke;
 mod user_groups;
 mod users;
 mod web_admin;
+mod web_google;
+mod web_http;
 mod web_portal;
 mod webhooks;
 mod workos_api;

@@ -7,6 +7,7 @@ use reqwest::StatusCode;
 use roster_testkit::browser::Browser;
 
 use super::api_directories::admin_key;
+use super::web_http::Http;
 use crate::support::{StoreKind, TestServer};
 
 /// Where the screenshots shown in docs/admin.md go (from the SQLite run,
@@ -19,7 +20,7 @@ fn screenshot_path(name: &str) -> Option<PathBuf> {
     })
 }
 
-async fn screenshot(b: &Browser, name: &str) {
+pub(crate) async fn screenshot(b: &Browser, name: &str) {
     if let Some(p) = screenshot_path(name) {
         b.screenshot(&p).await;
     }
@@ -70,68 +71,6 @@ async fn an_operator_signs_in_sees_the_directories_and_signs_out() {
     b.goto(&format!("http://{}/admin", s.addr)).await;
     b.find("#key").await;
     b.close().await;
-}
-
-/// A dashboard session over plain HTTP: its cookie and form token.
-struct Http {
-    client: reqwest::Client,
-    base: String,
-    cookie: String,
-    csrf: String,
-}
-
-impl Http {
-    /// Signs in with `key`.
-    async fn sign_in(s: &TestServer, key: &str) -> Http {
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        let base = format!("http://{}", s.addr);
-        let r = client
-            .post(format!("{base}/admin/sign-in"))
-            .form(&[("key", key)])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::SEE_OTHER);
-        let set = r.headers()["set-cookie"].to_str().unwrap().to_owned();
-        assert!(
-            set.contains("HttpOnly") && set.contains("SameSite=Strict"),
-            "{set}"
-        );
-        assert!(set.contains("Path=/admin"), "{set}");
-        let cookie = set.split(';').next().unwrap().to_owned();
-        let mut http = Http {
-            client,
-            base,
-            cookie,
-            csrf: String::new(),
-        };
-        let html = http.get("/admin").await.text().await.unwrap();
-        let at = html.find("name=\"csrf\" value=\"").unwrap() + "name=\"csrf\" value=\"".len();
-        http.csrf = html[at..].split('"').next().unwrap().to_owned();
-        http
-    }
-
-    async fn get(&self, path: &str) -> reqwest::Response {
-        self.client
-            .get(format!("{}{path}", self.base))
-            .header("cookie", &self.cookie)
-            .send()
-            .await
-            .unwrap()
-    }
-
-    async fn post(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
-        self.client
-            .post(format!("{}{path}", self.base))
-            .header("cookie", &self.cookie)
-            .form(form)
-            .send()
-            .await
-            .unwrap()
-    }
 }
 
 #[tokio::test]

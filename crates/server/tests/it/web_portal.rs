@@ -12,6 +12,7 @@ use roster_testkit::browser::{Browser, PHONE};
 use serde_json::{Value, json};
 
 use super::api_directories::{admin_key, api};
+use super::web_http::Http;
 use crate::support::{StoreKind, TestServer};
 
 fn screenshot_path(name: &str) -> Option<PathBuf> {
@@ -47,7 +48,7 @@ async fn text_of(b: &Browser, css: &str) -> String {
 }
 
 /// A portal link for the test's directory, made by the app over /api/v1.
-async fn portal_link(s: &TestServer, key: &str, body: Value) -> String {
+pub(crate) async fn portal_link(s: &TestServer, key: &str, body: Value) -> String {
     let r = api(s, key, Method::POST, "/portal_links", Some(body)).await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     r.body["url"].as_str().unwrap().to_owned()
@@ -160,64 +161,6 @@ async fn an_it_admin_connects_okta_through_a_portal_link() {
     phone.find("#scim-base-url").await;
     screenshot(&phone, "portal-phone").await;
     phone.close().await;
-}
-
-/// A portal session over plain HTTP.
-struct Http {
-    client: reqwest::Client,
-    base: String,
-    cookie: String,
-    csrf: String,
-}
-
-impl Http {
-    async fn open(s: &TestServer, url: &str) -> Http {
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        let r = client.get(url).send().await.unwrap();
-        assert_eq!(r.status(), StatusCode::SEE_OTHER);
-        assert_eq!(r.headers()["location"], "/portal");
-        let set = r.headers()["set-cookie"].to_str().unwrap().to_owned();
-        assert!(
-            set.contains("HttpOnly") && set.contains("SameSite=Strict"),
-            "{set}"
-        );
-        assert!(set.contains("Path=/portal"), "{set}");
-        let cookie = set.split(';').next().unwrap().to_owned();
-        let mut http = Http {
-            client,
-            base: format!("http://{}", s.addr),
-            cookie,
-            csrf: String::new(),
-        };
-        let r = http.get("/portal").await;
-        assert_eq!(r.status(), StatusCode::OK);
-        let html = r.text().await.unwrap();
-        let at = html.find("name=\"csrf\" value=\"").unwrap() + "name=\"csrf\" value=\"".len();
-        http.csrf = html[at..].split('"').next().unwrap().to_owned();
-        http
-    }
-
-    async fn get(&self, path: &str) -> reqwest::Response {
-        self.client
-            .get(format!("{}{path}", self.base))
-            .header("cookie", &self.cookie)
-            .send()
-            .await
-            .unwrap()
-    }
-
-    async fn post(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
-        self.client
-            .post(format!("{}{path}", self.base))
-            .header("cookie", &self.cookie)
-            .form(form)
-            .send()
-            .await
-            .unwrap()
-    }
 }
 
 #[tokio::test]

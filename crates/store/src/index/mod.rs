@@ -274,7 +274,7 @@ pub fn next_number_sql(dialect: Dialect) -> &'static str {
 }
 
 /// The schema change that adds resource numbers, the key table and the
-/// index (SQLite version 13, PostgreSQL version 11). The index is filled by
+/// index (SQLite version 14, PostgreSQL version 12). The index is filled by
 /// [`ensure`] when the store opens, with the schemas it runs with.
 pub fn migration(dialect: Dialect) -> String {
     match dialect {

@@ -17,7 +17,7 @@ use super::copy::{COPY_CHUNK, CopyForm, CopyPlan, Held, HeldCopy, Source, copy_f
 use crate::db::{Db, Dialect, Row, Val, postgres_placeholders};
 use crate::{StoreError, StoreResult};
 
-pub const SCHEMA_VERSION: i64 = 11;
+pub const SCHEMA_VERSION: i64 = 12;
 const SCHEMA: &str = include_str!("schema.sql");
 /// The advisory lock key that serializes migrations of concurrent starts.
 const MIGRATION_LOCK: i64 = 0x526f_7374_6572; // "Roster"
@@ -791,6 +791,9 @@ fn migrate_in_transaction(conn: &PgConn) -> StoreResult<()> {
         ))?;
     }
     if version < 11 {
+        conn.batch(crate::rows::google::POLL_STATE)?;
+    }
+    if version < 12 {
         // Resource numbers and the attribute index behind filters.
         conn.batch(&crate::index::migration(crate::db::Dialect::Postgres))?;
     }

@@ -8,7 +8,8 @@ use super::read::{STORED_COLUMNS, to_stored};
 use super::store::SqlStore;
 use crate::db::{Db, Row, Val};
 use crate::google::{
-    GOOGLE_WORKSPACE, GoogleJob, GoogleSource, GoogleStore, NewGoogleDirectory, StagedMember,
+    GOOGLE_WORKSPACE, GoogleJob, GoogleSettings, GoogleSource, GoogleStore, NewGoogleDirectory,
+    PollRecord, StagedMember,
 };
 use crate::model::{Actor, Directory, Kind, Stored};
 use crate::secrets::{self, SecretKey};
@@ -32,7 +33,19 @@ CREATE TABLE google_sources (
 );
 ";
 
-const COLUMNS: &str = "directory_id, admin_email, customer, domain, interval_secs, next_poll_at, last_poll_at, last_result, last_error";
+/// What a page shows of a poll: the key's client id, when the newest poll
+/// began, what the last one listed and changed, and what kind of failure
+/// stopped it.
+pub const POLL_STATE: &str = "
+ALTER TABLE google_sources ADD COLUMN client_id TEXT;
+ALTER TABLE google_sources ADD COLUMN last_poll_started_at BIGINT;
+ALTER TABLE google_sources ADD COLUMN users_seen BIGINT;
+ALTER TABLE google_sources ADD COLUMN groups_seen BIGINT;
+ALTER TABLE google_sources ADD COLUMN changes_applied BIGINT;
+ALTER TABLE google_sources ADD COLUMN last_error_kind TEXT;
+";
+
+const COLUMNS: &str = "directory_id, admin_email, customer, domain, interval_secs, next_poll_at, last_poll_at, last_result, last_error, client_id, last_poll_started_at, users_seen, groups_seen, changes_applied, last_error_kind";
 
 fn source_row(r: &Row) -> StoreResult<GoogleSource> {
     Ok(GoogleSource {
@@ -45,6 +58,12 @@ fn source_row(r: &Row) -> StoreResult<GoogleSource> {
         last_poll_at: r.get(6)?,
         last_result: r.get(7)?,
         last_error: r.get(8)?,
+        client_id: r.get(9)?,
+        last_poll_started_at: r.get(10)?,
+        users_seen: r.get(11)?,
+        groups_seen: r.get(12)?,
+        changes_applied: r.get(13)?,
+        last_error_kind: r.get(14)?,
     })
 }
 
@@ -52,6 +71,29 @@ fn source_row(r: &Row) -> StoreResult<GoogleSource> {
 /// sealed value copied to another directory does not open.
 fn seal_id(directory: &str) -> String {
     format!("google:{directory}")
+}
+
+/// Writes `directory`'s source row (its key sealed).
+fn insert_source(
+    c: &dyn Db,
+    key: Option<&SecretKey>,
+    directory: &str,
+    settings: &GoogleSettings,
+) -> StoreResult<GoogleSource> {
+    c.exec(
+        "INSERT INTO google_sources (directory_id, credentials, client_id, admin_email, customer, domain, interval_secs)
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
+        vals![
+            directory,
+            secrets::seal(key, &seal_id(directory), &settings.credentials)?,
+            settings.client_id.as_deref(),
+            &settings.admin_email,
+            &settings.customer,
+            settings.domain.as_deref(),
+            settings.interval_secs
+        ],
+    )?;
+    get(c, directory)?.ok_or_else(|| StoreError::internal("google source vanished"))
 }
 
 /// A Google Workspace directory and its source, audited as one change (no
@@ -67,19 +109,7 @@ pub fn create(
         ..Default::default()
     };
     let d = create_directory(c, &new.name, &attrs)?;
-    c.exec(
-        "INSERT INTO google_sources (directory_id, credentials, admin_email, customer, domain, interval_secs)
-         VALUES (?, ?, ?, ?, ?, ?)",
-        vals![
-            &d.id,
-            secrets::seal(key, &seal_id(&d.id), &new.credentials)?,
-            &new.admin_email,
-            &new.customer,
-            new.domain.as_deref(),
-            new.interval_secs
-        ],
-    )?;
-    let source = get(c, &d.id)?.ok_or_else(|| StoreError::internal("google source vanished"))?;
+    let source = insert_source(c, key, &d.id, &new.settings)?;
     super::audit::record(
         c,
         actor,
@@ -93,6 +123,108 @@ pub fn create(
         }),
     )?;
     Ok((d, source))
+}
+
+fn refused(message: String) -> StoreError {
+    StoreError::Conflict {
+        attribute: "provider".to_owned(),
+        message,
+    }
+}
+
+/// Turns an unused SCIM directory into a Google one, in one transaction:
+/// the checks, its type, its source, its tokens revoked, one audit record.
+pub fn convert(
+    c: &dyn Db,
+    actor: &Actor,
+    key: Option<&SecretKey>,
+    directory: &str,
+    settings: &GoogleSettings,
+) -> StoreResult<(Directory, GoogleSource)> {
+    let Some(d) = super::admin::get_directory(c, directory)? else {
+        return Err(StoreError::NotFound(format!("no directory {directory}")));
+    };
+    if get(c, directory)?.is_some() {
+        return Err(refused(
+            "the directory is already read from Google Workspace".to_owned(),
+        ));
+    }
+    let resources = crate::db::scalar::<i64>(
+        c,
+        "SELECT COUNT(*) FROM resources WHERE directory_id = ?",
+        vals![directory],
+    )?
+    .unwrap_or(0);
+    let requests = crate::db::scalar::<i64>(
+        c,
+        "SELECT COUNT(*) FROM request_log WHERE directory_id = ?",
+        vals![directory],
+    )?
+    .unwrap_or(0);
+    if resources > 0 || requests > 0 {
+        return Err(refused(format!(
+            "the directory already receives SCIM from an identity provider ({resources} users and groups, {requests} requests); reading it from Google as well would mix two sources"
+        )));
+    }
+    let now = now_ms();
+    c.exec(
+        "UPDATE directories SET provider = ?, updated_at = ? WHERE id = ?",
+        vals![crate::model::GSUITE_PROVIDER, now, directory],
+    )?;
+    let revoked = c.exec(
+        "UPDATE tokens SET revoked_at = ?1 WHERE directory_id = ?2
+           AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?1)",
+        vals![now, directory],
+    )?;
+    let source = insert_source(c, key, directory, settings)?;
+    super::audit::record(
+        c,
+        actor,
+        "directory.converted",
+        super::audit::Target::directory(directory),
+        &serde_json::json!({
+            "provider": GOOGLE_WORKSPACE,
+            "admin_email": source.admin_email,
+            "customer": source.customer,
+            "tokens_revoked": revoked,
+        }),
+    )?;
+    let d = Directory {
+        provider: Some(crate::model::GSUITE_PROVIDER.to_owned()),
+        updated_at: now,
+        ..d
+    };
+    Ok((d, source))
+}
+
+/// Replaces the key of Google directory `directory` and makes a poll due now.
+pub fn replace_credentials(
+    c: &dyn Db,
+    actor: &Actor,
+    key: Option<&SecretKey>,
+    directory: &str,
+    credentials: &str,
+    client_id: Option<&str>,
+) -> StoreResult<bool> {
+    let n = c.exec(
+        "UPDATE google_sources SET credentials = ?, client_id = ?, next_poll_at = 0 WHERE directory_id = ?",
+        vals![
+            secrets::seal(key, &seal_id(directory), credentials)?,
+            client_id,
+            directory
+        ],
+    )?;
+    if n == 0 {
+        return Ok(false);
+    }
+    super::audit::record(
+        c,
+        actor,
+        "directory.credentials_replaced",
+        super::audit::Target::directory(directory),
+        &serde_json::json!({"client_id": client_id}),
+    )?;
+    Ok(true)
 }
 
 pub fn get(c: &dyn Db, directory: &str) -> StoreResult<Option<GoogleSource>> {
@@ -141,12 +273,13 @@ pub fn claim(
         let won = c.exec(
             // next_poll_at moves off 0, so a "sync now" asked for during
             // this poll is seen (and kept) when it finishes.
-            "UPDATE google_sources SET lease_owner = ?, lease_until = ?, next_poll_at = ?
+            "UPDATE google_sources SET lease_owner = ?, lease_until = ?, next_poll_at = ?, last_poll_started_at = ?
              WHERE directory_id = ? AND next_poll_at <= ? AND lease_until < ?",
             vals![
                 owner,
                 now.saturating_add(lease_ms),
                 now.max(1),
+                now,
                 &id,
                 now,
                 now
@@ -178,21 +311,35 @@ pub fn renew(c: &dyn Db, directory: &str, owner: &str, lease_ms: i64) -> StoreRe
     )? > 0)
 }
 
-pub fn finish(
-    c: &dyn Db,
-    directory: &str,
-    owner: &str,
-    error: Option<&str>,
-    next_poll_at: i64,
-) -> StoreResult<bool> {
-    let result = if error.is_some() { "error" } else { "ok" };
+pub fn finish(c: &dyn Db, directory: &str, owner: &str, record: &PollRecord) -> StoreResult<bool> {
+    let result = if record.error.is_some() {
+        "error"
+    } else {
+        "ok"
+    };
+    let (kind, message) = match &record.error {
+        Some((k, m)) => (Some(k.as_str()), Some(m.as_str())),
+        None => (None, None),
+    };
     // A "sync now" asked for during the poll (next_poll_at = 0) is kept.
     Ok(c.exec(
-        "UPDATE google_sources SET last_poll_at = ?, last_result = ?, last_error = ?,
+        "UPDATE google_sources SET last_poll_at = ?, last_result = ?, last_error = ?, last_error_kind = ?,
+             users_seen = ?, groups_seen = ?, changes_applied = ?,
              next_poll_at = CASE WHEN next_poll_at = 0 THEN CAST(0 AS BIGINT) ELSE CAST(? AS BIGINT) END,
              lease_owner = NULL, lease_until = 0
          WHERE directory_id = ? AND lease_owner = ?",
-        vals![now_ms(), result, error, next_poll_at, directory, owner],
+        vals![
+            now_ms(),
+            result,
+            message,
+            kind,
+            record.users_seen,
+            record.groups_seen,
+            record.changes,
+            record.next_poll_at,
+            directory,
+            owner
+        ],
     )? > 0)
 }
 
@@ -328,12 +475,45 @@ impl<T: SqlStore> GoogleStore for T {
         &self,
         directory: &str,
         owner: &str,
-        error: Option<String>,
-        next_poll_at: i64,
+        record: PollRecord,
     ) -> StoreResult<bool> {
         let (dir, owner) = (directory.to_owned(), owner.to_owned());
+        self.run_write(None, move |c| finish(c, &dir, &owner, &record))
+            .await
+    }
+
+    async fn replace_google_credentials(
+        &self,
+        actor: &Actor,
+        directory: &str,
+        credentials: String,
+        client_id: Option<String>,
+    ) -> StoreResult<bool> {
+        let (key, actor, dir) = (self.secret_key(), actor.clone(), directory.to_owned());
         self.run_write(None, move |c| {
-            finish(c, &dir, &owner, error.as_deref(), next_poll_at)
+            replace_credentials(
+                c,
+                &actor,
+                key.as_ref(),
+                &dir,
+                &credentials,
+                client_id.as_deref(),
+            )
+        })
+        .await
+    }
+
+    async fn convert_to_google_directory(
+        &self,
+        actor: &Actor,
+        directory: &str,
+        settings: GoogleSettings,
+    ) -> StoreResult<(Directory, GoogleSource)> {
+        let (key, actor, dir) = (self.secret_key(), actor.clone(), directory.to_owned());
+        // Serialized with the directory's SCIM writes, so none lands between
+        // the check that it has no users and the conversion.
+        self.run_write(Some(dir.clone()), move |c| {
+            convert(c, &actor, key.as_ref(), &dir, &settings)
         })
         .await
     }
@@ -468,15 +648,18 @@ mod tests {
         let c = db();
         let new = NewGoogleDirectory {
             name: "g".into(),
-            credentials: "{\"private_key\": \"secret\"}".into(),
-            admin_email: "admin@example.com".into(),
-            customer: "my_customer".into(),
-            domain: None,
-            interval_secs: 600,
+            settings: GoogleSettings {
+                credentials: "{\"private_key\": \"secret\"}".into(),
+                client_id: None,
+                admin_email: "admin@example.com".into(),
+                customer: "my_customer".into(),
+                domain: None,
+                interval_secs: 600,
+            },
         };
         // Written before any key was set: plaintext, sealed once there is one.
         let (d, _) = create(&c, &Actor::Cli, None, &new).unwrap();
-        assert_eq!(stored(&c), new.credentials);
+        assert_eq!(stored(&c), new.settings.credentials);
         assert_eq!(check_credentials(&c, Some(&key(1))).unwrap(), 1);
         let under_old = stored(&c);
         assert!(under_old.starts_with("enc:v1:") && !under_old.contains("secret"));
@@ -491,7 +674,7 @@ mod tests {
         // The new key alone opens them; the old one alone no longer does.
         let job = claim(&c, Some(&key(2)), "me", 60_000).unwrap().unwrap();
         assert_eq!(job.source.directory_id, d.id);
-        assert_eq!(job.credentials, new.credentials);
+        assert_eq!(job.credentials, new.settings.credentials);
         let e = check_credentials(&c, Some(&key(1)))
             .unwrap_err()
             .to_string();

@@ -197,7 +197,12 @@ fn existing(c: &dyn Db, ids: &BTreeSet<&str>) -> StoreResult<BTreeSet<String>> {
     Ok(out)
 }
 
-pub fn record(c: &dyn Db, records: &[RequestRecord], bounds: RequestLogBounds) -> StoreResult<()> {
+pub fn record(
+    c: &dyn Db,
+    records: &[RequestRecord],
+    trim: &[String],
+    bounds: RequestLogBounds,
+) -> StoreResult<()> {
     let wanted: BTreeSet<&str> = records.iter().map(|r| r.directory_id.as_str()).collect();
     let known = existing(c, &wanted)?;
     // (directory, hour) -> (requests, errors, newest)
@@ -246,13 +251,15 @@ pub fn record(c: &dyn Db, records: &[RequestRecord], bounds: RequestLogBounds) -
             vals![*dir, *hour, *requests, *errors, *last],
         )?;
     }
-    for dir in &known {
+    for dir in trim {
         cut(c, dir, bounds.max_per_directory)?;
     }
     Ok(())
 }
 
-/// Keeps a directory's newest `keep` requests: two index range reads.
+/// Keeps a directory's newest `keep` requests: two index range reads, the
+/// first walking `keep` entries, which is why the writer asks for it only
+/// once a directory has gained a slice of its bound.
 fn cut(c: &dyn Db, directory: &str, keep: i64) -> StoreResult<()> {
     let oldest_dropped: Option<i64> = crate::db::scalar(
         c,
@@ -399,9 +406,10 @@ impl<T: SqlStore> PortalStore for T {
     async fn record_requests(
         &self,
         records: Vec<RequestRecord>,
+        trim: Vec<String>,
         bounds: RequestLogBounds,
     ) -> StoreResult<()> {
-        self.run_write(None, move |c| record(c, &records, bounds))
+        self.run_write(None, move |c| record(c, &records, &trim, bounds))
             .await
     }
 

@@ -13,7 +13,7 @@ use crate::{StoreError, StoreResult};
 
 /// The schema version (`PRAGMA user_version`) this build creates and reads;
 /// a database with a higher one belongs to a newer Roster.
-pub const SCHEMA_VERSION: i64 = 13;
+pub const SCHEMA_VERSION: i64 = 14;
 const SCHEMA: &str = include_str!("schema.sql");
 /// Version 7: how deliveries to an endpoint are shaped (NULL max_in_flight:
 /// the setting), and how far a dispatcher may have sent.
@@ -233,6 +233,9 @@ pub fn migrate(conn: &mut Connection) -> StoreResult<()> {
         .db()?;
     }
     if version < 13 {
+        tx.execute_batch(crate::rows::google::POLL_STATE).db()?;
+    }
+    if version < 14 {
         // Resource numbers and the attribute index behind filters.
         tx.execute_batch(&crate::index::migration(crate::db::Dialect::Sqlite))
             .db()?;

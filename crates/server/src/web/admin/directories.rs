@@ -12,6 +12,7 @@ use super::AdminSession;
 use crate::api::directories::{check_attr, check_name, directory_query};
 use crate::api::params;
 use crate::error::PageError;
+use crate::google::status::PollStatus;
 use crate::request::QueryParams;
 use crate::state::AppState;
 use crate::web::csrf::Posted;
@@ -59,12 +60,13 @@ pub async fn list(
     let ids: Vec<String> = dirs.data.iter().map(|d| d.id.clone()).collect();
     let counts = state.store.directory_counts(&ids).await?;
     let requests = state.store.request_summaries(&ids).await?;
-    let google: std::collections::HashSet<String> = state
+    let now = roster_store::now_ms();
+    let google: std::collections::HashMap<String, PollStatus> = state
         .store
         .google_sources()
         .await?
         .into_iter()
-        .map(|g| g.directory_id)
+        .map(|g| (g.directory_id.clone(), PollStatus::of(&g, now)))
         .collect();
     let rows = dirs
         .data
@@ -72,18 +74,28 @@ pub async fn list(
         .map(|d| {
             let c = counts.get(&d.id).cloned().unwrap_or_default();
             let r = requests.get(&d.id).cloned().unwrap_or_default();
-            let (state, state_class) = if google.contains(&d.id) {
-                ("polled from Google", "ok")
+            let polled = google.get(&d.id);
+            let (state, state_class) = if let Some(p) = polled {
+                match p {
+                    PollStatus::Waiting => {
+                        ("polled from Google: waiting for the first poll", "warn")
+                    }
+                    PollStatus::Synced { .. } => ("polled from Google: synced", "ok"),
+                    PollStatus::Failing { .. } => ("polled from Google: failing", "bad"),
+                }
             } else if d.provider.is_some() || c.active_users + c.inactive_users + c.groups > 0 {
                 ("receiving", "ok")
             } else {
                 ("waiting for the provider", "warn")
             };
             Row {
-                provider: d
-                    .provider
-                    .clone()
-                    .unwrap_or_else(|| GENERIC_PROVIDER.to_owned()),
+                provider: if polled.is_some() {
+                    "Google Workspace (pulled)".to_owned()
+                } else {
+                    d.provider
+                        .clone()
+                        .unwrap_or_else(|| GENERIC_PROVIDER.to_owned())
+                },
                 organization: d.organization_id.clone(),
                 users: c.active_users + c.inactive_users,
                 groups: c.groups,

@@ -53,9 +53,57 @@ fn token_row(t: &TokenInfo, now: i64) -> TokenRow {
     }
 }
 
+/// A Google Workspace directory's source and poll, as its page shows them.
+pub struct GoogleView {
+    pub admin_email: String,
+    pub customer: String,
+    pub domain: Option<String>,
+    pub client_id: Option<String>,
+    pub interval_secs: i64,
+    pub state: &'static str,
+    pub headline: String,
+    pub explanation: Option<String>,
+    pub fix: Option<String>,
+    pub started: Option<String>,
+    pub finished: Option<String>,
+    pub polling: bool,
+    pub sync_requested: bool,
+    pub users_seen: Option<i64>,
+    pub groups_seen: Option<i64>,
+    pub changes: Option<i64>,
+}
+
+impl GoogleView {
+    fn of(s: &roster_store::google::GoogleSource, now: i64) -> Self {
+        let status = crate::google::status::PollStatus::of(s, now);
+        GoogleView {
+            admin_email: s.admin_email.clone(),
+            customer: s.customer.clone(),
+            domain: s.domain.clone(),
+            client_id: s.client_id.clone(),
+            interval_secs: s.interval_secs,
+            state: status.code(),
+            headline: status.headline(),
+            explanation: status.explanation().map(str::to_owned),
+            fix: status.fix(s.client_id.as_deref(), &s.admin_email),
+            started: s.last_poll_started_at.map(ts),
+            finished: s.last_poll_at.map(ts),
+            polling: s
+                .last_poll_started_at
+                .is_some_and(|st| s.last_poll_at.is_none_or(|f| st > f)),
+            sync_requested: s.next_poll_at == 0,
+            users_seen: s.users_seen,
+            groups_seen: s.groups_seen,
+            changes: s.changes_applied,
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "admin/directory.html")]
 struct DirectoryPage {
+    /// Set for a Google Workspace directory, which takes no SCIM.
+    google: Option<GoogleView>,
     layout: Layout,
     d: Directory,
     provider: String,
@@ -79,11 +127,16 @@ fn notice(q: &QueryParams) -> Option<&'static str> {
         "renamed" => "The directory was renamed.",
         "settings" => "The settings were saved.",
         "revoked" => "The token was revoked; it stopped working at once.",
+        "google" => {
+            "The Google Workspace directory was created; its first poll starts within a second. The key is stored and will not be shown again."
+        }
+        "sync" => "A poll was asked for; it starts within a second.",
+        "key" => "The key was replaced; a poll with it starts within a second.",
         _ => return None,
     })
 }
 
-async fn render(
+pub(super) async fn render(
     state: &AppState,
     a: &AdminSession,
     headers: &HeaderMap,
@@ -117,6 +170,11 @@ async fn render(
         .await?
         .map(|(status, _)| status.headline())
         .unwrap_or_default();
+    let google = state
+        .store
+        .google_source(&d.id)
+        .await?
+        .map(|s| GoogleView::of(&s, now));
     let custom_attributes = settings
         .custom_attributes
         .as_ref()
@@ -126,6 +184,7 @@ async fn render(
     Ok(page(
         status,
         &DirectoryPage {
+            google,
             layout: a.layout("directories"),
             provider: d
                 .provider
@@ -215,7 +274,7 @@ pub async fn delete(
         )
         .await;
     }
-    crate::api::directories::remove(&state, &a.auth.actor(), &id).await?;
+    crate::token_ops::delete_directory(&state, &a.auth.actor(), &id).await?;
     Ok(redirect("/admin?done=deleted"))
 }
 
@@ -224,6 +283,8 @@ pub struct SettingsForm {
     deactivation: String,
     #[serde(default)]
     custom_attributes: String,
+    /// Only on a Google Workspace directory's form.
+    poll_interval_secs: Option<String>,
 }
 
 /// `POST /admin/directories/{id}/settings`: checked by the same code as
@@ -248,6 +309,14 @@ pub async fn settings(
     } else {
         serde_json::from_str::<Value>(text)
     };
+    if let Some(secs) = p.form.poll_interval_secs.as_deref() {
+        let secs = secs.trim();
+        body.insert(
+            "poll_interval_secs".into(),
+            secs.parse::<i64>()
+                .map_or_else(|_| Value::String(secs.to_owned()), Value::from),
+        );
+    }
     let change = match mapping {
         Ok(m) => {
             body.insert("custom_attributes".into(), m);
@@ -347,14 +416,11 @@ pub async fn rotate_token(
             MAX_OVERLAP_SECS / 3600
         )));
     }
-    let r = state
-        .store
-        .rotate_token(&a.auth.actor(), Some(&id), &token_id, overlap)
+    let r = crate::token_ops::rotate(&state, &a.auth.actor(), Some(&id), &token_id, overlap)
         .await?
         .ok_or_else(|| {
             PageError::not_found(format!("no live token {token_id} in directory {id}"))
         })?;
-    state.tokens.clear();
     let until = r.old.expires_at.map(ts).unwrap_or_default();
     Ok(page(
         StatusCode::CREATED,
@@ -378,15 +444,10 @@ pub async fn revoke_token(
     let a = &p.session.auth;
     a.require_directory(&id)?;
     a.require_write()?;
-    if !state
-        .store
-        .revoke_directory_token(&a.actor(), &id, &token_id)
-        .await?
-    {
+    if !crate::token_ops::revoke(&state, &a.actor(), &id, &token_id).await? {
         return Err(PageError::not_found(format!(
             "no live token {token_id} in directory {id}"
         )));
     }
-    state.tokens.clear();
     Ok(redirect(&format!("/admin/directories/{id}?done=revoked")))
 }

@@ -8,6 +8,7 @@ mod auth;
 mod directories;
 mod directory;
 mod events;
+mod google;
 mod keys;
 mod requests;
 mod resources;
@@ -37,6 +38,15 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/admin/sign-out", post(auth::sign_out))
         .route("/admin/directories", post(directories::create))
+        .route(
+            "/admin/google-directories",
+            get(google::new_form).post(google::create),
+        )
+        .route("/admin/directories/{id}/sync", post(google::sync))
+        .route(
+            "/admin/directories/{id}/google-key",
+            post(google::replace_key),
+        )
         .route("/admin/directories/{id}", get(directory::show))
         .route("/admin/directories/{id}/rename", post(directory::rename))
         .route("/admin/directories/{id}/delete", post(directory::delete))

@@ -32,6 +32,10 @@ pub fn routes() -> Router<AppState> {
         .route("/portal/status", get(pages::status))
         .route("/portal/setup/{provider}", get(pages::setup))
         .route("/portal/setup/{provider}/token", post(pages::issue_token))
+        .route(
+            "/portal/setup/google/directory-api",
+            post(pages::connect_google),
+        )
         .route("/portal/sign-out", post(pages::sign_out))
 }
 

@@ -12,11 +12,14 @@ use serde::Deserialize;
 
 use super::{Brand, PortalSession};
 use crate::error::PageError;
+use crate::google::status::PollStatus;
 use crate::setup_steps::{self, PROVIDERS, Provider};
 use crate::state::AppState;
 use crate::web::csrf::Posted;
 use crate::web::session::{self, PORTAL};
+use crate::web::upload::{MAX_FILE, Uploaded};
 use crate::web::{Layout, page};
+use roster_store::google::GoogleSource;
 
 /// How long a rotated token keeps working, so the provider does not fail
 /// between the rotation and the paste of the new one.
@@ -29,14 +32,14 @@ pub struct StatusView {
     pub state: &'static str,
     pub headline: String,
     pub explanation: Option<String>,
-    pub fix: Option<&'static str>,
+    pub fix: Option<String>,
 }
 
 impl StatusView {
     fn of(status: &ConnectionStatus) -> Self {
         let (explanation, fix) = match status {
             ConnectionStatus::Failing { failure, .. } => {
-                (Some(failure.explanation()), Some(failure.fix()))
+                (Some(failure.explanation()), Some(failure.fix().to_owned()))
             }
             _ => (None, None),
         };
@@ -47,9 +50,23 @@ impl StatusView {
             fix,
         }
     }
+
+    /// A Google Workspace directory's polls, in the same shape.
+    fn of_poll(source: &GoogleSource) -> Self {
+        let status = PollStatus::of(source, roster_store::now_ms());
+        StatusView {
+            state: status.code(),
+            headline: status.headline(),
+            explanation: status.explanation().map(str::to_owned),
+            fix: status.fix(source.client_id.as_deref(), &source.admin_email),
+        }
+    }
 }
 
 async fn status_view(s: &AppState, directory: &str) -> Result<StatusView, PageError> {
+    if let Some(source) = s.store.google_source(directory).await? {
+        return Ok(StatusView::of_poll(&source));
+    }
     let (status, _) = crate::connection::status(s.store.as_ref(), directory)
         .await?
         .ok_or_else(|| PageError::not_found("this directory no longer exists"))?;
@@ -130,7 +147,26 @@ struct Setup {
     return_url: Option<String>,
     status: StatusView,
     refresh_secs: u32,
+    /// Whether the directory is read from Google (it takes no SCIM token).
+    pulled: bool,
+    /// On the Google page: the form that connects the Directory API.
+    google_form: Option<GoogleForm>,
+    notice: Option<&'static str>,
 }
+
+/// The Directory API form of the portal's Google page, with what was typed
+/// (never the key) and why it was refused.
+#[derive(Default)]
+pub struct GoogleForm {
+    admin_email: String,
+    customer: String,
+    domain: String,
+    error: Option<String>,
+    max_kib: usize,
+}
+
+/// The slug of the provider whose page offers the Directory API.
+const GOOGLE: &str = "google";
 
 fn provider(slug: &str) -> Result<&'static Provider, PageError> {
     setup_steps::provider(slug).ok_or_else(|| PageError::not_found(format!("no provider {slug}")))
@@ -143,12 +179,31 @@ async fn setup_page(
     provider: &'static Provider,
     token: Option<String>,
 ) -> Result<Response, PageError> {
+    let form = (provider.slug == GOOGLE).then(|| GoogleForm {
+        customer: "my_customer".to_owned(),
+        ..GoogleForm::default()
+    });
+    setup_page_with(s, headers, p, provider, token, form, None, StatusCode::OK).await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn setup_page_with(
+    s: &AppState,
+    headers: &HeaderMap,
+    p: &PortalSession,
+    provider: &'static Provider,
+    token: Option<String>,
+    google_form: Option<GoogleForm>,
+    notice: Option<&'static str>,
+    code: StatusCode,
+) -> Result<Response, PageError> {
     let live = s
         .store
         .list_tokens(&p.directory)
         .await?
         .iter()
         .any(|t| t.revoked_at.is_none() && t.expires_at.is_none());
+    let pulled = s.store.google_source(&p.directory).await?.is_some();
     let t = Setup {
         layout: layout(p),
         brand: Brand::of(s),
@@ -160,8 +215,120 @@ async fn setup_page(
         return_url: p.link.as_ref().and_then(|l| l.return_url.clone()),
         status: status_view(s, &p.directory).await?,
         refresh_secs: REFRESH_SECS,
+        pulled,
+        google_form: google_form.map(|f| GoogleForm {
+            max_kib: MAX_FILE / 1024,
+            ..f
+        }),
+        notice,
     };
-    Ok(branded(StatusCode::OK, &t, &t.brand))
+    Ok(branded(code, &t, &t.brand))
+}
+
+/// `POST /portal/setup/google/directory-api`: the directory becomes a
+/// Google Workspace directory read with the uploaded key (one that already
+/// is gets the new key). Only a directory that has received nothing over
+/// SCIM is converted; any other is refused with the reason, unchanged.
+pub async fn connect_google(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    u: Uploaded<PortalSession>,
+) -> Result<Response, PageError> {
+    let p = &u.session;
+    let provider = provider(GOOGLE)?;
+    let typed = GoogleForm {
+        admin_email: u.field("admin_email").to_owned(),
+        customer: u.field("customer").to_owned(),
+        domain: u.field("domain").to_owned(),
+        ..GoogleForm::default()
+    };
+    let refuse = |typed: GoogleForm, why: String| {
+        let form = GoogleForm {
+            error: Some(why),
+            ..typed
+        };
+        setup_page_with(
+            &s,
+            &headers,
+            p,
+            provider,
+            None,
+            Some(form),
+            None,
+            StatusCode::BAD_REQUEST,
+        )
+    };
+    let key = match u.file_or_pasted("key_file", "key_json") {
+        Ok(Some(k)) => k,
+        Ok(None) => {
+            return refuse(
+                typed,
+                "Nothing was changed: choose the service-account key file (JSON), or paste its contents.".to_owned(),
+            )
+            .await;
+        }
+        Err(e) => return refuse(typed, format!("Nothing was changed: {e}.")).await,
+    };
+    let actor = p.actor();
+    if s.store.google_source(&p.directory).await?.is_some() {
+        let account = match crate::google::account::ServiceAccount::parse(&key) {
+            Ok(a) => a,
+            Err(e) => return refuse(typed, format!("The key was not replaced: {e}.")).await,
+        };
+        s.store
+            .replace_google_credentials(&actor, &p.directory, key, account.client_id)
+            .await?;
+        return setup_page_with(
+            &s,
+            &headers,
+            p,
+            provider,
+            None,
+            None,
+            Some("The key was replaced; a poll with it starts within a second."),
+            StatusCode::OK,
+        )
+        .await;
+    }
+    let customer = match typed.customer.trim() {
+        "" => "my_customer",
+        c => c,
+    };
+    let settings = match crate::google::settings(
+        &key,
+        &typed.admin_email,
+        customer,
+        Some(typed.domain.as_str()),
+        None,
+    ) {
+        Ok(st) => st,
+        Err(e) => return refuse(typed, format!("Nothing was changed: {e}.")).await,
+    };
+    match crate::token_ops::convert_to_google(&s, &actor, &p.directory, settings).await {
+        Ok(_) => {}
+        Err(roster_store::StoreError::Conflict { message, .. }) => {
+            return refuse(
+                typed,
+                format!(
+                    "Nothing was changed: {message}. Ask {} for a new directory to read from Google.",
+                    Brand::of(&s).product
+                ),
+            )
+            .await;
+        }
+        Err(e) => return Err(e.into()),
+    }
+    setup_page_with(
+        &s,
+        &headers,
+        p,
+        provider,
+        None,
+        None,
+        Some("Connected: the directory is now read from Google Workspace. The first poll starts within a second; the status above follows it."),
+        StatusCode::OK,
+    )
+    .await
 }
 
 pub async fn setup(
@@ -199,13 +366,10 @@ pub async fn issue_token(
         .max_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
     let token = match (posted.form.action.as_str(), newest_live) {
         ("rotate", Some(old)) => {
-            let r = s
-                .store
-                .rotate_token(&actor, Some(&p.directory), &old.id, ROTATE_OVERLAP_SECS)
+            crate::token_ops::rotate(&s, &actor, Some(&p.directory), &old.id, ROTATE_OVERLAP_SECS)
                 .await?
-                .ok_or_else(|| PageError::not_found("the token was revoked meanwhile"))?;
-            s.tokens.clear();
-            r.token
+                .ok_or_else(|| PageError::not_found("the token was revoked meanwhile"))?
+                .token
         }
         ("rotate" | "issue", _) => s.store.issue_token(&actor, &p.directory).await?.1,
         (other, _) => {
