@@ -76,6 +76,21 @@ impl From<DomainError> for ApiError {
                     "the database is unavailable; retry shortly",
                 ))
             }
+            DomainError::Timeout { limit_ms } => {
+                // A runaway query, stopped before the request timeout: the
+                // request span names the route, the directory and the filter.
+                tracing::warn!(
+                    limit_ms,
+                    "a query ran past statement_timeout_ms and was stopped"
+                );
+                let detail = match limit_ms {
+                    Some(ms) => format!(
+                        "the query took longer than statement_timeout_ms ({ms} ms) and was stopped; narrow the filter or retry"
+                    ),
+                    None => "the database cancelled the query; retry".to_owned(),
+                };
+                ApiError(ScimError::new(503, None, detail))
+            }
             e @ DomainError::CursorExpired { .. } => {
                 ApiError(ScimError::new(410, None, e.to_string()))
             }
