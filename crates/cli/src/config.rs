@@ -758,6 +758,22 @@ mod tests {
             "{err}"
         );
         assert!(from_file("statement_timeout_ms = 0\n").is_err());
+        // `roster serve --statement-timeout-ms`.
+        let flags = Flags {
+            statement_timeout_ms: Some(90_000),
+            ..Flags::default()
+        };
+        let figment = Figment::new().merge(flags_layer(&flags).unwrap());
+        let err = Settings::resolve(figment, None, keys().unwrap())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.starts_with(
+                "setting `statement_timeout_ms` from the flag --statement-timeout-ms: statement_timeout_ms (90000) must be below request_timeout_secs (60 s = 60000 ms)"
+            ),
+            "{err}"
+        );
     }
 
     #[test]

@@ -68,10 +68,11 @@ impl Analyzer {
         }
         let pending = self.counts.pending.fetch_add(rows, Ordering::Relaxed) + rows;
         let due = MIN_ROWS.max(self.counts.analyzed.load(Ordering::Relaxed) / 10);
-        if pending >= due && !self.counts.queued.swap(true, Ordering::Relaxed) {
-            if let Ok(wake) = self.wake.lock() {
-                let _ = wake.send(());
-            }
+        if pending >= due
+            && !self.counts.queued.swap(true, Ordering::Relaxed)
+            && let Ok(wake) = self.wake.lock()
+        {
+            let _ = wake.send(());
         }
     }
 
