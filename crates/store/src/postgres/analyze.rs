@@ -34,8 +34,6 @@ struct Counts {
     analyzed: AtomicU64,
     /// An analysis is asked for and has not begun.
     queued: AtomicBool,
-    /// Analyses done (for tests).
-    done: AtomicU64,
 }
 
 /// Counts this process's writes and analyzes when they make it due.
@@ -75,11 +73,6 @@ impl Analyzer {
             let _ = wake.send(());
         }
     }
-
-    /// Analyses this process has finished.
-    pub fn analyses(&self) -> u64 {
-        self.counts.done.load(Ordering::Relaxed)
-    }
 }
 
 fn run(pool: &r2d2::Pool<Manager>, counts: &Counts, woken: &mpsc::Receiver<()>) {
@@ -103,7 +96,6 @@ fn run(pool: &r2d2::Pool<Manager>, counts: &Counts, woken: &mpsc::Receiver<()>) 
         match analyze(pool) {
             Ok(rows) => {
                 counts.analyzed.store(rows, Ordering::Relaxed);
-                counts.done.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(
                     rows,
                     took_ms = started.elapsed().as_millis() as u64,

@@ -168,11 +168,6 @@ impl PgStore {
         crate::error::read_outcome(result, self.options.statement_timeout, "postgres")
     }
 
-    /// Analyses of the tables this process ran after large writes.
-    pub fn analyses(&self) -> u64 {
-        self.analyzer.analyses()
-    }
-
     /// Runs `f` in one transaction, holding the lock of `directory` if given.
     async fn write_in<R, F>(&self, directory: Option<String>, f: F) -> StoreResult<R>
     where
