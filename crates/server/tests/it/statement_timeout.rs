@@ -5,7 +5,7 @@
 //!
 //! What makes a read slow differs by store. On SQLite, a directory loaded
 //! (through the store, in one transaction) with enough users that a filter
-//! matching all of them and sorted by a attribute no index orders reads for
+//! matching all of them and sorted by an attribute no index orders reads for
 //! tens of milliseconds, against a limit of a few; lookups by key run too few
 //! steps for SQLite's clock to ever look at them (`sqlite::deadline`). On
 //! PostgreSQL, whose every statement is timed, however short, the test holds
