@@ -90,6 +90,7 @@ pub struct Flags {
     pub listen: Option<SocketAddr>,
     pub public_url: Option<String>,
     pub group_patch_no_content: bool,
+    pub statement_timeout_ms: Option<u64>,
 }
 
 /// The variable of a key: `ROSTER_` and the key in capitals, except
@@ -271,6 +272,9 @@ fn flags_layer(flags: &Flags) -> Result<Layer> {
     if flags.group_patch_no_content {
         dict.insert("group_patch_no_content".into(), Value::from(true));
     }
+    if let Some(v) = flags.statement_timeout_ms {
+        dict.insert("statement_timeout_ms".into(), Value::serialize(v)?);
+    }
     Ok(Layer {
         metadata: Metadata::named(FLAGS),
         dict,
@@ -315,6 +319,9 @@ fn expected(key: &str) -> String {
         "log" => "a tracing filter such as \"info,tower_http=warn\"",
         "log_format" => "\"text\" or \"json\"",
         "metrics_listen" => "an address and port such as \"127.0.0.1:9090\"",
+        "statement_timeout_ms" => {
+            "a whole number of milliseconds below request_timeout_secs × 1000, such as 10000"
+        }
         "extensions" => {
             "a list of tables with `file`, `resource_type` (\"User\" or \"Group\") and \
              `required`; in ROSTER_EXTENSIONS a JSON array such as \
@@ -455,6 +462,13 @@ impl Settings {
         check_keys(&figment, &keys)?;
         let own: Own = figment.extract_lossy().map_err(|e| explain(&figment, e))?;
         let mut server: ServerConfig = figment.extract_lossy().map_err(|e| explain(&figment, e))?;
+        if let Err(why) = server.statement_timeout() {
+            let from = match source(&figment, "statement_timeout_ms") {
+                Source::Default => source(&figment, "request_timeout_secs"),
+                set => set,
+            };
+            bail!("setting `statement_timeout_ms` from {from}: {why}");
+        }
         // Extension files in the config file are relative to it, like include paths.
         if let (Some(path), Source::File(_)) = (config, source(&figment, "extensions")) {
             let base = path.parent().unwrap_or(Path::new("."));
@@ -718,6 +732,46 @@ mod tests {
             .to_string();
         assert!(
             err.contains("extensions") && err.contains("resource"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_statement_timeout_must_end_before_the_request_does() {
+        let s = from_file("statement_timeout_ms = 1500\n").unwrap();
+        assert_eq!(
+            s.server.statement_timeout(),
+            Ok(std::time::Duration::from_millis(1500))
+        );
+        let s = from_file("request_timeout_secs = 5\n").unwrap();
+        assert_eq!(
+            s.server.statement_timeout(),
+            Ok(std::time::Duration::from_millis(4000))
+        );
+        let err = from_file("request_timeout_secs = 5\nstatement_timeout_ms = 5000\n")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("setting `statement_timeout_ms` from the config file")
+                && err.contains("below request_timeout_secs"),
+            "{err}"
+        );
+        assert!(from_file("statement_timeout_ms = 0\n").is_err());
+        // `roster serve --statement-timeout-ms`.
+        let flags = Flags {
+            statement_timeout_ms: Some(90_000),
+            ..Flags::default()
+        };
+        let figment = Figment::new().merge(flags_layer(&flags).unwrap());
+        let err = Settings::resolve(figment, None, keys().unwrap())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.starts_with(
+                "setting `statement_timeout_ms` from the flag --statement-timeout-ms: statement_timeout_ms (90000) must be below request_timeout_secs (60 s = 60000 ms)"
+            ),
             "{err}"
         );
     }

@@ -66,6 +66,7 @@ impl Global {
             listen: serve.and_then(|s| s.listen),
             public_url: serve.and_then(|s| s.public_url.clone()),
             group_patch_no_content: serve.is_some_and(|s| s.group_patch_no_content),
+            statement_timeout_ms: serve.and_then(|s| s.statement_timeout_ms),
         }
     }
 }

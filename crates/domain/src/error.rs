@@ -41,6 +41,11 @@ pub enum DomainError {
     /// no pooled connection in time, SQLite locked past its busy timeout):
     /// the same request may well succeed shortly.
     Unavailable(String),
+    /// A read ran past the statement timeout and the database stopped it
+    /// (`limit_ms`: that timeout; `None` when something else cancelled it,
+    /// such as an operator's `pg_cancel_backend`). Nothing was changed; the
+    /// same request may succeed on a quieter database, a narrower one sooner.
+    Timeout { limit_ms: Option<u64> },
     /// The store is shutting down.
     Closed,
     /// An events cursor points before what retention kept: events up to
@@ -63,6 +68,15 @@ impl fmt::Display for DomainError {
             DomainError::Internal { context, .. } => write!(f, "database error: {context}"),
             DomainError::Unavailable(detail) => {
                 write!(f, "the database is unavailable: {detail}")
+            }
+            DomainError::Timeout { limit_ms: Some(ms) } => {
+                write!(
+                    f,
+                    "a query ran longer than the statement timeout of {ms} ms and was stopped"
+                )
+            }
+            DomainError::Timeout { limit_ms: None } => {
+                f.write_str("the database cancelled a query")
             }
             DomainError::Closed => f.write_str("the store is shutting down"),
             DomainError::CursorExpired { floor } => write!(

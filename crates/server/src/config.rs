@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -89,6 +90,11 @@ pub struct ServerConfig {
     pub body_read_timeout_secs: u64,
     /// Time allowed for a whole request; slower ones get 503.
     pub request_timeout_secs: u64,
+    /// The longest one database read may run before the database stops it
+    /// and the request gets 503 with `Retry-After`; below
+    /// `request_timeout_secs`, so that a runaway filter frees its connection
+    /// and answers cleanly. Unset: 80% of `request_timeout_secs`.
+    pub statement_timeout_ms: Option<u64>,
     /// On SIGTERM or Ctrl-C: how long requests in flight may take to finish
     /// before their connections are closed.
     pub shutdown_grace_secs: u64,
@@ -157,6 +163,24 @@ pub struct ServerConfig {
     pub portal_accent_color: String,
 }
 
+impl ServerConfig {
+    /// The statement timeout in force: `statement_timeout_ms`, or 80% of
+    /// `request_timeout_secs`. An error says why a value set is refused: it
+    /// must be at least 1 ms and below the request timeout.
+    pub fn statement_timeout(&self) -> Result<Duration, String> {
+        let request_ms = self.request_timeout_secs.max(1).saturating_mul(1000);
+        match self.statement_timeout_ms {
+            None => Ok(Duration::from_millis(request_ms / 5 * 4)),
+            Some(0) => Err("statement_timeout_ms must be at least 1".to_owned()),
+            Some(ms) if ms >= request_ms => Err(format!(
+                "statement_timeout_ms ({ms}) must be below request_timeout_secs ({} s = {request_ms} ms), so that a slow query ends before its request does",
+                self.request_timeout_secs.max(1)
+            )),
+            Some(ms) => Ok(Duration::from_millis(ms)),
+        }
+    }
+}
+
 /// A directory whose tokens get their own rate (`[[rate_limit_overrides]]`).
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -217,6 +241,7 @@ impl Default for ServerConfig {
             header_read_timeout_secs: 10,
             body_read_timeout_secs: 30,
             request_timeout_secs: 60,
+            statement_timeout_ms: None,
             shutdown_grace_secs: 20,
             close_drain_max_bytes: 64 * 1024 * 1024,
             close_drain_secs: 10,
@@ -240,6 +265,28 @@ impl Default for ServerConfig {
             portal_product_name: "Roster".to_owned(),
             portal_logo_url: None,
             portal_accent_color: "#2f5bea".to_owned(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_statement_timeout_is_below_the_request_timeout() {
+        let mut c = ServerConfig::default();
+        assert_eq!(c.statement_timeout(), Ok(Duration::from_secs(48)));
+        c.request_timeout_secs = 10;
+        assert_eq!(c.statement_timeout(), Ok(Duration::from_secs(8)));
+        c.statement_timeout_ms = Some(2500);
+        assert_eq!(c.statement_timeout(), Ok(Duration::from_millis(2500)));
+        c.statement_timeout_ms = Some(9999);
+        assert_eq!(c.statement_timeout(), Ok(Duration::from_millis(9999)));
+        for refused in [0, 10_000, 60_000] {
+            c.statement_timeout_ms = Some(refused);
+            let e = c.statement_timeout().unwrap_err();
+            assert!(e.contains("statement_timeout_ms"), "{e}");
         }
     }
 }

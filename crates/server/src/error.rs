@@ -76,6 +76,21 @@ impl From<DomainError> for ApiError {
                     "the database is unavailable; retry shortly",
                 ))
             }
+            DomainError::Timeout { limit_ms } => {
+                // A runaway query, stopped before the request timeout: the
+                // request span names the route, the directory and the filter.
+                tracing::warn!(
+                    limit_ms,
+                    "a query ran past statement_timeout_ms and was stopped"
+                );
+                let detail = match limit_ms {
+                    Some(ms) => format!(
+                        "the query took longer than statement_timeout_ms ({ms} ms) and was stopped; narrow the filter or retry"
+                    ),
+                    None => "the database cancelled the query; retry".to_owned(),
+                };
+                ApiError(ScimError::new(503, None, detail))
+            }
             e @ DomainError::CursorExpired { .. } => {
                 ApiError(ScimError::new(410, None, e.to_string()))
             }
@@ -372,6 +387,42 @@ mod tests {
         assert_eq!(resp.headers()[header::RETRY_AFTER], "1");
         let e = ApiError::from(StoreError::Unavailable("secret detail".into())).0;
         assert_eq!(e.detail, "the database is unavailable; retry shortly");
+    }
+
+    #[test]
+    fn a_read_past_the_statement_timeout_is_a_503_with_retry_after_in_every_api() {
+        let timeout = || StoreError::Timeout {
+            limit_ms: Some(250),
+        };
+        let e = ApiError::from(timeout());
+        assert_eq!(e.0.status, 503);
+        assert_eq!(
+            e.0.detail,
+            "the query took longer than statement_timeout_ms (250 ms) and was stopped; narrow the filter or retry"
+        );
+        let resp = e.into_response();
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(resp.headers()[header::RETRY_AFTER], "1");
+        assert_eq!(resp.headers()[header::CONTENT_TYPE], SCIM_JSON);
+
+        let app = AppError::from(timeout());
+        assert_eq!(app.code(), "unavailable");
+        let resp = app.into_response();
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(resp.headers()[header::RETRY_AFTER], "1");
+
+        let workos = WorkosError::from(timeout());
+        assert_eq!(workos.code(), "service_unavailable");
+        let resp = workos.into_response();
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(resp.headers()[header::RETRY_AFTER], "1");
+
+        // Cancelled by something else (an operator): no limit to name.
+        let e = ApiError::from(StoreError::Timeout { limit_ms: None }).0;
+        assert_eq!(
+            (e.status, e.detail.as_str()),
+            (503, "the database cancelled the query; retry")
+        );
     }
 
     #[test]

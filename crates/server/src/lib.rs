@@ -156,7 +156,8 @@ pub fn router(state: AppState) -> Router {
                     .extensions()
                     .get::<MatchedPath>()
                     .map_or("unmatched", MatchedPath::as_str);
-                // The directory is recorded once a token proves it (`auth`).
+                // The directory is recorded once a token proves it (`auth`),
+                // a SCIM filter once a list request is parsed (`service::list`).
                 tracing::info_span!(
                     "request",
                     method = %req.method(),
@@ -164,6 +165,7 @@ pub fn router(state: AppState) -> Router {
                     route,
                     request_id = %id,
                     directory_id = tracing::field::Empty,
+                    filter = tracing::field::Empty,
                 )
             }),
         )

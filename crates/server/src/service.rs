@@ -298,6 +298,8 @@ pub async fn list(
         None | Some("") => None,
         Some(text) => {
             check_filter_text(text, state.config.max_filter_bytes)?;
+            // For the log lines of this request, a statement timeout's above all.
+            tracing::Span::current().record("filter", text);
             let f = parse_filter_nested(text, state.config.max_filter_depth)?;
             Some(check_filter(&state.reg, rt, &f)?)
         }

@@ -7,13 +7,36 @@ pub use roster_domain::error::Source;
 pub use roster_domain::{DomainError as StoreError, DomainResult as StoreResult};
 
 /// A SQLite error as the domain sees it: a busy or locked database is
-/// unavailable for now (the request may be retried), anything else a fault
-/// that keeps the SQLite error as its source.
+/// unavailable for now (the request may be retried), an interrupted
+/// statement a read stopped at its deadline (only readers are interrupted,
+/// see `sqlite::deadline`), anything else a fault that keeps the SQLite
+/// error as its source.
 pub fn sqlite(e: rusqlite::Error) -> StoreError {
     if sqlite_busy(&e) {
         StoreError::Unavailable(e.to_string())
+    } else if e.sqlite_error_code() == Some(rusqlite::ErrorCode::OperationInterrupted) {
+        StoreError::Timeout { limit_ms: None }
     } else {
         StoreError::internal_from("a SQLite call failed", e)
+    }
+}
+
+/// The outcome of a read, with the statement timeout named when the
+/// database stopped it (drivers say that a statement was cancelled, not
+/// which limit cancelled it) and counted for `/metrics` under `backend`.
+pub(crate) fn read_outcome<R>(
+    result: StoreResult<R>,
+    limit: Option<std::time::Duration>,
+    backend: &'static str,
+) -> StoreResult<R> {
+    match result {
+        Err(StoreError::Timeout { limit_ms: None }) => {
+            metrics::counter!("roster_statement_timeouts_total", "backend" => backend).increment(1);
+            Err(StoreError::Timeout {
+                limit_ms: limit.map(|l| u64::try_from(l.as_millis()).unwrap_or(u64::MAX)),
+            })
+        }
+        other => other,
     }
 }
 

@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use roster_scim::schema::SchemaRegistry;
 use roster_server::{ServerConfig, build_registry};
@@ -32,11 +33,21 @@ impl Place {
 
     /// Opens (again, after a restart) the store kept here.
     pub async fn open(&self, reg: Arc<SchemaRegistry>) -> Arc<dyn Store> {
+        self.open_with(reg, None).await
+    }
+
+    /// [`Place::open`] with reads limited to `statement_timeout`.
+    pub async fn open_with(
+        &self,
+        reg: Arc<SchemaRegistry>,
+        statement_timeout: Option<Duration>,
+    ) -> Arc<dyn Store> {
         match self {
             Place::Sqlite(dir) => {
-                let path = dir.path().join("roster.db");
+                let mut options = SqliteOptions::new(dir.path().join("roster.db"));
+                options.statement_timeout = statement_timeout;
                 Arc::new(
-                    SqliteStore::open(SqliteOptions::new(path), reg).unwrap_or_else(|e| {
+                    SqliteStore::open(options, reg).unwrap_or_else(|e| {
                         panic!("SQLite store in {}: {e}", dir.path().display())
                     }),
                 )
@@ -44,6 +55,7 @@ impl Place {
             Place::Postgres(schema) => {
                 let mut options = PgOptions::new(schema.database_url().to_owned());
                 options.schema = Some(schema.name().to_owned());
+                options.statement_timeout = statement_timeout;
                 // Several tests share one PostgreSQL (max_connections).
                 options.pool_size = 4;
                 Arc::new(
@@ -75,7 +87,11 @@ impl Spawned {
         let reg = Arc::new(
             build_registry(&config).unwrap_or_else(|e| panic!("the schema registry: {e}")),
         );
-        let store = place.open(reg.clone()).await;
+        // As `roster serve` opens it: reads under the statement timeout.
+        let limit = config
+            .statement_timeout()
+            .unwrap_or_else(|e| panic!("the configuration: {e}"));
+        let store = place.open_with(reg.clone(), Some(limit)).await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .unwrap_or_else(|e| panic!("no loopback port: {e}"));

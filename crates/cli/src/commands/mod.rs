@@ -37,11 +37,14 @@ pub async fn open(settings: &Settings) -> Result<Opened> {
     let server = &settings.server;
     let reg = Arc::new(build_registry(server)?);
     let secret_key = settings.secret_key()?;
+    // Checked when the settings were read.
+    let statement_timeout = server.statement_timeout().map_err(anyhow::Error::msg)?;
     let store: Arc<dyn Store> = match settings.database()? {
         Database::Sqlite(path) => {
             let mut opts = SqliteOptions::new(&path);
             opts.list.cursor_timeout_secs = server.cursor_timeout_secs;
             opts.secret_key = secret_key.clone();
+            opts.statement_timeout = Some(statement_timeout);
             Arc::new(
                 SqliteStore::open(opts, reg.clone())
                     .with_context(|| format!("opening {}", settings.database_url()))?,
@@ -52,6 +55,7 @@ pub async fn open(settings: &Settings) -> Result<Opened> {
             opts.list.cursor_timeout_secs = server.cursor_timeout_secs;
             opts.secret_key = secret_key.clone();
             opts.pool_size = settings.database_pool_size();
+            opts.statement_timeout = Some(statement_timeout);
             Arc::new(
                 PgStore::connect(opts, reg.clone())
                     .await

@@ -22,6 +22,11 @@ pub struct ServeArgs {
     /// large groups) [env: ROSTER_GROUP_PATCH_NO_CONTENT].
     #[arg(long)]
     pub group_patch_no_content: bool,
+    /// The longest one database read may run before it is stopped and its
+    /// request answered 503 [default: 80% of request_timeout_secs]
+    /// [env: ROSTER_STATEMENT_TIMEOUT_MS].
+    #[arg(long)]
+    pub statement_timeout_ms: Option<u64>,
 }
 
 pub async fn run(store: Arc<dyn Store>, reg: Arc<SchemaRegistry>, cfg: ServerConfig) -> Result<()> {

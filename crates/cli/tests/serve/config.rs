@@ -52,6 +52,27 @@ fn assert_setting(s: &Value, key: &str, value: Value, source: &str, origin: Opti
 }
 
 #[test]
+fn the_statement_timeout_is_read_from_its_variable_and_refused_past_the_request_timeout() {
+    let s = show(None, &[], &[]);
+    assert_setting(&s, "statement_timeout_ms", Value::Null, "default", None);
+    let var = "ROSTER_STATEMENT_TIMEOUT_MS";
+    let s = show(None, &[], &[(var, "1500")]);
+    assert_setting(&s, "statement_timeout_ms", 1500.into(), "env", Some(var));
+    let out = roster(
+        &["config", "show"],
+        &[(var, "30000"), ("ROSTER_REQUEST_TIMEOUT_SECS", "30")],
+    );
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains(
+            "setting `statement_timeout_ms` from the variable ROSTER_STATEMENT_TIMEOUT_MS: statement_timeout_ms (30000) must be below request_timeout_secs (30 s = 30000 ms)"
+        ),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
 fn a_variable_overrides_the_file_and_a_flag_overrides_both() {
     let r = Roster::new();
     let file = r.config(

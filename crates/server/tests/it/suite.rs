@@ -36,6 +36,7 @@ mod portal_links;
 mod projection;
 mod provider_requests;
 mod smoke;
+mod statement_timeout;
 mod user_groups;
 mod users;
 mod web_admin;

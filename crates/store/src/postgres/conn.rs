@@ -141,6 +141,8 @@ pub struct PgConn {
     /// Resource numbers this connection may still hand out: `[next, end)`,
     /// a block of the `resource_numbers` sequence.
     numbers: Cell<(i64, i64)>,
+    /// The session has a statement timeout, which transactions lift (see `begin`).
+    read_limit: bool,
 }
 
 /// Most parameters in one multi-row INSERT (PostgreSQL allows 65,535).
@@ -173,11 +175,19 @@ impl PgConn {
         Ok(stmt)
     }
 
-    /// Starts a transaction: events it writes are numbered from zero.
+    /// Starts a transaction: events it writes are numbered from zero. The
+    /// statement timeout is for reads: a transaction (a write, a migration,
+    /// an ANALYZE) runs without it, in the same round trip. A cancelled
+    /// write would roll back whole, but a large load that a busy database
+    /// makes slow would fail again on every retry.
     pub fn begin(&self) -> StoreResult<()> {
         self.events.set(0);
         self.drop_held();
-        self.batch("BEGIN")?;
+        self.batch(if self.read_limit {
+            "BEGIN; SET LOCAL statement_timeout = 0"
+        } else {
+            "BEGIN"
+        })?;
         self.in_transaction.set(true);
         self.xact_id.set(None);
         Ok(())
@@ -513,7 +523,9 @@ impl<T> DbResultExt<T> for Result<T, postgres::Error> {
 }
 
 /// A PostgreSQL error as the domain sees it: a lost connection or a server
-/// that cannot serve now is unavailable, anything else a fault.
+/// that cannot serve now is unavailable, a cancelled statement (57014
+/// query_canceled: the statement timeout, or an operator's cancel) a
+/// timeout, anything else a fault.
 pub fn postgres_error(e: postgres::Error) -> StoreError {
     {
         // The server's message, not the Debug form with the statement text,
@@ -525,6 +537,8 @@ pub fn postgres_error(e: postgres::Error) -> StoreError {
                 let detail = format!("{} ({code})", db.message());
                 if unavailable_sqlstate(code) {
                     StoreError::Unavailable(detail)
+                } else if code == QUERY_CANCELED {
+                    StoreError::Timeout { limit_ms: None }
                 } else {
                     StoreError::internal(detail)
                 }
@@ -534,6 +548,9 @@ pub fn postgres_error(e: postgres::Error) -> StoreError {
         }
     }
 }
+
+/// SQLSTATE query_canceled: what `statement_timeout` (or `pg_cancel_backend`) raises.
+const QUERY_CANCELED: &str = "57014";
 
 /// SQLSTATEs that mean "the server cannot serve this connection now", not
 /// "this statement is wrong": class 08 (connection exceptions), 57P01
@@ -575,6 +592,8 @@ pub struct Manager {
     /// TLS per the URL's `sslmode`; `None` for `sslmode=disable`.
     pub tls: Option<super::tls::RustlsConnect>,
     pub schema: Option<String>,
+    /// Each session's `statement_timeout` (reads only: see [`PgConn::begin`]).
+    pub statement_timeout: Option<std::time::Duration>,
 }
 
 /// A connection that could not be made, with its causes in its text: the
@@ -623,6 +642,11 @@ impl r2d2::ManageConnection for Manager {
             let quoted = schema.replace('"', "");
             client.batch_execute(&format!("SET search_path TO \"{quoted}\", public"))?;
         }
+        if let Some(limit) = self.statement_timeout {
+            // In milliseconds, at least one: 0 would turn the limit off.
+            let ms = limit.as_millis().max(1);
+            client.batch_execute(&format!("SET statement_timeout = {ms}"))?;
+        }
         Ok(PgConn {
             client: RefCell::new(Some(client)),
             statements: RefCell::new(HashMap::new()),
@@ -636,6 +660,7 @@ impl r2d2::ManageConnection for Manager {
             sent: Cell::new((0, 0)),
             writes: Cell::new(0),
             numbers: Cell::new((0, 0)),
+            read_limit: self.statement_timeout.is_some(),
         })
     }
 
@@ -881,11 +906,16 @@ mod tests {
     /// A schema of this test's own (dropped at the end) with Roster's tables;
     /// `None` when the PostgreSQL tests are skipped (no PostgreSQL).
     fn fresh() -> Option<(Schema, PgConn)> {
+        fresh_with(None)
+    }
+
+    fn fresh_with(statement_timeout: Option<std::time::Duration>) -> Option<(Schema, PgConn)> {
         let schema = Schema::create()?;
         let manager = Manager {
             config: schema.database_url().parse().unwrap(),
             tls: None,
             schema: Some(schema.name().to_owned()),
+            statement_timeout,
         };
         let c = manager.connect().unwrap();
         migrate(&c).unwrap();
@@ -1102,6 +1132,23 @@ mod tests {
         crate::rows::outbox::emit(&c, &dir, "x", &json!({})).unwrap();
         assert_eq!(count(&c, "SELECT count(*) FROM events"), events + 1);
         assert_eq!(c.sent.get(), (before.0, before.1 + 1));
+    }
+
+    #[test]
+    fn a_read_past_the_statement_timeout_is_stopped_and_a_transaction_is_not() {
+        let Some((_schema, c)) = fresh_with(Some(std::time::Duration::from_millis(50))) else {
+            return;
+        };
+        let e = c.query("SELECT pg_sleep(2)::text", &[]).unwrap_err();
+        assert!(matches!(e, StoreError::Timeout { limit_ms: None }), "{e:?}");
+        // The same session serves the next statement.
+        assert_eq!(count(&c, "SELECT 7::bigint"), 7);
+        // A transaction lifts the limit for itself alone.
+        c.begin().unwrap();
+        c.query("SELECT pg_sleep(0.2)::text", &[]).unwrap();
+        c.batch("COMMIT").unwrap();
+        let e = c.query("SELECT pg_sleep(2)::text", &[]).unwrap_err();
+        assert!(matches!(e, StoreError::Timeout { .. }), "{e:?}");
     }
 
     #[test]

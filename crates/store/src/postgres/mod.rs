@@ -8,6 +8,7 @@
 //! transactions never wait on each other's rows in opposite orders, so no
 //! deadlock can reach a client. Different directories write in parallel.
 
+mod analyze;
 pub(crate) mod conn;
 mod copy;
 pub mod tls;
@@ -42,6 +43,9 @@ pub struct PgOptions {
     pub list: ListOptions,
     /// Encrypts webhook secrets at rest when set (`secret_key`).
     pub secret_key: Option<crate::secrets::SecretKey>,
+    /// The longest a read statement may run before PostgreSQL stops it
+    /// (`statement_timeout_ms`); `None`: no limit.
+    pub statement_timeout: Option<Duration>,
 }
 
 impl PgOptions {
@@ -53,6 +57,7 @@ impl PgOptions {
             schema: None,
             list: ListOptions::default(),
             secret_key: None,
+            statement_timeout: None,
         }
     }
 }
@@ -63,6 +68,7 @@ pub struct PgStore {
     waiting: Arc<AtomicU64>,
     reg: Arc<SchemaRegistry>,
     options: PgOptions,
+    analyzer: Arc<analyze::Analyzer>,
 }
 
 impl PgStore {
@@ -84,6 +90,7 @@ impl PgStore {
             config,
             tls,
             schema: options.schema.clone(),
+            statement_timeout: options.statement_timeout,
         };
         let pool = r2d2::Pool::builder()
             .max_size(options.pool_size.max(1))
@@ -103,11 +110,13 @@ impl PgStore {
                     e,
                 )
             })?;
+        let analyzer = Arc::new(analyze::Analyzer::start(pool.clone())?);
         let store = PgStore {
             pool,
             waiting: Arc::new(AtomicU64::new(0)),
             reg,
             options,
+            analyzer,
         };
         let c = store.conn()?;
         conn::migrate(&c)?;
@@ -150,12 +159,14 @@ impl PgStore {
         .map_err(|e| StoreError::internal_from("database task failed", e))?
     }
 
+    /// Runs `f` outside any transaction, under the statement timeout.
     async fn read<R, F>(&self, f: F) -> StoreResult<R>
     where
         R: Send + 'static,
         F: FnOnce(&dyn Db) -> StoreResult<R> + Send + 'static,
     {
-        self.run(move |c| f(c)).await
+        let result = self.run(move |c| f(c)).await;
+        crate::error::read_outcome(result, self.options.statement_timeout, "postgres")
     }
 
     /// Runs `f` in one transaction, holding the lock of `directory` if given.
@@ -164,8 +175,10 @@ impl PgStore {
         R: Send + 'static,
         F: FnOnce(&dyn Db) -> StoreResult<R> + Send + 'static,
     {
+        let analyzer = self.analyzer.clone();
         self.run(move |c| {
             c.begin()?;
+            let before = c.writes();
             let result = lock_writer(c, directory.as_deref()).and_then(|()| f(c));
             // A connection goes back to the pool outside any transaction,
             // whatever failed: one left open would hold its locks (and every
@@ -175,6 +188,7 @@ impl PgStore {
             if outcome.is_ok() {
                 let events = c.events_written();
                 crate::gauges::committed("postgres", 1, events, started.elapsed());
+                analyzer.wrote(c.writes().saturating_sub(before));
             }
             if outcome.is_err() {
                 // A broken connection cannot roll back; the pool drops it.

@@ -10,7 +10,9 @@
 mod checkpoint;
 pub(crate) mod conn;
 mod db;
+mod deadline;
 mod durable;
+mod optimize;
 
 pub use conn::SCHEMA_VERSION;
 
@@ -18,7 +20,7 @@ use crate::error::DbResultExt;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, mpsc};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use roster_scim::schema::SchemaRegistry;
@@ -28,7 +30,9 @@ use tokio::sync::{Semaphore, oneshot};
 use crate::db::Db;
 use crate::rows::store::SqlStore;
 use crate::{ListOptions, StoreError, StoreResult};
+use deadline::Deadline;
 use durable::{Completion, Horizon, Syncer};
+use optimize::{Generation, Planner};
 
 #[derive(Debug, Clone)]
 pub struct SqliteOptions {
@@ -40,6 +44,10 @@ pub struct SqliteOptions {
     pub list: ListOptions,
     /// Encrypts webhook secrets at rest when set (`secret_key`).
     pub secret_key: Option<crate::secrets::SecretKey>,
+    /// The longest a read may run before SQLite stops it
+    /// (`statement_timeout_ms`); `None`: no limit. Writes have none (see
+    /// `deadline`).
+    pub statement_timeout: Option<Duration>,
 }
 
 impl SqliteOptions {
@@ -50,6 +58,7 @@ impl SqliteOptions {
             max_batch: 256,
             list: ListOptions::default(),
             secret_key: None,
+            statement_timeout: None,
         }
     }
 }
@@ -83,13 +92,22 @@ impl SqliteStore {
         crate::index::ensure(&*tx, &reg)?;
         tx.commit().db()?;
         checkpoint::start(&mut writer, &options.path)?;
-        let readers = ReadPool::start(&options.path, &horizon, options.readers.max(1))?;
+        // Before the readers open, so that they start with the statistics.
+        let generation = Generation::default();
+        let planner = Planner::start(&writer, generation.clone()).db()?;
+        let readers = ReadPool::start(
+            &options.path,
+            &horizon,
+            options.readers.max(1),
+            options.statement_timeout,
+            &generation,
+        )?;
         let syncer = Syncer::start(&options.path, horizon)?;
         let (tx, rx) = mpsc::channel::<Job>();
         let max_batch = options.max_batch.max(1);
         std::thread::Builder::new()
             .name("roster-sqlite-writer".into())
-            .spawn(move || writer_loop(writer, rx, max_batch, syncer))
+            .spawn(move || writer_loop(writer, rx, max_batch, syncer, planner))
             .map_err(|e| StoreError::internal_from("cannot start the writer thread", e))?;
         Ok(SqliteStore {
             writer: Mutex::new(tx),
@@ -134,7 +152,8 @@ impl SqliteStore {
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
-    /// Runs `f` on a read connection, off the async runtime.
+    /// Runs `f` on a read connection, off the async runtime, under the
+    /// statement timeout.
     async fn read<R, F>(&self, f: F) -> StoreResult<R>
     where
         R: Send + 'static,
@@ -169,7 +188,8 @@ impl SqliteStore {
             let _ = tx.send(result);
         });
         reader.send(job).map_err(|_| StoreError::Closed)?;
-        rx.await.map_err(|_| StoreError::Closed)?
+        let result = rx.await.map_err(|_| StoreError::Closed)?;
+        crate::error::read_outcome(result, self.options.statement_timeout, "sqlite")
     }
 }
 
@@ -191,16 +211,29 @@ struct ReadPool {
 
 impl ReadPool {
     /// The threads stop when the pool (holding their queues' senders) is dropped.
-    fn start(path: &Path, horizon: &Horizon, n: usize) -> StoreResult<Arc<ReadPool>> {
+    fn start(
+        path: &Path,
+        horizon: &Horizon,
+        n: usize,
+        limit: Option<Duration>,
+        generation: &Generation,
+    ) -> StoreResult<Arc<ReadPool>> {
         let mut idle = Vec::with_capacity(n);
         for i in 0..n {
-            let conn = conn::open_reader(path, horizon)?;
+            let mut reader = Reader::open(path, horizon, limit, generation)?;
             let (tx, rx) = mpsc::channel::<ReadJob>();
             std::thread::Builder::new()
                 .name(format!("roster-sqlite-reader-{i}"))
                 .spawn(move || {
                     while let Ok(job) = rx.recv() {
-                        job(&conn);
+                        reader.refresh();
+                        if let Some(d) = &reader.deadline {
+                            d.start();
+                        }
+                        job(&reader.conn);
+                        if let Some(d) = &reader.deadline {
+                            d.stop();
+                        }
                     }
                 })
                 .map_err(|e| StoreError::internal_from("cannot start a reader thread", e))?;
@@ -210,6 +243,70 @@ impl ReadPool {
             idle: Mutex::new(idle),
             permits: Arc::new(Semaphore::new(n)),
         }))
+    }
+}
+
+/// One read connection, with its deadline and the statistics it loaded.
+struct Reader {
+    conn: Connection,
+    deadline: Option<Arc<Deadline>>,
+    path: PathBuf,
+    horizon: Horizon,
+    limit: Option<Duration>,
+    generation: Generation,
+    /// The analyses behind the statistics this connection loaded.
+    loaded: u64,
+}
+
+impl Reader {
+    fn open(
+        path: &Path,
+        horizon: &Horizon,
+        limit: Option<Duration>,
+        generation: &Generation,
+    ) -> StoreResult<Reader> {
+        let loaded = generation.get();
+        let (conn, deadline) = Self::connect(path, horizon, limit)?;
+        Ok(Reader {
+            conn,
+            deadline,
+            path: path.to_owned(),
+            horizon: horizon.clone(),
+            limit,
+            generation: generation.clone(),
+            loaded,
+        })
+    }
+
+    fn connect(
+        path: &Path,
+        horizon: &Horizon,
+        limit: Option<Duration>,
+    ) -> StoreResult<(Connection, Option<Arc<Deadline>>)> {
+        let mut conn = conn::open_reader(path, horizon)?;
+        let deadline = match limit {
+            Some(limit) => Some(Deadline::install(&mut conn, limit)?),
+            None => None,
+        };
+        Ok((conn, deadline))
+    }
+
+    /// Opens the connection anew when the writer analyzed since it opened:
+    /// SQLite loads statistics with the schema, and ANALYZE leaves the
+    /// schema as it is. A failure keeps the old connection (and statistics).
+    fn refresh(&mut self) {
+        let now = self.generation.get();
+        if now == self.loaded {
+            return;
+        }
+        match Self::connect(&self.path, &self.horizon, self.limit) {
+            Ok((conn, deadline)) => {
+                self.conn = conn;
+                self.deadline = deadline;
+                self.loaded = now;
+            }
+            Err(e) => tracing::warn!(error = %e.chain(), "cannot reopen a SQLite reader"),
+        }
     }
 }
 
@@ -227,7 +324,13 @@ fn run_in_savepoint<R>(
     result
 }
 
-fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, max_batch: usize, mut syncer: Syncer) {
+fn writer_loop(
+    conn: Connection,
+    rx: mpsc::Receiver<Job>,
+    max_batch: usize,
+    mut syncer: Syncer,
+    mut planner: Planner,
+) {
     let fail_all = |batch: Vec<Job>, why: StoreError| {
         for job in batch {
             job(None, false).0(Err(why.clone()));
@@ -288,6 +391,8 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, max_batch: usize, mut 
             crate::gauges::committed("sqlite", size, head - base, started.elapsed());
         }
         syncer.finish(generation, committed, completions);
+        // After the replies are on their way: a large load leaves statistics.
+        planner.committed(&conn);
     }
 }
 
