@@ -17,7 +17,7 @@ use super::copy::{COPY_CHUNK, CopyForm, CopyPlan, Held, HeldCopy, Source, copy_f
 use crate::db::{Db, Dialect, Row, Val, postgres_placeholders};
 use crate::{StoreError, StoreResult};
 
-pub const SCHEMA_VERSION: i64 = 10;
+pub const SCHEMA_VERSION: i64 = 12;
 const SCHEMA: &str = include_str!("schema.sql");
 /// The advisory lock key that serializes migrations of concurrent starts.
 const MIGRATION_LOCK: i64 = 0x526f_7374_6572; // "Roster"
@@ -743,6 +743,12 @@ fn migrate_in_transaction(conn: &PgConn) -> StoreResult<()> {
     if version < 10 {
         // Google polls stage their listings here before applying them.
         conn.batch(&crate::rows::google_staging::migration(
+            crate::db::Dialect::Postgres,
+        ))?;
+    }
+    if version < 12 {
+        // Each directory's resource counts, kept as resources come and go.
+        conn.batch(&crate::rows::counts::migration(
             crate::db::Dialect::Postgres,
         ))?;
     }

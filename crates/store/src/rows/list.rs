@@ -9,6 +9,7 @@
 use roster_scim::schema::{AttrType, SchemaRegistry};
 use serde_json::Value;
 
+use super::counts;
 use super::read::{STORED_COLUMNS, to_stored};
 use crate::cursor::{Cursor, query_digest};
 use crate::db::{Db, Val};
@@ -84,13 +85,18 @@ pub fn list(
         descending: sort.is_some() && q.sort_order == SortOrder::Descending,
         sort,
     };
-    let total = scalar_count(
-        c,
-        &format!("SELECT count(*) FROM resources r WHERE {}", plan.where_sql),
-        &plan.params,
-    )?;
+    // Never the documents: an unfiltered list reads the directory's counts.
+    let count_all = || match &q.filter {
+        None => counts::of_kind(c, dir, q.kind),
+        Some(_) => scalar_count(
+            c,
+            &format!("SELECT count(*) FROM resources r WHERE {}", plan.where_sql),
+            &plan.params,
+        ),
+    };
     match &q.page {
         Page::Index { start, count } => {
+            let total = count_all()?;
             let resources = if *count == 0 {
                 Vec::new()
             } else {
@@ -128,6 +134,12 @@ pub fn list(
                 .as_deref()
                 .map(|t| Cursor::decode(t, &digest, now, opts.cursor_timeout_secs))
                 .transpose()?;
+            // Counted once per traversal (RFC 9865 lets totalResults be the
+            // count when it began): the first page counts, later ones carry it on.
+            let total = match position.as_ref().and_then(|p| p.total) {
+                Some(total) => total,
+                None => count_all()?,
+            };
             cursor_page(c, &plan, position, *count, total, &digest, now)
         }
     }
@@ -214,6 +226,7 @@ fn cursor_page(
             id: row.0.id.clone(),
             issued: now,
             query: digest.to_owned(),
+            total: Some(total),
         }
         .encode()
     };

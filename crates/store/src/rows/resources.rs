@@ -200,6 +200,7 @@ pub fn create(
         created: now,
         last_modified: now,
     };
+    ds.counts().created(stored.kind, &stored.doc);
     let created = match stored.kind {
         Kind::User => events::USER_CREATED,
         Kind::Group => events::GROUP_CREATED,
@@ -445,6 +446,7 @@ pub fn update(
             vals![version, now, id],
         )?;
     }
+    ds.counts().changed(kind, &current.doc, &update.doc);
     let stored = Stored {
         id: id.to_owned(),
         kind,
@@ -538,7 +540,9 @@ pub fn delete(
         outbox::emit(c, dir, deleted, &data)?;
     }
     // Membership and index rows go with the resource (ON DELETE CASCADE).
-    c.exec("DELETE FROM resources WHERE id = ?", vals![id])?;
+    if c.exec("DELETE FROM resources WHERE id = ?", vals![id])? > 0 {
+        ds.counts().deleted(kind, &current.doc);
+    }
     Ok(())
 }
 

@@ -11,10 +11,12 @@ use crate::{StoreError, StoreResult, vals};
 /// What the writes of one transaction to one directory read about it, read
 /// at most once: building an event's payload needs the custom-attribute
 /// mapping for every created or changed user, and a bulk request creates a
-/// thousand of them in one transaction.
+/// thousand of them in one transaction. It also carries what those writes
+/// do to the directory's counts, written once before the commit.
 pub struct DirSettings {
     dir: String,
     loaded: OnceCell<DirectorySettings>,
+    counts: super::counts::Pending,
 }
 
 impl DirSettings {
@@ -22,11 +24,23 @@ impl DirSettings {
         DirSettings {
             dir: dir.to_owned(),
             loaded: OnceCell::new(),
+            counts: Default::default(),
         }
     }
 
     pub fn dir(&self) -> &str {
         &self.dir
+    }
+
+    /// The directory's counts as this transaction has changed them so far.
+    pub fn counts(&self) -> &super::counts::Pending {
+        &self.counts
+    }
+
+    /// Writes the transaction's changes to the directory's counts; the last
+    /// statement of every write transaction that changes resources.
+    pub fn flush_counts(&self, c: &dyn Db) -> StoreResult<()> {
+        super::counts::flush(c, &self.dir, &self.counts)
     }
 
     fn get(&self, c: &dyn Db) -> StoreResult<&DirectorySettings> {
