@@ -317,7 +317,10 @@ mod tests {
         ] {
             let sql: bool = c
                 .query_row(
-                    &format!("SELECT {}", inactive_sql(Dialect::Sqlite, "?1")),
+                    &format!(
+                        "SELECT coalesce({}, 0)",
+                        inactive_sql(Dialect::Sqlite, "?1")
+                    ),
                     [doc.to_string()],
                     |r| r.get(0),
                 )
