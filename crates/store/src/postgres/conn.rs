@@ -1102,7 +1102,7 @@ mod tests {
         tx.expect_creates(&names).unwrap();
         let user = |i: usize| NewResource {
             kind: Kind::User,
-            doc: json!({"userName": format!("u{i}"), "active": i % 3 != 0}),
+            doc: json!({"userName": format!("u{i}"), "active": !i.is_multiple_of(3)}),
             members: Vec::new(),
             groups: Vec::new(),
         };
