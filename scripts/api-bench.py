@@ -11,10 +11,14 @@ directory over SCIM /Bulk with USERS users and GROUPS groups (each user in
   latency of each page is the time to its last byte (p50, p99, max);
 - reading the event stream from its start: `GET /events?limit=100` (the
   WorkOS maximum) and `GET /api/v1/events?limit=1000`, one request at a
-  time, as events per second of request time.
+  time, as events per second of request time;
+- SCIM cursor walks (RFC 9865): `GET /scim/v2/{dir}/Users?count=100&cursor=`
+  following `nextCursor` through every user, without a filter and with
+  `title eq "Engineer"` (which every user matches), with the first and last
+  page's latency beside p50 and p99.
 
 Usage: scripts/api-bench.py --roster target/release/roster [--users 100000]
-       [--groups 1000] [--event-pages 400] [--keep]
+       [--groups 1000] [--event-pages 400] [--only-scim] [--keep]
 Prints one JSON report; the load average is read before each phase."""
 import argparse, http.client, json, os, random, re, shutil, socket, subprocess, sys, tempfile, time
 
@@ -24,6 +28,8 @@ p.add_argument("--users", type=int, default=100_000)
 p.add_argument("--groups", type=int, default=1000)
 p.add_argument("--event-pages", type=int, default=400, help="most pages of each event walk")
 p.add_argument("--keep", action="store_true", help="keep the database folder")
+p.add_argument("--only-scim", action="store_true",
+               help="only the SCIM cursor walks (no app-facing walks or event streams)")
 a = p.parse_args()
 
 work = tempfile.mkdtemp(prefix="roster-api-bench.")
@@ -97,7 +103,7 @@ try:
             for i in range(start, min(start + 1000, a.users))])
     rng = random.Random(1)
     members = [[] for _ in range(a.groups)]
-    for u in ids:
+    for u in ids if a.groups else []:
         for g in rng.sample(range(a.groups), rng.randint(1, 3)):
             members[g].append(u)
     for start in range(0, a.groups, 40):
@@ -127,6 +133,33 @@ try:
             path = f"{first}&after={after}"
         report[label] = {"pages": len(times), "objects": objects, "p50_ms": pct(times, 0.50),
                          "p99_ms": pct(times, 0.99), "max_ms": round(max(times) * 1000, 2)}
+
+    def cursor_walk(label, query):
+        """Every page of a SCIM list by RFC 9865 cursor, following nextCursor."""
+        times, users, totals = [], 0, set()
+        report[f"{label}_load_at_start"] = load()
+        path = f"{scim}/Users?count=100&attributes=userName&cursor={query}"
+        while True:
+            data, took = call("GET", path, token=token)
+            times.append(took)
+            page = json.loads(data)
+            users += len(page["Resources"])
+            totals.add(page["totalResults"])
+            nxt = page.get("nextCursor")
+            if not nxt:
+                break
+            path = f"{scim}/Users?count=100&attributes=userName&cursor={nxt}{query}"
+        report[label] = {"pages": len(times), "users": users, "totals": sorted(totals),
+                         "first_ms": round(times[0] * 1000, 2), "last_ms": round(times[-1] * 1000, 2),
+                         "p50_ms": pct(times, 0.50), "p99_ms": pct(times, 0.99),
+                         "max_ms": round(max(times) * 1000, 2)}
+
+    cursor_walk("scim_cursor_walk", "")
+    cursor_walk("scim_cursor_walk_filtered", "&filter=title%20eq%20%22Engineer%22")
+    if a.only_scim:
+        report["load_after"] = load()
+        print(json.dumps(report, indent=1))
+        sys.exit(0)
 
     dir_id = d["id"]
     for order in ("desc", "asc"):

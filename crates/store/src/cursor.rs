@@ -4,7 +4,8 @@
 //! to read in, when it was issued, and a digest of the query it belongs to, so
 //! a cursor replayed against another filter or sort is `invalidCursor` and an
 //! old one is `expiredCursor`. Keyset positions make the last page cost what
-//! the first one does.
+//! the first one does, and the result set's size, counted when the traversal
+//! began, travels in the cursor so that no later page counts again.
 
 use crate::{StoreError, StoreResult};
 use base64::Engine;
@@ -32,6 +33,10 @@ pub struct Cursor {
     /// Digest of the query (type, filter, sort) the cursor belongs to.
     #[serde(rename = "q")]
     pub query: String,
+    /// `totalResults` as counted by the traversal's first page (absent from
+    /// cursors issued before totals travelled: those pages count).
+    #[serde(rename = "c", default, skip_serializing_if = "Option::is_none")]
+    pub total: Option<u64>,
 }
 
 impl Cursor {
@@ -92,6 +97,7 @@ mod tests {
             id: "0190".into(),
             issued: 1000,
             query: query_digest(&["User", "userName sw \"b\""]),
+            total: Some(42),
         }
     }
 
@@ -113,6 +119,21 @@ mod tests {
             Cursor::decode("!!garbage", &c.query, 1010, 60),
             Err(StoreError::InvalidCursor(_))
         ));
+    }
+
+    #[test]
+    fn a_cursor_without_a_total_still_decodes() {
+        let c = Cursor {
+            total: None,
+            ..sample()
+        };
+        let text = c.encode();
+        assert!(
+            !String::from_utf8(URL_SAFE_NO_PAD.decode(&text).unwrap())
+                .unwrap()
+                .contains("\"c\"")
+        );
+        assert_eq!(Cursor::decode(&text, &c.query, 1010, 60).unwrap(), c);
     }
 
     /// Found by the `cursor` fuzz target: a forged issue time made the age

@@ -470,5 +470,59 @@ async fn a_cursor_survives_the_deletion_of_its_boundary_row() {
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(ids(&r.body), all[3..]);
-    assert_eq!(r.body["totalResults"], 5);
+    // totalResults is counted once, when the traversal began (RFC 9865);
+    // a new traversal counts again.
+    assert_eq!(r.body["totalResults"], 6);
+    assert_eq!(
+        s.get("/Users?count=3&cursor=").await.body["totalResults"],
+        5
+    );
+}
+
+/// A traversal counts on its first page only: later pages carry that count
+/// in their cursor (RFC 9865 lets totalResults be the count when the
+/// traversal began), with or without a filter, forward and back; index
+/// paging counts every page.
+#[tokio::test]
+async fn a_cursor_traversal_counts_once() {
+    let Some(s) = TestServer::start().await else {
+        return;
+    };
+    users(&s, 6).await;
+    for query in ["", &format!("&filter={}", enc("userName sw \"user\""))] {
+        let first = s.get(&format!("/Users?count=2&cursor={query}")).await;
+        assert_eq!(first.body["totalResults"], 6, "{:?}", first.body);
+        // Users created during the walk are reached (ids grow with time) but
+        // not counted by it.
+        let late = s.user(&format!("late{}", query.len())).await;
+        let mut next = first.body["nextCursor"].as_str().map(str::to_owned);
+        let mut seen = ids(&first.body);
+        let mut last = first.body.clone();
+        while let Some(cursor) = next {
+            let r = s
+                .get(&format!("/Users?count=2&cursor={}{query}", enc(&cursor)))
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+            assert_eq!(r.body["totalResults"], 6, "{:?}", r.body);
+            seen.extend(ids(&r.body));
+            next = r.body["nextCursor"].as_str().map(str::to_owned);
+            last = r.body;
+        }
+        if query.is_empty() {
+            assert!(seen.contains(&late), "{seen:?}");
+        }
+        // Back from the end, still the traversal's count.
+        let back = last["previousCursor"].as_str().unwrap();
+        let r = s
+            .get(&format!("/Users?count=2&cursor={}{query}", enc(back)))
+            .await;
+        assert_eq!(r.body["totalResults"], 6, "{:?}", r.body);
+        // A new traversal and index paging count again.
+        let fresh = s.get(&format!("/Users?count=2&cursor={query}")).await;
+        let index = s.get(&format!("/Users?count=2&startIndex=3{query}")).await;
+        let now = if query.is_empty() { 7 } else { 6 };
+        assert_eq!(fresh.body["totalResults"], now, "{:?}", fresh.body);
+        assert_eq!(index.body["totalResults"], now, "{:?}", index.body);
+        s.delete(&format!("/Users/{late}")).await;
+    }
 }

@@ -9,6 +9,7 @@ mod audit_log;
 mod bulk;
 mod bulk_limits;
 mod conformance_fixes;
+mod counts;
 mod custom_attributes;
 mod db_outage;
 mod discovery;

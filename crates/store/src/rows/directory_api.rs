@@ -19,9 +19,7 @@ use crate::directory_api::{
     UserState,
 };
 use crate::events::{self, GroupRef};
-use crate::model::{
-    Actor, Directory, DirectoryAttrs, DirectoryChange, DirectoryCounts, Kind, Stored, TokenInfo,
-};
+use crate::model::{Actor, Directory, DirectoryAttrs, DirectoryChange, Kind, Stored, TokenInfo};
 use crate::{StoreResult, now_ms, vals};
 
 /// A row of `STORED_COLUMNS` followed by the directory id.
@@ -252,47 +250,6 @@ pub fn list_directories(c: &dyn Db, q: &DirectoryQuery) -> StoreResult<Page<Dire
         .map(directory_row)
         .collect::<StoreResult<Vec<_>>>()?;
     Ok(finish_page(dirs, &q.paging, |d| d.id.clone()))
-}
-
-/// How many active and inactive users and how many groups each directory
-/// holds, for a page of directories in one query.
-pub fn directory_counts(
-    c: &dyn Db,
-    ids: &[String],
-) -> StoreResult<HashMap<String, DirectoryCounts>> {
-    let mut out: HashMap<String, DirectoryCounts> = ids
-        .iter()
-        .map(|id| (id.clone(), DirectoryCounts::default()))
-        .collect();
-    if ids.is_empty() {
-        return Ok(out);
-    }
-    let inactive = match c.dialect() {
-        Dialect::Sqlite => "json_type(doc, '$.active') = 'false'",
-        Dialect::Postgres => "(doc -> 'active')::text = 'false'",
-    };
-    let marks: Vec<String> = (1..=ids.len()).map(|i| format!("?{i}")).collect();
-    let sql = format!(
-        "SELECT directory_id, rtype, CASE WHEN rtype = {user} AND {inactive} THEN 1 ELSE 0 END AS inactive_user, COUNT(*)
-         FROM resources WHERE directory_id IN ({}) GROUP BY directory_id, rtype, inactive_user",
-        marks.join(", "),
-        user = Kind::User.code(),
-    );
-    let values: Vec<Val> = ids.iter().map(Val::from).collect();
-    for r in c.query(&sql, &values)? {
-        let (dir, rtype, off, n): (String, i64, i64, i64) =
-            (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
-        let Some(counts) = out.get_mut(&dir) else {
-            continue;
-        };
-        match (Kind::from_code(rtype), off) {
-            (Some(Kind::User), 0) => counts.active_users += n,
-            (Some(Kind::User), _) => counts.inactive_users += n,
-            (Some(Kind::Group), _) => counts.groups += n,
-            (None, _) => {}
-        }
-    }
-    Ok(out)
 }
 
 /// Changes a directory's own attributes; `None` for an unknown directory.

@@ -9,6 +9,7 @@
 use roster_scim::schema::{AttrType, SchemaRegistry};
 use serde_json::Value;
 
+use super::counts;
 use super::read::{STORED_COLUMNS, to_stored};
 use crate::cursor::{Cursor, query_digest};
 use crate::db::{Db, Val};
@@ -104,14 +105,14 @@ pub fn list(
         if n < bound {
             selective = Some((cand, params));
         } else if cand.exact {
-            counted = Some(scalar_count(
-                c,
-                &format!(
+            // Counted only when a page needs the total (see `count_all`).
+            counted = Some((
+                format!(
                     "SELECT count(*) FROM (SELECT DISTINCT r FROM ({}) AS c) AS d",
                     cand.sql
                 ),
                 params,
-            )?);
+            ));
         }
     }
     let mut params = match selective {
@@ -149,19 +150,23 @@ pub fn list(
         descending: sort.is_some() && q.sort_order == SortOrder::Descending,
         sort,
     };
-    let total = match counted {
-        Some(n) => n,
-        None => scalar_count(
+    // Never the documents: an unfiltered list reads the directory's counts,
+    // a broad exact filter counts its index entries.
+    let count_all = || match (&counted, &q.filter) {
+        (Some((sql, params)), _) => scalar_count(c, sql, params),
+        (None, None) => counts::of_kind(c, dir, q.kind),
+        (None, Some(_)) => scalar_count(
             c,
             &format!(
                 "SELECT count(*) FROM {} WHERE {}",
                 plan.from_sql, plan.where_sql
             ),
             &plan.params,
-        )?,
+        ),
     };
     match &q.page {
         Page::Index { start, count } => {
+            let total = count_all()?;
             let resources = if *count == 0 {
                 Vec::new()
             } else {
@@ -200,6 +205,12 @@ pub fn list(
                 .as_deref()
                 .map(|t| Cursor::decode(t, &digest, now, opts.cursor_timeout_secs))
                 .transpose()?;
+            // Counted once per traversal (RFC 9865 lets totalResults be the
+            // count when it began): the first page counts, later ones carry it on.
+            let total = match position.as_ref().and_then(|p| p.total) {
+                Some(total) => total,
+                None => count_all()?,
+            };
             cursor_page(c, &plan, position, *count, total, &digest, now)
         }
     }
@@ -287,6 +298,7 @@ fn cursor_page(
             id: row.0.id.clone(),
             issued: now,
             query: digest.to_owned(),
+            total: Some(total),
         }
         .encode()
     };

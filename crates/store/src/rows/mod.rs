@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod admin_keys;
 pub mod audit;
+pub mod counts;
 pub mod directory_api;
 pub mod google;
 pub mod google_staging;

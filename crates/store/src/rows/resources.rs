@@ -204,6 +204,7 @@ pub fn create(
         created: now,
         last_modified: now,
     };
+    ds.counts().created(stored.kind, &stored.doc);
     let created = match stored.kind {
         Kind::User => events::USER_CREATED,
         Kind::Group => events::GROUP_CREATED,
@@ -464,6 +465,7 @@ pub fn update(
             vals![version, now, id],
         )?;
     }
+    ds.counts().changed(kind, &current.doc, &update.doc);
     let stored = Stored {
         id: id.to_owned(),
         kind,
@@ -565,6 +567,7 @@ pub fn delete(
         vals![id],
     )?;
     if let Some(number) = number {
+        ds.counts().deleted(kind, &current.doc);
         let entries = index::entries_of(reg, kind, &current.doc)?;
         index::remove(c, ds.index_keys(), dir, kind, number, &entries)?;
     }

@@ -11,12 +11,14 @@ use crate::{StoreError, StoreResult, vals};
 /// What the writes of one transaction to one directory read about it, read
 /// at most once: building an event's payload needs the custom-attribute
 /// mapping for every created or changed user, and a bulk request creates a
-/// thousand of them in one transaction.
+/// thousand of them in one transaction. It also carries what those writes
+/// do to the directory's counts, written once before the commit.
 pub struct DirSettings {
     dir: String,
     loaded: OnceCell<DirectorySettings>,
     /// The directory's attribute keys (`attr_keys`), read at first use.
     keys: crate::index::KeyCache,
+    counts: super::counts::Pending,
 }
 
 impl DirSettings {
@@ -25,6 +27,7 @@ impl DirSettings {
             dir: dir.to_owned(),
             loaded: OnceCell::new(),
             keys: Default::default(),
+            counts: Default::default(),
         }
     }
 
@@ -35,6 +38,17 @@ impl DirSettings {
     /// The directory's attribute keys, for writing index rows.
     pub fn index_keys(&self) -> &crate::index::KeyCache {
         &self.keys
+    }
+
+    /// The directory's counts as this transaction has changed them so far.
+    pub fn counts(&self) -> &super::counts::Pending {
+        &self.counts
+    }
+
+    /// Writes the transaction's changes to the directory's counts; the last
+    /// statement of every write transaction that changes resources.
+    pub fn flush_counts(&self, c: &dyn Db) -> StoreResult<()> {
+        super::counts::flush(c, &self.dir, &self.counts)
     }
 
     fn get(&self, c: &dyn Db) -> StoreResult<&DirectorySettings> {

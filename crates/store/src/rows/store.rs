@@ -59,7 +59,7 @@ impl<T: SqlStore> ResourceStore for T {
             let result = work(&mut tx);
             match tx.poisoned {
                 Some(e) => Err(e),
-                None => result,
+                None => result.and_then(|()| tx.settings.flush_counts(c)),
             }
         })
         .await
@@ -69,7 +69,10 @@ impl<T: SqlStore> ResourceStore for T {
         let dir = directory.to_owned();
         let reg = self.registry().clone();
         self.run_write(Some(dir.clone()), move |c| {
-            resources::create(c, &reg, &settings::DirSettings::new(&dir), new)
+            let ds = settings::DirSettings::new(&dir);
+            let stored = resources::create(c, &reg, &ds, new)?;
+            ds.flush_counts(c)?;
+            Ok(stored)
         })
         .await
     }
@@ -91,15 +94,10 @@ impl<T: SqlStore> ResourceStore for T {
         let (dir, id) = (directory.to_owned(), id.to_owned());
         let reg = self.registry().clone();
         self.run_write(Some(dir.clone()), move |c| {
-            resources::update(
-                c,
-                &reg,
-                &settings::DirSettings::new(&dir),
-                kind,
-                &id,
-                if_match,
-                f,
-            )
+            let ds = settings::DirSettings::new(&dir);
+            let stored = resources::update(c, &reg, &ds, kind, &id, if_match, f)?;
+            ds.flush_counts(c)?;
+            Ok(stored)
         })
         .await
     }
@@ -114,14 +112,9 @@ impl<T: SqlStore> ResourceStore for T {
         let (dir, id) = (directory.to_owned(), id.to_owned());
         let reg = self.registry().clone();
         self.run_write(Some(dir.clone()), move |c| {
-            resources::delete(
-                c,
-                &reg,
-                &settings::DirSettings::new(&dir),
-                kind,
-                &id,
-                if_match,
-            )
+            let ds = settings::DirSettings::new(&dir);
+            resources::delete(c, &reg, &ds, kind, &id, if_match)?;
+            ds.flush_counts(c)
         })
         .await
     }
@@ -214,8 +207,7 @@ impl<T: SqlStore> DirectoryStore for T {
         ids: &[String],
     ) -> StoreResult<HashMap<String, DirectoryCounts>> {
         let ids = ids.to_vec();
-        self.run_read(move |c| directory_api::directory_counts(c, &ids))
-            .await
+        self.run_read(move |c| super::counts::read(c, &ids)).await
     }
 
     async fn update_directory(

@@ -134,6 +134,7 @@ impl Tx for DbTx<'_> {
 
     fn begin_group(&mut self) -> StoreResult<()> {
         self.conn.batch("SAVEPOINT op_group")?;
+        self.settings.counts().mark();
         Ok(())
     }
 
@@ -143,6 +144,7 @@ impl Tx for DbTx<'_> {
         } else {
             "ROLLBACK TO op_group; RELEASE op_group"
         })?;
+        self.settings.counts().release(keep);
         Ok(())
     }
 }
