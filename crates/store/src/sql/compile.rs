@@ -978,6 +978,29 @@ mod tests {
         );
     }
 
+    /// The details of SQLite's `EXPLAIN QUERY PLAN` for `query`, bound to
+    /// directory "dir", resource type 1 and then `params`.
+    pub(crate) fn explain(
+        conn: &rusqlite::Connection,
+        query: &str,
+        params: &[SqlParam],
+    ) -> Vec<String> {
+        let mut values = vec![
+            rusqlite::types::Value::Text("dir".into()),
+            rusqlite::types::Value::Integer(1),
+        ];
+        values.extend(params.iter().map(|p| match p {
+            SqlParam::Text(s) => rusqlite::types::Value::Text(s.clone()),
+            SqlParam::Int(i) => rusqlite::types::Value::Integer(*i),
+            SqlParam::Real(f) => rusqlite::types::Value::Real(*f),
+        }));
+        let mut stmt = conn.prepare(query).unwrap();
+        stmt.query_map(rusqlite::params_from_iter(values), |r| r.get(3))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    }
+
     fn user_sql(filter: &str) -> (String, Vec<SqlParam>) {
         let reg = SchemaRegistry::core();
         let rt = reg.resource_type("User").unwrap();
@@ -1056,21 +1079,7 @@ mod tests {
                 "EXPLAIN QUERY PLAN SELECT r.id FROM resources r \
                  WHERE r.directory_id = ?1 AND r.rtype = ?2 AND {sql} ORDER BY r.id LIMIT 100"
             );
-            let mut values = vec![
-                rusqlite::types::Value::Text("dir".into()),
-                rusqlite::types::Value::Integer(1),
-            ];
-            values.extend(params.iter().map(|p| match p {
-                SqlParam::Text(s) => rusqlite::types::Value::Text(s.clone()),
-                SqlParam::Int(i) => rusqlite::types::Value::Integer(*i),
-                SqlParam::Real(f) => rusqlite::types::Value::Real(*f),
-            }));
-            let mut stmt = conn.prepare(&query).unwrap();
-            let plan: Vec<String> = stmt
-                .query_map(rusqlite::params_from_iter(values), |r| r.get(3))
-                .unwrap()
-                .collect::<rusqlite::Result<_>>()
-                .unwrap();
+            let plan = explain(&conn, &query, &params);
             assert!(
                 !plan.iter().any(|d| d.starts_with("SCAN r")),
                 "{filter} scans the resources table: {plan:#?}"

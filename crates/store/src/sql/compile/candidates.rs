@@ -378,21 +378,7 @@ mod tests {
                  WHERE r.r = c.n ORDER BY r.id LIMIT 100",
                 cand.sql
             );
-            let mut values = vec![
-                rusqlite::types::Value::Text("dir".into()),
-                rusqlite::types::Value::Integer(1),
-            ];
-            values.extend(params.iter().map(|p| match p {
-                SqlParam::Text(s) => rusqlite::types::Value::Text(s.clone()),
-                SqlParam::Int(i) => rusqlite::types::Value::Integer(*i),
-                SqlParam::Real(f) => rusqlite::types::Value::Real(*f),
-            }));
-            let mut stmt = conn.prepare(&query).unwrap();
-            let plan: Vec<String> = stmt
-                .query_map(rusqlite::params_from_iter(values), |r| r.get(3))
-                .unwrap()
-                .collect::<rusqlite::Result<_>>()
-                .unwrap();
+            let plan = super::super::tests::explain(&conn, &query, &params);
             assert!(
                 !plan
                     .iter()
