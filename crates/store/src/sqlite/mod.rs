@@ -12,7 +12,6 @@ pub(crate) mod conn;
 mod db;
 mod deadline;
 mod durable;
-mod optimize;
 
 pub use conn::SCHEMA_VERSION;
 
@@ -32,7 +31,6 @@ use crate::rows::store::SqlStore;
 use crate::{ListOptions, StoreError, StoreResult};
 use deadline::Deadline;
 use durable::{Completion, Horizon, Syncer};
-use optimize::{Generation, Planner};
 
 #[derive(Debug, Clone)]
 pub struct SqliteOptions {
@@ -92,22 +90,18 @@ impl SqliteStore {
         crate::index::ensure(&*tx, &reg)?;
         tx.commit().db()?;
         checkpoint::start(&mut writer, &options.path)?;
-        // Before the readers open, so that they start with the statistics.
-        let generation = Generation::default();
-        let planner = Planner::start(&writer, generation.clone()).db()?;
         let readers = ReadPool::start(
             &options.path,
             &horizon,
             options.readers.max(1),
             options.statement_timeout,
-            &generation,
         )?;
         let syncer = Syncer::start(&options.path, horizon)?;
         let (tx, rx) = mpsc::channel::<Job>();
         let max_batch = options.max_batch.max(1);
         std::thread::Builder::new()
             .name("roster-sqlite-writer".into())
-            .spawn(move || writer_loop(writer, rx, max_batch, syncer, planner))
+            .spawn(move || writer_loop(writer, rx, max_batch, syncer))
             .map_err(|e| StoreError::internal_from("cannot start the writer thread", e))?;
         Ok(SqliteStore {
             writer: Mutex::new(tx),
@@ -216,17 +210,15 @@ impl ReadPool {
         horizon: &Horizon,
         n: usize,
         limit: Option<Duration>,
-        generation: &Generation,
     ) -> StoreResult<Arc<ReadPool>> {
         let mut idle = Vec::with_capacity(n);
         for i in 0..n {
-            let mut reader = Reader::open(path, horizon, limit, generation)?;
+            let reader = Reader::open(path, horizon, limit)?;
             let (tx, rx) = mpsc::channel::<ReadJob>();
             std::thread::Builder::new()
                 .name(format!("roster-sqlite-reader-{i}"))
                 .spawn(move || {
                     while let Ok(job) = rx.recv() {
-                        reader.refresh();
                         if let Some(d) = &reader.deadline {
                             d.start();
                         }
@@ -246,67 +238,20 @@ impl ReadPool {
     }
 }
 
-/// One read connection, with its deadline and the statistics it loaded.
+/// One read connection, with its deadline.
 struct Reader {
     conn: Connection,
     deadline: Option<Arc<Deadline>>,
-    path: PathBuf,
-    horizon: Horizon,
-    limit: Option<Duration>,
-    generation: Generation,
-    /// The analyses behind the statistics this connection loaded.
-    loaded: u64,
 }
 
 impl Reader {
-    fn open(
-        path: &Path,
-        horizon: &Horizon,
-        limit: Option<Duration>,
-        generation: &Generation,
-    ) -> StoreResult<Reader> {
-        let loaded = generation.get();
-        let (conn, deadline) = Self::connect(path, horizon, limit)?;
-        Ok(Reader {
-            conn,
-            deadline,
-            path: path.to_owned(),
-            horizon: horizon.clone(),
-            limit,
-            generation: generation.clone(),
-            loaded,
-        })
-    }
-
-    fn connect(
-        path: &Path,
-        horizon: &Horizon,
-        limit: Option<Duration>,
-    ) -> StoreResult<(Connection, Option<Arc<Deadline>>)> {
+    fn open(path: &Path, horizon: &Horizon, limit: Option<Duration>) -> StoreResult<Reader> {
         let mut conn = conn::open_reader(path, horizon)?;
         let deadline = match limit {
             Some(limit) => Some(Deadline::install(&mut conn, limit)?),
             None => None,
         };
-        Ok((conn, deadline))
-    }
-
-    /// Opens the connection anew when the writer analyzed since it opened:
-    /// SQLite loads statistics with the schema, and ANALYZE leaves the
-    /// schema as it is. A failure keeps the old connection (and statistics).
-    fn refresh(&mut self) {
-        let now = self.generation.get();
-        if now == self.loaded {
-            return;
-        }
-        match Self::connect(&self.path, &self.horizon, self.limit) {
-            Ok((conn, deadline)) => {
-                self.conn = conn;
-                self.deadline = deadline;
-                self.loaded = now;
-            }
-            Err(e) => tracing::warn!(error = %e.chain(), "cannot reopen a SQLite reader"),
-        }
+        Ok(Reader { conn, deadline })
     }
 }
 
@@ -324,13 +269,7 @@ fn run_in_savepoint<R>(
     result
 }
 
-fn writer_loop(
-    conn: Connection,
-    rx: mpsc::Receiver<Job>,
-    max_batch: usize,
-    mut syncer: Syncer,
-    mut planner: Planner,
-) {
+fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, max_batch: usize, mut syncer: Syncer) {
     let fail_all = |batch: Vec<Job>, why: StoreError| {
         for job in batch {
             job(None, false).0(Err(why.clone()));
@@ -391,8 +330,6 @@ fn writer_loop(
             crate::gauges::committed("sqlite", size, head - base, started.elapsed());
         }
         syncer.finish(generation, committed, completions);
-        // After the replies are on their way: a large load leaves statistics.
-        planner.committed(&conn);
     }
 }
 
