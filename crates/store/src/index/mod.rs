@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use roster_scim::schema::{AttributeDef, SchemaRegistry};
 use serde_json::Value;
 
-use crate::db::{Db, Dialect};
+use crate::db::{Db, Dialect, Val};
 use crate::model::Kind;
 use crate::{StoreError, StoreResult, vals};
 use entries::Entry;
@@ -35,10 +35,11 @@ const FINGERPRINT_KEY: &str = "attr_index_schemas";
 
 /// The key numbers of one directory's attribute paths, read once per
 /// transaction (like the rest of `DirSettings`) and added to as new paths
-/// appear.
+/// appear. Keyed by resource type, then path, so that a lookup (one per
+/// index row written) borrows the path instead of copying it.
 #[derive(Default)]
 pub struct KeyCache {
-    keys: RefCell<Option<HashMap<(i64, String), i64>>>,
+    keys: RefCell<Option<HashMap<i64, HashMap<String, i64>>>>,
 }
 
 impl KeyCache {
@@ -49,25 +50,29 @@ impl KeyCache {
             Some(map) => map,
             None => keys.insert(load_keys(c, dir)?),
         };
-        if let Some(k) = map.get(&(kind.code(), path.to_owned())) {
+        let paths = map.entry(kind.code()).or_default();
+        if let Some(k) = paths.get(path) {
             return Ok(*k);
         }
         let k = create_key(c, dir, kind, path)?;
-        map.insert((kind.code(), path.to_owned()), k);
+        paths.insert(path.to_owned(), k);
         Ok(k)
     }
 }
 
-fn load_keys(c: &dyn Db, dir: &str) -> StoreResult<HashMap<(i64, String), i64>> {
+fn load_keys(c: &dyn Db, dir: &str) -> StoreResult<HashMap<i64, HashMap<String, i64>>> {
     // `query_held`: keys are never held inserts, so PostgreSQL need not send
     // the held rows first and a bulk load keeps batching them.
-    c.query_held(
+    let mut map: HashMap<i64, HashMap<String, i64>> = HashMap::new();
+    for r in c.query_held(
         "SELECT rtype, path, k FROM attr_keys WHERE directory_id = ?",
         vals![dir],
-    )?
-    .iter()
-    .map(|r| Ok(((r.get(0)?, r.get(1)?), r.get(2)?)))
-    .collect()
+    )? {
+        map.entry(r.get(0)?)
+            .or_default()
+            .insert(r.get(1)?, r.get(2)?);
+    }
+    Ok(map)
 }
 
 fn create_key(c: &dyn Db, dir: &str, kind: Kind, path: &str) -> StoreResult<i64> {
@@ -113,11 +118,9 @@ pub fn insert(
     r: i64,
     list: &[Entry],
 ) -> StoreResult<()> {
-    for en in list {
-        let k = keys.key(c, dir, kind, &en.path)?;
-        c.insert_later(INSERT, vals![k, en.v.as_str(), r, en.e])?;
-    }
-    Ok(())
+    each_row(c, keys, dir, kind, r, list, |row| {
+        c.insert_later(INSERT, row)
+    })
 }
 
 /// Deletes entries of resource `r`, each by its primary key.
@@ -129,9 +132,24 @@ pub fn remove(
     r: i64,
     list: &[Entry],
 ) -> StoreResult<()> {
+    each_row(c, keys, dir, kind, r, list, |row| {
+        c.exec(DELETE, row).map(|_| ())
+    })
+}
+
+/// Calls `write` with the `(k, v, r, e)` row of each entry of resource `r`.
+fn each_row(
+    c: &dyn Db,
+    keys: &KeyCache,
+    dir: &str,
+    kind: Kind,
+    r: i64,
+    list: &[Entry],
+    mut write: impl FnMut(&[Val]) -> StoreResult<()>,
+) -> StoreResult<()> {
     for en in list {
         let k = keys.key(c, dir, kind, &en.path)?;
-        c.exec(DELETE, vals![k, en.v.as_str(), r, en.e])?;
+        write(vals![k, en.v.as_str(), r, en.e])?;
     }
     Ok(())
 }
