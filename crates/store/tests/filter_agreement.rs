@@ -38,8 +38,16 @@ const LATE: char = '\u{1}';
 
 const WORDS: &[&str] = &[
     "alice", "Alice", "ALICE", "bob", "Bob", "émile", "Émile", "zoë", "a%b", "a_b", "x*y", "q?r",
-    "[z]", "ice", "al", "", "Eng", "eng", "R&D", "100%",
+    "[z]", "ice", "al", "", "Eng", "eng", "R&D", "100%", LONG,
 ];
+
+/// Longer than the index keeps whole (`index::entries::CUT`), with a match
+/// for `co "alice"` and `ew "com"` past the part it keeps.
+const LONG: &str = concat!(
+    "Aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+    "-Alice@Example.com"
+);
 
 const EMAILS: &[&str] = &[
     "alice@example.com",

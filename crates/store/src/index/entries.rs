@@ -7,13 +7,17 @@
 //! as index text, and the ordinal of the element it came from inside its
 //! top-level attribute (0 for a singular one), so that two conditions of
 //! `emails[type eq "work" and value ew "x"]` can be held to one element.
+//! Entries of text values are also searched by substring (`co`, `ew`: see
+//! `crate::index::text`).
 //!
 //! Values are read exactly as `roster_scim::filter` reads them (an array is
 //! its elements, `null` is no value, an element that is not an object has no
 //! sub-attributes), so a lookup finds every resource the evaluator would
 //! match:
 //! - text (string, reference, binary): folded when not `caseExact`, and cut
-//!   to its first [`CUT`] characters followed by [`CUT_MARK`] when longer;
+//!   to its first [`CUT`] characters followed by [`CUT_MARK`] when longer; a
+//!   cut value also gives an entry under [`cut_path`] of its path, so that a
+//!   substring search knows when its answer may have missed one;
 //! - boolean: `0` or `1`; numbers: [`number_key`]; dateTimes: the instant
 //!   key of `crate::sql::compile::instant_key`;
 //! - a present value of the wrong type for its attribute, and a present
@@ -23,8 +27,9 @@
 //!
 //! Not indexed: `returned: never` attributes (filters see them absent), and
 //! attributes that live in indexed columns or rows elsewhere (`id`,
-//! `externalId`, `meta`, the name column `userName` / a group's
-//! `displayName`, `members` and `groups`).
+//! `externalId`, `meta`, `members` and `groups`). `userName` and a group's
+//! `displayName` are indexed here as well as in the name column (which keeps
+//! names unique and sorts by them), so that substring searches reach them.
 
 use roster_scim::schema::{AttrType, AttributeDef, ResourceType, Returned, SchemaRegistry};
 use roster_scim::values::{datetime_key, fold, parse_datetime};
@@ -51,6 +56,14 @@ pub struct Entry {
     pub path: String,
     pub v: String,
     pub e: i64,
+    /// A text value, which substring searches read (an empty `v` never is).
+    pub text: bool,
+}
+
+/// The path under which a resource has an entry for each cut value of
+/// `path`: no attribute path begins with a control character.
+pub fn cut_path(path: &str) -> String {
+    format!("\u{1}{path}")
 }
 
 /// The canonical path of an attribute: `attr` or `attr.sub`, prefixed by
@@ -119,7 +132,7 @@ pub fn entries(reg: &SchemaRegistry, rt: &ResourceType, doc: &Value) -> Vec<Entr
     let mut out = Vec::new();
     for (e, v) in elements(doc.get(SCHEMAS_PATH)) {
         match v.as_str() {
-            Some(s) => push(&mut out, SCHEMAS_PATH, text_key(s, true), e),
+            Some(s) => push_text(&mut out, SCHEMAS_PATH, text_key(s, true), e),
             None => presence(&mut out, SCHEMAS_PATH, v, e),
         }
     }
@@ -141,13 +154,13 @@ pub fn entries(reg: &SchemaRegistry, rt: &ResourceType, doc: &Value) -> Vec<Entr
     out
 }
 
-/// Attributes of the core schema whose filters read columns or membership
-/// rows (see `crate::sql::compile`), not the document.
+/// Attributes of the core schema whose filters read membership rows (see
+/// `crate::sql::compile`), not the document.
 fn served_elsewhere(rt: &ResourceType, def: &AttributeDef) -> bool {
     let name = def.name.as_str();
     match rt.name.as_str() {
-        "User" => name == "userName" || name == "groups",
-        "Group" => name == "displayName" || name == "members",
+        "User" => name == "groups",
+        "Group" => name == "members",
         _ => false,
     }
 }
@@ -178,6 +191,21 @@ fn push(out: &mut Vec<Entry>, path: &str, v: String, e: i64) {
         path: path.to_owned(),
         v,
         e,
+        text: false,
+    });
+}
+
+/// The entry of a text value (see [`text_key`]), and the mark of a cut one.
+fn push_text(out: &mut Vec<Entry>, path: &str, v: String, e: i64) {
+    if is_cut(&v) {
+        push(out, &cut_path(path), String::new(), e);
+    }
+    let text = !v.is_empty();
+    out.push(Entry {
+        path: path.to_owned(),
+        v,
+        e,
+        text,
     });
 }
 
@@ -221,7 +249,10 @@ fn attribute(out: &mut Vec<Entry>, ext: Option<&str>, def: &AttributeDef, value:
 fn typed(out: &mut Vec<Entry>, path: &str, def: &AttributeDef, v: &Value, e: i64) {
     let key = match def.ty {
         AttrType::String | AttrType::Reference | AttrType::Binary => {
-            v.as_str().map(|s| text_key(s, !def.case_exact))
+            if let Some(s) = v.as_str() {
+                return push_text(out, path, text_key(s, !def.case_exact), e);
+            }
+            None
         }
         AttrType::Boolean => v.as_bool().map(|b| bool_key(b).to_owned()),
         AttrType::Integer | AttrType::Decimal => v.as_f64().map(number_key),
@@ -278,12 +309,9 @@ mod tests {
         // caseExact: true (an id).
         assert!(has(&list, &format!("{ENT}:employeeNumber"), "e7", 0));
         assert!(has(&list, &format!("{ENT}:manager.value"), "M-1", 0));
-        // Served by columns, not by this index.
-        assert!(
-            !list
-                .iter()
-                .any(|(p, ..)| p == "userName" || p == "externalId")
-        );
+        // Names are here for substring searches; externalId is a column's.
+        assert!(has(&list, "userName", "alice", 0));
+        assert!(!list.iter().any(|(p, ..)| p == "externalId"));
     }
 
     #[test]
@@ -311,6 +339,9 @@ mod tests {
         assert_eq!(title.chars().count(), CUT + 1);
         assert!(title.starts_with(&"ab".repeat(100)));
         assert!(is_cut(title));
+        // The cut is marked under a path of its own, for substring searches.
+        assert!(has(&list, &cut_path("title"), "", 0));
+        assert!(!list.iter().any(|(p, ..)| p == &cut_path("nickName")));
         let nick = &list.iter().find(|(p, ..)| p == "nickName").unwrap().1;
         assert_eq!(nick, &"x".repeat(CUT));
         assert!(!is_cut(nick));
@@ -382,7 +413,9 @@ mod tests {
             rt,
             &json!({"displayName": "G", "members": [{"value": "u"}]}),
         );
-        assert!(g.is_empty(), "{g:?}");
+        // Members are rows of their own; the name is indexed.
+        let paths: Vec<&str> = g.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(paths, ["displayName"], "{g:?}");
         let a = instant_key(datetime_key(
             parse_datetime("2026-01-01T01:00:00+01:00").unwrap(),
         ));

@@ -15,6 +15,7 @@
 //! opened with other schemas rebuilds it ([`ensure`]).
 
 pub mod entries;
+pub mod text;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -22,13 +23,13 @@ use std::collections::HashMap;
 use roster_scim::schema::{AttributeDef, SchemaRegistry};
 use serde_json::Value;
 
-use crate::db::{Db, Dialect, Val};
+use crate::db::{Db, Dialect};
 use crate::model::Kind;
 use crate::{StoreError, StoreResult, vals};
 use entries::Entry;
 
 /// Bumped whenever what [`entries`] produces changes, so stores rebuild.
-const FORMAT: u64 = 1;
+const FORMAT: u64 = 2;
 
 /// The `store_meta` key under which the fingerprint of the indexed schemas is kept.
 const FINGERPRINT_KEY: &str = "attr_index_schemas";
@@ -100,6 +101,11 @@ fn create_key(c: &dyn Db, dir: &str, kind: Kind, path: &str) -> StoreResult<i64>
 
 const INSERT: &str = "INSERT INTO attr_index (k, v, r, e) VALUES (?, ?, ?, ?)";
 const DELETE: &str = "DELETE FROM attr_index WHERE k = ? AND v = ? AND r = ? AND e = ?";
+/// SQLite: a text entry names the `attr_text` row just inserted for it.
+const INSERT_TEXT: &str =
+    "INSERT INTO attr_index (k, v, r, e, t) VALUES (?, ?, ?, ?, last_insert_rowid())";
+const DELETE_TEXT: &str =
+    "DELETE FROM attr_index WHERE k = ? AND v = ? AND r = ? AND e = ? RETURNING t";
 
 /// The entries of a document of `kind`.
 pub fn entries_of(reg: &SchemaRegistry, kind: Kind, doc: &Value) -> StoreResult<Vec<Entry>> {
@@ -107,6 +113,11 @@ pub fn entries_of(reg: &SchemaRegistry, kind: Kind, doc: &Value) -> StoreResult<
         .resource_type(kind.name())
         .ok_or_else(|| StoreError::internal(format!("no {} resource type", kind.name())))?;
     Ok(entries::entries(reg, rt, doc))
+}
+
+/// Whether this store keeps `attr_text` rows beside text entries.
+fn keeps_text_rows(c: &dyn Db) -> bool {
+    c.dialect() == Dialect::Sqlite
 }
 
 /// Inserts entries of resource `r` (held: PostgreSQL sends them by COPY).
@@ -118,9 +129,17 @@ pub fn insert(
     r: i64,
     list: &[Entry],
 ) -> StoreResult<()> {
-    each_row(c, keys, dir, kind, r, list, |row| {
-        c.insert_later(INSERT, row)
-    })
+    let text_rows = keeps_text_rows(c);
+    for en in list {
+        let k = keys.key(c, dir, kind, &en.path)?;
+        if text_rows && en.text {
+            text::insert(c, k, &en.v, r, en.e)?;
+            c.insert_later(INSERT_TEXT, vals![k, en.v.as_str(), r, en.e])?;
+        } else {
+            c.insert_later(INSERT, vals![k, en.v.as_str(), r, en.e])?;
+        }
+    }
+    Ok(())
 }
 
 /// Deletes entries of resource `r`, each by its primary key.
@@ -132,24 +151,19 @@ pub fn remove(
     r: i64,
     list: &[Entry],
 ) -> StoreResult<()> {
-    each_row(c, keys, dir, kind, r, list, |row| {
-        c.exec(DELETE, row).map(|_| ())
-    })
-}
-
-/// Calls `write` with the `(k, v, r, e)` row of each entry of resource `r`.
-fn each_row(
-    c: &dyn Db,
-    keys: &KeyCache,
-    dir: &str,
-    kind: Kind,
-    r: i64,
-    list: &[Entry],
-    mut write: impl FnMut(&[Val]) -> StoreResult<()>,
-) -> StoreResult<()> {
+    let text_rows = keeps_text_rows(c);
     for en in list {
         let k = keys.key(c, dir, kind, &en.path)?;
-        write(vals![k, en.v.as_str(), r, en.e])?;
+        let row = vals![k, en.v.as_str(), r, en.e];
+        if text_rows && en.text {
+            for gone in c.query(DELETE_TEXT, row)? {
+                if let Some(t) = gone.get::<Option<i64>>(0)? {
+                    text::remove(c, t)?;
+                }
+            }
+        } else {
+            c.exec(DELETE, row)?;
+        }
     }
     Ok(())
 }
@@ -187,6 +201,7 @@ pub fn difference(old: &[Entry], new: &[Entry]) -> (Vec<Entry>, Vec<Entry>) {
 /// directory by ON DELETE CASCADE; the index rows have no foreign key, which
 /// would cost an index by resource).
 pub fn delete_directory(c: &dyn Db, dir: &str) -> StoreResult<()> {
+    text::delete_directory(c, dir)?;
     c.exec(
         "DELETE FROM attr_index WHERE k IN (SELECT k FROM attr_keys WHERE directory_id = ?)",
         vals![dir],
@@ -254,6 +269,7 @@ pub fn ensure(c: &dyn Db, reg: &SchemaRegistry) -> StoreResult<bool> {
 
 /// Builds the whole index anew from the documents, in pages of resources.
 fn rebuild(c: &dyn Db, reg: &SchemaRegistry) -> StoreResult<()> {
+    text::clear(c)?;
     c.exec("DELETE FROM attr_index", &[])?;
     let mut caches: HashMap<String, KeyCache> = HashMap::new();
     let mut after = i64::MIN;
@@ -358,6 +374,7 @@ mod tests {
             path: path.into(),
             v: v.into(),
             e,
+            text: true,
         }
     }
 

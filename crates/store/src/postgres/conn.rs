@@ -17,7 +17,7 @@ use super::copy::{COPY_CHUNK, CopyForm, CopyPlan, Held, HeldCopy, Source, copy_f
 use crate::db::{Db, Dialect, Row, Val, postgres_placeholders};
 use crate::{StoreError, StoreResult};
 
-pub const SCHEMA_VERSION: i64 = 13;
+pub const SCHEMA_VERSION: i64 = 14;
 const SCHEMA: &str = include_str!("schema.sql");
 /// The advisory lock key that serializes migrations of concurrent starts.
 const MIGRATION_LOCK: i64 = 0x526f_7374_6572; // "Roster"
@@ -828,6 +828,10 @@ fn migrate_in_transaction(conn: &PgConn) -> StoreResult<()> {
             crate::db::Dialect::Postgres,
         ))?;
     }
+    if version < 14 {
+        // Substring search through the attribute index.
+        create_attr_trigram_index(conn)?;
+    }
     conn.exec(
         "UPDATE roster_schema SET version = ?",
         crate::vals![SCHEMA_VERSION],
@@ -862,6 +866,31 @@ fn create_fold(conn: &PgConn) -> StoreResult<()> {
 /// `emails.value` index searches. They need the pg_trgm extension; where it
 /// cannot be installed those filters still work, by scanning.
 fn create_trigram_indexes(conn: &PgConn) -> StoreResult<()> {
+    let Some(ops) = trigram_ops(conn)? else {
+        return Ok(());
+    };
+    conn.batch(&format!(
+        "CREATE INDEX resources_name_trgm ON resources USING gin (name_key {ops});
+         CREATE INDEX resource_values_trgm ON resource_values USING gin (value {ops});"
+    ))
+}
+
+/// Substring search over the attribute index (`crate::index::text`): one
+/// trigram index on `attr_index.v` serves `co` and `ew` on every attribute,
+/// names included, so the name column's own is dropped.
+fn create_attr_trigram_index(conn: &PgConn) -> StoreResult<()> {
+    let Some(ops) = trigram_ops(conn)? else {
+        return Ok(());
+    };
+    conn.batch(&format!(
+        "CREATE INDEX attr_index_trgm ON attr_index USING gin (v {ops});
+         DROP INDEX IF EXISTS resources_name_trgm;"
+    ))
+}
+
+/// `gin_trgm_ops`, qualified by the schema pg_trgm lives in, after
+/// installing the extension if it can be; `None` when it is not available.
+fn trigram_ops(conn: &PgConn) -> StoreResult<Option<String>> {
     conn.batch("SAVEPOINT trgm")?;
     if let Err(e) = conn.batch("CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA public") {
         // Another instance may be creating it at this moment; it is there or it is not.
@@ -879,13 +908,12 @@ fn create_trigram_indexes(conn: &PgConn) -> StoreResult<()> {
         tracing::warn!(
             "the pg_trgm extension is not available: co and ew filters will scan a directory"
         );
-        return Ok(());
+        return Ok(None);
     };
-    let ops = format!("\"{}\".gin_trgm_ops", schema.replace('"', ""));
-    conn.batch(&format!(
-        "CREATE INDEX resources_name_trgm ON resources USING gin (name_key {ops});
-         CREATE INDEX resource_values_trgm ON resource_values USING gin (value {ops});"
-    ))
+    Ok(Some(format!(
+        "\"{}\".gin_trgm_ops",
+        schema.replace('"', "")
+    )))
 }
 
 #[cfg(test)]
@@ -998,8 +1026,8 @@ mod tests {
             N
         );
         assert_eq!(count(&c, "SELECT count(*) FROM resource_values"), 2 * N);
-        // emails.value and phoneNumbers.value of every user, numbered apart.
-        assert_eq!(count(&c, "SELECT count(*) FROM attr_index"), 2 * N);
+        // userName, emails.value and phoneNumbers.value of every user, numbered apart.
+        assert_eq!(count(&c, "SELECT count(*) FROM attr_index"), 3 * N);
         assert_eq!(
             count(&c, "SELECT count(DISTINCT r) FROM attr_index"),
             count(&c, "SELECT count(*) FROM resources WHERE rtype = 1")

@@ -90,7 +90,9 @@ pub fn list(
     let bound = opts.selective;
     let mut selective = None;
     let mut counted = None;
+    let mut exact = false;
     if let Some((cand, params)) = &candidates {
+        exact = cand.exact && !has_cut_values(c, dir, q.kind, &cand.cut_paths)?;
         // How many candidates, counting no further than the bound: the
         // planner's guesses (no statistics right after a load) never decide
         // between the two plans below.
@@ -104,7 +106,7 @@ pub fn list(
         )?;
         if n < bound {
             selective = Some((cand, params));
-        } else if cand.exact {
+        } else if exact {
             // Counted only when a page needs the total (see `count_all`).
             counted = Some((
                 format!(
@@ -136,7 +138,7 @@ pub fn list(
         where_sql = "r.r = c.n".to_owned();
     }
     // An exact candidate set needs no recheck against the documents.
-    let recheck = !selective.is_some_and(|(cand, _)| cand.exact);
+    let recheck = selective.is_none() || !exact;
     if let Some(f) = q.filter.as_ref().filter(|_| recheck) {
         where_sql.push_str(" AND ");
         where_sql.push_str(&compiler.filter(f)?);
@@ -214,6 +216,27 @@ pub fn list(
             cursor_page(c, &plan, position, *count, total, &digest, now)
         }
     }
+}
+
+/// Whether the directory has an entry under any of `paths` (the marks of
+/// cut values, which make a substring search's set a superset).
+fn has_cut_values(c: &dyn Db, dir: &str, kind: Kind, paths: &[String]) -> StoreResult<bool> {
+    for path in paths {
+        let found: Option<i64> = crate::db::scalar(
+            c,
+            "SELECT 1 FROM attr_index WHERE k = (SELECT k FROM attr_keys \
+             WHERE directory_id = ? AND rtype = ? AND path = ?) LIMIT 1",
+            &[
+                Val::from(dir),
+                Val::Int(kind.code()),
+                Val::from(path.as_str()),
+            ],
+        )?;
+        if found.is_some() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 type Row = (Stored, (bool, Value));

@@ -341,8 +341,11 @@ mod tests {
                 row("emails.value", "a@x.io", 0),
                 row("emails.value", "a@y.io", 1),
                 row("title", "boss", 0),
+                row("userName", "ann", 0),
+                ("userName".into(), "bob".into(), bob.id.clone(), 0),
             ]
         );
+        assert_eq!(text_rows(&c), 7, "every text entry has its trigram row");
         // An unchanged document writes no index row.
         let writes = c.writes();
         let same = doc.clone();
@@ -386,24 +389,56 @@ mod tests {
                 row("emails.value", "a@x.io", 0),
                 row("emails.value", "a@y.io", 1),
                 row("title", "chief", 0),
+                row("userName", "ann", 0),
+                ("userName".into(), "bob".into(), bob.id.clone(), 0),
             ]
         );
+        // The substring search follows: the old title's trigram row is gone.
+        assert_eq!(text_rows(&c), 7);
+        assert_eq!(searched(&c, &dir, "title", "hie"), 1);
+        assert_eq!(searched(&c, &dir, "title", "bos"), 0);
         // A rebuild from the documents finds exactly what was maintained.
         assert!(crate::index::ensure(&c, &reg).unwrap());
         assert!(!crate::index::ensure(&c, &reg).unwrap());
         assert_eq!(index_rows(&c), writes_before_rebuild);
+        assert_eq!(text_rows(&c), 7);
+        assert_eq!(searched(&c, &dir, "title", "hie"), 1);
         tx.delete(Kind::User, &ann.id, None).unwrap();
         tx.delete(Kind::User, &bob.id, None).unwrap();
         let left: i64 = c
             .query_row("SELECT count(*) FROM attr_index", [], |r| r.get(0))
             .unwrap();
         assert_eq!(left, 0);
+        assert_eq!(text_rows(&c), 0);
         // The directory's keys go with it.
         crate::rows::directory_api::delete(&c, &crate::model::Actor::Cli, &dir).unwrap();
         let keys: i64 = c
             .query_row("SELECT count(*) FROM attr_keys", [], |r| r.get(0))
             .unwrap();
         assert_eq!(keys, 0);
+    }
+
+    /// Rows of SQLite's trigram table.
+    fn text_rows(c: &Connection) -> i64 {
+        c.query_row("SELECT count(*) FROM attr_text", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    /// Resources whose `path` contains `part`, by the trigram table.
+    fn searched(c: &Connection, dir: &str, path: &str, part: &str) -> i64 {
+        let k: i64 = c
+            .query_row(
+                "SELECT k FROM attr_keys WHERE directory_id = ?1 AND path = ?2",
+                rusqlite::params![dir, path],
+                |r| r.get(0),
+            )
+            .unwrap();
+        c.query_row(
+            "SELECT count(*) FROM attr_text WHERE attr_text MATCH ?1",
+            [crate::index::text::match_query(Some(k), part)],
+            |r| r.get(0),
+        )
+        .unwrap()
     }
 
     fn setup() -> (Connection, SchemaRegistry, String) {

@@ -13,7 +13,7 @@ use crate::{StoreError, StoreResult};
 
 /// The schema version (`PRAGMA user_version`) this build creates and reads;
 /// a database with a higher one belongs to a newer Roster.
-pub const SCHEMA_VERSION: i64 = 15;
+pub const SCHEMA_VERSION: i64 = 16;
 const SCHEMA: &str = include_str!("schema.sql");
 /// Version 7: how deliveries to an endpoint are shaped (NULL max_in_flight:
 /// the setting), and how far a dispatcher may have sent.
@@ -123,6 +123,13 @@ fn register_functions(conn: &Connection, horizon: &Horizon) -> StoreResult<()> {
             Ok(Some(s)) => parse_datetime(s).map(|t| instant_key(datetime_key(t))),
             _ => None,
         })
+    })
+    .db()?;
+    // The FTS5 query of a substring search (see `crate::index::text`).
+    conn.create_scalar_function("roster_text_match", 2, flags, |ctx| {
+        let k: Option<i64> = ctx.get(0)?;
+        let phrase: String = ctx.get(1)?;
+        Ok(crate::index::text::match_query(k, &phrase))
     })
     .db()?;
     let horizon = horizon.clone();
@@ -243,6 +250,11 @@ pub fn migrate(conn: &mut Connection) -> StoreResult<()> {
     if version < 15 {
         // Each directory's resource counts, kept as resources come and go.
         tx.execute_batch(&crate::rows::counts::migration(crate::db::Dialect::Sqlite))
+            .db()?;
+    }
+    if version < 16 {
+        // Substring search through the attribute index.
+        tx.execute_batch(crate::index::text::SQLITE_MIGRATION)
             .db()?;
     }
     if version < SCHEMA_VERSION {

@@ -8,16 +8,20 @@
 //!   `pr` the whole key. Numbers, dateTimes and booleans are exact; text is
 //!   exact unless the answer could depend on a cut value (a filter value of
 //!   [`CUT`] characters or more) or on an entry with an empty `v` (a `""`
-//!   string and a value of the wrong type share it); `co`, `ew` and `ne` on
-//!   text read the whole key, a superset.
+//!   string and a value of the wrong type share it); `ne` on text reads the
+//!   whole key, a superset.
+//! - `co` and `ew` search substrings (`crate::index::text`): exact, unless
+//!   the directory holds a cut value of the attribute (`cut_paths`, checked
+//!   when the list runs) or the pattern is too short for trigrams (then the
+//!   whole key, a superset).
 //! - `and` intersects the sets it has (a superset when an operand has none or
 //!   is a superset), `or` unites them (none when an operand has none), `not`
 //!   has none: its complement is broad and the list walks resources for it.
 //! - `attr[inner]` works on (r, e) pairs, so both conditions of
 //!   `emails[type eq "work" and value ew "x"]` hold on the same element.
 //! - Attributes that columns or membership rows serve (id, externalId,
-//!   meta, userName, a group's displayName, members, groups) and
-//!   `returned: never` ones have no set here.
+//!   meta, members, groups) and `returned: never` ones have no set here;
+//!   userName and a group's displayName are in the index too.
 //!
 //! The SQL binds the directory as `?1` and the resource type as `?2`, as
 //! the list query does.
@@ -25,8 +29,10 @@
 use roster_scim::filter::{AttrRef, CheckedFilter, FilterScope, Node, Rel, Test, TextOp};
 use roster_scim::schema::AttrType;
 
-use super::{Compiler, SqlParam, instant_key, prefix_successor};
-use crate::index::entries::{CUT, attr_path, bool_key, number_key, text_key};
+use super::{Compiler, SqlParam, instant_key, like_escape, prefix_successor};
+use crate::db::Dialect;
+use crate::index::entries::{CUT, attr_path, bool_key, cut_path, number_key, text_key};
+use crate::index::text;
 use crate::model::Kind;
 
 /// The candidate set of a filter.
@@ -34,13 +40,27 @@ use crate::model::Kind;
 pub struct Candidates {
     /// `SELECT r …`: may name a resource more than once.
     pub sql: String,
+    /// Exact unless the directory has an entry under one of `cut_paths`.
     pub exact: bool,
+    /// Paths (`entries::cut_path`) whose entries make the set a superset.
+    pub cut_paths: Vec<String>,
 }
 
 /// A set of resource numbers, or (inside `attr[...]`) of (r, e) pairs.
 struct Set {
     sql: String,
     exact: bool,
+    cut_paths: Vec<String>,
+}
+
+impl Set {
+    fn new(sql: String, exact: bool) -> Set {
+        Set {
+            sql,
+            exact,
+            cut_paths: Vec::new(),
+        }
+    }
 }
 
 impl Compiler<'_> {
@@ -53,6 +73,7 @@ impl Compiler<'_> {
         Some(Candidates {
             sql: set.sql,
             exact: set.exact,
+            cut_paths: set.cut_paths,
         })
     }
 
@@ -73,11 +94,13 @@ impl Compiler<'_> {
             Node::All(xs) => {
                 let mut exact = true;
                 let mut parts = Vec::new();
+                let mut cut_paths = Vec::new();
                 for x in xs {
                     match self.set(x, pairs) {
                         Some(s) => {
                             exact &= s.exact;
                             parts.push(s.sql);
+                            cut_paths.extend(s.cut_paths);
                         }
                         None => exact = false,
                     }
@@ -88,19 +111,23 @@ impl Compiler<'_> {
                 Some(Set {
                     sql: compound(&parts, "INTERSECT", pairs),
                     exact,
+                    cut_paths,
                 })
             }
             Node::AnyOf(xs) => {
                 let mut exact = true;
                 let mut parts = Vec::new();
+                let mut cut_paths = Vec::new();
                 for x in xs {
                     let s = self.set(x, pairs)?;
                     exact &= s.exact;
                     parts.push(s.sql);
+                    cut_paths.extend(s.cut_paths);
                 }
                 Some(Set {
                     sql: compound(&parts, "UNION", pairs),
                     exact,
+                    cut_paths,
                 })
             }
             Node::Not(_) => None,
@@ -114,6 +141,7 @@ impl Compiler<'_> {
                 Some(Set {
                     sql: format!("SELECT DISTINCT r FROM ({}) AS el", inner.sql),
                     exact: inner.exact,
+                    cut_paths: inner.cut_paths,
                 })
             }
         }
@@ -128,11 +156,11 @@ impl Compiler<'_> {
             return true;
         }
         let name = a.attr.as_str();
-        let rows = match self.kind {
-            Kind::Group => name == "members",
-            Kind::User => name == "groups",
+        let (rows, named) = match self.kind {
+            Kind::Group => (name == "members", name == "displayName"),
+            Kind::User => (name == "groups", name == "userName"),
         };
-        !rows && self.column_source(name, a.sub.as_deref()).is_none()
+        named || (!rows && self.column_source(name, a.sub.as_deref()).is_none())
     }
 
     /// `(SELECT k …)`: the key of a path in this directory.
@@ -164,27 +192,33 @@ impl Compiler<'_> {
             let low = self.bind(SqlParam::Text(format!("{path}.")));
             let high = self.bind(SqlParam::Text(format!("{path}/")));
             let cols = if pairs { "r, e" } else { "r" };
-            return Some(Set {
-                sql: format!(
+            return Some(Set::new(
+                format!(
                     "SELECT {cols} FROM attr_index WHERE k IN (SELECT k FROM attr_keys \
                      WHERE directory_id = ?1 AND rtype = ?2 \
                      AND (path = {own} OR (path > {low} AND path < {high})))"
                 ),
-                exact: true,
-            });
+                true,
+            ));
         }
         // Text shares the empty `v` between `""` (absent to `pr`) and
         // values of the wrong type (present): a superset. Other types
         // have an empty `v` only for present values of the wrong type.
-        Some(Set {
-            sql: self.lookup(a, "", pairs),
-            exact: !a.ty.is_textual(),
-        })
+        Some(Set::new(self.lookup(a, "", pairs), !a.ty.is_textual()))
     }
 
     fn test_set(&mut self, a: &AttrRef, test: &Test, pairs: bool) -> Option<Set> {
         if !self.served(a) || a.ty == AttrType::Complex {
             return None;
+        }
+        if let Test::Text {
+            op: op @ (TextOp::Co | TextOp::Ew),
+            value,
+            ..
+        } = test
+            && let Some(set) = self.search_set(a, *op, value, pairs)
+        {
+            return Some(set);
         }
         let (cond, exact) = match test {
             Test::Text { op, value, .. } => self.text_cond(*op, value),
@@ -192,9 +226,53 @@ impl Compiler<'_> {
             Test::Number(rel, x) => self.ordered_cond(*rel, number_key(*x)),
             Test::DateTime(rel, ns) => self.ordered_cond(*rel, instant_key(*ns)),
         };
+        Some(Set::new(self.lookup(a, &cond, pairs), exact))
+    }
+
+    /// `co` or `ew` as a substring search (see `crate::index::text`), when
+    /// the pattern is long enough for trigrams; `value` is already folded
+    /// when the attribute is not `caseExact`, as the entries are.
+    fn search_set(&mut self, a: &AttrRef, op: TextOp, value: &str, pairs: bool) -> Option<Set> {
+        let len = value.chars().count();
+        let suffix = op == TextOp::Ew;
+        // Longer than a cut value's head: only cut values can hold it, and
+        // SQLite's trigrams need three characters (`ew` adds the end mark).
+        if len > CUT || len < if suffix { 2 } else { 3 } || !text::searchable(value) {
+            return None;
+        }
+        let path = attr_path(a.extension.as_deref(), &a.attr, a.sub.as_deref());
+        let cols = if pairs { "r, e" } else { "r" };
+        let found = match self.dialect {
+            Dialect::Sqlite => {
+                let mut phrase = value.to_owned();
+                if suffix {
+                    phrase.push(text::END);
+                }
+                let key = self.key_sql(path.clone());
+                let p = self.bind(SqlParam::Text(phrase));
+                format!(
+                    "SELECT {cols} FROM attr_text WHERE attr_text MATCH roster_text_match({key}, {p})"
+                )
+            }
+            Dialect::Postgres => {
+                let escaped = like_escape(value);
+                let pattern = if suffix {
+                    format!("%{escaped}")
+                } else {
+                    format!("%{escaped}%")
+                };
+                let p = self.bind(SqlParam::Text(pattern));
+                self.lookup(a, &format!("v LIKE {p}"), pairs)
+            }
+        };
+        // A match may lie past the head of a cut value: those resources are
+        // candidates too, and when there are any the set is a superset.
+        let cut = cut_path(&path);
+        let cut_key = self.key_sql(cut.clone());
         Some(Set {
-            sql: self.lookup(a, &cond, pairs),
-            exact,
+            sql: format!("{found} UNION ALL SELECT {cols} FROM attr_index WHERE k = {cut_key}"),
+            exact: true,
+            cut_paths: vec![cut],
         })
     }
 
@@ -308,9 +386,14 @@ mod tests {
     /// it on both stores).
     #[test]
     fn candidate_sql_runs() {
-        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn =
+            crate::sqlite::conn::open_writer(&dir.path().join("c.db"), &Default::default())
+                .unwrap();
         crate::sqlite::conn::migrate(&mut conn).unwrap();
         for filter in [
+            r#"title co "abc" and emails[type eq "work" and value ew "x.io"]"#,
+            r#"userName ew "a\"b" or title co "%_\\""#,
             r#"title eq "x""#,
             r#"name[(givenName pr or givenName eq "e") and givenName co "i"] and (schemas ge "i" or phoneNumbers.primary pr)"#,
             r#"emails[type eq "work" and value sw "a"]"#,
@@ -360,6 +443,9 @@ mod tests {
             r#"title sw "t1""#.to_owned(),
             r#"title gt "t2""#.to_owned(),
             r#"title co "t1""#.to_owned(),
+            r#"title co "t12""#.to_owned(),
+            r#"title ew "12""#.to_owned(),
+            r#"userName co "user12""#.to_owned(),
             r#"title pr"#.to_owned(),
             r#"active eq false"#.to_owned(),
             r#"schemas eq "x""#.to_owned(),
@@ -389,6 +475,16 @@ mod tests {
                 plan.iter().any(|d| d.contains("resources_number")),
                 "{filter} does not fetch resources by number: {plan:#?}"
             );
+            // Substring searches of three characters or more read the
+            // trigrams, not every value of the attribute.
+            let searched = ["t12", "\"12\"", "user12"]
+                .iter()
+                .any(|p| filter.contains(p));
+            assert_eq!(
+                plan.iter().any(|d| d.contains("attr_text VIRTUAL TABLE")),
+                searched,
+                "{filter}: {plan:#?}"
+            );
             assert!(
                 plan.iter().any(|d| d.starts_with("SEARCH attr_index")),
                 "{filter} does not search attr_index: {plan:#?}"
@@ -403,13 +499,25 @@ mod tests {
         assert_eq!(exact(r#"title eq """#), Some(false));
         assert_eq!(exact(r#"title sw "b""#), Some(true));
         assert_eq!(exact(r#"title co "b""#), Some(false));
+        assert_eq!(exact(r#"title co "boss""#), Some(true));
+        assert_eq!(exact(r#"title ew "ss""#), Some(true));
+        assert_eq!(exact(r#"title ew "s""#), Some(false));
+        assert_eq!(exact(r#"userName co "ali""#), Some(true));
+        assert_eq!(
+            exact(&format!(r#"title co "{}""#, "x".repeat(CUT + 1))),
+            Some(false)
+        );
         assert_eq!(exact(r#"title lt "b""#), Some(false));
         assert_eq!(exact(r#"title gt "b""#), Some(true));
         assert_eq!(exact(r#"title pr"#), Some(false));
         assert_eq!(exact(r#"active pr"#), Some(true));
         assert_eq!(exact(r#"emails pr"#), Some(true));
-        assert_eq!(exact(r#"title eq "a" and userName eq "b""#), Some(false));
-        assert_eq!(exact(r#"title eq "a" or userName eq "b""#), None);
+        assert_eq!(exact(r#"title eq "a" and userName eq "b""#), Some(true));
+        assert_eq!(
+            exact(r#"title eq "a" and groups.value eq "b""#),
+            Some(false)
+        );
+        assert_eq!(exact(r#"title eq "a" or groups.value eq "b""#), None);
         assert_eq!(exact(r#"not (title eq "a")"#), None);
         assert_eq!(exact(r#"password pr"#), None);
         assert_eq!(
