@@ -52,6 +52,17 @@ pub struct Reply {
 }
 
 impl TestServer {
+    /// The last 100 audit records, for tests that check what an action recorded.
+    pub async fn recent_audit(&self) -> Vec<roster_store::AuditRecord> {
+        self.store
+            .audit_log(roster_store::AuditQuery {
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+    }
+
     /// The server with the default configuration; `None` when this run's
     /// store is not available (see [`place`]): the test returns early.
     pub async fn start() -> Option<Self> {

@@ -483,14 +483,7 @@ async fn deleting_a_directory_needs_its_name_typed_and_is_audited() {
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert!(s.store.get_directory(&s.directory).await.unwrap().is_none());
     let key_id = s.store.authenticate_admin(&key).await.unwrap().unwrap().id;
-    let audit = s
-        .store
-        .audit_log(roster_store::AuditQuery {
-            limit: 100,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let audit = s.recent_audit().await;
     assert!(
         audit
             .iter()

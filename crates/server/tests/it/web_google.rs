@@ -263,14 +263,7 @@ async fn a_bad_key_file_a_forged_form_and_an_oversized_upload_are_refused() {
         )
         .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    let audit = s
-        .store
-        .audit_log(roster_store::AuditQuery {
-            limit: 100,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let audit = s.recent_audit().await;
     assert!(
         audit
             .iter()
@@ -328,14 +321,7 @@ async fn an_it_admin_connects_google_workspace_through_the_portal() {
     b.close().await;
     let source = s.store.google_source(&s.directory).await.unwrap().unwrap();
     assert_eq!(source.admin_email, ADMIN);
-    let audit = s
-        .store
-        .audit_log(roster_store::AuditQuery {
-            limit: 100,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let audit = s.recent_audit().await;
     assert!(
         audit
             .iter()

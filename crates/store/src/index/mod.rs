@@ -158,7 +158,7 @@ pub fn remove(
         if text_rows && en.text {
             for gone in c.query(DELETE_TEXT, row)? {
                 if let Some(t) = gone.get::<Option<i64>>(0)? {
-                    text::remove(c, t)?;
+                    text::remove(c, t, k, &en.v, r, en.e)?;
                 }
             }
         } else {
