@@ -905,3 +905,43 @@ fn datetimes_far_from_now_compare() {
         Some(2)
     );
 }
+
+/// Index entries keep the first 200 characters of longer values: lookups of
+/// `emails.value` (by the compiler on its own and by candidate sets) must
+/// not answer from such an entry what only the whole value decides.
+#[test]
+fn long_addresses_are_decided_by_the_whole_value() {
+    let head = "u".repeat(200);
+    let users = vec![
+        json!({"userName": "a", "emails": [{"value": format!("{head}a@x.io"), "type": "work"}]}),
+        json!({"userName": "b", "emails": [{"value": format!("{head}b@x.io")}]}),
+        json!({"userName": "c", "emails": [{"value": head.clone(), "type": "work"}]}),
+        json!({"userName": "d", "phoneNumbers": [{"value": format!("{head}+1 555")}]}),
+    ];
+    let upper = head.to_uppercase();
+    for (filter, n) in [
+        (format!(r#"emails.value eq "{head}a@x.io""#), 1),
+        (format!(r#"emails.value eq "{upper}A@X.IO""#), 1),
+        (format!(r#"emails.value eq "{head}""#), 1),
+        (format!(r#"emails.value eq "{head}c@x.io""#), 0),
+        (format!(r#"emails.value sw "{head}""#), 3),
+        (format!(r#"emails.value sw "{head}b""#), 1),
+        (r#"emails.value co "b@x""#.to_owned(), 1),
+        (r#"emails.value ew "a@x.io""#.to_owned(), 1),
+        (r#"phoneNumbers.value ew "555""#.to_owned(), 1),
+        (format!(r#"emails.value gt "{head}a""#), 2),
+        (format!(r#"emails.value lt "{head}b""#), 2),
+        (format!(r#"emails.value ne "{head}a@x.io""#), 2),
+        (
+            format!(r#"emails[type eq "work" and value eq "{head}a@x.io"]"#),
+            1,
+        ),
+        (format!(r#"emails[value eq "{head}b@x.io"]"#), 1),
+        (
+            format!(r#"emails[type eq "work" and value eq "{head}b@x.io"]"#),
+            0,
+        ),
+    ] {
+        assert_eq!(agree(&users, &filter), Some(n), "{filter}");
+    }
+}

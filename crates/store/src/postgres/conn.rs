@@ -17,7 +17,7 @@ use super::copy::{COPY_CHUNK, CopyForm, CopyPlan, Held, HeldCopy, Source, copy_f
 use crate::db::{Db, Dialect, Row, Val, postgres_placeholders};
 use crate::{StoreError, StoreResult};
 
-pub const SCHEMA_VERSION: i64 = 13;
+pub const SCHEMA_VERSION: i64 = 15;
 const SCHEMA: &str = include_str!("schema.sql");
 /// The advisory lock key that serializes migrations of concurrent starts.
 const MIGRATION_LOCK: i64 = 0x526f_7374_6572; // "Roster"
@@ -729,7 +729,7 @@ fn migrate_in_transaction(conn: &PgConn) -> StoreResult<()> {
     if version < 1 {
         conn.batch(SCHEMA)?;
         create_fold(conn)?;
-        create_trigram_indexes(conn)?;
+        create_trigram_index(conn)?;
     }
     if version < 2 {
         // A directory's custom-attribute mapping (JSON: output key -> SCIM
@@ -828,6 +828,12 @@ fn migrate_in_transaction(conn: &PgConn) -> StoreResult<()> {
             crate::db::Dialect::Postgres,
         ))?;
     }
+    if version < 15 {
+        // `attr_index` holds the folded emails.value and phoneNumbers.value
+        // this table kept, and the compiler reads them there (its indexes,
+        // the trigram one included, go with it).
+        conn.batch("DROP TABLE IF EXISTS resource_values")?;
+    }
     conn.exec(
         "UPDATE roster_schema SET version = ?",
         crate::vals![SCHEMA_VERSION],
@@ -858,10 +864,10 @@ fn create_fold(conn: &PgConn) -> StoreResult<()> {
     ))
 }
 
-/// Trigram indexes make `co` and `ew` on userName/displayName and
-/// `emails.value` index searches. They need the pg_trgm extension; where it
-/// cannot be installed those filters still work, by scanning.
-fn create_trigram_indexes(conn: &PgConn) -> StoreResult<()> {
+/// A trigram index makes `co` and `ew` on userName/displayName index
+/// searches. It needs the pg_trgm extension; where that cannot be installed
+/// those filters still work, by scanning.
+fn create_trigram_index(conn: &PgConn) -> StoreResult<()> {
     conn.batch("SAVEPOINT trgm")?;
     if let Err(e) = conn.batch("CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA public") {
         // Another instance may be creating it at this moment; it is there or it is not.
@@ -883,8 +889,7 @@ fn create_trigram_indexes(conn: &PgConn) -> StoreResult<()> {
     };
     let ops = format!("\"{}\".gin_trgm_ops", schema.replace('"', ""));
     conn.batch(&format!(
-        "CREATE INDEX resources_name_trgm ON resources USING gin (name_key {ops});
-         CREATE INDEX resource_values_trgm ON resource_values USING gin (value {ops});"
+        "CREATE INDEX resources_name_trgm ON resources USING gin (name_key {ops})"
     ))
 }
 
@@ -979,8 +984,8 @@ mod tests {
         let (copies, inserts) = c.sent.get();
         assert_eq!(
             (copies - before.0, inserts - before.1),
-            (4, 0),
-            "one COPY each for resources, values, attribute index rows and events"
+            (3, 0),
+            "one COPY each for resources, attribute index rows and events"
         );
         // The seq the SQL form computed: the transaction's id << 20, plus 0, 1, …
         let positions: Vec<i64> = c
@@ -997,7 +1002,6 @@ mod tests {
             count(&c, "SELECT count(*) FROM resources WHERE version = 1"),
             N
         );
-        assert_eq!(count(&c, "SELECT count(*) FROM resource_values"), 2 * N);
         // emails.value and phoneNumbers.value of every user, numbered apart.
         assert_eq!(count(&c, "SELECT count(*) FROM attr_index"), 2 * N);
         assert_eq!(
@@ -1049,18 +1053,20 @@ mod tests {
             .unwrap()
             .id;
         c.insert_later(
-            "INSERT INTO resource_values (directory_id, attr, value, resource_id) VALUES (?, ?, ?, ?)",
-            crate::vals![&dir, "emails.value", "a@x", "r1"],
+            "INSERT INTO group_members (directory_id, group_id, member_id, member_type) VALUES (?, ?, ?, ?)",
+            crate::vals![&dir, "g1", "u1", 1i64],
         )
         .unwrap();
-        c.insert_later(
-            "INSERT INTO resources (id, r, directory_id, rtype, name_key, display, external_id, doc, version, created, last_modified)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)",
-            crate::vals!["r1", 1i64, &dir, 1i64, "a", "a", Val::Null, "{}", 0i64, 0i64],
-        )
-        .unwrap();
+        for (id, r, rtype) in [("u1", 1i64, 1i64), ("g1", 2, 2)] {
+            c.insert_later(
+                "INSERT INTO resources (id, r, directory_id, rtype, name_key, display, external_id, doc, version, created, last_modified)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)",
+                crate::vals![id, r, &dir, rtype, id, id, Val::Null, "{}", 0i64, 0i64],
+            )
+            .unwrap();
+        }
         c.batch("COMMIT").unwrap();
-        assert_eq!(count(&c, "SELECT count(*) FROM resource_values"), 1);
+        assert_eq!(count(&c, "SELECT count(*) FROM group_members"), 1);
     }
 
     #[test]
