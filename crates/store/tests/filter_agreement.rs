@@ -782,7 +782,15 @@ proptest! {
 /// Runs one filter (in text form) over the given bodies through both sides,
 /// failing on any disagreement; the number of matches, `None` when rejected.
 fn agree(bodies: &[Value], filter: &str) -> Option<usize> {
-    let f = roster_scim::filter::parse_filter(filter).unwrap();
+    agree_all(bodies, &[filter])[0]
+}
+
+/// [`agree`] for several filters over one store of each kind and bound.
+fn agree_all(bodies: &[Value], filters: &[&str]) -> Vec<Option<usize>> {
+    let filters: Vec<Filter> = filters
+        .iter()
+        .map(|f| roster_scim::filter::parse_filter(f).unwrap())
+        .collect();
     let users: Vec<UserSpec> = bodies
         .iter()
         .map(|b| UserSpec {
@@ -796,23 +804,17 @@ fn agree(bodies: &[Value], filter: &str) -> Option<usize> {
         .unwrap();
     let reg = Arc::new(SchemaRegistry::core());
     let count = |backend| {
-        let counts: Vec<Option<usize>> = SELECTIVE
+        let counts: Vec<Vec<Option<usize>>> = SELECTIVE
             .iter()
             .map(|&selective| {
-                match rt.block_on(run_case(
-                    backend,
-                    &reg,
-                    &users,
-                    std::slice::from_ref(&f),
-                    selective,
-                )) {
-                    Ok(counts) => counts[0],
+                match rt.block_on(run_case(backend, &reg, &users, &filters, selective)) {
+                    Ok(counts) => counts,
                     Err(e) => panic!("{backend:?}, {selective} candidates: {e}"),
                 }
             })
             .collect();
         assert!(counts.windows(2).all(|w| w[0] == w[1]), "{counts:?}");
-        counts[0]
+        counts[0].clone()
     };
     let sqlite = count(Backend::Sqlite);
     // Without PostgreSQL (its tests skipped) the SQLite side is still checked.
@@ -820,7 +822,7 @@ fn agree(bodies: &[Value], filter: &str) -> Option<usize> {
         assert_eq!(
             sqlite,
             count(Backend::Postgres),
-            "SQLite and PostgreSQL differ on {filter}"
+            "SQLite and PostgreSQL differ on {filters:?}"
         );
     }
     sqlite
@@ -912,4 +914,46 @@ fn datetimes_far_from_now_compare() {
         agree(&users, r#"meta[lastModified lt "9999-12-31T23:59:59Z"]"#),
         Some(2)
     );
+}
+
+/// Index entries keep the first 200 characters of longer values: lookups of
+/// `emails.value` (by the compiler on its own and by candidate sets) must
+/// not answer from such an entry what only the whole value decides.
+#[test]
+fn long_addresses_are_decided_by_the_whole_value() {
+    let head = "u".repeat(200);
+    let users = vec![
+        json!({"userName": "a", "emails": [{"value": format!("{head}a@x.io"), "type": "work"}]}),
+        json!({"userName": "b", "emails": [{"value": format!("{head}b@x.io")}]}),
+        json!({"userName": "c", "emails": [{"value": head.clone(), "type": "work"}]}),
+        json!({"userName": "d", "phoneNumbers": [{"value": format!("{head}+1 555")}]}),
+    ];
+    let upper = head.to_uppercase();
+    let cases = [
+        (format!(r#"emails.value eq "{head}a@x.io""#), 1),
+        (format!(r#"emails.value eq "{upper}A@X.IO""#), 1),
+        (format!(r#"emails.value eq "{head}""#), 1),
+        (format!(r#"emails.value eq "{head}c@x.io""#), 0),
+        (format!(r#"emails.value sw "{head}""#), 3),
+        (format!(r#"emails.value sw "{head}b""#), 1),
+        (r#"emails.value co "b@x""#.to_owned(), 1),
+        (r#"emails.value ew "a@x.io""#.to_owned(), 1),
+        (r#"phoneNumbers.value ew "555""#.to_owned(), 1),
+        (format!(r#"emails.value gt "{head}a""#), 2),
+        (format!(r#"emails.value lt "{head}b""#), 2),
+        (format!(r#"emails.value ne "{head}a@x.io""#), 2),
+        (
+            format!(r#"emails[type eq "work" and value eq "{head}a@x.io"]"#),
+            1,
+        ),
+        (format!(r#"emails[value eq "{head}b@x.io"]"#), 1),
+        (
+            format!(r#"emails[type eq "work" and value eq "{head}b@x.io"]"#),
+            0,
+        ),
+    ];
+    let texts: Vec<&str> = cases.iter().map(|(f, _)| f.as_str()).collect();
+    for ((filter, n), got) in cases.iter().zip(agree_all(&users, &texts)) {
+        assert_eq!(got, Some(*n), "{filter}");
+    }
 }

@@ -218,3 +218,117 @@ fn selective_filters_read_the_attribute_index_before_any_analyze() {
         );
     }
 }
+
+/// Sorted, or in a count, a filter on `emails.value` has no candidate set to
+/// drive it: the compiled filter itself looks the address up in attr_index
+/// and fetches the few resources by id, never walking the directory.
+#[test]
+fn the_compiled_email_lookup_reads_the_attribute_index_with_statistics() {
+    let Some(schema) = Schema::create() else {
+        return;
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let mut opts = PgOptions::new(schema.database_url().to_owned());
+    opts.schema = Some(schema.name().to_owned());
+    opts.pool_size = 1;
+    let reg = Arc::new(SchemaRegistry::core());
+    let store = rt.block_on(PgStore::connect(opts, reg.clone())).unwrap();
+    let dir = rt
+        .block_on(store.create_directory(&roster_store::Actor::Cli, "plans"))
+        .unwrap()
+        .id;
+    let user = reg.resource_type("User").unwrap();
+    let queries: Vec<(String, String)> = [
+        r#"emails.value eq "user77@example.com""#,
+        r#"emails[type eq "work" and value eq "user77@example.com"]"#,
+    ]
+    .iter()
+    .map(|f| {
+        let parsed = roster_scim::filter::parse_filter(f).unwrap();
+        let checked = roster_scim::filter::check_filter(&reg, user, &parsed).unwrap();
+        let mut c = roster_store::sql::Compiler::new(user, Kind::User, &dir, 3)
+            .with_dialect(roster_store::db::Dialect::Postgres);
+        let sql = c.filter(&checked).unwrap();
+        let mut literals = vec![format!("'{dir}'"), Kind::User.code().to_string()];
+        literals.extend(c.params().iter().map(|p| match p {
+            roster_store::sql::SqlParam::Text(s) => format!("'{}'", s.replace('\'', "''")),
+            roster_store::sql::SqlParam::Int(i) => i.to_string(),
+            roster_store::sql::SqlParam::Real(x) => x.to_string(),
+        }));
+        // The page `rows::list` reads when candidates do not drive.
+        let sql = format!(
+            "SELECT r.id FROM resources r WHERE r.directory_id = ?1 AND r.rtype = ?2 AND {sql} \
+             ORDER BY r.id LIMIT 100"
+        );
+        (f.to_string(), inline_numbered(&sql, &literals))
+    })
+    .collect();
+    let name = schema.name().to_owned();
+    let code = Kind::User.code();
+    let plans = roster_testkit::pg::with_client(schema.database_url(), move |c| {
+        c.batch_execute(&format!("SET search_path TO \"{name}\", public"))
+            .unwrap();
+        c.execute(
+            "INSERT INTO resources (id, r, directory_id, rtype, name_key, display, doc, version, created, last_modified)
+             SELECT 'u' || g, g, $1, $2, 'user' || g, 'User ' || g,
+                    json_build_object('emails', json_build_array(json_build_object(
+                        'value', 'user' || g || '@example.com', 'type', 'work'))),
+                    1, 0, 0
+             FROM generate_series(1, 30000) g",
+            &[&dir, &code],
+        )
+        .unwrap();
+        c.execute(
+            "INSERT INTO attr_keys (directory_id, rtype, path) VALUES ($1, $2, 'emails.value')",
+            &[&dir, &code],
+        )
+        .unwrap();
+        c.batch_execute(
+            "INSERT INTO attr_index (k, e, r, v)
+             SELECT (SELECT k FROM attr_keys WHERE path = 'emails.value'), 0, g,
+                    'user' || g || '@example.com'
+             FROM generate_series(1, 30000) g;
+             ANALYZE",
+        )
+        .unwrap();
+        queries
+            .iter()
+            .map(|(f, sql)| {
+                let found = c.query(sql.as_str(), &[]).unwrap().len();
+                let plan: Vec<String> = c
+                    .query(&format!("EXPLAIN {sql}"), &[])
+                    .unwrap()
+                    .iter()
+                    .map(|r| r.get::<_, String>(0))
+                    .collect();
+                (f.clone(), found, plan.join("\n"))
+            })
+            .collect::<Vec<_>>()
+    });
+    for (f, found, plan) in plans {
+        assert_eq!(found, 1, "{f}");
+        assert!(
+            plan.contains("attr_index_lookup"),
+            "{f} does not read attr_index:\n{plan}"
+        );
+        // A walk of the directory reads one of the indexes that lead with
+        // (directory_id, rtype), or the table.
+        assert!(
+            [
+                "Seq Scan on resources",
+                "resources_by_type",
+                "resources_name",
+                "resources_modified"
+            ]
+            .iter()
+            .all(|walk| !plan.contains(walk)),
+            "{f} walks the directory:\n{plan}"
+        );
+        assert!(
+            plan.contains("resources_number"),
+            "{f} does not fetch by number:\n{plan}"
+        );
+    }
+}

@@ -24,7 +24,7 @@ pub struct Captured {
 }
 
 /// Tables whose scans the verdict judges.
-const TABLES: &[&str] = &["resources", "resource_values", "group_members", "events"];
+const TABLES: &[&str] = &["resources", "attr_index", "group_members", "events"];
 
 /// The three plans of `c`, with a verdict on each.
 pub async fn explain(pg: &Pg, c: &Captured) -> Result<Value> {
@@ -146,8 +146,8 @@ fn walk(n: &Value, out: &mut Vec<ScanNode>, generic: &mut bool) {
 
 /// The table of each of Roster's indexes (Bitmap Index Scans name no relation).
 fn table_of_index(index: &str) -> Option<&'static str> {
-    if index.starts_with("resource_values") {
-        Some("resource_values")
+    if index.starts_with("attr_index") {
+        Some("attr_index")
     } else if index.starts_with("resources") {
         Some("resources")
     } else if index.starts_with("group_members") {
@@ -237,7 +237,7 @@ mod tests {
         assert_eq!(s["verdict"], "SCAN");
         assert_eq!(s["generic_plan"], true);
         let seq = plan(
-            json!({"Node Type": "Seq Scan", "Relation Name": "resource_values",
+            json!({"Node Type": "Seq Scan", "Relation Name": "attr_index",
                               "Actual Rows": 0, "Actual Loops": 1}),
         );
         assert_eq!(summarize(&seq, 0)["verdict"], "SCAN");
@@ -246,8 +246,8 @@ mod tests {
     #[test]
     fn bitmap_index_scans_count_by_index_name() {
         let p = plan(json!({
-            "Node Type": "Bitmap Heap Scan", "Relation Name": "resource_values", "Actual Rows": 3, "Actual Loops": 1,
-            "Plans": [{"Node Type": "Bitmap Index Scan", "Index Name": "resource_values_trgm",
+            "Node Type": "Bitmap Heap Scan", "Relation Name": "resources", "Actual Rows": 3, "Actual Loops": 1,
+            "Plans": [{"Node Type": "Bitmap Index Scan", "Index Name": "resources_name_trgm",
                        "Actual Rows": 5000, "Actual Loops": 1}]
         }));
         let s = summarize(&p, 3);

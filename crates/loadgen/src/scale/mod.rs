@@ -104,8 +104,8 @@ pub struct ScaleArgs {
     /// Skip `VACUUM (ANALYZE)` after the load (and the measurements after it).
     #[arg(long)]
     pub no_vacuum: bool,
-    /// Experiment only: drop the two pg_trgm GIN indexes before the load, to
-    /// measure what they cost per user (`co`/`ew` filters then scan).
+    /// Experiment only: drop the pg_trgm GIN index before the load, to
+    /// measure what it costs per user (`co`/`ew` on names then scan).
     #[arg(long)]
     pub drop_trigram_indexes: bool,
     /// Where the servers' logs go.
@@ -329,13 +329,11 @@ async fn run_in(
     );
 
     if args.drop_trigram_indexes && !args.reuse {
-        db.batch(
-            "DROP INDEX IF EXISTS resources_name_trgm; DROP INDEX IF EXISTS resource_values_trgm",
-        )
-        .await
-        .context("dropping the trigram indexes")?;
+        db.batch("DROP INDEX IF EXISTS attr_index_trgm")
+            .await
+            .context("dropping the trigram index")?;
         println!(
-            "dropped the pg_trgm indexes (--drop-trigram-indexes): an experiment, not the product"
+            "dropped the pg_trgm index (--drop-trigram-indexes): an experiment, not the product"
         );
     }
 

@@ -220,7 +220,7 @@ pub async fn sizes(pg: &Pg) -> Result<Value> {
         );
     }
     let mut rows = serde_json::Map::new();
-    for table in ["resources", "resource_values", "group_members", "events"] {
+    for table in ["resources", "attr_index", "group_members", "events"] {
         rows.insert(
             table.into(),
             json!(pg.int(&format!("SELECT count(*) FROM {table}")).await?),
@@ -254,7 +254,7 @@ pub async fn analyze_state(pg: &Pg) -> Result<Value> {
             "SELECT relname, n_live_tup, COALESCE(last_analyze::text, ''), COALESCE(last_autoanalyze::text, ''),
                     COALESCE(last_vacuum::text, ''), COALESCE(last_autovacuum::text, '')
              FROM pg_stat_user_tables
-             WHERE relname IN ('resources', 'resource_values', 'group_members', 'events')
+             WHERE relname IN ('resources', 'attr_index', 'group_members', 'events')
              ORDER BY relname",
         )
         .await?;

@@ -179,6 +179,66 @@ async fn value_paths_and_multi_valued_any_match() {
         .await;
 }
 
+/// An update that changes an address moves its lookups: the new address
+/// finds the user, the old one nobody, whether the index's candidates drive
+/// the list or (sorted) the compiled filter reads the index on its own.
+#[tokio::test]
+async fn a_changed_address_is_found_by_its_new_value_only() {
+    let Some(f) = Fixture::new().await else {
+        return;
+    };
+    let alice = f.id("alice").to_owned();
+    let r =
+        f.s.patch(
+            &format!("/Users/{alice}"),
+            json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                   "Operations": [{"op": "replace", "path": "emails[type eq \"work\"].value",
+                                   "value": "Alice.New@X.com"}]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let bob = f.id("Bob").to_owned();
+    let r =
+        f.s.put(
+            &format!("/Users/{bob}"),
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "Bob",
+                   "emails": [{"value": "robert@x.com", "type": "work"}],
+                   "phoneNumbers": [{"value": "+1 555 0199", "type": "work"}]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    for (filter, want) in [
+        (r#"emails.value eq "alice@x.com""#, &[][..]),
+        (r#"emails.value eq "alice.new@x.com""#, &["alice"][..]),
+        (r#"emails[type eq "work"].value eq "alice@x.com""#, &[]),
+        (
+            r#"emails[type eq "work"].value eq "ALICE.NEW@x.com""#,
+            &["alice"],
+        ),
+        (
+            r#"emails[type eq "work" and value eq "Alice.New@X.com"]"#,
+            &["alice"],
+        ),
+        (r#"emails.value eq "alice@home.org""#, &["alice"]),
+        (r#"emails.value eq "bob@x.com""#, &[]),
+        (r#"emails.value eq "bob@home.org""#, &[]),
+        (r#"emails.value eq "robert@x.com""#, &["Bob"]),
+        (r#"emails.value sw "rob""#, &["Bob"]),
+        (r#"emails.value co "new@""#, &["alice"]),
+        (r#"phoneNumbers.value eq "+1 555 0199""#, &["Bob"]),
+    ] {
+        f.check(filter, want).await;
+        // Sorted, the list does without candidates: the filter alone decides.
+        let r =
+            f.s.get(&format!("/Users?sortBy=userName&filter={}", enc(filter)))
+                .await;
+        assert_eq!(r.status, StatusCode::OK, "{filter}: {:?}", r.body);
+        let got: BTreeSet<&str> = ids(&r.body).iter().map(|i| f.name(i)).collect();
+        let want: BTreeSet<&str> = want.iter().copied().collect();
+        assert_eq!(got, want, "sorted, {filter}");
+    }
+}
+
 #[tokio::test]
 async fn urn_paths_and_extension_attributes() {
     let Some(f) = Fixture::new().await else {

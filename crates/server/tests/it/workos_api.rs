@@ -539,6 +539,50 @@ async fn filters_and_single_objects() {
     .await;
 }
 
+/// The `email` filter finds an address by what the user has now, and a long
+/// address (longer than an index entry holds) only by all of it.
+#[tokio::test]
+async fn the_email_filter_follows_changes_and_reads_long_addresses_whole() {
+    let Some(s) = TestServer::start().await else {
+        return;
+    };
+    let key = admin_key(&s).await;
+    let dir = &s.directory;
+    let head = "u".repeat(200);
+    let a = user(&s, "ann", &format!("{head}a@x.test")).await;
+    let b = user(&s, "bob", &format!("{head}b@x.test")).await;
+    let c = user(&s, "cat", "cat@x.test").await;
+    let r = s
+        .patch(
+            &format!("/Users/{c}"),
+            json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                   "Operations": [{"op": "replace", "path": "emails[type eq \"work\"].value",
+                                   "value": "Cat.New@x.test"}]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let (s, key) = (&s, &key);
+    let by_email = |email: String| async move {
+        ids(&ok(
+            s,
+            key,
+            &format!("/directory_users?directory={dir}&email={email}"),
+        )
+        .await)
+    };
+    assert_eq!(by_email("cat@x.test".into()).await, Vec::<String>::new());
+    assert_eq!(by_email("cat.new@X.test".into()).await, vec![c.clone()]);
+    assert_eq!(by_email(format!("{head}a@x.test")).await, vec![a]);
+    assert_eq!(
+        by_email(format!("{}B@X.TEST", head.to_uppercase())).await,
+        vec![b]
+    );
+    assert_eq!(
+        by_email(format!("{head}c@x.test")).await,
+        Vec::<String>::new()
+    );
+}
+
 #[tokio::test]
 async fn bad_input_is_a_4xx_naming_the_parameter() {
     let Some(s) = TestServer::start().await else {

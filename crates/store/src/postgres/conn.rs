@@ -17,7 +17,7 @@ use super::copy::{COPY_CHUNK, CopyForm, CopyPlan, Held, HeldCopy, Source, copy_f
 use crate::db::{Db, Dialect, Row, Val, postgres_placeholders};
 use crate::{StoreError, StoreResult};
 
-pub const SCHEMA_VERSION: i64 = 14;
+pub const SCHEMA_VERSION: i64 = 15;
 const SCHEMA: &str = include_str!("schema.sql");
 /// The advisory lock key that serializes migrations of concurrent starts.
 const MIGRATION_LOCK: i64 = 0x526f_7374_6572; // "Roster"
@@ -832,6 +832,12 @@ fn migrate_in_transaction(conn: &PgConn) -> StoreResult<()> {
         // Substring search through the attribute index.
         create_attr_trigram_index(conn)?;
     }
+    if version < 15 {
+        // `attr_index` holds the folded emails.value and phoneNumbers.value
+        // this table kept, and the compiler reads them there (its indexes,
+        // the trigram one included, go with it).
+        conn.batch("DROP TABLE IF EXISTS resource_values")?;
+    }
     conn.exec(
         "UPDATE roster_schema SET version = ?",
         crate::vals![SCHEMA_VERSION],
@@ -1007,8 +1013,8 @@ mod tests {
         let (copies, inserts) = c.sent.get();
         assert_eq!(
             (copies - before.0, inserts - before.1),
-            (4, 0),
-            "one COPY each for resources, values, attribute index rows and events"
+            (3, 0),
+            "one COPY each for resources, attribute index rows and events"
         );
         // The seq the SQL form computed: the transaction's id << 20, plus 0, 1, …
         let positions: Vec<i64> = c
@@ -1025,7 +1031,6 @@ mod tests {
             count(&c, "SELECT count(*) FROM resources WHERE version = 1"),
             N
         );
-        assert_eq!(count(&c, "SELECT count(*) FROM resource_values"), 2 * N);
         // userName, emails.value and phoneNumbers.value of every user, numbered apart.
         assert_eq!(count(&c, "SELECT count(*) FROM attr_index"), 3 * N);
         assert_eq!(
@@ -1077,18 +1082,20 @@ mod tests {
             .unwrap()
             .id;
         c.insert_later(
-            "INSERT INTO resource_values (directory_id, attr, value, resource_id) VALUES (?, ?, ?, ?)",
-            crate::vals![&dir, "emails.value", "a@x", "r1"],
+            "INSERT INTO group_members (directory_id, group_id, member_id, member_type) VALUES (?, ?, ?, ?)",
+            crate::vals![&dir, "g1", "u1", 1i64],
         )
         .unwrap();
-        c.insert_later(
-            "INSERT INTO resources (id, r, directory_id, rtype, name_key, display, external_id, doc, version, created, last_modified)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)",
-            crate::vals!["r1", 1i64, &dir, 1i64, "a", "a", Val::Null, "{}", 0i64, 0i64],
-        )
-        .unwrap();
+        for (id, r, rtype) in [("u1", 1i64, 1i64), ("g1", 2, 2)] {
+            c.insert_later(
+                "INSERT INTO resources (id, r, directory_id, rtype, name_key, display, external_id, doc, version, created, last_modified)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)",
+                crate::vals![id, r, &dir, rtype, id, id, Val::Null, "{}", 0i64, 0i64],
+            )
+            .unwrap();
+        }
         c.batch("COMMIT").unwrap();
-        assert_eq!(count(&c, "SELECT count(*) FROM resource_values"), 1);
+        assert_eq!(count(&c, "SELECT count(*) FROM group_members"), 1);
     }
 
     #[test]

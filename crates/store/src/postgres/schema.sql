@@ -41,6 +41,8 @@ CREATE UNIQUE INDEX resources_name ON resources(directory_id, rtype, name_key);
 CREATE INDEX resources_external ON resources(directory_id, rtype, external_id, id) WHERE external_id IS NOT NULL;
 CREATE INDEX resources_modified ON resources(directory_id, rtype, last_modified, id);
 
+-- Folded emails.value and phoneNumbers.value of users. Version 15
+-- (conn.rs) drops it: `attr_index` holds them.
 CREATE TABLE resource_values (
     directory_id  TEXT COLLATE "C" NOT NULL,
     attr          TEXT COLLATE "C" NOT NULL,

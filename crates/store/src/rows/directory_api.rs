@@ -19,7 +19,9 @@ use crate::directory_api::{
     UserState,
 };
 use crate::events::{self, GroupRef};
+use crate::index::entries::{CUT, text_key};
 use crate::model::{Actor, Directory, DirectoryAttrs, DirectoryChange, Kind, Stored, TokenInfo};
+use crate::sql::compile::value_lookup;
 use crate::{StoreResult, now_ms, vals};
 
 /// A row of `STORED_COLUMNS` followed by the directory id.
@@ -609,19 +611,46 @@ fn users_statement(d: Dialect, dir: &str, q: &UserQuery) -> (String, Vec<Val>) {
         );
     }
     if let Some(email) = &q.email {
-        // The folded addresses `emails.value eq` filters look up, indexed.
-        push_cond(
-            &mut sql,
-            &mut values,
-            " AND r.id IN (SELECT v.resource_id FROM resource_values v WHERE v.directory_id = ?",
-            dir.into(),
-        );
-        push_cond(
-            &mut sql,
-            &mut values,
-            " AND v.attr = 'emails.value' AND v.value = ?)",
-            roster_scim::values::fold(email).into(),
-        );
+        // What `emails.value eq` finds: the folded addresses in attr_index.
+        let folded = roster_scim::values::fold(email);
+        let first = values.len() + 1;
+        values.extend([
+            Val::from(dir),
+            Val::Int(Kind::User.code()),
+            Val::from("emails.value"),
+            Val::from(text_key(&folded, false)),
+        ]);
+        let marks: Vec<String> = (first..first + 4).map(|i| format!("?{i}")).collect();
+        sql.push_str(" AND ");
+        sql.push_str(&value_lookup(
+            &marks[0],
+            &marks[1],
+            &marks[2],
+            &format!("v = {}", marks[3]),
+        ));
+        if folded.chars().count() > CUT {
+            // Longer than an index entry holds: the entry is shared with
+            // every address that begins alike, and the document decides.
+            let elements = match d {
+                Dialect::Sqlite => {
+                    "json_each(r.doc, '$.emails') e WHERE e.type = 'object' \
+                     AND json_type(e.value, '$.value') = 'text' \
+                     AND scim_fold(json_extract(e.value, '$.value')) = ?"
+                }
+                Dialect::Postgres => {
+                    "json_array_elements(CASE WHEN json_typeof(r.doc -> 'emails') = 'array' \
+                     THEN r.doc -> 'emails' ELSE '[]'::json END) e(value) \
+                     WHERE json_typeof(e.value -> 'value') = 'string' \
+                     AND roster_fold(e.value ->> 'value') = ?"
+                }
+            };
+            push_cond(
+                &mut sql,
+                &mut values,
+                &format!(" AND EXISTS (SELECT 1 FROM {elements})"),
+                folded.into(),
+            );
+        }
     }
     // Exactly what events::user_data reports: inactive only when `active` is
     // the JSON value false (not a string, not missing).
@@ -713,7 +742,7 @@ mod tests {
     use roster_scim::schema::SchemaRegistry;
     use serde_json::json;
 
-    use rusqlite::{Connection, params};
+    use rusqlite::Connection;
 
     use super::*;
     use crate::model::NewResource;
@@ -773,12 +802,7 @@ mod tests {
         let (kept, _, kept_token) =
             create_with_token(&c, &Actor::Cli, "kept", &DirectoryAttrs::default()).unwrap();
         for d in [&gone.id, &kept.id] {
-            let u = user(&c, d, "a", None);
-            c.execute(
-                "INSERT INTO resource_values (directory_id, attr, value, resource_id) VALUES (?, 'emails.value', 'a@x', ?)",
-                params![d, u],
-            )
-            .unwrap();
+            let u = user(&c, d, "a", Some(true));
             group(&c, d, "g", &[&u]);
             c.execute(
                 "INSERT INTO idempotency_keys (directory_id, key, request_hash, response, created_at) VALUES (?, 'k', x'00', '{}', 0)",
@@ -791,14 +815,44 @@ mod tests {
             "SELECT COUNT(*) FROM events WHERE directory_id = ?",
             &gone.id,
         );
+        // Index rows name their directory through its keys, which go with it.
+        let index_rows = |keys: &[i64]| -> i64 {
+            keys.iter()
+                .map(|k| {
+                    c.query_row("SELECT COUNT(*) FROM attr_index WHERE k = ?", [k], |r| {
+                        r.get::<_, i64>(0)
+                    })
+                    .unwrap()
+                })
+                .sum()
+        };
+        let keys_of = |d: &str| -> Vec<i64> {
+            c.prepare("SELECT k FROM attr_keys WHERE directory_id = ?")
+                .unwrap()
+                .query_map([d], |r| r.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap()
+        };
+        let (gone_keys, kept_keys) = (keys_of(&gone.id), keys_of(&kept.id));
+        assert!(index_rows(&gone_keys) > 0 && index_rows(&kept_keys) > 0);
 
         assert!(delete(&c, &Actor::Cli, &gone.id).unwrap());
         assert!(!delete(&c, &Actor::Cli, &gone.id).unwrap());
 
+        assert_eq!(
+            index_rows(&gone_keys),
+            0,
+            "index rows of the deleted directory"
+        );
+        assert!(
+            index_rows(&kept_keys) > 0,
+            "index rows of the other directory"
+        );
         for table in [
             "tokens",
             "resources",
-            "resource_values",
+            "attr_keys",
             "group_members",
             "idempotency_keys",
         ] {

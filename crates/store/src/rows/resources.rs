@@ -14,7 +14,7 @@ use crate::db::{Db, Dialect, Row, Val, scalar};
 use crate::events::{self, GroupRef};
 use crate::index;
 use crate::model::*;
-use crate::sql::compile::{Compiler, INDEXED_VALUES};
+use crate::sql::compile::Compiler;
 use crate::{StoreError, StoreResult, now_ms, vals};
 
 /// Columns derived from a document.
@@ -187,7 +187,6 @@ pub fn create(
             return Err(uniqueness_error(new.kind, &new.doc));
         }
     }
-    write_index_values(c, dir, new.kind, &id, &new.doc)?;
     index::insert(c, ds.index_keys(), dir, new.kind, number, &entries)?;
     let diff = MemberDiff {
         added: insert_members(c, dir, &id, &members)?,
@@ -334,29 +333,6 @@ fn set_user_groups(
     Ok(diff)
 }
 
-fn write_index_values(c: &dyn Db, dir: &str, kind: Kind, id: &str, doc: &Value) -> StoreResult<()> {
-    if kind != Kind::User {
-        return Ok(());
-    }
-    for (attr, sub) in INDEXED_VALUES {
-        let Some(items) = doc.get(*attr).and_then(Value::as_array) else {
-            continue;
-        };
-        let key = format!("{attr}.{sub}");
-        for v in items
-            .iter()
-            .filter_map(|i| i.get(*sub))
-            .filter_map(Value::as_str)
-        {
-            c.insert_later(
-                "INSERT INTO resource_values (directory_id, attr, value, resource_id) VALUES (?, ?, ?, ?)",
-                vals![dir, &key, fold(v), id],
-            )?;
-        }
-    }
-    Ok(())
-}
-
 fn not_found(kind: Kind, id: &str) -> StoreError {
     StoreError::NotFound(format!("{} {id} not found", kind.name()))
 }
@@ -454,11 +430,6 @@ pub fn update(
         let (gone, added) = index::difference(&old_entries, &new_entries);
         index::remove(c, ds.index_keys(), dir, kind, number, &gone)?;
         index::insert(c, ds.index_keys(), dir, kind, number, &added)?;
-        c.exec(
-            "DELETE FROM resource_values WHERE resource_id = ?",
-            vals![id],
-        )?;
-        write_index_values(c, dir, kind, id, &update.doc)?;
     } else {
         c.exec(
             "UPDATE resources SET version = ?, last_modified = ? WHERE id = ?",

@@ -10,8 +10,8 @@
 //!   negation and absent attributes compare false; `ne` on a multi-valued
 //!   attribute is `!=` inside the "any value" `EXISTS`;
 //! - case-insensitive text compares `scim_fold(x)` with a value folded by the
-//!   checker; the indexed columns (`name_key`, `resource_values.value`) hold
-//!   folded text;
+//!   checker; the indexed columns (`name_key`, `attr_index.v` of
+//!   case-insensitive attributes) hold folded text;
 //! - dateTime values compare as instants through `scim_ts` (a text key of the
 //!   nanoseconds, see [`instant_key`]) or, for meta, the milliseconds columns;
 //! - multi-valued attributes match when any value matches (`EXISTS` over
@@ -25,6 +25,7 @@ use roster_scim::sort::SortKey;
 use roster_scim::{Result, ScimError};
 
 use crate::db::{Dialect, Val};
+use crate::index::entries::{CUT, attr_path, text_key};
 use crate::model::Kind;
 
 mod candidates;
@@ -48,8 +49,24 @@ impl From<&SqlParam> for Val {
     }
 }
 
-/// Multi-valued sub-attributes kept folded in `resource_values` for index lookups.
-pub const INDEXED_VALUES: &[(&str, &str)] = &[("emails", "value"), ("phoneNumbers", "value")];
+/// Sub-attributes of users' multi-valued attributes that a filter on its own
+/// (with no candidate set to drive it, as in a sorted list or a count) reads
+/// from `attr_index` rather than from every document: the addresses identity
+/// providers look users up by.
+const INDEXED_VALUES: &[(&str, &str)] = &[("emails", "value"), ("phoneNumbers", "value")];
+
+/// `r.id IN (…)`: the resources with an `attr_index` entry of the key named by
+/// the placeholders `dir`, `rtype` and `path` whose `v` meets `cond`. By id,
+/// not by number: with `r.r IN (…)` and a page ordered by id, SQLite walks
+/// the whole directory in id order to skip the sort, while a list of ids
+/// drives `resources_by_type` in that very order.
+pub(crate) fn value_lookup(dir: &str, rtype: &str, path: &str, cond: &str) -> String {
+    format!(
+        "r.id IN (SELECT m.id FROM attr_index JOIN resources m ON m.r = attr_index.r \
+         WHERE attr_index.k = (SELECT k FROM attr_keys WHERE directory_id = {dir} \
+         AND rtype = {rtype} AND path = {path}) AND {cond})"
+    )
+}
 
 /// Where a value comes from once a path is resolved.
 #[derive(Debug, Clone)]
@@ -244,9 +261,7 @@ impl<'a> Compiler<'a> {
             Node::AnyOf(xs) => self.chain(xs, scope, " OR ")?,
             Node::Not(a) => format!("(NOT {})", self.expr(a, scope)?),
             Node::Present(a) => self.present(a, scope)?,
-            Node::Test(a, test) => {
-                self.over_values(a, scope, &mut |c, source| Ok(c.compare(source, a, test)))?
-            }
+            Node::Test(a, test) => self.test(a, test, scope)?,
             Node::Element(parent, inner) => match scope {
                 Scope::Resource => self.value_path(parent, inner)?,
                 // The checker refuses nested value filters.
@@ -310,15 +325,66 @@ impl<'a> Compiler<'a> {
         }
         let (attr, sub) = INDEXED_VALUES.iter().find(|(a, _)| *a == parent.attr)?;
         // Folded by the checker when the sub-attribute is case-insensitive, as
-        // the indexed values are.
-        let value = find_eq(inner, sub)?.to_owned();
-        let dir = self.bind(SqlParam::Text(self.directory.clone()));
-        let key = self.bind(SqlParam::Text(format!("{attr}.{sub}")));
+        // the index entries are. The lookup only narrows (the element
+        // predicate beside it decides), so a value longer than an entry
+        // holds may look up its cut form.
+        let value = text_key(find_eq(inner, sub)?, false);
         let v = self.bind(SqlParam::Text(value));
-        Some(format!(
-            "r.id IN (SELECT resource_id FROM resource_values WHERE directory_id = {dir} \
-             AND attr = {key} AND value = {v})"
-        ))
+        Some(self.indexed_lookup(&attr_path(None, attr, Some(sub)), &format!("v = {v}")))
+    }
+
+    /// [`value_lookup`] of `path` in this compiler's directory and resource type.
+    fn indexed_lookup(&mut self, path: &str, cond: &str) -> String {
+        let dir = self.bind(SqlParam::Text(self.directory.clone()));
+        let rtype = self.bind(SqlParam::Int(self.kind.code()));
+        let path = self.bind(SqlParam::Text(path.to_owned()));
+        value_lookup(&dir, &rtype, &path, cond)
+    }
+
+    /// A comparison: of every value of the attribute in the documents, or of
+    /// the indexed values of an [`INDEXED_VALUES`] sub-attribute.
+    fn test(&mut self, a: &AttrRef, test: &Test, scope: Scope) -> Result<String> {
+        let indexed = matches!(scope, Scope::Resource)
+            && self.kind == Kind::User
+            && a.is_core()
+            && !a.never_returned
+            && a.sub
+                .as_deref()
+                .is_some_and(|sub| INDEXED_VALUES.contains(&(a.attr.as_str(), sub)));
+        let lookup = match test {
+            Test::Text { op, value, .. } if indexed => {
+                self.indexed_text_cond(*op, value).map(|(cond, exact)| {
+                    let path = attr_path(None, &a.attr, a.sub.as_deref());
+                    (self.indexed_lookup(&path, &cond), exact)
+                })
+            }
+            _ => None,
+        };
+        let documents =
+            |c: &mut Self| c.over_values(a, scope, &mut |c, source| Ok(c.compare(source, a, test)));
+        Ok(match lookup {
+            Some((sql, true)) => sql,
+            // A superset of the matches: the documents of its resources decide.
+            Some((sql, false)) => format!("({sql} AND {})", documents(self)?),
+            None => documents(self)?,
+        })
+    }
+
+    /// The condition on `attr_index.v` for a text comparison of an indexed
+    /// value, and whether it is exact: the candidate set's where it has one;
+    /// for `co` and `ew` the entries that compare so plus every cut one, whose
+    /// tail the entry does not hold. None for `ne` and `sw ""`, which most
+    /// values meet: the documents, read in page order, stop after a page.
+    fn indexed_text_cond(&mut self, op: TextOp, value: &str) -> Option<(String, bool)> {
+        let (cond, exact) = self.text_cond(op, value);
+        if !cond.is_empty() {
+            return Some((cond, exact));
+        }
+        if !matches!(op, TextOp::Co | TextOp::Ew) {
+            return None;
+        }
+        let test = self.text_compare("v", op, value);
+        Some((format!("({test} OR length(v) > {CUT})"), false))
     }
 
     fn present(&mut self, a: &AttrRef, scope: Scope) -> Result<String> {
@@ -370,23 +436,6 @@ impl<'a> Compiler<'a> {
                 return Ok(format!(
                     "EXISTS (SELECT 1 FROM group_members gm JOIN resources m ON m.id = gm.group_id \
                      WHERE gm.member_id = r.id AND {c})"
-                ));
-            }
-            if let Some(sub) = sub_name
-                && self.kind == Kind::User
-                && INDEXED_VALUES.contains(&(name, sub))
-            {
-                let source = Source::Column {
-                    sql: "v.value".into(),
-                    folded: true,
-                    nullable: false,
-                };
-                let c = cond(self, &source)?;
-                let dir = self.bind(SqlParam::Text(self.directory.clone()));
-                let key = self.bind(SqlParam::Text(format!("{name}.{sub}")));
-                return Ok(format!(
-                    "r.id IN (SELECT v.resource_id FROM resource_values v \
-                     WHERE v.directory_id = {dir} AND v.attr = {key} AND {c})"
                 ));
             }
         }
@@ -1019,27 +1068,58 @@ mod tests {
     }
 
     #[test]
-    fn email_value_eq_looks_up_resource_values() {
+    fn email_value_eq_looks_up_the_attribute_index() {
         let (sql, params) = user_sql(r#"emails.value eq "A@x.io""#);
         assert_eq!(
             sql,
-            "r.id IN (SELECT v.resource_id FROM resource_values v \
-             WHERE v.directory_id = ?4 AND v.attr = ?5 AND v.value = ?3)"
+            "r.id IN (SELECT m.id FROM attr_index JOIN resources m ON m.r = attr_index.r \
+             WHERE attr_index.k = (SELECT k FROM attr_keys WHERE directory_id = ?4 \
+             AND rtype = ?5 AND path = ?6) AND v = ?3)"
         );
         assert_eq!(
             params,
             [
                 SqlParam::Text("a@x.io".into()),
                 SqlParam::Text("dir".into()),
+                SqlParam::Int(Kind::User.code()),
                 SqlParam::Text("emails.value".into()),
             ]
         );
         // Entra ID's lookup: the indexed prefilter narrows the json_each scan.
         let (sql, _) = user_sql(r#"emails[type eq "work" and value eq "A@x.io"]"#);
         assert!(
-            sql.starts_with("(r.id IN (SELECT resource_id FROM resource_values"),
+            sql.starts_with("(r.id IN (SELECT m.id FROM attr_index JOIN"),
             "{sql}"
         );
+    }
+
+    /// An entry holds the first CUT characters of a longer value: a lookup
+    /// that its cut could answer wrongly keeps the document predicate.
+    #[test]
+    fn indexed_values_keep_the_document_predicate_where_a_cut_entry_could_decide() {
+        let documents = |f: &str| user_sql(f).0.contains("json_each");
+        let long = "x".repeat(CUT + 1);
+        let whole = "x".repeat(CUT);
+        assert!(!documents(&format!(r#"emails.value eq "{whole}""#)));
+        assert!(documents(&format!(r#"emails.value eq "{long}""#)));
+        assert!(!documents(r#"emails.value sw "x""#));
+        assert!(documents(&format!(r#"emails.value sw "{long}""#)));
+        assert!(documents(&format!(r#"emails.value gt "{whole}""#)));
+        // `co` and `ew` look up the entries that match and every cut one.
+        for f in [r#"emails.value co "x""#, r#"phoneNumbers.value ew "1""#] {
+            let (sql, _) = user_sql(f);
+            assert!(
+                sql.starts_with("(r.id IN (SELECT m.id FROM attr_index"),
+                "{sql}"
+            );
+            assert!(sql.contains(&format!("OR length(v) > {CUT})")), "{sql}");
+            assert!(sql.contains("json_each"), "{sql}");
+        }
+        // Broad by nature: the documents alone, read in page order.
+        assert!(!user_sql(r#"emails.value ne "x""#).0.contains("attr_index"));
+        let (sql, params) = user_sql(&format!(r#"emails[type eq "work" and value eq "{long}"]"#));
+        assert!(sql.contains("json_each"), "{sql}");
+        assert!(params.contains(&SqlParam::Text(text_key(&long, false))));
     }
 
     #[test]
@@ -1062,16 +1142,23 @@ mod tests {
         // A search on (directory_id, rtype) alone is a scan of the directory
         // too, so each filter must name the index that does the narrowing.
         for (filter, index) in [
-            (r#"userName eq "alice""#, "resources_name"),
-            (r#"emails.value eq "a@x.io""#, "resource_values_lookup"),
+            (r#"userName eq "alice""#, "INDEX resources_name ("),
+            (
+                r#"emails.value eq "a@x.io""#,
+                "attr_index USING PRIMARY KEY (k=? AND v=?)",
+            ),
             (
                 r#"emails[type eq "work" and value eq "a@x.io"]"#,
-                "resource_values_lookup",
+                "attr_index USING PRIMARY KEY (k=? AND v=?)",
             ),
-            (r#"externalId eq "X-1""#, "resources_external"),
+            (
+                r#"phoneNumbers.value sw "+1 555""#,
+                "attr_index USING PRIMARY KEY (k=? AND v>? AND v<?)",
+            ),
+            (r#"externalId eq "X-1""#, "INDEX resources_external ("),
             (
                 r#"meta.lastModified gt "2026-01-01T00:00:00Z""#,
-                "resources_modified",
+                "INDEX resources_modified (",
             ),
         ] {
             let (sql, params) = user_sql(filter);
@@ -1081,12 +1168,13 @@ mod tests {
             );
             let plan = explain(&conn, &query, &params);
             assert!(
-                !plan.iter().any(|d| d.starts_with("SCAN r")),
-                "{filter} scans the resources table: {plan:#?}"
+                !plan.iter().any(|d| d.starts_with("SCAN r")
+                    || d.starts_with("SEARCH r ") && d.ends_with("(directory_id=? AND rtype=?)")),
+                "{filter} reads the whole directory: {plan:#?}"
             );
             assert!(
                 plan.iter()
-                    .any(|d| d.starts_with("SEARCH") && d.contains(&format!("INDEX {index} ("))),
+                    .any(|d| d.starts_with("SEARCH") && d.contains(index)),
                 "{filter} does not search {index}: {plan:#?}"
             );
         }

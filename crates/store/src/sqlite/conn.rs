@@ -13,7 +13,7 @@ use crate::{StoreError, StoreResult};
 
 /// The schema version (`PRAGMA user_version`) this build creates and reads;
 /// a database with a higher one belongs to a newer Roster.
-pub const SCHEMA_VERSION: i64 = 16;
+pub const SCHEMA_VERSION: i64 = 17;
 const SCHEMA: &str = include_str!("schema.sql");
 /// Version 7: how deliveries to an endpoint are shaped (NULL max_in_flight:
 /// the setting), and how far a dispatcher may have sent.
@@ -257,6 +257,12 @@ pub fn migrate(conn: &mut Connection) -> StoreResult<()> {
         tx.execute_batch(crate::index::text::SQLITE_MIGRATION)
             .db()?;
     }
+    if version < 17 {
+        // `attr_index` holds the folded emails.value and phoneNumbers.value
+        // this table kept, and the compiler reads them there.
+        tx.execute_batch("DROP TABLE IF EXISTS resource_values;")
+            .db()?;
+    }
     if version < SCHEMA_VERSION {
         tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
             .db()?;
@@ -332,5 +338,46 @@ mod tests {
         let w = crate::rows::webhooks::get(&c, "w").unwrap().unwrap();
         assert_eq!(w.format, crate::webhooks::WebhookFormat::Roster);
         assert_eq!((w.created_at, w.updated_at), (42, 42));
+    }
+
+    /// A database from before the attribute index: the migrations drop
+    /// `resource_values`, and once the index is built (as opening a store
+    /// does) `emails.value eq` finds the user there.
+    #[test]
+    fn a_version_13_database_drops_resource_values_and_finds_emails_in_the_index() {
+        let mut c = Connection::open_in_memory().unwrap();
+        c.execute_batch(SCHEMA).unwrap();
+        c.execute_batch(
+            r#"INSERT INTO directories (id, name, created_at) VALUES ('d', 'd', 0);
+             INSERT INTO resources (id, directory_id, rtype, name_key, display, doc, version, created, last_modified)
+                 VALUES ('u1', 'd', 1, 'ann', 'ann', '{"userName": "ann", "emails": [{"value": "Ann@X.io"}]}', 1, 0, 0);
+             INSERT INTO resource_values (directory_id, attr, value, resource_id)
+                 VALUES ('d', 'emails.value', 'ann@x.io', 'u1');
+             PRAGMA user_version = 13;"#,
+        )
+        .unwrap();
+        migrate(&mut c).unwrap();
+        let tables: i64 = c
+            .query_row(
+                "SELECT count(*) FROM sqlite_schema WHERE name LIKE 'resource_values%'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(tables, 0, "resource_values and its indexes are gone");
+        let reg = roster_scim::schema::SchemaRegistry::core();
+        assert!(crate::index::ensure(&c, &reg).unwrap());
+        let rt = reg.resource_type("User").unwrap();
+        let f = roster_scim::filter::parse_filter(r#"emails.value eq "ANN@x.io""#).unwrap();
+        let f = roster_scim::filter::check_filter(&reg, rt, &f).unwrap();
+        let mut compiler = crate::sql::Compiler::new(rt, crate::model::Kind::User, "d", 1);
+        let sql = format!(
+            "SELECT r.id FROM resources r WHERE {}",
+            compiler.filter(&f).unwrap()
+        );
+        let params: Vec<crate::db::Val> = compiler.params().iter().map(Into::into).collect();
+        let rows = crate::db::Db::query(&c, &sql, &params).unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].get::<String>(0).unwrap(), "u1");
     }
 }

@@ -42,8 +42,8 @@ CREATE INDEX resources_external ON resources(directory_id, rtype, external_id) W
 CREATE INDEX resources_modified ON resources(directory_id, rtype, last_modified, id);
 
 -- Folded values of multi-valued sub-attributes that filters look up by
--- equality or prefix (emails.value, phoneNumbers.value), so that
--- `emails.value eq "x"` is an index lookup, not a scan of the directory.
+-- equality or prefix (emails.value, phoneNumbers.value). Version 17
+-- (conn.rs) drops it: `attr_index` holds these values.
 CREATE TABLE resource_values (
     directory_id  TEXT NOT NULL,
     attr          TEXT NOT NULL,

@@ -292,7 +292,7 @@ impl Compiler<'_> {
     }
 
     /// `value` is already folded when the attribute is not `caseExact`.
-    fn text_cond(&mut self, op: TextOp, value: &str) -> (String, bool) {
+    pub(super) fn text_cond(&mut self, op: TextOp, value: &str) -> (String, bool) {
         let len = value.chars().count();
         // The first CUT characters: what a cut entry keeps of its value.
         let head: String = value.chars().take(CUT).collect();
