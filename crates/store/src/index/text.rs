@@ -68,6 +68,15 @@ pub fn row_text(k: i64, v: &str) -> String {
     s
 }
 
+/// The most characters of a pattern SQLite searches for. FTS5 evaluates a
+/// phrase by walking every row that has all of its trigrams, so a long
+/// pattern sharing a common tail (`ew ".89993@example.com"`: every address
+/// has `example.com`) costs as much as the common part; its head is usually
+/// what sets it apart. A longer pattern's head is searched and the matches
+/// rechecked, which keeps selective searches cheap at the price of counting
+/// broad long ones from the documents.
+pub const WINDOW: usize = 8;
+
 /// Whether a pattern may be searched in `attr_text`: it must not contain
 /// the characters that frame a row's value, or it could match across them.
 pub fn searchable(pattern: &str) -> bool {

@@ -242,10 +242,14 @@ impl Compiler<'_> {
         }
         let path = attr_path(a.extension.as_deref(), &a.attr, a.sub.as_deref());
         let cols = if pairs { "r, e" } else { "r" };
+        let mut exact = true;
         let found = match self.dialect {
             Dialect::Sqlite => {
-                let mut phrase = value.to_owned();
-                if suffix {
+                let mut phrase: String = value.chars().take(text::WINDOW).collect();
+                if len > text::WINDOW {
+                    // Its head, rechecked: see `text::WINDOW`.
+                    exact = false;
+                } else if suffix {
                     phrase.push(text::END);
                 }
                 let key = self.key_sql(path.clone());
@@ -271,7 +275,7 @@ impl Compiler<'_> {
         let cut_key = self.key_sql(cut.clone());
         Some(Set {
             sql: format!("{found} UNION ALL SELECT {cols} FROM attr_index WHERE k = {cut_key}"),
-            exact: true,
+            exact,
             cut_paths: vec![cut],
         })
     }
@@ -503,6 +507,9 @@ mod tests {
         assert_eq!(exact(r#"title ew "ss""#), Some(true));
         assert_eq!(exact(r#"title ew "s""#), Some(false));
         assert_eq!(exact(r#"userName co "ali""#), Some(true));
+        // SQLite searches a long pattern's head and rechecks.
+        assert_eq!(exact(r#"userName co "alice@example""#), Some(false));
+        assert_eq!(exact(r#"userName ew "@example""#), Some(true));
         assert_eq!(
             exact(&format!(r#"title co "{}""#, "x".repeat(CUT + 1))),
             Some(false)
