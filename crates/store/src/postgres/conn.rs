@@ -17,7 +17,7 @@ use super::copy::{COPY_CHUNK, CopyForm, CopyPlan, Held, HeldCopy, Source, copy_f
 use crate::db::{Db, Dialect, Row, Val, postgres_placeholders};
 use crate::{StoreError, StoreResult};
 
-pub const SCHEMA_VERSION: i64 = 13;
+pub const SCHEMA_VERSION: i64 = 16;
 const SCHEMA: &str = include_str!("schema.sql");
 /// The advisory lock key that serializes migrations of concurrent starts.
 const MIGRATION_LOCK: i64 = 0x526f_7374_6572; // "Roster"
@@ -827,6 +827,12 @@ fn migrate_in_transaction(conn: &PgConn) -> StoreResult<()> {
         conn.batch(&crate::rows::counts::migration(
             crate::db::Dialect::Postgres,
         ))?;
+    }
+    if version < 16 {
+        // `meta.created` ranges, as resources_modified serves lastModified.
+        conn.batch(
+            "CREATE INDEX resources_created ON resources(directory_id, rtype, created, id)",
+        )?;
     }
     conn.exec(
         "UPDATE roster_schema SET version = ?",
