@@ -90,7 +90,18 @@ pub fn list(
     let bound = opts.selective;
     let mut selective = None;
     let mut counted = None;
-    if let Some((cand, params)) = &candidates {
+    if let Some((cand, params)) = candidates.as_ref().filter(|(cand, _)| cand.complement) {
+        // A complement is counted as the directory's count less its set,
+        // in one statement (one snapshot); pages walk the directory.
+        counted = Some((
+            format!(
+                "SELECT {} - (SELECT count(*) FROM (SELECT DISTINCT r FROM ({}) AS c) AS d)",
+                counts::of_kind_sql(q.kind, "?1"),
+                cand.sql
+            ),
+            params,
+        ));
+    } else if let Some((cand, params)) = &candidates {
         // How many candidates, counting no further than the bound: the
         // planner's guesses (no statistics right after a load) never decide
         // between the two plans below.
