@@ -323,8 +323,8 @@ fn column_sets_search_their_index_and_complements_count_without_documents() {
         // The form `rows::list` counts a complement with.
         let sql = format!(
             "SELECT COALESCE((SELECT user_count FROM directory_counts WHERE directory_id = '{dir}'), 0) \
-             - (SELECT count(*) FROM (SELECT DISTINCT r FROM ({}) AS c) AS d)",
-            cand.sql
+             - ({})",
+            cand.count_sql()
         );
         queries.push((f.clone(), None, sql));
     }

@@ -50,6 +50,24 @@ pub struct Candidates {
     /// The filter matches exactly the resources of the directory and type
     /// that `sql` does not select (`exact` is then true).
     pub complement: bool,
+    /// `sql` names each resource once: `count(*)` counts its resources.
+    pub distinct: bool,
+}
+
+impl Candidates {
+    /// `SELECT count(*)` of the resources `sql` names: without `DISTINCT`
+    /// when it names each once, so that a range of a `resources` index is
+    /// counted from the index alone.
+    pub fn count_sql(&self) -> String {
+        if self.distinct {
+            format!("SELECT count(*) FROM ({}) AS c", self.sql)
+        } else {
+            format!(
+                "SELECT count(*) FROM (SELECT DISTINCT r FROM ({}) AS c) AS d",
+                self.sql
+            )
+        }
+    }
 }
 
 /// A set that selects nothing and binds no parameter of its own (it names
@@ -62,7 +80,14 @@ struct Set {
     exact: bool,
     /// Every resource of the directory and type but those of `sql`; exact.
     complement: bool,
+    /// `sql` names each resource (or pair) once: a set operation, a
+    /// `DISTINCT`, or one row of `resources` each. A lookup of `attr_index`
+    /// may name a resource once per value.
+    distinct: bool,
 }
+
+/// SQL and whether it names each row once (see `Set::distinct`).
+type Part = (String, bool);
 
 impl Set {
     fn of(sql: String, exact: bool) -> Set {
@@ -70,24 +95,37 @@ impl Set {
             sql,
             exact,
             complement: false,
+            distinct: false,
         }
     }
 
-    fn complement_of(sql: String) -> Set {
+    fn of_part((sql, distinct): Part, exact: bool) -> Set {
+        Set {
+            distinct,
+            ..Set::of(sql, exact)
+        }
+    }
+
+    fn complement_of((sql, distinct): Part) -> Set {
         Set {
             sql,
             exact: true,
             complement: true,
+            distinct,
         }
     }
 
     /// Every resource of the directory and type.
     fn everything() -> Set {
-        Set::complement_of(NOTHING.to_owned())
+        Set::complement_of((NOTHING.to_owned(), true))
     }
 
     fn nothing() -> Set {
-        Set::of(NOTHING.to_owned(), true)
+        Set::of_part((NOTHING.to_owned(), true), true)
+    }
+
+    fn part(self) -> Part {
+        (self.sql, self.distinct)
     }
 
     fn is_everything(&self) -> bool {
@@ -98,8 +136,8 @@ impl Set {
     /// the complement of a superset would miss matches.
     fn negated(self) -> Option<Set> {
         match (self.complement, self.exact) {
-            (true, _) => Some(Set::of(self.sql, true)),
-            (false, true) => Some(Set::complement_of(self.sql)),
+            (true, _) => Some(Set::of_part(self.part(), true)),
+            (false, true) => Some(Set::complement_of(self.part())),
             (false, false) => None,
         }
     }
@@ -116,6 +154,7 @@ impl Compiler<'_> {
             sql: set.sql,
             exact: set.exact,
             complement: set.complement,
+            distinct: set.distinct,
         })
     }
 
@@ -141,10 +180,10 @@ impl Compiler<'_> {
                     match self.set(x, pairs) {
                         // `and` everything: nothing to intersect with.
                         Some(s) if s.is_everything() => {}
-                        Some(s) if s.complement => taken.push(s.sql),
+                        Some(s) if s.complement => taken.push(s.part()),
                         Some(s) => {
                             exact &= s.exact;
-                            parts.push(s.sql);
+                            parts.push(s.part());
                         }
                         None => exact = false,
                     }
@@ -160,9 +199,9 @@ impl Compiler<'_> {
                 }
                 let kept = compound(&parts, "INTERSECT", pairs);
                 if taken.is_empty() {
-                    return Some(Set::of(kept, exact));
+                    return Some(Set::of_part(kept, exact));
                 }
-                Some(Set::of(
+                Some(Set::of_part(
                     except(&kept, &compound(&taken, "UNION", pairs), pairs),
                     exact,
                 ))
@@ -174,14 +213,14 @@ impl Compiler<'_> {
                 for x in xs {
                     let s = self.set(x, pairs)?;
                     if s.complement {
-                        complements.push(s.sql);
+                        complements.push(s.part());
                     } else {
                         exact &= s.exact;
-                        parts.push(s.sql);
+                        parts.push(s.part());
                     }
                 }
                 if complements.is_empty() {
-                    return Some(Set::of(compound(&parts, "UNION", pairs), exact));
+                    return Some(Set::of_part(compound(&parts, "UNION", pairs), exact));
                 }
                 // a or not b or not c = not ((b and c) except a): a superset
                 // `a` would take too much away.
@@ -211,8 +250,11 @@ impl Compiler<'_> {
                     return None;
                 }
                 let inner = self.set(inner, true)?;
-                Some(Set::of(
-                    format!("SELECT DISTINCT r FROM ({}) AS el", inner.sql),
+                Some(Set::of_part(
+                    (
+                        format!("SELECT DISTINCT r FROM ({}) AS el", inner.sql),
+                        true,
+                    ),
                     inner.exact,
                 ))
             }
@@ -292,8 +334,13 @@ impl Compiler<'_> {
         let some = self.lookup(a, "v > ''", false);
         let empty = self.lookup(a, "v = ''", false);
         let doc = self.present(a, super::Scope::Resource).ok()?;
-        Some(Set::of(
-            format!("{some} UNION SELECT r.r FROM resources r WHERE r.r IN ({empty}) AND {doc}"),
+        Some(Set::of_part(
+            (
+                format!(
+                    "{some} UNION SELECT r.r FROM resources r WHERE r.r IN ({empty}) AND {doc}"
+                ),
+                true,
+            ),
             true,
         ))
     }
@@ -390,24 +437,29 @@ impl Compiler<'_> {
 }
 
 /// The rows of `kept` that are not in `taken`.
-fn except(kept: &str, taken: &str, pairs: bool) -> String {
+fn except(kept: &Part, taken: &Part, pairs: bool) -> Part {
     let cols = if pairs { "r, e" } else { "r" };
-    format!("SELECT {cols} FROM ({kept}) AS k0 EXCEPT SELECT {cols} FROM ({taken}) AS t0")
+    let sql = format!(
+        "SELECT {cols} FROM ({}) AS k0 EXCEPT SELECT {cols} FROM ({}) AS t0",
+        kept.0, taken.0
+    );
+    (sql, true)
 }
 
 /// `a INTERSECT b …` (or UNION) of sets, each wrapped so that either store
 /// takes it as an operand.
-fn compound(parts: &[String], word: &str, pairs: bool) -> String {
-    if parts.len() == 1 {
-        return parts[0].clone();
+fn compound(parts: &[Part], word: &str, pairs: bool) -> Part {
+    if let [one] = parts {
+        return one.clone();
     }
     let cols = if pairs { "r, e" } else { "r" };
-    parts
+    let sql = parts
         .iter()
         .enumerate()
-        .map(|(i, p)| format!("SELECT {cols} FROM ({p}) AS s{i}"))
+        .map(|(i, (p, _))| format!("SELECT {cols} FROM ({p}) AS s{i}"))
         .collect::<Vec<_>>()
-        .join(&format!(" {word} "))
+        .join(&format!(" {word} "));
+    (sql, true)
 }
 
 #[cfg(test)]
@@ -748,9 +800,9 @@ mod tests {
             assert!(cand.complement, "{filter}");
             // The form `rows::list` counts a complement with.
             let query = format!(
-                "EXPLAIN QUERY PLAN SELECT {} - (SELECT count(*) FROM (SELECT DISTINCT r FROM ({}) AS c) AS d)",
+                "EXPLAIN QUERY PLAN SELECT {} - ({})",
                 crate::rows::counts::of_kind_sql(Kind::User, "?1"),
-                cand.sql
+                cand.count_sql()
             );
             let plan = super::super::tests::explain(&conn, &query, &params);
             assert!(
@@ -763,6 +815,36 @@ mod tests {
                 plan.iter().any(|d| d.contains("directory_counts")),
                 "{filter} does not read the directory's count: {plan:#?}"
             );
+            // A range of a resources index is counted without its rows.
+            if filter.contains("meta.created") {
+                assert!(
+                    plan.iter()
+                        .any(|d| d.contains("COVERING INDEX resources_created")),
+                    "{filter} reads resources rows: {plan:#?}"
+                );
+            }
         }
+    }
+
+    #[test]
+    fn sets_that_name_each_resource_once_say_so() {
+        let distinct = |f: &str| user_candidates(f).0.map(|c| c.distinct);
+        let ts = "2026-01-01T00:00:00Z";
+        assert_eq!(
+            distinct(&format!(r#"meta.lastModified lt "{ts}""#)),
+            Some(true)
+        );
+        assert_eq!(distinct(r#"externalId sw "x""#), Some(true));
+        // A lookup names a resource once per value.
+        assert_eq!(distinct(r#"emails.type eq "work""#), Some(false));
+        assert_eq!(distinct(r#"not (emails.type eq "work")"#), Some(false));
+        // Set operations and DISTINCT name each once.
+        assert_eq!(
+            distinct(r#"emails.type eq "work" or title eq "a""#),
+            Some(true)
+        );
+        assert_eq!(distinct(r#"emails[type eq "work"]"#), Some(true));
+        assert_eq!(distinct("title pr"), Some(true));
+        assert_eq!(distinct(r#"title eq "a" and active ne true"#), Some(true));
     }
 }

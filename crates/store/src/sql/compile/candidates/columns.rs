@@ -76,12 +76,10 @@ impl Compiler<'_> {
             // no other pair reaches here.
             _ => return None,
         };
-        Some(Set::of(
-            format!(
-                "SELECT r.r FROM resources r WHERE r.directory_id = ?1 AND r.rtype = ?2 AND {cond}"
-            ),
-            true,
-        ))
+        let sql = format!(
+            "SELECT r.r FROM resources r WHERE r.directory_id = ?1 AND r.rtype = ?2 AND {cond}"
+        );
+        Some(Set::of_part((sql, true), true))
     }
 
     /// A text column compared as `Compiler::text_compare` does, as an index
