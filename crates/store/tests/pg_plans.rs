@@ -332,3 +332,175 @@ fn the_compiled_email_lookup_reads_the_attribute_index_with_statistics() {
         );
     }
 }
+
+/// A filter's candidate set for users of `dir`, with its parameters inlined.
+fn inlined_candidates(
+    reg: &SchemaRegistry,
+    dir: &str,
+    filter: &str,
+) -> roster_store::sql::compile::Candidates {
+    let user = reg.resource_type("User").unwrap();
+    let parsed = roster_scim::filter::parse_filter(filter).unwrap();
+    let checked = roster_scim::filter::check_filter(reg, user, &parsed).unwrap();
+    let mut c = roster_store::sql::Compiler::new(user, Kind::User, dir, 3)
+        .with_dialect(roster_store::db::Dialect::Postgres);
+    let mut cand = c.candidates(&checked).unwrap();
+    let mut literals = vec![format!("'{dir}'"), Kind::User.code().to_string()];
+    literals.extend(c.params().iter().map(|p| match p {
+        roster_store::sql::SqlParam::Text(s) => format!("'{}'", s.replace('\'', "''")),
+        roster_store::sql::SqlParam::Int(i) => i.to_string(),
+        roster_store::sql::SqlParam::Real(x) => x.to_string(),
+    }));
+    cand.sql = inline_numbered(&cand.sql, &literals);
+    cand
+}
+
+/// Sets of the attributes columns serve search their `resources` index once
+/// statistics exist (the store analyzes after a load, see
+/// `postgres::analyze`), and a complement (`not`, a singular `ne`) is
+/// counted from the directory's count and its set. Before any ANALYZE no
+/// plan scans the resources table either; which of the indexes led by
+/// (directory_id, rtype) a set then reads is the planner's tie-break: with
+/// no statistics each estimates one row.
+#[test]
+fn column_sets_search_their_index_and_complements_count_without_documents() {
+    let Some(schema) = Schema::create() else {
+        return;
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let mut opts = PgOptions::new(schema.database_url().to_owned());
+    opts.schema = Some(schema.name().to_owned());
+    opts.pool_size = 1;
+    let reg = Arc::new(SchemaRegistry::core());
+    let store = rt.block_on(PgStore::connect(opts, reg.clone())).unwrap();
+    let dir = rt
+        .block_on(store.create_directory(&roster_store::Actor::Cli, "plans"))
+        .unwrap()
+        .id;
+    let name = schema.name().to_owned();
+    // Users u1… were created at milliseconds 1… and modified at the same.
+    let ts = |ms: i64| {
+        roster_scim::values::format_timestamp_millis(
+            time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap(),
+        )
+    };
+    let lists = [
+        // The primary key or the directory's ids: either reads only the range.
+        (
+            r#"id sw "u2999""#.to_owned(),
+            "resources_pkey|resources_by_type",
+        ),
+        (r#"externalId eq "x7""#.to_owned(), "resources_external"),
+        (r#"externalId sw "x2999""#.to_owned(), "resources_external"),
+        (
+            format!(r#"meta.created gt "{}""#, ts(29_990)),
+            "resources_created",
+        ),
+        (
+            format!(r#"meta.created le "{}""#, ts(10)),
+            "resources_created",
+        ),
+        (
+            format!(r#"meta.lastModified ge "{}""#, ts(29_990)),
+            "resources_modified",
+        ),
+        (
+            format!(r#"meta.created lt "{}" and title eq "t1""#, ts(100)),
+            "resources_created",
+        ),
+        (
+            r#"title eq "t1" and externalId ne "x7""#.to_owned(),
+            "attr_index_lookup",
+        ),
+    ];
+    let complements = [
+        r#"not (title eq "t1")"#.to_owned(),
+        r#"title ne "t1""#.to_owned(),
+        "not (title pr)".to_owned(),
+        format!(r#"not (meta.created gt "{}")"#, ts(29_990)),
+    ];
+    let mut queries = Vec::new();
+    for (f, index) in &lists {
+        let cand = inlined_candidates(&reg, &dir, f);
+        assert!(!cand.complement && cand.exact, "{f}");
+        // The form `rows::list` runs for a selective filter.
+        let sql = format!(
+            "SELECT r.id FROM (SELECT DISTINCT r AS n FROM ({}) AS c0) AS c \
+             CROSS JOIN resources r WHERE r.r = c.n ORDER BY r.id LIMIT 100",
+            cand.sql
+        );
+        queries.push((f.clone(), Some(*index), sql));
+    }
+    for f in &complements {
+        let cand = inlined_candidates(&reg, &dir, f);
+        assert!(cand.complement, "{f}");
+        // The form `rows::list` counts a complement with.
+        let sql = format!(
+            "SELECT COALESCE((SELECT user_count FROM directory_counts WHERE directory_id = '{dir}'), 0) \
+             - ({})",
+            cand.count_sql()
+        );
+        queries.push((f.clone(), None, sql));
+    }
+    let code = Kind::User.code();
+    let plans = roster_testkit::pg::with_client(schema.database_url(), move |c| {
+        c.batch_execute(&format!("SET search_path TO \"{name}\", public"))
+            .unwrap();
+        c.execute(
+            "INSERT INTO resources (id, r, directory_id, rtype, name_key, display, external_id, doc, version, created, last_modified)
+             SELECT 'u' || g, g, $1, $2, 'user' || g, 'User ' || g, 'x' || g, '{}', 1, g, g
+             FROM generate_series(1, 30000) g",
+            &[&dir, &code],
+        )
+        .unwrap();
+        c.execute(
+            "INSERT INTO attr_keys (directory_id, rtype, path) VALUES ($1, $2, 'title')",
+            &[&dir, &code],
+        )
+        .unwrap();
+        c.batch_execute(
+            "INSERT INTO attr_index (k, e, r, v)
+             SELECT (SELECT k FROM attr_keys WHERE path = 'title'), 0, g, 't' || (g % 300)
+             FROM generate_series(1, 30000) g",
+        )
+        .unwrap();
+        let explain = |c: &mut postgres::Client, analyzed: bool| {
+            queries
+                .iter()
+                .map(|(f, index, sql)| {
+                    let plan: Vec<String> = c
+                        .query(&format!("EXPLAIN {sql}"), &[])
+                        .unwrap()
+                        .iter()
+                        .map(|r| r.get::<_, String>(0))
+                        .collect();
+                    (f.clone(), analyzed, *index, plan.join("\n"))
+                })
+                .collect::<Vec<_>>()
+        };
+        let mut plans = explain(c, false);
+        c.batch_execute("ANALYZE resources; ANALYZE attr_index")
+            .unwrap();
+        plans.extend(explain(c, true));
+        plans
+    });
+    for (f, analyzed, index, plan) in plans {
+        // Once statistics show a set to be most of attr_index (the only key
+        // here), reading it whole is the better plan; the documents never are.
+        assert!(
+            !plan.contains("Seq Scan on resources")
+                && (analyzed || !plan.contains("Seq Scan on attr_index")),
+            "{f} scans:\n{plan}"
+        );
+        if let Some(index) = index.filter(|_| analyzed) {
+            assert!(
+                index
+                    .split('|')
+                    .any(|i| plan.contains(&format!("using {i} on"))),
+                "{f} does not read {index}:\n{plan}"
+            );
+        }
+    }
+}

@@ -17,7 +17,7 @@ use super::copy::{COPY_CHUNK, CopyForm, CopyPlan, Held, HeldCopy, Source, copy_f
 use crate::db::{Db, Dialect, Row, Val, postgres_placeholders};
 use crate::{StoreError, StoreResult};
 
-pub const SCHEMA_VERSION: i64 = 15;
+pub const SCHEMA_VERSION: i64 = 16;
 const SCHEMA: &str = include_str!("schema.sql");
 /// The advisory lock key that serializes migrations of concurrent starts.
 const MIGRATION_LOCK: i64 = 0x526f_7374_6572; // "Roster"
@@ -837,6 +837,12 @@ fn migrate_in_transaction(conn: &PgConn) -> StoreResult<()> {
         // this table kept, and the compiler reads them there (its indexes,
         // the trigram one included, go with it).
         conn.batch("DROP TABLE IF EXISTS resource_values")?;
+    }
+    if version < 16 {
+        // `meta.created` ranges, as resources_modified serves lastModified.
+        conn.batch(
+            "CREATE INDEX resources_created ON resources(directory_id, rtype, created, id)",
+        )?;
     }
     conn.exec(
         "UPDATE roster_schema SET version = ?",

@@ -159,16 +159,19 @@ pub fn read(c: &dyn Db, ids: &[String]) -> StoreResult<HashMap<String, Directory
 
 /// How many resources of `kind` a directory holds.
 pub fn of_kind(c: &dyn Db, dir: &str, kind: Kind) -> StoreResult<u64> {
+    let n: Option<i64> =
+        crate::db::scalar(c, &format!("SELECT {}", of_kind_sql(kind, "?")), vals![dir])?;
+    Ok(u64::try_from(n.unwrap_or(0)).unwrap_or(0))
+}
+
+/// [`of_kind`] as a scalar SQL expression, the directory bound as `dir`
+/// (`?` or `?N`), to count in the same statement as something else.
+pub fn of_kind_sql(kind: Kind, dir: &str) -> String {
     let column = match kind {
         Kind::User => "user_count",
         Kind::Group => "group_count",
     };
-    let n: Option<i64> = crate::db::scalar(
-        c,
-        &format!("SELECT {column} FROM directory_counts WHERE directory_id = ?"),
-        vals![dir],
-    )?;
-    Ok(u64::try_from(n.unwrap_or(0)).unwrap_or(0))
+    format!("COALESCE((SELECT {column} FROM directory_counts WHERE directory_id = {dir}), 0)")
 }
 
 /// The counts table, filled from the resources. Safe to run again at any

@@ -91,8 +91,26 @@ pub fn list(
     let mut selective = None;
     let mut counted = None;
     let mut exact = false;
-    if let Some((cand, params)) = &candidates {
+    // The total when the bounded count below is it.
+    let mut known = None;
+    if let Some((cand, _)) = &candidates {
         exact = cand.exact && !has_cut_values(c, dir, q.kind, &cand.cut_paths)?;
+    }
+    if let Some((cand, params)) = candidates.as_ref().filter(|(cand, _)| cand.complement) {
+        // A complement is counted as the directory's count less its set,
+        // in one statement (one snapshot); pages walk the directory. A cut
+        // value makes its set a superset: then the documents count.
+        if exact {
+            counted = Some((
+                format!(
+                    "SELECT {} - ({})",
+                    counts::of_kind_sql(q.kind, "?1"),
+                    cand.count_sql()
+                ),
+                params,
+            ));
+        }
+    } else if let Some((cand, params)) = &candidates {
         // How many candidates, counting no further than the bound: the
         // planner's guesses (no statistics right after a load) never decide
         // between the two plans below.
@@ -106,15 +124,12 @@ pub fn list(
         )?;
         if n < bound {
             selective = Some((cand, params));
+            if exact && cand.distinct {
+                known = Some(n);
+            }
         } else if exact {
             // Counted only when a page needs the total (see `count_all`).
-            counted = Some((
-                format!(
-                    "SELECT count(*) FROM (SELECT DISTINCT r FROM ({}) AS c) AS d",
-                    cand.sql
-                ),
-                params,
-            ));
+            counted = Some((cand.count_sql(), params));
         }
     }
     let mut params = match selective {
@@ -153,11 +168,13 @@ pub fn list(
         sort,
     };
     // Never the documents: an unfiltered list reads the directory's counts,
-    // a broad exact filter counts its index entries.
-    let count_all = || match (&counted, &q.filter) {
-        (Some((sql, params)), _) => scalar_count(c, sql, params),
-        (None, None) => counts::of_kind(c, dir, q.kind),
-        (None, Some(_)) => scalar_count(
+    // a broad exact filter counts its index entries, a selective exact one
+    // that names each resource once was counted above.
+    let count_all = || match (known, &counted, &q.filter) {
+        (Some(n), _, _) => Ok(n),
+        (None, Some((sql, params)), _) => scalar_count(c, sql, params),
+        (None, None, None) => counts::of_kind(c, dir, q.kind),
+        (None, None, Some(_)) => scalar_count(
             c,
             &format!(
                 "SELECT count(*) FROM {} WHERE {}",

@@ -13,7 +13,7 @@ use crate::{StoreError, StoreResult};
 
 /// The schema version (`PRAGMA user_version`) this build creates and reads;
 /// a database with a higher one belongs to a newer Roster.
-pub const SCHEMA_VERSION: i64 = 17;
+pub const SCHEMA_VERSION: i64 = 18;
 const SCHEMA: &str = include_str!("schema.sql");
 /// Version 7: how deliveries to an endpoint are shaped (NULL max_in_flight:
 /// the setting), and how far a dispatcher may have sent.
@@ -262,6 +262,13 @@ pub fn migrate(conn: &mut Connection) -> StoreResult<()> {
         // this table kept, and the compiler reads them there.
         tx.execute_batch("DROP TABLE IF EXISTS resource_values;")
             .db()?;
+    }
+    if version < 18 {
+        // `meta.created` ranges, as resources_modified serves lastModified.
+        tx.execute_batch(
+            "CREATE INDEX resources_created ON resources(directory_id, rtype, created, id);",
+        )
+        .db()?;
     }
     if version < SCHEMA_VERSION {
         tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))

@@ -1,7 +1,9 @@
 //! A checked filter as a candidate set: SQL selecting the numbers (`r`) of
-//! resources from `attr_index` lookups alone, flagged exact (exactly the
-//! resources the filter matches) or superset (every match and perhaps
-//! others, to be rechecked with the filter's document predicate).
+//! resources from index lookups alone, flagged exact (exactly the resources
+//! the filter matches) or superset (every match and perhaps others, to be
+//! rechecked with the filter's document predicate), or as a complement:
+//! every resource of the directory and type but those the SQL selects
+//! (always exact).
 //!
 //! - A comparison is a lookup of its key `k` (directory, resource type,
 //!   path) and a range of `v`: `eq` one value, orderings and `sw` a range,
@@ -9,22 +11,33 @@
 //!   exact unless the answer could depend on a cut value (a filter value of
 //!   [`CUT`] characters or more) or on an entry with an empty `v` (a `""`
 //!   string and a value of the wrong type share it); `ne` on text reads the
-//!   whole key, a superset.
+//!   whole key, a superset. Text `pr` takes the non-empty entries and
+//!   rechecks only the resources with an empty one against their documents,
+//!   which keeps it exact.
 //! - `co` and `ew` search substrings (`crate::index::text`): exact, unless
 //!   the directory holds a cut value of the attribute (`cut_paths`, checked
-//!   when the list runs) or the pattern is too short for trigrams (then the
-//!   whole key, a superset).
+//!   when the list runs), the pattern is too short for trigrams (then the
+//!   whole key, a superset) or SQLite searches only its head. A set whose
+//!   exactness waits for that check has no complement.
+//! - Attributes that columns serve (`id`, `externalId`, `meta.created`,
+//!   `meta.lastModified`, `meta.resourceType`) are ranges of the `resources`
+//!   indexes: see [`columns`].
 //! - `and` intersects the sets it has (a superset when an operand has none or
-//!   is a superset), `or` unites them (none when an operand has none), `not`
-//!   has none: its complement is broad and the list walks resources for it.
+//!   is a superset) and takes complements away (`EXCEPT`); `or` unites them
+//!   (none when an operand has none); `not` of an exact set is its
+//!   complement, and of a complement the set again. A complement is never a
+//!   superset: where one would be, there is no set.
 //! - `attr[inner]` works on (r, e) pairs, so both conditions of
-//!   `emails[type eq "work" and value ew "x"]` hold on the same element.
-//! - Attributes that columns or membership rows serve (id, externalId,
-//!   meta, members, groups) and `returned: never` ones have no set here;
-//!   userName and a group's displayName are in the index too.
+//!   `emails[type eq "work" and value ew "x"]` hold on the same element;
+//!   pairs have no complement. `meta[inner]` is `inner` on the resource.
+//! - `meta.version`, `meta.location`, membership rows (members, groups) and
+//!   `returned: never` attributes have no set here; `userName` and a group's
+//!   `displayName` are in `attr_index` too.
 //!
 //! The SQL binds the directory as `?1` and the resource type as `?2`, as
 //! the list query does.
+
+mod columns;
 
 use roster_scim::filter::{AttrRef, CheckedFilter, FilterScope, Node, Rel, Test, TextOp};
 use roster_scim::schema::AttrType;
@@ -40,25 +53,110 @@ use crate::model::Kind;
 pub struct Candidates {
     /// `SELECT r …`: may name a resource more than once.
     pub sql: String,
-    /// Exact unless the directory has an entry under one of `cut_paths`.
     pub exact: bool,
-    /// Paths (`entries::cut_path`) whose entries make the set a superset.
+    /// The filter matches exactly the resources of the directory and type
+    /// that `sql` does not select (`exact` is then true).
+    pub complement: bool,
+    /// `sql` names each resource once: `count(*)` counts its resources.
+    pub distinct: bool,
+    /// Paths (`entries::cut_path`) whose entries, when the directory has
+    /// any, make the set a superset (`exact` then does not hold).
     pub cut_paths: Vec<String>,
 }
+
+impl Candidates {
+    /// `SELECT count(*)` of the resources `sql` names: without `DISTINCT`
+    /// when it names each once, so that a range of a `resources` index is
+    /// counted from the index alone.
+    pub fn count_sql(&self) -> String {
+        if self.distinct {
+            format!("SELECT count(*) FROM ({}) AS c", self.sql)
+        } else {
+            format!(
+                "SELECT count(*) FROM (SELECT DISTINCT r FROM ({}) AS c) AS d",
+                self.sql
+            )
+        }
+    }
+}
+
+/// A set that selects nothing and binds no parameter of its own (it names
+/// the directory and type, which every statement binds).
+const NOTHING: &str = "SELECT r FROM resources WHERE directory_id = ?1 AND rtype = ?2 AND 1 = 0";
 
 /// A set of resource numbers, or (inside `attr[...]`) of (r, e) pairs.
 struct Set {
     sql: String,
     exact: bool,
+    /// Every resource of the directory and type but those of `sql`; exact.
+    complement: bool,
+    /// `sql` names each resource (or pair) once: a set operation, a
+    /// `DISTINCT`, or one row of `resources` each. A lookup of `attr_index`
+    /// may name a resource once per value.
+    distinct: bool,
+    /// See `Candidates::cut_paths`.
     cut_paths: Vec<String>,
 }
 
+/// SQL and whether it names each row once (see `Set::distinct`).
+type Part = (String, bool);
+
 impl Set {
-    fn new(sql: String, exact: bool) -> Set {
+    fn of(sql: String, exact: bool) -> Set {
         Set {
             sql,
             exact,
+            complement: false,
+            distinct: false,
             cut_paths: Vec::new(),
+        }
+    }
+
+    fn of_part((sql, distinct): Part, exact: bool) -> Set {
+        Set {
+            distinct,
+            ..Set::of(sql, exact)
+        }
+    }
+
+    fn complement_of((sql, distinct): Part) -> Set {
+        Set {
+            sql,
+            exact: true,
+            complement: true,
+            distinct,
+            cut_paths: Vec::new(),
+        }
+    }
+
+    /// Every resource of the directory and type.
+    fn everything() -> Set {
+        Set::complement_of((NOTHING.to_owned(), true))
+    }
+
+    fn nothing() -> Set {
+        Set::of_part((NOTHING.to_owned(), true), true)
+    }
+
+    fn part(self) -> Part {
+        (self.sql, self.distinct)
+    }
+
+    fn is_everything(&self) -> bool {
+        self.complement && self.sql == NOTHING
+    }
+
+    /// The set of the resources this one does not hold, when it is exact:
+    /// the complement of a superset would miss matches (and so would one of
+    /// a set that may turn out a superset when the list runs).
+    fn negated(self) -> Option<Set> {
+        if !self.cut_paths.is_empty() {
+            return None;
+        }
+        match (self.complement, self.exact) {
+            (true, _) => Some(Set::of_part(self.part(), true)),
+            (false, true) => Some(Set::complement_of(self.part())),
+            (false, false) => None,
         }
     }
 }
@@ -73,6 +171,8 @@ impl Compiler<'_> {
         Some(Candidates {
             sql: set.sql,
             exact: set.exact,
+            complement: set.complement,
+            distinct: set.distinct,
             cut_paths: set.cut_paths,
         })
     }
@@ -94,54 +194,99 @@ impl Compiler<'_> {
             Node::All(xs) => {
                 let mut exact = true;
                 let mut parts = Vec::new();
+                let mut taken = Vec::new();
                 let mut cut_paths = Vec::new();
                 for x in xs {
                     match self.set(x, pairs) {
-                        Some(s) => {
+                        // `and` everything: nothing to intersect with.
+                        Some(s) if s.is_everything() => {}
+                        Some(s) if s.complement => taken.push(s.part()),
+                        Some(mut s) => {
                             exact &= s.exact;
-                            parts.push(s.sql);
-                            cut_paths.extend(s.cut_paths);
+                            cut_paths.append(&mut s.cut_paths);
+                            parts.push(s.part());
                         }
                         None => exact = false,
                     }
                 }
-                if parts.is_empty() {
-                    return None;
+                if parts.is_empty() && taken.is_empty() {
+                    // Only operands of everything: the chain matches all.
+                    return exact.then(Set::everything);
                 }
+                if parts.is_empty() {
+                    // Beside an operand without a set, the complement
+                    // would be a superset, which a complement never is.
+                    return exact.then(|| Set::complement_of(compound(&taken, "UNION", pairs)));
+                }
+                let kept = compound(&parts, "INTERSECT", pairs);
+                let sql = if taken.is_empty() {
+                    kept
+                } else {
+                    except(&kept, &compound(&taken, "UNION", pairs), pairs)
+                };
                 Some(Set {
-                    sql: compound(&parts, "INTERSECT", pairs),
-                    exact,
                     cut_paths,
+                    ..Set::of_part(sql, exact)
                 })
             }
             Node::AnyOf(xs) => {
                 let mut exact = true;
                 let mut parts = Vec::new();
+                let mut complements = Vec::new();
                 let mut cut_paths = Vec::new();
                 for x in xs {
-                    let s = self.set(x, pairs)?;
-                    exact &= s.exact;
-                    parts.push(s.sql);
-                    cut_paths.extend(s.cut_paths);
+                    let mut s = self.set(x, pairs)?;
+                    if s.complement {
+                        complements.push(s.part());
+                    } else {
+                        exact &= s.exact;
+                        cut_paths.append(&mut s.cut_paths);
+                        parts.push(s.part());
+                    }
                 }
-                Some(Set {
-                    sql: compound(&parts, "UNION", pairs),
-                    exact,
-                    cut_paths,
-                })
+                if complements.is_empty() {
+                    return Some(Set {
+                        cut_paths,
+                        ..Set::of_part(compound(&parts, "UNION", pairs), exact)
+                    });
+                }
+                // a or not b or not c = not ((b and c) except a): a superset
+                // `a` would take too much away.
+                if !exact || !cut_paths.is_empty() {
+                    return None;
+                }
+                let common = compound(&complements, "INTERSECT", pairs);
+                if parts.is_empty() {
+                    return Some(Set::complement_of(common));
+                }
+                let sql = except(&common, &compound(&parts, "UNION", pairs), pairs);
+                Some(Set::complement_of(sql))
             }
+            // Elements have no complement: `not` inside `attr[...]` is
+            // about one element, not about resources.
+            Node::Not(x) if !pairs => self.set(x, false)?.negated(),
             Node::Not(_) => None,
             Node::Present(a) => self.present_set(a, pairs),
             Node::Test(a, test) => self.test_set(a, test, pairs),
+            // `meta` is the resource's own single element (see
+            // `Compiler::over_values`): its value filter is its inner filter.
+            Node::Element(parent, inner) if !pairs && parent.is_core() && parent.attr == "meta" => {
+                self.set(inner, false)
+            }
             Node::Element(parent, inner) => {
                 if pairs || !self.served(parent) {
                     return None;
                 }
                 let inner = self.set(inner, true)?;
                 Some(Set {
-                    sql: format!("SELECT DISTINCT r FROM ({}) AS el", inner.sql),
-                    exact: inner.exact,
                     cut_paths: inner.cut_paths,
+                    ..Set::of_part(
+                        (
+                            format!("SELECT DISTINCT r FROM ({}) AS el", inner.sql),
+                            true,
+                        ),
+                        inner.exact,
+                    )
                 })
             }
         }
@@ -181,6 +326,9 @@ impl Compiler<'_> {
     }
 
     fn present_set(&mut self, a: &AttrRef, pairs: bool) -> Option<Set> {
+        if !pairs && let Some(set) = self.column_set(a, None) {
+            return Some(set);
+        }
         if !self.served(a) {
             return None;
         }
@@ -192,7 +340,7 @@ impl Compiler<'_> {
             let low = self.bind(SqlParam::Text(format!("{path}.")));
             let high = self.bind(SqlParam::Text(format!("{path}/")));
             let cols = if pairs { "r, e" } else { "r" };
-            return Some(Set::new(
+            return Some(Set::of(
                 format!(
                     "SELECT {cols} FROM attr_index WHERE k IN (SELECT k FROM attr_keys \
                      WHERE directory_id = ?1 AND rtype = ?2 \
@@ -201,13 +349,37 @@ impl Compiler<'_> {
                 true,
             ));
         }
-        // Text shares the empty `v` between `""` (absent to `pr`) and
-        // values of the wrong type (present): a superset. Other types
-        // have an empty `v` only for present values of the wrong type.
-        Some(Set::new(self.lookup(a, "", pairs), !a.ty.is_textual()))
+        if !a.ty.is_textual() {
+            // Other types have an empty `v` only for present values of the
+            // wrong type.
+            return Some(Set::of(self.lookup(a, "", pairs), true));
+        }
+        if pairs {
+            // Text shares the empty `v` between `""` (absent to `pr`) and
+            // values of the wrong type: a superset.
+            return Some(Set::of(self.lookup(a, "", pairs), false));
+        }
+        // A non-empty `v` is a non-empty string, present; the few resources
+        // with an empty one (`""` or a value of the wrong type) are judged
+        // by the document predicate, which reads only their documents.
+        let some = self.lookup(a, "v > ''", false);
+        let empty = self.lookup(a, "v = ''", false);
+        let doc = self.present(a, super::Scope::Resource).ok()?;
+        Some(Set::of_part(
+            (
+                format!(
+                    "{some} UNION SELECT r.r FROM resources r WHERE r.r IN ({empty}) AND {doc}"
+                ),
+                true,
+            ),
+            true,
+        ))
     }
 
     fn test_set(&mut self, a: &AttrRef, test: &Test, pairs: bool) -> Option<Set> {
+        if !pairs && let Some(set) = self.column_set(a, Some(test)) {
+            return Some(set);
+        }
         if !self.served(a) || a.ty == AttrType::Complex {
             return None;
         }
@@ -226,7 +398,7 @@ impl Compiler<'_> {
             Test::Number(rel, x) => self.ordered_cond(*rel, number_key(*x)),
             Test::DateTime(rel, ns) => self.ordered_cond(*rel, instant_key(*ns)),
         };
-        Some(Set::new(self.lookup(a, &cond, pairs), exact))
+        Some(Set::of(self.lookup(a, &cond, pairs), exact))
     }
 
     /// `co` or `ew` as a substring search (see `crate::index::text`), when
@@ -274,9 +446,11 @@ impl Compiler<'_> {
         let cut = cut_path(&path);
         let cut_key = self.key_sql(cut.clone());
         Some(Set {
-            sql: format!("{found} UNION ALL SELECT {cols} FROM attr_index WHERE k = {cut_key}"),
-            exact,
             cut_paths: vec![cut],
+            ..Set::of(
+                format!("{found} UNION ALL SELECT {cols} FROM attr_index WHERE k = {cut_key}"),
+                exact,
+            )
         })
     }
 
@@ -355,19 +529,30 @@ impl Compiler<'_> {
     }
 }
 
+/// The rows of `kept` that are not in `taken`.
+fn except(kept: &Part, taken: &Part, pairs: bool) -> Part {
+    let cols = if pairs { "r, e" } else { "r" };
+    let sql = format!(
+        "SELECT {cols} FROM ({}) AS k0 EXCEPT SELECT {cols} FROM ({}) AS t0",
+        kept.0, taken.0
+    );
+    (sql, true)
+}
+
 /// `a INTERSECT b …` (or UNION) of sets, each wrapped so that either store
 /// takes it as an operand.
-fn compound(parts: &[String], word: &str, pairs: bool) -> String {
-    if parts.len() == 1 {
-        return parts[0].clone();
+fn compound(parts: &[Part], word: &str, pairs: bool) -> Part {
+    if let [one] = parts {
+        return one.clone();
     }
     let cols = if pairs { "r, e" } else { "r" };
-    parts
+    let sql = parts
         .iter()
         .enumerate()
-        .map(|(i, p)| format!("SELECT {cols} FROM ({p}) AS s{i}"))
+        .map(|(i, (p, _))| format!("SELECT {cols} FROM ({p}) AS s{i}"))
         .collect::<Vec<_>>()
-        .join(&format!(" {word} "))
+        .join(&format!(" {word} "));
+    (sql, true)
 }
 
 #[cfg(test)]
@@ -403,6 +588,12 @@ mod tests {
             r#"emails[type eq "work" and value sw "a"]"#,
             r#"emails pr and active eq true"#,
             r#"title pr and (schemas ge "i" or (emails pr or name.familyName ne "x"))"#,
+            r#"id sw "u" or externalId lt "x" or meta.created gt "2026-01-01T00:00:00.5Z""#,
+            r#"meta.lastModified le "2026-01-01T00:00:00Z" and not (title ne "x")"#,
+            r#"not (title pr) and (externalId pr or not (active eq true))"#,
+            r#"title co "x" and not (meta[created lt "2026-01-01T00:00:00Z"])"#,
+            r#"not (title eq "x") or emails.type eq "work""#,
+            r#"not (id pr or meta.resourceType eq "User")"#,
         ] {
             let (cand, params) = user_candidates(filter);
             let cand = cand.unwrap_or_else(|| panic!("{filter} has candidates"));
@@ -516,7 +707,8 @@ mod tests {
         );
         assert_eq!(exact(r#"title lt "b""#), Some(false));
         assert_eq!(exact(r#"title gt "b""#), Some(true));
-        assert_eq!(exact(r#"title pr"#), Some(false));
+        assert_eq!(exact(r#"title pr"#), Some(true));
+        assert_eq!(exact(r#"emails[value pr]"#), Some(false));
         assert_eq!(exact(r#"active pr"#), Some(true));
         assert_eq!(exact(r#"emails pr"#), Some(true));
         assert_eq!(exact(r#"title eq "a" and userName eq "b""#), Some(true));
@@ -525,7 +717,7 @@ mod tests {
             Some(false)
         );
         assert_eq!(exact(r#"title eq "a" or groups.value eq "b""#), None);
-        assert_eq!(exact(r#"not (title eq "a")"#), None);
+        assert_eq!(exact(r#"not (title co "a")"#), None);
         assert_eq!(exact(r#"password pr"#), None);
         assert_eq!(
             exact(&format!(r#"title eq "{}""#, "x".repeat(CUT))),
@@ -541,5 +733,247 @@ mod tests {
             ),
             Some(true)
         );
+    }
+
+    /// What `candidates` gives: exact, and a complement.
+    fn shape(filter: &str) -> Option<(bool, bool)> {
+        user_candidates(filter).0.map(|c| (c.exact, c.complement))
+    }
+
+    #[test]
+    fn columns_give_exact_sets_but_for_co_and_ew() {
+        let ts = "2026-01-01T00:00:00Z";
+        for filter in [
+            r#"id eq "u1""#.to_owned(),
+            r#"id sw "u""#.to_owned(),
+            r#"externalId gt "x""#.to_owned(),
+            r#"externalId sw """#.to_owned(),
+            "externalId pr".to_owned(),
+            format!(r#"meta.created gt "{ts}""#),
+            format!(r#"meta.lastModified le "{ts}""#),
+            format!(r#"meta[created ge "{ts}" and lastModified lt "{ts}"]"#),
+            // An instant between two milliseconds equals none of them.
+            r#"meta.created eq "2026-01-01T00:00:00.0005Z""#.to_owned(),
+            r#"meta.resourceType eq "Group""#.to_owned(),
+            format!(r#"id eq "u1" or title eq "t" or meta.created lt "{ts}""#),
+            // Names are in attr_index as well as in their column.
+            r#"userName gt "a""#.to_owned(),
+        ] {
+            assert_eq!(shape(&filter), Some((true, false)), "{filter}");
+        }
+        for filter in [
+            r#"externalId co "x""#,
+            r#"id ew "1""#,
+            r#"meta.version eq "W/\"1\"""#,
+        ] {
+            assert_eq!(shape(filter), None, "{filter}");
+        }
+        // Millisecond columns against instants between two milliseconds.
+        let (_, params) = user_candidates(r#"meta.created ge "2026-01-01T00:00:00.0005Z""#);
+        assert_eq!(params, [SqlParam::Int(1767225600001)]);
+        let (cand, params) = user_candidates(r#"meta.created eq "2026-01-01T00:00:00.0005Z""#);
+        assert_eq!((cand.unwrap().sql.as_str(), params.len()), (NOTHING, 0));
+    }
+
+    #[test]
+    fn negations_of_exact_sets_are_complements() {
+        // Every resource: the complement of nothing.
+        assert_eq!(shape("id pr"), Some((true, true)));
+        assert_eq!(shape("meta pr"), Some((true, true)));
+        assert_eq!(shape(r#"meta.resourceType eq "User""#), Some((true, true)));
+        assert_eq!(shape(r#"not (title eq "a")"#), Some((true, true)));
+        assert_eq!(shape(r#"title ne "a""#), Some((true, true)));
+        assert_eq!(shape("not (title pr)"), Some((true, true)));
+        assert_eq!(shape(r#"not (externalId sw "a")"#), Some((true, true)));
+        assert_eq!(shape(r#"not (not (title eq "a"))"#), Some((true, false)));
+        // `and` takes a complement away from a set, exact or not.
+        assert_eq!(
+            shape(r#"title eq "a" and active ne true"#),
+            Some((true, false))
+        );
+        assert_eq!(
+            shape(r#"title co "a" and active ne true"#),
+            Some((false, false))
+        );
+        assert_eq!(
+            shape(r#"not (title eq "a") and not (active eq true)"#),
+            Some((true, true))
+        );
+        assert_eq!(shape(r#"not (title eq "a") and groups.value eq "b""#), None);
+        assert_eq!(shape(r#"id pr and title co "a""#), Some((false, false)));
+        assert_eq!(shape(r#"id pr and groups.value eq "b""#), None);
+        // A set whose exactness waits for the cut check has no complement.
+        assert_eq!(shape(r#"not (title co "abc")"#), None);
+        // `or` with a complement is one.
+        assert_eq!(
+            shape(r#"title eq "a" or active ne true"#),
+            Some((true, true))
+        );
+        assert_eq!(shape(r#"title co "a" or active ne true"#), None);
+        assert_eq!(shape(r#"not (title co "a")"#), None);
+        // Elements have none.
+        assert_eq!(shape(r#"emails[not (type eq "work")]"#), None);
+        let (cand, _) = user_candidates(r#"title eq "a" and not (active eq true)"#);
+        assert!(cand.unwrap().sql.contains(" EXCEPT "));
+    }
+
+    /// Column sets, the non-empty part of text `pr` and complements read
+    /// indexes, never the whole resources table: the selective list form of
+    /// a set, and the count of a complement.
+    #[test]
+    fn column_sets_and_complements_search_indexes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("plan.db");
+        let mut conn = crate::sqlite::conn::open_writer(&path, &Default::default()).unwrap();
+        crate::sqlite::conn::migrate(&mut conn).unwrap();
+        conn.execute_batch(
+            "INSERT INTO directories (id, name, created_at) VALUES ('dir', 'd', 0);
+             INSERT INTO attr_keys (directory_id, rtype, path) VALUES ('dir', 1, 'title');
+             INSERT INTO attr_keys (directory_id, rtype, path) VALUES ('dir', 1, 'active');
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000)
+             INSERT INTO resources (id, r, directory_id, rtype, name_key, display, external_id, doc, version, created, last_modified)
+             SELECT printf('u%05d', i), i, 'dir', 1, 'user' || i, 'U', 'x' || i, '{}', 1, i, i FROM n;
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000)
+             INSERT INTO attr_index (k, v, r, e) SELECT 1, 't' || (i % 300), i, 0 FROM n;
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000)
+             INSERT INTO attr_index (k, v, r, e) SELECT 2, '1', i, 0 FROM n;",
+        )
+        .unwrap();
+        let ts = |ms: i64| {
+            roster_scim::values::format_timestamp_millis(
+                time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+                    .unwrap(),
+            )
+        };
+        for (filter, index) in [
+            (r#"id eq "u00007""#.to_owned(), "INDEX resources_by_type"),
+            (r#"id sw "u0299""#.to_owned(), "INDEX resources_by_type"),
+            (r#"id gt "u02990""#.to_owned(), "INDEX resources_by_type"),
+            (
+                r#"externalId eq "x7""#.to_owned(),
+                "INDEX resources_external",
+            ),
+            (
+                r#"externalId sw "x29""#.to_owned(),
+                "INDEX resources_external",
+            ),
+            (
+                r#"externalId le "x1""#.to_owned(),
+                "INDEX resources_external",
+            ),
+            (
+                format!(r#"meta.created gt "{}""#, ts(2990)),
+                "INDEX resources_created",
+            ),
+            (
+                format!(r#"meta.created le "{}""#, ts(10)),
+                "INDEX resources_created",
+            ),
+            (
+                format!(r#"meta[created lt "{}"]"#, ts(10)),
+                "INDEX resources_created",
+            ),
+            (
+                format!(r#"meta.lastModified ge "{}""#, ts(2990)),
+                "INDEX resources_modified",
+            ),
+            (
+                format!(r#"meta.lastModified lt "{}" and title eq "t1""#, ts(10)),
+                "INDEX resources_modified",
+            ),
+            (
+                format!(r#"meta.created lt "{}" or externalId eq "x9""#, ts(10)),
+                "INDEX resources_created",
+            ),
+            (
+                r#"title eq "t1" and active ne true"#.to_owned(),
+                "SEARCH attr_index",
+            ),
+            (
+                r#"title pr and externalId eq "x9""#.to_owned(),
+                "INDEX resources_external",
+            ),
+        ] {
+            let (cand, params) = user_candidates(&filter);
+            let cand = cand.unwrap();
+            assert!(!cand.complement, "{filter}");
+            let query = format!(
+                "EXPLAIN QUERY PLAN SELECT r.id \
+                 FROM (SELECT DISTINCT r AS n FROM ({}) AS c0) AS c CROSS JOIN resources r \
+                 WHERE r.r = c.n ORDER BY r.id LIMIT 100",
+                cand.sql
+            );
+            let plan = super::super::tests::explain(&conn, &query, &params);
+            assert!(
+                !plan
+                    .iter()
+                    .any(|d| d.starts_with("SCAN r") || d.starts_with("SCAN attr_index")),
+                "{filter} scans: {plan:#?}"
+            );
+            assert!(
+                plan.iter()
+                    .any(|d| d.starts_with("SEARCH") && d.contains(index)),
+                "{filter} does not search {index}: {plan:#?}"
+            );
+        }
+        for filter in [
+            r#"not (title eq "t1")"#,
+            r#"title ne "t1""#,
+            "not (title pr)",
+            "not (externalId pr)",
+            r#"not (title eq "t1" or active eq true)"#,
+            r#"not (meta.created gt "2026-01-01T00:00:00Z")"#,
+        ] {
+            let (cand, params) = user_candidates(filter);
+            let cand = cand.unwrap();
+            assert!(cand.complement, "{filter}");
+            // The form `rows::list` counts a complement with.
+            let query = format!(
+                "EXPLAIN QUERY PLAN SELECT {} - ({})",
+                crate::rows::counts::of_kind_sql(Kind::User, "?1"),
+                cand.count_sql()
+            );
+            let plan = super::super::tests::explain(&conn, &query, &params);
+            assert!(
+                !plan.iter().any(|d| d.starts_with("SCAN r")
+                    || d.starts_with("SCAN resources")
+                    || d.starts_with("SCAN attr_index")),
+                "{filter} scans: {plan:#?}"
+            );
+            assert!(
+                plan.iter().any(|d| d.contains("directory_counts")),
+                "{filter} does not read the directory's count: {plan:#?}"
+            );
+            // A range of a resources index is counted without its rows.
+            if filter.contains("meta.created") {
+                assert!(
+                    plan.iter()
+                        .any(|d| d.contains("COVERING INDEX resources_created")),
+                    "{filter} reads resources rows: {plan:#?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn sets_that_name_each_resource_once_say_so() {
+        let distinct = |f: &str| user_candidates(f).0.map(|c| c.distinct);
+        let ts = "2026-01-01T00:00:00Z";
+        assert_eq!(
+            distinct(&format!(r#"meta.lastModified lt "{ts}""#)),
+            Some(true)
+        );
+        assert_eq!(distinct(r#"externalId sw "x""#), Some(true));
+        // A lookup names a resource once per value.
+        assert_eq!(distinct(r#"emails.type eq "work""#), Some(false));
+        assert_eq!(distinct(r#"not (emails.type eq "work")"#), Some(false));
+        // Set operations and DISTINCT name each once.
+        assert_eq!(
+            distinct(r#"emails.type eq "work" or title eq "a""#),
+            Some(true)
+        );
+        assert_eq!(distinct(r#"emails[type eq "work"]"#), Some(true));
+        assert_eq!(distinct("title pr"), Some(true));
+        assert_eq!(distinct(r#"title eq "a" and active ne true"#), Some(true));
     }
 }
