@@ -137,6 +137,9 @@ pub fn list(
         None => base.clone(),
     };
     let mut compiler = Compiler::new(rt, q.kind, dir, params.len() + 1).with_dialect(c.dialect());
+    if selective.is_some() {
+        compiler = compiler.rechecking();
+    }
     let mut where_sql = "r.directory_id = ?1 AND r.rtype = ?2".to_owned();
     let mut from_sql = "resources r".to_owned();
     if let Some((cand, _)) = selective {

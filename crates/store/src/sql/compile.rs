@@ -118,6 +118,9 @@ pub struct Compiler<'a> {
     /// placeholders keep binding order independent of where text lands in the SQL.
     first_param: usize,
     dialect: Dialect,
+    /// Judging rows a candidate set already chose: each row's own values
+    /// decide, with no lookup of the attribute's every value beside them.
+    rechecking: bool,
 }
 
 /// An ORDER BY for a sort attribute, plus the SQL for the key tuple used by cursors.
@@ -138,7 +141,16 @@ impl<'a> Compiler<'a> {
             directory: directory.to_owned(),
             first_param,
             dialect: Dialect::Sqlite,
+            rechecking: false,
         }
+    }
+
+    /// Compiles the recheck of a candidate set's few rows: a lookup of every
+    /// `emails.value` containing `x` would cost the directory's addresses,
+    /// reading the few documents costs the few rows.
+    pub fn rechecking(mut self) -> Self {
+        self.rechecking = true;
+        self
     }
 
     /// Compiles for another SQL dialect than SQLite's.
@@ -320,7 +332,7 @@ impl<'a> Compiler<'a> {
     }
 
     fn indexed_prefilter(&mut self, parent: &AttrRef, inner: &Node) -> Option<String> {
-        if !parent.is_core() || self.kind != Kind::User {
+        if self.rechecking || !parent.is_core() || self.kind != Kind::User {
             return None;
         }
         let (attr, sub) = INDEXED_VALUES.iter().find(|(a, _)| *a == parent.attr)?;
@@ -345,6 +357,7 @@ impl<'a> Compiler<'a> {
     /// the indexed values of an [`INDEXED_VALUES`] sub-attribute.
     fn test(&mut self, a: &AttrRef, test: &Test, scope: Scope) -> Result<String> {
         let indexed = matches!(scope, Scope::Resource)
+            && !self.rechecking
             && self.kind == Kind::User
             && a.is_core()
             && !a.never_returned
@@ -1095,6 +1108,26 @@ mod tests {
 
     /// An entry holds the first CUT characters of a longer value: a lookup
     /// that its cut could answer wrongly keeps the document predicate.
+    #[test]
+    fn a_recheck_reads_the_rows_documents_not_every_indexed_value() {
+        let reg = SchemaRegistry::core();
+        let rt = reg.resource_type("User").unwrap();
+        for filter in [
+            r#"emails.value co "u123@work""#,
+            r#"emails[type eq "work" and value eq "a@x.io"]"#,
+        ] {
+            let f = roster_scim::filter::parse_filter(filter).unwrap();
+            let f = roster_scim::filter::check_filter(&reg, rt, &f).unwrap();
+            let walking = Compiler::new(rt, Kind::User, "dir", 3).filter(&f).unwrap();
+            assert!(walking.contains("attr_index"), "{filter}: {walking}");
+            let rechecking = Compiler::new(rt, Kind::User, "dir", 3)
+                .rechecking()
+                .filter(&f)
+                .unwrap();
+            assert!(!rechecking.contains("attr_index"), "{filter}: {rechecking}");
+        }
+    }
+
     #[test]
     fn indexed_values_keep_the_document_predicate_where_a_cut_entry_could_decide() {
         let documents = |f: &str| user_sql(f).0.contains("json_each");
