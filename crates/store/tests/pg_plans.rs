@@ -98,6 +98,23 @@ async fn name_check_plan() {
     );
 }
 
+/// Creates the store's schema in `schema` with one directory, "plans".
+fn plans_directory(schema: &Schema) -> (Arc<SchemaRegistry>, String) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let mut opts = PgOptions::new(schema.database_url().to_owned());
+    opts.schema = Some(schema.name().to_owned());
+    opts.pool_size = 1;
+    let reg = Arc::new(SchemaRegistry::core());
+    let store = rt.block_on(PgStore::connect(opts, reg.clone())).unwrap();
+    let dir = rt
+        .block_on(store.create_directory(&roster_store::Actor::Cli, "plans"))
+        .unwrap()
+        .id;
+    (reg, dir)
+}
+
 /// `sql` with every numbered placeholder `?N` replaced by `literals[N-1]`.
 fn inline_numbered(sql: &str, literals: &[String]) -> String {
     let mut out = sql.to_owned();
@@ -116,18 +133,7 @@ fn selective_filters_read_the_attribute_index_before_any_analyze() {
     let Some(schema) = Schema::create() else {
         return;
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
-    let mut opts = PgOptions::new(schema.database_url().to_owned());
-    opts.schema = Some(schema.name().to_owned());
-    opts.pool_size = 1;
-    let reg = Arc::new(SchemaRegistry::core());
-    let store = rt.block_on(PgStore::connect(opts, reg.clone())).unwrap();
-    let dir = rt
-        .block_on(store.create_directory(&roster_store::Actor::Cli, "plans"))
-        .unwrap()
-        .id;
+    let (reg, dir) = plans_directory(&schema);
     let name = schema.name().to_owned();
     let ent = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
     let filters = [
@@ -143,21 +149,10 @@ fn selective_filters_read_the_attribute_index_before_any_analyze() {
         r#"emails[type eq "work" and value ew "x"]"#.to_owned(),
         r#"emails pr or name.familyName sw "n""#.to_owned(),
     ];
-    let user = reg.resource_type("User").unwrap();
     let queries: Vec<(String, String)> = filters
         .iter()
         .map(|f| {
-            let parsed = roster_scim::filter::parse_filter(f).unwrap();
-            let checked = roster_scim::filter::check_filter(&reg, user, &parsed).unwrap();
-            let mut c = roster_store::sql::Compiler::new(user, Kind::User, &dir, 3)
-                .with_dialect(roster_store::db::Dialect::Postgres);
-            let cand = c.candidates(&checked).unwrap();
-            let mut literals = vec![format!("'{dir}'"), Kind::User.code().to_string()];
-            literals.extend(c.params().iter().map(|p| match p {
-                roster_store::sql::SqlParam::Text(s) => format!("'{}'", s.replace('\'', "''")),
-                roster_store::sql::SqlParam::Int(i) => i.to_string(),
-                roster_store::sql::SqlParam::Real(x) => x.to_string(),
-            }));
+            let cand = inlined_candidates(&reg, &dir, f);
             // The form `rows::list` runs for a selective filter.
             let sql = format!(
                 "SELECT r.id FROM (SELECT DISTINCT r AS n FROM ({}) AS c0) AS c \
@@ -165,7 +160,7 @@ fn selective_filters_read_the_attribute_index_before_any_analyze() {
                  WHERE r.r = c.n ORDER BY r.id LIMIT 100",
                 cand.sql
             );
-            (f.clone(), inline_numbered(&sql, &literals))
+            (f.clone(), sql)
         })
         .collect();
     let code = Kind::User.code();
@@ -227,18 +222,7 @@ fn the_compiled_email_lookup_reads_the_attribute_index_with_statistics() {
     let Some(schema) = Schema::create() else {
         return;
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
-    let mut opts = PgOptions::new(schema.database_url().to_owned());
-    opts.schema = Some(schema.name().to_owned());
-    opts.pool_size = 1;
-    let reg = Arc::new(SchemaRegistry::core());
-    let store = rt.block_on(PgStore::connect(opts, reg.clone())).unwrap();
-    let dir = rt
-        .block_on(store.create_directory(&roster_store::Actor::Cli, "plans"))
-        .unwrap()
-        .id;
+    let (reg, dir) = plans_directory(&schema);
     let user = reg.resource_type("User").unwrap();
     let queries: Vec<(String, String)> = [
         r#"emails.value eq "user77@example.com""#,
@@ -367,18 +351,7 @@ fn column_sets_search_their_index_and_complements_count_without_documents() {
     let Some(schema) = Schema::create() else {
         return;
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
-    let mut opts = PgOptions::new(schema.database_url().to_owned());
-    opts.schema = Some(schema.name().to_owned());
-    opts.pool_size = 1;
-    let reg = Arc::new(SchemaRegistry::core());
-    let store = rt.block_on(PgStore::connect(opts, reg.clone())).unwrap();
-    let dir = rt
-        .block_on(store.create_directory(&roster_store::Actor::Cli, "plans"))
-        .unwrap()
-        .id;
+    let (reg, dir) = plans_directory(&schema);
     let name = schema.name().to_owned();
     // Users u1… were created at milliseconds 1… and modified at the same.
     let ts = |ms: i64| {
