@@ -235,18 +235,15 @@ fn the_compiled_email_lookup_reads_the_attribute_index_with_statistics() {
         let mut c = roster_store::sql::Compiler::new(user, Kind::User, &dir, 3)
             .with_dialect(roster_store::db::Dialect::Postgres);
         let sql = c.filter(&checked).unwrap();
-        let mut literals = vec![format!("'{dir}'"), Kind::User.code().to_string()];
-        literals.extend(c.params().iter().map(|p| match p {
-            roster_store::sql::SqlParam::Text(s) => format!("'{}'", s.replace('\'', "''")),
-            roster_store::sql::SqlParam::Int(i) => i.to_string(),
-            roster_store::sql::SqlParam::Real(x) => x.to_string(),
-        }));
         // The page `rows::list` reads when candidates do not drive.
         let sql = format!(
             "SELECT r.id FROM resources r WHERE r.directory_id = ?1 AND r.rtype = ?2 AND {sql} \
              ORDER BY r.id LIMIT 100"
         );
-        (f.to_string(), inline_numbered(&sql, &literals))
+        (
+            f.to_string(),
+            inline_numbered(&sql, &literals(&dir, c.params())),
+        )
     })
     .collect();
     let name = schema.name().to_owned();
@@ -317,6 +314,18 @@ fn the_compiled_email_lookup_reads_the_attribute_index_with_statistics() {
     }
 }
 
+/// SQL literals of the users of `dir` and then of `params`, in the order a
+/// compiler numbers its placeholders.
+fn literals(dir: &str, params: &[roster_store::sql::SqlParam]) -> Vec<String> {
+    let mut out = vec![format!("'{dir}'"), Kind::User.code().to_string()];
+    out.extend(params.iter().map(|p| match p {
+        roster_store::sql::SqlParam::Text(s) => format!("'{}'", s.replace('\'', "''")),
+        roster_store::sql::SqlParam::Int(i) => i.to_string(),
+        roster_store::sql::SqlParam::Real(x) => x.to_string(),
+    }));
+    out
+}
+
 /// A filter's candidate set for users of `dir`, with its parameters inlined.
 fn inlined_candidates(
     reg: &SchemaRegistry,
@@ -329,13 +338,7 @@ fn inlined_candidates(
     let mut c = roster_store::sql::Compiler::new(user, Kind::User, dir, 3)
         .with_dialect(roster_store::db::Dialect::Postgres);
     let mut cand = c.candidates(&checked).unwrap();
-    let mut literals = vec![format!("'{dir}'"), Kind::User.code().to_string()];
-    literals.extend(c.params().iter().map(|p| match p {
-        roster_store::sql::SqlParam::Text(s) => format!("'{}'", s.replace('\'', "''")),
-        roster_store::sql::SqlParam::Int(i) => i.to_string(),
-        roster_store::sql::SqlParam::Real(x) => x.to_string(),
-    }));
-    cand.sql = inline_numbered(&cand.sql, &literals);
+    cand.sql = inline_numbered(&cand.sql, &literals(dir, c.params()));
     cand
 }
 

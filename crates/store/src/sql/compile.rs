@@ -1040,13 +1040,11 @@ mod tests {
         );
     }
 
-    /// The details of SQLite's `EXPLAIN QUERY PLAN` for `query`, bound to
-    /// directory "dir", resource type 1 and then `params`.
-    pub(crate) fn explain(
-        conn: &rusqlite::Connection,
-        query: &str,
+    /// SQLite values for directory "dir", resource type 1 and then `params`,
+    /// as the list binds them.
+    pub(crate) fn bound(
         params: &[SqlParam],
-    ) -> Vec<String> {
+    ) -> rusqlite::ParamsFromIter<Vec<rusqlite::types::Value>> {
         let mut values = vec![
             rusqlite::types::Value::Text("dir".into()),
             rusqlite::types::Value::Integer(1),
@@ -1056,8 +1054,18 @@ mod tests {
             SqlParam::Int(i) => rusqlite::types::Value::Integer(*i),
             SqlParam::Real(f) => rusqlite::types::Value::Real(*f),
         }));
+        rusqlite::params_from_iter(values)
+    }
+
+    /// The details of SQLite's `EXPLAIN QUERY PLAN` for `query`, bound as
+    /// [`bound`] binds.
+    pub(crate) fn explain(
+        conn: &rusqlite::Connection,
+        query: &str,
+        params: &[SqlParam],
+    ) -> Vec<String> {
         let mut stmt = conn.prepare(query).unwrap();
-        stmt.query_map(rusqlite::params_from_iter(values), |r| r.get(3))
+        stmt.query_map(bound(params), |r| r.get(3))
             .unwrap()
             .collect::<rusqlite::Result<_>>()
             .unwrap()

@@ -571,6 +571,30 @@ mod tests {
         (cand, c.into_params())
     }
 
+    /// The plan of the form `rows::list` runs for a selective filter, which
+    /// must not scan the resources or the index.
+    fn selective_plan(
+        conn: &rusqlite::Connection,
+        filter: &str,
+        cand: &Candidates,
+        params: &[SqlParam],
+    ) -> Vec<String> {
+        let query = format!(
+            "EXPLAIN QUERY PLAN SELECT r.id \
+             FROM (SELECT DISTINCT r AS n FROM ({}) AS c0) AS c CROSS JOIN resources r \
+             WHERE r.r = c.n ORDER BY r.id LIMIT 100",
+            cand.sql
+        );
+        let plan = super::super::tests::explain(conn, &query, params);
+        assert!(
+            !plan
+                .iter()
+                .any(|d| d.starts_with("SCAN r") || d.starts_with("SCAN attr_index")),
+            "{filter} scans: {plan:#?}"
+        );
+        plan
+    }
+
     /// Candidate SQL of every shape runs (on SQLite; the property test runs
     /// it on both stores).
     #[test]
@@ -597,18 +621,9 @@ mod tests {
         ] {
             let (cand, params) = user_candidates(filter);
             let cand = cand.unwrap_or_else(|| panic!("{filter} has candidates"));
-            let mut values = vec![
-                rusqlite::types::Value::Text("dir".into()),
-                rusqlite::types::Value::Integer(1),
-            ];
-            values.extend(params.iter().map(|p| match p {
-                SqlParam::Text(s) => rusqlite::types::Value::Text(s.clone()),
-                SqlParam::Int(i) => rusqlite::types::Value::Integer(*i),
-                SqlParam::Real(f) => rusqlite::types::Value::Real(*f),
-            }));
             let sql = format!("SELECT count(*) FROM ({}) AS c", cand.sql);
             let n: rusqlite::Result<i64> =
-                conn.query_row(&sql, rusqlite::params_from_iter(values), |r| r.get(0));
+                conn.query_row(&sql, super::super::tests::bound(&params), |r| r.get(0));
             assert_eq!(n.map_err(|e| format!("{e}: {sql}")), Ok(0), "{filter}");
         }
     }
@@ -652,20 +667,7 @@ mod tests {
         ] {
             let (cand, params) = user_candidates(&filter);
             let cand = cand.unwrap();
-            // The form `rows::list` runs for a selective filter.
-            let query = format!(
-                "EXPLAIN QUERY PLAN SELECT r.id \
-                 FROM (SELECT DISTINCT r AS n FROM ({}) AS c0) AS c CROSS JOIN resources r \
-                 WHERE r.r = c.n ORDER BY r.id LIMIT 100",
-                cand.sql
-            );
-            let plan = super::super::tests::explain(&conn, &query, &params);
-            assert!(
-                !plan
-                    .iter()
-                    .any(|d| d.starts_with("SCAN r") || d.starts_with("SCAN attr_index")),
-                "{filter} scans: {plan:#?}"
-            );
+            let plan = selective_plan(&conn, &filter, &cand, &params);
             assert!(
                 plan.iter().any(|d| d.contains("resources_number")),
                 "{filter} does not fetch resources by number: {plan:#?}"
@@ -897,19 +899,7 @@ mod tests {
             let (cand, params) = user_candidates(&filter);
             let cand = cand.unwrap();
             assert!(!cand.complement, "{filter}");
-            let query = format!(
-                "EXPLAIN QUERY PLAN SELECT r.id \
-                 FROM (SELECT DISTINCT r AS n FROM ({}) AS c0) AS c CROSS JOIN resources r \
-                 WHERE r.r = c.n ORDER BY r.id LIMIT 100",
-                cand.sql
-            );
-            let plan = super::super::tests::explain(&conn, &query, &params);
-            assert!(
-                !plan
-                    .iter()
-                    .any(|d| d.starts_with("SCAN r") || d.starts_with("SCAN attr_index")),
-                "{filter} scans: {plan:#?}"
-            );
+            let plan = selective_plan(&conn, &filter, &cand, &params);
             assert!(
                 plan.iter()
                     .any(|d| d.starts_with("SEARCH") && d.contains(index)),
