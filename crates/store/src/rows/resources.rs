@@ -139,7 +139,6 @@ pub fn create(
         Vec::new()
     };
     let doc_text = serde_json::to_string(&new.doc)?;
-    let entries = index::entries_of(reg, new.kind, &new.doc)?;
     let number = c.next_resource_number()?;
     let row = vals![
         &id,
@@ -187,6 +186,8 @@ pub fn create(
             return Err(uniqueness_error(new.kind, &new.doc));
         }
     }
+    // After the name check: a refused create computes no entries.
+    let entries = index::entries_of(reg, new.kind, &new.doc)?;
     index::insert(c, ds.index_keys(), dir, new.kind, number, &entries)?;
     let diff = MemberDiff {
         added: insert_members(c, dir, &id, &members)?,
