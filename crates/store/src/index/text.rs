@@ -21,6 +21,18 @@
 //! the entry deletes its row (FTS5's `delete` command, given what the row
 //! held: cheaper than `contentless_delete`, which keeps a size per row).
 //!
+//! FTS5 writes a new segment at every commit that touched it, which made a
+//! transaction of one user cost three times what it did without trigrams.
+//! So new rows first go to `attr_text_new`, a plain table numbered like
+//! `attr_text` (its rowid is the `t` the row will have there), which a
+//! search reads beside `attr_text` (a scan of at most [`FLUSH_ROWS`] rows,
+//! `instr` on the folded value). The writer moves them into `attr_text`,
+//! in one statement, before a commit that finds [`FLUSH_ROWS`] or more
+//! ([`flush_if_due`]): PostgreSQL's GIN `fastupdate` list, for the same
+//! reason. The table always keeps its highest row, emptied to a marker
+//! (`k = 0`, a key no attribute has), so that new rows are numbered after
+//! every row `attr_text` has.
+//!
 //! Values cut to their head (see `entries::CUT`) are searched in their head
 //! only; each resource with one also has an entry under `entries::cut_path`,
 //! which the candidate sets add and which makes them supersets.
@@ -96,36 +108,75 @@ pub fn match_query(k: Option<i64>, phrase: &str) -> String {
     format!("\"{token}\" AND \"{}\"", phrase.replace('"', "\"\""))
 }
 
-/// Adds the `attr_text` row of an entry (SQLite); its number is then
-/// `last_insert_rowid()`. An insert like the index rows it goes with, so a
-/// connection that holds them keeps their order.
+/// Pending rows at which the writer moves them into `attr_text`: enough
+/// that a segment holds about a hundred users' values, few enough that the
+/// scan a search makes of them stays under a tenth of a millisecond.
+pub const FLUSH_ROWS: i64 = 1_000;
+
+/// Adds the trigram row of an entry (SQLite), to the pending rows; its
+/// number is then `last_insert_rowid()`. An insert like the index rows it
+/// goes with, so a connection that holds them keeps their order.
 pub fn insert(c: &dyn Db, k: i64, v: &str, r: i64, e: i64) -> StoreResult<()> {
     c.insert_later(
-        "INSERT INTO attr_text (s, r, e) VALUES (?, ?, ?)",
-        vals![row_text(k, v), r, e],
+        "INSERT INTO attr_text_new (k, v, r, e) VALUES (?, ?, ?, ?)",
+        vals![k, v, r, e],
     )
 }
 
-/// Deletes `attr_text` row `t` of value `v` of key `k` (SQLite). A
-/// contentless table forgets a row by being told what it held: the entry
-/// is exactly what was inserted, since the index is kept by difference.
+/// Deletes trigram row `t` of value `v` of key `k` (SQLite): the pending
+/// row if it is still pending, else the `attr_text` row. A contentless
+/// table forgets a row by being told what it held: the entry is exactly
+/// what was inserted, since the index is kept by difference.
 pub fn remove(c: &dyn Db, t: i64, k: i64, v: &str, r: i64, e: i64) -> StoreResult<()> {
-    c.exec(
-        "INSERT INTO attr_text (attr_text, rowid, s, r, e) VALUES ('delete', ?, ?, ?, ?)",
-        vals![t, row_text(k, v), r, e],
-    )?;
+    if c.exec(
+        "DELETE FROM attr_text_new WHERE t = ? AND k = ?",
+        vals![t, k],
+    )? == 0
+    {
+        c.exec(
+            "INSERT INTO attr_text (attr_text, rowid, s, r, e) VALUES ('delete', ?, ?, ?, ?)",
+            vals![t, row_text(k, v), r, e],
+        )?;
+    }
     Ok(())
 }
 
-/// Deletes every `attr_text` row (SQLite), before the index is rebuilt.
+/// Deletes every trigram row (SQLite), before the index is rebuilt.
 pub fn clear(c: &dyn Db) -> StoreResult<()> {
     if c.dialect() == Dialect::Sqlite {
         c.exec(
             "INSERT INTO attr_text (attr_text) VALUES ('delete-all')",
             &[],
         )?;
+        c.exec("DELETE FROM attr_text_new WHERE k > 0", &[])?;
     }
     Ok(())
+}
+
+/// Moves the pending rows into `attr_text` when there are `rows` or more
+/// (SQLite; [`FLUSH_ROWS`] but in tests); returns how many it moved.
+pub fn flush_if_due(c: &dyn Db, rows: i64) -> StoreResult<i64> {
+    if c.dialect() != Dialect::Sqlite {
+        return Ok(0);
+    }
+    let pending: i64 =
+        crate::db::scalar(c, "SELECT count(*) - 1 FROM attr_text_new", &[])?.unwrap_or(0);
+    if pending < rows {
+        return Ok(0);
+    }
+    flush(c)?;
+    Ok(pending)
+}
+
+/// Moves every pending row into `attr_text` (SQLite), keeping the highest
+/// as the marker that numbers the next ones.
+pub fn flush(c: &dyn Db) -> StoreResult<()> {
+    c.batch(
+        "INSERT INTO attr_text (rowid, s, r, e)
+             SELECT t, roster_text_row(k, v), r, e FROM attr_text_new WHERE k > 0 ORDER BY t;
+         DELETE FROM attr_text_new WHERE t < (SELECT max(t) FROM attr_text_new);
+         UPDATE attr_text_new SET k = 0, v = '', r = 0, e = 0 WHERE k <> 0;",
+    )
 }
 
 /// Deletes the `attr_text` rows of a directory's index entries (SQLite).
@@ -155,6 +206,19 @@ pub const SQLITE_MIGRATION: &str = "
         content = '', contentless_unindexed = 1, columnsize = 0,
         tokenize = 'trigram case_sensitive 1', detail = full
     );";
+
+/// The schema change that adds the pending trigram rows (SQLite), with the
+/// marker numbered after every row `attr_text` already has.
+pub const SQLITE_PENDING_MIGRATION: &str = "
+    CREATE TABLE attr_text_new (
+        t  INTEGER PRIMARY KEY,
+        k  INTEGER NOT NULL,
+        v  TEXT NOT NULL,
+        r  INTEGER NOT NULL,
+        e  INTEGER NOT NULL
+    );
+    INSERT INTO attr_text_new (t, k, v, r, e)
+        SELECT COALESCE(max(t), 0), 0, '', 0, 0 FROM attr_index;";
 
 #[cfg(test)]
 mod tests {

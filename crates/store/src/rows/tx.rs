@@ -346,6 +346,14 @@ mod tests {
             ]
         );
         assert_eq!(text_rows(&c), 7, "every text entry has its trigram row");
+        // New rows wait in the pending table; a search finds them there, and
+        // in FTS5 once they are moved.
+        assert_eq!(pending_rows(&c), 7);
+        assert_eq!(searched(&c, &dir, "title", "bos"), 1);
+        crate::index::text::flush(&c).unwrap();
+        assert_eq!((pending_rows(&c), text_rows(&c)), (0, 7));
+        assert_eq!(searched(&c, &dir, "title", "bos"), 1);
+        assert_eq!(searched(&c, &dir, "emails.value", "@y.i"), 1);
         // An unchanged document writes no index row.
         let writes = c.writes();
         let same = doc.clone();
@@ -393,10 +401,50 @@ mod tests {
                 ("userName".into(), "bob".into(), bob.id.clone(), 0),
             ]
         );
-        // The substring search follows: the old title's trigram row is gone.
-        assert_eq!(text_rows(&c), 7);
+        // The substring search follows: the old title's trigram row is gone
+        // from FTS5, the new one is pending.
+        assert_eq!((pending_rows(&c), text_rows(&c)), (2, 7));
         assert_eq!(searched(&c, &dir, "title", "hie"), 1);
         assert_eq!(searched(&c, &dir, "title", "bos"), 0);
+        // A pending row deleted before it moves is gone too.
+        let mut again = doc.clone();
+        again["title"] = json!("Chief");
+        again["emails"][1]["type"] = json!("home");
+        tx.update(
+            Kind::User,
+            &ann.id,
+            None,
+            Box::new(move |_| {
+                Ok(Update {
+                    doc: again,
+                    members: Vec::new(),
+                    groups: None,
+                })
+            }),
+        )
+        .unwrap();
+        assert_eq!((pending_rows(&c), text_rows(&c)), (2, 7));
+        assert_eq!(searched(&c, &dir, "emails.type", "oth"), 0);
+        assert_eq!(searched(&c, &dir, "emails.type", "hom"), 1);
+        crate::index::text::flush(&c).unwrap();
+        assert_eq!(searched(&c, &dir, "emails.type", "hom"), 1);
+        let mut changed = doc.clone();
+        changed["title"] = json!("Chief");
+        changed["emails"][1]["type"] = json!("other");
+        tx.update(
+            Kind::User,
+            &ann.id,
+            None,
+            Box::new(move |_| {
+                Ok(Update {
+                    doc: changed,
+                    members: Vec::new(),
+                    groups: None,
+                })
+            }),
+        )
+        .unwrap();
+        assert_eq!(index_rows(&c), writes_before_rebuild);
         // A rebuild from the documents finds exactly what was maintained.
         assert!(crate::index::ensure(&c, &reg).unwrap());
         assert!(!crate::index::ensure(&c, &reg).unwrap());
@@ -418,10 +466,51 @@ mod tests {
         assert_eq!(keys, 0);
     }
 
-    /// Rows of SQLite's trigram table.
+    #[test]
+    fn pending_trigram_rows_move_at_the_threshold_and_new_ones_number_after_them() {
+        use crate::index::text;
+        let (c, reg, dir) = setup();
+        let mut tx = DbTx::new(&c, &reg, &dir);
+        let alpha = tx.create(user("alpha")).unwrap();
+        tx.create(user("bravo")).unwrap();
+        tx.create(user("charlie")).unwrap();
+        assert_eq!(pending_rows(&c), 3);
+        assert_eq!(text::flush_if_due(&c, 4).unwrap(), 0);
+        assert_eq!(pending_rows(&c), 3);
+        assert_eq!(text::flush_if_due(&c, 3).unwrap(), 3);
+        assert_eq!((pending_rows(&c), text_rows(&c)), (0, 3));
+        let moved: i64 = c
+            .query_row("SELECT max(t) FROM attr_index", [], |r| r.get(0))
+            .unwrap();
+        tx.create(user("delta")).unwrap();
+        let next: i64 = c
+            .query_row("SELECT t FROM attr_text_new WHERE k > 0", [], |r| r.get(0))
+            .unwrap();
+        assert!(next > moved, "a new row is numbered after the moved ones");
+        // A moved row is deleted from FTS5, a pending one from its table.
+        tx.delete(Kind::User, &alpha.id, None).unwrap();
+        assert_eq!((pending_rows(&c), text_rows(&c)), (1, 3));
+        assert_eq!(searched(&c, &dir, "userName", "lph"), 0);
+        assert_eq!(searched(&c, &dir, "userName", "rav"), 1);
+        assert_eq!(searched(&c, &dir, "userName", "elt"), 1);
+        assert_eq!(text::flush_if_due(&c, 1).unwrap(), 1);
+        assert_eq!((pending_rows(&c), text_rows(&c)), (0, 3));
+        assert_eq!(searched(&c, &dir, "userName", "elt"), 1);
+    }
+
+    /// Trigram rows, in FTS5 and pending.
     fn text_rows(c: &Connection) -> i64 {
-        c.query_row("SELECT count(*) FROM attr_text", [], |r| r.get(0))
+        c.query_row("SELECT count(*) FROM attr_text", [], |r| r.get::<_, i64>(0))
             .unwrap()
+            + pending_rows(c)
+    }
+
+    /// Trigram rows not yet moved into FTS5 (the marker row aside).
+    fn pending_rows(c: &Connection) -> i64 {
+        c.query_row("SELECT count(*) FROM attr_text_new WHERE k > 0", [], |r| {
+            r.get(0)
+        })
+        .unwrap()
     }
 
     /// Resources whose `path` contains `part`, by the trigram table.
@@ -434,8 +523,9 @@ mod tests {
             )
             .unwrap();
         c.query_row(
-            "SELECT count(*) FROM attr_text WHERE attr_text MATCH ?1",
-            [crate::index::text::match_query(Some(k), part)],
+            "SELECT (SELECT count(*) FROM attr_text WHERE attr_text MATCH ?1)
+                  + (SELECT count(*) FROM attr_text_new WHERE k = ?2 AND instr(v, ?3) > 0)",
+            rusqlite::params![crate::index::text::match_query(Some(k), part), k, part],
             |r| r.get(0),
         )
         .unwrap()
@@ -443,6 +533,7 @@ mod tests {
 
     fn setup() -> (Connection, SchemaRegistry, String) {
         let mut c = Connection::open_in_memory().unwrap();
+        conn::register_functions(&c, &Default::default()).unwrap();
         conn::migrate(&mut c).unwrap();
         let dir = admin::create_directory(&c, "d", &Default::default())
             .unwrap()

@@ -13,7 +13,7 @@ use crate::{StoreError, StoreResult};
 
 /// The schema version (`PRAGMA user_version`) this build creates and reads;
 /// a database with a higher one belongs to a newer Roster.
-pub const SCHEMA_VERSION: i64 = 18;
+pub const SCHEMA_VERSION: i64 = 19;
 const SCHEMA: &str = include_str!("schema.sql");
 /// Version 7: how deliveries to an endpoint are shaped (NULL max_in_flight:
 /// the setting), and how far a dispatcher may have sent.
@@ -109,7 +109,7 @@ fn open_error(path: &Path, e: rusqlite::Error) -> StoreError {
 /// dateTime ordering, so SQL filters agree with the in-memory evaluator.
 /// `roster_event_horizon()`: the highest event sequence already on disk
 /// (see `durable`), read anew by every statement.
-fn register_functions(conn: &Connection, horizon: &Horizon) -> StoreResult<()> {
+pub(crate) fn register_functions(conn: &Connection, horizon: &Horizon) -> StoreResult<()> {
     let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
     conn.create_scalar_function("scim_fold", 1, flags, |ctx| {
         Ok(match ctx.get_raw(0).as_str_or_null() {
@@ -130,6 +130,13 @@ fn register_functions(conn: &Connection, horizon: &Horizon) -> StoreResult<()> {
         let k: Option<i64> = ctx.get(0)?;
         let phrase: String = ctx.get(1)?;
         Ok(crate::index::text::match_query(k, &phrase))
+    })
+    .db()?;
+    // The text of a trigram row, as pending rows move into FTS5.
+    conn.create_scalar_function("roster_text_row", 2, flags, |ctx| {
+        let k: i64 = ctx.get(0)?;
+        let v: String = ctx.get(1)?;
+        Ok(crate::index::text::row_text(k, &v))
     })
     .db()?;
     let horizon = horizon.clone();
@@ -269,6 +276,11 @@ pub fn migrate(conn: &mut Connection) -> StoreResult<()> {
             "CREATE INDEX resources_created ON resources(directory_id, rtype, created, id);",
         )
         .db()?;
+    }
+    if version < 19 {
+        // New trigram rows wait in a plain table and move into FTS5 in batches.
+        tx.execute_batch(crate::index::text::SQLITE_PENDING_MIGRATION)
+            .db()?;
     }
     if version < SCHEMA_VERSION {
         tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))

@@ -46,6 +46,10 @@ pub struct SqliteOptions {
     /// (`statement_timeout_ms`); `None`: no limit. Writes have none (see
     /// `deadline`).
     pub statement_timeout: Option<Duration>,
+    /// Pending trigram rows at which the writer moves them into FTS5
+    /// (`crate::index::text::FLUSH_ROWS` unless a test wants both kinds of
+    /// rows in a small directory).
+    pub text_flush_rows: i64,
 }
 
 impl SqliteOptions {
@@ -57,6 +61,7 @@ impl SqliteOptions {
             list: ListOptions::default(),
             secret_key: None,
             statement_timeout: None,
+            text_flush_rows: crate::index::text::FLUSH_ROWS,
         }
     }
 }
@@ -99,9 +104,10 @@ impl SqliteStore {
         let syncer = Syncer::start(&options.path, horizon)?;
         let (tx, rx) = mpsc::channel::<Job>();
         let max_batch = options.max_batch.max(1);
+        let flush_rows = options.text_flush_rows.max(1);
         std::thread::Builder::new()
             .name("roster-sqlite-writer".into())
-            .spawn(move || writer_loop(writer, rx, max_batch, syncer))
+            .spawn(move || writer_loop(writer, rx, max_batch, flush_rows, syncer))
             .map_err(|e| StoreError::internal_from("cannot start the writer thread", e))?;
         Ok(SqliteStore {
             writer: Mutex::new(tx),
@@ -269,7 +275,13 @@ fn run_in_savepoint<R>(
     result
 }
 
-fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, max_batch: usize, mut syncer: Syncer) {
+fn writer_loop(
+    conn: Connection,
+    rx: mpsc::Receiver<Job>,
+    max_batch: usize,
+    flush_rows: i64,
+    mut syncer: Syncer,
+) {
     let fail_all = |batch: Vec<Job>, why: StoreError| {
         for job in batch {
             job(None, false).0(Err(why.clone()));
@@ -318,6 +330,7 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, max_batch: usize, mut 
             syncer.finish(syncer.last(), outcome, completions);
             continue;
         }
+        move_pending_text(&conn, flush_rows);
         // Savepoints rolled back took their events with them: the sequence's
         // advance is what this batch writes.
         let head = events_sequence(&conn).unwrap_or(base);
@@ -330,6 +343,16 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, max_batch: usize, mut 
             crate::gauges::committed("sqlite", size, head - base, started.elapsed());
         }
         syncer.finish(generation, committed, completions);
+    }
+}
+
+/// Moves the pending trigram rows into FTS5 when enough have gathered
+/// (`crate::index::text`), inside the batch's transaction. A failure
+/// leaves them pending, where searches still find them: the batch commits.
+fn move_pending_text(conn: &Connection, flush_rows: i64) {
+    let moved = run_in_savepoint(conn, |c| crate::index::text::flush_if_due(c, flush_rows));
+    if let Err(e) = moved {
+        tracing::warn!(error = %e, "could not move pending trigram rows into attr_text; they stay pending");
     }
 }
 

@@ -426,8 +426,17 @@ impl Compiler<'_> {
                 }
                 let key = self.key_sql(path.clone());
                 let p = self.bind(SqlParam::Text(phrase));
+                // Rows not yet moved into FTS5 are searched in the plain
+                // table, whole pattern and all (see `text::FLUSH_ROWS`).
+                let whole = self.bind(SqlParam::Text(value.to_owned()));
+                let pending = if suffix {
+                    format!("substr(v, -{len}) = {whole}")
+                } else {
+                    format!("instr(v, {whole}) > 0")
+                };
                 format!(
-                    "SELECT {cols} FROM attr_text WHERE attr_text MATCH roster_text_match({key}, {p})"
+                    "SELECT {cols} FROM attr_text WHERE attr_text MATCH roster_text_match({key}, {p}) \
+                     UNION ALL SELECT {cols} FROM attr_text_new WHERE k = {key} AND {pending}"
                 )
             }
             Dialect::Postgres => {
@@ -679,6 +688,12 @@ mod tests {
                 .any(|p| filter.contains(p));
             assert_eq!(
                 plan.iter().any(|d| d.contains("attr_text VIRTUAL TABLE")),
+                searched,
+                "{filter}: {plan:#?}"
+            );
+            // Beside the rows still waiting to move into FTS5.
+            assert_eq!(
+                plan.iter().any(|d| d.contains("SCAN attr_text_new")),
                 searched,
                 "{filter}: {plan:#?}"
             );
