@@ -29,7 +29,7 @@ use crate::{StoreError, StoreResult, vals};
 use entries::Entry;
 
 /// Bumped whenever what [`entries`] produces changes, so stores rebuild.
-const FORMAT: u64 = 2;
+const FORMAT: u64 = 3;
 
 /// The `store_meta` key under which the fingerprint of the indexed schemas is kept.
 const FINGERPRINT_KEY: &str = "attr_index_schemas";
@@ -101,11 +101,6 @@ fn create_key(c: &dyn Db, dir: &str, kind: Kind, path: &str) -> StoreResult<i64>
 
 const INSERT: &str = "INSERT INTO attr_index (k, v, r, e) VALUES (?, ?, ?, ?)";
 const DELETE: &str = "DELETE FROM attr_index WHERE k = ? AND v = ? AND r = ? AND e = ?";
-/// SQLite: a text entry names the `attr_text` row just inserted for it.
-const INSERT_TEXT: &str =
-    "INSERT INTO attr_index (k, v, r, e, t) VALUES (?, ?, ?, ?, last_insert_rowid())";
-const DELETE_TEXT: &str =
-    "DELETE FROM attr_index WHERE k = ? AND v = ? AND r = ? AND e = ? RETURNING t";
 
 /// The entries of a document of `kind`.
 pub fn entries_of(reg: &SchemaRegistry, kind: Kind, doc: &Value) -> StoreResult<Vec<Entry>> {
@@ -115,7 +110,7 @@ pub fn entries_of(reg: &SchemaRegistry, kind: Kind, doc: &Value) -> StoreResult<
     Ok(entries::entries(reg, rt, doc))
 }
 
-/// Whether this store keeps `attr_text` rows beside text entries.
+/// Whether this store keeps a value row for text entries (see [`text`]).
 fn keeps_text_rows(c: &dyn Db) -> bool {
     c.dialect() == Dialect::Sqlite
 }
@@ -133,11 +128,9 @@ pub fn insert(
     for en in list {
         let k = keys.key(c, dir, kind, &en.path)?;
         if text_rows && en.text {
-            text::insert(c, k, &en.v, r, en.e)?;
-            c.insert_later(INSERT_TEXT, vals![k, en.v.as_str(), r, en.e])?;
-        } else {
-            c.insert_later(INSERT, vals![k, en.v.as_str(), r, en.e])?;
+            text::insert(c, k, &en.v)?;
         }
+        c.insert_later(INSERT, vals![k, en.v.as_str(), r, en.e])?;
     }
     Ok(())
 }
@@ -154,15 +147,9 @@ pub fn remove(
     let text_rows = keeps_text_rows(c);
     for en in list {
         let k = keys.key(c, dir, kind, &en.path)?;
-        let row = vals![k, en.v.as_str(), r, en.e];
+        c.exec(DELETE, vals![k, en.v.as_str(), r, en.e])?;
         if text_rows && en.text {
-            for gone in c.query(DELETE_TEXT, row)? {
-                if let Some(t) = gone.get::<Option<i64>>(0)? {
-                    text::remove(c, t, k, &en.v, r, en.e)?;
-                }
-            }
-        } else {
-            c.exec(DELETE, row)?;
+            text::remove(c, k, &en.v)?;
         }
     }
     Ok(())

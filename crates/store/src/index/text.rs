@@ -4,11 +4,14 @@
 //! `v LIKE '%x%'` (or `'%x'`) on the attribute's key, which that index
 //! answers and PostgreSQL rechecks against `v` itself.
 //!
-//! SQLite has no such index on a column, so each text entry also has a row
-//! in `attr_text`, an FTS5 table with the `trigram` tokenizer: contentless
-//! (the text is in `attr_index` already), keeping only the resource number
-//! and element ordinal beside the trigrams. The row's text is the
-//! attribute's key token, the value and [`END`]:
+//! SQLite has no such index on a column, so each distinct text value of
+//! an attribute has a row in `attr_text_values` (`t`, `k`, `v`), and each
+//! such row a row numbered `t` in `attr_text`, an FTS5 table with the
+//! `trigram` tokenizer, contentless (the text is in `attr_text_values`
+//! already). A search finds the matching values' numbers in `attr_text`,
+//! their `(k, v)` in `attr_text_values`, and the resources holding them in
+//! `attr_index`. The row's text is the attribute's key token, the value
+//! and [`END`]:
 //! - the key token ([`key_token`]) is made of characters no value has, so
 //!   `"<key token>" AND "<x>"` finds the values of one attribute in one
 //!   directory containing `x`, without visiting other attributes' matches;
@@ -17,21 +20,22 @@
 //!   consecutive, so the answer is exact for patterns of three characters
 //!   or more (two for `ew`, which adds [`END`]).
 //!
-//! The `attr_text` row of an entry is named by `attr_index.t`, so deleting
-//! the entry deletes its row (FTS5's `delete` command, given what the row
-//! held: cheaper than `contentless_delete`, which keeps a size per row).
+//! A value shared by many resources (`title`, `emails.type`, `schemas`,
+//! a department) is tokenized and indexed once: in a typical user, half
+//! the text values and most of their characters are such values. The
+//! value row is added with the first entry holding the value (a probe of
+//! its unique index) and deleted with the last (a probe of `attr_index`).
 //!
-//! FTS5 writes a new segment at every commit that touched it, which made a
-//! transaction of one user cost three times what it did without trigrams.
-//! So new rows first go to `attr_text_new`, a plain table numbered like
-//! `attr_text` (its rowid is the `t` the row will have there), which a
-//! search reads beside `attr_text` (a scan of at most [`FLUSH_ROWS`] rows,
-//! `instr` on the folded value). The writer moves them into `attr_text`,
-//! in one statement, before a commit that finds [`FLUSH_ROWS`] or more
-//! ([`flush_if_due`]): PostgreSQL's GIN `fastupdate` list, for the same
-//! reason. The table always keeps its highest row, emptied to a marker
-//! (`k = 0`, a key no attribute has), so that new rows are numbered after
-//! every row `attr_text` has.
+//! FTS5 writes a new segment at every commit that touched it and merges
+//! segments as they gather, which made a transaction of one user cost three
+//! times what it did without trigrams. So a new value is only pending at
+//! first: its number is above the `attr_text_moved` mark in `store_meta`,
+//! and a search reads such values beside `attr_text` (a range of at most
+//! [`FLUSH_ROWS`] rows by number, `instr` on the folded value). The writer
+//! moves them into `attr_text`, in one statement, before a commit that
+//! finds [`FLUSH_ROWS`] or more ([`flush_if_due`]): PostgreSQL's GIN
+//! `fastupdate` list, for the same reason. Numbers are never reused
+//! (`AUTOINCREMENT`), so a number at or below the mark is in `attr_text`.
 //!
 //! Values cut to their head (see `entries::CUT`) are searched in their head
 //! only; each resource with one also has an entry under `entries::cut_path`,
@@ -108,59 +112,75 @@ pub fn match_query(k: Option<i64>, phrase: &str) -> String {
     format!("\"{token}\" AND \"{}\"", phrase.replace('"', "\"\""))
 }
 
-/// Pending rows at which the writer moves them into `attr_text`: enough
+/// Pending values at which the writer moves them into `attr_text`: enough
 /// that a segment holds about a hundred users' values, few enough that the
 /// scan a search makes of them stays under a tenth of a millisecond.
 pub const FLUSH_ROWS: i64 = 1_000;
 
-/// Adds the trigram row of an entry (SQLite), to the pending rows; its
-/// number is then `last_insert_rowid()`. An insert like the index rows it
-/// goes with, so a connection that holds them keeps their order.
-pub fn insert(c: &dyn Db, k: i64, v: &str, r: i64, e: i64) -> StoreResult<()> {
+/// The `store_meta` key of the highest value number moved into `attr_text`.
+pub const MOVED_KEY: &str = "attr_text_moved";
+
+/// SQL for the moved mark.
+pub const MOVED_SQL: &str = "(SELECT value FROM store_meta WHERE key = 'attr_text_moved')";
+
+/// Notes that resources hold value `v` of key `k` (SQLite): adds its value
+/// row, pending, unless another entry holds it already. An insert like the
+/// index rows it goes with, so a connection that holds them keeps their order.
+pub fn insert(c: &dyn Db, k: i64, v: &str) -> StoreResult<()> {
     c.insert_later(
-        "INSERT INTO attr_text_new (k, v, r, e) VALUES (?, ?, ?, ?)",
-        vals![k, v, r, e],
+        "INSERT INTO attr_text_values (k, v) VALUES (?, ?) ON CONFLICT DO NOTHING",
+        vals![k, v],
     )
 }
 
-/// Deletes trigram row `t` of value `v` of key `k` (SQLite): the pending
-/// row if it is still pending, else the `attr_text` row. A contentless
-/// table forgets a row by being told what it held: the entry is exactly
-/// what was inserted, since the index is kept by difference.
-pub fn remove(c: &dyn Db, t: i64, k: i64, v: &str, r: i64, e: i64) -> StoreResult<()> {
-    if c.exec(
-        "DELETE FROM attr_text_new WHERE t = ? AND k = ?",
-        vals![t, k],
-    )? == 0
-    {
-        c.exec(
-            "INSERT INTO attr_text (attr_text, rowid, s, r, e) VALUES ('delete', ?, ?, ?, ?)",
-            vals![t, row_text(k, v), r, e],
-        )?;
+/// Notes that an entry holding value `v` of key `k` is gone (SQLite, after
+/// its `attr_index` row was deleted): when it was the last, deletes the
+/// value row, and the `attr_text` row if it had moved. A contentless table
+/// forgets a row by being told what it held.
+pub fn remove(c: &dyn Db, k: i64, v: &str) -> StoreResult<()> {
+    let gone = c.query(
+        &format!(
+            "DELETE FROM attr_text_values WHERE k = ?1 AND v = ?2 \
+             AND NOT EXISTS (SELECT 1 FROM attr_index WHERE k = ?1 AND v = ?2) \
+             RETURNING t, t <= {MOVED_SQL}"
+        ),
+        vals![k, v],
+    )?;
+    for row in gone {
+        if row.get::<bool>(1)? {
+            c.exec(
+                "INSERT INTO attr_text (attr_text, rowid, s) VALUES ('delete', ?, ?)",
+                vals![row.get::<i64>(0)?, row_text(k, v)],
+            )?;
+        }
     }
     Ok(())
 }
 
-/// Deletes every trigram row (SQLite), before the index is rebuilt.
+/// Deletes every value and trigram row (SQLite), before the index is rebuilt.
 pub fn clear(c: &dyn Db) -> StoreResult<()> {
     if c.dialect() == Dialect::Sqlite {
         c.exec(
             "INSERT INTO attr_text (attr_text) VALUES ('delete-all')",
             &[],
         )?;
-        c.exec("DELETE FROM attr_text_new WHERE k > 0", &[])?;
+        c.exec("DELETE FROM attr_text_values", &[])?;
     }
     Ok(())
 }
 
-/// Moves the pending rows into `attr_text` when there are `rows` or more
+/// Moves the pending values into `attr_text` when there are `rows` or more
 /// (SQLite; [`FLUSH_ROWS`] but in tests); returns how many it moved.
 pub fn flush_if_due(c: &dyn Db, rows: i64) -> StoreResult<i64> {
     if c.dialect() != Dialect::Sqlite {
         return Ok(0);
     }
-    let pending: i64 =
-        crate::db::scalar(c, "SELECT count(*) - 1 FROM attr_text_new", &[])?.unwrap_or(0);
+    let pending: i64 = crate::db::scalar(
+        c,
+        &format!("SELECT count(*) FROM attr_text_values WHERE t > {MOVED_SQL}"),
+        &[],
+    )?
+    .unwrap_or(0);
     if pending < rows {
         return Ok(0);
     }
@@ -168,31 +188,37 @@ pub fn flush_if_due(c: &dyn Db, rows: i64) -> StoreResult<i64> {
     Ok(pending)
 }
 
-/// Moves every pending row into `attr_text` (SQLite), keeping the highest
-/// as the marker that numbers the next ones.
+/// Moves every pending value into `attr_text` (SQLite).
 pub fn flush(c: &dyn Db) -> StoreResult<()> {
-    c.batch(
-        "INSERT INTO attr_text (rowid, s, r, e)
-             SELECT t, roster_text_row(k, v), r, e FROM attr_text_new WHERE k > 0 ORDER BY t;
-         DELETE FROM attr_text_new WHERE t < (SELECT max(t) FROM attr_text_new);
-         UPDATE attr_text_new SET k = 0, v = '', r = 0, e = 0 WHERE k <> 0;",
-    )
+    c.batch(&format!(
+        "INSERT INTO attr_text (rowid, s)
+             SELECT t, roster_text_row(k, v) FROM attr_text_values WHERE t > {MOVED_SQL} ORDER BY t;
+         UPDATE store_meta SET value = (SELECT max(value, COALESCE(max(t), 0)) FROM attr_text_values)
+             WHERE key = '{MOVED_KEY}';"
+    ))
 }
 
-/// Deletes the `attr_text` rows of a directory's index entries (SQLite).
+/// Deletes the value and trigram rows of a directory (SQLite).
 pub fn delete_directory(c: &dyn Db, dir: &str) -> StoreResult<()> {
     if c.dialect() != Dialect::Sqlite {
         return Ok(());
     }
+    let keys = "SELECT k FROM attr_keys WHERE directory_id = ?";
     let rows = c.query(
-        "SELECT t, k, v, r, e FROM attr_index WHERE t IS NOT NULL \
-         AND k IN (SELECT k FROM attr_keys WHERE directory_id = ?)",
+        &format!("SELECT t, k, v FROM attr_text_values WHERE k IN ({keys}) AND t <= {MOVED_SQL}"),
         vals![dir],
     )?;
     for row in rows {
         let v: String = row.get(2)?;
-        remove(c, row.get(0)?, row.get(1)?, &v, row.get(3)?, row.get(4)?)?;
+        c.exec(
+            "INSERT INTO attr_text (attr_text, rowid, s) VALUES ('delete', ?, ?)",
+            vals![row.get::<i64>(0)?, row_text(row.get(1)?, &v)],
+        )?;
     }
+    c.exec(
+        &format!("DELETE FROM attr_text_values WHERE k IN ({keys})"),
+        vals![dir],
+    )?;
     Ok(())
 }
 
@@ -207,18 +233,25 @@ pub const SQLITE_MIGRATION: &str = "
         tokenize = 'trigram case_sensitive 1', detail = full
     );";
 
-/// The schema change that adds the pending trigram rows (SQLite), with the
-/// marker numbered after every row `attr_text` already has.
-pub const SQLITE_PENDING_MIGRATION: &str = "
-    CREATE TABLE attr_text_new (
-        t  INTEGER PRIMARY KEY,
-        k  INTEGER NOT NULL,
-        v  TEXT NOT NULL,
-        r  INTEGER NOT NULL,
-        e  INTEGER NOT NULL
+/// The schema change that gives each distinct value one trigram row
+/// (SQLite). The index is rebuilt at the next open (its format changed),
+/// so its rows go now rather than be rewritten by the dropped column.
+pub const SQLITE_VALUES_MIGRATION: &str = "
+    DELETE FROM attr_index;
+    ALTER TABLE attr_index DROP COLUMN t;
+    DROP TABLE attr_text;
+    CREATE VIRTUAL TABLE attr_text USING fts5(
+        s, content = '', columnsize = 0,
+        tokenize = 'trigram case_sensitive 1', detail = full
     );
-    INSERT INTO attr_text_new (t, k, v, r, e)
-        SELECT COALESCE(max(t), 0), 0, '', 0, 0 FROM attr_index;";
+    CREATE TABLE attr_text_values (
+        t  INTEGER PRIMARY KEY AUTOINCREMENT,
+        k  INTEGER NOT NULL,
+        v  TEXT NOT NULL
+    );
+    CREATE UNIQUE INDEX attr_text_values_kv ON attr_text_values(k, v);
+    INSERT INTO store_meta (key, value) VALUES ('attr_text_moved', 0)
+        ON CONFLICT (key) DO UPDATE SET value = 0;";
 
 #[cfg(test)]
 mod tests {

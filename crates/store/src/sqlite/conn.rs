@@ -132,7 +132,7 @@ pub(crate) fn register_functions(conn: &Connection, horizon: &Horizon) -> StoreR
         Ok(crate::index::text::match_query(k, &phrase))
     })
     .db()?;
-    // The text of a trigram row, as pending rows move into FTS5.
+    // The text of a trigram row, as pending values move into FTS5.
     conn.create_scalar_function("roster_text_row", 2, flags, |ctx| {
         let k: i64 = ctx.get(0)?;
         let v: String = ctx.get(1)?;
@@ -278,8 +278,8 @@ pub fn migrate(conn: &mut Connection) -> StoreResult<()> {
         .db()?;
     }
     if version < 19 {
-        // New trigram rows wait in a plain table and move into FTS5 in batches.
-        tx.execute_batch(crate::index::text::SQLITE_PENDING_MIGRATION)
+        // One trigram row per distinct value, moved into FTS5 in batches.
+        tx.execute_batch(crate::index::text::SQLITE_VALUES_MIGRATION)
             .db()?;
     }
     if version < SCHEMA_VERSION {
