@@ -23,7 +23,7 @@ use std::collections::HashMap;
 use roster_scim::schema::{AttributeDef, SchemaRegistry};
 use serde_json::Value;
 
-use crate::db::{Db, Dialect};
+use crate::db::{Db, Dialect, Val};
 use crate::model::Kind;
 use crate::{StoreError, StoreResult, vals};
 use entries::Entry;
@@ -115,7 +115,9 @@ fn keeps_text_rows(c: &dyn Db) -> bool {
     c.dialect() == Dialect::Sqlite
 }
 
-/// Inserts entries of resource `r` (held: PostgreSQL sends them by COPY).
+/// Inserts entries of resource `r`. PostgreSQL holds them and sends them
+/// by COPY; SQLite inserts a resource's entries (and its text values) a
+/// few statements at a time ([`RowsInsert`]).
 pub fn insert(
     c: &dyn Db,
     keys: &KeyCache,
@@ -124,16 +126,65 @@ pub fn insert(
     r: i64,
     list: &[Entry],
 ) -> StoreResult<()> {
-    let text_rows = keeps_text_rows(c);
+    if !keeps_text_rows(c) {
+        for en in list {
+            let k = keys.key(c, dir, kind, &en.path)?;
+            c.insert_later(INSERT, vals![k, en.v.as_str(), r, en.e])?;
+        }
+        return Ok(());
+    }
+    let mut rows = Vec::with_capacity(4 * list.len());
+    let mut values = Vec::with_capacity(2 * list.len());
     for en in list {
         let k = keys.key(c, dir, kind, &en.path)?;
-        if text_rows && en.text {
-            text::insert(c, k, &en.v)?;
+        if en.text {
+            values.extend([Val::Int(k), Val::from(en.v.as_str())]);
         }
-        c.insert_later(INSERT, vals![k, en.v.as_str(), r, en.e])?;
+        rows.extend([
+            Val::Int(k),
+            Val::from(en.v.as_str()),
+            Val::Int(r),
+            Val::Int(en.e),
+        ]);
     }
-    Ok(())
+    text::VALUES_INSERT.run(c, &values)?;
+    INDEX_INSERT.run(c, &rows)
 }
+
+/// One INSERT of many rows, in statements of 16, 8, 4, 2 or 1 rows: most
+/// of what a one-row INSERT costs SQLite is the statement, not the row,
+/// and five sizes keep the prepared statements few.
+pub struct RowsInsert {
+    width: usize,
+    texts: [String; 5],
+}
+
+impl RowsInsert {
+    /// `head` up to `VALUES`, a row of `width` placeholders, then `tail`.
+    pub fn new(head: &str, width: usize, tail: &str) -> Self {
+        let row = format!("({})", vec!["?"; width].join(", "));
+        let texts =
+            [1, 2, 4, 8, 16].map(|n| format!("{head} {}{tail}", vec![row.as_str(); n].join(", ")));
+        RowsInsert { width, texts }
+    }
+
+    /// Inserts the rows whose parameters `params` holds, one after another.
+    pub fn run(&self, c: &dyn Db, params: &[Val]) -> StoreResult<()> {
+        let mut rest = params;
+        while rest.len() >= self.width {
+            let rows = (rest.len() / self.width).min(16);
+            let size = rows.ilog2() as usize;
+            let (now, later) = rest.split_at(self.width << size);
+            c.insert_later(&self.texts[size], now)?;
+            rest = later;
+        }
+        Ok(())
+    }
+}
+
+static INDEX_INSERT: std::sync::LazyLock<RowsInsert> = std::sync::LazyLock::new(|| {
+    RowsInsert::new("INSERT INTO attr_index (k, v, r, e) VALUES", 4, "")
+});
 
 /// Deletes entries of resource `r`, each by its primary key.
 pub fn remove(
@@ -375,6 +426,34 @@ mod tests {
         assert_eq!(added, vec![en("b", "z", 0), en("d", "q", 0)]);
         let (gone, added) = difference(&old, &old);
         assert!(gone.is_empty() && added.is_empty());
+    }
+
+    #[test]
+    fn rows_inserts_insert_every_row_in_few_statements() {
+        let c = rusqlite::Connection::open_in_memory().unwrap();
+        c.execute_batch("CREATE TABLE t (a INTEGER, b TEXT)")
+            .unwrap();
+        let insert = RowsInsert::new("INSERT INTO t (a, b) VALUES", 2, "");
+        for n in [0, 1, 2, 3, 15, 16, 17, 23, 40] {
+            c.execute_batch("DELETE FROM t").unwrap();
+            let params: Vec<Val> = (0..n)
+                .flat_map(|i| [Val::Int(i), Val::from(format!("v{i}"))])
+                .collect();
+            insert.run(&c, &params).unwrap();
+            let rows: Vec<(i64, String)> = c
+                .prepare("SELECT a, b FROM t ORDER BY a")
+                .unwrap()
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            let want: Vec<(i64, String)> = (0..n).map(|i| (i, format!("v{i}"))).collect();
+            assert_eq!(rows, want, "{n} rows");
+        }
+        assert_eq!(
+            insert.texts[2],
+            "INSERT INTO t (a, b) VALUES (?, ?), (?, ?), (?, ?), (?, ?)"
+        );
     }
 
     #[test]

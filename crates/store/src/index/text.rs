@@ -123,15 +123,15 @@ pub const MOVED_KEY: &str = "attr_text_moved";
 /// SQL for the moved mark.
 pub const MOVED_SQL: &str = "(SELECT value FROM store_meta WHERE key = 'attr_text_moved')";
 
-/// Notes that resources hold value `v` of key `k` (SQLite): adds its value
-/// row, pending, unless another entry holds it already. An insert like the
-/// index rows it goes with, so a connection that holds them keeps their order.
-pub fn insert(c: &dyn Db, k: i64, v: &str) -> StoreResult<()> {
-    c.insert_later(
-        "INSERT INTO attr_text_values (k, v) VALUES (?, ?) ON CONFLICT DO NOTHING",
-        vals![k, v],
+/// Notes that resources hold values (SQLite; parameters `k, v` per value):
+/// adds each value's row, pending, unless an entry holds it already.
+pub static VALUES_INSERT: std::sync::LazyLock<super::RowsInsert> = std::sync::LazyLock::new(|| {
+    super::RowsInsert::new(
+        "INSERT INTO attr_text_values (k, v) VALUES",
+        2,
+        " ON CONFLICT DO NOTHING",
     )
-}
+});
 
 /// Notes that an entry holding value `v` of key `k` is gone (SQLite, after
 /// its `attr_index` row was deleted): when it was the last, deletes the
