@@ -124,12 +124,14 @@ pub const MOVED_KEY: &str = "attr_text_moved";
 pub const MOVED_SQL: &str = "(SELECT value FROM store_meta WHERE key = 'attr_text_moved')";
 
 /// Notes that resources hold values (SQLite; parameters `k, v` per value):
-/// adds each value's row, pending, unless an entry holds it already.
+/// adds each value's row, pending, unless an entry holds it already
+/// (`OR IGNORE`, which also keeps the statement from needing a statement
+/// journal: see the index rows' insert).
 pub static VALUES_INSERT: std::sync::LazyLock<super::RowsInsert> = std::sync::LazyLock::new(|| {
     super::RowsInsert::new(
-        "INSERT INTO attr_text_values (k, v) VALUES",
+        "INSERT OR IGNORE INTO attr_text_values (k, v) VALUES",
         2,
-        " ON CONFLICT DO NOTHING",
+        "",
     )
 });
 
