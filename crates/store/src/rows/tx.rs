@@ -357,37 +357,13 @@ mod tests {
         // An unchanged document writes no index row.
         let writes = c.writes();
         let same = doc.clone();
-        tx.update(
-            Kind::User,
-            &ann.id,
-            None,
-            Box::new(move |_| {
-                Ok(Update {
-                    doc: same,
-                    members: Vec::new(),
-                    groups: None,
-                })
-            }),
-        )
-        .unwrap();
+        put(&mut tx, &ann.id, same);
         assert_eq!(c.writes(), writes);
         // A changed one: only the difference.
         let mut changed = doc.clone();
         changed["title"] = json!("Chief");
         changed["emails"][1]["type"] = json!("other");
-        tx.update(
-            Kind::User,
-            &ann.id,
-            None,
-            Box::new(move |_| {
-                Ok(Update {
-                    doc: changed,
-                    members: Vec::new(),
-                    groups: None,
-                })
-            }),
-        )
-        .unwrap();
+        put(&mut tx, &ann.id, changed);
         let writes_before_rebuild = index_rows(&c);
         assert_eq!(
             writes_before_rebuild,
@@ -410,19 +386,7 @@ mod tests {
         let mut again = doc.clone();
         again["title"] = json!("Chief");
         again["emails"][1]["type"] = json!("home");
-        tx.update(
-            Kind::User,
-            &ann.id,
-            None,
-            Box::new(move |_| {
-                Ok(Update {
-                    doc: again,
-                    members: Vec::new(),
-                    groups: None,
-                })
-            }),
-        )
-        .unwrap();
+        put(&mut tx, &ann.id, again);
         assert_eq!((pending_rows(&c), text_rows(&c)), (2, 7));
         assert_eq!(searched(&c, &dir, "emails.type", "oth"), 0);
         assert_eq!(searched(&c, &dir, "emails.type", "hom"), 1);
@@ -431,19 +395,7 @@ mod tests {
         let mut changed = doc.clone();
         changed["title"] = json!("Chief");
         changed["emails"][1]["type"] = json!("other");
-        tx.update(
-            Kind::User,
-            &ann.id,
-            None,
-            Box::new(move |_| {
-                Ok(Update {
-                    doc: changed,
-                    members: Vec::new(),
-                    groups: None,
-                })
-            }),
-        )
-        .unwrap();
+        put(&mut tx, &ann.id, changed);
         assert_eq!(index_rows(&c), writes_before_rebuild);
         // A rebuild from the documents finds exactly what was maintained.
         assert!(crate::index::ensure(&c, &reg).unwrap());
@@ -533,6 +485,23 @@ mod tests {
         tx.delete(Kind::User, &cat.id, None).unwrap();
         assert_eq!(text_rows(&c), 0);
         assert_eq!(searched(&c, &dir, "title", "gine"), 0);
+    }
+
+    /// Replaces a user's document.
+    fn put(tx: &mut DbTx<'_>, id: &str, doc: serde_json::Value) {
+        tx.update(
+            Kind::User,
+            id,
+            None,
+            Box::new(move |_| {
+                Ok(Update {
+                    doc,
+                    members: Vec::new(),
+                    groups: None,
+                })
+            }),
+        )
+        .unwrap();
     }
 
     /// Trigram rows, in FTS5 and pending; every value row has one.
