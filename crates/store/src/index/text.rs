@@ -150,10 +150,7 @@ pub fn remove(c: &dyn Db, k: i64, v: &str) -> StoreResult<()> {
     )?;
     for row in gone {
         if row.get::<bool>(1)? {
-            c.exec(
-                "INSERT INTO attr_text (attr_text, rowid, s) VALUES ('delete', ?, ?)",
-                vals![row.get::<i64>(0)?, row_text(k, v)],
-            )?;
+            delete_row(c, row.get(0)?, k, v)?;
         }
     }
     Ok(())
@@ -174,20 +171,36 @@ pub fn clear(c: &dyn Db) -> StoreResult<()> {
 /// Moves the pending values into `attr_text` when there are `rows` or more
 /// (SQLite; [`FLUSH_ROWS`] but in tests); returns how many it moved.
 pub fn flush_if_due(c: &dyn Db, rows: i64) -> StoreResult<i64> {
+    let n = pending(c)?;
+    if n < rows {
+        return Ok(0);
+    }
+    flush(c)?;
+    Ok(n)
+}
+
+/// Values not yet moved into `attr_text` (none on PostgreSQL): a range by
+/// number, at most a flush's worth.
+pub fn pending(c: &dyn Db) -> StoreResult<i64> {
     if c.dialect() != Dialect::Sqlite {
         return Ok(0);
     }
-    let pending: i64 = crate::db::scalar(
+    Ok(crate::db::scalar(
         c,
         &format!("SELECT count(*) FROM attr_text_values WHERE t > {MOVED_SQL}"),
         &[],
     )?
-    .unwrap_or(0);
-    if pending < rows {
-        return Ok(0);
-    }
-    flush(c)?;
-    Ok(pending)
+    .unwrap_or(0))
+}
+
+/// Deletes `attr_text` row `t`, which holds value `v` of key `k`: a
+/// contentless table is told what the row held.
+fn delete_row(c: &dyn Db, t: i64, k: i64, v: &str) -> StoreResult<()> {
+    c.exec(
+        "INSERT INTO attr_text (attr_text, rowid, s) VALUES ('delete', ?, ?)",
+        vals![t, row_text(k, v)],
+    )?;
+    Ok(())
 }
 
 /// Moves every pending value into `attr_text` (SQLite).
@@ -212,10 +225,7 @@ pub fn delete_directory(c: &dyn Db, dir: &str) -> StoreResult<()> {
     )?;
     for row in rows {
         let v: String = row.get(2)?;
-        c.exec(
-            "INSERT INTO attr_text (attr_text, rowid, s) VALUES ('delete', ?, ?)",
-            vals![row.get::<i64>(0)?, row_text(row.get(1)?, &v)],
-        )?;
+        delete_row(c, row.get(0)?, row.get(1)?, &v)?;
     }
     c.exec(
         &format!("DELETE FROM attr_text_values WHERE k IN ({keys})"),

@@ -350,7 +350,12 @@ fn writer_loop(
 /// (`crate::index::text`), inside the batch's transaction. A failure
 /// leaves them pending, where searches still find them: the batch commits.
 fn move_pending_text(conn: &Connection, flush_rows: i64) {
-    let moved = run_in_savepoint(conn, |c| crate::index::text::flush_if_due(c, flush_rows));
+    // Counted first, so the batches that move nothing open no savepoint.
+    let moved = match crate::index::text::pending(conn) {
+        Ok(n) if n < flush_rows => Ok(()),
+        Ok(_) => run_in_savepoint(conn, |c| crate::index::text::flush(c)),
+        Err(e) => Err(e),
+    };
     if let Err(e) = moved {
         tracing::warn!(error = %e, "could not move pending trigram rows into attr_text; they stay pending");
     }
