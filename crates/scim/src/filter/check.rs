@@ -131,6 +131,10 @@ pub struct AttrRef {
     pub sub: Option<String>,
     /// The (top-level) attribute is multi-valued: any value may match.
     pub multi_valued: bool,
+    /// Neither the attribute nor the sub-attribute is multi-valued: a
+    /// stored resource has at most one value here (the validator refuses
+    /// arrays for singular attributes).
+    pub one_value: bool,
     /// The type of the attribute the path ends at.
     pub ty: AttrType,
     /// The attribute the path ends at compares case-sensitively.
@@ -150,6 +154,7 @@ impl AttrRef {
             attr: r.attr.name.clone(),
             sub: sub.map(|s| s.name.clone()),
             multi_valued: r.attr.multi_valued,
+            one_value: !r.attr.multi_valued && !sub.is_some_and(|s| s.multi_valued),
             ty: leaf.ty,
             case_exact: leaf.case_exact,
             never_returned: r.attr.returned == Returned::Never
@@ -306,6 +311,7 @@ fn schemas_attr() -> AttrRef {
         attr: "schemas".to_owned(),
         sub: None,
         multi_valued: true,
+        one_value: false,
         ty: AttrType::Reference,
         case_exact: false,
         never_returned: false,

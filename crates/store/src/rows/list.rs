@@ -12,9 +12,9 @@ use serde_json::Value;
 use super::counts;
 use super::read::{STORED_COLUMNS, to_stored};
 use crate::cursor::{Cursor, query_digest};
-use crate::db::{Db, Val};
+use crate::db::{Db, Dialect, Val};
 use crate::model::*;
-use crate::sql::compile::{CompiledSort, Compiler};
+use crate::sql::compile::{CompiledSort, Compiler, Driver};
 use crate::{ListOptions, StoreError, StoreResult};
 
 struct Plan {
@@ -85,10 +85,16 @@ pub fn list(
         }
         _ => None,
     };
+    let drivers = match (&q.filter, &candidates) {
+        (Some(f), Some((cand, _))) if !cand.complement => Compiler::new(rt, q.kind, dir, 3)
+            .with_dialect(c.dialect())
+            .drivers(f),
+        _ => Vec::new(),
+    };
     // Fewer candidates than this: fetched by number and sorted. More: the
     // list walks the directory in page order, which stops after a page.
     let bound = opts.selective;
-    let mut selective = None;
+    let mut selective: Option<(&str, Vec<Val>)> = None;
     let mut counted = None;
     let mut exact = false;
     // The total when the bounded count below is it.
@@ -110,6 +116,11 @@ pub fn list(
                 params,
             ));
         }
+    } else if let Some((driver, params)) = small_driver(c, &base, &drivers, bound)? {
+        // A few resources hold every match: they are rechecked, whatever
+        // the other operands' sets would have cost to intersect.
+        selective = Some((driver.sql.as_str(), params));
+        exact = false;
     } else if let Some((cand, params)) = &candidates {
         // How many candidates, counting no further than the bound: the
         // planner's guesses (no statistics right after a load) never decide
@@ -123,7 +134,7 @@ pub fn list(
             params,
         )?;
         if n < bound {
-            selective = Some((cand, params));
+            selective = Some((cand.sql.as_str(), params.clone()));
             if exact && cand.distinct {
                 known = Some(n);
             }
@@ -132,7 +143,7 @@ pub fn list(
             counted = Some((cand.count_sql(), params));
         }
     }
-    let mut params = match selective {
+    let mut params = match &selective {
         Some((_, p)) => p.clone(),
         None => base.clone(),
     };
@@ -142,17 +153,15 @@ pub fn list(
     }
     let mut where_sql = "r.directory_id = ?1 AND r.rtype = ?2".to_owned();
     let mut from_sql = "resources r".to_owned();
-    if let Some((cand, _)) = selective {
+    if let Some((sql, _)) = selective {
         // The candidates drive, each fetched by number: SQLite keeps the
         // order a CROSS JOIN names. The directory and type are not repeated
         // on `resources` (every candidate's key is the directory's): with
         // them, PostgreSQL without statistics walked the directory by
         // `resources_by_type` and joined the candidates to it, and a plain
         // `r.r IN (…)` let SQLite walk it in id order to skip the sort.
-        from_sql = format!(
-            "(SELECT DISTINCT r AS n FROM ({}) AS c0) AS c CROSS JOIN resources r",
-            cand.sql
-        );
+        from_sql =
+            format!("(SELECT DISTINCT r AS n FROM ({sql}) AS c0) AS c CROSS JOIN resources r");
         where_sql = "r.r = c.n".to_owned();
     }
     // An exact candidate set needs no recheck against the documents.
@@ -163,7 +172,8 @@ pub fn list(
     }
     let sort = q.sort.as_ref().map(|s| compiler.sort(s));
     params.extend(compiler.params().iter().map(Val::from));
-    let plan = Plan {
+    let walks = selective.is_none() && q.filter.is_some();
+    let mut plan = Plan {
         from_sql,
         where_sql,
         params,
@@ -189,6 +199,16 @@ pub fn list(
     match &q.page {
         Page::Index { start, count } => {
             let total = count_all()?;
+            if walks {
+                walk_in_id_order(
+                    c,
+                    dir,
+                    q.kind,
+                    &mut plan,
+                    total,
+                    start.saturating_add(*count),
+                )?;
+            }
             let resources = if *count == 0 {
                 Vec::new()
             } else {
@@ -233,9 +253,74 @@ pub fn list(
                 Some(total) => total,
                 None => count_all()?,
             };
+            if walks {
+                walk_in_id_order(c, dir, q.kind, &mut plan, total, count.saturating_add(1))?;
+            }
             cursor_page(c, &plan, position, *count, total, &digest, now)
         }
     }
+}
+
+/// On SQLite, makes a page of a broad filter walk the directory in id order
+/// when that reads fewer rows than the alternative. A range of an indexed
+/// column in the filter (`userName ge`, `meta.lastModified lt`) leads
+/// SQLite to read the whole range by that column's index and sort it, which
+/// grows with the matches (`total`); the walk reads about `rows` × the
+/// directory's size ÷ `total` rows. PostgreSQL weighs this from its
+/// statistics.
+fn walk_in_id_order(
+    c: &dyn Db,
+    dir: &str,
+    kind: Kind,
+    plan: &mut Plan,
+    total: u64,
+    rows: u64,
+) -> StoreResult<()> {
+    if c.dialect() != Dialect::Sqlite || plan.sort.is_some() || total == 0 {
+        return Ok(());
+    }
+    let all = counts::of_kind(c, dir, kind)?;
+    if u128::from(total) * u128::from(total) >= u128::from(rows) * u128::from(all) {
+        plan.from_sql = "resources r INDEXED BY resources_by_type".to_owned();
+    }
+    Ok(())
+}
+
+/// The most resources a driver may hold to be rechecked instead of
+/// intersected: a page's worth of documents costs less to read than a large
+/// operand's index rows.
+const DRIVER_MAX: u64 = 100;
+
+/// The first of `drivers` (the likeliest small first) that holds at most
+/// [`DRIVER_MAX`] resources, and fewer than `bound` (the list's bound on
+/// selective candidates), with its parameters. Each count stops past the
+/// limit, so a large operand costs a hundred index rows here.
+fn small_driver<'d>(
+    c: &dyn Db,
+    base: &[Val],
+    drivers: &'d [Driver],
+    bound: u64,
+) -> StoreResult<Option<(&'d Driver, Vec<Val>)>> {
+    let limit = bound.min(DRIVER_MAX + 1);
+    if limit == 0 {
+        return Ok(None);
+    }
+    for d in drivers {
+        let mut params = base.to_vec();
+        params.extend(d.params.iter().map(Val::from));
+        let n = scalar_count(
+            c,
+            &format!(
+                "SELECT count(*) FROM (SELECT 1 FROM ({}) AS c LIMIT {limit}) AS b",
+                d.sql
+            ),
+            &params,
+        )?;
+        if n < limit {
+            return Ok(Some((d, params)));
+        }
+    }
+    Ok(None)
 }
 
 /// Whether the directory has an entry under any of `paths` (the marks of

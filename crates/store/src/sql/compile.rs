@@ -29,7 +29,7 @@ use crate::index::entries::{CUT, attr_path, text_key};
 use crate::model::Kind;
 
 mod candidates;
-pub use candidates::Candidates;
+pub use candidates::{Candidates, Driver};
 
 /// A bound parameter.
 #[derive(Debug, Clone, PartialEq)]

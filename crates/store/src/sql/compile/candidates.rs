@@ -80,6 +80,19 @@ impl Candidates {
     }
 }
 
+/// One operand of a filter's top-level `and` as a set of resource numbers,
+/// compiled on its own (its own parameters, numbered from the directory's
+/// and type's): every resource the whole filter matches is in it. A list
+/// whose smallest driver holds a handful of resources fetches those and
+/// rechecks them (`rows::list`), instead of intersecting a large operand
+/// with a small one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Driver {
+    /// `SELECT r …`: may name a resource more than once.
+    pub sql: String,
+    pub params: Vec<SqlParam>,
+}
+
 /// A set that selects nothing and binds no parameter of its own (it names
 /// the directory and type, which every statement binds).
 const NOTHING: &str = "SELECT r FROM resources WHERE directory_id = ?1 AND rtype = ?2 AND 1 = 0";
@@ -175,6 +188,61 @@ impl Compiler<'_> {
             distinct: set.distinct,
             cut_paths: set.cut_paths,
         })
+    }
+
+    /// The drivers of a resource filter whose root is an `and` (or a value
+    /// filter whose inner filter is one), likeliest smallest first: an `eq`
+    /// names few resources more often than a range, and a range more often
+    /// than `pr`, `ne` or a compound. Empty for any other filter.
+    pub fn drivers(&self, f: &CheckedFilter) -> Vec<Driver> {
+        if f.scope() != FilterScope::Resource {
+            return Vec::new();
+        }
+        let (operands, pairs) = match f.root() {
+            Node::All(xs) => (xs, false),
+            Node::Element(parent, inner)
+                if !(parent.is_core() && parent.attr == "meta") && self.served(parent) =>
+            {
+                match inner.as_ref() {
+                    Node::All(xs) => (xs, true),
+                    _ => return Vec::new(),
+                }
+            }
+            Node::Element(_, inner) => match inner.as_ref() {
+                Node::All(xs) => (xs, false),
+                _ => return Vec::new(),
+            },
+            _ => return Vec::new(),
+        };
+        let mut ranked: Vec<(u8, Driver)> = Vec::new();
+        for x in operands {
+            let mut c = Compiler::new(self.rt, self.kind, &self.directory, self.first_param)
+                .with_dialect(self.dialect);
+            let Some(set) = c.set(x, pairs) else {
+                continue;
+            };
+            if set.complement {
+                continue;
+            }
+            let sql = if pairs {
+                format!("SELECT r FROM ({}) AS el", set.sql)
+            } else {
+                set.sql
+            };
+            ranked.push((
+                rank(x),
+                Driver {
+                    sql,
+                    params: c.into_params(),
+                },
+            ));
+        }
+        // A single operand is the filter's own set: nothing to choose.
+        if ranked.len() < 2 {
+            return Vec::new();
+        }
+        ranked.sort_by_key(|(r, _)| *r);
+        ranked.into_iter().map(|(_, d)| d).collect()
     }
 
     /// `pairs`: select `r, e` (inside a value filter) instead of `r`.
@@ -352,7 +420,10 @@ impl Compiler<'_> {
         if !a.ty.is_textual() {
             // Other types have an empty `v` only for present values of the
             // wrong type.
-            return Some(Set::of(self.lookup(a, "", pairs), true));
+            return Some(Set::of_part(
+                (self.lookup(a, "", pairs), one_each(a, pairs)),
+                true,
+            ));
         }
         if pairs {
             // Text shares the empty `v` between `""` (absent to `pr`) and
@@ -362,15 +433,17 @@ impl Compiler<'_> {
         // A non-empty `v` is a non-empty string, present; the few resources
         // with an empty one (`""` or a value of the wrong type) are judged
         // by the document predicate, which reads only their documents.
+        // `UNION ALL` (a resource may be in both) streams, so that a count
+        // that stops early reads no further than it needs.
         let some = self.lookup(a, "v > ''", false);
         let empty = self.lookup(a, "v = ''", false);
         let doc = self.present(a, super::Scope::Resource).ok()?;
         Some(Set::of_part(
             (
                 format!(
-                    "{some} UNION SELECT r.r FROM resources r WHERE r.r IN ({empty}) AND {doc}"
+                    "{some} UNION ALL SELECT r.r FROM resources r WHERE r.r IN ({empty}) AND {doc}"
                 ),
-                true,
+                one_each(a, false),
             ),
             true,
         ))
@@ -392,13 +465,51 @@ impl Compiler<'_> {
         {
             return Some(set);
         }
+        if let Test::Text {
+            op: TextOp::Rel(Rel::Ne),
+            value,
+            ..
+        } = test
+            && value.chars().count() < CUT
+        {
+            return self.ne_set(a, test, value, pairs);
+        }
         let (cond, exact) = match test {
             Test::Text { op, value, .. } => self.text_cond(*op, value),
             Test::Bool(b) => (format!("v = '{}'", bool_key(*b)), true),
             Test::Number(rel, x) => self.ordered_cond(*rel, number_key(*x)),
             Test::DateTime(rel, ns) => self.ordered_cond(*rel, instant_key(*ns)),
         };
-        Some(Set::of(self.lookup(a, &cond, pairs), exact))
+        Some(Set::of_part(
+            (self.lookup(a, &cond, pairs), one_each(a, pairs)),
+            exact,
+        ))
+    }
+
+    /// `ne` on text (the checker leaves it only on multi-valued attributes:
+    /// some value differs). Shorter than a cut value's head, the value
+    /// differs from every cut entry, so the non-empty entries other than it
+    /// are exact; the few resources with an empty entry (`""` or a value of
+    /// the wrong type) are judged by their documents, as for `pr`. Inside a
+    /// value filter the empty entries come along, a superset.
+    fn ne_set(&mut self, a: &AttrRef, test: &Test, value: &str, pairs: bool) -> Option<Set> {
+        let p = self.bind(SqlParam::Text(value.to_owned()));
+        if pairs {
+            return Some(Set::of(self.lookup(a, &format!("v <> {p}"), true), false));
+        }
+        let some = self.lookup(a, &format!("v <> {p} AND v > ''"), false);
+        let empty = self.lookup(a, "v = ''", false);
+        let doc = self
+            .over_values(a, super::Scope::Resource, &mut |c, source| {
+                Ok(c.compare(source, a, test))
+            })
+            .ok()?;
+        Some(Set::of(
+            format!(
+                "{some} UNION ALL SELECT r.r FROM resources r WHERE r.r IN ({empty}) AND {doc}"
+            ),
+            true,
+        ))
     }
 
     /// `co` or `ew` as a substring search (see `crate::index::text`), when
@@ -458,13 +569,19 @@ impl Compiler<'_> {
             }
         };
         // A match may lie past the head of a cut value: those resources are
-        // candidates too, and when there are any the set is a superset.
+        // candidates too, and when there are any the set is a superset (and
+        // may name one twice: being no longer exact, it is not counted).
+        // Moved and pending values are apart, so otherwise each holder of a
+        // single value comes once.
         let cut = cut_path(&path);
         let cut_key = self.key_sql(cut.clone());
         Some(Set {
             cut_paths: vec![cut],
-            ..Set::of(
-                format!("{found} UNION ALL SELECT {cols} FROM attr_index WHERE k = {cut_key}"),
+            ..Set::of_part(
+                (
+                    format!("{found} UNION ALL SELECT {cols} FROM attr_index WHERE k = {cut_key}"),
+                    one_each(a, pairs),
+                ),
                 exact,
             )
         })
@@ -542,6 +659,45 @@ impl Compiler<'_> {
             // `sw ""`, `co`, `ew` and `ne`: every value of the attribute.
             _ => (String::new(), false),
         }
+    }
+}
+
+/// Whether a lookup of the attribute's key names each resource at most
+/// once: a resource has one value there, so one entry (a value's entry and
+/// its presence entry never go together), and a count of the entries is a
+/// count of the resources, read from the index without a `DISTINCT`.
+fn one_each(a: &AttrRef, pairs: bool) -> bool {
+    a.one_value && !pairs
+}
+
+/// How likely a node's set is small, 0 likeliest: equality names one value,
+/// an ordering or a substring a range of them, and the rest (presence, `ne`,
+/// booleans, compounds) most often much of the directory.
+fn rank(n: &Node) -> u8 {
+    match n {
+        Node::Test(
+            _,
+            Test::Text {
+                op: TextOp::Rel(Rel::Eq),
+                ..
+            },
+        )
+        | Node::Test(_, Test::Number(Rel::Eq, _) | Test::DateTime(Rel::Eq, _)) => 0,
+        Node::Test(
+            _,
+            Test::Text {
+                op: TextOp::Rel(Rel::Ne),
+                ..
+            },
+        )
+        | Node::Test(_, Test::Bool(_))
+        | Node::Test(_, Test::Number(Rel::Ne, _) | Test::DateTime(Rel::Ne, _)) => 2,
+        Node::Test(..) => 1,
+        Node::Element(_, inner) => match inner.as_ref() {
+            Node::All(xs) => xs.iter().map(rank).min().unwrap_or(2),
+            x => rank(x),
+        },
+        Node::All(_) | Node::AnyOf(_) | Node::Not(_) | Node::Present(_) => 2,
     }
 }
 
@@ -739,6 +895,15 @@ mod tests {
         assert_eq!(exact(r#"emails[value pr]"#), Some(false));
         assert_eq!(exact(r#"active pr"#), Some(true));
         assert_eq!(exact(r#"emails pr"#), Some(true));
+        // Some value other than the one named: every other entry.
+        assert_eq!(exact(r#"emails.type ne "work""#), Some(true));
+        assert_eq!(exact(r#"emails.type ne """#), Some(true));
+        // Inside a value filter it is `not eq` on the element: no set.
+        assert_eq!(exact(r#"emails[type ne "work"]"#), None);
+        assert_eq!(
+            exact(&format!(r#"emails.type ne "{}""#, "x".repeat(CUT))),
+            Some(false)
+        );
         assert_eq!(exact(r#"title eq "a" and userName eq "b""#), Some(true));
         assert_eq!(
             exact(r#"title eq "a" and groups.value eq "b""#),
@@ -989,7 +1154,72 @@ mod tests {
             Some(true)
         );
         assert_eq!(distinct(r#"emails[type eq "work"]"#), Some(true));
+        // A singular attribute has one entry per resource at most.
         assert_eq!(distinct("title pr"), Some(true));
+        assert_eq!(distinct(r#"title eq "a""#), Some(true));
+        assert_eq!(distinct(r#"userName ge "m""#), Some(true));
+        assert_eq!(distinct("name.familyName pr"), Some(true));
+        assert_eq!(distinct(r#"displayName co "abc""#), Some(true));
+        assert_eq!(distinct("emails.value pr"), Some(false));
+        assert_eq!(distinct(r#"emails.type ne "work""#), Some(false));
+        // Any sub-attribute of the element.
+        assert_eq!(distinct("name pr"), Some(false));
         assert_eq!(distinct(r#"title eq "a" and active ne true"#), Some(true));
+    }
+
+    fn user_drivers(filter: &str) -> Vec<Driver> {
+        let reg = SchemaRegistry::core();
+        let rt = reg.resource_type("User").unwrap();
+        let f = roster_scim::filter::parse_filter(filter).unwrap();
+        let f = roster_scim::filter::check_filter(&reg, rt, &f).unwrap();
+        Compiler::new(rt, Kind::User, "dir", 3).drivers(&f)
+    }
+
+    #[test]
+    fn drivers_are_the_operands_of_a_top_and_likeliest_small_first() {
+        let binds = |d: &Driver, xs: &[&str]| {
+            xs.iter()
+                .all(|x| d.params.contains(&SqlParam::Text((*x).into())))
+        };
+        // A complement (`not`) cannot drive; `eq` comes before `pr`.
+        let d = user_drivers(r#"title pr and userName eq "ann" and not (nickName eq "x")"#);
+        assert_eq!(d.len(), 2, "{d:#?}");
+        assert!(binds(&d[0], &["userName", "ann"]), "{d:#?}");
+        assert!(binds(&d[1], &["title"]), "{d:#?}");
+        // Each is compiled on its own: its parameters start after the
+        // directory's and the type's.
+        for driver in &d {
+            assert!(driver.sql.contains("?3"), "{}", driver.sql);
+            assert!(
+                !driver
+                    .sql
+                    .contains(&format!("?{}", 3 + driver.params.len())),
+                "{}",
+                driver.sql
+            );
+        }
+        // A value filter's operands drive by resource.
+        let d = user_drivers(r#"emails[type eq "work" and value ew "@example.com"]"#);
+        assert_eq!(d.len(), 2, "{d:#?}");
+        assert!(binds(&d[0], &["emails.type", "work"]), "{d:#?}");
+        assert!(d[1].sql.starts_with("SELECT r FROM ("), "{}", d[1].sql);
+        // `meta[...]` is its inner filter on the resource.
+        let ts = "2026-01-01T00:00:00Z";
+        assert_eq!(
+            user_drivers(&format!(
+                r#"meta[created gt "{ts}" and lastModified lt "{ts}"]"#
+            ))
+            .len(),
+            2
+        );
+        // Nothing to choose between.
+        for filter in [
+            r#"userName eq "ann""#,
+            r#"userName eq "ann" or title eq "boss""#,
+            r#"not (userName eq "ann" and title eq "boss")"#,
+            r#"userName eq "ann" and not (title eq "boss")"#,
+        ] {
+            assert!(user_drivers(filter).is_empty(), "{filter}");
+        }
     }
 }
