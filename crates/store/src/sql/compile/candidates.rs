@@ -10,10 +10,10 @@
 //!   `pr` the whole key. Numbers, dateTimes and booleans are exact; text is
 //!   exact unless the answer could depend on a cut value (a filter value of
 //!   [`CUT`] characters or more) or on an entry with an empty `v` (a `""`
-//!   string and a value of the wrong type share it); `ne` on text reads the
-//!   whole key, a superset. Text `pr` takes the non-empty entries and
-//!   rechecks only the resources with an empty one against their documents,
-//!   which keeps it exact.
+//!   string and a value of the wrong type share it). Text `pr` and `ne`
+//!   (multi-valued: some value differs) take the non-empty entries that
+//!   qualify and recheck only the resources with an empty one against their
+//!   documents, which keeps them exact.
 //! - `co` and `ew` search substrings (`crate::index::text`): exact, unless
 //!   the directory holds a cut value of the attribute (`cut_paths`, checked
 //!   when the list runs), the pattern is too short for trigrams (then the
@@ -23,7 +23,8 @@
 //!   `meta.lastModified`, `meta.resourceType`) are ranges of the `resources`
 //!   indexes: see [`columns`].
 //! - `and` intersects the sets it has (a superset when an operand has none or
-//!   is a superset) and takes complements away (`EXCEPT`); `or` unites them
+//!   is a superset) and takes complements away (`EXCEPT`); its operands are
+//!   also [`Driver`]s, for the list to start from a small one; `or` unites them
 //!   (none when an operand has none); `not` of an exact set is its
 //!   complement, and of a complement the set again. A complement is never a
 //!   superset: where one would be, there is no set.
