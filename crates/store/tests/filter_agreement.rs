@@ -686,16 +686,13 @@ async fn run_case(
         let listed = store
             .list(
                 &d,
-                ListQuery {
-                    kind: Kind::User,
-                    filter: Some(checked),
-                    sort: None,
-                    sort_order: SortOrder::Ascending,
-                    page: Page::Index {
+                users_page(
+                    checked,
+                    Page::Index {
                         start: 1,
                         count: 1000,
                     },
-                },
+                ),
             )
             .await;
         let got = listed.map_err(|g| {
@@ -727,6 +724,17 @@ async fn run_case(
         }
     }
     Ok(counts)
+}
+
+/// A page of the users `filter` matches, in the default order.
+fn users_page(filter: roster_scim::filter::CheckedFilter, page: Page) -> ListQuery {
+    ListQuery {
+        kind: Kind::User,
+        filter: Some(filter),
+        sort: None,
+        sort_order: SortOrder::Ascending,
+        page,
+    }
 }
 
 fn config() -> Config {
@@ -1082,21 +1090,7 @@ fn broad_filters_page_alike_whichever_way_they_read() {
                 let list = |page| {
                     let store = store.clone();
                     let (d, checked) = (d.clone(), checked.clone());
-                    async move {
-                        store
-                            .list(
-                                &d,
-                                ListQuery {
-                                    kind: Kind::User,
-                                    filter: Some(checked),
-                                    sort: None,
-                                    sort_order: SortOrder::Ascending,
-                                    page,
-                                },
-                            )
-                            .await
-                            .unwrap()
-                    }
+                    async move { store.list(&d, users_page(checked, page)).await.unwrap() }
                 };
                 let ids = |r: &roster_store::ListResult| -> Vec<String> {
                     r.resources.iter().map(|s| s.id.clone()).collect()
