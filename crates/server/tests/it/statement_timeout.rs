@@ -297,13 +297,13 @@ fn sqlite_statistics(path: &std::path::Path) -> i64 {
     .unwrap()
 }
 
-/// The rows of `resources` as the last ANALYZE counted them, if one ran (an
-/// ANALYZE statement, not autovacuum's).
+/// The rows of `resources` as the last ANALYZE counted them, if one ran (a
+/// `VACUUM (ANALYZE)` statement, not autovacuum's: both columns are set).
 fn postgres_rows_analyzed(url: &str, schema: &str) -> Option<i64> {
     let mut c = postgres::Client::connect(url, postgres::NoTls).unwrap();
     let row = c
         .query_one(
-            "SELECT s.last_analyze IS NOT NULL, c.reltuples::bigint
+            "SELECT s.last_analyze IS NOT NULL AND s.last_vacuum IS NOT NULL, c.reltuples::bigint
                FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
               WHERE s.schemaname = $1 AND s.relname = 'resources'",
             &[&schema],

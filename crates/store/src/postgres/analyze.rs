@@ -3,8 +3,8 @@
 //! changed by a tenth and its next round comes (a minute apart by default),
 //! so for a while after a bulk load the planner guesses. It guessed badly
 //! enough that a `co` filter ran into the request timeout on a directory just
-//! loaded with 10,000 users. So this process analyzes its schema's tables
-//! itself once its own writes since the last analysis reach [`MIN_ROWS`] rows
+//! loaded with 10,000 users. So this process analyzes (and vacuums: see
+//! [`analyze`]) its schema's tables itself once its own writes since the last analysis reach [`MIN_ROWS`] rows
 //! and a tenth of what the tables held then, in the background, on a pooled
 //! connection, outside any request's transaction, at most once per
 //! [`INTERVAL`] (a later analysis waits out the rest of the interval).
@@ -102,24 +102,31 @@ fn run(pool: &r2d2::Pool<Manager>, counts: &Counts, woken: &mpsc::Receiver<()>) 
                     "analyzed the tables after a large load"
                 );
             }
-            Err(e) => tracing::warn!(error = %e.chain(), "ANALYZE after a large load failed"),
+            Err(e) => {
+                tracing::warn!(error = %e.chain(), "VACUUM (ANALYZE) after a large load failed")
+            }
         }
         last = Some(Instant::now());
     }
 }
 
-/// ANALYZE of every table of the store's schema, in one transaction (which
-/// lifts the statement timeout); returns the rows they hold.
+/// `VACUUM (ANALYZE)` of every table of the store's schema; returns the
+/// rows they hold. VACUUM, not ANALYZE alone: it also marks the pages it
+/// finds all-visible, without which a count of a broad filter cannot be
+/// answered from `attr_index_lookup` alone and reads a heap page for nearly
+/// every entry (a bulk load leaves none marked until autovacuum's round).
+/// VACUUM runs outside any transaction, so the statement timeout is lifted
+/// for it and put back after.
 fn analyze(pool: &r2d2::Pool<Manager>) -> StoreResult<u64> {
     let c = pool.get().map_err(|e| super::conn::pool_unavailable(&e))?;
-    c.begin()?;
+    let timeout: Option<String> = scalar(&*c, "SELECT current_setting('statement_timeout')", &[])?;
+    let timeout = timeout.unwrap_or_else(|| "0".to_owned());
+    c.batch("SET statement_timeout = 0")?;
     let result = analyze_in(&*c);
-    match &result {
-        Ok(_) => c.batch("COMMIT")?,
-        Err(_) => {
-            let _ = c.batch("ROLLBACK");
-        }
-    }
+    c.batch(&format!(
+        "SET statement_timeout = '{}'",
+        timeout.replace('\'', "")
+    ))?;
     result
 }
 
@@ -139,7 +146,7 @@ fn analyze_in(c: &dyn Db) -> StoreResult<u64> {
         .iter()
         .map(|t| format!("\"{}\"", t.replace('"', "\"\"")))
         .collect();
-    c.batch(&format!("ANALYZE {}", list.join(", ")))?;
+    c.batch(&format!("VACUUM (ANALYZE) {}", list.join(", ")))?;
     let rows: Option<i64> = scalar(
         c,
         "SELECT COALESCE(SUM(GREATEST(reltuples, 0)), 0)::bigint FROM pg_class
