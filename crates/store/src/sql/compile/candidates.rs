@@ -201,16 +201,15 @@ impl Compiler<'_> {
         }
         let (operands, pairs) = match f.root() {
             Node::All(xs) => (xs, false),
-            Node::Element(parent, inner)
-                if !(parent.is_core() && parent.attr == "meta") && self.served(parent) =>
-            {
+            // `meta[...]` is its inner filter on the resource (see `set_of`).
+            Node::Element(parent, inner) if parent.is_core() && parent.attr == "meta" => {
                 match inner.as_ref() {
-                    Node::All(xs) => (xs, true),
+                    Node::All(xs) => (xs, false),
                     _ => return Vec::new(),
                 }
             }
-            Node::Element(_, inner) => match inner.as_ref() {
-                Node::All(xs) => (xs, false),
+            Node::Element(parent, inner) if self.served(parent) => match inner.as_ref() {
+                Node::All(xs) => (xs, true),
                 _ => return Vec::new(),
             },
             _ => return Vec::new(),
