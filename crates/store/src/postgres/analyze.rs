@@ -4,9 +4,9 @@
 //! so for a while after a bulk load the planner guesses. It guessed badly
 //! enough that a `co` filter ran into the request timeout on a directory just
 //! loaded with 10,000 users. So this process analyzes (and vacuums: see
-//! [`analyze`]) its schema's tables itself once its own writes since the last analysis reach [`MIN_ROWS`] rows
-//! and a tenth of what the tables held then, in the background, on a pooled
-//! connection, outside any request's transaction, at most once per
+//! [`analyze`]) its schema's tables itself once its own writes since the
+//! last analysis reach [`MIN_ROWS`] rows and a tenth of what the tables held
+//! then, in the background, on a connection of its own, at most once per
 //! [`INTERVAL`] (a later analysis waits out the rest of the interval).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -44,13 +44,20 @@ pub struct Analyzer {
 
 impl Analyzer {
     /// Starts the thread that analyzes; it ends when the analyzer is dropped.
-    pub fn start(pool: r2d2::Pool<Manager>) -> StoreResult<Analyzer> {
+    /// Each analysis opens a connection of its own with `manager` (without
+    /// the read statement timeout): a VACUUM of a large load takes a while,
+    /// and it must not hold one of the pool's connections meanwhile.
+    pub fn start(manager: Manager) -> StoreResult<Analyzer> {
+        let manager = Manager {
+            statement_timeout: None,
+            ..manager
+        };
         let counts = Arc::new(Counts::default());
         let (wake, woken) = mpsc::channel();
         let shared = counts.clone();
         std::thread::Builder::new()
             .name("roster-pg-analyze".into())
-            .spawn(move || run(&pool, &shared, &woken))
+            .spawn(move || run(&manager, &shared, &woken))
             .map_err(|e| StoreError::internal_from("cannot start the analyze thread", e))?;
         Ok(Analyzer {
             counts,
@@ -75,7 +82,7 @@ impl Analyzer {
     }
 }
 
-fn run(pool: &r2d2::Pool<Manager>, counts: &Counts, woken: &mpsc::Receiver<()>) {
+fn run(manager: &Manager, counts: &Counts, woken: &mpsc::Receiver<()>) {
     let mut last: Option<Instant> = None;
     while woken.recv().is_ok() {
         // Wait out the interval (and notice a store dropped meanwhile).
@@ -93,7 +100,7 @@ fn run(pool: &r2d2::Pool<Manager>, counts: &Counts, woken: &mpsc::Receiver<()>) 
         counts.pending.store(0, Ordering::Relaxed);
         counts.queued.store(false, Ordering::Relaxed);
         let started = Instant::now();
-        match analyze(pool) {
+        match analyze(manager) {
             Ok(rows) => {
                 counts.analyzed.store(rows, Ordering::Relaxed);
                 tracing::debug!(
@@ -115,19 +122,14 @@ fn run(pool: &r2d2::Pool<Manager>, counts: &Counts, woken: &mpsc::Receiver<()>) 
 /// finds all-visible, without which a count of a broad filter cannot be
 /// answered from `attr_index_lookup` alone and reads a heap page for nearly
 /// every entry (a bulk load leaves none marked until autovacuum's round).
-/// VACUUM runs outside any transaction, so the statement timeout is lifted
-/// for it and put back after.
-fn analyze(pool: &r2d2::Pool<Manager>) -> StoreResult<u64> {
-    let c = pool.get().map_err(|e| super::conn::pool_unavailable(&e))?;
-    let timeout: Option<String> = scalar(&*c, "SELECT current_setting('statement_timeout')", &[])?;
-    let timeout = timeout.unwrap_or_else(|| "0".to_owned());
-    c.batch("SET statement_timeout = 0")?;
-    let result = analyze_in(&*c);
-    c.batch(&format!(
-        "SET statement_timeout = '{}'",
-        timeout.replace('\'', "")
-    ))?;
-    result
+/// VACUUM runs outside any transaction, on a connection without a statement
+/// timeout.
+fn analyze(manager: &Manager) -> StoreResult<u64> {
+    use r2d2::ManageConnection;
+    let c = manager.connect().map_err(|e| {
+        StoreError::internal_from("cannot connect to PostgreSQL to analyze its tables", e)
+    })?;
+    analyze_in(&c)
 }
 
 fn analyze_in(c: &dyn Db) -> StoreResult<u64> {

@@ -92,6 +92,7 @@ impl PgStore {
             schema: options.schema.clone(),
             statement_timeout: options.statement_timeout,
         };
+        let analyzer = Arc::new(analyze::Analyzer::start(manager.clone())?);
         let pool = r2d2::Pool::builder()
             .max_size(options.pool_size.max(1))
             .min_idle(Some(1))
@@ -110,7 +111,6 @@ impl PgStore {
                     e,
                 )
             })?;
-        let analyzer = Arc::new(analyze::Analyzer::start(pool.clone())?);
         let store = PgStore {
             pool,
             waiting: Arc::new(AtomicU64::new(0)),
