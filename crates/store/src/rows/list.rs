@@ -61,6 +61,16 @@ fn scalar_count(c: &dyn Db, sql: &str, params: &[Val]) -> StoreResult<u64> {
     Ok(u64::try_from(n).unwrap_or(0))
 }
 
+/// How many rows `sql` gives, counting no further than `limit`: an index
+/// range read of at most `limit` entries, whatever the planner believes.
+fn count_up_to(c: &dyn Db, sql: &str, params: &[Val], limit: u64) -> StoreResult<u64> {
+    scalar_count(
+        c,
+        &format!("SELECT count(*) FROM (SELECT 1 FROM ({sql}) AS c LIMIT {limit}) AS b"),
+        params,
+    )
+}
+
 pub fn list(
     c: &dyn Db,
     reg: &SchemaRegistry,
@@ -155,14 +165,7 @@ fn list_in(
         // How many candidates, counting no further than the bound: the
         // planner's guesses (no statistics right after a load) never decide
         // between the two plans below.
-        let n = scalar_count(
-            c,
-            &format!(
-                "SELECT count(*) FROM (SELECT 1 FROM ({}) AS c LIMIT {bound}) AS b",
-                cand.sql
-            ),
-            params,
-        )?;
+        let n = count_up_to(c, &cand.sql, params, bound)?;
         if n < bound {
             selective = Some((cand.sql.as_str(), params.clone(), n));
             if exact && cand.distinct {
@@ -346,14 +349,7 @@ fn small_driver<'d>(
     for d in drivers {
         let mut params = base.to_vec();
         params.extend(d.params.iter().map(Val::from));
-        let n = scalar_count(
-            c,
-            &format!(
-                "SELECT count(*) FROM (SELECT 1 FROM ({}) AS c LIMIT {limit}) AS b",
-                d.sql
-            ),
-            &params,
-        )?;
+        let n = count_up_to(c, &d.sql, &params, limit)?;
         if n < limit {
             return Ok(Some((d, params, n)));
         }

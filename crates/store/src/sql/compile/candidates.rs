@@ -430,23 +430,21 @@ impl Compiler<'_> {
             // values of the wrong type: a superset.
             return Some(Set::of(self.lookup(a, "", pairs), false));
         }
-        // A non-empty `v` is a non-empty string, present; the few resources
-        // with an empty one (`""` or a value of the wrong type) are judged
-        // by the document predicate, which reads only their documents.
-        // `UNION ALL` (a resource may be in both) streams, so that a count
-        // that stops early reads no further than it needs.
+        // A non-empty `v` is a non-empty string, present.
         let some = self.lookup(a, "v > ''", false);
-        let empty = self.lookup(a, "v = ''", false);
         let doc = self.present(a, super::Scope::Resource).ok()?;
-        Some(Set::of_part(
-            (
-                format!(
-                    "{some} UNION ALL SELECT r.r FROM resources r WHERE r.r IN ({empty}) AND {doc}"
-                ),
-                one_each(a, false),
-            ),
-            true,
-        ))
+        let sql = self.with_empty_judged(a, some, &doc);
+        Some(Set::of_part((sql, one_each(a, false)), true))
+    }
+
+    /// `some` (resources by their non-empty entries of `a`) and the few
+    /// resources with an empty one (`""` or a value of the wrong type),
+    /// judged by the document predicate `doc`, which reads only their
+    /// documents. `UNION ALL` (a resource may be in both) streams, so that
+    /// a count that stops early reads no further than it needs.
+    fn with_empty_judged(&mut self, a: &AttrRef, some: String, doc: &str) -> String {
+        let empty = self.lookup(a, "v = ''", false);
+        format!("{some} UNION ALL SELECT r.r FROM resources r WHERE r.r IN ({empty}) AND {doc}")
     }
 
     fn test_set(&mut self, a: &AttrRef, test: &Test, pairs: bool) -> Option<Set> {
@@ -498,18 +496,12 @@ impl Compiler<'_> {
             return Some(Set::of(self.lookup(a, &format!("v <> {p}"), true), false));
         }
         let some = self.lookup(a, &format!("v <> {p} AND v > ''"), false);
-        let empty = self.lookup(a, "v = ''", false);
         let doc = self
             .over_values(a, super::Scope::Resource, &mut |c, source| {
                 Ok(c.compare(source, a, test))
             })
             .ok()?;
-        Some(Set::of(
-            format!(
-                "{some} UNION ALL SELECT r.r FROM resources r WHERE r.r IN ({empty}) AND {doc}"
-            ),
-            true,
-        ))
+        Some(Set::of(self.with_empty_judged(a, some, &doc), true))
     }
 
     /// `co` or `ew` as a substring search (see `crate::index::text`), when
