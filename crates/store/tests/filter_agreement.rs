@@ -1128,3 +1128,113 @@ fn broad_filters_page_alike_whichever_way_they_read() {
         });
     }
 }
+
+/// Attribute keys are kept across transactions, but a transaction that rolls
+/// back takes the keys it made with it: were they kept, the next user with
+/// that attribute would be indexed under a key that does not exist (and on
+/// SQLite, that the next new path would be given as well), and no filter
+/// would find it.
+#[test]
+fn keys_made_by_a_rolled_back_transaction_are_not_kept() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let reg = Arc::new(SchemaRegistry::core());
+    let rtype = reg.resource_type("User").unwrap();
+    let mut backends = vec![Backend::Sqlite];
+    if roster_testkit::pg::postgres().is_some() {
+        backends.push(Backend::Postgres);
+    }
+    let new = |body: Value| NewResource {
+        kind: Kind::User,
+        doc: roster_scim::validate::normalize(&reg, rtype, &body, None).unwrap(),
+        members: Vec::new(),
+        groups: Vec::new(),
+    };
+    for backend in backends {
+        rt.block_on(async {
+            let (store, _place) =
+                open_store(backend, &reg, 4, roster_store::index::text::FLUSH_ROWS).await;
+            let d = store
+                .create_directory(&roster_store::Actor::Cli, "d")
+                .await
+                .unwrap()
+                .id;
+            // Committed first, so that the directory's keys are on the shelf.
+            store
+                .create(&d, new(json!({"schemas": [CORE], "userName": "a"})))
+                .await
+                .unwrap();
+            let first = new(json!({"schemas": [CORE], "userName": "b", "title": "lost"}));
+            let rolled_back = store
+                .transaction(
+                    &d,
+                    Box::new(move |tx| {
+                        tx.create(first)?;
+                        Err(roster_store::StoreError::Invalid("rolled back".into()))
+                    }),
+                )
+                .await;
+            assert!(rolled_back.is_err());
+            store
+                .create(
+                    &d,
+                    new(json!({"schemas": [CORE], "userName": "c", "title": "kept"})),
+                )
+                .await
+                .unwrap();
+            store
+                .create(
+                    &d,
+                    new(json!({"schemas": [CORE], "userName": "e", "nickName": "nick"})),
+                )
+                .await
+                .unwrap();
+            // The same inside one transaction: a savepoint rolled back (a
+            // bulk request's failed reference cycle) takes its keys and
+            // value rows with it, and what follows in the transaction
+            // makes them anew.
+            let lost = new(json!({"schemas": [CORE], "userName": "f", "locale": "lost"}));
+            let kept = new(json!({"schemas": [CORE], "userName": "g", "locale": "kept"}));
+            let next = new(json!({"schemas": [CORE], "userName": "h", "timezone": "Europe/Oslo"}));
+            store
+                .transaction(
+                    &d,
+                    Box::new(move |tx| {
+                        tx.begin_group()?;
+                        tx.create(lost)?;
+                        tx.end_group(false)?;
+                        tx.create(kept)?;
+                        tx.create(next)?;
+                        Ok(())
+                    }),
+                )
+                .await
+                .unwrap();
+            for (filter, want) in [
+                (r#"locale eq "kept""#, 1),
+                (r#"locale co "ep""#, 1),
+                ("locale pr", 1),
+                (r#"timezone eq "Europe/Oslo""#, 1),
+                (r#"timezone co "Oslo""#, 1),
+                (r#"userName eq "f""#, 0),
+                (r#"title eq "kept""#, 1),
+                (r#"title eq "lost""#, 0),
+                ("title pr", 1),
+                (r#"nickName eq "nick""#, 1),
+                (r#"userName eq "b""#, 0),
+            ] {
+                let parsed = roster_scim::filter::parse_filter(filter).unwrap();
+                let checked = check_filter(&reg, rtype, &parsed).unwrap();
+                let page = Page::Index {
+                    start: 1,
+                    count: 10,
+                };
+                let got = store.list(&d, users_page(checked, page)).await.unwrap();
+                assert_eq!(got.total, want, "{backend:?} {filter}");
+                assert_eq!(got.resources.len() as u64, want, "{backend:?} {filter}");
+            }
+        });
+    }
+}

@@ -220,10 +220,13 @@ fn attribute(out: &mut Vec<Entry>, ext: Option<&str>, def: &AttributeDef, value:
     if def.returned == Returned::Never {
         return;
     }
-    let path = attr_path(ext, &def.name, None);
+    // Paths are made only for values that are there: a schema has many
+    // attributes a document lacks, and this runs for every write.
+    let mut path = None;
     for (e, v) in elements(value) {
+        let path = path.get_or_insert_with(|| attr_path(ext, &def.name, None));
         if !def.is_complex() {
-            typed(out, &path, def, v, e);
+            typed(out, path, def, v, e);
             continue;
         }
         let before = out.len();
@@ -232,14 +235,16 @@ fn attribute(out: &mut Vec<Entry>, ext: Option<&str>, def: &AttributeDef, value:
                 if sub.returned == Returned::Never {
                     continue;
                 }
-                let sub_path = attr_path(ext, &def.name, Some(&sub.name));
+                let mut sub_path = None;
                 for (_, sv) in elements(obj.get(&sub.name)) {
-                    typed(out, &sub_path, sub, sv, e);
+                    let sub_path =
+                        sub_path.get_or_insert_with(|| attr_path(ext, &def.name, Some(&sub.name)));
+                    typed(out, sub_path, sub, sv, e);
                 }
             }
         }
         if out.len() == before {
-            presence(out, &path, v, e);
+            presence(out, path, v, e);
         }
     }
 }

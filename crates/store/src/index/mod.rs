@@ -18,7 +18,8 @@ pub mod entries;
 pub mod text;
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 use roster_scim::schema::{AttributeDef, SchemaRegistry};
 use serde_json::Value;
@@ -34,22 +35,135 @@ const FORMAT: u64 = 3;
 /// The `store_meta` key under which the fingerprint of the indexed schemas is kept.
 const FINGERPRINT_KEY: &str = "attr_index_schemas";
 
-/// The key numbers of one directory's attribute paths, read once per
-/// transaction (like the rest of `DirSettings`) and added to as new paths
-/// appear. Keyed by resource type, then path, so that a lookup (one per
-/// index row written) borrows the path instead of copying it.
+/// One directory's key numbers: by resource type, then path, so that a
+/// lookup (one per index row written) borrows the path instead of copying it.
+pub type DirKeys = HashMap<i64, HashMap<String, i64>>;
+
+/// The keys committed transactions have used, per directory, kept across
+/// transactions: reading a directory's keys cost a lone `POST` about 4% of
+/// its instructions. A key enters the shelf only after the transaction that
+/// read or made it has committed ([`KeyShelf::publish`]): a key made by a
+/// transaction that rolled back does not exist, and an index row written
+/// under it would be found by no filter. Keys are never renumbered; they go
+/// only with their directory ([`KeyShelf::forget`]).
 #[derive(Default)]
-pub struct KeyCache {
-    keys: RefCell<Option<HashMap<i64, HashMap<String, i64>>>>,
+pub struct KeyShelf {
+    dirs: Mutex<HashMap<String, Arc<DirKeys>>>,
 }
 
+impl KeyShelf {
+    /// The keys of `dir` known to be committed, if any.
+    pub fn get(&self, dir: &str) -> Option<Arc<DirKeys>> {
+        self.dirs.lock().ok()?.get(dir).cloned()
+    }
+
+    /// Adds the keys a committed transaction read or made.
+    pub fn publish(&self, dir: &str, learned: Option<DirKeys>) {
+        let (Some(learned), Ok(mut dirs)) = (learned, self.dirs.lock()) else {
+            return;
+        };
+        let known = dirs.get(dir);
+        let news = |kind: &i64, paths: &HashMap<String, i64>| {
+            let had = known.and_then(|k| k.get(kind));
+            paths.keys().any(|p| had.is_none_or(|h| !h.contains_key(p)))
+        };
+        if !learned.iter().any(|(kind, paths)| news(kind, paths)) {
+            return;
+        }
+        let mut merged = known.map(|k| (**k).clone()).unwrap_or_default();
+        for (kind, paths) in learned {
+            merged.entry(kind).or_default().extend(paths);
+        }
+        dirs.insert(dir.to_owned(), Arc::new(merged));
+    }
+
+    /// Drops a deleted directory's keys.
+    pub fn forget(&self, dir: &str) {
+        if let Ok(mut dirs) = self.dirs.lock() {
+            dirs.remove(dir);
+        }
+    }
+}
+
+/// What one transaction knows of one directory's index: the key numbers
+/// (those on the shelf when it began, else the directory's keys read from
+/// the database at the first path the shelf lacks, added to as new paths
+/// appear), and the text values whose value row it has seen to (SQLite).
+#[derive(Default)]
+pub struct KeyCache {
+    known: Option<Arc<DirKeys>>,
+    keys: RefCell<Option<DirKeys>>,
+    /// Text values, by key, that have a row in `attr_text_values` (this
+    /// transaction added it or found it there). A thousand users of a
+    /// `/Bulk` request share their titles, email types, departments and
+    /// schemas: their rows are probed once, not once per user.
+    values: RefCell<HashMap<i64, HashSet<String>>>,
+    /// How many values `values` holds: it starts over at [`SEEN_VALUES`], so
+    /// that rebuilding a large directory's index does not keep them all.
+    seen: std::cell::Cell<usize>,
+}
+
+/// The most text values a transaction remembers having seen to.
+const SEEN_VALUES: usize = 100_000;
+
 impl KeyCache {
+    /// A cache that starts from the keys of the shelf.
+    pub fn starting_from(known: Option<Arc<DirKeys>>) -> Self {
+        KeyCache {
+            known,
+            ..Default::default()
+        }
+    }
+
+    /// Forgets what was learned since the transaction began: a savepoint
+    /// was rolled back, and with it maybe keys and value rows it made.
+    pub fn rolled_back(&self) {
+        self.keys.borrow_mut().take();
+        self.values.borrow_mut().clear();
+        self.seen.set(0);
+    }
+
+    /// Whether value `v` of key `k` may still lack its value row, noting that
+    /// it will not once the caller has added it.
+    fn value_unseen(&self, k: i64, v: &str) -> bool {
+        let mut values = self.values.borrow_mut();
+        if values.get(&k).is_some_and(|seen| seen.contains(v)) {
+            return false;
+        }
+        if self.seen.get() >= SEEN_VALUES {
+            values.clear();
+            self.seen.set(0);
+        }
+        values.entry(k).or_default().insert(v.to_owned());
+        self.seen.set(self.seen.get() + 1);
+        true
+    }
+
+    /// Notes that value `v` of key `k` may have lost its value row.
+    fn value_removed(&self, k: i64, v: &str) {
+        if let Some(seen) = self.values.borrow_mut().get_mut(&k) {
+            seen.remove(v);
+        }
+    }
+
+    /// The keys this transaction read or made, for the shelf once it commits;
+    /// `None` when the shelf's keys were enough.
+    pub fn learned(self) -> Option<DirKeys> {
+        self.keys.into_inner()
+    }
+
     /// The number of `path` for resources of `kind` in `dir`, created on first use.
     fn key(&self, c: &dyn Db, dir: &str, kind: Kind, path: &str) -> StoreResult<i64> {
         let mut keys = self.keys.borrow_mut();
         let map = match &mut *keys {
             Some(map) => map,
-            None => keys.insert(load_keys(c, dir)?),
+            None => {
+                let known = self.known.as_ref().and_then(|k| k.get(&kind.code()));
+                if let Some(k) = known.and_then(|paths| paths.get(path)) {
+                    return Ok(*k);
+                }
+                keys.insert(load_keys(c, dir)?)
+            }
         };
         let paths = map.entry(kind.code()).or_default();
         if let Some(k) = paths.get(path) {
@@ -61,7 +175,7 @@ impl KeyCache {
     }
 }
 
-fn load_keys(c: &dyn Db, dir: &str) -> StoreResult<HashMap<i64, HashMap<String, i64>>> {
+fn load_keys(c: &dyn Db, dir: &str) -> StoreResult<DirKeys> {
     // `query_held`: keys are never held inserts, so PostgreSQL need not send
     // the held rows first and a bulk load keeps batching them.
     let mut map: HashMap<i64, HashMap<String, i64>> = HashMap::new();
@@ -137,7 +251,7 @@ pub fn insert(
     let mut values = Vec::with_capacity(2 * list.len());
     for en in list {
         let k = keys.key(c, dir, kind, &en.path)?;
-        if en.text {
+        if en.text && keys.value_unseen(k, &en.v) {
             values.extend([Val::Int(k), Val::from(en.v.as_str())]);
         }
         rows.extend([
@@ -209,6 +323,7 @@ pub fn remove(
         c.exec(DELETE, vals![k, en.v.as_str(), r, en.e])?;
         if text_rows && en.text {
             text::remove(c, k, &en.v)?;
+            keys.value_removed(k, &en.v);
         }
     }
     Ok(())

@@ -69,6 +69,7 @@ pub struct PgStore {
     reg: Arc<SchemaRegistry>,
     options: PgOptions,
     analyzer: Arc<analyze::Analyzer>,
+    keys: crate::index::KeyShelf,
 }
 
 impl PgStore {
@@ -117,6 +118,7 @@ impl PgStore {
             reg,
             options,
             analyzer,
+            keys: Default::default(),
         };
         let c = store.conn()?;
         conn::migrate(&c)?;
@@ -235,6 +237,10 @@ impl SqlStore for PgStore {
 
     fn secret_key(&self) -> Option<crate::secrets::SecretKey> {
         self.options.secret_key.clone()
+    }
+
+    fn key_shelf(&self) -> &crate::index::KeyShelf {
+        &self.keys
     }
 
     fn backend_gauges(&self) -> crate::gauges::Gauges {

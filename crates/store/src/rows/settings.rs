@@ -31,6 +31,18 @@ impl DirSettings {
         }
     }
 
+    /// Starts from the attribute keys on the store's shelf (`index::KeyShelf`).
+    pub fn with_known_keys(mut self, known: Option<std::sync::Arc<crate::index::DirKeys>>) -> Self {
+        self.keys = crate::index::KeyCache::starting_from(known);
+        self
+    }
+
+    /// The attribute keys this transaction read or made, for the shelf once
+    /// it has committed.
+    pub fn learned_keys(self) -> Option<crate::index::DirKeys> {
+        self.keys.learned()
+    }
+
     pub fn dir(&self) -> &str {
         &self.dir
     }

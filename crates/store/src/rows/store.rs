@@ -34,6 +34,8 @@ pub trait SqlStore: Send + Sync + 'static {
     fn schema_version(&self) -> (&'static str, i64);
     /// The backend's own gauges (WAL size, pool), without the shared queries'.
     fn backend_gauges(&self) -> crate::gauges::Gauges;
+    /// The attribute keys committed transactions have used.
+    fn key_shelf(&self) -> &crate::index::KeyShelf;
 
     /// Runs `f` on a connection outside any write transaction.
     async fn run_read<R, F>(&self, f: F) -> StoreResult<R>
@@ -47,6 +49,18 @@ pub trait SqlStore: Send + Sync + 'static {
     where
         R: Send + 'static,
         F: FnOnce(&dyn Db) -> StoreResult<R> + Send + 'static;
+
+    /// [`SqlStore::run_write`] for work that refuses, if at all, before its
+    /// first write (`resources::create`, `update` and `delete`): it needs
+    /// nothing to undo its own refusal, and SQLite runs it without a
+    /// savepoint (`sqlite::Isolation::None`).
+    async fn run_write_refusing_first<R, F>(&self, directory: String, f: F) -> StoreResult<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&dyn Db) -> StoreResult<R> + Send + 'static,
+    {
+        self.run_write(Some(directory), f).await
+    }
 }
 
 #[async_trait]
@@ -54,27 +68,37 @@ impl<T: SqlStore> ResourceStore for T {
     async fn transaction(&self, directory: &str, work: TxWork) -> StoreResult<()> {
         let dir = directory.to_owned();
         let reg = self.registry().clone();
-        self.run_write(Some(dir.clone()), move |c| {
-            let mut tx = tx::DbTx::new(c, &reg, &dir);
-            let result = work(&mut tx);
-            match tx.poisoned {
-                Some(e) => Err(e),
-                None => result.and_then(|()| tx.settings.flush_counts(c)),
-            }
-        })
-        .await
+        let known = self.key_shelf().get(&dir);
+        let learned = self
+            .run_write(Some(dir.clone()), move |c| {
+                let mut tx = tx::DbTx::new(c, &reg, &dir);
+                tx.settings = settings::DirSettings::new(&dir).with_known_keys(known);
+                let result = work(&mut tx);
+                match tx.poisoned {
+                    Some(e) => Err(e),
+                    None => result.and_then(|()| tx.settings.flush_counts(c)),
+                }?;
+                Ok(tx.settings.learned_keys())
+            })
+            .await?;
+        self.key_shelf().publish(directory, learned);
+        Ok(())
     }
 
     async fn create(&self, directory: &str, new: NewResource) -> StoreResult<Stored> {
         let dir = directory.to_owned();
         let reg = self.registry().clone();
-        self.run_write(Some(dir.clone()), move |c| {
-            let ds = settings::DirSettings::new(&dir);
-            let stored = resources::create(c, &reg, &ds, new)?;
-            ds.flush_counts(c)?;
-            Ok(stored)
-        })
-        .await
+        let known = self.key_shelf().get(&dir);
+        let (stored, learned) = self
+            .run_write_refusing_first(dir.clone(), move |c| {
+                let ds = settings::DirSettings::new(&dir).with_known_keys(known);
+                let stored = resources::create(c, &reg, &ds, new)?;
+                ds.flush_counts(c)?;
+                Ok((stored, ds.learned_keys()))
+            })
+            .await?;
+        self.key_shelf().publish(directory, learned);
+        Ok(stored)
     }
 
     async fn get(&self, directory: &str, kind: Kind, id: &str) -> StoreResult<Option<Stored>> {
@@ -93,13 +117,17 @@ impl<T: SqlStore> ResourceStore for T {
     ) -> StoreResult<Stored> {
         let (dir, id) = (directory.to_owned(), id.to_owned());
         let reg = self.registry().clone();
-        self.run_write(Some(dir.clone()), move |c| {
-            let ds = settings::DirSettings::new(&dir);
-            let stored = resources::update(c, &reg, &ds, kind, &id, if_match, f)?;
-            ds.flush_counts(c)?;
-            Ok(stored)
-        })
-        .await
+        let known = self.key_shelf().get(&dir);
+        let (stored, learned) = self
+            .run_write_refusing_first(dir.clone(), move |c| {
+                let ds = settings::DirSettings::new(&dir).with_known_keys(known);
+                let stored = resources::update(c, &reg, &ds, kind, &id, if_match, f)?;
+                ds.flush_counts(c)?;
+                Ok((stored, ds.learned_keys()))
+            })
+            .await?;
+        self.key_shelf().publish(directory, learned);
+        Ok(stored)
     }
 
     async fn delete(
@@ -111,12 +139,17 @@ impl<T: SqlStore> ResourceStore for T {
     ) -> StoreResult<()> {
         let (dir, id) = (directory.to_owned(), id.to_owned());
         let reg = self.registry().clone();
-        self.run_write(Some(dir.clone()), move |c| {
-            let ds = settings::DirSettings::new(&dir);
-            resources::delete(c, &reg, &ds, kind, &id, if_match)?;
-            ds.flush_counts(c)
-        })
-        .await
+        let known = self.key_shelf().get(&dir);
+        let learned = self
+            .run_write_refusing_first(dir.clone(), move |c| {
+                let ds = settings::DirSettings::new(&dir).with_known_keys(known);
+                resources::delete(c, &reg, &ds, kind, &id, if_match)?;
+                ds.flush_counts(c)?;
+                Ok(ds.learned_keys())
+            })
+            .await?;
+        self.key_shelf().publish(directory, learned);
+        Ok(())
     }
 
     async fn list(&self, directory: &str, query: ListQuery) -> StoreResult<ListResult> {
@@ -243,11 +276,15 @@ impl<T: SqlStore> DirectoryStore for T {
     }
 
     async fn delete_directory(&self, actor: &Actor, id: &str) -> StoreResult<bool> {
+        let directory_id = id;
         let (actor, id) = (actor.clone(), id.to_owned());
-        self.run_write(Some(id.clone()), move |c| {
-            directory_api::delete(c, &actor, &id)
-        })
-        .await
+        let deleted = self
+            .run_write(Some(id.clone()), move |c| {
+                directory_api::delete(c, &actor, &id)
+            })
+            .await?;
+        self.key_shelf().forget(directory_id);
+        Ok(deleted)
     }
 
     async fn deactivation(&self, directory: &str) -> StoreResult<Option<Deactivation>> {

@@ -2,9 +2,10 @@
 //!
 //! All writes go through one writer thread that commits whatever requests are
 //! waiting together (group commit): each request runs inside its own savepoint,
-//! so a failing one rolls back alone, and every reply is sent only after the
-//! shared COMMIT is durable, which a second thread sees to while the writer
-//! goes on (`durable`). Reads run on a small pool of read-only connections,
+//! so a failing one rolls back alone, unless it refuses before it writes
+//! ([`Isolation::None`]), and every reply is sent only after the shared COMMIT
+//! is durable, which a second thread sees to while the writer goes on
+//! (`durable`). Reads run on a small pool of read-only connections,
 //! each owned by a thread of its own.
 
 mod checkpoint;
@@ -67,11 +68,38 @@ impl SqliteOptions {
 }
 
 /// Work for the writer thread: runs inside the open transaction (or is told that
-/// none could be opened), and returns whether it succeeded and what to do once
-/// the commit's outcome is known. `solo` says it is the only job of its
+/// none could be opened), and returns how it ended and what to do once the
+/// commit's outcome is known. `solo` says it is the only job of its
 /// transaction, which then needs no savepoint of its own: a failure rolls the
 /// whole transaction back instead.
-type Job = Box<dyn FnOnce(Option<&Connection>, bool) -> (Completion, bool) + Send>;
+type Job = Box<dyn FnOnce(Option<&Connection>, bool) -> (Completion, Ended) + Send>;
+
+/// How a job ended, as the writer must know it to commit or roll back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    Done,
+    /// Failed, and left nothing behind (it wrote nothing, or its savepoint
+    /// was rolled back).
+    Refused,
+    /// Failed after writing, without a savepoint to roll back to: the whole
+    /// transaction must go.
+    FailedAfterWriting,
+}
+
+/// What keeps a job's writes apart from those of the jobs sharing its
+/// transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Isolation {
+    /// A savepoint of its own, so that a failure anywhere rolls back only it.
+    Savepoint,
+    /// None: the job refuses before its first write (`rows::resources`), so a
+    /// refusal leaves nothing behind. A savepoint made SQLite copy every page
+    /// the job touched into a sub-journal, about a tenth of a lone `POST`'s
+    /// instructions. Should the job still fail after writing (a database
+    /// fault, a bug), the whole batch rolls back and the other jobs in it are
+    /// told to retry.
+    None,
+}
 
 /// Work for a reader thread: runs on its connection and sends its own reply.
 type ReadJob = Box<dyn FnOnce(&Connection) + Send>;
@@ -81,6 +109,7 @@ pub struct SqliteStore {
     readers: Arc<ReadPool>,
     reg: Arc<SchemaRegistry>,
     options: SqliteOptions,
+    keys: crate::index::KeyShelf,
 }
 
 impl SqliteStore {
@@ -114,6 +143,7 @@ impl SqliteStore {
             readers,
             reg,
             options,
+            keys: Default::default(),
         })
     }
 
@@ -122,28 +152,13 @@ impl SqliteStore {
     }
 
     /// Runs `f` in the writer's transaction, inside its own savepoint when it
-    /// shares the transaction with other jobs.
-    async fn write<R, F>(&self, f: F) -> StoreResult<R>
+    /// shares the transaction with other jobs and `isolation` asks for one.
+    async fn write<R, F>(&self, isolation: Isolation, f: F) -> StoreResult<R>
     where
         R: Send + 'static,
         F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
     {
-        let (tx, rx) = oneshot::channel::<StoreResult<R>>();
-        let job: Job = Box::new(move |conn: Option<&Connection>, solo: bool| {
-            let result = match conn {
-                // Alone in its transaction a job needs no savepoint, which spares
-                // SQLite copying every page it touches into a sub-journal.
-                Some(conn) if solo => std::panic::catch_unwind(AssertUnwindSafe(|| f(conn)))
-                    .unwrap_or_else(|_| Err(StoreError::internal("a write panicked"))),
-                Some(conn) => run_in_savepoint(conn, f),
-                None => Err(StoreError::internal("no transaction could be opened")),
-            };
-            let ok = result.is_ok();
-            let done: Completion = Box::new(move |commit: Result<(), StoreError>| {
-                let _ = tx.send(commit.and(result));
-            });
-            (done, ok)
-        });
+        let (job, rx) = job(isolation, f);
         self.writer
             .lock()
             .map_err(|_| StoreError::Closed)?
@@ -261,6 +276,57 @@ impl Reader {
     }
 }
 
+/// The writer's job for `f`, and where its reply will come.
+fn job<R, F>(isolation: Isolation, f: F) -> (Job, oneshot::Receiver<StoreResult<R>>)
+where
+    R: Send + 'static,
+    F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
+{
+    let (tx, rx) = oneshot::channel::<StoreResult<R>>();
+    let job: Job = Box::new(move |conn: Option<&Connection>, solo: bool| {
+        let (result, ended) = match conn {
+            // Alone in its transaction a job needs no savepoint, which spares
+            // SQLite copying every page it touches into a sub-journal.
+            Some(conn) if solo || isolation == Isolation::None => run_bare(conn, f),
+            Some(conn) => {
+                let result = run_in_savepoint(conn, f);
+                let ended = if result.is_ok() {
+                    Ended::Done
+                } else {
+                    Ended::Refused
+                };
+                (result, ended)
+            }
+            None => (
+                Err(StoreError::internal("no transaction could be opened")),
+                Ended::Refused,
+            ),
+        };
+        let done: Completion = Box::new(move |commit: Result<(), StoreError>| {
+            let _ = tx.send(commit.and(result));
+        });
+        (done, ended)
+    });
+    (job, rx)
+}
+
+/// Runs `f` without a savepoint; a failure is `FailedAfterWriting` when `f`
+/// changed rows before it (a failed statement itself changes none).
+fn run_bare<R>(
+    conn: &Connection,
+    f: impl FnOnce(&Connection) -> StoreResult<R>,
+) -> (StoreResult<R>, Ended) {
+    let before = conn.total_changes();
+    let result = std::panic::catch_unwind(AssertUnwindSafe(|| f(conn)))
+        .unwrap_or_else(|_| Err(StoreError::internal("a write panicked")));
+    let ended = match &result {
+        Ok(_) => Ended::Done,
+        Err(_) if conn.total_changes() == before => Ended::Refused,
+        Err(_) => Ended::FailedAfterWriting,
+    };
+    (result, ended)
+}
+
 fn run_in_savepoint<R>(
     conn: &Connection,
     f: impl FnOnce(&Connection) -> StoreResult<R>,
@@ -316,16 +382,26 @@ fn writer_loop(
         let size = batch.len();
         let solo = size == 1;
         let mut completions: Vec<Completion> = Vec::with_capacity(batch.len());
-        let mut failed_solo = false;
+        let mut failed = None;
         for job in batch {
-            let (done, ok) = job(Some(&conn), solo);
-            failed_solo |= solo && !ok;
+            let (done, ended) = job(Some(&conn), solo);
+            if failed.is_none()
+                && (ended == Ended::FailedAfterWriting || solo && ended != Ended::Done)
+            {
+                failed = Some(completions.len());
+            }
             completions.push(done);
         }
-        if failed_solo {
-            // The job already reported its error; undo whatever it wrote. Its
-            // reply still waits for earlier commits to be on disk, since it may
-            // have read them.
+        if let Some(culprit) = failed {
+            // The failed job already holds its error; undo whatever it wrote,
+            // and with it what the others wrote: they are told to retry, and
+            // nothing of theirs was committed. Replies still wait for earlier
+            // commits to be on disk, since their jobs may have read them.
+            let completions = completions
+                .into_iter()
+                .enumerate()
+                .map(|(i, done)| if i == culprit { done } else { retry(done) })
+                .collect();
             let outcome = conn.execute_batch("ROLLBACK").map_err(crate::error::sqlite);
             syncer.finish(syncer.last(), outcome, completions);
             continue;
@@ -344,6 +420,17 @@ fn writer_loop(
         }
         syncer.finish(generation, committed, completions);
     }
+}
+
+/// The completion of a job whose work was rolled back with another's.
+fn retry(done: Completion) -> Completion {
+    Box::new(move |_| {
+        done(Err(StoreError::Unavailable(
+            "a request committed together with this one failed, and both were rolled back; \
+             retry"
+                .into(),
+        )))
+    })
 }
 
 /// Moves the pending trigram rows into FTS5 when enough have gathered
@@ -386,6 +473,10 @@ impl SqlStore for SqliteStore {
         self.options.secret_key.clone()
     }
 
+    fn key_shelf(&self) -> &crate::index::KeyShelf {
+        &self.keys
+    }
+
     fn backend_gauges(&self) -> crate::gauges::Gauges {
         let mut wal = self.options.path.clone().into_os_string();
         wal.push("-wal");
@@ -411,6 +502,125 @@ impl SqlStore for SqliteStore {
         R: Send + 'static,
         F: FnOnce(&dyn Db) -> StoreResult<R> + Send + 'static,
     {
-        self.write(move |c| f(c)).await
+        self.write(Isolation::Savepoint, move |c| f(c)).await
+    }
+
+    async fn run_write_refusing_first<R, F>(&self, _directory: String, f: F) -> StoreResult<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&dyn Db) -> StoreResult<R> + Send + 'static,
+    {
+        self.write(Isolation::None, move |c| f(c)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs `jobs` as one batch of the writer and returns their replies and
+    /// the notes (`store_meta` keys) that were committed.
+    fn one_batch(jobs: Vec<(Isolation, WriteFn)>) -> (Vec<StoreResult<()>>, Vec<String>) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("roster.db");
+        drop(
+            SqliteStore::open(SqliteOptions::new(&path), Arc::new(SchemaRegistry::core())).unwrap(),
+        );
+        let horizon = Horizon::default();
+        let mut conn = conn::open_writer(&path, &horizon).unwrap();
+        conn::migrate(&mut conn).unwrap();
+        let syncer = Syncer::start(&path, horizon).unwrap();
+        let (tx, rx) = mpsc::channel::<Job>();
+        let mut replies = Vec::new();
+        // Queued before the writer starts, so that it takes them together.
+        for (isolation, f) in jobs {
+            let (job, reply) = job(isolation, f);
+            tx.send(job).unwrap();
+            replies.push(reply);
+        }
+        drop(tx);
+        writer_loop(conn, rx, 256, crate::index::text::FLUSH_ROWS, syncer);
+        let replies = replies
+            .into_iter()
+            .map(|r| r.blocking_recv().unwrap())
+            .collect();
+        let check = Connection::open(&path).unwrap();
+        let notes = check
+            .prepare("SELECT key FROM store_meta WHERE key LIKE 'note-%' ORDER BY key")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<Vec<String>>>()
+            .unwrap();
+        (replies, notes)
+    }
+
+    type WriteFn = Box<dyn FnOnce(&Connection) -> StoreResult<()> + Send>;
+
+    fn note(name: &'static str) -> WriteFn {
+        Box::new(move |c| {
+            c.execute(
+                "INSERT INTO store_meta (key, value) VALUES (?1, 1)",
+                [format!("note-{name}")],
+            )
+            .db()?;
+            Ok(())
+        })
+    }
+
+    fn note_then_fail(name: &'static str) -> WriteFn {
+        Box::new(move |c| {
+            note(name)(c)?;
+            Err(StoreError::internal("failed after writing"))
+        })
+    }
+
+    fn refuse() -> WriteFn {
+        Box::new(|_| Err(StoreError::Invalid("refused before writing".into())))
+    }
+
+    #[test]
+    fn a_job_refused_before_writing_leaves_the_others_of_its_batch_committed() {
+        let (replies, notes) = one_batch(vec![
+            (Isolation::None, note("a")),
+            (Isolation::None, refuse()),
+            (Isolation::Savepoint, note_then_fail("b")),
+            (Isolation::None, note("c")),
+        ]);
+        assert!(replies[0].is_ok());
+        assert!(matches!(replies[1], Err(StoreError::Invalid(_))));
+        assert!(matches!(replies[2], Err(StoreError::Internal { .. })));
+        assert!(replies[3].is_ok());
+        assert_eq!(
+            notes,
+            ["note-a", "note-c"],
+            "the savepoint took b's write back"
+        );
+    }
+
+    #[test]
+    fn a_job_failing_after_writing_without_a_savepoint_rolls_its_whole_batch_back() {
+        let (replies, notes) = one_batch(vec![
+            (Isolation::None, note("a")),
+            (Isolation::Savepoint, note("b")),
+            (Isolation::None, note_then_fail("c")),
+            (Isolation::None, note("d")),
+        ]);
+        assert!(
+            matches!(replies[2], Err(StoreError::Internal { .. })),
+            "{:?}",
+            replies[2]
+        );
+        for i in [0, 1, 3] {
+            assert!(
+                matches!(replies[i], Err(StoreError::Unavailable(_))),
+                "job {i} is told to retry: {:?}",
+                replies[i]
+            );
+        }
+        assert!(
+            notes.is_empty(),
+            "nothing of the batch is committed: {notes:?}"
+        );
     }
 }
