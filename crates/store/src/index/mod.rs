@@ -98,6 +98,10 @@ pub struct KeyCache {
     /// `/Bulk` request share their titles, email types, departments and
     /// schemas: their rows are probed once, not once per user.
     values: RefCell<HashMap<i64, HashSet<String>>>,
+    /// Whether an insert has run in this transaction: values are
+    /// remembered from the second on, so that a transaction of one create
+    /// (a lone `POST`) does not pay for remembering what nothing will ask.
+    inserted: std::cell::Cell<bool>,
     /// How many values `values` holds: it starts over at [`SEEN_VALUES`], so
     /// that rebuilding a large directory's index does not keep them all.
     seen: std::cell::Cell<usize>,
@@ -121,6 +125,12 @@ impl KeyCache {
         self.keys.borrow_mut().take();
         self.values.borrow_mut().clear();
         self.seen.set(0);
+    }
+
+    /// Whether an earlier insert ran in this transaction (and so whether
+    /// the values of this one are worth remembering).
+    fn inserted_before(&self) -> bool {
+        self.inserted.replace(true)
     }
 
     /// Whether value `v` of key `k` may still lack its value row, noting that
@@ -249,9 +259,10 @@ pub fn insert(
     }
     let mut rows = Vec::with_capacity(4 * list.len());
     let mut values = Vec::with_capacity(2 * list.len());
+    let remember = keys.inserted_before();
     for en in list {
         let k = keys.key(c, dir, kind, &en.path)?;
-        if en.text && keys.value_unseen(k, &en.v) {
+        if en.text && (!remember || keys.value_unseen(k, &en.v)) {
             values.extend([Val::Int(k), Val::from(en.v.as_str())]);
         }
         rows.extend([
