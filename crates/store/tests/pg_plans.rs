@@ -480,3 +480,72 @@ fn column_sets_search_their_index_and_complements_count_without_documents() {
         }
     }
 }
+
+/// A substring pattern longer than `text::WINDOW` gives the trigram index
+/// its head only: the index reads the postings of every trigram it is
+/// given, and a long pattern's tail (`@example.com`) is in every value. The
+/// rows found are checked against the whole pattern, so the set stays exact.
+#[test]
+fn a_long_substring_gives_the_trigram_index_its_head() {
+    let Some(schema) = Schema::create() else {
+        return;
+    };
+    let (reg, dir) = plans_directory(&schema);
+    let cases = [
+        (r#"emails.value ew "r12345@example.com""#, 1),
+        (r#"emails.value co "r12345@example""#, 1),
+        (r#"emails.value ew "r12345@example.net""#, 0),
+        (r#"emails.value co "r1234""#, 11),
+    ];
+    let queries: Vec<(String, usize, String)> = cases
+        .iter()
+        .map(|(f, want)| {
+            let cand = inlined_candidates(&reg, &dir, f);
+            assert!(cand.exact, "{f}");
+            (f.to_string(), *want, cand.sql)
+        })
+        .collect();
+    let name = schema.name().to_owned();
+    let code = Kind::User.code();
+    let plans = roster_testkit::pg::with_client(schema.database_url(), move |c| {
+        c.batch_execute(&format!("SET search_path TO \"{name}\", public"))
+            .unwrap();
+        c.execute(
+            "INSERT INTO attr_keys (directory_id, rtype, path) VALUES ($1, $2, 'emails.value')",
+            &[&dir, &code],
+        )
+        .unwrap();
+        c.batch_execute(
+            "INSERT INTO attr_index (k, e, r, v)
+             SELECT (SELECT k FROM attr_keys WHERE path = 'emails.value'), 0, g,
+                    'user' || g || '@example.com'
+             FROM generate_series(1, 30000) g;
+             ANALYZE",
+        )
+        .unwrap();
+        queries
+            .iter()
+            .map(|(f, want, sql)| {
+                let found = c.query(sql.as_str(), &[]).unwrap().len();
+                let plan: Vec<String> = c
+                    .query(&format!("EXPLAIN {sql}"), &[])
+                    .unwrap()
+                    .iter()
+                    .map(|r| r.get::<_, String>(0))
+                    .collect();
+                (f.clone(), *want, found, plan.join("\n"))
+            })
+            .collect::<Vec<_>>()
+    });
+    for (f, want, found, plan) in plans {
+        assert_eq!(found, want, "{f}");
+        let cond = plan
+            .lines()
+            .find(|l| l.contains("Index Cond") && l.contains("~~"))
+            .unwrap_or_else(|| panic!("{f} does not search the trigram index:\n{plan}"));
+        assert!(
+            !cond.contains("example"),
+            "{f} gives the index more than the head:\n{plan}"
+        );
+    }
+}

@@ -2,7 +2,10 @@
 //!
 //! PostgreSQL keeps a `pg_trgm` GIN index on `attr_index.v`, and a search is
 //! `v LIKE '%x%'` (or `'%x'`) on the attribute's key, which that index
-//! answers and PostgreSQL rechecks against `v` itself.
+//! answers and PostgreSQL rechecks against `v` itself. For a pattern longer
+//! than [`WINDOW`] the index is given its head only and the rows it finds
+//! are checked against the whole pattern, for the reason SQLite searches a
+//! head (see [`WINDOW`]).
 //!
 //! SQLite has no such index on a column, so each distinct text value of
 //! an attribute has a row in `attr_text_values` (`t`, `k`, `v`), and each
@@ -84,7 +87,8 @@ pub fn row_text(k: i64, v: &str) -> String {
     s
 }
 
-/// The most characters of a pattern SQLite searches for. FTS5 evaluates a
+/// The most characters of a pattern the trigram indexes search for (SQLite's
+/// FTS5 and PostgreSQL's GIN alike). FTS5 evaluates a
 /// phrase by walking every row that has all of its trigrams, so a long
 /// pattern sharing a common tail (`ew ".89993@example.com"`: every address
 /// has `example.com`) costs as much as the common part; its head is usually

@@ -557,7 +557,20 @@ impl Compiler<'_> {
                     format!("%{escaped}%")
                 };
                 let p = self.bind(SqlParam::Text(pattern));
-                self.lookup(a, &format!("v LIKE {p}"), pairs)
+                let cond = if len > text::WINDOW {
+                    // The GIN index reads the postings of every trigram of
+                    // its pattern, and a long pattern's tail is common
+                    // (`@example.com`): 18 ms for a suffix of 19 characters
+                    // at 100,000 users, 2 ms for its head. The index gets
+                    // the head; the whole pattern is checked on the rows
+                    // it finds (`v || ''` is no indexable expression).
+                    let head: String = value.chars().take(text::WINDOW).collect();
+                    let h = self.bind(SqlParam::Text(format!("%{}%", like_escape(&head))));
+                    format!("v LIKE {h} AND (v || '') LIKE {p}")
+                } else {
+                    format!("v LIKE {p}")
+                };
+                self.lookup(a, &cond, pairs)
             }
         };
         // A match may lie past the head of a cut value: those resources are
