@@ -465,7 +465,9 @@ fn rebuild(c: &dyn Db, reg: &SchemaRegistry) -> StoreResult<()> {
             let keys = caches.entry(dir.clone()).or_default();
             insert(c, keys, &dir, kind, r, &list)?;
         }
-        text::flush_if_due(c, text::FLUSH_ROWS)?;
+        if text::due(c, text::FLUSH_ROWS)? {
+            text::flush(c)?;
+        }
     }
     Ok(())
 }

@@ -36,7 +36,7 @@
 //! and a search reads such values beside `attr_text` (a range of at most
 //! [`FLUSH_ROWS`] rows by number, `instr` on the folded value). The writer
 //! moves them into `attr_text`, in one statement, before a commit that
-//! finds [`FLUSH_ROWS`] or more ([`flush_if_due`]): PostgreSQL's GIN
+//! finds [`FLUSH_ROWS`] or more ([`due`], [`flush`]): PostgreSQL's GIN
 //! `fastupdate` list, for the same reason. Numbers are never reused
 //! (`AUTOINCREMENT`), so a number at or below the mark is in `attr_text`.
 //!
@@ -172,20 +172,15 @@ pub fn clear(c: &dyn Db) -> StoreResult<()> {
     Ok(())
 }
 
-/// Moves the pending values into `attr_text` when there are `rows` or more
-/// (SQLite; [`FLUSH_ROWS`] but in tests); returns how many it moved.
-pub fn flush_if_due(c: &dyn Db, rows: i64) -> StoreResult<i64> {
-    let n = pending(c)?;
-    if n < rows {
-        return Ok(0);
-    }
-    flush(c)?;
-    Ok(n)
+/// Whether `rows` or more values are pending, so that [`flush`] is due
+/// (SQLite; `rows` is [`FLUSH_ROWS`] but in tests).
+pub fn due(c: &dyn Db, rows: i64) -> StoreResult<bool> {
+    Ok(pending(c)? >= rows)
 }
 
 /// Values not yet moved into `attr_text` (none on PostgreSQL): a range by
 /// number, at most a flush's worth.
-pub fn pending(c: &dyn Db) -> StoreResult<i64> {
+fn pending(c: &dyn Db) -> StoreResult<i64> {
     if c.dialect() != Dialect::Sqlite {
         return Ok(0);
     }

@@ -14,7 +14,7 @@ use super::read::{STORED_COLUMNS, to_stored};
 use crate::cursor::{Cursor, query_digest};
 use crate::db::{Db, Dialect, Val};
 use crate::model::*;
-use crate::sql::compile::{CompiledSort, Compiler, Driver};
+use crate::sql::compile::{Candidates, CompiledSort, Compiler, Driver};
 use crate::{ListOptions, StoreError, StoreResult};
 
 struct Plan {
@@ -139,10 +139,14 @@ fn list_in(
     let mut exact = false;
     // The total when the bounded count below is it.
     let mut known = None;
-    if let Some((cand, _)) = &candidates {
-        exact = cand.exact && !has_cut_values(c, dir, q.kind, &cand.cut_paths)?;
-    }
+    // Whether a set is exact depends on the directory having cut values
+    // (an indexed query): asked only where the answer is used, not when a
+    // driver wins.
+    let cut_free = |cand: &Candidates| -> StoreResult<bool> {
+        Ok(cand.exact && !has_cut_values(c, dir, q.kind, &cand.cut_paths)?)
+    };
     if let Some((cand, params)) = candidates.as_ref().filter(|(cand, _)| cand.complement) {
+        exact = cut_free(cand)?;
         // A complement is counted as the directory's count less its set,
         // in one statement (one snapshot); pages walk the directory. A cut
         // value makes its set a superset: then the documents count.
@@ -162,6 +166,7 @@ fn list_in(
         selective = Some((driver.sql.as_str(), params, n));
         exact = false;
     } else if let Some((cand, params)) = &candidates {
+        exact = cut_free(cand)?;
         // How many candidates, counting no further than the bound: the
         // planner's guesses (no statistics right after a load) never decide
         // between the two plans below.

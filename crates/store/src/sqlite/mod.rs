@@ -437,10 +437,10 @@ fn retry(done: Completion) -> Completion {
 /// (`crate::index::text`), inside the batch's transaction. A failure
 /// leaves them pending, where searches still find them: the batch commits.
 fn move_pending_text(conn: &Connection, flush_rows: i64) {
-    // Counted first, so the batches that move nothing open no savepoint.
-    let moved = match crate::index::text::pending(conn) {
-        Ok(n) if n < flush_rows => Ok(()),
-        Ok(_) => run_in_savepoint(conn, |c| crate::index::text::flush(c)),
+    // Asked first, so the batches that move nothing open no savepoint.
+    let moved = match crate::index::text::due(conn, flush_rows) {
+        Ok(false) => Ok(()),
+        Ok(true) => run_in_savepoint(conn, |c| crate::index::text::flush(c)),
         Err(e) => Err(e),
     };
     if let Err(e) = moved {
