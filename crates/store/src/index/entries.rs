@@ -25,6 +25,11 @@
 //!   an empty `v`, so `pr` can still be answered from the index (text `""`
 //!   also has an empty `v`: a lookup of `""` is a superset, rechecked).
 //!
+//! - a multi-valued attribute without sub-attributes (`schemas`) has one
+//!   entry per value, the first element holding it: nothing pairs
+//!   conditions on one of its elements, and an `eq` set then names each
+//!   resource once.
+//!
 //! Not indexed: `returned: never` attributes (filters see them absent), and
 //! attributes that live in indexed columns or rows elsewhere (`id`,
 //! `externalId`, `meta`, `members` and `groups`). `userName` and a group's
@@ -136,6 +141,7 @@ pub fn entries(reg: &SchemaRegistry, rt: &ResourceType, doc: &Value) -> Vec<Entr
             None => presence(&mut out, SCHEMAS_PATH, v, e),
         }
     }
+    once_per_value(&mut out, 0);
     for def in &reg.core_schema(rt).attributes {
         if !served_elsewhere(rt, def) {
             attribute(&mut out, None, def, doc.get(&def.name));
@@ -216,10 +222,44 @@ fn presence(out: &mut Vec<Entry>, path: &str, v: &Value, e: i64) {
     }
 }
 
+/// Keeps one entry per value among `out[from..]`, the entries of one
+/// multi-valued attribute without sub-attributes: the first element holding
+/// it. Such an attribute's elements are told apart by nothing but their
+/// value (no filter pairs two conditions on one of them), so a resource
+/// holds each value at most once and an `eq` set names each resource once:
+/// counted without `DISTINCT` (a million `schemas` entries: 130 ms with it
+/// on SQLite).
+fn once_per_value(out: &mut Vec<Entry>, from: usize) {
+    out[from..].sort_unstable_by(|a, b| (&a.path, &a.v, a.e).cmp(&(&b.path, &b.v, b.e)));
+    let mut kept = from;
+    for i in from..out.len() {
+        if kept == from || out[kept - 1].path != out[i].path || out[kept - 1].v != out[i].v {
+            out.swap(kept, i);
+            kept += 1;
+        }
+    }
+    out.truncate(kept);
+}
+
 fn attribute(out: &mut Vec<Entry>, ext: Option<&str>, def: &AttributeDef, value: Option<&Value>) {
     if def.returned == Returned::Never {
         return;
     }
+    if def.multi_valued && !def.is_complex() {
+        let from = out.len();
+        simple_or_complex(out, ext, def, value);
+        once_per_value(out, from);
+    } else {
+        simple_or_complex(out, ext, def, value);
+    }
+}
+
+fn simple_or_complex(
+    out: &mut Vec<Entry>,
+    ext: Option<&str>,
+    def: &AttributeDef,
+    value: Option<&Value>,
+) {
     // Paths are made only for values that are there: a schema has many
     // attributes a document lacks, and this runs for every write.
     let mut path = None;
@@ -317,6 +357,24 @@ mod tests {
         // Names are here for substring searches; externalId is a column's.
         assert!(has(&list, "userName", "alice", 0));
         assert!(!list.iter().any(|(p, ..)| p == "externalId"));
+    }
+
+    #[test]
+    fn a_multi_valued_attribute_without_sub_attributes_holds_each_value_once() {
+        let core = "urn:ietf:params:scim:schemas:core:2.0:User";
+        let list = user_entries(json!({
+            "schemas": [core, ENT, core.to_uppercase()],
+        }));
+        let schemas: Vec<_> = list.iter().filter(|(p, ..)| p == "schemas").collect();
+        assert_eq!(schemas.len(), 2, "{schemas:?}");
+        assert!(has(&list, "schemas", &core.to_lowercase(), 0));
+        assert!(has(&list, "schemas", &ENT.to_lowercase(), 1));
+        // Elements of a complex attribute keep an entry each: value filters
+        // pair their sub-attributes.
+        let list = user_entries(json!({
+            "emails": [{"value": "a@x.io", "type": "work"}, {"value": "b@x.io", "type": "work"}],
+        }));
+        assert!(has(&list, "emails.type", "work", 0) && has(&list, "emails.type", "work", 1));
     }
 
     #[test]

@@ -30,7 +30,7 @@ use crate::{StoreError, StoreResult, vals};
 use entries::Entry;
 
 /// Bumped whenever what [`entries`] produces changes, so stores rebuild.
-const FORMAT: u64 = 3;
+const FORMAT: u64 = 4;
 
 /// The `store_meta` key under which the fingerprint of the indexed schemas is kept.
 const FINGERPRINT_KEY: &str = "attr_index_schemas";

@@ -478,10 +478,21 @@ impl Compiler<'_> {
             Test::Number(rel, x) => self.ordered_cond(*rel, number_key(*x)),
             Test::DateTime(rel, ns) => self.ordered_cond(*rel, instant_key(*ns)),
         };
-        Some(Set::of_part(
-            (self.lookup(a, &cond, pairs), one_each(a, pairs)),
-            exact,
-        ))
+        // One value of a multi-valued attribute without sub-attributes
+        // (`schemas`): a resource has one entry per value of such an
+        // attribute (`index::entries`), so it comes once.
+        let one_value = matches!(
+            test,
+            Test::Text {
+                op: TextOp::Rel(Rel::Eq),
+                ..
+            } | Test::Bool(_)
+                | Test::Number(Rel::Eq, _)
+                | Test::DateTime(Rel::Eq, _)
+        );
+        let once = one_each(a, pairs)
+            || !pairs && one_value && a.multi_valued && a.sub.is_none() && !a.is_complex();
+        Some(Set::of_part((self.lookup(a, &cond, pairs), once), exact))
     }
 
     /// `ne` on text (the checker leaves it only on multi-valued attributes:
@@ -1167,6 +1178,10 @@ mod tests {
         assert_eq!(distinct(r#"displayName co "abc""#), Some(true));
         assert_eq!(distinct("emails.value pr"), Some(false));
         assert_eq!(distinct(r#"emails.type ne "work""#), Some(false));
+        // A multi-valued attribute without sub-attributes holds a value once.
+        assert_eq!(distinct(r#"schemas eq "urn:x""#), Some(true));
+        assert_eq!(distinct(r#"schemas ne "urn:x""#), Some(false));
+        assert_eq!(distinct("schemas pr"), Some(false));
         // Any sub-attribute of the element.
         assert_eq!(distinct("name pr"), Some(false));
         assert_eq!(distinct(r#"title eq "a" and active ne true"#), Some(true));
