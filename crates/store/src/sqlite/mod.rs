@@ -384,9 +384,15 @@ fn writer_loop(
         let mut completions: Vec<Completion> = Vec::with_capacity(batch.len());
         let mut failed = None;
         for job in batch {
-            let (done, ended) = job(Some(&conn), solo);
+            // SQLite rolls the whole transaction back by itself on some
+            // errors (a full disk, an I/O error): the jobs after that would
+            // run outside any transaction, each committed on its own.
+            let lost = failed.is_some() && conn.is_autocommit();
+            let (done, ended) = job((!lost).then_some(&conn), solo);
             if failed.is_none()
-                && (ended == Ended::FailedAfterWriting || solo && ended != Ended::Done)
+                && (ended == Ended::FailedAfterWriting
+                    || solo && ended != Ended::Done
+                    || conn.is_autocommit())
             {
                 failed = Some(completions.len());
             }
@@ -402,7 +408,11 @@ fn writer_loop(
                 .enumerate()
                 .map(|(i, done)| if i == culprit { done } else { retry(done) })
                 .collect();
-            let outcome = conn.execute_batch("ROLLBACK").map_err(crate::error::sqlite);
+            let outcome = if conn.is_autocommit() {
+                Ok(())
+            } else {
+                conn.execute_batch("ROLLBACK").map_err(crate::error::sqlite)
+            };
             syncer.finish(syncer.last(), outcome, completions);
             continue;
         }
@@ -596,6 +606,35 @@ mod tests {
             ["note-a", "note-c"],
             "the savepoint took b's write back"
         );
+    }
+
+    #[test]
+    fn a_transaction_sqlite_rolled_back_by_itself_commits_nothing_after_it() {
+        // What SQLite does on a full disk or an I/O error, done here by hand.
+        let lose_it: WriteFn = Box::new(|c| {
+            note("b")(c)?;
+            c.execute_batch("ROLLBACK").db()?;
+            Err(StoreError::internal("the transaction was rolled back"))
+        });
+        let (replies, notes) = one_batch(vec![
+            (Isolation::None, note("a")),
+            (Isolation::Savepoint, lose_it),
+            (Isolation::None, note("c")),
+            (Isolation::Savepoint, note("d")),
+        ]);
+        assert!(
+            matches!(replies[1], Err(StoreError::Internal { .. })),
+            "{:?}",
+            replies[1]
+        );
+        for i in [0, 2, 3] {
+            assert!(
+                matches!(replies[i], Err(StoreError::Unavailable(_))),
+                "job {i} is told to retry: {:?}",
+                replies[i]
+            );
+        }
+        assert!(notes.is_empty(), "nothing is committed: {notes:?}");
     }
 
     #[test]
