@@ -1029,6 +1029,27 @@ fn complements_count_and_list_what_the_evaluator_matches() {
     }
 }
 
+/// A store on `backend` with one directory, whose id comes last; the list's
+/// selective bound is 4.
+async fn directory(backend: Backend, reg: &Arc<SchemaRegistry>) -> (Arc<dyn Store>, Place, String) {
+    let (store, place) = open_store(backend, reg, 4, roster_store::index::text::FLUSH_ROWS).await;
+    let d = store
+        .create_directory(&roster_store::Actor::Cli, "d")
+        .await
+        .unwrap()
+        .id;
+    (store, place, d)
+}
+
+/// SQLite, and PostgreSQL when the tests have one.
+fn backends() -> Vec<Backend> {
+    let mut backends = vec![Backend::Sqlite];
+    if roster_testkit::pg::postgres().is_some() {
+        backends.push(Backend::Postgres);
+    }
+    backends
+}
+
 /// A page of a broad filter walks the directory in id order when enough of
 /// it matches, and otherwise reads the filter's range and sorts it
 /// (`rows::list`): either way the pages, by index and by cursor, are the
@@ -1041,19 +1062,9 @@ fn broad_filters_page_alike_whichever_way_they_read() {
         .unwrap();
     let reg = Arc::new(SchemaRegistry::core());
     let rtype = reg.resource_type("User").unwrap();
-    let mut backends = vec![Backend::Sqlite];
-    if roster_testkit::pg::postgres().is_some() {
-        backends.push(Backend::Postgres);
-    }
-    for backend in backends {
+    for backend in backends() {
         rt.block_on(async {
-            let (store, _place) =
-                open_store(backend, &reg, 4, roster_store::index::text::FLUSH_ROWS).await;
-            let d = store
-                .create_directory(&roster_store::Actor::Cli, "d")
-                .await
-                .unwrap()
-                .id;
+            let (store, _place, d) = directory(backend, &reg).await;
             let mut stored = Vec::new();
             for i in 0..60 {
                 let mut body = json!({"schemas": [CORE], "userName": format!("u{i:02}")});
@@ -1142,25 +1153,15 @@ fn keys_made_by_a_rolled_back_transaction_are_not_kept() {
         .unwrap();
     let reg = Arc::new(SchemaRegistry::core());
     let rtype = reg.resource_type("User").unwrap();
-    let mut backends = vec![Backend::Sqlite];
-    if roster_testkit::pg::postgres().is_some() {
-        backends.push(Backend::Postgres);
-    }
     let new = |body: Value| NewResource {
         kind: Kind::User,
         doc: roster_scim::validate::normalize(&reg, rtype, &body, None).unwrap(),
         members: Vec::new(),
         groups: Vec::new(),
     };
-    for backend in backends {
+    for backend in backends() {
         rt.block_on(async {
-            let (store, _place) =
-                open_store(backend, &reg, 4, roster_store::index::text::FLUSH_ROWS).await;
-            let d = store
-                .create_directory(&roster_store::Actor::Cli, "d")
-                .await
-                .unwrap()
-                .id;
+            let (store, _place, d) = directory(backend, &reg).await;
             // Committed first, so that the directory's keys are on the shelf.
             store
                 .create(&d, new(json!({"schemas": [CORE], "userName": "a"})))

@@ -261,30 +261,12 @@ fn the_compiled_email_lookup_reads_the_attribute_index_with_statistics() {
             &[&dir, &code],
         )
         .unwrap();
-        c.execute(
-            "INSERT INTO attr_keys (directory_id, rtype, path) VALUES ($1, $2, 'emails.value')",
-            &[&dir, &code],
-        )
-        .unwrap();
-        c.batch_execute(
-            "INSERT INTO attr_index (k, e, r, v)
-             SELECT (SELECT k FROM attr_keys WHERE path = 'emails.value'), 0, g,
-                    'user' || g || '@example.com'
-             FROM generate_series(1, 30000) g;
-             ANALYZE",
-        )
-        .unwrap();
+        index_emails(c, &dir, code);
         queries
             .iter()
             .map(|(f, sql)| {
-                let found = c.query(sql.as_str(), &[]).unwrap().len();
-                let plan: Vec<String> = c
-                    .query(&format!("EXPLAIN {sql}"), &[])
-                    .unwrap()
-                    .iter()
-                    .map(|r| r.get::<_, String>(0))
-                    .collect();
-                (f.clone(), found, plan.join("\n"))
+                let (found, plan) = found_and_plan(c, sql);
+                (f.clone(), found, plan)
             })
             .collect::<Vec<_>>()
     });
@@ -312,6 +294,36 @@ fn the_compiled_email_lookup_reads_the_attribute_index_with_statistics() {
             "{f} does not fetch by number:\n{plan}"
         );
     }
+}
+
+/// Gives users 1 to 30,000 of `dir` the address `user<n>@example.com` in
+/// `attr_index` (`emails.value`), and analyzes.
+fn index_emails(c: &mut postgres::Client, dir: &str, code: i64) {
+    c.execute(
+        "INSERT INTO attr_keys (directory_id, rtype, path) VALUES ($1, $2, 'emails.value')",
+        &[&dir, &code],
+    )
+    .unwrap();
+    c.batch_execute(
+        "INSERT INTO attr_index (k, e, r, v)
+         SELECT (SELECT k FROM attr_keys WHERE path = 'emails.value'), 0, g,
+                'user' || g || '@example.com'
+         FROM generate_series(1, 30000) g;
+         ANALYZE",
+    )
+    .unwrap();
+}
+
+/// How many rows `sql` gives, and its plan.
+fn found_and_plan(c: &mut postgres::Client, sql: &str) -> (usize, String) {
+    let found = c.query(sql, &[]).unwrap().len();
+    let plan: Vec<String> = c
+        .query(&format!("EXPLAIN {sql}"), &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get::<_, String>(0))
+        .collect();
+    (found, plan.join("\n"))
 }
 
 /// SQL literals of the users of `dir` and then of `params`, in the order a
@@ -510,30 +522,12 @@ fn a_long_substring_gives_the_trigram_index_its_head() {
     let plans = roster_testkit::pg::with_client(schema.database_url(), move |c| {
         c.batch_execute(&format!("SET search_path TO \"{name}\", public"))
             .unwrap();
-        c.execute(
-            "INSERT INTO attr_keys (directory_id, rtype, path) VALUES ($1, $2, 'emails.value')",
-            &[&dir, &code],
-        )
-        .unwrap();
-        c.batch_execute(
-            "INSERT INTO attr_index (k, e, r, v)
-             SELECT (SELECT k FROM attr_keys WHERE path = 'emails.value'), 0, g,
-                    'user' || g || '@example.com'
-             FROM generate_series(1, 30000) g;
-             ANALYZE",
-        )
-        .unwrap();
+        index_emails(c, &dir, code);
         queries
             .iter()
             .map(|(f, want, sql)| {
-                let found = c.query(sql.as_str(), &[]).unwrap().len();
-                let plan: Vec<String> = c
-                    .query(&format!("EXPLAIN {sql}"), &[])
-                    .unwrap()
-                    .iter()
-                    .map(|r| r.get::<_, String>(0))
-                    .collect();
-                (f.clone(), *want, found, plan.join("\n"))
+                let (found, plan) = found_and_plan(c, sql);
+                (f.clone(), *want, found, plan)
             })
             .collect::<Vec<_>>()
     });

@@ -585,6 +585,23 @@ mod tests {
         })
     }
 
+    /// Job `culprit` got its own failure; every other job is told to retry.
+    fn assert_failed_with_the_others_told_to_retry(replies: &[StoreResult<()>], culprit: usize) {
+        for (i, reply) in replies.iter().enumerate() {
+            if i == culprit {
+                assert!(
+                    matches!(reply, Err(StoreError::Internal { .. })),
+                    "{reply:?}"
+                );
+            } else {
+                assert!(
+                    matches!(reply, Err(StoreError::Unavailable(_))),
+                    "job {i} is told to retry: {reply:?}"
+                );
+            }
+        }
+    }
+
     fn refuse() -> WriteFn {
         Box::new(|_| Err(StoreError::Invalid("refused before writing".into())))
     }
@@ -622,18 +639,7 @@ mod tests {
             (Isolation::None, note("c")),
             (Isolation::Savepoint, note("d")),
         ]);
-        assert!(
-            matches!(replies[1], Err(StoreError::Internal { .. })),
-            "{:?}",
-            replies[1]
-        );
-        for i in [0, 2, 3] {
-            assert!(
-                matches!(replies[i], Err(StoreError::Unavailable(_))),
-                "job {i} is told to retry: {:?}",
-                replies[i]
-            );
-        }
+        assert_failed_with_the_others_told_to_retry(&replies, 1);
         assert!(notes.is_empty(), "nothing is committed: {notes:?}");
     }
 
@@ -645,18 +651,7 @@ mod tests {
             (Isolation::None, note_then_fail("c")),
             (Isolation::None, note("d")),
         ]);
-        assert!(
-            matches!(replies[2], Err(StoreError::Internal { .. })),
-            "{:?}",
-            replies[2]
-        );
-        for i in [0, 1, 3] {
-            assert!(
-                matches!(replies[i], Err(StoreError::Unavailable(_))),
-                "job {i} is told to retry: {:?}",
-                replies[i]
-            );
-        }
+        assert_failed_with_the_others_told_to_retry(&replies, 2);
         assert!(
             notes.is_empty(),
             "nothing of the batch is committed: {notes:?}"
