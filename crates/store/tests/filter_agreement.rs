@@ -776,10 +776,7 @@ proptest! {
         filters in prop::collection::vec(filter(), 10..=20),
         selective in prop::sample::select(SELECTIVE),
     ) {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = runtime();
         let reg = Arc::new(SchemaRegistry::core());
         rt.block_on(run_case(Backend::Sqlite, &reg, &users, &filters, selective))?;
     }
@@ -794,10 +791,7 @@ proptest! {
         filters in prop::collection::vec(filter(), 10..=20),
         selective in prop::sample::select(SELECTIVE),
     ) {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = runtime();
         // No PostgreSQL (the PostgreSQL tests are skipped): nothing to compare.
         if roster_testkit::pg::postgres().is_none() {
             return Ok(());
@@ -829,10 +823,7 @@ fn agree_all(bodies: &[Value], filters: &[&str]) -> Vec<Option<usize>> {
             touch: false,
         })
         .collect();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     let reg = Arc::new(SchemaRegistry::core());
     let count = |backend| {
         let counts: Vec<Vec<Option<usize>>> = SELECTIVE
@@ -1041,6 +1032,14 @@ async fn directory(backend: Backend, reg: &Arc<SchemaRegistry>) -> (Arc<dyn Stor
     (store, place, d)
 }
 
+/// A runtime on the test's own thread.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 /// SQLite, and PostgreSQL when the tests have one.
 fn backends() -> Vec<Backend> {
     let mut backends = vec![Backend::Sqlite];
@@ -1056,10 +1055,7 @@ fn backends() -> Vec<Backend> {
 /// matches in id order, each once, with the right total.
 #[test]
 fn broad_filters_page_alike_whichever_way_they_read() {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     let reg = Arc::new(SchemaRegistry::core());
     let rtype = reg.resource_type("User").unwrap();
     for backend in backends() {
@@ -1165,10 +1161,7 @@ fn broad_filters_page_alike_whichever_way_they_read() {
 /// would find it.
 #[test]
 fn keys_made_by_a_rolled_back_transaction_are_not_kept() {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     let reg = Arc::new(SchemaRegistry::core());
     let rtype = reg.resource_type("User").unwrap();
     let new = |body: Value| NewResource {

@@ -63,6 +63,29 @@ pub trait SqlStore: Send + Sync + 'static {
     }
 }
 
+/// One create, update or delete of a resource in `directory`, which refuses
+/// before its first write: it starts from the keys on the store's shelf,
+/// writes the directory's counts last, and hands the keys it learned to the
+/// shelf once committed.
+async fn resource_write<T: SqlStore, R: Send + 'static>(
+    store: &T,
+    directory: &str,
+    f: impl FnOnce(&dyn Db, &settings::DirSettings) -> StoreResult<R> + Send + 'static,
+) -> StoreResult<R> {
+    let dir = directory.to_owned();
+    let known = store.key_shelf().get(&dir);
+    let (result, learned) = store
+        .run_write_refusing_first(dir.clone(), move |c| {
+            let ds = settings::DirSettings::new(&dir).with_known_keys(known);
+            let result = f(c, &ds)?;
+            ds.flush_counts(c)?;
+            Ok((result, ds.learned_keys()))
+        })
+        .await?;
+    store.key_shelf().publish(directory, learned);
+    Ok(result)
+}
+
 #[async_trait]
 impl<T: SqlStore> ResourceStore for T {
     async fn transaction(&self, directory: &str, work: TxWork) -> StoreResult<()> {
@@ -86,19 +109,11 @@ impl<T: SqlStore> ResourceStore for T {
     }
 
     async fn create(&self, directory: &str, new: NewResource) -> StoreResult<Stored> {
-        let dir = directory.to_owned();
         let reg = self.registry().clone();
-        let known = self.key_shelf().get(&dir);
-        let (stored, learned) = self
-            .run_write_refusing_first(dir.clone(), move |c| {
-                let ds = settings::DirSettings::new(&dir).with_known_keys(known);
-                let stored = resources::create(c, &reg, &ds, new)?;
-                ds.flush_counts(c)?;
-                Ok((stored, ds.learned_keys()))
-            })
-            .await?;
-        self.key_shelf().publish(directory, learned);
-        Ok(stored)
+        resource_write(self, directory, move |c, ds| {
+            resources::create(c, &reg, ds, new)
+        })
+        .await
     }
 
     async fn get(&self, directory: &str, kind: Kind, id: &str) -> StoreResult<Option<Stored>> {
@@ -115,19 +130,12 @@ impl<T: SqlStore> ResourceStore for T {
         if_match: Option<i64>,
         f: UpdateFn,
     ) -> StoreResult<Stored> {
-        let (dir, id) = (directory.to_owned(), id.to_owned());
+        let id = id.to_owned();
         let reg = self.registry().clone();
-        let known = self.key_shelf().get(&dir);
-        let (stored, learned) = self
-            .run_write_refusing_first(dir.clone(), move |c| {
-                let ds = settings::DirSettings::new(&dir).with_known_keys(known);
-                let stored = resources::update(c, &reg, &ds, kind, &id, if_match, f)?;
-                ds.flush_counts(c)?;
-                Ok((stored, ds.learned_keys()))
-            })
-            .await?;
-        self.key_shelf().publish(directory, learned);
-        Ok(stored)
+        resource_write(self, directory, move |c, ds| {
+            resources::update(c, &reg, ds, kind, &id, if_match, f)
+        })
+        .await
     }
 
     async fn delete(
@@ -137,19 +145,12 @@ impl<T: SqlStore> ResourceStore for T {
         id: &str,
         if_match: Option<i64>,
     ) -> StoreResult<()> {
-        let (dir, id) = (directory.to_owned(), id.to_owned());
+        let id = id.to_owned();
         let reg = self.registry().clone();
-        let known = self.key_shelf().get(&dir);
-        let learned = self
-            .run_write_refusing_first(dir.clone(), move |c| {
-                let ds = settings::DirSettings::new(&dir).with_known_keys(known);
-                resources::delete(c, &reg, &ds, kind, &id, if_match)?;
-                ds.flush_counts(c)?;
-                Ok(ds.learned_keys())
-            })
-            .await?;
-        self.key_shelf().publish(directory, learned);
-        Ok(())
+        resource_write(self, directory, move |c, ds| {
+            resources::delete(c, &reg, ds, kind, &id, if_match)
+        })
+        .await
     }
 
     async fn list(&self, directory: &str, query: ListQuery) -> StoreResult<ListResult> {
@@ -276,14 +277,13 @@ impl<T: SqlStore> DirectoryStore for T {
     }
 
     async fn delete_directory(&self, actor: &Actor, id: &str) -> StoreResult<bool> {
-        let directory_id = id;
-        let (actor, id) = (actor.clone(), id.to_owned());
+        let (actor, dir) = (actor.clone(), id.to_owned());
         let deleted = self
-            .run_write(Some(id.clone()), move |c| {
-                directory_api::delete(c, &actor, &id)
+            .run_write(Some(dir.clone()), move |c| {
+                directory_api::delete(c, &actor, &dir)
             })
             .await?;
-        self.key_shelf().forget(directory_id);
+        self.key_shelf().forget(id);
         Ok(deleted)
     }
 
