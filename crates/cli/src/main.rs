@@ -156,7 +156,8 @@ async fn main() -> Result<()> {
         other => other,
     };
     startup::start(&settings.log())?;
-    let opened = commands::open(&settings).await?;
+    let serving = matches!(command, Command::Serve(_));
+    let opened = commands::open(&settings, serving).await?;
     let store = opened.store.as_ref();
     match command {
         Command::Serve(_) => {

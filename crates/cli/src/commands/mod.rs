@@ -33,7 +33,11 @@ pub struct Opened {
     pub secret_key: Option<SecretKey>,
 }
 
-pub async fn open(settings: &Settings) -> Result<Opened> {
+/// `serving`: whether this process is the server, the one that rebuilds the
+/// attribute index when the configured schemas changed. Other commands may
+/// run without the server's configuration (its extensions) and leave the
+/// index as the server built it.
+pub async fn open(settings: &Settings, serving: bool) -> Result<Opened> {
     let server = &settings.server;
     let reg = Arc::new(build_registry(server)?);
     let secret_key = settings.secret_key()?;
@@ -45,6 +49,7 @@ pub async fn open(settings: &Settings) -> Result<Opened> {
             opts.list.cursor_timeout_secs = server.cursor_timeout_secs;
             opts.secret_key = secret_key.clone();
             opts.statement_timeout = Some(statement_timeout);
+            opts.ensure_index = serving;
             Arc::new(
                 SqliteStore::open(opts, reg.clone())
                     .with_context(|| format!("opening {}", settings.database_url()))?,
@@ -56,6 +61,7 @@ pub async fn open(settings: &Settings) -> Result<Opened> {
             opts.secret_key = secret_key.clone();
             opts.pool_size = settings.database_pool_size();
             opts.statement_timeout = Some(statement_timeout);
+            opts.ensure_index = serving;
             Arc::new(
                 PgStore::connect(opts, reg.clone())
                     .await

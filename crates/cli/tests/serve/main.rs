@@ -16,6 +16,7 @@ mod config;
 mod custom_attributes;
 mod google;
 mod healthcheck;
+mod index;
 mod limits;
 mod logs;
 mod portal;

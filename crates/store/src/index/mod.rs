@@ -416,8 +416,10 @@ pub fn fingerprint(reg: &SchemaRegistry) -> i64 {
 }
 
 /// Rebuilds the index when it was built for other schemas (or never, as
-/// after the migration that created it). Runs inside the caller's transaction.
-pub fn ensure(c: &dyn Db, reg: &SchemaRegistry) -> StoreResult<bool> {
+/// after the migration that created it). Runs inside the caller's
+/// transaction. Returns how many resources a rebuild indexed, `None` when
+/// the index was up to date.
+pub fn ensure(c: &dyn Db, reg: &SchemaRegistry) -> StoreResult<Option<u64>> {
     let want = fingerprint(reg);
     let have: Option<i64> = crate::db::scalar(
         c,
@@ -425,9 +427,18 @@ pub fn ensure(c: &dyn Db, reg: &SchemaRegistry) -> StoreResult<bool> {
         vals![FINGERPRINT_KEY],
     )?;
     if have == Some(want) {
-        return Ok(false);
+        return Ok(None);
     }
-    rebuild(c, reg)?;
+    let started = std::time::Instant::now();
+    let indexed = rebuild(c, reg)?;
+    if indexed > 0 {
+        // The server answers nothing meanwhile: minutes at a million users.
+        tracing::info!(
+            resources = indexed,
+            took_s = started.elapsed().as_secs(),
+            "rebuilt the attribute index for the configured schemas"
+        );
+    }
     c.exec(
         "DELETE FROM store_meta WHERE key = ?",
         vals![FINGERPRINT_KEY],
@@ -436,15 +447,17 @@ pub fn ensure(c: &dyn Db, reg: &SchemaRegistry) -> StoreResult<bool> {
         "INSERT INTO store_meta (key, value) VALUES (?, ?)",
         vals![FINGERPRINT_KEY, want],
     )?;
-    Ok(true)
+    Ok(Some(indexed))
 }
 
-/// Builds the whole index anew from the documents, in pages of resources.
-fn rebuild(c: &dyn Db, reg: &SchemaRegistry) -> StoreResult<()> {
+/// Builds the whole index anew from the documents, in pages of resources;
+/// returns how many it indexed.
+fn rebuild(c: &dyn Db, reg: &SchemaRegistry) -> StoreResult<u64> {
     text::clear(c)?;
     c.exec("DELETE FROM attr_index", &[])?;
     let mut caches: HashMap<String, KeyCache> = HashMap::new();
     let mut after = i64::MIN;
+    let mut indexed = 0;
     loop {
         let rows = c.query(
             "SELECT r, directory_id, rtype, doc FROM resources WHERE r > ? ORDER BY r LIMIT 1000",
@@ -454,6 +467,7 @@ fn rebuild(c: &dyn Db, reg: &SchemaRegistry) -> StoreResult<()> {
             break;
         };
         after = last.get(0)?;
+        indexed += rows.len() as u64;
         for row in rows {
             let r: i64 = row.get(0)?;
             let dir: String = row.get(1)?;
@@ -469,7 +483,7 @@ fn rebuild(c: &dyn Db, reg: &SchemaRegistry) -> StoreResult<()> {
             text::flush(c)?;
         }
     }
-    Ok(())
+    Ok(indexed)
 }
 
 /// The number a new resource gets: SQLite's writer is alone, so the next

@@ -72,9 +72,15 @@ impl Analyzer {
             return;
         }
         let pending = self.counts.pending.fetch_add(rows, Ordering::Relaxed) + rows;
-        let due = MIN_ROWS.max(self.counts.analyzed.load(Ordering::Relaxed) / 10);
-        if pending >= due
-            && !self.counts.queued.swap(true, Ordering::Relaxed)
+        if pending >= MIN_ROWS.max(self.counts.analyzed.load(Ordering::Relaxed) / 10) {
+            self.due();
+        }
+    }
+
+    /// Asks for an analysis, whatever this process wrote: also after writes
+    /// it does not count, such as rebuilding the attribute index.
+    pub fn due(&self) {
+        if !self.counts.queued.swap(true, Ordering::Relaxed)
             && let Ok(wake) = self.wake.lock()
         {
             let _ = wake.send(());

@@ -635,8 +635,13 @@ impl r2d2::ManageConnection for Manager {
         // Custom plans always: a generic plan cannot see a filter's values,
         // and for `co` it reads a whole directory's values where the custom
         // plan reads a trigram index (docs/benchmarks.md, PostgreSQL at scale).
+        // No JIT: every statement here is an index lookup or a count, and a
+        // statement reaches JIT's cost threshold only when the planner
+        // overestimates it; compiling then took 177 ms of a 218 ms page
+        // whose rows took 0.1 ms (1,000,000 users).
         client.batch_execute(
-            "SET client_min_messages TO warning; SET plan_cache_mode TO force_custom_plan",
+            "SET client_min_messages TO warning; SET plan_cache_mode TO force_custom_plan; \
+             SET jit = off",
         )?;
         if let Some(schema) = &self.schema {
             let quoted = schema.replace('"', "");
@@ -693,7 +698,11 @@ pub fn migrate(conn: &PgConn) -> StoreResult<()> {
 /// Fills the attribute index after the migration that made it, or anew when
 /// the schemas changed since it was built; under the migration lock, so one
 /// instance does it.
-pub fn ensure_index(conn: &PgConn, reg: &roster_scim::schema::SchemaRegistry) -> StoreResult<()> {
+/// Returns how many resources a rebuild indexed (see [`crate::index::ensure`]).
+pub fn ensure_index(
+    conn: &PgConn,
+    reg: &roster_scim::schema::SchemaRegistry,
+) -> StoreResult<Option<u64>> {
     conn.begin()?;
     let result = conn
         .exec(
@@ -707,7 +716,7 @@ pub fn ensure_index(conn: &PgConn, reg: &roster_scim::schema::SchemaRegistry) ->
             let _ = conn.batch("ROLLBACK");
         }
     }
-    result.map(|_| ())
+    result
 }
 
 fn migrate_in_transaction(conn: &PgConn) -> StoreResult<()> {

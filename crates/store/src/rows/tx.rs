@@ -401,8 +401,8 @@ mod tests {
         put(&mut tx, &ann.id, changed);
         assert_eq!(index_rows(&c), writes_before_rebuild);
         // A rebuild from the documents finds exactly what was maintained.
-        assert!(crate::index::ensure(&c, &reg).unwrap());
-        assert!(!crate::index::ensure(&c, &reg).unwrap());
+        assert!(crate::index::ensure(&c, &reg).unwrap().is_some());
+        assert!(crate::index::ensure(&c, &reg).unwrap().is_none());
         assert_eq!(index_rows(&c), writes_before_rebuild);
         assert_eq!(text_rows(&c), 7);
         assert_eq!(searched(&c, &dir, "title", "hie"), 1);

@@ -385,7 +385,7 @@ mod tests {
             .unwrap();
         assert_eq!(tables, 0, "resource_values and its indexes are gone");
         let reg = roster_scim::schema::SchemaRegistry::core();
-        assert!(crate::index::ensure(&c, &reg).unwrap());
+        assert!(crate::index::ensure(&c, &reg).unwrap().is_some());
         let rt = reg.resource_type("User").unwrap();
         let f = roster_scim::filter::parse_filter(r#"emails.value eq "ANN@x.io""#).unwrap();
         let f = roster_scim::filter::check_filter(&reg, rt, &f).unwrap();

@@ -51,6 +51,12 @@ pub struct SqliteOptions {
     /// (`crate::index::text::FLUSH_ROWS` unless a test wants both kinds of
     /// rows in a small directory).
     pub text_flush_rows: i64,
+    /// Whether opening rebuilds the attribute index when it was built for
+    /// other schemas ([`crate::index::ensure`]). Only the server should: a
+    /// command run without the server's configuration (`roster token issue`
+    /// without `--config`) would otherwise drop the extension attributes
+    /// from the index under the running server.
+    pub ensure_index: bool,
 }
 
 impl SqliteOptions {
@@ -63,6 +69,7 @@ impl SqliteOptions {
             secret_key: None,
             statement_timeout: None,
             text_flush_rows: crate::index::text::FLUSH_ROWS,
+            ensure_index: true,
         }
     }
 }
@@ -120,9 +127,11 @@ impl SqliteStore {
         conn::migrate(&mut writer)?;
         // Fills the attribute index after the migration that made it, or
         // anew when the schemas changed since it was built.
-        let tx = writer.transaction().db()?;
-        crate::index::ensure(&*tx, &reg)?;
-        tx.commit().db()?;
+        if options.ensure_index {
+            let tx = writer.transaction().db()?;
+            crate::index::ensure(&*tx, &reg)?;
+            tx.commit().db()?;
+        }
         checkpoint::start(&mut writer, &options.path)?;
         let readers = ReadPool::start(
             &options.path,
