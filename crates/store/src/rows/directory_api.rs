@@ -21,7 +21,7 @@ use crate::directory_api::{
 use crate::events::{self, GroupRef};
 use crate::index::entries::{CUT, text_key};
 use crate::model::{Actor, Directory, DirectoryAttrs, DirectoryChange, Kind, Stored, TokenInfo};
-use crate::sql::compile::value_lookup;
+use crate::sql::compile::{key_subquery, value_lookup};
 use crate::{StoreResult, now_ms, vals};
 
 /// A row of `STORED_COLUMNS` followed by the directory id.
@@ -623,9 +623,7 @@ fn users_statement(d: Dialect, dir: &str, q: &UserQuery) -> (String, Vec<Val>) {
         let marks: Vec<String> = (first..first + 4).map(|i| format!("?{i}")).collect();
         sql.push_str(" AND ");
         sql.push_str(&value_lookup(
-            &marks[0],
-            &marks[1],
-            &marks[2],
+            &key_subquery(&marks[0], &marks[1], &marks[2]),
             &format!("v = {}", marks[3]),
         ));
         if folded.chars().count() > CUT {

@@ -24,6 +24,8 @@ use roster_scim::schema::{AttrType, ResourceType};
 use roster_scim::sort::SortKey;
 use roster_scim::{Result, ScimError};
 
+use std::collections::HashMap;
+
 use crate::db::{Dialect, Val};
 use crate::index::entries::{CUT, attr_path, text_key};
 use crate::model::Kind;
@@ -55,16 +57,27 @@ impl From<&SqlParam> for Val {
 /// providers look users up by.
 const INDEXED_VALUES: &[(&str, &str)] = &[("emails", "value"), ("phoneNumbers", "value")];
 
-/// `r.id IN (…)`: the resources with an `attr_index` entry of the key named by
-/// the placeholders `dir`, `rtype` and `path` whose `v` meets `cond`. By id,
-/// not by number: with `r.r IN (…)` and a page ordered by id, SQLite walks
-/// the whole directory in id order to skip the sort, while a list of ids
-/// drives `resources_by_type` in that very order.
-pub(crate) fn value_lookup(dir: &str, rtype: &str, path: &str, cond: &str) -> String {
+/// One directory's attribute keys (`attr_keys`) of one resource type, by
+/// path, read in the statement's snapshot: a list that has them writes each
+/// key as a constant, which the planner sees (see [`Compiler::with_keys`]).
+pub type PathKeys = HashMap<String, i64>;
+
+/// `(SELECT k …)`: the key named by the placeholders `dir`, `rtype` and `path`.
+pub(crate) fn key_subquery(dir: &str, rtype: &str, path: &str) -> String {
+    format!(
+        "(SELECT k FROM attr_keys WHERE directory_id = {dir} AND rtype = {rtype} AND path = {path})"
+    )
+}
+
+/// `r.id IN (…)`: the resources with an `attr_index` entry of the key `key`
+/// (a constant or [`key_subquery`]) whose `v` meets `cond`. By id, not by
+/// number: with `r.r IN (…)` and a page ordered by id, SQLite walks the whole
+/// directory in id order to skip the sort, while a list of ids drives
+/// `resources_by_type` in that very order.
+pub(crate) fn value_lookup(key: &str, cond: &str) -> String {
     format!(
         "r.id IN (SELECT m.id FROM attr_index JOIN resources m ON m.r = attr_index.r \
-         WHERE attr_index.k = (SELECT k FROM attr_keys WHERE directory_id = {dir} \
-         AND rtype = {rtype} AND path = {path}) AND {cond})"
+         WHERE attr_index.k = {key} AND {cond})"
     )
 }
 
@@ -121,6 +134,8 @@ pub struct Compiler<'a> {
     /// Judging rows a candidate set already chose: each row's own values
     /// decide, with no lookup of the attribute's every value beside them.
     rechecking: bool,
+    /// The directory's keys, when the caller read them: see [`Compiler::key`].
+    keys: Option<&'a PathKeys>,
 }
 
 /// An ORDER BY for a sort attribute, plus the SQL for the key tuple used by cursors.
@@ -142,7 +157,33 @@ impl<'a> Compiler<'a> {
             first_param,
             dialect: Dialect::Sqlite,
             rechecking: false,
+            keys: None,
         }
+    }
+
+    /// Writes each attribute key as a constant from `keys` (every key of the
+    /// directory and resource type, read in the snapshot the SQL will run
+    /// in), and a path without one as `NULL`, which matches nothing. A
+    /// subquery on `attr_keys` hides the key from PostgreSQL's planner: it
+    /// then guesses a key's entries, and guessed a million for one that
+    /// does not exist.
+    pub fn with_keys(mut self, keys: &'a PathKeys) -> Self {
+        self.keys = Some(keys);
+        self
+    }
+
+    /// The key of `path` in this compiler's directory and resource type: a
+    /// constant from [`Compiler::with_keys`], or else a subquery.
+    fn key(&mut self, path: &str) -> String {
+        if let Some(keys) = self.keys {
+            return keys
+                .get(path)
+                .map_or_else(|| "NULL".to_owned(), i64::to_string);
+        }
+        let dir = self.bind(SqlParam::Text(self.directory.clone()));
+        let rtype = self.bind(SqlParam::Int(self.kind.code()));
+        let path = self.bind(SqlParam::Text(path.to_owned()));
+        key_subquery(&dir, &rtype, &path)
     }
 
     /// Compiles the recheck of a candidate set's few rows: a lookup of every
@@ -347,10 +388,8 @@ impl<'a> Compiler<'a> {
 
     /// [`value_lookup`] of `path` in this compiler's directory and resource type.
     fn indexed_lookup(&mut self, path: &str, cond: &str) -> String {
-        let dir = self.bind(SqlParam::Text(self.directory.clone()));
-        let rtype = self.bind(SqlParam::Int(self.kind.code()));
-        let path = self.bind(SqlParam::Text(path.to_owned()));
-        value_lookup(&dir, &rtype, &path, cond)
+        let key = self.key(path);
+        value_lookup(&key, cond)
     }
 
     /// A comparison: of every value of the attribute in the documents, or of

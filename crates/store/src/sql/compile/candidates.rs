@@ -218,6 +218,7 @@ impl Compiler<'_> {
         for x in operands {
             let mut c = Compiler::new(self.rt, self.kind, &self.directory, self.first_param)
                 .with_dialect(self.dialect);
+            c.keys = self.keys;
             let Some(set) = c.set(x, pairs) else {
                 continue;
             };
@@ -376,10 +377,14 @@ impl Compiler<'_> {
         named || (!rows && self.column_source(name, a.sub.as_deref()).is_none())
     }
 
-    /// `(SELECT k …)`: the key of a path in this directory.
+    /// The key of a path in this directory: a constant, or a subquery on the
+    /// directory and type every statement binds (`?1`, `?2`).
     fn key_sql(&mut self, path: String) -> String {
+        if self.keys.is_some() {
+            return self.key(&path);
+        }
         let p = self.bind(SqlParam::Text(path));
-        format!("(SELECT k FROM attr_keys WHERE directory_id = ?1 AND rtype = ?2 AND path = {p})")
+        super::key_subquery("?1", "?2", &p)
     }
 
     fn lookup(&mut self, a: &AttrRef, cond: &str, pairs: bool) -> String {
@@ -404,16 +409,34 @@ impl Compiler<'_> {
             // The element itself (when it gave no sub-attribute entry) or
             // any of its sub-attributes: see `index::entries`.
             let path = attr_path(a.extension.as_deref(), &a.attr, None);
-            let own = self.bind(SqlParam::Text(path.clone()));
-            let low = self.bind(SqlParam::Text(format!("{path}.")));
-            let high = self.bind(SqlParam::Text(format!("{path}/")));
+            let (low, high) = (format!("{path}."), format!("{path}/"));
             let cols = if pairs { "r, e" } else { "r" };
+            let keys = match self.keys {
+                Some(keys) => {
+                    let mut ks: Vec<String> = keys
+                        .iter()
+                        .filter(|(p, _)| **p == path || (**p > low && **p < high))
+                        .map(|(_, k)| k.to_string())
+                        .collect();
+                    ks.sort();
+                    if ks.is_empty() {
+                        "NULL".to_owned()
+                    } else {
+                        ks.join(", ")
+                    }
+                }
+                None => {
+                    let own = self.bind(SqlParam::Text(path.clone()));
+                    let low = self.bind(SqlParam::Text(low));
+                    let high = self.bind(SqlParam::Text(high));
+                    format!(
+                        "SELECT k FROM attr_keys WHERE directory_id = ?1 AND rtype = ?2 \
+                         AND (path = {own} OR (path > {low} AND path < {high}))"
+                    )
+                }
+            };
             return Some(Set::of(
-                format!(
-                    "SELECT {cols} FROM attr_index WHERE k IN (SELECT k FROM attr_keys \
-                     WHERE directory_id = ?1 AND rtype = ?2 \
-                     AND (path = {own} OR (path > {low} AND path < {high})))"
-                ),
+                format!("SELECT {cols} FROM attr_index WHERE k IN ({keys})"),
                 true,
             ));
         }
