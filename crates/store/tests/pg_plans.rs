@@ -543,3 +543,110 @@ fn a_long_substring_gives_the_trigram_index_its_head() {
         );
     }
 }
+
+/// With the directory's keys written as constants (`Compiler::with_keys`,
+/// as a list compiles), the planner sees each key: right after a load,
+/// before any ANALYZE and with sequential scans allowed, a lookup reads
+/// `attr_index_lookup` for its key, and a path nobody has (so no key) is an
+/// empty result decided at planning, reading no index at all.
+#[test]
+fn constant_keys_read_the_attribute_index_before_any_analyze() {
+    let Some(schema) = Schema::create() else {
+        return;
+    };
+    let (reg, dir) = plans_directory(&schema);
+    let name = schema.name().to_owned();
+    let code = Kind::User.code();
+    let search_path = format!("SET search_path TO \"{name}\", public");
+    let keys: roster_store::sql::compile::PathKeys = {
+        let (dir, search_path) = (dir.clone(), search_path.clone());
+        roster_testkit::pg::with_client(schema.database_url(), move |c| {
+            c.batch_execute(&search_path).unwrap();
+            c.execute(
+                "INSERT INTO resources (id, r, directory_id, rtype, name_key, display, doc, version, created, last_modified)
+                 SELECT 'u' || g, g, $1, $2, 'user' || g, 'User ' || g, '{}', 1, 0, 0
+                 FROM generate_series(1, 30000) g",
+                &[&dir, &code],
+            )
+            .unwrap();
+            c.execute(
+                "INSERT INTO attr_keys (directory_id, rtype, path) VALUES ($1, $2, 'title')",
+                &[&dir, &code],
+            )
+            .unwrap();
+            c.batch_execute(
+                "INSERT INTO attr_index (k, e, r, v)
+                 SELECT (SELECT k FROM attr_keys WHERE path = 'title'), 0, g, 't' || (g % 300)
+                 FROM generate_series(1, 30000) g",
+            )
+            .unwrap();
+            c.query(
+                "SELECT path, k::bigint FROM attr_keys WHERE directory_id = $1 AND rtype = $2",
+                &[&dir, &code],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1)))
+            .collect()
+        })
+    };
+    let user = reg.resource_type("User").unwrap();
+    let queries: Vec<(String, String)> = [
+        r#"title eq "t1""#,
+        r#"title gt "t2""#,
+        r#"title sw "t1""#,
+        "nickName pr",
+        r#"nickName eq "x""#,
+    ]
+    .iter()
+    .map(|f| {
+        let parsed = roster_scim::filter::parse_filter(f).unwrap();
+        let checked = roster_scim::filter::check_filter(&reg, user, &parsed).unwrap();
+        let mut c = roster_store::sql::Compiler::new(user, Kind::User, &dir, 3)
+            .with_dialect(roster_store::db::Dialect::Postgres)
+            .with_keys(&keys);
+        let cand = c.candidates(&checked).unwrap();
+        // The bounded count `rows::list` runs first.
+        let sql = format!(
+            "SELECT count(*) FROM (SELECT 1 FROM ({}) AS c LIMIT 2000) AS b",
+            cand.sql
+        );
+        (
+            f.to_string(),
+            inline_numbered(&sql, &literals(&dir, c.params())),
+        )
+    })
+    .collect();
+    let plans = roster_testkit::pg::with_client(schema.database_url(), move |c| {
+        c.batch_execute(&search_path).unwrap();
+        queries
+            .iter()
+            .map(|(f, sql)| {
+                let plan: Vec<String> = c
+                    .query(&format!("EXPLAIN {sql}"), &[])
+                    .unwrap()
+                    .iter()
+                    .map(|r| r.get::<_, String>(0))
+                    .collect();
+                (f.clone(), plan.join("\n"))
+            })
+            .collect::<Vec<_>>()
+    });
+    for (f, plan) in plans {
+        assert!(
+            !plan.contains("attr_keys") && !plan.contains("Seq Scan"),
+            "{f} looks its key up or scans:\n{plan}"
+        );
+        if f.starts_with("nickName") {
+            assert!(
+                plan.contains("One-Time Filter: false") && !plan.contains("attr_index"),
+                "{f} has no key, so no entries to read:\n{plan}"
+            );
+        } else {
+            assert!(
+                plan.contains("attr_index_lookup"),
+                "{f} does not read its key's entries:\n{plan}"
+            );
+        }
+    }
+}

@@ -36,7 +36,8 @@
 //!   `displayName` are in `attr_index` too.
 //!
 //! The SQL binds the directory as `?1` and the resource type as `?2`, as
-//! the list query does.
+//! the list query does; with the keys given ([`Compiler::with_keys`]) a
+//! lookup names its key as a constant and may use neither.
 
 mod columns;
 
