@@ -90,7 +90,7 @@ impl KeyShelf {
 /// the database at the first path the shelf lacks, added to as new paths
 /// appear), and the text values whose value row it has seen to (SQLite).
 #[derive(Default)]
-pub struct KeyCache {
+pub struct IndexMemo {
     known: Option<Arc<DirKeys>>,
     keys: RefCell<Option<DirKeys>>,
     /// Text values, by key, that have a row in `attr_text_values` (this
@@ -110,10 +110,10 @@ pub struct KeyCache {
 /// The most text values a transaction remembers having seen to.
 const SEEN_VALUES: usize = 100_000;
 
-impl KeyCache {
+impl IndexMemo {
     /// A cache that starts from the keys of the shelf.
     pub fn starting_from(known: Option<Arc<DirKeys>>) -> Self {
-        KeyCache {
+        IndexMemo {
             known,
             ..Default::default()
         }
@@ -244,7 +244,7 @@ fn keeps_text_rows(c: &dyn Db) -> bool {
 /// few statements at a time ([`RowsInsert`]).
 pub fn insert(
     c: &dyn Db,
-    keys: &KeyCache,
+    keys: &IndexMemo,
     dir: &str,
     kind: Kind,
     r: i64,
@@ -322,7 +322,7 @@ static INDEX_INSERT: std::sync::LazyLock<RowsInsert> = std::sync::LazyLock::new(
 /// Deletes entries of resource `r`, each by its primary key.
 pub fn remove(
     c: &dyn Db,
-    keys: &KeyCache,
+    keys: &IndexMemo,
     dir: &str,
     kind: Kind,
     r: i64,
@@ -455,7 +455,7 @@ pub fn ensure(c: &dyn Db, reg: &SchemaRegistry) -> StoreResult<Option<u64>> {
 fn rebuild(c: &dyn Db, reg: &SchemaRegistry) -> StoreResult<u64> {
     text::clear(c)?;
     c.exec("DELETE FROM attr_index", &[])?;
-    let mut caches: HashMap<String, KeyCache> = HashMap::new();
+    let mut caches: HashMap<String, IndexMemo> = HashMap::new();
     let mut after = i64::MIN;
     let mut indexed = 0;
     loop {

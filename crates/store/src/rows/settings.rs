@@ -17,7 +17,7 @@ pub struct DirSettings {
     dir: String,
     loaded: OnceCell<DirectorySettings>,
     /// The directory's attribute keys (`attr_keys`), read at first use.
-    keys: crate::index::KeyCache,
+    keys: crate::index::IndexMemo,
     counts: super::counts::Pending,
 }
 
@@ -33,7 +33,7 @@ impl DirSettings {
 
     /// Starts from the attribute keys on the store's shelf (`index::KeyShelf`).
     pub fn with_known_keys(mut self, known: Option<std::sync::Arc<crate::index::DirKeys>>) -> Self {
-        self.keys = crate::index::KeyCache::starting_from(known);
+        self.keys = crate::index::IndexMemo::starting_from(known);
         self
     }
 
@@ -48,7 +48,7 @@ impl DirSettings {
     }
 
     /// The directory's attribute keys, for writing index rows.
-    pub fn index_keys(&self) -> &crate::index::KeyCache {
+    pub fn index_keys(&self) -> &crate::index::IndexMemo {
         &self.keys
     }
 
