@@ -712,3 +712,38 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn equal_values_of_a_multi_valued_attribute_are_kept_once_few_or_many() {
+    // A few: the same email twice, its sub-attributes in another order.
+    let v = user(json!({
+        "userName": "ada",
+        "emails": [
+            {"value": "ada@example.com", "type": "work"},
+            {"type": "work", "value": "ada@example.com"},
+            {"value": "ada@example.org", "type": "home"},
+        ],
+    }))
+    .unwrap();
+    let emails = v["emails"].as_array().unwrap();
+    assert_eq!(emails.len(), 2, "{emails:?}");
+    assert_eq!(emails[1]["value"], "ada@example.org");
+
+    // Many (more than FEW_VALUES): every value twice.
+    let numbers: Vec<Value> = (0..2 * (FEW_VALUES + 4))
+        .map(|i| json!({"value": format!("+1 555 {:04}", i % (FEW_VALUES + 4))}))
+        .collect();
+    let v = user(json!({"userName": "ada", "phoneNumbers": numbers})).unwrap();
+    let kept: Vec<&str> = v["phoneNumbers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(kept.len(), FEW_VALUES + 4, "{kept:?}");
+    assert_eq!(kept[0], "+1 555 0000");
+    assert_eq!(
+        kept[FEW_VALUES + 3],
+        format!("+1 555 {:04}", FEW_VALUES + 3)
+    );
+}
