@@ -125,6 +125,45 @@ fn inline_numbered(sql: &str, literals: &[String]) -> String {
     out
 }
 
+/// 30,000 users of `dir` with one of 300 titles each in `attr_index`
+/// (`t0` … `t299`), and no statistics.
+fn titles(c: &mut postgres::Client, dir: &str, code: i64) {
+    c.execute(
+        "INSERT INTO resources (id, r, directory_id, rtype, name_key, display, doc, version, created, last_modified)
+         SELECT 'u' || g, g, $1, $2, 'user' || g, 'User ' || g, '{}', 1, 0, 0
+         FROM generate_series(1, 30000) g",
+        &[&dir, &code],
+    )
+    .unwrap();
+    c.execute(
+        "INSERT INTO attr_keys (directory_id, rtype, path) VALUES ($1, $2, 'title')",
+        &[&dir, &code],
+    )
+    .unwrap();
+    c.batch_execute(
+        "INSERT INTO attr_index (k, e, r, v)
+         SELECT (SELECT k FROM attr_keys WHERE path = 'title'), 0, g, 't' || (g % 300)
+         FROM generate_series(1, 30000) g",
+    )
+    .unwrap();
+}
+
+/// Each (filter, SQL) with the plan `EXPLAIN` gives.
+fn explain_each(c: &mut postgres::Client, queries: &[(String, String)]) -> Vec<(String, String)> {
+    queries
+        .iter()
+        .map(|(f, sql)| {
+            let plan: Vec<String> = c
+                .query(&format!("EXPLAIN {sql}"), &[])
+                .unwrap()
+                .iter()
+                .map(|r| r.get::<_, String>(0))
+                .collect();
+            (f.clone(), plan.join("\n"))
+        })
+        .collect()
+}
+
 /// Right after a load, before any ANALYZE, the selective list query of each
 /// operator and kind of attribute reads attr_index and fetches resources by
 /// number: PostgreSQL never scans the resources table for it.
@@ -167,36 +206,8 @@ fn selective_filters_read_the_attribute_index_before_any_analyze() {
     let plans = roster_testkit::pg::with_client(schema.database_url(), move |c| {
         c.batch_execute(&format!("SET search_path TO \"{name}\", public"))
             .unwrap();
-        c.execute(
-            "INSERT INTO resources (id, r, directory_id, rtype, name_key, display, doc, version, created, last_modified)
-             SELECT 'u' || g, g, $1, $2, 'user' || g, 'User ' || g, '{}', 1, 0, 0
-             FROM generate_series(1, 30000) g",
-            &[&dir, &code],
-        )
-        .unwrap();
-        c.execute(
-            "INSERT INTO attr_keys (directory_id, rtype, path) VALUES ($1, $2, 'title')",
-            &[&dir, &code],
-        )
-        .unwrap();
-        c.batch_execute(
-            "INSERT INTO attr_index (k, e, r, v)
-             SELECT (SELECT k FROM attr_keys WHERE path = 'title'), 0, g, 't' || (g % 300)
-             FROM generate_series(1, 30000) g",
-        )
-        .unwrap();
-        queries
-            .iter()
-            .map(|(f, sql)| {
-                let plan: Vec<String> = c
-                    .query(&format!("EXPLAIN {sql}"), &[])
-                    .unwrap()
-                    .iter()
-                    .map(|r| r.get::<_, String>(0))
-                    .collect();
-                (f.clone(), plan.join("\n"))
-            })
-            .collect::<Vec<_>>()
+        titles(c, &dir, code);
+        explain_each(c, &queries)
     });
     for (f, plan) in plans {
         assert!(
@@ -562,24 +573,7 @@ fn constant_keys_read_the_attribute_index_before_any_analyze() {
         let (dir, search_path) = (dir.clone(), search_path.clone());
         roster_testkit::pg::with_client(schema.database_url(), move |c| {
             c.batch_execute(&search_path).unwrap();
-            c.execute(
-                "INSERT INTO resources (id, r, directory_id, rtype, name_key, display, doc, version, created, last_modified)
-                 SELECT 'u' || g, g, $1, $2, 'user' || g, 'User ' || g, '{}', 1, 0, 0
-                 FROM generate_series(1, 30000) g",
-                &[&dir, &code],
-            )
-            .unwrap();
-            c.execute(
-                "INSERT INTO attr_keys (directory_id, rtype, path) VALUES ($1, $2, 'title')",
-                &[&dir, &code],
-            )
-            .unwrap();
-            c.batch_execute(
-                "INSERT INTO attr_index (k, e, r, v)
-                 SELECT (SELECT k FROM attr_keys WHERE path = 'title'), 0, g, 't' || (g % 300)
-                 FROM generate_series(1, 30000) g",
-            )
-            .unwrap();
+            titles(c, &dir, code);
             c.query(
                 "SELECT path, k::bigint FROM attr_keys WHERE directory_id = $1 AND rtype = $2",
                 &[&dir, &code],
@@ -619,18 +613,7 @@ fn constant_keys_read_the_attribute_index_before_any_analyze() {
     .collect();
     let plans = roster_testkit::pg::with_client(schema.database_url(), move |c| {
         c.batch_execute(&search_path).unwrap();
-        queries
-            .iter()
-            .map(|(f, sql)| {
-                let plan: Vec<String> = c
-                    .query(&format!("EXPLAIN {sql}"), &[])
-                    .unwrap()
-                    .iter()
-                    .map(|r| r.get::<_, String>(0))
-                    .collect();
-                (f.clone(), plan.join("\n"))
-            })
-            .collect::<Vec<_>>()
+        explain_each(c, &queries)
     });
     for (f, plan) in plans {
         assert!(
