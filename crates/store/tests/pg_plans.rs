@@ -125,27 +125,18 @@ fn inline_numbered(sql: &str, literals: &[String]) -> String {
     out
 }
 
-/// 30,000 users of `dir` with one of 300 titles each in `attr_index`
-/// (`t0` … `t299`), and no statistics.
+/// 30,000 users of `dir` (user `g`: name `user<g>`, external id `x<g>`,
+/// created and modified at `g`) with one of 300 titles each in
+/// `attr_index` (`t0` … `t299`), and no statistics.
 fn titles(c: &mut postgres::Client, dir: &str, code: i64) {
     c.execute(
-        "INSERT INTO resources (id, r, directory_id, rtype, name_key, display, doc, version, created, last_modified)
-         SELECT 'u' || g, g, $1, $2, 'user' || g, 'User ' || g, '{}', 1, 0, 0
+        "INSERT INTO resources (id, r, directory_id, rtype, name_key, display, external_id, doc, version, created, last_modified)
+         SELECT 'u' || g, g, $1, $2, 'user' || g, 'User ' || g, 'x' || g, '{}', 1, g, g
          FROM generate_series(1, 30000) g",
         &[&dir, &code],
     )
     .unwrap();
-    c.execute(
-        "INSERT INTO attr_keys (directory_id, rtype, path) VALUES ($1, $2, 'title')",
-        &[&dir, &code],
-    )
-    .unwrap();
-    c.batch_execute(
-        "INSERT INTO attr_index (k, e, r, v)
-         SELECT (SELECT k FROM attr_keys WHERE path = 'title'), 0, g, 't' || (g % 300)
-         FROM generate_series(1, 30000) g",
-    )
-    .unwrap();
+    index_values(c, dir, code, "title", "'t' || (g % 300)");
 }
 
 /// Each (filter, SQL) with the plan `EXPLAIN` gives.
@@ -310,18 +301,29 @@ fn the_compiled_email_lookup_reads_the_attribute_index_with_statistics() {
 /// Gives users 1 to 30,000 of `dir` the address `user<n>@example.com` in
 /// `attr_index` (`emails.value`), and analyzes.
 fn index_emails(c: &mut postgres::Client, dir: &str, code: i64) {
+    index_values(
+        c,
+        dir,
+        code,
+        "emails.value",
+        "'user' || g || '@example.com'",
+    );
+    c.batch_execute("ANALYZE").unwrap();
+}
+
+/// Gives users 1 to 30,000 of `dir` an entry of `path` in `attr_index`:
+/// `value`, SQL of the user's number `g`.
+fn index_values(c: &mut postgres::Client, dir: &str, code: i64, path: &str, value: &str) {
     c.execute(
-        "INSERT INTO attr_keys (directory_id, rtype, path) VALUES ($1, $2, 'emails.value')",
-        &[&dir, &code],
+        "INSERT INTO attr_keys (directory_id, rtype, path) VALUES ($1, $2, $3)",
+        &[&dir, &code, &path],
     )
     .unwrap();
-    c.batch_execute(
+    c.batch_execute(&format!(
         "INSERT INTO attr_index (k, e, r, v)
-         SELECT (SELECT k FROM attr_keys WHERE path = 'emails.value'), 0, g,
-                'user' || g || '@example.com'
-         FROM generate_series(1, 30000) g;
-         ANALYZE",
-    )
+         SELECT (SELECT k FROM attr_keys WHERE path = '{path}'), 0, g, {value}
+         FROM generate_series(1, 30000) g"
+    ))
     .unwrap();
 }
 
@@ -447,24 +449,7 @@ fn column_sets_search_their_index_and_complements_count_without_documents() {
     let plans = roster_testkit::pg::with_client(schema.database_url(), move |c| {
         c.batch_execute(&format!("SET search_path TO \"{name}\", public"))
             .unwrap();
-        c.execute(
-            "INSERT INTO resources (id, r, directory_id, rtype, name_key, display, external_id, doc, version, created, last_modified)
-             SELECT 'u' || g, g, $1, $2, 'user' || g, 'User ' || g, 'x' || g, '{}', 1, g, g
-             FROM generate_series(1, 30000) g",
-            &[&dir, &code],
-        )
-        .unwrap();
-        c.execute(
-            "INSERT INTO attr_keys (directory_id, rtype, path) VALUES ($1, $2, 'title')",
-            &[&dir, &code],
-        )
-        .unwrap();
-        c.batch_execute(
-            "INSERT INTO attr_index (k, e, r, v)
-             SELECT (SELECT k FROM attr_keys WHERE path = 'title'), 0, g, 't' || (g % 300)
-             FROM generate_series(1, 30000) g",
-        )
-        .unwrap();
+        titles(c, &dir, code);
         let explain = |c: &mut postgres::Client, analyzed: bool| {
             queries
                 .iter()
