@@ -75,14 +75,7 @@ async fn name_check_plan() {
         literals.push(format!("'{dir}'"));
         literals.push(Kind::User.code().to_string());
         let sql = inline(&roster_store::postgres::taken_names_sql(500), &literals);
-        let taken = c.query(&sql, &[]).unwrap().len();
-        let plan: Vec<String> = c
-            .query(&format!("EXPLAIN {sql}"), &[])
-            .unwrap()
-            .iter()
-            .map(|r| r.get::<_, String>(0))
-            .collect();
-        (taken, plan.join("\n"))
+        found_and_plan(c, &sql)
     })
     .await;
     let (taken, plan) = plan;
@@ -143,15 +136,7 @@ fn titles(c: &mut postgres::Client, dir: &str, code: i64) {
 fn explain_each(c: &mut postgres::Client, queries: &[(String, String)]) -> Vec<(String, String)> {
     queries
         .iter()
-        .map(|(f, sql)| {
-            let plan: Vec<String> = c
-                .query(&format!("EXPLAIN {sql}"), &[])
-                .unwrap()
-                .iter()
-                .map(|r| r.get::<_, String>(0))
-                .collect();
-            (f.clone(), plan.join("\n"))
-        })
+        .map(|(f, sql)| (f.clone(), plan_of(c, sql)))
         .collect()
 }
 
@@ -330,13 +315,18 @@ fn index_values(c: &mut postgres::Client, dir: &str, code: i64, path: &str, valu
 /// How many rows `sql` gives, and its plan.
 fn found_and_plan(c: &mut postgres::Client, sql: &str) -> (usize, String) {
     let found = c.query(sql, &[]).unwrap().len();
+    (found, plan_of(c, sql))
+}
+
+/// The plan `EXPLAIN` gives for `sql`, one line each.
+fn plan_of(c: &mut postgres::Client, sql: &str) -> String {
     let plan: Vec<String> = c
         .query(&format!("EXPLAIN {sql}"), &[])
         .unwrap()
         .iter()
         .map(|r| r.get::<_, String>(0))
         .collect();
-    (found, plan.join("\n"))
+    plan.join("\n")
 }
 
 /// SQL literals of the users of `dir` and then of `params`, in the order a
@@ -453,15 +443,7 @@ fn column_sets_search_their_index_and_complements_count_without_documents() {
         let explain = |c: &mut postgres::Client, analyzed: bool| {
             queries
                 .iter()
-                .map(|(f, index, sql)| {
-                    let plan: Vec<String> = c
-                        .query(&format!("EXPLAIN {sql}"), &[])
-                        .unwrap()
-                        .iter()
-                        .map(|r| r.get::<_, String>(0))
-                        .collect();
-                    (f.clone(), analyzed, *index, plan.join("\n"))
-                })
+                .map(|(f, index, sql)| (f.clone(), analyzed, *index, plan_of(c, sql)))
                 .collect::<Vec<_>>()
         };
         let mut plans = explain(c, false);
