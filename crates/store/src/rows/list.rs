@@ -285,28 +285,28 @@ fn list_in(
                 Vec::new()
             } else {
                 let skip = start.saturating_sub(1);
-                let sql = if q.filter.is_none() && plan.sort.is_none() && skip > 0 {
-                    // The whole directory in id order: the rows skipped are
-                    // skipped in the id index alone, and only the page's
-                    // rows are read (at 1,000,000 users, an OFFSET over the
-                    // table read every skipped row).
-                    format!(
-                        "SELECT {STORED_COLUMNS} FROM {} WHERE {} AND r.id >= \
-                         (SELECT id FROM resources WHERE directory_id = ?1 AND rtype = ?2 \
-                          ORDER BY id LIMIT 1 OFFSET {skip}) \
-                         ORDER BY {} LIMIT {count}",
-                        plan.from_sql,
-                        plan.where_sql,
-                        plan.order_sql(true),
+                // The whole directory in id order: the rows skipped are
+                // skipped in the id index alone, and only the page's rows
+                // are read (at 1,000,000 users, an OFFSET over the table
+                // read every skipped row).
+                let (from_id, offset) = if q.filter.is_none() && plan.sort.is_none() && skip > 0 {
+                    (
+                        format!(
+                            " AND r.id >= (SELECT id FROM resources WHERE directory_id = ?1 \
+                             AND rtype = ?2 ORDER BY id LIMIT 1 OFFSET {skip})"
+                        ),
+                        0,
                     )
                 } else {
-                    format!(
-                        "SELECT {STORED_COLUMNS} FROM {} WHERE {} ORDER BY {} LIMIT {count} OFFSET {skip}",
-                        plan.from_sql,
-                        plan.where_sql,
-                        plan.order_sql(true),
-                    )
+                    (String::new(), skip)
                 };
+                let sql = format!(
+                    "SELECT {STORED_COLUMNS} FROM {} WHERE {}{from_id} ORDER BY {} \
+                     LIMIT {count} OFFSET {offset}",
+                    plan.from_sql,
+                    plan.where_sql,
+                    plan.order_sql(true),
+                );
                 fetch(c, &sql, &plan.params)?
                     .into_iter()
                     .map(|(s, _)| s)

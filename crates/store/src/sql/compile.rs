@@ -62,6 +62,15 @@ const INDEXED_VALUES: &[(&str, &str)] = &[("emails", "value"), ("phoneNumbers", 
 /// key as a constant, which the planner sees (see [`Compiler::with_keys`]).
 pub type PathKeys = HashMap<String, i64>;
 
+/// Where a key's subquery finds its directory and resource type.
+#[derive(Clone, Copy)]
+pub(crate) enum KeyScope {
+    /// `?1` and `?2`, which every list statement binds.
+    Bound,
+    /// Placeholders of its own.
+    Own,
+}
+
 /// `(SELECT k …)`: the key named by the placeholders `dir`, `rtype` and `path`.
 pub(crate) fn key_subquery(dir: &str, rtype: &str, path: &str) -> String {
     format!(
@@ -173,15 +182,23 @@ impl<'a> Compiler<'a> {
     }
 
     /// The key of `path` in this compiler's directory and resource type: a
-    /// constant from [`Compiler::with_keys`], or else a subquery.
-    fn key(&mut self, path: &str) -> String {
+    /// constant from [`Compiler::with_keys`], or else a subquery on the
+    /// directory and type. `KeyScope::Bound` names the placeholders every list
+    /// statement binds (`?1`, `?2`); `KeyScope::Own` binds both anew, for a
+    /// condition that may run where those mean something else.
+    fn key(&mut self, path: &str, scope: KeyScope) -> String {
         if let Some(keys) = self.keys {
             return keys
                 .get(path)
                 .map_or_else(|| "NULL".to_owned(), i64::to_string);
         }
-        let dir = self.bind(SqlParam::Text(self.directory.clone()));
-        let rtype = self.bind(SqlParam::Int(self.kind.code()));
+        let (dir, rtype) = match scope {
+            KeyScope::Bound => ("?1".to_owned(), "?2".to_owned()),
+            KeyScope::Own => (
+                self.bind(SqlParam::Text(self.directory.clone())),
+                self.bind(SqlParam::Int(self.kind.code())),
+            ),
+        };
         let path = self.bind(SqlParam::Text(path.to_owned()));
         key_subquery(&dir, &rtype, &path)
     }
@@ -388,7 +405,7 @@ impl<'a> Compiler<'a> {
 
     /// [`value_lookup`] of `path` in this compiler's directory and resource type.
     fn indexed_lookup(&mut self, path: &str, cond: &str) -> String {
-        let key = self.key(path);
+        let key = self.key(path, KeyScope::Own);
         value_lookup(&key, cond)
     }
 

@@ -44,7 +44,7 @@ mod columns;
 use roster_scim::filter::{AttrRef, CheckedFilter, FilterScope, Node, Rel, Test, TextOp};
 use roster_scim::schema::AttrType;
 
-use super::{Compiler, SqlParam, instant_key, like_escape, prefix_successor};
+use super::{Compiler, KeyScope, SqlParam, instant_key, like_escape, prefix_successor};
 use crate::db::Dialect;
 use crate::index::entries::{CUT, attr_path, bool_key, cut_path, number_key, text_key};
 use crate::index::text;
@@ -378,18 +378,11 @@ impl Compiler<'_> {
         named || (!rows && self.column_source(name, a.sub.as_deref()).is_none())
     }
 
-    /// The key of a path in this directory: a constant, or a subquery on the
-    /// directory and type every statement binds (`?1`, `?2`).
-    fn key_sql(&mut self, path: String) -> String {
-        if self.keys.is_some() {
-            return self.key(&path);
-        }
-        let p = self.bind(SqlParam::Text(path));
-        super::key_subquery("?1", "?2", &p)
-    }
-
     fn lookup(&mut self, a: &AttrRef, cond: &str, pairs: bool) -> String {
-        let key = self.key_sql(attr_path(a.extension.as_deref(), &a.attr, a.sub.as_deref()));
+        let key = self.key(
+            &attr_path(a.extension.as_deref(), &a.attr, a.sub.as_deref()),
+            KeyScope::Bound,
+        );
         let cols = if pairs { "r, e" } else { "r" };
         let cond = if cond.is_empty() {
             String::new()
@@ -562,7 +555,7 @@ impl Compiler<'_> {
                 } else if suffix {
                     phrase.push(text::END);
                 }
-                let key = self.key_sql(path.clone());
+                let key = self.key(&path, KeyScope::Bound);
                 let p = self.bind(SqlParam::Text(phrase));
                 // Values not yet moved into FTS5 are searched by their
                 // text, whole pattern and all (see `text::FLUSH_ROWS`): a
@@ -614,7 +607,7 @@ impl Compiler<'_> {
         // Moved and pending values are apart, so otherwise each holder of a
         // single value comes once.
         let cut = cut_path(&path);
-        let cut_key = self.key_sql(cut.clone());
+        let cut_key = self.key(&cut, KeyScope::Bound);
         Some(Set {
             cut_paths: vec![cut],
             ..Set::of_part(
