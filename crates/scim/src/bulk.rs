@@ -234,7 +234,7 @@ pub fn references_in(v: &Value, out: &mut BTreeSet<String>) {
     match v {
         Value::String(s) => {
             let mut rest = s.as_str();
-            while let Some(i) = rest.find(BULK_ID_PREFIX) {
+            while let Some(i) = find_reference(rest) {
                 let after = &rest[i + BULK_ID_PREFIX.len()..];
                 let end = after.find(is_ref_end).unwrap_or(after.len());
                 if end > 0 {
@@ -249,6 +249,24 @@ pub fn references_in(v: &Value, out: &mut BTreeSet<String>) {
     }
 }
 
+/// Where the first `bulkId:` in `s` starts. Looked for from its colon:
+/// every string of every operation is searched, most have no colon, and a
+/// search for the whole prefix set up a substring searcher for each.
+fn find_reference(s: &str) -> Option<usize> {
+    let name = &BULK_ID_PREFIX[..BULK_ID_PREFIX.len() - 1];
+    let mut from = 0;
+    while let Some(j) = s[from..].find(':') {
+        let colon = from + j;
+        if let Some(start) = colon.checked_sub(name.len())
+            && s.as_bytes()[start..colon] == *name.as_bytes()
+        {
+            return Some(start);
+        }
+        from = colon + 1;
+    }
+    None
+}
+
 fn is_ref_end(c: char) -> bool {
     matches!(c, '"' | '\'' | ']' | ')' | ' ' | ',')
 }
@@ -257,10 +275,10 @@ fn is_ref_end(c: char) -> bool {
 /// reference that has no id (the operation must then fail).
 pub fn substitute(v: &mut Value, ids: &HashMap<String, String>) -> std::result::Result<(), String> {
     match v {
-        Value::String(s) if s.contains(BULK_ID_PREFIX) => {
+        Value::String(s) if find_reference(s).is_some() => {
             let mut out = String::with_capacity(s.len());
             let mut rest = s.as_str();
-            while let Some(i) = rest.find(BULK_ID_PREFIX) {
+            while let Some(i) = find_reference(rest) {
                 out.push_str(&rest[..i]);
                 let after = &rest[i + BULK_ID_PREFIX.len()..];
                 let end = after.find(is_ref_end).unwrap_or(after.len());
@@ -538,6 +556,19 @@ mod tests {
         assert_eq!(v["path"], "members[value eq \"ID2\"]");
         let mut missing = json!(["bulkId:nope"]);
         assert_eq!(substitute(&mut missing, &ids), Err("nope".to_owned()));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn a_reference_is_found_where_the_prefix_is(
+            parts in proptest::collection::vec(
+                proptest::sample::select(vec!["bulkId", ":", "bulk", "Id:", "é", "x", "urn:a"]),
+                0..12,
+            )
+        ) {
+            let s = parts.concat();
+            proptest::prop_assert_eq!(find_reference(&s), s.find(BULK_ID_PREFIX));
+        }
     }
 
     #[test]

@@ -21,6 +21,7 @@
 //!   each in definition order, so equal resources serialise equally.
 
 use std::collections::{HashMap, HashSet};
+use std::fmt::{self, Display};
 use std::slice;
 
 use serde_json::{Map, Number, Value, json};
@@ -183,7 +184,7 @@ impl<'a> Doc<'a> {
 
     fn check_required(&self) -> Result<()> {
         let core = self.reg.core_schema(self.rt);
-        check_required_in(&core.attributes, &self.top, "")?;
+        check_required_in(&core.attributes, &self.top, &"")?;
         for (ext, map) in &self.extensions {
             let required = self
                 .rt
@@ -309,7 +310,7 @@ fn in_definition_order<'d>(
 fn check_required_in(
     defs: &[AttributeDef],
     values: &Map<String, Value>,
-    prefix: &str,
+    prefix: &dyn Display,
 ) -> Result<()> {
     // A readOnly attribute is dropped from input, so requiring it would reject every body.
     match defs.iter().find(|d| {
@@ -331,9 +332,19 @@ fn items(value: &Value) -> &[Value] {
     }
 }
 
+/// `parent.name`, the label of a sub-attribute in error messages: written
+/// only when an error is, since a body's every complex value has one.
+struct SubLabel<'a>(&'a dyn Display, &'a str);
+
+impl Display for SubLabel<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.0, self.1)
+    }
+}
+
 /// Normalises the value of one attribute; `None` means it has no value.
 /// `label` is the attribute's path, for error messages.
-fn attr_value(def: &AttributeDef, label: &str, value: &Value) -> Result<Option<Value>> {
+fn attr_value(def: &AttributeDef, label: &dyn Display, value: &Value) -> Result<Option<Value>> {
     if def.multi_valued {
         multi_value(def, label, value)
     } else {
@@ -341,7 +352,7 @@ fn attr_value(def: &AttributeDef, label: &str, value: &Value) -> Result<Option<V
     }
 }
 
-fn single_value(def: &AttributeDef, label: &str, value: &Value) -> Result<Option<Value>> {
+fn single_value(def: &AttributeDef, label: &dyn Display, value: &Value) -> Result<Option<Value>> {
     match value {
         Value::Array(a) => match a.as_slice() {
             [] => Ok(None),
@@ -354,7 +365,7 @@ fn single_value(def: &AttributeDef, label: &str, value: &Value) -> Result<Option
     }
 }
 
-fn multi_value(def: &AttributeDef, label: &str, value: &Value) -> Result<Option<Value>> {
+fn multi_value(def: &AttributeDef, label: &dyn Display, value: &Value) -> Result<Option<Value>> {
     let input = items(value);
     if input.len() > MAX_VALUES {
         return Err(too_many_values(label));
@@ -384,14 +395,14 @@ fn multi_value(def: &AttributeDef, label: &str, value: &Value) -> Result<Option<
     Ok((!out.is_empty()).then_some(Value::Array(out)))
 }
 
-fn too_many_values(label: &str) -> ScimError {
+fn too_many_values(label: &dyn Display) -> ScimError {
     ScimError::invalid_value(format!(
         "{label} has more than {MAX_VALUES} values (the limit)"
     ))
 }
 
 /// RFC 7643 §2.4: the "primary" attribute value may be true for one value at most.
-fn check_one_primary(label: &str, values: &[Value]) -> Result<()> {
+fn check_one_primary(label: &dyn Display, values: &[Value]) -> Result<()> {
     let primaries = values
         .iter()
         .filter(|v| v.get("primary") == Some(&Value::Bool(true)))
@@ -405,7 +416,7 @@ fn check_one_primary(label: &str, values: &[Value]) -> Result<()> {
 }
 
 /// One value (an array element for a multi-valued attribute) checked against its type.
-fn element_value(def: &AttributeDef, label: &str, value: &Value) -> Result<Option<Value>> {
+fn element_value(def: &AttributeDef, label: &dyn Display, value: &Value) -> Result<Option<Value>> {
     if is_blank(value) {
         return Ok(None);
     }
@@ -423,7 +434,7 @@ fn element_value(def: &AttributeDef, label: &str, value: &Value) -> Result<Optio
 
 /// Names the kind of JSON given rather than echoing it: the value may be a
 /// password, or megabytes long.
-fn type_error(label: &str, expected: &str, value: &Value) -> ScimError {
+fn type_error(label: &dyn Display, expected: &str, value: &Value) -> ScimError {
     let given = match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
@@ -435,7 +446,7 @@ fn type_error(label: &str, expected: &str, value: &Value) -> ScimError {
     ScimError::invalid_value(format!("{label} must be {expected}, not {given}"))
 }
 
-fn text<'v>(label: &str, value: &'v Value) -> Result<&'v str> {
+fn text<'v>(label: &dyn Display, value: &'v Value) -> Result<&'v str> {
     let s = value
         .as_str()
         .ok_or_else(|| type_error(label, "a string", value))?;
@@ -443,7 +454,7 @@ fn text<'v>(label: &str, value: &'v Value) -> Result<&'v str> {
     Ok(s)
 }
 
-fn check_length(label: &str, s: &str) -> Result<()> {
+fn check_length(label: &dyn Display, s: &str) -> Result<()> {
     if s.len() > MAX_STRING_BYTES {
         return Err(ScimError::invalid_value(format!(
             "{label} is longer than {MAX_STRING_BYTES} bytes (the limit)"
@@ -452,7 +463,7 @@ fn check_length(label: &str, s: &str) -> Result<()> {
     Ok(())
 }
 
-fn binary_value(label: &str, value: &Value) -> Result<Value> {
+fn binary_value(label: &dyn Display, value: &Value) -> Result<Value> {
     let s = text(label, value)?;
     if !is_base64(s) {
         return Err(ScimError::invalid_value(format!(
@@ -477,7 +488,7 @@ fn is_base64(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/')
 }
 
-fn bool_value(label: &str, value: &Value) -> Result<bool> {
+fn bool_value(label: &dyn Display, value: &Value) -> Result<bool> {
     match value {
         Value::Bool(b) => Ok(*b),
         Value::String(s) => parse_bool_text(s)
@@ -486,7 +497,7 @@ fn bool_value(label: &str, value: &Value) -> Result<bool> {
     }
 }
 
-fn integer_value(label: &str, value: &Value) -> Result<Number> {
+fn integer_value(label: &dyn Display, value: &Value) -> Result<Number> {
     let Value::Number(n) = value else {
         return Err(type_error(label, "an integer", value));
     };
@@ -500,14 +511,14 @@ fn integer_value(label: &str, value: &Value) -> Result<Number> {
     }
 }
 
-fn decimal_value(label: &str, value: &Value) -> Result<Value> {
+fn decimal_value(label: &dyn Display, value: &Value) -> Result<Value> {
     match value {
         Value::Number(_) => Ok(value.clone()),
         _ => Err(type_error(label, "a number", value)),
     }
 }
 
-fn datetime_value(label: &str, value: &Value) -> Result<Value> {
+fn datetime_value(label: &dyn Display, value: &Value) -> Result<Value> {
     let t = value
         .as_str()
         .and_then(parse_datetime)
@@ -515,7 +526,7 @@ fn datetime_value(label: &str, value: &Value) -> Result<Value> {
     Ok(Value::String(format_datetime(t)))
 }
 
-fn complex_value(def: &AttributeDef, label: &str, value: &Value) -> Result<Option<Value>> {
+fn complex_value(def: &AttributeDef, label: &dyn Display, value: &Value) -> Result<Option<Value>> {
     let obj = match value {
         Value::Object(obj) => obj,
         // Entra ID sets `manager` to the manager's id alone; read it as `{"value": id}`.
@@ -532,15 +543,14 @@ fn complex_value(def: &AttributeDef, label: &str, value: &Value) -> Result<Optio
         if sub.mutability == Mutability::ReadOnly {
             continue;
         }
-        let sub_label = format!("{label}.{}", sub.name);
-        if let Some(v) = attr_value(sub, &sub_label, v)? {
+        if let Some(v) = attr_value(sub, &SubLabel(label, &sub.name), v)? {
             insert_once(&mut subs, &sub.name, v)?;
         }
     }
     if subs.is_empty() {
         return Ok(None);
     }
-    check_required_in(&def.sub_attributes, &subs, &format!("{label}."))?;
+    check_required_in(&def.sub_attributes, &subs, &SubLabel(label, ""))?;
     Ok(Some(Value::Object(in_definition_order(
         &def.sub_attributes,
         &mut subs,
@@ -553,7 +563,7 @@ fn members_value(value: &Value) -> Result<Option<Value>> {
     let mut index: HashMap<String, usize> = HashMap::new();
     for item in items(value).iter().filter(|v| !is_blank(v)) {
         let m = MemberRef::from_json(item)?;
-        check_length("members.value", &m.value)?;
+        check_length(&"members.value", &m.value)?;
         match index.get(&m.value) {
             Some(&i) => merge_member(&mut members[i], m)?,
             None => {
@@ -595,7 +605,7 @@ fn member_json(m: &MemberRef) -> Value {
 /// immutable sub-attributes of a single-valued complex attribute likewise.
 fn guard_immutable(
     def: &AttributeDef,
-    label: &str,
+    label: &dyn Display,
     new: Option<Value>,
     old: &Value,
 ) -> Result<Option<Value>> {
@@ -628,8 +638,12 @@ fn guard_immutable(
         let Some(old_sub) = old.get(&sub.name) else {
             continue;
         };
-        let sub_label = format!("{label}.{}", sub.name);
-        if let Some(v) = guard_immutable(sub, &sub_label, obj.remove(&sub.name), old_sub)? {
+        if let Some(v) = guard_immutable(
+            sub,
+            &SubLabel(label, &sub.name),
+            obj.remove(&sub.name),
+            old_sub,
+        )? {
             obj.insert(sub.name.clone(), v);
         }
     }

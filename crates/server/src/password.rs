@@ -47,14 +47,27 @@ pub async fn hash_in_body(body: &mut Value, current: Option<&str>) -> Result<(),
     Ok(())
 }
 
+const PASSWORD: &str = "password";
+
 /// Whether a body key or PATCH path names the core `password` attribute, in
 /// any spelling the PATCH engine and the validator accept: any case, padded
 /// with spaces, or qualified with the core User schema URN.
 fn names_password(text: &str) -> bool {
-    parse_patch_path(text.trim()).is_ok_and(|p| {
+    // Such a path ends in the attribute's name: the parse, which cost a
+    // user created through `/Bulk` about 2% of its instructions (one per
+    // key of the body), runs only for the keys that do.
+    let text = text.trim();
+    let tail = text
+        .len()
+        .checked_sub(PASSWORD.len())
+        .and_then(|i| text.get(i..));
+    if !tail.is_some_and(|t| t.eq_ignore_ascii_case(PASSWORD)) {
+        return false;
+    }
+    parse_patch_path(text).is_ok_and(|p| {
         p.filter.is_none()
             && p.path.sub_attr.is_none()
-            && p.path.attr.eq_ignore_ascii_case("password")
+            && p.path.attr.eq_ignore_ascii_case(PASSWORD)
             && p.path
                 .uri
                 .as_deref()

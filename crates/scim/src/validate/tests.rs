@@ -747,3 +747,17 @@ fn equal_values_of_a_multi_valued_attribute_are_kept_once_few_or_many() {
         format!("+1 555 {:04}", FEW_VALUES + 3)
     );
 }
+
+#[test]
+fn a_sub_attributes_error_names_its_whole_path() {
+    assert_err(
+        user(json!({"userName": "a", "name": {"givenName": 5}})),
+        ScimType::InvalidValue,
+        "name.givenName must be a string, not a number",
+    );
+    assert_err(
+        user(json!({"userName": "a", "emails": [{"value": "a@b.c", "primary": "yes"}]})),
+        ScimType::InvalidValue,
+        "emails.primary must be a boolean",
+    );
+}
