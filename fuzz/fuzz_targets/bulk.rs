@@ -13,7 +13,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(body) = parse_limited(data, &JsonLimits::default()) else {
         return;
     };
-    let Ok(request) = BulkRequest::from_json(&body, 64) else {
+    let Ok(request) = BulkRequest::from_json(body, 64) else {
         return;
     };
     let ops = &request.operations;

@@ -72,12 +72,16 @@ pub struct BulkRequest {
 impl BulkRequest {
     /// Parses a BulkRequest. Whole-request problems (not an object, no
     /// `Operations`, too many operations, duplicate bulkIds) are errors; a
-    /// malformed single operation is kept and fails alone.
-    pub fn from_json(body: &Value, max_operations: usize) -> Result<Self> {
-        let obj = body
-            .as_object()
-            .ok_or_else(|| ScimError::invalid_syntax("a BulkRequest must be a JSON object"))?;
-        if let Some(schemas) = field(obj, "schemas") {
+    /// malformed single operation is kept and fails alone. Takes the body so
+    /// that each operation's data is moved out of it, not copied: a copy and
+    /// its drop were about 5% of what a user created through `/Bulk` cost.
+    pub fn from_json(body: Value, max_operations: usize) -> Result<Self> {
+        let Value::Object(mut obj) = body else {
+            return Err(ScimError::invalid_syntax(
+                "a BulkRequest must be a JSON object",
+            ));
+        };
+        if let Some(schemas) = field(&obj, "schemas") {
             let ok = schemas.as_array().is_some_and(|a| {
                 a.iter().any(|s| {
                     s.as_str()
@@ -90,17 +94,17 @@ impl BulkRequest {
                 )));
             }
         }
-        let fail_on_errors = match field(obj, "failOnErrors") {
+        let fail_on_errors = match field(&obj, "failOnErrors") {
             None | Some(Value::Null) => None,
             Some(v) => Some(v.as_u64().filter(|n| *n >= 1).ok_or_else(|| {
                 ScimError::invalid_syntax("failOnErrors must be an integer of at least 1")
             })?),
         };
-        let ops = field(obj, "Operations")
-            .and_then(Value::as_array)
-            .ok_or_else(|| {
-                ScimError::invalid_syntax("a BulkRequest needs an \"Operations\" array")
-            })?;
+        let Some(Value::Array(ops)) = take_field(&mut obj, "Operations") else {
+            return Err(ScimError::invalid_syntax(
+                "a BulkRequest needs an \"Operations\" array",
+            ));
+        };
         if ops.len() > max_operations {
             return Err(ScimError::new(
                 413,
@@ -111,7 +115,7 @@ impl BulkRequest {
                 ),
             ));
         }
-        let operations: Vec<BulkOperation> = ops.iter().map(parse_operation).collect();
+        let operations: Vec<BulkOperation> = ops.into_iter().map(parse_operation).collect();
         let mut seen = BTreeSet::new();
         for op in &operations {
             if let Some(id) = &op.bulk_id
@@ -135,6 +139,12 @@ fn field<'a>(obj: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
         .map(|(_, v)| v)
 }
 
+/// Removes the member `name` (in any case) from `obj`.
+fn take_field(obj: &mut Map<String, Value>, name: &str) -> Option<Value> {
+    let key = obj.keys().find(|k| k.eq_ignore_ascii_case(name))?.clone();
+    obj.remove(&key)
+}
+
 fn text_field(obj: &Map<String, Value>, name: &str) -> Option<String> {
     match field(obj, name) {
         Some(Value::String(s)) => Some(s.clone()),
@@ -143,15 +153,18 @@ fn text_field(obj: &Map<String, Value>, name: &str) -> Option<String> {
     }
 }
 
-fn parse_operation(v: &Value) -> BulkOperation {
-    let empty = Map::new();
-    let obj = v.as_object().unwrap_or(&empty);
-    let method_text = text_field(obj, "method").unwrap_or_default();
-    let bulk_id = text_field(obj, "bulkId");
-    let version = text_field(obj, "version");
-    let path = text_field(obj, "path").unwrap_or_default();
-    let data = field(obj, "data").filter(|d| !d.is_null()).cloned();
-    let parsed = if v.is_object() {
+fn parse_operation(v: Value) -> BulkOperation {
+    let is_object = v.is_object();
+    let mut obj = match v {
+        Value::Object(obj) => obj,
+        _ => Map::new(),
+    };
+    let method_text = text_field(&obj, "method").unwrap_or_default();
+    let bulk_id = text_field(&obj, "bulkId");
+    let version = text_field(&obj, "version");
+    let path = text_field(&obj, "path").unwrap_or_default();
+    let data = take_field(&mut obj, "data").filter(|d| !d.is_null());
+    let parsed = if is_object {
         parse_target(&method_text, bulk_id.as_deref(), &path, data.as_ref())
     } else {
         Err(ScimError::invalid_syntax(
@@ -521,7 +534,7 @@ mod tests {
                 {"method": "DELETE", "path": "/Users"}
             ]
         });
-        let req = BulkRequest::from_json(&body, 10).unwrap();
+        let req = BulkRequest::from_json(body.clone(), 10).unwrap();
         assert_eq!(req.fail_on_errors, Some(2));
         let (m, t) = req.operations[1].parsed.clone().unwrap();
         assert_eq!(m, Method::Patch);
@@ -534,8 +547,14 @@ mod tests {
     fn rejects_duplicate_bulk_ids_and_too_many_operations() {
         let op = json!({"method": "POST", "path": "/Users", "bulkId": "x", "data": {}});
         let body = json!({"Operations": [op.clone(), op]});
-        assert_eq!(BulkRequest::from_json(&body, 10).unwrap_err().status, 400);
-        assert_eq!(BulkRequest::from_json(&body, 1).unwrap_err().status, 413);
+        assert_eq!(
+            BulkRequest::from_json(body.clone(), 10).unwrap_err().status,
+            400
+        );
+        assert_eq!(
+            BulkRequest::from_json(body.clone(), 1).unwrap_err().status,
+            413
+        );
     }
 
     #[test]

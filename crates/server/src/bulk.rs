@@ -57,11 +57,11 @@ pub async fn execute(
     body: Value,
     idempotency: Option<(String, Vec<u8>)>,
 ) -> ApiResult<Value> {
-    let request = BulkRequest::from_json(&body, state.config.bulk_max_operations)?;
+    let request = BulkRequest::from_json(body, state.config.bulk_max_operations)?;
     let fail_on_errors = request.fail_on_errors;
-    let raws = request.operations;
+    let mut raws = request.operations;
     let mut ops: Vec<Result<Op, ScimError>> = Vec::with_capacity(raws.len());
-    for raw in &raws {
+    for raw in &mut raws {
         ops.push(prepare(state, dir, raw).await);
     }
     let refs: Vec<BTreeSet<String>> = ops
@@ -183,7 +183,8 @@ pub async fn execute(
     Ok(outcome)
 }
 
-async fn prepare(state: &AppState, dir: &str, raw: &BulkOperation) -> Result<Op, ScimError> {
+/// Takes the operation's data (what stays of `raw` is what its result names).
+async fn prepare(state: &AppState, dir: &str, raw: &mut BulkOperation) -> Result<Op, ScimError> {
     let limits = WriteLimits::from(state.config.as_ref());
     let (method, target) = raw.parsed.clone()?;
     let kind = match target.endpoint.to_ascii_lowercase().as_str() {
@@ -196,7 +197,7 @@ async fn prepare(state: &AppState, dir: &str, raw: &BulkOperation) -> Result<Op,
             )));
         }
     };
-    let mut data = raw.data.clone().unwrap_or(Value::Null);
+    let mut data = raw.data.take().unwrap_or(Value::Null);
     let mut refs = BTreeSet::new();
     references_in(&data, &mut refs);
     if let Some(id) = &target.id {
