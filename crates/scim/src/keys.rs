@@ -28,6 +28,13 @@ pub(crate) fn classify<'a>(reg: &'a SchemaRegistry, rt: &'a ResourceType, key: &
     if let Some(ext) = reg.extension(rt, key) {
         return Key::Extension(ext);
     }
+    // Most keys are core attributes by their bare name: found without
+    // parsing the key as a path (which copies it) and resolving that.
+    if !key.contains([':', '.'])
+        && let Some(attr) = reg.core_schema(rt).attribute(key)
+    {
+        return Key::Top(attr);
+    }
     // A dotted key ("name.givenName") is not an attribute name, so sub-paths are unknown.
     let Ok(path) = AttrPath::parse(key) else {
         return Key::Unknown;
