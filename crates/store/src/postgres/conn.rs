@@ -1290,7 +1290,7 @@ mod tests {
             tx.create(user(i)).unwrap();
         }
         tx.end_group(false).unwrap();
-        tx.settings.flush_counts(&c).unwrap();
+        tx.settings.finish(&c).unwrap();
         c.batch("COMMIT").unwrap();
         let want = crate::model::DirectoryCounts {
             active_users: count(

@@ -265,7 +265,7 @@ mod tests {
         tx.create(new(Kind::User, json!({"userName": "c"})))
             .unwrap();
         tx.end_group(true).unwrap();
-        tx.settings.flush_counts(&c).unwrap();
+        tx.settings.finish(&c).unwrap();
         assert_eq!(
             counts(&c, &dir),
             DirectoryCounts {
@@ -275,7 +275,7 @@ mod tests {
             }
         );
         // Nothing pending: a second flush writes nothing.
-        tx.settings.flush_counts(&c).unwrap();
+        tx.settings.finish(&c).unwrap();
         assert_eq!(counts(&c, &dir).active_users, 1);
     }
 

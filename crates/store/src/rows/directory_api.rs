@@ -765,9 +765,12 @@ mod tests {
             members: vec![],
             groups: vec![],
         };
-        resources::create(c, &SchemaRegistry::core(), &DirSettings::new(dir), new)
+        let ds = DirSettings::new(dir);
+        let id = resources::create(c, &SchemaRegistry::core(), &ds, new)
             .unwrap()
-            .id
+            .id;
+        ds.finish(c).unwrap();
+        id
     }
 
     fn group(c: &Connection, dir: &str, name: &str, members: &[&str]) -> String {
@@ -783,9 +786,12 @@ mod tests {
                 .collect(),
             groups: vec![],
         };
-        resources::create(c, &SchemaRegistry::core(), &DirSettings::new(dir), new)
+        let ds = DirSettings::new(dir);
+        let id = resources::create(c, &SchemaRegistry::core(), &ds, new)
             .unwrap()
-            .id
+            .id;
+        ds.finish(c).unwrap();
+        id
     }
 
     fn count(c: &Connection, sql: &str, dir: &str) -> i64 {

@@ -57,9 +57,12 @@ impl DirSettings {
         &self.counts
     }
 
-    /// Writes the transaction's changes to the directory's counts; the last
-    /// statement of every write transaction that changes resources.
-    pub fn flush_counts(&self, c: &dyn Db) -> StoreResult<()> {
+    /// Writes what the transaction's writes held back: their index rows
+    /// (see `IndexMemo::write_held`) and their changes to the directory's
+    /// counts. The last statements of every write transaction that changes
+    /// resources.
+    pub fn finish(&self, c: &dyn Db) -> StoreResult<()> {
+        self.keys.write_held(c)?;
         super::counts::flush(c, &self.dir, &self.counts)
     }
 

@@ -78,7 +78,7 @@ async fn resource_write<T: SqlStore, R: Send + 'static>(
         .run_write_refusing_first(dir.clone(), move |c| {
             let ds = settings::DirSettings::new(&dir).with_known_keys(known);
             let result = f(c, &ds)?;
-            ds.flush_counts(c)?;
+            ds.finish(c)?;
             Ok((result, ds.learned_keys()))
         })
         .await?;
@@ -99,7 +99,7 @@ impl<T: SqlStore> ResourceStore for T {
                 let result = work(&mut tx);
                 match tx.poisoned {
                     Some(e) => Err(e),
-                    None => result.and_then(|()| tx.settings.flush_counts(c)),
+                    None => result.and_then(|()| tx.settings.finish(c)),
                 }?;
                 Ok(tx.settings.learned_keys())
             })

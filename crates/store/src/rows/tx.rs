@@ -133,12 +133,15 @@ impl Tx for DbTx<'_> {
     }
 
     fn begin_group(&mut self) -> StoreResult<()> {
+        self.settings.index_keys().write_held(self.conn)?;
         self.conn.batch("SAVEPOINT op_group")?;
         self.settings.counts().mark();
         Ok(())
     }
 
     fn end_group(&mut self, keep: bool) -> StoreResult<()> {
+        // Written even when the group is undone: the rollback then undoes them.
+        self.settings.index_keys().write_held(self.conn)?;
         self.conn.batch(if keep {
             "RELEASE op_group"
         } else {
@@ -335,6 +338,7 @@ mod tests {
             })
             .unwrap();
         let bob = tx.create(user("bob")).unwrap();
+        settle(&tx);
         let row = |p: &str, v: &str, e: i64| (p.to_owned(), v.to_owned(), ann.id.clone(), e);
         assert_eq!(
             index_rows(&c),
@@ -421,6 +425,55 @@ mod tests {
         assert_eq!(keys, 0);
     }
 
+    /// Index rows are held and sent sixteen to a statement; what deletes or
+    /// undoes rows sees the held ones, and the transaction's end writes the
+    /// rest: the index ends as a rebuild from the documents makes it.
+    #[test]
+    fn held_index_rows_are_written_before_a_delete_a_savepoint_and_the_end() {
+        let (c, reg, dir) = setup();
+        let mut tx = DbTx::new(&c, &reg, &dir);
+        let doc = |name: &str, title: &str| {
+            json!({
+                "userName": name,
+                "title": title,
+                "emails": [{"value": format!("{name}@w.io"), "type": "work"},
+                           {"value": format!("{name}@h.io"), "type": "home"}],
+            })
+        };
+        let mut ids = Vec::new();
+        for name in ["ann", "bob", "cat", "dan", "eve"] {
+            let new = NewResource {
+                kind: Kind::User,
+                doc: doc(name, "Engineer"),
+                members: Vec::new(),
+                groups: Vec::new(),
+            };
+            ids.push(tx.create(new).unwrap().id);
+        }
+        let count = |c: &Connection| -> i64 {
+            c.query_row("SELECT count(*) FROM attr_index", [], |r| r.get(0))
+                .unwrap()
+        };
+        // Six rows a user: one statement of sixteen sent, fourteen held.
+        assert_eq!(count(&c), 16);
+        // eve's rows are all held: her update deletes them first.
+        put(&mut tx, &ids[4], doc("eve", "Manager"));
+        assert_eq!(count(&c), 30);
+        tx.begin_group().unwrap();
+        tx.create(user("zed")).unwrap();
+        tx.end_group(false).unwrap();
+        tx.settings.finish(&c).unwrap();
+        let maintained = index_rows(&c);
+        assert_eq!(maintained.len(), 30);
+        assert!(
+            !maintained
+                .iter()
+                .any(|r| r.1 == "zed" || r.1 == "engineer" && r.2 == ids[4])
+        );
+        assert!(crate::index::ensure(&c, &reg).unwrap().is_some());
+        assert_eq!(index_rows(&c), maintained);
+    }
+
     #[test]
     fn pending_trigram_rows_move_at_the_threshold_and_new_ones_number_after_them() {
         use crate::index::text;
@@ -429,6 +482,7 @@ mod tests {
         let alpha = tx.create(user("alpha")).unwrap();
         tx.create(user("bravo")).unwrap();
         tx.create(user("charlie")).unwrap();
+        settle(&tx);
         assert_eq!(pending_rows(&c), 3);
         assert!(!text::due(&c, 4).unwrap());
         assert!(text::due(&c, 3).unwrap());
@@ -442,6 +496,7 @@ mod tests {
             )
             .unwrap();
         tx.create(user("delta")).unwrap();
+        settle(&tx);
         let next: i64 = c
             .query_row(
                 &format!("SELECT t FROM attr_text_values WHERE t > {moved}"),
@@ -475,11 +530,13 @@ mod tests {
         };
         let ann = tx.create(titled("ann")).unwrap();
         let bob = tx.create(titled("bob")).unwrap();
+        settle(&tx);
         // ann, bob, engineer.
         assert_eq!(text_rows(&c), 3);
         assert_eq!(searched(&c, &dir, "title", "gine"), 2);
         text::flush(&c).unwrap();
         let cat = tx.create(titled("cat")).unwrap();
+        settle(&tx);
         assert_eq!((pending_rows(&c), text_rows(&c)), (1, 4));
         assert_eq!(searched(&c, &dir, "title", "gine"), 3);
         tx.delete(Kind::User, &ann.id, None).unwrap();
@@ -492,11 +549,17 @@ mod tests {
         // The transaction probes a shared value's row once, but a row it
         // saw go is made again.
         tx.create(titled("dan")).unwrap();
+        settle(&tx);
         assert_eq!(text_rows(&c), 2);
         assert_eq!(searched(&c, &dir, "title", "gine"), 1);
     }
 
-    /// Replaces a user's document.
+    /// Writes the index rows the transaction holds, as its end would.
+    fn settle(tx: &DbTx<'_>) {
+        tx.settings.index_keys().write_held(tx.conn).unwrap();
+    }
+
+    /// Replaces a user's document, and writes its index rows.
     fn put(tx: &mut DbTx<'_>, id: &str, doc: serde_json::Value) {
         tx.update(
             Kind::User,
@@ -511,6 +574,7 @@ mod tests {
             }),
         )
         .unwrap();
+        settle(tx);
     }
 
     /// Trigram rows, in FTS5 and pending; every value row has one.
