@@ -67,6 +67,35 @@ pub fn format_unix_millis(ms: i64) -> String {
 /// Server-assigned timestamps (`meta.created`, `meta.lastModified`): always milliseconds.
 pub fn format_timestamp_millis(t: OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);
+    let year = t.year();
+    if !(0..=9999).contains(&year) {
+        return format_padded(t);
+    }
+    // Digit by digit: every resource rendered and every event written
+    // formats two of these, and `format!` with seven padded fields cost
+    // about 3,000 instructions each.
+    let mut out = String::with_capacity(24);
+    let mut put = |n: u32, width: u32, then: Option<char>| {
+        for i in (0..width).rev() {
+            let digit = (n / 10u32.pow(i)) % 10;
+            out.push(char::from(b'0' + digit as u8));
+        }
+        if let Some(c) = then {
+            out.push(c);
+        }
+    };
+    put(year.unsigned_abs(), 4, Some('-'));
+    put(u32::from(u8::from(t.month())), 2, Some('-'));
+    put(u32::from(t.day()), 2, Some('T'));
+    put(u32::from(t.hour()), 2, Some(':'));
+    put(u32::from(t.minute()), 2, Some(':'));
+    put(u32::from(t.second()), 2, Some('.'));
+    put(u32::from(t.millisecond()), 3, Some('Z'));
+    out
+}
+
+/// [`format_timestamp_millis`] for any year `time` can hold.
+fn format_padded(t: OffsetDateTime) -> String {
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
         t.year(),
@@ -98,6 +127,16 @@ pub fn parse_bool_text(s: &str) -> Option<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn a_timestamp_is_written_as_the_padded_format_writes_it(
+            ms in -377_000_000_000_000i64..253_402_300_800_000
+        ) {
+            let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap();
+            proptest::prop_assert_eq!(format_timestamp_millis(t), format_padded(t));
+        }
+    }
 
     #[test]
     fn datetime_round_trip_and_canonical_form() {
