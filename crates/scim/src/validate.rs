@@ -24,6 +24,7 @@ use std::collections::{HashMap, HashSet};
 use std::fmt::{self, Display};
 use std::slice;
 
+use serde_json::map::Entry;
 use serde_json::{Map, Number, Value, json};
 
 use crate::error::{Result, ScimError};
@@ -286,13 +287,13 @@ fn unknown_key(key: &str, value: &Value) -> ScimError {
 /// (`userName` and `USERNAME`, or an extension attribute both nested and
 /// flattened) are accepted only when they agree.
 fn insert_once(map: &mut Map<String, Value>, name: &str, value: Value) -> Result<()> {
-    match map.get(name) {
-        Some(prev) if *prev != value => Err(ScimError::invalid_syntax(format!(
+    match map.entry(name) {
+        Entry::Occupied(prev) if *prev.get() != value => Err(ScimError::invalid_syntax(format!(
             "{name} is given more than once with different values"
         ))),
-        Some(_) => Ok(()),
-        None => {
-            map.insert(name.to_owned(), value);
+        Entry::Occupied(_) => Ok(()),
+        Entry::Vacant(slot) => {
+            slot.insert(value);
             Ok(())
         }
     }

@@ -90,22 +90,12 @@ pub fn attr_path(extension: Option<&str>, attr: &str, sub: Option<&str>) -> Stri
 /// Index text of a text value: folded when the attribute is not
 /// `caseExact`, cut when longer than [`CUT`] characters.
 pub fn text_key(s: &str, fold_it: bool) -> String {
-    let folded;
-    let s = if fold_it {
-        folded = fold(s);
-        folded.as_str()
-    } else {
-        s
-    };
-    match s.char_indices().nth(CUT) {
-        Some((at, _)) => {
-            let mut cut = String::with_capacity(at + CUT_MARK.len_utf8());
-            cut.push_str(&s[..at]);
-            cut.push(CUT_MARK);
-            cut
-        }
-        None => s.to_owned(),
+    let mut key = if fold_it { fold(s) } else { s.to_owned() };
+    if let Some((at, _)) = key.char_indices().nth(CUT) {
+        key.truncate(at);
+        key.push(CUT_MARK);
     }
+    key
 }
 
 /// True when an entry's `v` is a cut text value.
