@@ -121,7 +121,7 @@ pub struct IndexMemo {
 /// about fifteen index rows, which took four statements of 8, 4, 2 and 1
 /// rows; held across the users of a `/Bulk` request, they go sixteen to a
 /// statement. Each statement cost SQLite (and rusqlite's statement cache,
-/// which hashes its text) about as much as a few of its rows.
+/// which hashes its text) about as much as a row or two.
 #[derive(Default)]
 struct Held {
     rows: Vec<Val>,
@@ -180,10 +180,12 @@ impl IndexMemo {
     /// The keys this transaction read or made, for the shelf once it commits;
     /// `None` when the shelf's keys were enough.
     pub fn learned(self) -> Option<DirKeys> {
+        let held = self.held.borrow();
         debug_assert!(
-            self.held.borrow().rows.is_empty(),
+            held.rows.is_empty() && held.values.is_empty(),
             "index rows held past the end of their transaction"
         );
+        drop(held);
         self.keys.into_inner()
     }
 
