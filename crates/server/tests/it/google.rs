@@ -68,14 +68,31 @@ async fn sync(s: &TestServer, key: &str, id: &str) -> Value {
     }
 }
 
+/// The directory's events once two reads 200 ms apart agree. On
+/// PostgreSQL an event shows only once no Roster transaction that began
+/// before it is still running, so a background write (the request log, a
+/// webhook claim) can hold the newest back for a moment; several checks
+/// here compare a count before and after a poll that must write nothing.
 async fn events(s: &TestServer, id: &str) -> Vec<String> {
-    s.store
-        .list_events(0, 10_000, &[], Some(&[id.to_owned()]))
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.event)
-        .collect()
+    let read = || async {
+        s.store
+            .list_events(0, 10_000, &[], Some(&[id.to_owned()]))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.event)
+            .collect::<Vec<String>>()
+    };
+    let mut last = read().await;
+    for _ in 0..25 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let now = read().await;
+        if now == last {
+            break;
+        }
+        last = now;
+    }
+    last
 }
 
 fn count(events: &[String], name: &str) -> usize {
