@@ -185,9 +185,9 @@ def main():
         # `--list-rounds 0`: the writes only.
         if a.list_rounds > 0:
             lists(client, 1)
-        for f in FILTERS if a.list_rounds > 0 else []:
-            measure(f"GET /Users?filter={f}", a.list_rounds,
-                    lambda f=f: lists(client, a.list_rounds, [f]))
+            for f in FILTERS:
+                measure(f"GET /Users?filter={f}", a.list_rounds,
+                        lambda f=f: lists(client, a.list_rounds, [f]))
     finally:
         server.terminate()
         server.wait(timeout=120)

@@ -57,11 +57,10 @@ fn names_password(text: &str) -> bool {
     // user created through `/Bulk` about 2% of its instructions (one per
     // key of the body), runs only for the keys that do.
     let text = text.trim();
-    let tail = text
-        .len()
-        .checked_sub(PASSWORD.len())
-        .and_then(|i| text.get(i..));
-    if !tail.is_some_and(|t| t.eq_ignore_ascii_case(PASSWORD)) {
+    let bytes = text.as_bytes();
+    if bytes.len() < PASSWORD.len()
+        || !bytes[bytes.len() - PASSWORD.len()..].eq_ignore_ascii_case(PASSWORD.as_bytes())
+    {
         return false;
     }
     parse_patch_path(text).is_ok_and(|p| {
