@@ -329,7 +329,7 @@ async fn run_in(
     );
 
     if args.drop_trigram_indexes && !args.reuse {
-        db.batch("DROP INDEX IF EXISTS attr_index_trgm")
+        db.batch("DROP INDEX IF EXISTS attr_text_values_trgm")
             .await
             .context("dropping the trigram index")?;
         println!(

@@ -189,12 +189,29 @@ impl IndexMemo {
         self.keys.into_inner()
     }
 
-    /// Writes the index rows and text values held back (SQLite). Called
+    /// Writes the index rows (SQLite) and text values held back. Called
     /// before anything deletes index rows or reads them in the transaction
     /// (a delete probes them), before a savepoint begins or ends, and when
     /// the transaction's writes are done ([`crate::rows::settings::DirSettings::finish`]).
+    /// PostgreSQL's values go in one statement, which does not send the
+    /// index rows the connection holds for its COPY.
     pub fn write_held(&self, c: &dyn Db) -> StoreResult<()> {
         let mut held = self.held.borrow_mut();
+        if c.dialect() == Dialect::Postgres {
+            if !held.values.is_empty() {
+                let mut pairs = Vec::with_capacity(held.values.len() / 2);
+                for kv in held.values.chunks_exact(2) {
+                    let [Val::Int(k), Val::Text(v)] = kv else {
+                        return Err(StoreError::internal("a held text value is not (k, v)"));
+                    };
+                    pairs.push(serde_json::json!([k, v]));
+                }
+                let json = Value::Array(pairs).to_string();
+                c.query_held(text::PG_VALUES_INSERT, vals![json])?;
+                held.values.clear();
+            }
+            return Ok(());
+        }
         text::VALUES_INSERT.run(c, &held.values)?;
         INDEX_INSERT.run(c, &held.rows)?;
         held.values.clear();
@@ -274,14 +291,11 @@ pub fn entries_of(reg: &SchemaRegistry, kind: Kind, doc: &Value) -> StoreResult<
     Ok(entries::entries(reg, rt, doc))
 }
 
-/// Whether this store keeps a value row for text entries (see [`text`]).
-fn keeps_text_rows(c: &dyn Db) -> bool {
-    c.dialect() == Dialect::Sqlite
-}
-
-/// Inserts entries of resource `r`. PostgreSQL holds them and sends them
-/// by COPY; SQLite inserts a resource's entries (and its text values) a
-/// few statements at a time ([`RowsInsert`]).
+/// Inserts entries of resource `r`, and notes their text values (see
+/// [`text`]). PostgreSQL holds the rows and sends them by COPY; SQLite
+/// inserts a resource's entries (and its text values) a few statements at
+/// a time ([`RowsInsert`]). Both hold the values the transaction has not
+/// seen to until [`IndexMemo::write_held`].
 pub fn insert(
     c: &dyn Db,
     keys: &IndexMemo,
@@ -290,26 +304,28 @@ pub fn insert(
     r: i64,
     list: &[Entry],
 ) -> StoreResult<()> {
-    if !keeps_text_rows(c) {
-        for en in list {
-            let k = keys.key(c, dir, kind, &en.path)?;
-            c.insert_later(INSERT, vals![k, en.v.as_str(), r, en.e])?;
-        }
-        return Ok(());
-    }
     let remember = keys.inserted_before();
+    let sqlite = c.dialect() == Dialect::Sqlite;
     for en in list {
         let k = keys.key(c, dir, kind, &en.path)?;
+        if !sqlite {
+            c.insert_later(INSERT, vals![k, en.v.as_str(), r, en.e])?;
+        }
         let mut held = keys.held.borrow_mut();
         if en.text && (!remember || keys.value_unseen(k, &en.v)) {
             held.values.extend([Val::Int(k), Val::from(en.v.as_str())]);
         }
-        held.rows.extend([
-            Val::Int(k),
-            Val::from(en.v.as_str()),
-            Val::Int(r),
-            Val::Int(en.e),
-        ]);
+        if sqlite {
+            held.rows.extend([
+                Val::Int(k),
+                Val::from(en.v.as_str()),
+                Val::Int(r),
+                Val::Int(en.e),
+            ]);
+        }
+    }
+    if !sqlite {
+        return Ok(());
     }
     let mut held = keys.held.borrow_mut();
     text::VALUES_INSERT.run_full(c, &mut held.values)?;
@@ -380,12 +396,11 @@ pub fn remove(
     r: i64,
     list: &[Entry],
 ) -> StoreResult<()> {
-    let text_rows = keeps_text_rows(c);
     keys.write_held(c)?;
     for en in list {
         let k = keys.key(c, dir, kind, &en.path)?;
         c.exec(DELETE, vals![k, en.v.as_str(), r, en.e])?;
-        if text_rows && en.text {
+        if en.text {
             text::remove(c, k, &en.v)?;
             keys.value_removed(k, &en.v);
         }

@@ -1,20 +1,35 @@
 //! Substring search (`co`, `ew`) over the text entries of `attr_index`.
 //!
-//! PostgreSQL keeps a `pg_trgm` GIN index on `attr_index.v`, and a search is
-//! `v LIKE '%x%'` (or `'%x'`) on the attribute's key, which that index
-//! answers and PostgreSQL rechecks against `v` itself. For a pattern longer
-//! than [`WINDOW`] the index is given its head only and the rows it finds
-//! are checked against the whole pattern, for the reason SQLite searches a
-//! head (see [`WINDOW`]).
+//! Both stores keep each distinct text value of an attribute once, in
+//! `attr_text_values` (`k`, `v`), beside the entries holding it, and search
+//! those values: a search finds the matching values of one key, then the
+//! resources holding them through `attr_index`'s `(k, v)` index. A value
+//! shared by many resources (`title`, `emails.type`, `schemas`, a
+//! department) is indexed for search once, not once per resource: in a
+//! typical user, half the text values and most of their characters are
+//! such values, and a search for a pattern of a common value finds one
+//! value row, not a quarter of the directory's entries. The value row is
+//! added with the first entry holding the value (a probe of its unique
+//! index) and deleted with the last (a probe of `attr_index`). Writers of
+//! one directory take turns (SQLite has one writer; PostgreSQL takes the
+//! directory's advisory lock), so a value row and its entries never race.
 //!
-//! SQLite has no such index on a column, so each distinct text value of
-//! an attribute has a row in `attr_text_values` (`t`, `k`, `v`), and each
-//! such row a row numbered `t` in `attr_text`, an FTS5 table with the
-//! `trigram` tokenizer, contentless (the text is in `attr_text_values`
-//! already). A search finds the matching values' numbers in `attr_text`,
-//! their `(k, v)` in `attr_text_values`, and the resources holding them in
-//! `attr_index`. The row's text is the attribute's key token, the value
-//! and [`END`]:
+//! PostgreSQL keeps a `pg_trgm` GIN index on `attr_text_values.v`, and a
+//! search is `v LIKE '%x%'` (or `'%x'`) on the attribute's key, which that
+//! index answers and PostgreSQL rechecks against `v` itself. For a pattern
+//! longer than [`WINDOW`] the index is given its head only and the rows it
+//! finds are checked against the whole pattern, for the reason SQLite
+//! searches a head (see [`WINDOW`]). The GIN index was once on
+//! `attr_index.v`: a pattern of a common value then returned every entry
+//! holding it, and at 1,000,000 users `title co "manager"` rechecked a
+//! quarter of a million rows from a bitmap too large to stay exact (2 s).
+//!
+//! SQLite has no such index on a column, so each value row (`t`, `k`, `v`)
+//! has a row numbered `t` in `attr_text`, an FTS5 table with the `trigram`
+//! tokenizer, contentless (the text is in `attr_text_values` already). A
+//! search finds the matching values' numbers in `attr_text` and their
+//! `(k, v)` in `attr_text_values`. The row's text is the attribute's key
+//! token, the value and [`END`]:
 //! - the key token ([`key_token`]) is made of characters no value has, so
 //!   `"<key token>" AND "<x>"` finds the values of one attribute in one
 //!   directory containing `x`, without visiting other attributes' matches;
@@ -22,12 +37,6 @@
 //! - with `detail=full`, a phrase of trigrams matches only where they are
 //!   consecutive, so the answer is exact for patterns of three characters
 //!   or more (two for `ew`, which adds [`END`]).
-//!
-//! A value shared by many resources (`title`, `emails.type`, `schemas`,
-//! a department) is tokenized and indexed once: in a typical user, half
-//! the text values and most of their characters are such values. The
-//! value row is added with the first entry holding the value (a probe of
-//! its unique index) and deleted with the last (a probe of `attr_index`).
 //!
 //! FTS5 writes a new segment at every commit that touched it and merges
 //! segments as they gather, which made a transaction of one user cost three
@@ -139,17 +148,27 @@ pub static VALUES_INSERT: std::sync::LazyLock<super::RowsInsert> = std::sync::La
     )
 });
 
-/// Notes that an entry holding value `v` of key `k` is gone (SQLite, after
-/// its `attr_index` row was deleted): when it was the last, deletes the
-/// value row, and the `attr_text` row if it had moved. A contentless table
-/// forgets a row by being told what it held.
+/// Notes that resources hold values (PostgreSQL; one parameter, a JSON
+/// array of `[k, v]` pairs): adds each value's row unless it has one. One
+/// statement per transaction, whatever the number of values, sent without
+/// the held index rows (it refers to none of them).
+pub const PG_VALUES_INSERT: &str = "INSERT INTO attr_text_values (k, v)
+     SELECT (p->>0)::bigint, p->>1 FROM json_array_elements(?::text::json) AS p
+     ON CONFLICT DO NOTHING";
+
+/// Notes that an entry holding value `v` of key `k` is gone (after its
+/// `attr_index` row was deleted): when it was the last, deletes the value
+/// row, and on SQLite the `attr_text` row if it had moved. A contentless
+/// table forgets a row by being told what it held.
 pub fn remove(c: &dyn Db, k: i64, v: &str) -> StoreResult<()> {
+    let unheld = "DELETE FROM attr_text_values WHERE k = ?1 AND v = ?2 \
+                  AND NOT EXISTS (SELECT 1 FROM attr_index WHERE k = ?1 AND v = ?2)";
+    if c.dialect() == Dialect::Postgres {
+        c.exec(unheld, vals![k, v])?;
+        return Ok(());
+    }
     let gone = c.query(
-        &format!(
-            "DELETE FROM attr_text_values WHERE k = ?1 AND v = ?2 \
-             AND NOT EXISTS (SELECT 1 FROM attr_index WHERE k = ?1 AND v = ?2) \
-             RETURNING t, t <= {MOVED_SQL}"
-        ),
+        &format!("{unheld} RETURNING t, t <= {MOVED_SQL}"),
         vals![k, v],
     )?;
     for row in gone {
@@ -160,15 +179,16 @@ pub fn remove(c: &dyn Db, k: i64, v: &str) -> StoreResult<()> {
     Ok(())
 }
 
-/// Deletes every value and trigram row (SQLite), before the index is rebuilt.
+/// Deletes every value row (and on SQLite every trigram row), before the
+/// index is rebuilt.
 pub fn clear(c: &dyn Db) -> StoreResult<()> {
     if c.dialect() == Dialect::Sqlite {
         c.exec(
             "INSERT INTO attr_text (attr_text) VALUES ('delete-all')",
             &[],
         )?;
-        c.exec("DELETE FROM attr_text_values", &[])?;
     }
+    c.exec("DELETE FROM attr_text_values", &[])?;
     Ok(())
 }
 
@@ -212,25 +232,44 @@ pub fn flush(c: &dyn Db) -> StoreResult<()> {
     ))
 }
 
-/// Deletes the value and trigram rows of a directory (SQLite).
+/// Deletes the value rows of a directory (and on SQLite their trigram rows).
 pub fn delete_directory(c: &dyn Db, dir: &str) -> StoreResult<()> {
-    if c.dialect() != Dialect::Sqlite {
-        return Ok(());
-    }
     let keys = "SELECT k FROM attr_keys WHERE directory_id = ?";
-    let rows = c.query(
-        &format!("SELECT t, k, v FROM attr_text_values WHERE k IN ({keys}) AND t <= {MOVED_SQL}"),
-        vals![dir],
-    )?;
-    for row in rows {
-        let v: String = row.get(2)?;
-        delete_row(c, row.get(0)?, row.get(1)?, &v)?;
+    if c.dialect() == Dialect::Sqlite {
+        let rows = c.query(
+            &format!(
+                "SELECT t, k, v FROM attr_text_values WHERE k IN ({keys}) AND t <= {MOVED_SQL}"
+            ),
+            vals![dir],
+        )?;
+        for row in rows {
+            let v: String = row.get(2)?;
+            delete_row(c, row.get(0)?, row.get(1)?, &v)?;
+        }
     }
     c.exec(
         &format!("DELETE FROM attr_text_values WHERE k IN ({keys})"),
         vals![dir],
     )?;
     Ok(())
+}
+
+/// The schema change that moves PostgreSQL's substring search from
+/// `attr_index` to a row per distinct value. The trigram index is made by
+/// the connection's migration, which knows whether `pg_trgm` is there; the
+/// index is rebuilt at the next open (its fingerprint is forgotten), which
+/// fills the new table.
+pub fn pg_values_migration() -> String {
+    format!(
+        "DROP INDEX IF EXISTS attr_index_trgm;
+         CREATE TABLE attr_text_values (
+             k  BIGINT NOT NULL,
+             v  TEXT COLLATE \"C\" NOT NULL,
+             PRIMARY KEY (k, v)
+         );
+         DELETE FROM store_meta WHERE key = '{}';",
+        super::FINGERPRINT_KEY
+    )
 }
 
 /// The schema change that adds substring search: on SQLite the `t` column

@@ -17,7 +17,7 @@ use super::copy::{COPY_CHUNK, CopyForm, CopyPlan, Held, HeldCopy, Source, copy_f
 use crate::db::{Db, Dialect, Row, Val, postgres_placeholders};
 use crate::{StoreError, StoreResult};
 
-pub const SCHEMA_VERSION: i64 = 16;
+pub const SCHEMA_VERSION: i64 = 17;
 const SCHEMA: &str = include_str!("schema.sql");
 /// The advisory lock key that serializes migrations of concurrent starts.
 const MIGRATION_LOCK: i64 = 0x526f_7374_6572; // "Roster"
@@ -838,8 +838,9 @@ fn migrate_in_transaction(conn: &PgConn) -> StoreResult<()> {
         ))?;
     }
     if version < 14 {
-        // Substring search through the attribute index.
-        create_attr_trigram_index(conn)?;
+        // Names are searched through the attribute index (version 17 gives
+        // it the trigram index), so the name column's own goes.
+        conn.batch("DROP INDEX IF EXISTS resources_name_trgm")?;
     }
     if version < 15 {
         // `attr_index` holds the folded emails.value and phoneNumbers.value
@@ -852,6 +853,12 @@ fn migrate_in_transaction(conn: &PgConn) -> StoreResult<()> {
         conn.batch(
             "CREATE INDEX resources_created ON resources(directory_id, rtype, created, id)",
         )?;
+    }
+    if version < 17 {
+        // Substring search over a row per distinct text value, not over
+        // every entry (see `index::text`).
+        conn.batch(&crate::index::text::pg_values_migration())?;
+        create_values_trigram_index(conn)?;
     }
     conn.exec(
         "UPDATE roster_schema SET version = ?",
@@ -896,16 +903,15 @@ fn create_trigram_indexes(conn: &PgConn) -> StoreResult<()> {
     ))
 }
 
-/// Substring search over the attribute index (`crate::index::text`): one
-/// trigram index on `attr_index.v` serves `co` and `ew` on every attribute,
-/// names included, so the name column's own is dropped.
-fn create_attr_trigram_index(conn: &PgConn) -> StoreResult<()> {
+/// Substring search over the distinct text values (`crate::index::text`):
+/// one trigram index on `attr_text_values.v` serves `co` and `ew` on every
+/// attribute.
+fn create_values_trigram_index(conn: &PgConn) -> StoreResult<()> {
     let Some(ops) = trigram_ops(conn)? else {
         return Ok(());
     };
     conn.batch(&format!(
-        "CREATE INDEX attr_index_trgm ON attr_index USING gin (v {ops});
-         DROP INDEX IF EXISTS resources_name_trgm;"
+        "CREATE INDEX attr_text_values_trgm ON attr_text_values USING gin (v {ops});"
     ))
 }
 
@@ -1311,5 +1317,93 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(read(), want);
+    }
+
+    /// The distinct text values of a directory's users, as `attr_text_values` holds them.
+    fn text_values(c: &PgConn) -> Vec<(i64, String)> {
+        c.query("SELECT k, v FROM attr_text_values ORDER BY k, v", &[])
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0).unwrap(), r.get(1).unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn value_rows_come_with_the_first_entry_and_go_with_the_last() {
+        let Some((_schema, c)) = fresh() else {
+            return;
+        };
+        let reg = SchemaRegistry::core();
+        c.begin().unwrap();
+        let dir = admin::create_directory(&c, "d", &Default::default())
+            .unwrap()
+            .id;
+        c.batch("COMMIT").unwrap();
+        let user = |name: &str, title: &str| NewResource {
+            kind: Kind::User,
+            doc: json!({"userName": name, "title": title}),
+            members: Vec::new(),
+            groups: Vec::new(),
+        };
+        let titles = |c: &PgConn| -> Vec<String> {
+            text_values(c)
+                .into_iter()
+                .map(|(_, v)| v)
+                .filter(|v| !v.starts_with('u'))
+                .collect()
+        };
+
+        c.begin().unwrap();
+        let mut tx = DbTx::new(&c, &reg, &dir);
+        let ann = tx.create(user("u-ann", "Engineer")).unwrap().id;
+        tx.create(user("u-bob", "Engineer")).unwrap();
+        let cat = tx.create(user("u-cat", "Manager")).unwrap().id;
+        // A rolled-back group leaves no value of its own.
+        tx.begin_group().unwrap();
+        tx.create(user("u-dan", "Director")).unwrap();
+        tx.end_group(false).unwrap();
+        tx.settings.finish(&c).unwrap();
+        c.batch("COMMIT").unwrap();
+        assert_eq!(titles(&c), ["engineer", "manager"]);
+
+        c.begin().unwrap();
+        let mut tx = DbTx::new(&c, &reg, &dir);
+        tx.update(
+            Kind::User,
+            &cat,
+            None,
+            Box::new(|_| {
+                Ok(crate::Update {
+                    doc: json!({"userName": "u-cat", "title": "Engineer"}),
+                    members: Vec::new(),
+                    groups: None,
+                })
+            }),
+        )
+        .unwrap();
+        tx.delete(Kind::User, &ann, None).unwrap();
+        tx.settings.finish(&c).unwrap();
+        c.batch("COMMIT").unwrap();
+        // The last manager became an engineer; bob and cat still hold it.
+        assert_eq!(titles(&c), ["engineer"]);
+        let kept = text_values(&c);
+        assert_eq!(kept.len(), 3, "two user names and a title: {kept:?}");
+
+        // A rebuild from the documents gives the same rows.
+        c.begin().unwrap();
+        c.exec(
+            "DELETE FROM store_meta WHERE key = 'attr_index_schemas'",
+            &[],
+        )
+        .unwrap();
+        assert!(crate::index::ensure(&c, &reg).unwrap().is_some());
+        c.batch("COMMIT").unwrap();
+        assert_eq!(text_values(&c), kept);
+
+        // The directory's values go with it.
+        c.begin().unwrap();
+        crate::index::delete_directory(&c, &dir).unwrap();
+        c.batch("COMMIT").unwrap();
+        assert!(text_values(&c).is_empty());
     }
 }

@@ -594,11 +594,21 @@ impl Compiler<'_> {
                     // it finds (`v || ''` is no indexable expression).
                     let head: String = value.chars().take(text::WINDOW).collect();
                     let h = self.bind(SqlParam::Text(format!("%{}%", like_escape(&head))));
-                    format!("v LIKE {h} AND (v || '') LIKE {p}")
+                    format!("tv.v LIKE {h} AND (tv.v || '') LIKE {p}")
                 } else {
-                    format!("v LIKE {p}")
+                    format!("tv.v LIKE {p}")
                 };
-                self.lookup(a, &cond, pairs)
+                let key = self.key(&path, KeyScope::Bound);
+                let cols = if pairs { "i.r, i.e" } else { "i.r" };
+                // The matching values of the key, then their holders. The
+                // values are found by their trigrams, never by their key
+                // (`+ 0` hides it from the primary key): without statistics
+                // the planner would guess a key's values few and read every
+                // value of `userName` to test the pattern on each.
+                format!(
+                    "SELECT {cols} FROM attr_text_values tv CROSS JOIN attr_index i \
+                     WHERE tv.k + 0 = {key} AND {cond} AND i.k = tv.k AND i.v = tv.v"
+                )
             }
         };
         // A match may lie past the head of a cut value: those resources are
