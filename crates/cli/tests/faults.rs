@@ -39,6 +39,7 @@ use serde_json::{Value, json};
 mod common;
 use common::{BULK_REQUEST, Dir, GROUP, PATCH_OP, Schema, Serve, USER, cli, http_client, serve};
 use roster_testkit::http::Receiver;
+use roster_testkit::poll;
 
 const ROUNDS: usize = 6;
 /// Quick webhook retries and a short lease: a killed process holds its
@@ -807,27 +808,30 @@ async fn webhook_delivery(data: Data, test: &str, instances: usize) {
         .map(|e| e["id"].as_str().unwrap().to_owned())
         .filter(|id| !before.contains(id))
         .collect();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let got: BTreeSet<String> = receiver.ids().into_iter().collect();
-        let missing: Vec<&String> = want.difference(&got).collect();
-        if missing.is_empty() {
-            let extra: Vec<&String> = got.difference(&want).collect();
-            assert!(
-                extra.is_empty(),
-                "delivered events that do not exist: {extra:?}"
-            );
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} of {} events never delivered, e.g. {:?}",
-            missing.len(),
-            want.len(),
-            &missing[..missing.len().min(5)]
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let got = poll::until(
+        "every event delivered",
+        Duration::from_secs(30),
+        Duration::from_millis(100),
+        || async {
+            let got: BTreeSet<String> = receiver.ids().into_iter().collect();
+            let missing: Vec<&String> = want.difference(&got).collect();
+            if missing.is_empty() {
+                return Ok(got);
+            }
+            Err(format!(
+                "{} of {} events never delivered, e.g. {:?}",
+                missing.len(),
+                want.len(),
+                &missing[..missing.len().min(5)]
+            ))
+        },
+    )
+    .await;
+    let extra: Vec<&String> = got.difference(&want).collect();
+    assert!(
+        extra.is_empty(),
+        "delivered events that do not exist: {extra:?}"
+    );
     // Exactly one event per committed change, here too.
     let counts = event_counts(&events);
     let users = f.users(&s).await;
@@ -998,24 +1002,28 @@ async fn postgres_restart_under_load() {
     assert!(restarted, "pg_ctlcluster restart failed");
     let back = Instant::now();
     // Writes succeed again without touching Roster.
-    let deadline = back + Duration::from_secs(30);
-    loop {
-        let after = acked
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(_, t)| *t > back)
-            .count();
-        if after >= 20 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "Roster did not answer writes again within 30 s of the restart:\n{}",
-            s.log_text()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    poll::until(
+        "20 writes answered after the restart",
+        Duration::from_secs(30),
+        Duration::from_millis(50),
+        || async {
+            let after = acked
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|(_, t)| *t > back)
+                .count();
+            if after >= 20 {
+                return Ok(());
+            }
+            // The log is read only if time runs out.
+            let s = &s;
+            Err(std::fmt::from_fn(move |f| {
+                write!(f, "{after}; roster serve's log:\n{}", s.log_text())
+            }))
+        },
+    )
+    .await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     writer.await.unwrap();
     assert!(s.exited().is_none(), "roster serve exited");

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use futures_util::future::join_all;
 use futures_util::{StreamExt, stream};
 use reqwest::{Method, StatusCode};
+use roster_testkit::poll;
 use serde_json::{Value, json};
 
 mod common;
@@ -300,14 +301,13 @@ impl Cluster {
     /// (transactions of other test runs on the same server can hold the
     /// newest events back for a moment).
     async fn events_when(&self, instance: usize, expected: usize) -> Vec<Value> {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            let events = self.all_events(instance).await;
-            if events.len() >= expected || Instant::now() > deadline {
-                return events;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        poll::until_or_last(
+            Duration::from_secs(15),
+            Duration::from_millis(50),
+            || self.all_events(instance),
+            |events| events.len() >= expected,
+        )
+        .await
     }
 
     /// How many directories exist (each wrote one dsync.activated event).

@@ -14,6 +14,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use roster_server::ServerConfig;
+use roster_testkit::poll;
 use serde_json::{Value, json};
 
 use crate::support::*;
@@ -448,13 +449,16 @@ async fn interrupted_runs_resume_without_loss_or_duplication() {
     let wait_for_bulk = |n: usize| {
         let proxy = proxy.clone();
         async move {
-            for _ in 0..200 {
-                if proxy.bulk_seen.load(Ordering::SeqCst) >= n {
-                    return;
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            panic!("the sync never sent /Bulk request {n}");
+            poll::until(
+                &format!("/Bulk request {n} from the sync"),
+                Duration::from_secs(10),
+                Duration::from_millis(50),
+                || async {
+                    let sent = proxy.bulk_seen.load(Ordering::SeqCst);
+                    if sent >= n { Ok(()) } else { Err(sent) }
+                },
+            )
+            .await;
         }
     };
 

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use roster_testkit::poll;
 use serde_json::{Value, json};
 
 use crate::support::{Roster, create, request};
@@ -77,14 +78,16 @@ async fn a_backup_under_write_load_restores_every_acknowledged_write() {
     };
 
     // Back up in the middle of the load.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while acked.lock().unwrap().users.len() < 100 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the writer is too slow"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    poll::until(
+        "100 users written (the writer is too slow)",
+        Duration::from_secs(10),
+        Duration::from_millis(5),
+        || async {
+            let users = acked.lock().unwrap().users.len();
+            if users >= 100 { Ok(()) } else { Err(users) }
+        },
+    )
+    .await;
     let before = acked.lock().unwrap().clone();
     let file = r.dir.path().join("backups").join("roster-backup.db");
     std::fs::create_dir_all(file.parent().unwrap()).unwrap();

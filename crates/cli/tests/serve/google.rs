@@ -4,9 +4,10 @@
 //! serve` polling it, `directory sync` and `directory set-poll-interval`,
 //! and `secret-key rotate` re-sealing the stored credentials.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use roster_testkit::google::{self, ADMIN, key_file, member, user};
+use roster_testkit::poll;
 use serde_json::Value;
 
 use crate::support::Roster;
@@ -49,15 +50,20 @@ fn listed(r: &Roster, id: &str) -> Value {
 
 /// Waits until the directory's last poll is not `before` and no sync is pending.
 async fn polled(r: &Roster, id: &str, before: &Value) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let d = listed(r, id);
-        if d["google"]["last_poll_at"] != *before && d["google"]["sync_requested"] == false {
-            return d;
-        }
-        assert!(Instant::now() < deadline, "no poll: {d}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    poll::until(
+        "a poll of the directory",
+        Duration::from_secs(30),
+        Duration::from_millis(100),
+        || async {
+            let d = listed(r, id);
+            if d["google"]["last_poll_at"] != *before && d["google"]["sync_requested"] == false {
+                Ok(d)
+            } else {
+                Err(d)
+            }
+        },
+    )
+    .await
 }
 
 /// Users and groups pulled into the directory (they carry Google's ids as externalId).

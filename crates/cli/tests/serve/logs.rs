@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use roster_testkit::poll;
 use serde_json::{Value, json};
 
 use crate::support::{Receiver, Roster, request};
@@ -134,15 +135,23 @@ async fn secrets_stay_out_of(format: &str) {
 
     // Let signed deliveries happen (the two creates; password changes alone
     // are not reported to apps).
-    let waited = std::time::Instant::now();
-    while receiver.ids().len() < 2 {
-        assert!(
-            waited.elapsed() < Duration::from_secs(20),
-            "no webhook deliveries:\n{}",
-            server.log_text()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    poll::until(
+        "two webhook deliveries",
+        Duration::from_secs(20),
+        Duration::from_millis(20),
+        || async {
+            let delivered = receiver.ids().len();
+            if delivered >= 2 {
+                return Ok(());
+            }
+            // The log is read only if time runs out.
+            let server = &server;
+            Err(std::fmt::from_fn(move |f| {
+                write!(f, "{delivered}; roster serve's log:\n{}", server.log_text())
+            }))
+        },
+    )
+    .await;
     server.terminate();
     server
         .wait_exit(Duration::from_secs(20))

@@ -5,8 +5,9 @@
 //! endpoint. Keys rotate through `previous_secret_keys`: at `roster serve`
 //! start and with `roster secret-key rotate`.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use roster_testkit::poll;
 use serde_json::json;
 
 use crate::support::{Receiver, Roster, Server, request};
@@ -54,18 +55,21 @@ async fn deliver_and_verify(
     )
     .await;
     assert_eq!(status, 201, "{body}");
-    let waited = Instant::now();
-    let raw = loop {
-        if let Some((_, raw)) = receiver.seen.lock().unwrap().get(before) {
-            break raw.clone();
-        }
-        assert!(
-            waited.elapsed() < Duration::from_secs(20),
-            "no delivery:\n{}",
-            server.log_text()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let raw = poll::until(
+        "a delivery",
+        Duration::from_secs(20),
+        Duration::from_millis(20),
+        || async {
+            if let Some((_, raw)) = receiver.seen.lock().unwrap().get(before) {
+                return Ok(raw.clone());
+            }
+            // The log is read only if time runs out.
+            Err(std::fmt::from_fn(|f| {
+                write!(f, "none; roster serve's log:\n{}", server.log_text())
+            }))
+        },
+    )
+    .await;
     let (head, body) = raw.split_once("\r\n\r\n").unwrap();
     let header = head
         .lines()
@@ -157,11 +161,20 @@ async fn webhook_secrets_are_encrypted_at_rest_and_still_sign() {
     toggle(old_id.clone(), false).await;
     toggle(new_id.clone(), true).await;
     // The new endpoint starts where its cursor stood: alice's event first.
-    let waited = Instant::now();
-    while receiver.seen.lock().unwrap().len() < 2 {
-        assert!(waited.elapsed() < Duration::from_secs(20), "no delivery");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    poll::until(
+        "two deliveries",
+        Duration::from_secs(20),
+        Duration::from_millis(20),
+        || async {
+            let delivered = receiver.seen.lock().unwrap().len();
+            if delivered >= 2 {
+                Ok(())
+            } else {
+                Err(delivered)
+            }
+        },
+    )
+    .await;
     deliver_and_verify(&server, &receiver, dir, token, "bob", &new_secret).await;
 
     // Rotation: the new secret is shown once, stored encrypted, and signs.

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use roster_testkit::poll;
 use serde_json::json;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -121,11 +122,20 @@ async fn sigterm_stops_webhook_delivery_between_events_and_releases_the_lease() 
         assert_eq!(status, 201, "{body}");
     }
     let total = users;
-    let waited = std::time::Instant::now();
-    while receiver.ids().len() < 3 {
-        assert!(waited.elapsed() < Duration::from_secs(20), "no deliveries");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    poll::until(
+        "three deliveries",
+        Duration::from_secs(20),
+        Duration::from_millis(20),
+        || async {
+            let delivered = receiver.ids().len();
+            if delivered >= 3 {
+                Ok(())
+            } else {
+                Err(delivered)
+            }
+        },
+    )
+    .await;
     server.terminate();
     let (ok, took) = server
         .wait_exit(Duration::from_secs(20))
@@ -145,15 +155,20 @@ async fn sigterm_stops_webhook_delivery_between_events_and_releases_the_lease() 
     // A new process (another lease owner) picks the endpoint up at once:
     // the old lease (60 s) was released, not left to expire.
     let _server = r.serve(Some(&config), "info");
-    let waited = std::time::Instant::now();
-    while receiver.ids().len() < total {
-        assert!(
-            waited.elapsed() < Duration::from_secs(20),
-            "after a restart only {} of {total} events arrived",
-            receiver.ids().len()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    poll::until(
+        "every event after a restart",
+        Duration::from_secs(20),
+        Duration::from_millis(50),
+        || async {
+            let delivered = receiver.ids().len();
+            if delivered >= total {
+                Ok(())
+            } else {
+                Err(format!("{delivered} of {total}"))
+            }
+        },
+    )
+    .await;
     let mut ids = receiver.ids();
     let n = ids.len();
     ids.sort();

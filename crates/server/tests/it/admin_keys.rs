@@ -2,8 +2,10 @@
 //! (read-only, limited to directories) on every `/api/v1` route.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
+use roster_testkit::poll;
 use serde_json::{Value, json};
 
 use super::api_directories::{admin_key, api};
@@ -574,16 +576,17 @@ async fn the_workos_routes_keep_a_keys_scope() {
     assert_eq!(ids(&r), vec![mine.clone()]);
     let r = workos(&s, &root, Method::GET, "/directories").await;
     assert_eq!(ids(&r).len(), 2, "{:?}", r.body);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    let events = loop {
-        let r = workos(&s, &key, Method::GET, "/events?events=dsync.user.created").await;
-        assert_status(&r, StatusCode::OK);
-        let data = r.body["data"].as_array().cloned().unwrap_or_default();
-        if !data.is_empty() || std::time::Instant::now() > deadline {
-            break data;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    };
+    let events = poll::until_or_last(
+        Duration::from_secs(5),
+        Duration::from_millis(20),
+        || async {
+            let r = workos(&s, &key, Method::GET, "/events?events=dsync.user.created").await;
+            assert_status(&r, StatusCode::OK);
+            r.body["data"].as_array().cloned().unwrap_or_default()
+        },
+        |data| !data.is_empty(),
+    )
+    .await;
     assert!(!events.is_empty());
     assert!(
         events

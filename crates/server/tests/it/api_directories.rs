@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
+use roster_testkit::poll;
 use serde_json::{Value, json};
 
 use crate::support::{Reply, TestServer};
@@ -37,16 +38,17 @@ pub async fn events_until(
     path: &str,
     done: impl Fn(&[Value]) -> bool,
 ) -> Vec<Value> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    loop {
-        let r = api(s, key, Method::GET, path, None).await;
-        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-        let data = r.body["data"].as_array().cloned().unwrap_or_default();
-        if done(&data) || std::time::Instant::now() > deadline {
-            return data;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    poll::until_or_last(
+        Duration::from_secs(5),
+        Duration::from_millis(20),
+        || async {
+            let r = api(s, key, Method::GET, path, None).await;
+            assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+            r.body["data"].as_array().cloned().unwrap_or_default()
+        },
+        |data| done(data),
+    )
+    .await
 }
 
 /// A SCIM request to `directory` with `token`.

@@ -7,11 +7,12 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::StatusCode;
 use roster_server::{ServerConfig, build_registry};
 use roster_store::{PgOptions, PgStore, Store};
+use roster_testkit::poll;
 use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
@@ -245,19 +246,26 @@ async fn postgres_out_of_reach_is_503_with_retry_after_then_serves_again() {
     );
 
     proxy.up();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let (status, _, body) = send(&mut seen, create("after"), "create after").await;
-        if status == StatusCode::CREATED {
-            break;
-        }
-        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
-        assert!(
-            Instant::now() < deadline,
-            "no write succeeded after the outage"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    // A probe's future cannot borrow `seen` mutably, so each attempt records
+    // its own and the records join `seen` afterwards.
+    let retries = Mutex::new(Seen::default());
+    poll::until(
+        "a write after the outage",
+        Duration::from_secs(20),
+        Duration::from_millis(100),
+        || async {
+            let mut attempt = Seen::default();
+            let (status, _, body) = send(&mut attempt, create("after"), "create after").await;
+            retries.lock().unwrap().0.append(&mut attempt.0);
+            if status == StatusCode::CREATED {
+                return Ok(());
+            }
+            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+            Err(body)
+        },
+    )
+    .await;
+    seen.0.append(&mut retries.into_inner().unwrap().0);
     let (status, _, body) = send(&mut seen, c.get(&users).bearer_auth(&token), "list after").await;
     assert_eq!(status, StatusCode::OK);
     let (status, _, ready_body) = send(&mut seen, c.get(&ready), "ready after").await;

@@ -1,6 +1,9 @@
 //! Directory-sync events: written with each change, served by the Events API.
 
+use std::time::Duration;
+
 use reqwest::StatusCode;
+use roster_testkit::poll;
 use serde_json::{Value, json};
 
 use crate::support::TestServer;
@@ -36,16 +39,17 @@ async fn events(s: &TestServer, key: &str, query: &str) -> (StatusCode, Value) {
 /// (`rows::visible_events`): a background write (a webhook claim, the
 /// request log) in flight holds the newest events back for a moment.
 async fn at_least(s: &TestServer, key: &str, query: &str, n: usize) -> Value {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let (status, list) = events(s, key, query).await;
-        assert_eq!(status, StatusCode::OK);
-        if list["data"].as_array().map_or(0, Vec::len) >= n || std::time::Instant::now() > deadline
-        {
-            return list;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    poll::until_or_last(
+        Duration::from_secs(10),
+        Duration::from_millis(50),
+        || async {
+            let (status, list) = events(s, key, query).await;
+            assert_eq!(status, StatusCode::OK);
+            list
+        },
+        |list| list["data"].as_array().map_or(0, Vec::len) >= n,
+    )
+    .await
 }
 
 fn types(list: &Value) -> Vec<String> {

@@ -2,6 +2,7 @@
 //! Google's token endpoint and Directory API (no test reaches Google; see
 //! `roster_testkit::google`).
 
+use std::cell::RefCell;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,6 +10,7 @@ use reqwest::Method;
 use roster_server::ServerConfig;
 use roster_store::Kind;
 use roster_testkit::google::{ADMIN, group, key_file, member, stand_in, user};
+use roster_testkit::poll;
 use serde_json::{Value, json};
 
 use super::api_directories::{admin_key, api};
@@ -53,26 +55,31 @@ async fn sync(s: &TestServer, key: &str, id: &str) -> Value {
     )
     .await;
     assert_eq!(r.status, 202, "{:?}", r.body);
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let d = api(s, key, Method::GET, &format!("/directories/{id}"), None)
-            .await
-            .body;
-        if d["google"]["last_poll_at"] != before["google"]["last_poll_at"]
-            && d["google"]["sync_requested"] == false
-        {
-            return d;
-        }
-        assert!(std::time::Instant::now() < deadline, "no poll: {d}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let path = format!("/directories/{id}");
+    poll::until(
+        "a poll after the sync request",
+        Duration::from_secs(30),
+        Duration::from_millis(100),
+        || async {
+            let d = api(s, key, Method::GET, &path, None).await.body;
+            if d["google"]["last_poll_at"] != before["google"]["last_poll_at"]
+                && d["google"]["sync_requested"] == false
+            {
+                Ok(d)
+            } else {
+                Err(d)
+            }
+        },
+    )
+    .await
 }
 
-/// The directory's events once two reads 200 ms apart agree. On
-/// PostgreSQL an event shows only once no Roster transaction that began
-/// before it is still running, so a background write (the request log, a
-/// webhook claim) can hold the newest back for a moment; several checks
-/// here compare a count before and after a poll that must write nothing.
+/// The directory's events once two reads 200 ms apart agree (the last read
+/// after 5 s if they never do). On PostgreSQL an event shows only once no
+/// Roster transaction that began before it is still running, so a background
+/// write (the request log, a webhook claim) can hold the newest back for a
+/// moment; several checks here compare a count before and after a poll that
+/// must write nothing.
 async fn events(s: &TestServer, id: &str) -> Vec<String> {
     let read = || async {
         s.store
@@ -83,16 +90,19 @@ async fn events(s: &TestServer, id: &str) -> Vec<String> {
             .map(|e| e.event)
             .collect::<Vec<String>>()
     };
-    let mut last = read().await;
-    for _ in 0..25 {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let now = read().await;
-        if now == last {
-            break;
-        }
-        last = now;
-    }
-    last
+    let previous = RefCell::new(None);
+    let settled = poll::until_or_last(
+        Duration::from_secs(5),
+        Duration::from_millis(200),
+        || async {
+            let now = read().await;
+            let agreed = previous.borrow().as_ref() == Some(&now);
+            previous.replace(Some(now.clone()));
+            (agreed, now)
+        },
+        |(agreed, _)| *agreed,
+    );
+    settled.await.1
 }
 
 fn count(events: &[String], name: &str) -> usize {

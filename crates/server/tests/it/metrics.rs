@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use roster_server::ServerConfig;
+use roster_testkit::poll;
 use serde_json::json;
 
 use crate::support::{StoreKind, TestServer};
@@ -195,15 +196,13 @@ async fn known_traffic_shows_in_metrics_and_promtool_accepts_the_scrape() {
     assert_eq!(statuses, [200, 429]);
 
     // The dispatcher tries the endpoint once (then backs off for a minute).
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    let text = loop {
-        let text = scrape(&s).await;
-        let tried = sample(&text, "roster_webhook_deliveries_total", &[]).is_some();
-        if tried || std::time::Instant::now() > deadline {
-            break text;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let text = poll::until_or_last(
+        Duration::from_secs(20),
+        Duration::from_millis(200),
+        || scrape(&s),
+        |text| sample(text, "roster_webhook_deliveries_total", &[]).is_some(),
+    )
+    .await;
 
     let users = "/scim/v2/{dir}/Users";
     let d = dir.as_str();

@@ -2,10 +2,11 @@
 //! directory's provider asked and what Roster answered, failures with their
 //! detail, never a secret, bounded per directory.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use roster_server::ServerConfig;
+use roster_testkit::poll;
 use serde_json::{Value, json};
 
 use super::api_directories::{admin_key, api};
@@ -19,27 +20,23 @@ pub async fn requests_until(
     dir: &str,
     done: impl Fn(&[Value]) -> bool,
 ) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let r = api(
-            s,
-            key,
-            Method::GET,
-            &format!("/directories/{dir}/requests?limit=1000"),
-            None,
-        )
-        .await;
-        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-        let data = r.body["data"].as_array().cloned().unwrap_or_default();
-        if done(&data) {
-            return data;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the log never showed it: {data:#?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let path = format!("/directories/{dir}/requests?limit=1000");
+    poll::until(
+        "the request log",
+        Duration::from_secs(5),
+        Duration::from_millis(50),
+        || async {
+            let r = api(s, key, Method::GET, &path, None).await;
+            assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+            let data = r.body["data"].as_array().cloned().unwrap_or_default();
+            if done(&data) {
+                Ok(data)
+            } else {
+                Err(format!("{data:#?}"))
+            }
+        },
+    )
+    .await
 }
 
 async fn connection(s: &TestServer, key: &str) -> Value {
@@ -190,15 +187,13 @@ async fn the_log_keeps_the_newest_requests_up_to_its_bound_and_pages_back() {
             .is_some_and(|r| r["path"].as_str().is_some() && d.len() <= 5)
     })
     .await;
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let mut summary;
-    loop {
-        summary = connection(&s, &key).await;
-        if summary["requests_24h"] == 12 || Instant::now() > deadline {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let summary = poll::until_or_last(
+        Duration::from_secs(5),
+        Duration::from_millis(50),
+        || connection(&s, &key),
+        |summary| summary["requests_24h"] == 12,
+    )
+    .await;
     assert_eq!(
         summary["requests_24h"], 12,
         "counts outlive the cut: {summary}"

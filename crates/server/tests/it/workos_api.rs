@@ -2,7 +2,10 @@
 //! every route, both orders page by page in both directions, the filters,
 //! every bad input, and isolation.
 
+use std::time::Duration;
+
 use reqwest::{Method, StatusCode};
+use roster_testkit::poll;
 use serde_json::{Value, json};
 
 use super::api_directories::{admin_key, api};
@@ -744,16 +747,13 @@ async fn events_in_workos_shapes_by_type_organization_and_time() {
         let s = &s;
         let key = &key;
         async move {
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-            loop {
-                let page = ok(s, key, &path).await;
-                if page["data"].as_array().unwrap().len() >= n
-                    || std::time::Instant::now() > deadline
-                {
-                    return page;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            }
+            poll::until_or_last(
+                Duration::from_secs(5),
+                Duration::from_millis(50),
+                || ok(s, key, &path),
+                |page| page["data"].as_array().unwrap().len() >= n,
+            )
+            .await
         }
     };
     let page = wait(format!("/events?events={all}&limit=100"), 7).await;
