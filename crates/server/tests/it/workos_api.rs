@@ -339,10 +339,14 @@ async fn a_google_workspace_directory_is_a_gsuite_directory() {
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
     let d = ok(&s, &key, &format!("/directories/{id}")).await;
     assert_eq!(d["type"], "gsuite directory");
-    let events = ok(
-        &s,
-        &key,
-        &format!("/events?events=dsync.activated&directory_id={id}"),
+    // On PostgreSQL an event shows once every transaction that began before
+    // it has ended: read until it does.
+    let path = format!("/events?events=dsync.activated&directory_id={id}");
+    let events = poll::until_or_last(
+        Duration::from_secs(5),
+        Duration::from_millis(50),
+        || ok(&s, &key, &path),
+        |page| page["data"].as_array().is_some_and(|d| !d.is_empty()),
     )
     .await;
     assert_eq!(events["data"][0]["data"]["type"], "gsuite directory");
