@@ -983,6 +983,16 @@ mod tests {
         Some((schema, c))
     }
 
+    /// A directory, committed: what the tests write into.
+    fn directory(c: &PgConn) -> String {
+        c.begin().unwrap();
+        let dir = admin::create_directory(c, "d", &Default::default())
+            .unwrap()
+            .id;
+        c.batch("COMMIT").unwrap();
+        dir
+    }
+
     fn count(c: &PgConn, sql: &str) -> i64 {
         crate::db::scalar(c, sql, &[]).unwrap().unwrap()
     }
@@ -993,11 +1003,7 @@ mod tests {
             return;
         };
         let reg = SchemaRegistry::core();
-        c.begin().unwrap();
-        let dir = admin::create_directory(&c, "d", &Default::default())
-            .unwrap()
-            .id;
-        c.batch("COMMIT").unwrap();
+        let dir = directory(&c);
 
         c.begin().unwrap();
         let before = c.sent.get();
@@ -1184,11 +1190,7 @@ mod tests {
         let Some((_schema, c)) = fresh() else {
             return;
         };
-        c.begin().unwrap();
-        let dir = admin::create_directory(&c, "d", &Default::default())
-            .unwrap()
-            .id;
-        c.batch("COMMIT").unwrap();
+        let dir = directory(&c);
         let events = count(&c, "SELECT count(*) FROM events");
         let before = c.sent.get();
         crate::rows::outbox::emit(&c, &dir, "x", &json!({})).unwrap();
@@ -1273,11 +1275,7 @@ mod tests {
             return;
         };
         let reg = SchemaRegistry::core();
-        c.begin().unwrap();
-        let dir = admin::create_directory(&c, "d", &Default::default())
-            .unwrap()
-            .id;
-        c.batch("COMMIT").unwrap();
+        let dir = directory(&c);
         c.begin().unwrap();
         let mut tx = DbTx::new(&c, &reg, &dir);
         let names: Vec<(Kind, String)> = (0..50).map(|i| (Kind::User, format!("u{i}"))).collect();
@@ -1334,11 +1332,7 @@ mod tests {
             return;
         };
         let reg = SchemaRegistry::core();
-        c.begin().unwrap();
-        let dir = admin::create_directory(&c, "d", &Default::default())
-            .unwrap()
-            .id;
-        c.batch("COMMIT").unwrap();
+        let dir = directory(&c);
         let user = |name: &str, title: &str| NewResource {
             kind: Kind::User,
             doc: json!({"userName": name, "title": title}),
