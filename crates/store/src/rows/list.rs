@@ -88,7 +88,19 @@ pub fn list(
     q: &ListQuery,
 ) -> StoreResult<ListResult> {
     if c.dialect() != Dialect::Postgres {
-        return list_in(c, reg, opts, dir, q);
+        // One snapshot for the keys, the count and the page (a read
+        // transaction on a WAL database sees the commits before its first
+        // read): a user created between the count and the page would be
+        // on a page whose total leaves it out.
+        // Never left open: an open read transaction keeps the WAL from
+        // being checkpointed past its snapshot.
+        c.batch("BEGIN")?;
+        let result = list_in(c, reg, opts, dir, q);
+        let end = c.batch(if result.is_ok() { "COMMIT" } else { "ROLLBACK" });
+        if end.is_err() {
+            let _ = c.batch("ROLLBACK");
+        }
+        return result.and_then(|r| end.map(|()| r));
     }
     // Every statement of a list reads an index by design; a sequential
     // scan is the planner's guess gone wrong. Without statistics (right
@@ -554,4 +566,109 @@ fn key_param(key: &Value, t: AttrType) -> StoreResult<Val> {
             ));
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use roster_domain::model::{Page, SortOrder};
+    use roster_scim::schema::SchemaRegistry;
+    use rusqlite::Connection;
+    use serde_json::json;
+
+    use super::*;
+    use crate::Tx;
+    use crate::db::Row;
+    use crate::model::NewResource;
+    use crate::rows::{admin, tx::DbTx};
+    use crate::sqlite::conn;
+
+    /// A reader after whose first count another connection commits a user:
+    /// a write landing in the middle of a list.
+    struct Interrupted<'a> {
+        reader: &'a Connection,
+        write: &'a dyn Fn(),
+        written: Cell<bool>,
+    }
+
+    impl Db for Interrupted<'_> {
+        fn dialect(&self) -> Dialect {
+            Dialect::Sqlite
+        }
+        fn exec(&self, sql: &str, params: &[Val]) -> StoreResult<u64> {
+            self.reader.exec(sql, params)
+        }
+        fn query(&self, sql: &str, params: &[Val]) -> StoreResult<Vec<Row>> {
+            let rows = self.reader.query(sql, params)?;
+            if sql.contains("count(") && !self.written.replace(true) {
+                (self.write)();
+            }
+            Ok(rows)
+        }
+        fn batch(&self, sql: &str) -> StoreResult<()> {
+            self.reader.batch(sql)
+        }
+        fn writes(&self) -> u64 {
+            0
+        }
+    }
+
+    fn create(c: &Connection, reg: &SchemaRegistry, dir: &str, name: &str) {
+        c.execute_batch("BEGIN").unwrap();
+        let mut tx = DbTx::new(c, reg, dir);
+        tx.create(NewResource {
+            kind: Kind::User,
+            doc: json!({ "userName": name }),
+            members: Vec::new(),
+            groups: Vec::new(),
+        })
+        .unwrap();
+        tx.settings.finish(c).unwrap();
+        c.execute_batch("COMMIT").unwrap();
+    }
+
+    #[test]
+    fn a_list_reads_one_snapshot_whatever_commits_meanwhile() {
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("list.db");
+        let mut writer = conn::open_writer(&path, &Default::default()).unwrap();
+        conn::migrate(&mut writer).unwrap();
+        let reg = SchemaRegistry::core();
+        let dir = admin::create_directory(&writer, "d", &Default::default())
+            .unwrap()
+            .id;
+        for name in ["u1", "u2", "u3"] {
+            create(&writer, &reg, &dir, name);
+        }
+        let reader = conn::open_reader(&path, &Default::default()).unwrap();
+        let write = || create(&writer, &reg, &dir, "u4");
+        let db = Interrupted {
+            reader: &reader,
+            write: &write,
+            written: Cell::new(false),
+        };
+        let rt = reg.resource_type("User").unwrap();
+        let f = roster_scim::filter::parse_filter(r#"userName sw "u""#).unwrap();
+        let q = ListQuery {
+            kind: Kind::User,
+            filter: Some(roster_scim::filter::check_filter(&reg, rt, &f).unwrap()),
+            sort: None,
+            sort_order: SortOrder::Ascending,
+            page: Page::Index {
+                start: 1,
+                count: 100,
+            },
+        };
+        let got = list(&db, &reg, &ListOptions::default(), &dir, &q).unwrap();
+        assert!(db.written.get(), "the list counted");
+        assert_eq!(
+            (got.total, got.resources.len()),
+            (3, 3),
+            "the total and the page of one snapshot"
+        );
+        // The next list sees the new user.
+        let got = list(&reader, &reg, &ListOptions::default(), &dir, &q).unwrap();
+        assert_eq!((got.total, got.resources.len()), (4, 4));
+    }
 }
