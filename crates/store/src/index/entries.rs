@@ -152,6 +152,34 @@ pub fn entries(reg: &SchemaRegistry, rt: &ResourceType, doc: &Value) -> Vec<Entr
 
 /// Attributes of the core schema whose filters read membership rows (see
 /// `crate::sql::compile`), not the document.
+/// The paths of `rt` whose entries may be text (see [`Entry::text`]): the
+/// string, reference and binary attributes and sub-attributes [`entries`]
+/// indexes, and `schemas`.
+pub fn text_paths(reg: &SchemaRegistry, rt: &ResourceType) -> Vec<String> {
+    let mut out = vec![SCHEMAS_PATH.to_owned()];
+    let core = reg.core_schema(rt).attributes.iter();
+    let core = core
+        .filter(|def| !served_elsewhere(rt, def))
+        .map(|d| (None, d));
+    let exts = reg.extensions(rt).flat_map(|ext| {
+        ext.attributes
+            .iter()
+            .map(move |d| (Some(ext.id.as_str()), d))
+    });
+    for (ext, def) in core.chain(exts) {
+        if def.returned == Returned::Never {
+            continue;
+        }
+        if def.ty.is_textual() {
+            out.push(attr_path(ext, &def.name, None));
+        }
+        for sub in def.sub_attributes.iter().filter(|s| s.ty.is_textual()) {
+            out.push(attr_path(ext, &def.name, Some(&sub.name)));
+        }
+    }
+    out
+}
+
 fn served_elsewhere(rt: &ResourceType, def: &AttributeDef) -> bool {
     let name = def.name.as_str();
     match rt.name.as_str() {
@@ -310,6 +338,27 @@ mod tests {
     use super::*;
 
     const ENT: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+
+    #[test]
+    fn text_paths_are_the_paths_of_text_entries() {
+        let reg = SchemaRegistry::core();
+        let rt = reg.resource_type("User").unwrap();
+        let paths = text_paths(&reg, rt);
+        let doc = json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", ENT],
+            "userName": "ann", "title": "Eng", "active": true,
+            "name": {"familyName": "Lee"},
+            "emails": [{"value": "a@x.io", "type": "work", "primary": true}],
+            "groups": [{"value": "g1"}],
+            ENT: {"employeeNumber": "7", "manager": {"value": "m1"}},
+        });
+        let list = entries(&reg, rt, &doc);
+        for en in &list {
+            assert_eq!(paths.contains(&en.path), en.text, "{en:?}");
+        }
+        assert!(list.iter().filter(|en| en.text).count() >= 8);
+        assert!(!paths.iter().any(|p| p == "groups.value" || p == "password"));
+    }
 
     fn user_entries(doc: Value) -> Vec<(String, String, i64)> {
         let reg = SchemaRegistry::core();

@@ -495,6 +495,13 @@ pub fn ensure(c: &dyn Db, reg: &SchemaRegistry) -> StoreResult<Option<u64>> {
         vals![FINGERPRINT_KEY],
     )?;
     if have == Some(want) {
+        let started = std::time::Instant::now();
+        if text::fill(c, reg)? {
+            tracing::info!(
+                took_s = started.elapsed().as_secs(),
+                "filled the values substring search reads from the attribute index"
+            );
+        }
         return Ok(None);
     }
     let started = std::time::Instant::now();

@@ -1332,10 +1332,14 @@ mod tests {
             return;
         };
         let reg = SchemaRegistry::core();
+        // As the server opens the store: the index is built for its schemas.
+        c.begin().unwrap();
+        crate::index::ensure(&c, &reg).unwrap();
+        c.batch("COMMIT").unwrap();
         let dir = directory(&c);
         let user = |name: &str, title: &str| NewResource {
             kind: Kind::User,
-            doc: json!({"userName": name, "title": title}),
+            doc: json!({"userName": name, "title": title, "active": true}),
             members: Vec::new(),
             groups: Vec::new(),
         };
@@ -1382,6 +1386,26 @@ mod tests {
         assert_eq!(titles(&c), ["engineer"]);
         let kept = text_values(&c);
         assert_eq!(kept.len(), 3, "two user names and a title: {kept:?}");
+
+        // Filled from the index, as after the migration that made the
+        // table, without a rebuild: the same rows, and none of `active`.
+        c.begin().unwrap();
+        c.batch(
+            "DELETE FROM attr_text_values;
+             INSERT INTO store_meta (key, value) VALUES ('attr_text_values_fill', 1)
+                 ON CONFLICT (key) DO NOTHING",
+        )
+        .unwrap();
+        assert_eq!(crate::index::ensure(&c, &reg).unwrap(), None);
+        c.batch("COMMIT").unwrap();
+        assert_eq!(text_values(&c), kept);
+        assert_eq!(
+            count(
+                &c,
+                "SELECT count(*) FROM store_meta WHERE key = 'attr_text_values_fill'"
+            ),
+            0
+        );
 
         // A rebuild from the documents gives the same rows.
         c.begin().unwrap();
