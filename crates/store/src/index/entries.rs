@@ -150,8 +150,6 @@ pub fn entries(reg: &SchemaRegistry, rt: &ResourceType, doc: &Value) -> Vec<Entr
     out
 }
 
-/// Attributes of the core schema whose filters read membership rows (see
-/// `crate::sql::compile`), not the document.
 /// The paths of `rt` whose entries may be text (see [`Entry::text`]): the
 /// string, reference and binary attributes and sub-attributes [`entries`]
 /// indexes, and `schemas`.
@@ -180,6 +178,8 @@ pub fn text_paths(reg: &SchemaRegistry, rt: &ResourceType) -> Vec<String> {
     out
 }
 
+/// Attributes of the core schema whose filters read membership rows (see
+/// `crate::sql::compile`), not the document.
 fn served_elsewhere(rt: &ResourceType, def: &AttributeDef) -> bool {
     let name = def.name.as_str();
     match rt.name.as_str() {

@@ -214,13 +214,20 @@ pub fn fill(c: &dyn Db, reg: &SchemaRegistry) -> StoreResult<bool> {
     if due.is_none() {
         return Ok(false);
     }
+    let text_paths = |kind: Kind| {
+        reg.resource_type(kind.name())
+            .map(|rt| super::entries::text_paths(reg, rt))
+            .unwrap_or_default()
+    };
+    let (users, groups) = (text_paths(Kind::User), text_paths(Kind::Group));
     for row in c.query("SELECT k, rtype, path FROM attr_keys", &[])? {
         let (k, code, path): (i64, i64, String) = (row.get(0)?, row.get(1)?, row.get(2)?);
-        let rt = Kind::from_code(code).and_then(|kind| reg.resource_type(kind.name()));
-        let Some(rt) = rt else {
-            continue;
+        let paths = match Kind::from_code(code) {
+            Some(Kind::User) => &users,
+            Some(Kind::Group) => &groups,
+            None => continue,
         };
-        if super::entries::text_paths(reg, rt).contains(&path) {
+        if paths.contains(&path) {
             c.exec(
                 "INSERT INTO attr_text_values (k, v)
                  SELECT DISTINCT k, v FROM attr_index WHERE k = ? AND v > ''
