@@ -87,38 +87,34 @@ pub fn list(
     dir: &str,
     q: &ListQuery,
 ) -> StoreResult<ListResult> {
-    if c.dialect() != Dialect::Postgres {
-        // One snapshot for the keys, the count and the page (a read
-        // transaction on a WAL database sees the commits before its first
-        // read): a user created between the count and the page would be
-        // on a page whose total leaves it out.
-        // Never left open: an open read transaction keeps the WAL from
-        // being checkpointed past its snapshot.
-        c.batch("BEGIN")?;
-        let result = list_in(c, reg, opts, dir, q);
-        let end = c.batch(if result.is_ok() { "COMMIT" } else { "ROLLBACK" });
-        if end.is_err() {
-            let _ = c.batch("ROLLBACK");
+    // One snapshot for the keys, the count and the page, on both stores: a
+    // user created between the count and the page would be on a page whose
+    // total leaves it out, and on PostgreSQL the page names how many
+    // candidates the count found. (On SQLite a read transaction on a WAL
+    // database sees the commits before its first read.)
+    let begin = match c.dialect() {
+        Dialect::Sqlite => "BEGIN",
+        // Every statement of a list reads an index by design; a sequential
+        // scan is the planner's guess gone wrong. Without statistics (right
+        // after a load) it joined a few rechecked candidates to a scan of
+        // every document. (Attribute keys are constants it sees: as
+        // subqueries, it expected a key's matches spread evenly behind a
+        // `LIMIT` and scanned `attr_index` from the start.) The keys read
+        // first hold for every statement (see `list_in`).
+        Dialect::Postgres => {
+            "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET LOCAL enable_seqscan = off"
         }
-        return result.and_then(|r| end.map(|()| r));
-    }
-    // Every statement of a list reads an index by design; a sequential
-    // scan is the planner's guess gone wrong. Without statistics (right
-    // after a load) it joined a few rechecked candidates to a scan of every
-    // document. (Attribute keys are constants it sees: as subqueries, it
-    // expected a key's matches spread evenly behind a `LIMIT` and scanned
-    // `attr_index` from the start.) One snapshot for every statement also
-    // lets the page name how many candidates the count found, and the keys
-    // read first hold for every statement (see `list_in`).
-    c.batch("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET LOCAL enable_seqscan = off")?;
+    };
+    c.batch(begin)?;
     let result = list_in(c, reg, opts, dir, q);
-    match &result {
-        Ok(_) => c.batch("COMMIT")?,
-        Err(_) => {
-            let _ = c.batch("ROLLBACK");
-        }
+    // Never left open: an open SQLite reader keeps the WAL from being
+    // checkpointed past its snapshot, and a pooled PostgreSQL connection
+    // would serve its next call inside it.
+    let end = c.batch(if result.is_ok() { "COMMIT" } else { "ROLLBACK" });
+    if end.is_err() {
+        let _ = c.batch("ROLLBACK");
     }
-    result
+    result.and_then(|r| end.map(|()| r))
 }
 
 fn list_in(
