@@ -38,8 +38,12 @@ const LATE: char = '\u{1}';
 
 const WORDS: &[&str] = &[
     "alice", "Alice", "ALICE", "bob", "Bob", "émile", "Émile", "zoë", "a%b", "a_b", "x*y", "q?r",
-    "[z]", "ice", "al", "", "Eng", "eng", "R&D", "100%", LONG,
+    "[z]", "ice", "al", "", "Eng", "eng", "R&D", "100%", LONG, SCATTERED,
 ];
+
+/// Holds every trigram of `co "abcab"` but not the pattern: SQLite's
+/// trigrams keep no positions, and the search checks the pattern itself.
+const SCATTERED: &str = "abca-bcab";
 
 /// Longer than the index keeps whole (`index::entries::CUT`), with a match
 /// for `co "alice"` and `ew "com"` past the part it keeps.
@@ -341,7 +345,7 @@ fn text_value() -> impl Strategy<Value = String> {
         1 => prop::sample::select(PHONES).prop_map(str::to_owned),
         2 => prop::sample::select(&[
             "@", "example", "EXAMPLE.com", "@x", "%", "_", "*", "?", "[", "]", "É", "é", "work",
-            "Work", "User", "user", "Users", "W/\"1\"", "W/\"2\"", "pw-", "m", "0",
+            "Work", "User", "user", "Users", "W/\"1\"", "W/\"2\"", "pw-", "m", "0", "abcab",
             "urn:ietf:params:scim:schemas:core:2.0:User",
             "URN:IETF:PARAMS:SCIM:SCHEMAS:EXTENSION:ENTERPRISE:2.0:USER", "enterprise",
         ][..]).prop_map(str::to_owned),
@@ -975,6 +979,36 @@ fn long_addresses_are_decided_by_the_whole_value() {
         ),
     ];
     let texts: Vec<&str> = cases.iter().map(|(f, _)| f.as_str()).collect();
+    for ((filter, n), got) in cases.iter().zip(agree_all(&users, &texts)) {
+        assert_eq!(got, Some(*n), "{filter}");
+    }
+}
+
+/// SQLite's trigram rows keep no positions, so FTS5 also finds values
+/// holding a pattern's trigrams apart or out of order, and a long pattern
+/// is searched by its head: the search checks the whole pattern on each
+/// value it finds. Three users, so that the case moves values into FTS5 at
+/// every commit (see `run_case`).
+#[test]
+fn substring_searches_check_the_pattern_on_the_values_they_find() {
+    let users = vec![
+        json!({"userName": "a", "title": SCATTERED, "emails": [{"value": "alice@examplz.org"}]}),
+        json!({"userName": "b", "title": "xabcabx"}),
+        json!({"userName": "c", "title": "abc", "emails": [{"value": "alice@example.com"}]}),
+    ];
+    let cases = [
+        (r#"title co "abcab""#, 1),
+        (r#"title co "bcab""#, 2),
+        (r#"title ew "cab""#, 1),
+        (r#"title ew "abc""#, 1),
+        (r#"title co "cabc""#, 0),
+        (r#"emails.value co "lice@exampl""#, 2),
+        (r#"emails.value co "lice@examplz""#, 1),
+        (r#"emails.value co "lice@examplq""#, 0),
+        (r#"emails.value ew "e@example.com""#, 1),
+        (r#"emails.value ew "e@example.org""#, 0),
+    ];
+    let texts: Vec<&str> = cases.iter().map(|(f, _)| *f).collect();
     for ((filter, n), got) in cases.iter().zip(agree_all(&users, &texts)) {
         assert_eq!(got, Some(*n), "{filter}");
     }

@@ -545,35 +545,36 @@ impl Compiler<'_> {
         }
         let path = attr_path(a.extension.as_deref(), &a.attr, a.sub.as_deref());
         let cols = if pairs { "r, e" } else { "r" };
-        let mut exact = true;
         let found = match self.dialect {
             Dialect::Sqlite => {
+                // The trigrams of the head only: see `text::WINDOW`. Every
+                // value found, moved into FTS5 or pending, is checked
+                // against the whole pattern.
                 let mut phrase: String = value.chars().take(text::WINDOW).collect();
-                if len > text::WINDOW {
-                    // Its head, rechecked: see `text::WINDOW`.
-                    exact = false;
-                } else if suffix {
+                if suffix && len <= text::WINDOW {
                     phrase.push(text::END);
                 }
                 let key = self.key(&path, KeyScope::Bound);
                 let p = self.bind(SqlParam::Text(phrase));
-                // Values not yet moved into FTS5 are searched by their
-                // text, whole pattern and all (see `text::FLUSH_ROWS`): a
-                // range by number (`+` keeps SQLite from reading every
-                // value of the key through its index instead).
                 let whole = self.bind(SqlParam::Text(value.to_owned()));
-                let pending = if suffix {
+                let contains = if suffix {
                     format!("substr(tv.v, -{len}) = {whole}")
                 } else {
                     format!("instr(tv.v, {whole}) > 0")
                 };
                 let cols = if pairs { "i.r, i.e" } else { "i.r" };
                 let holders = "CROSS JOIN attr_index i WHERE i.k = tv.k AND i.v = tv.v";
+                // Values not yet moved into FTS5 are a range by number
+                // (see `text::FLUSH_ROWS`). `+` keeps SQLite from reading
+                // every value of the key through its index instead; the
+                // key is checked on the moved values too, since the key
+                // token's trigrams need not be adjacent in what they match.
                 format!(
                     "SELECT {cols} FROM attr_text_values tv {holders} AND tv.t IN \
                      (SELECT rowid FROM attr_text WHERE attr_text MATCH roster_text_match({key}, {p})) \
+                     AND +tv.k = {key} AND {contains} \
                      UNION ALL SELECT {cols} FROM attr_text_values tv {holders} \
-                     AND tv.t > {moved} AND +tv.k = {key} AND {pending}",
+                     AND tv.t > {moved} AND +tv.k = {key} AND {contains}",
                     moved = text::MOVED_SQL,
                 )
             }
@@ -625,7 +626,7 @@ impl Compiler<'_> {
                     format!("{found} UNION ALL SELECT {cols} FROM attr_index WHERE k = {cut_key}"),
                     one_each(a, pairs),
                 ),
-                exact,
+                true,
             )
         })
     }
@@ -925,8 +926,9 @@ mod tests {
         assert_eq!(exact(r#"title ew "ss""#), Some(true));
         assert_eq!(exact(r#"title ew "s""#), Some(false));
         assert_eq!(exact(r#"userName co "ali""#), Some(true));
-        // SQLite searches a long pattern's head and rechecks.
-        assert_eq!(exact(r#"userName co "alice@example""#), Some(false));
+        // A long pattern's head is searched, the values found are checked
+        // against the whole pattern.
+        assert_eq!(exact(r#"userName co "alice@example""#), Some(true));
         assert_eq!(exact(r#"userName ew "@example""#), Some(true));
         assert_eq!(
             exact(&format!(r#"title co "{}""#, "x".repeat(CUT + 1))),
