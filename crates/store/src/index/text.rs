@@ -225,8 +225,12 @@ const FILL_KEY: &str = "attr_text_values_fill";
 /// it: each text key's distinct values, read in key order from the index
 /// alone, instead of a rebuild that would compute every document's entries
 /// again (about 7 minutes at 1,000,000 users on PostgreSQL). Which keys
-/// hold text only the schemas say. Returns whether it ran.
+/// hold text only the schemas say. Returns whether it ran. SQLite's values
+/// came with the migration that made them, which rebuilt its index.
 pub fn fill(c: &dyn Db, reg: &SchemaRegistry) -> StoreResult<bool> {
+    if c.dialect() != Dialect::Postgres {
+        return Ok(false);
+    }
     let due: Option<i64> = crate::db::scalar(
         c,
         "SELECT value FROM store_meta WHERE key = ?",

@@ -99,6 +99,12 @@ pub struct Driver {
 /// the directory and type, which every statement binds).
 const NOTHING: &str = "SELECT r FROM resources WHERE directory_id = ?1 AND rtype = ?2 AND 1 = 0";
 
+/// The resources holding the values `tv` a substring search found, from
+/// `attr_index`'s `(k, v)` index: both stores find the matching values of
+/// a key, then their holders (see `crate::index::text`).
+const HOLDERS: &str =
+    "FROM attr_text_values tv CROSS JOIN attr_index i WHERE i.k = tv.k AND i.v = tv.v";
+
 /// A set of resource numbers, or (inside `attr[...]`) of (r, e) pairs.
 struct Set {
     sql: String,
@@ -545,6 +551,7 @@ impl Compiler<'_> {
         }
         let path = attr_path(a.extension.as_deref(), &a.attr, a.sub.as_deref());
         let cols = if pairs { "r, e" } else { "r" };
+        let held = if pairs { "i.r, i.e" } else { "i.r" };
         let found = match self.dialect {
             Dialect::Sqlite => {
                 // The trigrams of the head only: see `text::WINDOW`. Every
@@ -562,18 +569,16 @@ impl Compiler<'_> {
                 } else {
                     format!("instr(tv.v, {whole}) > 0")
                 };
-                let cols = if pairs { "i.r, i.e" } else { "i.r" };
-                let holders = "CROSS JOIN attr_index i WHERE i.k = tv.k AND i.v = tv.v";
                 // Values not yet moved into FTS5 are a range by number
                 // (see `text::FLUSH_ROWS`). `+` keeps SQLite from reading
                 // every value of the key through its index instead; the
                 // key is checked on the moved values too, since the key
                 // token's trigrams need not be adjacent in what they match.
                 format!(
-                    "SELECT {cols} FROM attr_text_values tv {holders} AND tv.t IN \
+                    "SELECT {held} {HOLDERS} AND tv.t IN \
                      (SELECT rowid FROM attr_text WHERE attr_text MATCH roster_text_match({key}, {p})) \
                      AND +tv.k = {key} AND {contains} \
-                     UNION ALL SELECT {cols} FROM attr_text_values tv {holders} \
+                     UNION ALL SELECT {held} {HOLDERS} \
                      AND tv.t > {moved} AND +tv.k = {key} AND {contains}",
                     moved = text::MOVED_SQL,
                 )
@@ -600,16 +605,12 @@ impl Compiler<'_> {
                     format!("tv.v LIKE {p}")
                 };
                 let key = self.key(&path, KeyScope::Bound);
-                let cols = if pairs { "i.r, i.e" } else { "i.r" };
                 // The matching values of the key, then their holders. The
                 // values are found by their trigrams, never by their key
                 // (`+ 0` hides it from the primary key): without statistics
                 // the planner would guess a key's values few and read every
                 // value of `userName` to test the pattern on each.
-                format!(
-                    "SELECT {cols} FROM attr_text_values tv CROSS JOIN attr_index i \
-                     WHERE tv.k + 0 = {key} AND {cond} AND i.k = tv.k AND i.v = tv.v"
-                )
+                format!("SELECT {held} {HOLDERS} AND tv.k + 0 = {key} AND {cond}")
             }
         };
         // A match may lie past the head of a cut value: those resources are
