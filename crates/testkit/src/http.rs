@@ -187,6 +187,25 @@ impl Receiver {
             Err(poisoned) => poisoned.into_inner().clone(),
         }
     }
+
+    /// Waits until `n` or more deliveries came, for at most `within`, and
+    /// returns them; panics with how many came when time runs out.
+    pub async fn at_least(&self, n: usize, within: Duration) -> Vec<Delivery> {
+        crate::poll::until(
+            &format!("{n} webhook deliveries"),
+            within,
+            Duration::from_millis(20),
+            || async {
+                let seen = self.deliveries();
+                if seen.len() >= n {
+                    Ok(seen)
+                } else {
+                    Err(format!("{} delivered", seen.len()))
+                }
+            },
+        )
+        .await
+    }
 }
 
 #[cfg(test)]
@@ -221,6 +240,36 @@ mod tests {
             Some("application/scim+json")
         );
         assert_eq!(r.json()["id"], "1");
+    }
+
+    #[tokio::test]
+    async fn a_receiver_waits_for_deliveries_and_says_how_many_came() {
+        let receiver = Receiver::start(Duration::ZERO).await;
+        let addr: SocketAddr = receiver
+            .url
+            .trim_start_matches("http://")
+            .trim_end_matches("/hook")
+            .parse()
+            .expect("the receiver's address");
+        for _ in 0..2 {
+            let r = request(addr, "POST", "/hook", "t", Some(&serde_json::json!({}))).await;
+            assert_eq!(r.status, 200);
+        }
+        assert_eq!(receiver.at_least(2, Duration::from_secs(5)).await.len(), 2);
+        let short = tokio::spawn(async move {
+            receiver.at_least(3, Duration::from_millis(100)).await;
+        })
+        .await
+        .expect_err("a third delivery never came");
+        let message = short.into_panic();
+        let message = message
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .unwrap_or_default();
+        assert!(
+            message.contains("3 webhook deliveries") && message.contains("2 delivered"),
+            "{message}"
+        );
     }
 
     #[tokio::test]

@@ -161,20 +161,7 @@ async fn webhook_secrets_are_encrypted_at_rest_and_still_sign() {
     toggle(old_id.clone(), false).await;
     toggle(new_id.clone(), true).await;
     // The new endpoint starts where its cursor stood: alice's event first.
-    poll::until(
-        "two deliveries",
-        Duration::from_secs(20),
-        Duration::from_millis(20),
-        || async {
-            let delivered = receiver.seen.lock().unwrap().len();
-            if delivered >= 2 {
-                Ok(())
-            } else {
-                Err(delivered)
-            }
-        },
-    )
-    .await;
+    receiver.at_least(2, Duration::from_secs(20)).await;
     deliver_and_verify(&server, &receiver, dir, token, "bob", &new_secret).await;
 
     // Rotation: the new secret is shown once, stored encrypted, and signs.

@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use roster_testkit::poll;
 use serde_json::json;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -122,20 +121,7 @@ async fn sigterm_stops_webhook_delivery_between_events_and_releases_the_lease() 
         assert_eq!(status, 201, "{body}");
     }
     let total = users;
-    poll::until(
-        "three deliveries",
-        Duration::from_secs(20),
-        Duration::from_millis(20),
-        || async {
-            let delivered = receiver.ids().len();
-            if delivered >= 3 {
-                Ok(())
-            } else {
-                Err(delivered)
-            }
-        },
-    )
-    .await;
+    receiver.at_least(3, Duration::from_secs(20)).await;
     server.terminate();
     let (ok, took) = server
         .wait_exit(Duration::from_secs(20))
@@ -155,20 +141,7 @@ async fn sigterm_stops_webhook_delivery_between_events_and_releases_the_lease() 
     // A new process (another lease owner) picks the endpoint up at once:
     // the old lease (60 s) was released, not left to expire.
     let _server = r.serve(Some(&config), "info");
-    poll::until(
-        "every event after a restart",
-        Duration::from_secs(20),
-        Duration::from_millis(50),
-        || async {
-            let delivered = receiver.ids().len();
-            if delivered >= total {
-                Ok(())
-            } else {
-                Err(format!("{delivered} of {total}"))
-            }
-        },
-    )
-    .await;
+    receiver.at_least(total, Duration::from_secs(20)).await;
     let mut ids = receiver.ids();
     let n = ids.len();
     ids.sort();
