@@ -41,8 +41,8 @@ const WORDS: &[&str] = &[
     "[z]", "ice", "al", "", "Eng", "eng", "R&D", "100%", LONG, SCATTERED,
 ];
 
-/// Holds every trigram of `co "abcab"` but not the pattern: SQLite's
-/// trigrams keep no positions, and the search checks the pattern itself.
+/// Holds every trigram of `co "abcab"` but not the pattern: a substring
+/// search must find consecutive trigrams, not a value holding them all.
 const SCATTERED: &str = "abca-bcab";
 
 /// Longer than the index keeps whole (`index::entries::CUT`), with a match
@@ -984,11 +984,10 @@ fn long_addresses_are_decided_by_the_whole_value() {
     }
 }
 
-/// SQLite's trigram rows keep no positions, so FTS5 also finds values
-/// holding a pattern's trigrams apart or out of order, and a long pattern
-/// is searched by its head: the search checks the whole pattern on each
-/// value it finds. Three users, so that the case moves values into FTS5 at
-/// every commit (see `run_case`).
+/// A long pattern is searched by its head, and the search checks the whole
+/// pattern on each value it finds; a value holding the trigrams of a
+/// pattern apart is no match. Three users, so that the case moves values
+/// into FTS5 at every commit (see `run_case`).
 #[test]
 fn substring_searches_check_the_pattern_on_the_values_they_find() {
     let users = vec![

@@ -31,16 +31,12 @@
 //! `(k, v)` in `attr_text_values`. The row's text is the attribute's key
 //! token, the value and [`END`]:
 //! - the key token ([`key_token`]) is made of characters no value has, so
-//!   its trigrams and those of `x` find the values of one attribute in one
-//!   directory that may contain `x`, without visiting other attributes'
-//!   matches;
-//! - the trigrams of `x` followed by [`END`] find the values that may end
-//!   in `x`;
-//! - `attr_text` keeps no positions (`detail=none`, see
-//!   [`TRIGRAMS_MIGRATION`]), so a row holding every trigram of `x` need
-//!   not contain `x`: the search checks `x` on each value found (and its
-//!   key), which it reads anyway to find the holders. The answer is exact
-//!   for patterns of three characters or more (two for `ew`).
+//!   `"<key token>" AND "<x>"` finds the values of one attribute in one
+//!   directory containing `x`, without visiting other attributes' matches;
+//! - `"<x><END>"` finds the values ending in `x`;
+//! - with `detail=full`, a phrase of trigrams matches only where they are
+//!   consecutive, so the answer is exact for patterns of three characters
+//!   or more (two for `ew`, which adds [`END`]).
 //!
 //! FTS5 writes a new segment at every commit that touched it and merges
 //! segments as they gather, which made a transaction of one user cost three
@@ -104,12 +100,12 @@ pub fn row_text(k: i64, v: &str) -> String {
 }
 
 /// The most characters of a pattern the trigram indexes search for (SQLite's
-/// FTS5 and PostgreSQL's GIN alike). Both walk every row that has all of
-/// a pattern's trigrams, so a long pattern sharing a common tail
-/// (`ew ".89993@example.com"`: every address has `example.com`) costs as
-/// much as the common part; its head is usually what sets it apart. A
-/// longer pattern's head is searched and the values found checked against
-/// the whole pattern.
+/// FTS5 and PostgreSQL's GIN alike). FTS5 evaluates a
+/// phrase by walking every row that has all of its trigrams, so a long
+/// pattern sharing a common tail (`ew ".89993@example.com"`: every address
+/// has `example.com`) costs as much as the common part; its head is usually
+/// what sets it apart. A longer pattern's head is searched and the values
+/// found checked against the whole pattern.
 pub const WINDOW: usize = 8;
 
 /// Whether a pattern may be searched in `attr_text`: it must not contain
@@ -124,29 +120,11 @@ pub fn searchable(pattern: &str) -> bool {
 }
 
 /// The FTS5 query finding rows of key `k` (none when the key does not
-/// exist yet) holding every trigram of `phrase`: a superset of the rows
-/// containing it, which the search rechecks on the value (`attr_text`
-/// keeps no positions: see [`TRIGRAMS_MIGRATION`]).
+/// exist yet) whose text contains `phrase`.
 pub fn match_query(k: Option<i64>, phrase: &str) -> String {
     // Keys are numbered from 1: the token of 0 is in no row.
     let token = key_token(k.unwrap_or(0));
-    let mut query = String::with_capacity(4 * (token.len() + phrase.len()));
-    for gram in trigrams(&token).chain(trigrams(phrase)) {
-        if !query.is_empty() {
-            query.push_str(" AND ");
-        }
-        query.push('"');
-        query.push_str(&gram.replace('"', "\"\""));
-        query.push('"');
-    }
-    query
-}
-
-/// The trigrams of `s` as FTS5's `trigram` tokenizer cuts them: every run
-/// of three characters (none when `s` is shorter).
-fn trigrams(s: &str) -> impl Iterator<Item = &str> {
-    let starts: Vec<usize> = s.char_indices().map(|(i, _)| i).chain([s.len()]).collect();
-    (0..starts.len().saturating_sub(3)).map(move |i| &s[starts[i]..starts[i + 3]])
+    format!("\"{token}\" AND \"{}\"", phrase.replace('"', "\"\""))
 }
 
 /// Pending values at which the writer moves them into `attr_text`: enough
@@ -371,23 +349,6 @@ pub const SQLITE_VALUES_MIGRATION: &str = "
     INSERT INTO store_meta (key, value) VALUES ('attr_text_moved', 0)
         ON CONFLICT (key) DO UPDATE SET value = 0;";
 
-/// The schema change that keeps no positions in `attr_text` (SQLite):
-/// `detail=none` instead of `detail=full`. A search then finds the rows
-/// holding every trigram of its pattern, in any order, and checks the
-/// pattern on their values, which it reads anyway to find their holders.
-/// Without a position list per trigram the segments FTS5 writes at each
-/// move, and rewrites at each merge, are smaller: the merges were the
-/// largest part of what a user created through `/Bulk` spent in FTS5.
-/// Every value is pending in the new table until the store, opening, moves
-/// them (it moves pending values whenever a move is due).
-pub const TRIGRAMS_MIGRATION: &str = "
-    DROP TABLE attr_text;
-    CREATE VIRTUAL TABLE attr_text USING fts5(
-        s, content = '', columnsize = 0,
-        tokenize = 'trigram case_sensitive 1', detail = none
-    );
-    UPDATE store_meta SET value = 0 WHERE key = 'attr_text_moved';";
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -418,29 +379,14 @@ mod tests {
     }
 
     #[test]
-    fn queries_ask_for_every_trigram_of_the_key_and_the_pattern() {
+    fn queries_quote_the_phrase() {
         assert_eq!(
-            match_query(Some(1), "a\"bc"),
-            format!("\"{}\" AND \"a\"\"b\" AND \"\"\"bc\"", key_token(1))
+            match_query(Some(1), "a\"b"),
+            format!("\"{}\" AND \"a\"\"b\"", key_token(1))
         );
         assert_eq!(
-            match_query(None, "äöü\u{1}"),
-            format!("\"{}\" AND \"äöü\" AND \"öü\u{1}\"", key_token(0))
+            match_query(None, "x"),
+            format!("\"{}\" AND \"x\"", key_token(0))
         );
-        // A key past 4095 has a token of two trigrams.
-        let long = key_token(4096);
-        let grams: Vec<&str> = trigrams(&long).collect();
-        assert_eq!(grams.len(), 2);
-        assert!(
-            match_query(Some(4096), "abc")
-                .starts_with(&format!("\"{}\" AND \"{}\" AND ", grams[0], grams[1]))
-        );
-    }
-
-    #[test]
-    fn trigrams_are_every_run_of_three_characters() {
-        assert_eq!(trigrams("ab").count(), 0);
-        assert_eq!(trigrams("abc").collect::<Vec<_>>(), ["abc"]);
-        assert_eq!(trigrams("aäbc").collect::<Vec<_>>(), ["aäb", "äbc"]);
     }
 }

@@ -13,7 +13,7 @@ use crate::{StoreError, StoreResult};
 
 /// The schema version (`PRAGMA user_version`) this build creates and reads;
 /// a database with a higher one belongs to a newer Roster.
-pub const SCHEMA_VERSION: i64 = 20;
+pub const SCHEMA_VERSION: i64 = 19;
 const SCHEMA: &str = include_str!("schema.sql");
 /// Version 7: how deliveries to an endpoint are shaped (NULL max_in_flight:
 /// the setting), and how far a dispatcher may have sent.
@@ -280,11 +280,6 @@ pub fn migrate(conn: &mut Connection) -> StoreResult<()> {
     if version < 19 {
         // One trigram row per distinct value, moved into FTS5 in batches.
         tx.execute_batch(crate::index::text::SQLITE_VALUES_MIGRATION)
-            .db()?;
-    }
-    if version < 20 {
-        // Trigrams without positions.
-        tx.execute_batch(crate::index::text::TRIGRAMS_MIGRATION)
             .db()?;
     }
     if version < SCHEMA_VERSION {

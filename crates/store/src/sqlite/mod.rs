@@ -132,20 +132,6 @@ impl SqliteStore {
             crate::index::ensure(&*tx, &reg)?;
             tx.commit().db()?;
         }
-        let flush_rows = options.text_flush_rows.max(1);
-        // Values pending since the last run, or all of them after the
-        // migration that made a new trigram table: searches read pending
-        // values one by one, so they move before the first search.
-        if crate::index::text::due(&writer, flush_rows)? {
-            let started = std::time::Instant::now();
-            let tx = writer.transaction().db()?;
-            crate::index::text::flush(&*tx)?;
-            tx.commit().db()?;
-            tracing::info!(
-                took_s = started.elapsed().as_secs(),
-                "moved the pending values into the substring index"
-            );
-        }
         checkpoint::start(&mut writer, &options.path)?;
         let readers = ReadPool::start(
             &options.path,
@@ -156,6 +142,7 @@ impl SqliteStore {
         let syncer = Syncer::start(&options.path, horizon)?;
         let (tx, rx) = mpsc::channel::<Job>();
         let max_batch = options.max_batch.max(1);
+        let flush_rows = options.text_flush_rows.max(1);
         std::thread::Builder::new()
             .name("roster-sqlite-writer".into())
             .spawn(move || writer_loop(writer, rx, max_batch, flush_rows, syncer))

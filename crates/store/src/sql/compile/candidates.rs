@@ -554,9 +554,9 @@ impl Compiler<'_> {
         let held = if pairs { "i.r, i.e" } else { "i.r" };
         let found = match self.dialect {
             Dialect::Sqlite => {
-                // The trigrams of the head only: see `text::WINDOW`. Every
-                // value found, moved into FTS5 or pending, is checked
-                // against the whole pattern.
+                // FTS5 gets the head only (see `text::WINDOW`): every value
+                // found, moved into FTS5 or pending, is checked against the
+                // whole pattern, so a long pattern's set is exact too.
                 let mut phrase: String = value.chars().take(text::WINDOW).collect();
                 if suffix && len <= text::WINDOW {
                     phrase.push(text::END);
@@ -571,13 +571,11 @@ impl Compiler<'_> {
                 };
                 // Values not yet moved into FTS5 are a range by number
                 // (see `text::FLUSH_ROWS`). `+` keeps SQLite from reading
-                // every value of the key through its index instead; the
-                // key is checked on the moved values too, since the key
-                // token's trigrams need not be adjacent in what they match.
+                // every value of the key through its index instead.
                 format!(
                     "SELECT {held} {HOLDERS} AND tv.t IN \
                      (SELECT rowid FROM attr_text WHERE attr_text MATCH roster_text_match({key}, {p})) \
-                     AND +tv.k = {key} AND {contains} \
+                     AND {contains} \
                      UNION ALL SELECT {held} {HOLDERS} \
                      AND tv.t > {moved} AND +tv.k = {key} AND {contains}",
                     moved = text::MOVED_SQL,
