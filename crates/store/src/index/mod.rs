@@ -112,8 +112,7 @@ pub struct IndexMemo {
     /// How many values `values` holds: it starts over at [`SEEN_VALUES`], so
     /// that rebuilding a large directory's index does not keep them all.
     seen: std::cell::Cell<usize>,
-    /// Index rows and text values not written yet (SQLite; parameters as
-    /// [`INDEX_INSERT`] and [`text::VALUES_INSERT`] take them).
+    /// Index rows (SQLite) and text values not written yet.
     held: RefCell<Held>,
 }
 
@@ -122,10 +121,32 @@ pub struct IndexMemo {
 /// rows; held across the users of a `/Bulk` request, they go sixteen to a
 /// statement. Each statement cost SQLite (and rusqlite's statement cache,
 /// which hashes its text) about as much as a row or two.
+/// PostgreSQL sends its index rows through the connection's COPY instead;
+/// both stores hold the new text values, `(k, v)`.
 #[derive(Default)]
 struct Held {
+    /// SQLite: the parameters of [`INDEX_INSERT`], four a row.
     rows: Vec<Val>,
-    values: Vec<Val>,
+    values: Vec<(i64, String)>,
+}
+
+impl Held {
+    /// Holds value `v` of key `k` for its value row, unless the transaction
+    /// saw it (remembered from its second insert on: see `inserted`).
+    fn value(&mut self, memo: &IndexMemo, remember: bool, k: i64, v: &str) {
+        if !remember || memo.value_unseen(k, v) {
+            self.values.push((k, v.to_owned()));
+        }
+    }
+
+    /// SQLite: the parameters of [`text::VALUES_INSERT`] for the first `n`
+    /// held values, which it takes out.
+    fn value_params(&mut self, n: usize) -> Vec<Val> {
+        self.values
+            .drain(..n)
+            .flat_map(|(k, v)| [Val::Int(k), Val::Text(v)])
+            .collect()
+    }
 }
 
 /// The most text values a transaction remembers having seen to.
@@ -197,25 +218,25 @@ impl IndexMemo {
     /// index rows the connection holds for its COPY.
     pub fn write_held(&self, c: &dyn Db) -> StoreResult<()> {
         let mut held = self.held.borrow_mut();
-        if c.dialect() == Dialect::Postgres {
-            if !held.values.is_empty() {
-                let mut pairs = Vec::with_capacity(held.values.len() / 2);
-                for kv in held.values.chunks_exact(2) {
-                    let [Val::Int(k), Val::Text(v)] = kv else {
-                        return Err(StoreError::internal("a held text value is not (k, v)"));
-                    };
-                    pairs.push(serde_json::json!([k, v]));
+        match c.dialect() {
+            Dialect::Postgres => {
+                if !held.values.is_empty() {
+                    // `[[k, "v"], …]`, as the statement reads it.
+                    let pairs = serde_json::to_string(&held.values).map_err(|e| {
+                        StoreError::internal_from("cannot write the held text values", e)
+                    })?;
+                    c.query_held(text::PG_VALUES_INSERT, vals![pairs])?;
+                    held.values.clear();
                 }
-                let json = Value::Array(pairs).to_string();
-                c.query_held(text::PG_VALUES_INSERT, vals![json])?;
-                held.values.clear();
             }
-            return Ok(());
+            Dialect::Sqlite => {
+                let n = held.values.len();
+                let values = held.value_params(n);
+                text::VALUES_INSERT.run(c, &values)?;
+                INDEX_INSERT.run(c, &held.rows)?;
+                held.rows.clear();
+            }
         }
-        text::VALUES_INSERT.run(c, &held.values)?;
-        INDEX_INSERT.run(c, &held.rows)?;
-        held.values.clear();
-        held.rows.clear();
         Ok(())
     }
 
@@ -305,31 +326,40 @@ pub fn insert(
     list: &[Entry],
 ) -> StoreResult<()> {
     let remember = keys.inserted_before();
-    let sqlite = c.dialect() == Dialect::Sqlite;
-    for en in list {
-        let k = keys.key(c, dir, kind, &en.path)?;
-        if !sqlite {
-            c.insert_later(INSERT, vals![k, en.v.as_str(), r, en.e])?;
+    match c.dialect() {
+        Dialect::Postgres => {
+            for en in list {
+                let k = keys.key(c, dir, kind, &en.path)?;
+                c.insert_later(INSERT, vals![k, en.v.as_str(), r, en.e])?;
+                if en.text {
+                    keys.held.borrow_mut().value(keys, remember, k, &en.v);
+                }
+            }
+            Ok(())
         }
-        let mut held = keys.held.borrow_mut();
-        if en.text && (!remember || keys.value_unseen(k, &en.v)) {
-            held.values.extend([Val::Int(k), Val::from(en.v.as_str())]);
-        }
-        if sqlite {
-            held.rows.extend([
-                Val::Int(k),
-                Val::from(en.v.as_str()),
-                Val::Int(r),
-                Val::Int(en.e),
-            ]);
+        Dialect::Sqlite => {
+            for en in list {
+                let k = keys.key(c, dir, kind, &en.path)?;
+                let mut held = keys.held.borrow_mut();
+                if en.text {
+                    held.value(keys, remember, k, &en.v);
+                }
+                held.rows.extend([
+                    Val::Int(k),
+                    Val::from(en.v.as_str()),
+                    Val::Int(r),
+                    Val::Int(en.e),
+                ]);
+            }
+            let mut held = keys.held.borrow_mut();
+            let full = held.values.len() - held.values.len() % 16;
+            if full > 0 {
+                let mut values = held.value_params(full);
+                text::VALUES_INSERT.run_full(c, &mut values)?;
+            }
+            INDEX_INSERT.run_full(c, &mut held.rows)
         }
     }
-    if !sqlite {
-        return Ok(());
-    }
-    let mut held = keys.held.borrow_mut();
-    text::VALUES_INSERT.run_full(c, &mut held.values)?;
-    INDEX_INSERT.run_full(c, &mut held.rows)
 }
 
 /// One INSERT of many rows, in statements of 16, 8, 4, 2 or 1 rows: most
