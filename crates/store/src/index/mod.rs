@@ -537,7 +537,6 @@ pub fn ensure(c: &dyn Db, reg: &SchemaRegistry) -> StoreResult<Option<u64>> {
     let started = std::time::Instant::now();
     let indexed = rebuild(c, reg)?;
     if indexed > 0 {
-        // The server answers nothing meanwhile: minutes at a million users.
         tracing::info!(
             resources = indexed,
             took_s = started.elapsed().as_secs(),
@@ -560,6 +559,18 @@ pub fn ensure(c: &dyn Db, reg: &SchemaRegistry) -> StoreResult<Option<u64>> {
 fn rebuild(c: &dyn Db, reg: &SchemaRegistry) -> StoreResult<u64> {
     text::clear(c)?;
     c.exec("DELETE FROM attr_index", &[])?;
+    let total: u64 = crate::db::scalar::<i64>(c, "SELECT count(*) FROM resources", &[])?
+        .unwrap_or(0)
+        .max(0)
+        .unsigned_abs();
+    if total > 0 {
+        // The server answers nothing meanwhile: minutes at a million users.
+        tracing::info!(
+            resources = total,
+            "rebuilding the attribute index for the configured schemas; serving starts when it is done"
+        );
+    }
+    let mut progress = Progress::new(total, std::time::Instant::now(), PROGRESS_EVERY);
     let mut caches: HashMap<String, IndexMemo> = HashMap::new();
     let mut after = i64::MIN;
     let mut indexed = 0;
@@ -590,8 +601,51 @@ fn rebuild(c: &dyn Db, reg: &SchemaRegistry) -> StoreResult<u64> {
         if text::due(c, text::FLUSH_ROWS)? {
             text::flush(c)?;
         }
+        if let Some(eta) = progress.report(indexed, std::time::Instant::now()) {
+            tracing::info!(
+                resources = indexed,
+                of = total,
+                left_s = eta.as_secs(),
+                "rebuilding the attribute index"
+            );
+        }
     }
     Ok(indexed)
+}
+
+/// How often a rebuild reports its progress in the log.
+const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// When a long rebuild tells the log how far it is, and how long it has
+/// left at the pace so far.
+struct Progress {
+    total: u64,
+    started: std::time::Instant,
+    last: std::time::Instant,
+    every: std::time::Duration,
+}
+
+impl Progress {
+    fn new(total: u64, now: std::time::Instant, every: std::time::Duration) -> Self {
+        Progress {
+            total,
+            started: now,
+            last: now,
+            every,
+        }
+    }
+
+    /// The time left when a report is due at `now`, with `done` resources
+    /// indexed; `None` until `every` has passed since the last report.
+    fn report(&mut self, done: u64, now: std::time::Instant) -> Option<std::time::Duration> {
+        if done == 0 || now.duration_since(self.last) < self.every {
+            return None;
+        }
+        self.last = now;
+        let left = self.total.saturating_sub(done);
+        let per = now.duration_since(self.started).as_secs_f64() / done as f64;
+        Some(std::time::Duration::from_secs_f64(per * left as f64))
+    }
 }
 
 /// The number a new resource gets: SQLite's writer is alone, so the next
@@ -665,6 +719,24 @@ pub const NUMBER_BLOCK: i64 = 1000;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rebuild_reports_every_interval_with_the_time_left_at_its_pace() {
+        use std::time::{Duration, Instant};
+        let start = Instant::now();
+        let at = |s: u64| start + Duration::from_secs(s);
+        let mut p = Progress::new(1_000, start, Duration::from_secs(10));
+        assert_eq!(p.report(100, at(5)), None, "before the interval");
+        // 250 in 10 s: 750 left take 30 s.
+        assert_eq!(p.report(250, at(10)), Some(Duration::from_secs(30)));
+        assert_eq!(
+            p.report(300, at(15)),
+            None,
+            "the interval counts from the last report"
+        );
+        assert_eq!(p.report(1_000, at(20)), Some(Duration::ZERO));
+        assert_eq!(p.report(0, at(40)), None, "no pace before the first page");
+    }
 
     fn en(path: &str, v: &str, e: i64) -> Entry {
         Entry {
