@@ -242,15 +242,20 @@ mod tests {
         assert_eq!(r.json()["id"], "1");
     }
 
-    #[tokio::test]
-    async fn a_receiver_waits_for_deliveries_and_says_how_many_came() {
-        let receiver = Receiver::start(Duration::ZERO).await;
-        let addr: SocketAddr = receiver
+    /// Where a receiver listens.
+    fn address(receiver: &Receiver) -> SocketAddr {
+        receiver
             .url
             .trim_start_matches("http://")
             .trim_end_matches("/hook")
             .parse()
-            .expect("the receiver's address");
+            .expect("the receiver's address")
+    }
+
+    #[tokio::test]
+    async fn a_receiver_waits_for_deliveries_and_says_how_many_came() {
+        let receiver = Receiver::start(Duration::ZERO).await;
+        let addr = address(&receiver);
         for _ in 0..2 {
             let r = request(addr, "POST", "/hook", "t", Some(&serde_json::json!({}))).await;
             assert_eq!(r.status, 200);
@@ -282,12 +287,7 @@ mod tests {
     #[tokio::test]
     async fn the_receiver_records_each_delivery_once_answered() {
         let receiver = Receiver::start(Duration::ZERO).await;
-        let addr: SocketAddr = receiver
-            .url
-            .trim_start_matches("http://")
-            .trim_end_matches("/hook")
-            .parse()
-            .expect("the receiver's address");
+        let addr = address(&receiver);
         let mut c = TcpStream::connect(addr).await.expect("a connection");
         for id in ["evt_1", "evt_2"] {
             let req = format!(
