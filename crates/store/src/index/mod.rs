@@ -20,6 +20,7 @@ pub mod text;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use roster_scim::schema::{AttributeDef, SchemaRegistry};
 use serde_json::Value;
@@ -525,7 +526,7 @@ pub fn ensure(c: &dyn Db, reg: &SchemaRegistry) -> StoreResult<Option<u64>> {
         vals![FINGERPRINT_KEY],
     )?;
     if have == Some(want) {
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         if text::fill(c, reg)? {
             tracing::info!(
                 took_s = started.elapsed().as_secs(),
@@ -534,7 +535,7 @@ pub fn ensure(c: &dyn Db, reg: &SchemaRegistry) -> StoreResult<Option<u64>> {
         }
         return Ok(None);
     }
-    let started = std::time::Instant::now();
+    let started = Instant::now();
     let indexed = rebuild(c, reg)?;
     if indexed > 0 {
         tracing::info!(
@@ -570,7 +571,7 @@ fn rebuild(c: &dyn Db, reg: &SchemaRegistry) -> StoreResult<u64> {
             "rebuilding the attribute index for the configured schemas; serving starts when it is done"
         );
     }
-    let mut progress = Progress::new(total, std::time::Instant::now(), PROGRESS_EVERY);
+    let mut progress = Progress::new(total, Instant::now(), PROGRESS_EVERY);
     let mut caches: HashMap<String, IndexMemo> = HashMap::new();
     let mut after = i64::MIN;
     let mut indexed = 0;
@@ -601,7 +602,7 @@ fn rebuild(c: &dyn Db, reg: &SchemaRegistry) -> StoreResult<u64> {
         if text::due(c, text::FLUSH_ROWS)? {
             text::flush(c)?;
         }
-        if let Some(eta) = progress.report(indexed, std::time::Instant::now()) {
+        if let Some(eta) = progress.report(indexed, Instant::now()) {
             tracing::info!(
                 resources = indexed,
                 of = total,
@@ -614,19 +615,19 @@ fn rebuild(c: &dyn Db, reg: &SchemaRegistry) -> StoreResult<u64> {
 }
 
 /// How often a rebuild reports its progress in the log.
-const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 
 /// When a long rebuild tells the log how far it is, and how long it has
 /// left at the pace so far.
 struct Progress {
     total: u64,
-    started: std::time::Instant,
-    last: std::time::Instant,
-    every: std::time::Duration,
+    started: Instant,
+    last: Instant,
+    every: Duration,
 }
 
 impl Progress {
-    fn new(total: u64, now: std::time::Instant, every: std::time::Duration) -> Self {
+    fn new(total: u64, now: Instant, every: Duration) -> Self {
         Progress {
             total,
             started: now,
@@ -637,14 +638,14 @@ impl Progress {
 
     /// The time left when a report is due at `now`, with `done` resources
     /// indexed; `None` until `every` has passed since the last report.
-    fn report(&mut self, done: u64, now: std::time::Instant) -> Option<std::time::Duration> {
+    fn report(&mut self, done: u64, now: Instant) -> Option<Duration> {
         if done == 0 || now.duration_since(self.last) < self.every {
             return None;
         }
         self.last = now;
         let left = self.total.saturating_sub(done);
         let per = now.duration_since(self.started).as_secs_f64() / done as f64;
-        Some(std::time::Duration::from_secs_f64(per * left as f64))
+        Some(Duration::from_secs_f64(per * left as f64))
     }
 }
 
@@ -722,7 +723,6 @@ mod tests {
 
     #[test]
     fn a_rebuild_reports_every_interval_with_the_time_left_at_its_pace() {
-        use std::time::{Duration, Instant};
         let start = Instant::now();
         let at = |s: u64| start + Duration::from_secs(s);
         let mut p = Progress::new(1_000, start, Duration::from_secs(10));
