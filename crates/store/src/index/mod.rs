@@ -132,14 +132,6 @@ struct Held {
 }
 
 impl Held {
-    /// Holds value `v` of key `k` for its value row, unless the transaction
-    /// saw it (remembered from its second insert on: see `inserted`).
-    fn value(&mut self, memo: &IndexMemo, remember: bool, k: i64, v: &str) {
-        if !remember || memo.value_unseen(k, v) {
-            self.values.push((k, v.to_owned()));
-        }
-    }
-
     /// SQLite: the parameters of [`text::VALUES_INSERT`] for the first `n`
     /// held values, which it takes out.
     fn value_params(&mut self, n: usize) -> Vec<Val> {
@@ -190,6 +182,15 @@ impl IndexMemo {
         values.entry(k).or_default().insert(v.to_owned());
         self.seen.set(self.seen.get() + 1);
         true
+    }
+
+    /// Holds value `v` of key `k` for its value row, unless the transaction
+    /// saw it (remembered from its second insert on, `remember`: see
+    /// `inserted`).
+    fn hold_value(&self, remember: bool, k: i64, v: &str) {
+        if !remember || self.value_unseen(k, v) {
+            self.held.borrow_mut().values.push((k, v.to_owned()));
+        }
     }
 
     /// Notes that value `v` of key `k` may have lost its value row.
@@ -333,7 +334,7 @@ pub fn insert(
                 let k = keys.key(c, dir, kind, &en.path)?;
                 c.insert_later(INSERT, vals![k, en.v.as_str(), r, en.e])?;
                 if en.text {
-                    keys.held.borrow_mut().value(keys, remember, k, &en.v);
+                    keys.hold_value(remember, k, &en.v);
                 }
             }
             Ok(())
@@ -341,11 +342,10 @@ pub fn insert(
         Dialect::Sqlite => {
             for en in list {
                 let k = keys.key(c, dir, kind, &en.path)?;
-                let mut held = keys.held.borrow_mut();
                 if en.text {
-                    held.value(keys, remember, k, &en.v);
+                    keys.hold_value(remember, k, &en.v);
                 }
-                held.rows.extend([
+                keys.held.borrow_mut().rows.extend([
                     Val::Int(k),
                     Val::from(en.v.as_str()),
                     Val::Int(r),
@@ -353,7 +353,7 @@ pub fn insert(
                 ]);
             }
             let mut held = keys.held.borrow_mut();
-            let full = held.values.len() - held.values.len() % 16;
+            let full = held.values.len() - held.values.len() % RowsInsert::MOST;
             if full > 0 {
                 let mut values = held.value_params(full);
                 text::VALUES_INSERT.run_full(c, &mut values)?;
@@ -372,18 +372,21 @@ pub struct RowsInsert {
 }
 
 impl RowsInsert {
+    /// The most rows a statement holds.
+    pub const MOST: usize = 16;
+
     /// `head` up to `VALUES`, a row of `width` placeholders, then `tail`.
     pub fn new(head: &str, width: usize, tail: &str) -> Self {
         let row = format!("({})", vec!["?"; width].join(", "));
-        let texts =
-            [1, 2, 4, 8, 16].map(|n| format!("{head} {}{tail}", vec![row.as_str(); n].join(", ")));
+        let texts = [1, 2, 4, 8, Self::MOST]
+            .map(|n| format!("{head} {}{tail}", vec![row.as_str(); n].join(", ")));
         RowsInsert { width, texts }
     }
 
-    /// Inserts the rows of `params` that fill statements of 16 and removes
-    /// them, leaving the rest for later.
+    /// Inserts the rows of `params` that fill statements of [`Self::MOST`]
+    /// and removes them, leaving the rest for later.
     pub fn run_full(&self, c: &dyn Db, params: &mut Vec<Val>) -> StoreResult<()> {
-        let full = self.width * 16;
+        let full = self.width * Self::MOST;
         let whole = params.len() - params.len() % full;
         for chunk in params[..whole].chunks(full) {
             c.insert_later(&self.texts[4], chunk)?;
@@ -396,7 +399,7 @@ impl RowsInsert {
     pub fn run(&self, c: &dyn Db, params: &[Val]) -> StoreResult<()> {
         let mut rest = params;
         while rest.len() >= self.width {
-            let rows = (rest.len() / self.width).min(16);
+            let rows = (rest.len() / self.width).min(Self::MOST);
             let size = rows.ilog2() as usize;
             let (now, later) = rest.split_at(self.width << size);
             c.insert_later(&self.texts[size], now)?;
