@@ -132,17 +132,23 @@ pub fn entries(reg: &SchemaRegistry, rt: &ResourceType, doc: &Value) -> Vec<Entr
         }
     }
     once_per_value(&mut out, 0);
-    for def in &reg.core_schema(rt).attributes {
-        if !served_elsewhere(rt, def) {
-            attribute(&mut out, None, def, doc.get(&def.name));
-        }
-    }
-    for ext in reg.extensions(rt) {
-        let Some(container) = doc.get(&ext.id) else {
-            continue;
-        };
-        for def in &ext.attributes {
-            attribute(&mut out, Some(&ext.id), def, container.get(&def.name));
+    // The document's members are walked and their definitions found by
+    // name, rather than each definition looked up in the document: a user
+    // has a few of its schema's two dozen attributes, and each lookup
+    // hashed the name (SipHash, in serde_json's map). Stored documents
+    // spell every name as its definition does.
+    let core = &reg.core_schema(rt).attributes;
+    for (name, value) in doc.as_object().into_iter().flatten() {
+        if let Some(def) = core.iter().find(|d| d.name == *name) {
+            if !served_elsewhere(rt, def) {
+                attribute(&mut out, None, def, Some(value));
+            }
+        } else if let Some(ext) = reg.extensions(rt).find(|ext| ext.id == *name) {
+            for (name, value) in value.as_object().into_iter().flatten() {
+                if let Some(def) = ext.attributes.iter().find(|d| d.name == *name) {
+                    attribute(&mut out, Some(&ext.id), def, Some(value));
+                }
+            }
         }
     }
     out.sort_unstable();
@@ -289,12 +295,15 @@ fn simple_or_complex(
         }
         let before = out.len();
         if let Some(obj) = v.as_object() {
-            for sub in &def.sub_attributes {
+            for (name, sv) in obj {
+                let Some(sub) = def.sub_attributes.iter().find(|s| s.name == *name) else {
+                    continue;
+                };
                 if sub.returned == Returned::Never {
                     continue;
                 }
                 let mut sub_path = None;
-                for (_, sv) in elements(obj.get(&sub.name)) {
+                for (_, sv) in elements(Some(sv)) {
                     let sub_path =
                         sub_path.get_or_insert_with(|| attr_path(ext, &def.name, Some(&sub.name)));
                     typed(out, sub_path, sub, sv, e);
