@@ -135,6 +135,8 @@ pub type Delivery = (String, String);
 pub struct Receiver {
     /// `http://127.0.0.1:PORT/hook`
     pub url: String,
+    /// Where it listens, for tests that speak to it directly.
+    pub addr: SocketAddr,
     pub seen: Arc<Mutex<Vec<Delivery>>>,
 }
 
@@ -171,6 +173,7 @@ impl Receiver {
         });
         Receiver {
             url: format!("http://{addr}/hook"),
+            addr,
             seen,
         }
     }
@@ -251,20 +254,10 @@ mod tests {
         assert_eq!(r.json()["id"], "1");
     }
 
-    /// Where a receiver listens.
-    fn address(receiver: &Receiver) -> SocketAddr {
-        receiver
-            .url
-            .trim_start_matches("http://")
-            .trim_end_matches("/hook")
-            .parse()
-            .expect("the receiver's address")
-    }
-
     #[tokio::test]
     async fn a_receiver_waits_for_deliveries_and_says_how_many_came() {
         let receiver = Receiver::start(Duration::ZERO).await;
-        let addr = address(&receiver);
+        let addr = receiver.addr;
         for _ in 0..2 {
             let r = request(addr, "POST", "/hook", "t", Some(&serde_json::json!({}))).await;
             assert_eq!(r.status, 200);
@@ -296,7 +289,7 @@ mod tests {
     #[tokio::test]
     async fn the_receiver_records_each_delivery_once_answered() {
         let receiver = Receiver::start(Duration::ZERO).await;
-        let addr = address(&receiver);
+        let addr = receiver.addr;
         let mut c = TcpStream::connect(addr).await.expect("a connection");
         for id in ["evt_1", "evt_2"] {
             let req = format!(
