@@ -538,15 +538,7 @@ pub fn ensure(c: &dyn Db, reg: &SchemaRegistry) -> StoreResult<Option<u64>> {
         }
         return Ok(None);
     }
-    let started = Instant::now();
     let indexed = rebuild(c, reg)?;
-    if indexed > 0 {
-        tracing::info!(
-            resources = indexed,
-            took_s = started.elapsed().as_secs(),
-            "rebuilt the attribute index for the configured schemas"
-        );
-    }
     c.exec(
         "DELETE FROM store_meta WHERE key = ?",
         vals![FINGERPRINT_KEY],
@@ -613,6 +605,13 @@ fn rebuild(c: &dyn Db, reg: &SchemaRegistry) -> StoreResult<u64> {
                 "rebuilding the attribute index"
             );
         }
+    }
+    if indexed > 0 {
+        tracing::info!(
+            resources = indexed,
+            took_s = progress.started.elapsed().as_secs(),
+            "rebuilt the attribute index for the configured schemas"
+        );
     }
     Ok(indexed)
 }
