@@ -302,9 +302,8 @@ fn insert_once(map: &mut Map<String, Value>, name: &str, value: Value) -> Result
 /// `values`, whose keys are names of `defs`, in definition order; a key
 /// that names no definition is dropped. A document holds a few of its
 /// definitions (a user about 8 of 24), so what is there is sorted by
-/// position: taking each definition's name out of the map hashed every name
-/// (SipHash, in serde_json's map), present or not, about 4,000
-/// instructions per created user.
+/// position: taking each definition's name out of the map hashed every
+/// name (SipHash, in serde_json's map), present or not.
 fn in_definition_order<'d>(
     defs: impl IntoIterator<Item = &'d AttributeDef>,
     values: Map<String, Value>,
