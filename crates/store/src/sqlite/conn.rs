@@ -13,7 +13,7 @@ use crate::{StoreError, StoreResult};
 
 /// The schema version (`PRAGMA user_version`) this build creates and reads;
 /// a database with a higher one belongs to a newer Roster.
-pub const SCHEMA_VERSION: i64 = 19;
+pub const SCHEMA_VERSION: i64 = 20;
 const SCHEMA: &str = include_str!("schema.sql");
 /// Version 7: how deliveries to an endpoint are shaped (NULL max_in_flight:
 /// the setting), and how far a dispatcher may have sent.
@@ -282,6 +282,11 @@ pub fn migrate(conn: &mut Connection) -> StoreResult<()> {
         tx.execute_batch(crate::index::text::SQLITE_VALUES_MIGRATION)
             .db()?;
     }
+    if version < 20 {
+        // FTS5 merges its segments sixteen at a time rather than four.
+        tx.execute_batch(crate::index::text::SQLITE_AUTOMERGE)
+            .db()?;
+    }
     if version < SCHEMA_VERSION {
         tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
             .db()?;
@@ -295,6 +300,32 @@ mod tests {
     use super::*;
     use crate::model::Deactivation;
     use crate::rows::settings;
+
+    #[test]
+    fn fts5_merges_sixteen_segments_at_a_time_in_new_and_upgraded_stores() {
+        let automerge = |c: &Connection| -> Option<i64> {
+            c.query_row(
+                "SELECT v FROM attr_text_config WHERE k = 'automerge'",
+                [],
+                |r| r.get(0),
+            )
+            .ok()
+        };
+        let mut fresh = Connection::open_in_memory().unwrap();
+        migrate(&mut fresh).unwrap();
+        assert_eq!(automerge(&fresh), Some(16));
+
+        let mut old = Connection::open_in_memory().unwrap();
+        migrate(&mut old).unwrap();
+        old.execute_batch(
+            "DELETE FROM attr_text_config WHERE k = 'automerge';
+             PRAGMA user_version = 19;",
+        )
+        .unwrap();
+        assert_eq!(automerge(&old), None, "FTS5's default, as before");
+        migrate(&mut old).unwrap();
+        assert_eq!(automerge(&old), Some(16));
+    }
 
     #[test]
     fn a_version_3_database_gains_custom_attributes_and_keeps_its_data() {
