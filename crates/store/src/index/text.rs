@@ -352,11 +352,10 @@ pub const SQLITE_VALUES_MIGRATION: &str = "
 /// How many segments of one size FTS5 gathers before merging them into one
 /// of the next size (its `automerge`; FTS5's default is 4). A value's
 /// postings are rewritten once per size they pass through, so sixteen at a
-/// time rewrite them half as often: over 12,000 users created through
-/// `/Bulk`, 38,000 fewer instructions per user (docs/benchmarks.md, "FTS5
-/// merges sixteen segments at a time"). A search reads up to fifteen
-/// segments of each size instead of three; the merges were most of what
-/// FTS5 cost a write, the extra segments little of what a search costs.
+/// time rewrite them half as often: over 12,000 and 24,000 users created
+/// through `/Bulk`, about 7% fewer instructions per user (docs/benchmarks.md,
+/// "FTS5 merges sixteen segments at a time"). A search reads up to fifteen
+/// segments of each size instead of three, which measured no slower.
 pub const SQLITE_AUTOMERGE: &str =
     "INSERT INTO attr_text (attr_text, rank) VALUES ('automerge', 16);";
 
