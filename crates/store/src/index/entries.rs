@@ -139,16 +139,12 @@ pub fn entries(reg: &SchemaRegistry, rt: &ResourceType, doc: &Value) -> Vec<Entr
     // spell every name as its definition does.
     let core = &reg.core_schema(rt).attributes;
     for (name, value) in doc.as_object().into_iter().flatten() {
-        if let Some(def) = core.iter().find(|d| d.name == *name) {
+        if let Some(def) = named(core, name) {
             if !served_elsewhere(rt, def) {
                 attribute(&mut out, None, def, Some(value));
             }
         } else if let Some(ext) = reg.extensions(rt).find(|ext| ext.id == *name) {
-            for (name, value) in value.as_object().into_iter().flatten() {
-                if let Some(def) = ext.attributes.iter().find(|d| d.name == *name) {
-                    attribute(&mut out, Some(&ext.id), def, Some(value));
-                }
-            }
+            extension(&mut out, &ext.id, &ext.attributes, value);
         }
     }
     out.sort_unstable();
@@ -182,6 +178,21 @@ pub fn text_paths(reg: &SchemaRegistry, rt: &ResourceType) -> Vec<String> {
         }
     }
     out
+}
+
+/// The definition spelled exactly `name`: stored documents spell names as
+/// their definitions do, and the index reads them as `get` did, by case.
+fn named<'d>(defs: &'d [AttributeDef], name: &str) -> Option<&'d AttributeDef> {
+    defs.iter().find(|d| d.name == name)
+}
+
+/// The entries of an extension's container `value`.
+fn extension(out: &mut Vec<Entry>, urn: &str, defs: &[AttributeDef], value: &Value) {
+    for (name, value) in value.as_object().into_iter().flatten() {
+        if let Some(def) = named(defs, name) {
+            attribute(out, Some(urn), def, Some(value));
+        }
+    }
 }
 
 /// Attributes of the core schema whose filters read membership rows (see
@@ -296,7 +307,7 @@ fn simple_or_complex(
         let before = out.len();
         if let Some(obj) = v.as_object() {
             for (name, sv) in obj {
-                let Some(sub) = def.sub_attributes.iter().find(|s| s.name == *name) else {
+                let Some(sub) = named(&def.sub_attributes, name) else {
                     continue;
                 };
                 if sub.returned == Returned::Never {
